@@ -1,0 +1,54 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Both are idempotent: the second time they neither reinstall nor re-download.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SYSTEM_DEPS := $(VENV)/.system-deps
+# OpenBLAS for fast CPU matmuls (DESIGN.md); the rest are what Qt needs to draw, even offscreen.
+APT_PACKAGES := libopenblas0-pthread libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 \
+	libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 \
+	libxcb-image0 fonts-dejavu-core
+SCREENSHOT_APT := xvfb xauth
+
+.PHONY: run test bench lint model setup screenshot package clean
+
+setup: $(INSTALLED) model
+
+$(SYSTEM_DEPS):
+	@mkdir -p $(VENV)
+	@bash scripts/system-deps.sh $(APT_PACKAGES)
+	@touch $@
+
+$(INSTALLED): pyproject.toml $(SYSTEM_DEPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	@touch $@
+
+model: $(INSTALLED)
+	@$(PY) -m engine fetch >/dev/null
+
+run: setup
+	$(PY) -m app
+
+test: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check engine app ui tests
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m engine bench
+	$(PY) -m engine chatbench --turns 10 || true
+	QT_QPA_PLATFORM=offscreen $(PY) -m app.stallbench || true
+
+screenshot: setup
+	@bash scripts/system-deps.sh $(SCREENSHOT_APT)
+	$(PY) scripts/screenshot.py docs/screenshot.png
+
+package: setup
+	$(PY) -m pip install -q -e ".[package]"
+	bash packaging/build.sh
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

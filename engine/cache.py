@@ -1,0 +1,331 @@
+"""KV caches behind one small protocol.
+
+Every cache holds the keys and values one attention layer has seen so far and offers:
+  offset                      tokens seen (the position of the next token)
+  update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
+  make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
+  attend(q, k, v, scale, mask) attention over what update_and_fetch returned
+  trim(n)                     forget the last n tokens (returns how many were forgotten)
+  nbytes / bytes_per_token    memory actually held, and the cost of one more token
+  state, meta_state           arrays and strings that save/load the cache (safetensors)
+The model never looks inside: the quantized cache chooses its own attention routine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+
+
+def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.array:
+    """MLX's fused attention; k/v may have fewer heads than q (GQA)."""
+    return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+
+
+class KVCache:
+    """The plain growing cache, preallocated in steps of `step` tokens."""
+
+    step = 256
+
+    def __init__(self):
+        self.keys: mx.array | None = None
+        self.values: mx.array | None = None
+        self.offset = 0
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
+        prev, n = self.offset, keys.shape[2]
+        if self.keys is None or prev + n > self.keys.shape[2]:
+            B, H, _, D = keys.shape
+            grow = ((n + self.step - 1) // self.step) * self.step
+            new_k = mx.zeros((B, H, grow, D), keys.dtype)
+            new_v = mx.zeros((B, H, grow, values.shape[3]), values.dtype)
+            if self.keys is None:
+                self.keys, self.values = new_k, new_v
+            else:
+                self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
+                self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
+        self.offset += n
+        self.keys[..., prev : self.offset, :] = keys
+        self.values[..., prev : self.offset, :] = values
+        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def make_mask(self, n_queries: int):
+        return "causal" if n_queries > 1 else None
+
+    def attend(self, q, k, v, scale: float, mask) -> mx.array:
+        return sdpa(q, k, v, scale, mask)
+
+    def trim(self, n: int) -> int:
+        n = min(self.offset, n)
+        self.offset -= n
+        return n
+
+    def is_trimmable(self) -> bool:
+        return True
+
+    @property
+    def nbytes(self) -> int:
+        if self.keys is None:
+            return 0
+        return self.offset * self.bytes_per_token
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Bytes one more cached token costs in this layer (K and V)."""
+        if self.keys is None:
+            return 0
+        _, H, _, D = self.keys.shape
+        return H * (D + self.values.shape[3]) * self.keys.dtype.size
+
+    @property
+    def state(self) -> list[mx.array]:
+        if self.keys is None:
+            return []
+        return [self.keys[..., : self.offset, :], self.values[..., : self.offset, :]]
+
+    @state.setter
+    def state(self, arrays: list[mx.array]) -> None:
+        if not arrays:
+            self.keys = self.values = None
+            self.offset = 0
+            return
+        self.keys, self.values = arrays
+        self.offset = self.keys.shape[2]
+
+    @property
+    def meta_state(self) -> dict[str, str]:
+        return {}
+
+    @meta_state.setter
+    def meta_state(self, meta: dict[str, str]) -> None:
+        pass
+
+    def copy(self) -> KVCache:
+        """An independent cache with the same contents (for prompt-cache snapshots)."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.state = [mx.array(a) for a in self.state]
+        clone.meta_state = self.meta_state
+        return clone
+
+
+class RotatingKVCache(KVCache):
+    """Sliding-window cache: attention sees only the last `max_size` positions.
+
+    Keys are kept in temporal order and the buffer is compacted in steps, so the memory held stays
+    below max_size + step tokens however long the conversation grows.
+    """
+
+    def __init__(self, max_size: int):
+        super().__init__()
+        self.max_size = max_size
+        self.start = 0  # absolute position of self.keys[..., 0, :]
+
+    def update_and_fetch(self, keys, values):
+        n = keys.shape[2]
+        # positions [offset + n - (max_size - 1) - n, offset + n) are needed by the new queries
+        needed_from = max(0, self.offset + n - (self.max_size - 1) - n)
+        if self.keys is not None and needed_from - self.start >= self.step:
+            drop = needed_from - self.start
+            self.keys = self.keys[..., drop : self.offset - self.start, :]
+            self.values = self.values[..., drop : self.offset - self.start, :]
+            self.start = needed_from
+        if self.keys is None:
+            self.keys, self.values = keys, values
+        else:
+            held = self.offset - self.start
+            self.keys = mx.concatenate([self.keys[..., :held, :], keys], axis=2)
+            self.values = mx.concatenate([self.values[..., :held, :], values], axis=2)
+        self.offset += n
+        lo = needed_from - self.start
+        self._fetched_from = needed_from
+        return self.keys[..., lo:, :], self.values[..., lo:, :]
+
+    def make_mask(self, n_queries: int):
+        first_key = max(0, self.offset + n_queries - (self.max_size - 1) - n_queries)
+        n_keys = self.offset + n_queries - first_key
+        if n_queries == 1 and n_keys <= self.max_size:
+            return None
+        q_pos = mx.arange(self.offset, self.offset + n_queries)[:, None]
+        k_pos = mx.arange(first_key, self.offset + n_queries)[None, :]
+        return (k_pos <= q_pos) & (k_pos > q_pos - self.max_size)
+
+    def trim(self, n: int) -> int:
+        n = min(n, self.offset - self.start) if self.start == 0 else 0
+        self.offset -= n
+        return n
+
+    def is_trimmable(self) -> bool:
+        return self.start == 0
+
+    @property
+    def nbytes(self) -> int:
+        return (self.offset - self.start) * self.bytes_per_token
+
+    @property
+    def state(self):
+        if self.keys is None:
+            return []
+        held = self.offset - self.start
+        return [self.keys[..., :held, :], self.values[..., :held, :]]
+
+    @state.setter
+    def state(self, arrays):
+        if not arrays:
+            self.keys = self.values = None
+            self.offset = self.start = 0
+            return
+        self.keys, self.values = arrays
+
+    @property
+    def meta_state(self):
+        return {"max_size": str(self.max_size), "start": str(self.start), "offset": str(self.offset)}
+
+    @meta_state.setter
+    def meta_state(self, meta):
+        self.max_size, self.start, self.offset = (int(meta[k]) for k in ("max_size", "start", "offset"))
+
+
+class QuantizedKVCache(KVCache):
+    """Keys and values stored as `bits`-bit affine-quantized groups (8 or 4 bits)."""
+
+    def __init__(self, bits: int = 8, group_size: int = 64):
+        super().__init__()
+        self.bits, self.group_size = bits, group_size
+        self._k: list[mx.array] | None = None  # (weights, scales, biases)
+        self._v: list[mx.array] | None = None
+
+    def _grow(self, parts: list[mx.array] | None, new: tuple[mx.array, ...]) -> list[mx.array]:
+        if parts is None:
+            return [p for p in new]
+        held = self.offset
+        return [mx.concatenate([p[..., :held, :], q], axis=2) for p, q in zip(parts, new)]
+
+    def update_and_fetch(self, keys, values):
+        qk = mx.quantize(keys, group_size=self.group_size, bits=self.bits)
+        qv = mx.quantize(values, group_size=self.group_size, bits=self.bits)
+        self._k, self._v = self._grow(self._k, qk), self._grow(self._v, qv)
+        self.offset += keys.shape[2]
+        self._dtype = keys.dtype
+        return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
+
+    def attend(self, q, k, v, scale, mask):
+        B, n_heads, L, D = q.shape
+        n_kv = k[0].shape[1]
+        q = (q * scale).reshape(B, n_kv, n_heads // n_kv, L, D)  # group query heads per KV head
+        k = [p[:, :, None] for p in k]
+        v = [p[:, :, None] for p in v]
+        gs, bits = self.group_size, self.bits
+        scores = mx.quantized_matmul(q, *k, transpose=True, group_size=gs, bits=bits)
+        if isinstance(mask, str):
+            S = scores.shape[-1]
+            q_pos = mx.arange(S - L, S)[:, None]
+            mask = q_pos >= mx.arange(S)[None]
+        if mask is not None:
+            scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
+        weights = mx.softmax(scores, axis=-1, precise=True)
+        out = mx.quantized_matmul(weights, *v, transpose=False, group_size=gs, bits=bits)
+        return out.reshape(B, n_heads, L, D)
+
+    @property
+    def bytes_per_token(self) -> int:
+        if self._k is None:
+            return 0
+        return sum(p.shape[1] * p.shape[3] * p.dtype.size for p in self._k + self._v)
+
+    @property
+    def nbytes(self) -> int:
+        return self.offset * self.bytes_per_token
+
+    @property
+    def state(self):
+        if self._k is None:
+            return []
+        return [p[..., : self.offset, :] for p in self._k + self._v]
+
+    @state.setter
+    def state(self, arrays):
+        if not arrays:
+            self._k = self._v = None
+            self.offset = 0
+            return
+        self._k, self._v = list(arrays[:3]), list(arrays[3:])
+        self.offset = self._k[0].shape[2]
+
+    @property
+    def meta_state(self):
+        return {"bits": str(self.bits), "group_size": str(self.group_size)}
+
+    @meta_state.setter
+    def meta_state(self, meta):
+        self.bits, self.group_size = int(meta["bits"]), int(meta["group_size"])
+
+
+CACHE_TYPES = {c.__name__: c for c in (KVCache, RotatingKVCache, QuantizedKVCache)}
+
+
+def make_cache(n_layers: int, kind: str = "plain", window: int | None = None, bits: int = 8):
+    """One cache per layer: kind is "plain", "rotating" (needs window) or "quantized" (bits 8/4)."""
+    if kind == "plain":
+        return [KVCache() for _ in range(n_layers)]
+    if kind == "rotating":
+        if not window or window < 2:
+            raise ValueError("a rotating cache needs a window of at least 2 tokens")
+        return [RotatingKVCache(window) for _ in range(n_layers)]
+    if kind == "quantized":
+        if bits not in (4, 8):
+            raise ValueError("a quantized cache holds 4 or 8 bits per element")
+        return [QuantizedKVCache(bits) for _ in range(n_layers)]
+    raise ValueError(f"unknown cache kind {kind!r} (plain, rotating, quantized)")
+
+
+def cache_offset(cache: list[KVCache]) -> int:
+    return cache[0].offset if cache else 0
+
+
+def cache_nbytes(cache: list[KVCache]) -> int:
+    return sum(c.nbytes for c in cache)
+
+
+def trim_cache(cache: list[KVCache], n: int) -> int:
+    """Forget the last n tokens in every layer; returns how many were forgotten."""
+    return min((c.trim(n) for c in cache), default=0)
+
+
+def save_cache(path: str, cache: list[KVCache], metadata: dict[str, str] | None = None) -> None:
+    """Write the caches' arrays and what restores them to a safetensors file."""
+    arrays: dict[str, mx.array] = {}
+    meta: dict[str, str] = dict(metadata or {})
+    meta["glassbox.layers"] = str(len(cache))
+    for i, c in enumerate(cache):
+        meta[f"glassbox.{i}.class"] = type(c).__name__
+        for key, value in c.meta_state.items():
+            meta[f"glassbox.{i}.{key}"] = value
+        for j, a in enumerate(c.state):
+            arrays[f"{i}.{j}"] = a
+    mx.save_safetensors(path, arrays, metadata=meta)
+
+
+def load_cache(path: str) -> tuple[list[KVCache], dict[str, str]]:
+    """Read a file written by save_cache: (caches, the caller's metadata)."""
+    arrays, meta = mx.load(path, return_metadata=True)
+    caches: list[KVCache] = []
+    for i in range(int(meta["glassbox.layers"])):
+        cls = CACHE_TYPES[meta[f"glassbox.{i}.class"]]
+        c = cls.__new__(cls)
+        KVCache.__init__(c)
+        prefix = f"glassbox.{i}."
+        own = {k[len(prefix) :]: v for k, v in meta.items() if k.startswith(prefix) and k != prefix + "class"}
+        n = sum(1 for k in arrays if k.split(".")[0] == str(i))
+        if cls is QuantizedKVCache:
+            c._k = c._v = None
+        if cls is RotatingKVCache:
+            c.start = 0
+        c.meta_state = own
+        c.state = [arrays[f"{i}.{j}"] for j in range(n)]
+        if cls is RotatingKVCache:
+            c.meta_state = own  # offset/start are restored after the arrays
+        caches.append(c)
+    user_meta: dict[str, Any] = {k: v for k, v in meta.items() if not k.startswith("glassbox.")}
+    return caches, user_meta

@@ -1,0 +1,210 @@
+"""The headless CLI contract (DESIGN.md): tokenize, logprobs, generate, bench, convert, fetch.
+
+Errors print one clear line to stderr and exit non-zero; never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _load(spec: str):
+    from engine import default_model
+    from engine.loading import load
+
+    return load(default_model.resolve(spec))
+
+
+def _read_inputs(args, field: str) -> Iterable[str]:
+    """The single TEXT/PROMPT argument, stdin, or (with --jsonl) one JSON string per stdin line."""
+    value = getattr(args, field)
+    if args.jsonl:
+        if value is not None:
+            raise CliError(f"--jsonl reads from stdin; do not also pass {field.upper()}")
+        for n, line in enumerate(sys.stdin, 1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CliError(f"stdin line {n} is not JSON: {e}") from e
+                if not isinstance(item, str):
+                    raise CliError(f"stdin line {n} must be a JSON string")
+                yield item
+        return
+    yield value if value is not None else sys.stdin.read()
+
+
+def cmd_tokenize(args) -> int:
+    lm = _load(args.model)
+    tok = lm.tokenizer
+    for text in _read_inputs(args, "text"):
+        ids = tok.encode(text, special=args.special)
+        pieces = [tok.piece(i) for i in ids]
+        if args.json or args.jsonl:
+            print(json.dumps({"ids": ids, "pieces": pieces}, ensure_ascii=False), flush=True)
+        else:
+            print(" ".join(f"{i}:{p!r}" for i, p in zip(ids, pieces)))
+    return 0
+
+
+def cmd_logprobs(args) -> int:
+    from engine.next_token import next_token_logprobs
+
+    lm = _load(args.model)
+    for prompt in _read_inputs(args, "prompt"):
+        ids = lm.tokenizer.encode(prompt, special=args.special)
+        if not ids:
+            raise CliError("the prompt is empty: nothing to predict from")
+        top = next_token_logprobs(lm.model, ids, args.top)
+        if args.json or args.jsonl:
+            print(json.dumps({"ids": ids, "top": [[i, lp] for i, lp in top]}), flush=True)
+        else:
+            for i, lp in top:
+                print(f"{i:>6} {lp:9.4f}  {lm.tokenizer.piece(i)!r}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from engine.cache import make_cache
+    from engine.generate import GenerationConfig, generate
+    from engine.sampling import SamplingSettings
+
+    settings = SamplingSettings(
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty, seed=args.seed,
+    )
+    problems = settings.validate()
+    if problems:
+        raise CliError("; ".join(problems))
+    if not args.prompt.strip():
+        raise CliError("the prompt is empty")
+    lm = _load(args.model)
+    tok = lm.tokenizer
+    if args.chat:
+        ids = tok.encode_chat([{"role": "user", "content": args.prompt}])
+    else:
+        ids = tok.encode(args.prompt, special=args.special)
+    cache = make_cache(lm.info.n_layers)
+    config = GenerationConfig(max_tokens=args.max_tokens, context_length=lm.info.context_length)
+    out_ids, text, reason = [], [], None
+    for ev in generate(lm.model, tok, ids, cache, settings, config):
+        if ev.token is not None:
+            out_ids.append(ev.token)
+        text.append(ev.text)
+        if not args.json:
+            sys.stdout.write(ev.text)
+            sys.stdout.flush()
+        reason = ev.finish_reason
+    if args.json:
+        print(json.dumps({"ids": out_ids, "text": "".join(text), "finish_reason": reason}, ensure_ascii=False))
+    else:
+        print()
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from engine.bench import run_bench
+
+    result = run_bench(args.model, args.prompt_tokens, args.gen_tokens)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>18}: {v:.3f}" if isinstance(v, float) else f"{k:>18}: {v}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from engine.export import export_folder
+
+    lm = _load(args.model)
+    out = export_folder(lm, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from engine import default_model
+
+    path = default_model.fetch(log=lambda m: print(m, file=sys.stderr))
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m engine", description="Glassbox headless engine")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def model_arg(p):
+        p.add_argument("--model", default="default", help="`default`, a GGUF file or a model folder")
+
+    p = sub.add_parser("tokenize", help="text -> token ids and pieces")
+    model_arg(p)
+    p.add_argument("--special", action="store_true", help="parse special-token text (<|im_start|>)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--jsonl", action="store_true", help="batch: one JSON string per stdin line")
+    p.add_argument("text", nargs="?")
+    p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser("logprobs", help="next-token distribution after a verbatim prompt")
+    model_arg(p)
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--special", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--jsonl", action="store_true")
+    p.add_argument("prompt", nargs="?")
+    p.set_defaults(func=cmd_logprobs)
+
+    p = sub.add_parser("generate", help="generate text")
+    model_arg(p)
+    p.add_argument("--chat", action="store_true", help="wrap PROMPT as a user turn (chat template)")
+    p.add_argument("--special", action="store_true")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--min-p", type=float, default=0.0)
+    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("prompt")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("bench", help="prefill/decode speed, time to first token, load time, memory")
+    model_arg(p)
+    p.add_argument("--prompt-tokens", type=int, default=512)
+    p.add_argument("--gen-tokens", type=int, default=128)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("convert", help="export a model to an MLX safetensors folder")
+    model_arg(p)
+    p.add_argument("output")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("fetch", help="download and verify the default model")
+    p.set_defaults(func=cmd_fetch)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.default_model import FetchError
+    from engine.loading import ModelLoadError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, ModelLoadError, FetchError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130

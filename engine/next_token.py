@@ -1,0 +1,24 @@
+"""One-shot looks inside the model: the next-token distribution after a prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from engine.cache import make_cache
+from engine.sampling import log_softmax
+
+
+def next_token_logprobs(model: nn.Module, ids: Sequence[int], top: int = 10, chunk: int = 512):
+    """[(id, logprob)] of the `top` most likely next tokens after `ids`, best first."""
+    cache = make_cache(len(model.layers))
+    logits = None
+    for start in range(0, len(ids), chunk):
+        logits = model(mx.array([list(ids[start : start + chunk])]), cache)
+        mx.eval(logits)
+    logprobs = log_softmax(logits[0, -1].astype(mx.float32))
+    k = min(top, logprobs.shape[-1])
+    order = mx.argsort(-logprobs)[:k]
+    return list(zip(order.tolist(), logprobs[order].tolist()))

@@ -1,0 +1,196 @@
+"""Decoding settings as data; logits processors and samplers as small composable functions.
+
+A step goes: raw logits -> log-softmax (the model's own distribution) -> penalties -> temperature
+-> top-k / top-p / min-p filters -> the final distribution the token is drawn from. Both ends are
+kept so the window can show what the model wanted and what the settings made of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import mlx.core as mx
+
+NEG_INF = -math.inf
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Decoding settings. temperature 0 means greedy (argmax); 0 / 1.0 disable the filters."""
+
+    temperature: float = 0.7
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    penalty_context: int = 64
+    seed: int | None = None
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, one per bad field; empty when the settings are usable."""
+        problems = []
+        if not (0.0 <= self.temperature <= 5.0):
+            problems.append("temperature must be between 0 and 5")
+        if self.top_k < 0:
+            problems.append("top-k must be 0 (off) or a positive number of tokens")
+        if not (0.0 < self.top_p <= 1.0):
+            problems.append("top-p must be greater than 0 and at most 1")
+        if not (0.0 <= self.min_p < 1.0):
+            problems.append("min-p must be at least 0 and below 1")
+        if not (0.0 < self.repetition_penalty <= 3.0):
+            problems.append("repetition penalty must be greater than 0 and at most 3")
+        if not (-2.0 <= self.presence_penalty <= 2.0):
+            problems.append("presence penalty must be between -2 and 2")
+        if not (-2.0 <= self.frequency_penalty <= 2.0):
+            problems.append("frequency penalty must be between -2 and 2")
+        if self.penalty_context < 1:
+            problems.append("penalty context must be at least 1 token")
+        if self.seed is not None and not (0 <= self.seed < 2**63):
+            problems.append("seed must be a non-negative integer")
+        return problems
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SamplingSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+GREEDY = SamplingSettings(temperature=0.0)
+
+# A logits processor maps (recent token ids, logprobs (vocab,)) to new logprobs (vocab,).
+LogitsProcessor = Callable[[mx.array | None, mx.array], mx.array]
+
+
+def make_repetition_penalty(penalty: float) -> LogitsProcessor:
+    """CTRL-style: a seen token's positive logit is divided by the penalty, a negative one multiplied."""
+
+    def process(recent: mx.array | None, logits: mx.array) -> mx.array:
+        if recent is None or recent.size == 0:
+            return logits
+        seen = logits[recent]
+        logits[recent] = mx.where(seen < 0, seen * penalty, seen / penalty)
+        return logits
+
+    return process
+
+
+def make_presence_frequency_penalty(presence: float, frequency: float) -> LogitsProcessor:
+    """OpenAI-style: subtract presence once per seen token and frequency once per occurrence."""
+
+    def process(recent: mx.array | None, logits: mx.array) -> mx.array:
+        if recent is None or recent.size == 0:
+            return logits
+        counts = mx.zeros(logits.shape, dtype=logits.dtype).at[recent].add(1.0)
+        return logits - frequency * counts - presence * (counts > 0)
+
+    return process
+
+
+def make_logits_processors(s: SamplingSettings) -> list[LogitsProcessor]:
+    procs: list[LogitsProcessor] = []
+    if s.repetition_penalty != 1.0:
+        procs.append(make_repetition_penalty(s.repetition_penalty))
+    if s.presence_penalty or s.frequency_penalty:
+        procs.append(make_presence_frequency_penalty(s.presence_penalty, s.frequency_penalty))
+    return procs
+
+
+# A filter maps logprobs (vocab,) to logprobs with the excluded tokens at -inf.
+def top_k_filter(k: int):
+    def apply(logprobs: mx.array) -> mx.array:
+        if k <= 0 or k >= logprobs.shape[-1]:
+            return logprobs
+        kth = mx.sort(mx.partition(logprobs, -k)[-k:])[0]
+        return mx.where(logprobs >= kth, logprobs, NEG_INF)
+
+    return apply
+
+
+def top_p_filter(p: float):
+    """Keep the smallest set of most likely tokens whose probability sums to at least p."""
+
+    def apply(logprobs: mx.array) -> mx.array:
+        if p >= 1.0:
+            return logprobs
+        order = mx.argsort(-logprobs)
+        probs = mx.exp(logprobs[order])
+        before = mx.cumsum(probs) - probs  # mass strictly above each token
+        keep_sorted = before < p
+        keep = mx.zeros(logprobs.shape, dtype=mx.bool_).at[order].add(keep_sorted)
+        return mx.where(keep, logprobs, NEG_INF)
+
+    return apply
+
+
+def min_p_filter(min_p: float):
+    """Drop tokens less likely than min_p times the most likely token."""
+
+    def apply(logprobs: mx.array) -> mx.array:
+        if min_p <= 0.0:
+            return logprobs
+        return mx.where(logprobs >= mx.max(logprobs) + math.log(min_p), logprobs, NEG_INF)
+
+    return apply
+
+
+def log_softmax(x: mx.array) -> mx.array:
+    return x - mx.logsumexp(x, axis=-1, keepdims=True)
+
+
+@dataclass
+class Step:
+    """One decoding step, still as lazy MLX arrays (evaluated by the generator)."""
+
+    token: mx.array  # () int
+    raw_logprobs: mx.array  # (vocab,) the model's distribution
+    final_logprobs: mx.array  # (vocab,) what the token was drawn from
+
+
+class Sampler:
+    """Turns one step's logits into a token, keeping the raw and the final distribution."""
+
+    def __init__(self, settings: SamplingSettings):
+        problems = settings.validate()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.settings = settings
+        self.processors = make_logits_processors(settings)
+        self.filters = [
+            top_k_filter(settings.top_k),
+            top_p_filter(settings.top_p),
+            min_p_filter(settings.min_p),
+        ]
+        self._key = mx.random.key(settings.seed) if settings.seed is not None else None
+
+    @property
+    def greedy(self) -> bool:
+        return self.settings.temperature == 0.0
+
+    def __call__(self, logits: mx.array, history: mx.array | None) -> Step:
+        """logits (vocab,) float32; history: recent generated+prompt ids for the penalties."""
+        raw = log_softmax(logits.astype(mx.float32))
+        processed = logits.astype(mx.float32)
+        recent = history[-self.settings.penalty_context :] if history is not None else None
+        for proc in self.processors:
+            processed = proc(recent, processed)
+        if self.greedy:
+            final = log_softmax(processed)
+            return Step(mx.argmax(final), raw, final)
+        scaled = log_softmax(processed / self.settings.temperature)
+        for f in self.filters:
+            scaled = f(scaled)
+        final = log_softmax(scaled)
+        return Step(self._draw(final), raw, final)
+
+    def _draw(self, logprobs: mx.array) -> mx.array:
+        if self._key is None:
+            return mx.random.categorical(logprobs)
+        self._key, sub = mx.random.split(self._key)
+        return mx.random.categorical(logprobs, key=sub)

@@ -1,0 +1,433 @@
+"""One tokenizer interface over byte-level BPE (`tokenizers`) and SentencePiece (`sentencepiece`).
+
+Also: chat templates rendered in a sandboxed jinja2 environment, and a streaming detokenizer that
+turns token ids into text as they arrive without ever emitting half of a UTF-8 character.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# GGUF `tokenizer.ggml.pre` names (llama.cpp's) that we can reproduce with `tokenizers`.
+SUPPORTED_PRE = ("default", "gpt2", "gpt-2", "smollm", "llama3", "llama-bpe")
+
+# Used when a model ships no chat template: ChatML, which most small instruct models follow.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+class TokenizerError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=1)
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, inverted: printable stand-in character -> byte."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def byte_level_bytes(piece: str) -> bytes:
+    table = byte_decoder()
+    if all(ch in table for ch in piece):
+        return bytes(table[ch] for ch in piece)
+    return piece.encode("utf-8")  # added tokens are stored as plain text
+
+
+BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def sentencepiece_bytes(piece: str) -> bytes:
+    m = BYTE_PIECE.match(piece)
+    if m:
+        return bytes([int(m.group(1), 16)])
+    return piece.replace("\u2581", " ").encode("utf-8")
+
+
+class ChatTemplate:
+    """A Hugging Face style chat template, rendered in a sandbox (no file or attribute access)."""
+
+    def __init__(self, source: str, bos_token: str = "", eos_token: str = ""):
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = self._raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        env.filters["tojson"] = lambda x, indent=None: json.dumps(x, ensure_ascii=False, indent=indent)
+        try:
+            self._template = env.from_string(source)
+        except TemplateError as e:
+            raise TokenizerError(f"the model's chat template does not parse: {e}") from e
+        self.source, self.bos_token, self.eos_token = source, bos_token, eos_token
+
+    @staticmethod
+    def _raise(message: str):
+        raise TemplateError(message)
+
+    def render(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        try:
+            return self._template.render(
+                messages=list(messages),
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except TemplateError as e:
+            raise TokenizerError(f"the chat template refused these messages: {e}") from e
+
+
+class Tokenizer:
+    """Text <-> token ids for one model, plus what generation needs to know about special tokens.
+
+    Backends implement `_encode(text, special)` and `_decode(ids)`; everything else is shared.
+    `token_bytes[i]` is the exact byte string token i stands for (what the detokenizer joins).
+    """
+
+    def __init__(
+        self,
+        token_bytes: list[bytes],
+        pieces: list[str],
+        special_ids: set[int],
+        eos_ids: set[int],
+        bos_id: int | None,
+        add_bos: bool,
+        chat_template: ChatTemplate | None,
+        strip_leading_space: bool = False,
+    ):
+        self.token_bytes, self.pieces = token_bytes, pieces
+        self.special_ids, self.eos_ids = special_ids, eos_ids
+        self.bos_id, self.add_bos = bos_id, add_bos
+        self.chat_template = chat_template
+        self.strip_leading_space = strip_leading_space
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self.chat_template is not None
+
+    def encode(self, text: str, special: bool = False, add_bos: bool | None = None) -> list[int]:
+        """Token ids of `text`; `special` parses special-token text such as <|im_start|>."""
+        ids = self._encode(text, special)
+        if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
+            if not ids or ids[0] != self.bos_id:
+                ids = [self.bos_id, *ids]
+        return ids
+
+    def decode(self, ids: Sequence[int], skip_special: bool = False) -> str:
+        data = b"".join(
+            self.token_bytes[i] for i in ids if not (skip_special and i in self.special_ids)
+        )
+        text = data.decode("utf-8", errors="replace")
+        if self.strip_leading_space and text.startswith(" "):
+            text = text[1:]
+        return text
+
+    def piece(self, token_id: int) -> str:
+        """The token as readable text (bytes that are not whole characters shown as <0xNN>)."""
+        data = self.token_bytes[token_id]
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "".join(f"<0x{b:02X}>" for b in data)
+
+    def apply_chat_template(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
+        template = self.chat_template or ChatTemplate(CHATML_TEMPLATE)
+        return template.render(messages, add_generation_prompt)
+
+    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True):
+        """Token ids of a conversation rendered with the model's chat template."""
+        text = self.apply_chat_template(messages, add_generation_prompt)
+        return self.encode(text, special=True)
+
+    def detokenizer(self) -> StreamingDetokenizer:
+        return StreamingDetokenizer(self)
+
+    def _encode(self, text: str, special: bool) -> list[int]:
+        raise NotImplementedError
+
+
+class HFTokenizer(Tokenizer):
+    """Backed by a `tokenizers.Tokenizer` (byte-level BPE, or tokenizer.json of any kind)."""
+
+    def __init__(self, backend, **kwargs):
+        super().__init__(**kwargs)
+        self._backend = backend
+
+    def _encode(self, text: str, special: bool) -> list[int]:
+        self._backend.encode_special_tokens = not special
+        return self._backend.encode(text, add_special_tokens=False).ids
+
+    @property
+    def backend(self):
+        return self._backend
+
+
+class SentencePieceTokenizer(Tokenizer):
+    def __init__(self, processor, special_pattern: re.Pattern | None, special_map, **kwargs):
+        super().__init__(**kwargs)
+        self._sp = processor
+        self._special_pattern, self._special_map = special_pattern, special_map
+
+    def _encode(self, text: str, special: bool) -> list[int]:
+        if not special or self._special_pattern is None:
+            return self._sp.encode(text)
+        ids: list[int] = []
+        for part in self._special_pattern.split(text):
+            if part in self._special_map:
+                ids.append(self._special_map[part])
+            elif part:
+                ids.extend(self._sp.encode(part))
+        return ids
+
+
+class StreamingDetokenizer:
+    """Feed token ids one at a time; get back only whole characters.
+
+    Bytes of a character split across tokens (emoji, CJK, accents in byte-level BPE) are held back
+    until the character is complete, so no UTF-8 character is ever emitted in halves.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        self._tok = tokenizer
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._started = False
+        self.text = ""
+
+    def add(self, token_id: int) -> str:
+        """Add one token; return the text that became complete with it (maybe "")."""
+        delta = self._decoder.decode(self._tok.token_bytes[token_id])
+        if not self._started and delta:
+            self._started = True
+            if self._tok.strip_leading_space and delta.startswith(" "):
+                delta = delta[1:]
+        self.text += delta
+        return delta
+
+    def flush(self) -> str:
+        """End of stream: whatever bytes are left (an incomplete character becomes U+FFFD)."""
+        delta = self._decoder.decode(b"", final=True)
+        self.text += delta
+        return delta
+
+
+# ---------------------------------------------------------------------------------------------
+# Construction from a GGUF file's metadata or a model folder.
+
+
+def _pre_tokenizer(pre: str):
+    from tokenizers import Regex, pre_tokenizers
+
+    if pre in ("default", "gpt2", "gpt-2"):
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if pre == "smollm":  # every numeric character on its own (\p{N}), then GPT-2's split
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            ]
+        )
+    if pre in ("llama3", "llama-bpe"):
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    raise TokenizerError(
+        f"unsupported pre-tokenizer {pre!r} in this GGUF (supported: {', '.join(SUPPORTED_PRE)})"
+    )
+
+
+def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
+    """A byte-level BPE tokenizer from GGUF `tokenizer.ggml.*` metadata."""
+    from tokenizers import AddedToken, decoders, models
+    from tokenizers import Tokenizer as Backend
+
+    kind = meta.get("tokenizer.ggml.model")
+    if kind != "gpt2":
+        raise TokenizerError(
+            f"unsupported GGUF tokenizer model {kind!r}: only byte-level BPE ('gpt2') GGUFs are "
+            "supported; use the model's folder (tokenizer.model / tokenizer.json) instead"
+        )
+    tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
+    merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
+    types = [int(t) for t in _as_list(meta.get("tokenizer.ggml.token_type"))] or [1] * len(tokens)
+    backend = Backend(models.BPE({t: i for i, t in enumerate(tokens)}, merges, ignore_merges=False))
+    backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
+    backend.decoder = decoders.ByteLevel()
+    control = [i for i, t in enumerate(types) if t in (3, 4)]  # CONTROL, USER_DEFINED
+    backend.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in control])
+
+    eos = _scalar(meta.get("tokenizer.ggml.eos_token_id"))
+    eot = _scalar(meta.get("tokenizer.ggml.eot_token_id"))
+    bos = _scalar(meta.get("tokenizer.ggml.bos_token_id"))
+    add_bos = bool(_scalar(meta.get("tokenizer.ggml.add_bos_token", False)))
+    template = meta.get("tokenizer.chat_template")
+    return HFTokenizer(
+        backend,
+        token_bytes=[byte_level_bytes(t) for t in tokens],
+        pieces=tokens,
+        special_ids=set(control),
+        eos_ids={i for i in (eos, eot) if i is not None},
+        bos_id=bos,
+        add_bos=add_bos,
+        chat_template=_template(
+            template,
+            tokens[bos] if bos is not None else "",
+            tokens[eos] if eos is not None else "",
+        ),
+    )
+
+
+def tokenizer_from_folder(folder: Path, config: dict[str, Any]) -> Tokenizer:
+    """From tokenizer.json (preferred) or a SentencePiece tokenizer.model, plus tokenizer_config.json."""
+    tconf: dict[str, Any] = {}
+    if (folder / "tokenizer_config.json").exists():
+        tconf = json.loads((folder / "tokenizer_config.json").read_text())
+    template = tconf.get("chat_template")
+    if (folder / "chat_template.jinja").exists():
+        template = (folder / "chat_template.jinja").read_text()
+    elif (folder / "chat_template.json").exists():
+        template = json.loads((folder / "chat_template.json").read_text()).get("chat_template")
+    if isinstance(template, list):  # named templates: take the default one
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if (folder / "tokenizer.json").exists():
+        return _from_tokenizer_json(folder / "tokenizer.json", tconf, config, template)
+    if (folder / "tokenizer.model").exists():
+        return _from_sentencepiece(folder / "tokenizer.model", tconf, config, template)
+    raise TokenizerError(f"{folder} has no tokenizer (tokenizer.json or tokenizer.model)")
+
+
+def _token_text(value) -> str | None:
+    if isinstance(value, dict):
+        return value.get("content")
+    return value
+
+
+def _from_tokenizer_json(path: Path, tconf, config, template) -> Tokenizer:
+    from tokenizers import Tokenizer as Backend
+
+    try:
+        backend = Backend.from_file(str(path))
+    except Exception as e:  # the library raises a bare Exception on malformed files
+        raise TokenizerError(f"{path} is not a valid tokenizer.json: {e}") from e
+    spec = json.loads(path.read_text())
+    vocab_size = backend.get_vocab_size(with_added_tokens=True)
+    pieces = [backend.id_to_token(i) or "" for i in range(vocab_size)]
+    added = {t["id"]: t for t in spec.get("added_tokens", [])}
+    decoder = json.dumps(spec.get("decoder") or {})
+    byte_level = "ByteLevel" in decoder
+    to_bytes = byte_level_bytes if byte_level else sentencepiece_bytes
+    token_bytes = [
+        added[i]["content"].encode() if i in added else to_bytes(p) for i, p in enumerate(pieces)
+    ]
+    special_ids = {i for i, t in added.items() if t.get("special")}
+    vocab = backend.get_vocab(with_added_tokens=True)
+    eos_text, bos_text = _token_text(tconf.get("eos_token")), _token_text(tconf.get("bos_token"))
+    eos_ids = _ids(config.get("eos_token_id")) | ({vocab[eos_text]} if eos_text in vocab else set())
+    bos_id = vocab.get(bos_text) if bos_text else _scalar(config.get("bos_token_id"))
+    add_bos = bool(tconf.get("add_bos_token", False)) and bos_id is not None
+    return HFTokenizer(
+        backend,
+        token_bytes=token_bytes,
+        pieces=pieces,
+        special_ids=special_ids,
+        eos_ids=eos_ids,
+        bos_id=bos_id,
+        add_bos=add_bos,
+        chat_template=_template(template, bos_text or "", eos_text or ""),
+        strip_leading_space=not byte_level and "Strip" in decoder,
+    )
+
+
+def _from_sentencepiece(path: Path, tconf, config, template) -> Tokenizer:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(str(path))
+    except (OSError, RuntimeError) as e:
+        raise TokenizerError(f"{path} is not a valid SentencePiece model: {e}") from e
+    n = sp.GetPieceSize()
+    pieces = [sp.IdToPiece(i) for i in range(n)]
+    special = {i for i in range(n) if sp.IsControl(i) or sp.IsUnknown(i)}
+    token_bytes = [b"" if i in special else sentencepiece_bytes(p) for i, p in enumerate(pieces)]
+    special_map = {pieces[i]: i for i in special if pieces[i]}
+    pattern = (
+        re.compile("(" + "|".join(re.escape(s) for s in sorted(special_map, key=len, reverse=True)) + ")")
+        if special_map
+        else None
+    )
+    bos_id = sp.bos_id() if sp.bos_id() >= 0 else None
+    eos_ids = _ids(config.get("eos_token_id")) | ({sp.eos_id()} if sp.eos_id() >= 0 else set())
+    return SentencePieceTokenizer(
+        sp,
+        pattern,
+        special_map,
+        token_bytes=token_bytes,
+        pieces=pieces,
+        special_ids=special,
+        eos_ids=eos_ids,
+        bos_id=bos_id,
+        add_bos=bool(tconf.get("add_bos_token", True)),
+        chat_template=_template(
+            template, pieces[bos_id] if bos_id is not None else "", pieces[sp.eos_id()] if sp.eos_id() >= 0 else ""
+        ),
+        strip_leading_space=True,
+    )
+
+
+def _template(source: str | None, bos: str, eos: str) -> ChatTemplate | None:
+    return ChatTemplate(source, bos, eos) if source else None
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value.tolist() if hasattr(value, "tolist") else list(value)
+
+
+def _scalar(value):
+    if value is None:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _ids(value) -> set[int]:
+    if value is None:
+        return set()
+    if isinstance(value, (list, tuple)):
+        return {int(v) for v in value}
+    return {int(value)}
