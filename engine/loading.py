@@ -100,9 +100,9 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         raise ModelLoadError(f"model not found: {p}")
     try:
         if p.is_dir():
-            config, weights, tokenizer, fmt = _read_folder(p)
+            config, weights, make_tokenizer, fmt = _read_folder(p)
         elif p.suffix.lower() == ".gguf" or _has_gguf_magic(p):
-            config, weights, tokenizer, fmt = _read_gguf(p)
+            config, weights, make_tokenizer, fmt = _read_gguf(p)
         else:
             raise ModelLoadError(f"{p}: not a GGUF file or a model folder")
         arch = get_architecture(config["model_type"])
@@ -114,10 +114,12 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         expand = policy.expand(n_params * 4)
         if expand:
             weights = _to_float32(weights, quant)
+            mx.async_eval(weights)  # expand on MLX's thread while Python builds the tokenizer
             held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quant else "")
         else:
             _quantize_like(model, weights, quant)
             held_as = f"as stored ({stored_as})"
+        tokenizer = make_tokenizer()
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
     except (UnsupportedArchitecture, TokenizerError) as e:
@@ -169,10 +171,9 @@ def _read_gguf(p: Path):
             ) from e
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated ({text})") from e
     config = gguf_config(meta, weights)
-    tokenizer = tokenizer_from_gguf(meta)
     weights = {gguf_to_model_name(k): v for k, v in weights.items()}
     weights = _unpermute_qk(weights, config)
-    return config, weights, tokenizer, "gguf"
+    return config, weights, lambda: tokenizer_from_gguf(meta), "gguf"
 
 
 def gguf_config(meta: dict[str, Any], weights: dict[str, mx.array]) -> dict[str, Any]:
@@ -228,11 +229,7 @@ def _unpermute_qk(weights: dict[str, mx.array], config: dict[str, Any]) -> dict[
         if proj in heads and ".self_attn." in name:
             n = heads[proj]
             rows = w.shape[0]
-            out[name] = (
-                w.reshape(n, 2, rows // n // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-                if False
-                else w.reshape(n, rows // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-            )
+            out[name] = w.reshape(n, rows // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
     return out
 
 
@@ -261,8 +258,7 @@ def _read_folder(p: Path):
     if "model_type" not in config:
         raise ModelLoadError(f"{config_path}: no model_type")
     config.setdefault("name", p.name)
-    tokenizer = tokenizer_from_folder(p, config)
-    return config, weights, tokenizer, "safetensors"
+    return config, weights, lambda: tokenizer_from_folder(p, config), "safetensors"
 
 
 # ---------------------------------------------------------------------------------------------
