@@ -1,0 +1,339 @@
+"""The conversation store: schema, branches, streaming flushes, search, export, recovery on open."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+from app import paths
+from app.store import (
+    INTERRUPTED,
+    SCHEMA_VERSION,
+    TITLE_CHARS,
+    Store,
+    StoreError,
+    TokenRecord,
+    auto_title,
+    fts_query,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "glassbox.db")
+    yield s
+    s.close()
+
+
+def token(i: int, piece: str, logprob: float = -0.5) -> TokenRecord:
+    return TokenRecord(
+        i, piece, logprob, logprob / 2, 1.25, [(i, piece, logprob), (99, " x", -3.0)], [(i, -0.1)]
+    )
+
+
+def reply(store: Store, conversation_id: int, text: str, reason: str = "eos") -> int:
+    m = store.start_assistant_message(conversation_id, model="SmolLM2", settings={"temperature": 0.7})
+    store.append_partial(m.id, text, [token(1, text)])
+    store.finish(m.id, reason)
+    return m.id
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+
+def test_paths_precedence_argument_then_environment(tmp_path, monkeypatch):
+    assert paths.data_dir() == tmp_path / "data" and (tmp_path / "data").is_dir()  # conftest's env
+    assert paths.config_dir() == tmp_path / "config" and (tmp_path / "config").is_dir()
+    assert paths.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    monkeypatch.delenv("GLASSBOX_DATA_DIR")
+    monkeypatch.setattr(paths.appdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "platform"))
+    assert paths.data_dir() == tmp_path / "platform" and (tmp_path / "platform").is_dir()
+
+
+# -- schema and opening -----------------------------------------------------------------------
+
+
+def test_fresh_database_is_wal_with_foreign_keys_and_current_schema(store, tmp_path):
+    assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert store.query("PRAGMA foreign_keys")[0][0] == 1
+    assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert store.recovered_from is None and store.fallback_reason is None
+
+
+def test_reopening_keeps_data(tmp_path):
+    s = Store(tmp_path / "g.db")
+    c = s.create_conversation()
+    s.add_user_message(c.id, "kept")
+    s.close()
+    s = Store(tmp_path / "g.db")
+    assert [m.text for m in s.active_path(c.id)] == ["kept"]
+    assert s.recovered_from is None
+
+
+def test_not_a_database_is_moved_aside_and_a_fresh_one_made(tmp_path):
+    path = tmp_path / "g.db"
+    path.write_bytes(b"this is not sqlite at all\n" * 200)
+    s = Store(path)
+    assert s.recovered_from is not None and s.recovered_from.name.startswith("g.db.corrupt-")
+    assert s.recovered_from.read_bytes().startswith(b"this is not sqlite")
+    c = s.create_conversation()
+    s.add_user_message(c.id, "works again")
+    assert s.list_conversations()[0].title == "works again"
+
+
+def test_damaged_pages_are_detected_and_moved_aside(tmp_path):
+    path = tmp_path / "g.db"
+    s = Store(path)
+    c = s.create_conversation()
+    for i in range(300):
+        s.add_user_message(c.id, f"message number {i} " + "padding " * 40)
+    s.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 20 * 4096
+    data[5 * 4096 : 12 * 4096] = b"\xff" * (7 * 4096)  # scribble over b-tree pages, header intact
+    path.write_bytes(bytes(data))
+    s = Store(path)
+    assert s.recovered_from is not None and ".corrupt-" in s.recovered_from.name
+    assert s.list_conversations() == []
+
+
+def test_newer_schema_is_moved_aside_not_touched(tmp_path):
+    path = tmp_path / "g.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    s = Store(path)
+    assert s.recovered_from is not None and ".newer-" in s.recovered_from.name
+    old = sqlite3.connect(s.recovered_from)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    old.close()
+    assert s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+
+
+def test_unopenable_location_falls_back_to_memory_without_crashing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory should be")
+    s = Store(blocker / "g.db")
+    assert s.fallback_reason and "could not open" in s.fallback_reason
+    c = s.create_conversation()
+    assert s.conversation(c.id).id == c.id
+
+
+# -- conversations ----------------------------------------------------------------------------
+
+
+def test_conversations_newest_first_rename_and_delete(store):
+    a = store.create_conversation()
+    b = store.create_conversation()
+    assert [c.id for c in store.list_conversations()] == [b.id, a.id]
+    store.add_user_message(a.id, "activity moves a conversation to the top")
+    assert [c.id for c in store.list_conversations()] == [a.id, b.id]
+    store.rename_conversation(b.id, "  Named  ")
+    assert store.conversation(b.id).title == "Named"
+    store.delete_conversation(a.id)
+    assert [c.id for c in store.list_conversations()] == [b.id]
+    with pytest.raises(StoreError):
+        store.conversation(a.id)
+
+
+def test_auto_title_from_first_user_message_only_until_renamed(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "Plan a trip\nto Lisbon in May")
+    store.add_user_message(c.id, "second message does not retitle")
+    assert store.conversation(c.id).title == "Plan a trip to Lisbon in May"
+    d = store.create_conversation()
+    store.rename_conversation(d.id, "Mine")
+    store.add_user_message(d.id, "hello")
+    assert store.conversation(d.id).title == "Mine"
+
+
+def test_auto_title_is_bounded_and_cut_at_a_word():
+    title = auto_title("word " * 40)
+    assert len(title) <= TITLE_CHARS + 1 and title.endswith("word…")
+
+
+def test_delete_cascades_to_messages_tokens_and_search(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "zebra crossing")
+    mid = reply(store, c.id, "zebras are striped")
+    store.delete_conversation(c.id)
+    assert store.query("SELECT count(*) FROM messages")[0][0] == 0
+    assert store.query("SELECT count(*) FROM message_tokens")[0][0] == 0
+    assert store.search("zebra") == []
+    assert store.tokens(mid) == []
+
+
+# -- messages, streaming and tokens ----------------------------------------------------------
+
+
+def test_streamed_reply_accumulates_text_and_tokens_in_order(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "count")
+    m = store.start_assistant_message(c.id, model="SmolLM2", settings={"temperature": 0.2, "seed": 3})
+    assert not store.message(m.id).finished
+    store.append_partial(m.id, "one", [token(10, "one")])
+    store.append_partial(m.id, "", [])  # a flush with nothing new is harmless
+    store.append_partial(m.id, " two", [token(11, " two"), token(12, "")])
+    assert store.message(m.id).text == "one two"
+    store.finish(m.id, "length")
+    done = store.message(m.id)
+    assert done.finished and done.finish_reason == "length"
+    assert done.model == "SmolLM2" and done.settings == {"temperature": 0.2, "seed": 3}
+    assert [t.id for t in store.tokens(m.id)] == [10, 11, 12]
+    t = store.tokens(m.id)[0]
+    assert t.top == [(10, "one", -0.5), (99, " x", -3.0)] and t.top_final == [(10, -0.1)]
+    assert math.isclose(t.prob, math.exp(-0.5))
+
+
+def test_token_record_from_engine_event_names_alternatives():
+    class Event:  # the fields of engine.generate.TokenEvent that matter here
+        token, piece, logprob, sampled_logprob, entropy = 7, " hi", -0.25, -0.125, 2.0
+        top_raw = [(7, -0.25), (8, -1.5)]
+        top_final = [(7, -0.125), (8, float("-inf"))]
+
+    r = TokenRecord.from_event(Event(), piece_of=lambda i: f"<{i}>")
+    assert r.top == [(7, "<7>", -0.25), (8, "<8>", -1.5)]
+    assert TokenRecord.from_row(json.loads(json.dumps(r.to_row()))).top_final == [(7, -0.125), (8, None)]
+
+
+def test_unfinished_reply_is_marked_interrupted_on_reopen(tmp_path):
+    s = Store(tmp_path / "g.db")
+    c = s.create_conversation()
+    s.add_user_message(c.id, "hi")
+    m = s.start_assistant_message(c.id)
+    s.append_partial(m.id, "Hel", [token(1, "Hel")])
+    s.close()
+    s = Store(tmp_path / "g.db")
+    got = s.message(m.id)
+    assert got.text == "Hel" and got.finished and got.finish_reason == INTERRUPTED
+
+
+def test_failed_write_rolls_back_the_whole_transaction(store):
+    c = store.create_conversation()
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction() as db:
+            db.execute("UPDATE conversations SET title = 'half' WHERE id = ?", (c.id,))
+            db.execute(
+                "INSERT INTO messages (conversation_id, role, created) VALUES (?, 'robot', 0)", (c.id,)
+            )
+    assert store.conversation(c.id).title == ""
+
+
+# -- branches ---------------------------------------------------------------------------------
+
+
+def test_edit_creates_a_sibling_branch_and_keeps_the_old_one(store):
+    c = store.create_conversation()
+    u1 = store.add_user_message(c.id, "first question")
+    reply(store, c.id, "first answer")
+    u2 = store.add_user_message(c.id, "follow up")
+    reply(store, c.id, "second answer")
+
+    edited = store.edit_user_message(u2.id, "better follow up")
+    assert edited.parent_id == u2.parent_id
+    assert [m.text for m in store.active_path(c.id)] == ["first question", "first answer", "better follow up"]
+    reply(store, c.id, "answer to the edit")
+    assert [m.text for m in store.active_path(c.id)][-1] == "answer to the edit"
+    assert [m.id for m in store.siblings(u2.id)] == [u2.id, edited.id]
+
+    path = store.select_branch(u2.id)  # back to the old branch, down to its leaf
+    assert [m.text for m in path] == ["first question", "first answer", "follow up", "second answer"]
+    assert store.active_path(c.id) == path
+    assert store.messages(c.id)[0].id == u1.id and len(store.messages(c.id)) == 6
+
+
+def test_edit_rejects_assistant_messages(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "q")
+    with pytest.raises(StoreError):
+        store.edit_user_message(reply(store, c.id, "a"), "changed")
+
+
+def test_regenerate_adds_a_sibling_reply(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "tell me a joke")
+    old = reply(store, c.id, "joke one")
+    new = store.regenerate(c.id, model="SmolLM2", settings={"seed": 2})
+    assert new.parent_id == store.message(old).parent_id and not new.finished
+    store.append_partial(new.id, "joke two")
+    store.finish(new.id, "eos")
+    assert [m.text for m in store.active_path(c.id)] == ["tell me a joke", "joke two"]
+    assert [m.text for m in store.siblings(new.id)] == ["joke one", "joke two"]
+
+
+def test_regenerate_without_a_reply_is_an_error(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "q")
+    with pytest.raises(StoreError):
+        store.regenerate(c.id)
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def test_search_finds_messages_across_conversations_with_snippets(store):
+    a = store.create_conversation()
+    store.add_user_message(a.id, "How do penguins keep warm in Antarctica?")
+    reply(store, a.id, "Penguins huddle together and have dense feathers.")
+    b = store.create_conversation()
+    store.add_user_message(b.id, "Recipe for pancakes")
+    hits = store.search("penguin")  # a prefix of the stored words
+    assert {h.conversation_id for h in hits} == {a.id}
+    assert len(hits) == 2 and all("[Penguins]" in h.snippet or "[penguins]" in h.snippet for h in hits)
+    assert store.search("pancakes")[0].conversation_title == "Recipe for pancakes"
+    assert store.search("penguins pancakes") == []  # all words must match
+
+
+def test_search_sees_streamed_text_and_survives_hostile_queries(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "q")
+    m = store.start_assistant_message(c.id)
+    store.append_partial(m.id, "streaming ")
+    store.append_partial(m.id, "marmalade")
+    assert [h.message_id for h in store.search("marmalade")] == [m.id]
+    for query in ['"', "AND OR NOT", "a* (b", "NEAR(x y)", "^col:", "''", "   ", "-", 'ma"rm']:
+        store.search(query)  # never raises
+    assert store.search("AND") == []
+
+
+def test_fts_query_quotes_every_word():
+    assert fts_query('say "hi" OR bye', prefix=True) == '"say"* AND "hi"* AND "or"* AND "bye"*'
+    assert fts_query("the cat", operator="OR", drop=frozenset({"the"})) == '"cat"'
+    assert fts_query("?!") == ""
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def test_export_markdown_is_the_active_branch(store):
+    c = store.create_conversation("Trip")
+    u = store.add_user_message(c.id, "Where to?")
+    reply(store, c.id, "Lisbon.", reason="length")
+    store.edit_user_message(u.id, "Where to go?")
+    reply(store, c.id, "Porto.")
+    md = store.export_markdown(c.id)
+    assert md.startswith("# Trip\n")
+    assert "## User\n\nWhere to go?" in md and "## Assistant (SmolLM2)\n\nPorto." in md
+    assert "Lisbon" not in md and "Where to?\n" not in md
+
+
+def test_export_json_has_every_branch_and_token_probabilities(store):
+    c = store.create_conversation()
+    u = store.add_user_message(c.id, "hi")
+    first = reply(store, c.id, "Hello")
+    store.edit_user_message(u.id, "hey")
+    second = reply(store, c.id, "Hey")
+    doc = json.loads(json.dumps(store.export_json(c.id)))
+    assert doc["format"] == "glassbox-conversation" and doc["version"] == 1
+    assert doc["conversation"]["active_path"] == [store.message(second).parent_id, second]
+    by_id = {m["id"]: m for m in doc["messages"]}
+    assert set(by_id) == {u.id, first, second, store.message(second).parent_id}
+    tok = by_id[first]["tokens"][0]
+    assert tok["text"] == "Hello" and math.isclose(tok["prob"], math.exp(-0.5), rel_tol=1e-5)
+    assert tok["top"][1] == {"id": 99, "text": " x", "logprob": -3.0, "prob": round(math.exp(-3.0), 6)}
+    assert by_id[first]["settings"] == {"temperature": 0.7} and "tokens" not in by_id[u.id]
