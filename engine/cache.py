@@ -200,15 +200,24 @@ class QuantizedKVCache(KVCache):
         if parts is None:
             return [p for p in new]
         held = self.offset
-        return [mx.concatenate([p[..., :held, :], q], axis=2) for p, q in zip(parts, new)]
+        return [mx.concatenate([p[..., :held, :], q], axis=2) for p, q in zip(parts, new, strict=True)]
 
     def update_and_fetch(self, keys, values):
+        if self._k is None:
+            self.group_size = self._fitting_group_size(keys.shape[-1])
         qk = mx.quantize(keys, group_size=self.group_size, bits=self.bits)
         qv = mx.quantize(values, group_size=self.group_size, bits=self.bits)
         self._k, self._v = self._grow(self._k, qk), self._grow(self._v, qv)
         self.offset += keys.shape[2]
         self._dtype = keys.dtype
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
+
+    def _fitting_group_size(self, head_dim: int) -> int:
+        """The requested group size, or a smaller one MLX supports when head_dim is not a multiple."""
+        for size in (self.group_size, 64, 32):
+            if size <= self.group_size and head_dim % size == 0:
+                return size
+        raise ValueError(f"a quantized KV cache needs a head dimension divisible by 32 (got {head_dim})")
 
     def attend(self, q, k, v, scale, mask):
         B, n_heads, L, D = q.shape
