@@ -69,14 +69,18 @@ LogitsProcessor = Callable[[mx.array | None, mx.array], mx.array]
 
 
 def make_repetition_penalty(penalty: float) -> LogitsProcessor:
-    """CTRL-style: a seen token's positive logit is divided by the penalty, a negative one multiplied."""
+    """CTRL-style: a seen token's positive logit is divided by the penalty, a negative one multiplied.
+
+    Applied once per distinct token however often it was seen, and to a new array: assigning into
+    `logits[recent]` would change the caller's array too (MLX's __setitem__ works in place).
+    """
 
     def process(recent: mx.array | None, logits: mx.array) -> mx.array:
         if recent is None or recent.size == 0:
             return logits
-        seen = logits[recent]
-        logits[recent] = mx.where(seen < 0, seen * penalty, seen / penalty)
-        return logits
+        seen = mx.zeros(logits.shape, dtype=mx.float32).at[recent].add(1.0) > 0
+        penalized = mx.where(logits < 0, logits * penalty, logits / penalty)
+        return mx.where(seen, penalized, logits)
 
     return process
 
@@ -107,8 +111,9 @@ def top_k_filter(k: int):
     def apply(logprobs: mx.array) -> mx.array:
         if k <= 0 or k >= logprobs.shape[-1]:
             return logprobs
-        kth = mx.sort(mx.partition(logprobs, -k)[-k:])[0]
-        return mx.where(logprobs >= kth, logprobs, NEG_INF)
+        # exactly k even when logprobs tie at the k-th value (a threshold would keep every tie)
+        dropped = mx.argpartition(-logprobs, k - 1)[k:]
+        return mx.put_along_axis(logprobs, dropped, mx.array(NEG_INF, logprobs.dtype), axis=-1)
 
     return apply
 
@@ -123,7 +128,9 @@ def top_p_filter(p: float):
         probs = mx.exp(logprobs[order])
         before = mx.cumsum(probs) - probs  # mass strictly above each token
         keep_sorted = before < p
-        keep = mx.zeros(logprobs.shape, dtype=mx.bool_).at[order].add(keep_sorted)
+        # back to vocabulary order by gathering with the inverse permutation (no scatter-add
+        # on a bool array, which not every MLX backend implements)
+        keep = keep_sorted[mx.argsort(order)]
         return mx.where(keep, logprobs, NEG_INF)
 
     return apply
