@@ -1,0 +1,238 @@
+"""Sampling: greedy, temperature, the filters, the penalties, seeds and settings validation."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.sampling import (
+    GREEDY,
+    Sampler,
+    SamplingSettings,
+    log_softmax,
+    make_logits_processors,
+    make_presence_frequency_penalty,
+    make_repetition_penalty,
+    min_p_filter,
+    top_k_filter,
+    top_p_filter,
+)
+
+VOCAB = 50
+
+
+def random_logits(seed: int = 0, n: int = VOCAB, scale: float = 3.0) -> mx.array:
+    return mx.random.normal((n,), key=mx.random.key(seed)) * scale
+
+
+def kept(logprobs: mx.array) -> set[int]:
+    return set(np.flatnonzero(np.isfinite(np.array(logprobs))).tolist())
+
+
+def entropy(logprobs: mx.array) -> float:
+    p = np.exp(np.array(logprobs, dtype=np.float64))
+    return float(-(p[p > 0] * np.log(p[p > 0])).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# greedy and temperature
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_is_argmax_and_reports_the_raw_distribution(seed):
+    logits = random_logits(seed)
+    step = Sampler(GREEDY)(logits, None)
+    assert step.token.item() == int(np.argmax(np.array(logits)))
+    expected = np.array(logits) - np.log(np.exp(np.array(logits, dtype=np.float64)).sum())
+    assert np.allclose(np.array(step.raw_logprobs), expected, atol=1e-5)
+    assert np.allclose(np.array(step.final_logprobs), expected, atol=1e-5)
+
+
+def test_temperature_scales_the_final_distribution_and_not_the_raw_one():
+    logits = random_logits(1)
+    entropies = []
+    for t in (0.25, 0.5, 1.0, 2.0):
+        step = Sampler(SamplingSettings(temperature=t, seed=0))(logits, None)
+        assert np.allclose(np.array(step.final_logprobs), np.array(log_softmax(logits / t)), atol=1e-5)
+        assert np.allclose(np.array(step.raw_logprobs), np.array(log_softmax(logits)), atol=1e-5)
+        entropies.append(entropy(step.final_logprobs))
+    assert entropies == sorted(entropies) and entropies[0] < entropies[-1] - 0.5  # colder = sharper
+    top = int(np.argmax(np.array(logits)))
+    finals = [Sampler(SamplingSettings(temperature=t, seed=0))(logits, None).final_logprobs for t in (0.25, 2.0)]
+    assert finals[0][top].item() > finals[1][top].item()  # the favourite gains mass when colder
+
+
+def test_a_low_temperature_nearly_always_draws_the_favourite():
+    logits = random_logits(2)
+    sampler = Sampler(SamplingSettings(temperature=0.05, seed=3))
+    draws = {sampler(logits, None).token.item() for _ in range(50)}
+    assert draws == {int(np.argmax(np.array(logits)))}
+
+
+# ---------------------------------------------------------------------------------------------
+# filters
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, VOCAB - 1])
+def test_top_k_keeps_exactly_the_k_most_likely(k):
+    lp = log_softmax(random_logits(3))
+    out = top_k_filter(k)(lp)
+    best = np.argsort(-np.array(lp))[:k]
+    assert kept(out) == set(best.tolist())
+    assert np.array_equal(np.array(out)[best], np.array(lp)[best])  # kept values untouched
+
+
+def test_top_k_keeps_exactly_k_even_with_ties():
+    out = top_k_filter(2)(mx.array([1.0, 1.0, 1.0, 0.0, 1.0]))
+    assert len(kept(out)) == 2 and kept(out) <= {0, 1, 2, 4}
+
+
+@pytest.mark.parametrize("k", [0, VOCAB, VOCAB + 5])
+def test_top_k_off_keeps_everything(k):
+    assert len(kept(top_k_filter(k)(log_softmax(random_logits(4))))) == VOCAB
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), p=st.floats(0.01, 0.99), scale=st.sampled_from([0.5, 2.0, 6.0]))
+def test_top_p_keeps_the_smallest_most_likely_set_reaching_p(seed, p, scale):
+    lp = log_softmax(random_logits(seed, scale=scale))
+    out = top_p_filter(p)(lp)
+    probs = np.exp(np.array(lp, dtype=np.float64))
+    order = np.argsort(-probs)
+    n = len(kept(out))
+    assert kept(out) == set(order[:n].tolist())  # the most likely ones, a prefix by probability
+    mass = probs[order[:n]].sum()
+    assert mass >= p - 1e-5  # reaches p ...
+    assert mass - probs[order[n - 1]] < p + 1e-5  # ... and one fewer would not
+
+
+def test_top_p_on_a_known_distribution():
+    lp = mx.log(mx.array([0.5, 0.05, 0.3, 0.15]))
+    assert kept(top_p_filter(0.5)(lp)) == {0}
+    assert kept(top_p_filter(0.51)(lp)) == {0, 2}
+    assert kept(top_p_filter(0.81)(lp)) == {0, 2, 3}
+    assert kept(top_p_filter(1.0)(lp)) == {0, 1, 2, 3}
+
+
+def test_top_p_after_top_k_sees_the_excluded_tokens_as_impossible():
+    lp = mx.log(mx.array([0.4, 0.3, 0.2, 0.1]))
+    assert kept(top_p_filter(0.99)(top_k_filter(2)(lp))) == {0, 1}
+
+
+@pytest.mark.parametrize("min_p", [0.01, 0.1, 0.5, 0.9])
+def test_min_p_keeps_tokens_at_least_min_p_times_the_best(min_p):
+    lp = log_softmax(random_logits(5))
+    probs = np.exp(np.array(lp, dtype=np.float64))
+    expected = set(np.flatnonzero(probs >= min_p * probs.max() * (1 - 1e-6)).tolist())
+    assert kept(min_p_filter(min_p)(lp)) == expected
+    assert int(np.argmax(probs)) in expected
+
+
+def test_filters_compose_in_the_sampler_and_only_kept_tokens_are_drawn():
+    logits = random_logits(6)
+    s = SamplingSettings(temperature=1.0, top_k=5, top_p=0.9, min_p=0.05, seed=1)
+    sampler = Sampler(s)
+    step = sampler(logits, None)
+    allowed = kept(step.final_logprobs)
+    expected = kept(min_p_filter(0.05)(top_p_filter(0.9)(top_k_filter(5)(log_softmax(logits)))))
+    assert allowed == expected and 1 <= len(allowed) <= 5
+    assert math.isclose(float(np.exp(np.array(step.final_logprobs, dtype=np.float64)).sum()), 1.0, rel_tol=1e-5)
+    assert {sampler(logits, None).token.item() for _ in range(100)} <= allowed
+
+
+# ---------------------------------------------------------------------------------------------
+# penalties
+
+
+def test_repetition_penalty_changes_exactly_the_seen_tokens_once_each():
+    logits = mx.array([2.0, -2.0, 4.0, 1.0, -0.5, 3.0])
+    before = np.array(logits)
+    seen = mx.array([0, 1, 1, 1, 4, 0])  # duplicates must not compound the penalty
+    out = np.array(make_repetition_penalty(2.0)(seen, logits))
+    assert np.allclose(out, [1.0, -4.0, 4.0, 1.0, -1.0, 3.0])
+    assert np.array_equal(np.array(logits), before)  # the caller's array is not modified
+
+
+def test_presence_and_frequency_penalties_subtract_as_specified():
+    logits = mx.array([1.0, 1.0, 1.0, 1.0])
+    seen = mx.array([0, 2, 2, 2])
+    out = np.array(make_presence_frequency_penalty(0.5, 0.25)(seen, logits))
+    assert np.allclose(out, [1.0 - 0.5 - 0.25, 1.0, 1.0 - 0.5 - 0.75, 1.0])
+    assert np.array_equal(np.array(logits), [1.0] * 4)
+
+
+def test_penalties_are_noops_without_history():
+    logits = random_logits(7)
+    for proc in (make_repetition_penalty(1.5), make_presence_frequency_penalty(1.0, 1.0)):
+        assert np.array_equal(np.array(proc(None, logits)), np.array(logits))
+        assert np.array_equal(np.array(proc(mx.array([], dtype=mx.int32), logits)), np.array(logits))
+
+
+def test_default_settings_build_no_processors():
+    assert make_logits_processors(SamplingSettings()) == []
+    assert len(make_logits_processors(SamplingSettings(repetition_penalty=1.2, presence_penalty=0.1))) == 2
+
+
+def test_sampler_penalizes_only_the_last_penalty_context_tokens():
+    logits = mx.array([5.0, 4.9, 0.0, 0.0])
+    s = SamplingSettings(temperature=0.0, repetition_penalty=2.0, penalty_context=2)
+    sampler = Sampler(s)
+    assert sampler(logits, mx.array([2, 0, 3])).token.item() == 1  # 0 seen: 5 -> 2.5
+    assert sampler(logits, mx.array([0, 2, 3])).token.item() == 0  # 0 is out of the last 2
+    step = sampler(logits, mx.array([0]))
+    assert np.allclose(np.array(step.raw_logprobs), np.array(log_softmax(logits)))  # raw is unpenalized
+
+
+# ---------------------------------------------------------------------------------------------
+# seeds
+
+
+def _draws(seed: int, n: int = 30) -> list[int]:
+    sampler = Sampler(SamplingSettings(temperature=1.5, seed=seed))
+    logits = random_logits(8, scale=1.0)
+    return [sampler(logits, None).token.item() for _ in range(n)]
+
+
+def test_a_seed_makes_sampling_reproducible():
+    assert _draws(42) == _draws(42)
+
+
+def test_different_seeds_draw_differently():
+    assert _draws(1) != _draws(2)
+    assert len(set(_draws(3))) > 5  # successive draws are not one repeated value
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("temperature", -1.0), ("temperature", 6.0), ("top_k", -1), ("top_p", 7.0), ("top_p", 0.0),
+        ("min_p", 1.0), ("min_p", -0.1), ("repetition_penalty", 0.0), ("repetition_penalty", 5.0),
+        ("presence_penalty", 3.0), ("frequency_penalty", -3.0), ("penalty_context", 0), ("seed", -1),
+    ],
+)
+def test_validate_rejects_bad_values(field, value):
+    bad = SamplingSettings(**{field: value})
+    problems = bad.validate()
+    assert len(problems) == 1
+    with pytest.raises(ValueError):
+        Sampler(bad)
+
+
+def test_validate_accepts_the_defaults_and_the_edges():
+    assert SamplingSettings().validate() == []
+    edge = SamplingSettings(temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0)
+    assert edge.validate() == []
+
+
+def test_settings_round_trip_through_a_dict_and_ignore_unknown_keys():
+    s = SamplingSettings(temperature=0.3, top_k=4, seed=9)
+    assert SamplingSettings.from_dict({**s.to_dict(), "future_field": 1}) == s
