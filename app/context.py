@@ -1,0 +1,134 @@
+"""What each request sends the model: system prompt + memories + as much history as fits.
+
+A pure function over a tokenizer and values (no Qt, no database), so it is tested with the real
+tokenizer and nothing else. Token counts come from rendering the model's chat template and encoding
+the result, exactly as generation will, never from an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.tokenizer import Tokenizer
+
+MEMORIES_HEADING = "Things you know about the user:"
+
+ChatMessage = dict[str, str]  # {"role": ..., "content": ...}, what a chat template takes
+
+
+class ContextTooLong(ValueError):
+    """The new message (with the system prompt and memories) cannot fit the context window at all."""
+
+    def __init__(self, message_tokens: int, fixed_tokens: int, limit: int):
+        self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
+        super().__init__(
+            f"This message is {message_tokens:,} tokens; together with the system prompt and memories "
+            f"the prompt needs {fixed_tokens:,} tokens, but only {limit:,} fit (the context window less "
+            f"the room kept for the reply). Shorten the message or raise the context length."
+        )
+
+
+@dataclass(frozen=True)
+class AssembledContext:
+    messages: list[ChatMessage]  # exactly what goes through the chat template
+    prompt_ids: list[int]  # the rendered and encoded prompt, generation prompt included
+    dropped_count: int  # earlier history messages left out to make room
+    memories_used: list[str]
+    limit: int  # context_length - reserve: the most tokens the prompt may have
+    fixed_tokens: int  # system prompt + memories + the new message, as rendered
+    memory_tokens: int  # of those, what the memories section costs
+    history_tokens: int  # what the kept history costs
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.prompt_ids)
+
+
+def system_content(system_prompt: str, memories: Sequence[str]) -> str:
+    """The system prompt followed by a clearly headed list of memories (when there are any)."""
+    parts = [system_prompt.strip()] if system_prompt.strip() else []
+    if memories:
+        parts.append(MEMORIES_HEADING + "\n" + "\n".join(f"- {m}" for m in memories))
+    return "\n\n".join(parts)
+
+
+def assemble(
+    tokenizer: Tokenizer,
+    system_prompt: str,
+    memories: Sequence[str],
+    history: Sequence[Any],
+    user_message: str,
+    context_length: int,
+    reserve: int,
+) -> AssembledContext:
+    """Build the request for `user_message` within `context_length - reserve` tokens.
+
+    `history` is the conversation so far, oldest first: dicts with "role" and "content", or stored
+    messages (objects with `.role` and `.text`). The system prompt and memories always stay; history
+    is dropped from the oldest end a whole turn (a user message and its replies) at a time. Raises
+    ContextTooLong when even the system prompt, memories and new message alone do not fit.
+    """
+    limit = context_length - reserve
+    memories = [m for m in (s.strip() for s in memories) if m]
+    system = system_content(system_prompt, memories)
+    head = [{"role": "system", "content": system}] if system else []
+    user = {"role": "user", "content": user_message}
+    turns = _turns([_as_chat(m) for m in history])
+
+    def count(kept: Sequence[Sequence[ChatMessage]], head: Sequence[ChatMessage] = head) -> int:
+        return len(tokenizer.encode_chat(_join(head, kept, user), add_generation_prompt=True))
+
+    fixed = count([])
+    if fixed > limit:
+        raise ContextTooLong(len(tokenizer.encode(user_message)), fixed, limit)
+
+    # Fewer turns never cost more tokens, so binary-search the first turn to keep.
+    lo, hi = 0, len(turns)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(turns[mid:]) <= limit:
+            hi = mid
+        else:
+            lo = mid + 1
+    kept = turns[lo:]
+    messages = _join(head, kept, user)
+    prompt_ids = tokenizer.encode_chat(messages, add_generation_prompt=True)
+    bare = system_content(system_prompt, [])
+    memory_tokens = (
+        fixed - count([], [{"role": "system", "content": bare}] if bare else []) if memories else 0
+    )
+    return AssembledContext(
+        messages=messages,
+        prompt_ids=prompt_ids,
+        dropped_count=sum(len(t) for t in turns[:lo]),
+        memories_used=memories,
+        limit=limit,
+        fixed_tokens=fixed,
+        memory_tokens=memory_tokens,
+        history_tokens=len(prompt_ids) - fixed,
+    )
+
+
+def _join(
+    head: Sequence[ChatMessage], turns: Sequence[Sequence[ChatMessage]], user: ChatMessage
+) -> list[ChatMessage]:
+    return [*head, *(m for turn in turns for m in turn), user]
+
+
+def _as_chat(message: Any) -> ChatMessage:
+    if isinstance(message, Mapping):
+        return {"role": message["role"], "content": message["content"]}
+    return {"role": message.role, "content": message.text}
+
+
+def _turns(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+    """Group history into turns, each starting at a user message (a leading reply is its own turn)."""
+    turns: list[list[ChatMessage]] = []
+    for m in history:
+        if m["role"] == "user" or not turns:
+            turns.append([m])
+        else:
+            turns[-1].append(m)
+    return turns

@@ -1,0 +1,138 @@
+"""Context assembly with the real default model's tokenizer and chat template."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.context import MEMORIES_HEADING, AssembledContext, ContextTooLong, assemble
+from app.memory import MemoryStore
+from app.store import Store
+
+SYSTEM = "You are Glassbox, a helpful assistant."
+RESERVE = 64
+
+
+@pytest.fixture(scope="module")
+def tok(default_lm):
+    return default_lm.tokenizer
+
+
+def history_of(turns: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(turns):
+        out.append({"role": "user", "content": f"Question number {i}: tell me a fact about the number {i}."})
+        out.append({"role": "assistant", "content": f"Answer number {i}: {i} is a fine number indeed."})
+    return out
+
+
+def rendered_len(tok, messages) -> int:
+    return len(tok.encode(tok.apply_chat_template(messages, add_generation_prompt=True), special=True))
+
+
+def test_everything_fits_and_counts_are_exact(tok):
+    history = history_of(3)
+    ctx = assemble(tok, SYSTEM, ["My name is Ada"], history, "And now?", 8192, RESERVE)
+    assert isinstance(ctx, AssembledContext)
+    assert ctx.messages[0] == {
+        "role": "system",
+        "content": f"{SYSTEM}\n\n{MEMORIES_HEADING}\n- My name is Ada",
+    }
+    assert ctx.messages[1:-1] == history and ctx.messages[-1] == {"role": "user", "content": "And now?"}
+    assert ctx.dropped_count == 0 and ctx.memories_used == ["My name is Ada"]
+    assert ctx.prompt_ids == tok.encode_chat(ctx.messages)
+    assert ctx.prompt_tokens == rendered_len(tok, ctx.messages)  # counted by rendering, not estimating
+    assert ctx.fixed_tokens == rendered_len(tok, [ctx.messages[0], ctx.messages[-1]])
+    assert ctx.history_tokens == ctx.prompt_tokens - ctx.fixed_tokens > 0
+    bare = rendered_len(tok, [{"role": "system", "content": SYSTEM}, ctx.messages[-1]])
+    assert ctx.memory_tokens == ctx.fixed_tokens - bare > 0
+    assert ctx.limit == 8192 - RESERVE
+    assert tok.decode(ctx.prompt_ids).endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("extra_room", [0, 1, 7, 20])
+def test_oldest_whole_turns_are_dropped_first_and_as_few_as_possible(tok, extra_room):
+    history = history_of(8)
+    memories = ["My name is Ada", "I live in Lisbon"]
+    full = assemble(tok, SYSTEM, memories, history, "What now?", 8192, RESERVE)
+    # A window with room for the newest five turns only (plus a little slack).
+    five_turns = rendered_len(tok, [full.messages[0], *history[6:], full.messages[-1]])
+    six_turns = rendered_len(tok, [full.messages[0], *history[4:], full.messages[-1]])
+    assert six_turns - five_turns > extra_room  # so exactly five turns fit
+    context_length = five_turns + extra_room + RESERVE
+    ctx = assemble(tok, SYSTEM, memories, history, "What now?", context_length, RESERVE)
+
+    assert len(ctx.prompt_ids) <= context_length - RESERVE
+    assert ctx.messages[0] == full.messages[0]  # system prompt and memories always stay
+    assert ctx.memories_used == memories
+    kept = ctx.messages[1:-1]
+    assert kept == history[len(history) - len(kept) :]  # a suffix: the newest history
+    assert kept[0]["role"] == "user" and len(kept) % 2 == 0  # whole user+assistant pairs
+    assert ctx.dropped_count == len(history) - len(kept) == 6  # three oldest turns
+    # Keeping one more (older) turn would not have fit: nothing was dropped needlessly.
+    one_more = [ctx.messages[0], *history[len(history) - len(kept) - 2 :], ctx.messages[-1]]
+    assert rendered_len(tok, one_more) > context_length - RESERVE
+
+
+def test_no_room_for_history_keeps_system_memories_and_message(tok):
+    fixed = assemble(tok, SYSTEM, ["Pinned fact"], [], "Hi", 8192, RESERVE).prompt_tokens
+    ctx = assemble(tok, SYSTEM, ["Pinned fact"], history_of(5), "Hi", fixed + RESERVE, RESERVE)
+    assert [m["role"] for m in ctx.messages] == ["system", "user"]
+    assert "Pinned fact" in ctx.messages[0]["content"] and ctx.dropped_count == 10
+    assert ctx.prompt_tokens == fixed
+
+
+def test_history_may_be_stored_messages_and_start_with_a_reply(tok, tmp_path):
+    store = Store(tmp_path / "g.db")
+    c = store.create_conversation()
+    store.add_user_message(c.id, "First")
+    m = store.start_assistant_message(c.id)
+    store.append_partial(m.id, "Reply")
+    store.finish(m.id, "eos")
+    path = store.active_path(c.id)
+    ctx = assemble(tok, "", [], path, "Second", 8192, RESERVE)
+    assert ctx.messages == [
+        {"role": "user", "content": "First"},
+        {"role": "assistant", "content": "Reply"},
+        {"role": "user", "content": "Second"},
+    ]
+    # A leading reply with no question (e.g. a greeting) is its own turn and is dropped first.
+    greeting = [{"role": "assistant", "content": "Hello! " * 50}, *history_of(1)]
+    need = rendered_len(tok, [*history_of(1), {"role": "user", "content": "Hi"}])
+    ctx = assemble(tok, "", [], greeting, "Hi", need + RESERVE, RESERVE)
+    assert ctx.messages[:-1] == history_of(1) and ctx.dropped_count == 1
+    store.close()
+
+
+def test_a_message_too_long_even_alone_raises_with_counts(tok):
+    message = "lorem ipsum dolor sit amet " * 400
+    with pytest.raises(ContextTooLong) as err:
+        assemble(tok, SYSTEM, ["My name is Ada"], history_of(2), message, 1024, 256)
+    e = err.value
+    assert e.message_tokens == len(tok.encode(message)) and e.limit == 1024 - 256
+    assert e.fixed_tokens > e.message_tokens > e.limit
+    assert f"{e.message_tokens:,} tokens" in str(e) and f"only {e.limit:,} fit" in str(e)
+
+
+def test_reserve_is_honoured_at_the_boundary(tok):
+    need = assemble(tok, SYSTEM, [], [], "Exactly this", 8192, 0).prompt_tokens
+    assert assemble(tok, SYSTEM, [], [], "Exactly this", need + 100, 100).prompt_tokens == need
+    with pytest.raises(ContextTooLong):
+        assemble(tok, SYSTEM, [], [], "Exactly this", need + 99, 100)
+
+
+def test_remembered_name_reaches_a_new_conversation(tok, tmp_path):
+    store = Store(tmp_path / "g.db")
+    memories = MemoryStore(store)
+    first = store.create_conversation()
+    store.add_user_message(first.id, "remember that my name is Ada")
+    memories.add("My name is Ada")
+    memories.add("I have a cat called Pixel")
+
+    second = store.create_conversation()
+    question = "What is my name?"
+    store.add_user_message(second.id, question)
+    relevant = [m.text for m in memories.relevant(question)]
+    ctx = assemble(tok, SYSTEM, relevant, store.active_path(second.id)[:-1], question, 8192, 256)
+    assert ctx.memories_used == ["My name is Ada"]
+    assert f"{MEMORIES_HEADING}\n- My name is Ada" in tok.decode(ctx.prompt_ids)
+    store.close()
