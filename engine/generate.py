@@ -112,12 +112,26 @@ def generate(
     """Generate a reply to `prompt` (token ids not yet in `cache`), one event per token.
 
     `cache` may already hold a prefix of the conversation (prompt caching): only `prompt` is
-    processed. It must be non-empty. `should_stop` is checked before every step.
+    processed. It must be non-empty. `should_stop` is checked before every step. Bad arguments
+    (an empty prompt, invalid settings) raise ValueError here, not at the first next().
     """
     if not prompt:
         raise ValueError("generate() needs at least one new prompt token")
-    config = config or GenerationConfig()
     sampler = Sampler(settings)
+    return _events(model, tokenizer, prompt, cache, sampler, config or GenerationConfig(), progress, should_stop)
+
+
+def _events(
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    prompt: Sequence[int],
+    cache: list[KVCache],
+    sampler: Sampler,
+    config: GenerationConfig,
+    progress: ProgressFn | None,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[TokenEvent]:
+    settings = sampler.settings
     stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
     cached = cache[0].offset if cache else 0
     prompt_tokens = cached + len(prompt)
@@ -172,6 +186,8 @@ def generate(
             text, reason = detok.flush(), "eos"
         else:
             text = detok.add(tok)
+            if index + 1 == limit:  # the last token: bytes of an unfinished character come out too
+                text += detok.flush()
         text, held, hit = _apply_stop_strings(held + text, config.stop_strings)
         if hit:
             reason = "stop"
@@ -190,8 +206,8 @@ def generate(
             logprob=logprob,
             sampled_logprob=sampled_logprob,
             entropy=entropy,
-            top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist())),
-            top_final=[(i, v) for i, v in zip(top_final[0].tolist(), top_final[1].tolist()) if v > -1e30],
+            top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist(), strict=True)),
+            top_final=[(i, v) for i, v in zip(top_final[0].tolist(), top_final[1].tolist(), strict=True) if v > -1e30],
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
             ttft_s=ttft,
@@ -211,10 +227,9 @@ def _apply_stop_strings(text: str, stops: Sequence[str]) -> tuple[str, str, bool
     """Split text into (safe to emit, held back, stop string found)."""
     if not stops:
         return text, "", False
-    for s in stops:
-        i = text.find(s)
-        if i >= 0:
-            return text[:i], "", True
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    if found:  # cut at the earliest occurrence, whichever stop string it is
+        return text[: min(found)], "", True
     keep = 0
     for s in stops:
         for n in range(min(len(s) - 1, len(text)), 0, -1):
