@@ -363,6 +363,36 @@ class Store:
                 (title.strip(), conversation_id),
             )
 
+    def fork_conversation(self, message_id: int) -> Conversation:
+        """A new conversation holding a copy of the branch up to `message_id` (tokens included).
+
+        The new conversation records where it came from (`forked_from_*`); the original is untouched.
+        """
+        source = self.message(message_id)
+        branch = self._path_to(message_id)
+        original = self.conversation(source.conversation_id)
+        now = time.time()
+        with self.transaction() as db:
+            new_id = db.execute(
+                "INSERT INTO conversations (title, title_is_auto, created, updated,"
+                " forked_from_conversation_id, forked_from_message_id) VALUES (?, 0, ?, ?, ?, ?)",
+                (f"{original.title or 'Untitled'} (branch)", now, now, original.id, message_id),
+            ).lastrowid
+            parent = None
+            for m in branch:
+                copy = self._insert(db, new_id, parent, m.role, m.text, m.model, m.settings, m.finished)
+                db.execute(
+                    "UPDATE messages SET created = ?, finish_reason = ? WHERE id = ?",
+                    (m.created, m.finish_reason, copy),
+                )
+                db.execute(
+                    "INSERT INTO message_tokens (message_id, seq, data)"
+                    " SELECT ?, seq, data FROM message_tokens WHERE message_id = ?",
+                    (copy, m.id),
+                )
+                parent = copy
+        return self.conversation(new_id)
+
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation with all its messages and tokens (memories stay)."""
         with self.transaction() as db:
@@ -383,17 +413,22 @@ class Store:
 
     def active_path(self, conversation_id: int) -> list[Message]:
         """The messages of the current branch, root first."""
+        leaf = self.conversation(conversation_id).active_leaf_id
+        return [] if leaf is None else self._path_to(leaf)
+
+    def _path_to(self, message_id: int) -> list[Message]:
+        """The messages from the root of the tree down to `message_id`, root first."""
         rows = self.query(
             """
             WITH RECURSIVE path(id, depth) AS (
-                SELECT active_leaf_id, 0 FROM conversations WHERE id = ?
+                SELECT ?, 0
                 UNION ALL
                 SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id
                 WHERE m.parent_id IS NOT NULL
             )
             SELECT m.* FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC
             """,
-            (conversation_id,),
+            (message_id,),
         )
         return [_message(r) for r in rows]
 

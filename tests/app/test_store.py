@@ -273,6 +273,30 @@ def test_regenerate_without_a_reply_is_an_error(store):
         store.regenerate(c.id)
 
 
+def test_fork_copies_the_branch_with_tokens_and_remembers_its_origin(store):
+    c = store.create_conversation("Origin")
+    store.add_user_message(c.id, "q1")
+    a1 = reply(store, c.id, "a1")
+    store.add_user_message(c.id, "q2")
+    reply(store, c.id, "a2")
+    fork = store.fork_conversation(a1)
+    assert fork.forked_from_conversation_id == c.id and fork.forked_from_message_id == a1
+    assert fork.title == "Origin (branch)"
+    path = store.active_path(fork.id)
+    assert [(m.role, m.text) for m in path] == [("user", "q1"), ("assistant", "a1")]
+    assert path[1].id != a1 and path[1].finish_reason == "eos" and path[1].settings == {"temperature": 0.7}
+    assert store.tokens(path[1].id) == store.tokens(a1)
+    store.add_user_message(fork.id, "different q2")
+    assert [m.text for m in store.active_path(c.id)] == ["q1", "a1", "q2", "a2"]  # original untouched
+    store.delete_conversation(c.id)
+    assert store.conversation(fork.id).forked_from_conversation_id is None
+    assert [m.text for m in store.active_path(fork.id)] == ["q1", "a1", "different q2"]
+
+
+def test_empty_conversation_has_an_empty_path(store):
+    assert store.active_path(store.create_conversation().id) == []
+
+
 # -- search -----------------------------------------------------------------------------------
 
 
