@@ -101,6 +101,8 @@ class ChatTemplate:
             )
         except TemplateError as e:
             raise TokenizerError(f"the chat template refused these messages: {e}") from e
+        except Exception as e:  # the template is the model's code: 1/0, a too-big range(), a bad +
+            raise TokenizerError(f"the chat template failed: {type(e).__name__}: {e}") from e
 
 
 class Tokenizer:
