@@ -30,3 +30,8 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 def config_dir(override: str | os.PathLike | None = None) -> Path:
     """The config dir (settings), created if missing."""
     return _resolve(override, "GLASSBOX_CONFIG_DIR", appdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def database_path(data_override: str | os.PathLike | None = None) -> Path:
+    """The conversation and memory database (`app.store.Store`) inside the data dir."""
+    return data_dir(data_override) / "glassbox.db"

@@ -48,6 +48,7 @@ def test_paths_precedence_argument_then_environment(tmp_path, monkeypatch):
     assert paths.data_dir() == tmp_path / "data" and (tmp_path / "data").is_dir()  # conftest's env
     assert paths.config_dir() == tmp_path / "config" and (tmp_path / "config").is_dir()
     assert paths.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    assert paths.database_path() == tmp_path / "data" / "glassbox.db"
     monkeypatch.delenv("GLASSBOX_DATA_DIR")
     monkeypatch.setattr(paths.appdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "platform"))
     assert paths.data_dir() == tmp_path / "platform" and (tmp_path / "platform").is_dir()
