@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +168,20 @@ class TokenRecord:
             entropy=event.entropy,
             top=[(i, name(i), lp) for i, lp in event.top_raw],
             top_final=list(event.top_final),
+        )
+
+    @classmethod
+    def from_mapping(cls, record: Mapping[str, Any]) -> TokenRecord:
+        """From the worker's plain-dict token record (keys id, piece, logprob, sampled_logprob,
+        entropy, top_raw [[id, piece, logprob]], top_final [[id, piece?, logprob]])."""
+        return cls(
+            id=record["id"],
+            piece=record["piece"],
+            logprob=record["logprob"],
+            sampled_logprob=record["sampled_logprob"],
+            entropy=record["entropy"],
+            top=[(t[0], t[1], t[-1]) for t in record.get("top_raw", ())],
+            top_final=[(t[0], t[-1]) for t in record.get("top_final", ())],
         )
 
     def to_row(self) -> list:

@@ -202,6 +202,16 @@ def test_token_record_from_engine_event_names_alternatives():
     assert TokenRecord.from_row(json.loads(json.dumps(r.to_row()))).top_final == [(7, -0.125), (8, None)]
 
 
+def test_token_record_from_the_workers_plain_dict():
+    record = {
+        "index": 0, "id": 7, "text": " hi", "piece": " hi", "logprob": -0.25, "sampled_logprob": -0.125,
+        "entropy": 2.0, "top_raw": [[7, " hi", -0.25], [8, " yo", -1.5]], "top_final": [[7, " hi", -0.125]],
+    }  # fmt: skip
+    r = TokenRecord.from_mapping(record)
+    assert (r.id, r.piece, r.logprob, r.sampled_logprob, r.entropy) == (7, " hi", -0.25, -0.125, 2.0)
+    assert r.top == [(7, " hi", -0.25), (8, " yo", -1.5)] and r.top_final == [(7, -0.125)]
+
+
 def test_unfinished_reply_is_marked_interrupted_on_reopen(tmp_path):
     s = Store(tmp_path / "g.db")
     c = s.create_conversation()
