@@ -18,9 +18,7 @@ from typing import Any
 import mlx.core as mx
 
 
-def sdpa(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.array:
-    """MLX's fused attention; k/v may have fewer heads than q (GQA)."""
-    return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+from engine.kernels import attention as sdpa
 
 
 class KVCache:

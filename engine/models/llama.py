@@ -13,6 +13,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from engine import kernels
 from engine.cache import KVCache
 from engine.models.base import BaseModelArgs, make_rope
 
@@ -79,7 +80,7 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(hidden, dim, bias=bias)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.down_proj(nn.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(kernels.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
 class Block(nn.Module):
