@@ -1,0 +1,4 @@
+"""The application around the stateless model: settings, worker thread, controller, model registry.
+
+Qt-free logic plus QtCore signals; never widgets (import-linter enforces it).
+"""

@@ -1,0 +1,76 @@
+"""The composition root: parse the command line, build settings, worker, controller and window,
+inject the backend (the real engine, or whatever a test passes), run, and shut down cleanly.
+
+This is the one module that knows every layer; import-linter lets only it reach into ui/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+
+from app import paths
+from app.backend import Backend, EngineBackend
+from app.controller import ChatController
+from app.models import ModelRegistry
+from app.settings import Settings, SettingsFile
+from app.worker import Worker, WorkerThread
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="glassbox", description="A local chat assistant you can see into.")
+    parser.add_argument("--data-dir", help="conversations and caches (default: $GLASSBOX_DATA_DIR or the user data dir)")
+    parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
+    parser.add_argument("--model", help='model to load instead of the saved choice ("default", a GGUF file or a folder)')
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Core:
+    """Everything below the window: settings on disk, the worker thread and the controller."""
+
+    settings_file: SettingsFile
+    worker_thread: WorkerThread
+    controller: ChatController
+    registry: ModelRegistry
+
+    def start(self) -> None:
+        """Begin loading the chosen model in the worker (the window stays usable meanwhile)."""
+        self.controller.load_model(self.controller.settings.app.model)
+
+    def shutdown(self) -> None:
+        self.worker_thread.stop(self.controller.active_request)
+
+
+def build_core(args: argparse.Namespace, backend: Backend) -> Core:
+    """Settings, worker and controller; needs a Qt application object to exist already."""
+    paths.data_dir(args.data_dir)
+    settings_file = SettingsFile(paths.config_dir(args.config_dir))
+    settings: Settings = settings_file.load()
+    if args.model:
+        settings = replace(settings, app=replace(settings.app, model=args.model))
+    worker_thread = WorkerThread(Worker(backend))
+    controller = ChatController(worker_thread.worker, settings)
+    controller.settings_changed.connect(settings_file.save)
+    return Core(settings_file, worker_thread, controller, ModelRegistry())
+
+
+def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
+    """Run the desktop app; returns the exit code."""
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    from ui.application import create_application, create_window
+
+    qt_app = create_application()
+    core = build_core(args, backend or EngineBackend())
+    window = create_window(core.controller, core.registry)
+    window.show()
+    core.start()
+    try:
+        return qt_app.exec()
+    finally:
+        core.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

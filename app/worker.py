@@ -1,0 +1,153 @@
+"""The model worker: one QObject on its own QThread that owns the loaded model and its caches.
+
+The GUI asks through queued slots (`load_model`, `generate`) and hears back through signals that
+carry plain Python values. `cancel` is a plain thread-safe method (it only records the request id),
+so it takes effect while a reply is streaming instead of waiting in the worker's queue. Token
+events are coalesced into batches at most every `batch_interval_s`, so the GUI repaints a few
+dozen times a second however fast the model runs. Every error comes back as a signal; the thread
+never dies, and a model that fails to load leaves the previous one loaded and usable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.backend import Backend, BackendError, GenerateRequest, Session
+
+DEFAULT_BATCH_INTERVAL_S = 0.04
+
+
+class TokenBatcher:
+    """Collects token records and flushes them when `interval_s` has passed since the last flush.
+
+    The first record of a reply is flushed at once (time to first token is what users feel).
+    """
+
+    def __init__(self, flush: Callable[[list], None], interval_s: float, clock: Callable[[], float]):
+        self._flush, self._interval, self._clock = flush, interval_s, clock
+        self._pending: list = []
+        self._last: float | None = None
+
+    def add(self, record: Any) -> None:
+        self._pending.append(record)
+        now = self._clock()
+        if self._last is None or now - self._last >= self._interval:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._flush(batch)
+        self._last = self._clock() if now is None else now
+
+
+class Worker(QObject):
+    model_loading = Signal(float, str)  # progress 0..1 (-1: unknown), what is happening
+    model_loaded = Signal(object)  # info dict
+    model_failed = Signal(str)
+    prefill_progress = Signal(int, int, int)  # request id, prompt tokens done, total
+    tokens = Signal(int, object)  # request id, [token record, ...]
+    finished = Signal(int, object)  # request id, stats dict
+    failed = Signal(int, str)  # request id, message
+
+    def __init__(
+        self,
+        backend: Backend,
+        batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__()
+        self._backend = backend
+        self._session: Session | None = None
+        self._batch_interval_s, self._clock = batch_interval_s, clock
+        self._cancelled: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- called from any thread ------------------------------------------------------------
+
+    def cancel(self, request_id: int) -> None:
+        """Stop request `request_id` at its next token (or before it starts). Thread-safe."""
+        with self._lock:
+            self._cancelled.add(request_id)
+
+    def _is_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id in self._cancelled
+
+    # -- slots, run in the worker thread ---------------------------------------------------
+
+    @Slot(str)
+    def load_model(self, spec: str) -> None:
+        self.model_loading.emit(-1.0, "Loading model…")
+        try:
+            session = self._backend.load(spec, lambda p, text: self.model_loading.emit(float(p), text))
+        except BackendError as e:
+            self.model_failed.emit(str(e))
+            return
+        except Exception as e:  # an unexpected failure must not kill the thread
+            traceback.print_exc()
+            self.model_failed.emit(f"Could not load {spec}: {type(e).__name__}: {e}")
+            return
+        self._session = session
+        self.model_loaded.emit(dict(session.info))
+
+    @Slot(int, object)
+    def generate(self, request_id: int, request: GenerateRequest) -> None:
+        if self._is_cancelled(request_id):
+            self.finished.emit(request_id, {"finish_reason": "cancelled", "generated_tokens": 0})
+            return
+        if self._session is None:
+            self.failed.emit(request_id, "No model is loaded. Choose one in the Model menu.")
+            return
+        batcher = TokenBatcher(lambda batch: self.tokens.emit(request_id, batch), self._batch_interval_s, self._clock)
+        last_progress = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = self._clock()
+            if done == total or now - last_progress[0] >= self._batch_interval_s:
+                last_progress[0] = now
+                self.prefill_progress.emit(request_id, done, total)
+
+        stats: dict = {}
+        try:
+            for record in self._session.stream(request, lambda: self._is_cancelled(request_id), progress):
+                stats = record.pop("stats", stats)
+                if record["id"] is not None:
+                    batcher.add(record)
+            batcher.flush()
+        except BackendError as e:
+            batcher.flush()
+            self.failed.emit(request_id, str(e))
+            return
+        except Exception as e:
+            traceback.print_exc()
+            batcher.flush()
+            self.failed.emit(request_id, f"Generation failed: {type(e).__name__}: {e}")
+            return
+        finally:
+            with self._lock:
+                self._cancelled.discard(request_id)
+        self.finished.emit(request_id, stats)
+
+
+class WorkerThread:
+    """Starts a Worker on its own QThread and stops it cleanly."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("glassbox-model-worker")
+        worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self, cancel_request: int | None = None, timeout_ms: int = 30000) -> None:
+        if cancel_request is not None:
+            self.worker.cancel(cancel_request)
+        self.thread.quit()
+        self.thread.wait(timeout_ms)

@@ -1,0 +1,135 @@
+"""Take docs/screenshot.png: the real window, a real question to the default model, a clicked token.
+
+    python scripts/screenshot.py docs/screenshot.png [--question TEXT] [--dark]
+
+Runs on a real X display: with no $DISPLAY it starts its own Xvfb (apt package `xvfb`) for the
+duration. Settings and data go to a temporary profile, so the user's own are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+QUESTION = "In two short paragraphs, why is the sky blue? Then give a one-line Python example that prints it."
+
+
+def start_xvfb() -> subprocess.Popen | None:
+    """Start Xvfb on a free display number unless a display is already there."""
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return None
+    if not shutil.which("Xvfb"):
+        sys.exit("no $DISPLAY and no Xvfb: install xvfb (make screenshot does) or set QT_QPA_PLATFORM=offscreen")
+    for number in range(99, 120):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            proc = subprocess.Popen(
+                ["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for _ in range(100):
+                if Path(f"/tmp/.X11-unix/X{number}").exists():
+                    os.environ["DISPLAY"] = f":{number}"
+                    return proc
+                time.sleep(0.05)
+            proc.kill()
+    sys.exit("could not start Xvfb")
+
+
+def wait(signal, timeout_s: float) -> list:
+    """Run the event loop until `signal` fires; return its arguments."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    got: list = []
+
+    def done(*args):
+        got.extend(args)
+        loop.quit()
+
+    signal.connect(done)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    signal.disconnect(done)
+    return got
+
+
+def pump(seconds: float) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def take(out: Path, question: str, dark: bool) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from app.backend import EngineBackend
+    from app.main import build_core, parse_args
+    from ui.application import create_application, create_window
+
+    profile = tempfile.mkdtemp(prefix="glassbox-shot-")
+    qt_app = create_application()
+    if dark:
+        from ui.theme import dark_palette
+
+        qt_app.setPalette(dark_palette())
+    core = build_core(parse_args(["--data-dir", f"{profile}/data", "--config-dir", f"{profile}/config"]), EngineBackend())
+    window = create_window(core.controller, core.registry)
+    window.show()
+    core.start()
+    if core.controller.model_info is None and not wait(core.controller.model_loaded, 120):
+        sys.exit("the default model did not load")
+    box = window.composer.box
+    QTest.keyClicks(box, question)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    if not wait(core.controller.reply_finished, 300):
+        sys.exit("no reply within 5 minutes")
+    pump(0.3)
+    view = window.transcript.views[-1]
+    # click a token the model was unsure about, so the panel shows an interesting step
+    tokens = view.message.tokens
+    candidates = [i for i, t in enumerate(tokens[:60]) if t["text"].strip() and t["logprob"] < -0.7]
+    index = candidates[0] if candidates else min(5, len(tokens) - 1)
+    point = view.text.token_point(index)
+    if point is None:
+        sys.exit("could not find a token to click")
+    QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    window.transcript.verticalScrollBar().setValue(0)
+    pump(0.5)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        sys.exit(f"could not write {out}")
+    print(f"wrote {out} ({window.width()}x{window.height()})")
+    window.close()
+    core.shutdown()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--question", default=QUESTION)
+    parser.add_argument("--dark", action="store_true", help="use the dark palette")
+    args = parser.parse_args()
+    xvfb = start_xvfb()
+    try:
+        take(args.out, args.question, args.dark)
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The Qt application object and the main window, as the composition root (app/main.py) asks."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from app.controller import ChatController
+from app.models import ModelRegistry
+from ui.main_window import MainWindow
+from ui.theme import apply_theme
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (reused if one exists, as under pytest-qt), themed."""
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Glassbox")
+    app.setApplicationDisplayName("Glassbox")
+    app.setOrganizationName("Glassbox")
+    app.setDesktopFileName("glassbox")
+    apply_theme(app)
+    return app
+
+
+def create_window(controller: ChatController, registry: ModelRegistry) -> MainWindow:
+    return MainWindow(controller, registry)

@@ -1,0 +1,257 @@
+"""The main window: transcript and composer on the left, the next-token panel on the right,
+menus, the model notice bar and the status bar. It only wires widgets to the controller."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+
+from app.controller import ChatController
+from app.models import ModelRegistry
+from app.settings import DEFAULT_MODEL, Settings
+from ui.composer import Composer
+from ui.notice_bar import NoticeBar
+from ui.preferences import PreferencesDialog
+from ui.probability_panel import ProbabilityPanel
+from ui.status_bar import StatusBar
+from ui.transcript import Transcript
+
+DEFAULT_SIZE = (1180, 780)
+PANEL_WIDTH = 400
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, controller: ChatController, registry: ModelRegistry, parent=None):
+        super().__init__(parent)
+        self.controller = controller
+        self.registry = registry
+        self.preferences: PreferencesDialog | None = None
+        self._live = True  # the panel follows the newest token until the user picks one
+        self.setWindowTitle("Glassbox")
+        settings = controller.settings
+
+        self.transcript = Transcript(controller, settings.app.probability_tint)
+        self.composer = Composer()
+        self.notice = NoticeBar()
+        self.panel = ProbabilityPanel(settings.app.panel_top_k)
+        self.panel.setMinimumWidth(300)
+
+        chat = QWidget()
+        chat.setObjectName("chatColumn")
+        column = QVBoxLayout(chat)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.notice)
+        column.addWidget(self.transcript, 1)
+        column.addWidget(self.composer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(chat)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self._build_menus()
+        self._restore_geometry(settings)
+
+        self.composer.send_requested.connect(self._send)
+        self.composer.stop_requested.connect(controller.stop)
+        self.transcript.token_selected.connect(self._on_token_selected)
+        controller.busy_changed.connect(self._on_busy_changed)
+        controller.reply_tokens.connect(self._on_reply_tokens)
+        controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
+        controller.prefill_progress.connect(self.status.show_prefill)
+        controller.model_loading.connect(self._on_model_loading)
+        controller.model_loaded.connect(self._on_model_loaded)
+        controller.model_failed.connect(self._on_model_failed)
+        controller.settings_changed.connect(self._on_settings_changed)
+        controller.conversation_reset.connect(self.panel.clear)
+        QTimer.singleShot(0, self.composer.box.setFocus)
+
+    # -- menus -----------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&New Chat", self.new_chat, QKeySequence.StandardKey.New)
+        file_menu.addSeparator()
+        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+
+        edit_menu = bar.addMenu("&Edit")
+        self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
+        edit_menu.addSeparator()
+        self.preferences_action = self._action(edit_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+
+        view_menu = bar.addMenu("&View")
+        self.tint_action = self._action(view_menu, "Probability &Tint", self.set_tint, "Ctrl+T", checkable=True)
+        self.tint_action.setChecked(self.controller.settings.app.probability_tint)
+        self.panel_action = self._action(
+            view_menu, "Next-Token &Panel", self.panel.setVisible, "Ctrl+Shift+P", checkable=True
+        )
+        self.panel_action.setChecked(True)
+
+        model_menu = bar.addMenu("&Model")
+        self._action(model_menu, "Load &Default Model", lambda: self.choose_model(DEFAULT_MODEL))
+        self._action(model_menu, "Open Model &File…", self.open_model_file, QKeySequence.StandardKey.Open)
+        self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
+        model_menu.addSeparator()
+        self.stop_action = self._action(model_menu, "&Stop Reply", self.controller.stop, "Esc")
+        self.stop_action.setEnabled(False)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Reading the Colours", self.show_colour_help)
+        about = self._action(help_menu, "&About Glassbox", self.show_about)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def _send(self, text: str) -> None:
+        if self.controller.send(text):
+            self.composer.box.clear()
+            self.notice.hide()
+
+    def new_chat(self) -> None:
+        self.controller.new_chat()
+        self.composer.box.setFocus()
+
+    def copy_last_reply(self) -> None:
+        for view in reversed(self.transcript.views):
+            if view.message.role == "assistant" and view.message.text:
+                view.copy_text()
+                return
+
+    def set_tint(self, on: bool) -> None:
+        self.transcript.set_tint(on)
+        self._save(replace(self.controller.settings.app, probability_tint=on))
+
+    def open_preferences(self) -> None:
+        dialog = PreferencesDialog(self.controller.settings, self.registry, self)
+        self.preferences = dialog
+        dialog.accepted.connect(lambda: self._apply_preferences(dialog))
+        dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
+        dialog.open()
+
+    def _apply_preferences(self, dialog: PreferencesDialog) -> None:
+        settings = dialog.settings()
+        if settings is not None:
+            self.controller.apply_settings(settings)
+
+    def choose_model(self, spec: str) -> None:
+        app = self.controller.settings.app
+        if spec == app.model and self.controller.model_info is not None:
+            return
+        self.controller.apply_settings(replace(self.controller.settings, app=replace(app, model=spec)))
+
+    def open_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.choose_model(path)
+
+    def open_model_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a model folder (config.json + *.safetensors)")
+        if path:
+            self.choose_model(path)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Glassbox",
+            "<h3>Glassbox</h3><p>A chat assistant that runs a language model on this computer and "
+            "shows what happens inside it while it talks.</p>",
+        )
+
+    def show_colour_help(self) -> None:
+        QMessageBox.information(
+            self,
+            "Reading the colours",
+            "Each token of a reply is tinted by the probability the model gave it: no tint means "
+            "the model was confident (90% or more); the warmer the colour, the less likely the "
+            "token was. Hover a token for its probability and the top alternatives; click it to "
+            "see both distributions for that step in the panel on the right.",
+        )
+
+    # -- controller signals ----------------------------------------------------------------
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.composer.set_busy(busy)
+        self.stop_action.setEnabled(busy)
+        if busy:
+            self._live = True
+
+    def _on_reply_tokens(self, index: int, records: list) -> None:
+        if self._live and records:
+            record = records[-1]
+            self.panel.show_step(record, f"Live · token {record['index'] + 1}")
+
+    def _on_token_selected(self, message_index: int, token_index: int) -> None:
+        self._live = False
+        record = self.controller.message(message_index).tokens[token_index]
+        self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+
+    def _on_model_loading(self, progress: float, text: str) -> None:
+        self.status.show_loading(progress, text)
+
+    def _on_model_loaded(self, info: dict) -> None:
+        self.status.show_model(info)
+        self.notice.hide()
+
+    def _on_model_failed(self, message: str) -> None:
+        previous = self.controller.model_info
+        self.status.show_model_failed(previous)
+        keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
+        self.notice.show_error(f"Could not load the model: {message}{keep}")
+        if previous:  # remember the model that works, not the one that failed
+            app = self.controller.settings.app
+            self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
+
+    def _on_settings_changed(self, settings: Settings) -> None:
+        self.tint_action.setChecked(settings.app.probability_tint)
+        self.transcript.set_tint(settings.app.probability_tint)
+        self.panel.set_top_k(settings.app.panel_top_k)
+
+    def _save(self, app_settings, quiet: bool = False) -> None:
+        settings = replace(self.controller.settings, app=app_settings)
+        if quiet:
+            self.controller.remember(settings)
+        else:
+            self.controller.apply_settings(settings)
+
+    # -- geometry --------------------------------------------------------------------------
+
+    def _restore_geometry(self, settings: Settings) -> None:
+        self.resize(*DEFAULT_SIZE)
+        self.splitter.setSizes([DEFAULT_SIZE[0] - PANEL_WIDTH, PANEL_WIDTH])
+        if settings.app.window_geometry:
+            self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
+        if settings.app.splitter_state:
+            self.splitter.restoreState(QByteArray.fromHex(settings.app.splitter_state.encode()))
+
+    def closeEvent(self, event) -> None:
+        app = replace(
+            self.controller.settings.app,
+            window_geometry=bytes(self.saveGeometry().toHex()).decode(),
+            splitter_state=bytes(self.splitter.saveState().toHex()).decode(),
+        )
+        self._save(app, quiet=True)
+        self.controller.stop()
+        self.closed.emit()
+        super().closeEvent(event)

@@ -1,0 +1,78 @@
+"""The status bar: model, loading progress, and the last reply's numbers."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from ui.text_format import byte_size
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_label = QLabel("No model")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(140)
+        self.progress.setMaximumHeight(12)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.prompt_label = QLabel("")
+        self.speed_label = QLabel("")
+        self.ttft_label = QLabel("")
+        self.context_label = QLabel("")
+        self.kv_label = QLabel("")
+        self.model_label.setToolTip("The loaded model")
+        self.prompt_label.setToolTip("Tokens in the last prompt (of them reused from the prompt cache)")
+        self.speed_label.setToolTip("Generation speed of the last reply")
+        self.ttft_label.setToolTip("Time to first token of the last reply")
+        self.context_label.setToolTip("Context used by the conversation / the context window")
+        self.kv_label.setToolTip("Memory held by the KV cache")
+        self.addWidget(self.model_label)
+        self.addWidget(self.progress)
+        for label in (self.prompt_label, self.speed_label, self.ttft_label, self.context_label, self.kv_label):
+            self.addPermanentWidget(label)
+        self._context_length = 0
+
+    def show_loading(self, progress: float, text: str) -> None:
+        self.model_label.setText(text)
+        self.progress.show()
+        if progress < 0:
+            self.progress.setRange(0, 0)  # busy indicator
+        else:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(int(progress * 100))
+
+    def show_model(self, info: dict) -> None:
+        self.progress.hide()
+        self._context_length = int(info.get("context_length", 0))
+        params = info.get("n_params", 0)
+        self.model_label.setText(f"{info.get('display_name', info.get('name', 'model'))} · {params / 1e6:.0f}M params")
+        self.model_label.setToolTip(
+            f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
+            f"loaded in {info.get('load_s', 0):.1f} s"
+        )
+        self.context_label.setText(f"context 0 / {self._context_length}")
+
+    def show_model_failed(self, previous: dict | None) -> None:
+        self.progress.hide()
+        if previous:
+            self.show_model(previous)
+        else:
+            self.model_label.setText("No model loaded")
+
+    def show_prefill(self, done: int, total: int) -> None:
+        self.prompt_label.setText(f"prompt {done}/{total}")
+
+    def show_stats(self, stats: dict) -> None:
+        if "prompt_tokens" not in stats:
+            return
+        cached = stats.get("cached_tokens", 0)
+        self.prompt_label.setText(f"prompt {stats['prompt_tokens']} tok" + (f" ({cached} cached)" if cached else ""))
+        tps = stats.get("tokens_per_s", math.nan)
+        self.speed_label.setText(f"{tps:.1f} tok/s" if not math.isnan(tps) else "")
+        self.ttft_label.setText(f"first token {stats.get('ttft_s', 0) * 1000:.0f} ms")
+        context = stats.get("context_length") or self._context_length
+        self.context_label.setText(f"context {stats.get('context_used', 0)} / {context}")
+        self.kv_label.setText(f"KV cache {byte_size(stats.get('kv_bytes', 0))}")

@@ -1,0 +1,86 @@
+"""Look and feel: Fusion style with a light or dark palette following the system, the stylesheet,
+the app icon, and the probability tint that reads on both palettes."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+from resources import resource_path
+
+# Low-probability tokens get a warm background; confident ones stay on the neutral background.
+TINT_RGB = (255, 140, 40)
+TINT_MAX_ALPHA = 150
+
+
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def tint_color(logprob: float) -> QColor | None:
+    """The background for a token of this probability, or None when it is confident (p >= 0.9)."""
+    p = math.exp(logprob)
+    if p >= 0.9:
+        return None
+    strength = min(1.0, (0.9 - p) / 0.9) ** 0.8
+    return QColor(*TINT_RGB, int(30 + (TINT_MAX_ALPHA - 30) * strength))
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(resource_path("glassbox.svg")))
+
+
+def dark_palette() -> QPalette:
+    pal = QPalette()
+    colors = {
+        QPalette.ColorRole.Window: "#202124",
+        QPalette.ColorRole.WindowText: "#e8eaed",
+        QPalette.ColorRole.Base: "#17181a",
+        QPalette.ColorRole.AlternateBase: "#2a2b2e",
+        QPalette.ColorRole.Text: "#e8eaed",
+        QPalette.ColorRole.Button: "#2d2e31",
+        QPalette.ColorRole.ButtonText: "#e8eaed",
+        QPalette.ColorRole.ToolTipBase: "#2d2e31",
+        QPalette.ColorRole.ToolTipText: "#e8eaed",
+        QPalette.ColorRole.PlaceholderText: "#9aa0a6",
+        QPalette.ColorRole.Highlight: "#3d7be0",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#8ab4f8",
+        QPalette.ColorRole.Mid: "#3c4043",
+    }
+    for role, color in colors.items():
+        pal.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f7378"))
+    return pal
+
+
+def light_palette() -> QPalette:
+    pal = QApplication.style().standardPalette()
+    pal.setColor(QPalette.ColorRole.Window, QColor("#f6f7f9"))
+    pal.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
+    pal.setColor(QPalette.ColorRole.AlternateBase, QColor("#eef0f3"))
+    pal.setColor(QPalette.ColorRole.Highlight, QColor("#2f6fde"))
+    pal.setColor(QPalette.ColorRole.ToolTipBase, QColor("#ffffff"))
+    pal.setColor(QPalette.ColorRole.ToolTipText, QColor("#202124"))
+    return pal
+
+
+def system_prefers_dark() -> bool:
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion, the palette for the system's colour scheme (re-applied when it changes), stylesheet."""
+    app.setStyle("Fusion")
+    app.setWindowIcon(app_icon())
+
+    def update() -> None:
+        app.setPalette(dark_palette() if system_prefers_dark() else light_palette())
+
+    update()
+    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: update())
+    app.setStyleSheet(resource_path("style.qss").read_text(encoding="utf-8"))

@@ -1,0 +1,114 @@
+"""The transcript: the conversation's messages in a scrolling column, kept in step with the controller."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+
+from app.controller import ChatController
+from ui.message_view import MessageView
+
+COLUMN_MAX_WIDTH = 860
+EMPTY_TEXT = (
+    "<h2>Ask anything</h2>"
+    "<p>The reply streams in token by token. Each token is tinted by how sure the model was: "
+    "the warmer the colour, the less likely it was.</p>"
+    "<p>Hover a word to see its probability and the alternatives; click it to see the full "
+    "next-token picture in the panel on the right.</p>"
+)
+
+
+class Transcript(QScrollArea):
+    token_selected = Signal(int, int)  # message index, token index
+
+    def __init__(self, controller: ChatController, tint: bool, parent=None):
+        super().__init__(parent)
+        self._controller = controller
+        self._tint = tint
+        self.views: list[MessageView] = []
+        self._selected: tuple[int, int] | None = None
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        canvas = QWidget()
+        canvas.setObjectName("transcriptCanvas")
+        outer = QVBoxLayout(canvas)
+        outer.setContentsMargins(16, 16, 16, 16)
+        self._column = QWidget()
+        self._column.setMaximumWidth(COLUMN_MAX_WIDTH)
+        self._column.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self._layout = QVBoxLayout(self._column)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(12)
+        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label.setObjectName("emptyState")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._layout.addWidget(self.empty_label)
+        self._layout.addStretch(1)
+        outer.addWidget(self._column, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.setWidget(canvas)
+
+        self._stick_to_bottom = True
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+
+        controller.message_added.connect(self._on_message_added)
+        controller.reply_tokens.connect(lambda index, _records: self._refresh(index))
+        controller.reply_finished.connect(lambda index, _stats: self._refresh(index))
+        controller.reply_failed.connect(lambda index, _error: self._refresh(index))
+        controller.prefill_progress.connect(self._on_prefill)
+        controller.conversation_reset.connect(self.clear)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._column.setFixedWidth(min(COLUMN_MAX_WIDTH, max(200, self.viewport().width() - 32)))
+
+    def clear(self) -> None:
+        for view in self.views:
+            view.deleteLater()
+        self.views = []
+        self._selected = None
+        self.empty_label.show()
+
+    def set_tint(self, tint: bool) -> None:
+        self._tint = tint
+        for view in self.views:
+            view.set_tint(tint)
+
+    def select(self, message_index: int, token_index: int | None) -> None:
+        """Highlight one token (and clear the previous highlight)."""
+        if self._selected and self._selected[0] < len(self.views):
+            self.views[self._selected[0]].text.select_token(None)
+        self._selected = (message_index, token_index) if token_index is not None else None
+        if token_index is not None:
+            self.views[message_index].text.select_token(token_index)
+
+    def _on_message_added(self, index: int) -> None:
+        self.empty_label.hide()
+        view = MessageView(self._controller.message(index), self._tint)
+        view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
+        self.views.append(view)
+        self._layout.insertWidget(self._layout.count() - 1, view)
+        self._stick_to_bottom = True
+
+    def _on_token_clicked(self, message_index: int, token_index: int) -> None:
+        self.select(message_index, token_index)
+        self.token_selected.emit(message_index, token_index)
+
+    def _refresh(self, index: int) -> None:
+        if index < len(self.views):
+            self.views[index].refresh()
+
+    def _on_prefill(self, done: int, total: int) -> None:
+        if self.views:
+            self.views[-1].show_prefill(done, total)
+
+    def _on_range_changed(self, _low: int, high: int) -> None:
+        if self._stick_to_bottom:
+            QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
+
+    def _on_scrolled(self, value: int) -> None:
+        # Follow the reply while the user is at the bottom; stay put once they scroll up to read.
+        self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
