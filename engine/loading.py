@@ -19,6 +19,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas
+from engine.gguf_check import GGUFError, check_gguf_header
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.tokenizer import Tokenizer, TokenizerError, tokenizer_from_folder, tokenizer_from_gguf
 
@@ -106,7 +107,10 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         else:
             raise ModelLoadError(f"{p}: not a GGUF file or a model folder")
         arch = get_architecture(config["model_type"])
-        args = arch.ModelArgs.from_dict(config)
+        try:
+            args = arch.ModelArgs.from_dict(config)
+        except ValueError as e:  # inconsistent hyper-parameters (e.g. heads not a multiple of KV heads)
+            raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
         model = arch.Model(args)
         weights = model.sanitize(weights)
         stored_as, quant = _describe_storage(weights, fmt, config)
@@ -120,6 +124,12 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
             _quantize_like(model, weights, quant)
             held_as = f"as stored ({stored_as})"
         tokenizer = make_tokenizer()
+        if tokenizer.vocab_size > args.vocab_size:
+            # ids past the embedding table would index out of bounds on every such token
+            raise ModelLoadError(
+                f"{p}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                f"{args.vocab_size} embeddings"
+            )
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
     except (UnsupportedArchitecture, TokenizerError) as e:
@@ -160,6 +170,10 @@ def _has_gguf_magic(p: Path) -> bool:
 def _read_gguf(p: Path):
     if not _has_gguf_magic(p):
         raise ModelLoadError(f"{p}: not a GGUF file (bad magic bytes)")
+    try:
+        check_gguf_header(p)  # MLX's reader can crash the process on a corrupt header
+    except GGUFError as e:
+        raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     try:
         weights, meta = mx.load(str(p), return_metadata=True)
     except Exception as e:  # mx.load raises RuntimeError/ValueError with terse texts
@@ -245,6 +259,9 @@ def _read_folder(p: Path):
         config = json.loads(config_path.read_text())
     except json.JSONDecodeError as e:
         raise ModelLoadError(f"{config_path}: not valid JSON ({e})") from e
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise ModelLoadError(f"{config_path}: no model_type")
+    get_architecture(config["model_type"])  # an unknown architecture is the problem to report
     files = sorted(p.glob("*.safetensors"))
     if not files:
         raise ModelLoadError(f"{p}: no *.safetensors weight files")
@@ -255,8 +272,6 @@ def _read_folder(p: Path):
         except Exception as e:
             raise ModelLoadError(f"{f}: corrupt or truncated safetensors file ({e})") from e
     weights = {k.removeprefix("model."): v for k, v in weights.items()}
-    if "model_type" not in config:
-        raise ModelLoadError(f"{config_path}: no model_type")
     config.setdefault("name", p.name)
     return config, weights, lambda: tokenizer_from_folder(p, config), "safetensors"
 
