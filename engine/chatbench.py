@@ -3,9 +3,9 @@
 Replays `USER_TURNS` (short questions and three long pasted texts) against the model's own greedy
 replies (at most `max_tokens` each), the way the app sends each request: the whole conversation
 rendered with the chat template, caches checked out of and back into a `PromptCache`. Per turn:
-prompt_tokens, cached_tokens (reused), prefilled_tokens (computed), new_tokens (what this turn
-adds to the previous prompt and reply: the reply's closing tokens, the user message, the
-generation prompt), ttft_s (checkout + prefill + first token) and decode_tps.
+prompt_tokens, cached_tokens (reused), prefilled_tokens (computed), new_tokens (tokens the
+previous turn never computed: the reply's last token and closing tokens, the user message, the
+generation prompt; with the prompt cache, prefilled_tokens should equal it), ttft_s (checkout + prefill + first token) and decode_tps.
 
 Also `kv_agreement`: how often greedy tokens from a quantized KV cache equal the plain cache's.
 """
@@ -154,19 +154,19 @@ def run_chat(
     list(generate(model, tok, tok.encode("Hello there"), fresh(), GREEDY, GenerationConfig(max_tokens=4)))
 
     messages = [{"role": "system", "content": SYSTEM}]
-    previous: list[int] = []  # the last prompt followed by its reply
+    previous: list[int] = []  # tokens the last turn computed: its prompt and reply (but the last token)
     rows = []
     for i in range(turns):
         messages.append({"role": "user", "content": user_turns[i % len(user_turns)]})
         prompt = tok.encode_chat(messages)
         start = time.perf_counter()
-        caches, reused = pc.checkout(prompt) if pc else (fresh(), 0)
+        caches, reused = pc.checkout(prompt) if pc is not None else (fresh(), 0)
         stamps, out = [], []
         for ev in generate(model, tok, prompt[reused:], caches, GREEDY, config):
             stamps.append(time.perf_counter())
             if ev.token is not None:
                 out.append(ev.token)
-        if pc:
+        if pc is not None:
             pc.checkin((prompt + out)[: caches[0].offset], caches)
         shared = common_prefix_length(np.asarray(previous, np.int64), np.asarray(prompt, np.int64))
         rows.append({
@@ -178,7 +178,7 @@ def run_chat(
             "decode_tps": (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0,
             "generated_tokens": len(out),
         })
-        previous = prompt + out
+        previous = (prompt + out)[: caches[0].offset]  # what this turn's model calls computed
         messages.append({"role": "assistant", "content": tok.decode(out, skip_special=True)})
     return {"model": lm.info.name, "prompt_cache": prompt_cache, "max_tokens": max_tokens, "turns": rows}
 
@@ -222,7 +222,8 @@ def kv_agreement(
 
 def format_table(with_cache: dict, without_cache: dict | None = None) -> str:
     """A Markdown table of the per-turn numbers (both runs side by side when given two)."""
-    head = "| turn | prompt | cached | prefilled | new | TTFT cached (s) | decode tok/s |"
+    ttft = "TTFT cached (s)" if without_cache else "TTFT (s)"
+    head = f"| turn | prompt | cached | prefilled | new | {ttft} | decode tok/s |"
     rule = "|---:|---:|---:|---:|---:|---:|---:|"
     if without_cache:
         head += " TTFT no cache (s) | speed-up |"

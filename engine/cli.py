@@ -123,6 +123,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_chatbench(args) -> int:
+    from engine.chatbench import format_table, run_chat
+
+    if args.turns < 1 or args.max_tokens < 1:
+        raise CliError("--turns and --max-tokens must be at least 1")
+    result = run_chat(_load(args.model), args.turns, not args.no_prompt_cache, args.max_tokens)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def cmd_convert(args) -> int:
     from engine.export import export_folder
 
@@ -185,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gen-tokens", type=int, default=128)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("chatbench", help="per-turn TTFT of a scripted chat, with and without the prompt cache")
+    model_arg(p)
+    p.add_argument("--turns", type=int, default=10)
+    p.add_argument("--max-tokens", type=int, default=48, help="longest reply per turn")
+    p.add_argument("--no-prompt-cache", action="store_true", help="prefill the whole conversation every turn")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_chatbench)
 
     p = sub.add_parser("convert", help="export a model to an MLX safetensors folder")
     model_arg(p)
