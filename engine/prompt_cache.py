@@ -168,6 +168,10 @@ class PromptCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __bool__(self) -> bool:
+        """Truthy even when empty: `if prompt_cache:` means "caching is on", not "has entries"."""
+        return True
+
     @property
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self._entries.values())
