@@ -52,13 +52,15 @@ def cmd_tokenize(args) -> int:
         if args.json or args.jsonl:
             print(json.dumps({"ids": ids, "pieces": pieces}, ensure_ascii=False), flush=True)
         else:
-            print(" ".join(f"{i}:{p!r}" for i, p in zip(ids, pieces)))
+            print(" ".join(f"{i}:{p!r}" for i, p in zip(ids, pieces, strict=True)))
     return 0
 
 
 def cmd_logprobs(args) -> int:
     from engine.next_token import next_token_logprobs
 
+    if args.top < 1:
+        raise CliError("--top must be at least 1")
     lm = _load(args.model)
     for prompt in _read_inputs(args, "prompt"):
         ids = lm.tokenizer.encode(prompt, special=args.special)
@@ -87,6 +89,8 @@ def cmd_generate(args) -> int:
         raise CliError("; ".join(problems))
     if not args.prompt.strip():
         raise CliError("the prompt is empty")
+    if args.max_tokens < 1:
+        raise CliError("--max-tokens must be at least 1")
     lm = _load(args.model)
     tok = lm.tokenizer
     if args.chat:
@@ -226,3 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # the contract is one line on stderr, never a bare traceback
+        print(f"error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
