@@ -11,22 +11,22 @@ from PySide6.QtWidgets import QApplication
 
 from resources import resource_path
 
-# Low-probability tokens get a warm background; confident ones stay on the neutral background.
-TINT_RGB = (255, 140, 40)
-TINT_MAX_ALPHA = 150
-
-
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+# Confident tokens stay on the neutral background; below CONFIDENT the background warms from a
+# pale amber to a deep orange-red as the probability falls. Semi-transparent, so it reads on light
+# and dark palettes alike.
+CONFIDENT = 0.8
+TINT_HIGH = (255, 196, 60)  # just below CONFIDENT
+TINT_LOW = (255, 92, 40)  # near zero
 
 
 def tint_color(logprob: float) -> QColor | None:
-    """The background for a token of this probability, or None when it is confident (p >= 0.9)."""
+    """The background for a token of this probability, or None when the model was confident."""
     p = math.exp(logprob)
-    if p >= 0.9:
+    if p >= CONFIDENT:
         return None
-    strength = min(1.0, (0.9 - p) / 0.9) ** 0.8
-    return QColor(*TINT_RGB, int(30 + (TINT_MAX_ALPHA - 30) * strength))
+    t = ((CONFIDENT - p) / CONFIDENT) ** 0.7  # 0 just below CONFIDENT, 1 at p = 0
+    rgb = [round(h + (l - h) * t) for h, l in zip(TINT_HIGH, TINT_LOW, strict=True)]
+    return QColor(*rgb, round(45 + 120 * t))
 
 
 def app_icon() -> QIcon:

@@ -32,6 +32,7 @@ class TokenText(QTextBrowser):
         self._tokens: list[dict] = []
         self._token_at: list[int] = []  # document position -> token index, -1 for none
         self._token_span: dict[int, tuple[int, int]] = {}  # token index -> (first, last+1) position
+        self._rendered = ""
         self._tint = True
         self._selected: int | None = None
         self._press_pos: QPoint | None = None
@@ -107,7 +108,7 @@ class TokenText(QTextBrowser):
     # -- rendering helpers -----------------------------------------------------------------
 
     def _map_tokens(self, text: str) -> None:
-        rendered = self.document().toRawText()
+        rendered = self._rendered = self.document().toRawText()
         mapping = align(text, rendered)
         self._token_at = [-1] * (len(rendered) + 1)
         self._token_span = {}
@@ -130,8 +131,14 @@ class TokenText(QTextBrowser):
                 continue
             fmt = QTextCharFormat()
             fmt.setBackground(color)
-            cursor.setPosition(start)
-            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            # tint the visible characters only, so words stay apart: "␣the" tints "the"
+            text = self._rendered[start:end]
+            first = start + len(text) - len(text.lstrip())
+            last = end - (len(text) - len(text.rstrip()))
+            if first >= last:
+                continue
+            cursor.setPosition(first)
+            cursor.setPosition(last, QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(fmt)
         cursor.endEditBlock()
 
