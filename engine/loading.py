@@ -109,9 +109,9 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         arch = get_architecture(config["model_type"])
         try:
             args = arch.ModelArgs.from_dict(config)
-        except ValueError as e:  # inconsistent hyper-parameters (e.g. heads not a multiple of KV heads)
+            model = arch.Model(args)
+        except ValueError as e:  # inconsistent hyper-parameters, an unsupported rope_scaling, ...
             raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
-        model = arch.Model(args)
         weights = model.sanitize(weights)
         stored_as, quant = _describe_storage(weights, fmt, config)
         n_params = _count_params(weights, quant)

@@ -191,6 +191,7 @@ def test_no_tokenizer(make_folder):
         ({"model_type": None}, "no model_type"),
         ({"hidden_size": None}, "malformed model metadata"),
         ({"num_key_value_heads": 3}, "multiple of num_key_value_heads"),
+        ({"rope_scaling": {"type": "dynamic", "factor": 2.0}}, "unsupported rope_scaling type 'dynamic'"),
     ],
 )
 def test_a_bad_config(make_folder, edit, expected):
