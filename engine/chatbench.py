@@ -1,6 +1,6 @@
 """`python -m engine chatbench`: a scripted multi-turn chat, with and without the prompt cache.
 
-Replays `USER_TURNS` (short questions and three long pasted texts) against the model's own greedy
+Replays `USER_TURNS` (short questions and four long pasted texts) against the model's own greedy
 replies (at most `max_tokens` each), the way the app sends each request: the whole conversation
 rendered with the chat template, caches checked out of and back into a `PromptCache`. Per turn:
 prompt_tokens, cached_tokens (reused), prefilled_tokens (computed), new_tokens (tokens the
@@ -117,6 +117,35 @@ Best, Dana
 > to keep it running? We are preparing the budget and need a number by the end of the month.
 """
 
+NOTES = """\
+Notes from the last team meeting (September)
+
+Attendees: Sam, Dana, Priya, Tomasz, Lea, and Marco from finance for the first half hour.
+
+1. Parts kits. Priya presented the results of the first month with the new kits. Technicians like
+them, but the kits are heavy and two items (the spare thermostat and the long hose) were used only
+twice. Tomasz suggested keeping them until the winter, when heating repairs peak. Agreed.
+
+2. Booking. Lea reported that about a third of the calls to book a visit come in after 5 pm and go
+to voicemail, and that roughly one in ten of those customers never calls back. Marco asked what an
+online booking tool would cost; Lea will collect three quotes. Sam asked that any tool must let
+customers choose a two-hour window, not just a day.
+
+3. Vans. Dana warned that van 3 is getting old and that the workshop will give a firm opinion after
+the inspection. Marco said that a replacement this year is possible only if it is requested before
+the budget closes at the end of October.
+
+4. Hiring. The northern position is still open. Tomasz proposed offering the electrical
+certification course to a candidate who is otherwise a good fit; the course takes six weeks and
+costs about as much as two months of overtime in the north. Sam will check with HR.
+
+5. Any other business. Lea asked whether the team could get a second tablet for the southern van.
+Dana reminded everyone that the December meeting will be in person.
+
+Actions: Lea, quotes for booking tools; Dana, inspection report for van 3; Sam, HR question about
+the certification course; Priya, review of the parts kits in December.
+"""
+
 USER_TURNS = [
     "Hi! Can you help me prepare for a team meeting tomorrow?",
     "Here is the draft report I will present:\n\n" + REPORT + "\nWhat are the three most important points?",
@@ -126,7 +155,7 @@ USER_TURNS = [
     "How would I add the total travel cost per team to the summary?",
     "And here is an email from the workshop about one of the vans:\n\n" + EMAIL + "\nWhat should I decide about van 3?",
     "Write two sentences I could say about the vans in the meeting.",
-    "What questions might my manager ask about the hiring problem?",
+    "These are my notes from the previous meeting:\n\n" + NOTES + "\nWhich actions are still open?",
     "Thanks. Give me a one-line summary of the whole meeting plan.",
 ]
 

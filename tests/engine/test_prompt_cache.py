@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.cache import cache_nbytes, make_cache, save_cache
-from engine.chatbench import kv_agreement
+from engine.chatbench import AGREEMENT_PROMPTS, kv_agreement
 from engine.generate import GenerationConfig, generate
 from engine.prompt_cache import DiskPromptCache, PromptCache, load_entry, save_entry
 from engine.sampling import GREEDY
@@ -63,6 +63,7 @@ def plain_pc(model, **kw) -> PromptCache:
 def test_second_turn_reuses_first_turn_cache(tiny):
     model, tok = tiny
     pc = plain_pc(model)
+    assert pc and len(pc) == 0  # truthy even when empty
     p1 = ids(40, 1)
     out1, reused1 = turn(pc, model, tok, p1)
     assert reused1 == 0 and out1 == scratch(model, tok, p1)
@@ -336,8 +337,8 @@ def test_default_model_multi_turn_chat_reuses_and_matches(default_lm):
     for i, question in enumerate(questions):
         messages.append({"role": "user", "content": question})
         prompt = tok.encode_chat(messages)
-        out, reused = turn(pc, model, tok, prompt, n=20)
-        assert out == scratch(model, tok, prompt, n=20)
+        out, reused = turn(pc, model, tok, prompt, n=12)
+        assert out == scratch(model, tok, prompt, n=12)
         if i:
             # everything but the new turn's own tokens came from the cache
             new_turn = tok.encode_chat([{"role": "user", "content": question}])
@@ -354,8 +355,10 @@ def test_default_model_plain_cache_bytes_per_token(default_lm):
 
 
 def test_quantized_cache_agreement_with_plain(default_lm):
-    """Measured (docs/benchmarks.md): the bound below is loose on purpose."""
-    result = kv_agreement(default_lm, bits_list=(8, 4), n_tokens=32)
-    print("\nquantized KV agreement with the plain cache:", result)
-    assert result[8]["token_agreement"] >= 0.5
-    assert 0.0 <= result[4]["token_agreement"] <= 1.0
+    """8-bit KV keeps greedy tokens; measured 5/5 prompts identical over 32 tokens (docs/benchmarks.md).
+
+    The bound is loose on purpose: a near-tie may flip one token on another BLAS or machine.
+    """
+    result = kv_agreement(default_lm, bits_list=(8,), n_tokens=16, prompts=AGREEMENT_PROMPTS[:3])
+    print("\n8-bit KV agreement with the plain cache:", result)
+    assert result[8]["token_agreement"] >= 0.75
