@@ -78,6 +78,12 @@ def test_plain_bytes_per_token_is_k_and_v_for_every_layer_and_kv_head(model):
     assert cache_nbytes(cache) == 5 * per_token
 
 
+def test_default_model_kv_cost_matches_its_info(default_lm):
+    cache = make_cache(default_lm.info.n_layers)
+    run(default_lm.model, mx.array([default_lm.tokenizer.encode("Hello there")]), cache)
+    assert sum(c.bytes_per_token for c in cache) == default_lm.info.kv_bytes_per_token == 2 * 30 * 3 * 64 * 4
+
+
 def test_plain_cache_grows_past_its_preallocated_step(model):
     tokens = random_tokens(KVCache.step + 10, seed=2)
     cache = make_cache(LAYERS)
@@ -138,6 +144,28 @@ def test_rotating_equals_an_explicit_sliding_window_mask(model, chunk, step):
     assert max_diff(mx.concatenate(parts, axis=1), reference) < ATOL
     # and the window really matters: beyond it the full-attention logits differ
     assert max_diff(reference[:, WINDOW:], run(model, tokens)[:, WINDOW:]) > 1e-3
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    window=st.integers(2, 10),
+    step=st.integers(1, 8),
+    chunks=st.lists(st.integers(1, 9), min_size=1, max_size=8),
+    seed=st.integers(0, 2**16),
+)
+def test_property_rotating_matches_the_sliding_window_for_any_chunking(model, window, step, chunks, seed):
+    tokens = random_tokens(sum(chunks), seed=seed)
+    reference = run(model, tokens, [SlidingWindowReference(window) for _ in range(LAYERS)])
+    cache = make_cache(LAYERS, "rotating", window=window)
+    for c in cache:
+        c.step = step
+    start = 0
+    for n in chunks:
+        out = run(model, tokens[:, start : start + n], cache)
+        assert max_diff(out, reference[:, start : start + n]) < ATOL
+        start += n
+        # the buffer holds at most: the step's slack, the window and this chunk
+        assert cache[0].keys.shape[2] <= step + window + n
 
 
 def test_rotating_memory_stays_bounded_over_many_steps(model):
