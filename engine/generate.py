@@ -225,6 +225,7 @@ def _events(
 
 def _apply_stop_strings(text: str, stops: Sequence[str]) -> tuple[str, str, bool]:
     """Split text into (safe to emit, held back, stop string found)."""
+    stops = [s for s in stops if s]  # "" would be "found" at once and end every reply empty
     if not stops:
         return text, "", False
     found = [i for i in (text.find(s) for s in stops) if i >= 0]

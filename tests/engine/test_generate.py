@@ -135,6 +135,7 @@ def test_the_first_of_several_stop_strings_to_appear_wins():
         ("hello world!", ["world"], ("hello ", "", True)),
         ("aab", ["ab", "aab"], ("", "", True)),
         ("xxa", ["ab", "xab"], ("x", "xa", False)),
+        ("hello", [""], ("hello", "", False)),  # an empty stop string is ignored, not "found"
         ("say a", ["ab", "xab"], ("say ", "a", False)),
     ],
 )

@@ -191,6 +191,12 @@ def test_a_template_that_does_not_parse_is_refused_at_once():
         ChatTemplate("{% for m in messages %}")
 
 
+def test_tojson_takes_the_keywords_templates_pass():
+    t = ChatTemplate("{{ {'b': 'é', 'a': 1} | tojson(ensure_ascii=True, sort_keys=True, separators=(',', ':')) }}")
+    assert t.render(MSGS) == '{"a":1,"b":"\\u00e9"}'
+    assert ChatTemplate("{{ 'é' | tojson }}").render(MSGS) == '"é"'
+
+
 def test_template_helpers_are_available():
     t = ChatTemplate("{{ bos_token }}{{ messages | tojson }}{{ strftime_now('%Y')|length }}", bos_token="<s>")
     assert t.render(MSGS) == '<s>[{"role": "user", "content": "x"}]4'
