@@ -108,7 +108,7 @@ class Model(nn.Module):
 
     def __call__(self, tokens: mx.array, cache: list[KVCache]) -> mx.array:
         h = self.embed_tokens(tokens)  # (B, L, dim)
-        for layer, layer_cache in zip(self.layers, cache):
+        for layer, layer_cache in zip(self.layers, cache, strict=True):  # one cache per layer
             h = layer(h, layer_cache)
         h = self.norm(h)
         if self.args.tie_word_embeddings:

@@ -121,6 +121,12 @@ def test_rope_scaling_variants_run_and_change_the_output(model, scaling):
     assert max_diff(run_stepwise(scaled, tokens, make_cache(2)), out) < ATOL
 
 
+def test_a_cache_list_of_the_wrong_length_is_refused(model):
+    # zip() would silently skip the layers without a cache and return garbage logits
+    with pytest.raises(ValueError):
+        model(random_tokens(3), make_cache(1))
+
+
 def test_unknown_rope_scaling_is_refused():
     with pytest.raises(ValueError, match="rope_scaling"):
         tiny_model(rope_scaling={"type": "yarn", "factor": 4.0})
