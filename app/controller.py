@@ -8,6 +8,7 @@ thread-safe `cancel`), so nothing here ever waits for the model.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -104,6 +105,8 @@ class ChatController(QObject):
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready."""
         self.model_loading_now = True
+        name = "the default model" if spec == "default" else Path(spec).name
+        self.model_loading.emit(-1.0, f"Loading {name}…")
         self._request_load.emit(spec)
 
     def new_chat(self) -> None:

@@ -84,7 +84,6 @@ class Worker(QObject):
 
     @Slot(str)
     def load_model(self, spec: str) -> None:
-        self.model_loading.emit(-1.0, "Loading model…")
         try:
             session = self._backend.load(spec, lambda p, text: self.model_loading.emit(float(p), text))
         except BackendError as e:

@@ -111,11 +111,13 @@ class PreferencesDialog(QDialog):
         self._settings = settings
         self._registry = registry
         self.fields: dict[str, NumberField] = {}
-        tabs = QTabWidget()
-        tabs.addTab(self._decoding_tab(), "Decoding")
-        tabs.addTab(self._chat_tab(), "Chat")
-        tabs.addTab(self._model_tab(), "Model")
-        tabs.addTab(self._display_tab(), "Display")
+        self.tabs = tabs = QTabWidget()
+        self._tab_fields: list[tuple[str, list[str]]] = []  # (title, fields on that tab)
+        for title, build in (("Decoding", self._decoding_tab), ("Chat", self._chat_tab),
+                             ("Model", self._model_tab), ("Display", self._display_tab)):
+            known = set(self.fields)
+            tabs.addTab(build(), title)
+            self._tab_fields.append((title, [name for name in self.fields if name not in known]))
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.restore_button = self.buttons.addButton("Restore Defaults", QDialogButtonBox.ButtonRole.ResetRole)
@@ -248,6 +250,9 @@ class PreferencesDialog(QDialog):
         for name, field in self.fields.items():
             field.show_error(problems.get(name))
         count = sum(1 for name in problems if name in self.fields)
+        for index, (title, names) in enumerate(self._tab_fields):
+            # a problem on a tab that is not showing still has to be findable
+            self.tabs.setTabText(index, title + (" ⚠" if any(n in problems for n in names) else ""))
         self.save_button.setEnabled(count == 0)
         self.summary.setText(f"Fix {count} setting{'s' if count != 1 else ''} to save." if count else "")
         return count == 0

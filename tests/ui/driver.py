@@ -1,0 +1,35 @@
+"""Driving the window as a user does: type, press Enter, wait for the reply."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+LOAD_TIMEOUT_MS = 180000
+REPLY_TIMEOUT_MS = 240000
+
+
+class Launched:
+    def __init__(self, window, core):
+        self.window, self.core = window, core
+        self.controller = core.controller
+
+    def close(self):
+        if self.window.isVisible():
+            self.window.close()
+        self.core.shutdown()
+
+
+
+def type_and_send(qtbot, window, text: str) -> None:
+    box = window.composer.box
+    box.setFocus()
+    QTest.keyClicks(box, text)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+
+
+def ask(qtbot, launched: Launched, text: str):
+    """Type a message, press Enter, wait for the whole reply; returns the reply's ChatMessage."""
+    with qtbot.waitSignal(launched.controller.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
+        type_and_send(qtbot, launched.window, text)
+    return launched.controller.message(done.args[0])
