@@ -122,6 +122,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
             held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quant else "")
         else:
             _quantize_like(model, weights, quant)
+            weights = _float32_scales_on_cpu(weights, quant)
             held_as = f"as stored ({stored_as})"
         tokenizer = make_tokenizer()
         if tokenizer.vocab_size > args.vocab_size:
@@ -357,6 +358,20 @@ def _quantize_like(model: nn.Module, weights, quant: _Quant) -> None:
         return {"group_size": group, "bits": bits}
 
     nn.quantize(model, class_predicate=predicate)
+
+
+def _float32_scales_on_cpu(weights, quant: _Quant) -> dict[str, mx.array]:
+    """On the CPU everything computes in float32, but GGUF scales are float16, and a
+    QuantizedEmbedding returns rows in its scales' dtype: the residual stream would start rounded
+    to float16 (3e-3 off in next-token logprobs against llama.cpp; 3e-5 with float32 scales)."""
+    if mx.default_device() != mx.cpu:
+        return weights
+    return {
+        k: v.astype(mx.float32)
+        if k.endswith((".scales", ".biases")) and k.rsplit(".", 1)[0] in quant.layers
+        else v
+        for k, v in weights.items()
+    }
 
 
 def _load_weights(model: nn.Module, weights: dict[str, mx.array], p: Path) -> None:
