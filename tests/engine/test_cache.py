@@ -209,6 +209,18 @@ def test_quantized_logits_are_close_to_plain_and_cheaper(model64, bits, toleranc
     assert cache_nbytes(quant_cache) == 24 * quant_bpt
 
 
+@pytest.mark.parametrize("bits,tolerance", [(8, 1.5), (4, 15.0)])
+def test_quantized_cache_on_the_default_model_keeps_the_prediction(default_lm, bits, tolerance):
+    ids = mx.array([default_lm.tokenizer.encode("The capital of France is Paris. The capital of Germany is")])
+    plain = run(default_lm.model, ids, make_cache(30))[0]
+    quant = run(default_lm.model, ids, make_cache(30, "quantized", bits=bits))[0]
+    diff = max_diff(plain, quant)
+    print(f"default model, {bits}-bit KV cache: max |logit diff| = {diff:.3f} (logits up to ~28)")
+    assert diff < tolerance
+    assert default_lm.tokenizer.piece(mx.argmax(quant[-1]).item()) == " Berlin"
+    assert mx.mean(mx.argmax(plain, -1) == mx.argmax(quant, -1)).item() > 0.9
+
+
 def test_quantized_prefill_in_one_chunk_equals_stepwise(model64):
     tokens = random_tokens(10, seed=7)
     one_shot = run(model64, tokens, make_cache(LAYERS, "quantized"))
