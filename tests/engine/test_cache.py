@@ -221,6 +221,15 @@ def test_quantized_cache_on_the_default_model_keeps_the_prediction(default_lm, b
     assert mx.mean(mx.argmax(plain, -1) == mx.argmax(quant, -1)).item() > 0.9
 
 
+def test_quantized_attention_groups_query_heads_like_gqa():
+    # 4 query heads over 2 KV heads: a wrong head grouping would be far off, not 8-bit close
+    model = tiny_model(seed=3, hidden_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=64)
+    tokens = random_tokens(16, seed=6)
+    plain = run(model, tokens)
+    assert max_diff(run(model, tokens, make_cache(LAYERS, "quantized")), plain) < 0.1
+    assert max_diff(run_stepwise(model, tokens, make_cache(LAYERS, "quantized")), plain) < 0.1
+
+
 def test_quantized_prefill_in_one_chunk_equals_stepwise(model64):
     tokens = random_tokens(10, seed=7)
     one_shot = run(model64, tokens, make_cache(LAYERS, "quantized"))
