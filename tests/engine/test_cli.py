@@ -146,7 +146,7 @@ def test_generate_with_a_seed_is_reproducible(call):
 
 
 def test_generate_chat_stops_at_the_end_of_turn(call):
-    status, out, _ = call("generate", "--json", "--chat", "--max-tokens", "40", "Say hi.")
+    status, out, _ = call("generate", "--json", "--chat", "--max-tokens", "16", "Say hi.")
     data = json.loads(out)
     assert status == 0 and data["finish_reason"] in ("eos", "length") and data["text"]
     assert "<|im_end|>" not in data["text"]
