@@ -17,7 +17,6 @@ from typing import Any
 
 import mlx.core as mx
 
-
 from engine.kernels import attention as sdpa
 
 
@@ -175,6 +174,9 @@ class RotatingKVCache(KVCache):
             self.offset = self.start = 0
             return
         self.keys, self.values = arrays
+        # like the other caches, the arrays alone define what is held (from `start`, which
+        # meta_state restores); otherwise the next update would read `offset - start` stale rows
+        self.offset = self.start + self.keys.shape[2]
 
     @property
     def meta_state(self):

@@ -309,6 +309,18 @@ def test_a_copy_is_independent_of_the_original(model64, kind):
     assert max_diff(run_stepwise(model64, tokens[:, 8:], snapshot), expected) == 0.0
 
 
+@pytest.mark.parametrize("kind", ["plain", "rotating", "quantized"])
+def test_setting_state_alone_restores_an_uncompacted_cache(model64, kind):
+    tokens = random_tokens(10, seed=12)
+    cache = make_cache(LAYERS, kind, window=WINDOW) if kind == "rotating" else make_cache(LAYERS, kind)
+    run(model64, tokens[:, :7], cache)  # one chunk: nothing compacted, start stays 0
+    restored = make_cache(LAYERS, kind, window=WINDOW) if kind == "rotating" else make_cache(LAYERS, kind)
+    for fresh, c in zip(restored, cache, strict=True):
+        fresh.state = c.state
+    assert cache_offset(restored) == 7
+    assert max_diff(run(model64, tokens[:, 7:], restored), run(model64, tokens[:, 7:], cache)) == 0.0
+
+
 def test_rotating_meta_state_survives_in_the_file(model64, tmp_path):
     cache = _make("rotating")
     run_stepwise(model64, random_tokens(15, seed=11), cache)
