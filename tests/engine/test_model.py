@@ -6,6 +6,7 @@ import mlx.core as mx
 import pytest
 from mlx.utils import tree_flatten
 
+from engine import kernels
 from engine.cache import make_cache
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.llama import Model
@@ -56,6 +57,26 @@ def test_batched_rows_equal_single_rows(model):
     both = run(model, mx.concatenate([a, b], axis=0))
     assert max_diff(both[0:1], run(model, a)) < ATOL
     assert max_diff(both[1:2], run(model, b)) < ATOL
+
+
+def test_long_prefill_equals_stepwise_decoding_across_attention_paths():
+    """A long chunk goes through engine.kernels' CPU attention/SiLU; single tokens through MLX's
+    fused kernels: both must give the same logits (also for GQA and the sliding-window mask)."""
+    model = tiny_model(seed=6, intermediate_size=512)
+    L = 140
+    a = model.args
+    assert a.num_attention_heads * L * L >= kernels.MIN_ELEMENTS  # the big chunk takes the CPU path
+    assert L * a.intermediate_size >= kernels.MIN_ELEMENTS  # and so does its SiLU
+    tokens = random_tokens(L, seed=10)
+    full = run(model, tokens)
+    assert max_diff(full, run_stepwise(model, tokens, make_cache(2))) < ATOL
+    half = [run(model, tokens[:, :70], make_cache(2))]
+    cache = make_cache(2)
+    run(model, tokens[:, :70], cache)
+    half.append(run(model, tokens[:, 70:], cache))  # 70 queries over 140 keys: an offset causal mask
+    assert max_diff(full, mx.concatenate(half, axis=1)) < ATOL
+    windowed = run(model, tokens, make_cache(2, "rotating", window=20))
+    assert max_diff(windowed, run_stepwise(model, tokens, make_cache(2, "rotating", window=20))) < ATOL
 
 
 def _as_full_mha(gqa: Model) -> Model:
