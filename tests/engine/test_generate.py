@@ -12,6 +12,8 @@ import math
 
 import mlx.core as mx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.cache import cache_offset, make_cache
 from engine.generate import GenerationConfig, _apply_stop_strings, generate, prefill
@@ -125,6 +127,20 @@ def test_stop_string_split_across_multi_byte_tokens():
 def test_the_first_of_several_stop_strings_to_appear_wins():
     events, _, _ = gen(list(b"one two three"), stop_strings=["three", "two"])
     assert text_of(events) == "one " and events[-1].finish_reason == "stop"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    text=st.text(alphabet="abxy é🙂", max_size=14),
+    stops=st.lists(st.text(alphabet="abxy é🙂", min_size=1, max_size=3), max_size=3),
+)
+def test_property_emitted_text_is_everything_before_the_first_stop_string(text, stops):
+    """Whatever the text, stop strings and token boundaries (bytes of é and 🙂 split over tokens)."""
+    events, _, _ = gen([*text.encode(), EOS], stop_strings=stops)
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    assert text_of(events) == (text[: min(found)] if found else text)
+    assert events[-1].finish_reason == ("stop" if found else "eos")
+    assert all("\ufffd" not in e.text for e in events)
 
 
 @pytest.mark.parametrize(
