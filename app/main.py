@@ -56,16 +56,23 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     return Core(settings_file, worker_thread, controller, ModelRegistry())
 
 
-def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
-    """Run the desktop app; returns the exit code."""
-    args = parse_args(argv if argv is not None else sys.argv[1:])
+def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
+    """The Qt application, the core and the shown window; the model starts loading if `start`."""
     from ui.application import create_application, create_window
 
     qt_app = create_application()
-    core = build_core(args, backend or EngineBackend())
+    core = build_core(args, backend)
     window = create_window(core.controller, core.registry)
     window.show()
-    core.start()
+    if start:
+        core.start()
+    return qt_app, core, window
+
+
+def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
+    """Run the desktop app; returns the exit code."""
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    qt_app, core, _window = launch(args, backend or EngineBackend())
     try:
         return qt_app.exec()
     finally:
