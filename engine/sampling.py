@@ -119,19 +119,20 @@ def top_k_filter(k: int):
 
 
 def top_p_filter(p: float):
-    """Keep the smallest set of most likely tokens whose probability sums to at least p."""
+    """Keep the smallest set of most likely tokens whose probability sums to at least p.
+
+    Found as a cutoff value on the sorted distribution (no scatter back to vocabulary order);
+    tokens exactly tied with the last one kept are kept too.
+    """
 
     def apply(logprobs: mx.array) -> mx.array:
         if p >= 1.0:
             return logprobs
-        order = mx.argsort(-logprobs)
-        probs = mx.exp(logprobs[order])
+        ranked = -mx.sort(-logprobs)  # best first
+        probs = mx.exp(ranked)
         before = mx.cumsum(probs) - probs  # mass strictly above each token
-        keep_sorted = before < p
-        # back to vocabulary order by gathering with the inverse permutation (no scatter-add
-        # on a bool array, which not every MLX backend implements)
-        keep = keep_sorted[mx.argsort(order)]
-        return mx.where(keep, logprobs, NEG_INF)
+        cutoff = ranked[mx.sum(before < p) - 1]  # the least likely token still needed to reach p
+        return mx.where(logprobs >= cutoff, logprobs, NEG_INF)
 
     return apply
 

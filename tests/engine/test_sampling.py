@@ -119,6 +119,13 @@ def test_top_p_on_a_known_distribution():
     assert kept(top_p_filter(1.0)(lp)) == {0, 1, 2, 3}
 
 
+def test_top_p_keeps_tokens_tied_with_the_last_one_needed():
+    # no order among equals: keeping one of two tied tokens would be an arbitrary choice
+    lp = mx.log(mx.array([0.4, 0.2, 0.2, 0.2]))
+    assert kept(top_p_filter(0.5)(lp)) == {0, 1, 2, 3}
+    assert kept(top_p_filter(0.4)(lp)) == {0}
+
+
 def test_top_p_after_top_k_sees_the_excluded_tokens_as_impossible():
     lp = mx.log(mx.array([0.4, 0.3, 0.2, 0.1]))
     assert kept(top_p_filter(0.99)(top_k_filter(2)(lp))) == {0, 1}
