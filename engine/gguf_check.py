@@ -41,8 +41,10 @@ class _Reader:
     def u64(self, what: str) -> int:
         return struct.unpack_from("<Q", self.buf, self.take(8, what))[0]
 
-    def string(self, what: str) -> None:
-        self.take(self.u64(what), what)
+    def string(self, what: str) -> bytes:
+        n = self.u64(what)
+        start = self.take(n, what)
+        return bytes(self.buf[start : start + n])
 
     def value(self, kind: int, what: str, in_array: bool = False) -> None:
         if kind in _FIXED:
@@ -62,8 +64,12 @@ class _Reader:
             raise GGUFError(f"{what} has unknown value type {kind}")
 
 
-def check_gguf_header(path: Path) -> None:
-    """Raise GGUFError if the header of the GGUF file at `path` is not structurally sound."""
+def check_gguf_header(path: Path) -> str | None:
+    """Raise GGUFError if the header of the GGUF file at `path` is not structurally sound.
+
+    Returns the file's `general.architecture` (None when absent), so that an unsupported model can
+    be named before its tensors are read.
+    """
     size = path.stat().st_size
     if size < 24:
         raise GGUFError("the file is too short to be a GGUF model")
@@ -79,9 +85,14 @@ def check_gguf_header(path: Path) -> None:
         # every entry needs at least a few bytes: huge counts are corruption, not a big model
         if n_tensors * 24 > size or n_kv * 12 > size:
             raise GGUFError("the header's tensor or metadata count is impossible for this file size")
+        architecture = None
         for i in range(n_kv):
-            r.string(f"metadata key {i}")
-            r.value(r.u32(f"metadata value {i}"), f"metadata value {i}")
+            key = r.string(f"metadata key {i}")
+            kind = r.u32(f"metadata value {i}")
+            if key == b"general.architecture" and kind == _STRING:
+                architecture = r.string("general.architecture").decode("utf-8", errors="replace")
+            else:
+                r.value(kind, f"metadata value {i}")
         for i in range(n_tensors):
             r.string(f"tensor {i} name")
             n_dims = r.u32(f"tensor {i} dimensions")
@@ -93,3 +104,4 @@ def check_gguf_header(path: Path) -> None:
                 raise GGUFError(f"tensor {i} has an unknown data type")
             if r.u64(f"tensor {i} offset") >= size:
                 raise GGUFError(f"tensor {i} starts past the end of the file (truncated)")
+        return architecture

@@ -172,9 +172,12 @@ def _read_gguf(p: Path):
     if not _has_gguf_magic(p):
         raise ModelLoadError(f"{p}: not a GGUF file (bad magic bytes)")
     try:
-        check_gguf_header(p)  # MLX's reader can crash the process on a corrupt header
+        architecture = check_gguf_header(p)  # MLX's reader can crash the process on a bad header
     except GGUFError as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
+    if architecture is None:
+        raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
+    get_architecture(architecture)  # name an unsupported model before reading (or failing on) tensors
     try:
         weights, meta = mx.load(str(p), return_metadata=True)
     except Exception as e:  # mx.load raises RuntimeError/ValueError with terse texts

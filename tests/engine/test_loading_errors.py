@@ -118,8 +118,19 @@ def test_a_gguf_with_a_corrupt_header_is_an_error_not_a_crash(tmp_path, header):
     assert "corrupt or truncated" in load_error(path)
 
 
-def test_the_header_check_accepts_the_real_model(default_model_path):
-    check_gguf_header(Path(default_model_path))
+def test_the_header_check_accepts_the_real_model_and_reads_its_architecture(default_model_path):
+    assert check_gguf_header(Path(default_model_path)) == "llama"
+
+
+def test_a_gguf_of_an_unsupported_architecture_is_named(tmp_path, default_model_path):
+    data = bytearray(Path(default_model_path).read_bytes())
+    key = b"general.architecture"
+    at = data.index(key) + len(key) + 4 + 8  # value type (u32) and string length (u64) follow
+    assert data[at : at + 5] == b"llama"
+    data[at : at + 5] = b"qwen2"  # same length: the header stays well formed
+    path = tmp_path / "qwen.gguf"
+    path.write_bytes(data)
+    assert "unsupported model architecture 'qwen2'" in load_error(path)
 
 
 def test_the_header_check_refuses_a_flipped_tensor_dimension_count(tmp_path, default_model_path):
