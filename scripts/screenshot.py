@@ -15,12 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QUESTION = "In two short paragraphs, why is the sky blue? Then give a one-line Python example that prints it."
+QUESTION = "Write a Python function that reverses a string, and explain it briefly."
+SEED = 7  # a seeded draw, so the screenshot is the same each time on the same machine
 
 
 def start_xvfb() -> subprocess.Popen | None:
@@ -75,19 +77,18 @@ def take(out: Path, question: str, dark: bool) -> None:
     from PySide6.QtTest import QTest
 
     from app.backend import EngineBackend
-    from app.main import build_core, parse_args
-    from ui.application import create_application, create_window
+    from app.main import launch, parse_args
+    from app.settings import Settings, SettingsFile
 
     profile = tempfile.mkdtemp(prefix="glassbox-shot-")
-    qt_app = create_application()
+    base = Settings()
+    SettingsFile(f"{profile}/config").save(replace(base, sampling=replace(base.sampling, seed=SEED)))
+    args = parse_args(["--data-dir", f"{profile}/data", "--config-dir", f"{profile}/config"])
+    qt_app, core, window = launch(args, EngineBackend())
     if dark:
-        from ui.theme import dark_palette
+        from ui.theme import set_palette
 
-        qt_app.setPalette(dark_palette())
-    core = build_core(parse_args(["--data-dir", f"{profile}/data", "--config-dir", f"{profile}/config"]), EngineBackend())
-    window = create_window(core.controller, core.registry)
-    window.show()
-    core.start()
+        set_palette(qt_app, dark=True)
     if core.controller.model_info is None and not wait(core.controller.model_loaded, 120):
         sys.exit("the default model did not load")
     box = window.composer.box

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ui.text_format import percent, visible_piece
+from ui.theme import tint_color
 
 ROW_HEIGHT = 22
 
@@ -53,6 +54,11 @@ class DistributionBars(QWidget):
             painter.setBrush(track)
             painter.drawRoundedRect(row, 3, 3)
             chosen = token_id == self.chosen
+            if chosen:  # outline the chosen row so it stands out even with a tiny bar
+                painter.setPen(QPen(accent, 1.5))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(row.adjusted(0.75, 0.75, -0.75, -0.75), 3, 3)
+                painter.setPen(Qt.PenStyle.NoPen)
             bar = QColor(accent)
             bar.setAlpha(200 if chosen else 70)
             painter.setBrush(bar)
@@ -69,6 +75,33 @@ class DistributionBars(QWidget):
             painter.setFont(font)
             painter.setPen(text_color)
             painter.drawText(row.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, percent(logprob))
+        painter.end()
+
+
+class TintLegend(QWidget):
+    """What the reply's background colours mean: swatches from confident to unlikely."""
+
+    STOPS = [(0.9, "≥80%"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFixedHeight(40)
+        self.setToolTip("Each reply token is tinted by the probability the model gave it")
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        pal = self.palette()
+        painter.setPen(pal.color(pal.ColorRole.PlaceholderText))
+        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignLeft, "Token tint: probability")
+        width = self.width() / len(self.STOPS)
+        for i, (p, label) in enumerate(self.STOPS):
+            cell = QRectF(i * width + 1, 18, width - 2, 20)
+            color = tint_color(math.log(p))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(color if color is not None else pal.color(pal.ColorRole.Base))
+            painter.drawRoundedRect(cell, 3, 3)
+            painter.setPen(pal.color(pal.ColorRole.Text))
+            painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, label)
         painter.end()
 
 
@@ -131,6 +164,8 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
         layout.addStretch(1)
+        self.legend = TintLegend()
+        layout.addWidget(self.legend)
         self.clear()
 
     def clear(self) -> None:

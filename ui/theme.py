@@ -26,7 +26,7 @@ def tint_color(logprob: float) -> QColor | None:
         return None
     t = ((CONFIDENT - p) / CONFIDENT) ** 0.7  # 0 just below CONFIDENT, 1 at p = 0
     rgb = [round(h + (l - h) * t) for h, l in zip(TINT_HIGH, TINT_LOW, strict=True)]
-    return QColor(*rgb, round(45 + 120 * t))
+    return QColor(*rgb, round(40 + 100 * t))
 
 
 def app_icon() -> QIcon:
@@ -73,14 +73,15 @@ def system_prefers_dark() -> bool:
     return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
+def set_palette(app: QApplication, dark: bool) -> None:
+    """Switch palettes; re-applying the stylesheet re-polishes widgets that read palette() colours."""
+    app.setPalette(dark_palette() if dark else light_palette())
+    app.setStyleSheet(resource_path("style.qss").read_text(encoding="utf-8"))
+
+
 def apply_theme(app: QApplication) -> None:
-    """Fusion, the palette for the system's colour scheme (re-applied when it changes), stylesheet."""
+    """Fusion, the palette for the system's colour scheme (followed when it changes), stylesheet."""
     app.setStyle("Fusion")
     app.setWindowIcon(app_icon())
-
-    def update() -> None:
-        app.setPalette(dark_palette() if system_prefers_dark() else light_palette())
-
-    update()
-    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: update())
-    app.setStyleSheet(resource_path("style.qss").read_text(encoding="utf-8"))
+    set_palette(app, system_prefers_dark())
+    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: set_palette(app, system_prefers_dark()))

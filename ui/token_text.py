@@ -154,6 +154,7 @@ class TokenText(QTextBrowser):
                 cursor.setPosition(block.position())
                 fmt = block.blockFormat()
                 fmt.setBackground(shade)
+                fmt.setNonBreakableLines(False)  # wrap long lines: the message never scrolls sideways
                 cursor.setBlockFormat(fmt)
                 cursor.setPosition(block.position() + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
                 char = QTextCharFormat()
