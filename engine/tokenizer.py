@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -191,10 +192,12 @@ class HFTokenizer(Tokenizer):
     def __init__(self, backend, **kwargs):
         super().__init__(**kwargs)
         self._backend = backend
+        self._lock = threading.Lock()
 
     def _encode(self, text: str, special: bool) -> list[int]:
-        self._backend.encode_special_tokens = not special
-        return self._backend.encode(text, add_special_tokens=False).ids
+        with self._lock:  # encode_special_tokens is state on the shared backend
+            self._backend.encode_special_tokens = not special
+            return self._backend.encode(text, add_special_tokens=False).ids
 
     @property
     def backend(self):
