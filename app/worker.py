@@ -10,13 +10,15 @@ never dies, and a model that fails to load leaves the previous one loaded and us
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.backend import Backend, BackendError, GenerateRequest, Session
 
@@ -135,6 +137,23 @@ class Worker(QObject):
         self.finished.emit(request_id, stats)
 
 
+WORKER_NICENESS = 5
+
+
+def lower_thread_priority() -> None:
+    """Run in the worker thread: make it (and the compute threads it starts) yield to the GUI.
+
+    On a machine whose cores are all busy with the model, the GUI thread otherwise waits its turn
+    behind the compute threads. Linux can renice one thread (by its native id); elsewhere this
+    does nothing, and Qt's own thread priorities do not apply to normal-policy threads.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+        except OSError:
+            pass
+
+
 class WorkerThread:
     """Starts a Worker on its own QThread and stops it cleanly."""
 
@@ -143,6 +162,7 @@ class WorkerThread:
         self.thread = QThread()
         self.thread.setObjectName("glassbox-model-worker")
         worker.moveToThread(self.thread)
+        self.thread.started.connect(lower_thread_priority, Qt.ConnectionType.DirectConnection)
         self.thread.start()
 
     def stop(self, cancel_request: int | None = None, timeout_ms: int = 30000) -> None:
