@@ -130,12 +130,17 @@ class PromptCache:
         return caches, best_reuse
 
     def checkin(self, tokens_held: Sequence[int], caches: Caches) -> None:
-        """Store `caches`, keyed by exactly the tokens they hold (len(tokens_held) == offset)."""
-        offsets = {c.offset for c in caches}
-        if offsets != {len(tokens_held)}:
-            raise ValueError(
-                f"checkin: the caches hold {sorted(offsets)} tokens but {len(tokens_held)} were given"
-            )
+        """Store `caches`, keyed by exactly the tokens they hold (len(tokens_held) == offset).
+
+        Raises ValueError when the count differs from caches[0].offset (a caller's bug). Caches
+        whose layers disagree (a request that failed inside the model) are dropped, not stored.
+        """
+        if not caches or len(tokens_held) != caches[0].offset:
+            held = caches[0].offset if caches else 0
+            raise ValueError(f"checkin: the caches hold {held} tokens but {len(tokens_held)} were given")
+        if any(c.offset != caches[0].offset for c in caches):
+            log.warning("prompt cache: dropping caches whose layers hold different token counts")
+            return
         if not tokens_held or _kind(caches) != self._kind:
             return
         key = np.asarray(tokens_held, dtype=np.int64)

@@ -232,6 +232,10 @@ def test_checkin_requires_the_tokens_the_caches_hold(tiny):
     pc = plain_pc(model)
     with pytest.raises(ValueError):
         pc.checkin(ids(9, 1), filled(model, ids(10, 1)))
+    broken = filled(model, ids(10, 1))
+    broken[1].trim(1)  # as if a request failed between two layers
+    pc.checkin(ids(10, 1), broken)
+    assert len(pc) == 0
 
 
 @settings(max_examples=40, deadline=None)
