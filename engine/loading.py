@@ -119,7 +119,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         if expand:
             weights = _to_float32(weights, quant)
             mx.async_eval(weights)  # expand on MLX's thread while Python builds the tokenizer
-            held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quant else "")
+            held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quant.layers else "")
         else:
             _quantize_like(model, weights, quant)
             weights = _float32_scales_on_cpu(weights, quant)
