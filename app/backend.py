@@ -123,6 +123,11 @@ def token_record(ev: TokenEvent, piece: Callable[[int], str]) -> dict[str, Any]:
         "top_raw": [[i, piece(i), lp] for i, lp in ev.top_raw],
         "top_final": [[i, piece(i), lp] for i, lp in ev.top_final],
         "finish_reason": ev.finish_reason,
+        "prompt_tokens": ev.prompt_tokens,
+        "cached_tokens": ev.cached_tokens,
+        "ttft_s": ev.ttft_s,
+        "elapsed_s": ev.elapsed_s,
+        "kv_bytes": ev.kv_bytes,
     }
 
 

@@ -8,7 +8,8 @@ from typing import Any
 # A token record, as the worker sends it (plain values only):
 #   index, id, text (delta that became visible), piece (the token's exact text),
 #   logprob (raw model), sampled_logprob (after the decoding settings), entropy (nats),
-#   top_raw / top_final: [[id, piece, logprob], ...] best first.
+#   top_raw / top_final: [[id, piece, logprob], ...] best first; and the running numbers
+#   prompt_tokens, cached_tokens, ttft_s, elapsed_s, kv_bytes (absent from fakes).
 TokenRecord = dict[str, Any]
 
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, 
 
 from app.controller import ChatController
 from app.models import ModelRegistry
-from app.settings import DEFAULT_MODEL, Settings
+from app.settings import Settings
 from ui.composer import Composer
 from ui.notice_bar import NoticeBar
 from ui.preferences import PreferencesDialog
@@ -110,7 +110,8 @@ class MainWindow(QMainWindow):
         self.panel_action.setChecked(True)
 
         model_menu = bar.addMenu("&Model")
-        self._action(model_menu, "Load &Default Model", lambda: self.choose_model(DEFAULT_MODEL))
+        self.models_menu = model_menu.addMenu("&Switch Model")
+        self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self._action(model_menu, "Open Model &File…", self.open_model_file, QKeySequence.StandardKey.Open)
         self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
         model_menu.addSeparator()
@@ -121,6 +122,18 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "&Reading the Colours", self.show_colour_help)
         about = self._action(help_menu, "&About Glassbox", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _fill_models_menu(self) -> None:
+        """The default model, remembered and discovered ones; the loaded one checked."""
+        self.models_menu.clear()
+        loaded = (self.controller.model_info or {}).get("spec")
+        for entry in self.registry.entries(self.controller.settings.app):
+            action = self.models_menu.addAction(entry.label)
+            action.setCheckable(True)
+            action.setChecked(entry.spec == loaded)
+            action.setEnabled(entry.kind != "missing")
+            action.setToolTip(entry.spec)
+            action.triggered.connect(lambda _checked=False, spec=entry.spec: self.choose_model(spec))
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -198,6 +211,8 @@ class MainWindow(QMainWindow):
             self._live = True
 
     def _on_reply_tokens(self, index: int, records: list) -> None:
+        if records:
+            self.status.show_live(records[-1], len(self.controller.message(index).tokens))
         if self._live and records:
             record = records[-1]
             self.panel.show_step(record, f"Live · token {record['index'] + 1}")
@@ -238,8 +253,11 @@ class MainWindow(QMainWindow):
     # -- geometry --------------------------------------------------------------------------
 
     def _restore_geometry(self, settings: Settings) -> None:
-        self.resize(*DEFAULT_SIZE)
-        self.splitter.setSizes([DEFAULT_SIZE[0] - PANEL_WIDTH, PANEL_WIDTH])
+        available = self.screen().availableGeometry()
+        width = min(DEFAULT_SIZE[0], int(available.width() * 0.9))
+        height = min(DEFAULT_SIZE[1], int(available.height() * 0.9))
+        self.resize(width, height)
+        self.splitter.setSizes([width - PANEL_WIDTH, PANEL_WIDTH])
         if settings.app.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
         if settings.app.splitter_state:

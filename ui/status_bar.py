@@ -65,6 +65,20 @@ class StatusBar(QStatusBar):
     def show_prefill(self, done: int, total: int) -> None:
         self.prompt_label.setText(f"prompt {done}/{total}")
 
+    def show_live(self, record: dict, generated: int) -> None:
+        """Running numbers while a reply streams (from its newest token record)."""
+        if "elapsed_s" not in record:
+            return
+        decode_s = record["elapsed_s"] - record["ttft_s"]
+        self.show_stats({
+            "prompt_tokens": record["prompt_tokens"],
+            "cached_tokens": record["cached_tokens"],
+            "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
+            "ttft_s": record["ttft_s"],
+            "context_used": record["prompt_tokens"] + generated,
+            "kv_bytes": record["kv_bytes"],
+        })
+
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
@@ -9,6 +11,7 @@ from app.controller import ChatController
 from ui.message_view import MessageView
 
 COLUMN_MAX_WIDTH = 860
+RENDER_SHARE = 0.25  # most of the GUI thread's time a streaming reply's re-rendering may take
 EMPTY_TEXT = (
     "<h2>Ask anything</h2>"
     "<p>The reply streams in token by token. Each token is tinted by how sure the model was: "
@@ -55,7 +58,15 @@ class Transcript(QScrollArea):
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
         controller.message_added.connect(self._on_message_added)
-        controller.reply_tokens.connect(lambda index, _records: self._refresh(index))
+        # Re-rendering a reply costs more as it grows: render at most as often as leaves the GUI
+        # thread RENDER_SHARE of its time, however fast tokens arrive.
+        self._dirty: set[int] = set()
+        self._render_s = 0.0
+        self._rendered_at = 0.0
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(self._render_dirty)
+        controller.reply_tokens.connect(lambda index, _records: self._schedule(index))
         controller.reply_finished.connect(lambda index, _stats: self._refresh(index))
         controller.reply_failed.connect(lambda index, _error: self._refresh(index))
         controller.prefill_progress.connect(self._on_prefill)
@@ -97,7 +108,24 @@ class Transcript(QScrollArea):
         self.select(message_index, token_index)
         self.token_selected.emit(message_index, token_index)
 
+    def _schedule(self, index: int) -> None:
+        self._dirty.add(index)
+        if not self._render_timer.isActive():
+            wait_s = self._render_s / RENDER_SHARE - (time.perf_counter() - self._rendered_at)
+            self._render_timer.start(max(0, int(wait_s * 1000)))
+
+    def _render_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        start = time.perf_counter()
+        for index in sorted(dirty):
+            if index < len(self.views):
+                self.views[index].refresh()
+        self._rendered_at = time.perf_counter()
+        self._render_s = self._rendered_at - start
+
     def _refresh(self, index: int) -> None:
+        """Render now (a reply finished or failed)."""
+        self._dirty.discard(index)
         if index < len(self.views):
             self.views[index].refresh()
 

@@ -7,7 +7,7 @@ controller and window cannot tell it from the engine.
 from __future__ import annotations
 
 import math
-import threading
+import time
 
 from app.backend import BackendError, GenerateRequest
 
@@ -45,7 +45,6 @@ class FakeSession:
                      "load_s": 0.0, "kv_bytes_per_token": 1024}
         self.reply, self.endless = reply, endless
         self.requests: list[GenerateRequest] = []
-        self.started = threading.Event()
 
     def stream(self, request: GenerateRequest, should_stop, progress):
         self.requests.append(request)
@@ -55,7 +54,8 @@ class FakeSession:
         words = split_tokens(self.reply)
         limit = 10**9 if self.endless else min(len(words), request.max_new_tokens)  # endless: until stopped
         for i in range(limit):
-            self.started.set()
+            if self.endless:
+                time.sleep(0.002)  # pace an endless reply like a fast model (~500 tokens/s)
             reason = None
             if should_stop():
                 reason = "cancelled"
