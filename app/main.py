@@ -7,8 +7,11 @@ This is the one module that knows every layer; import-linter lets only it reach 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import dataclass, replace
+
+from PySide6.QtCore import QTimer
 
 from app import paths
 from app.backend import Backend, EngineBackend
@@ -69,10 +72,25 @@ def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
     return qt_app, core, window
 
 
+def close_on_signals(window) -> QTimer:
+    """Ctrl+C or SIGTERM closes the window like the user would (settings and geometry are saved).
+
+    Python runs signal handlers only between bytecodes, so a timer lets it look in regularly
+    while Qt's event loop runs.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
+
+
 def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
     """Run the desktop app; returns the exit code."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    qt_app, core, _window = launch(args, backend or EngineBackend())
+    qt_app, core, window = launch(args, backend or EngineBackend())
+    close_on_signals(window)
     try:
         return qt_app.exec()
     finally:
