@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.context import ContextTooLong, assemble, system_content
 from engine import default_model
 from engine.cache import make_cache
 from engine.generate import GenerationConfig, TokenEvent, generate
@@ -31,11 +32,21 @@ class BackendError(Exception):
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    messages: list[dict[str, str]]  # system prompt + history + the new user turn
+    user_message: str
     sampling: SamplingSettings
+    history: tuple[dict[str, str], ...] = ()  # earlier turns, oldest first
+    system_prompt: str = ""
+    memories: tuple[str, ...] = ()
     max_new_tokens: int = 512
     context_length: int = 0  # 0: the model's own
     top_report: int = 10  # alternatives reported per token
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The whole conversation before any of it is left out to fit the context window."""
+        system = system_content(self.system_prompt, self.memories)
+        head = [{"role": "system", "content": system}] if system else []
+        return [*head, *self.history, {"role": "user", "content": self.user_message}]
 
 
 class Session(Protocol):
@@ -67,7 +78,14 @@ class EngineSession:
     def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
         tok = self.lm.tokenizer
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
-        prompt_ids = self._fit(request.messages, context)
+        try:
+            assembled = assemble(
+                tok, request.system_prompt, request.memories, request.history, request.user_message,
+                context_length=context, reserve=min(request.max_new_tokens, context // 2),
+            )
+        except ContextTooLong as e:
+            raise BackendError(str(e)) from e
+        prompt_ids = assembled.prompt_ids
         caches, reused = self.cache.checkout(prompt_ids)
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
@@ -85,29 +103,11 @@ class EngineSession:
                 record = token_record(ev, tok.piece)
                 if ev.finish_reason is not None:
                     record["stats"] = finish_stats(ev, len(generated), context)
+                    record["stats"]["dropped_messages"] = assembled.dropped_count
                 yield record
         finally:
             if caches and caches[0].offset:
                 self.cache.checkin((prompt_ids + generated)[: caches[0].offset], caches)
-
-    def _fit(self, messages: list[dict[str, str]], context: int) -> list[int]:
-        """Encode the conversation, dropping the oldest turns until it leaves room to reply."""
-        tok = self.lm.tokenizer
-        system = [m for m in messages[:1] if m["role"] == "system"]
-        turns = messages[len(system) :]
-        room = min(64, context // 4)
-        while True:
-            ids = tok.encode_chat(system + turns)
-            if len(ids) + room <= context or len(turns) <= 1:
-                break
-            turns = turns[1:]
-            while len(turns) > 1 and turns[0]["role"] != "user":
-                turns = turns[1:]
-        if len(ids) + 1 > context:
-            raise BackendError(
-                f"The message is too long for the model's context window ({len(ids)} of {context} tokens)."
-            )
-        return ids
 
 
 def token_record(ev: TokenEvent, piece: Callable[[int], str]) -> dict[str, Any]:

@@ -71,9 +71,9 @@ class ChatController(QObject):
         """Send a user message; False (and nothing sent) if it is blank or a reply is streaming."""
         if not text.strip() or self.busy:
             return False
+        history = tuple(self.conversation.history())
         self.conversation.add(ChatMessage("user", text))
         self.message_added.emit(len(self.conversation.messages) - 1)
-        messages = self.build_messages()
         reply_index = self.conversation.add(ChatMessage("assistant"))
         request_id = self._next_request
         self._next_request += 1
@@ -82,20 +82,16 @@ class ChatController(QObject):
         self.busy_changed.emit(True)
         app = self.settings.app
         request = GenerateRequest(
-            messages=messages,
+            user_message=text,
             sampling=self.settings.sampling,
+            history=history,
+            system_prompt=app.system_prompt,
             max_new_tokens=app.max_new_tokens,
             context_length=app.context_length,
             top_report=max(app.panel_top_k, 5),
         )
         self._request_generate.emit(request_id, request)
         return True
-
-    def build_messages(self) -> list[dict[str, str]]:
-        """System prompt + the conversation so far (the worker fits it to the context window)."""
-        system = self.settings.app.system_prompt.strip()
-        head = [{"role": "system", "content": system}] if system else []
-        return head + self.conversation.history()
 
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""

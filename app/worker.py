@@ -101,6 +101,8 @@ class Worker(QObject):
     @Slot(int, object)
     def generate(self, request_id: int, request: GenerateRequest) -> None:
         if self._is_cancelled(request_id):
+            with self._lock:
+                self._cancelled.discard(request_id)
             self.finished.emit(request_id, {"finish_reason": "cancelled", "generated_tokens": 0})
             return
         if self._session is None:

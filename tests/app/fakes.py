@@ -48,7 +48,7 @@ class FakeSession:
 
     def stream(self, request: GenerateRequest, should_stop, progress):
         self.requests.append(request)
-        if request.messages[-1]["content"] == "explode":
+        if request.user_message == "explode":
             raise RuntimeError("the fake model exploded")
         progress(10, 10)
         words = split_tokens(self.reply)

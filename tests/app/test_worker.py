@@ -75,7 +75,7 @@ def worker_for(qtbot):
 
 
 def request(text: str = "hi", max_new_tokens: int = 64) -> GenerateRequest:
-    return GenerateRequest([{"role": "user", "content": text}], SamplingSettings(), max_new_tokens)
+    return GenerateRequest(text, SamplingSettings(), max_new_tokens=max_new_tokens)
 
 
 def test_batcher_coalesces_by_time():
@@ -173,9 +173,7 @@ def test_real_engine_streams_plain_values(qtbot, worker_for):
     worker, req, rec = worker_for(EngineBackend())
     info = loaded(qtbot, req, rec, timeout=SLOW_TIMEOUT_MS)
     assert info["architecture"] == "llama" and info["context_length"] == 8192
-    greedy = GenerateRequest(
-        [{"role": "user", "content": "What is the capital of France?"}], SamplingSettings(temperature=0.0), 6
-    )
+    greedy = GenerateRequest("What is the capital of France?", SamplingSettings(temperature=0.0), max_new_tokens=6)
     stats = generated(qtbot, req, rec, 1, greedy, SLOW_TIMEOUT_MS)
     records = rec.records()
     assert 1 <= len(records) == stats["generated_tokens"] <= 6
@@ -187,8 +185,23 @@ def test_real_engine_streams_plain_values(qtbot, worker_for):
     reply = "".join(r["text"] for r in records)
     assert "Paris" in reply
     # the second turn reuses the first one's KV cache (prompt cache)
-    follow = GenerateRequest(
-        greedy.messages + [{"role": "assistant", "content": reply}, {"role": "user", "content": "And of Italy?"}],
-        SamplingSettings(temperature=0.0), 4,
-    )
+    history = ({"role": "user", "content": greedy.user_message}, {"role": "assistant", "content": reply})
+    follow = GenerateRequest("And of Italy?", SamplingSettings(temperature=0.0), history, max_new_tokens=4)
     assert generated(qtbot, req, rec, 2, follow, SLOW_TIMEOUT_MS)["cached_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_real_engine_fits_the_conversation_to_the_context_window(qtbot, worker_for):
+    worker, req, rec = worker_for(EngineBackend())
+    loaded(qtbot, req, rec, timeout=SLOW_TIMEOUT_MS)
+    history = tuple(
+        {"role": role, "content": f"Message number {i} talks about gardens, rivers and old bridges."}
+        for i in range(30) for role in ("user", "assistant")
+    )
+    small = GenerateRequest("Hello?", SamplingSettings(temperature=0.0), history, "Be brief.",
+                            max_new_tokens=4, context_length=256)
+    stats = generated(qtbot, req, rec, 1, small, SLOW_TIMEOUT_MS)
+    assert stats["dropped_messages"] > 0 and stats["prompt_tokens"] <= 256 - 4
+    too_long = GenerateRequest("word " * 400, SamplingSettings(), max_new_tokens=4, context_length=256)
+    message = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
+    assert isinstance(message, str) and "Shorten the message" in message
