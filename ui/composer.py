@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QSizePolicy
 
 MAX_VISIBLE_LINES = 8
@@ -29,8 +29,20 @@ class MessageBox(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_height()  # the stylesheet's font and padding apply only once polished
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_height()
+
     def _fit_height(self) -> None:
-        lines = max(1, min(MAX_VISIBLE_LINES, int(self.document().size().height())))
+        wanted = int(self.document().size().height())
+        lines = max(1, min(MAX_VISIBLE_LINES, wanted))
+        policy = Qt.ScrollBarPolicy.ScrollBarAsNeeded if wanted > MAX_VISIBLE_LINES else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        self.setVerticalScrollBarPolicy(policy)
         line_height = self.fontMetrics().lineSpacing()
         margins = self.contentsMargins().top() + self.contentsMargins().bottom()
         doc_margin = int(self.document().documentMargin() * 2)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ui.text_format import percent, visible_piece
+from ui.text_format import percent, percent_html, visible_piece
 from ui.theme import tint_color
 
 ROW_HEIGHT = 22
@@ -194,8 +194,8 @@ class ProbabilityPanel(QFrame):
         self.piece_label.setText(visible_piece(record["piece"]))
         self.details.setText(
             f"token id {record['id']}<br/>"
-            f"model: <b>{percent(record['logprob'])}</b> · after settings: "
-            f"<b>{percent(record['sampled_logprob'])}</b><br/>"
+            f"model: <b>{percent_html(record['logprob'])}</b> · after settings: "
+            f"<b>{percent_html(record['sampled_logprob'])}</b><br/>"
             f"entropy {record['entropy']:.2f} nats"
         )
         self.raw_bars.set_rows(record["top_raw"], record["id"], self.top_k)

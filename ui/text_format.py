@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
@@ -24,6 +25,11 @@ def percent(logprob: float) -> str:
     if p >= 0.01:
         return f"{p:.2f}%"
     return "<0.01%" if p > 0 else "0%"
+
+
+def percent_html(logprob: float) -> str:
+    """`percent` for rich text ("<0.01%" would otherwise open a tag)."""
+    return html.escape(percent(logprob))
 
 
 def byte_size(n: int) -> str:

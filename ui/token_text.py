@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor, Q
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
 from ui.markdown_align import align
-from ui.text_format import percent, visible_piece
+from ui.text_format import percent_html, visible_piece
 from ui.theme import tint_color
 
 TOOLTIP_ALTERNATIVES = 5
@@ -240,15 +240,15 @@ class TokenText(QTextBrowser):
 
 def token_tooltip(record: dict) -> str:
     """Rich-text tooltip: the token, its probability and id, and the top alternatives."""
-    prob = percent(record["logprob"])
+    prob = percent_html(record["logprob"])
     rows = []
     for token_id, piece, logprob in record["top_raw"][:TOOLTIP_ALTERNATIVES]:
         mark = "▶ " if token_id == record["id"] else ""
         rows.append(
             f"<tr><td>{mark}<code>{html.escape(visible_piece(piece))}</code></td>"
-            f"<td align='right'>&nbsp;&nbsp;{percent(logprob)}</td></tr>"
+            f"<td align='right'>&nbsp;&nbsp;{percent_html(logprob)}</td></tr>"
         )
-    sampled = percent(record["sampled_logprob"])
+    sampled = percent_html(record["sampled_logprob"])
     return (
         f"<b><code>{html.escape(visible_piece(record['piece']))}</code></b> &nbsp;{prob}"
         f"<br/><span>token id {record['id']} · after settings {sampled} · "

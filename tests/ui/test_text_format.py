@@ -1,0 +1,39 @@
+"""Token text shown with visible whitespace, percentages, and the Markdown source-to-document map."""
+
+from __future__ import annotations
+
+import math
+
+from ui.markdown_align import align
+from ui.text_format import byte_size, percent, percent_html, visible_piece
+
+
+def test_whitespace_is_made_visible():
+    assert visible_piece(" the") == "␣the"
+    assert visible_piece("\n\n") == "↵↵"
+    assert visible_piece("\tx") == "⇥x"
+    assert visible_piece("") == "∅"
+
+
+def test_percentages_keep_small_numbers_readable():
+    assert percent(math.log(0.4237)) == "42%"
+    assert percent(math.log(0.0512)) == "5.1%"
+    assert percent(math.log(0.00034)) == "0.03%"
+    assert percent(math.log(0.000001)) == "<0.01%"
+    assert percent(-math.inf) == "0%"
+    assert percent_html(math.log(0.000001)) == "&lt;0.01%"
+
+
+def test_byte_sizes():
+    assert byte_size(512) == "512 B"
+    assert byte_size(3 * 1024 * 1024) == "3.0 MB"
+
+
+def test_markup_is_unmatched_and_text_maps_in_order():
+    source = "Say **hi** to\n\n1. `x`"
+    rendered = "Say hi to\u2029x"
+    mapping = align(source, rendered)
+    assert [rendered[j] for j in mapping if j >= 0] == list(rendered)
+    assert mapping[source.index("h")] == rendered.index("h")
+    assert mapping[source.index("*")] == -1 and mapping[source.index("`")] == -1
+    assert mapping[source.index("\n")] == rendered.index("\u2029")
