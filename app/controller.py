@@ -7,6 +7,7 @@ thread-safe `cancel`), so nothing here ever waits for the model.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.backend import GenerateRequest
 from app.conversation import ChatMessage, Conversation
-from app.settings import Settings
+from app.settings import DEFAULT_MODEL, Settings
 from app.worker import Worker
 
 
@@ -43,6 +44,7 @@ class ChatController(QObject):
         self.model_info: dict[str, Any] | None = None
         self.model_loading_now = False
         self._next_request = 1
+        self._pending_loads: deque[str] = deque()  # specs sent to the worker, oldest first
         self._active: tuple[int, int] | None = None  # (request id, message index)
         self._request_load.connect(worker.load_model)
         self._request_generate.connect(worker.generate)
@@ -101,6 +103,7 @@ class ChatController(QObject):
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready."""
         self.model_loading_now = True
+        self._pending_loads.append(spec)
         name = "the default model" if spec == "default" else Path(spec).name
         self.model_loading.emit(-1.0, f"Loading {name}…")
         self._request_load.emit(spec)
@@ -138,13 +141,23 @@ class ChatController(QObject):
         self.model_loading.emit(progress, text)
 
     def _on_model_loaded(self, info: dict) -> None:
-        self.model_loading_now = False
+        if self._pending_loads:
+            self._pending_loads.popleft()
+        self.model_loading_now = bool(self._pending_loads)
         self.model_info = info
         self.model_loaded.emit(info)
 
     def _on_model_failed(self, message: str) -> None:
-        self.model_loading_now = False
+        failed = self._pending_loads.popleft() if self._pending_loads else None
+        self.model_loading_now = bool(self._pending_loads)
+        # With nothing loaded to fall back on (a saved model that is gone), use the default one.
+        fall_back = self.model_info is None and failed not in (None, DEFAULT_MODEL) and not self._pending_loads
+        if fall_back:
+            message += " Loading the default model instead."
         self.model_failed.emit(message)
+        if fall_back:
+            self.remember(replace(self.settings, app=replace(self.settings.app, model=DEFAULT_MODEL)))
+            self.load_model(DEFAULT_MODEL)
 
     def _on_prefill_progress(self, request_id: int, done: int, total: int) -> None:
         if self._reply_index(request_id) is not None:

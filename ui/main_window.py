@@ -227,7 +227,6 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: dict) -> None:
         self.status.show_model(info)
-        self.notice.hide()
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info

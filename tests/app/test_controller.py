@@ -127,3 +127,19 @@ def test_new_chat_forgets_the_conversation(qtbot, make_controller):
     with qtbot.waitSignal(controller.conversation_reset):
         controller.new_chat()
     assert controller.conversation.messages == []
+
+
+def test_a_saved_model_that_fails_falls_back_to_the_default(qtbot):
+    thread = WorkerThread(Worker(FakeBackend()))
+    try:
+        settings = Settings(app=replace(AppSettings(), model=f"/gone/{BROKEN}"))
+        controller = ChatController(thread.worker, settings)
+        failures = []
+        controller.model_failed.connect(failures.append)
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS) as loaded:
+            controller.load_model(settings.app.model)
+        assert loaded.args[0]["spec"] == "default"
+        assert len(failures) == 1 and failures[0].endswith("Loading the default model instead.")
+        assert controller.settings.app.model == "default" and not controller.model_loading_now
+    finally:
+        thread.stop()

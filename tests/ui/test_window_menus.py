@@ -116,3 +116,13 @@ def test_switch_model_menu_lists_and_loads_models(qtbot, launch, tmp_path):
     assert checked == ["other.gguf"]
     assert app.controller.settings.app.recent_models == (str(other),)
     assert "Fake" in app.window.status.model_label.text()
+
+
+def test_a_failed_reply_shows_its_message_and_the_next_one_works(qtbot, launch):
+    app = launch(FakeBackend())
+    with qtbot.waitSignal(app.controller.reply_failed, timeout=REPLY_TIMEOUT_MS):
+        type_and_send(qtbot, app.window, "explode")
+    view = app.window.transcript.views[1]
+    assert "exploded" in view.error_label.text() and not view.error_label.isHidden()
+    assert "exploded" in app.window.notice.text()
+    assert ask(qtbot, app, "hello").text == REPLY
