@@ -16,6 +16,7 @@ class MessageBox(QPlainTextEdit):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("messageBox")
+        self.setAccessibleName("Message")
         self.setPlaceholderText("Message Glassbox…  (Enter to send, Shift+Enter for a new line)")
         self.setTabChangesFocus(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -64,6 +65,7 @@ class Composer(QFrame):
         self.box = MessageBox()
         self.button = QPushButton("Send")
         self.button.setObjectName("sendButton")
+        self.button.setAccessibleName("Send or stop")
         self.button.setMinimumWidth(84)
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
         self._busy = False

@@ -7,12 +7,13 @@ from dataclasses import replace
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import Settings
 from ui.composer import Composer
+from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
@@ -175,13 +176,11 @@ class MainWindow(QMainWindow):
         self.controller.apply_settings(replace(self.controller.settings, app=replace(app, model=spec)))
 
     def open_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
-        if path:
+        if path := ask_model_file(self):
             self.choose_model(path)
 
     def open_model_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a model folder (config.json + *.safetensors)")
-        if path:
+        if path := ask_model_folder(self):
             self.choose_model(path)
 
     def show_about(self) -> None:

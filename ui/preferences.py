@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.models import ModelRegistry, describe
 from app.settings import AppSettings, Settings
 from engine.sampling import SamplingSettings
+from ui.model_picker import ask_model_file, ask_model_folder
 
 # (field, label, kind, hint) — kind: "float", "int" or "seed" (empty means random)
 DECODING_FIELDS = [
@@ -278,11 +278,9 @@ class PreferencesDialog(QDialog):
         self.model_combo.setCurrentIndex(index)
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model file", "", "GGUF models (*.gguf);;All files (*)")
-        if path:
+        if path := ask_model_file(self):
             self._select_model(path)
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a model folder (config.json + *.safetensors)")
-        if path:
+        if path := ask_model_folder(self):
             self._select_model(path)

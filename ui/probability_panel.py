@@ -111,6 +111,7 @@ class ProbabilityPanel(QFrame):
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
+        self.setAccessibleName("Next-token probabilities")
         self.top_k = top_k
         self.record: dict | None = None
         layout = QVBoxLayout(self)

@@ -31,6 +31,7 @@ class Transcript(QScrollArea):
         self.views: list[MessageView] = []
         self._selected: tuple[int, int] | None = None
         self.setWidgetResizable(True)
+        self.setAccessibleName("Conversation")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
