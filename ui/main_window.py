@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.controller import ChatController
 from app.models import ModelRegistry
@@ -21,6 +21,15 @@ from ui.status_bar import StatusBar
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
+EDIT_ACTIONS = [
+    ("&Undo", "undo", QKeySequence.StandardKey.Undo),
+    ("&Redo", "redo", QKeySequence.StandardKey.Redo),
+    (None, None, None),
+    ("Cu&t", "cut", QKeySequence.StandardKey.Cut),
+    ("&Copy", "copy", QKeySequence.StandardKey.Copy),
+    ("&Paste", "paste", QKeySequence.StandardKey.Paste),
+    ("Select &All", "selectAll", QKeySequence.StandardKey.SelectAll),
+]
 PANEL_WIDTH = 400
 
 
@@ -97,6 +106,14 @@ class MainWindow(QMainWindow):
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         edit_menu = bar.addMenu("&Edit")
+        for text, method, key in EDIT_ACTIONS:
+            if text is None:
+                edit_menu.addSeparator()
+                continue
+            action = self._action(edit_menu, text, lambda _checked=False, m=method: self._edit(m), key)
+            # the focused text widget handles these keys itself; the menu only shows and offers them
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        edit_menu.addSeparator()
         self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         edit_menu.addSeparator()
         self.preferences_action = self._action(edit_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
@@ -135,6 +152,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(entry.kind != "missing")
             action.setToolTip(entry.spec)
             action.triggered.connect(lambda _checked=False, spec=entry.spec: self.choose_model(spec))
+
+    def _edit(self, method: str) -> None:
+        """Undo, cut, copy, paste or select all in whichever text widget has the focus."""
+        widget = QApplication.focusWidget()
+        if widget is not None and hasattr(widget, method):
+            getattr(widget, method)()
 
     # -- intents ---------------------------------------------------------------------------
 

@@ -126,3 +126,18 @@ def test_a_failed_reply_shows_its_message_and_the_next_one_works(qtbot, launch):
     assert "exploded" in view.error_label.text() and not view.error_label.isHidden()
     assert "exploded" in app.window.notice.text()
     assert ask(qtbot, app, "hello").text == REPLY
+
+
+def test_edit_menu_acts_on_the_focused_text(qtbot, launch):
+    app = launch(FakeBackend())
+    box = app.window.composer.box
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    QTest.keyClicks(box, "some words")
+    actions = {a.text().replace("&", ""): a for a in app.window.menuBar().actions()[1].menu().actions()}
+    assert actions["Copy"].shortcut().toString() == "Ctrl+C"
+    actions["Select All"].trigger()
+    actions["Cut"].trigger()
+    assert box.toPlainText() == "" and QGuiApplication.clipboard().text() == "some words"
+    actions["Paste"].trigger()
+    assert box.toPlainText() == "some words"
