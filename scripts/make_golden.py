@@ -17,8 +17,11 @@ It writes, under tests/fixtures/golden/:
   llama.cpp runs it (its CPU kernels quantize activations to 8 bits against the Q4_1/Q8_0
   weights), and "f32", the same weights expanded to F32 by llama.cpp's quantize tool, which is the
   arithmetic our engine does.
+- greedy.json: greedy continuations (32 tokens) of a few of those prompts from the "f32" reference,
+  token by token, each step's logprob and its margin over the runner-up: the one-token decoding
+  path with a growing KV cache, which the next-token fixtures (one prefill each) do not reach.
 
-Both files record the llama-cpp-python version and the GGUF's sha256; tests/engine/test_golden.py
+All files record the llama-cpp-python version and the GGUF's sha256; tests/engine/test_golden.py
 skips when the default model on disk is not that file. Only numpy, jinja2 (both in the reference
 venv) and llama_cpp are used here: nothing from engine/, so the reference stays independent.
 """
@@ -41,6 +44,8 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 OUT_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "golden"
 TOP_K = 100  # stored per prompt; tests compare the top 10 and compute KL over all TOP_K + the rest
 N_CTX = 1024
+GREEDY_PROMPTS = ("plain_capital", "plain_code", "chat_short", "chat_long")
+GREEDY_TOKENS = 32
 
 REFERENCES = {
     "stored": "the GGUF as stored (Q4_1, embedding Q8_0); llama.cpp's CPU kernels quantize the "
@@ -243,11 +248,14 @@ def prompt_ids(llm: Llama, chat: Jinja2ChatFormatter) -> list[dict]:
     return cases
 
 
-def next_token_top(model: Path, cases: list[dict], label: str) -> None:
-    """Adds case["top"][label] (TOP_K [id, logprob], best first) and case["rest_mass"][label]."""
+def reference(model: Path) -> Llama:
     # float32 KV cache: the reference's only approximations are then the ones in its matmuls
-    llm = Llama(str(model), n_ctx=N_CTX, n_batch=512, logits_all=True, n_threads=2, seed=0,
-                type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, verbose=False)
+    return Llama(str(model), n_ctx=N_CTX, n_batch=512, logits_all=True, n_threads=2, seed=0,
+                 type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, verbose=False)
+
+
+def next_token_top(llm: Llama, cases: list[dict], label: str) -> None:
+    """Adds case["top"][label] (TOP_K [id, logprob], best first) and case["rest_mass"][label]."""
     for case in cases:
         llm.reset()
         llm.eval(case["ids"])
@@ -260,15 +268,43 @@ def next_token_top(model: Path, cases: list[dict], label: str) -> None:
               f"{llm._model.token_get_text(int(top[0]))!r} {logprobs[top[0]]:.4f}")
 
 
-def make_logprobs(model: Path) -> list[dict]:
+def greedy_steps(llm: Llama, cases: list[dict]) -> list[dict]:
+    """Greedy continuations token by token (the one-token decoding path, KV cache growing):
+    per step [id, its logprob, its margin over the runner-up]."""
+    eos = int(llm.metadata["tokenizer.ggml.eos_token_id"])
+    out = []
+    for case in cases:
+        if case["name"] not in GREEDY_PROMPTS:
+            continue
+        llm.reset()
+        llm.eval(case["ids"])
+        steps = []
+        for _ in range(GREEDY_TOKENS):
+            logprobs = log_softmax64(np.asarray(llm.scores[llm.n_tokens - 1]))
+            first, second = np.argsort(-logprobs, kind="stable")[:2]
+            steps.append([int(first), round(float(logprobs[first]), 7),
+                          round(float(logprobs[first] - logprobs[second]), 7)])
+            if first == eos:
+                break
+            llm.eval([int(first)])
+        out.append({"name": case["name"], "ids": case["ids"], "steps": steps})
+        text = llm.detokenize([s[0] for s in steps]).decode("utf-8", "replace")
+        print(f"greedy {case['name']:>20}: {text!r}")
+    return out
+
+
+def make_logprobs(model: Path) -> tuple[list[dict], list[dict]]:
+    """The logprobs cases (both references) and the greedy cases (the F32 reference)."""
     vocab = Llama(str(model), vocab_only=True, verbose=False)
     cases = prompt_ids(vocab, chat_formatter(vocab))
-    next_token_top(model, cases, "stored")
+    next_token_top(reference(model), cases, "stored")
     with tempfile.TemporaryDirectory() as tmp:
         f32 = Path(tmp) / "f32.gguf"
         expand_to_f32(model, f32)
-        next_token_top(f32, cases, "f32")
-    return cases
+        llm = reference(f32)
+        next_token_top(llm, cases, "f32")
+        greedy = greedy_steps(llm, cases)
+    return cases, greedy
 
 
 def write_json(path: Path, doc: dict) -> None:
@@ -289,16 +325,18 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     tokens = {**header(model, digest), "add_bos": False, "cases": make_tokens(model)}
     write_json(args.out / "tokens.json", tokens)
+    cases, greedy = make_logprobs(model)
     logprobs = {
         **header(model, digest),
         "top_k": TOP_K,
         "logprobs": "float64 log-softmax of llama.cpp's float32 logits over the full vocabulary",
         "references": REFERENCES,
-        "cases": make_logprobs(model),
+        "cases": cases,
     }
     write_json(args.out / "logprobs.json", logprobs)
-    print(f"wrote {args.out}/tokens.json ({len(tokens['cases'])} strings) and logprobs.json "
-          f"({len(logprobs['cases'])} prompts)")
+    write_json(args.out / "greedy.json", {**header(model, digest), "weights": REFERENCES["f32"], "cases": greedy})
+    print(f"wrote {args.out}/tokens.json ({len(tokens['cases'])} strings), logprobs.json "
+          f"({len(cases)} prompts) and greedy.json ({len(greedy)} prompts)")
 
 
 if __name__ == "__main__":

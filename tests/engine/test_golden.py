@@ -30,6 +30,8 @@ from engine.loading import LoadedModel, WeightPolicy, load
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 TOKENS = json.loads((GOLDEN / "tokens.json").read_text(encoding="utf-8"))
 LOGPROBS = json.loads((GOLDEN / "logprobs.json").read_text(encoding="utf-8"))
+_greedy = json.loads((GOLDEN / "greedy.json").read_text(encoding="utf-8"))
+GREEDY, GREEDY_FILE_SHA256 = {c["name"]: c for c in _greedy["cases"]}, _greedy["model_sha256"]
 CASES = {c["name"]: c for c in LOGPROBS["cases"]}
 # The stored-quantized path runs MLX's single-threaded 4-bit matmul on the CPU (~0.25 s a token
 # here): compare it on the short prompts only.
@@ -53,8 +55,9 @@ BOUNDS = {"f32": Bounds(gap=1e-4, kl=5e-10), "stored": Bounds(gap=0.34, kl=0.016
 
 def test_fixtures_belong_to_the_default_model():
     # Regenerate with scripts/make_golden.py when the default model changes.
-    assert TOKENS["model_sha256"] == LOGPROBS["model_sha256"] == GGUF_SHA256
-    assert len(TOKENS["cases"]) >= 60 and len(CASES) >= 12
+    digests = {TOKENS["model_sha256"], LOGPROBS["model_sha256"], GREEDY_FILE_SHA256}
+    assert digests == {GGUF_SHA256}
+    assert len(TOKENS["cases"]) >= 60 and len(CASES) >= 12 and len(GREEDY) >= 3
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +184,45 @@ def test_next_token_logprobs_near_llama_cpp_running_the_q4_file(ours, policy, na
         assert int(np.argmax(ours(policy, name))) in top2
 
 
+@pytest.mark.parametrize("name", SHORT)
+def test_the_logprobs_command_reports_llama_cpp_f32_values(default_lm, name):
+    """`next_token_logprobs` (behind `python -m engine logprobs`) computes its own log-softmax in
+    float32 with MLX; it must report the reference's numbers, not just rank like it."""
+    from engine.next_token import next_token_logprobs
+
+    top = next_token_logprobs(default_lm.model, CASES[name]["ids"], top=10)
+    ref = CASES[name]["top"]["f32"][:10]
+    assert [i for i, _ in top] == [i for i, _ in ref]
+    assert max(abs(lp - r) for (_, lp), (_, r) in zip(top, ref, strict=True)) <= BOUNDS["f32"].gap
+
+
+def greedy_events(lm: LoadedModel, case: dict) -> list:
+    """Our greedy continuation of a greedy.json case through `generate`: its token events."""
+    from engine.generate import GenerationConfig, generate
+    from engine.sampling import GREEDY as GREEDY_SETTINGS
+
+    config = GenerationConfig(max_tokens=len(case["steps"]))
+    events = generate(lm.model, lm.tokenizer, case["ids"], make_cache(lm.info.n_layers), GREEDY_SETTINGS, config)
+    return [e for e in events if e.token is not None]
+
+
+@pytest.mark.parametrize(
+    ("policy", "name"), [("float32", n) for n in GREEDY] + [("stored", "plain_capital")]
+)
+def test_greedy_generation_follows_llama_cpp_f32_token_by_token(ours, policy, name):
+    """The one-token decoding path (growing KV cache) through the public generator."""
+    lm, steps = ours.models[policy], GREEDY[name]["steps"]
+    events = greedy_events(lm, GREEDY[name])
+    for i, (ref_id, ref_lp, ref_margin) in enumerate(steps):
+        assert events[i].token == ref_id, f"step {i}"
+        assert abs(events[i].logprob - ref_lp) <= BOUNDS["f32"].gap, f"step {i}"
+        if ref_margin <= 2 * BOUNDS["f32"].gap:
+            break  # a tie within rounding: the continuations may part here, legitimately
+    else:
+        ended_on_eos = steps[-1][0] in lm.tokenizer.eos_ids
+        assert len(events) == len(steps) and (events[-1].finish_reason == "eos") == ended_on_eos
+
+
 # ---------------------------------------------------------------------------------------------
 # decoding
 
@@ -260,6 +302,17 @@ def measure() -> None:
         for n, c in zip(names, cs, strict=True):
             if not c.top1_same:
                 print(f"    top-1 differs on {n}: the reference's own top-2 margin is {c.ref_margin:.3f}")
+    for policy in ("float32", "stored"):
+        names = list(GREEDY) if policy == "float32" else ["plain_capital"]
+        same = total = 0
+        gap = 0.0
+        for n in names:
+            events = greedy_events(models[policy], GREEDY[n])
+            for e, (ref_id, ref_lp, _) in zip(events, GREEDY[n]["steps"], strict=False):
+                same, total = same + (e.token == ref_id), total + 1
+                gap = max(gap, abs(e.logprob - ref_lp))
+        print(f"greedy, ours {policy:>7} vs llama.cpp f32: {same}/{total} tokens identical, "
+              f"generate()'s logprob max|Δ| {gap:.2e} ({len(names)} prompts)")
 
 
 if __name__ == "__main__":
