@@ -40,6 +40,7 @@ class GenerateRequest:
     max_new_tokens: int = 512
     context_length: int = 0  # 0: the model's own
     top_report: int = 10  # alternatives reported per token
+    conversation_id: str | None = None  # keys the prompt cache kept for this conversation
 
     @property
     def messages(self) -> list[dict[str, str]]:
