@@ -21,12 +21,19 @@ ChatMessage = dict[str, str]  # {"role": ..., "content": ...}, what a chat templ
 class ContextTooLong(ValueError):
     """The new message (with the system prompt and memories) cannot fit the context window at all."""
 
+    ADVICE = "Shorten the message or raise the context length."
+
+    @classmethod
+    def describes(cls, error: str) -> bool:
+        """Whether an error text that crossed a thread boundary as a string was this error."""
+        return error.rstrip().endswith(cls.ADVICE)
+
     def __init__(self, message_tokens: int, fixed_tokens: int, limit: int):
         self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
         super().__init__(
             f"This message is {message_tokens:,} tokens; together with the system prompt and memories "
             f"the prompt needs {fixed_tokens:,} tokens, but only {limit:,} fit (the context window less "
-            f"the room kept for the reply). Shorten the message or raise the context length."
+            f"the room kept for the reply). {self.ADVICE}"
         )
 
 

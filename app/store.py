@@ -522,6 +522,18 @@ class Store:
         rows = self.query("SELECT data FROM message_tokens WHERE message_id = ? ORDER BY seq", (message_id,))
         return [TokenRecord.from_row(t) for r in rows for t in json.loads(r["data"])]
 
+    def delete_message(self, message_id: int) -> None:
+        """Delete a message and everything after it on every branch (a turn the model never answered,
+        because it could not fit the context window). The active branch moves back to its parent."""
+        m = self.message(message_id)
+        with self.transaction() as db:
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            leaf = self._leaf(db, m.conversation_id)
+            if leaf is not None and db.execute("SELECT 1 FROM messages WHERE id = ?", (leaf,)).fetchone() is None:
+                db.execute(
+                    "UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (m.parent_id, m.conversation_id)
+                )
+
     # -- branches --------------------------------------------------------------------------
 
     def siblings(self, message_id: int) -> list[Message]:

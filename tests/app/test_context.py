@@ -136,3 +136,10 @@ def test_remembered_name_reaches_a_new_conversation(tok, tmp_path):
     assert ctx.memories_used == ["My name is Ada"]
     assert f"{MEMORIES_HEADING}\n- My name is Ada" in tok.decode(ctx.prompt_ids)
     store.close()
+
+
+def test_too_long_is_recognised_from_its_text_alone(tok):
+    with pytest.raises(ContextTooLong) as err:
+        assemble(tok, SYSTEM, [], [], "lorem ipsum " * 400, 512, 128)
+    assert ContextTooLong.describes(str(err.value))
+    assert not ContextTooLong.describes("Generation failed: RuntimeError: boom")

@@ -372,3 +372,15 @@ def test_export_json_has_every_branch_and_token_probabilities(store):
     assert tok["text"] == "Hello" and math.isclose(tok["prob"], math.exp(-0.5), rel_tol=1e-5)
     assert tok["top"][1] == {"id": 99, "text": " x", "logprob": -3.0, "prob": round(math.exp(-3.0), 6)}
     assert by_id[first]["settings"] == {"temperature": 0.7} and "tokens" not in by_id[u.id]
+
+
+def test_delete_message_removes_the_turn_and_moves_the_branch_back(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "first question")
+    answer = reply(store, c.id, "first answer")
+    too_long = store.add_user_message(c.id, "a very long paste")
+    store.start_assistant_message(c.id)
+    store.delete_message(too_long.id)
+    assert [m.text for m in store.active_path(c.id)] == ["first question", "first answer"]
+    assert store.conversation(c.id).active_leaf_id == answer
+    assert len(store.messages(c.id)) == 2 and store.search("paste") == []
