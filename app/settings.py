@@ -19,12 +19,33 @@ from typing import Any
 from engine.sampling import SamplingSettings
 from resources import resource_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: KV cache kind and prompt cache bounds
 SETTINGS_FILE = "settings.json"
 DEFAULT_MODEL = "default"
 MAX_NEW_TOKENS_LIMIT = 32768
 PANEL_TOP_K_LIMIT = 50
 MIN_CONTEXT_LENGTH = 256
+# KV cache kinds as stored, with what the Preferences dialog calls them
+KV_CACHE_KINDS = {
+    "plain": "Plain (float32)",
+    "rotating": "Rotating window",
+    "quantized8": "Quantized 8-bit",
+    "quantized4": "Quantized 4-bit",
+}
+MIN_KV_WINDOW = 64
+MAX_PROMPT_CACHE_ENTRIES = 256
+MAX_PROMPT_CACHE_MB = 65536
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """How the worker keeps KV caches: their kind, how many prompts it keeps, whether on disk."""
+
+    kind: str = "plain"  # a key of KV_CACHE_KINDS
+    window: int = 1024  # tokens a rotating cache attends to
+    max_entries: int = 8  # prompt caches kept in memory
+    max_mb: int = 1024  # and at most this much memory for them
+    on_disk: bool = True  # keep each conversation's cache on disk across restarts
 
 
 def default_system_prompt() -> str:
@@ -44,6 +65,18 @@ class AppSettings:
     probability_tint: bool = True
     window_geometry: str = ""  # QWidget.saveGeometry() as hex
     splitter_state: str = ""
+    kv_cache: str = "plain"  # see KV_CACHE_KINDS
+    kv_window: int = 1024
+    prompt_cache_entries: int = 8
+    prompt_cache_mb: int = 1024
+    prompt_cache_on_disk: bool = True
+
+    @property
+    def cache_config(self) -> CacheConfig:
+        """The KV and prompt cache settings as the backend takes them with each request."""
+        return CacheConfig(
+            self.kv_cache, self.kv_window, self.prompt_cache_entries, self.prompt_cache_mb, self.prompt_cache_on_disk
+        )
 
     def validate(self) -> dict[str, str]:
         """{field: human-readable problem}; empty when usable."""
@@ -56,6 +89,14 @@ class AppSettings:
             )
         if not (1 <= self.panel_top_k <= PANEL_TOP_K_LIMIT):
             problems["panel_top_k"] = f"panel top-k must be between 1 and {PANEL_TOP_K_LIMIT}"
+        if self.kv_cache not in KV_CACHE_KINDS:
+            problems["kv_cache"] = f"KV cache kind must be one of {', '.join(KV_CACHE_KINDS)}"
+        if self.kv_window < MIN_KV_WINDOW:
+            problems["kv_window"] = f"the window must be at least {MIN_KV_WINDOW} tokens"
+        if not (1 <= self.prompt_cache_entries <= MAX_PROMPT_CACHE_ENTRIES):
+            problems["prompt_cache_entries"] = f"cached prompts must be between 1 and {MAX_PROMPT_CACHE_ENTRIES}"
+        if not (1 <= self.prompt_cache_mb <= MAX_PROMPT_CACHE_MB):
+            problems["prompt_cache_mb"] = f"prompt cache memory must be between 1 and {MAX_PROMPT_CACHE_MB} MB"
         if not self.model.strip():
             problems["model"] = "choose the default model or a model file or folder"
         return problems
@@ -106,8 +147,20 @@ class Settings:
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older schema up to SCHEMA_VERSION (version 1 is the first; nothing to do yet)."""
-    return data if isinstance(data, dict) else {}
+    """Bring an older schema up to SCHEMA_VERSION, one version at a time.
+
+    1 -> 2 added the cache fields to "app"; a version-1 file has none of them, so the missing-key
+    merge gives them their defaults and nothing is renamed. A file from a newer version is read
+    as far as its fields are known.
+    """
+    if not isinstance(data, dict):
+        return {}
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        version = 1
+    if version < 2:
+        data = {**data, "schema_version": 2}
+    return data
 
 
 def _merge(default, stored: dict[str, Any], problems) -> Any:

@@ -97,6 +97,7 @@ class Worker(QObject):
             return
         self._session = session
         self.model_loaded.emit(dict(session.info))
+        self._housekeeping()
 
     @Slot(int, object)
     def generate(self, request_id: int, request: GenerateRequest) -> None:
@@ -108,6 +109,16 @@ class Worker(QObject):
         if self._session is None:
             self.failed.emit(request_id, "No model is loaded. Choose one in the Model menu.")
             return
+        self._serve(request_id, request)
+        self._housekeeping()  # after the reply's last signal, so saving caches never delays it
+
+    def _housekeeping(self) -> None:
+        try:
+            self._session.housekeeping()
+        except Exception:  # losing a saved cache is not worth losing the thread
+            traceback.print_exc()
+
+    def _serve(self, request_id: int, request: GenerateRequest) -> None:
         batcher = TokenBatcher(lambda batch: self.tokens.emit(request_id, batch), self._batch_interval_s, self._clock)
         last_progress = [0.0]
 

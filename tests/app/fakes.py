@@ -45,6 +45,7 @@ class FakeSession:
                      "load_s": 0.0, "kv_bytes_per_token": 1024}
         self.reply, self.endless = reply, endless
         self.requests: list[GenerateRequest] = []
+        self.housekeeping_calls = 0
 
     def stream(self, request: GenerateRequest, should_stop, progress):
         self.requests.append(request)
@@ -70,6 +71,9 @@ class FakeSession:
                 yield rec
                 return
             yield rec
+
+    def housekeeping(self) -> None:
+        self.housekeeping_calls += 1
 
 
 class FakeBackend:
