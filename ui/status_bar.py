@@ -8,6 +8,25 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from ui.text_format import byte_size
 
+PROMPT_CACHE_TIP = (
+    "Tokens in the last prompt. The model is stateless: every reply reads the whole conversation again.\n"
+    "The prompt cache keeps the attention keys and values (the KV cache) of earlier prompts, so the\n"
+    "tokens a prompt shares with one of them are reused (cached) and only the rest are computed.\n"
+    "Fewer computed tokens means a shorter wait for the first token."
+)
+SOURCE_TIP = {
+    "memory": "The cached tokens came from memory (an earlier request in this session).",
+    "disk": "The cached tokens were loaded from disk (a prompt cache saved in an earlier session).",
+    "none": "Nothing was cached for this prompt: every token was computed.",
+}
+
+
+def prompt_text(stats: dict) -> str:
+    """E.g. "prompt 2,173 tok (2,146 cached · 27 computed)"."""
+    total = stats["prompt_tokens"]
+    cached = stats.get("cached_tokens", 0)
+    return f"prompt {total:,} tok ({cached:,} cached · {total - cached:,} computed)"
+
 
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
@@ -24,7 +43,7 @@ class StatusBar(QStatusBar):
         self.context_label = QLabel("")
         self.kv_label = QLabel("")
         self.model_label.setToolTip("The loaded model")
-        self.prompt_label.setToolTip("Tokens in the last prompt (of them reused from the prompt cache)")
+        self.prompt_label.setToolTip(PROMPT_CACHE_TIP)
         self.speed_label.setToolTip("Generation speed of the last reply")
         self.ttft_label.setToolTip("Time to first token of the last reply")
         self.context_label.setToolTip("Context used by the conversation / the context window")
@@ -63,7 +82,7 @@ class StatusBar(QStatusBar):
             self.model_label.setText("No model loaded")
 
     def show_prefill(self, done: int, total: int) -> None:
-        self.prompt_label.setText(f"prompt {done}/{total}")
+        self.prompt_label.setText(f"prompt {done:,}/{total:,}")
 
     def show_live(self, record: dict, generated: int) -> None:
         """Running numbers while a reply streams (from its newest token record)."""
@@ -82,11 +101,12 @@ class StatusBar(QStatusBar):
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:
             return
-        cached = stats.get("cached_tokens", 0)
-        self.prompt_label.setText(f"prompt {stats['prompt_tokens']} tok" + (f" ({cached} cached)" if cached else ""))
+        self.prompt_label.setText(prompt_text(stats))
+        source = SOURCE_TIP.get(stats.get("cache_source", ""))
+        self.prompt_label.setToolTip(PROMPT_CACHE_TIP + (f"\n\n{source}" if source else ""))
         tps = stats.get("tokens_per_s", math.nan)
         self.speed_label.setText(f"{tps:.1f} tok/s" if not math.isnan(tps) else "")
-        self.ttft_label.setText(f"first token {stats.get('ttft_s', 0) * 1000:.0f} ms")
+        self.ttft_label.setText(f"first token {stats.get('ttft_s', 0) * 1000:,.0f} ms")
         context = stats.get("context_length") or self._context_length
         self.context_label.setText(f"context {stats.get('context_used', 0)} / {context}")
         self.kv_label.setText(f"KV cache {byte_size(stats.get('kv_bytes', 0))}")
