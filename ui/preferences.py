@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models import ModelRegistry, describe
-from app.settings import AppSettings, Settings
+from app.settings import KV_CACHE_KINDS, AppSettings, Settings
 from engine.sampling import SamplingSettings
 from ui.model_picker import ask_model_file, ask_model_folder
 
@@ -46,6 +46,32 @@ APP_NUMBER_FIELDS = [
     ("context_length", "Context length", "int", "0 = the model's own context window"),
     ("panel_top_k", "Panel top-k", "int", "candidates shown per column in the next-token panel"),
 ]
+CACHE_NUMBER_FIELDS = [
+    ("kv_window", "Window", "int", "tokens a rotating cache keeps; attention sees only these"),
+    ("prompt_cache_entries", "Cached prompts", "int", "how many earlier prompts' caches are kept in memory"),
+    ("prompt_cache_mb", "Cache memory (MB)", "int", "the most memory those caches may hold"),
+]
+KV_KIND_HINTS = {
+    "plain": "keys and values as float32: exact, the most memory",
+    "rotating": "float32, but only the last window tokens are kept and attended to",
+    "quantized8": "8-bit keys and values: greedy replies matched the plain cache in our checks",
+    "quantized4": "4-bit keys and values: the least memory, replies change within a few tokens",
+}
+
+
+def kv_cost_text(kind: str, info: dict | None) -> str:
+    """What one cached token costs with the loaded model, e.g. "12,960 bytes per token (3.6× less…)"."""
+    costs = (info or {}).get("kv_bytes_per_token_by_kind") or {}
+    if kind not in costs:
+        return "Load a model to see what each cached token costs."
+    plain, cost = costs.get("plain", 0), costs[kind]
+    text = f"{cost:,} bytes per token"
+    if kind == "plain":
+        shape = f"2 × {info['n_layers']} layers × {info['n_kv_heads']} KV heads × {info['head_dim']} dims × 4 bytes"
+        return f"{text} = {shape}" if all(k in info for k in ("n_layers", "n_kv_heads", "head_dim")) else text
+    if kind == "rotating":
+        return f"{text}, for at most the window's tokens"
+    return f"{text}: {plain / cost:.1f}× less than plain" if cost and plain else text
 
 
 class NumberField(QWidget):
@@ -104,8 +130,9 @@ def _format_number(value) -> str:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, registry: ModelRegistry, parent=None):
+    def __init__(self, settings: Settings, registry: ModelRegistry, parent=None, model_info: dict | None = None):
         super().__init__(parent)
+        self._model_info = model_info  # the loaded model's, for what each KV cache kind costs
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(560)
         self._settings = settings
@@ -114,7 +141,7 @@ class PreferencesDialog(QDialog):
         self.tabs = tabs = QTabWidget()
         self._tab_fields: list[tuple[str, list[str]]] = []  # (title, fields on that tab)
         for title, build in (("Decoding", self._decoding_tab), ("Chat", self._chat_tab),
-                             ("Model", self._model_tab), ("Display", self._display_tab)):
+                             ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab)):
             known = set(self.fields)
             tabs.addTab(build(), title)
             self._tab_fields.append((title, [name for name in self.fields if name not in known]))
@@ -180,6 +207,40 @@ class PreferencesDialog(QDialog):
         self._add_numbers(form, APP_NUMBER_FIELDS[1:2])
         return page
 
+    def _cache_tab(self) -> QWidget:
+        page, form = self._form()
+        self.kv_kind_combo = QComboBox()
+        for kind, label in KV_CACHE_KINDS.items():
+            cost = (self._model_info or {}).get("kv_bytes_per_token_by_kind", {}).get(kind)
+            self.kv_kind_combo.addItem(f"{label} — {cost:,} B/token" if cost else label, kind)
+        self.kv_kind_combo.setToolTip(
+            "How the model's attention keys and values are kept while it reads and writes.\n"
+            "Bytes per token are the loaded model's; a change starts new caches from the next reply."
+        )
+        self.kv_cost = QLabel()
+        self.kv_cost.setObjectName("fieldHint")
+        self.kv_cost.setWordWrap(True)
+        kind_box = QVBoxLayout()
+        kind_box.setSpacing(2)
+        kind_box.addWidget(self.kv_kind_combo)
+        kind_box.addWidget(self.kv_cost)
+        form.addRow("KV cache", kind_box)
+        self._add_numbers(form, CACHE_NUMBER_FIELDS)
+        self.disk_cache_check = QCheckBox("Keep prompt caches on disk")
+        self.disk_cache_check.setToolTip(
+            "Save each conversation's cache after a reply, so reopening it after a restart\n"
+            "does not read the whole conversation again."
+        )
+        form.addRow("", self.disk_cache_check)
+        self.kv_kind_combo.currentIndexChanged.connect(self._show_kv_kind)
+        return page
+
+    def _show_kv_kind(self) -> None:
+        kind = self.kv_kind_combo.currentData()
+        self.kv_cost.setText(f"{KV_KIND_HINTS[kind]}. {kv_cost_text(kind, self._model_info)}")
+        self.fields["kv_window"].setEnabled(kind == "rotating")
+        self.validate()
+
     def _display_tab(self) -> QWidget:
         page, form = self._form()
         self._add_numbers(form, APP_NUMBER_FIELDS[2:])
@@ -196,6 +257,9 @@ class PreferencesDialog(QDialog):
             field.set_value(getattr(source, name))
         self.system_prompt.setPlainText(settings.app.system_prompt)
         self.tint_check.setChecked(settings.app.probability_tint)
+        self.kv_kind_combo.setCurrentIndex(max(0, self.kv_kind_combo.findData(settings.app.kv_cache)))
+        self.disk_cache_check.setChecked(settings.app.prompt_cache_on_disk)
+        self._show_kv_kind()
         self.model_combo.clear()
         for entry in self._registry.entries(settings.app):
             self.model_combo.addItem(entry.label, entry.spec)
@@ -237,6 +301,8 @@ class PreferencesDialog(QDialog):
             **{k: v for k, v in values.items() if k not in sampling_names},
             system_prompt=self.system_prompt.toPlainText(),
             probability_tint=self.tint_check.isChecked(),
+            kv_cache=self.kv_kind_combo.currentData(),
+            prompt_cache_on_disk=self.disk_cache_check.isChecked(),
             model=self.model_combo.currentData() or self._settings.app.model,
         )
         return Settings(sampling, app)
