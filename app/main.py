@@ -18,12 +18,13 @@ from app.backend import Backend, EngineBackend
 from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import Settings, SettingsFile
+from app.store import Store
 from app.worker import Worker, WorkerThread
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="glassbox", description="A local chat assistant you can see into.")
-    parser.add_argument("--data-dir", help="conversations and caches (default: $GLASSBOX_DATA_DIR or the user data dir)")
+    parser.add_argument("--data-dir", help="conversations, memories and caches (default: $GLASSBOX_DATA_DIR or the user data dir)")
     parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
     parser.add_argument("--model", help='model to load instead of the saved choice ("default", a GGUF file or a folder)')
     return parser.parse_args(argv)
@@ -37,26 +38,32 @@ class Core:
     worker_thread: WorkerThread
     controller: ChatController
     registry: ModelRegistry
+    store: Store
 
     def start(self) -> None:
         """Begin loading the chosen model in the worker (the window stays usable meanwhile)."""
         self.controller.load_model(self.controller.settings.app.model)
 
     def shutdown(self) -> None:
-        self.worker_thread.stop(self.controller.active_request)
+        active = self.controller.active_request
+        self.controller.close()  # a reply still streaming is saved as far as it got
+        self.worker_thread.stop(active)
+        self.store.close()
 
 
 def build_core(args: argparse.Namespace, backend: Backend) -> Core:
-    """Settings, worker and controller; needs a Qt application object to exist already."""
-    paths.data_dir(args.data_dir)
+    """Settings, store, worker and controller (the latest conversation reopened); needs a Qt
+    application object to exist already."""
+    store = Store(paths.database_path(args.data_dir))
     settings_file = SettingsFile(paths.config_dir(args.config_dir))
     settings: Settings = settings_file.load()
     if args.model:
         settings = replace(settings, app=replace(settings.app, model=args.model))
     worker_thread = WorkerThread(Worker(backend))
-    controller = ChatController(worker_thread.worker, settings)
+    controller = ChatController(worker_thread.worker, settings, store)
     controller.settings_changed.connect(settings_file.save)
-    return Core(settings_file, worker_thread, controller, ModelRegistry())
+    controller.open_latest()
+    return Core(settings_file, worker_thread, controller, ModelRegistry(), store)
 
 
 def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
@@ -89,7 +96,7 @@ def close_on_signals(window) -> QTimer:
 def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
     """Run the desktop app; returns the exit code."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    qt_app, core, window = launch(args, backend or EngineBackend())
+    qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
     close_on_signals(window)
     try:
         return qt_app.exec()

@@ -1,11 +1,12 @@
-"""The main window: transcript and composer on the left, the next-token panel on the right,
-menus, the model notice bar and the status bar. It only wires widgets to the controller."""
+"""The main window: the conversation list on the left, transcript and composer in the middle, the
+next-token panel on the right, menus, the notice bar and the status bar. It only wires widgets to
+the controller."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
@@ -13,10 +14,12 @@ from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import Settings
 from ui.composer import Composer
+from ui.conversation_actions import ConversationActions
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
+from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.transcript import Transcript
 
@@ -31,6 +34,8 @@ EDIT_ACTIONS = [
     ("Select &All", "selectAll", QKeySequence.StandardKey.SelectAll),
 ]
 PANEL_WIDTH = 400
+SIDEBAR_WIDTH = 230
+STATUS_MESSAGE_MS = 6000
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +55,9 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar()
         self.panel = ProbabilityPanel(settings.app.panel_top_k)
         self.panel.setMinimumWidth(300)
+        self.sidebar = Sidebar(controller)
+        self.sidebar.setMinimumWidth(160)
+        self.actions = ConversationActions(controller, self)
 
         chat = QWidget()
         chat.setObjectName("chatColumn")
@@ -60,10 +68,12 @@ class MainWindow(QMainWindow):
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
         self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
         self.status = StatusBar()
@@ -84,6 +94,13 @@ class MainWindow(QMainWindow):
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self.panel.clear)
+        controller.conversation_opened.connect(lambda _id: self._update_actions())
+        controller.message_too_long.connect(self._on_message_too_long)
+        self.sidebar.message_opened.connect(self.transcript.highlight)
+        self.transcript.remembered.connect(lambda text: self.show_message(f"Remembered: {text}"))
+        if notice := controller.store_notice():
+            self.notice.show_error(notice)
+        self._update_actions()
         QTimer.singleShot(0, self.composer.box.setFocus)
 
     # -- menus -----------------------------------------------------------------------------
@@ -100,7 +117,13 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "&New Chat", self.new_chat, QKeySequence.StandardKey.New)
+        self._action(file_menu, "&New Conversation", self.new_chat, QKeySequence.StandardKey.New)
+        self._action(file_menu, "&Find in Conversations", self.sidebar.search_box.setFocus, "Ctrl+Shift+F")
+        file_menu.addSeparator()
+        self.export_actions = [
+            self._action(file_menu, "Export as &Markdown…", lambda: self.actions.ask_export("markdown")),
+            self._action(file_menu, "Export as &JSON…", lambda: self.actions.ask_export("json")),
+        ]
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -115,6 +138,8 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         edit_menu.addSeparator()
         self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
+        self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
+        self._action(edit_menu, "&Memories…", self.actions.open_memories, "Ctrl+Shift+M")
         edit_menu.addSeparator()
         self.preferences_action = self._action(edit_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
         self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -162,9 +187,29 @@ class MainWindow(QMainWindow):
     # -- intents ---------------------------------------------------------------------------
 
     def _send(self, text: str) -> None:
-        if self.controller.send(text):
+        """Send, except "forget …", which asks before deleting memories and never reaches the model."""
+        if self.controller.busy:
+            return
+        if (outcome := self.actions.handle_forget(text)) is not None:
+            self.composer.box.clear()
+            self.show_message(outcome)
+        elif self.controller.send(text):
             self.composer.box.clear()
             self.notice.hide()
+
+    def show_message(self, text: str) -> None:
+        self.status.showMessage(text, STATUS_MESSAGE_MS)
+
+    def _on_message_too_long(self, text: str, explanation: str) -> None:
+        """The message never fit: it is back in the composer, untouched, with the reason above it."""
+        if not self.composer.box.toPlainText().strip():
+            self.composer.box.setPlainText(text)
+        self.notice.show_error(explanation)
+        self.composer.box.setFocus()
+
+    def _update_actions(self) -> None:
+        for action in self.export_actions:
+            action.setEnabled(self.controller.conversation_id is not None)
 
     def new_chat(self) -> None:
         self.controller.new_chat()
@@ -181,7 +226,7 @@ class MainWindow(QMainWindow):
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
     def open_preferences(self) -> None:
-        dialog = PreferencesDialog(self.controller.settings, self.registry, self)
+        dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info)
         self.preferences = dialog
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
@@ -229,6 +274,8 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
+        self.regenerate_action.setEnabled(not busy)
+        self._update_actions()
         if busy:
             self._live = True
 
@@ -278,11 +325,18 @@ class MainWindow(QMainWindow):
         width = min(DEFAULT_SIZE[0], int(available.width() * 0.9))
         height = min(DEFAULT_SIZE[1], int(available.height() * 0.9))
         self.resize(width, height)
-        self.splitter.setSizes([width - PANEL_WIDTH, PANEL_WIDTH])
+        self.splitter.setSizes([SIDEBAR_WIDTH, width - PANEL_WIDTH - SIDEBAR_WIDTH, PANEL_WIDTH])
         if settings.app.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
-        if settings.app.splitter_state:
+        if settings.app.splitter_state and self._splitter_state_fits(settings.app.splitter_state):
             self.splitter.restoreState(QByteArray.fromHex(settings.app.splitter_state.encode()))
+
+    def _splitter_state_fits(self, state: str) -> bool:
+        """A layout saved before the conversation list existed has one pane too few: not restored."""
+        stream = QDataStream(QByteArray.fromHex(state.encode()))
+        stream.readInt32()  # QSplitter's marker
+        stream.readInt32()  # its version
+        return stream.readUInt32() == self.splitter.count()  # the number of pane sizes saved
 
     def closeEvent(self, event) -> None:
         app = replace(

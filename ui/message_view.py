@@ -1,4 +1,10 @@
-"""One message in the transcript: who said it, the text, and for replies a status line and Copy."""
+"""One message in the transcript: who said it, the text, and its actions.
+
+Replies show a status line, the memories their request carried ("used 2 memories") and how much
+earlier history was left out to fit the context; user messages can be edited and resent; a message
+with alternatives (edited, regenerated) shows "‹ 1/2 ›" to switch between them. The view only
+emits what the user asked for; the transcript passes it on to the controller.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
 
 from app.conversation import ChatMessage
+from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
 
 FINISH_TEXT = {
@@ -16,11 +23,26 @@ FINISH_TEXT = {
     "stop": "stopped at a stop string",
     "length": "stopped at the token limit",
     "cancelled": "stopped",
+    "error": "failed",
+    "interrupted": "interrupted (Glassbox closed while it was writing)",
 }
+
+
+def memories_text(count: int) -> str:
+    return f"used {count} {'memory' if count == 1 else 'memories'}"
+
+
+def dropped_text(count: int) -> str:
+    noun = "message is" if count == 1 else "messages are"
+    return f"{count} earlier {noun} outside the model's context window: it did not see {'it' if count == 1 else 'them'}."
 
 
 class MessageView(QFrame):
     token_clicked = Signal(int)  # token index
+    edit_submitted = Signal(str)  # the edited text of this user message
+    branch_step = Signal(int)  # -1: previous alternative, +1: next
+    regenerate_requested = Signal()
+    remember_requested = Signal(str)  # the selection, or the whole message
 
     def __init__(self, message: ChatMessage, tint: bool, parent=None):
         super().__init__(parent)
@@ -42,10 +64,31 @@ class MessageView(QFrame):
         self.copy_button.setToolTip("Copy this message as Markdown")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy_text)
+        self.memories_chip = self._button("", "The memories this reply's request carried", self.show_memories)
+        self.memories_chip.setObjectName("memoriesChip")
+        self.previous_button = self._button("‹", "Previous version", lambda: self.branch_step.emit(-1))
+        self.branch_label = QLabel()
+        self.branch_label.setObjectName("metaLabel")
+        self.next_button = self._button("›", "Next version", lambda: self.branch_step.emit(1))
+        self.edit_button = self._button("Edit", "Edit this message and ask again", self.start_editing)
+        self.regenerate_button = self._button(
+            "Regenerate", "Write this reply again (this one is kept)", self.regenerate_requested.emit
+        )
         header.addWidget(self.role_label)
         header.addWidget(self.meta_label, 1)
-        header.addWidget(self.copy_button)
+        for widget in (self.memories_chip, self.previous_button, self.branch_label, self.next_button,
+                       self.edit_button, self.regenerate_button, self.copy_button):  # fmt: skip
+            header.addWidget(widget)
         layout.addLayout(header)
+        self.edit_button.setVisible(message.role == "user" and message.id is not None)
+        self.regenerate_button.hide()
+        self.editor: MessageEditor | None = None
+
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("contextNotice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
+        layout.addWidget(self.notice_label)
 
         self.text = TokenText(markdown=message.role == "assistant")
         self.text.token_clicked.connect(self.token_clicked)
@@ -61,16 +104,75 @@ class MessageView(QFrame):
         self._tint = tint
         self.refresh()
 
+    def _button(self, text: str, tip: str, slot) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
         self.text.set_content(m.text, m.tokens, self._tint)
-        self.text.setVisible(bool(m.text) or m.role == "user")
+        self.text.setVisible((bool(m.text) or m.role == "user") and self.editor is None)
         self.copy_button.setEnabled(bool(m.text))
         self.meta_label.setText(self._meta())
         if m.error:
             self.error_label.setText(m.error)
             self.error_label.show()
+        self.memories_chip.setText(memories_text(len(m.memories)))
+        self.memories_chip.setVisible(bool(m.memories))
+        position, count = m.branch
+        self.branch_label.setText(f"{position}/{count}")
+        for widget in (self.previous_button, self.branch_label, self.next_button):
+            widget.setVisible(count > 1)
+        self.previous_button.setEnabled(position > 1)
+        self.next_button.setEnabled(position < count)
+        dropped = m.stats.get("dropped_messages", 0)
+        self.notice_label.setText(dropped_text(dropped) if dropped else "")
+        self.notice_label.setVisible(bool(dropped))
+
+    def set_last_reply(self, last: bool) -> None:
+        """Only the newest reply offers Regenerate."""
+        self.regenerate_button.setVisible(last and self.message.role == "assistant")
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Edit, Regenerate and switching versions wait while a reply is being written."""
+        for widget in (self.edit_button, self.regenerate_button, self.previous_button, self.next_button):
+            widget.setEnabled(enabled)
+        if enabled:
+            position, count = self.message.branch
+            self.previous_button.setEnabled(position > 1)
+            self.next_button.setEnabled(position < count)
+
+    def start_editing(self) -> None:
+        if self.editor is None:
+            self.editor = MessageEditor()
+            self.editor.submitted.connect(self.edit_submitted)
+            self.editor.cancelled.connect(self.stop_editing)
+            self.layout().insertWidget(2, self.editor)
+        self.text.hide()
+        self.editor.start(self.message.text)
+
+    def stop_editing(self) -> None:
+        if self.editor is not None:
+            self.editor.deleteLater()
+            self.editor = None
+        self.text.show()
+
+    def memories_menu(self) -> QMenu:
+        menu = QMenu(self)
+        title = menu.addAction("Memories this reply's request carried:")
+        title.setEnabled(False)
+        for memory in self.message.memories:
+            menu.addAction(f"• {memory}").setEnabled(False)
+        return menu
+
+    def show_memories(self) -> None:
+        menu = self.memories_menu()
+        menu.popup(self.memories_chip.mapToGlobal(self.memories_chip.rect().bottomLeft()))
 
     def show_prefill(self, done: int, total: int) -> None:
         if not self.message.tokens:
@@ -108,6 +210,10 @@ class MessageView(QFrame):
             action = menu.addAction("Copy Code Block")
             action.triggered.connect(lambda: QGuiApplication.clipboard().setText(code))
         menu.addAction("Copy Message", self.copy_text)
+        selection = self.text.textCursor().selectedText().replace("\u2029", "\n").strip()
+        if selection or self.message.text.strip():
+            label = "Remember the Selection" if selection else "Remember This"
+            menu.addAction(label, lambda: self.remember_requested.emit(selection or self.message.text.strip()))
         return menu
 
     def _context_menu(self, pos) -> None:

@@ -1,4 +1,8 @@
-"""The transcript: the conversation's messages in a scrolling column, kept in step with the controller."""
+"""The transcript: the conversation's messages in a scrolling column, kept in step with the controller.
+
+It passes what the user asks of a message (edit and resend, regenerate, switch version, remember)
+straight to the controller.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,12 @@ EMPTY_TEXT = (
 )
 
 
+HIGHLIGHT_MS = 2500
+
+
 class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
+    remembered = Signal(str)  # a fact the user saved from a message
 
     def __init__(self, controller: ChatController, tint: bool, parent=None):
         super().__init__(parent)
@@ -72,6 +80,9 @@ class Transcript(QScrollArea):
         controller.reply_failed.connect(lambda index, _error: self._refresh(index))
         controller.prefill_progress.connect(self._on_prefill)
         controller.conversation_reset.connect(self.clear)
+        controller.busy_changed.connect(self._on_busy_changed)
+        for index in range(len(controller.conversation.messages)):  # a conversation reopened at start
+            self._on_message_added(index)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -97,13 +108,47 @@ class Transcript(QScrollArea):
         if token_index is not None:
             self.views[message_index].text.select_token(token_index)
 
+    def highlight(self, message_index: int) -> None:
+        """Scroll a message into view and mark it for a moment (a search hit)."""
+        if not 0 <= message_index < len(self.views):
+            return
+        view = self.views[message_index]
+        self._stick_to_bottom = False
+        view.setProperty("highlighted", True)
+        view.style().unpolish(view)
+        view.style().polish(view)
+        QTimer.singleShot(0, view, lambda: self.ensureWidgetVisible(view, 0, 40))
+        QTimer.singleShot(HIGHLIGHT_MS, view, lambda: self._unhighlight(view))
+
+    def _unhighlight(self, view: MessageView) -> None:
+        if view in self.views:
+            view.setProperty("highlighted", False)
+            view.style().unpolish(view)
+            view.style().polish(view)
+
     def _on_message_added(self, index: int) -> None:
         self.empty_label.hide()
         view = MessageView(self._controller.message(index), self._tint)
         view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
+        view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
+        view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
+        view.regenerate_requested.connect(self._controller.regenerate)
+        view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
+        for earlier in self.views:
+            earlier.set_last_reply(False)
+        view.set_last_reply(True)
+        view.set_actions_enabled(not self._controller.busy)
         self.views.append(view)
         self._layout.insertWidget(self._layout.count() - 1, view)
         self._stick_to_bottom = True
+
+    def _remember(self, view: MessageView, text: str) -> None:
+        memory = self._controller.remember_fact(text, view.message.id)
+        self.remembered.emit(memory.text)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        for view in self.views:
+            view.set_actions_enabled(not busy)
 
     def _on_token_clicked(self, message_index: int, token_index: int) -> None:
         self.select(message_index, token_index)
@@ -136,7 +181,7 @@ class Transcript(QScrollArea):
 
     def _on_range_changed(self, _low: int, high: int) -> None:
         if self._stick_to_bottom:
-            QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
+            QTimer.singleShot(0, self, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
 
     def _on_scrolled(self, value: int) -> None:
         # Follow the reply while the user is at the bottom; stay put once they scroll up to read.

@@ -1,0 +1,62 @@
+"""What the window offers for conversations and memories beyond the chat itself: export to
+Markdown or JSON, the Memories dialog, and the confirmation a "forget …" message needs."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from app.controller import ChatController
+from ui.memory_dialog import MemoryDialog, confirm_forget
+
+EXPORT_KINDS = {"markdown": ("Markdown (*.md)", ".md"), "json": ("JSON (*.json)", ".json")}
+
+
+def export_file_name(title: str, kind: str) -> str:
+    """A safe default file name from the conversation's title."""
+    stem = re.sub(r"[^\w\- ]+", "", title).strip()[:60] or "conversation"
+    return stem + EXPORT_KINDS[kind][1]
+
+
+class ConversationActions:
+    def __init__(self, controller: ChatController, parent: QWidget):
+        self._controller, self._parent = controller, parent
+        self.memory_dialog: MemoryDialog | None = None
+
+    def ask_export(self, kind: str) -> str | None:
+        """Ask where to export the open conversation and write it there; the path, or None."""
+        if self._controller.conversation_id is None:
+            return None
+        title = self._controller.store.conversation(self._controller.conversation_id).title
+        file_filter, suffix = EXPORT_KINDS[kind]
+        path, _ = QFileDialog.getSaveFileName(
+            self._parent, "Export conversation", export_file_name(title, kind), file_filter
+        )
+        if not path:
+            return None
+        if not path.endswith(suffix):
+            path += suffix
+        self._controller.export(path, kind)
+        return path
+
+    def open_memories(self) -> MemoryDialog:
+        if self.memory_dialog is None:
+            self.memory_dialog = MemoryDialog(self._controller, self._parent)
+        self.memory_dialog.show()
+        self.memory_dialog.raise_()
+        return self.memory_dialog
+
+    def handle_forget(self, text: str) -> str | None:
+        """For a "forget …" message: confirm and delete what it matches. None if `text` is not one;
+        otherwise what to tell the user."""
+        candidates = self._controller.forget_candidates(text)
+        if candidates is None:
+            return None
+        if not candidates:
+            return "No memory matches that, so nothing was forgotten."
+        if not confirm_forget(self._parent, candidates):
+            return "Nothing was forgotten."
+        self._controller.forget([m.id for m in candidates])
+        count = len(candidates)
+        return f"Forgot {count} {'memory' if count == 1 else 'memories'}."

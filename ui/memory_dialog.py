@@ -1,0 +1,142 @@
+"""Memories: the dialog to view, add, edit, pin and delete them, and the confirmation a "forget …"
+message asks for. Memories apply to every conversation and persist in the app's database."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.controller import ChatController
+from app.memory import Memory
+from app.store import StoreError
+
+
+def confirm_forget(parent: QWidget, memories: list[Memory]) -> bool:
+    """Ask before deleting what a "forget …" message matched."""
+    listing = "\n".join(f"• {m.text}" for m in memories)
+    noun = "this memory" if len(memories) == 1 else f"these {len(memories)} memories"
+    answer = QMessageBox.question(
+        parent,
+        "Forget",
+        f"Forget {noun}?\n\n{listing}",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class MemoryDialog(QDialog):
+    """Double-click a memory to edit it; pinned memories go into every request."""
+
+    def __init__(self, controller: ChatController, parent=None):
+        super().__init__(parent)
+        self._controller = controller
+        self.setWindowTitle("Memories")
+        self.resize(520, 440)
+        intro = QLabel(
+            "Facts Glassbox tells the model in every conversation when they match what you ask. "
+            "Ticked (pinned) ones are always included. Double-click a memory to edit it."
+        )
+        intro.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Memories")
+        self.list.setWordWrap(True)
+        self.list.setEditTriggers(
+            QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed
+        )
+        self.new_box = QLineEdit()
+        self.new_box.setPlaceholderText("Something to remember, e.g. “I prefer metric units”")
+        self.add_button = QPushButton("Add")
+        self.pin_button = QPushButton("Pin")
+        self.delete_button = QPushButton("Delete")
+        add_row = QHBoxLayout()
+        add_row.addWidget(self.new_box, 1)
+        add_row.addWidget(self.add_button)
+        actions = QHBoxLayout()
+        actions.addWidget(self.pin_button)
+        actions.addWidget(self.delete_button)
+        actions.addStretch(1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(actions)
+        layout.addLayout(add_row)
+        layout.addWidget(close)
+
+        self.add_button.clicked.connect(self.add)
+        self.new_box.returnPressed.connect(self.add)
+        self.pin_button.clicked.connect(self.toggle_pin)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.list.itemChanged.connect(self._edited)
+        self.list.currentItemChanged.connect(lambda _current, _previous: self._update_buttons())
+        controller.memories_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = self.selected()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for memory in self._controller.memory.list():
+            item = QListWidgetItem(memory.text)
+            item.setData(Qt.ItemDataRole.UserRole, memory.id)
+            item.setCheckState(Qt.CheckState.Checked if memory.pinned else Qt.CheckState.Unchecked)
+            item.setToolTip("Pinned (ticked): in every request. Unticked: used when it matches your message.")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+            self.list.addItem(item)
+            if selected is not None and memory.id == selected.id:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self._update_buttons()
+
+    def selected(self) -> Memory | None:
+        item = self.list.currentItem()
+        if item is None:
+            return None
+        try:
+            return self._controller.memory.get(item.data(Qt.ItemDataRole.UserRole))
+        except StoreError:
+            return None
+
+    def _update_buttons(self) -> None:
+        memory = self.selected()
+        self.pin_button.setEnabled(memory is not None)
+        self.delete_button.setEnabled(memory is not None)
+        self.pin_button.setText("Unpin" if memory is not None and memory.pinned else "Pin")
+
+    def add(self) -> None:
+        text = self.new_box.text().strip()
+        if text:
+            self._controller.remember_fact(text)
+            self.new_box.clear()
+
+    def toggle_pin(self) -> None:
+        if (memory := self.selected()) is not None:
+            self._controller.memory.pin(memory.id, not memory.pinned)
+            self._controller.memories_changed.emit()
+
+    def delete_selected(self) -> None:
+        if (memory := self.selected()) is not None:
+            self._controller.forget([memory.id])
+
+    def _edited(self, item: QListWidgetItem) -> None:
+        """The text was edited or the pin ticked (an emptied text is not saved)."""
+        memory_id = item.data(Qt.ItemDataRole.UserRole)
+        text = item.text().strip()
+        if text:
+            self._controller.memory.edit(memory_id, text)
+        self._controller.memory.pin(memory_id, item.checkState() == Qt.CheckState.Checked)
+        self._controller.memories_changed.emit()

@@ -1,0 +1,167 @@
+"""The conversation list: newest first, New Conversation, search across every message, rename,
+delete (confirmed). Picking a search hit opens its conversation at that message."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.controller import ChatController
+
+ID_ROLE = Qt.ItemDataRole.UserRole  # conversation id
+MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the message a search hit points at
+SEARCH_DELAY_MS = 150
+
+
+def confirm_delete(parent: QWidget, title: str) -> bool:
+    answer = QMessageBox.question(
+        parent,
+        "Delete conversation",
+        f"Delete “{title}” and all its messages? This cannot be undone.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class Sidebar(QWidget):
+    message_opened = Signal(int)  # a search hit opened: index of its message in the transcript
+
+    def __init__(self, controller: ChatController, parent=None):
+        super().__init__(parent)
+        self._controller = controller
+        self.setObjectName("sidebar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.new_button = QPushButton("New Conversation")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.clicked.connect(controller.new_chat)
+        self.search_box = QLineEdit()
+        self.search_box.setObjectName("sidebarSearch")
+        self.search_box.setPlaceholderText("Search all messages")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.setAccessibleName("Search conversations")
+        self.list = QListWidget()
+        self.list.setAccessibleName("Conversations")
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.setEditTriggers(QListWidget.EditTrigger.EditKeyPressed)  # F2; double-click below
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.search_box)
+        layout.addWidget(self.list, 1)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.list.itemClicked.connect(self._open)
+        self.list.itemActivated.connect(self._open)
+        self.list.itemDoubleClicked.connect(self._start_rename)
+        self.list.itemChanged.connect(self._renamed)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        controller.conversations_changed.connect(self.refresh)
+        controller.conversation_opened.connect(lambda _id: self._mark_current())
+        self.refresh()
+
+    @property
+    def searching(self) -> bool:
+        return bool(self.search_box.text().strip())
+
+    def refresh(self) -> None:
+        """Rebuild the list: every conversation, or the search hits while there is a query."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        if self.searching:
+            for hit in self._controller.search(self.search_box.text()):
+                snippet = " ".join(hit.snippet.replace("\x02", "").replace("\x03", "").split())
+                who = "You" if hit.role == "user" else "Assistant"
+                item = QListWidgetItem(f"{hit.conversation_title or 'Untitled'}\n{who}: {snippet}")
+                item.setData(ID_ROLE, hit.conversation_id)
+                item.setData(MESSAGE_ROLE, hit.message_id)
+                item.setToolTip(snippet)
+                self.list.addItem(item)
+            if self.list.count() == 0:
+                empty = QListWidgetItem("No messages match")
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                self.list.addItem(empty)
+        else:
+            for conversation in self._controller.store.list_conversations():
+                item = QListWidgetItem(conversation.title or "Untitled")
+                item.setData(ID_ROLE, conversation.id)
+                item.setToolTip(conversation.title)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                self.list.addItem(item)
+        self.list.blockSignals(False)
+        self._mark_current()
+
+    def _mark_current(self) -> None:
+        if self.searching:
+            return
+        current = self._controller.conversation_id
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(ID_ROLE) == current:
+                self.list.setCurrentItem(item)
+                return
+        self.list.clearSelection()
+
+    def item_for(self, conversation_id: int) -> QListWidgetItem | None:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ID_ROLE) == conversation_id:
+                return self.list.item(row)
+        return None
+
+    def _open(self, item: QListWidgetItem) -> None:
+        conversation_id = item.data(ID_ROLE)
+        if conversation_id is None:
+            return
+        if conversation_id != self._controller.conversation_id:
+            self._controller.open_conversation(conversation_id)
+        message_id = item.data(MESSAGE_ROLE)
+        if message_id is not None:
+            index = self._controller.index_of(message_id)
+            if index is None:  # a hit on another branch: show that branch
+                self._controller.store.select_branch(message_id)
+                self._controller.open_conversation(conversation_id)
+                index = self._controller.index_of(message_id)
+            if index is not None:
+                self.message_opened.emit(index)
+
+    def _start_rename(self, item: QListWidgetItem) -> None:
+        if not self.searching and item.data(ID_ROLE) is not None:
+            self.list.editItem(item)
+
+    def _renamed(self, item: QListWidgetItem) -> None:
+        title = item.text().strip()
+        if title:
+            self._controller.rename_conversation(item.data(ID_ROLE), title)
+        else:
+            self.refresh()  # an empty title is not a rename: show the old one again
+
+    def delete(self, item: QListWidgetItem) -> None:
+        if confirm_delete(self, item.text()):
+            self._controller.delete_conversation(item.data(ID_ROLE))
+
+    def _context_menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None or item.data(ID_ROLE) is None:
+            return
+        menu = QMenu(self)
+        if not self.searching:
+            menu.addAction("Rename", lambda: self.list.editItem(item))
+        menu.addAction("Delete…", lambda: self.delete(item))
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+        menu.deleteLater()
