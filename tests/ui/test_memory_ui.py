@@ -1,0 +1,133 @@
+"""Memories through the window: "remember that …", Remember This, "forget …" (confirmed), the
+Memories dialog, the "used N memories" chip, persistence across restarts; and end to end with the
+real default model, a memory saved in one conversation reaching the next one's request."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+
+from app.backend import EngineBackend
+from app.context import MEMORIES_HEADING
+from tests.app.fakes import FakeBackend
+from tests.ui.driver import ask
+
+
+def memory_texts(app) -> list[str]:
+    return [m.text for m in app.controller.memory.list()]
+
+
+def last_request(app):
+    return app.controller._worker._session.requests[-1]
+
+
+def test_remember_that_saves_the_fact_and_still_sends(qtbot, launch):
+    app = launch(FakeBackend())
+    reply = ask(qtbot, app, "Remember that my name is Ada.")
+    assert memory_texts(app) == ["My name is Ada"]
+    assert last_request(app).user_message == "Remember that my name is Ada."
+    assert last_request(app).memories == ("My name is Ada",)
+    chip = app.window.transcript.views[1].memories_chip
+    assert reply.memories == ["My name is Ada"] and chip.isVisible() and chip.text() == "used 1 memory"
+    listed = [a.text() for a in app.window.transcript.views[1].memories_menu().actions()]
+    assert "• My name is Ada" in listed
+
+
+def test_remember_this_saves_the_selection_or_the_message(qtbot, launch):
+    app = launch(FakeBackend())
+    ask(qtbot, app, "I live in Lisbon and I like tea")
+    view = app.window.transcript.views[0]
+    menu = view.build_context_menu(view.text.rect().center())
+    actions = {a.text(): a for a in menu.actions()}
+    actions["Remember This"].trigger()
+    cursor = view.text.textCursor()
+    cursor.setPosition(0)
+    cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.KeepAnchor, len("I live in Lisbon"))
+    view.text.setTextCursor(cursor)
+    actions = {a.text(): a for a in view.build_context_menu(view.text.rect().center()).actions()}
+    actions["Remember the Selection"].trigger()
+    assert memory_texts(app) == ["I live in Lisbon", "I live in Lisbon and I like tea"]
+    assert app.controller.memory.list()[0].source_message_id == view.message.id
+    assert "Remembered: I live in Lisbon" in app.window.status.currentMessage()
+
+
+def test_forget_asks_first_and_never_reaches_the_model(qtbot, launch, monkeypatch):
+    app = launch(FakeBackend())
+    app.controller.remember_fact("My name is Ada")
+    app.controller.remember_fact("I like tea")
+    asked = []
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a: asked.append(text) or answers.pop(0))
+    box = app.window.composer.box
+    for _ in range(2):
+        box.setFocus()
+        QTest.keyClicks(box, "forget my name")
+        QTest.keyClick(box, Qt.Key.Key_Return)
+    assert "• My name is Ada" in asked[0] and "tea" not in asked[0]
+    assert memory_texts(app) == ["I like tea"]
+    assert app.window.transcript.views == [] and last_request_count(app) == 0
+    assert box.toPlainText() == "" and "Forgot 1 memory" in app.window.status.currentMessage()
+
+
+def last_request_count(app) -> int:
+    return len(app.controller._worker._session.requests)
+
+
+def test_memories_dialog_adds_edits_pins_deletes_and_they_persist(qtbot, launch, tmp_path):
+    app = launch(FakeBackend())
+    QTest.keyClick(app.window.composer.box, Qt.Key.Key_M,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dialog = app.window.actions.memory_dialog
+    assert dialog is not None and dialog.isVisible()
+    for fact in ("I prefer metric units", "My cat is called Tom", "Delete me"):
+        QTest.keyClicks(dialog.new_box, fact)
+        QTest.keyClick(dialog.new_box, Qt.Key.Key_Return)
+    assert dialog.list.count() == 3
+    item = next(dialog.list.item(r) for r in range(3) if dialog.list.item(r).text() == "My cat is called Tom")
+    item.setText("My cat is called Tomás")
+    item = next(dialog.list.item(r) for r in range(3) if dialog.list.item(r).text() == "I prefer metric units")
+    dialog.list.setCurrentItem(item)
+    QTest.mouseClick(dialog.pin_button, Qt.MouseButton.LeftButton)
+    item = next(dialog.list.item(r) for r in range(3) if dialog.list.item(r).text() == "Delete me")
+    dialog.list.setCurrentItem(item)
+    QTest.mouseClick(dialog.delete_button, Qt.MouseButton.LeftButton)
+    assert dialog.list.count() == 2
+    pinned = dialog.list.item(0)
+    assert pinned.text() == "I prefer metric units" and pinned.checkState() == Qt.CheckState.Checked
+    # a pinned memory goes into every request, whatever it is about
+    ask(qtbot, app, "hello there")
+    assert last_request(app).memories == ("I prefer metric units",)
+    app.close()
+
+    again = launch(FakeBackend(), profile=tmp_path)
+    assert {(m.text, m.pinned) for m in again.controller.memory.list()} == {
+        ("I prefer metric units", True), ("My cat is called Tomás", False)}
+    ask(qtbot, again, "what is my cat called")
+    assert last_request(again).memories == ("I prefer metric units", "My cat is called Tomás")
+    assert again.window.transcript.views[-1].memories_chip.text() == "used 2 memories"
+
+
+@pytest.mark.slow
+def test_a_memory_from_one_conversation_reaches_the_next_with_the_real_model(qtbot, launch):
+    app = launch(EngineBackend(), max_new_tokens=8)
+    received = []
+    session = app.controller._worker._session
+    stream = session.stream
+    session.stream = lambda request, *a: received.append(request) or stream(request, *a)
+
+    ask(qtbot, app, "Remember that my name is Ada")
+    assert memory_texts(app) == ["My name is Ada"]
+    first_conversation = app.controller.conversation_id
+    QTest.keyClick(app.window.composer.box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    reply = ask(qtbot, app, "What is my name?")
+    assert app.controller.conversation_id != first_conversation
+    request = received[-1]
+    system = request.messages[0]
+    assert system["role"] == "system" and f"{MEMORIES_HEADING}\n- My name is Ada" in system["content"]
+    assert request.history == ()  # a new conversation: only the memory carries the name
+    assert reply.text.strip() and reply.memories == ["My name is Ada"]
+    chip = app.window.transcript.views[1].memories_chip
+    assert chip.isVisible() and chip.text() == "used 1 memory"
