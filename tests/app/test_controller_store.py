@@ -1,0 +1,98 @@
+"""The controller with a real Store: what is saved, when, and how it comes back (no window)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.controller import ChatController
+from app.conversation import from_stored, text_deltas
+from app.settings import Settings
+from app.store import Store, TokenRecord
+from app.worker import Worker, WorkerThread
+from tests.app.fakes import REPLY, FakeBackend, split_tokens
+
+TIMEOUT_MS = 20000
+
+
+@pytest.fixture
+def open_controller(qtbot, tmp_path):
+    opened = []
+
+    def make(backend=None):
+        thread = WorkerThread(Worker(backend or FakeBackend()))
+        store = Store(tmp_path / "glassbox.db")
+        controller = ChatController(thread.worker, Settings(), store)
+        opened.append((thread, controller, store))
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+            controller.load_model("default")
+        controller.open_latest()
+        return controller
+
+    yield make
+    for thread, controller, store in opened:
+        controller.close()
+        thread.stop()
+        store.close()
+
+
+def send(qtbot, controller, text):
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        assert controller.send(text)
+
+
+def test_text_deltas_follow_the_pieces_and_give_split_characters_to_the_last_part():
+    assert text_deltas("Hello world", ["Hello", " world"]) == ["Hello", " world"]
+    # a character split over two byte tokens: the first adds nothing, the second the character
+    assert text_deltas("a é b", ["a", " \ufffd", "\ufffd", " b"]) == ["a", "", " é", " b"]
+    assert text_deltas("tail", ["t", "\ufffd"]) == ["t", "ail"]
+    assert "".join(text_deltas("x y z", ["x", " y", " z"])) == "x y z"
+
+
+def test_a_reply_comes_back_from_the_store_as_it_streamed(qtbot, open_controller):
+    controller = open_controller()
+    send(qtbot, controller, "hi")
+    live = controller.message(1)
+    stored = controller.store.message(live.id)
+    again = from_stored(stored, controller.store.tokens(live.id))
+    assert again.text == live.text == REPLY and again.finish_reason == "eos"
+    assert [r["text"] for r in again.tokens] == split_tokens(REPLY)
+    for a, b in zip(again.tokens, live.tokens, strict=True):
+        assert a["id"] == b["id"] and a["logprob"] == pytest.approx(b["logprob"], abs=1e-5)
+        assert a["top_final"][0][:2] == b["top_final"][0][:2]
+
+
+def test_reopening_restores_the_latest_conversation_and_continues_it(qtbot, open_controller):
+    controller = open_controller()
+    send(qtbot, controller, "first")
+    controller.new_chat()
+    send(qtbot, controller, "second")
+    latest = controller.conversation_id
+    controller.close()
+
+    reopened = open_controller()
+    assert reopened.conversation_id == latest
+    assert [m.text for m in reopened.conversation.messages] == ["second", REPLY]
+    send(qtbot, reopened, "third")
+    request = reopened._worker._session.requests[-1]
+    assert request.history == ({"role": "user", "content": "second"}, {"role": "assistant", "content": REPLY})
+    assert request.conversation_id == str(latest)
+
+
+def test_a_reply_cut_off_by_closing_is_kept_as_far_as_it_got(qtbot, open_controller):
+    controller = open_controller(FakeBackend(endless=True))
+    assert controller.send("go")
+    reply_id = controller.message(1).id
+    qtbot.waitUntil(lambda: len(controller.message(1).tokens) > 3, timeout=TIMEOUT_MS)
+    controller.close()  # what the app does when the window closes mid-reply
+    stored = controller.store.message(reply_id)
+    assert stored.finish_reason == "cancelled" and stored.text.startswith(controller.message(1).text[:10])
+    assert len(controller.store.tokens(reply_id)) >= 4 and not controller.busy
+
+
+def test_stored_token_record_names_final_alternatives_and_keeps_filtered_ones():
+    record = TokenRecord(5, " a", -0.2, None, 1.0, [(5, " a", -0.2), (6, " b", -2.0)], [(5, -0.01), (6, None)])
+    message = type("M", (), {"id": 1, "role": "assistant", "text": " a", "finish_reason": None, "settings": None})
+    restored = from_stored(message, [record])
+    token = restored.tokens[0]
+    assert token["top_final"] == [[5, " a", -0.01], [6, " b", float("-inf")]]
+    assert token["sampled_logprob"] == float("-inf") and restored.finish_reason == "interrupted"
