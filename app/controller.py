@@ -419,5 +419,10 @@ class ChatController(QObject):
             # Never answered: take the turn back out, and give the text back to the composer.
             user = self.message(index - 1)
             self.store.delete_message(user.id)
-            self._reload()
+            if self.store.active_path(self.conversation_id):
+                self._reload()
+            else:  # it was the first message: no conversation is left to keep
+                self.store.delete_conversation(self.conversation_id)
+                self.new_chat()
+            self.conversations_changed.emit()
             self.message_too_long.emit(user.text, error)

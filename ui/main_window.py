@@ -195,7 +195,8 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         elif self.controller.send(text):
             self.composer.box.clear()
-            self.notice.hide()
+            if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
+                self.notice.hide()
 
     def show_message(self, text: str) -> None:
         self.status.showMessage(text, STATUS_MESSAGE_MS)

@@ -76,7 +76,7 @@ class MessageView(QFrame):
         )
         header.addWidget(self.role_label)
         header.addWidget(self.meta_label, 1)
-        for widget in (self.memories_chip, self.previous_button, self.branch_label, self.next_button,
+        for widget in (self.previous_button, self.branch_label, self.next_button,
                        self.edit_button, self.regenerate_button, self.copy_button):  # fmt: skip
             header.addWidget(widget)
         layout.addLayout(header)
@@ -95,6 +95,10 @@ class MessageView(QFrame):
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.text.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.text)
+        footer = QHBoxLayout()
+        footer.addWidget(self.memories_chip)
+        footer.addStretch(1)
+        layout.addLayout(footer)
 
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
@@ -154,6 +158,7 @@ class MessageView(QFrame):
             self.editor.cancelled.connect(self.stop_editing)
             self.layout().insertWidget(2, self.editor)
         self.text.hide()
+        self.edit_button.hide()
         self.editor.start(self.message.text)
 
     def stop_editing(self) -> None:
@@ -161,6 +166,7 @@ class MessageView(QFrame):
             self.editor.deleteLater()
             self.editor = None
         self.text.show()
+        self.edit_button.show()
 
     def memories_menu(self) -> QMenu:
         menu = QMenu(self)

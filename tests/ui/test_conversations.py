@@ -245,4 +245,15 @@ def test_a_corrupt_database_is_set_aside_and_the_user_told_where(qtbot, launch, 
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
     assert str(kept[0]) in app.window.notice.text()
     ask(qtbot, app, "works again")
+    assert str(kept[0]) in app.window.notice.text()  # stays until dismissed
     assert app.controller.store.list_conversations()[0].title == "works again"
+
+
+def test_a_first_message_too_long_leaves_no_empty_conversation_behind(qtbot, launch):
+    app = launch(DroppingBackend())
+    with qtbot.waitSignal(app.controller.message_too_long, timeout=REPLY_TIMEOUT_MS):
+        app.window.composer.box.setPlainText("word " * 300)
+        QTest.keyClick(app.window.composer.box, Qt.Key.Key_Return)
+    assert app.window.composer.box.toPlainText() == "word " * 300
+    assert app.controller.store.list_conversations() == [] and sidebar_titles(app.window) == []
+    assert app.controller.conversation_id is None and app.window.transcript.views == []
