@@ -44,7 +44,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 OUT_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "golden"
 TOP_K = 100  # stored per prompt; tests compare the top 10 and compute KL over all TOP_K + the rest
 N_CTX = 1024
-GREEDY_PROMPTS = ("plain_capital", "plain_code", "chat_short", "chat_long")
+GREEDY_PROMPTS = ("plain_capital", "plain_code", "chat_short", "chat_long", "plain_two_chunks")
 GREEDY_TOKENS = 32
 
 REFERENCES = {
@@ -154,6 +154,9 @@ PROMPTS = [
     {"name": "plain_code", "text": CODE_PY + "\n\nprint(fibonacci("},
     {"name": "plain_c_code", "text": CODE_C[: CODE_C.index("return 0;")]},
     {"name": "plain_long_prose", "text": LONG_PROSE + "\n\nThe keeper's name was"},
+    # longer than one 512-token prefill chunk: the KV cache carries across chunks
+    {"name": "plain_two_chunks", "text": LONG_PROSE + "\n\n" + CODE_PY + "\n\n" + CODE_C + "\n\n" + LONG_PROSE
+     + "\n\nQuestion: how many ledgers were there? Answer:"},
     {"name": "plain_multilingual", "text": "English: Good morning. Français: Bonjour. Español:"},
     {"name": "plain_numbers", "text": "1, 1, 2, 3, 5, 8, 13, 21,"},
     {"name": "chat_short", "messages": [{"role": "user", "content": "What is the capital of France?"}]},
