@@ -6,6 +6,8 @@
   "f32" (its weights expanded to F32 by llama.cpp itself: the arithmetic our engine does) must
   agree to float rounding; "stored" (llama.cpp running the Q4_1 file, whose CPU kernels quantize
   the activations to 8 bits) differs by that quantization, measured and bounded here too.
+- Greedy generation through `generate` (the one-token decoding path): llama.cpp F32's tokens and
+  logprobs, step by step; and `next_token_logprobs` (the `logprobs` command) reports its numbers.
 - Decoding: decode(encode(s)) and the streaming detokenizer, for any text.
 
 Bounds are set a little above what was measured (docs/correctness.md); print the measurements with
