@@ -96,3 +96,29 @@ def test_stored_token_record_names_final_alternatives_and_keeps_filtered_ones():
     token = restored.tokens[0]
     assert token["top_final"] == [[5, " a", -0.01], [6, " b", float("-inf")]]
     assert token["sampled_logprob"] == float("-inf") and restored.finish_reason == "interrupted"
+
+
+def test_switching_conversations_mid_reply_keeps_what_was_written(qtbot, open_controller):
+    controller = open_controller(FakeBackend(endless=True))
+    assert controller.send("go")
+    streaming = controller.message(1)
+    qtbot.waitUntil(lambda: len(streaming.tokens) > 3, timeout=TIMEOUT_MS)
+    first = controller.conversation_id
+    controller.new_chat()
+    assert not controller.busy and controller.conversation.messages == []
+    stored = controller.store.message(streaming.id)
+    assert stored.finish_reason == "cancelled" and len(controller.store.tokens(streaming.id)) == len(streaming.tokens)
+    controller.open_conversation(first)
+    assert [m.text for m in controller.conversation.messages] == ["go", stored.text]
+
+
+def test_a_database_that_cannot_be_opened_is_said_plainly(qtbot, tmp_path):
+    (tmp_path / "not-a-dir").write_text("a file where the data dir should be")
+    store = Store(tmp_path / "not-a-dir" / "glassbox.db")
+    thread = WorkerThread(Worker(FakeBackend()))
+    try:
+        controller = ChatController(thread.worker, Settings(), store)
+        assert "nothing you write now will be kept" in controller.store_notice()
+    finally:
+        thread.stop()
+        store.close()
