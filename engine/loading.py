@@ -1,6 +1,6 @@
 """Find a model's format, read its weights and tokenizer, and build the model.
 
-Formats: a GGUF file (Q4_0, Q4_1, Q8_0, F16, F32, read by `mx.load`), or a Hugging Face / MLX
+Formats: a GGUF file (Q4_0, Q4_1, Q8_0, F16, BF16, F32, read by engine/gguf.py), or a Hugging Face / MLX
 folder (`config.json` + `*.safetensors`, float or MLX-quantized). Weight names are mapped to the
 model's, GGUF's permuted Q/K rows are put back into rotate-half order, and the CPU policy decides
 how the weights are held (see `WeightPolicy`).
@@ -19,7 +19,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas
-from engine.gguf_check import GGUFError, check_gguf_header
+from engine.gguf import GGUFError, read_gguf
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.tokenizer import Tokenizer, TokenizerError, tokenizer_from_folder, tokenizer_from_gguf
 
@@ -171,23 +171,17 @@ def _has_gguf_magic(p: Path) -> bool:
 def _read_gguf(p: Path):
     if not _has_gguf_magic(p):
         raise ModelLoadError(f"{p}: not a GGUF file (bad magic bytes)")
+
+    def check(meta: dict[str, Any]) -> None:
+        architecture = meta.get("general.architecture")
+        if architecture is None:
+            raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
+        get_architecture(str(architecture))  # name an unsupported model before converting tensors
+
     try:
-        architecture = check_gguf_header(p)  # MLX's reader can crash the process on a bad header
+        weights, meta = read_gguf(p, check)
     except GGUFError as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
-    if architecture is None:
-        raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
-    get_architecture(architecture)  # name an unsupported model before reading (or failing on) tensors
-    try:
-        weights, meta = mx.load(str(p), return_metadata=True)
-    except Exception as e:  # mx.load raises RuntimeError/ValueError with terse texts
-        text = str(e)
-        if "gguf_tensor_to_f16" in text or "type" in text.lower():
-            raise ModelLoadError(
-                f"{p}: this GGUF uses a tensor type MLX cannot read (K-quants such as Q4_K_M); "
-                "use a Q4_0, Q4_1, Q8_0, F16 or F32 file"
-            ) from e
-        raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated ({text})") from e
     config = gguf_config(meta, weights)
     weights = {gguf_to_model_name(k): v for k, v in weights.items()}
     weights = _unpermute_qk(weights, config)

@@ -14,7 +14,7 @@ import mlx.core as mx
 import pytest
 from mlx.utils import tree_flatten
 
-from engine.gguf_check import GGUFError, check_gguf_header
+from engine.gguf import GGUFError, check_gguf_header
 from engine.loading import ModelLoadError, load
 from engine.tokenizer import byte_decoder
 from tests.engine.tiny import max_diff, random_tokens, run, tiny_model
