@@ -71,6 +71,10 @@ class Session(Protocol):
         """Slow work kept off the reply's path; the worker calls it after a load or a reply is signalled."""
         ...
 
+    def forget_conversation(self, conversation_id: str) -> None:
+        """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
+        ...
+
 
 class Backend(Protocol):
     def load(self, spec: str, report: Report) -> Session:
@@ -206,6 +210,15 @@ class EngineSession:
             prune(self.disk.directory.parent, self.limits)
         except OSError as e:  # a full or read-only disk costs the reuse after a restart, nothing else
             log.warning("could not save the prompt cache: %s", e)
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        """A deleted conversation's KV cache is of no use to anyone: remove its files (every model's)."""
+        self._held.pop(conversation_id, None)
+        if self.disk is None:
+            return
+        name = self.disk.conversation_path(conversation_id).name
+        for path in self.disk.directory.parent.glob(f"*/{name}"):
+            path.unlink(missing_ok=True)
 
     # -- internals --------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class ChatController(QObject):
 
     _request_load = Signal(str)
     _request_generate = Signal(int, object)
+    _request_forget = Signal(str)
 
     def __init__(
         self, worker: Worker, settings: Settings, store: Store | None = None, parent: QObject | None = None
@@ -74,6 +75,7 @@ class ChatController(QObject):
         self._active: tuple[int, int] | None = None  # (request id, message index)
         self._request_load.connect(worker.load_model)
         self._request_generate.connect(worker.generate)
+        self._request_forget.connect(worker.forget_conversation)
         worker.model_loading.connect(self._on_model_loading)
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
@@ -201,6 +203,7 @@ class ChatController(QObject):
         if conversation_id == self.conversation_id:
             self.new_chat()
         self.store.delete_conversation(conversation_id)
+        self._request_forget.emit(str(conversation_id))  # its KV cache, in memory and on disk
         self.conversations_changed.emit()
 
     def search(self, text: str) -> list[SearchHit]:

@@ -112,6 +112,14 @@ class Worker(QObject):
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
 
+    @Slot(str)
+    def forget_conversation(self, conversation_id: str) -> None:
+        if self._session is not None:
+            try:
+                self._session.forget_conversation(conversation_id)
+            except Exception:  # a file left behind is pruned later; not worth the thread
+                traceback.print_exc()
+
     def _housekeeping(self) -> None:
         try:
             self._session.housekeeping()

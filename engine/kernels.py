@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -47,7 +48,10 @@ MIN_ELEMENTS = 1 << 16
 
 @functools.cache
 def _compiled():
-    """The compiled CPU kernels, or None if this machine cannot compile them (no C++ compiler)."""
+    """The compiled CPU kernels, or None if this machine cannot compile them (no C++ compiler) or
+    GLASSBOX_NO_CPU_KERNELS is set (for A/B benchmarks)."""
+    if os.environ.get("GLASSBOX_NO_CPU_KERNELS"):
+        return None
     exp = mx.compile(_exp_poly)  # not shapeless: MLX cannot trace `view` without shapes
     silu = mx.compile(_silu_poly)
     try:

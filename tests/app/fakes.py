@@ -46,6 +46,7 @@ class FakeSession:
         self.reply, self.endless = reply, endless
         self.requests: list[GenerateRequest] = []
         self.housekeeping_calls = 0
+        self.forgotten: list[str] = []
 
     def stream(self, request: GenerateRequest, should_stop, progress):
         self.requests.append(request)
@@ -74,6 +75,9 @@ class FakeSession:
 
     def housekeeping(self) -> None:
         self.housekeeping_calls += 1
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        self.forgotten.append(conversation_id)
 
 
 class FakeBackend:

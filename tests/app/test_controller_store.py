@@ -122,3 +122,13 @@ def test_a_database_that_cannot_be_opened_is_said_plainly(qtbot, tmp_path):
     finally:
         thread.stop()
         store.close()
+
+
+def test_deleting_a_conversation_asks_the_worker_to_forget_its_cache(qtbot, open_controller):
+    backend = FakeBackend()
+    controller = open_controller(backend)
+    send(qtbot, controller, "hi")
+    deleted = controller.conversation_id
+    controller.new_chat()
+    controller.delete_conversation(deleted)
+    qtbot.waitUntil(lambda: backend.sessions[-1].forgotten == [str(deleted)], timeout=TIMEOUT_MS)

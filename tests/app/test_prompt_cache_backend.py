@@ -221,3 +221,17 @@ def test_a_kind_change_starts_new_caches_but_new_bounds_keep_them(default_lm):
     assert len(session.cache) == 1 and session.cache.max_bytes == 64 << 20
     session.configure(CacheConfig(kind="rotating", window=512))
     assert len(session.cache) == 0
+
+
+def test_forgetting_a_deleted_conversation_removes_its_cache_file(default_lm, saved, tmp_path):
+    root, first, scratch = saved
+    session = EngineSession(default_lm, "default", "default", copy_of(root, tmp_path))
+    session.housekeeping()  # opens this model's cache folder
+    conversation_file = session.disk.conversation_path("c1")
+    assert conversation_file.exists()
+
+    session.forget_conversation("c1")
+
+    assert not conversation_file.exists()
+    # the system prompt's cache is shared with other conversations: it stays
+    assert sorted(p.name.split("-")[0] for p in session.disk.directory.glob("*.safetensors")) == ["prefix"]
