@@ -21,7 +21,10 @@ def _load(spec: str):
     from engine import default_model
     from engine.loading import load
 
-    return load(default_model.resolve(spec))
+    lm = load(default_model.resolve(spec))
+    if lm.info.speed_advice:
+        print(f"note: {lm.info.speed_advice}", file=sys.stderr)
+    return lm
 
 
 def _read_inputs(args, field: str) -> Iterable[str]:

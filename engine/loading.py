@@ -78,6 +78,7 @@ class ModelInfo:
     load_s: float
     blas: str
     config: dict[str, Any] = field(default_factory=dict)
+    speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -155,6 +156,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         load_s=time.perf_counter() - t0,
         blas=_blas.loaded_path or "bundled reference BLAS",
         config=config,
+        speed_advice=_blas.advice() if mx.default_device() == mx.cpu else None,
     )
     return LoadedModel(model, tokenizer, info)
 

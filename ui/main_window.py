@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.transcript = Transcript(controller, settings.app.probability_tint)
         self.composer = Composer()
         self.notice = NoticeBar()
+        self._advised = False
         self.panel = ProbabilityPanel(settings.app.panel_top_k)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
@@ -297,6 +298,10 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: dict) -> None:
         self.status.show_model(info)
+        advice = info.get("speed_advice")
+        if advice and not self._advised:  # once per run: the app works, only slower
+            self._advised = True
+            self.notice.show_error(advice)
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info

@@ -192,3 +192,16 @@ def test_unexpected_exceptions_are_still_one_line(call, monkeypatch):
     monkeypatch.setattr(cli, "cmd_tokenize", explode)
     status, _, err = call("tokenize", "hi")
     assert status == 2 and "RuntimeError: something deep inside MLX" in one_error_line(err)
+
+
+def test_without_openblas_the_cli_says_once_how_to_get_the_speed():
+    import os
+
+    env = {**os.environ, "GLASSBOX_NO_OPENBLAS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "tokenize", "--model", "default", "--json", "hi"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "libopenblas0-pthread" in notes[0]

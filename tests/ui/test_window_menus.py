@@ -141,3 +141,21 @@ def test_edit_menu_acts_on_the_focused_text(qtbot, launch):
     assert box.toPlainText() == "" and QGuiApplication.clipboard().text() == "some words"
     actions["Paste"].trigger()
     assert box.toPlainText() == "some words"
+
+
+class SlowCpuBackend(FakeBackend):
+    """A model loaded without the fast CPU path: its info carries the engine's advice."""
+
+    def load(self, spec, report):
+        session = super().load(spec, report)
+        session.info["speed_advice"] = "MLX is using its slow reference BLAS; install OpenBLAS."
+        return session
+
+
+def test_missing_openblas_is_said_once_in_the_window(qtbot, launch):
+    app = launch(SlowCpuBackend())
+    assert app.window.notice.text().startswith("MLX is using its slow reference BLAS")
+    app.window.notice.hide()
+    with qtbot.waitSignal(app.core.controller.model_loaded, timeout=REPLY_TIMEOUT_MS):
+        app.core.controller.load_model("default")
+    assert app.window.notice.text() == ""  # not again for the next model
