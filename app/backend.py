@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import mlx.core as mx
 import numpy as np
 
 from app import paths
@@ -22,7 +21,7 @@ from app.cache_store import HASHES_FILE, PROMPT_CACHE_DIR, DiskLimits, ModelHash
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
-from engine.cache import KVCache, make_cache
+from engine.cache import KVCache, make_cache, measure_bytes_per_token
 from engine.generate import GenerationConfig, TokenEvent, generate
 from engine.loading import ModelLoadError, load
 from engine.prompt_cache import DiskPromptCache, PromptCache, common_prefix_length
@@ -94,12 +93,10 @@ def cache_factory(config: CacheConfig, n_layers: int) -> Callable[[], list[KVCac
 
 def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int) -> dict[str, int]:
     """Bytes one cached token costs per KV cache kind, measured on the engine's own cache objects."""
-    probe = mx.zeros((1, n_kv_heads, 1, head_dim), mx.float32)
     costs = {}
     for kind in KV_CACHE_KINDS:
         layer = cache_factory(CacheConfig(kind=kind, window=2), 1)()[0]
-        layer.update_and_fetch(probe, probe)
-        costs[kind] = layer.bytes_per_token * n_layers
+        costs[kind] = measure_bytes_per_token(layer, n_kv_heads, head_dim) * n_layers
     return costs
 
 

@@ -289,6 +289,13 @@ def make_cache(n_layers: int, kind: str = "plain", window: int | None = None, bi
     raise ValueError(f"unknown cache kind {kind!r} (plain, rotating, quantized)")
 
 
+def measure_bytes_per_token(layer: KVCache, n_kv_heads: int, head_dim: int) -> int:
+    """What one more token costs in this (empty) layer cache, measured by caching one float32 token."""
+    probe = mx.zeros((1, n_kv_heads, 1, head_dim), mx.float32)
+    layer.update_and_fetch(probe, probe)
+    return layer.bytes_per_token
+
+
 def cache_offset(cache: list[KVCache]) -> int:
     return cache[0].offset if cache else 0
 
