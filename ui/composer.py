@@ -17,7 +17,7 @@ class MessageBox(QPlainTextEdit):
         super().__init__(parent)
         self.setObjectName("messageBox")
         self.setAccessibleName("Message")
-        self.setPlaceholderText("Message Glassbox…  (Enter to send, Shift+Enter for a new line)")
+        self.setPlaceholderText("Message Glassbox…  (Shift+Enter: new line)")
         self.setTabChangesFocus(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.document().contentsChanged.connect(self._fit_height)
