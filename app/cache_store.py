@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.default_model import sha256_of
+
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_DIR = "prompt-cache"
@@ -29,14 +31,6 @@ class DiskLimits:
 
     conversations: int = 32
     max_bytes: int = 2 << 30  # 2 GiB
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ModelHashes:
@@ -65,7 +59,7 @@ class ModelHashes:
             digest = entry.get("sha256")
             if isinstance(digest, str) and len(digest) == 64:
                 return digest
-        digest = file_sha256(path)
+        digest = sha256_of(path)
         self.computed += 1
         known[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
         self._save(known)

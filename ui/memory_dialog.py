@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -21,20 +20,14 @@ from PySide6.QtWidgets import (
 from app.controller import ChatController
 from app.memory import Memory
 from app.store import StoreError
+from ui.confirm import confirm
 
 
 def confirm_forget(parent: QWidget, memories: list[Memory]) -> bool:
     """Ask before deleting what a "forget …" message matched."""
     listing = "\n".join(f"• {m.text}" for m in memories)
     noun = "this memory" if len(memories) == 1 else f"these {len(memories)} memories"
-    answer = QMessageBox.question(
-        parent,
-        "Forget",
-        f"Forget {noun}?\n\n{listing}",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    return confirm(parent, "Forget", f"Forget {noun}?\n\n{listing}")
 
 
 class MemoryDialog(QDialog):

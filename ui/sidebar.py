@@ -9,13 +9,13 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.controller import ChatController
+from ui.confirm import confirm
 
 ID_ROLE = Qt.ItemDataRole.UserRole  # conversation id
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the message a search hit points at
@@ -23,14 +23,7 @@ SEARCH_DELAY_MS = 150
 
 
 def confirm_delete(parent: QWidget, title: str) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        "Delete conversation",
-        f"Delete “{title}” and all its messages? This cannot be undone.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    return confirm(parent, "Delete conversation", f"Delete “{title}” and all its messages? This cannot be undone.")
 
 
 class Sidebar(QWidget):
