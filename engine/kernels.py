@@ -91,16 +91,33 @@ def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.a
     """softmax(q k^T * scale + mask) v with grouped-query heads; mask: None, "causal" or bool array.
 
     q: (B, heads, L, D); k, v: (B, kv_heads, S, D) with heads a multiple of kv_heads.
+    On the CPU the queries go through in blocks whose score matrix stays cache-sized: the
+    elementwise passes of the softmax run ~4x faster on data the cache holds (flash-attention's
+    idea, without its online softmax: each block still sees every key).
     """
-    B, H, L, D = q.shape
-    n_kv, S = k.shape[1], k.shape[2]
+    H, L, S = q.shape[1], q.shape[2], k.shape[2]
     if not _use_cpu_kernels(H * L * S):
         return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+    if isinstance(mask, str):
+        mask = causal_mask(L, S)
+    block = max(1, BLOCK_ELEMENTS // (H * S))
+    outs = [
+        _attention_block(q[:, :, i : i + block], k, v, scale, None if mask is None else mask[i : i + block])
+        for i in range(0, L, block)
+    ]
+    return outs[0] if len(outs) == 1 else mx.concatenate(outs, axis=2)
+
+
+# Scores per query block: small enough that the softmax's passes stay in the CPU cache.
+BLOCK_ELEMENTS = 1 << 17
+
+
+def _attention_block(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.array:
+    B, H, L, D = q.shape
+    n_kv, S = k.shape[1], k.shape[2]
     rep = H // n_kv
     q = (q * scale).reshape(B, n_kv, rep * L, D)  # the query heads sharing one KV head, stacked
     scores = (q @ k.swapaxes(-1, -2)).reshape(B, n_kv, rep, L, S)
-    if isinstance(mask, str):
-        mask = causal_mask(L, S)
     if mask is not None:
         scores = mx.where(mask, scores, -mx.inf)
     weights = softmax(scores, axis=-1).reshape(B, n_kv, rep * L, S)
