@@ -81,10 +81,17 @@ class Backend(Protocol):
         ...
 
 
-def cache_factory(config: CacheConfig, n_layers: int) -> Callable[[], list[KVCache]]:
-    """Fresh per-layer caches of the configured kind."""
-    if config.kind == "rotating":
-        return lambda: make_cache(n_layers, "rotating", window=config.window)
+def cache_factory(
+    config: CacheConfig, n_layers: int, model_window: int | None = None
+) -> Callable[[], list[KVCache]]:
+    """Fresh per-layer caches of the configured kind.
+
+    A model trained with sliding-window attention (`model_window`) attends only to that many
+    positions: its plain cache is a rotating one of that window, and a rotating one never wider.
+    """
+    if config.kind == "rotating" or (config.kind == "plain" and model_window):
+        windows = [w for w in (config.window if config.kind == "rotating" else None, model_window) if w]
+        return lambda: make_cache(n_layers, "rotating", window=min(windows))
     if config.kind in ("quantized8", "quantized4"):
         bits = 8 if config.kind == "quantized8" else 4
         return lambda: make_cache(n_layers, "quantized", bits=bits)
@@ -128,7 +135,8 @@ class EngineSession:
         self.info = info
 
     def _new_cache(self, config: CacheConfig) -> PromptCache:
-        return PromptCache(cache_factory(config, self.lm.info.n_layers), config.max_entries, config.max_mb << 20)
+        factory = cache_factory(config, self.lm.info.n_layers, self.lm.info.sliding_window)
+        return PromptCache(factory, config.max_entries, config.max_mb << 20)
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""

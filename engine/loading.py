@@ -79,6 +79,7 @@ class ModelInfo:
     blas: str
     config: dict[str, Any] = field(default_factory=dict)
     speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
+    sliding_window: int | None = None  # positions each token attends to, if the model limits it
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -157,6 +158,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         blas=_blas.loaded_path or "bundled reference BLAS",
         config=config,
         speed_advice=_blas.advice() if mx.default_device() == mx.cpu else None,
+        sliding_window=getattr(args, "sliding_window", None),
     )
     return LoadedModel(model, tokenizer, info)
 

@@ -45,3 +45,18 @@ def test_cache_settings_round_trip_and_bad_stored_values_fall_back(tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps(data))
     loaded = file.load().app
     assert (loaded.kv_cache, loaded.kv_window, loaded.prompt_cache_on_disk) == ("plain", 1024, True)
+
+
+def test_a_sliding_window_model_gets_a_rotating_cache_of_its_window():
+    from app.backend import cache_factory
+    from app.settings import CacheConfig
+    from engine.cache import KVCache, RotatingKVCache
+
+    plain = cache_factory(CacheConfig(kind="plain"), 2, model_window=16)()
+    assert all(isinstance(c, RotatingKVCache) and c.max_size == 16 for c in plain)
+    narrower = cache_factory(CacheConfig(kind="rotating", window=8), 2, model_window=16)()
+    assert narrower[0].max_size == 8
+    wider = cache_factory(CacheConfig(kind="rotating", window=64), 2, model_window=16)()
+    assert wider[0].max_size == 16
+    no_window = cache_factory(CacheConfig(kind="plain"), 2)()
+    assert type(no_window[0]) is KVCache
