@@ -30,7 +30,7 @@ model: $(INSTALLED)
 	@$(PY) -m engine fetch >/dev/null
 
 run: setup
-	$(PY) -m app
+	$(PY) -m ui
 
 test: setup
 	$(VENV)/bin/lint-imports
@@ -40,7 +40,7 @@ test: setup
 bench: setup
 	$(PY) -m engine bench
 	$(PY) -m engine chatbench --turns 10 || true
-	QT_QPA_PLATFORM=offscreen $(PY) -m app.stallbench || true
+	QT_QPA_PLATFORM=offscreen $(PY) -m ui.stallbench || true
 
 screenshot: setup
 	@bash scripts/system-deps.sh $(SCREENSHOT_APT)

@@ -1,20 +1,17 @@
-"""The composition root: parse the command line, build settings, worker, controller and window,
-inject the backend (the real engine, or whatever a test passes), run, and shut down cleanly.
+"""The application core's composition: parse the command line, build settings, store, worker and
+controller, and inject the backend (the real engine, or whatever a test passes).
 
-This is the one module that knows every layer; import-linter lets only it reach into ui/.
+The window is added on top by ui/main.py (`python -m ui`, the `glassbox` script): data flows
+ui -> app -> engine, so nothing here knows a widget exists.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QTimer
-
 from app import paths
-from app.backend import Backend, EngineBackend
+from app.backend import Backend
 from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import Settings, SettingsFile
@@ -64,45 +61,3 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     controller.settings_changed.connect(settings_file.save)
     controller.open_latest()
     return Core(settings_file, worker_thread, controller, ModelRegistry(), store)
-
-
-def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
-    """The Qt application, the core and the shown window; the model starts loading if `start`."""
-    from ui.application import create_application, create_window
-
-    qt_app = create_application()
-    core = build_core(args, backend)
-    window = create_window(core.controller, core.registry)
-    window.show()
-    if start:
-        core.start()
-    return qt_app, core, window
-
-
-def close_on_signals(window) -> QTimer:
-    """Ctrl+C or SIGTERM closes the window like the user would (settings and geometry are saved).
-
-    Python runs signal handlers only between bytecodes, so a timer lets it look in regularly
-    while Qt's event loop runs.
-    """
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda _signum, _frame: window.close())
-    timer = QTimer(window)
-    timer.timeout.connect(lambda: None)
-    timer.start(200)
-    return timer
-
-
-def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
-    """Run the desktop app; returns the exit code."""
-    args = parse_args(argv if argv is not None else sys.argv[1:])
-    qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
-    close_on_signals(window)
-    try:
-        return qt_app.exec()
-    finally:
-        core.shutdown()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -77,8 +77,9 @@ def take(out: Path, question: str, dark: bool) -> None:
     from PySide6.QtTest import QTest
 
     from app.backend import EngineBackend
-    from app.main import launch, parse_args
+    from app.main import parse_args
     from app.settings import Settings, SettingsFile
+    from ui.main import launch
 
     profile = tempfile.mkdtemp(prefix="glassbox-shot-")
     base = Settings()

@@ -1,4 +1,4 @@
-"""The Qt application object and the main window, as the composition root (app/main.py) asks."""
+"""The Qt application object and the main window, as the composition root (ui/main.py) asks."""
 
 from __future__ import annotations
 

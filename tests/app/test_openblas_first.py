@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(_blas.loaded_path is None, reason="no system OpenBLAS on this machine")
-@pytest.mark.parametrize("entry", ["app.main", "app.backend", "app.worker", "app.controller", "ui.application"])
+@pytest.mark.parametrize("entry", ["ui.main", "app.main", "app.backend", "app.worker", "app.controller"])
 def test_importing_an_entry_point_loads_openblas_before_mlx(entry):
     code = f"import {entry}, mlx.core, engine._blas as b; print(b.loaded_path)"
     env = {k: v for k, v in os.environ.items() if k != "GLASSBOX_NO_OPENBLAS"}

@@ -1,6 +1,6 @@
 """Event-loop stall benchmark: how long the GUI thread goes without running its event loop.
 
-    QT_QPA_PLATFORM=offscreen python -m app.stallbench [--tokens 200] [--json-only]
+    QT_QPA_PLATFORM=offscreen python -m ui.stallbench [--tokens 200] [--json-only]
 
 Starts the real app (window included, offscreen) on a temporary profile with the default model.
 A QTimer ticks every 10 ms on the GUI thread; the longest gap between ticks is the worst stall a
@@ -72,8 +72,9 @@ def percentile(values: list[float], q: float) -> float:
 def run(tokens: int) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.backend import EngineBackend
-    from app.main import launch, parse_args
+    from app.main import parse_args
     from app.settings import Settings, SettingsFile
+    from ui.main import launch
 
     profile = tempfile.mkdtemp(prefix="glassbox-stall-")
     config = os.path.join(profile, "config")
