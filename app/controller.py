@@ -337,7 +337,7 @@ class ChatController(QObject):
         self._flush()
         self._flush_timer.stop()
         self._active = None
-        self.store.finish(message.id, reason)
+        self.store.finish(message.id, reason, message.stats)
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings from the next reply on; load the model if it changed."""

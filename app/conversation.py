@@ -49,7 +49,7 @@ def from_stored(message: Any, tokens: list[Any], branch: tuple[int, int] = (1, 1
         "assistant",
         message.text,
         tokens=records,
-        stats={"generated_tokens": len(records)},
+        stats={"generated_tokens": len(records)} | (getattr(message, "stats", None) or {}),  # as it finished
         finish_reason=message.finish_reason or "interrupted",
         id=message.id,
         memories=list((message.settings or {}).get("memories_used", [])),

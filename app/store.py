@@ -95,12 +95,21 @@ MIGRATIONS: list[str] = [
         INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text);
     END;
     """,
+    # 2: a finished reply's numbers (JSON of STAT_KEYS), shown again when it is reopened.
+    """
+    ALTER TABLE messages ADD COLUMN stats TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 TITLE_CHARS = 60
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes meaning "this file is not usable"
 INTERRUPTED = "interrupted"  # finish reason of a reply the app died in the middle of
+# The numbers of a finished reply that are kept (the worker's stats dict has more).
+STAT_KEYS = (
+    "prompt_tokens", "cached_tokens", "computed_tokens", "generated_tokens", "ttft_s", "tokens_per_s",
+    "dropped_messages", "context_used", "context_length", "kv_cache", "finish_reason",
+)  # fmt: skip
 
 
 class StoreError(ValueError):
@@ -134,6 +143,24 @@ class Message:
     settings: dict[str, Any] | None = None
     finished: bool = True
     finish_reason: str | None = None
+    stats: dict[str, Any] | None = None  # a finished reply's numbers (STAT_KEYS), if it has them
+
+
+def clean_stats(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The STAT_KEYS of a reply's stats with plain JSON values (NaN and infinities become None);
+    None when nothing is left."""
+    stats = stats or {}
+    out: dict[str, Any] = {}
+    for key in STAT_KEYS:
+        if key not in stats:
+            continue
+        value = stats[key]
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif value is not None and not isinstance(value, str | int | float):  # bool is an int
+            continue
+        out[key] = value
+    return out or None
 
 
 @dataclass(frozen=True)
@@ -396,8 +423,8 @@ class Store:
             for m in branch:
                 copy = self._insert(db, new_id, parent, m.role, m.text, m.model, m.settings, m.finished)
                 db.execute(
-                    "UPDATE messages SET created = ?, finish_reason = ? WHERE id = ?",
-                    (m.created, m.finish_reason, copy),
+                    "UPDATE messages SET created = ?, finish_reason = ?, stats = ? WHERE id = ?",
+                    (m.created, m.finish_reason, _stats_json(m.stats), copy),
                 )
                 db.execute(
                     "INSERT INTO message_tokens (message_id, seq, data)"
@@ -505,11 +532,13 @@ class Store:
                     (message_id, message_id, json.dumps([t.to_row() for t in tokens], ensure_ascii=False)),
                 )
 
-    def finish(self, message_id: int, reason: str) -> None:
-        """Mark a reply complete ("eos", "stop", "length", "cancelled", "error" …)."""
+    def finish(self, message_id: int, reason: str, stats: Mapping[str, Any] | None = None) -> None:
+        """Mark a reply complete ("eos", "stop", "length", "cancelled", "error" …), keeping its
+        `stats` (the worker's numbers; only STAT_KEYS with plain values are stored, NaN as null)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE messages SET finished = 1, finish_reason = ? WHERE id = ?", (reason, message_id)
+                "UPDATE messages SET finished = 1, finish_reason = ?, stats = ? WHERE id = ?",
+                (reason, _stats_json(clean_stats(stats)), message_id),
             )
             db.execute(
                 "UPDATE conversations SET updated = ? WHERE id = "
@@ -618,6 +647,7 @@ class Store:
                 "model": m.model,
                 "settings": m.settings,
                 "finish_reason": m.finish_reason,
+                "stats": m.stats,
                 "tokens": [_export_token(t) for t in self.tokens(m.id)],
             }
         return out
@@ -703,7 +733,12 @@ def _message(r: sqlite3.Row) -> Message:
         settings=None if r["settings"] is None else json.loads(r["settings"]),
         finished=bool(r["finished"]),
         finish_reason=r["finish_reason"],
+        stats=None if r["stats"] is None else json.loads(r["stats"]),
     )
+
+
+def _stats_json(stats: dict[str, Any] | None) -> str | None:
+    return None if stats is None else json.dumps(stats, allow_nan=False)
 
 
 def _export_token(t: TokenRecord) -> dict[str, Any]:

@@ -132,3 +132,16 @@ def test_deleting_a_conversation_asks_the_worker_to_forget_its_cache(qtbot, open
     controller.new_chat()
     controller.delete_conversation(deleted)
     qtbot.waitUntil(lambda: backend.sessions[-1].forgotten == [str(deleted)], timeout=TIMEOUT_MS)
+
+
+def test_a_finished_replys_stats_are_saved_and_come_back(qtbot, open_controller):
+    controller = open_controller()
+    send(qtbot, controller, "hi")
+    live = controller.message(1)
+    stored = controller.store.message(live.id)
+    n = len(split_tokens(REPLY))
+    assert stored.stats == {"prompt_tokens": 10, "cached_tokens": 0, "generated_tokens": n, "ttft_s": 0.01,
+                            "tokens_per_s": None, "context_used": 10 + n, "context_length": 2048,
+                            "finish_reason": "eos"}  # fmt: skip
+    again = from_stored(stored, controller.store.tokens(live.id))
+    assert again.stats == stored.stats and again.stats["generated_tokens"] == live.stats["generated_tokens"]

@@ -11,6 +11,7 @@ import pytest
 from app import paths
 from app.store import (
     INTERRUPTED,
+    MIGRATIONS,
     SCHEMA_VERSION,
     TITLE_CHARS,
     Store,
@@ -34,10 +35,10 @@ def token(i: int, piece: str, logprob: float = -0.5) -> TokenRecord:
     )
 
 
-def reply(store: Store, conversation_id: int, text: str, reason: str = "eos") -> int:
+def reply(store: Store, conversation_id: int, text: str, reason: str = "eos", stats: dict | None = None) -> int:
     m = store.start_assistant_message(conversation_id, model="SmolLM2", settings={"temperature": 0.7})
     store.append_partial(m.id, text, [token(1, text)])
-    store.finish(m.id, reason)
+    store.finish(m.id, reason, stats)
     return m.id
 
 
@@ -114,6 +115,57 @@ def test_newer_schema_is_moved_aside_not_touched(tmp_path):
     assert old.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     old.close()
     assert s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+
+
+def test_a_version_1_database_with_rows_upgrades_in_place_to_keep_reply_stats(tmp_path):
+    path = tmp_path / "g.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    conn.execute("INSERT INTO conversations (id, title, created, updated, active_leaf_id) VALUES (1, 'Old', 1, 2, 2)")
+    conn.execute("INSERT INTO messages (id, conversation_id, parent_id, role, text, created) VALUES "
+                 "(1, 1, NULL, 'user', 'old question', 1)")
+    conn.execute("INSERT INTO messages (id, conversation_id, parent_id, role, text, created, model, finished, "
+                 "finish_reason) VALUES (2, 1, 1, 'assistant', 'old answer', 2, 'SmolLM2', 1, 'eos')")
+    conn.execute("INSERT INTO message_tokens VALUES (2, 0, ?)", (json.dumps([token(5, "old").to_row()]),))
+    conn.commit()
+    conn.close()
+    s = Store(path)
+    assert s.recovered_from is None and s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+    old = s.active_path(1)
+    assert [m.text for m in old] == ["old question", "old answer"] and old[1].stats is None
+    assert old[1].finish_reason == "eos" and [t.piece for t in s.tokens(2)] == ["old"]
+    assert [h.message_id for h in s.search("answer")] == [2]
+    s.add_user_message(1, "new question")
+    new = reply(s, 1, "new answer", stats={"generated_tokens": 2, "tokens_per_s": 30.5})
+    s.close()
+    s = Store(path)  # opening again migrates nothing and keeps everything
+    assert s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert s.message(new).stats == {"generated_tokens": 2, "tokens_per_s": 30.5} and s.message(2).stats is None
+    s.close()
+
+
+def test_reply_stats_round_trip_as_plain_json_with_nan_as_null(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "hi")
+    stats = {
+        "prompt_tokens": 120, "cached_tokens": 100, "computed_tokens": 20, "generated_tokens": 7,
+        "ttft_s": 0.25, "tokens_per_s": math.nan, "dropped_messages": 3, "context_used": 127,
+        "context_length": 2048, "kv_cache": "quantized8", "finish_reason": "eos",
+        "elapsed_s": 1.5, "kv_bytes": 4096, "not_json": object(),  # not kept
+    }  # fmt: skip
+    m = reply(store, c.id, "Hello", stats=stats)
+    kept = store.message(m).stats
+    assert kept == {k: v for k, v in stats.items() if k not in ("elapsed_s", "kv_bytes", "not_json")} | {
+        "tokens_per_s": None
+    }
+    assert json.loads(store.query("SELECT stats FROM messages WHERE id = ?", (m,))[0][0])["tokens_per_s"] is None
+    assert store.active_path(c.id)[-1].stats == kept
+    # a reply finished without stats (cancelled, failed) keeps none; infinities become null too
+    assert store.message(reply(store, c.id, "Stopped", reason="cancelled")).stats is None
+    assert store.message(reply(store, c.id, "x", stats={"ttft_s": math.inf})).stats == {"ttft_s": None}
+    assert store.message(reply(store, c.id, "y", stats={"elapsed_s": 1.0})).stats is None
+    fork = store.fork_conversation(m)
+    assert store.active_path(fork.id)[-1].stats == kept
 
 
 def test_unopenable_location_falls_back_to_memory_without_crashing(tmp_path):
@@ -372,6 +424,10 @@ def test_export_json_has_every_branch_and_token_probabilities(store):
     assert tok["text"] == "Hello" and math.isclose(tok["prob"], math.exp(-0.5), rel_tol=1e-5)
     assert tok["top"][1] == {"id": 99, "text": " x", "logprob": -3.0, "prob": round(math.exp(-3.0), 6)}
     assert by_id[first]["settings"] == {"temperature": 0.7} and "tokens" not in by_id[u.id]
+    assert by_id[first]["stats"] is None and "stats" not in by_id[u.id]
+    third = reply(store, c.id, "Hi", stats={"generated_tokens": 1, "tokens_per_s": math.nan})
+    doc = json.loads(json.dumps(store.export_json(c.id), allow_nan=False))
+    assert {m["id"]: m for m in doc["messages"]}[third]["stats"] == {"generated_tokens": 1, "tokens_per_s": None}
 
 
 def test_delete_message_removes_the_turn_and_moves_the_branch_back(store):

@@ -256,3 +256,36 @@ def test_a_first_message_too_long_leaves_no_empty_conversation_behind(qtbot, lau
     assert app.window.composer.box.toPlainText() == "word " * 300
     assert app.controller.store.list_conversations() == [] and sidebar_titles(app.window) == []
     assert app.controller.conversation_id is None and app.window.transcript.views == []
+
+
+class MeasuredSession(DroppingSession):
+    """Reports a real decoding speed (the plain fake's is NaN) besides the dropped messages."""
+
+    def stream(self, request, should_stop, progress):
+        for record in super().stream(request, should_stop, progress):
+            if "stats" in record:
+                record["stats"] |= {"tokens_per_s": 42.5, "computed_tokens": 10, "kv_cache": "plain"}
+            yield record
+
+
+class MeasuredBackend(FakeBackend):
+    def load(self, spec, report):
+        session = MeasuredSession(spec, self.reply, self.endless)
+        self.sessions.append(session)
+        return session
+
+
+def test_a_replys_header_and_context_notice_come_back_after_a_restart(qtbot, launch, tmp_path):
+    first = launch(MeasuredBackend())
+    ask(qtbot, first, "how fast?")
+    live = first.window.transcript.views[1]
+    header, notice = live.meta_label.text(), live.notice_label.text()
+    assert "42.5 tok/s" in header and f"{len(REPLY.split())} tokens" in header
+    assert "12 earlier messages are outside the model's context" in notice
+    first.close()
+
+    again = launch(FakeBackend(), profile=tmp_path)
+    reopened = again.window.transcript.views[1]
+    assert reopened.meta_label.text() == header
+    assert reopened.notice_label.text() == notice and reopened.notice_label.isVisible()
+    assert reopened.message.stats["generated_tokens"] == len(REPLY.split())
