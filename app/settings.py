@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -206,12 +207,27 @@ class SettingsFile:
 
     def __init__(self, directory: str | os.PathLike):
         self.path = Path(directory) / SETTINGS_FILE
+        self.notice = ""  # what the user must know about the last load (empty when all is well)
 
     def load(self) -> Settings:
-        """The stored settings merged over the defaults; defaults if the file is missing or unreadable."""
+        """The stored settings merged over the defaults; defaults if the file is missing or unreadable.
+
+        An unreadable file is kept beside it (settings.json.unreadable-<time>) rather than
+        overwritten by the next save, and `notice` says where it went.
+        """
+        self.notice = ""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return Settings()
+        except (OSError, ValueError) as e:
+            kept = self.path.with_name(f"{SETTINGS_FILE}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                self.path.replace(kept)
+                where = f"it was kept as {kept}"
+            except OSError:
+                where = f"it is {self.path}"
+            self.notice = f"Your settings could not be read ({type(e).__name__}); {where}. Glassbox uses its defaults."
             return Settings()
         return Settings.from_dict(data)
 

@@ -20,6 +20,8 @@ def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
     qt_app = create_application()
     core = build_core(args, backend)
     window = create_window(core.controller, core.registry)
+    if core.settings_file.notice:
+        window.notice.show_error(core.settings_file.notice)
     window.show()
     if start:
         core.start()

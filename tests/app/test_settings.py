@@ -77,3 +77,14 @@ def test_recent_models_most_recent_first_without_duplicates():
     app = AppSettings().with_recent_model("/a.gguf").with_recent_model("/b.gguf").with_recent_model("/a.gguf")
     assert app.recent_models == ("/a.gguf", "/b.gguf")
     assert app.with_recent_model("default").recent_models == app.recent_models
+
+
+def test_an_unreadable_settings_file_is_kept_aside_and_said(tmp_path):
+    file = SettingsFile(tmp_path)
+    file.path.write_text('{"schema_version": 2, "sampling": {"temperature": 0.3', encoding="utf-8")
+    assert file.load() == Settings()
+    kept = list(tmp_path.glob("settings.json.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8").startswith('{"schema_version"')
+    assert str(kept[0]) in file.notice and "defaults" in file.notice
+    file.save(Settings())  # the next save no longer destroys what the user had
+    assert kept[0].exists() and file.load() == Settings() and file.notice == ""
