@@ -159,7 +159,8 @@ def _events(
         logits = model(token[None], cache)[0, -1]
         s = sampler(logits, history)
         top_raw = _top(s.raw_logprobs, config.top_report)
-        top_final = _top(s.final_logprobs, config.top_report)
+        same = s.final_logprobs is s.raw_logprobs
+        top_final = top_raw if same else _top(s.final_logprobs, config.top_report)
         extras = mx.stack([s.raw_logprobs[s.token], s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
         return s, top_raw, top_final, extras
 

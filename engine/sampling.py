@@ -192,13 +192,15 @@ class Sampler:
 
     def __call__(self, logits: mx.array, history: mx.array | None) -> Step:
         """logits (vocab,) float32; history: recent generated+prompt ids for the penalties."""
-        raw = log_softmax(logits.astype(mx.float32))
         processed = logits.astype(mx.float32)
+        raw = log_softmax(processed)
         recent = history[-self.settings.penalty_context :] if history is not None else None
         for proc in self.processors:
             processed = proc(recent, processed)
         if self.greedy:
-            final = log_softmax(processed)
+            # without penalties greedy draws from the model's own distribution: the same array
+            # (the generator then reports its top tokens once)
+            final = log_softmax(processed) if self.processors else raw
             return Step(mx.argmax(final), raw, final)
         scaled = log_softmax(processed / self.settings.temperature)
         for f in self.filters:
