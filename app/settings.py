@@ -10,6 +10,7 @@ starting. Passed in where needed; there is no global instance.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -19,6 +20,8 @@ from typing import Any
 
 from engine.sampling import SamplingSettings
 from resources import resource_path
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: KV cache kind and prompt cache bounds
 SETTINGS_FILE = "settings.json"
@@ -227,7 +230,8 @@ class SettingsFile:
                 where = f"it was kept as {kept}"
             except OSError:
                 where = f"it is {self.path}"
-            self.notice = f"Your settings could not be read ({type(e).__name__}); {where}. Glassbox uses its defaults."
+            log.warning("unreadable settings file %s: %s", self.path, e)
+            self.notice = f"Your settings file is damaged and could not be read; {where}. Glassbox uses its defaults."
             return Settings()
         return Settings.from_dict(data)
 
