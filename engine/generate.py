@@ -15,38 +15,11 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine.cache import KVCache, cache_nbytes
+from engine.events import Alternative, TokenEvent
 from engine.sampling import Sampler, SamplingSettings, Step
 from engine.tokenizer import Tokenizer
 
 ProgressFn = Callable[[int, int], None]  # (prompt tokens processed, prompt tokens to process)
-
-
-@dataclass
-class TokenEvent:
-    """One generated token, or (token None) a finish without a new token."""
-
-    index: int  # 0 for the first generated token
-    token: int | None
-    text: str  # new text that became complete with this token (may be "")
-    piece: str  # the token's own text, spaces visible as they are
-    logprob: float  # under the model's raw distribution
-    sampled_logprob: float  # under the distribution the sampler drew from
-    entropy: float  # of the raw distribution, in nats
-    top_raw: list[tuple[int, float]]  # [(id, logprob)] best first, raw distribution
-    top_final: list[tuple[int, float]]  # [(id, logprob)] best first, final distribution
-    prompt_tokens: int  # tokens in the whole prompt (cached + prefilled)
-    cached_tokens: int  # of those, reused from the KV cache
-    ttft_s: float  # time to the first token of this reply
-    elapsed_s: float  # since generation started
-    step_s: float  # this token's own time
-    kv_bytes: int  # KV-cache memory now held
-    finish_reason: str | None = None
-
-    @property
-    def prob(self) -> float:
-        import math
-
-        return math.exp(self.logprob)
 
 
 @dataclass
@@ -142,7 +115,7 @@ def _events(
 
     def finish(index: int, reason: str, ttft: float) -> TokenEvent:
         return TokenEvent(
-            index, None, "", "", 0.0, 0.0, 0.0, [], [], prompt_tokens, cached, ttft,
+            index, None, "", "", 0.0, 0.0, 0.0, (), (), prompt_tokens, cached, ttft,
             time.perf_counter() - start, 0.0, cache_nbytes(cache), reason,
         )
 
@@ -207,8 +180,8 @@ def _events(
             logprob=logprob,
             sampled_logprob=sampled_logprob,
             entropy=entropy,
-            top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist(), strict=True)),
-            top_final=[(i, v) for i, v in zip(top_final[0].tolist(), top_final[1].tolist(), strict=True) if v > -1e30],
+            top_raw=_alternatives(tokenizer, top_raw),
+            top_final=_alternatives(tokenizer, top_final),
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
             ttft_s=ttft,
@@ -222,6 +195,12 @@ def _events(
             # The cache now holds the prompt and the generated tokens (the last one too when a
             # next step was already queued): callers read cache offsets, not assumptions.
             return
+
+
+def _alternatives(tokenizer: Tokenizer, top: tuple[mx.array, mx.array]) -> tuple[Alternative, ...]:
+    """(id, piece, logprob) best first, without the tokens the sampler filtered out."""
+    ids, logprobs = top[0].tolist(), top[1].tolist()
+    return tuple((i, tokenizer.piece(i), v) for i, v in zip(ids, logprobs, strict=True) if v > -1e30)
 
 
 def _apply_stop_strings(text: str, stops: Sequence[str]) -> tuple[str, str, bool]:

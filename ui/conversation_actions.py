@@ -28,7 +28,7 @@ class ConversationActions:
         """Ask where to export the open conversation and write it there; the path, or None."""
         if self._controller.conversation_id is None:
             return None
-        title = self._controller.store.conversation(self._controller.conversation_id).title
+        title = self._controller.conversation_title()
         file_filter, suffix = EXPORT_KINDS[kind]
         path, _ = QFileDialog.getSaveFileName(
             self._parent, "Export conversation", export_file_name(title, kind), file_filter
