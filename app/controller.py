@@ -18,24 +18,24 @@ cannot be opened leaves the open one as it was, and the user is told why.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.backend import GenerateRequest
 from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.failures import Failure, FailureKind
 from app.memory import ForgetIntent, Memory, MemoryStore, RememberIntent, detect_intent
+from app.model_loads import ModelLoads
 from app.reply_recorder import ReplyRecorder
+from app.reply_request import reply_request, settings_used
 from app.settings import DEFAULT_MODEL, Settings
 from app.store import Conversation, SearchHit, Store, StoreError
+from app.store.export import write_export
 from app.worker import Worker
 from engine.events import TokenEvent
 
@@ -52,9 +52,19 @@ class OpenConversation:
     transcript: Transcript = field(default_factory=Transcript)
 
 
+@dataclass(frozen=True)
+class ActiveReply:
+    """The reply being generated: the worker's request id, its index in the transcript, and what
+    saves it as it streams."""
+
+    request_id: int
+    index: int
+    recorder: ReplyRecorder
+
+
 class ChatController(QObject):
     message_added = Signal(int)  # index into conversation.messages (user turn or reply placeholder)
-    reply_tokens = Signal(int, object)  # message index, new token records
+    reply_tokens = Signal(int, object)  # message index, new TokenEvents
     reply_finished = Signal(int, object)  # message index, stats dict
     reply_failed = Signal(int, str)  # message index, message for the user
     prefill_progress = Signal(int, int)  # prompt tokens done, total
@@ -83,16 +93,13 @@ class ChatController(QObject):
         self.store = store if store is not None else Store(":memory:")
         self.memory = MemoryStore(self.store)
         self._open = OpenConversation()
-        self._recorder: ReplyRecorder | None = None  # saves the active reply
         self.open_notice = ""  # what damaged rows cost the open conversation ("" when nothing)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(int(FLUSH_INTERVAL_S * 1000))
         self._flush_timer.timeout.connect(self._flush)
-        self.model_info: dict[str, Any] | None = None
-        self.model_loading_now = False
+        self._loads = ModelLoads()
         self._next_request = 1
-        self._pending_loads: deque[str] = deque()  # specs sent to the worker, oldest first
-        self._active: tuple[int, int] | None = None  # (request id, message index)
+        self._active: ActiveReply | None = None  # the reply being generated
         self._request_load.connect(worker.load_model)
         self._request_generate.connect(worker.generate)
         self._request_forget.connect(worker.forget_conversation)
@@ -117,12 +124,21 @@ class ChatController(QObject):
         return self._open.transcript
 
     @property
+    def model_info(self) -> dict[str, Any] | None:
+        """The loaded model's info dict (None before the first load finishes)."""
+        return self._loads.info
+
+    @property
+    def model_loading_now(self) -> bool:
+        return self._loads.loading
+
+    @property
     def busy(self) -> bool:
         return self._active is not None
 
     @property
     def active_request(self) -> int | None:
-        return self._active[0] if self._active else None
+        return self._active.request_id if self._active else None
 
     def message(self, index: int) -> ChatMessage:
         return self.conversation.messages[index]
@@ -150,15 +166,9 @@ class ChatController(QObject):
 
     def _start_reply(self, user_text: str, history: tuple, regenerate: bool = False) -> None:
         """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it."""
-        app = self.settings.app
         memories = [m.text for m in self.memory.relevant(user_text)]
-        model = (self.model_info or {}).get("display_name") or app.model
-        used = {
-            "sampling": asdict(self.settings.sampling),
-            "max_new_tokens": app.max_new_tokens,
-            "context_length": app.context_length,
-            "memories_used": memories,
-        }
+        model = (self.model_info or {}).get("display_name") or self.settings.app.model
+        used = settings_used(self.settings, memories)
         branch = (1, 1)
         if regenerate:
             stored = self.store.regenerate(self.conversation_id, model, used)
@@ -171,23 +181,11 @@ class ChatController(QObject):
         reply_index = self.conversation.add(reply)
         request_id = self._next_request
         self._next_request += 1
-        self._active = (request_id, reply_index)
-        self._recorder = ReplyRecorder(self.store, stored.id, FLUSH_INTERVAL_S)
+        self._active = ActiveReply(request_id, reply_index, ReplyRecorder(self.store, stored.id, FLUSH_INTERVAL_S))
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
-        request = GenerateRequest(
-            user_message=user_text,
-            sampling=self.settings.sampling,
-            history=history,
-            system_prompt=app.system_prompt,
-            memories=tuple(memories),
-            max_new_tokens=app.max_new_tokens,
-            context_length=app.context_length,
-            top_report=max(app.panel_top_k, 5),
-            conversation_id=str(self.conversation_id),
-            cache=app.cache_config,
-        )
+        request = reply_request(self.settings, user_text, history, memories, self.conversation_id)
         self._request_generate.emit(request_id, request)
 
     # -- conversations ---------------------------------------------------------------------
@@ -275,11 +273,7 @@ class ChatController(QObject):
         """Write the open conversation as "markdown" or "json" (docs/export-format.md)."""
         if self.conversation_id is None:
             raise ValueError("there is nothing to export yet")
-        if kind == "markdown":
-            text = self.store.export_markdown(self.conversation_id)
-        else:
-            text = json.dumps(self.store.export_json(self.conversation_id), ensure_ascii=False, indent=1)
-        Path(path).write_text(text, encoding="utf-8")
+        write_export(self.store, self.conversation_id, Path(path), kind)
 
     def can_regenerate(self) -> bool:
         return not self.busy and any(m.role == "assistant" for m in self.conversation.messages)
@@ -338,29 +332,16 @@ class ChatController(QObject):
 
     def store_notice(self) -> str:
         """What the user must know about the database this session (empty when all is well)."""
-        if self.store.fallback_reason:
-            return (
-                f"Conversations cannot be saved this session ({self.store.fallback_reason}); "
-                "nothing you write now will be kept after Glassbox closes."
-            )
-        if self.store.recovered_from:
-            return (
-                f"The conversation database could not be read, so a new one was started. "
-                f"The old file was kept as {self.store.recovered_from}."
-            )
-        return ""
+        return self.store.notice()
 
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""
         if self._active:
-            self._worker.cancel(self._active[0])
+            self._worker.cancel(self._active.request_id)
 
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready."""
-        self.model_loading_now = True
-        self._pending_loads.append(spec)
-        name = "the default model" if spec == "default" else Path(spec).name
-        self.model_loading.emit(-1.0, f"Loading {name}…")
+        self.model_loading.emit(-1.0, self._loads.start(spec))
         self._request_load.emit(spec)
 
     def new_chat(self) -> None:
@@ -380,23 +361,22 @@ class ChatController(QObject):
         there was one."""
         if self._active is None:
             return False
-        self._worker.cancel(self._active[0])
-        message = self.message(self._active[1])
+        self._worker.cancel(self._active.request_id)
+        message = self.message(self._active.index)
         self._end_reply(message, "cancelled")
         self.busy_changed.emit(False)
         return True
 
     def _flush(self) -> None:
         """Save the active reply's tokens that arrived since the last save."""
-        if self._recorder is not None:
-            self._recorder.flush()
+        if self._active is not None:
+            self._active.recorder.flush()
 
     def _end_reply(self, message: ChatMessage, reason: str) -> None:
         self._flush_timer.stop()
-        self._active = None
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
-            recorder.finish(reason, message.stats)
+        active, self._active = self._active, None
+        if active is not None:
+            active.recorder.finish(reason, message.stats)
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings from the next reply on; load the model if it changed."""
@@ -416,27 +396,19 @@ class ChatController(QObject):
     # -- worker signals ---------------------------------------------------------------------
 
     def _reply_index(self, request_id: int) -> int | None:
-        if self._active and self._active[0] == request_id:
-            return self._active[1]
+        if self._active and self._active.request_id == request_id:
+            return self._active.index
         return None
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.model_loading.emit(progress, text)
 
     def _on_model_loaded(self, info: dict) -> None:
-        if self._pending_loads:
-            self._pending_loads.popleft()
-        self.model_loading_now = bool(self._pending_loads)
-        self.model_info = info
+        self._loads.loaded(info)
         self.model_loaded.emit(info)
 
     def _on_model_failed(self, message: str) -> None:
-        failed = self._pending_loads.popleft() if self._pending_loads else None
-        self.model_loading_now = bool(self._pending_loads)
-        # With nothing loaded to fall back on (a saved model that is gone), use the default one.
-        fall_back = self.model_info is None and failed not in (None, DEFAULT_MODEL) and not self._pending_loads
-        if fall_back:
-            message += " Loading the default model instead."
+        message, fall_back = self._loads.failed(message)
         self.model_failed.emit(message)
         if fall_back:
             self.remember(replace(self.settings, app=replace(self.settings.app, model=DEFAULT_MODEL)))
@@ -451,8 +423,7 @@ class ChatController(QObject):
         if index is None:
             return
         self.message(index).add_tokens(tokens)
-        if self._recorder is not None:
-            self._recorder.add(tokens)
+        self._active.recorder.add(tokens)
         self.reply_tokens.emit(index, tokens)
 
     def _on_finished(self, request_id: int, stats: dict) -> None:

@@ -27,6 +27,20 @@ class Database:
         self._conn = opened.connection
         self._lock = threading.RLock()
 
+    def notice(self) -> str:
+        """What the user must know about the database this session (empty when all is well)."""
+        if self.fallback_reason:
+            return (
+                f"Conversations cannot be saved this session ({self.fallback_reason}); "
+                "nothing you write now will be kept after Glassbox closes."
+            )
+        if self.recovered_from:
+            return (
+                f"The conversation database could not be read, so a new one was started. "
+                f"The old file was kept as {self.recovered_from}."
+            )
+        return ""
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

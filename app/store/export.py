@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.events import TokenEvent
@@ -10,6 +12,15 @@ from engine.events import TokenEvent
 if TYPE_CHECKING:
     from app.store.conversations import Store
     from app.store.records import Message
+
+
+def write_export(store: Store, conversation_id: int, path: Path, kind: str) -> None:
+    """Write a conversation to `path` as "markdown" or "json" (UTF-8)."""
+    if kind == "markdown":
+        text = export_markdown(store, conversation_id)
+    else:
+        text = json.dumps(export_json(store, conversation_id), ensure_ascii=False, indent=1)
+    path.write_text(text, encoding="utf-8")
 
 
 def export_markdown(store: Store, conversation_id: int) -> str:
