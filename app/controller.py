@@ -376,7 +376,7 @@ class ChatController(QObject):
         self._flush_timer.stop()
         active, self._active = self._active, None
         if active is not None:
-            active.recorder.finish(reason, message.stats)
+            active.recorder.finish(reason, message.stats | ({"error": message.error} if message.error else {}))
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings from the next reply on; load the model if it changed."""

@@ -38,6 +38,7 @@ ROLES = ("system", "user", "assistant")
 STAT_KEYS = (
     "prompt_tokens", "cached_tokens", "computed_tokens", "generated_tokens", "ttft_s", "tokens_per_s",
     "dropped_messages", "context_used", "context_length", "kv_cache", "finish_reason",
+    "error",  # what a failed reply said went wrong (the window showed it; reopening shows it again)
 )  # fmt: skip
 MAX_LOGPROB = 1e-3  # a stored log-probability above this is not a probability: the row is damaged
 
