@@ -123,6 +123,43 @@ def test_through_the_worker_and_controller_then_a_fresh_store(qtbot, tmp_path):
         store.close()
 
 
+@pytest.fixture(scope="module")
+def pipeline(qapp, tmp_path_factory):
+    """A worker thread with the fake backend and a controller on a real store (one per module)."""
+    path = tmp_path_factory.mktemp("pipeline") / "g.db"
+    thread = WorkerThread(Worker(FakeBackend()))
+    store = Store(path)
+    controller = ChatController(thread.worker, Settings(), store)
+    yield controller, path
+    controller.close()
+    thread.stop()
+    store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(st.text(min_size=1, max_size=30), st.binary(min_size=1, max_size=30), st.sampled_from(HARD_TEXTS)),
+    cuts=st.lists(st.integers(1, 120), max_size=25),
+)
+def test_any_split_through_the_worker_and_controller_reopens_as_it_streamed(qtbot, pipeline, text, cuts):
+    controller, path = pipeline
+    if controller.model_info is None:
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+            controller.load_model("default")
+    controller._worker._session.reply = byte_pieces(text, cuts)
+    controller.new_chat()
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        assert controller.send("q")
+    live = controller.message(1)
+    fresh = Store(path)
+    try:
+        back = fresh.tokens(live.id)
+        assert [(t.index, t.token, t.text, t.piece) for t in back] == [(t.index, t.token, t.text, t.piece) for t in live.tokens]
+        assert fresh.message(live.id).text == live.text == "".join(t.text for t in back)
+    finally:
+        fresh.close()
+
+
 # -- rows written before the token's text was kept (row format 1) ----------------------------------
 
 
