@@ -208,5 +208,5 @@ def test_real_engine_fits_the_conversation_to_the_context_window(qtbot, worker_f
     stats = generated(qtbot, req, rec, 1, small, SLOW_TIMEOUT_MS)
     assert stats["dropped_messages"] > 0 and stats["prompt_tokens"] <= 256 - 4
     too_long = GenerateRequest("word " * 400, SamplingSettings(), max_new_tokens=4, context_length=256)
-    message = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
-    assert isinstance(message, str) and "Shorten the message" in message
+    failure = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
+    assert failure.kind is FailureKind.CONTEXT_TOO_LONG and "Shorten the message" in failure.message
