@@ -17,6 +17,7 @@ from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
+from ui.panes import SidePanes
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
@@ -34,6 +35,7 @@ EDIT_ACTIONS = [
     ("Select &All", "selectAll", QKeySequence.StandardKey.SelectAll),
 ]
 PANEL_WIDTH = 400
+WINDOW_MIN_WIDTH = 480
 SIDEBAR_WIDTH = 230
 STATUS_MESSAGE_MS = 6000
 
@@ -72,11 +74,9 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
         self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
-        self.splitter.setChildrenCollapsible(False)
+        self.panes = SidePanes(self.splitter, (SIDEBAR_WIDTH, PANEL_WIDTH))
         self.setCentralWidget(self.splitter)
+        self.setMinimumWidth(WINDOW_MIN_WIDTH)  # narrower than the panes' minimums: they fold away
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._build_menus()
@@ -148,10 +148,16 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         self.tint_action = self._action(view_menu, "Probability &Tint", self.set_tint, "Ctrl+T", checkable=True)
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
-        self.panel_action = self._action(
-            view_menu, "Next-Token &Panel", self.panel.setVisible, "Ctrl+Shift+P", checkable=True
+        view_menu.addSeparator()
+        self.sidebar_action = self._action(
+            view_menu, "&Conversation List", lambda on: self.panes.set_open(0, on), "Ctrl+Shift+L", checkable=True
         )
+        self.panel_action = self._action(
+            view_menu, "Next-Token &Panel", lambda on: self.panes.set_open(2, on), "Ctrl+Shift+P", checkable=True
+        )
+        self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
+        self.panes.visibility_changed.connect(self._on_pane_visibility)
 
         model_menu = bar.addMenu("&Model")
         self.models_menu = model_menu.addMenu("&Switch Model")
@@ -343,6 +349,10 @@ class MainWindow(QMainWindow):
         stream.readInt32()  # QSplitter's marker
         stream.readInt32()  # its version
         return stream.readUInt32() == self.splitter.count()  # the number of pane sizes saved
+
+    def _on_pane_visibility(self, index: int, shown: bool) -> None:
+        """Keep the View menu's checkmarks true to the panes (dragged shut, folded for room)."""
+        (self.sidebar_action if index == 0 else self.panel_action).setChecked(shown)
 
     def closeEvent(self, event) -> None:
         app = replace(
