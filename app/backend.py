@@ -50,6 +50,7 @@ class GenerateRequest:
     top_report: int = 10  # alternatives reported per token
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
+    stop_strings: tuple[str, ...] = ()  # the reply ends (reason "stop") where it would write one
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -169,7 +170,8 @@ class EngineSession:
         caches, reused = self.cache.checkout(prompt_ids)
         source = "disk" if reused > in_memory else "memory" if reused else "none"
         config = GenerationConfig(
-            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
+            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
+            stop_strings=request.stop_strings,
         )
         generated: list[int] = []
         try:

@@ -128,6 +128,7 @@ class ChatController(QObject):
             "max_new_tokens": app.max_new_tokens,
             "context_length": app.context_length,
             "memories_used": memories,
+            "stop_strings": list(app.stop_strings),
         }
         branch = (1, 1)
         if regenerate:
@@ -157,6 +158,7 @@ class ChatController(QObject):
             top_report=max(app.panel_top_k, 5),
             conversation_id=str(self.conversation_id),
             cache=app.cache_config,
+            stop_strings=app.stop_strings,
         )
         self._request_generate.emit(request_id, request)
 

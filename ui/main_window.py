@@ -233,8 +233,17 @@ class MainWindow(QMainWindow):
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
+    def conversation_tokens(self) -> int | None:
+        """About how many tokens the open conversation is (its last reply's context), if known."""
+        for message in reversed(self.controller.conversation.messages):
+            used = (message.stats or {}).get("context_used") if message.role == "assistant" else None
+            if isinstance(used, int) and used > 0:
+                return used
+        return None
+
     def open_preferences(self) -> None:
-        dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info)
+        dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info,
+                                   conversation_tokens=self.conversation_tokens())
         self.preferences = dialog
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
@@ -243,7 +252,9 @@ class MainWindow(QMainWindow):
     def _apply_preferences(self, dialog: PreferencesDialog) -> None:
         settings = dialog.settings()
         if settings is not None:
+            warning = dialog.reread_warning(settings)
             self.controller.apply_settings(settings)
+            self.show_message(" ".join(("Preferences saved.", warning)).strip())
 
     def choose_model(self, spec: str) -> None:
         app = self.controller.settings.app
@@ -252,11 +263,11 @@ class MainWindow(QMainWindow):
         self.controller.apply_settings(replace(self.controller.settings, app=replace(app, model=spec)))
 
     def open_model_file(self) -> None:
-        if path := ask_model_file(self):
+        if path := ask_model_file(self, self.registry.browse_dir(self.controller.settings.app)):
             self.choose_model(path)
 
     def open_model_folder(self) -> None:
-        if path := ask_model_folder(self):
+        if path := ask_model_folder(self, self.registry.browse_dir(self.controller.settings.app)):
             self.choose_model(path)
 
     def show_about(self) -> None:
