@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.controller import ChatController
 from app.models import ModelRegistry
-from app.settings import Settings
+from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.model_picker import ask_model_file, ask_model_folder
@@ -22,6 +22,7 @@ from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
+from ui.theme import apply_look
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self._build_menus()
         self._restore_geometry(settings)
+        self._apply_look(settings)
 
         self.composer.send_requested.connect(self._send)
         self.composer.stop_requested.connect(controller.stop)
@@ -158,6 +160,17 @@ class MainWindow(QMainWindow):
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
         self.panes.visibility_changed.connect(self._on_pane_visibility)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("T&heme")
+        self.theme_actions = QActionGroup(self)
+        for theme, label in THEMES.items():
+            action = self._action(theme_menu, label, lambda _on=False, t=theme: self.set_theme(t), checkable=True)
+            action.setData(theme)
+            self.theme_actions.addAction(action)
+        self.zoom_in_action = self._action(view_menu, "Zoom &In", lambda: self.zoom(+1), QKeySequence.StandardKey.ZoomIn)
+        self.zoom_in_action.setShortcuts([QKeySequence.StandardKey.ZoomIn, QKeySequence("Ctrl+=")])
+        self.zoom_out_action = self._action(view_menu, "Zoom &Out", lambda: self.zoom(-1), QKeySequence.StandardKey.ZoomOut)
+        self.zoom_reset_action = self._action(view_menu, "&Actual Size", lambda: self.zoom(0), "Ctrl+0")
 
         model_menu = bar.addMenu("&Model")
         self.models_menu = model_menu.addMenu("&Switch Model")
@@ -228,6 +241,26 @@ class MainWindow(QMainWindow):
             if view.message.role == "assistant" and view.message.text:
                 view.copy_text()
                 return
+
+    def set_theme(self, theme: str) -> None:
+        """Light, dark, or the system's; kept in settings."""
+        self._save(replace(self.controller.settings.app, theme=theme))
+
+    def zoom(self, step: int) -> None:
+        """Text size one step larger (+1) or smaller (-1), or back to 100 % (0); kept in settings."""
+        app = self.controller.settings.app
+        zoom = 100 if step == 0 else app.zoom_percent + step * ZOOM_STEP_PERCENT
+        zoom = max(MIN_ZOOM_PERCENT, min(MAX_ZOOM_PERCENT, zoom))
+        if zoom != app.zoom_percent:
+            self._save(replace(app, zoom_percent=zoom))
+        self.show_message(f"Text size {zoom} %")
+
+    def _apply_look(self, settings: Settings) -> None:
+        apply_look(QApplication.instance(), settings.app.theme, settings.app.zoom_percent)
+        for action in self.theme_actions.actions():
+            action.setChecked(action.data() == settings.app.theme)
+        self.zoom_out_action.setEnabled(settings.app.zoom_percent > MIN_ZOOM_PERCENT)
+        self.zoom_in_action.setEnabled(settings.app.zoom_percent < MAX_ZOOM_PERCENT)
 
     def set_tint(self, on: bool) -> None:
         self.transcript.set_tint(on)
@@ -330,6 +363,7 @@ class MainWindow(QMainWindow):
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
 
     def _on_settings_changed(self, settings: Settings) -> None:
+        self._apply_look(settings)
         self.tint_action.setChecked(settings.app.probability_tint)
         self.transcript.set_tint(settings.app.probability_tint)
         self.panel.set_top_k(settings.app.panel_top_k)
