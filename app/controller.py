@@ -47,6 +47,7 @@ class ChatController(QObject):
     conversation_opened = Signal(object)  # stored conversation id (None: a new, unsaved one)
     conversations_changed = Signal()  # list, titles or order changed
     memories_changed = Signal()
+    memory_saved = Signal(str)  # a memory's text, just saved (from any source)
     message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
 
     _request_load = Signal(str)
@@ -262,6 +263,7 @@ class ChatController(QObject):
     def remember_fact(self, text: str, source_message_id: int | None = None) -> Memory:
         memory = self.memory.add(text, source_message_id=source_message_id)
         self.memories_changed.emit()
+        self.memory_saved.emit(memory.text)
         return memory
 
     def forget_candidates(self, text: str) -> list[Memory] | None:

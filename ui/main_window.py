@@ -26,6 +26,14 @@ from ui.theme import apply_look
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
+ONE_LINE_CHARS = 120
+
+
+def one_line(text: str, limit: int = ONE_LINE_CHARS) -> str:
+    """Text for a one-line message: line breaks as spaces, cut with "…" past `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
 EDIT_ACTIONS = [
     ("&Undo", "undo", QKeySequence.StandardKey.Undo),
     ("&Redo", "redo", QKeySequence.StandardKey.Redo),
@@ -98,9 +106,12 @@ class MainWindow(QMainWindow):
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self.panel.clear)
         controller.conversation_opened.connect(lambda _id: self._update_actions())
+        controller.conversation_opened.connect(lambda _id: self._update_title())
+        controller.conversations_changed.connect(self._update_title)
         controller.message_too_long.connect(self._on_message_too_long)
         self.sidebar.message_opened.connect(self.transcript.highlight)
-        self.transcript.remembered.connect(lambda text: self.show_message(f"Remembered: {text}"))
+        controller.memory_saved.connect(lambda text: self.show_message(f"Remembered: {one_line(text)}"))
+        self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice():
             self.notice.show_error(notice)
         self._update_actions()
@@ -124,8 +135,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Find in Conversations", self.sidebar.search_box.setFocus, "Ctrl+Shift+F")
         file_menu.addSeparator()
         self.export_actions = [
-            self._action(file_menu, "Export as &Markdown…", lambda: self.actions.ask_export("markdown")),
-            self._action(file_menu, "Export as &JSON…", lambda: self.actions.ask_export("json")),
+            self._action(file_menu, "Export as &Markdown…", lambda: self.export("markdown")),
+            self._action(file_menu, "Export as &JSON…", lambda: self.export("json")),
         ]
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -219,7 +230,11 @@ class MainWindow(QMainWindow):
                 self.notice.hide()
 
     def show_message(self, text: str) -> None:
+        """A transient message in the status bar (plain text: nothing in it is read as markup)."""
         self.status.showMessage(text, STATUS_MESSAGE_MS)
+
+    def _on_copied(self, text: str) -> None:
+        self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _on_message_too_long(self, text: str, explanation: str) -> None:
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
@@ -228,9 +243,27 @@ class MainWindow(QMainWindow):
         self.notice.show_error(explanation)
         self.composer.box.setFocus()
 
+    def _update_title(self) -> None:
+        """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
+        conversation_id = self.controller.conversation_id
+        title = self.controller.store.conversation(conversation_id).title if conversation_id is not None else ""
+        # "[*]" in a window title is Qt's modified-marker placeholder; doubled, it shows as written
+        shown = one_line(title, 80).replace("[*]", "[*][*]")
+        self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
+
     def _update_actions(self) -> None:
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
+
+    def export(self, kind: str) -> None:
+        """Ask where, write the open conversation there, and say where it went (or why not)."""
+        try:
+            path = self.actions.ask_export(kind)
+        except OSError as e:
+            self.notice.show_error(f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
+            return
+        if path:
+            self.show_message(f"Exported to {path}")
 
     def new_chat(self) -> None:
         self.controller.new_chat()

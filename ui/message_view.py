@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
 
 from app.conversation import ChatMessage
+from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
 
@@ -43,6 +44,7 @@ class MessageView(QFrame):
     branch_step = Signal(int)  # -1: previous alternative, +1: next
     regenerate_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
+    copied = Signal(str)  # what was put on the clipboard
 
     def __init__(self, message: ChatMessage, tint: bool, parent=None):
         super().__init__(parent)
@@ -168,17 +170,11 @@ class MessageView(QFrame):
         self.text.show()
         self.edit_button.show()
 
-    def memories_menu(self) -> QMenu:
-        menu = QMenu(self)
-        title = menu.addAction("Memories this reply's request carried:")
-        title.setEnabled(False)
-        for memory in self.message.memories:
-            menu.addAction(f"• {memory}").setEnabled(False)
-        return menu
-
-    def show_memories(self) -> None:
-        menu = self.memories_menu()
-        menu.popup(self.memories_chip.mapToGlobal(self.memories_chip.rect().bottomLeft()))
+    def show_memories(self) -> MemoriesPopup:
+        """The memories this reply's request carried, as a readable list under the chip."""
+        popup = MemoriesPopup(self.message.memories, self)
+        popup.show_at(self.memories_chip.mapToGlobal(self.memories_chip.rect().bottomLeft()))
+        return popup
 
     def show_prefill(self, done: int, total: int) -> None:
         if not self.message.tokens:
@@ -190,6 +186,7 @@ class MessageView(QFrame):
 
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self.message.text)
+        self.copied.emit(self.message.text)
 
     def _meta(self) -> str:
         m = self.message
