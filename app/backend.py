@@ -75,6 +75,10 @@ class Session(Protocol):
         """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is as message text (special-token text stays plain)."""
+        ...
+
 
 class Backend(Protocol):
     def load(self, spec: str, report: Report) -> Session:
@@ -134,6 +138,9 @@ class EngineSession:
             kv_bytes_per_token_by_kind=kv_bytes_per_token(lm.info.n_layers, lm.info.n_kv_heads, lm.info.head_dim),
         )
         self.info = info
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.lm.tokenizer.encode(text, add_bos=False))
 
     def _new_cache(self, config: CacheConfig) -> PromptCache:
         factory = cache_factory(config, self.lm.info.n_layers, self.lm.info.sliding_window)

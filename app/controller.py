@@ -49,10 +49,12 @@ class ChatController(QObject):
     memories_changed = Signal()
     memory_saved = Signal(str)  # a memory's text, just saved (from any source)
     message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
+    token_count = Signal(int, int)  # ticket from count_tokens, tokens (-1: could not count)
 
     _request_load = Signal(str)
     _request_generate = Signal(int, object)
     _request_forget = Signal(str)
+    _request_count = Signal(int, str)
 
     def __init__(
         self, worker: Worker, settings: Settings, store: Store | None = None, parent: QObject | None = None
@@ -77,6 +79,9 @@ class ChatController(QObject):
         self._request_load.connect(worker.load_model)
         self._request_generate.connect(worker.generate)
         self._request_forget.connect(worker.forget_conversation)
+        self._request_count.connect(worker.count_tokens)
+        worker.token_count.connect(self.token_count)
+        self._next_count = 1
         worker.model_loading.connect(self._on_model_loading)
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
@@ -296,6 +301,13 @@ class ChatController(QObject):
         """Stop the reply being generated; what was generated so far stays."""
         if self._active:
             self._worker.cancel(self._active[0])
+
+    def count_tokens(self, text: str) -> int:
+        """Ask the worker how many tokens `text` is; returns the ticket `token_count` answers with
+        (after any reply being written now)."""
+        ticket, self._next_count = self._next_count, self._next_count + 1
+        self._request_count.emit(ticket, text)
+        return ticket
 
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready."""

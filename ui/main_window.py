@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
 
         self.composer.send_requested.connect(self._send)
         self.composer.stop_requested.connect(controller.stop)
+        self.composer.attached.connect(self._count_attachment)
+        controller.token_count.connect(self._on_token_count)
+        self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
@@ -226,6 +229,7 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         elif self.controller.send(text):
             self.composer.box.clear()
+            self.composer.show_info("")
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
 
@@ -235,6 +239,31 @@ class MainWindow(QMainWindow):
 
     def _on_copied(self, text: str) -> None:
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
+
+    def _count_attachment(self, attachment) -> None:
+        self._counting[self.controller.count_tokens(attachment.block)] = attachment
+
+    def _on_token_count(self, ticket: int, count: int) -> None:
+        """Say how many tokens an attachment is, and plainly when it cannot fit."""
+        attachment = self._counting.pop(ticket, None)
+        if attachment is None:
+            return
+        if count < 0:
+            self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
+            return
+        app = self.controller.settings.app
+        window = (self.controller.model_info or {}).get("context_length") or 0
+        window = min(app.context_length or window, window)
+        reply_room = min(app.max_new_tokens, window // 2)
+        room = window - reply_room - (self.conversation_tokens() or 0)
+        noun = "token" if count == 1 else "tokens"
+        if window and count > room:
+            self.composer.show_info(
+                f"{attachment.name} is {count:,} {noun}, but only about {max(room, 0):,} fit: the context window is "
+                f"{window:,} tokens, {reply_room:,} are kept for the reply and the conversation uses the rest. "
+                "Shorten the attached text or start a new conversation.", problem=True)
+        else:
+            self.composer.show_info(f"Attached {attachment.name} · {count:,} {noun}")
 
     def _on_message_too_long(self, text: str, explanation: str) -> None:
         """The message never fit: it is back in the composer, untouched, with the reason above it."""

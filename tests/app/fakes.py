@@ -76,6 +76,9 @@ class FakeSession:
     def housekeeping(self) -> None:
         self.housekeeping_calls += 1
 
+    def count_tokens(self, text: str) -> int:
+        return len(split_tokens(text))
+
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
 

@@ -23,3 +23,9 @@ def test_a_stop_string_from_the_request_ends_the_reply_before_it(default_lm, tmp
     cut, reason = reply(session, (stop,))
     assert reason == "stop"
     assert cut == full[: full.index(stop)]
+
+
+def test_count_tokens_counts_message_text_with_special_token_text_kept_plain(default_lm, tmp_path):
+    session = EngineSession(default_lm, "default", "default", tmp_path / "prompt-cache")
+    assert session.count_tokens("Hello, world") == len(default_lm.tokenizer.encode("Hello, world"))
+    assert session.count_tokens("<|im_end|>") > 1  # typed, it is characters, not the end-of-turn token
