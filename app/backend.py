@@ -51,6 +51,10 @@ class GenerateRequest:
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
     stop_strings: tuple[str, ...] = ()  # the reply ends (reason "stop") where it would write one
+    # Continue a reply: the token ids it already has. The prompt is the conversation up to the
+    # user's message rendered with the template (ending in the assistant turn's opening), then
+    # these ids as they were generated, with no end-of-turn marker: the model goes on writing.
+    continue_ids: tuple[int, ...] = ()
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -162,13 +166,13 @@ class EngineSession:
         try:
             assembled = assemble(
                 tok, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2),
+                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
             raise BackendError(str(e)) from e
         self.configure(request.cache)
         self._open_disk()
-        prompt_ids = assembled.prompt_ids
+        prompt_ids = assembled.prompt_ids + list(request.continue_ids)
         prefix = self._system_prefix(assembled)
         in_memory = self._longest_in_memory(prompt_ids)
         use_disk = self.disk is not None and request.cache.on_disk
