@@ -96,21 +96,21 @@ class AppSettings:
         """{field: human-readable problem}; empty when usable."""
         problems: dict[str, str] = {}
         if not (1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT):
-            problems["max_new_tokens"] = f"max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT}"
+            problems["max_new_tokens"] = f"max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT:,}"
         if self.context_length != 0 and not (MIN_CONTEXT_LENGTH <= self.context_length <= MAX_CONTEXT_LENGTH):
             problems["context_length"] = (
-                f"context length must be 0 (the model's own) or {MIN_CONTEXT_LENGTH} to {MAX_CONTEXT_LENGTH} tokens"
+                f"context length must be 0 (the model's own) or {MIN_CONTEXT_LENGTH} to {MAX_CONTEXT_LENGTH:,} tokens"
             )
         if not (1 <= self.panel_top_k <= PANEL_TOP_K_LIMIT):
             problems["panel_top_k"] = f"panel top-k must be between 1 and {PANEL_TOP_K_LIMIT}"
         if self.kv_cache not in KV_CACHE_KINDS:
             problems["kv_cache"] = f"KV cache kind must be one of {', '.join(KV_CACHE_KINDS)}"
         if not (MIN_KV_WINDOW <= self.kv_window <= MAX_KV_WINDOW):
-            problems["kv_window"] = f"the window must be {MIN_KV_WINDOW} to {MAX_KV_WINDOW} tokens"
+            problems["kv_window"] = f"the window must be {MIN_KV_WINDOW} to {MAX_KV_WINDOW:,} tokens"
         if not (1 <= self.prompt_cache_entries <= MAX_PROMPT_CACHE_ENTRIES):
             problems["prompt_cache_entries"] = f"cached prompts must be between 1 and {MAX_PROMPT_CACHE_ENTRIES}"
         if not (1 <= self.prompt_cache_mb <= MAX_PROMPT_CACHE_MB):
-            problems["prompt_cache_mb"] = f"prompt cache memory must be between 1 and {MAX_PROMPT_CACHE_MB} MB"
+            problems["prompt_cache_mb"] = f"prompt cache memory must be between 1 and {MAX_PROMPT_CACHE_MB:,} MB"
         if not self.model.strip():
             problems["model"] = "choose the default model or a model file or folder"
         if self.theme not in THEMES:

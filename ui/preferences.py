@@ -46,7 +46,7 @@ from ui.model_picker import ask_model_file, ask_model_folder
 DECODING_FIELDS = [
     ("temperature", "Temperature", "float", "0 = always the most likely token; higher = more varied"),
     ("top_k", "Top-k", "int", "keep only the k most likely tokens"),
-    ("top_p", "Top-p", "float", "keep the most likely tokens up to this total probability (1 = off)"),
+    ("top_p", "Top-p", "float", "keep the likeliest tokens up to this total probability; 1 = off"),
     ("min_p", "Min-p", "float", "drop tokens less likely than this times the best one"),
     ("repetition_penalty", "Repetition penalty", "float", "1 = off; above 1 discourages repeats"),
     ("presence_penalty", "Presence penalty", "float", "subtracted once per token already used"),
@@ -161,6 +161,8 @@ class NumberField(QWidget):
             self.control = spin
             bounds = f"{_number(r.control_min)} to {_number(r.control_max)}" if r.high is not None else f"{_number(r.control_min)} or more"
             hint = f"{hint} ({bounds}{'; ' + _number(r.low) + ' = ' + r.special if r.special else ''})"
+            if name == "zoom_percent":
+                spin.setSuffix(" %")
         self.control.setToolTip(hint)
         self.message = FieldMessage(hint)
         layout = QVBoxLayout(self)
@@ -216,7 +218,7 @@ class PreferencesDialog(QDialog):
         self._model_info = model_info  # the loaded model's, for what each KV cache kind costs
         self._conversation_tokens = conversation_tokens  # what a cache-breaking change costs to re-read
         self.setWindowTitle("Preferences")
-        self.setMinimumWidth(600)
+        self.setMinimumWidth(640)
         self._settings = settings
         self._registry = registry
         self._presets: list[tuple[str, str]] = list(settings.app.system_prompt_presets)
