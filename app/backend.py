@@ -1,7 +1,7 @@
 """The backend seam: what the worker thread asks of a language model, and the real engine behind it.
 
 The worker only knows `Backend.load(spec, report) -> Session` and `Session.stream(request, ...)`,
-which yields plain token records (dicts of ids, strings and floats). Tests inject a fake backend;
+which yields the engine's `TokenEvent`s and, last, a `ReplyDone` with the reply's numbers. Tests inject a fake backend;
 the app injects `EngineBackend`. Everything here runs in the worker thread.
 """
 
@@ -19,10 +19,12 @@ import numpy as np
 from app import paths
 from app.cache_store import HASHES_FILE, PROMPT_CACHE_DIR, DiskLimits, ModelHashes, prune
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
+from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
 from engine.cache import KVCache, make_cache, measure_bytes_per_token
-from engine.generate import GenerationConfig, TokenEvent, generate
+from engine.events import TokenEvent
+from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
 from engine.prompt_cache import DiskPromptCache, PromptCache, common_prefix_length
 from engine.sampling import SamplingSettings
@@ -31,11 +33,21 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[float, str], None]  # (progress 0..1, or -1 when unknown; what is happening)
 StopFn = Callable[[], bool]
-ProgressFn = Callable[[int, int], None]  # prompt tokens processed, total
 
 
 class BackendError(Exception):
-    """A request could not be served; the message is meant for the user."""
+    """A request could not be served; the message is meant for the user, `kind` for the app."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.BACKEND):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """The end of a reply, after its last TokenEvent: the numbers the status bar and store keep."""
+
+    stats: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,10 @@ class GenerateRequest:
 class Session(Protocol):
     info: dict[str, Any]
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
-        """Token records; the last one carries `finish_reason` and `stats` (its id may be None)."""
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
+        """TokenEvents; the last one carries `finish_reason` (its token may be None); then a ReplyDone."""
         ...
 
     def housekeeping(self) -> None:
@@ -160,7 +174,9 @@ class EngineSession:
             self.cache.max_entries, self.cache.max_bytes = config.max_entries, config.max_mb << 20
         self.config = config
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
         tok = self.lm.tokenizer
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
         try:
@@ -169,7 +185,7 @@ class EngineSession:
                 context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
-            raise BackendError(str(e)) from e
+            raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         self.configure(request.cache)
         self._open_disk()
         prompt_ids = assembled.prompt_ids + list(request.continue_ids)
@@ -193,13 +209,12 @@ class EngineSession:
             for ev in events:
                 if ev.token is not None:
                     generated.append(ev.token)
-                record = token_record(ev, tok.piece)
+                yield ev
                 if ev.finish_reason is not None:
-                    record["stats"] = finish_stats(ev, len(generated), context)
-                    record["stats"]["dropped_messages"] = assembled.dropped_count
-                    record["stats"]["cache_source"] = source
-                    record["stats"]["kv_cache"] = request.cache.kind
-                yield record
+                    stats = finish_stats(ev, len(generated), context)
+                    stats |= {"dropped_messages": assembled.dropped_count, "cache_source": source}
+                    stats["kv_cache"] = request.cache.kind
+                    yield ReplyDone(stats)
         finally:
             if caches and caches[0].offset:
                 held = (prompt_ids + generated)[: caches[0].offset]
@@ -287,27 +302,6 @@ class EngineSession:
                     return
         if len(prefix) > in_memory and (caches := self.disk.load_prefix(prefix)) is not None:
             self.cache.checkin(prefix, caches)
-
-
-def token_record(ev: TokenEvent, piece: Callable[[int], str]) -> dict[str, Any]:
-    """A TokenEvent as plain values, alternatives with their exact text."""
-    return {
-        "index": ev.index,
-        "id": ev.token,
-        "text": ev.text,
-        "piece": ev.piece,
-        "logprob": ev.logprob,
-        "sampled_logprob": ev.sampled_logprob,
-        "entropy": ev.entropy,
-        "top_raw": [[i, piece(i), lp] for i, lp in ev.top_raw],
-        "top_final": [[i, piece(i), lp] for i, lp in ev.top_final],
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "ttft_s": ev.ttft_s,
-        "elapsed_s": ev.elapsed_s,
-        "kv_bytes": ev.kv_bytes,
-    }
 
 
 def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]:

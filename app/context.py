@@ -23,11 +23,6 @@ class ContextTooLong(ValueError):
 
     ADVICE = "Shorten the message or raise the context length."
 
-    @classmethod
-    def describes(cls, error: str) -> bool:
-        """Whether an error text that crossed a thread boundary as a string was this error."""
-        return error.rstrip().endswith(cls.ADVICE)
-
     def __init__(self, message_tokens: int, fixed_tokens: int, limit: int):
         self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
         super().__init__(

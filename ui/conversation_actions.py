@@ -31,7 +31,7 @@ class ConversationActions:
         OSError if it cannot be written. The dialog opens in the folder used last (else home)."""
         if self._controller.conversation_id is None:
             return None
-        title = self._controller.store.conversation(self._controller.conversation_id).title
+        title = self._controller.conversation_title()
         file_filter, suffix = EXPORT_KINDS[kind]
         start = str((self._export_dir or Path.home()) / export_file_name(title, kind))
         path, _ = QFileDialog.getSaveFileName(self._parent, "Export conversation", start, file_filter)

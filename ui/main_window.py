@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter,
 from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.model_picker import ask_model_file, ask_model_folder
@@ -112,10 +113,11 @@ class MainWindow(QMainWindow):
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
         controller.message_too_long.connect(self._on_message_too_long)
+        controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
         controller.memory_saved.connect(lambda text: self.show_message(f"Remembered: {one_line(text)}"))
         self.transcript.copied.connect(self._on_copied)
-        if notice := controller.store_notice():
+        if notice := controller.store_notice() or controller.open_notice:
             self.notice.show_error(notice)
         self._update_actions()
         QTimer.singleShot(0, self.composer.box.setFocus)
@@ -274,8 +276,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
-        conversation_id = self.controller.conversation_id
-        title = self.controller.store.conversation(conversation_id).title if conversation_id is not None else ""
+        title = self.controller.conversation_title()
         # "[*]" in a window title is Qt's modified-marker placeholder; doubled, it shows as written
         shown = one_line(title, 80).replace("[*]", "[*][*]")
         self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
@@ -393,12 +394,12 @@ class MainWindow(QMainWindow):
         if busy:
             self._live = True
 
-    def _on_reply_tokens(self, index: int, records: list) -> None:
-        if records:
-            self.status.show_live(records[-1], len(self.controller.message(index).tokens))
-        if self._live and records:
-            record = records[-1]
-            self.panel.show_step(record, f"Live · token {record['index'] + 1}")
+    def _on_reply_tokens(self, index: int, tokens: list[TokenEvent]) -> None:
+        if tokens:
+            self.status.show_live(tokens[-1], len(self.controller.message(index).tokens))
+        if self._live and tokens:
+            token = tokens[-1]
+            self.panel.show_step(token, f"Live · token {token.index + 1}")
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False

@@ -169,7 +169,7 @@ def test_temperature_zero_makes_replies_repeat(qtbot, launch):
     first = ask(qtbot, app, "Name three colours.")
     app.window.new_chat()
     second = ask(qtbot, app, "Name three colours.")
-    assert [t["id"] for t in first.tokens] == [t["id"] for t in second.tokens]
+    assert [t.token for t in first.tokens] == [t.token for t in second.tokens]
     assert first.text == second.text and first.text.strip()
 
 
