@@ -41,6 +41,7 @@ from engine.events import TokenEvent
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a streaming reply is saved at least this often
+CONTINUABLE = ("cancelled", "length", "interrupted")  # how a reply that can be continued ended
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ActiveReply:
     request_id: int
     index: int
     recorder: ReplyRecorder
+    offset: int = 0  # tokens the reply already had (a continued reply): new tokens count on from here
 
 
 class ChatController(QObject):
@@ -193,6 +195,42 @@ class ChatController(QObject):
         self.busy_changed.emit(True)
         request = reply_request(self.settings, user_text, history, memories, self.conversation_id)
         self._request_generate.emit(request_id, request)
+
+    def can_continue(self) -> bool:
+        """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
+        closing) and its tokens are known, and nothing is being written now."""
+        messages = self.conversation.messages
+        if self.busy or not messages:
+            return False
+        last = messages[-1]
+        return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
+                and last.error is None and any(t.token is not None for t in last.tokens))
+
+    def continue_reply(self) -> bool:
+        """Let the model go on writing the last reply where it stopped; the new tokens append to
+        the same stored message. The prompt is the conversation with that reply as an unfinished
+        assistant turn (`GenerateRequest.continue_ids`)."""
+        if not self.can_continue():
+            return False
+        index = len(self.conversation.messages) - 1
+        reply = self.message(index)
+        user = max(i for i in range(index) if self.message(i).role == "user")
+        history = tuple(self.conversation.history(before=user))
+        ids = tuple(t.token for t in reply.tokens if t.token is not None)
+        reply.finish_reason = None  # streaming again
+        request_id = self._next_request
+        self._next_request += 1
+        recorder = ReplyRecorder(self.store, reply.id, FLUSH_INTERVAL_S)
+        self._active = ActiveReply(request_id, index, recorder, offset=len(reply.tokens))
+        self._flush_timer.start()
+        self.busy_changed.emit(True)
+        self.reply_tokens.emit(index, [])
+        request = replace(
+            reply_request(self.settings, self.message(user).text, history, reply.memories, self.conversation_id),
+            continue_ids=ids,
+        )
+        self._request_generate.emit(request_id, request)
+        return True
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -436,6 +474,8 @@ class ChatController(QObject):
         index = self._reply_index(request_id)
         if index is None:
             return
+        if self._active.offset:  # a continued reply: its tokens number on from what it had
+            tokens = [replace(t, index=t.index + self._active.offset) for t in tokens]
         self.message(index).add_tokens(tokens)
         self._active.recorder.add(tokens)
         self.reply_tokens.emit(index, tokens)
@@ -445,6 +485,8 @@ class ChatController(QObject):
         if index is None:
             return
         message = self.message(index)
+        if self._active.offset:  # a continued reply counts all its tokens
+            stats = {**stats, "generated_tokens": len(message.tokens)}
         message.stats = stats
         message.finish_reason = stats.get("finish_reason") or "cancelled"
         self._end_reply(message, message.finish_reason)

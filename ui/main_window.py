@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.prefill_progress.connect(self.status.show_prefill)
         controller.model_loading.connect(self._on_model_loading)
@@ -158,6 +159,9 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
+        self.continue_action = self._action(
+            edit_menu, "Co&ntinue Last Reply", self.controller.continue_reply, "Ctrl+Shift+Return"
+        )
         self._action(edit_menu, "&Memories…", self.actions.open_memories, "Ctrl+Shift+M")
         edit_menu.addSeparator()
         self.preferences_action = self._action(edit_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
@@ -282,6 +286,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
 
     def _update_actions(self) -> None:
+        self.continue_action.setEnabled(self.controller.can_continue())
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
 
+from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
 from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
@@ -43,6 +44,7 @@ class MessageView(QFrame):
     edit_submitted = Signal(str)  # the edited text of this user message
     branch_step = Signal(int)  # -1: previous alternative, +1: next
     regenerate_requested = Signal()
+    continue_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
     copied = Signal(str)  # what was put on the clipboard
 
@@ -76,10 +78,15 @@ class MessageView(QFrame):
         self.regenerate_button = self._button(
             "Regenerate", "Write this reply again (this one is kept)", self.regenerate_requested.emit
         )
+        self.continue_button = self._button(
+            "Continue", "Let the model go on writing this reply where it stopped", self.continue_requested.emit
+        )
+        self.continue_button.hide()
+        self._last = False
         header.addWidget(self.role_label)
         header.addWidget(self.meta_label, 1)
         for widget in (self.previous_button, self.branch_label, self.next_button,
-                       self.edit_button, self.regenerate_button, self.copy_button):  # fmt: skip
+                       self.edit_button, self.continue_button, self.regenerate_button, self.copy_button):  # fmt: skip
             header.addWidget(widget)
         layout.addLayout(header)
         self.edit_button.setVisible(message.role == "user" and message.id is not None)
@@ -128,6 +135,7 @@ class MessageView(QFrame):
         if m.error:
             self.error_label.setText(m.error)
             self.error_label.show()
+        self._show_continue()
         self.memories_chip.setText(memories_text(len(m.memories)))
         self.memories_chip.setVisible(bool(m.memories))
         position, count = m.branch
@@ -141,12 +149,21 @@ class MessageView(QFrame):
         self.notice_label.setVisible(bool(dropped))
 
     def set_last_reply(self, last: bool) -> None:
-        """Only the newest reply offers Regenerate."""
+        """Only the newest reply offers Regenerate (and Continue, when it stopped early)."""
+        self._last = last
         self.regenerate_button.setVisible(last and self.message.role == "assistant")
+        self._show_continue()
+
+    def _show_continue(self) -> None:
+        m = self.message
+        self.continue_button.setVisible(
+            self._last and m.role == "assistant" and m.finish_reason in CONTINUABLE and m.error is None and bool(m.tokens)
+        )
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Edit, Regenerate and switching versions wait while a reply is being written."""
-        for widget in (self.edit_button, self.regenerate_button, self.previous_button, self.next_button):
+        for widget in (self.edit_button, self.regenerate_button, self.continue_button, self.previous_button,
+                       self.next_button):
             widget.setEnabled(enabled)
         if enabled:
             position, count = self.message.branch

@@ -134,6 +134,7 @@ class Transcript(QScrollArea):
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
         view.regenerate_requested.connect(self._controller.regenerate)
+        view.continue_requested.connect(self._controller.continue_reply)
         view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
         view.copied.connect(self.copied)
         for earlier in self.views:
