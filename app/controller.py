@@ -34,7 +34,8 @@ from app.model_loads import ModelLoads
 from app.reply_recorder import ReplyRecorder
 from app.reply_request import reply_request, settings_used
 from app.settings import DEFAULT_MODEL, Settings
-from app.store import Conversation, SearchHit, Store, StoreError
+from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
+from app.store.conversation_settings import ConversationSettings
 from app.store.export import write_export
 from app.worker import Worker
 from engine.events import TokenEvent
@@ -98,6 +99,7 @@ class ChatController(QObject):
         self.store = store if store is not None else Store(":memory:")
         self.memory = MemoryStore(self.store)
         self._open = OpenConversation()
+        self._own = ConversationSettings()  # what the open conversation sets for itself
         self.open_notice = ""  # what damaged rows cost the open conversation ("" when nothing)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(int(FLUSH_INTERVAL_S * 1000))
@@ -164,6 +166,8 @@ class ChatController(QObject):
             self.remember_fact(intent.fact)
         if self.conversation_id is None:
             self._open = OpenConversation(self.store.create_conversation().id, self.conversation)
+            if not self._own.empty:  # chosen for the new chat before its first message
+                conversation_settings.write(self.store, self.conversation_id, self._own)
         history = tuple(self.conversation.history())
         stored = self.store.add_user_message(self.conversation_id, text)
         self.conversation.add(ChatMessage("user", text, id=stored.id))
@@ -176,7 +180,7 @@ class ChatController(QObject):
         """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it."""
         memories = [m.text for m in self.memory.relevant(user_text)]
         model = (self.model_info or {}).get("display_name") or self.settings.app.model
-        used = settings_used(self.settings, memories)
+        used = settings_used(self.effective_settings, memories)
         branch = (1, 1)
         if regenerate:
             stored = self.store.regenerate(self.conversation_id, model, used)
@@ -193,7 +197,7 @@ class ChatController(QObject):
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
-        request = reply_request(self.settings, user_text, history, memories, self.conversation_id)
+        request = reply_request(self.effective_settings, user_text, history, memories, self.conversation_id)
         self._request_generate.emit(request_id, request)
 
     def can_continue(self) -> bool:
@@ -226,13 +230,32 @@ class ChatController(QObject):
         self.busy_changed.emit(True)
         self.reply_tokens.emit(index, [])
         request = replace(
-            reply_request(self.settings, self.message(user).text, history, reply.memories, self.conversation_id),
+            reply_request(self.effective_settings, self.message(user).text, history, reply.memories,
+                          self.conversation_id),
             continue_ids=ids,
         )
         self._request_generate.emit(request_id, request)
         return True
 
     # -- conversations ---------------------------------------------------------------------
+
+    @property
+    def own_settings(self) -> ConversationSettings:
+        """What the open conversation sets for itself (its system prompt, its stop strings)."""
+        return self._own
+
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings the open conversation's next reply is asked with: the app's, with the
+        conversation's own system prompt and stop strings in their place where it has them."""
+        return self._own.applied_to(self.settings)
+
+    def set_own_settings(self, own: ConversationSettings) -> None:
+        """Give the open conversation its own system prompt / stop strings (None fields: the
+        app's); kept with the conversation (a new chat keeps them until its first message)."""
+        self._own = own
+        if self.conversation_id is not None:
+            conversation_settings.write(self.store, self.conversation_id, own)
 
     def list_conversations(self) -> list[Conversation]:
         """Every stored conversation, most recently active first."""
@@ -284,6 +307,8 @@ class ChatController(QObject):
 
     def _show(self, loaded: LoadedTranscript) -> None:
         """Make a completely read conversation the open one, and tell the views."""
+        if loaded.conversation_id != self._open.id:
+            self._own = conversation_settings.read(self.store, loaded.conversation_id)
         self._open = OpenConversation(loaded.conversation_id, loaded.transcript)
         self.open_notice = loaded.notice
         self.conversation_reset.emit()
@@ -400,6 +425,7 @@ class ChatController(QObject):
         """An empty conversation; it is saved (and listed) once its first message is sent."""
         self._abandon_reply()
         self._open = OpenConversation()
+        self._own = ConversationSettings()
         self.open_notice = ""
         self.conversation_reset.emit()
         self.conversation_opened.emit(None)

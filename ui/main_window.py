@@ -16,6 +16,7 @@ from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_P
 from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
+from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -139,6 +140,9 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&New Conversation", self.new_chat, QKeySequence.StandardKey.New)
         self._action(file_menu, "&Find in Conversations", self.sidebar.search_box.setFocus, "Ctrl+Shift+F")
+        self.conversation_settings_action = self._action(
+            file_menu, "Conversation &Settings…", self.open_conversation_settings, "Ctrl+Shift+,"
+        )
         file_menu.addSeparator()
         self.export_actions = [
             self._action(file_menu, "Export as &Markdown…", lambda: self.export("markdown")),
@@ -344,11 +348,32 @@ class MainWindow(QMainWindow):
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info,
-                                   conversation_tokens=self.conversation_tokens())
+                                   conversation_tokens=self.conversation_tokens(),
+                                   own_system_prompt=self.controller.own_settings.system_prompt is not None)
         self.preferences = dialog
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
         dialog.open()
+
+    def open_conversation_settings(self) -> ConversationSettingsDialog:
+        """This conversation's own system prompt and stop strings."""
+        dialog = ConversationSettingsDialog(
+            self.controller.settings, self.controller.own_settings, self,
+            conversation_tokens=self.conversation_tokens(), title=self.controller.conversation_title(),
+            has_messages=bool(self.controller.conversation.messages),
+        )
+        self.conversation_dialog = dialog
+
+        def save() -> None:
+            own = dialog.own_settings()
+            if own is not None:
+                warning = dialog.reread_warning()
+                self.controller.set_own_settings(own)
+                self.show_message(" ".join(("Conversation settings saved.", warning)).strip())
+
+        dialog.accepted.connect(save)
+        dialog.open()
+        return dialog
 
     def _apply_preferences(self, dialog: PreferencesDialog) -> None:
         settings = dialog.settings()

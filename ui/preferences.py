@@ -213,10 +213,11 @@ def _number(value: float) -> str:
 
 class PreferencesDialog(QDialog):
     def __init__(self, settings: Settings, registry: ModelRegistry, parent=None, model_info: dict | None = None,
-                 conversation_tokens: int | None = None):
+                 conversation_tokens: int | None = None, own_system_prompt: bool = False):
         super().__init__(parent)
         self._model_info = model_info  # the loaded model's, for what each KV cache kind costs
         self._conversation_tokens = conversation_tokens  # what a cache-breaking change costs to re-read
+        self._own_system_prompt = own_system_prompt  # the open conversation has its own: ours does not reach it
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(640)
         self._settings = settings
@@ -309,7 +310,7 @@ class PreferencesDialog(QDialog):
         self.system_prompt.setPlaceholderText("No system prompt")
         form.addRow("Presets", presets)
         form.addRow("System prompt", self.system_prompt)
-        note = FieldMessage("New conversations start with this; a conversation can keep its own (Conversation menu).")
+        note = FieldMessage("Every conversation uses this unless it has its own (File → Conversation Settings…).")
         form.addRow("", note)
         self._loaders["system_prompt"] = lambda s: self.system_prompt.setPlainText(s.app.system_prompt)
         self._fill_presets()
@@ -485,7 +486,10 @@ class PreferencesDialog(QDialog):
         settings = settings or self.settings()
         if settings is None:
             return ""
-        return reread_text(cache_breaking_changes(self._settings, settings), self._conversation_tokens)
+        changes = cache_breaking_changes(self._settings, settings)
+        if self._own_system_prompt:
+            changes = [c for c in changes if c != CACHE_BREAKERS["system_prompt"]]
+        return reread_text(changes, self._conversation_tokens)
 
     def _known_good(self) -> dict:
         values = {name: _value(self._settings, name) for name in self.fields}
