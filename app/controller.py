@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.failures import Failure, FailureKind
+from app.importers import read_conversations
 from app.memory import ForgetIntent, Memory, MemoryStore, RememberIntent, detect_intent
 from app.model_loads import ModelLoads
 from app.reply_recorder import ReplyRecorder
@@ -37,12 +38,30 @@ from app.settings import DEFAULT_MODEL, Settings
 from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
 from app.store.conversation_settings import ConversationSettings
 from app.store.export import write_export
+from app.store.imports import save_imported
 from app.worker import Worker
 from engine.events import TokenEvent
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a streaming reply is saved at least this often
 CONTINUABLE = ("cancelled", "length", "interrupted")  # how a reply that can be continued ended
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did: the file's name, the titles of the conversations made, what was skipped."""
+
+    file_name: str
+    titles: list[str]
+    skipped: list[str]
+
+    def text(self) -> str:
+        """One line for the status bar, e.g. "Imported 3 conversations from conversations.json"."""
+        count = len(self.titles)
+        made = f"Imported {count} conversation{'s' if count != 1 else ''} from {self.file_name}"
+        if not self.skipped:
+            return made + "."
+        return f"{made}; {len(self.skipped)} skipped ({self.skipped[0]}{'; …' if len(self.skipped) > 1 else ''})."
 
 
 @dataclass(frozen=True)
@@ -264,6 +283,16 @@ class ChatController(QObject):
     def conversation_title(self) -> str:
         """The open conversation's title ("" for a new one)."""
         return "" if self.conversation_id is None else self.store.conversation(self.conversation_id).title
+
+    def import_conversations(self, path: str | Path) -> ImportSummary:
+        """Import every conversation in a ChatGPT `conversations.json` or a Glassbox JSON export as
+        new conversations and open the first; ImportFileError (nothing imported) if the file is not
+        one. Conversations inside it that are damaged are skipped and listed in the summary."""
+        result = read_conversations(path)
+        saved = [save_imported(self.store, c) for c in result.conversations]
+        self.conversations_changed.emit()
+        self.open_conversation(saved[0].id)
+        return ImportSummary(Path(path).name, [c.title for c in saved], result.skipped)
 
     def open_latest(self) -> None:
         """Reopen the most recently active conversation (an empty one if there is none)."""

@@ -52,6 +52,7 @@ class ImportedConversation:
     active_leaf: int | None  # index of the last message of the branch to show
     created: float | None = None
     source: str = ""  # "chatgpt" or "glassbox"
+    own_settings: dict[str, Any] = field(default_factory=dict)  # the conversation's own system prompt …
 
 
 @dataclass
@@ -203,4 +204,5 @@ def read_glassbox(data: dict, name: str) -> ImportedConversation:
     active = conversation.get("active_path")
     leaf = index.get(active[-1]) if isinstance(active, list) and active and active[-1] in index else len(messages) - 1
     title = conversation.get("title") if isinstance(conversation.get("title"), str) else ""
-    return ImportedConversation(title, tuple(messages), leaf, _time(conversation.get("created")), "glassbox")
+    own = conversation.get("own_settings") if isinstance(conversation.get("own_settings"), dict) else {}
+    return ImportedConversation(title, tuple(messages), leaf, _time(conversation.get("created")), "glassbox", own)

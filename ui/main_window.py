@@ -5,12 +5,22 @@ the controller."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.controller import ChatController
+from app.importers import ImportFileError
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from engine.events import TokenEvent
@@ -59,6 +69,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.registry = registry
         self.preferences: PreferencesDialog | None = None
+        self._import_dir: Path | None = None  # where the last import came from
         self._live = True  # the panel follows the newest token until the user picks one
         self.setWindowTitle("Glassbox")
         settings = controller.settings
@@ -148,6 +159,7 @@ class MainWindow(QMainWindow):
             self._action(file_menu, "Export as &Markdown…", lambda: self.export("markdown")),
             self._action(file_menu, "Export as &JSON…", lambda: self.export("json")),
         ]
+        self._action(file_menu, "&Import Conversations…", self.ask_import)
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -303,6 +315,24 @@ class MainWindow(QMainWindow):
             return
         if path:
             self.show_message(f"Exported to {path}")
+
+    def ask_import(self) -> None:
+        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import conversations", str(self._import_dir or Path.home()),
+            "Conversation exports (*.json);;All files (*)",
+        )
+        if path:
+            self._import_dir = Path(path).parent
+            self.import_file(path)
+
+    def import_file(self, path: str) -> None:
+        try:
+            summary = self.controller.import_conversations(path)
+        except ImportFileError as e:
+            self.notice.show_error(f"Nothing was imported: {e}")
+            return
+        self.show_message(summary.text())
 
     def new_chat(self) -> None:
         self.controller.new_chat()
