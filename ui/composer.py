@@ -71,6 +71,13 @@ class MessageBox(QPlainTextEdit):
         else:
             super().dropEvent(event)
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # the hint about Shift+Enter only when it fits on the box's one line
+        full = "Message Glassbox…  (Shift+Enter: new line)"
+        fits = self.fontMetrics().horizontalAdvance(full) + 24 <= self.viewport().width()
+        self.setPlaceholderText(full if fits else "Message Glassbox…")
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._fit_height()  # the stylesheet's font and padding apply only once polished

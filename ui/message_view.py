@@ -228,7 +228,7 @@ class MessageView(QFrame):
         code = self.text.code_block_at(pos)
         if code is not None:
             action = menu.addAction("Copy Code Block")
-            action.triggered.connect(lambda: QGuiApplication.clipboard().setText(code))
+            action.triggered.connect(lambda: (QGuiApplication.clipboard().setText(code), self.copied.emit(code)))
         menu.addAction("Copy Message", self.copy_text)
         selection = self.text.textCursor().selectedText().replace("\u2029", "\n").strip()
         if selection or self.message.text.strip():

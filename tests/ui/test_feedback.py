@@ -23,6 +23,21 @@ def test_copy_says_copied(qtbot, launch):
     assert app.window.status.currentMessage().startswith("Copied")
 
 
+def test_copying_a_code_block_says_copied(qtbot, launch):
+    from PySide6.QtGui import QTextCursor
+
+    app = launch(FakeBackend(reply="Try:\n\n```python\nprint('hi')\n```\n"))
+    ask(qtbot, app, "code")
+    view = app.window.transcript.views[1]
+    doc = view.text.document()
+    cursor = QTextCursor(doc.findBlock(doc.toPlainText().index("print")))
+    point = view.text.cursorRect(cursor).center()
+    actions = {a.text(): a for a in view.build_context_menu(point).actions()}
+    actions["Copy Code Block"].trigger()
+    assert QGuiApplication.clipboard().text() == "print('hi')"
+    assert app.window.status.currentMessage() == "Copied 11 characters to the clipboard"
+
+
 def test_export_says_where_it_went_and_the_dialog_reopens_there(qtbot, launch, tmp_path, monkeypatch):
     app = launch(FakeBackend())
     ask(qtbot, app, "hello")
