@@ -306,17 +306,11 @@ class ChatController(QObject):
         All or nothing: if it cannot be read, the open conversation stays open, `notice` says why,
         and False is returned. What damaged rows cost (their extras) is told through `notice` too.
         """
-        try:
-            loaded = load_transcript(self.store, conversation_id)
-        except (StoreError, sqlite3.Error) as e:
-            log.exception("could not open conversation %s", conversation_id)
-            self.notice.emit(f"This conversation could not be opened ({e}); nothing was changed.")
+        loaded = self._read(conversation_id)
+        if loaded is None:
             return False
         if self._abandon_reply() and conversation_id == self.conversation_id:
-            try:  # the stopped reply's last tokens were saved after the read: read again
-                loaded = load_transcript(self.store, conversation_id)
-            except (StoreError, sqlite3.Error):
-                log.exception("could not read conversation %s again", conversation_id)
+            loaded = self._read(conversation_id) or loaded  # the stopped reply's last tokens too
         self._show(loaded)
         return True
 
@@ -332,7 +326,17 @@ class ChatController(QObject):
 
     def _reload(self) -> None:
         """Show the open conversation's active branch again, as stored (after a branch change)."""
-        self._show(load_transcript(self.store, self.conversation_id))
+        if (loaded := self._read(self.conversation_id)) is not None:
+            self._show(loaded)
+
+    def _read(self, conversation_id: int) -> LoadedTranscript | None:
+        """A stored conversation read completely, or None (and a notice) if it cannot be read."""
+        try:
+            return load_transcript(self.store, conversation_id)
+        except (StoreError, sqlite3.Error) as e:
+            log.exception("could not read conversation %s", conversation_id)
+            self.notice.emit(f"This conversation could not be opened ({e}); nothing was changed.")
+            return None
 
     def _show(self, loaded: LoadedTranscript) -> None:
         """Make a completely read conversation the open one, and tell the views."""
@@ -483,7 +487,7 @@ class ChatController(QObject):
         self._flush_timer.stop()
         active, self._active = self._active, None
         if active is not None:
-            active.recorder.finish(reason, message.stats)
+            active.recorder.finish(reason, message.stats | ({"error": message.error} if message.error else {}))
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings from the next reply on; load the model if it changed."""

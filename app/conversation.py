@@ -40,12 +40,15 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
     if message.role != "assistant":
         return ChatMessage(message.role, message.text, id=message.id, branch=branch)
     memories = (message.settings or {}).get("memories_used")
+    stats = message.stats or {}
+    failed = message.finish_reason == "error"
     return ChatMessage(
         "assistant",
         message.text,
         tokens=list(tokens),
-        stats={"generated_tokens": len(tokens)} | (message.stats or {}),  # as it finished
+        stats={"generated_tokens": len(tokens)} | stats,  # as it finished
         finish_reason=message.finish_reason or "interrupted",
+        error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,
         memories=[m for m in memories if isinstance(m, str)] if isinstance(memories, list) else [],
         branch=branch,

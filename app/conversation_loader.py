@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.conversation import ChatMessage, Transcript, from_stored
-from app.store import Store
+from app.store import ReplyTokens, Store
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,10 @@ def load_transcript(store: Store, conversation_id: int, skip_leaf: bool = False)
     for m in path[:-1] if skip_leaf else path:
         siblings = [s.id for s in store.siblings(m.id)]
         branch = (siblings.index(m.id) + 1, len(siblings)) if m.id in siblings else (1, 1)
-        tokens = store.tokens(m.id) if m.role == "assistant" else None
-        lost_tokens += bool(tokens and tokens.damaged)
+        tokens = store.tokens(m.id) if m.role == "assistant" else ReplyTokens(())
+        lost_tokens += tokens.damaged
         lost_details += bool(m.damage)
-        messages.append(from_stored(m, tokens.tokens if tokens else (), branch))
+        messages.append(from_stored(m, tokens.tokens, branch))
     return LoadedTranscript(conversation_id, Transcript(messages), damage_notice(lost_tokens, lost_details))
 
 

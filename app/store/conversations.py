@@ -192,6 +192,16 @@ class Store(Database):
             )
         return self.message(message_id)
 
+    def add_reply(
+        self, conversation_id: int, text: str, model: str | None = None, finish_reason: str = "eos"
+    ) -> Message:
+        """A finished reply with text and no per-token record (one imported from elsewhere), after
+        the current leaf."""
+        with self.transaction() as db:
+            message_id = _insert(db, conversation_id, _leaf(db, conversation_id), "assistant", text, model=model)
+            db.execute("UPDATE messages SET finish_reason = ? WHERE id = ?", (finish_reason, message_id))
+        return self.message(message_id)
+
     def regenerate(
         self, conversation_id: int, model: str | None = None, settings: dict[str, Any] | None = None
     ) -> Message:

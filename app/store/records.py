@@ -38,7 +38,9 @@ ROLES = ("system", "user", "assistant")
 STAT_KEYS = (
     "prompt_tokens", "cached_tokens", "computed_tokens", "generated_tokens", "ttft_s", "tokens_per_s",
     "dropped_messages", "context_used", "context_length", "kv_cache", "finish_reason",
+    "error",  # what a failed reply said went wrong (the window showed it; reopening shows it again)
 )  # fmt: skip
+TEXT_STATS = frozenset({"kv_cache", "finish_reason", "error"})  # the others are numbers
 MAX_LOGPROB = 1e-3  # a stored log-probability above this is not a probability: the row is damaged
 
 
@@ -147,19 +149,20 @@ def message_from_row(r: sqlite3.Row) -> Message:
 
 
 def clean_stats(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The STAT_KEYS of a reply's stats with plain JSON values (NaN and infinities become None);
+    """The STAT_KEYS of a reply's stats, each of its kind: text for TEXT_STATS, a number (int or
+    float, NaN and infinities as None) for the others; a value of the wrong kind is left out.
     None when nothing is left."""
     stats = stats or {}
     out: dict[str, Any] = {}
     for key in STAT_KEYS:
-        if key not in stats:
-            continue
-        value = stats[key]
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        elif value is not None and not isinstance(value, str | int | float):  # bool is an int
-            continue
-        out[key] = value
+        value = stats.get(key)
+        if key in TEXT_STATS:
+            if isinstance(value, str):
+                out[key] = value
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        elif key in stats and (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
+            out[key] = value
     return out or None
 
 

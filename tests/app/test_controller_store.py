@@ -128,3 +128,35 @@ def test_a_finished_replys_stats_are_saved_and_come_back(qtbot, open_controller)
                             "finish_reason": "eos"}  # fmt: skip
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.stats == stored.stats and again.stats["generated_tokens"] == live.stats["generated_tokens"]
+
+
+class HalfThenFail(FakeBackend):
+    """Streams two tokens of the reply, then fails (a backend error half-way)."""
+
+    def load(self, spec, report):
+        session = super().load(spec, report)
+        stream = session.stream
+
+        def half(request, should_stop, progress):
+            items = stream(request, should_stop, progress)
+            yield next(items)
+            yield next(items)
+            raise RuntimeError("the fake model fell over")
+
+        session.stream = half
+        return session
+
+
+def test_a_failed_reply_reopens_failed_with_its_message_and_stays_out_of_the_history(qtbot, open_controller):
+    controller = open_controller(HalfThenFail())
+    with qtbot.waitSignal(controller.reply_failed, timeout=TIMEOUT_MS):
+        assert controller.send("hi")
+    live = controller.message(1)
+    assert live.text and "fell over" in live.error
+    shown_history = controller.conversation.history()
+    controller.close()
+
+    reopened = open_controller()
+    again = reopened.message(1)
+    assert again.text == live.text and again.error == live.error and again.finish_reason == "error"
+    assert reopened.conversation.history() == shown_history == [{"role": "user", "content": "hi"}]

@@ -110,6 +110,7 @@ def test_token_data_that_is_not_json_in_the_latest_conversation_costs_only_its_p
     "column, value",
     [("settings", "{not json"), ("stats", "garbage"), ("stats", '{"tokens_per_s": "fast", "ttft_s": [1]}'),
      ("settings", '{"memories_used": [1, null, "kept"]}'), ("model", 42), ("finish_reason", b"\x00\xff"),
+     ("stats", '{"dropped_messages": "many", "kv_cache": 4, "generated_tokens": true, "context_used": 1e999}'),
      ("created", "yesterday"), ("text", 12345), ("text", b"\xff\xfe bytes")],
 )  # fmt: skip
 def test_a_damaged_field_costs_that_field(qtbot, worker, template, tmp_path, column, value):
@@ -124,7 +125,9 @@ def test_a_damaged_field_costs_that_field(qtbot, worker, template, tmp_path, col
     assert isinstance(reply.text, str) and all(isinstance(m, str) for m in reply.memories)
     if column != "text":
         assert reply.text == template[1][reply_id] and reply.tokens
-    assert all(isinstance(v, int | float | str | None) for v in reply.stats.values())
+    text_keys = {"kv_cache", "finish_reason", "error"}
+    assert all(isinstance(v, str) if k in text_keys else isinstance(v, int | float | None) and not isinstance(v, bool)
+               for k, v in reply.stats.items())  # fmt: skip
 
 
 def test_a_conversation_that_cannot_be_opened_changes_nothing(qtbot, worker, template, tmp_path, monkeypatch):
@@ -239,6 +242,8 @@ def test_fuzzed_rows_never_stop_the_app_and_never_cost_text(qtbot, worker, templ
                 assert message.text == template[1][message.id]  # text is never lost
             assert "".join(t.text for t in message.tokens) == message.text[: len("".join(t.text for t in message.tokens))]
             assert all(isinstance(t, TokenEvent) and t.logprob <= 0 and not math.isnan(t.logprob) for t in message.tokens)
+            assert all(isinstance(v, str) if k in ("kv_cache", "finish_reason", "error") else not isinstance(v, str)
+                       for k, v in message.stats.items())  # fmt: skip
         controller.export(tmp_path_factory.mktemp("export") / "c.json", "json")
         controller.export(tmp_path_factory.mktemp("export") / "c.md", "markdown")
     controller.store.close()

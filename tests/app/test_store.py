@@ -437,3 +437,11 @@ def test_delete_message_removes_the_turn_and_moves_the_branch_back(store):
     assert [m.text for m in store.active_path(c.id)] == ["first question", "first answer"]
     assert store.conversation(c.id).active_leaf_id == answer
     assert len(store.messages(c.id)) == 2 and store.search("paste") == []
+
+
+def test_a_reply_without_tokens_can_be_added_and_reads_back_whole(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "imported question")
+    m = store.add_reply(c.id, "imported answer 你好", model="elsewhere")
+    assert [x.text for x in store.active_path(c.id)] == ["imported question", "imported answer 你好"]
+    assert m.finished and m.finish_reason == "eos" and store.tokens(m.id) == ReplyTokens(())

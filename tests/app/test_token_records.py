@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.controller import ChatController
 from app.reply_recorder import ReplyRecorder
-from app.settings import Settings
+from app.settings import AppSettings, Settings
 from app.store import MIGRATIONS, Store
 from app.store.records import split_by_bytes
 from app.worker import Worker, WorkerThread
@@ -123,6 +123,43 @@ def test_through_the_worker_and_controller_then_a_fresh_store(qtbot, tmp_path):
         store.close()
 
 
+@pytest.fixture(scope="module")
+def pipeline(qapp, tmp_path_factory):
+    """A worker thread with the fake backend and a controller on a real store (one per module)."""
+    path = tmp_path_factory.mktemp("pipeline") / "g.db"
+    thread = WorkerThread(Worker(FakeBackend()))
+    store = Store(path)
+    controller = ChatController(thread.worker, Settings(), store)
+    yield controller, path
+    controller.close()
+    thread.stop()
+    store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(st.text(min_size=1, max_size=30), st.binary(min_size=1, max_size=30), st.sampled_from(HARD_TEXTS)),
+    cuts=st.lists(st.integers(1, 120), max_size=25),
+)
+def test_any_split_through_the_worker_and_controller_reopens_as_it_streamed(qtbot, pipeline, text, cuts):
+    controller, path = pipeline
+    if controller.model_info is None:
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+            controller.load_model("default")
+    controller._worker._session.reply = byte_pieces(text, cuts)
+    controller.new_chat()
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        assert controller.send("q")
+    live = controller.message(1)
+    fresh = Store(path)
+    try:
+        back = fresh.tokens(live.id)
+        assert [(t.index, t.token, t.text, t.piece) for t in back] == [(t.index, t.token, t.text, t.piece) for t in live.tokens]
+        assert fresh.message(live.id).text == live.text == "".join(t.text for t in back)
+    finally:
+        fresh.close()
+
+
 # -- rows written before the token's text was kept (row format 1) ----------------------------------
 
 
@@ -159,21 +196,34 @@ def test_old_rows_that_disagree_with_the_text_still_spell_the_text():
     assert split_by_bytes("abc", ["x", "y"]) == ["abc", ""]  # nothing agrees: the text wins
 
 
-@pytest.mark.slow
-def test_the_real_models_tokens_reopen_as_they_streamed(tmp_path, default_lm):
-    """The real tokenizer splits these texts into byte tokens; the engine's own detokenizer streams them."""
-    tok = default_lm.tokenizer
-    for n, text in enumerate(HARD_TEXTS):
-        ids = tok.encode(text)
-        detok = tok.detokenizer()
-        pieces = [(detok.add(i), tok.piece(i)) for i in ids]
-        assert any(text == "" for text, _ in pieces)  # some character spans several tokens
-        streamed, back, stored_text = stream_and_reopen(tmp_path / f"{n}.db", pieces)
-        assert [t.text for t in back] == [t.text for t in streamed] and stored_text == text
-        old_database(tmp_path / f"old{n}.db", text, [p for _t, p in pieces])  # and the migration agrees
-        old = Store(tmp_path / f"old{n}.db")
-        assert [t.text for t in old.tokens(2)] == [t for t, _p in pieces]
-        old.close()
+def real_stream(tok, text: str) -> list[tuple[str, str]]:
+    """(text as it streams, piece) per token of `text` under the real tokenizer and detokenizer."""
+    detok = tok.detokenizer()
+    return [(detok.add(i), tok.piece(i)) for i in tok.encode(text)]
+
+
+@pytest.mark.parametrize("text", HARD_TEXTS)
+def test_the_real_tokenizer_splits_characters_and_they_reopen_as_they_streamed(tmp_path, default_lm, text):
+    pieces = real_stream(default_lm.tokenizer, text)
+    assert any(shown == "" for shown, _ in pieces)  # some character spans several tokens
+    streamed, back, stored_text = stream_and_reopen(tmp_path / "g.db", pieces)
+    assert [t.text for t in back] == [t.text for t in streamed] and stored_text == text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(
+        st.text(min_size=1, max_size=40).filter(lambda t: "<0x" not in t),
+        st.lists(st.sampled_from(HARD_TEXTS + ["\u200d", "\u0301", " ", "🙂", "👩‍🔬"]), min_size=1, max_size=4).map(
+            "".join
+        ),
+    )
+)
+def test_old_rows_split_by_exact_bytes_as_the_real_stream_did(default_lm, text):
+    """The migration's method on the real tokenizer's pieces gives every token the text it streamed."""
+    pieces = real_stream(default_lm.tokenizer, text)
+    shown = "".join(t for t, _p in pieces)
+    assert split_by_bytes(shown, [p for _t, p in pieces]) == [t for t, _p in pieces]
 
 
 @pytest.mark.slow
@@ -186,7 +236,8 @@ def test_a_real_reply_reopens_as_it_streamed(qtbot, tmp_path):
     thread = WorkerThread(Worker(EngineBackend(tmp_path / "data")))
     store = Store(tmp_path / "g.db")
     try:
-        controller = ChatController(thread.worker, Settings(), store)
+        short = Settings(app=AppSettings(max_new_tokens=40))
+        controller = ChatController(thread.worker, short, store)
         with qtbot.waitSignal(controller.model_loaded, timeout=120000):
             controller.load_model("default")
         with qtbot.waitSignal(controller.reply_finished, timeout=120000):
