@@ -13,8 +13,8 @@ QUESTION = "Write three sentences about the sea."
 def stream(session, max_new, continue_ids=()):
     request = GenerateRequest(QUESTION, GREEDY, system_prompt="You are a helpful assistant.",
                               max_new_tokens=max_new, conversation_id="c", continue_ids=tuple(continue_ids))
-    records = list(session.stream(request, lambda: False, lambda done, total: None))
-    return [r["id"] for r in records if r["id"] is not None], "".join(r["text"] for r in records), records[-1]["stats"]
+    *tokens, done = session.stream(request, lambda: False, lambda done, total: None)
+    return [t.token for t in tokens if t.token is not None], "".join(t.text for t in tokens), done.stats
 
 
 def test_a_reply_cut_at_the_token_limit_and_continued_is_the_uncut_reply(default_lm, tmp_path):

@@ -11,8 +11,8 @@ GREEDY = SamplingSettings(temperature=0.0)
 def reply(session, stops=()):
     request = GenerateRequest("Count from 1 to 10, separated by commas.", GREEDY, system_prompt="",
                               max_new_tokens=30, stop_strings=stops)
-    records = list(session.stream(request, lambda: False, lambda done, total: None))
-    return "".join(r["text"] for r in records), records[-1]["stats"]["finish_reason"]
+    *tokens, done = session.stream(request, lambda: False, lambda done, total: None)
+    return "".join(t.text for t in tokens), done.stats["finish_reason"]
 
 
 def test_a_stop_string_from_the_request_ends_the_reply_before_it(default_lm, tmp_path):
