@@ -82,7 +82,7 @@ class FakeSession:
             raise RuntimeError("the fake model exploded")
         progress(10, 10)
         words = split_tokens(self.reply) if isinstance(self.reply, str) else self.reply
-        done = len(request.continue_ids)  # a continued reply goes on where it stopped
+        done = len(getattr(request, "continue_ids", ()))  # a continued reply goes on where it stopped
         words = words[done % len(words):] + words[: done % len(words)] if self.endless else words[done:]
         limit = 10**9 if self.endless else min(len(words), request.max_new_tokens)  # endless: until stopped
         for i in range(limit):
