@@ -30,7 +30,7 @@ from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.failures import Failure, FailureKind
 from app.importers import read_conversations
-from app.memory import ForgetIntent, Memory, MemoryStore, RememberIntent, detect_intent
+from app.memory import ForgetIntent, Memory, MemoryStore, NothingNamed, RememberIntent, detect_intent
 from app.model_loads import ModelLoads
 from app.reply_recorder import ReplyRecorder
 from app.reply_request import reply_request, settings_used
@@ -173,7 +173,8 @@ class ChatController(QObject):
         return self.conversation.messages[index]
 
     def send(self, text: str) -> bool:
-        """Send a user message; False (and nothing sent) if it is blank or a reply is streaming.
+        """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
+        forget (`NothingNamed`), or a reply is streaming.
 
         "remember that …" also saves the fact as a memory (the message is still sent, so the reply
         already knows it). The message is saved before the request leaves.
@@ -181,6 +182,8 @@ class ChatController(QObject):
         if not text.strip() or self.busy:
             return False
         intent = detect_intent(text)
+        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
+            return False
         if isinstance(intent, RememberIntent):
             self.remember_fact(intent.fact)
         if self.conversation_id is None:

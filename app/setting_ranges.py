@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import settings as s
+from engine import sampling
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ class NumberRange:
 
 NUMBER_RANGES: dict[str, NumberRange] = {
     # decoding (SamplingSettings.validate)
-    "temperature": NumberRange(0.0, 5.0, 0.05, 2),
+    "temperature": NumberRange(0.0, sampling.MAX_TEMPERATURE, 0.05, 2),
     "top_k": NumberRange(0, None, 1, special="off"),
     "top_p": NumberRange(0.0, 1.0, 0.01, 3, low_open=True),
     "min_p": NumberRange(0.0, 1.0, 0.01, 3, high_open=True, special="off"),
-    "repetition_penalty": NumberRange(0.0, 3.0, 0.01, 2, low_open=True),
+    "repetition_penalty": NumberRange(sampling.MIN_REPETITION_PENALTY, sampling.MAX_REPETITION_PENALTY, 0.01, 2),
     "presence_penalty": NumberRange(-2.0, 2.0, 0.05, 2),
     "frequency_penalty": NumberRange(-2.0, 2.0, 0.05, 2),
     # the app's (AppSettings.validate)
