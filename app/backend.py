@@ -64,6 +64,11 @@ class GenerateRequest:
     top_report: int = 10  # alternatives reported per token
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
+    stop_strings: tuple[str, ...] = ()  # the reply ends (reason "stop") where it would write one
+    # Continue a reply: the token ids it already has. The prompt is the conversation up to the
+    # user's message rendered with the template (ending in the assistant turn's opening), then
+    # these ids as they were generated, with no end-of-turn marker: the model goes on writing.
+    continue_ids: tuple[int, ...] = ()
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -88,6 +93,10 @@ class Session(Protocol):
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is as message text (special-token text stays plain)."""
         ...
 
 
@@ -151,6 +160,9 @@ class EngineSession:
         )
         self.info = info
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.lm.tokenizer.encode(text, add_bos=False))
+
     def _factory(self, config: CacheConfig) -> Callable[[], list[KVCache]]:
         return cache_factory(config, self.lm.info.n_layers, self.lm.info.sliding_window)
 
@@ -167,18 +179,19 @@ class EngineSession:
         try:
             assembled = assemble(
                 tok, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2),
+                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         self.configure(request.cache)
         self._open_disk()
-        prompt_ids = assembled.prompt_ids
+        prompt_ids = assembled.prompt_ids + list(request.continue_ids)
         lease = self.cache.checkout(
             prompt_ids, request.conversation_id, self._system_prefix(assembled), request.cache.on_disk
         )
         config = GenerationConfig(
-            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
+            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
+            stop_strings=request.stop_strings,
         )
         generated: list[int] = []
         try:

@@ -29,18 +29,39 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.failures import Failure, FailureKind
+from app.importers import read_conversations
 from app.memory import ForgetIntent, Memory, MemoryStore, NothingNamed, RememberIntent, detect_intent
 from app.model_loads import ModelLoads
 from app.reply_recorder import ReplyRecorder
 from app.reply_request import reply_request, settings_used
 from app.settings import DEFAULT_MODEL, Settings
-from app.store import Conversation, SearchHit, Store, StoreError
+from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
+from app.store.conversation_settings import ConversationSettings
 from app.store.export import write_export
+from app.store.imports import save_imported
 from app.worker import Worker
 from engine.events import TokenEvent
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a streaming reply is saved at least this often
+CONTINUABLE = ("cancelled", "length", "interrupted")  # how a reply that can be continued ended
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did: the file's name, the titles of the conversations made, what was skipped."""
+
+    file_name: str
+    titles: list[str]
+    skipped: list[str]
+
+    def text(self) -> str:
+        """One line for the status bar, e.g. "Imported 3 conversations from conversations.json"."""
+        count = len(self.titles)
+        made = f"Imported {count} conversation{'s' if count != 1 else ''} from {self.file_name}"
+        if not self.skipped:
+            return made + "."
+        return f"{made}; {len(self.skipped)} skipped ({self.skipped[0]}{'; …' if len(self.skipped) > 1 else ''})."
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class ActiveReply:
     request_id: int
     index: int
     recorder: ReplyRecorder
+    offset: int = 0  # tokens the reply already had (a continued reply): new tokens count on from here
 
 
 class ChatController(QObject):
@@ -77,12 +99,15 @@ class ChatController(QObject):
     conversation_opened = Signal(object)  # stored conversation id (None: a new, unsaved one)
     conversations_changed = Signal()  # list, titles or order changed
     memories_changed = Signal()
+    memory_saved = Signal(str)  # a memory's text, just saved (from any source)
     message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
+    token_count = Signal(int, int)  # ticket from count_tokens, tokens (-1: could not count)
     notice = Signal(str)  # something the user must know (a conversation that could not be opened)
 
     _request_load = Signal(str)
     _request_generate = Signal(int, object)
     _request_forget = Signal(str)
+    _request_count = Signal(int, str)
 
     def __init__(
         self, worker: Worker, settings: Settings, store: Store | None = None, parent: QObject | None = None
@@ -93,6 +118,7 @@ class ChatController(QObject):
         self.store = store if store is not None else Store(":memory:")
         self.memory = MemoryStore(self.store)
         self._open = OpenConversation()
+        self._own = ConversationSettings()  # what the open conversation sets for itself
         self.open_notice = ""  # what damaged rows cost the open conversation ("" when nothing)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(int(FLUSH_INTERVAL_S * 1000))
@@ -103,6 +129,9 @@ class ChatController(QObject):
         self._request_load.connect(worker.load_model)
         self._request_generate.connect(worker.generate)
         self._request_forget.connect(worker.forget_conversation)
+        self._request_count.connect(worker.count_tokens)
+        worker.token_count.connect(self.token_count)
+        self._next_count = 1
         worker.model_loading.connect(self._on_model_loading)
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
@@ -159,6 +188,8 @@ class ChatController(QObject):
             self.remember_fact(intent.fact)
         if self.conversation_id is None:
             self._open = OpenConversation(self.store.create_conversation().id, self.conversation)
+            if not self._own.empty:  # chosen for the new chat before its first message
+                conversation_settings.write(self.store, self.conversation_id, self._own)
         history = tuple(self.conversation.history())
         stored = self.store.add_user_message(self.conversation_id, text)
         self.conversation.add(ChatMessage("user", text, id=stored.id))
@@ -171,7 +202,7 @@ class ChatController(QObject):
         """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it."""
         memories = [m.text for m in self.memory.relevant(user_text)]
         model = (self.model_info or {}).get("display_name") or self.settings.app.model
-        used = settings_used(self.settings, memories)
+        used = settings_used(self.effective_settings, memories)
         branch = (1, 1)
         if regenerate:
             stored = self.store.regenerate(self.conversation_id, model, used)
@@ -188,10 +219,65 @@ class ChatController(QObject):
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
-        request = reply_request(self.settings, user_text, history, memories, self.conversation_id)
+        request = reply_request(self.effective_settings, user_text, history, memories, self.conversation_id)
         self._request_generate.emit(request_id, request)
 
+    def can_continue(self) -> bool:
+        """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
+        closing) and its tokens are known, and nothing is being written now."""
+        messages = self.conversation.messages
+        if self.busy or not messages:
+            return False
+        last = messages[-1]
+        return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
+                and last.error is None and any(t.token is not None for t in last.tokens))
+
+    def continue_reply(self) -> bool:
+        """Let the model go on writing the last reply where it stopped; the new tokens append to
+        the same stored message. The prompt is the conversation with that reply as an unfinished
+        assistant turn (`GenerateRequest.continue_ids`)."""
+        if not self.can_continue():
+            return False
+        index = len(self.conversation.messages) - 1
+        reply = self.message(index)
+        user = max(i for i in range(index) if self.message(i).role == "user")
+        history = tuple(self.conversation.history(before=user))
+        ids = tuple(t.token for t in reply.tokens if t.token is not None)
+        reply.finish_reason = None  # streaming again
+        request_id = self._next_request
+        self._next_request += 1
+        recorder = ReplyRecorder(self.store, reply.id, FLUSH_INTERVAL_S)
+        self._active = ActiveReply(request_id, index, recorder, offset=len(reply.tokens))
+        self._flush_timer.start()
+        self.busy_changed.emit(True)
+        self.reply_tokens.emit(index, [])
+        request = replace(
+            reply_request(self.effective_settings, self.message(user).text, history, reply.memories,
+                          self.conversation_id),
+            continue_ids=ids,
+        )
+        self._request_generate.emit(request_id, request)
+        return True
+
     # -- conversations ---------------------------------------------------------------------
+
+    @property
+    def own_settings(self) -> ConversationSettings:
+        """What the open conversation sets for itself (its system prompt, its stop strings)."""
+        return self._own
+
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings the open conversation's next reply is asked with: the app's, with the
+        conversation's own system prompt and stop strings in their place where it has them."""
+        return self._own.applied_to(self.settings)
+
+    def set_own_settings(self, own: ConversationSettings) -> None:
+        """Give the open conversation its own system prompt / stop strings (None fields: the
+        app's); kept with the conversation (a new chat keeps them until its first message)."""
+        self._own = own
+        if self.conversation_id is not None:
+            conversation_settings.write(self.store, self.conversation_id, own)
 
     def list_conversations(self) -> list[Conversation]:
         """Every stored conversation, most recently active first."""
@@ -200,6 +286,16 @@ class ChatController(QObject):
     def conversation_title(self) -> str:
         """The open conversation's title ("" for a new one)."""
         return "" if self.conversation_id is None else self.store.conversation(self.conversation_id).title
+
+    def import_conversations(self, path: str | Path) -> ImportSummary:
+        """Import every conversation in a ChatGPT `conversations.json` or a Glassbox JSON export as
+        new conversations and open the first; ImportFileError (nothing imported) if the file is not
+        one. Conversations inside it that are damaged are skipped and listed in the summary."""
+        result = read_conversations(path)
+        saved = [save_imported(self.store, c) for c in result.conversations]
+        self.conversations_changed.emit()
+        self.open_conversation(saved[0].id)
+        return ImportSummary(Path(path).name, [c.title for c in saved], result.skipped)
 
     def open_latest(self) -> None:
         """Reopen the most recently active conversation (an empty one if there is none)."""
@@ -247,6 +343,8 @@ class ChatController(QObject):
 
     def _show(self, loaded: LoadedTranscript) -> None:
         """Make a completely read conversation the open one, and tell the views."""
+        if loaded.conversation_id != self._open.id:
+            self._own = conversation_settings.read(self.store, loaded.conversation_id)
         self._open = OpenConversation(loaded.conversation_id, loaded.transcript)
         self.open_notice = loaded.notice
         self.conversation_reset.emit()
@@ -323,6 +421,7 @@ class ChatController(QObject):
     def remember_fact(self, text: str, source_message_id: int | None = None) -> Memory:
         memory = self.memory.add(text, source_message_id=source_message_id)
         self.memories_changed.emit()
+        self.memory_saved.emit(memory.text)
         return memory
 
     def forget_candidates(self, text: str) -> list[Memory] | None:
@@ -346,6 +445,13 @@ class ChatController(QObject):
         if self._active:
             self._worker.cancel(self._active.request_id)
 
+    def count_tokens(self, text: str) -> int:
+        """Ask the worker how many tokens `text` is; returns the ticket `token_count` answers with
+        (after any reply being written now)."""
+        ticket, self._next_count = self._next_count, self._next_count + 1
+        self._request_count.emit(ticket, text)
+        return ticket
+
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready."""
         self.model_loading.emit(-1.0, self._loads.start(spec))
@@ -355,6 +461,7 @@ class ChatController(QObject):
         """An empty conversation; it is saved (and listed) once its first message is sent."""
         self._abandon_reply()
         self._open = OpenConversation()
+        self._own = ConversationSettings()
         self.open_notice = ""
         self.conversation_reset.emit()
         self.conversation_opened.emit(None)
@@ -429,6 +536,8 @@ class ChatController(QObject):
         index = self._reply_index(request_id)
         if index is None:
             return
+        if self._active.offset:  # a continued reply: its tokens number on from what it had
+            tokens = [replace(t, index=t.index + self._active.offset) for t in tokens]
         self.message(index).add_tokens(tokens)
         self._active.recorder.add(tokens)
         self.reply_tokens.emit(index, tokens)
@@ -438,6 +547,8 @@ class ChatController(QObject):
         if index is None:
             return
         message = self.message(index)
+        if self._active.offset:  # a continued reply counts all its tokens
+            stats = {**stats, "generated_tokens": len(message.tokens)}
         message.stats = stats
         message.finish_reason = stats.get("finish_reason") or "cancelled"
         self._end_reply(message, message.finish_reason)

@@ -17,6 +17,7 @@ def settings_used(settings: Settings, memories: list[str]) -> dict[str, Any]:
         "max_new_tokens": app.max_new_tokens,
         "context_length": app.context_length,
         "memories_used": memories,
+        "stop_strings": list(app.stop_strings),
     }
 
 
@@ -36,4 +37,5 @@ def reply_request(
         top_report=max(app.panel_top_k, 5),
         conversation_id=str(conversation_id),
         cache=app.cache_config,
+        stop_strings=app.stop_strings,
     )

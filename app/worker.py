@@ -59,6 +59,7 @@ class Worker(QObject):
     tokens = Signal(int, object)  # request id, [TokenEvent, ...]
     finished = Signal(int, object)  # request id, stats dict
     failed = Signal(int, object)  # request id, Failure
+    token_count = Signal(int, int)  # ticket, tokens (-1: no model loaded, or not countable text)
 
     def __init__(
         self,
@@ -113,6 +114,16 @@ class Worker(QObject):
             return
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
+
+    @Slot(int, str)
+    def count_tokens(self, ticket: int, text: str) -> None:
+        """Count `text`'s tokens with the loaded model's tokenizer; answered by `token_count`."""
+        try:
+            count = self._session.count_tokens(text) if self._session is not None else -1
+        except Exception:  # not valid text (a lone surrogate): not countable, not fatal
+            traceback.print_exc()
+            count = -1
+        self.token_count.emit(ticket, count)
 
     @Slot(str)
     def forget_conversation(self, conversation_id: str) -> None:

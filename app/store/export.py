@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.store import conversation_settings
 from engine.events import TokenEvent
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def export_json(store: Store, conversation_id: int) -> dict[str, Any]:
             "created": conv.created,
             "updated": conv.updated,
             "active_path": [m.id for m in store.active_path(conversation_id)],
+            "own_settings": conversation_settings.read(store, conversation_id).to_json(),
         },
         "messages": [_message(store, m) for m in store.messages(conversation_id)],
     }

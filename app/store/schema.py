@@ -91,6 +91,13 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 3: every token row keeps the token's own text (records.TOKEN_ROW_FORMAT); old rows converted once.
     upgrade_token_rows,
+    # 4: what a conversation sets for itself (its system prompt, stop strings): conversation_settings.py
+    """
+    CREATE TABLE conversation_settings (
+        conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+        data TEXT NOT NULL  -- JSON object; a missing key means the app's setting
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

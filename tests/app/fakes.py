@@ -82,6 +82,8 @@ class FakeSession:
             raise RuntimeError("the fake model exploded")
         progress(10, 10)
         words = split_tokens(self.reply) if isinstance(self.reply, str) else self.reply
+        done = len(getattr(request, "continue_ids", ()))  # a continued reply goes on where it stopped
+        words = words[done % len(words):] + words[: done % len(words)] if self.endless else words[done:]
         limit = 10**9 if self.endless else min(len(words), request.max_new_tokens)  # endless: until stopped
         for i in range(limit):
             if self.endless:
@@ -106,6 +108,9 @@ class FakeSession:
 
     def housekeeping(self) -> None:
         self.housekeeping_calls += 1
+
+    def count_tokens(self, text: str) -> int:
+        return len(split_tokens(text))
 
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
