@@ -79,7 +79,6 @@ def cmd_logprobs(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.cache import make_cache
     from engine.generate import GenerationConfig, generate
     from engine.sampling import SamplingSettings
 
@@ -100,7 +99,7 @@ def cmd_generate(args) -> int:
         ids = tok.encode_chat([{"role": "user", "content": args.prompt}])
     else:
         ids = tok.encode(args.prompt, special=args.special)
-    cache = make_cache(lm.info.n_layers)
+    cache = lm.model.make_cache()
     config = GenerationConfig(max_tokens=args.max_tokens, context_length=lm.info.context_length)
     out_ids, text, reason = [], [], None
     for ev in generate(lm.model, tok, ids, cache, settings, config):
