@@ -343,14 +343,15 @@ def _to_float32(weights, quant: _Quant) -> dict[str, mx.array]:
     out: dict[str, mx.array] = {}
     for k, v in weights.items():
         prefix = k.rsplit(".", 1)[0]
-        if prefix in quant.layers:
-            if k.endswith(".weight"):
-                group, bits = quant.layers[prefix]
-                # dequantize computes in the scales' dtype: float16 scales would round every weight
-                scales = weights[f"{prefix}.scales"].astype(mx.float32)
-                biases = weights[f"{prefix}.biases"].astype(mx.float32)
-                out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
+        if prefix in quant.layers and k.endswith(".weight"):
+            group, bits = quant.layers[prefix]
+            # dequantize computes in the scales' dtype: float16 scales would round every weight
+            scales = weights[f"{prefix}.scales"].astype(mx.float32)
+            biases = weights[f"{prefix}.biases"].astype(mx.float32)
+            out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
             continue
+        if prefix in quant.layers and k.endswith((".scales", ".biases")):
+            continue  # the quantization's own parts; a layer's `.bias` stays
         out[k] = v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v
     return out
 

@@ -91,9 +91,11 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    attention = Attention  # a variant's file subclasses Block to swap the attention (qwen2, qwen3)
+
     def __init__(self, args: ModelArgs):
         super().__init__()
-        self.self_attn = Attention(args)
+        self.self_attn = self.attention(args)
         self.mlp = MLP(args)
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
@@ -104,11 +106,13 @@ class Block(nn.Module):
 
 
 class Model(nn.Module):
+    block = Block
+
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
-        self.layers = [Block(args) for _ in range(args.num_hidden_layers)]
+        self.layers = [self.block(args) for _ in range(args.num_hidden_layers)]
         self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
