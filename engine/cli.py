@@ -149,9 +149,13 @@ def cmd_convert(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from engine import default_model
+    from engine import default_model, model_catalog
 
-    path = default_model.fetch(log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.name == "default":
+        path = default_model.fetch(log=log)
+    else:
+        path = model_catalog.fetch(args.name, log=log)
     print(path)
     return 0
 
@@ -215,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("fetch", help="download and verify the default model")
+    p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")
+    p.add_argument("name", nargs="?", default="default", help="`default` or e.g. `gemma3-270m`")
     p.set_defaults(func=cmd_fetch)
     return ap
 

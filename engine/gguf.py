@@ -150,6 +150,22 @@ class _Reader:
         start = self.take(n, what)
         return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
 
+    def _strings(self, count: int, what: str) -> list[str]:
+        """`count` length-prefixed strings (a vocabulary: 262k for Gemma), in one tight loop."""
+        buf, pos, size, out = self.buf, self.pos, self.size, []
+        unpack = struct.Struct("<Q").unpack_from
+        for _ in range(count):
+            if pos + 8 > size:
+                raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)")
+            (n,) = unpack(buf, pos)
+            pos += 8
+            if pos + n > size:
+                raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)")
+            out.append(buf[pos : pos + n].decode("utf-8", errors="replace"))
+            pos += n
+        self.pos = pos
+        return out
+
     def value(self, kind: int, what: str):
         if kind in _SCALARS:
             return self.scalar(_SCALARS[kind], what)
@@ -164,7 +180,7 @@ class _Reader:
             if item == _STRING:
                 if count * 8 > self.size - self.pos:
                     raise GGUFCorrupt(f"{what} claims more strings than the file can hold")
-                return [self.string(what) for _ in range(count)]
+                return self._strings(count, what)
             raise GGUFCorrupt(f"{what} is an array of unknown type {item}")
         raise GGUFCorrupt(f"{what} has unknown value type {kind}")
 
@@ -230,14 +246,20 @@ def check_gguf_header(path: Path) -> str | None:
 
 def pack_affine(q: np.ndarray, bits: int) -> np.ndarray:
     """Unsigned `bits`-bit integers (rows, n) -> MLX's packing: element i in bits [bits*i, bits*i +
-    bits) of the row read as one little-endian bit stream, as uint32 words (rows, n * bits / 32)."""
+    bits) of the row read as one little-endian bit stream, as uint32 words (rows, n * bits / 32).
+
+    Eight elements fill exactly `bits` bytes: each run of eight is summed into one little-endian
+    uint64 and its low `bits` bytes kept.
+    """
     rows = q.shape[0]
-    if bits in (4, 8):  # the common cases without the 8x bit array
-        if bits == 8:
-            return np.ascontiguousarray(q).view("<u4")
+    if bits == 8:
+        return np.ascontiguousarray(q).view("<u4")
+    if bits == 4:
         return (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).view("<u4")
-    stream = ((q[..., None] >> np.arange(bits, dtype=np.uint8)) & 1).reshape(rows, -1)
-    return np.packbits(stream, axis=-1, bitorder="little").view("<u4")
+    shifts = np.arange(0, 8 * bits, bits, dtype=np.uint64)
+    words = (q.reshape(rows, -1, 8).astype(np.uint64) << shifts).sum(axis=-1, dtype=np.uint64)  # (rows, n/8)
+    packed = words.astype("<u8").view(np.uint8).reshape(rows, -1, 8)[..., :bits]
+    return np.ascontiguousarray(packed).reshape(rows, -1).view("<u4")
 
 
 def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:

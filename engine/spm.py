@@ -29,8 +29,9 @@ class GGUFSentencePiece(Tokenizer):
 
     def __init__(self, tokens: list[str], scores: list[float], types: list[int], add_space_prefix: bool, **kwargs):
         token_bytes = [
-            t.encode("utf-8") if types[i] in (CONTROL, USER_DEFINED, UNKNOWN, UNUSED) else sentencepiece_bytes(t)
-            for i, t in enumerate(tokens)
+            sentencepiece_bytes(t) if kind == BYTE else t.replace(SPACE, " ").encode("utf-8") if kind == NORMAL
+            else t.encode("utf-8")  # control, user-defined, unknown, unused: their text
+            for t, kind in zip(tokens, types, strict=True)
         ]
         super().__init__(token_bytes=token_bytes, pieces=tokens, strip_leading_space=add_space_prefix, **kwargs)
         self._ids = {t: i for i, t in enumerate(tokens)}  # a later duplicate wins, as in llama.cpp
