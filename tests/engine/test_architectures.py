@@ -110,3 +110,38 @@ def test_prompt_cache_reuse_gives_the_same_tokens(name, tmp_path):
     caches, reused = pc.checkout(second)
     assert reused > 0 or name in ("gemma3", "mistral", "phi3")  # a rotated window reuses only exact prefixes
     assert run(second, caches) == run(second, model.make_cache())
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("bits", [4, 8])
+def test_mlx_quantized_folder_loads_as_stored_and_expanded(name, bits, tmp_path):
+    """An MLX 4/8-bit folder (what mlx-lm writes): held as stored, or expanded to float32."""
+    import json
+
+    import mlx.nn as nn
+
+    folder = write_hf(name, tmp_path / "hf")
+    model = tiny_model(name)
+    nn.quantize(model, group_size=32, bits=bits)
+    reference = logits(model)
+    weights = {k if k.startswith("lm_head") else f"model.{k}": v for k, v in tree_flatten(model.parameters())}
+    mx.save_safetensors(str(folder / "model.safetensors"), weights)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "quantization": {"group_size": 32, "bits": bits}}))
+    stored, expanded = load(folder, WeightPolicy("stored")), load(folder, FLOAT32)
+    assert stored.info.held_as.startswith("as stored") and expanded.info.held_as.startswith("float32")
+    assert max_diff(logits(stored.model), reference) < 1e-4
+    assert max_diff(logits(expanded.model), reference) < 1e-4
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_export_writes_the_architecture_and_loads_back(name, tmp_path):
+    import json
+
+    from engine.export import export_folder
+
+    lm = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    out = export_folder(lm, tmp_path / "out")
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == [get_architecture(name).hf_class] and config["model_type"] == name
+    assert max_diff(logits(load(out, FLOAT32).model), logits(lm.model)) < 1e-5
