@@ -106,28 +106,21 @@ class Backend(Protocol):
         ...
 
 
-def cache_factory(
-    config: CacheConfig, n_layers: int, model_window: int | None = None
-) -> Callable[[], list[KVCache]]:
-    """Fresh per-layer caches of the configured kind.
-
-    A model trained with sliding-window attention (`model_window`) attends only to that many
-    positions: its plain cache is a rotating one of that window, and a rotating one never wider.
-    """
-    if config.kind == "rotating" or (config.kind == "plain" and model_window):
-        windows = [w for w in (config.window if config.kind == "rotating" else None, model_window) if w]
-        return lambda: make_cache(n_layers, "rotating", window=min(windows))
-    if config.kind in ("quantized8", "quantized4"):
-        bits = 8 if config.kind == "quantized8" else 4
-        return lambda: make_cache(n_layers, "quantized", bits=bits)
-    return lambda: make_cache(n_layers)
+def cache_factory(config: CacheConfig, model) -> Callable[[], list[KVCache]]:
+    """Fresh per-layer caches of the configured kind, as the model's architecture lays them out
+    (`model.make_cache`: a layer trained with a sliding window always gets a rotating cache of it)."""
+    bits = {"quantized8": 8, "quantized4": 4}.get(config.kind, 8)
+    kind = "quantized" if config.kind in ("quantized8", "quantized4") else config.kind
+    window = config.window if config.kind == "rotating" else None
+    return lambda: model.make_cache(kind, window=window, bits=bits)
 
 
 def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int) -> dict[str, int]:
     """Bytes one cached token costs per KV cache kind, measured on the engine's own cache objects."""
     costs = {}
     for kind in KV_CACHE_KINDS:
-        layer = cache_factory(CacheConfig(kind=kind, window=2), 1)()[0]
+        cache_kind = "quantized" if kind.startswith("quantized") else kind
+        layer = make_cache(1, cache_kind, window=2, bits=4 if kind == "quantized4" else 8)[0]
         costs[kind] = measure_bytes_per_token(layer, n_kv_heads, head_dim) * n_layers
     return costs
 
@@ -164,7 +157,7 @@ class EngineSession:
         return len(self.lm.tokenizer.encode(text, add_bos=False))
 
     def _factory(self, config: CacheConfig) -> Callable[[], list[KVCache]]:
-        return cache_factory(config, self.lm.info.n_layers, self.lm.info.sliding_window)
+        return cache_factory(config, self.lm.model)
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""
