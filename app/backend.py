@@ -1,7 +1,7 @@
 """The backend seam: what the worker thread asks of a language model, and the real engine behind it.
 
 The worker only knows `Backend.load(spec, report) -> Session` and `Session.stream(request, ...)`,
-which yields plain token records (dicts of ids, strings and floats). Tests inject a fake backend;
+which yields the engine's `TokenEvent`s and, last, a `ReplyDone` with the reply's numbers. Tests inject a fake backend;
 the app injects `EngineBackend`. Everything here runs in the worker thread.
 """
 
@@ -16,10 +16,12 @@ from typing import Any, Protocol
 
 from app import paths
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
+from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
 from engine.cache import KVCache, make_cache, measure_bytes_per_token
-from engine.generate import GenerationConfig, TokenEvent, generate
+from engine.events import TokenEvent
+from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
 from engine.model_identity import ModelFileChanged, ModelHashes, ModelStamp, model_stamp, weights_identity
 from engine.prompt_cache import DiskPromptCache
@@ -33,11 +35,21 @@ HASHES_FILE = "model-hashes.json"  # in PROMPT_CACHE_DIR: sha256 of the model fi
 
 Report = Callable[[float, str], None]  # (progress 0..1, or -1 when unknown; what is happening)
 StopFn = Callable[[], bool]
-ProgressFn = Callable[[int, int], None]  # prompt tokens processed, total
 
 
 class BackendError(Exception):
-    """A request could not be served; the message is meant for the user."""
+    """A request could not be served; the message is meant for the user, `kind` for the app."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.BACKEND):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """The end of a reply, after its last TokenEvent: the numbers the status bar and store keep."""
+
+    stats: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,11 @@ class GenerateRequest:
     top_report: int = 10  # alternatives reported per token
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
+    stop_strings: tuple[str, ...] = ()  # the reply ends (reason "stop") where it would write one
+    # Continue a reply: the token ids it already has. The prompt is the conversation up to the
+    # user's message rendered with the template (ending in the assistant turn's opening), then
+    # these ids as they were generated, with no end-of-turn marker: the model goes on writing.
+    continue_ids: tuple[int, ...] = ()
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -64,8 +81,10 @@ class GenerateRequest:
 class Session(Protocol):
     info: dict[str, Any]
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
-        """Token records; the last one carries `finish_reason` and `stats` (its id may be None)."""
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
+        """TokenEvents; the last one carries `finish_reason` (its token may be None); then a ReplyDone."""
         ...
 
     def housekeeping(self) -> None:
@@ -74,6 +93,10 @@ class Session(Protocol):
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is as message text (special-token text stays plain)."""
         ...
 
 
@@ -130,6 +153,9 @@ class EngineSession:
         )
         self.info = info
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.lm.tokenizer.encode(text, add_bos=False))
+
     def _factory(self, config: CacheConfig) -> Callable[[], list[KVCache]]:
         return cache_factory(config, self.lm.model)
 
@@ -138,24 +164,27 @@ class EngineSession:
         self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
         self.config = config
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
         tok = self.lm.tokenizer
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
         try:
             assembled = assemble(
                 tok, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2),
+                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
-            raise BackendError(str(e)) from e
+            raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         self.configure(request.cache)
         self._open_disk()
-        prompt_ids = assembled.prompt_ids
+        prompt_ids = assembled.prompt_ids + list(request.continue_ids)
         lease = self.cache.checkout(
             prompt_ids, request.conversation_id, self._system_prefix(assembled), request.cache.on_disk
         )
         config = GenerationConfig(
-            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
+            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
+            stop_strings=request.stop_strings,
         )
         generated: list[int] = []
         try:
@@ -166,13 +195,12 @@ class EngineSession:
             for ev in events:
                 if ev.token is not None:
                     generated.append(ev.token)
-                record = token_record(ev, tok.piece)
+                yield ev
                 if ev.finish_reason is not None:
-                    record["stats"] = finish_stats(ev, len(generated), context)
-                    record["stats"]["dropped_messages"] = assembled.dropped_count
-                    record["stats"]["cache_source"] = lease.source
-                    record["stats"]["kv_cache"] = request.cache.kind
-                yield record
+                    stats = finish_stats(ev, len(generated), context)
+                    stats |= {"dropped_messages": assembled.dropped_count, "cache_source": lease.source}
+                    stats["kv_cache"] = request.cache.kind
+                    yield ReplyDone(stats)
         finally:
             self.cache.checkin(lease, generated)
 
@@ -218,27 +246,6 @@ class EngineSession:
 def _kind_key(config: CacheConfig) -> tuple:
     """What of the cache settings changes the caches' contents (the bounds do not)."""
     return (config.kind, config.window if config.kind == "rotating" else None)
-
-
-def token_record(ev: TokenEvent, piece: Callable[[int], str]) -> dict[str, Any]:
-    """A TokenEvent as plain values, alternatives with their exact text."""
-    return {
-        "index": ev.index,
-        "id": ev.token,
-        "text": ev.text,
-        "piece": ev.piece,
-        "logprob": ev.logprob,
-        "sampled_logprob": ev.sampled_logprob,
-        "entropy": ev.entropy,
-        "top_raw": [[i, piece(i), lp] for i, lp in ev.top_raw],
-        "top_final": [[i, piece(i), lp] for i, lp in ev.top_final],
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "ttft_s": ev.ttft_s,
-        "elapsed_s": ev.elapsed_s,
-        "kv_bytes": ev.kv_bytes,
-    }
 
 
 def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]:

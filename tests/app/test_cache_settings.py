@@ -32,7 +32,7 @@ def test_a_version_1_file_gets_the_cache_defaults_and_is_written_as_version_2(tm
     assert loaded.app.cache_config == CacheConfig()
     file.save(loaded)
     stored = json.loads((tmp_path / "settings.json").read_text())
-    assert SCHEMA_VERSION == 2 and stored["schema_version"] == 2 and stored["app"]["kv_cache"] == "plain"
+    assert stored["schema_version"] == SCHEMA_VERSION and stored["app"]["kv_cache"] == "plain"
 
 
 def test_cache_settings_round_trip_and_bad_stored_values_fall_back(tmp_path):
