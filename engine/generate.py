@@ -57,6 +57,9 @@ class GenerationConfig:
     prefill_step: int = 512
     context_length: int | None = None  # stop with "length" when the cache reaches it
     stop_ids: set[int] = field(default_factory=set)
+    # "Continue with this token": the first generated token is this id instead of a draw (its
+    # logprobs are still the model's at that step); the following tokens are sampled as usual
+    force_first_token: int | None = None
 
 
 def prefill(
@@ -118,7 +121,11 @@ def generate(
     if not prompt:
         raise ValueError("generate() needs at least one new prompt token")
     sampler = Sampler(settings)
-    return _events(model, tokenizer, prompt, cache, sampler, config or GenerationConfig(), progress, should_stop)
+    config = config or GenerationConfig()
+    forced = config.force_first_token
+    if forced is not None and not 0 <= forced < tokenizer.vocab_size:
+        raise ValueError(f"token {forced} is not in the vocabulary")
+    return _events(model, tokenizer, prompt, cache, sampler, config, progress, should_stop)
 
 
 def _events(
@@ -155,9 +162,11 @@ def _events(
         return
     history = mx.array(list(prompt[-settings.penalty_context :]), dtype=mx.int32)
 
-    def step(token: mx.array, history: mx.array) -> tuple[Step, mx.array, mx.array, mx.array]:
+    def step(token: mx.array, history: mx.array, forced: int | None = None) -> tuple[Step, mx.array, mx.array, mx.array]:
         logits = model(token[None], cache)[0, -1]
         s = sampler(logits, history)
+        if forced is not None:
+            s = Step(mx.array(forced, dtype=mx.uint32), s.raw_logprobs, s.final_logprobs)
         top_raw = _top(s.raw_logprobs, config.top_report)
         same = s.final_logprobs is s.raw_logprobs
         top_final = top_raw if same else _top(s.final_logprobs, config.top_report)
@@ -166,7 +175,7 @@ def _events(
 
     detok = tokenizer.detokenizer()
     held = ""  # text held back because it may be the start of a stop string
-    pending = step(last, history)
+    pending = step(last, history, config.force_first_token)
     mx.async_eval(pending[0].token, pending[1], pending[2], pending[3])
     ttft = 0.0
     t_prev = time.perf_counter()
