@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app import paths
+from app import inspection, paths
 from app.cache_store import HASHES_FILE, PROMPT_CACHE_DIR, DiskLimits, ModelHashes, prune
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
 from app.settings import KV_CACHE_KINDS, CacheConfig
@@ -74,6 +74,10 @@ class Session(Protocol):
         """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
         ...
 
+    def inspect(self, request: Any) -> dict:
+        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError)."""
+        ...
+
 
 class Backend(Protocol):
     def load(self, spec: str, report: Report) -> Session:
@@ -126,6 +130,7 @@ class EngineSession:
         self.cache = self._new_cache(self.config)
         self._held: dict[str, np.ndarray] = {}  # conversation id -> tokens its memory entry holds
         self._unsaved: tuple[str | None, list[int], list[int]] | None = None  # (conversation, tokens, prefix)
+        self._inspector = inspection.InspectorState()
         info = asdict(lm.info)
         info.pop("config", None)
         info.update(
@@ -148,16 +153,42 @@ class EngineSession:
             self.cache.max_entries, self.cache.max_bytes = config.max_entries, config.max_mb << 20
         self.config = config
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
-        tok = self.lm.tokenizer
+    def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
+        """The prompt exactly as generation sends it, and the context length it was fitted to."""
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
         try:
             assembled = assemble(
-                tok, request.system_prompt, request.memories, request.history, request.user_message,
+                self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=min(request.max_new_tokens, context // 2),
             )
         except ContextTooLong as e:
             raise BackendError(str(e)) from e
+        return assembled, context
+
+    def inspect(self, request) -> dict:
+        """The Inspector's numbers (app.inspection) for a Step, Map, Playground or Lookup request.
+
+        A step reuses a copy of the prompt cache holding the tokens before it (nothing before the
+        step is recomputed); without one (after a restart) the prefix is computed from the tokens.
+        """
+        if isinstance(request, inspection.StepRequest):
+            self.configure(request.generate.cache)
+            assembled, _ = self._assemble(request.generate)
+            ids = assembled.prompt_ids + list(request.reply_ids[: request.token_index])
+            cache = self.cache.peek(ids[:-1]) if len(ids) > 1 else None
+            return inspection.step_report(
+                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, cache
+            )
+        handlers = {
+            inspection.MapRequest: inspection.map_report,
+            inspection.PlaygroundRequest: inspection.playground_report,
+            inspection.LookupRequest: inspection.lookup_report,
+        }
+        return handlers[type(request)](self.lm, self._inspector, request)
+
+    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
+        tok = self.lm.tokenizer
+        assembled, context = self._assemble(request)
         self.configure(request.cache)
         self._open_disk()
         prompt_ids = assembled.prompt_ids

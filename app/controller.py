@@ -146,7 +146,12 @@ class ChatController(QObject):
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
-        request = GenerateRequest(
+        self._request_generate.emit(request_id, self.build_request(user_text, history, memories))
+
+    def build_request(self, user_text: str, history: tuple, memories: list[str]) -> GenerateRequest:
+        """The request a reply to `user_text` sends (the Inspector rebuilds a reply's prompt with it)."""
+        app = self.settings.app
+        return GenerateRequest(
             user_message=user_text,
             sampling=self.settings.sampling,
             history=history,
@@ -158,7 +163,6 @@ class ChatController(QObject):
             conversation_id=str(self.conversation_id),
             cache=app.cache_config,
         )
-        self._request_generate.emit(request_id, request)
 
     # -- conversations ---------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ class Worker(QObject):
     tokens = Signal(int, object)  # request id, [token record, ...]
     finished = Signal(int, object)  # request id, stats dict
     failed = Signal(int, str)  # request id, message
+    inspected = Signal(int, object)  # request id, the Inspector's report (app.inspection)
+    inspect_failed = Signal(int, str)  # request id, message
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class Worker(QObject):
         self._session: Session | None = None
         self._batch_interval_s, self._clock = batch_interval_s, clock
         self._cancelled: set[int] = set()
+        self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
         self._lock = threading.Lock()
 
     # -- called from any thread ------------------------------------------------------------
@@ -112,6 +115,39 @@ class Worker(QObject):
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
 
+    def submit_inspection(self, request_id: int, request: object) -> None:
+        """Ask for the Inspector's numbers (app.inspection). Thread-safe: the newest request of a
+        kind replaces one of that kind not yet served; pending requests are served between two
+        tokens of a streaming reply, or by the `inspect_pending` slot (which the caller also
+        signals) when the worker is idle."""
+        with self._lock:
+            self._inspections[type(request)] = (request_id, request)
+
+    @Slot()
+    def inspect_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._inspections:
+                    return
+                kind = next(iter(self._inspections))
+                job = self._inspections.pop(kind)
+            self._inspect(*job)
+
+    def _inspect(self, request_id: int, request: object) -> None:
+        if self._session is None:
+            self.inspect_failed.emit(request_id, "No model is loaded.")
+            return
+        try:
+            report = self._session.inspect(request)
+        except (BackendError, ValueError) as e:
+            self.inspect_failed.emit(request_id, str(e))
+            return
+        except Exception as e:  # an unexpected failure must not kill the thread
+            traceback.print_exc()
+            self.inspect_failed.emit(request_id, f"Inspection failed: {type(e).__name__}: {e}")
+            return
+        self.inspected.emit(request_id, report)
+
     @Slot(str)
     def forget_conversation(self, conversation_id: str) -> None:
         if self._session is not None:
@@ -142,6 +178,9 @@ class Worker(QObject):
                 stats = record.pop("stats", stats)
                 if record["id"] is not None:
                     batcher.add(record)
+                if self._inspections:  # the Inspector follows the reply as it streams
+                    batcher.flush()
+                    self.inspect_pending()
             batcher.flush()
         except BackendError as e:
             batcher.flush()

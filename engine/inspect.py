@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -72,6 +72,7 @@ class StepInspection:
     vocab_size: int
     cached_tokens: int  # of ids[:position], how many came from a cache rather than being computed
     logprobs: mx.array | None = field(default=None, repr=False)  # (vocab,) full next-token logprobs
+    logits: mx.array | None = field(default=None, repr=False)  # (vocab,) the raw logits they came from
 
     @property
     def token(self) -> int:
@@ -79,11 +80,9 @@ class StepInspection:
 
     def to_json(self) -> dict:
         """Plain JSON-ready values (for notebooks and teaching); the full distribution is left out."""
-        data = asdict(self)
-        data.pop("logprobs")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("logprobs", "logits")}
+        data["attention"] = [asdict(a) | {"kind": a.kind} for a in self.attention]
         data["token"] = self.token
-        for layer, att in zip(data["attention"], self.attention, strict=True):
-            layer["kind"] = att.kind
         return data
 
 
@@ -166,7 +165,8 @@ def inspect_step(
     rec = Recorder(offset=position, rows=[0], weight_layers=frozenset(range(n_layers)))
     model(mx.array([[ids[position]]], dtype=mx.int32), cache, rec)
     outs = mx.concatenate([rec.layers[i].out for i in range(n_layers)])  # (N, dim)
-    lens = log_softmax(model.head(outs).astype(mx.float32))  # (N, vocab)
+    logits = model.head(outs).astype(mx.float32)  # (N, vocab)
+    lens = log_softmax(logits)
     rec.evaluate()
     mx.eval(lens)
     attention = []
@@ -196,6 +196,7 @@ def inspect_step(
         vocab_size=last.shape[-1],
         cached_tokens=cached,
         logprobs=last,
+        logits=logits[-1],
     )
 
 
