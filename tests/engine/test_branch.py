@@ -47,7 +47,7 @@ def test_continue_with_an_alternative(step):
     branch_cache = [c.copy() for c in cache]
     trim_cache(branch_cache, branch_cache[0].offset - (len(context) - 1))
     counting = Counting(model)
-    events = _reply(counting, context[-1:], 5, branch_cache, force_first_token=forced)
+    events = _reply(counting, context, 5, branch_cache, force_first_token=forced)
     tokens = [ev.token for ev in events]
     assert tokens[0] == forced  # the forced token is at that position
     assert abs(events[0].logprob - lp[forced]) < 1e-4  # reported under the model's distribution
