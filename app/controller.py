@@ -87,6 +87,11 @@ class ChatController(QObject):
     # -- intents ---------------------------------------------------------------------------
 
     @property
+    def worker(self) -> Worker:
+        """The model worker (the Inspector sends its own requests to it)."""
+        return self._worker
+
+    @property
     def busy(self) -> bool:
         return self._active is not None
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import mlx.core as mx
 import numpy as np
 
 from engine.inspect import (
@@ -78,10 +77,10 @@ class InspectorState:
     embedding matrix (built once per model)."""
 
     ids: list[int] = field(default_factory=list)
-    logits: mx.array | None = None  # (vocab,) the last step's raw logits
+    logits: Any = None  # (vocab,) MLX array: the last step's raw logits
     logprobs: np.ndarray | None = None  # (vocab,) their log-softmax, as every view shows it
-    embedding: mx.array | None = None  # (vocab, dim) float32
-    unit: mx.array | None = None  # the same, rows of length 1
+    embedding: Any = None  # (vocab, dim) float32 MLX array
+    unit: Any = None  # the same, rows of length 1
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -110,7 +109,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         state.embedding = embedding_matrix(model)
         state.unit = unit_rows(state.embedding)
     shown = target if target is not None else step.next_token[0][0]
-    vector = state.embedding[shown]
+    vector = np.array(state.embedding[shown])
     span = user_span(tok, messages, prompt_ids)
     losses = token_losses(model, ids, span[0], span[1]) if span[1] > span[0] else []
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
@@ -125,6 +124,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "pieces": [tok.piece(i) for i in ids],
         "special": [i in tok.special_ids for i in ids],
         "prompt_tokens": len(prompt_ids),
+        "user_message": request.generate.user_message,
         "reply_tokens": reply,
         "token_index": k,
         "position": position,
@@ -140,7 +140,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         },
         "embedding": {
             "token": shown,
-            "vector": np.array(vector).tolist(),
+            "vector": vector.tolist(),
             "neighbours": found,
         },
         "rope": {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.controller import Controller
+from app.controller import ChatController
 from app.inspection import LookupRequest, MapRequest, PlaygroundRequest, StepRequest, to_json
 from app.worker import Worker
 from engine.sampling import SamplingSettings
@@ -28,7 +28,7 @@ class InspectorService(QObject):
 
     _wake = Signal()
 
-    def __init__(self, controller: Controller, worker: Worker, parent: QObject | None = None):
+    def __init__(self, controller: ChatController, worker: Worker, parent: QObject | None = None):
         super().__init__(parent)
         self.controller, self._worker = controller, worker
         self._next_id = 1

@@ -11,10 +11,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.controller import ChatController
+from app.inspector import InspectorService
 from app.models import ModelRegistry
 from app.settings import Settings
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
+from ui.inspector.dock import InspectorDock
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.preferences import PreferencesDialog
@@ -79,12 +81,18 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        self.inspector = InspectorDock(InspectorService(controller, controller.worker), self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector)
+        self.inspector.hide()
+        self._panel_step: tuple[int, int] | None = None  # (message, token) the panel shows
         self._build_menus()
         self._restore_geometry(settings)
 
         self.composer.send_requested.connect(self._send)
         self.composer.stop_requested.connect(controller.stop)
         self.transcript.token_selected.connect(self._on_token_selected)
+        self.transcript.inspect_requested.connect(self.inspector.inspect)
+        self.panel.inspect_requested.connect(self.inspect_current)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
@@ -152,6 +160,7 @@ class MainWindow(QMainWindow):
             view_menu, "Next-Token &Panel", self.panel.setVisible, "Ctrl+Shift+P", checkable=True
         )
         self.panel_action.setChecked(True)
+        self.inspector_action = self._action(view_menu, "&Inspector", self.inspect_current, "Ctrl+I")
 
         model_menu = bar.addMenu("&Model")
         self.models_menu = model_menu.addMenu("&Switch Model")
@@ -287,11 +296,24 @@ class MainWindow(QMainWindow):
         if self._live and records:
             record = records[-1]
             self.panel.show_step(record, f"Live · token {record['index'] + 1}")
+            self._panel_step = (index, len(self.controller.message(index).tokens) - 1)
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
+        self._panel_step = (message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
         self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+
+    def inspect_current(self) -> None:
+        """Open the Inspector on the step the next-token panel shows (or the last reply's last token)."""
+        step = self._panel_step
+        if step is None:
+            replies = [i for i, m in enumerate(self.controller.conversation.messages) if m.role == "assistant" and m.tokens]
+            step = (replies[-1], len(self.controller.message(replies[-1]).tokens) - 1) if replies else None
+        if step is None:
+            self.inspector.show()
+            return
+        self.inspector.inspect(*step)
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ui.text_format import percent, percent_html, visible_piece
 from ui.theme import tint_color
@@ -108,6 +108,8 @@ class TintLegend(QWidget):
 class ProbabilityPanel(QFrame):
     """Shows one step: the chosen token, its id, probability and entropy, and both distributions."""
 
+    inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
+
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
@@ -164,6 +166,10 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
+        self.inspect_button = QPushButton("Inspect this step…")
+        self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
+        self.inspect_button.clicked.connect(self.inspect_requested)
+        layout.addWidget(self.inspect_button)
         layout.addStretch(1)
         self.legend = TintLegend()
         layout.addWidget(self.legend)

@@ -30,6 +30,7 @@ HIGHLIGHT_MS = 2500
 
 class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
+    inspect_requested = Signal(int, int)  # message index, token index
     remembered = Signal(str)  # a fact the user saved from a message
 
     def __init__(self, controller: ChatController, tint: bool, parent=None):
@@ -134,6 +135,7 @@ class Transcript(QScrollArea):
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
         view.regenerate_requested.connect(self._controller.regenerate)
         view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
+        view.inspect_requested.connect(lambda token, i=index: self.inspect_requested.emit(i, token))
         for earlier in self.views:
             earlier.set_last_reply(False)
         view.set_last_reply(True)
