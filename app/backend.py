@@ -50,6 +50,9 @@ class GenerateRequest:
     top_report: int = 10  # alternatives reported per token
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
+    # Branch from an alternative: the reply's tokens kept before the step, and the token forced there
+    continue_reply: tuple[int, ...] = ()
+    force_token: int | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -191,7 +194,7 @@ class EngineSession:
         assembled, context = self._assemble(request)
         self.configure(request.cache)
         self._open_disk()
-        prompt_ids = assembled.prompt_ids
+        prompt_ids = assembled.prompt_ids + list(request.continue_reply)
         prefix = self._system_prefix(assembled)
         in_memory = self._longest_in_memory(prompt_ids)
         use_disk = self.disk is not None and request.cache.on_disk
@@ -200,7 +203,8 @@ class EngineSession:
         caches, reused = self.cache.checkout(prompt_ids)
         source = "disk" if reused > in_memory else "memory" if reused else "none"
         config = GenerationConfig(
-            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
+            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
+            force_first_token=request.force_token,
         )
         generated: list[int] = []
         try:
@@ -212,6 +216,7 @@ class EngineSession:
                 if ev.token is not None:
                     generated.append(ev.token)
                 record = token_record(ev, tok.piece)
+                record["index"] += len(request.continue_reply)
                 if ev.finish_reason is not None:
                     record["stats"] = finish_stats(ev, len(generated), context)
                     record["stats"]["dropped_messages"] = assembled.dropped_count

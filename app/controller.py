@@ -123,8 +123,14 @@ class ChatController(QObject):
         self.conversations_changed.emit()
         return True
 
-    def _start_reply(self, user_text: str, history: tuple, regenerate: bool = False) -> None:
-        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it."""
+    def _start_reply(
+        self, user_text: str, history: tuple, regenerate: bool = False, kept: list[dict] | tuple = (), force: int | None = None
+    ) -> None:
+        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it.
+
+        kept / force (Branch from an alternative): the new reply starts with these token records of
+        the old one, then the token `force`, then the model's own continuation.
+        """
         app = self.settings.app
         memories = [m.text for m in self.memory.relevant(user_text)]
         model = (self.model_info or {}).get("display_name") or app.model
@@ -143,15 +149,19 @@ class ChatController(QObject):
         else:
             stored = self.store.start_assistant_message(self.conversation_id, model, used)
         reply = ChatMessage("assistant", id=stored.id, memories=memories, branch=branch)
+        reply.add_tokens([dict(r) for r in kept])
         reply_index = self.conversation.add(reply)
         request_id = self._next_request
         self._next_request += 1
         self._active = (request_id, reply_index)
-        self._unsaved, self._saved_at = [], time.monotonic()
+        self._unsaved, self._saved_at = list(reply.tokens), time.monotonic()
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
-        self._request_generate.emit(request_id, self.build_request(user_text, history, memories))
+        request = self.build_request(user_text, history, memories)
+        if force is not None:
+            request = replace(request, continue_reply=tuple(r["id"] for r in kept), force_token=force)
+        self._request_generate.emit(request_id, request)
 
     def build_request(self, user_text: str, history: tuple, memories: list[str]) -> GenerateRequest:
         """The request a reply to `user_text` sends (the Inspector rebuilds a reply's prompt with it)."""
@@ -239,6 +249,23 @@ class ChatController(QObject):
         reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
         user = max(i for i in range(reply) if messages[i].role == "user")
         self._start_reply(messages[user].text, tuple(self.conversation.history(before=user)), regenerate=True)
+        return True
+
+    def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
+        """Branch from an alternative: a new version of the last reply (at `index`) that keeps its
+        first `token_index` tokens, puts `token_id` at that step and lets the model go on from there
+        (the prompt cache serves everything before the step). The old version is kept (‹ 1/2 ›)."""
+        if not self.can_regenerate():
+            return False
+        messages = self.conversation.messages
+        if index != max(i for i, m in enumerate(messages) if m.role == "assistant") or token_index > len(
+            messages[index].tokens
+        ):
+            return False
+        kept = messages[index].tokens[:token_index]
+        user = max(i for i in range(index) if messages[i].role == "user")
+        history = tuple(self.conversation.history(before=user))
+        self._start_reply(messages[user].text, history, regenerate=True, kept=kept, force=token_id)
         return True
 
     def edit_and_resend(self, index: int, text: str) -> bool:

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspector.inspect)
         self.panel.inspect_requested.connect(self.inspect_current)
+        self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
@@ -303,6 +304,10 @@ class MainWindow(QMainWindow):
         self._panel_step = (message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
         self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+
+    def _continue_with(self, token_id: int) -> None:
+        if self._panel_step is None or not self.controller.continue_with(*self._panel_step, token_id):
+            self.show_message("Only the last reply can continue with another token, once it has finished.")
 
     def inspect_current(self) -> None:
         """Open the Inspector on the step the next-token panel shows (or the last reply's last token)."""

@@ -18,6 +18,8 @@ ROW_HEIGHT = 22
 class DistributionBars(QWidget):
     """Ranked candidates as rows: a bar as wide as the probability, the piece and a percentage."""
 
+    row_clicked = Signal(int)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
@@ -30,6 +32,11 @@ class DistributionBars(QWidget):
         self.chosen = chosen
         self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
         self.update()
+
+    def mousePressEvent(self, event) -> None:
+        row = int(event.position().y() // ROW_HEIGHT)
+        if 0 <= row < len(self.rows):
+            self.row_clicked.emit(row)
 
     def chosen_row(self) -> int | None:
         """Which row holds the chosen token (None if it is not among them)."""
@@ -109,6 +116,7 @@ class ProbabilityPanel(QFrame):
     """Shows one step: the chosen token, its id, probability and entropy, and both distributions."""
 
     inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
+    continue_requested = Signal(int)  # "Continue with this token": the alternative's id
 
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
@@ -166,6 +174,13 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
+        self._alternative = -1
+        self.raw_bars.row_clicked.connect(self._offer_alternative)
+        layout.addWidget(self.continue_button)
         self.inspect_button = QPushButton("Inspect this step…")
         self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
         self.inspect_button.clicked.connect(self.inspect_requested)
@@ -190,6 +205,16 @@ class ProbabilityPanel(QFrame):
         if self.record is not None:
             self.show_step(self.record, self.subtitle.text())
 
+    def _offer_alternative(self, row: int) -> None:
+        """Clicking another candidate offers "Continue with this token" (Branch from an alternative)."""
+        token, piece, _lp = self.raw_bars.rows[row]
+        if self.record is None or token == self.record["id"]:
+            self.continue_button.hide()
+            return
+        self._alternative = token
+        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.show()
+
     def show_step(self, record: dict, subtitle: str) -> None:
         """Show one token record (see app.conversation.TokenRecord)."""
         self.record = record
@@ -206,6 +231,7 @@ class ProbabilityPanel(QFrame):
             f"entropy {record['entropy']:.2f} nats"
         )
         self.raw_bars.set_rows(record["top_raw"], record["id"], self.top_k)
+        self.continue_button.hide()
         self.final_bars.set_rows(record["top_final"], record["id"], self.top_k)
         kept = len(record["top_final"])
         self.final_note.setText(

@@ -7,10 +7,11 @@ import json
 import math
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from tests.ui.driver import ask
+from ui.probability_panel import ROW_HEIGHT
 
 pytestmark = pytest.mark.slow
 TIMEOUT_MS = 120000
@@ -117,3 +118,28 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as menu_again:
         window.inspector_action.trigger()
     assert menu_again.args[0]["token_index"] == 1
+
+
+def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    old = ask(qtbot, app, "What is the capital of France?")
+    view = window.transcript.views[1]
+    k = 2
+    QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(k))
+    bars = window.panel.raw_bars
+    alt_row = next(r for r, (i, _p, _lp) in enumerate(bars.rows) if i != old.tokens[k]["id"])
+    forced = bars.rows[alt_row][0]
+    QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, alt_row * ROW_HEIGHT + ROW_HEIGHT // 2))
+    assert window.panel.continue_button.isVisible()
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000) as done:
+        QTest.mouseClick(window.panel.continue_button, Qt.MouseButton.LeftButton)
+    new = app.controller.message(done.args[0])
+    ids = [r["id"] for r in new.tokens]
+    assert ids[:k] == [r["id"] for r in old.tokens[:k]]  # the text before it is identical
+    assert ids[k] == forced  # the forced token is at that position
+    assert new.text.startswith("".join(r["text"] for r in old.tokens[:k]))
+    # nothing before the step was recomputed: the prompt cache served all but the token before it
+    assert new.stats["cached_tokens"] == new.stats["prompt_tokens"] - 1
+    assert new.branch == (2, 2) and "2/2" in window.transcript.views[-1].branch_label.text()
+    assert [r["index"] for r in new.tokens] == list(range(len(new.tokens)))
