@@ -186,6 +186,8 @@ class EngineSession:
             inspection.MapRequest: inspection.map_report,
             inspection.PlaygroundRequest: inspection.playground_report,
             inspection.LookupRequest: inspection.lookup_report,
+            inspection.CountRequest: inspection.count_report,
+            inspection.AnalogyRequest: inspection.analogy_report,
         }
         return handlers[type(request)](self.lm, self._inspector, request)
 

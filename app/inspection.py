@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.inspect import (
+    analogy,
     embedding_matrix,
     inspect_prompt,
     inspect_step,
@@ -67,6 +68,22 @@ class PlaygroundRequest:
 @dataclass(frozen=True)
 class LookupRequest:
     """Where the tokens of `text` stand in the last inspected step's distribution."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnalogyRequest:
+    """a − b + c → the nearest tokens in the embedding (each word's first token is used)."""
+
+    a: str
+    b: str
+    c: str
+
+
+@dataclass(frozen=True)
+class CountRequest:
+    """How many tokens `text` is for the model (the composer's live count)."""
 
     text: str
 
@@ -208,3 +225,23 @@ def lookup_report(lm, state: InspectorState, request: LookupRequest) -> dict:
 def to_json(report: dict) -> dict:
     """The report as JSON-ready values (the whole-vocabulary arrays left out)."""
     return {k: v for k, v in report.items() if not isinstance(v, np.ndarray)}
+
+
+def count_report(lm, state: InspectorState, request: CountRequest) -> dict:
+    return {"text": request.text, "tokens": len(lm.tokenizer.encode(request.text))}
+
+
+def analogy_report(lm, state: InspectorState, request: AnalogyRequest) -> dict:
+    """The analogy on the model's embedding matrix, with the tokens each word became."""
+    if state.unit is None:
+        state.embedding = embedding_matrix(lm.model)
+        state.unit = unit_rows(state.embedding)
+    ids = []
+    for word in (request.a, request.b, request.c):
+        encoded = lm.tokenizer.encode(word)
+        if not encoded:
+            raise ValueError("the analogy needs three words (a − b + c)")
+        ids.append(encoded[0])
+    found = analogy(state.unit, *ids, k=5)
+    names = {i: lm.tokenizer.piece(i) for i in ids + [i for i, _ in found]}
+    return {"ids": ids, "nearest": found, "names": names}

@@ -13,7 +13,15 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.controller import ChatController
-from app.inspection import LookupRequest, MapRequest, PlaygroundRequest, StepRequest, to_json
+from app.inspection import (
+    AnalogyRequest,
+    CountRequest,
+    LookupRequest,
+    MapRequest,
+    PlaygroundRequest,
+    StepRequest,
+    to_json,
+)
 from app.worker import Worker
 from engine.sampling import SamplingSettings
 
@@ -23,6 +31,8 @@ class InspectorService(QObject):
     map_ready = Signal(object)  # {"layer", "head", "weights": (T, T) numpy}
     playground_ready = Signal(object)
     lookup_ready = Signal(object)
+    count_ready = Signal(str, int)  # text, its length in tokens
+    analogy_ready = Signal(object)
     failed = Signal(str)
     busy_changed = Signal(bool)
 
@@ -69,6 +79,13 @@ class InspectorService(QObject):
         if text:
             self._send(LookupRequest(text))
 
+    def analogy(self, a: str, b: str, c: str) -> None:
+        self._send(AnalogyRequest(a, b, c))
+
+    def count_tokens(self, text: str) -> None:
+        """The composer's live count: how many tokens `text` is (answered by `count_ready`)."""
+        self._send(CountRequest(text))
+
     def export(self, path: str | Path) -> None:
         """Write the inspected step as JSON (for notebooks and teaching)."""
         if self.report is None:
@@ -84,7 +101,8 @@ class InspectorService(QObject):
         self._kinds.pop(older, None)  # the worker serves only the newest of a kind
         self._latest[type(request)] = request_id
         self._kinds[request_id] = type(request)
-        self.busy_changed.emit(True)
+        if not isinstance(request, CountRequest):  # the composer's count is not the Inspector's work
+            self.busy_changed.emit(True)
         self._worker.submit_inspection(request_id, request)
         self._wake.emit()
 
@@ -92,21 +110,24 @@ class InspectorService(QObject):
         kind = self._kinds.pop(request_id, None)
         if kind is None or self._latest.get(kind) != request_id:
             return None
-        if not self._kinds:
+        if not any(k is not CountRequest for k in self._kinds.values()):
             self.busy_changed.emit(False)
         return kind
 
     def _on_inspected(self, request_id: int, report: dict) -> None:
         kind = self._current(request_id)
+        if kind is None:
+            return
         if kind is StepRequest:
             self.report = report
-            self.step_ready.emit(report)
-        elif kind is MapRequest:
-            self.map_ready.emit(report)
-        elif kind is PlaygroundRequest:
-            self.playground_ready.emit(report)
-        elif kind is LookupRequest:
-            self.lookup_ready.emit(report)
+        if kind is CountRequest:
+            self.count_ready.emit(report["text"], report["tokens"])
+            return
+        signals = {
+            StepRequest: self.step_ready, MapRequest: self.map_ready, PlaygroundRequest: self.playground_ready,
+            LookupRequest: self.lookup_ready, AnalogyRequest: self.analogy_ready,
+        }  # fmt: skip
+        signals[kind].emit(report)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._current(request_id) is not None:

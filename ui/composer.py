@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QSizePolicy
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy
 
 MAX_VISIBLE_LINES = 8
 
@@ -73,6 +73,10 @@ class Composer(QFrame):
         layout.setContentsMargins(16, 10, 16, 14)
         layout.setSpacing(10)
         layout.addWidget(self.box, 1)
+        self.token_count = QLabel("")  # the message's length in the model's tokens, while typing
+        self.token_count.setObjectName("metaLabel")
+        self.token_count.setToolTip("Tokens this message costs the model (counted by its own tokenizer)")
+        layout.addWidget(self.token_count, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
         self.box.submitted.connect(self._submit)
         self.button.clicked.connect(self._on_button)

@@ -94,6 +94,12 @@ class MainWindow(QMainWindow):
         self.transcript.inspect_requested.connect(self.inspector.inspect)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
+        self._count_timer = QTimer(self)  # the composer's live token count, asked once typing pauses
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(250)
+        self._count_timer.timeout.connect(lambda: self.inspector.inspector.service.count_tokens(self.composer.box.toPlainText()))
+        self.composer.box.textChanged.connect(self._count_timer.start)
+        self.inspector.inspector.service.count_ready.connect(self._show_token_count)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
@@ -304,6 +310,10 @@ class MainWindow(QMainWindow):
         self._panel_step = (message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
         self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+
+    def _show_token_count(self, text: str, tokens: int) -> None:
+        if text == self.composer.box.toPlainText():
+            self.composer.token_count.setText(f"{tokens:,} token{'s' if tokens != 1 else ''}" if text else "")
 
     def _continue_with(self, token_id: int) -> None:
         if self._panel_step is None or not self.controller.continue_with(*self._panel_step, token_id):

@@ -102,6 +102,11 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     assert tokens.table.rowCount() == len(report["ids"])
     embedding = _click_step(qtbot, inspector, "4 ·")
     assert _column(embedding.table, 1)[0] == str(report["embedding"]["token"])  # itself first
+    with qtbot.waitSignal(service.analogy_ready, timeout=TIMEOUT_MS) as analogy:
+        QTest.mouseClick(embedding.analogy_button, Qt.MouseButton.LeftButton)
+    nearest = analogy.args[0]["nearest"]
+    assert len(nearest) == 5 and not set(analogy.args[0]["ids"]) & {i for i, _ in nearest}
+    assert f"({nearest[0][1]:.3f})" in embedding.analogy_label.text()
     loop = _click_step(qtbot, inspector, "11 ·")
     assert loop.table.rowCount() == len(reply.tokens)
 
@@ -120,9 +125,15 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     assert menu_again.args[0]["token_index"] == 1
 
 
-def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
+def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch, default_lm):
     app = launch(max_new_tokens=6)
     window = app.window
+    # the composer counts the message's tokens while the user types
+    text = "Naïve question: how many tokens is 12345?"
+    QTest.keyClicks(window.composer.box, text)
+    n = len(default_lm.tokenizer.encode(text))
+    qtbot.waitUntil(lambda: window.composer.token_count.text() == f"{n} tokens", timeout=60000)
+    window.composer.box.clear()
     old = ask(qtbot, app, "What is the capital of France?")
     view = window.transcript.views[1]
     k = 2

@@ -84,6 +84,8 @@ class InspectorWidget(QWidget):
 
         self.attention.map_requested.connect(self._ask_map)
         self.lm_head.lookup_requested.connect(service.lookup)
+        self.view(EmbeddingView).analogy_requested.connect(service.analogy)
+        service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
         self.sampling.settings_changed.connect(service.playground)
         self.sampling.use_settings.connect(self._use_settings)
         service.step_ready.connect(self.show_report)

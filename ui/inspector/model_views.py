@@ -7,7 +7,7 @@ import math
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import percent, visible_piece
@@ -50,11 +50,32 @@ class EmbeddingView(StepView):
         "end up with similar rows; the table lists the closest rows by cosine similarity."
     )
 
+    analogy_requested = Signal(str, str, str)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.strip = QLabel()
         self.layout_.addWidget(self.strip)
         self.table = self.add_table(["token", "id", "cosine"])
+        row = QHBoxLayout()
+        self.words = [QLineEdit(w) for w in (" king", " man", " woman")]
+        for sign, box in zip(("", "−", "+"), self.words, strict=True):
+            if sign:
+                row.addWidget(QLabel(sign))
+            row.addWidget(box)
+        self.analogy_button = QPushButton("→ nearest")
+        self.analogy_button.clicked.connect(lambda: self.analogy_requested.emit(*(w.text() for w in self.words)))
+        row.addWidget(self.analogy_button)
+        self.layout_.addLayout(row)
+        self.analogy_label = QLabel("Analogy on this embedding matrix: a − b + c → the nearest other tokens.")
+        self.analogy_label.setWordWrap(True)
+        self.layout_.addWidget(self.analogy_label)
+
+    def show_analogy(self, result: dict) -> None:
+        names = result["names"]
+        a, b, c = (visible_piece(names[i]) for i in result["ids"])
+        found = ", ".join(f"{visible_piece(names[i])} ({cos:.3f})" for i, cos in result["nearest"])
+        self.analogy_label.setText(f"{a} − {b} + {c} → {found}")
 
     def show_report(self, report: dict) -> None:
         emb = report["embedding"]
