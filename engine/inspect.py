@@ -88,9 +88,17 @@ class StepInspection:
 
 def top_logprobs(logprobs: mx.array, k: int) -> TopList:
     """The k most likely (id, logprob) of a (vocab,) log distribution, best first."""
+    return top_rows(logprobs[None], k)[0]
+
+
+def top_rows(logprobs: mx.array, k: int) -> list[TopList]:
+    """top_logprobs for each row of an (N, vocab) array, in one partial sort (no full sort)."""
     k = min(k, logprobs.shape[-1])
-    order = mx.argsort(-logprobs)[:k]
-    return list(zip(order.tolist(), logprobs[order].tolist(), strict=True))
+    ids = mx.argpartition(-logprobs, k - 1, axis=-1)[:, :k]  # (N, k) unordered
+    vals = mx.take_along_axis(logprobs, ids, axis=-1)
+    order = mx.argsort(-vals, axis=-1)
+    ids, vals = mx.take_along_axis(ids, order, axis=-1).tolist(), mx.take_along_axis(vals, order, axis=-1).tolist()
+    return [list(zip(i, v, strict=True)) for i, v in zip(ids, vals, strict=True)]
 
 
 def _norms(x: mx.array) -> list[float]:
@@ -180,6 +188,7 @@ def inspect_step(
         )
     last = lens[-1]
     p = mx.exp(last)
+    lens_top = top_rows(lens, top)
     first = model.layers[0].self_attn
     return StepInspection(
         ids=ids[: position + 1],
@@ -187,8 +196,8 @@ def inspect_step(
         residual_norms=_norms(mx.concatenate([rec.embedded, outs])),
         attn_norms=_norms(mx.concatenate([rec.layers[i].attn for i in range(n_layers)])),
         mlp_norms=_norms(mx.concatenate([rec.layers[i].mlp for i in range(n_layers)])),
-        logit_lens=[top_logprobs(lens[i], top) for i in range(n_layers)],
-        next_token=top_logprobs(last, top),
+        logit_lens=lens_top,
+        next_token=lens_top[-1],
         entropy=-mx.sum(mx.where(p > 0, p * last, 0.0)).item(),
         attention=attention,
         n_heads=first.n_heads,
@@ -244,14 +253,15 @@ def inspect_prompt(
     weights = rec.layers[layer].weights
     if rec.layers[layer].key_start:  # a window cache dropped early keys: put them back as zeros
         weights = mx.pad(weights, [(0, 0), (rec.layers[layer].key_start, 0)])
+    lens_top = top_rows(lens, top)
     return PromptInspection(
         ids=ids,
         layer=layer,
         head=head,
         weights=weights.tolist(),
-        logit_lens=[top_logprobs(lens[i], top) for i in range(n_layers)],
+        logit_lens=lens_top,
         residual_norms=_norms(mx.concatenate([rec.embedded, outs])),
-        next_token=top_logprobs(lens[-1], top),
+        next_token=lens_top[-1],
     )
 
 
