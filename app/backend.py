@@ -177,10 +177,8 @@ class EngineSession:
         if isinstance(request, inspection.StepRequest):
             self.configure(request.generate.cache)
             assembled, _ = self._assemble(request.generate)
-            ids = assembled.prompt_ids + list(request.reply_ids[: request.token_index])
-            cache = self.cache.peek(ids[:-1]) if len(ids) > 1 else None
             return inspection.step_report(
-                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, cache
+                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
             )
         handlers = {
             inspection.MapRequest: inspection.map_report,
@@ -190,6 +188,11 @@ class EngineSession:
             inspection.AnalogyRequest: inspection.analogy_report,
         }
         return handlers[type(request)](self.lm, self._inspector, request)
+
+    def _peek(self, tokens: list[int]):
+        """A copy of the in-memory prompt cache holding exactly `tokens`, or None (then the
+        Inspector computes them from the tokens, as after a restart)."""
+        return self.cache.peek(tokens) if tokens else None
 
     def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
         tok = self.lm.tokenizer

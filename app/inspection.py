@@ -98,6 +98,7 @@ class InspectorState:
     logprobs: np.ndarray | None = None  # (vocab,) their log-softmax, as every view shows it
     embedding: Any = None  # (vocab, dim) float32 MLX array
     unit: Any = None  # the same, rows of length 1
+    losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -107,9 +108,12 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     return max(start, 1), len(prompt_ids)
 
 
-def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, cache) -> dict:
-    """Every view's numbers for one step (see the module docstring). `cache`: holds the context's
-    first len - 1 tokens, or None."""
+def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek) -> dict:
+    """Every view's numbers for one step (see the module docstring).
+
+    peek(tokens) -> a copy of caches holding exactly `tokens`, or None (then they are computed).
+    The user message's losses depend on the prompt only: they are kept for the next step.
+    """
     t0 = time.perf_counter()
     model, tok = lm.model, lm.tokenizer
     reply = list(request.reply_ids)
@@ -118,7 +122,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
     ids = list(prompt_ids) + reply[:k]
     position = len(ids) - 1
-    step = inspect_step(model, ids, position, request.top, cache=cache)
+    step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
     target = reply[k] if k < len(reply) else None
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
@@ -128,7 +132,11 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     shown = target if target is not None else step.next_token[0][0]
     vector = np.array(state.embedding[shown])
     span = user_span(tok, messages, prompt_ids)
-    losses = token_losses(model, ids, span[0], span[1]) if span[1] > span[0] else []
+    key = tuple(prompt_ids)
+    if state.losses is None or state.losses[0] != key:
+        losses = token_losses(model, ids, span[0], span[1], cache=peek(ids[: span[0] - 1])) if span[1] > span[0] else []
+        state.losses = (key, losses)
+    losses = state.losses[1]
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
     found = neighbours(state.unit, shown, NEIGHBOURS)

@@ -107,12 +107,11 @@ class InspectorService(QObject):
         self._wake.emit()
 
     def _current(self, request_id: int) -> type | None:
+        """The kind of an answered request, or None if a newer one of its kind was sent since."""
         kind = self._kinds.pop(request_id, None)
-        if kind is None or self._latest.get(kind) != request_id:
-            return None
-        if not any(k is not CountRequest for k in self._kinds.values()):
-            self.busy_changed.emit(False)
-        return kind
+        current = kind is not None and self._latest.get(kind) == request_id
+        self.busy_changed.emit(any(k is not CountRequest for k in self._kinds.values()))
+        return kind if current else None
 
     def _on_inspected(self, request_id: int, report: dict) -> None:
         kind = self._current(request_id)

@@ -308,7 +308,7 @@ def perplexity(losses: Sequence[float]) -> float:
 class SamplingStage:
     name: str  # "raw", "penalties", "temperature", "top-k", "top-p", "min-p", "final"
     kept: int  # tokens still possible after this stage
-    top: TopList  # the most likely tokens after this stage
+    top: TopList  # the most likely tokens still possible after this stage
 
 
 @dataclass
@@ -330,7 +330,8 @@ def sampling_stages(
     hist = mx.array(list(history), dtype=mx.int32) if history else None
     step = Sampler(settings)(logits, hist, stages=named)
     stages = [
-        SamplingStage(name, int(mx.sum(a > -mx.inf).item()), top_logprobs(a, top)) for name, a in named
+        SamplingStage(name, int(mx.sum(a > -mx.inf).item()), [t for t in top_logprobs(a, top) if t[1] > -math.inf])
+        for name, a in named
     ]
     return SamplingTrace(stages, int(step.token.item()), step.final_logprobs)
 

@@ -34,8 +34,15 @@ def main() -> None:
     from engine.cache import make_cache, trim_cache
     from engine.generate import prefill
     from engine.inspect import (
-        embedding_matrix, inspect_prompt, inspect_step, neighbours, rope_angles, rope_inverse_frequencies,
-        sampling_stages, token_losses, unit_rows,
+        embedding_matrix,
+        inspect_prompt,
+        inspect_step,
+        neighbours,
+        rope_angles,
+        rope_inverse_frequencies,
+        sampling_stages,
+        token_losses,
+        unit_rows,
     )
     from engine.loading import load
     from engine.sampling import SamplingSettings

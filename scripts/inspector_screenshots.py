@@ -3,8 +3,8 @@
     python scripts/inspector_screenshots.py docs/inspector [--question TEXT]
 
 Like scripts/screenshot.py (which it reuses): a real X display (its own Xvfb when there is none),
-a temporary profile, the real window. Asks the question, inspects the first token of the reply
-that names something (the first word token after the reply's start), opens every step in turn
+a temporary profile, the real window. Asks the question, inspects the reply's " Paris" (else its
+first capitalised word after the first token), opens every step in turn
 (the attention view with one head's full map, the LM head with a typed-in token, the sampling
 playground at temperature 0.8 / top-p 0.9) and grabs the floating Inspector window.
 """
@@ -59,7 +59,8 @@ def take(out: Path, question: str) -> None:
     pump(0.3)
     reply_index = len(core.controller.conversation.messages) - 1
     tokens = core.controller.message(reply_index).tokens
-    words = [i for i, t in enumerate(tokens) if t["piece"].strip()[:1].isupper() and i > 0]
+    named = [i for i, t in enumerate(tokens) if t["piece"].strip() == "Paris"]
+    words = named or [i for i, t in enumerate(tokens) if t["piece"].strip()[:1].isupper() and i > 0]
     k = words[0] if words else min(3, len(tokens) - 1)
 
     dock = window.inspector

@@ -129,12 +129,21 @@ def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch, de
     app = launch(max_new_tokens=6)
     window = app.window
     # the composer counts the message's tokens while the user types
-    text = "Naïve question: how many tokens is 12345?"
+    text = "A question: how many tokens is 12345?"  # QTest types ASCII only
     QTest.keyClicks(window.composer.box, text)
     n = len(default_lm.tokenizer.encode(text))
     qtbot.waitUntil(lambda: window.composer.token_count.text() == f"{n} tokens", timeout=60000)
     window.composer.box.clear()
+    # the Inspector follows the newest token while the reply streams (served between tokens)
+    window.inspector.inspector.follow_box.setChecked(True)
+    followed = []
+    window.inspector.inspector.service.step_ready.connect(
+        lambda r: followed.append((r["token_index"], app.controller.busy))
+    )
     old = ask(qtbot, app, "What is the capital of France?")
+    assert any(busy for _k, busy in followed)  # shown before the reply had finished
+    qtbot.waitUntil(lambda: followed and followed[-1][0] == len(old.tokens) - 1, timeout=TIMEOUT_MS)
+    window.inspector.inspector.follow_box.setChecked(False)
     view = window.transcript.views[1]
     k = 2
     QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(k))

@@ -92,8 +92,9 @@ class InspectorWidget(QWidget):
         service.map_ready.connect(self._on_map)
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
-        service.failed.connect(lambda message: self.status_label.setText(message))
-        service.busy_changed.connect(lambda busy: busy and self.status_label.setText("Computing…"))
+        service.failed.connect(self._set_status)
+        service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
+        self._status = ""
         self.sampling.set_settings(service.controller.settings.sampling)
 
     def view(self, cls: type) -> StepView:
@@ -120,7 +121,7 @@ class InspectorWidget(QWidget):
     def show_report(self, report: dict) -> None:
         self.strip.setText(path_strip(report))
         k = report["token_index"]
-        self.status_label.setText(
+        self._set_status(
             f"Token {k + 1} of the reply · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
@@ -133,13 +134,16 @@ class InspectorWidget(QWidget):
             self.view(LoopView).show_records(message.tokens, message.stats)
             self.view(DetokenizationView).show_records(message.tokens)
 
+    def _set_status(self, text: str) -> None:
+        self._status = text
+        self.status_label.setText(text)
+
     def _ask_map(self, layer: int, head: int) -> None:
-        self.status_label.setText(f"Computing the full map of layer {layer}, head {head}…")
         self.service.attention_map(layer, head)
 
     def _on_map(self, result: dict) -> None:
         self.attention.show_map(result)
-        self.status_label.setText(f"Full map: layer {result['layer']}, head {result['head']}.")
+        self._set_status(f"Full map: layer {result['layer']}, head {result['head']}.")
 
     def _set_follow(self, on: bool) -> None:
         self.service.follow = on
@@ -148,7 +152,7 @@ class InspectorWidget(QWidget):
         controller = self.service.controller
         settings = replace(controller.settings, sampling=sampling)
         controller.apply_settings(settings)  # saved to the settings file like Preferences' OK
-        self.status_label.setText("These settings are now used for new replies (Preferences).")
+        self._set_status("These settings are now used for new replies (Preferences).")
 
     def ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the inspected step", "inspected-step.json", "JSON (*.json)")
