@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
 
 from app.conversation import ChatMessage
+from app.wording import counted
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
 
@@ -183,7 +184,7 @@ class MessageView(QFrame):
 
     def show_prefill(self, done: int, total: int) -> None:
         if not self.message.tokens:
-            self.meta_label.setText(f"reading the prompt… {done}/{total} tokens")
+            self.meta_label.setText(f"reading the prompt… {done:,}/{counted(total, 'token')}")
 
     def set_tint(self, tint: bool) -> None:
         self._tint = tint
@@ -197,10 +198,10 @@ class MessageView(QFrame):
         if m.role != "assistant":
             return ""
         if m.streaming:
-            return "thinking…" if not m.tokens else f"{len(m.tokens)} tokens…"
+            return "thinking…" if not m.tokens else f"{counted(len(m.tokens), 'token')}…"
         if m.error:
             return "failed"
-        parts = [f"{m.stats.get('generated_tokens', len(m.tokens))} tokens"]
+        parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")
