@@ -116,10 +116,8 @@ def dense_cache(cache: list[KVCache]) -> list[KVCache]:
     out: list[KVCache] = []
     for c in cache:
         if isinstance(c, QuantizedKVCache) and c.offset:
-            k = mx.dequantize(*c._k, group_size=c.group_size, bits=c.bits)[..., : c.offset, :]
-            v = mx.dequantize(*c._v, group_size=c.group_size, bits=c.bits)[..., : c.offset, :]
             plain = KVCache()
-            plain.state = [k, v]
+            plain.state = list(c.dense())
             out.append(plain)
         else:
             out.append(c)

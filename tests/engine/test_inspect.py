@@ -72,6 +72,19 @@ def test_a_step_on_the_conversation_cache_equals_one_recomputed():
     assert cache[0].offset == T  # the conversation's own cache is untouched
 
 
+def test_a_quantized_conversation_cache_is_read_as_its_dequantized_values():
+    model, ids, position = tiny_model(hidden_size=128, num_attention_heads=4), _ids(), 9  # head dim 32
+    cache = make_cache(2, "quantized", bits=8)
+    prefill(model, ids[: position + 1], cache)
+    step = inspect_step(model, ids, position, cache=cache)
+    fresh = inspect_step(model, ids, position)
+    assert step.cached_tokens == position
+    assert step.next_token[0][0] == fresh.next_token[0][0]
+    assert np.allclose(np.array(step.logprobs), np.array(fresh.logprobs), atol=0.05)  # 8-bit K/V
+    for att in step.attention:
+        assert np.allclose(np.array(att.weights).sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_attention_rows_match_the_full_map_of_every_head():
     model, ids, position = tiny_model(), _ids(), 11
     step = inspect_step(model, ids, position)
