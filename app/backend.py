@@ -18,7 +18,7 @@ from app import inspection, paths
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
-from engine.cache import KVCache, make_cache, measure_bytes_per_token
+from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
 from engine.generate import GenerationConfig, TokenEvent, generate
 from engine.loading import ModelLoadError, load
 from engine.model_identity import ModelFileChanged, ModelHashes, ModelStamp, model_stamp, weights_identity
@@ -137,6 +137,7 @@ class EngineSession:
             limits=limits, kind=_kind_key(self.config),
         )
         self._inspector = inspection.InspectorState()
+        self._live: tuple[list[int], list[int], list[KVCache]] | None = None  # (prompt, generated, caches)
         info = asdict(lm.info)
         info.pop("config", None)
         info.update(
@@ -188,9 +189,20 @@ class EngineSession:
         return handlers[type(request)](self.lm, self._inspector, request)
 
     def _peek(self, tokens: list[int]):
-        """A copy of the in-memory prompt cache holding exactly `tokens`, or None (then the
-        Inspector computes them from the tokens, as after a restart)."""
-        return self.cache.memory.peek(tokens) if tokens else None
+        """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
+        from the tokens, as after a restart): from the reply streaming now (an inspection between
+        two of its tokens), else from the in-memory prompt cache."""
+        if not tokens:
+            return None
+        if self._live is not None:
+            prompt, generated, caches = self._live
+            held = prompt + generated
+            offset = caches[0].offset if caches else 0
+            if len(tokens) <= min(offset, len(held)) and held[: len(tokens)] == list(tokens):
+                copies = [c.copy() for c in caches]
+                if trim_cache(copies, offset - len(tokens)) == offset - len(tokens):
+                    return copies
+        return self.cache.memory.peek(tokens)
 
     def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
         tok = self.lm.tokenizer
@@ -206,6 +218,7 @@ class EngineSession:
             force_first_token=request.force_token,
         )
         generated: list[int] = []
+        self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -223,6 +236,7 @@ class EngineSession:
                     record["stats"]["kv_cache"] = request.cache.kind
                 yield record
         finally:
+            self._live = None
             self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:

@@ -87,3 +87,20 @@ def test_objective_map_playground_and_lookup(served, default_lm):
     (tok,) = look["tokens"]
     assert abs(tok["logprob"] - float(report["raw_logprobs"][tok["id"]])) < 1e-6
     assert tok["rank"] == 1 + int(np.sum(report["raw_logprobs"] > report["raw_logprobs"][tok["id"]]))
+
+
+def test_inspecting_between_tokens_reads_the_live_caches_and_changes_nothing(default_lm, served):
+    _, request, records = served
+    session = EngineSession(default_lm, "SmolLM2", "default")
+    seen, reports = [], []
+    for record in session.stream(request, lambda: False, lambda d, t: None):
+        if record["id"] is None:
+            continue
+        seen.append(record["id"])
+        if len(seen) in (1, 4):  # as the worker does when the Inspector follows the reply
+            reports.append(session.inspect(StepRequest(request, tuple(seen), len(seen) - 1)))
+    assert seen == [r["id"] for r in records]  # the reply is the same token for token
+    for report in reports:
+        assert report["step"]["cached_tokens"] == report["position"]  # nothing before the step recomputed
+        k = report["token_index"]
+        assert abs(report["token_logprob"] - records[k]["logprob"]) < 1e-4
