@@ -42,6 +42,7 @@ def take(out: Path, question: str) -> None:
     from app.main import parse_args
     from app.settings import Settings, SettingsFile
     from engine.sampling import SamplingSettings
+    from ui.inspector.model_views import EmbeddingView
     from ui.main import launch
 
     profile = tempfile.mkdtemp(prefix="glassbox-inspector-shot-")
@@ -79,6 +80,9 @@ def take(out: Path, question: str) -> None:
             view.head_box.setValue(4)
             view.map_button.click()
             wait(service.map_ready, 600)
+        elif isinstance(view, EmbeddingView):
+            view.analogy_button.click()
+            wait(service.analogy_ready, 120)
         elif view is inspector.lm_head:
             view.lookup_box.setText(" London")
             view.lookup_box.returnPressed.emit()

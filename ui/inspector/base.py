@@ -45,6 +45,7 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             table.setItem(r, c, QTableWidgetItem(str(value)))
+    table.resizeColumnsToContents()
 
 
 def piece(report: dict, token: int | None) -> str:
