@@ -311,6 +311,8 @@ class MainWindow(QMainWindow):
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
         self._panel_step = (message_index, token_index)
+        if self.inspector.isVisible():  # an open Inspector moves to the clicked token
+            self.inspector.inspect(message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
         self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
 

@@ -115,11 +115,18 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     exported = json.loads(out.read_text())
     assert exported["step"]["next_token"][0][0] == top_id and "raw_logprobs" not in exported
 
+    # with the Inspector open, clicking another token moves every view to it
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as moved:
+        QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(3))
+    assert moved.args[0]["token_index"] == 3 and lens.table.item(29, 2).text() == (
+        f"{moved.args[0]['step']['logit_lens'][-1][0][1]:.4f}"
+    )
     # the next-token panel's button and View → Inspector open it on the panel's step
+    dock.hide()
     QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(1))
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as again:
         QTest.mouseClick(window.panel.inspect_button, Qt.MouseButton.LeftButton)
-    assert again.args[0]["token_index"] == 1
+    assert again.args[0]["token_index"] == 1 and dock.isVisible()
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as menu_again:
         window.inspector_action.trigger()
     assert menu_again.args[0]["token_index"] == 1
