@@ -10,6 +10,7 @@ import math
 import time
 
 from app.backend import BackendError, GenerateRequest
+from app.inspection import CountRequest
 
 BROKEN = "broken-model.gguf"
 REPLY = "Hello **world**, this is a *fake* reply."
@@ -75,6 +76,12 @@ class FakeSession:
 
     def housekeeping(self) -> None:
         self.housekeeping_calls += 1
+
+    def inspect(self, request) -> dict:
+        """The fake has no model to look inside; the composer's token count is its words."""
+        if isinstance(request, CountRequest):
+            return {"text": request.text, "tokens": len(split_tokens(request.text))}
+        raise BackendError("the fake backend cannot be inspected")
 
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
