@@ -7,7 +7,8 @@ every view's numbers for the step at position P (the user's last message, half-w
 reply, the last token): a copy of the cache trimmed to P, `inspect_step` (logit lens, residual
 norms, every layer's and head's attention row, next token), embedding neighbours, RoPE angles,
 the sampling stages and the training loss of a 30-token span. Also: the same step with no cache
-(after a restart: recomputed from the tokens) and one head's full T×T map.
+(after a restart: recomputed from the tokens), one head's full T×T map, and one plain decode step
+at the same context (`decode_step_s`), the yardstick when the machine is shared.
 """
 
 from __future__ import annotations
@@ -77,12 +78,22 @@ def main() -> None:
         token_losses(model, ids, position - 30, position, cache=span_cache)
         return time.perf_counter() - t0
 
+    def decode_step() -> float:
+        """One plain decode step on a copy of the conversation's cache: the machine's yardstick."""
+        cache = [c.copy() for c in conversation]
+        mx.eval([c.state for c in cache])
+        t0 = time.perf_counter()
+        mx.eval(model(mx.array([[ids[-1]]], dtype=mx.int32), cache))
+        return time.perf_counter() - t0
+
     results = {"tokens": len(ids)}
+    results["decode_step_s"] = statistics.median(decode_step() for _ in range(args.repeats))
     one_step(len(ids) // 2, True)  # warm-up
     for name, position in [("middle", len(ids) // 2), ("last", len(ids) - 1)]:
         times = [one_step(position, True) for _ in range(args.repeats)]
         results[f"step_{name}_cached_s"] = statistics.median(times)
         results[f"step_{name}_cached_max_s"] = max(times)
+    results["step_middle_in_decode_steps"] = results["step_middle_cached_s"] / results["decode_step_s"]
     results["step_last_recomputed_s"] = one_step(len(ids) - 1, False)
     t0 = time.perf_counter()
     inspect_prompt(model, ids, layer=15, head=4, top=1)
