@@ -75,6 +75,9 @@ class InspectorWidget(QWidget):
             self.steps.addItem(view.title)
             self.stack.addWidget(view)
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.currentRowChanged.connect(self._refresh)
+        self._report: dict | None = None
+        self._stale: set[StepView] = set()  # views not yet filled from the newest report
         self.steps.setCurrentRow(7)  # the logit lens: the answer forming, the best first look
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.steps)
@@ -126,13 +129,24 @@ class InspectorWidget(QWidget):
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
         self.export_button.setEnabled(True)
-        for view in self.views:
-            view.show_report(report)
+        self._report, self._stale = report, set(self.views)
+        self._refresh(self.stack.currentIndex())
+
+    def _refresh(self, row: int) -> None:
+        """Fill the shown view from the newest report (the others wait until they are opened, so a
+        followed reply redraws one view per token, not thirteen)."""
+        view = self.views[row] if 0 <= row < len(self.views) else None
+        if view is None or view not in self._stale:
+            return
+        self._stale.discard(view)
+        view.show_report(self._report)
         index = self.service.message_index
-        if index is not None:
+        if index is not None and isinstance(view, LoopView | DetokenizationView):
             message = self.service.controller.message(index)
-            self.view(LoopView).show_records(message.tokens, message.stats)
-            self.view(DetokenizationView).show_records(message.tokens)
+            if isinstance(view, LoopView):
+                view.show_records(message.tokens, message.stats)
+            else:
+                view.show_records(message.tokens)
 
     def _set_status(self, text: str) -> None:
         self._status = text
