@@ -81,13 +81,6 @@ class AnalogyRequest:
     c: str
 
 
-@dataclass(frozen=True)
-class CountRequest:
-    """How many tokens `text` is for the model (the composer's live count)."""
-
-    text: str
-
-
 @dataclass
 class InspectorState:
     """What the session keeps between requests: the last step's context and logits, the unit
@@ -233,10 +226,6 @@ def lookup_report(lm, state: InspectorState, request: LookupRequest) -> dict:
 def to_json(report: dict) -> dict:
     """The report as JSON-ready values (the whole-vocabulary arrays left out)."""
     return {k: v for k, v in report.items() if not isinstance(v, np.ndarray)}
-
-
-def count_report(lm, state: InspectorState, request: CountRequest) -> dict:
-    return {"text": request.text, "tokens": len(lm.tokenizer.encode(request.text))}
 
 
 def analogy_report(lm, state: InspectorState, request: AnalogyRequest) -> dict:

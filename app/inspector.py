@@ -15,13 +15,13 @@ from PySide6.QtCore import QObject, Signal
 from app.controller import ChatController
 from app.inspection import (
     AnalogyRequest,
-    CountRequest,
     LookupRequest,
     MapRequest,
     PlaygroundRequest,
     StepRequest,
     to_json,
 )
+from app.reply_request import reply_request
 from app.worker import Worker
 from engine.sampling import SamplingSettings
 
@@ -31,7 +31,6 @@ class InspectorService(QObject):
     map_ready = Signal(object)  # {"layer", "head", "weights": (T, T) numpy}
     playground_ready = Signal(object)
     lookup_ready = Signal(object)
-    count_ready = Signal(str, int)  # text, its length in tokens
     analogy_ready = Signal(object)
     failed = Signal(str)
     busy_changed = Signal(bool)
@@ -63,8 +62,10 @@ class InspectorService(QObject):
             return
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
-        generate = self.controller.build_request(user.text, history, reply.memories)
-        ids = tuple(r["id"] for r in reply.tokens if r.get("id") is not None)
+        generate = reply_request(
+            self.controller.effective_settings, user.text, history, reply.memories, self.controller.conversation_id
+        )
+        ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index = message_index
         self._send(StepRequest(generate, ids, token_index))
@@ -82,10 +83,6 @@ class InspectorService(QObject):
     def analogy(self, a: str, b: str, c: str) -> None:
         self._send(AnalogyRequest(a, b, c))
 
-    def count_tokens(self, text: str) -> None:
-        """The composer's live count: how many tokens `text` is (answered by `count_ready`)."""
-        self._send(CountRequest(text))
-
     def export(self, path: str | Path) -> None:
         """Write the inspected step as JSON (for notebooks and teaching)."""
         if self.report is None:
@@ -101,8 +98,7 @@ class InspectorService(QObject):
         self._kinds.pop(older, None)  # the worker serves only the newest of a kind
         self._latest[type(request)] = request_id
         self._kinds[request_id] = type(request)
-        if not isinstance(request, CountRequest):  # the composer's count is not the Inspector's work
-            self.busy_changed.emit(True)
+        self.busy_changed.emit(True)
         self._worker.submit_inspection(request_id, request)
         self._wake.emit()
 
@@ -110,7 +106,7 @@ class InspectorService(QObject):
         """The kind of an answered request, or None if a newer one of its kind was sent since."""
         kind = self._kinds.pop(request_id, None)
         current = kind is not None and self._latest.get(kind) == request_id
-        self.busy_changed.emit(any(k is not CountRequest for k in self._kinds.values()))
+        self.busy_changed.emit(bool(self._kinds))
         return kind if current else None
 
     def _on_inspected(self, request_id: int, report: dict) -> None:
@@ -119,9 +115,6 @@ class InspectorService(QObject):
             return
         if kind is StepRequest:
             self.report = report
-        if kind is CountRequest:
-            self.count_ready.emit(report["text"], report["tokens"])
-            return
         signals = {
             StepRequest: self.step_ready, MapRequest: self.map_ready, PlaygroundRequest: self.playground_ready,
             LookupRequest: self.lookup_ready, AnalogyRequest: self.analogy_ready,

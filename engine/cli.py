@@ -124,7 +124,6 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.cache import make_cache
     from engine.generate import GenerationConfig, generate
     from engine.sampling import SamplingSettings
 
@@ -145,7 +144,7 @@ def cmd_generate(args) -> int:
         ids = tok.encode_chat([{"role": "user", "content": args.prompt}])
     else:
         ids = tok.encode(args.prompt, special=args.special)
-    cache = make_cache(lm.info.n_layers)
+    cache = lm.model.make_cache()
     config = GenerationConfig(max_tokens=args.max_tokens, context_length=lm.info.context_length)
     out_ids, text, reason = [], [], None
     for ev in generate(lm.model, tok, ids, cache, settings, config):
@@ -195,9 +194,13 @@ def cmd_convert(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from engine import default_model
+    from engine import default_model, model_catalog
 
-    path = default_model.fetch(log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.name == "default":
+        path = default_model.fetch(log=log)
+    else:
+        path = model_catalog.fetch(args.name, log=log)
     print(path)
     return 0
 
@@ -272,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("fetch", help="download and verify the default model")
+    p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")
+    p.add_argument("name", nargs="?", default="default", help="`default` or e.g. `gemma3-270m`")
     p.set_defaults(func=cmd_fetch)
     return ap
 

@@ -142,22 +142,19 @@ class LoopView(StepView):
         super().__init__(parent)
         self.table = self.add_table(["token", "piece", "step time", "KV cache"])
 
-    def show_records(self, records: list[dict], stats: dict) -> None:
-        prompt, cached = stats.get("prompt_tokens"), stats.get("cached_tokens")
-        first = records[0] if records else {}
-        prompt = prompt if prompt is not None else first.get("prompt_tokens")
-        cached = cached if cached is not None else first.get("cached_tokens")
+    def show_records(self, records: list, stats: dict) -> None:
+        """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
+        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else None)
+        cached = stats.get("cached_tokens", records[0].cached_tokens if records else None)
         text = f"{len(records):,} tokens generated."
-        if prompt is not None and cached is not None:
-            text += f" Prompt {prompt:,} tokens: {cached:,} from the prompt cache, {prompt - cached:,} computed."
+        if prompt:
+            text += f" Prompt {prompt:,} tokens: {cached or 0:,} from the prompt cache, {prompt - (cached or 0):,} computed."
         self.summary.setText(text)
         rows, before = [], 0.0
         for r in records:
-            elapsed = r.get("elapsed_s")
-            step = "" if elapsed is None else f"{1000 * (elapsed - before):.1f} ms"
-            before = elapsed if elapsed is not None else before
-            kv = r.get("kv_bytes")
-            rows.append([r["index"] + 1, visible_piece(r.get("piece", "")), step, "" if kv is None else byte_size(kv)])
+            step = f"{1000 * (r.elapsed_s - before):.1f} ms" if r.elapsed_s else ""
+            before = r.elapsed_s or before
+            rows.append([r.index + 1, visible_piece(r.piece), step, byte_size(r.kv_bytes) if r.kv_bytes else ""])
         fill(self.table, rows)
 
     def show_report(self, report: dict) -> None:

@@ -90,11 +90,12 @@ class DetokenizationView(StepView):
         super().__init__(parent)
         self.table = self.add_table(["#", "id", "piece", "text shown"])
 
-    def show_records(self, records: list[dict]) -> None:
-        held = sum(1 for r in records if r.get("piece") and not r.get("text"))
+    def show_records(self, records: list) -> None:
+        """records: the reply's TokenEvents."""
+        held = sum(1 for r in records if r.piece and not r.text)
         self.summary.setText(f"{len(records):,} tokens; {held} added no text when they arrived (held back).")
         fill(self.table, [
-            [r["index"] + 1, r["id"], visible_piece(r.get("piece", "")), visible_piece(r.get("text", "")) or "(held)"]
+            [r.index + 1, r.token, visible_piece(r.piece), visible_piece(r.text) if r.text else "(held)"]
             for r in records
         ])  # fmt: skip
 
