@@ -11,6 +11,7 @@ import pytest
 
 from app.backend import EngineSession, GenerateRequest
 from app.inspection import LookupRequest, MapRequest, PlaygroundRequest, StepRequest, to_json
+from engine.events import TokenEvent
 from engine.next_token import next_token_logprobs
 from engine.sampling import Sampler, SamplingSettings
 
@@ -25,19 +26,19 @@ def served(default_lm):
     request = GenerateRequest("What is the capital of France?", GREEDY, (), "You are a helpful assistant.",
                               max_new_tokens=10, conversation_id="c1")  # fmt: skip
     records = list(session.stream(request, lambda: False, lambda d, t: None))
-    return session, request, [r for r in records if r["id"] is not None]
+    return session, request, [r for r in records if isinstance(r, TokenEvent) and r.token is not None]
 
 
 def test_a_step_report_matches_what_generation_reported(served):
     session, request, records = served
-    ids = tuple(r["id"] for r in records)
+    ids = tuple(r.token for r in records)
     for k in (0, 3, len(ids) - 1):
         report = session.inspect(StepRequest(request, ids, k))
         step = report["step"]
         assert report["token"] == ids[k] and report["token_index"] == k
         assert step["cached_tokens"] == report["position"]  # the reply's cache was reused up to the step
-        assert abs(report["token_logprob"] - records[k]["logprob"]) < 1e-4
-        generated = {i: lp for i, _piece, lp in records[k]["top_raw"]}
+        assert abs(report["token_logprob"] - records[k].logprob) < 1e-4
+        generated = {i: lp for i, _piece, lp in records[k].top_raw}
         for i, lp in step["next_token"][:5]:
             assert abs(generated[i] - lp) < 1e-4
         assert step["logit_lens"][-1] == step["next_token"]
@@ -50,7 +51,7 @@ def test_a_step_report_matches_what_generation_reported(served):
 
 def test_a_step_after_a_restart_is_recomputed_from_the_tokens(default_lm, served):
     _, request, records = served
-    ids = tuple(r["id"] for r in records)
+    ids = tuple(r.token for r in records)
     fresh = EngineSession(default_lm, "SmolLM2", "default")  # nothing cached
     report = fresh.inspect(StepRequest(request, ids, 4))
     assert report["step"]["cached_tokens"] == 0
@@ -60,7 +61,7 @@ def test_a_step_after_a_restart_is_recomputed_from_the_tokens(default_lm, served
 
 def test_objective_map_playground_and_lookup(served, default_lm):
     session, request, records = served
-    ids = tuple(r["id"] for r in records)
+    ids = tuple(r.token for r in records)
     report = session.inspect(StepRequest(request, ids, 2))
     obj = report["objective"]
     # -log p of the first user-turn token, from a separate forward pass over the prompt before it
@@ -94,13 +95,13 @@ def test_inspecting_between_tokens_reads_the_live_caches_and_changes_nothing(def
     session = EngineSession(default_lm, "SmolLM2", "default")
     seen, reports = [], []
     for record in session.stream(request, lambda: False, lambda d, t: None):
-        if record["id"] is None:
+        if not isinstance(record, TokenEvent) or record.token is None:
             continue
-        seen.append(record["id"])
+        seen.append(record.token)
         if len(seen) in (1, 4):  # as the worker does when the Inspector follows the reply
             reports.append(session.inspect(StepRequest(request, tuple(seen), len(seen) - 1)))
-    assert seen == [r["id"] for r in records]  # the reply is the same token for token
+    assert seen == [r.token for r in records]  # the reply is the same token for token
     for report in reports:
         assert report["step"]["cached_tokens"] == report["position"]  # nothing before the step recomputed
         k = report["token_index"]
-        assert abs(report["token_logprob"] - records[k]["logprob"]) < 1e-4
+        assert abs(report["token_logprob"] - records[k].logprob) < 1e-4

@@ -10,7 +10,7 @@ from app.worker import Worker, WorkerThread
 from tests.app.fakes import FakeBackend
 
 
-def test_counts_and_failures_come_back_by_signal(qtbot):
+def test_answers_come_back_by_signal_and_stale_ones_are_dropped(qtbot):
     worker = Worker(FakeBackend())
     thread = WorkerThread(worker)
     try:
@@ -18,16 +18,14 @@ def test_counts_and_failures_come_back_by_signal(qtbot):
         with qtbot.waitSignal(controller.model_loaded, timeout=10000):
             controller.load_model("default")
         service = InspectorService(controller, worker)
-        counts = []
-        service.count_ready.connect(lambda text, n: counts.append((text, n)))
-        service.count_tokens("one two")
-        service.count_tokens("one two three")  # replaces the first if it was not served yet
-        qtbot.waitUntil(lambda: bool(counts) and counts[-1] == ("one two three", 3), timeout=10000)
-        assert counts == [("one two three", 3)]  # the first answer, if any, was stale: dropped
-        with qtbot.waitSignal(service.failed, timeout=10000) as failed:
-            service.lookup("Paris")
-        assert "cannot be inspected" in failed.args[0]
-        with qtbot.waitSignal(service.count_ready, timeout=10000):  # the worker thread still serves
-            service.count_tokens("four")
+        failures, busy = [], []
+        service.failed.connect(failures.append)
+        service.busy_changed.connect(busy.append)
+        service.lookup("Paris")
+        service.lookup("Rome")  # replaces the first: its answer, if it is served, is stale
+        qtbot.waitUntil(lambda: busy[-1] is False, timeout=10000)
+        assert failures == ["the fake backend cannot be inspected"]  # once: the stale one dropped
+        with qtbot.waitSignal(service.failed, timeout=10000):  # the worker thread still serves
+            service.analogy("a", "b", "c")
     finally:
         thread.stop()
