@@ -26,6 +26,8 @@ from engine.inspect import (
     unit_rows,
 )
 from engine.sampling import Sampler, SamplingSettings, log_softmax
+from tests.engine.checkpoints import ARCHITECTURES
+from tests.engine.checkpoints import tiny_model as arch_model
 from tests.engine.tiny import random_tokens, run, tiny_model
 
 T = 16
@@ -253,3 +255,23 @@ def test_default_model_inspection(default_lm):
     assert np.allclose(inv, [100000.0 ** (-2 * i / 64) for i in range(32)], rtol=1e-6)
     losses = token_losses(model, ids, 1, len(ids))
     assert np.allclose(losses, [-full[i - 1, ids[i]] for i in range(1, len(ids))], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architecture_can_be_inspected(name):
+    """The capture hooks in every model file: the logit lens ends at the model's own distribution,
+    attention rows are distributions, a windowed layer says so, and capturing changes nothing."""
+    model = arch_model(name)
+    ids = [(i * 37 + 11) % 256 for i in range(20)]  # longer than the tiny windows (8)
+    full = np.array(log_softmax(model(mx.array([ids]), model.make_cache())[0].astype(mx.float32)))
+    step = inspect_step(model, ids, 15, top=5)
+    assert len(step.logit_lens) == len(model.layers) and len(step.residual_norms) == len(model.layers) + 1
+    for token, lp in step.next_token:
+        assert abs(lp - full[15, token]) < 1e-4
+    for att in step.attention:
+        rows = np.array(att.weights)
+        assert np.allclose(rows.sum(axis=1), 1.0, atol=1e-5)
+        assert att.window is None or (att.window <= 8 and rows.shape[1] >= att.window)
+    out = inspect_prompt(model, ids, layer=len(model.layers) - 1, head=0)
+    assert np.allclose(np.array(out.weights).sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(np.triu(np.array(out.weights), k=1) == 0.0)
