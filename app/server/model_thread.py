@@ -1,0 +1,101 @@
+"""One thread that owns the loaded session and runs requests on it one at a time, in arrival order.
+
+A request is a `work(should_stop)` callable returning an iterator; each item it yields is handed to
+the request's `deliver` callback (from the model thread), then `deliver(DONE)`, or
+`deliver(exception)` if the work raised. Setting the job's `stop` event makes `should_stop()`
+true, which the engine checks before every token. `submit` raises `QueueFull` when `max_waiting`
+requests are already waiting, so a flood of clients gets a clear refusal instead of an unbounded
+queue. Qt-free: the window and `glassbox serve` can both drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DONE = object()  # delivered after a request's last item
+Work = Callable[[Callable[[], bool]], Iterator[Any]]
+Deliver = Callable[[Any], None]
+
+
+class QueueFull(RuntimeError):
+    """Too many requests are waiting for the model; the message says how many."""
+
+
+@dataclass
+class Job:
+    work: Work
+    deliver: Deliver
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class ModelThread:
+    """Serialises requests onto one session. `close()` stops the thread after the running job
+    (the running job is asked to stop, waiting jobs get `deliver(QueueFull)`)."""
+
+    def __init__(self, max_waiting: int = 8):
+        self.max_waiting = max_waiting
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._running: Job | None = None
+        self._thread = threading.Thread(target=self._loop, name="glassbox-model", daemon=True)
+        self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def submit(self, work: Work, deliver: Deliver) -> Job:
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise QueueFull(
+                    f"the model is busy: {self._waiting} requests are already waiting (at most "
+                    f"{self.max_waiting}); try again when one has finished"
+                )
+            self._waiting += 1
+        job = Job(work, deliver)
+        self._jobs.put(job)
+        return job
+
+    def close(self, timeout: float = 10.0) -> None:
+        running = self._running
+        if running is not None:
+            running.stop.set()
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            with self._lock:
+                self._waiting -= 1
+            if job.stop.is_set():  # its client left while it waited
+                job.deliver(DONE)
+                continue
+            self._running = job
+            try:
+                for item in job.work(job.stop.is_set):
+                    job.deliver(item)
+                job.deliver(DONE)
+            except Exception as e:  # handed to the request, which answers it; the thread goes on
+                log.debug("request failed on the model thread", exc_info=True)
+                job.deliver(e)
+            finally:
+                self._running = None
+        while True:  # closing: refuse what is still queued
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.deliver(QueueFull("the server is shutting down"))

@@ -1,0 +1,251 @@
+"""The HTTP API (FastAPI): `GET /v1/models`, `POST /v1/chat/completions` (streamed as server-sent
+events ending in `data: [DONE]`, or whole), over one session served by a `ModelThread`.
+
+FastAPI/Starlette rather than a hand-written HTTP stack: validation of the request shapes into
+4xx answers, an OpenAPI schema at /openapi.json, and server-sent events through StreamingResponse.
+Every error is OpenAI-shaped: {"error": {"message", "type", "param", "code"}}. Nothing here reads
+or writes files; CORS is not enabled (no cross-origin headers are sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.backend import BackendError, ReplyDone, Session
+from app.failures import FailureKind
+from app.server import translate
+from app.server.model_thread import DONE, ModelThread, QueueFull
+from app.server.schemas import ChatCompletionRequest
+from app.settings import CacheConfig
+from engine.events import TokenEvent
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 << 20  # a request body larger than this is refused (413) before it is parsed
+
+
+@dataclass
+class ServedModel:
+    """The loaded session as the server sees it: its name, window and token arithmetic.
+
+    `prompt_tokens(messages)` counts the prompt exactly as the chat template renders it (with the
+    assistant turn's opening); `token_bytes(id, piece)` is a token's exact bytes. Both use the
+    engine's tokenizer when the session has one (`session.lm.tokenizer`); a test session without
+    one counts `count_tokens` per message and takes the piece's UTF-8.
+    """
+
+    session: Session
+    name: str
+    cache: CacheConfig = field(default_factory=CacheConfig)
+
+    @property
+    def context_length(self) -> int:
+        return int(self.session.info["context_length"])
+
+    def prompt_tokens(self, messages) -> int:
+        lm = getattr(self.session, "lm", None)
+        if lm is not None:
+            return len(lm.tokenizer.encode_chat(list(messages), add_generation_prompt=True))
+        return sum(self.session.count_tokens(m["content"]) for m in messages)
+
+    def token_bytes(self, token_id: int, piece: str) -> bytes:
+        lm = getattr(self.session, "lm", None)
+        if lm is not None:
+            return bytes(lm.tokenizer.token_bytes[token_id])
+        return piece.encode("utf-8")
+
+
+def _error(e: translate.APIError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        return "the request body is not valid JSON", None
+    return f"{param or 'body'}: {first.get('msg', 'invalid value')}", param
+
+
+class BodyLimit:
+    """ASGI middleware: reads a request's body up to `limit` bytes and answers 413 past it."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its body
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                error = translate.APIError(413, f"the request body is over {self.limit:,} bytes", None,
+                                           "request_too_large")
+                return await _error(error)(scope, receive, send)
+        body, sent = b"".join(chunks), False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | None = None,
+               body_limit: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API over `served`, its requests run by `model_thread`; every request needs
+    `Authorization: Bearer <api_key>` when a key is given."""
+    api = FastAPI(title="Glassbox", version="0.1.0", docs_url=None, redoc_url=None)
+
+    @api.middleware("http")
+    async def check_key(request: Request, call_next):
+        if api_key is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return _error(translate.APIError(401, "a valid API key is needed (Authorization: Bearer …)",
+                                                 None, "invalid_api_key"))
+        return await call_next(request)
+
+    api.add_middleware(BodyLimit, limit=body_limit)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        message, param = _validation_message(exc)
+        return _error(translate.APIError(400, message, param))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return _error(translate.APIError(exc.status_code, str(exc.detail), None, code))
+
+    @api.exception_handler(translate.APIError)
+    async def api_error(_request: Request, exc: translate.APIError):
+        return _error(exc)
+
+    @api.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception):
+        log.exception("unexpected error in the API", exc_info=exc)
+        return _error(translate.APIError(500, "an unexpected error in Glassbox (see its log)", None, None,
+                                         "server_error"))
+
+    @api.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [
+            {"id": served.name, "object": "model", "created": 0, "owned_by": "glassbox"}]}
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest):
+        call = translate.chat_call(body, served.cache)
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[Any] = asyncio.Queue()
+
+        def work(should_stop: Callable[[], bool]):
+            request = translate.fit_context(call, served.prompt_tokens(call.messages), served.context_length)
+            yield from served.session.stream(request, should_stop, lambda _done, _total: None)
+            served.session.housekeeping()  # after the ReplyDone: the client has its answer already
+
+        try:
+            job = model_thread.submit(work, lambda item: loop.call_soon_threadsafe(items.put_nowait, item))
+        except QueueFull as e:
+            raise translate.APIError(503, str(e), None, "server_busy", "server_error") from e
+
+        async def next_item():
+            item = await items.get()
+            if isinstance(item, Exception):
+                raise _as_api_error(item)
+            return item
+
+        cid, created, top = translate.completion_id(), translate.now(), call.top_logprobs
+        try:
+            first = await next_item()  # an error before the first token is still an HTTP error
+        except BaseException:
+            job.stop.set()
+            raise
+
+        def entry(ev: TokenEvent):
+            return translate.logprob_entry(ev, top, served.token_bytes) if call.logprobs else None
+
+        if not call.stream:
+            try:
+                text, logprobs, item, reason = [], [], first, None
+                while not isinstance(item, ReplyDone):
+                    if item is DONE:
+                        raise translate.APIError(500, "the reply ended without its numbers", type="server_error")
+                    if isinstance(item, TokenEvent):
+                        reason = translate.finish_reason(item.finish_reason) or reason
+                        if item.token is not None:
+                            text.append(item.text)
+                            if call.logprobs:
+                                logprobs.append(entry(item))
+                    item = await next_item()
+            finally:
+                job.stop.set()
+            return translate.completion(cid, created, served.name, "".join(text), reason,
+                                        logprobs if call.logprobs else None, item.stats)
+
+        async def events() -> AsyncIterator[str]:
+            def sse(payload: dict) -> str:
+                return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+            try:
+                yield sse(translate.chunk(cid, created, served.name, {"role": "assistant", "content": ""}))
+                item = first
+                while not isinstance(item, ReplyDone) and item is not DONE:
+                    if isinstance(item, TokenEvent):
+                        if item.token is not None:
+                            lp = [entry(item)] if call.logprobs else None
+                            yield sse(translate.chunk(cid, created, served.name, {"content": item.text}, None, lp))
+                        if item.finish_reason is not None:
+                            reason = translate.finish_reason(item.finish_reason)
+                            yield sse(translate.chunk(cid, created, served.name, {}, reason))
+                    item = await next_item()
+                if isinstance(item, ReplyDone) and call.include_usage:
+                    yield sse({"id": cid, "object": "chat.completion.chunk", "created": created,
+                               "model": served.name, "system_fingerprint": None, "choices": [],
+                               "usage": translate.usage(item.stats)})
+                yield "data: [DONE]\n\n"
+            except translate.APIError as e:  # the status is sent already: the error goes in the stream
+                yield sse(e.body())
+            finally:
+                job.stop.set()  # the client left (or the reply ended): the engine stops before its next token
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return api
+
+
+def _as_api_error(e: Exception) -> translate.APIError:
+    if isinstance(e, translate.APIError):
+        return e
+    if isinstance(e, QueueFull):
+        return translate.APIError(503, str(e), None, "server_busy", "server_error")
+    if isinstance(e, BackendError):
+        if e.kind is FailureKind.CONTEXT_TOO_LONG:
+            return translate.APIError(400, str(e), "messages", "context_length_exceeded")
+        return translate.APIError(500, str(e), None, None, "server_error")
+    if isinstance(e, ValueError):  # the engine refusing a value (a tokenizer's check of the text)
+        return translate.APIError(400, str(e))
+    log.error("unexpected error on the model thread", exc_info=e)
+    return translate.APIError(500, "an unexpected error in Glassbox (see its log)", None, None, "server_error")
