@@ -1,0 +1,138 @@
+"""The official `openai` client against the real server (uvicorn on 127.0.0.1, a free port) and the
+real default model: chat, stream, logprobs with top_logprobs, stop strings, seeds, a cancelled
+stream, the prompt cache, and numbers equal to the engine's own for the same request."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.backend import EngineSession, ReplyDone
+from app.server import translate
+from app.server.background import BackgroundServer
+from app.server.model_thread import ModelThread
+from app.server.routes import ServedModel, create_app
+from app.server.schemas import ChatCompletionRequest
+from app.settings import CacheConfig
+
+openai = pytest.importorskip("openai")
+pytestmark = pytest.mark.slow
+
+QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
+
+
+@pytest.fixture(scope="module")
+def served(default_lm):
+    return ServedModel(EngineSession(default_lm, "glassbox-default", "default"), "glassbox-default")
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    thread = ModelThread()
+    with BackgroundServer(create_app(served, thread)) as running:
+        yield running
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with openai.OpenAI(base_url=server.base_url, api_key="not-needed", max_retries=0, timeout=120) as c:
+        yield c
+
+
+def engine_reply(served: ServedModel, **fields):
+    """The same request straight through the session (what the window's worker does): tokens, stats."""
+    call = translate.chat_call(ChatCompletionRequest(messages=QUESTION, **fields), CacheConfig())
+    request = translate.fit_context(call, served.prompt_tokens(call.messages), served.context_length)
+    items = list(served.session.stream(request, lambda: False, lambda _d, _t: None))
+    return [i for i in items if not isinstance(i, ReplyDone) and i.token is not None], items[-1].stats
+
+
+def test_models(client):
+    assert [m.id for m in client.models.list()] == ["glassbox-default"]
+
+
+def test_a_chat_equals_the_engines_reply(client, served):
+    r = client.chat.completions.create(model="anything", messages=QUESTION, temperature=0, max_tokens=12,
+                                       logprobs=True, top_logprobs=5)
+    choice = r.choices[0]
+    assert choice.message.role == "assistant" and choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    assert r.usage.completion_tokens == len(choice.logprobs.content) <= 12
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    tokens, stats = engine_reply(served, temperature=0, max_tokens=12, logprobs=True, top_logprobs=5)
+    assert "".join(t.text for t in tokens) == choice.message.content
+    assert r.usage.prompt_tokens == stats["prompt_tokens"]
+    for event, entry in zip(tokens, choice.logprobs.content, strict=True):
+        assert entry.token == event.piece
+        assert entry.logprob == pytest.approx(event.logprob, abs=1e-5)
+        assert len(entry.top_logprobs) == 5
+        assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob, abs=1e-6)  # greedy: the best
+        assert [a.token for a in entry.top_logprobs] == [a[1] for a in event.top_raw[:5]]
+    data = b"".join(bytes(e.bytes) for e in choice.logprobs.content)
+    assert data.decode("utf-8") == choice.message.content
+
+
+def test_a_stream_equals_the_whole_answer(client):
+    whole = client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=10)
+    pieces, reasons, usage = [], [], None
+    with client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=10, stream=True,
+                                        stream_options={"include_usage": True}) as stream:
+        for chunk in stream:
+            if chunk.usage:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+                if choice.finish_reason:
+                    reasons.append(choice.finish_reason)
+    assert "".join(pieces) == whole.choices[0].message.content
+    assert reasons == [whole.choices[0].finish_reason]
+    assert usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_seeds_reproduce_a_sampled_reply(client):
+    def ask(seed):
+        r = client.chat.completions.create(messages=QUESTION, model="m", temperature=1.0, max_tokens=12, seed=seed)
+        return r.choices[0].message.content
+
+    first = ask(1234)
+    assert ask(1234) == first
+    assert any(ask(seed) != first for seed in (1, 2, 3))
+
+
+def test_a_stop_string_ends_the_reply_before_it(client):
+    free = client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=16)
+    text = free.choices[0].message.content
+    cut = len(text) // 2
+    stop = text[cut:cut + 3]
+    assert stop.strip(), text
+    stopped = client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=16, stop=[stop])
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.choices[0].message.content == text[: text.index(stop)]
+
+
+def test_a_cancelled_stream_frees_the_model(client):
+    stream = client.chat.completions.create(messages=QUESTION, model="m", max_tokens=400, stream=True)
+    for n, _chunk in enumerate(stream):
+        if n == 2:
+            break
+    stream.close()
+    r = client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=2)
+    assert r.choices[0].message.content is not None  # served after the cancelled one, not after 400 tokens
+
+
+def test_a_resent_conversation_reuses_the_cached_prefix(client):
+    first = client.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=6)
+    follow = [*QUESTION, {"role": "assistant", "content": first.choices[0].message.content},
+              {"role": "user", "content": "And one more?"}]
+    again = client.chat.completions.create(messages=follow, model="m", temperature=0, max_tokens=4)
+    assert again.usage.prompt_tokens_details.cached_tokens > 0
+    assert again.usage.prompt_tokens_details.cached_tokens < again.usage.prompt_tokens
+
+
+def test_errors_reach_the_client_as_openai_errors(client, served):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(messages=QUESTION, model="m", n=2)
+    assert e.value.param == "n"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(messages=QUESTION, model="m", max_tokens=served.context_length)
+    assert e.value.code == "context_length_exceeded" and "too many" in e.value.message
