@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         self.tint_action = self._action(view_menu, "Probability &Tint", self.set_tint, "Ctrl+T", checkable=True)
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
+        self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
+        self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
         self.panel_action = self._action(
             view_menu, "Next-Token &Panel", self.panel.setVisible, "Ctrl+Shift+P", checkable=True
         )
@@ -226,6 +228,10 @@ class MainWindow(QMainWindow):
     def set_tint(self, on: bool) -> None:
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
+
+    def set_code_tint(self, on: bool) -> None:
+        self.transcript.set_tint(self.controller.settings.app.probability_tint, on)
+        self._save(replace(self.controller.settings.app, tint_code=on))
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info)
@@ -314,7 +320,8 @@ class MainWindow(QMainWindow):
 
     def _on_settings_changed(self, settings: Settings) -> None:
         self.tint_action.setChecked(settings.app.probability_tint)
-        self.transcript.set_tint(settings.app.probability_tint)
+        self.code_tint_action.setChecked(settings.app.tint_code)
+        self.transcript.set_tint(settings.app.probability_tint, settings.app.tint_code)
         self.panel.set_top_k(settings.app.panel_top_k)
 
     def _save(self, app_settings, quiet: bool = False) -> None:

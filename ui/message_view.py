@@ -44,7 +44,7 @@ class MessageView(QFrame):
     regenerate_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
 
-    def __init__(self, message: ChatMessage, tint: bool, parent=None):
+    def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None):
         super().__init__(parent)
         self.message = message
         self.setObjectName("assistantMessage" if message.role == "assistant" else "userMessage")
@@ -105,7 +105,7 @@ class MessageView(QFrame):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         layout.addWidget(self.error_label)
-        self._tint = tint
+        self._tint, self._tint_code = tint, tint_code
         self.refresh()
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
@@ -119,7 +119,7 @@ class MessageView(QFrame):
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
-        self.text.set_content(m.text, m.tokens, self._tint)
+        self.text.set_content(m.text, m.tokens, self._tint, self._tint_code)
         self.text.setVisible((bool(m.text) or m.role == "user") and self.editor is None)
         self.copy_button.setEnabled(bool(m.text))
         self.meta_label.setText(self._meta())
@@ -184,9 +184,9 @@ class MessageView(QFrame):
         if not self.message.tokens:
             self.meta_label.setText(f"reading the prompt… {done}/{total} tokens")
 
-    def set_tint(self, tint: bool) -> None:
-        self._tint = tint
-        self.text.set_tint(tint)
+    def set_tint(self, tint: bool, tint_code: bool = False) -> None:
+        self._tint, self._tint_code = tint, tint_code
+        self.text.set_tint(tint, tint_code)
 
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self.message.text)

@@ -36,6 +36,7 @@ class Transcript(QScrollArea):
         super().__init__(parent)
         self._controller = controller
         self._tint = tint
+        self._tint_code = controller.settings.app.tint_code
         self.views: list[MessageView] = []
         self._selected: tuple[int, int] | None = None
         self.setWidgetResizable(True)
@@ -95,10 +96,13 @@ class Transcript(QScrollArea):
         self._selected = None
         self.empty_label.show()
 
-    def set_tint(self, tint: bool) -> None:
+    def set_tint(self, tint: bool, tint_code: bool | None = None) -> None:
+        """Probability tint on or off; `tint_code`: over code too (None: as before)."""
         self._tint = tint
+        if tint_code is not None:
+            self._tint_code = tint_code
         for view in self.views:
-            view.set_tint(tint)
+            view.set_tint(tint, self._tint_code)
 
     def select(self, message_index: int, token_index: int | None) -> None:
         """Highlight one token (and clear the previous highlight)."""
@@ -128,7 +132,7 @@ class Transcript(QScrollArea):
 
     def _on_message_added(self, index: int) -> None:
         self.empty_label.hide()
-        view = MessageView(self._controller.message(index), self._tint)
+        view = MessageView(self._controller.message(index), self._tint, self._tint_code)
         view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
