@@ -21,6 +21,7 @@ from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
+from ui.theme import CONFIDENT
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.prefill_progress.connect(self.status.show_prefill)
         controller.model_loading.connect(self._on_model_loading)
@@ -272,7 +274,7 @@ class MainWindow(QMainWindow):
             self,
             "Reading the colours",
             "Each token of a reply is tinted by the probability the model gave it: no tint means "
-            "the model was confident (90% or more); the warmer the colour, the less likely the "
+            f"the model was confident ({CONFIDENT:.0%} or more); the warmer the colour, the less likely the "
             "token was. Hover a token for its probability and the top alternatives; click it to "
             "see both distributions for that step in the panel on the right.",
         )
@@ -292,12 +294,12 @@ class MainWindow(QMainWindow):
             self.status.show_live(records[-1], len(self.controller.message(index).tokens))
         if self._live and records:
             record = records[-1]
-            self.panel.show_step(record, f"Live · token {record['index'] + 1}")
+            self.panel.show_live(record)
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
         record = self.controller.message(message_index).tokens[token_index]
-        self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+        self.panel.show_selected(record, token_index)
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)
