@@ -88,10 +88,9 @@ class MainWindow(QMainWindow):
         self.transcript.token_selected.connect(self._on_token_selected)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
-        controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        self.status.follow(controller)
         controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
-        controller.prefill_progress.connect(self.status.show_prefill)
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
         controller.model_failed.connect(self._on_model_failed)
@@ -290,8 +289,6 @@ class MainWindow(QMainWindow):
             self._live = True
 
     def _on_reply_tokens(self, index: int, records: list) -> None:
-        if records:
-            self.status.show_live(records[-1], len(self.controller.message(index).tokens))
         if self._live and records:
             record = records[-1]
             self.panel.show_live(record)
