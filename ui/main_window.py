@@ -21,6 +21,7 @@ from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
+from ui.text_format import menu_label, plain_tooltip
 from ui.theme import CONFIDENT
 from ui.transcript import Transcript
 
@@ -175,11 +176,11 @@ class MainWindow(QMainWindow):
         self.models_menu.clear()
         loaded = (self.controller.model_info or {}).get("spec")
         for entry in self.registry.entries(self.controller.settings.app):
-            action = self.models_menu.addAction(entry.label)
+            action = self.models_menu.addAction(menu_label(entry.label))
             action.setCheckable(True)
             action.setChecked(entry.spec == loaded)
             action.setEnabled(entry.kind != "missing")
-            action.setToolTip(entry.spec)
+            action.setToolTip(plain_tooltip(entry.spec))
             action.triggered.connect(lambda _checked=False, spec=entry.spec: self.choose_model(spec))
 
     def _edit(self, method: str) -> None:

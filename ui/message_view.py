@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, Q
 
 from app.conversation import ChatMessage
 from ui.message_editor import MessageEditor
+from ui.text_format import menu_label
 from ui.token_text import TokenText
 
 FINISH_TEXT = {
@@ -105,6 +106,8 @@ class MessageView(QFrame):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         layout.addWidget(self.error_label)
+        for label in (self.role_label, self.meta_label, self.branch_label, self.notice_label, self.error_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # errors and notices quote text as it is
         self._tint, self._tint_code = tint, tint_code
         self.refresh()
 
@@ -173,7 +176,7 @@ class MessageView(QFrame):
         title = menu.addAction("Memories this reply's request carried:")
         title.setEnabled(False)
         for memory in self.message.memories:
-            menu.addAction(f"• {memory}").setEnabled(False)
+            menu.addAction(menu_label(f"• {memory}")).setEnabled(False)
         return menu
 
     def show_memories(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from app.controller import ChatController
@@ -57,6 +58,9 @@ class StatusBar(QStatusBar):
         self.addWidget(self.progress)
         for label in (self.prompt_label, self.speed_label, self.ttft_label, self.context_label, self.kv_label):
             self.addPermanentWidget(label)
+        for label in (self.model_label, self.prompt_label, self.speed_label, self.ttft_label, self.context_label,
+                      self.kv_label):  # fmt: skip
+            label.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is whatever its file says
         self._model_context = 0  # the model's own context window
         self._context_limit = 0  # Preferences' context length (0: the model's own)
         self._reply_limit = 0  # Preferences' max new tokens

@@ -105,7 +105,8 @@ def byte_size(n: int) -> str:
 
 
 def plain_tooltip(text: str) -> str:
-    """A tooltip that shows `text` exactly: Qt reads any tooltip that looks like HTML as HTML."""
+    """Rich text that shows `text` exactly, line breaks included: for tooltips and message boxes,
+    which Qt reads as HTML whenever the text looks like HTML."""
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>" if text else ""
 
 
