@@ -145,6 +145,26 @@ class Transcript(QScrollArea):
         self.views.append(view)
         self._layout.insertWidget(self._layout.count() - 1, view)
         self._stick_to_bottom = True
+        self._mark_left_out()
+
+    def _mark_left_out(self) -> None:
+        """Mark the messages the latest finished reply's context left out (its `dropped_messages`,
+        the oldest history messages; a failed or empty reply is never history, so never counted)."""
+        messages = [view.message for view in self.views]
+        last = next((i for i in range(len(messages) - 1, -1, -1)
+                     if messages[i].role == "assistant" and "dropped_messages" in messages[i].stats), None)  # fmt: skip
+        left_out: set[int] = set()
+        if last is not None:
+            remaining = int(messages[last].stats.get("dropped_messages") or 0)
+            for i, m in enumerate(messages[:last]):
+                if remaining <= 0:
+                    break
+                if m.role == "assistant" and (m.error is not None or not m.text.strip()):
+                    continue  # never sent to the model
+                left_out.add(i)
+                remaining -= 1
+        for i, view in enumerate(self.views):
+            view.set_left_out(i in left_out)
 
     def _remember(self, view: MessageView, text: str) -> None:
         memory = self._controller.remember_fact(text, view.message.id)
@@ -178,6 +198,7 @@ class Transcript(QScrollArea):
         self._dirty.discard(index)
         if index < len(self.views):
             self.views[index].refresh()
+        self._mark_left_out()
 
     def _on_prefill(self, done: int, total: int) -> None:
         if self.views:
