@@ -9,7 +9,7 @@ SYSTEM_DEPS := $(VENV)/.system-deps
 # OpenBLAS for fast CPU matmuls (DESIGN.md); the rest are what Qt needs to draw, even offscreen.
 APT_PACKAGES := libopenblas0-pthread libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 \
 	libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 \
-	libxcb-image0 fonts-dejavu-core
+	libxcb-image0 fonts-dejavu-core fonts-noto-color-emoji
 SCREENSHOT_APT := xvfb xauth
 
 .PHONY: run test bench lint model setup screenshot package clean

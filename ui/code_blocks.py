@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QFontDatabase,
     QGuiApplication,
     QPainter,
     QTextCharFormat,
@@ -34,6 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
+from ui.fonts import fixed_font
 from ui.text_format import utf16_offsets
 
 CODE_PROPERTY = QTextFormat.Property.UserProperty + 1  # marks characters that are code
@@ -55,7 +55,7 @@ class CodeBlock:
 
 
 def fixed_family() -> list[str]:
-    return [QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family(), "monospace"]
+    return fixed_font().families()
 
 
 def code_shade(text_color: QColor) -> QColor:

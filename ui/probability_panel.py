@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QPainter, QPen, QRegion
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from ui.fonts import fixed_font
 from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
 from ui.theme import CONFIDENT, tint_color
 
@@ -50,7 +51,7 @@ class DistributionBars(QWidget):
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
         self.chosen: int | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self._mono = fixed_font()
         self.setToolTip(TIPS["bars"])
 
     def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
@@ -182,7 +183,7 @@ class ProbabilityPanel(QFrame):
         self.title = plain_label("Next token", "panelTitle")
         self.subtitle = plain_label("", "panelSubtitle")
         self.piece_label = plain_label("", "pieceLabel")
-        self.piece_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.piece_label.setFont(fixed_font())
         self.piece_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.piece_label.setWordWrap(True)
         self.details = QWidget()

@@ -188,3 +188,25 @@ def test_a_markdown_table_renders_as_a_table(qtbot, launch):
     assert len(tables) == 1 and (tables[0].rows(), tables[0].columns()) == (3, 2)
     assert tables[0].format().border() >= 1
     assert words(view.text.toPlainText()) == ["Planet", "Moons", "Earth", "1", "Mars", "2"]
+
+
+def test_emoji_are_drawn_in_colour_not_as_boxes(qtbot, launch):
+    from PySide6.QtGui import QColor, QFontDatabase
+
+    from ui.fonts import EMOJI_FAMILIES
+
+    if not set(EMOJI_FAMILIES) & set(QFontDatabase.families()):
+        pytest.skip("no colour emoji font installed (make setup installs fonts-noto-color-emoji)")
+    app, view = reply_view(qtbot, launch, "🎉🎉🎉🎉", probability_tint=False)
+    text = view.text
+    start, end = text.cursorRect(QTextCursor(text.document())), None
+    cursor = QTextCursor(text.document())
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    end = text.cursorRect(cursor)
+    image = text.viewport().grab().toImage()
+    colourful = 0
+    for x in range(start.left(), end.left()):
+        for y in range(start.top(), start.bottom()):
+            pixel = QColor(image.pixel(x, y))
+            colourful += pixel.saturation() > 120 and pixel.value() > 120
+    assert colourful > 20  # a party popper has yellow, red and blue; a missing-glyph box has none
