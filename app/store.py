@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.markdown_text import escape_raw_html, plain_as_markdown
+
 # Each entry upgrades the schema by one version; `PRAGMA user_version` is the number applied.
 MIGRATIONS: list[str] = [
     """
@@ -610,10 +612,12 @@ class Store:
     def export_markdown(self, conversation_id: int) -> str:
         """The current branch as Markdown (docs/export-format.md)."""
         conv = self.conversation(conversation_id)
-        lines = [f"# {conv.title or 'Untitled conversation'}", ""]
+        lines = [f"# {plain_as_markdown(conv.title or 'Untitled conversation')}", ""]
         for m in self.active_path(conversation_id):
-            heading = m.role.capitalize() + (f" ({m.model})" if m.model else "")
-            lines += [f"## {heading}", "", m.text, ""]
+            heading = m.role.capitalize() + (f" ({plain_as_markdown(m.model)})" if m.model else "")
+            # a reply is Markdown, shown without raw HTML; a user message is plain text
+            text = escape_raw_html(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
+            lines += [f"## {heading}", "", text, ""]
             if m.role == "assistant" and m.finish_reason not in (None, "eos", "stop"):
                 lines += [f"*[reply ended: {m.finish_reason}]*", ""]
         return "\n".join(lines)

@@ -105,3 +105,25 @@ def test_the_sidebar_highlight_stays_on_the_open_conversation_after_a_right_clic
     assert app.controller.conversation_id == open_id
     assert listing.currentItem().data(Qt.ItemDataRole.UserRole) == open_id
     assert [i.data(Qt.ItemDataRole.UserRole) for i in listing.selectedItems()] == [open_id]
+
+
+def test_the_markdown_export_reads_as_the_window_shows_it(qtbot, launch, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    reply = "Sure! I <smirk> and whisper.\n\n<div>\nstill here\n\n`<b>` in code stays\n</div>"
+    app = launch(FakeBackend(reply=reply))
+    question = "# not a heading\n<b>my</b> *words* & yours"
+    box = app.window.composer.box
+    box.setPlainText(question)
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        QTest.keyClick(box, Qt.Key.Key_Return)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "chat.md"), ""))
+    app.window.export_actions[0].trigger()
+    doc = QTextDocument()
+    doc.setMarkdown((tmp_path / "chat.md").read_text(encoding="utf-8"))  # as a Markdown viewer shows it
+    exported = doc.toPlainText()
+    window_text = [view.text.toPlainText() for view in app.window.transcript.views]
+    assert question in exported  # every character, its line break too
+    assert all(word in window_text[1] for word in ("<smirk>", "<div>", "still here", "<b>", "</div>"))
+    for line in window_text[1].splitlines():
+        assert " ".join(line.split()) in " ".join(exported.split())
