@@ -8,7 +8,6 @@ from PySide6.QtWidgets import QApplication
 
 from app.controller import ChatController
 from app.models import ModelRegistry
-from ui.fonts import apply_fonts
 from ui.main_window import MainWindow
 from ui.theme import apply_theme
 
@@ -21,7 +20,6 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName("Glassbox")
     app.setDesktopFileName("glassbox")
     apply_theme(app)
-    apply_fonts(app)
     return app
 
 

@@ -55,7 +55,7 @@ class CodeBlock:
 
 
 def fixed_family() -> list[str]:
-    return fixed_font().families()
+    return [fixed_font().family(), "monospace"]
 
 
 def code_shade(text_color: QColor) -> QColor:

@@ -98,8 +98,7 @@ class StatusBar(QStatusBar):
             self.context_label.setText("")
             return
         used = "—" if self._used is None else f"{self._used:,}"
-        limit = f" · replies ≤ {self._reply_limit:,}" if self._reply_limit else ""
-        self.context_label.setText(f"context {used} / {window:,}{limit}")
+        self.context_label.setText(f"context {used} / {window:,}")
         self.context_label.setToolTip(
             "Tokens this conversation fills in the model's context window (its last prompt and reply) / "
             f"the context window: the most the model reads at once ({window:,} tokens"
