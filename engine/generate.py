@@ -200,7 +200,7 @@ class ReplyText:
         text = self._detok.flush() if token is None else self._detok.add(token)
         if final and token is not None:
             text += self._detok.flush()
-        text, self._held, hit = _apply_stop_strings(self._held + text, self._stops)
+        text, self._held, hit = _apply_stop_strings(self._held + text, self._stops, final)
         if final and not hit:
             text, self._held = text + self._held, ""
         return text, hit
@@ -211,21 +211,26 @@ class ReplyText:
         return text
 
 
-def _apply_stop_strings(text: str, stops: Sequence[str]) -> tuple[str, str, bool]:
-    """Split text into (safe to emit, held back, stop string found)."""
+def _apply_stop_strings(text: str, stops: Sequence[str], final: bool = False) -> tuple[str, str, bool]:
+    """Split text into (safe to emit, held back, stop string found).
+
+    The reply ends before the earliest stop string in it. A stop string found later in the text
+    does not end it while a longer one that began earlier may still complete (`' aa'` beside
+    `'a'`): that text is held until the next token (or the end, `final`) decides.
+    """
     stops = [s for s in stops if s]  # "" would be "found" at once and end every reply empty
     if not stops:
         return text, "", False
     found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    if found:  # cut at the earliest occurrence, whichever stop string it is
-        return text[: min(found)], "", True
-    keep = 0
-    for s in stops:
-        for n in range(min(len(s) - 1, len(text)), 0, -1):
-            if text.endswith(s[:n]):
-                keep = max(keep, n)
-                break
-    return text[: len(text) - keep], text[len(text) - keep :], False
+    cut = min(found) if found else len(text)
+    # where a stop string may still begin: its start is in the text, its end not yet
+    pending = min(
+        (j for s in stops for j in range(max(0, len(text) - len(s) + 1), len(text)) if s.startswith(text[j:])),
+        default=len(text),
+    )
+    if found and (final or cut <= pending):
+        return text[:cut], "", True
+    return text[:pending], text[pending:], False
 
 
 # -- the whole reply -----------------------------------------------------------------------------
