@@ -22,19 +22,13 @@ class OverflowSession(FakeSession):
             yield record
 
 
-class OverflowBackend(FakeBackend):
-    def load(self, spec, report):
-        session = OverflowSession(spec, self.reply, self.endless)
-        self.sessions.append(session)
-        return session
-
 
 def marks(window) -> list[bool]:
     return [view.left_out_label.isVisible() for view in window.transcript.views]
 
 
 def test_a_full_context_window_is_named_and_the_messages_left_out_are_marked(qtbot, launch, tmp_path):
-    app = launch(OverflowBackend())
+    app = launch(FakeBackend(session=OverflowSession))
     for question in ("one", "two", "three"):
         ask(qtbot, app, question)
     views = app.window.transcript.views

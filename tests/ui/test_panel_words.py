@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import math
 
-from PySide6 import QtGui
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QTextDocument
+from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tests.app.fakes import FakeBackend, FakeSession, record
-from tests.ui.driver import ask
+from tests.ui.driver import ask, seen
 from ui.text_format import utf16_offsets
 from ui.theme import CONFIDENT
 
 # (text the token added, the token's piece): "Hi こ" then the end-of-reply token; こ is three bytes
 # (E3 81 93) in two tokens, the first of which adds no text yet.
 SCRIPT = [("Hi", "Hi"), (" ", " "), ("", "<0xE3><0x81>"), ("こ", "<0x93>"), ("", "<|im_end|>")]
-
-
-def seen(tooltip: str) -> str:
-    """A tooltip as the reader sees it (Qt shows one that looks like HTML as HTML)."""
-    if not QtGui.Qt.mightBeRichText(tooltip):
-        return tooltip
-    doc = QTextDocument()
-    doc.setHtml(tooltip)
-    return doc.toPlainText()
 
 
 class ScriptedSession(FakeSession):
@@ -48,15 +38,8 @@ class ScriptedSession(FakeSession):
             yield rec
 
 
-class ScriptedBackend(FakeBackend):
-    def load(self, spec, report):
-        session = ScriptedSession(spec, "", False)
-        self.sessions.append(session)
-        return session
-
-
 def test_the_panel_reads_end_of_reply_and_byte_tokens_in_words_and_stops_saying_live(qtbot, launch):
-    app = launch(ScriptedBackend())
+    app = launch(FakeBackend(session=ScriptedSession))
     ask(qtbot, app, "Say hi in Japanese")
     panel = app.window.panel
     assert panel.piece_label.text() == "end of reply"  # not "<|im_end|>"

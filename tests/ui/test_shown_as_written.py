@@ -4,25 +4,15 @@ always the open conversation, even after a right-click."""
 
 from __future__ import annotations
 
-from PySide6 import QtGui
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextDocument
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from tests.app.fakes import FakeBackend, FakeSession
-from tests.ui.driver import REPLY_TIMEOUT_MS, ask, type_and_send
+from tests.ui.driver import REPLY_TIMEOUT_MS, ask, seen, type_and_send
 
 MARKUP = "<b>bold</b> & <img src='file:///etc/x.png'> <i>end"
-
-
-def seen(text: str) -> str:
-    """What Qt shows for a tooltip or message-box text (it reads HTML-looking text as HTML)."""
-    if not QtGui.Qt.mightBeRichText(text):
-        return text
-    doc = QTextDocument()
-    doc.setHtml(text)
-    return doc.toPlainText()
 
 
 def label_seen(label: QLabel) -> str:
@@ -57,15 +47,8 @@ class FailingSession(FakeSession):
         raise RuntimeError("<b>the fake model</b> failed on <i>this")
 
 
-class FailingBackend(FakeBackend):
-    def load(self, spec, report):
-        session = FailingSession(spec, self.reply, self.endless)
-        self.sessions.append(session)
-        return session
-
-
 def test_an_error_quoting_markup_shows_as_written(qtbot, launch):
-    app = launch(FailingBackend())
+    app = launch(FakeBackend(session=FailingSession))
     with qtbot.waitSignal(app.controller.reply_failed, timeout=REPLY_TIMEOUT_MS):
         type_and_send(qtbot, app.window, "hello")
     assert "<b>the fake model</b> failed on <i>this" in label_seen(app.window.notice.label)

@@ -21,12 +21,6 @@ class SlowStartSession(FakeSession):
             yield record
 
 
-class SlowStartBackend(FakeBackend):
-    def load(self, spec, report):
-        session = SlowStartSession(spec, self.reply, self.endless)
-        self.sessions.append(session)
-        return session
-
 
 def labels(window) -> dict[str, str]:
     status = window.status
@@ -42,7 +36,7 @@ def click_conversation(window, title: str) -> None:
 
 
 def test_numbers_follow_the_conversation_on_screen_across_new_switch_and_restart(qtbot, launch, tmp_path):
-    app = launch(SlowStartBackend())
+    app = launch(FakeBackend(session=SlowStartSession))
     ask(qtbot, app, "a long conversation")
     measured = labels(app.window)
     assert measured["first"] == "first token 22.2 s"  # not "22,207 ms"
