@@ -10,6 +10,9 @@ space).
 from __future__ import annotations
 
 WHITESPACE = set(" \t\n\r\u2028\u2029\u00a0")
+# Characters only the document has: the start and end of a table (QTextFrame) and of its cells,
+# and the object replacement character. No source character is ever one of them.
+RENDERED_ONLY = set("\ufdd0\ufdd1\ufffc")
 
 
 def align(source: str, rendered: str) -> list[int]:
@@ -18,6 +21,8 @@ def align(source: str, rendered: str) -> list[int]:
     j = 0
     n = len(rendered)
     for i, ch in enumerate(source):
+        while j < n and rendered[j] in RENDERED_ONLY:
+            j += 1
         if j >= n:
             break
         r = rendered[j]

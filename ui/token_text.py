@@ -18,6 +18,7 @@ import math
 from PySide6.QtCore import QPoint, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -27,7 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
-from ui.code_blocks import CODE_PROPERTY, CodeBlock, CodeHeader, code_shade, style_code
+from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade, style_code
 from ui.links import open_link
 from ui.markdown_align import align, soft_breaks
 from ui.text_format import percent_html, utf16_offsets, visible_piece
@@ -93,6 +94,7 @@ class TokenText(QTextBrowser):
         if self._markdown:
             doc.setMarkdown(text, MARKDOWN)
             self._images_as_text()
+            self._tidy_tables()
         else:
             doc.setPlainText(text)
         rendered = doc.toRawText()
@@ -163,7 +165,8 @@ class TokenText(QTextBrowser):
     # -- rendering helpers -----------------------------------------------------------------
 
     def _dark(self) -> bool:
-        return self.palette().color(self.palette().ColorRole.Base).lightness() < 128
+        """A dark theme: light text (the base colour is transparent under the stylesheet)."""
+        return self.palette().color(self.palette().ColorRole.Text).lightness() > 128
 
     def _images_as_text(self) -> None:
         """An image shows as the Markdown the model wrote (`![alt](address)`), never loaded."""
@@ -199,6 +202,21 @@ class TokenText(QTextBrowser):
         cursor.endEditBlock()
         return "".join(chars)
 
+    def _tidy_tables(self) -> None:
+        """Drop the empty first line Qt's importer leaves in a table's cells after a code block."""
+        for table in self.document().rootFrame().childFrames():
+            if not isinstance(table, QTextTable):
+                continue
+            for row in range(table.rows()):
+                for column in range(table.columns()):
+                    cell = table.cellAt(row, column)
+                    cursor = cell.firstCursorPosition()
+                    block = cursor.block()
+                    if block.length() == 1 and cell.lastCursorPosition().block() != block:
+                        kept = block.next().blockFormat()
+                        cursor.deleteChar()  # the empty line's end: the next line moves up
+                        cursor.setBlockFormat(kept)
+
     def _style_tables(self) -> None:
         """Markdown tables with visible cell borders and room around the text."""
         border = QColor(self.palette().color(self.palette().ColorRole.Text))
@@ -214,6 +232,13 @@ class TokenText(QTextBrowser):
             fmt.setCellPadding(5)
             fmt.setCellSpacing(0)
             table.setFormat(fmt)
+            bold = QTextCharFormat()
+            bold.setFontWeight(QFont.Weight.Bold)
+            for column in range(table.columns()):  # a Markdown table's first row is its header
+                cell = table.cellAt(0, column)
+                cursor = cell.firstCursorPosition()
+                cursor.setPosition(cell.lastCursorPosition().position(), QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(bold)
 
     def _mark_code_positions(self) -> None:
         doc = self.document()
@@ -265,18 +290,29 @@ class TokenText(QTextBrowser):
             color = tint_color(self._tokens[index]["logprob"])
             if color is None:
                 continue
-            if not self._tint_code and self.is_code(start):
-                continue
             fmt = QTextCharFormat()
             fmt.setBackground(color)
             # tint the visible characters only, so words stay apart: "␣the" tints "the"
             first, last = _visible(units, start, end)
-            if first >= last:
-                continue
-            cursor.setPosition(first)
-            cursor.setPosition(last, QTextCursor.MoveMode.KeepAnchor)
-            cursor.mergeCharFormat(fmt)
+            for run_start, run_end in self._tintable_runs(first, last):
+                cursor.setPosition(run_start)
+                cursor.setPosition(run_end, QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(fmt)
         cursor.endEditBlock()
+
+    def _tintable_runs(self, first: int, last: int) -> list[tuple[int, int]]:
+        """[first, last) split into the runs the tint may cover: all of it, or without code."""
+        if self._tint_code:
+            return [(first, last)] if first < last else []
+        runs, start = [], None
+        for p in range(first, last + 1):
+            prose = p < last and not self.is_code(p)
+            if prose and start is None:
+                start = p
+            elif not prose and start is not None:
+                runs.append((start, p))
+                start = None
+        return runs
 
     def code_block_at(self, pos: QPoint) -> str | None:
         """The whole code block (fenced) under a viewport position, for "Copy Code Block"."""
@@ -301,12 +337,16 @@ class TokenText(QTextBrowser):
         self._place_headers()
 
     def _place_headers(self) -> None:
-        layout = self.document().documentLayout()
-        dx, dy = self.horizontalScrollBar().value(), self.verticalScrollBar().value()
-        width = max(self.viewport().width(), int(self.document().size().width()))
+        if len(self._headers) != len(self.code_blocks):
+            return  # mid-render (the layout changed before the headers were made): placed after
+        doc = self.document()
+        layout = doc.documentLayout()
+        dy = self.verticalScrollBar().value()
+        margin = int(doc.documentMargin())
+        width = self.viewport().width() - 2 * margin  # Copy stays in sight when the code scrolls sideways
         for header, block in zip(self._headers, self.code_blocks, strict=True):
-            rect = layout.blockBoundingRect(self.document().findBlock(block.start))
-            header.setGeometry(int(rect.left()) - dx, int(rect.top()) - dy, width, header.height())
+            rect = layout.blockBoundingRect(doc.findBlock(block.start))  # the first line, below its top margin
+            header.setGeometry(margin, int(rect.top()) - HEADER_HEIGHT - dy, width, HEADER_HEIGHT)
 
     def headers(self) -> list[CodeHeader]:
         return list(self._headers)

@@ -210,3 +210,32 @@ def test_emoji_are_drawn_in_colour_not_as_boxes(qtbot, launch):
             pixel = QColor(image.pixel(x, y))
             colourful += pixel.saturation() > 120 and pixel.value() > 120
     assert colourful > 20  # a party popper has yellow, red and blue; a missing-glyph box has none
+
+
+MIXED = (
+    "Intro:\n\n```python\ndef f(x):\n    return x  # a comment long enough to make this line wider than the view\n```\n\n"
+    "| Planet | Moons |\n|---|---|\n| Earth | 1 |\n\nRoses are red,\nviolets are blue"
+)
+
+
+def test_after_a_code_block_and_a_table_the_text_keeps_its_lines_tint_and_a_readable_header(qtbot, launch):
+    app, view = reply_view(qtbot, launch, MIXED)
+    text = view.text
+    shown = text.toPlainText()
+    assert shown.endswith("Roses are red,\nviolets are blue")  # the line break after a table is kept
+    assert "Planet" in shown and "\n\nPlanet" not in shown  # no empty first line in the table
+    last = len(view.message.tokens) - 1  # " blue": every token after the table still has its place
+    assert text.token_span(last) is not None and shown[text.token_span(last)[0]:].strip() == "blue"
+    # code colours read on the light theme: no near-white text on the light block
+    cursor = QTextCursor(text.document())
+    for word in ("def", "f(x)", "return", "comment"):
+        cursor.setPosition(shown.index(word) + 1)
+        brush = cursor.charFormat().foreground()
+        assert brush.style() == Qt.BrushStyle.NoBrush or brush.color().lightness() < 170, word
+    # the header sits above the first code line, with Copy inside the visible width
+    (header,) = text.headers()
+    cursor.setPosition(shown.index("def"))
+    assert header.geometry().bottom() <= text.cursorRect(cursor).top()
+    assert header.copy_button.isVisible()
+    right = header.mapTo(text.viewport(), header.copy_button.geometry().topRight()).x()
+    assert right <= text.viewport().width()
