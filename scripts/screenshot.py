@@ -1,7 +1,7 @@
 """Take docs/screenshot.png: the real window, a real question to the default model, a clicked token.
 
     python scripts/screenshot.py docs/screenshot.png [--question TEXT] [--dark] [--max-tokens N]
-        [--patience SECONDS]
+        [--patience SECONDS] [--temperature T]
 
 Runs on a real X display: with no $DISPLAY it starts its own Xvfb (apt package `xvfb`) for the
 duration. Settings and data go to a temporary profile, so the user's own are never touched.
@@ -73,7 +73,8 @@ def pump(seconds: float) -> None:
     loop.exec()
 
 
-def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, patience: float = 300) -> None:
+def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, patience: float = 300,
+         temperature: float | None = None) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
@@ -85,7 +86,10 @@ def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, pa
     profile = tempfile.mkdtemp(prefix="glassbox-shot-")
     base = Settings()
     app_settings = base.app if max_tokens is None else replace(base.app, max_new_tokens=max_tokens)
-    SettingsFile(f"{profile}/config").save(replace(base, sampling=replace(base.sampling, seed=SEED), app=app_settings))
+    sampling = replace(base.sampling, seed=SEED)
+    if temperature is not None:
+        sampling = replace(sampling, temperature=temperature)
+    SettingsFile(f"{profile}/config").save(replace(base, sampling=sampling, app=app_settings))
     args = parse_args(["--data-dir", f"{profile}/data", "--config-dir", f"{profile}/config"])
     qt_app, core, window = launch(args, EngineBackend())
     if dark:
@@ -127,10 +131,11 @@ def main() -> None:
     parser.add_argument("--dark", action="store_true", help="use the dark palette")
     parser.add_argument("--max-tokens", type=int, help="the reply's token limit (default: the app's)")
     parser.add_argument("--patience", type=float, default=300, help="seconds to wait for the reply")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy; default: the app's)")
     args = parser.parse_args()
     xvfb = start_xvfb()
     try:
-        take(args.out, args.question, args.dark, args.max_tokens, args.patience)
+        take(args.out, args.question, args.dark, args.max_tokens, args.patience, args.temperature)
     finally:
         if xvfb is not None:
             xvfb.terminate()

@@ -81,6 +81,7 @@ class MessageView(QFrame):
         self.role_label.setObjectName("roleLabel")
         self.meta_label = QLabel("")
         self.meta_label.setObjectName("metaLabel")
+        self.meta_label.setWordWrap(True)  # "… · stopped: the context window is full" wraps, never cut
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
         self.copy_button.setToolTip("Copy this message as Markdown")
