@@ -4,9 +4,9 @@ The document is rebuilt from the message source whenever tokens arrive (a reply 
 thousand characters, and batches come at most ~25 times a second). `markdown_align.align` maps
 source characters to document positions, which gives each document position its token.
 
-What the reader sees holds every character the model wrote: raw HTML is not interpreted (it shows
-as the text it is), images show as their Markdown text and are never loaded, single line breaks
-stay line breaks, and links open only after `ui.links` has shown where they go. Document positions
+What the reader sees holds every character the model wrote (`ui.reply_document`: raw HTML shows as
+the text it is, images as their Markdown text, never loaded; single line breaks stay line breaks),
+and links open only after `ui.links` has shown where they go. Document positions
 are Qt's (UTF-16 units); Python offsets are converted with `utf16_offsets` wherever they meet.
 """
 
@@ -16,30 +16,17 @@ import html
 import math
 
 from PySide6.QtCore import QPoint, QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QTextCharFormat,
-    QTextCursor,
-    QTextDocument,
-    QTextFormat,
-    QTextTable,
-    QTextTableFormat,
-)
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
-from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade, style_code
+from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
 from ui.links import open_link
-from ui.markdown_align import align, soft_breaks
+from ui.markdown_align import align
+from ui.reply_document import render_markdown
 from ui.text_format import percent_html, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
 TOOLTIP_ALTERNATIVES = 5
-# GitHub Markdown (tables, strikethrough, task lists, autolinks) without raw HTML: a reply's
-# "<smirk>" or "<div>" is text the model wrote, never markup.
-MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
-IMAGE_CHARACTER = "\ufffc"
-LINE_BREAK = "\u2028"
 
 
 class TokenText(QTextBrowser):
@@ -92,17 +79,12 @@ class TokenText(QTextBrowser):
             self._tint_code = tint_code
         doc = self.document()
         if self._markdown:
-            doc.setMarkdown(text, MARKDOWN)
-            self._images_as_text()
-            self._tidy_tables()
+            text_color = self.palette().color(self.palette().ColorRole.Text)
+            rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
         else:
             doc.setPlainText(text)
-        rendered = doc.toRawText()
-        mapping = align(text, rendered)
-        if self._markdown:
-            rendered = self._keep_line_breaks(text, rendered, mapping)
-            self.code_blocks = style_code(doc, self.palette().color(self.palette().ColorRole.Text), self._dark())
-            self._style_tables()
+            rendered = doc.toRawText()
+            mapping = align(text, rendered)
         self._rendered, self._qt = rendered, utf16_offsets(rendered)
         self._mark_code_positions()
         self._map_tokens(text, mapping)
@@ -167,78 +149,6 @@ class TokenText(QTextBrowser):
     def _dark(self) -> bool:
         """A dark theme: light text (the base colour is transparent under the stylesheet)."""
         return self.palette().color(self.palette().ColorRole.Text).lightness() > 128
-
-    def _images_as_text(self) -> None:
-        """An image shows as the Markdown the model wrote (`![alt](address)`), never loaded."""
-        doc = self.document()
-        cursor = QTextCursor(doc)
-        position = doc.toRawText().rfind(IMAGE_CHARACTER)
-        while position >= 0:
-            qt_position = utf16_offsets(doc.toRawText())[position]
-            cursor.setPosition(qt_position)
-            cursor.setPosition(qt_position + 1, QTextCursor.MoveMode.KeepAnchor)
-            fmt = cursor.charFormat()
-            if fmt.isImageFormat():
-                image = fmt.toImageFormat()
-                alt = image.property(QTextFormat.Property.ImageAltText) or ""
-                plain = QTextCharFormat()
-                cursor.insertText(f"![{alt}]({image.name()})", plain)
-            position = doc.toRawText().rfind(IMAGE_CHARACTER, 0, position)
-
-    def _keep_line_breaks(self, source: str, rendered: str, mapping: list[int]) -> str:
-        """Turn the spaces Markdown made of single line breaks back into line breaks."""
-        breaks = soft_breaks(source, rendered, mapping)
-        if not breaks:
-            return rendered
-        positions = utf16_offsets(rendered)
-        cursor = QTextCursor(self.document())
-        cursor.beginEditBlock()
-        chars = list(rendered)
-        for index in breaks:
-            cursor.setPosition(positions[index])
-            cursor.setPosition(positions[index] + 1, QTextCursor.MoveMode.KeepAnchor)
-            cursor.insertText(LINE_BREAK)
-            chars[index] = LINE_BREAK
-        cursor.endEditBlock()
-        return "".join(chars)
-
-    def _tidy_tables(self) -> None:
-        """Drop the empty first line Qt's importer leaves in a table's cells after a code block."""
-        for table in self.document().rootFrame().childFrames():
-            if not isinstance(table, QTextTable):
-                continue
-            for row in range(table.rows()):
-                for column in range(table.columns()):
-                    cell = table.cellAt(row, column)
-                    cursor = cell.firstCursorPosition()
-                    block = cursor.block()
-                    if block.length() == 1 and cell.lastCursorPosition().block() != block:
-                        kept = block.next().blockFormat()
-                        cursor.deleteChar()  # the empty line's end: the next line moves up
-                        cursor.setBlockFormat(kept)
-
-    def _style_tables(self) -> None:
-        """Markdown tables with visible cell borders and room around the text."""
-        border = QColor(self.palette().color(self.palette().ColorRole.Text))
-        border.setAlpha(70)
-        for table in self.document().rootFrame().childFrames():
-            if not isinstance(table, QTextTable):
-                continue
-            fmt = table.format()
-            fmt.setBorder(1)
-            fmt.setBorderBrush(border)
-            fmt.setBorderStyle(QTextTableFormat.BorderStyle.BorderStyle_Solid)
-            fmt.setBorderCollapse(True)
-            fmt.setCellPadding(5)
-            fmt.setCellSpacing(0)
-            table.setFormat(fmt)
-            bold = QTextCharFormat()
-            bold.setFontWeight(QFont.Weight.Bold)
-            for column in range(table.columns()):  # a Markdown table's first row is its header
-                cell = table.cellAt(0, column)
-                cursor = cell.firstCursorPosition()
-                cursor.setPosition(cell.lastCursorPosition().position(), QTextCursor.MoveMode.KeepAnchor)
-                cursor.mergeCharFormat(bold)
 
     def _mark_code_positions(self) -> None:
         doc = self.document()
