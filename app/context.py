@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.wording import counted
 from engine.tokenizer import Tokenizer
 
 MEMORIES_HEADING = "Things you know about the user:"
@@ -31,8 +32,8 @@ class ContextTooLong(ValueError):
     def __init__(self, message_tokens: int, fixed_tokens: int, limit: int):
         self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
         super().__init__(
-            f"This message is {message_tokens:,} tokens; together with the system prompt and memories "
-            f"the prompt needs {fixed_tokens:,} tokens, but only {limit:,} fit (the context window less "
+            f"This message is {counted(message_tokens, 'token')}; together with the system prompt and memories "
+            f"the prompt needs {counted(fixed_tokens, 'token')}, but only {limit:,} fit (the context window less "
             f"the room kept for the reply). {self.ADVICE}"
         )
 

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.backend import GenerateRequest
 from app.context import ContextTooLong
 from app.conversation import ChatMessage, Conversation, from_stored
-from app.memory import ForgetIntent, Memory, MemoryStore, RememberIntent, detect_intent
+from app.memory import ForgetIntent, Memory, MemoryStore, NothingNamed, RememberIntent, detect_intent
 from app.settings import DEFAULT_MODEL, Settings
 from app.store import SearchHit, Store, TokenRecord
 from app.worker import Worker
@@ -98,7 +98,8 @@ class ChatController(QObject):
         return self.conversation.messages[index]
 
     def send(self, text: str) -> bool:
-        """Send a user message; False (and nothing sent) if it is blank or a reply is streaming.
+        """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
+        forget (`NothingNamed`), or a reply is streaming.
 
         "remember that …" also saves the fact as a memory (the message is still sent, so the reply
         already knows it). The message is saved before the request leaves.
@@ -106,6 +107,8 @@ class ChatController(QObject):
         if not text.strip() or self.busy:
             return False
         intent = detect_intent(text)
+        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
+            return False
         if isinstance(intent, RememberIntent):
             self.remember_fact(intent.fact)
         if self.conversation_id is None:

@@ -199,11 +199,23 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return float(value) if ok else _INVALID
     if isinstance(default, str):
-        return value if isinstance(value, str) else _INVALID
+        return value if _is_text(value) else _INVALID
     if isinstance(default, tuple):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ok = isinstance(value, list) and all(_is_text(v) for v in value)
         return tuple(value) if ok else _INVALID
     return _INVALID
+
+
+def _is_text(value: Any) -> bool:
+    """A str that is text: JSON can spell a lone surrogate ("\\ud800"), which no tokenizer can
+    encode and no file can be saved with."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class SettingsFile:

@@ -27,6 +27,25 @@ def _load(spec: str):
     return lm
 
 
+def _valid_text(text: str, where: str, from_json: bool = False) -> str:
+    """`text`, or CliError saying what in it is not text.
+
+    Python hands over a command-line or stdin byte that is not UTF-8 as a surrogate U+DC80..U+DCFF
+    (surrogateescape); a JSON string can hold any lone surrogate ("\\ud800"). Neither is a character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad, at = text[e.start], e.start + 1
+        if "\udc80" <= bad <= "\udcff" and not from_json:
+            raise CliError(f"{where} is not valid UTF-8: byte 0x{ord(bad) - 0xDC00:02X} at character {at}") from None
+        raise CliError(
+            f"{where} holds a lone surrogate \\u{ord(bad):04x} at character {at} (half of a UTF-16 pair, "
+            "not a character)"
+        ) from None
+    return text
+
+
 def _read_inputs(args, field: str) -> Iterable[str]:
     """The single TEXT/PROMPT argument, stdin, or (with --jsonl) one JSON string per stdin line."""
     value = getattr(args, field)
@@ -41,9 +60,12 @@ def _read_inputs(args, field: str) -> Iterable[str]:
                     raise CliError(f"stdin line {n} is not JSON: {e}") from e
                 if not isinstance(item, str):
                     raise CliError(f"stdin line {n} must be a JSON string")
-                yield item
+                yield _valid_text(item, f"stdin line {n}", from_json=True)
         return
-    yield value if value is not None else sys.stdin.read()
+    if value is not None:
+        yield _valid_text(value, f"the {field}")
+    else:
+        yield _valid_text(sys.stdin.read(), "stdin")
 
 
 def cmd_tokenize(args) -> int:
@@ -90,7 +112,7 @@ def cmd_generate(args) -> int:
     problems = settings.validate()
     if problems:
         raise CliError("; ".join(problems))
-    if not args.prompt.strip():
+    if not _valid_text(args.prompt, "the prompt").strip():
         raise CliError("the prompt is empty")
     if args.max_tokens < 1:
         raise CliError("--max-tokens must be at least 1")

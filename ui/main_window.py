@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.controller import ChatController
+from app.memory import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import Settings
 from ui.composer import Composer
@@ -195,7 +196,9 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
-        if (outcome := self.actions.handle_forget(text)) is not None:
+        if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
+            self.notice.show_error(intent.explanation)
+        elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
         elif self.controller.send(text):

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.conversation import ChatMessage
+from app.wording import counted
 from ui.message_editor import MessageEditor
 from ui.text_format import menu_label
 from ui.token_text import TokenText
@@ -230,7 +231,7 @@ class MessageView(QFrame):
 
     def show_prefill(self, done: int, total: int) -> None:
         if not self.message.tokens:
-            self.meta_label.setText(f"reading the prompt… {done}/{total} tokens")
+            self.meta_label.setText(f"reading the prompt… {done:,}/{counted(total, 'token')}")
 
     def set_tint(self, tint: bool, tint_code: bool = False) -> None:
         self._tint, self._tint_code = tint, tint_code
@@ -244,10 +245,10 @@ class MessageView(QFrame):
         if m.role != "assistant":
             return ""
         if m.streaming:
-            return "thinking…" if not m.tokens else f"{len(m.tokens)} tokens…"
+            return "thinking…" if not m.tokens else f"{counted(len(m.tokens), 'token')}…"
         if m.error:
             return "failed"
-        parts = [f"{m.stats.get('generated_tokens', len(m.tokens))} tokens"]
+        parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")

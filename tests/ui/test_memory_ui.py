@@ -131,3 +131,17 @@ def test_a_memory_from_one_conversation_reaches_the_next_with_the_real_model(qtb
     assert reply.text.strip() and reply.memories == ["My name is Ada"]
     chip = app.window.transcript.views[1].memories_chip
     assert chip.isVisible() and chip.text() == "used 1 memory"
+
+
+@pytest.mark.parametrize("text", ["remember that", "Remember that.", "forget it"])
+def test_asking_to_remember_or_forget_nothing_says_so_and_saves_and_sends_nothing(qtbot, launch, text):
+    app = launch(FakeBackend())
+    app.controller.remember_fact("I like tea")
+    box = app.window.composer.box
+    box.setFocus()
+    QTest.keyClicks(box, text)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert memory_texts(app) == ["I like tea"]  # no memory "That", nothing forgotten
+    assert last_request_count(app) == 0 and app.window.transcript.views == []
+    assert app.window.notice.isVisible() and "nothing to" in app.window.notice.text()
+    assert box.toPlainText() == text  # what was typed is still there to finish
