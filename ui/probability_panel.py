@@ -100,7 +100,7 @@ class DistributionBars(QWidget):
             number_font = QFont(self.font())
             number_font.setBold(chosen)
             label = QFontMetrics(piece_font).elidedText(
-                visible_piece(piece), Qt.TextElideMode.ElideRight, int(width - PERCENT_WIDTH - 8)
+                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - PERCENT_WIDTH - 8)
             )
             # The chosen row's bar is dark: the piece is drawn in the highlighted-text colour where
             # the bar lies under it (clipped), in the text colour elsewhere, so it reads either way.

@@ -45,12 +45,13 @@ def is_end_of_reply(piece: str) -> bool:
     return piece in END_OF_REPLY_PIECES
 
 
-def visible_piece(piece: str, character: str = "") -> str:
+def visible_piece(piece: str, character: str = "", compact: bool = False) -> str:
     """A token's exact text as a reader can take it in.
 
     Whitespace is made visible ("␣the", "↵"); a token holding bytes of a character that needs
     several tokens reads "part of 'こ' (bytes E3 81)" (or "part of a character" when the character
     is not known); an end-of-reply token reads "end of reply"; other control tokens keep their name.
+    `compact` (a narrow row of alternatives) puts the bytes first: "bytes E3 81 (part of a character)".
     """
     if piece == "":
         return "∅"
@@ -64,6 +65,8 @@ def visible_piece(piece: str, character: str = "") -> str:
         except UnicodeDecodeError:
             whole = ""
         shown = whole or character.strip()
+        if compact:
+            return f"{whole} (bytes {hexes})" if whole else f"bytes {hexes} (part of a character)"
         return f"'{shown}' (bytes {hexes})" if whole else f"part of {repr(shown) if shown else 'a character'} (bytes {hexes})"
     return "".join(VISIBLE.get(ch, ch) for ch in piece)
 

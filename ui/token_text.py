@@ -347,7 +347,7 @@ def token_tooltip(record: dict) -> str:
     for token_id, piece, logprob in record["top_raw"][:TOOLTIP_ALTERNATIVES]:
         mark = "▶ " if token_id == record["id"] else ""
         rows.append(
-            f"<tr><td>{mark}<code>{html.escape(visible_piece(piece))}</code></td>"
+            f"<tr><td>{mark}<code>{html.escape(visible_piece(piece, compact=True))}</code></td>"
             f"<td align='right'>&nbsp;&nbsp;{percent_html(logprob)}</td></tr>"
         )
     shown = html.escape(visible_piece(record["piece"], record.get("text", "")))
