@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import math
 
-from PySide6.QtCore import QPoint, QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
@@ -49,6 +49,7 @@ class TokenText(QTextBrowser):
         self._code: list[bool] = []  # document position -> is code
         self.code_blocks: list[CodeBlock] = []
         self._headers: list[CodeHeader] = []
+        self._source: str | None = None  # the text last rendered
         self._tint = True
         self._tint_code = False
         self._selected: int | None = None
@@ -74,7 +75,7 @@ class TokenText(QTextBrowser):
 
     def set_content(self, text: str, tokens: list[dict], tint: bool, tint_code: bool | None = None) -> None:
         """Render `text`; `tokens` are the records whose text deltas concatenate to it."""
-        self._tokens, self._tint = tokens, tint
+        self._tokens, self._tint, self._source = tokens, tint, text
         if tint_code is not None:
             self._tint_code = tint_code
         doc = self.document()
@@ -291,6 +292,11 @@ class TokenText(QTextBrowser):
         self._place_headers()
 
     # -- events ----------------------------------------------------------------------------
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source is not None:
+            self.set_content(self._source, self._tokens, self._tint)  # code colours for the new theme
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

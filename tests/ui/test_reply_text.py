@@ -239,3 +239,27 @@ def test_after_a_code_block_and_a_table_the_text_keeps_its_lines_tint_and_a_read
     assert header.copy_button.isVisible()
     right = header.mapTo(text.viewport(), header.copy_button.geometry().topRight()).x()
     assert right <= text.viewport().width()
+
+
+def test_code_colours_follow_a_switch_to_the_dark_theme(qtbot, launch):
+    from PySide6.QtWidgets import QApplication
+
+    from ui.theme import set_palette
+
+    app, view = reply_view(qtbot, launch, CODE_REPLY)
+    text = view.text
+    shown = text.toPlainText()
+
+    def lightness(word):
+        cursor = QTextCursor(text.document())
+        cursor.setPosition(shown.index(word) + 1)
+        brush = cursor.charFormat().foreground()
+        return None if brush.style() == Qt.BrushStyle.NoBrush else brush.color().lightness()
+
+    assert lightness("def") < 128  # dark keyword on the light theme
+    try:
+        set_palette(QApplication.instance(), dark=True)
+        qtbot.waitUntil(lambda: lightness("def") > 128)  # light keyword on the dark theme
+    finally:
+        set_palette(QApplication.instance(), dark=False)
+    qtbot.waitUntil(lambda: lightness("def") < 128)
