@@ -95,9 +95,9 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     assert point is not None and view.text.token_at(point) == index
 
     QTest.mouseMove(view.text.viewport(), point)
-    qtbot.waitUntil(lambda: f"token id {token['id']}" in QToolTip.text())
+    qtbot.waitUntil(lambda: f"token #{token['id']}" in QToolTip.text())
     tip = QToolTip.text()
-    assert "%" in tip and "Top 5 alternatives" in tip
+    assert "%" in tip and "top 5 candidates" in tip and "after your settings" in tip
 
     QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
     panel = app.window.panel
