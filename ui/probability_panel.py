@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 from ui.fonts import fixed_font
 from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
@@ -52,7 +52,7 @@ class DistributionBars(QWidget):
         self.chosen: int | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._mono = fixed_font()
-        self.setToolTip(TIPS["bars"])
+        self.setToolTip(TIPS["bars"])  # the general words; each row's own tip comes from row_tip
 
     def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
         self.rows = [(int(i), str(p), float(lp)) for i, p, lp in rows[:k]]
@@ -66,6 +66,21 @@ class DistributionBars(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(180, max(1, len(self.rows)) * ROW_HEIGHT)
+
+    def row_tip(self, y: int) -> str:
+        """The tooltip for the row at height `y`: its whole token (a row may be cut short) and what rows are."""
+        row = y // ROW_HEIGHT
+        if not 0 <= row < len(self.rows):
+            return TIPS["bars"]
+        token_id, piece, logprob = self.rows[row]
+        taken = " — the one the reply took" if token_id == self.chosen else ""
+        return f"{visible_piece(piece)}: {percent(logprob)}{taken}\n\n{TIPS['bars']}"
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            QToolTip.showText(event.globalPos(), plain_tooltip(self.row_tip(event.pos().y())), self)
+            return True
+        return super().event(event)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)

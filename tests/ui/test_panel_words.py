@@ -98,3 +98,19 @@ def test_the_chosen_rows_percentage_never_sits_on_the_dark_bar(qtbot, launch):
             if abs(pixel.hue() - accent.hue()) < 12 and pixel.saturation() > 120:
                 near_accent += 1
     assert near_accent < 10  # only the row's thin outline, not a bar under the text
+
+
+def test_hovering_a_row_of_alternatives_shows_its_whole_token(qtbot, launch):
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    app = launch(FakeBackend(session=ScriptedSession))
+    ask(qtbot, app, "Say hi in Japanese")
+    bars = app.window.panel.raw_bars
+    row = next(r for r, (_i, piece, _lp) in enumerate(bars.rows) if piece == "<0xE3>")
+    point = QPoint(20, row * 22 + 11)
+    QTest.mouseMove(bars, point)
+    bars.event(QHelpEvent(QEvent.Type.ToolTip, point, bars.mapToGlobal(point)))  # what resting there sends
+    qtbot.waitUntil(lambda: "bytes E3" in seen(QToolTip.text()))
+    assert "part of a character" in seen(QToolTip.text()) and "%" in seen(QToolTip.text())
