@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
+from engine.events import TokenEvent
 from ui.fonts import fixed_font
 from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
 from ui.theme import CONFIDENT, tint_color
@@ -46,6 +56,8 @@ TIPS = {
 class DistributionBars(QWidget):
     """Ranked candidates as rows: a bar as wide as the probability, the piece and a percentage."""
 
+    row_clicked = Signal(int)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
@@ -59,6 +71,11 @@ class DistributionBars(QWidget):
         self.chosen = chosen
         self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
         self.update()
+
+    def mousePressEvent(self, event) -> None:
+        row = int(event.position().y() // ROW_HEIGHT)
+        if 0 <= row < len(self.rows):
+            self.row_clicked.emit(row)
 
     def chosen_row(self) -> int | None:
         """Which row holds the chosen token (None if it is not among them)."""
@@ -184,6 +201,9 @@ class ProbabilityPanel(QFrame):
     finished, or the one the user clicked.
     """
 
+    inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
+    continue_requested = Signal(int)  # "Continue with this token": the alternative's id
+
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
@@ -242,6 +262,17 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
+        self._alternative = -1
+        self.raw_bars.row_clicked.connect(self._offer_alternative)
+        layout.addWidget(self.continue_button)
+        self.inspect_button = QPushButton("Inspect this step…")
+        self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
+        self.inspect_button.clicked.connect(self.inspect_requested)
+        layout.addWidget(self.inspect_button)
         layout.addStretch(1)
         self.legend = TintLegend()
         layout.addWidget(self.legend)
@@ -267,13 +298,13 @@ class ProbabilityPanel(QFrame):
     def show_live(self, record: dict) -> None:
         """The newest token of a reply that is still being written."""
         self.live = True
-        self.show_step(record, f"Live · token {record['index'] + 1}")
+        self.show_step(record, f"Live · token {record.index + 1}")
 
     def end_live(self) -> None:
         """The reply has finished: the step shown is its last, no longer live."""
         if self.live and self.record is not None:
             self.live = False
-            self.show_step(self.record, f"Reply finished · its last token ({self.record['index'] + 1})")
+            self.show_step(self.record, f"Reply finished · its last token ({self.record.index + 1})")
 
     def show_selected(self, record: dict, index: int) -> None:
         """A token the user clicked (index: its place in its reply, from 0)."""
@@ -284,7 +315,17 @@ class ProbabilityPanel(QFrame):
         """The facts as one plain string ("token id 1001 · the model gave it 61% · …"), for reading aloud."""
         return " · ".join(f"{key} {value.text()}" for key, value in self.values.items())
 
-    def show_step(self, record: dict, subtitle: str) -> None:
+    def _offer_alternative(self, row: int) -> None:
+        """Clicking another candidate offers "Continue with this token" (Branch from an alternative)."""
+        token, piece, _lp = self.raw_bars.rows[row]
+        if self.record is None or token == self.record.token:
+            self.continue_button.hide()
+            return
+        self._alternative = token
+        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.show()
+
+    def show_step(self, record: TokenEvent, subtitle: str) -> None:
         """Show one token record (see app.conversation.TokenRecord)."""
         self.record = record
         self.placeholder.hide()
@@ -292,21 +333,22 @@ class ProbabilityPanel(QFrame):
         self.piece_label.show()
         self.details.show()
         self.subtitle.setText(subtitle)
-        piece = record["piece"]
-        self.piece_label.setText(visible_piece(piece, record.get("text", "")))
+        piece = record.piece
+        self.piece_label.setText(visible_piece(piece, record.text))
         tip = TIPS["piece"]
         if is_end_of_reply(piece):
             tip = plain_tooltip(TIPS["end"].format(piece=piece))
         elif piece_bytes(piece) is not None:
             tip = f"{TIPS['piece']}\n\n{TIPS['bytes']}"
         self.piece_label.setToolTip(tip)
-        self.values["model"].setText(percent(record["logprob"]))
-        self.values["settings"].setText(percent(record["sampled_logprob"]))
-        self.values["entropy"].setText(f"{record['entropy']:.2f} nats")
-        self.values["id"].setText(str(record["id"]))
-        self.raw_bars.set_rows(record["top_raw"], record["id"], self.top_k)
-        self.final_bars.set_rows(record["top_final"], record["id"], self.top_k)
-        kept = len(record["top_final"])
+        self.values["model"].setText(percent(record.logprob))
+        self.values["settings"].setText(percent(record.sampled_logprob))
+        self.values["entropy"].setText(f"{record.entropy:.2f} nats")
+        self.values["id"].setText(str(record.token))
+        self.raw_bars.set_rows(record.top_raw, record.token, self.top_k)
+        self.continue_button.hide()
+        self.final_bars.set_rows(record.top_final, record.token, self.top_k)
+        kept = len(record.top_final)
         self.final_note.setText(
             f"Only {kept} token{'s' if kept != 1 else ''} left after the settings' filters."
             if kept < self.top_k

@@ -19,6 +19,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
+from engine.events import TokenEvent
 from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
 from ui.links import open_link
 from ui.markdown_align import align
@@ -41,7 +42,7 @@ class TokenText(QTextBrowser):
     def __init__(self, markdown: bool = True, parent=None):
         super().__init__(parent)
         self._markdown = markdown
-        self._tokens: list[dict] = []
+        self._tokens: list[TokenEvent] = []
         self._token_at: list[int] = []  # document position -> token index, -1 for none
         self._token_span: dict[int, tuple[int, int]] = {}  # token index -> (first, last+1) position
         self._rendered = ""  # the document's text (Python string)
@@ -176,7 +177,7 @@ class TokenText(QTextBrowser):
         offset = 0
         waiting: list[int] = []  # tokens that showed nothing yet (bytes of a character to come)
         for index, record in enumerate(self._tokens):
-            end = offset + len(record["text"])
+            end = offset + len(record.text)
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
                 for q in range(qt[p], qt[p + 1]):
@@ -187,7 +188,7 @@ class TokenText(QTextBrowser):
                 for earlier in waiting:  # they made this character together: selecting one shows it
                     self._token_span[earlier] = span
                 waiting = []
-            elif not record["text"]:
+            elif not record.text:
                 waiting.append(index)
             offset = end
 
@@ -198,7 +199,7 @@ class TokenText(QTextBrowser):
         for index, (start, end) in self._token_span.items():
             if self._token_at[start] != index:
                 continue  # shares its character with the token that completed it
-            color = tint_color(self._tokens[index]["logprob"])
+            color = tint_color(self._tokens[index].logprob)
             if color is None:
                 continue
             fmt = QTextCharFormat()
@@ -350,17 +351,17 @@ def token_tooltip(record: dict) -> str:
     read as words (`visible_piece`).
     """
     rows = []
-    for token_id, piece, logprob in record["top_raw"][:TOOLTIP_ALTERNATIVES]:
-        mark = "▶ " if token_id == record["id"] else ""
+    for token_id, piece, logprob in record.top_raw[:TOOLTIP_ALTERNATIVES]:
+        mark = "▶ " if token_id == record.token else ""
         rows.append(
             f"<tr><td>{mark}<code>{html.escape(visible_piece(piece, compact=True))}</code></td>"
             f"<td align='right'>&nbsp;&nbsp;{percent_html(logprob)}</td></tr>"
         )
-    shown = html.escape(visible_piece(record["piece"], record.get("text", "")))
+    shown = html.escape(visible_piece(record.piece, record.text))
     return (
-        f"<b><code>{shown}</code></b> &nbsp;the model gave it {percent_html(record['logprob'])}"
-        f"<br/><span>{percent_html(record['sampled_logprob'])} after your settings · "
-        f"uncertainty {record['entropy']:.2f} nats · token #{record['id']}</span>"
+        f"<b><code>{shown}</code></b> &nbsp;the model gave it {percent_html(record.logprob)}"
+        f"<br/><span>{percent_html(record.sampled_logprob)} after your settings · "
+        f"uncertainty {record.entropy:.2f} nats · token #{record.token}</span>"
         f"<br/><br/>The model's top {TOOLTIP_ALTERNATIVES} candidates:<table>{''.join(rows)}</table>"
         "<br/><i>Click to see this step in the panel</i>"
     )

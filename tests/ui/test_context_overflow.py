@@ -12,14 +12,11 @@ from ui.message_view import CONTEXT_FULL
 class OverflowSession(FakeSession):
     """The third request leaves the first exchange out and runs into the end of the window."""
 
-    def stream(self, request, should_stop, progress):
-        third = len(self.requests) == 2
-        for record in super().stream(request, should_stop, progress):
-            if "stats" in record and third:
-                record["finish_reason"] = "length"
-                record["stats"] |= {"finish_reason": "length", "dropped_messages": 2,
-                                    "context_used": 2048, "context_length": 2048}  # fmt: skip
-            yield record
+    def stats(self, reason: str, generated: int) -> dict:
+        stats = super().stats(reason, generated)
+        if len(self.requests) == 3:
+            stats |= {"finish_reason": "length", "dropped_messages": 2, "context_used": 2048, "context_length": 2048}
+        return stats
 
 
 

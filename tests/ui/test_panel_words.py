@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from tests.app.fakes import FakeBackend, FakeSession, record
+from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask, seen
 from ui.text_format import utf16_offsets
 from ui.theme import CONFIDENT
@@ -21,31 +21,15 @@ from ui.theme import CONFIDENT
 SCRIPT = [("Hi", "Hi"), (" ", " "), ("", "<0xE3><0x81>"), ("こ", "<0x93>"), ("", "<|im_end|>")]
 
 
-class ScriptedSession(FakeSession):
-    def stream(self, request, should_stop, progress):
-        self.requests.append(request)
-        progress(10, 10)
-        for i, (text, piece) in enumerate(SCRIPT):
-            last = i == len(SCRIPT) - 1
-            rec = record(i, text, logprob=-0.4, finish="eos" if last else None)
-            rec["piece"] = piece
-            rec["top_raw"] = [[rec["id"], piece, -0.4], [2, "<|im_end|>", -1.5], [3, "<0xE3>", -2.0]]
-            if last:
-                rec["stats"] = {"finish_reason": "eos", "prompt_tokens": 10, "cached_tokens": 0,
-                                "generated_tokens": len(SCRIPT), "ttft_s": 0.01, "elapsed_s": 0.1,
-                                "tokens_per_s": math.nan, "kv_bytes": 4096, "context_used": 15,
-                                "context_length": 2048}  # fmt: skip
-            yield rec
-
-
 def test_the_panel_reads_end_of_reply_and_byte_tokens_in_words_and_stops_saying_live(qtbot, launch):
-    app = launch(FakeBackend(session=ScriptedSession))
+    app = launch(FakeBackend(reply=SCRIPT))
     ask(qtbot, app, "Say hi in Japanese")
     panel = app.window.panel
     assert panel.piece_label.text() == "end of reply"  # not "<|im_end|>"
     assert "(<|im_end|>)" in seen(panel.piece_label.toolTip()) and "finished" in seen(panel.piece_label.toolTip())
     assert not panel.subtitle.text().startswith("Live") and "finished" in panel.subtitle.text()
-    assert [row[1] for row in panel.raw_bars.rows][1] == "<|im_end|>"
+    chosen = panel.raw_bars.chosen_row()
+    assert panel.raw_bars.rows[chosen][1] == "<|im_end|>"
 
     view = app.window.transcript.views[1]
     assert view.text.toPlainText() == "Hi こ"
@@ -105,10 +89,11 @@ def test_hovering_a_row_of_alternatives_shows_its_whole_token(qtbot, launch):
     from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QToolTip
 
-    app = launch(FakeBackend(session=ScriptedSession))
+    app = launch(FakeBackend(reply=SCRIPT))
     ask(qtbot, app, "Say hi in Japanese")
     bars = app.window.panel.raw_bars
-    row = next(r for r, (_i, piece, _lp) in enumerate(bars.rows) if piece == "<0xE3>")
+    bars.set_rows([[5, "Hi", -0.1], [6, "<0xE3>", -2.0]], chosen=5, k=10)
+    row = 1
     point = QPoint(20, row * 22 + 11)
     QTest.mouseMove(bars, point)
     bars.event(QHelpEvent(QEvent.Type.ToolTip, point, bars.mapToGlobal(point)))  # what resting there sends

@@ -77,7 +77,7 @@ def test_emoji_keep_their_place_and_each_later_token_keeps_its_tint_hover_and_cl
         assert text.token_span(index)[0] <= position < text.token_span(index)[1]
         cursor = QTextCursor(text.document())
         cursor.setPosition(position + 1)  # the format of the character before the cursor
-        expected = tint_color(tokens[index]["logprob"])
+        expected = tint_color(tokens[index].logprob)
         background = cursor.charFormat().background()
         if expected is None:
             assert not tinted(background)
@@ -88,7 +88,7 @@ def test_emoji_keep_their_place_and_each_later_token_keeps_its_tint_hover_and_cl
     last = len(tokens) - 1
     QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      point_at(text, qt[reply.index("today")]))  # fmt: skip
-    assert app.window.panel.record["piece"] == " today" == tokens[last]["piece"]
+    assert app.window.panel.record.piece == " today" == tokens[last].piece
 
 
 def test_links_open_only_after_the_user_saw_where_they_go(qtbot, launch, monkeypatch):
@@ -163,7 +163,7 @@ def test_code_is_not_tinted_unless_asked_in_the_view_menu(qtbot, launch):
     app, view = reply_view(qtbot, launch, reply)
     text, tokens = view.text, view.message.tokens
     code_tokens = [i for i, t in enumerate(tokens) if text.token_span(i) and text.is_code(text.token_span(i)[0])]
-    tinted_code = [i for i in code_tokens if tint_color(tokens[i]["logprob"]) is not None]
+    tinted_code = [i for i in code_tokens if tint_color(tokens[i].logprob) is not None]
     assert tinted_code
 
     shown = text.toPlainText()  # no characters outside the BMP here: Python offsets are positions

@@ -56,17 +56,6 @@ def test_an_error_quoting_markup_shows_as_written(qtbot, launch):
     assert "<b>the fake model</b>" in label_seen(reply.error_label)
 
 
-def test_a_memory_with_an_ampersand_keeps_it_in_the_menu(qtbot, launch):
-    app = launch(FakeBackend())
-    app.controller.remember_fact("Tom & Jerry are my cats")
-    reply = ask(qtbot, app, "What are my cats called?")
-    view = app.window.transcript.views[1]
-    if not reply.memories:  # the fake has no retrieval of its own: give the view what a real one carries
-        view.message.memories = ["Tom & Jerry are my cats"]
-    texts = [a.text().replace("&&", "&") for a in view.memories_menu().actions()]
-    assert "• Tom & Jerry are my cats" in texts
-
-
 def test_the_sidebar_highlight_stays_on_the_open_conversation_after_a_right_click(qtbot, launch):
     app = launch(FakeBackend())
     ask(qtbot, app, "first conversation")

@@ -14,11 +14,8 @@ from tests.ui.driver import ask
 class SlowStartSession(FakeSession):
     """A reply that took 22.2 s to start in a conversation that fills 1,100 tokens."""
 
-    def stream(self, request, should_stop, progress):
-        for record in super().stream(request, should_stop, progress):
-            if "stats" in record:
-                record["stats"] |= {"ttft_s": 22.207, "prompt_tokens": 1090, "context_used": 1100}
-            yield record
+    def stats(self, reason: str, generated: int) -> dict:
+        return super().stats(reason, generated) | {"ttft_s": 22.207, "prompt_tokens": 1090, "context_used": 1100}
 
 
 
