@@ -1,7 +1,7 @@
 """The backend seam: what the worker thread asks of a language model, and the real engine behind it.
 
 The worker only knows `Backend.load(spec, report) -> Session` and `Session.stream(request, ...)`,
-which yields plain token records (dicts of ids, strings and floats). Tests inject a fake backend;
+which yields the engine's `TokenEvent`s and, last, a `ReplyDone` with the reply's numbers. Tests inject a fake backend;
 the app injects `EngineBackend`. Everything here runs in the worker thread.
 """
 
@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from app import paths
+from app import inspection, paths
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
+from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
-from engine.cache import KVCache, make_cache, measure_bytes_per_token
-from engine.generate import GenerationConfig, TokenEvent, generate
+from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
+from engine.events import TokenEvent
+from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
 from engine.model_identity import ModelFileChanged, ModelHashes, ModelStamp, model_stamp, weights_identity
 from engine.prompt_cache import DiskPromptCache
@@ -33,11 +35,21 @@ HASHES_FILE = "model-hashes.json"  # in PROMPT_CACHE_DIR: sha256 of the model fi
 
 Report = Callable[[float, str], None]  # (progress 0..1, or -1 when unknown; what is happening)
 StopFn = Callable[[], bool]
-ProgressFn = Callable[[int, int], None]  # prompt tokens processed, total
 
 
 class BackendError(Exception):
-    """A request could not be served; the message is meant for the user."""
+    """A request could not be served; the message is meant for the user, `kind` for the app."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.BACKEND):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """The end of a reply, after its last TokenEvent: the numbers the status bar and store keep."""
+
+    stats: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,14 @@ class GenerateRequest:
     top_report: int = 10  # alternatives reported per token
     conversation_id: str | None = None  # keys the prompt cache kept for this conversation
     cache: CacheConfig = field(default_factory=CacheConfig)  # KV cache kind and prompt cache bounds
+    stop_strings: tuple[str, ...] = ()  # the reply ends (reason "stop") where it would write one
+    # Continue a reply: the token ids it already has. The prompt is the conversation up to the
+    # user's message rendered with the template (ending in the assistant turn's opening), then
+    # these ids as they were generated, with no end-of-turn marker: the model goes on writing.
+    continue_ids: tuple[int, ...] = ()
+    # Branch from an alternative: the first new token is this id (after `continue_ids`, the tokens
+    # of the reply kept before that step), then the model goes on as usual
+    force_token: int | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -64,8 +84,10 @@ class GenerateRequest:
 class Session(Protocol):
     info: dict[str, Any]
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
-        """Token records; the last one carries `finish_reason` and `stats` (its id may be None)."""
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
+        """TokenEvents; the last one carries `finish_reason` (its token may be None); then a ReplyDone."""
         ...
 
     def housekeeping(self) -> None:
@@ -76,6 +98,14 @@ class Session(Protocol):
         """Drop what is kept for a deleted conversation (its cached tokens, its cache files)."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is as message text (special-token text stays plain)."""
+        ...
+
+    def inspect(self, request: Any) -> dict:
+        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError)."""
+        ...
+
 
 class Backend(Protocol):
     def load(self, spec: str, report: Report) -> Session:
@@ -83,28 +113,21 @@ class Backend(Protocol):
         ...
 
 
-def cache_factory(
-    config: CacheConfig, n_layers: int, model_window: int | None = None
-) -> Callable[[], list[KVCache]]:
-    """Fresh per-layer caches of the configured kind.
-
-    A model trained with sliding-window attention (`model_window`) attends only to that many
-    positions: its plain cache is a rotating one of that window, and a rotating one never wider.
-    """
-    if config.kind == "rotating" or (config.kind == "plain" and model_window):
-        windows = [w for w in (config.window if config.kind == "rotating" else None, model_window) if w]
-        return lambda: make_cache(n_layers, "rotating", window=min(windows))
-    if config.kind in ("quantized8", "quantized4"):
-        bits = 8 if config.kind == "quantized8" else 4
-        return lambda: make_cache(n_layers, "quantized", bits=bits)
-    return lambda: make_cache(n_layers)
+def cache_factory(config: CacheConfig, model) -> Callable[[], list[KVCache]]:
+    """Fresh per-layer caches of the configured kind, as the model's architecture lays them out
+    (`model.make_cache`: a layer trained with a sliding window always gets a rotating cache of it)."""
+    bits = {"quantized8": 8, "quantized4": 4}.get(config.kind, 8)
+    kind = "quantized" if config.kind in ("quantized8", "quantized4") else config.kind
+    window = config.window if config.kind == "rotating" else None
+    return lambda: model.make_cache(kind, window=window, bits=bits)
 
 
 def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int) -> dict[str, int]:
     """Bytes one cached token costs per KV cache kind, measured on the engine's own cache objects."""
     costs = {}
     for kind in KV_CACHE_KINDS:
-        layer = cache_factory(CacheConfig(kind=kind, window=2), 1)()[0]
+        cache_kind = "quantized" if kind.startswith("quantized") else kind
+        layer = make_cache(1, cache_kind, window=2, bits=4 if kind == "quantized4" else 8)[0]
         costs[kind] = measure_bytes_per_token(layer, n_kv_heads, head_dim) * n_layers
     return costs
 
@@ -129,6 +152,8 @@ class EngineSession:
             self._factory(self.config), self.config.max_entries, self.config.max_mb << 20,
             limits=limits, kind=_kind_key(self.config),
         )
+        self._inspector = inspection.InspectorState()
+        self._live: tuple[list[int], list[int], list[KVCache]] | None = None  # (prompt, generated, caches)
         info = asdict(lm.info)
         info.pop("config", None)
         info.update(
@@ -137,34 +162,80 @@ class EngineSession:
         )
         self.info = info
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.lm.tokenizer.encode(text, add_bos=False))
+
     def _factory(self, config: CacheConfig) -> Callable[[], list[KVCache]]:
-        return cache_factory(config, self.lm.info.n_layers, self.lm.info.sliding_window)
+        return cache_factory(config, self.lm.model)
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""
         self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
         self.config = config
 
-    def stream(self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn) -> Iterator[dict]:
-        tok = self.lm.tokenizer
+    def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
+        """The prompt exactly as generation sends it, and the context length it was fitted to."""
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
         try:
             assembled = assemble(
-                tok, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2),
+                self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
+                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
-            raise BackendError(str(e)) from e
+            raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
+        return assembled, context
+
+    def inspect(self, request) -> dict:
+        """The Inspector's numbers (app.inspection) for a Step, Map, Playground, Lookup or Analogy
+        request. A step reuses a copy of cached KV holding the tokens before it (nothing before the
+        step is recomputed); without one (after a restart) they are computed from the tokens."""
+        if isinstance(request, inspection.StepRequest):
+            self.configure(request.generate.cache)
+            assembled, _ = self._assemble(request.generate)
+            return inspection.step_report(
+                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
+            )
+        handlers = {
+            inspection.MapRequest: inspection.map_report,
+            inspection.PlaygroundRequest: inspection.playground_report,
+            inspection.LookupRequest: inspection.lookup_report,
+            inspection.AnalogyRequest: inspection.analogy_report,
+        }
+        return handlers[type(request)](self.lm, self._inspector, request)
+
+    def _peek(self, tokens: list[int]):
+        """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
+        from the tokens, as after a restart): from the reply streaming now (an inspection between
+        two of its tokens), else from the in-memory prompt cache."""
+        if not tokens:
+            return None
+        if self._live is not None:
+            prompt, generated, caches = self._live
+            held = prompt + generated
+            offset = caches[0].offset if caches else 0
+            if len(tokens) <= min(offset, len(held)) and held[: len(tokens)] == list(tokens):
+                copies = [c.copy() for c in caches]
+                if trim_cache(copies, offset - len(tokens)) == offset - len(tokens):
+                    return copies
+        return self.cache.memory.peek(tokens)
+
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
+        tok = self.lm.tokenizer
+        assembled, context = self._assemble(request)
         self.configure(request.cache)
         self._open_disk()
-        prompt_ids = assembled.prompt_ids
+        prompt_ids = assembled.prompt_ids + list(request.continue_ids)
         lease = self.cache.checkout(
             prompt_ids, request.conversation_id, self._system_prefix(assembled), request.cache.on_disk
         )
         config = GenerationConfig(
-            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context
+            max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
+            stop_strings=request.stop_strings, force_first_token=request.force_token,
         )
         generated: list[int] = []
+        self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -173,14 +244,14 @@ class EngineSession:
             for ev in events:
                 if ev.token is not None:
                     generated.append(ev.token)
-                record = token_record(ev, tok.piece)
+                yield ev
                 if ev.finish_reason is not None:
-                    record["stats"] = finish_stats(ev, len(generated), context)
-                    record["stats"]["dropped_messages"] = assembled.dropped_count
-                    record["stats"]["cache_source"] = lease.source
-                    record["stats"]["kv_cache"] = request.cache.kind
-                yield record
+                    stats = finish_stats(ev, len(generated), context)
+                    stats |= {"dropped_messages": assembled.dropped_count, "cache_source": lease.source}
+                    stats["kv_cache"] = request.cache.kind
+                    yield ReplyDone(stats)
         finally:
+            self._live = None
             self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:
@@ -225,27 +296,6 @@ class EngineSession:
 def _kind_key(config: CacheConfig) -> tuple:
     """What of the cache settings changes the caches' contents (the bounds do not)."""
     return (config.kind, config.window if config.kind == "rotating" else None)
-
-
-def token_record(ev: TokenEvent, piece: Callable[[int], str]) -> dict[str, Any]:
-    """A TokenEvent as plain values, alternatives with their exact text."""
-    return {
-        "index": ev.index,
-        "id": ev.token,
-        "text": ev.text,
-        "piece": ev.piece,
-        "logprob": ev.logprob,
-        "sampled_logprob": ev.sampled_logprob,
-        "entropy": ev.entropy,
-        "top_raw": [[i, piece(i), lp] for i, lp in ev.top_raw],
-        "top_final": [[i, piece(i), lp] for i, lp in ev.top_final],
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "ttft_s": ev.ttft_s,
-        "elapsed_s": ev.elapsed_s,
-        "kv_bytes": ev.kv_bytes,
-    }
 
 
 def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]:

@@ -20,13 +20,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.backend import Backend, BackendError, GenerateRequest, Session
+from app.backend import Backend, BackendError, GenerateRequest, ReplyDone, Session
+from app.failures import Failure, FailureKind
+from engine.events import TokenEvent
 
 DEFAULT_BATCH_INTERVAL_S = 0.04
 
 
 class TokenBatcher:
-    """Collects token records and flushes them when `interval_s` has passed since the last flush.
+    """Collects TokenEvents and flushes them when `interval_s` has passed since the last flush.
 
     The first record of a reply is flushed at once (time to first token is what users feel).
     """
@@ -54,9 +56,12 @@ class Worker(QObject):
     model_loaded = Signal(object)  # info dict
     model_failed = Signal(str)
     prefill_progress = Signal(int, int, int)  # request id, prompt tokens done, total
-    tokens = Signal(int, object)  # request id, [token record, ...]
+    tokens = Signal(int, object)  # request id, [TokenEvent, ...]
     finished = Signal(int, object)  # request id, stats dict
-    failed = Signal(int, str)  # request id, message
+    failed = Signal(int, object)  # request id, Failure
+    token_count = Signal(int, int)  # ticket, tokens (-1: no model loaded, or not countable text)
+    inspected = Signal(int, object)  # request id, the Inspector's report (app.inspection)
+    inspect_failed = Signal(int, str)  # request id, message
 
     def __init__(
         self,
@@ -69,6 +74,7 @@ class Worker(QObject):
         self._session: Session | None = None
         self._batch_interval_s, self._clock = batch_interval_s, clock
         self._cancelled: set[int] = set()
+        self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
         self._lock = threading.Lock()
 
     # -- called from any thread ------------------------------------------------------------
@@ -107,10 +113,52 @@ class Worker(QObject):
             self.finished.emit(request_id, {"finish_reason": "cancelled", "generated_tokens": 0})
             return
         if self._session is None:
-            self.failed.emit(request_id, "No model is loaded. Choose one in the Model menu.")
+            self.failed.emit(request_id, Failure(FailureKind.NO_MODEL, "No model is loaded. Choose one in the Model menu."))
             return
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
+
+    def submit_inspection(self, request_id: int, request: object) -> None:
+        """Ask for the Inspector's numbers (app.inspection). Thread-safe: the newest request of a
+        kind replaces one of that kind not yet served; pending requests are served between two
+        tokens of a streaming reply, or by the `inspect_pending` slot (which the caller also
+        signals) when the worker is idle."""
+        with self._lock:
+            self._inspections[type(request)] = (request_id, request)
+
+    @Slot()
+    def inspect_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._inspections:
+                    return
+                job = self._inspections.pop(next(iter(self._inspections)))
+            self._inspect(*job)
+
+    def _inspect(self, request_id: int, request: object) -> None:
+        if self._session is None:
+            self.inspect_failed.emit(request_id, "No model is loaded.")
+            return
+        try:
+            report = self._session.inspect(request)
+        except (BackendError, ValueError) as e:
+            self.inspect_failed.emit(request_id, str(e))
+            return
+        except Exception as e:  # an unexpected failure must not kill the thread
+            traceback.print_exc()
+            self.inspect_failed.emit(request_id, f"Inspection failed: {type(e).__name__}: {e}")
+            return
+        self.inspected.emit(request_id, report)
+
+    @Slot(int, str)
+    def count_tokens(self, ticket: int, text: str) -> None:
+        """Count `text`'s tokens with the loaded model's tokenizer; answered by `token_count`."""
+        try:
+            count = self._session.count_tokens(text) if self._session is not None else -1
+        except Exception:  # not valid text (a lone surrogate): not countable, not fatal
+            traceback.print_exc()
+            count = -1
+        self.token_count.emit(ticket, count)
 
     @Slot(str)
     def forget_conversation(self, conversation_id: str) -> None:
@@ -138,19 +186,23 @@ class Worker(QObject):
 
         stats: dict = {}
         try:
-            for record in self._session.stream(request, lambda: self._is_cancelled(request_id), progress):
-                stats = record.pop("stats", stats)
-                if record["id"] is not None:
-                    batcher.add(record)
+            for item in self._session.stream(request, lambda: self._is_cancelled(request_id), progress):
+                if isinstance(item, ReplyDone):
+                    stats = item.stats
+                elif isinstance(item, TokenEvent) and item.token is not None:
+                    batcher.add(item)
+                if self._inspections:  # the Inspector follows the reply as it streams
+                    batcher.flush()
+                    self.inspect_pending()
             batcher.flush()
         except BackendError as e:
             batcher.flush()
-            self.failed.emit(request_id, str(e))
+            self.failed.emit(request_id, Failure(e.kind, str(e)))
             return
         except Exception as e:
             traceback.print_exc()
             batcher.flush()
-            self.failed.emit(request_id, f"Generation failed: {type(e).__name__}: {e}")
+            self.failed.emit(request_id, Failure(FailureKind.UNEXPECTED, f"Generation failed: {type(e).__name__}: {e}"))
             return
         finally:
             with self._lock:

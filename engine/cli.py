@@ -1,4 +1,4 @@
-"""The headless CLI contract (DESIGN.md): tokenize, logprobs, generate, bench, convert, fetch.
+"""The headless CLI contract (DESIGN.md): tokenize, logprobs, inspect, generate, bench, convert, fetch.
 
 Errors print one clear line to stderr and exit non-zero; never a bare traceback.
 """
@@ -100,8 +100,30 @@ def cmd_logprobs(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from engine.inspect import inspect_prompt
+
+    if args.top < 1:
+        raise CliError("--top must be at least 1")
+    lm = _load(args.model)
+    ids = lm.tokenizer.encode(args.prompt, special=args.special)
+    if not ids:
+        raise CliError("the prompt is empty: nothing to inspect")
+    result = inspect_prompt(lm.model, ids, args.layer, args.head, args.position, args.top)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    piece = lm.tokenizer.piece
+    pos = len(ids) - 1 if args.position is None else args.position
+    print(f"{len(ids)} tokens; position {pos} reads {piece(ids[pos])!r}")
+    for i, (norm, entry) in enumerate(zip(result.residual_norms[1:], result.logit_lens, strict=True)):
+        print(f"after block {i:>2}: |residual| {norm:8.2f}  lens {piece(entry[0][0])!r} {entry[0][1]:.3f}")
+    for i, lp in result.next_token:
+        print(f"{i:>6} {lp:9.4f}  {piece(i)!r}")
+    return 0
+
+
 def cmd_generate(args) -> int:
-    from engine.cache import make_cache
     from engine.generate import GenerationConfig, generate
     from engine.sampling import SamplingSettings
 
@@ -122,7 +144,7 @@ def cmd_generate(args) -> int:
         ids = tok.encode_chat([{"role": "user", "content": args.prompt}])
     else:
         ids = tok.encode(args.prompt, special=args.special)
-    cache = make_cache(lm.info.n_layers)
+    cache = lm.model.make_cache()
     config = GenerationConfig(max_tokens=args.max_tokens, context_length=lm.info.context_length)
     out_ids, text, reason = [], [], None
     for ev in generate(lm.model, tok, ids, cache, settings, config):
@@ -172,9 +194,13 @@ def cmd_convert(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from engine import default_model
+    from engine import default_model, model_catalog
 
-    path = default_model.fetch(log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.name == "default":
+        path = default_model.fetch(log=log)
+    else:
+        path = model_catalog.fetch(args.name, log=log)
     print(path)
     return 0
 
@@ -202,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true")
     p.add_argument("prompt", nargs="?")
     p.set_defaults(func=cmd_logprobs)
+
+    p = sub.add_parser("inspect", help="the Inspector's numbers for a verbatim prompt")
+    model_arg(p)
+    p.add_argument("--special", action="store_true")
+    p.add_argument("--layer", type=int, default=0, help="the attention map's layer (0-based, default 0)")
+    p.add_argument("--head", type=int, default=0, help="the attention map's query head (0-based, default 0)")
+    p.add_argument("--position", type=int, help="the inspected position (0-based, default the last token)")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("prompt")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("generate", help="generate text")
     model_arg(p)
@@ -238,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("fetch", help="download and verify the default model")
+    p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")
+    p.add_argument("name", nargs="?", default="default", help="`default` or e.g. `gemma3-270m`")
     p.set_defaults(func=cmd_fetch)
     return ap
 

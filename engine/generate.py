@@ -17,7 +17,6 @@ of it was served from a KV cache or not.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,36 +25,11 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine.cache import KVCache, cache_nbytes, cache_offset
+from engine.events import Alternative, TokenEvent
 from engine.sampling import Sampler, SamplingSettings, Step
 from engine.tokenizer import Tokenizer
 
 ProgressFn = Callable[[int, int], None]  # (prompt tokens processed, prompt tokens in all)
-
-
-@dataclass
-class TokenEvent:
-    """One generated token, or (token None) a finish without a new token."""
-
-    index: int  # 0 for the first generated token
-    token: int | None
-    text: str  # new text that became complete with this token (may be "")
-    piece: str  # the token's own text, spaces visible as they are
-    logprob: float  # under the model's raw distribution
-    sampled_logprob: float  # under the distribution the sampler drew from
-    entropy: float  # of the raw distribution, in nats
-    top_raw: list[tuple[int, float]]  # [(id, logprob)] best first, raw distribution
-    top_final: list[tuple[int, float]]  # [(id, logprob)] best first, final distribution
-    prompt_tokens: int  # tokens in the whole prompt (cached + prefilled)
-    cached_tokens: int  # of those, reused from the KV cache
-    ttft_s: float  # time to the first token of this reply
-    elapsed_s: float  # since generation started
-    step_s: float  # this token's own time
-    kv_bytes: int  # KV-cache memory now held
-    finish_reason: str | None = None
-
-    @property
-    def prob(self) -> float:
-        return math.exp(self.logprob)
 
 
 @dataclass
@@ -66,6 +40,9 @@ class GenerationConfig:
     prefill_step: int = 512
     context_length: int | None = None  # stop with "length" when the cache reaches it
     stop_ids: set[int] = field(default_factory=set)
+    # "Continue with this token": the first generated token is this id instead of a draw (its
+    # logprobs are still the model's at that step); the following tokens are sampled as usual
+    force_first_token: int | None = None
 
 
 def prefill(
@@ -138,8 +115,11 @@ def decode_steps(
     history: mx.array,
     limit: int,
     top_report: int = 10,
+    forced: int | None = None,
 ) -> Iterator[DecodedToken]:
     """Up to `limit` tokens, starting by feeding `first` ((1,) int32, the prompt's last token).
+
+    `forced`: the first step's token is this id instead of the sampler's draw.
 
     `history` ((n,) int32) is the penalty window before the first step; each drawn token joins it.
     Pipelined: step i+1 is queued on the device (async_eval) before step i is read back, so the
@@ -148,9 +128,11 @@ def decode_steps(
     """
     window = sampler.settings.penalty_context
 
-    def step(token: mx.array, history: mx.array) -> tuple[Step, mx.array, mx.array, mx.array]:
+    def step(token: mx.array, history: mx.array, forced: int | None = None) -> tuple[Step, mx.array, mx.array, mx.array]:
         logits = model(token[None], cache)[0, -1]
         s = sampler(logits, history)
+        if forced is not None:
+            s = Step(mx.array(forced, dtype=mx.uint32), s.raw_logprobs, s.final_logprobs)
         top_raw = _top(s.raw_logprobs, top_report)
         same = s.final_logprobs is s.raw_logprobs
         top_final = top_raw if same else _top(s.final_logprobs, top_report)
@@ -158,7 +140,7 @@ def decode_steps(
         mx.async_eval(s.token, top_raw, top_final, extras)
         return s, top_raw, top_final, extras
 
-    pending = step(first, history)
+    pending = step(first, history, forced)
     for index in range(limit):
         s, top_raw, top_final, extras = pending
         if index + 1 < limit:  # queue the next step before reading this one (overlaps compute)
@@ -174,6 +156,12 @@ def decode_steps(
             top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist(), strict=True)),
             top_final=[(i, v) for i, v in zip(final_ids, final_vals, strict=True) if v > -1e30],
         )
+
+
+def _named(tokenizer: Tokenizer, top: list[tuple[int, float]]) -> tuple[Alternative, ...]:
+    """Alternatives with their pieces, as the TokenEvent carries them (the views and the store
+    have no tokenizer)."""
+    return tuple((i, tokenizer.piece(i), lp) for i, lp in top)
 
 
 # -- the reply's text ----------------------------------------------------------------------------
@@ -265,7 +253,11 @@ def generate(
             "prompt, and leave at least its last token to compute"
         )
     sampler = Sampler(settings)
-    return _events(model, tokenizer, prompt, cache, sampler, config or GenerationConfig(), progress, should_stop)
+    config = config or GenerationConfig()
+    forced = config.force_first_token
+    if forced is not None and not 0 <= forced < tokenizer.vocab_size:
+        raise ValueError(f"token {forced} is not in the vocabulary")
+    return _events(model, tokenizer, prompt, cache, sampler, config, progress, should_stop)
 
 
 def _events(
@@ -288,7 +280,7 @@ def _events(
     def finish(reason: str) -> TokenEvent:
         return TokenEvent(
             index=0, token=None, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0,
-            top_raw=[], top_final=[], ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
+            top_raw=(), top_final=(), ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
             kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
 
@@ -303,7 +295,7 @@ def _events(
     stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
     reply = ReplyText(tokenizer, config.stop_strings)
     history = penalty_window(prompt, sampler.settings)
-    steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report)
+    steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report, config.force_first_token)
     ttft, before = 0.0, time.perf_counter()
     for index, decoded in enumerate(steps):
         now = time.perf_counter()
@@ -317,7 +309,7 @@ def _events(
         yield TokenEvent(
             index=index, token=decoded.token, text=text, piece=tokenizer.piece(decoded.token),
             logprob=decoded.logprob, sampled_logprob=decoded.sampled_logprob, entropy=decoded.entropy,
-            top_raw=decoded.top_raw, top_final=decoded.top_final, ttft_s=ttft, elapsed_s=now - start,
+            top_raw=_named(tokenizer, decoded.top_raw), top_final=_named(tokenizer, decoded.top_final), ttft_s=ttft, elapsed_s=now - start,
             step_s=now - before, kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
         before = now

@@ -13,9 +13,17 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine import kernels
+from engine import chat_templates, kernels
 from engine.cache import KVCache
-from engine.models.base import BaseModelArgs, make_rope
+from engine.capture import Capture, LayerCapture
+from engine.models.base import (
+    Architecture,
+    BaseModelArgs,
+    GGUFLayout,
+    llama_like_config,
+    make_rope,
+    windowed_caches,
+)
 
 
 @dataclass
@@ -57,7 +65,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, dim, bias=bias)
         self.rope = make_rope(self.head_dim, args.rope_theta, args.rope_traditional, args.rope_scaling)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
         q = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
         k = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
@@ -65,7 +73,10 @@ class Attention(nn.Module):
         q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
         mask = cache.make_mask(L)
         k, v = cache.update_and_fetch(k, v)  # (B, kv, offset + L, hd)
-        out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
+        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
+            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
+        else:
+            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
 
 
@@ -84,32 +95,47 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    attention = Attention  # a variant's file subclasses Block to swap the attention (qwen2, qwen3)
+
     def __init__(self, args: ModelArgs):
         super().__init__()
-        self.self_attn = Attention(args)
+        self.self_attn = self.attention(args)
         self.mlp = MLP(args)
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
-        h = x + self.self_attn(self.input_layernorm(x), cache)
-        return h + self.mlp(self.post_attention_layernorm(h))
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
+        attn = self.self_attn(self.input_layernorm(x), cache, capture)  # (B, L, dim)
+        h = x + attn
+        mlp = self.mlp(self.post_attention_layernorm(h))  # (B, L, dim)
+        out = h + mlp
+        if capture is not None:
+            capture.block(attn, mlp, out)
+        return out
 
 
 class Model(nn.Module):
+    block = Block
+
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
-        self.layers = [Block(args) for _ in range(args.num_hidden_layers)]
+        self.layers = [self.block(args) for _ in range(args.num_hidden_layers)]
         self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
 
-    def __call__(self, tokens: mx.array, cache: list[KVCache]) -> mx.array:
+    def __call__(self, tokens: mx.array, cache: list[KVCache], capture: Capture | None = None) -> mx.array:
         h = self.embed_tokens(tokens)  # (B, L, dim)
-        for layer, layer_cache in zip(self.layers, cache, strict=True):  # one cache per layer
-            h = layer(h, layer_cache)
+        if capture is not None:
+            capture.embedding(h)
+        for i, (layer, layer_cache) in enumerate(zip(self.layers, cache, strict=True)):  # one cache per layer
+            h = layer(h, layer_cache, capture.layer(i) if capture is not None else None)
+        return self.head(h)
+
+    def head(self, h: mx.array) -> mx.array:
+        """Final norm + LM head: residual stream (..., dim) -> logits (..., vocab)."""
         h = self.norm(h)
         if self.args.tie_word_embeddings:
             return self.embed_tokens.as_linear(h)  # (B, L, vocab)
@@ -122,8 +148,32 @@ class Model(nn.Module):
             weights = {k: v for k, v in weights.items() if not k.startswith("lm_head.")}
         return weights
 
+    def make_cache(self, kind: str = "plain", window: int | None = None, bits: int = 8) -> list[KVCache]:
+        """One cache per layer (see `windowed_caches`); every layer shares the model's window."""
+        return windowed_caches([self.args.sliding_window] * len(self.layers), kind, window, bits)
+
     @property
     def kv_shape(self) -> tuple[int, int, int]:
         """(layers, KV heads, head dim): what one cached token costs, per K and per V."""
         a = self.args
         return a.num_hidden_layers, a.num_key_value_heads, a.head_dim
+
+
+# llama.cpp's tensor names inside a block -> ours
+GGUF_LAYER_NAMES = {
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+ARCHITECTURE = Architecture(
+    names=("llama", "smollm"),
+    hf_class="LlamaForCausalLM",
+    args=ModelArgs,
+    model=Model,
+    gguf=GGUFLayout(GGUF_LAYER_NAMES, permute_qk=True),
+    config_from_gguf=llama_like_config,
+    chat_template=chat_templates.CHATML,
+    template_name="ChatML",
+)

@@ -7,6 +7,7 @@ import pytest
 from app.context import MEMORIES_HEADING, AssembledContext, ContextTooLong, assemble
 from app.memory import MemoryStore
 from app.store import Store
+from engine.events import TokenEvent
 
 SYSTEM = "You are Glassbox, a helpful assistant."
 RESERVE = 64
@@ -86,7 +87,7 @@ def test_history_may_be_stored_messages_and_start_with_a_reply(tok, tmp_path):
     c = store.create_conversation()
     store.add_user_message(c.id, "First")
     m = store.start_assistant_message(c.id)
-    store.append_partial(m.id, "Reply")
+    store.append_partial(m.id, [TokenEvent(0, 1, "Reply", "Reply", -0.1, -0.1, 1.0)])
     store.finish(m.id, "eos")
     path = store.active_path(c.id)
     ctx = assemble(tok, "", [], path, "Second", 8192, RESERVE)
@@ -138,11 +139,11 @@ def test_remembered_name_reaches_a_new_conversation(tok, tmp_path):
     store.close()
 
 
-def test_too_long_is_recognised_from_its_text_alone(tok):
+def test_too_long_carries_its_numbers_and_says_what_to_do(tok):
     with pytest.raises(ContextTooLong) as err:
         assemble(tok, SYSTEM, [], [], "lorem ipsum " * 400, 512, 128)
-    assert ContextTooLong.describes(str(err.value))
-    assert not ContextTooLong.describes("Generation failed: RuntimeError: boom")
+    assert err.value.limit == 512 - 128 and err.value.message_tokens > err.value.limit
+    assert str(err.value).endswith(ContextTooLong.ADVICE)
 
 
 def test_a_one_token_message_is_one_token_not_one_tokens(tok):

@@ -39,9 +39,9 @@ def ask(
     request = GenerateRequest(
         message, sampling, tuple(history), SYSTEM, max_new_tokens=max_new, conversation_id=conversation, cache=cache
     )
-    records = list(session.stream(request, lambda: False, lambda done, total: None))
-    ids = [r["id"] for r in records if r["id"] is not None]
-    return Reply(ids, "".join(r["text"] for r in records), records[-1]["stats"])
+    *tokens, done = session.stream(request, lambda: False, lambda done, total: None)
+    ids = [t.token for t in tokens if t.token is not None]
+    return Reply(ids, "".join(t.text for t in tokens), done.stats)
 
 
 def history_after(first: Reply, question: str = FIRST) -> list[dict]:

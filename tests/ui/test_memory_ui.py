@@ -14,6 +14,7 @@ from app.backend import EngineBackend
 from app.context import MEMORIES_HEADING
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
+from ui.memories_popup import MemoriesPopup
 
 
 def memory_texts(app) -> list[str]:
@@ -32,8 +33,13 @@ def test_remember_that_saves_the_fact_and_still_sends(qtbot, launch):
     assert last_request(app).memories == ("My name is Ada",)
     chip = app.window.transcript.views[1].memories_chip
     assert reply.memories == ["My name is Ada"] and chip.isVisible() and chip.text() == "used 1 memory"
-    listed = [a.text() for a in app.window.transcript.views[1].memories_menu().actions()]
-    assert "• My name is Ada" in listed
+    assert "Remembered: My name is Ada" in app.window.status.currentMessage()
+    QTest.mouseClick(chip, Qt.MouseButton.LeftButton)  # opens a readable list, not greyed-out menu items
+    popup = qtbot.waitUntil(lambda: app.window.findChild(MemoriesPopup) is not None) or app.window.findChild(MemoriesPopup)
+    assert popup.isVisible() and popup.texts() == ["My name is Ada"]
+    assert all(popup.list.item(i).flags() & Qt.ItemFlag.ItemIsEnabled for i in range(popup.list.count()))
+    QTest.keyClick(popup.list, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not popup.isVisible())
 
 
 def test_remember_this_saves_the_selection_or_the_message(qtbot, launch):
