@@ -174,9 +174,8 @@ class EngineSession:
         generated: list[int] = []
         try:
             events = generate(
-                self.lm.model, tok, prompt_ids[reused:], caches, request.sampling, config,
-                progress=lambda done, total: progress(reused + done, reused + total),
-                should_stop=should_stop,
+                self.lm.model, tok, prompt_ids, caches, request.sampling, config,
+                progress=progress, should_stop=should_stop,
             )
             for ev in events:
                 if ev.token is not None:

@@ -191,7 +191,7 @@ def run_chat(
         start = time.perf_counter()
         caches, reused = pc.checkout(prompt) if pc is not None else (fresh(), 0)
         stamps, out = [], []
-        for ev in generate(model, tok, prompt[reused:], caches, GREEDY, config):
+        for ev in generate(model, tok, prompt, caches, GREEDY, config):
             stamps.append(time.perf_counter())
             if ev.token is not None:
                 out.append(ev.token)

@@ -3,10 +3,21 @@
 Each step yields a `TokenEvent` (id, text delta, probability, top alternatives under the raw and the
 final distribution, timings); the last event carries the finish reason: "eos", "stop" (a stop
 string), "length" (max tokens or the context window) or "cancelled". No threads, no Qt.
+
+Split by job, as mlx-lm splits `generate_step` from `stream_generate`:
+  decode_steps   the pipelined model + sampler loop: one `DecodedToken` (numbers only) per step
+  ReplyText      detokenization and stop strings: the text that may be shown after each token
+  generate       the prompt (what the cache already holds, what to prefill, the penalty window),
+                 finish reasons, timing, and the `TokenEvent`s built from the two above.
+
+A cache never changes the answer: `generate` is always given the whole prompt, and everything that
+depends on the prompt (the penalty window above all) is computed from all of it, whether a prefix
+of it was served from a KV cache or not.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,11 +25,11 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine.cache import KVCache, cache_nbytes
+from engine.cache import KVCache, cache_nbytes, cache_offset
 from engine.sampling import Sampler, SamplingSettings, Step
 from engine.tokenizer import Tokenizer
 
-ProgressFn = Callable[[int, int], None]  # (prompt tokens processed, prompt tokens to process)
+ProgressFn = Callable[[int, int], None]  # (prompt tokens processed, prompt tokens in all)
 
 
 @dataclass
@@ -44,8 +55,6 @@ class TokenEvent:
 
     @property
     def prob(self) -> float:
-        import math
-
         return math.exp(self.logprob)
 
 
@@ -70,7 +79,8 @@ def prefill(
     """Run all but the last token through the model in chunks; return the last token (1,) array.
 
     Returns None if cancelled. The last token is left for the first decoding step so that its
-    logits come out of the same code path as every later token's.
+    logits come out of the same code path as every later token's. `progress` gets (tokens of
+    `tokens` processed, len(tokens)).
     """
     toks = mx.array(list(tokens), dtype=mx.int32)
     total, done = len(tokens), 0
@@ -86,6 +96,27 @@ def prefill(
     return toks[-1:]
 
 
+def penalty_window(prompt: Sequence[int], settings: SamplingSettings) -> mx.array:
+    """The ids the penalties see before the first generated token: the last `penalty_context`
+    tokens of the whole prompt (never only of the part a cache did not serve). Shape (n,) int32."""
+    return mx.array(list(prompt[-settings.penalty_context :]), dtype=mx.int32)
+
+
+# -- the decode step -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodedToken:
+    """One decoding step's numbers, read back from the device."""
+
+    token: int
+    logprob: float  # under the raw distribution
+    sampled_logprob: float  # under the final distribution
+    entropy: float  # of the raw distribution, nats
+    top_raw: list[tuple[int, float]]  # best first
+    top_final: list[tuple[int, float]]  # best first; tokens the filters removed are left out
+
+
 def _top(logprobs: mx.array, k: int) -> tuple[mx.array, mx.array]:
     k = min(k, logprobs.shape[-1])
     ids = mx.argpartition(-logprobs, k - 1)[:k]
@@ -99,6 +130,112 @@ def _entropy(logprobs: mx.array) -> mx.array:
     return -mx.sum(mx.where(p > 0, p * logprobs, 0.0))
 
 
+def decode_steps(
+    model: nn.Module,
+    cache: list[KVCache],
+    sampler: Sampler,
+    first: mx.array,
+    history: mx.array,
+    limit: int,
+    top_report: int = 10,
+) -> Iterator[DecodedToken]:
+    """Up to `limit` tokens, starting by feeding `first` ((1,) int32, the prompt's last token).
+
+    `history` ((n,) int32) is the penalty window before the first step; each drawn token joins it.
+    Pipelined: step i+1 is queued on the device (async_eval) before step i is read back, so the
+    model computes while Python reads, detokenizes and yields. When the consumer stops early, the
+    queued step has already written its token to the cache (callers read cache offsets).
+    """
+    window = sampler.settings.penalty_context
+
+    def step(token: mx.array, history: mx.array) -> tuple[Step, mx.array, mx.array, mx.array]:
+        logits = model(token[None], cache)[0, -1]
+        s = sampler(logits, history)
+        top_raw = _top(s.raw_logprobs, top_report)
+        same = s.final_logprobs is s.raw_logprobs
+        top_final = top_raw if same else _top(s.final_logprobs, top_report)
+        extras = mx.stack([s.raw_logprobs[s.token], s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
+        mx.async_eval(s.token, top_raw, top_final, extras)
+        return s, top_raw, top_final, extras
+
+    pending = step(first, history)
+    for index in range(limit):
+        s, top_raw, top_final, extras = pending
+        if index + 1 < limit:  # queue the next step before reading this one (overlaps compute)
+            history = mx.concatenate([history, s.token[None]])[-window:]
+            pending = step(s.token[None], history)
+        logprob, sampled_logprob, entropy = extras.tolist()
+        final_ids, final_vals = top_final[0].tolist(), top_final[1].tolist()
+        yield DecodedToken(
+            token=s.token.item(),
+            logprob=logprob,
+            sampled_logprob=sampled_logprob,
+            entropy=entropy,
+            top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist(), strict=True)),
+            top_final=[(i, v) for i, v in zip(final_ids, final_vals, strict=True) if v > -1e30],
+        )
+
+
+# -- the reply's text ----------------------------------------------------------------------------
+
+
+class ReplyText:
+    """A reply's text as tokens arrive: whole characters only, and nothing of a stop string.
+
+    Text that may be the start of a stop string is held back until it is known not to be; the
+    reply is cut at the earliest stop string found, whichever it is.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, stop_strings: Sequence[str] = ()):
+        self._detok = tokenizer.detokenizer()
+        self._stops = [s for s in stop_strings if s]  # "" would be "found" at once: every reply empty
+        self._held = ""
+
+    def add(self, token: int | None, final: bool) -> tuple[str, bool]:
+        """(text that may be shown now, whether a stop string ended the reply).
+
+        `token` None is an end-of-sequence token (it adds no text). `final`: no token follows, so
+        unfinished bytes and held text come out too (unless a stop string was found).
+        """
+        text = self._detok.flush() if token is None else self._detok.add(token)
+        if final and token is not None:
+            text += self._detok.flush()
+        text, self._held, hit = _apply_stop_strings(self._held + text, self._stops, final)
+        if final and not hit:
+            text, self._held = text + self._held, ""
+        return text, hit
+
+    def release(self) -> str:
+        """Everything held back (the reply ends without a stop string, e.g. cancelled)."""
+        text, self._held = self._held + self._detok.flush(), ""
+        return text
+
+
+def _apply_stop_strings(text: str, stops: Sequence[str], final: bool = False) -> tuple[str, str, bool]:
+    """Split text into (safe to emit, held back, stop string found).
+
+    The reply ends before the earliest stop string in it. A stop string found later in the text
+    does not end it while a longer one that began earlier may still complete (`' aa'` beside
+    `'a'`): that text is held until the next token (or the end, `final`) decides.
+    """
+    stops = [s for s in stops if s]  # "" would be "found" at once and end every reply empty
+    if not stops:
+        return text, "", False
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    cut = min(found) if found else len(text)
+    # where a stop string may still begin: its start is in the text, its end not yet
+    pending = min(
+        (j for s in stops for j in range(max(0, len(text) - len(s) + 1), len(text)) if s.startswith(text[j:])),
+        default=len(text),
+    )
+    if found and (final or cut <= pending):
+        return text[:cut], "", True
+    return text[:pending], text[pending:], False
+
+
+# -- the whole reply -----------------------------------------------------------------------------
+
+
 def generate(
     model: nn.Module,
     tokenizer: Tokenizer,
@@ -109,14 +246,24 @@ def generate(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[TokenEvent]:
-    """Generate a reply to `prompt` (token ids not yet in `cache`), one event per token.
+    """Generate a reply to the whole `prompt` (token ids), one event per token.
 
-    `cache` may already hold a prefix of the conversation (prompt caching): only `prompt` is
-    processed. It must be non-empty. `should_stop` is checked before every step. Bad arguments
-    (an empty prompt, invalid settings) raise ValueError here, not at the first next().
+    `cache` may already hold a prefix of `prompt` (prompt caching: its first `cache offset` ids,
+    the caller's promise); only the rest is computed, and at least the last prompt token must be
+    left to compute. Everything that depends on the prompt is computed from all of it, so a cached
+    prefix never changes the reply. `progress` gets (prompt tokens done, cached ones included;
+    len(prompt)). `should_stop` is checked before every step. Bad arguments (an empty prompt, a
+    cache holding the whole prompt or more, invalid settings) raise ValueError here, not at the
+    first next().
     """
     if not prompt:
-        raise ValueError("generate() needs at least one new prompt token")
+        raise ValueError("generate() needs at least one prompt token")
+    cached = cache_offset(cache)
+    if cached >= len(prompt):
+        raise ValueError(
+            f"generate() got a cache holding {cached} tokens for a prompt of {len(prompt)}: pass the whole "
+            "prompt, and leave at least its last token to compute"
+        )
     sampler = Sampler(settings)
     return _events(model, tokenizer, prompt, cache, sampler, config or GenerationConfig(), progress, should_stop)
 
@@ -131,111 +278,50 @@ def _events(
     progress: ProgressFn | None,
     should_stop: Callable[[], bool] | None,
 ) -> Iterator[TokenEvent]:
-    settings = sampler.settings
-    stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
-    cached = cache[0].offset if cache else 0
-    prompt_tokens = cached + len(prompt)
     start = time.perf_counter()
+    cached = cache_offset(cache)
+    sizes = {"prompt_tokens": len(prompt), "cached_tokens": cached}
     limit = config.max_tokens
     if config.context_length:
-        limit = min(limit, config.context_length - prompt_tokens)
+        limit = min(limit, config.context_length - len(prompt))
 
-    def finish(index: int, reason: str, ttft: float) -> TokenEvent:
+    def finish(reason: str) -> TokenEvent:
         return TokenEvent(
-            index, None, "", "", 0.0, 0.0, 0.0, [], [], prompt_tokens, cached, ttft,
-            time.perf_counter() - start, 0.0, cache_nbytes(cache), reason,
+            index=0, token=None, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0,
+            top_raw=[], top_final=[], ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
+            kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
 
     if limit <= 0:
-        yield finish(0, "length", 0.0)
+        yield finish("length")
         return
-    last = prefill(model, prompt, cache, config.prefill_step, progress, should_stop)
+    report = (lambda done, _: progress(cached + done, len(prompt))) if progress else None
+    last = prefill(model, prompt[cached:], cache, config.prefill_step, report, should_stop)
     if last is None:
-        yield finish(0, "cancelled", 0.0)
+        yield finish("cancelled")
         return
-    history = mx.array(list(prompt[-settings.penalty_context :]), dtype=mx.int32)
-
-    def step(token: mx.array, history: mx.array) -> tuple[Step, mx.array, mx.array, mx.array]:
-        logits = model(token[None], cache)[0, -1]
-        s = sampler(logits, history)
-        top_raw = _top(s.raw_logprobs, config.top_report)
-        same = s.final_logprobs is s.raw_logprobs
-        top_final = top_raw if same else _top(s.final_logprobs, config.top_report)
-        extras = mx.stack([s.raw_logprobs[s.token], s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
-        return s, top_raw, top_final, extras
-
-    detok = tokenizer.detokenizer()
-    held = ""  # text held back because it may be the start of a stop string
-    pending = step(last, history)
-    mx.async_eval(pending[0].token, pending[1], pending[2], pending[3])
-    ttft = 0.0
-    t_prev = time.perf_counter()
-    for index in range(limit):
-        s, top_raw, top_final, extras = pending
-        token = s.token
-        if index + 1 < limit:  # queue the next step before reading this one (overlaps compute)
-            history = mx.concatenate([history, token[None]])[-settings.penalty_context :]
-            pending = step(token[None], history)
-            mx.async_eval(pending[0].token, pending[1], pending[2], pending[3])
-        tok = token.item()
-        logprob, sampled_logprob, entropy = extras.tolist()
+    stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
+    reply = ReplyText(tokenizer, config.stop_strings)
+    history = penalty_window(prompt, sampler.settings)
+    steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report)
+    ttft, before = 0.0, time.perf_counter()
+    for index, decoded in enumerate(steps):
         now = time.perf_counter()
-        if index == 0:
-            ttft = now - start
-        reason = None
-        if tok in stop_ids:
-            text, reason = detok.flush(), "eos"
-        else:
-            text = detok.add(tok)
-            if index + 1 == limit:  # the last token: bytes of an unfinished character come out too
-                text += detok.flush()
-        text, held, hit = _apply_stop_strings(held + text, config.stop_strings)
-        if hit:
-            reason = "stop"
-        elif reason is None and index + 1 == limit:
-            reason = "length"
-        if reason is not None and not hit:
-            text, held = text + held, ""
+        ttft = now - start if index == 0 else ttft
+        eos, final = decoded.token in stop_ids, index + 1 == limit
+        text, hit = reply.add(None if eos else decoded.token, final=eos or final)
+        reason = "stop" if hit else "eos" if eos else "length" if final else None
         if reason is None and should_stop is not None and should_stop():
             reason = "cancelled"
-            text, held = text + held + detok.flush(), ""
+            text += reply.release()
         yield TokenEvent(
-            index=index,
-            token=tok,
-            text=text,
-            piece=tokenizer.piece(tok),
-            logprob=logprob,
-            sampled_logprob=sampled_logprob,
-            entropy=entropy,
-            top_raw=list(zip(top_raw[0].tolist(), top_raw[1].tolist(), strict=True)),
-            top_final=[(i, v) for i, v in zip(top_final[0].tolist(), top_final[1].tolist(), strict=True) if v > -1e30],
-            prompt_tokens=prompt_tokens,
-            cached_tokens=cached,
-            ttft_s=ttft,
-            elapsed_s=now - start,
-            step_s=now - t_prev,
-            kv_bytes=cache_nbytes(cache),
-            finish_reason=reason,
+            index=index, token=decoded.token, text=text, piece=tokenizer.piece(decoded.token),
+            logprob=decoded.logprob, sampled_logprob=decoded.sampled_logprob, entropy=decoded.entropy,
+            top_raw=decoded.top_raw, top_final=decoded.top_final, ttft_s=ttft, elapsed_s=now - start,
+            step_s=now - before, kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
-        t_prev = now
+        before = now
         if reason is not None:
             # The cache now holds the prompt and the generated tokens (the last one too when a
             # next step was already queued): callers read cache offsets, not assumptions.
             return
-
-
-def _apply_stop_strings(text: str, stops: Sequence[str]) -> tuple[str, str, bool]:
-    """Split text into (safe to emit, held back, stop string found)."""
-    stops = [s for s in stops if s]  # "" would be "found" at once and end every reply empty
-    if not stops:
-        return text, "", False
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    if found:  # cut at the earliest occurrence, whichever stop string it is
-        return text[: min(found)], "", True
-    keep = 0
-    for s in stops:
-        for n in range(min(len(s) - 1, len(text)), 0, -1):
-            if text.endswith(s[:n]):
-                keep = max(keep, n)
-                break
-    return text[: len(text) - keep], text[len(text) - keep :], False

@@ -5,7 +5,7 @@ caches of recent requests keyed by exactly the tokens they hold, so the next req
 computes the tokens it does not share with one of them:
 
     caches, reused = pc.checkout(prompt_ids)
-    for ev in generate(model, tok, prompt_ids[reused:], caches, ...): ...
+    for ev in generate(model, tok, prompt_ids, caches, ...): ...  # computes prompt_ids[reused:]
     pc.checkin((prompt_ids + generated_ids)[: caches[0].offset], caches)
 
 Entries are bounded by count and by bytes (least recently used first out). Lookup scans the

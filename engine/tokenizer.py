@@ -12,12 +12,15 @@ import re
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine import special_text
+from engine.special_text import PlaceholderCut, SpecialTokens
 
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 LLAMA3_PATTERN = (
@@ -37,6 +40,29 @@ CHATML_TEMPLATE = (
 
 class TokenizerError(ValueError):
     pass
+
+
+def check_text(text: str, what: str = "the text") -> None:
+    """Raise TokenizerError naming the first lone surrogate in `text` (a code point in
+    U+D800..U+DFFF: half of a UTF-16 pair, not a character, so no tokenizer can encode it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise TokenizerError(
+            f"{what} is not valid text: character {e.start + 1} is U+{ord(text[e.start]):04X}, "
+            "half of a UTF-16 surrogate pair without its other half"
+        ) from None
+
+
+def _check_strings(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        check_text(value, what)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_strings(v, what)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_strings(v, what)
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +170,11 @@ class Tokenizer:
         return self.chat_template is not None
 
     def encode(self, text: str, special: bool = False, add_bos: bool | None = None) -> list[int]:
-        """Token ids of `text`; `special` parses special-token text such as <|im_start|>."""
+        """Token ids of `text`; `special` parses special-token text such as <|im_start|>.
+
+        Raises TokenizerError if `text` is not valid text (a lone surrogate).
+        """
+        check_text(text)
         ids = self._encode(text, special)
         if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
             if not ids or ids[0] != self.bos_id:
@@ -174,10 +204,34 @@ class Tokenizer:
         template = self.chat_template or ChatTemplate(CHATML_TEMPLATE)
         return template.render(messages, add_generation_prompt)
 
-    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True):
-        """Token ids of a conversation rendered with the model's chat template."""
-        text = self.apply_chat_template(messages, add_generation_prompt)
-        return self.encode(text, special=True)
+    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+        """Token ids of a conversation rendered with the model's chat template.
+
+        Only the template's own markers become control tokens: special-token text inside any
+        message string (typed by the user, remembered, written by the model) stays plain text
+        (engine/special_text.py). Raises TokenizerError when the template fails or a message
+        is not valid text.
+        """
+        for n, message in enumerate(messages, 1):
+            _check_strings(message, f"message {n}")
+        template = self.chat_template or ChatTemplate(CHATML_TEMPLATE)
+        try:
+            ids = special_text.encode_chat(
+                messages,
+                lambda defused: template.render(defused, add_generation_prompt),
+                self.special_tokens,
+                lambda text: self._encode(text, special=False),
+            )
+        except PlaceholderCut as e:
+            raise TokenizerError(f"the chat template cannot take this message: {e}") from e
+        if self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids = [self.bos_id, *ids]
+        return ids
+
+    @cached_property
+    def special_tokens(self) -> SpecialTokens:
+        """The control tokens in text form (what special parsing turns into single ids)."""
+        return SpecialTokens({self.pieces[i]: i for i in self.special_ids if self.pieces[i]})
 
     def detokenizer(self) -> StreamingDetokenizer:
         return StreamingDetokenizer(self)
@@ -203,21 +257,36 @@ class HFTokenizer(Tokenizer):
     def backend(self):
         return self._backend
 
+    @cached_property
+    def special_tokens(self) -> SpecialTokens:
+        """As the library matches them: with each token's whitespace-absorbing flags."""
+        added = {
+            t.content: t for i, t in self._backend.get_added_tokens_decoder().items() if i in self.special_ids
+        }
+        base = super().special_tokens
+        return SpecialTokens(
+            base.ids,
+            lstrip=frozenset(c for c, t in added.items() if t.lstrip),
+            rstrip=frozenset(c for c, t in added.items() if t.rstrip),
+        )
+
 
 class SentencePieceTokenizer(Tokenizer):
-    def __init__(self, processor, special_pattern: re.Pattern | None, special_map, **kwargs):
+    """Backed by a `sentencepiece` processor; special parsing cuts the text at the control pieces'
+    text and encodes each piece on its own (as llama.cpp and transformers do)."""
+
+    def __init__(self, processor, **kwargs):
         super().__init__(**kwargs)
         self._sp = processor
-        self._special_pattern, self._special_map = special_pattern, special_map
 
     def _encode(self, text: str, special: bool) -> list[int]:
-        if not special or self._special_pattern is None:
+        if not special:
             return self._sp.encode(text)
         ids: list[int] = []
-        for part in self._special_pattern.split(text):
-            if part in self._special_map:
-                ids.append(self._special_map[part])
-            elif part:
+        for part in self.special_tokens.split(text):
+            if isinstance(part, int):
+                ids.append(part)
+            else:
                 ids.extend(self._sp.encode(part))
         return ids
 
@@ -394,18 +463,10 @@ def _from_sentencepiece(path: Path, tconf, config, template) -> Tokenizer:
     pieces = [sp.IdToPiece(i) for i in range(n)]
     special = {i for i in range(n) if sp.IsControl(i) or sp.IsUnknown(i)}
     token_bytes = [b"" if i in special else sentencepiece_bytes(p) for i, p in enumerate(pieces)]
-    special_map = {pieces[i]: i for i in special if pieces[i]}
-    pattern = (
-        re.compile("(" + "|".join(re.escape(s) for s in sorted(special_map, key=len, reverse=True)) + ")")
-        if special_map
-        else None
-    )
     bos_id = sp.bos_id() if sp.bos_id() >= 0 else None
     eos_ids = _ids(config.get("eos_token_id")) | ({sp.eos_id()} if sp.eos_id() >= 0 else set())
     return SentencePieceTokenizer(
         sp,
-        pattern,
-        special_map,
         token_bytes=token_bytes,
         pieces=pieces,
         special_ids=special,

@@ -29,9 +29,12 @@ class Reply:
     stats: dict
 
 
-def ask(session: EngineSession, message: str, history=(), conversation="c1", cache=CacheConfig(), max_new=12):
+def ask(
+    session: EngineSession, message: str, history=(), conversation="c1", cache=CacheConfig(), max_new=12,
+    sampling=GREEDY,
+):
     request = GenerateRequest(
-        message, GREEDY, tuple(history), SYSTEM, max_new_tokens=max_new, conversation_id=conversation, cache=cache
+        message, sampling, tuple(history), SYSTEM, max_new_tokens=max_new, conversation_id=conversation, cache=cache
     )
     records = list(session.stream(request, lambda: False, lambda done, total: None))
     ids = [r["id"] for r in records if r["id"] is not None]
@@ -90,6 +93,24 @@ def test_second_turn_reuses_the_first_and_computes_only_what_is_new(default_lm, 
     )
     assert stats["computed_tokens"] <= len(second_prompt) - len(first_turn) + 1
     assert stats["cache_source"] == "memory"
+    assert second.ids == scratch.ids
+
+
+def test_with_a_repetition_penalty_regenerate_repeats_the_reply_and_a_cached_turn_equals_a_fresh_one(default_lm):
+    """The reported case: greedy with repetition penalty 1.3. The penalty sees the whole prompt,
+    whether most of it came from the cache or not."""
+    penalised = SamplingSettings(temperature=0.0, repetition_penalty=1.3)
+    session = EngineSession(default_lm, "default", "default")
+    first = ask(session, FIRST, sampling=penalised)
+
+    regenerated = ask(session, FIRST, sampling=penalised)
+    history = history_after(first)
+    second = ask(session, SECOND, history, sampling=penalised)
+    scratch = ask(EngineSession(default_lm, "default", "default"), SECOND, history, sampling=penalised)
+
+    assert regenerated.stats["cached_tokens"] == first.stats["prompt_tokens"] - 1
+    assert regenerated.ids == first.ids
+    assert second.stats["cached_tokens"] > first.stats["prompt_tokens"] and scratch.stats["cached_tokens"] == 0
     assert second.ids == scratch.ids
 
 

@@ -225,8 +225,29 @@ def test_a_cache_holding_the_start_of_the_conversation_is_reused():
     cache = make_cache(2)
     model = ScriptedModel([0] * 20)
     prefill(model, first + [0], cache)  # the cache now holds `first`
-    events = list(generate(model, TOK, [ord("?")], cache, GREEDY, GenerationConfig(max_tokens=2)))
+    events = list(generate(model, TOK, first + [ord("?")], cache, GREEDY, GenerationConfig(max_tokens=2)))
     assert events[0].cached_tokens == 3 and events[0].prompt_tokens == 4
+    assert model.calls == [3, 1, 1]  # the cached prefill, then only "?" and one generated token
+
+
+def test_a_cache_holding_the_whole_prompt_is_refused():
+    cache = make_cache(2)
+    prefill(ScriptedModel([0] * 20), list(b"Hi!") + [0], cache)  # holds 3 tokens
+    with pytest.raises(ValueError, match="whole prompt"):
+        generate(ScriptedModel([0] * 20), TOK, [ord("?")], cache, GREEDY)  # a suffix, not the prompt
+    with pytest.raises(ValueError, match="whole prompt"):
+        generate(ScriptedModel([0] * 20), TOK, list(b"Hi!"), cache, GREEDY)
+
+
+def test_progress_counts_the_cached_prefix_as_done():
+    prompt = list(b"0123456789")
+    cache = make_cache(2)
+    model = ScriptedModel([0] * 20)
+    prefill(model, prompt[:5], cache)  # holds 4 tokens
+    calls = []
+    list(generate(model, TOK, prompt, cache, GREEDY, GenerationConfig(max_tokens=1, prefill_step=2),
+                  lambda done, total: calls.append((done, total))))
+    assert calls == [(6, 10), (8, 10), (9, 10)]
 
 
 def test_kv_bytes_grow_as_tokens_are_generated():
