@@ -14,9 +14,9 @@ import argparse
 import statistics
 import time
 
-import engine  # noqa: F401  (OpenBLAS before mlx)
 import mlx.core as mx
 
+import engine  # noqa: F401  (OpenBLAS before mlx)
 from engine import native
 
 SHAPES = [  # (name, out rows N, in features K, bits)
@@ -49,24 +49,28 @@ def main() -> None:
     print(f"{'matrix':<24} {'MB':>6} " + " ".join(f"{f'kernel {t}T':>16}" for t in args.threads)
           + f" {'mx.quantized_matmul':>20} {'float32 BLAS':>16}")
     for name, n, k, bits in SHAPES:
-        w = mx.random.normal((n, k))
-        wq, scales, biases = mx.quantize(w, group_size=GROUP, bits=bits)
-        scales, biases = scales.astype(mx.float32), biases.astype(mx.float32)
-        x = mx.random.normal((1, k))
-        mx.eval(w, wq, scales, biases, x)
-        nbytes = wq.nbytes + scales.nbytes + biases.nbytes
-        cells = []
-        for t in args.threads:
-            native.set_threads(t)
-            s = median_s(lambda: native.quantized_matmul(x, wq, scales, biases, GROUP, bits), args.repeats)
-            cells.append(f"{nbytes / s / 1e9:6.1f} GB/s {s * 1e6:5.0f}us")
-        s_mlx = median_s(lambda: mx.quantized_matmul(x, wq, scales, biases, group_size=GROUP, bits=bits),
-                         max(3, args.repeats // 20))
-        s_f32 = median_s(lambda: x @ w.T, args.repeats)
-        print(f"{name:<24} {nbytes / 1e6:6.2f} " + " ".join(f"{c:>16}" for c in cells)
-              + f" {nbytes / s_mlx / 1e9:9.1f} GB/s {s_mlx * 1e6:5.0f}us"
-              + f" {w.nbytes / s_f32 / 1e9:5.1f} GB/s {s_f32 * 1e6:5.0f}us")
+        print(bench_shape(name, n, k, bits, args.threads, args.repeats))
 
+
+def bench_shape(name: str, n: int, k: int, bits: int, threads: list[int], repeats: int) -> str:
+    """One table row: GB/s and time per product for the kernel (per thread count), MLX and BLAS."""
+    w = mx.random.normal((n, k))
+    wq, scales, biases = mx.quantize(w, group_size=GROUP, bits=bits)
+    scales, biases = scales.astype(mx.float32), biases.astype(mx.float32)
+    x = mx.random.normal((1, k))
+    mx.eval(w, wq, scales, biases, x)
+    nbytes = wq.nbytes + scales.nbytes + biases.nbytes
+    cells = []
+    for t in threads:
+        native.set_threads(t)
+        s = median_s(lambda: native.quantized_matmul(x, wq, scales, biases, GROUP, bits), repeats)
+        cells.append(f"{nbytes / s / 1e9:6.1f} GB/s {s * 1e6:5.0f}us")
+    s_mlx = median_s(lambda: mx.quantized_matmul(x, wq, scales, biases, group_size=GROUP, bits=bits),
+                     max(3, repeats // 20))
+    s_f32 = median_s(lambda: x @ w.T, repeats)
+    return (f"{name:<24} {nbytes / 1e6:6.2f} " + " ".join(f"{c:>16}" for c in cells)
+            + f" {nbytes / s_mlx / 1e9:9.1f} GB/s {s_mlx * 1e6:5.0f}us"
+            + f" {w.nbytes / s_f32 / 1e9:5.1f} GB/s {s_f32 * 1e6:5.0f}us")
 
 if __name__ == "__main__":
     main()

@@ -227,3 +227,32 @@ def test_the_module_pass_swaps_in_kernels_without_changing_results_or_parameters
     for a, b in zip(after, before, strict=True):
         assert rel_err(a, b) <= REL
     assert sorted(k for k, _ in tree_flatten(model.parameters())) == names
+
+
+def test_without_the_kernels_the_engine_keeps_mlx_and_says_how_to_get_them(monkeypatch):
+    """A machine where the build failed: float32 expansion as before, MLX's modules, one note."""
+    from engine.loading import WeightPolicy
+
+    monkeypatch.setenv("GLASSBOX_NO_NATIVE", "1")
+    native._module.cache_clear()
+    try:
+        assert not native.available()
+        assert "GLASSBOX_NO_NATIVE" in native.advice() and "make run" in native.advice()
+        assert WeightPolicy().expand(10**6, quantized=True)  # small quantized model: float32
+        model = _Tiny()
+        nn.quantize(model, group_size=32, bits=4)
+        assert use_native_kernels(model) == 0
+        assert type(model.proj) is nn.QuantizedLinear and type(model.norm) is nn.RMSNorm
+    finally:
+        monkeypatch.delenv("GLASSBOX_NO_NATIVE")
+        native._module.cache_clear()
+    assert native.available() == (native._module() is not None)
+
+
+@needs_kernels
+def test_with_the_kernels_auto_keeps_a_quantized_file_quantized():
+    from engine.loading import WeightPolicy
+
+    assert not WeightPolicy().expand(10**6, quantized=True)
+    assert WeightPolicy().expand(10**6, quantized=False)  # float16/bfloat16 files still widen
+    assert WeightPolicy("float32").expand(10**6, quantized=True)
