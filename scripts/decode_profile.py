@@ -18,9 +18,11 @@ import statistics
 import tempfile
 import time
 
+import engine  # noqa: F401  (loads OpenBLAS: before mlx)
+
+# isort: split
 import mlx.core as mx
 
-import engine  # noqa: F401  (OpenBLAS before mlx)
 from engine import default_model, native
 from engine.cache import make_cache
 from engine.loading import WeightPolicy, load

@@ -14,9 +14,11 @@ import argparse
 import statistics
 import time
 
+import engine  # noqa: F401  (loads OpenBLAS: before mlx)
+
+# isort: split
 import mlx.core as mx
 
-import engine  # noqa: F401  (OpenBLAS before mlx)
 from engine import native
 
 SHAPES = [  # (name, out rows N, in features K, bits)
