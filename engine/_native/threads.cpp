@@ -55,8 +55,11 @@ void ThreadPool::stop_workers() {
 void ThreadPool::resize(int n) {
   std::lock_guard<std::mutex> lock(job_mutex_);
   stop_workers();
+  // The wake count is read here, not by the new thread: a worker that starts late must still see
+  // the next job's (or stop's) increment as a change.
+  const uint32_t start = wake_.load();
   for (int i = 1; i < std::max(1, n); ++i) {
-    workers_.emplace_back([this] { worker_loop(); });
+    workers_.emplace_back([this, start] { worker_loop(start); });
   }
 }
 
@@ -77,8 +80,7 @@ void ThreadPool::run_tasks() {
   }
 }
 
-void ThreadPool::worker_loop() {
-  uint32_t seen = wake_.load();
+void ThreadPool::worker_loop(uint32_t seen) {
   while (true) {
     int spins = 0;
     uint32_t now;

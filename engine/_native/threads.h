@@ -34,7 +34,7 @@ class ThreadPool {
 
  private:
   ThreadPool() = default;
-  void worker_loop();
+  void worker_loop(uint32_t seen);
   void stop_workers();
   // Claim and run tasks of the current job until none is left.
   void run_tasks();
