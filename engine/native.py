@@ -8,7 +8,9 @@ compiler at install time, another platform) everything here reports `available()
 the engine keeps MLX's own operations, saying so once (`advice()`).
 
 Set GLASSBOX_NO_NATIVE=1 to turn it off (for A/B benchmarks); GLASSBOX_KERNEL_THREADS=n sets the
-threads a kernel call uses (default: the machine's cores).
+threads a kernel call uses. The default leaves one core to the Python thread, which builds the next
+decode step's graph while the kernels run the current one: on 2 cores one kernel thread decodes
+faster than two (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -48,7 +50,18 @@ def _module() -> ModuleType | None:
         _missing_reason = f"could not be loaded ({e})"
         return None
     sys.modules[build.MODULE_NAME] = module
+    if not os.environ.get("GLASSBOX_KERNEL_THREADS"):
+        module.set_threads(default_threads())
     return module
+
+
+def default_threads() -> int:
+    """Kernel threads when GLASSBOX_KERNEL_THREADS is not set: the usable cores but one (>= 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def available() -> bool:

@@ -58,6 +58,15 @@ def test_the_fast_path_is_built_and_chosen_on_this_machine():
     assert native.kernel_name(6, 32) == "scalar"  # other widths: the portable kernel
 
 
+@needs_kernels
+def test_the_kernels_leave_a_core_to_the_python_thread():
+    import os
+
+    if os.environ.get("GLASSBOX_KERNEL_THREADS"):
+        pytest.skip("GLASSBOX_KERNEL_THREADS overrides the default")
+    assert native.threads() == native.default_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 def quantized(n: int, k: int, group: int, bits: int, seed: int = 0):
     w = mx.random.normal((n, k), key=mx.random.key(seed))
     wq, scales, biases = mx.quantize(w, group_size=group, bits=bits)
