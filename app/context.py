@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.wording import counted
 from engine.tokenizer import Tokenizer
 
 MEMORIES_HEADING = "Things you know about the user:"
 
-ChatMessage = dict[str, str]  # {"role": ..., "content": ...}, what a chat template takes
+TemplateTurn = dict[str, str]  # {"role": ..., "content": ...}, what a chat template takes
 
 
 class ContextTooLong(ValueError):
@@ -23,23 +24,18 @@ class ContextTooLong(ValueError):
 
     ADVICE = "Shorten the message or raise the context length."
 
-    @classmethod
-    def describes(cls, error: str) -> bool:
-        """Whether an error text that crossed a thread boundary as a string was this error."""
-        return error.rstrip().endswith(cls.ADVICE)
-
     def __init__(self, message_tokens: int, fixed_tokens: int, limit: int):
         self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
         super().__init__(
-            f"This message is {message_tokens:,} tokens; together with the system prompt and memories "
-            f"the prompt needs {fixed_tokens:,} tokens, but only {limit:,} fit (the context window less "
+            f"This message is {counted(message_tokens, 'token')}; together with the system prompt and memories "
+            f"the prompt needs {counted(fixed_tokens, 'token')}, but only {limit:,} fit (the context window less "
             f"the room kept for the reply). {self.ADVICE}"
         )
 
 
 @dataclass(frozen=True)
 class AssembledContext:
-    messages: list[ChatMessage]  # exactly what goes through the chat template
+    messages: list[TemplateTurn]  # exactly what goes through the chat template
     prompt_ids: list[int]  # the rendered and encoded prompt, generation prompt included
     dropped_count: int  # earlier history messages left out to make room
     memories_used: list[str]
@@ -84,7 +80,7 @@ def assemble(
     user = {"role": "user", "content": user_message}
     turns = _turns([_as_chat(m) for m in history])
 
-    def count(kept: Sequence[Sequence[ChatMessage]], head: Sequence[ChatMessage] = head) -> int:
+    def count(kept: Sequence[Sequence[TemplateTurn]], head: Sequence[TemplateTurn] = head) -> int:
         return len(tokenizer.encode_chat(_join(head, kept, user), add_generation_prompt=True))
 
     fixed = count([])
@@ -119,20 +115,20 @@ def assemble(
 
 
 def _join(
-    head: Sequence[ChatMessage], turns: Sequence[Sequence[ChatMessage]], user: ChatMessage
-) -> list[ChatMessage]:
+    head: Sequence[TemplateTurn], turns: Sequence[Sequence[TemplateTurn]], user: TemplateTurn
+) -> list[TemplateTurn]:
     return [*head, *(m for turn in turns for m in turn), user]
 
 
-def _as_chat(message: Any) -> ChatMessage:
+def _as_chat(message: Any) -> TemplateTurn:
     if isinstance(message, Mapping):
         return {"role": message["role"], "content": message["content"]}
     return {"role": message.role, "content": message.text}
 
 
-def _turns(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+def _turns(history: Sequence[TemplateTurn]) -> list[list[TemplateTurn]]:
     """Group history into turns, each starting at a user message (a leading reply is its own turn)."""
-    turns: list[list[ChatMessage]] = []
+    turns: list[list[TemplateTurn]] = []
     for m in history:
         if m["role"] == "user" or not turns:
             turns.append([m])

@@ -28,7 +28,8 @@ STOPWORDS = frozenset(
 
 _POLITE = r"(?:(?:hey|ok|okay|so|and|also|oh)[,\s]+)*(?:please[,\s]+)?(?:(?:can|could|would|will) you[,\s]+)?"
 _REMEMBER = re.compile(
-    rf"^\s*{_POLITE}(?:remember|don'?t forget|do not forget|keep in mind)(?:\s+that\b|\s*:|\s*,|\s+)(?P<fact>.+)$",
+    rf"^\s*{_POLITE}(?:remember|don'?t forget|do not forget|keep in mind)"
+    r"(?:(?:\s+that\b|\s*:|\s*,|\s+)(?P<fact>.*))?$",
     re.IGNORECASE | re.DOTALL,
 )
 # "remember when/what …" asks the model something; it is not a fact to keep.
@@ -63,19 +64,54 @@ class ForgetIntent:
     query: str
 
 
-def detect_intent(user_text: str) -> RememberIntent | ForgetIntent | None:
-    """Recognise "remember that …" and "forget …" at the start of a message; None otherwise."""
+@dataclass(frozen=True)
+class NothingNamed:
+    """The user asked to remember or to forget but named nothing: "remember that", "forget it."
+
+    Nothing is saved or deleted, and `explanation` says so to the user.
+    """
+
+    verb: str  # "remember" or "forget"
+
+    @property
+    def explanation(self) -> str:
+        if self.verb == "remember":
+            return (
+                "There is nothing to remember after “remember that”, so nothing was saved. "
+                "Write the fact after it, for example “remember that my name is Ada”."
+            )
+        return (
+            "There is nothing to forget in that message, so nothing was forgotten. "
+            "Say what to forget, for example “forget my name”."
+        )
+
+
+Intent = RememberIntent | ForgetIntent | NothingNamed
+
+
+def detect_intent(user_text: str) -> Intent | None:
+    """Recognise "remember that …" and "forget …" at the start of a message; None otherwise.
+
+    A request that names nothing to keep or to look for (no word but "that", "it" and the like)
+    is `NothingNamed`, never a memory "That".
+    """
     text = user_text.strip()
     if text.endswith("?"):  # "Do you remember …?", "Can you remember that?" are questions
         return None
     if m := _REMEMBER.match(text):
-        fact = normalise_fact(m.group("fact"))
-        if fact and not _NOT_A_FACT.match(fact):
-            return RememberIntent(fact)
-        return None
+        fact = normalise_fact(m.group("fact") or "")
+        if _NOT_A_FACT.match(fact):
+            return None
+        return RememberIntent(fact) if names_something(fact) else NothingNamed("remember")
     if m := _FORGET.match(text):
-        return ForgetIntent(m.group("query").strip().rstrip(".!").strip())
+        query = m.group("query").strip().rstrip(".!").strip()
+        return ForgetIntent(query) if names_something(query) else NothingNamed("forget")
     return None
+
+
+def names_something(text: str) -> bool:
+    """Whether `text` has a word that carries a topic (not only "that", "it", "me", punctuation)."""
+    return bool(fts_query(text, drop=STOPWORDS))
 
 
 def normalise_fact(fact: str) -> str:

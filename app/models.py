@@ -41,6 +41,16 @@ class ModelRegistry:
         default_file = default_model.FILE_NAME
         return sorted(str(p) for p in self._models_dir.glob("*.gguf") if p.name != default_file)
 
+    def browse_dir(self, app: AppSettings) -> Path:
+        """Where a file dialog for a model should open: beside the model chosen last, else the
+        models dir, else the home folder (whichever exists first)."""
+        for spec in (*app.recent_models, app.model):
+            if spec != DEFAULT_MODEL:
+                parent = Path(spec).expanduser().parent
+                if parent.is_dir():
+                    return parent
+        return self._models_dir if self._models_dir.is_dir() else Path.home()
+
     def entries(self, app: AppSettings) -> list[ModelEntry]:
         specs = [DEFAULT_MODEL, app.model, *app.recent_models, *self.discovered()]
         seen: set[str] = set()

@@ -18,17 +18,22 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from app import stop_strings
 from engine.sampling import SamplingSettings
 from resources import resource_path
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: KV cache kind and prompt cache bounds
+SCHEMA_VERSION = 3  # 2: KV cache kind and prompt cache bounds; 3: theme, zoom, stop strings, presets
 SETTINGS_FILE = "settings.json"
 DEFAULT_MODEL = "default"
 MAX_NEW_TOKENS_LIMIT = 32768
 PANEL_TOP_K_LIMIT = 50
 MIN_CONTEXT_LENGTH = 256
+MAX_CONTEXT_LENGTH = 1 << 20
+THEMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+MIN_ZOOM_PERCENT, MAX_ZOOM_PERCENT, ZOOM_STEP_PERCENT = 50, 300, 10
+MAX_PRESETS = 50
 # KV cache kinds as stored, with what the Preferences dialog calls them
 KV_CACHE_KINDS = {
     "plain": "Plain (float32)",
@@ -37,6 +42,7 @@ KV_CACHE_KINDS = {
     "quantized4": "Quantized 4-bit",
 }
 MIN_KV_WINDOW = 64
+MAX_KV_WINDOW = 1 << 20
 MAX_PROMPT_CACHE_ENTRIES = 256
 MAX_PROMPT_CACHE_MB = 65536
 
@@ -74,6 +80,10 @@ class AppSettings:
     prompt_cache_entries: int = 8
     prompt_cache_mb: int = 1024
     prompt_cache_on_disk: bool = True
+    theme: str = "system"  # see THEMES
+    zoom_percent: int = 100  # text size in the window, 100 = the system's
+    stop_strings: tuple[str, ...] = ()  # a reply ends where it would write one (app/stop_strings.py)
+    system_prompt_presets: tuple[tuple[str, str], ...] = ()  # (name, system prompt), saved by the user
 
     @property
     def cache_config(self) -> CacheConfig:
@@ -86,23 +96,32 @@ class AppSettings:
         """{field: human-readable problem}; empty when usable."""
         problems: dict[str, str] = {}
         if not (1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT):
-            problems["max_new_tokens"] = f"max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT}"
-        if self.context_length != 0 and self.context_length < MIN_CONTEXT_LENGTH:
+            problems["max_new_tokens"] = f"max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT:,}"
+        if self.context_length != 0 and not (MIN_CONTEXT_LENGTH <= self.context_length <= MAX_CONTEXT_LENGTH):
             problems["context_length"] = (
-                f"context length must be 0 (the model's own) or at least {MIN_CONTEXT_LENGTH} tokens"
+                f"context length must be 0 (the model's own) or {MIN_CONTEXT_LENGTH} to {MAX_CONTEXT_LENGTH:,} tokens"
             )
         if not (1 <= self.panel_top_k <= PANEL_TOP_K_LIMIT):
             problems["panel_top_k"] = f"panel top-k must be between 1 and {PANEL_TOP_K_LIMIT}"
         if self.kv_cache not in KV_CACHE_KINDS:
             problems["kv_cache"] = f"KV cache kind must be one of {', '.join(KV_CACHE_KINDS)}"
-        if self.kv_window < MIN_KV_WINDOW:
-            problems["kv_window"] = f"the window must be at least {MIN_KV_WINDOW} tokens"
+        if not (MIN_KV_WINDOW <= self.kv_window <= MAX_KV_WINDOW):
+            problems["kv_window"] = f"the window must be {MIN_KV_WINDOW} to {MAX_KV_WINDOW:,} tokens"
         if not (1 <= self.prompt_cache_entries <= MAX_PROMPT_CACHE_ENTRIES):
             problems["prompt_cache_entries"] = f"cached prompts must be between 1 and {MAX_PROMPT_CACHE_ENTRIES}"
         if not (1 <= self.prompt_cache_mb <= MAX_PROMPT_CACHE_MB):
-            problems["prompt_cache_mb"] = f"prompt cache memory must be between 1 and {MAX_PROMPT_CACHE_MB} MB"
+            problems["prompt_cache_mb"] = f"prompt cache memory must be between 1 and {MAX_PROMPT_CACHE_MB:,} MB"
         if not self.model.strip():
             problems["model"] = "choose the default model or a model file or folder"
+        if self.theme not in THEMES:
+            problems["theme"] = f"theme must be one of {', '.join(THEMES)}"
+        if not (MIN_ZOOM_PERCENT <= self.zoom_percent <= MAX_ZOOM_PERCENT):
+            problems["zoom_percent"] = f"zoom must be between {MIN_ZOOM_PERCENT}% and {MAX_ZOOM_PERCENT}%"
+        if problem := stop_strings.problems(self.stop_strings):
+            problems["stop_strings"] = problem
+        names = [name for name, _text in self.system_prompt_presets]
+        if len(names) > MAX_PRESETS or any(not n.strip() for n in names) or len(set(names)) != len(names):
+            problems["system_prompt_presets"] = f"presets need distinct, non-empty names (at most {MAX_PRESETS})"
         return problems
 
     def with_recent_model(self, path: str, keep: int = 8) -> AppSettings:
@@ -139,6 +158,8 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         app = asdict(self.app)
         app["recent_models"] = list(self.app.recent_models)
+        app["stop_strings"] = list(self.app.stop_strings)
+        app["system_prompt_presets"] = [list(p) for p in self.app.system_prompt_presets]
         return {"schema_version": SCHEMA_VERSION, "sampling": self.sampling.to_dict(), "app": app}
 
     @classmethod
@@ -164,6 +185,8 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
         version = 1
     if version < 2:
         data = {**data, "schema_version": 2}
+    if version < 3:  # 2 -> 3 added theme, zoom, stop strings and presets: defaults, nothing renamed
+        data = {**data, "schema_version": 3}
     return data
 
 
@@ -198,11 +221,28 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return float(value) if ok else _INVALID
     if isinstance(default, str):
-        return value if isinstance(value, str) else _INVALID
+        return value if _is_text(value) else _INVALID
+    if name == "system_prompt_presets":
+        ok = isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(_is_text(v) for v in p) for p in value
+        )
+        return tuple((p[0], p[1]) for p in value) if ok else _INVALID
     if isinstance(default, tuple):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ok = isinstance(value, list) and all(_is_text(v) for v in value)
         return tuple(value) if ok else _INVALID
     return _INVALID
+
+
+def _is_text(value: Any) -> bool:
+    """A str that is text: JSON can spell a lone surrogate ("\\ud800"), which no tokenizer can
+    encode and no file can be saved with."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class SettingsFile:

@@ -20,13 +20,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.backend import Backend, BackendError, GenerateRequest, Session
+from app.backend import Backend, BackendError, GenerateRequest, ReplyDone, Session
+from app.failures import Failure, FailureKind
+from engine.events import TokenEvent
 
 DEFAULT_BATCH_INTERVAL_S = 0.04
 
 
 class TokenBatcher:
-    """Collects token records and flushes them when `interval_s` has passed since the last flush.
+    """Collects TokenEvents and flushes them when `interval_s` has passed since the last flush.
 
     The first record of a reply is flushed at once (time to first token is what users feel).
     """
@@ -54,9 +56,10 @@ class Worker(QObject):
     model_loaded = Signal(object)  # info dict
     model_failed = Signal(str)
     prefill_progress = Signal(int, int, int)  # request id, prompt tokens done, total
-    tokens = Signal(int, object)  # request id, [token record, ...]
+    tokens = Signal(int, object)  # request id, [TokenEvent, ...]
     finished = Signal(int, object)  # request id, stats dict
-    failed = Signal(int, str)  # request id, message
+    failed = Signal(int, object)  # request id, Failure
+    token_count = Signal(int, int)  # ticket, tokens (-1: no model loaded, or not countable text)
 
     def __init__(
         self,
@@ -107,10 +110,20 @@ class Worker(QObject):
             self.finished.emit(request_id, {"finish_reason": "cancelled", "generated_tokens": 0})
             return
         if self._session is None:
-            self.failed.emit(request_id, "No model is loaded. Choose one in the Model menu.")
+            self.failed.emit(request_id, Failure(FailureKind.NO_MODEL, "No model is loaded. Choose one in the Model menu."))
             return
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
+
+    @Slot(int, str)
+    def count_tokens(self, ticket: int, text: str) -> None:
+        """Count `text`'s tokens with the loaded model's tokenizer; answered by `token_count`."""
+        try:
+            count = self._session.count_tokens(text) if self._session is not None else -1
+        except Exception:  # not valid text (a lone surrogate): not countable, not fatal
+            traceback.print_exc()
+            count = -1
+        self.token_count.emit(ticket, count)
 
     @Slot(str)
     def forget_conversation(self, conversation_id: str) -> None:
@@ -138,19 +151,20 @@ class Worker(QObject):
 
         stats: dict = {}
         try:
-            for record in self._session.stream(request, lambda: self._is_cancelled(request_id), progress):
-                stats = record.pop("stats", stats)
-                if record["id"] is not None:
-                    batcher.add(record)
+            for item in self._session.stream(request, lambda: self._is_cancelled(request_id), progress):
+                if isinstance(item, ReplyDone):
+                    stats = item.stats
+                elif isinstance(item, TokenEvent) and item.token is not None:
+                    batcher.add(item)
             batcher.flush()
         except BackendError as e:
             batcher.flush()
-            self.failed.emit(request_id, str(e))
+            self.failed.emit(request_id, Failure(e.kind, str(e)))
             return
         except Exception as e:
             traceback.print_exc()
             batcher.flush()
-            self.failed.emit(request_id, f"Generation failed: {type(e).__name__}: {e}")
+            self.failed.emit(request_id, Failure(FailureKind.UNEXPECTED, f"Generation failed: {type(e).__name__}: {e}"))
             return
         finally:
             with self._lock:

@@ -42,7 +42,6 @@ def run_bench(model_spec: str, prompt_tokens: int = 512, gen_tokens: int = 128) 
     import mlx.core as mx
 
     from engine import default_model
-    from engine.cache import make_cache
     from engine.generate import GenerationConfig, generate
     from engine.loading import load
     from engine.sampling import GREEDY
@@ -53,7 +52,7 @@ def run_bench(model_spec: str, prompt_tokens: int = 512, gen_tokens: int = 128) 
     model, tok, info = lm.model, lm.tokenizer, lm.info
 
     def greedy_stamps(ids, n):
-        cache = make_cache(info.n_layers)
+        cache = model.make_cache()
         config = GenerationConfig(max_tokens=n, stop_ids=set(), context_length=None)
         config.stop_ids = set()
         stamps, toks, start = [], [], time.perf_counter()

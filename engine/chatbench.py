@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.cache import make_cache
 from engine.generate import GenerationConfig, generate
 from engine.prompt_cache import PromptCache, common_prefix_length
 from engine.sampling import GREEDY
@@ -176,8 +175,8 @@ def run_chat(
     user_turns: Sequence[str] = USER_TURNS,
 ) -> dict:
     """Replay `turns` user messages; one dict per turn (see the module docstring)."""
-    model, tok, n_layers = lm.model, lm.tokenizer, lm.info.n_layers
-    fresh = lambda: make_cache(n_layers)  # noqa: E731
+    model, tok = lm.model, lm.tokenizer
+    fresh = model.make_cache
     pc = PromptCache(fresh) if prompt_cache else None
     config = GenerationConfig(max_tokens=max_tokens, context_length=lm.info.context_length)
     list(generate(model, tok, tok.encode("Hello there"), fresh(), GREEDY, GenerationConfig(max_tokens=4)))
@@ -226,15 +225,14 @@ def kv_agreement(
     positions as different); identical: replies identical to the plain cache's; mean_first_diff:
     mean index of the first differing token (n_tokens when identical).
     """
-    n_layers = lm.info.n_layers
     encoded = [lm.tokenizer.encode_chat([{"role": "user", "content": p}]) for p in prompts]
-    reference = [_greedy_ids(lm, ids, make_cache(n_layers), n_tokens) for ids in encoded]
+    reference = [_greedy_ids(lm, ids, lm.model.make_cache(), n_tokens) for ids in encoded]
     result = {}
     for bits in bits_list:
         matched = total = identical = 0
         first_diffs = []
         for ids, ref in zip(encoded, reference, strict=True):
-            got = _greedy_ids(lm, ids, make_cache(n_layers, "quantized", bits=bits), n_tokens)
+            got = _greedy_ids(lm, ids, lm.model.make_cache("quantized", bits=bits), n_tokens)
             length = max(len(got), len(ref))
             same = [i < len(got) and i < len(ref) and got[i] == ref[i] for i in range(length)]
             matched, total = matched + sum(same), total + length

@@ -27,6 +27,25 @@ def _load(spec: str, weights: str = "auto"):
     return lm
 
 
+def _valid_text(text: str, where: str, from_json: bool = False) -> str:
+    """`text`, or CliError saying what in it is not text.
+
+    Python hands over a command-line or stdin byte that is not UTF-8 as a surrogate U+DC80..U+DCFF
+    (surrogateescape); a JSON string can hold any lone surrogate ("\\ud800"). Neither is a character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad, at = text[e.start], e.start + 1
+        if "\udc80" <= bad <= "\udcff" and not from_json:
+            raise CliError(f"{where} is not valid UTF-8: byte 0x{ord(bad) - 0xDC00:02X} at character {at}") from None
+        raise CliError(
+            f"{where} holds a lone surrogate \\u{ord(bad):04x} at character {at} (half of a UTF-16 pair, "
+            "not a character)"
+        ) from None
+    return text
+
+
 def _read_inputs(args, field: str) -> Iterable[str]:
     """The single TEXT/PROMPT argument, stdin, or (with --jsonl) one JSON string per stdin line."""
     value = getattr(args, field)
@@ -41,9 +60,12 @@ def _read_inputs(args, field: str) -> Iterable[str]:
                     raise CliError(f"stdin line {n} is not JSON: {e}") from e
                 if not isinstance(item, str):
                     raise CliError(f"stdin line {n} must be a JSON string")
-                yield item
+                yield _valid_text(item, f"stdin line {n}", from_json=True)
         return
-    yield value if value is not None else sys.stdin.read()
+    if value is not None:
+        yield _valid_text(value, f"the {field}")
+    else:
+        yield _valid_text(sys.stdin.read(), "stdin")
 
 
 def cmd_tokenize(args) -> int:
@@ -79,7 +101,6 @@ def cmd_logprobs(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.cache import make_cache
     from engine.generate import GenerationConfig, generate
     from engine.sampling import SamplingSettings
 
@@ -90,7 +111,7 @@ def cmd_generate(args) -> int:
     problems = settings.validate()
     if problems:
         raise CliError("; ".join(problems))
-    if not args.prompt.strip():
+    if not _valid_text(args.prompt, "the prompt").strip():
         raise CliError("the prompt is empty")
     if args.max_tokens < 1:
         raise CliError("--max-tokens must be at least 1")
@@ -100,7 +121,7 @@ def cmd_generate(args) -> int:
         ids = tok.encode_chat([{"role": "user", "content": args.prompt}])
     else:
         ids = tok.encode(args.prompt, special=args.special)
-    cache = make_cache(lm.info.n_layers)
+    cache = lm.model.make_cache()
     config = GenerationConfig(max_tokens=args.max_tokens, context_length=lm.info.context_length)
     out_ids, text, reason = [], [], None
     for ev in generate(lm.model, tok, ids, cache, settings, config):
@@ -150,9 +171,13 @@ def cmd_convert(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from engine import default_model
+    from engine import default_model, model_catalog
 
-    path = default_model.fetch(log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.name == "default":
+        path = default_model.fetch(log=log)
+    else:
+        path = model_catalog.fetch(args.name, log=log)
     print(path)
     return 0
 
@@ -219,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "auto: as the app holds them")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("fetch", help="download and verify the default model")
+    p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")
+    p.add_argument("name", nargs="?", default="default", help="`default` or e.g. `gemma3-270m`")
     p.set_defaults(func=cmd_fetch)
     return ap
 

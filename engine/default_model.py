@@ -89,7 +89,15 @@ def fetch(log=print) -> Path:
 
 
 def resolve(spec: str) -> Path:
-    """`default` -> the default model's path (fetched if missing); anything else -> that path."""
+    """`default` -> the default model's path (fetched if missing); a catalog name (`gemma3-270m`,
+    engine/model_catalog.py) -> its path once fetched; anything else -> that path."""
     if spec == "default":
         return fetch(log=lambda msg: print(msg, file=sys.stderr))
+    from engine import model_catalog
+
+    if spec in model_catalog.CATALOG:
+        path = model_catalog.path_of(model_catalog.CATALOG[spec])
+        if not path.is_file():
+            raise FetchError(f"{spec} is not in the models dir yet: run `python -m engine fetch {spec}`")
+        return path
     return Path(spec).expanduser()

@@ -15,6 +15,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from engine.loading import LoadedModel
+from engine.models import get_architecture
 from engine.tokenizer import HFTokenizer
 
 
@@ -25,7 +26,7 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
     if not isinstance(tok, HFTokenizer):
         raise ValueError("only tokenizers backed by `tokenizers` can be exported as tokenizer.json")
     config = model.args.to_dict()
-    config["architectures"] = ["LlamaForCausalLM"]
+    config["architectures"] = [get_architecture(config["model_type"]).hf_class]
     quant = {
         path: {"group_size": m.group_size, "bits": m.bits}
         for path, m in model.named_modules()

@@ -17,7 +17,6 @@ of it was served from a KV cache or not.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,36 +25,11 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine.cache import KVCache, cache_nbytes, cache_offset
+from engine.events import Alternative, TokenEvent
 from engine.sampling import Sampler, SamplingSettings, Step
 from engine.tokenizer import Tokenizer
 
 ProgressFn = Callable[[int, int], None]  # (prompt tokens processed, prompt tokens in all)
-
-
-@dataclass
-class TokenEvent:
-    """One generated token, or (token None) a finish without a new token."""
-
-    index: int  # 0 for the first generated token
-    token: int | None
-    text: str  # new text that became complete with this token (may be "")
-    piece: str  # the token's own text, spaces visible as they are
-    logprob: float  # under the model's raw distribution
-    sampled_logprob: float  # under the distribution the sampler drew from
-    entropy: float  # of the raw distribution, in nats
-    top_raw: list[tuple[int, float]]  # [(id, logprob)] best first, raw distribution
-    top_final: list[tuple[int, float]]  # [(id, logprob)] best first, final distribution
-    prompt_tokens: int  # tokens in the whole prompt (cached + prefilled)
-    cached_tokens: int  # of those, reused from the KV cache
-    ttft_s: float  # time to the first token of this reply
-    elapsed_s: float  # since generation started
-    step_s: float  # this token's own time
-    kv_bytes: int  # KV-cache memory now held
-    finish_reason: str | None = None
-
-    @property
-    def prob(self) -> float:
-        return math.exp(self.logprob)
 
 
 @dataclass
@@ -176,6 +150,12 @@ def decode_steps(
         )
 
 
+def _named(tokenizer: Tokenizer, top: list[tuple[int, float]]) -> tuple[Alternative, ...]:
+    """Alternatives with their pieces, as the TokenEvent carries them (the views and the store
+    have no tokenizer)."""
+    return tuple((i, tokenizer.piece(i), lp) for i, lp in top)
+
+
 # -- the reply's text ----------------------------------------------------------------------------
 
 
@@ -288,7 +268,7 @@ def _events(
     def finish(reason: str) -> TokenEvent:
         return TokenEvent(
             index=0, token=None, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0,
-            top_raw=[], top_final=[], ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
+            top_raw=(), top_final=(), ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
             kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
 
@@ -317,7 +297,7 @@ def _events(
         yield TokenEvent(
             index=index, token=decoded.token, text=text, piece=tokenizer.piece(decoded.token),
             logprob=decoded.logprob, sampled_logprob=decoded.sampled_logprob, entropy=decoded.entropy,
-            top_raw=decoded.top_raw, top_final=decoded.top_final, ttft_s=ttft, elapsed_s=now - start,
+            top_raw=_named(tokenizer, decoded.top_raw), top_final=_named(tokenizer, decoded.top_final), ttft_s=ttft, elapsed_s=now - start,
             step_s=now - before, kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
         )
         before = now

@@ -6,8 +6,15 @@ froze the window's event loop while a model loaded in the worker thread. This re
 length against the file size, parses metadata in Python and converts one tensor at a time, so the
 GIL is released between steps.
 
-Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1 and Q8_0 as MLX affine
-quantization (group 32): `<name>.weight` packed uint32, `<name>.scales` and `<name>.biases` float16.
+Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 as
+MLX affine quantization (group 32, exactly the file's numbers): `<name>.weight` packed uint32,
+`<name>.scales` and `<name>.biases` float16. The other block formats (K-quants Q2_K..Q6_K, IQ4_NL,
+IQ4_XS and whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded
+by that package; `GGUFContents.types` says what each tensor was stored as, so the loader can
+re-quantize them for Metal.
+
+Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or truncated,
+`GGUFUnsupported` for a sound file holding a tensor kind this reader cannot convert.
 """
 
 from __future__ import annotations
@@ -28,21 +35,60 @@ _STRING, _ARRAY = 8, 9
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 _VERSIONS = (2, 3)
 
-# ggml tensor types we can read -> (name, block size in elements, bytes per block)
-F32, F16, Q4_0, Q4_1, Q8_0, BF16 = 0, 1, 2, 3, 8, 30
+# ggml tensor types converted here, exactly, to MLX's affine layout -> (name, block elements, bytes)
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, BF16 = 0, 1, 2, 3, 6, 7, 8, 30
 TYPES = {F32: ("F32", 1, 4), F16: ("F16", 1, 2), Q4_0: ("Q4_0", 32, 18), Q4_1: ("Q4_1", 32, 20),
-         Q8_0: ("Q8_0", 32, 34), BF16: ("BF16", 1, 2)}
-KNOWN_UNSUPPORTED = {6: "Q5_0", 7: "Q5_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K"}
+         Q5_0: ("Q5_0", 32, 22), Q5_1: ("Q5_1", 32, 24), Q8_0: ("Q8_0", 32, 34), BF16: ("BF16", 1, 2)}
 _BLOCKS = {
     Q4_0: np.dtype([("d", "<f2"), ("qs", "u1", 16)]),
     Q4_1: np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", 16)]),
+    Q5_0: np.dtype([("d", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)]),
+    Q5_1: np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)]),
     Q8_0: np.dtype([("d", "<f2"), ("qs", "i1", 32)]),
 }
+_BITS = {Q4_0: 4, Q4_1: 4, Q5_0: 5, Q5_1: 5, Q8_0: 8}
 GROUP = 32
 
 
+def _gguf_package_types() -> dict[int, tuple[str, int, int]]:
+    """Block formats llama.cpp's `gguf` package can dequantize: type -> (name, block, bytes)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+    from gguf.quants import _type_traits
+
+    return {
+        int(t): (t.name, *GGML_QUANT_SIZES[t])
+        for t in GGMLQuantizationType
+        if t in _type_traits and int(t) not in TYPES and t in GGML_QUANT_SIZES
+    }
+
+
+def type_name(kind: int) -> str:
+    """The ggml name of a tensor type ("Q4_K"), or "type N" for one llama.cpp does not define."""
+    from gguf import GGMLQuantizationType
+
+    if kind in TYPES:
+        return TYPES[kind][0]
+    try:
+        return GGMLQuantizationType(kind).name
+    except ValueError:
+        return f"type {kind}"
+
+
+def _layout(kind: int) -> tuple[str, int, int] | None:
+    """(name, block elements, bytes per block) of a type this reader can convert, else None."""
+    return TYPES.get(kind) or _gguf_package_types().get(kind)
+
+
 class GGUFError(ValueError):
-    pass
+    """The file cannot be read (see the two kinds below)."""
+
+
+class GGUFCorrupt(GGUFError):
+    """The header or a length is impossible: the file is truncated or corrupt."""
+
+
+class GGUFUnsupported(GGUFError):
+    """A sound file holding something this reader cannot convert (a tensor type, a version)."""
 
 
 @dataclass
@@ -58,8 +104,21 @@ class TensorInfo:
 
     @property
     def n_bytes(self) -> int:
-        _, block, size = TYPES[self.ggml_type]
+        _, block, size = _layout(self.ggml_type)
         return self.n_elements // block * size
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.ggml_type)
+
+
+@dataclass
+class GGUFContents:
+    """A whole file: tensors as MLX arrays, metadata, and each tensor's stored type name."""
+
+    tensors: dict[str, mx.array]
+    metadata: dict[str, Any]
+    types: dict[str, str]  # GGUF tensor name -> "Q4_K", "F32", ...
 
 
 @dataclass
@@ -78,7 +137,7 @@ class _Reader:
 
     def take(self, n: int, what: str) -> int:
         if n < 0 or self.pos + n > self.size:
-            raise GGUFError(f"{what} extends past the end of the file (truncated or corrupt header)")
+            raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)")
         start = self.pos
         self.pos += n
         return start
@@ -90,6 +149,22 @@ class _Reader:
         n = self.scalar("<Q", what)
         start = self.take(n, what)
         return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
+
+    def _strings(self, count: int, what: str) -> list[str]:
+        """`count` length-prefixed strings (a vocabulary: 262k for Gemma), in one tight loop."""
+        buf, pos, size, out = self.buf, self.pos, self.size, []
+        unpack = struct.Struct("<Q").unpack_from
+        for _ in range(count):
+            if pos + 8 > size:
+                raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)")
+            (n,) = unpack(buf, pos)
+            pos += 8
+            if pos + n > size:
+                raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)")
+            out.append(buf[pos : pos + n].decode("utf-8", errors="replace"))
+            pos += n
+        self.pos = pos
+        return out
 
     def value(self, kind: int, what: str):
         if kind in _SCALARS:
@@ -104,23 +179,25 @@ class _Reader:
                 return np.frombuffer(self.buf, dtype, count, start).copy()
             if item == _STRING:
                 if count * 8 > self.size - self.pos:
-                    raise GGUFError(f"{what} claims more strings than the file can hold")
-                return [self.string(what) for _ in range(count)]
-            raise GGUFError(f"{what} is an array of unsupported type {item}")
-        raise GGUFError(f"{what} has unknown value type {kind}")
+                    raise GGUFCorrupt(f"{what} claims more strings than the file can hold")
+                return self._strings(count, what)
+            raise GGUFCorrupt(f"{what} is an array of unknown type {item}")
+        raise GGUFCorrupt(f"{what} has unknown value type {kind}")
 
 
 def _read_header(buf, size: int) -> GGUFHeader:
     r = _Reader(buf, size)
     if size < 24 or bytes(buf[:4]) != b"GGUF":
-        raise GGUFError("not a GGUF file (bad magic bytes)")
+        raise GGUFCorrupt("not a GGUF file (bad magic bytes)")
     r.take(4, "magic")
     version = r.scalar("<I", "version")
+    if not 1 <= version <= 16:  # no such version exists: the bytes are not a GGUF header
+        raise GGUFCorrupt(f"impossible GGUF version {version}")
     if version not in _VERSIONS:
-        raise GGUFError(f"unsupported GGUF version {version} (supported: 2, 3)")
+        raise GGUFUnsupported(f"unsupported GGUF version {version} (supported: 2, 3)")
     n_tensors, n_kv = r.scalar("<Q", "tensor count"), r.scalar("<Q", "metadata count")
     if n_tensors * 24 > size or n_kv * 12 > size:  # each entry takes at least this many bytes
-        raise GGUFError("the header's tensor or metadata count is impossible for this file size")
+        raise GGUFCorrupt("the header's tensor or metadata count is impossible for this file size")
     metadata: dict[str, Any] = {}
     for i in range(n_kv):
         key = r.string(f"metadata key {i}")
@@ -130,7 +207,7 @@ def _read_header(buf, size: int) -> GGUFHeader:
         name = r.string(f"tensor {i} name")
         n_dims = r.scalar("<I", f"tensor {name} dimensions")
         if not 1 <= n_dims <= _MAX_DIMS:
-            raise GGUFError(f"tensor {name} claims {n_dims} dimensions")
+            raise GGUFCorrupt(f"tensor {name} claims {n_dims} dimensions")
         dims = [r.scalar("<Q", f"tensor {name} shape") for _ in range(n_dims)]
         kind = r.scalar("<I", f"tensor {name} type")
         offset = r.scalar("<Q", f"tensor {name} offset")
@@ -139,16 +216,17 @@ def _read_header(buf, size: int) -> GGUFHeader:
     data_offset = (r.pos + alignment - 1) // alignment * alignment
     header = GGUFHeader(version, metadata, tensors, data_offset)
     for t in tensors:
-        if t.ggml_type not in TYPES:
-            name = KNOWN_UNSUPPORTED.get(t.ggml_type, f"type {t.ggml_type}")
-            raise GGUFError(
-                f"tensor {t.name} is {name}, which this reader cannot convert; "
-                "use a Q4_0, Q4_1, Q8_0, F16 or F32 file"
+        layout = _layout(t.ggml_type)
+        if layout is None:
+            readable = ", ".join(sorted({v[0] for v in TYPES.values()} | {v[0] for v in _gguf_package_types().values()}))
+            raise GGUFUnsupported(
+                f"tensor {t.name} is stored as {t.type_name}, a kind Glassbox cannot read "
+                f"(it reads {readable})"
             )
-        if TYPES[t.ggml_type][1] > 1 and t.shape[-1] % GROUP:
-            raise GGUFError(f"tensor {t.name} has rows that are not whole quantization blocks")
+        if t.shape[-1] % layout[1]:
+            raise GGUFCorrupt(f"tensor {t.name} has rows that are not whole {layout[0]} blocks")
         if data_offset + t.offset + t.n_bytes > size:
-            raise GGUFError(f"tensor {t.name} extends past the end of the file (truncated)")
+            raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated)")
     return header
 
 
@@ -156,7 +234,7 @@ def read_header(path: Path) -> GGUFHeader:
     """The metadata and tensor descriptions, every length checked against the file size."""
     size = path.stat().st_size
     if size < 24:
-        raise GGUFError("the file is too short to be a GGUF model")
+        raise GGUFCorrupt("the file is too short to be a GGUF model")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         return _read_header(buf, size)
 
@@ -166,18 +244,44 @@ def check_gguf_header(path: Path) -> str | None:
     return read_header(path).metadata.get("general.architecture")
 
 
+def pack_affine(q: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned `bits`-bit integers (rows, n) -> MLX's packing: element i in bits [bits*i, bits*i +
+    bits) of the row read as one little-endian bit stream, as uint32 words (rows, n * bits / 32).
+
+    Eight elements fill exactly `bits` bytes: each run of eight is summed into one little-endian
+    uint64 and its low `bits` bytes kept.
+    """
+    rows = q.shape[0]
+    if bits == 8:
+        return np.ascontiguousarray(q).view("<u4")
+    if bits == 4:
+        return (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).view("<u4")
+    shifts = np.arange(0, 8 * bits, bits, dtype=np.uint64)
+    words = (q.reshape(rows, -1, 8).astype(np.uint64) << shifts).sum(axis=-1, dtype=np.uint64)  # (rows, n/8)
+    packed = words.astype("<u8").view(np.uint8).reshape(rows, -1, 8)[..., :bits]
+    return np.ascontiguousarray(packed).reshape(rows, -1).view("<u4")
+
+
 def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
-    """ggml blocks -> MLX affine layout: element i of a row in bits 4i (or 8i) of its uint32 word."""
+    """ggml blocks -> MLX affine layout (group 32): value = scale * q + bias, q unsigned.
+
+    Q4_0: d * (q - 8); Q4_1: d * q + m; Q5_0: d * (q - 16); Q5_1: d * q + m; Q8_0: d * q with q
+    signed (stored here as q + 128). Q4/Q5: element j of a block in the low nibble of byte j,
+    element j + 16 in the high one; Q5's fifth bit of element j is bit j of `qh`.
+    """
     blocks = raw.view(_BLOCKS[kind]).reshape(rows, -1)  # (rows, blocks per row)
     d = blocks["d"]
     if kind == Q8_0:
         q = (blocks["qs"].view(np.uint8) ^ 0x80).reshape(rows, -1)  # int8 + 128, as unsigned
         return {"weight": q.view("<u4"), "scales": d, "biases": d * np.float16(-128)}
-    qs = blocks["qs"]  # ggml: element j in the low nibble of byte j, element j + 16 in the high one
+    qs = blocks["qs"]
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
-    packed = q[..., 0::2] | (q[..., 1::2] << 4)  # two elements a byte, the first in the low nibble
-    bias = blocks["m"] if kind == Q4_1 else d * np.float16(-8)
-    return {"weight": packed.reshape(rows, -1).view("<u4"), "scales": d, "biases": bias}
+    if kind in (Q5_0, Q5_1):
+        high = (blocks["qh"][..., None] >> np.arange(32, dtype=np.uint32)) & 1  # (rows, blocks, 32)
+        q = q | (high.astype(np.uint8) << 4)
+    offset = {Q4_0: -8, Q5_0: -16}.get(kind)
+    bias = blocks["m"] if offset is None else d * np.float16(offset)
+    return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
 
 
 def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
@@ -190,25 +294,38 @@ def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
     if t.ggml_type == BF16:  # numpy has no bfloat16: widen to float32 exactly
         return {"": (raw.view("<u2").astype(np.uint32) << 16).view("<f4").reshape(t.shape)}
     rows = t.n_elements // t.shape[-1]
+    if t.ggml_type not in _BLOCKS:  # K-quants, IQ4_*, ...: llama.cpp's own dequantization
+        from gguf.quants import dequantize
+
+        dense = dequantize(raw.reshape(rows, -1), t.ggml_type)  # (rows, row length) float32
+        return {"": dense.astype(np.float32, copy=False).reshape(t.shape)}
     parts = _quantized(raw, t.ggml_type, rows)
     lead = t.shape[:-1]
     return {k: v.reshape(*lead, v.shape[-1]) for k, v in parts.items()}
 
 
 def read_gguf(path: Path, check=None) -> tuple[dict[str, mx.array], dict[str, Any]]:
-    """(tensors, metadata) like `mx.load(path, return_metadata=True)`, one tensor at a time.
+    """(tensors, metadata) like `mx.load(path, return_metadata=True)`, one tensor at a time."""
+    contents = read_gguf_contents(path, check)
+    return contents.tensors, contents.metadata
+
+
+def read_gguf_contents(path: Path, check=None) -> GGUFContents:
+    """Every tensor converted (see the module docstring), the metadata and the stored types.
 
     `check(metadata)` runs before any tensor is converted (to refuse a model early).
+    Raises GGUFCorrupt or GGUFUnsupported.
     """
     size = path.stat().st_size
     if size < 24:
-        raise GGUFError("the file is too short to be a GGUF model")
+        raise GGUFCorrupt("the file is too short to be a GGUF model")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         header = _read_header(buf, size)
         if check is not None:
             check(header.metadata)
         tensors = _convert(buf, header)  # no numpy view of the map outlives this call
-    return tensors, header.metadata
+    types = {t.name: t.type_name for t in header.tensors}
+    return GGUFContents(tensors, header.metadata, types)
 
 
 def _convert(buf, header: GGUFHeader) -> dict[str, mx.array]:

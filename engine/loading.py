@@ -1,9 +1,10 @@
 """Find a model's format, read its weights and tokenizer, and build the model.
 
-Formats: a GGUF file (Q4_0, Q4_1, Q8_0, F16, BF16, F32, read by engine/gguf.py), or a Hugging Face / MLX
-folder (`config.json` + `*.safetensors`, float or MLX-quantized). Weight names are mapped to the
-model's, GGUF's permuted Q/K rows are put back into rotate-half order, and the CPU policy decides
-how the weights are held (see `WeightPolicy`).
+Formats: a GGUF file (read by engine/gguf.py: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, F16, BF16, F32 exactly;
+K-quants and IQ4 through llama.cpp's `gguf` package), or a Hugging Face / MLX folder (`config.json` +
+`*.safetensors`, float or MLX-quantized). Everything architecture-specific (GGUF names, row
+permutations, config from metadata, chat-template fallback) comes from the architecture's own
+file in engine/models/; the CPU policy decides how the weights are held (see `WeightPolicy`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,23 +21,30 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas, native
-from engine.gguf import GGUFError, read_gguf
+from engine.gguf import GGUFCorrupt, GGUFUnsupported, read_gguf_contents
 from engine.models import UnsupportedArchitecture, get_architecture
+from engine.models.base import Architecture, ConfigError, GGUFMeta
 from engine.native_modules import use_native_kernels
-from engine.tokenizer import Tokenizer, TokenizerError, tokenizer_from_folder, tokenizer_from_gguf
+from engine.tokenizer import (
+    ChatTemplate,
+    Tokenizer,
+    TokenizerError,
+    tokenizer_from_folder,
+    tokenizer_from_gguf,
+)
 
 GGUF_FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
+    17: "Q5_K_M", 18: "Q6_K", 25: "IQ4_NL", 30: "IQ4_XS", 32: "BF16",
 }
-GGUF_LAYER_NAMES = {
-    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-}
-GGUF_TOP_NAMES = {"token_embd": "embed_tokens", "output_norm": "norm", "output": "lm_head"}
+# Tensors stored in a block format MLX has no layout for are expanded to float32 when read; held
+# "as stored" (Metal) they are re-quantized to MLX's affine layout, group 32, with these bits:
+# the file's own where its grid is affine per 32 values (Q4_K, Q5_K), one more bit where its
+# groups are 16 wide or its grid is non-linear, so re-quantizing adds little error.
+REQUANTIZE_BITS = {"Q2_K": 4, "Q3_K": 4, "Q4_K": 4, "Q5_K": 5, "Q6_K": 6, "IQ4_NL": 5, "IQ4_XS": 5}
+REQUANTIZE_GROUP = 32
+EXACT_GGUF_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
 # Expand quantized weights to float32 on the CPU when the expanded model stays this small.
 CPU_FLOAT32_LIMIT_BYTES = 4 * 1024**3
 
@@ -85,8 +94,12 @@ class ModelInfo:
     blas: str
     config: dict[str, Any] = field(default_factory=dict)
     speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
-    sliding_window: int | None = None  # positions each token attends to, if the model limits it
-    cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2"), or None
+    sliding_window: int | None = None  # widest window a layer is limited to (None: all layers see all)
+    chat_template: str | None = None  # "the file's own", or the family template used instead
+    base_model: bool = False  # the file has no chat template: a pre-trained model, for completion
+    license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
+    license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
+    cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -101,6 +114,19 @@ class LoadedModel:
     info: ModelInfo
 
 
+@dataclass
+class _Source:
+    """What a format reader found, before the model is built."""
+
+    arch: Architecture
+    config: dict[str, Any]
+    weights: dict[str, mx.array]
+    make_tokenizer: Callable[[], Tokenizer]
+    format: str  # "gguf" or "safetensors"
+    requantize: dict[str, int] = field(default_factory=dict)  # layer path -> bits, for "stored"
+    license: str | None = None
+
+
 def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedModel:
     """Load a GGUF file or a model folder. Raises ModelLoadError with a clear message."""
     policy = policy or WeightPolicy()
@@ -110,48 +136,56 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         raise ModelLoadError(f"model not found: {p}")
     try:
         if p.is_dir():
-            config, weights, make_tokenizer, fmt = _read_folder(p)
+            src = _read_folder(p)
         elif p.suffix.lower() == ".gguf" or _has_gguf_magic(p):
-            config, weights, make_tokenizer, fmt = _read_gguf(p)
+            src = _read_gguf(p)
         else:
             raise ModelLoadError(f"{p}: not a GGUF file or a model folder")
-        arch = get_architecture(config["model_type"])
+        config, arch = src.config, src.arch
         try:
-            args = arch.ModelArgs.from_dict(config)
-            model = arch.Model(args)
+            args = arch.args.from_dict(config)
+            model = arch.model(args)
+        except ConfigError as e:
+            raise ModelLoadError(f"{p}: {e}") from e
         except ValueError as e:  # inconsistent hyper-parameters, an unsupported rope_scaling, ...
             raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
-        weights = model.sanitize(weights)
-        stored_as, quant = _describe_storage(weights, fmt, config)
+        weights = model.sanitize(src.weights)
+        stored_as, quant = _describe_storage(weights, src.format, config)
         n_params = _count_params(weights, quant)
         expand = policy.expand(n_params * 4, quantized=bool(quant.layers))
         if expand:
             weights = _to_float32(weights, quant)
             mx.async_eval(weights)  # expand on MLX's thread while Python builds the tokenizer
-            held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quant.layers else "")
+            quantized = quant.layers or src.requantize
+            held_as = "float32" + (f" (expanded from {stored_as} for CPU speed)" if quantized else "")
         else:
+            weights = _requantize(weights, quant, src.requantize)
             _quantize_like(model, weights, quant)
             weights = _float32_scales_on_cpu(weights, quant)
             held_as = f"as stored ({stored_as})"
-        tokenizer = make_tokenizer()
+            if src.requantize:
+                held_as += f", {len(src.requantize)} matrices re-quantized to MLX's affine layout"
+        tokenizer = src.make_tokenizer()
         if tokenizer.vocab_size > args.vocab_size:
             # ids past the embedding table would index out of bounds on every such token
             raise ModelLoadError(
                 f"{p}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
-                f"{args.vocab_size} embeddings"
+                f"{args.vocab_size} embeddings: the tokenizer does not belong to these weights"
             )
+        template_used = _chat_template(tokenizer, arch)
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
         cpu_kernels = _kernel_names(_Quant({}) if expand else quant) if use_native_kernels(model) else None
-    except (UnsupportedArchitecture, TokenizerError) as e:
+    except (UnsupportedArchitecture, TokenizerError, ConfigError) as e:
         raise ModelLoadError(f"{p}: {e}") from e
     except (KeyError, TypeError) as e:
         raise ModelLoadError(f"{p}: missing or malformed model metadata ({e})") from e
     model.eval()
+    license_file = next(iter(sorted(p.parent.glob(p.name + ".license.*"))), None) if p.is_file() else None
     info = ModelInfo(
         name=config.get("name") or p.stem,
         path=str(p),
-        format=fmt,
+        format=src.format,
         architecture=config["model_type"],
         n_params=n_params,
         stored_as=stored_as,
@@ -167,9 +201,25 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         config=config,
         speed_advice=_speed_advice(),
         sliding_window=getattr(args, "sliding_window", None),
+        chat_template=template_used,
+        base_model=template_used != "the file's own",
+        license=src.license,
+        license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
     )
     return LoadedModel(model, tokenizer, info)
+
+
+def _chat_template(tokenizer: Tokenizer, arch: Architecture) -> str | None:
+    """Give a tokenizer without a template its family's standard one; say which is used."""
+    if tokenizer.chat_template is not None:
+        return "the file's own"
+    if arch.chat_template is None:
+        return None
+    bos = tokenizer.pieces[tokenizer.bos_id] if tokenizer.bos_id is not None else ""
+    eos = tokenizer.pieces[min(tokenizer.eos_ids)] if tokenizer.eos_ids else ""
+    tokenizer.chat_template = ChatTemplate(arch.chat_template, bos, eos)
+    return f"{arch.template_name} (the family's standard; the file has none)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,88 +231,45 @@ def _has_gguf_magic(p: Path) -> bool:
         return f.read(4) == b"GGUF"
 
 
-def _read_gguf(p: Path):
+def _read_gguf(p: Path) -> _Source:
     if not _has_gguf_magic(p):
         raise ModelLoadError(f"{p}: not a GGUF file (bad magic bytes)")
+    found: dict[str, Architecture] = {}
 
     def check(meta: dict[str, Any]) -> None:
         architecture = meta.get("general.architecture")
         if architecture is None:
             raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
-        get_architecture(str(architecture))  # name an unsupported model before converting tensors
+        # name an unsupported model before converting tensors
+        found["arch"] = get_architecture(str(architecture))
 
     try:
-        weights, meta = read_gguf(p, check)
-    except GGUFError as e:
+        contents = read_gguf_contents(p, check)
+    except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
+        raise ModelLoadError(f"{p}: {e}") from e
+    except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
-    config = gguf_config(meta, weights)
-    weights = {gguf_to_model_name(k): v for k, v in weights.items()}
-    weights = _unpermute_qk(weights, config)
-    return config, weights, lambda: tokenizer_from_gguf(meta), "gguf"
-
-
-def gguf_config(meta: dict[str, Any], weights: dict[str, mx.array]) -> dict[str, Any]:
-    """A config.json-style dict from GGUF metadata."""
-    arch = str(meta["general.architecture"])
-
-    def get(key, default=None):
-        value = meta.get(f"{arch}.{key}", default)
-        return value.item() if hasattr(value, "item") else value
-
-    if "rope_freqs.weight" in weights:
-        raise ModelLoadError("GGUF files with rope_freqs (Llama 3.1 rope scaling) are not supported yet")
-    n_heads = int(get("attention.head_count"))
-    hidden = int(get("embedding_length"))
-    config: dict[str, Any] = {
-        "model_type": arch,
-        "name": str(meta.get("general.name", "")),
-        "hidden_size": hidden,
-        "num_hidden_layers": int(get("block_count")),
-        "intermediate_size": int(get("feed_forward_length")),
-        "num_attention_heads": n_heads,
-        "num_key_value_heads": int(get("attention.head_count_kv", n_heads)),
-        "head_dim": int(get("attention.key_length", get("rope.dimension_count", hidden // n_heads))),
-        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon", 1e-5)),
-        "rope_theta": float(get("rope.freq_base", 10000.0)),
-        "max_position_embeddings": int(get("context_length", 4096)),
-        "vocab_size": int(get("vocab_size", len(meta["tokenizer.ggml.tokens"]))),
-        "tie_word_embeddings": "output.weight" not in weights,
-        "file_type": GGUF_FILE_TYPES.get(int(_item(meta.get("general.file_type", -1))), "unknown"),
+    arch = found["arch"]
+    meta = GGUFMeta(contents.metadata, set(contents.types))
+    config = arch.config_from_gguf(meta)
+    config["file_type"] = GGUF_FILE_TYPES.get(int(meta.get("general.file_type", -1)), "unknown")
+    weights = arch.gguf.to_model(contents.tensors, config)
+    requantize = {
+        arch.gguf.model_name(name).removesuffix(".weight"): REQUANTIZE_BITS.get(kind, 8)
+        for name, kind in contents.types.items()
+        if kind not in EXACT_GGUF_TYPES
     }
-    if get("rope.scaling.type") == "linear":
-        config["rope_scaling"] = {"type": "linear", "factor": float(get("rope.scaling.factor"))}
-    return config
-
-
-def gguf_to_model_name(name: str) -> str:
-    parts = name.split(".")
-    if parts[0] == "blk":
-        return f"layers.{parts[1]}.{GGUF_LAYER_NAMES.get(parts[2], parts[2])}.{'.'.join(parts[3:])}"
-    return ".".join([GGUF_TOP_NAMES.get(parts[0], parts[0]), *parts[1:]])
-
-
-def _unpermute_qk(weights: dict[str, mx.array], config: dict[str, Any]) -> dict[str, mx.array]:
-    """GGUF stores Q/K rows permuted for interleaved RoPE; restore the rotate-half row order.
-
-    llama.cpp's converter did w.reshape(heads, 2, hd/2, ...).swapaxes(1, 2); this is its inverse.
-    Quantization groups run along the input dimension, so the packed rows move unchanged.
-    """
-    heads = {"q_proj": config["num_attention_heads"], "k_proj": config["num_key_value_heads"]}
-    out = dict(weights)
-    for name, w in weights.items():
-        proj = name.split(".")[-2] if name.count(".") >= 2 else ""
-        if proj in heads and ".self_attn." in name:
-            n = heads[proj]
-            rows = w.shape[0]
-            out[name] = w.reshape(n, rows // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-    return out
+    return _Source(
+        arch, config, weights, lambda: tokenizer_from_gguf(contents.metadata), "gguf", requantize,
+        license=str(contents.metadata["general.license"]) if "general.license" in contents.metadata else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Hugging Face / MLX folders
 
 
-def _read_folder(p: Path):
+def _read_folder(p: Path) -> _Source:
     config_path = p / "config.json"
     if not config_path.exists():
         raise ModelLoadError(f"{p}: no config.json in this folder")
@@ -272,7 +279,7 @@ def _read_folder(p: Path):
         raise ModelLoadError(f"{config_path}: not valid JSON ({e})") from e
     if not isinstance(config, dict) or "model_type" not in config:
         raise ModelLoadError(f"{config_path}: no model_type")
-    get_architecture(config["model_type"])  # an unknown architecture is the problem to report
+    arch = get_architecture(config["model_type"])  # an unknown architecture is the problem to report
     files = sorted(p.glob("*.safetensors"))
     if not files:
         raise ModelLoadError(f"{p}: no *.safetensors weight files")
@@ -284,7 +291,7 @@ def _read_folder(p: Path):
             raise ModelLoadError(f"{f}: corrupt or truncated safetensors file ({e})") from e
     weights = {k.removeprefix("model."): v for k, v in weights.items()}
     config.setdefault("name", p.name)
-    return config, weights, lambda: tokenizer_from_folder(p, config), "safetensors"
+    return _Source(arch, config, weights, lambda: tokenizer_from_folder(p, config), "safetensors")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,15 +352,28 @@ def _to_float32(weights, quant: _Quant) -> dict[str, mx.array]:
     out: dict[str, mx.array] = {}
     for k, v in weights.items():
         prefix = k.rsplit(".", 1)[0]
-        if prefix in quant.layers:
-            if k.endswith(".weight"):
-                group, bits = quant.layers[prefix]
-                # dequantize computes in the scales' dtype: float16 scales would round every weight
-                scales = weights[f"{prefix}.scales"].astype(mx.float32)
-                biases = weights[f"{prefix}.biases"].astype(mx.float32)
-                out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
+        if prefix in quant.layers and k.endswith(".weight"):
+            group, bits = quant.layers[prefix]
+            # dequantize computes in the scales' dtype: float16 scales would round every weight
+            scales = weights[f"{prefix}.scales"].astype(mx.float32)
+            biases = weights[f"{prefix}.biases"].astype(mx.float32)
+            out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
             continue
+        if prefix in quant.layers and k.endswith((".scales", ".biases")):
+            continue  # the quantization's own parts; a layer's `.bias` stays
         out[k] = v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v
+    return out
+
+
+def _requantize(weights, quant: _Quant, requantize: dict[str, int]) -> dict[str, mx.array]:
+    """Float32 matrices expanded from a block format MLX lacks -> MLX affine (group 32)."""
+    out = dict(weights)
+    for path, bits in requantize.items():
+        if f"{path}.weight" not in out or out[f"{path}.weight"].ndim != 2:
+            continue  # a vector (norm, bias) stays float
+        w, scales, biases = mx.quantize(out.pop(f"{path}.weight"), group_size=REQUANTIZE_GROUP, bits=bits)
+        out.update({f"{path}.weight": w, f"{path}.scales": scales, f"{path}.biases": biases})
+        quant.layers[path] = (REQUANTIZE_GROUP, bits)
     return out
 
 
@@ -420,10 +440,6 @@ def _flatten(tree, prefix: str = ""):
     from mlx.utils import tree_flatten
 
     return tree_flatten(tree, prefix=prefix)
-
-
-def _item(v):
-    return v.item() if hasattr(v, "item") else v
 
 
 def _total_memory() -> int:

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine.cache import make_cache
 from engine.generate import prefill
 from engine.sampling import log_softmax
 
 
 def next_token_logprobs(model: nn.Module, ids: Sequence[int], top: int = 10, chunk: int = 512):
     """[(id, logprob)] of the `top` most likely next tokens after `ids`, best first."""
-    cache = make_cache(len(model.layers))
+    cache = model.make_cache()
     last = prefill(model, ids, cache, chunk)  # evaluates only the caches: no LM head per chunk
     logits = model(last[None], cache)
     logprobs = log_softmax(logits[0, -1].astype(mx.float32))

@@ -71,7 +71,10 @@ def common_prefix_length(a: np.ndarray, b: np.ndarray) -> int:
 def _kind(caches: Caches) -> tuple:
     """What must agree for caches to be interchangeable: layer count, class and its settings."""
     c = caches[0] if caches else None
-    return (len(caches), type(c).__name__, getattr(c, "max_size", None), getattr(c, "bits", None))
+    return (
+        len(caches), type(c).__name__, getattr(c, "max_size", None), getattr(c, "bits", None),
+        getattr(c, "group_size", None),
+    )
 
 
 def _trimmable(caches: Caches) -> bool:

@@ -14,11 +14,19 @@ from dataclasses import asdict, dataclass, fields
 import mlx.core as mx
 
 NEG_INF = -math.inf
+# The smallest normal float32: a temperature below it cannot divide a float32 logit gap (it is 0
+# or subnormal there), so it decodes greedily, which is the limit such a temperature tends to.
+GREEDY_BELOW = 1.1754944e-38
+# Ranges that no setting may leave (one source: settings, Preferences and the CLI all use validate()).
+MAX_TEMPERATURE = 5.0
+MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY = 0.01, 3.0  # below 0.01 seen logits x100+: no use, overflow risk
+MAX_PENALTY_CONTEXT = 1 << 20  # more than any context window; MLX slices with 32-bit indices
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """Decoding settings. temperature 0 means greedy (argmax); 0 / 1.0 disable the filters."""
+    """Decoding settings. temperature 0 (or below GREEDY_BELOW) means greedy (argmax); 0 / 1.0
+    disable the filters. Every value `validate` accepts gives a finite, normalised distribution."""
 
     temperature: float = 0.7
     top_k: int = 0
@@ -33,22 +41,24 @@ class SamplingSettings:
     def validate(self) -> list[str]:
         """Human-readable problems, one per bad field; empty when the settings are usable."""
         problems = []
-        if not (0.0 <= self.temperature <= 5.0):
-            problems.append("temperature must be between 0 and 5")
+        if not (0.0 <= self.temperature <= MAX_TEMPERATURE):
+            problems.append(f"temperature must be between 0 and {MAX_TEMPERATURE:g}")
         if self.top_k < 0:
             problems.append("top-k must be 0 (off) or a positive number of tokens")
         if not (0.0 < self.top_p <= 1.0):
             problems.append("top-p must be greater than 0 and at most 1")
         if not (0.0 <= self.min_p < 1.0):
             problems.append("min-p must be at least 0 and below 1")
-        if not (0.0 < self.repetition_penalty <= 3.0):
-            problems.append("repetition penalty must be greater than 0 and at most 3")
+        if not (MIN_REPETITION_PENALTY <= self.repetition_penalty <= MAX_REPETITION_PENALTY):
+            problems.append(
+                f"repetition penalty must be between {MIN_REPETITION_PENALTY:g} and {MAX_REPETITION_PENALTY:g} (1 = off)"
+            )
         if not (-2.0 <= self.presence_penalty <= 2.0):
             problems.append("presence penalty must be between -2 and 2")
         if not (-2.0 <= self.frequency_penalty <= 2.0):
             problems.append("frequency penalty must be between -2 and 2")
-        if self.penalty_context < 1:
-            problems.append("penalty context must be at least 1 token")
+        if not (1 <= self.penalty_context <= MAX_PENALTY_CONTEXT):
+            problems.append(f"penalty context must be between 1 and {MAX_PENALTY_CONTEXT:,} tokens")
         if self.seed is not None and not (0 <= self.seed < 2**63):
             problems.append("seed must be a non-negative integer")
         return problems
@@ -131,7 +141,9 @@ def top_p_filter(p: float):
         ranked = -mx.sort(-logprobs)  # best first
         probs = mx.exp(ranked)
         before = mx.cumsum(probs) - probs  # mass strictly above each token
-        cutoff = ranked[mx.sum(before < p) - 1]  # the least likely token still needed to reach p
+        # the least likely token still needed to reach p (at least the best one, even for a p
+        # so small that float32 holds it as 0)
+        cutoff = ranked[mx.maximum(mx.sum(before < p), 1) - 1]
         return mx.where(logprobs >= cutoff, logprobs, NEG_INF)
 
     return apply
@@ -158,7 +170,7 @@ def log_softmax(x: mx.array, block: int = 256) -> mx.array:
     if pad:
         e = mx.pad(e, [(0, 0)] * (e.ndim - 1) + [(0, pad)])
     total = e.reshape(*e.shape[:-1], -1, block).sum(axis=-1).sum(axis=-1, keepdims=True)
-    return x - (m + mx.log(total))
+    return (x - m) - mx.log(total)  # the gap first: exact in float32 however large the logits
 
 
 @dataclass
@@ -188,7 +200,7 @@ class Sampler:
 
     @property
     def greedy(self) -> bool:
-        return self.settings.temperature == 0.0
+        return self.settings.temperature < GREEDY_BELOW
 
     def __call__(self, logits: mx.array, history: mx.array | None) -> Step:
         """logits (vocab,) float32; history: recent generated+prompt ids for the penalties."""
@@ -202,7 +214,9 @@ class Sampler:
             # (the generator then reports its top tokens once)
             final = log_softmax(processed) if self.processors else raw
             return Step(mx.argmax(final), raw, final)
-        scaled = log_softmax(processed / self.settings.temperature)
+        # divide the gaps below the best logit (all <= 0): a small temperature then sends them to
+        # -inf, never the best one to +inf, so the distribution stays finite
+        scaled = log_softmax((processed - mx.max(processed)) / self.settings.temperature)
         for f in self.filters:
             scaled = f(scaled)
         final = log_softmax(scaled)

@@ -350,15 +350,21 @@ def _pre_tokenizer(pre: str):
 
 
 def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
-    """A byte-level BPE tokenizer from GGUF `tokenizer.ggml.*` metadata."""
+    """The tokenizer in GGUF `tokenizer.ggml.*` metadata: byte-level BPE or SentencePiece."""
     from tokenizers import AddedToken, decoders, models
     from tokenizers import Tokenizer as Backend
 
     kind = meta.get("tokenizer.ggml.model")
+    if kind == "llama":  # SentencePiece: tokens, scores and types, tokenized as llama.cpp does
+        from engine.spm import sentencepiece_from_gguf
+
+        return sentencepiece_from_gguf(
+            meta, lambda bos, eos: _template(meta.get("tokenizer.chat_template"), bos, eos)
+        )
     if kind != "gpt2":
         raise TokenizerError(
-            f"unsupported GGUF tokenizer model {kind!r}: only byte-level BPE ('gpt2') GGUFs are "
-            "supported; use the model's folder (tokenizer.model / tokenizer.json) instead"
+            f"unsupported GGUF tokenizer model {kind!r} (supported: 'gpt2' byte-level BPE and "
+            "'llama' SentencePiece); use the model's folder (tokenizer.json) instead"
         )
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]

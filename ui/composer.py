@@ -1,9 +1,25 @@
-"""Where the user writes: a message box (Enter sends, Shift+Enter adds a line) and Send/Stop."""
+"""Where the user writes: a message box (Enter sends, Shift+Enter adds a line), Attach, and
+Send/Stop. Text files dropped on it or chosen with Attach go into the message as delimited blocks
+(`app.attachments`); what could not be attached, and how many tokens an attachment is, shows under
+the box."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QSizePolicy
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+)
+
+from app.attachments import Attachment, AttachmentError, read_attachment
 
 MAX_VISIBLE_LINES = 8
 
@@ -12,6 +28,7 @@ class MessageBox(QPlainTextEdit):
     """Plain-text input that grows with its content up to a few lines."""
 
     submitted = Signal()
+    files_dropped = Signal(list)  # local file paths dropped on the box
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -29,6 +46,37 @@ class MessageBox(QPlainTextEdit):
             self.submitted.emit()
             return
         super().keyPressEvent(event)
+
+    def _local_files(self, event) -> list[str]:
+        mime = event.mimeData()
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+    def dragEnterEvent(self, event) -> None:
+        if self._local_files(event):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if self._local_files(event):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        """Dropped files are attached (never pasted as file:// text)."""
+        if paths := self._local_files(event):
+            event.acceptProposedAction()
+            self.files_dropped.emit(paths)
+        else:
+            super().dropEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # the hint about Shift+Enter only when it fits on the box's one line
+        full = "Message Glassbox…  (Shift+Enter: new line)"
+        fits = self.fontMetrics().horizontalAdvance(full) + 24 <= self.viewport().width()
+        self.setPlaceholderText(full if fits else "Message Glassbox…")
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -54,10 +102,11 @@ class MessageBox(QPlainTextEdit):
 
 
 class Composer(QFrame):
-    """The message box and one button that reads Send, or Stop while a reply streams."""
+    """The message box, Attach, and one button that reads Send, or Stop while a reply streams."""
 
     send_requested = Signal(str)
     stop_requested = Signal()
+    attached = Signal(object)  # an Attachment whose block was put into the message
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,16 +117,75 @@ class Composer(QFrame):
         self.button.setAccessibleName("Send or stop")
         self.button.setMinimumWidth(84)
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.attach_button = QPushButton("Attach…")
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setToolTip("Put a text file's contents into the message (or drop files on the box)")
+        self.attach_button.clicked.connect(self.ask_files)
+        self.info = QLabel()  # what attaching did or could not do; plain text (file names are data)
+        self.info.setObjectName("fieldHint")
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+        self.info.setWordWrap(True)
+        self.info.hide()
         self._busy = False
-        layout = QHBoxLayout(self)
+        self._last_dir: Path | None = None
+        row = QHBoxLayout()
+        row.setSpacing(10)
+        row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(self.box, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 10, 16, 14)
-        layout.setSpacing(10)
-        layout.addWidget(self.box, 1)
-        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
+        layout.setSpacing(4)
+        layout.addLayout(row)
+        layout.addWidget(self.info)
+        self.box.files_dropped.connect(self.attach_files)
         self.box.submitted.connect(self._submit)
         self.button.clicked.connect(self._on_button)
         self.box.textChanged.connect(self._update_button)
         self._update_button()
+
+    # -- attachments -----------------------------------------------------------------------
+
+    def ask_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Attach text files", str(self._last_dir or Path.home()), "Text files (*.txt *.md *.py *.json *.csv *.log);;All files (*)"
+        )
+        if paths:
+            self.attach_files(paths)
+
+    def attach_files(self, paths: list[str]) -> list[Attachment]:
+        """Put each file's text into the message at the end; say what could not be attached."""
+        attached, problems = [], []
+        for path in paths:
+            try:
+                attachment = read_attachment(path)
+            except AttachmentError as e:
+                problems.append(str(e))
+                continue
+            self._last_dir = Path(path).parent
+            text = self.box.toPlainText()
+            separator = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+            cursor = self.box.textCursor()
+            cursor.movePosition(cursor.MoveOperation.End)
+            cursor.insertText(separator + attachment.block + "\n")
+            self.box.setTextCursor(cursor)
+            attached.append(attachment)
+            self.attached.emit(attachment)
+        if problems:
+            self.show_info(" ".join(problems), problem=True)
+        elif attached:
+            names = ", ".join(a.name for a in attached)
+            self.show_info(f"Attached {names} · counting tokens…")
+        self.box.setFocus()
+        return attached
+
+    def show_info(self, text: str, problem: bool = False) -> None:
+        """A line under the box (hidden when `text` is empty); red when it is a problem."""
+        self.info.setText(text)
+        self.info.setVisible(bool(text))
+        self.info.setProperty("problem", problem)
+        self.info.style().unpolish(self.info)
+        self.info.style().polish(self.info)
 
     def set_busy(self, busy: bool) -> None:
         """While busy the button stops the reply and Enter does not send."""

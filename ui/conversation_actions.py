@@ -4,6 +4,7 @@ Markdown or JSON, the Memories dialog, and the confirmation a "forget …" messa
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -23,20 +24,22 @@ class ConversationActions:
     def __init__(self, controller: ChatController, parent: QWidget):
         self._controller, self._parent = controller, parent
         self.memory_dialog: MemoryDialog | None = None
+        self._export_dir: Path | None = None  # where the last export went
 
     def ask_export(self, kind: str) -> str | None:
-        """Ask where to export the open conversation and write it there; the path, or None."""
+        """Ask where to export the open conversation and write it there; the path, or None.
+        OSError if it cannot be written. The dialog opens in the folder used last (else home)."""
         if self._controller.conversation_id is None:
             return None
-        title = self._controller.store.conversation(self._controller.conversation_id).title
+        title = self._controller.conversation_title()
         file_filter, suffix = EXPORT_KINDS[kind]
-        path, _ = QFileDialog.getSaveFileName(
-            self._parent, "Export conversation", export_file_name(title, kind), file_filter
-        )
+        start = str((self._export_dir or Path.home()) / export_file_name(title, kind))
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Export conversation", start, file_filter)
         if not path:
             return None
         if not path.endswith(suffix):
             path += suffix
+        self._export_dir = Path(path).parent
         self._controller.export(path, kind)
         return path
 

@@ -5,25 +5,48 @@ the controller."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.controller import ChatController
+from app.importers import ImportFileError
+from app.memory import NothingNamed, detect_intent
 from app.models import ModelRegistry
-from app.settings import Settings
+from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
+from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
+from ui.panes import SidePanes
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
+from ui.theme import apply_look
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
+ONE_LINE_CHARS = 120
+
+
+def one_line(text: str, limit: int = ONE_LINE_CHARS) -> str:
+    """Text for a one-line message: line breaks as spaces, cut with "…" past `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
 EDIT_ACTIONS = [
     ("&Undo", "undo", QKeySequence.StandardKey.Undo),
     ("&Redo", "redo", QKeySequence.StandardKey.Redo),
@@ -34,6 +57,7 @@ EDIT_ACTIONS = [
     ("Select &All", "selectAll", QKeySequence.StandardKey.SelectAll),
 ]
 PANEL_WIDTH = 400
+WINDOW_MIN_WIDTH = 480
 SIDEBAR_WIDTH = 230
 STATUS_MESSAGE_MS = 6000
 
@@ -46,6 +70,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.registry = registry
         self.preferences: PreferencesDialog | None = None
+        self._import_dir: Path | None = None  # where the last import came from
         self._live = True  # the panel follows the newest token until the user picks one
         self.setWindowTitle("Glassbox")
         settings = controller.settings
@@ -72,22 +97,25 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
         self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
-        self.splitter.setChildrenCollapsible(False)
+        self.panes = SidePanes(self.splitter, (SIDEBAR_WIDTH, PANEL_WIDTH))
         self.setCentralWidget(self.splitter)
+        self.setMinimumWidth(WINDOW_MIN_WIDTH)  # narrower than the panes' minimums: they fold away
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._build_menus()
         self._restore_geometry(settings)
+        self._apply_look(settings)
 
         self.composer.send_requested.connect(self._send)
         self.composer.stop_requested.connect(controller.stop)
+        self.composer.attached.connect(self._count_attachment)
+        controller.token_count.connect(self._on_token_count)
+        self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.prefill_progress.connect(self.status.show_prefill)
         controller.model_loading.connect(self._on_model_loading)
@@ -96,10 +124,14 @@ class MainWindow(QMainWindow):
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self.panel.clear)
         controller.conversation_opened.connect(lambda _id: self._update_actions())
+        controller.conversation_opened.connect(lambda _id: self._update_title())
+        controller.conversations_changed.connect(self._update_title)
         controller.message_too_long.connect(self._on_message_too_long)
+        controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
-        self.transcript.remembered.connect(lambda text: self.show_message(f"Remembered: {text}"))
-        if notice := controller.store_notice():
+        controller.memory_saved.connect(lambda text: self.show_message(f"Remembered: {one_line(text)}"))
+        self.transcript.copied.connect(self._on_copied)
+        if notice := controller.store_notice() or controller.open_notice:
             self.notice.show_error(notice)
         self._update_actions()
         QTimer.singleShot(0, self.composer.box.setFocus)
@@ -120,11 +152,15 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&New Conversation", self.new_chat, QKeySequence.StandardKey.New)
         self._action(file_menu, "&Find in Conversations", self.sidebar.search_box.setFocus, "Ctrl+Shift+F")
+        self.conversation_settings_action = self._action(
+            file_menu, "Conversation &Settings…", self.open_conversation_settings, "Ctrl+Shift+,"
+        )
         file_menu.addSeparator()
         self.export_actions = [
-            self._action(file_menu, "Export as &Markdown…", lambda: self.actions.ask_export("markdown")),
-            self._action(file_menu, "Export as &JSON…", lambda: self.actions.ask_export("json")),
+            self._action(file_menu, "Export as &Markdown…", lambda: self.export("markdown")),
+            self._action(file_menu, "Export as &JSON…", lambda: self.export("json")),
         ]
+        self._action(file_menu, "&Import Conversations…", self.ask_import)
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -140,6 +176,9 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
+        self.continue_action = self._action(
+            edit_menu, "Co&ntinue Last Reply", self.controller.continue_reply, "Ctrl+Shift+Return"
+        )
         self._action(edit_menu, "&Memories…", self.actions.open_memories, "Ctrl+Shift+M")
         edit_menu.addSeparator()
         self.preferences_action = self._action(edit_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
@@ -148,10 +187,27 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         self.tint_action = self._action(view_menu, "Probability &Tint", self.set_tint, "Ctrl+T", checkable=True)
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
-        self.panel_action = self._action(
-            view_menu, "Next-Token &Panel", self.panel.setVisible, "Ctrl+Shift+P", checkable=True
+        view_menu.addSeparator()
+        self.sidebar_action = self._action(
+            view_menu, "&Conversation List", lambda on: self.panes.set_open(0, on), "Ctrl+Shift+L", checkable=True
         )
+        self.panel_action = self._action(
+            view_menu, "Next-Token &Panel", lambda on: self.panes.set_open(2, on), "Ctrl+Shift+P", checkable=True
+        )
+        self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
+        self.panes.visibility_changed.connect(self._on_pane_visibility)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("T&heme")
+        self.theme_actions = QActionGroup(self)
+        for theme, label in THEMES.items():
+            action = self._action(theme_menu, label, lambda _on=False, t=theme: self.set_theme(t), checkable=True)
+            action.setData(theme)
+            self.theme_actions.addAction(action)
+        self.zoom_in_action = self._action(view_menu, "Zoom &In", lambda: self.zoom(+1), QKeySequence.StandardKey.ZoomIn)
+        self.zoom_in_action.setShortcuts([QKeySequence.StandardKey.ZoomIn, QKeySequence("Ctrl+=")])
+        self.zoom_out_action = self._action(view_menu, "Zoom &Out", lambda: self.zoom(-1), QKeySequence.StandardKey.ZoomOut)
+        self.zoom_reset_action = self._action(view_menu, "&Actual Size", lambda: self.zoom(0), "Ctrl+0")
 
         model_menu = bar.addMenu("&Model")
         self.models_menu = model_menu.addMenu("&Switch Model")
@@ -191,16 +247,48 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
-        if (outcome := self.actions.handle_forget(text)) is not None:
+        if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
+            self.notice.show_error(intent.explanation)
+        elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
         elif self.controller.send(text):
             self.composer.box.clear()
+            self.composer.show_info("")
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
 
     def show_message(self, text: str) -> None:
+        """A transient message in the status bar (plain text: nothing in it is read as markup)."""
         self.status.showMessage(text, STATUS_MESSAGE_MS)
+
+    def _on_copied(self, text: str) -> None:
+        self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
+
+    def _count_attachment(self, attachment) -> None:
+        self._counting[self.controller.count_tokens(attachment.block)] = attachment
+
+    def _on_token_count(self, ticket: int, count: int) -> None:
+        """Say how many tokens an attachment is, and plainly when it cannot fit."""
+        attachment = self._counting.pop(ticket, None)
+        if attachment is None:
+            return
+        if count < 0:
+            self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
+            return
+        app = self.controller.settings.app
+        window = (self.controller.model_info or {}).get("context_length") or 0
+        window = min(app.context_length or window, window)
+        reply_room = min(app.max_new_tokens, window // 2)
+        room = window - reply_room - (self.conversation_tokens() or 0)
+        noun = "token" if count == 1 else "tokens"
+        if window and count > room:
+            self.composer.show_info(
+                f"{attachment.name} is {count:,} {noun}, but only about {max(room, 0):,} fit: the context window is "
+                f"{window:,} tokens, {reply_room:,} are kept for the reply and the conversation uses the rest. "
+                "Shorten the attached text or start a new conversation.", problem=True)
+        else:
+            self.composer.show_info(f"Attached {attachment.name} · {count:,} {noun}")
 
     def _on_message_too_long(self, text: str, explanation: str) -> None:
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
@@ -209,9 +297,45 @@ class MainWindow(QMainWindow):
         self.notice.show_error(explanation)
         self.composer.box.setFocus()
 
+    def _update_title(self) -> None:
+        """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
+        title = self.controller.conversation_title()
+        # "[*]" in a window title is Qt's modified-marker placeholder; doubled, it shows as written
+        shown = one_line(title, 80).replace("[*]", "[*][*]")
+        self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
+
     def _update_actions(self) -> None:
+        self.continue_action.setEnabled(self.controller.can_continue())
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
+
+    def export(self, kind: str) -> None:
+        """Ask where, write the open conversation there, and say where it went (or why not)."""
+        try:
+            path = self.actions.ask_export(kind)
+        except OSError as e:
+            self.notice.show_error(f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
+            return
+        if path:
+            self.show_message(f"Exported to {path}")
+
+    def ask_import(self) -> None:
+        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import conversations", str(self._import_dir or Path.home()),
+            "Conversation exports (*.json);;All files (*)",
+        )
+        if path:
+            self._import_dir = Path(path).parent
+            self.import_file(path)
+
+    def import_file(self, path: str) -> None:
+        try:
+            summary = self.controller.import_conversations(path)
+        except ImportFileError as e:
+            self.notice.show_error(f"Nothing was imported: {e}")
+            return
+        self.show_message(summary.text())
 
     def new_chat(self) -> None:
         self.controller.new_chat()
@@ -223,21 +347,73 @@ class MainWindow(QMainWindow):
                 view.copy_text()
                 return
 
+    def set_theme(self, theme: str) -> None:
+        """Light, dark, or the system's; kept in settings."""
+        self._save(replace(self.controller.settings.app, theme=theme))
+
+    def zoom(self, step: int) -> None:
+        """Text size one step larger (+1) or smaller (-1), or back to 100 % (0); kept in settings."""
+        app = self.controller.settings.app
+        zoom = 100 if step == 0 else app.zoom_percent + step * ZOOM_STEP_PERCENT
+        zoom = max(MIN_ZOOM_PERCENT, min(MAX_ZOOM_PERCENT, zoom))
+        if zoom != app.zoom_percent:
+            self._save(replace(app, zoom_percent=zoom))
+        self.show_message(f"Text size {zoom} %")
+
+    def _apply_look(self, settings: Settings) -> None:
+        apply_look(QApplication.instance(), settings.app.theme, settings.app.zoom_percent)
+        for action in self.theme_actions.actions():
+            action.setChecked(action.data() == settings.app.theme)
+        self.zoom_out_action.setEnabled(settings.app.zoom_percent > MIN_ZOOM_PERCENT)
+        self.zoom_in_action.setEnabled(settings.app.zoom_percent < MAX_ZOOM_PERCENT)
+
     def set_tint(self, on: bool) -> None:
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
+    def conversation_tokens(self) -> int | None:
+        """About how many tokens the open conversation is (its last reply's context), if known."""
+        for message in reversed(self.controller.conversation.messages):
+            used = (message.stats or {}).get("context_used") if message.role == "assistant" else None
+            if isinstance(used, int) and used > 0:
+                return used
+        return None
+
     def open_preferences(self) -> None:
-        dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info)
+        dialog = PreferencesDialog(self.controller.settings, self.registry, self, model_info=self.controller.model_info,
+                                   conversation_tokens=self.conversation_tokens(),
+                                   own_system_prompt=self.controller.own_settings.system_prompt is not None)
         self.preferences = dialog
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
         dialog.open()
 
+    def open_conversation_settings(self) -> ConversationSettingsDialog:
+        """This conversation's own system prompt and stop strings."""
+        dialog = ConversationSettingsDialog(
+            self.controller.settings, self.controller.own_settings, self,
+            conversation_tokens=self.conversation_tokens(), title=self.controller.conversation_title(),
+            has_messages=bool(self.controller.conversation.messages),
+        )
+        self.conversation_dialog = dialog
+
+        def save() -> None:
+            own = dialog.own_settings()
+            if own is not None:
+                warning = dialog.reread_warning()
+                self.controller.set_own_settings(own)
+                self.show_message(" ".join(("Conversation settings saved.", warning)).strip())
+
+        dialog.accepted.connect(save)
+        dialog.open()
+        return dialog
+
     def _apply_preferences(self, dialog: PreferencesDialog) -> None:
         settings = dialog.settings()
         if settings is not None:
+            warning = dialog.reread_warning(settings)
             self.controller.apply_settings(settings)
+            self.show_message(" ".join(("Preferences saved.", warning)).strip())
 
     def choose_model(self, spec: str) -> None:
         app = self.controller.settings.app
@@ -246,11 +422,11 @@ class MainWindow(QMainWindow):
         self.controller.apply_settings(replace(self.controller.settings, app=replace(app, model=spec)))
 
     def open_model_file(self) -> None:
-        if path := ask_model_file(self):
+        if path := ask_model_file(self, self.registry.browse_dir(self.controller.settings.app)):
             self.choose_model(path)
 
     def open_model_folder(self) -> None:
-        if path := ask_model_folder(self):
+        if path := ask_model_folder(self, self.registry.browse_dir(self.controller.settings.app)):
             self.choose_model(path)
 
     def show_about(self) -> None:
@@ -281,12 +457,12 @@ class MainWindow(QMainWindow):
         if busy:
             self._live = True
 
-    def _on_reply_tokens(self, index: int, records: list) -> None:
-        if records:
-            self.status.show_live(records[-1], len(self.controller.message(index).tokens))
-        if self._live and records:
-            record = records[-1]
-            self.panel.show_step(record, f"Live · token {record['index'] + 1}")
+    def _on_reply_tokens(self, index: int, tokens: list[TokenEvent]) -> None:
+        if tokens:
+            self.status.show_live(tokens[-1], len(self.controller.message(index).tokens))
+        if self._live and tokens:
+            token = tokens[-1]
+            self.panel.show_step(token, f"Live · token {token.index + 1}")
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
@@ -313,6 +489,7 @@ class MainWindow(QMainWindow):
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
 
     def _on_settings_changed(self, settings: Settings) -> None:
+        self._apply_look(settings)
         self.tint_action.setChecked(settings.app.probability_tint)
         self.transcript.set_tint(settings.app.probability_tint)
         self.panel.set_top_k(settings.app.panel_top_k)
@@ -343,6 +520,10 @@ class MainWindow(QMainWindow):
         stream.readInt32()  # QSplitter's marker
         stream.readInt32()  # its version
         return stream.readUInt32() == self.splitter.count()  # the number of pane sizes saved
+
+    def _on_pane_visibility(self, index: int, shown: bool) -> None:
+        """Keep the View menu's checkmarks true to the panes (dragged shut, folded for room)."""
+        (self.sidebar_action if index == 0 else self.panel_action).setChecked(shown)
 
     def closeEvent(self, event) -> None:
         app = replace(

@@ -14,7 +14,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
 
+from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
+from app.wording import counted
+from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
 
@@ -42,7 +45,9 @@ class MessageView(QFrame):
     edit_submitted = Signal(str)  # the edited text of this user message
     branch_step = Signal(int)  # -1: previous alternative, +1: next
     regenerate_requested = Signal()
+    continue_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
+    copied = Signal(str)  # what was put on the clipboard
 
     def __init__(self, message: ChatMessage, tint: bool, parent=None):
         super().__init__(parent)
@@ -74,10 +79,15 @@ class MessageView(QFrame):
         self.regenerate_button = self._button(
             "Regenerate", "Write this reply again (this one is kept)", self.regenerate_requested.emit
         )
+        self.continue_button = self._button(
+            "Continue", "Let the model go on writing this reply where it stopped", self.continue_requested.emit
+        )
+        self.continue_button.hide()
+        self._last = False
         header.addWidget(self.role_label)
         header.addWidget(self.meta_label, 1)
         for widget in (self.previous_button, self.branch_label, self.next_button,
-                       self.edit_button, self.regenerate_button, self.copy_button):  # fmt: skip
+                       self.edit_button, self.continue_button, self.regenerate_button, self.copy_button):  # fmt: skip
             header.addWidget(widget)
         layout.addLayout(header)
         self.edit_button.setVisible(message.role == "user" and message.id is not None)
@@ -126,6 +136,7 @@ class MessageView(QFrame):
         if m.error:
             self.error_label.setText(m.error)
             self.error_label.show()
+        self._show_continue()
         self.memories_chip.setText(memories_text(len(m.memories)))
         self.memories_chip.setVisible(bool(m.memories))
         position, count = m.branch
@@ -139,12 +150,21 @@ class MessageView(QFrame):
         self.notice_label.setVisible(bool(dropped))
 
     def set_last_reply(self, last: bool) -> None:
-        """Only the newest reply offers Regenerate."""
+        """Only the newest reply offers Regenerate (and Continue, when it stopped early)."""
+        self._last = last
         self.regenerate_button.setVisible(last and self.message.role == "assistant")
+        self._show_continue()
+
+    def _show_continue(self) -> None:
+        m = self.message
+        self.continue_button.setVisible(
+            self._last and m.role == "assistant" and m.finish_reason in CONTINUABLE and m.error is None and bool(m.tokens)
+        )
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Edit, Regenerate and switching versions wait while a reply is being written."""
-        for widget in (self.edit_button, self.regenerate_button, self.previous_button, self.next_button):
+        for widget in (self.edit_button, self.regenerate_button, self.continue_button, self.previous_button,
+                       self.next_button):
             widget.setEnabled(enabled)
         if enabled:
             position, count = self.message.branch
@@ -168,21 +188,15 @@ class MessageView(QFrame):
         self.text.show()
         self.edit_button.show()
 
-    def memories_menu(self) -> QMenu:
-        menu = QMenu(self)
-        title = menu.addAction("Memories this reply's request carried:")
-        title.setEnabled(False)
-        for memory in self.message.memories:
-            menu.addAction(f"• {memory}").setEnabled(False)
-        return menu
-
-    def show_memories(self) -> None:
-        menu = self.memories_menu()
-        menu.popup(self.memories_chip.mapToGlobal(self.memories_chip.rect().bottomLeft()))
+    def show_memories(self) -> MemoriesPopup:
+        """The memories this reply's request carried, as a readable list under the chip."""
+        popup = MemoriesPopup(self.message.memories, self)
+        popup.show_at(self.memories_chip.mapToGlobal(self.memories_chip.rect().bottomLeft()))
+        return popup
 
     def show_prefill(self, done: int, total: int) -> None:
         if not self.message.tokens:
-            self.meta_label.setText(f"reading the prompt… {done}/{total} tokens")
+            self.meta_label.setText(f"reading the prompt… {done:,}/{counted(total, 'token')}")
 
     def set_tint(self, tint: bool) -> None:
         self._tint = tint
@@ -190,16 +204,17 @@ class MessageView(QFrame):
 
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self.message.text)
+        self.copied.emit(self.message.text)
 
     def _meta(self) -> str:
         m = self.message
         if m.role != "assistant":
             return ""
         if m.streaming:
-            return "thinking…" if not m.tokens else f"{len(m.tokens)} tokens…"
+            return "thinking…" if not m.tokens else f"{counted(len(m.tokens), 'token')}…"
         if m.error:
             return "failed"
-        parts = [f"{m.stats.get('generated_tokens', len(m.tokens))} tokens"]
+        parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")
@@ -214,7 +229,7 @@ class MessageView(QFrame):
         code = self.text.code_block_at(pos)
         if code is not None:
             action = menu.addAction("Copy Code Block")
-            action.triggered.connect(lambda: QGuiApplication.clipboard().setText(code))
+            action.triggered.connect(lambda: (QGuiApplication.clipboard().setText(code), self.copied.emit(code)))
         menu.addAction("Copy Message", self.copy_text)
         selection = self.text.textCursor().selectedText().replace("\u2029", "\n").strip()
         if selection or self.message.text.strip():

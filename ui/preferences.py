@@ -1,49 +1,61 @@
-"""The Preferences dialog: decoding settings, chat, model and display, validated as you type.
+"""The Preferences dialog: decoding settings, chat, model, cache and display, validated as you type.
 
-Every field shows its own problem right under it, and Save stays disabled until all of them are
-fixed, so a setting the sampler would refuse (temperature -1, top-p 7) can never be saved.
+Numbers are spin boxes whose ranges are the validation's own (`app.setting_ranges`), so most bad
+values cannot be typed at all; what is left (a context length of 100, an unreadable stop string)
+shows its problem in place of the field's hint, so the dialog neither jumps nor keeps blank space
+for errors. Save stays disabled while any field has a problem. Restore Defaults resets the tab on
+screen only, and says so. Before saving, the dialog says when the change makes the next reply read
+the whole conversation again (a new system prompt, KV cache kind or model cannot reuse the cache).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app import stop_strings
 from app.models import ModelRegistry, describe
-from app.settings import KV_CACHE_KINDS, AppSettings, Settings
+from app.setting_ranges import NUMBER_RANGES
+from app.settings import KV_CACHE_KINDS, THEMES, AppSettings, Settings
 from engine.sampling import SamplingSettings
 from ui.model_picker import ask_model_file, ask_model_folder
 
 # (field, label, kind, hint) — kind: "float", "int" or "seed" (empty means random)
 DECODING_FIELDS = [
-    ("temperature", "Temperature", "float", "0 = always the most likely token; higher = more varied (0–5)"),
-    ("top_k", "Top-k", "int", "keep only the k most likely tokens (0 = off)"),
-    ("top_p", "Top-p", "float", "keep the most likely tokens up to this total probability (1 = off)"),
-    ("min_p", "Min-p", "float", "drop tokens less likely than this times the best one (0 = off)"),
+    ("temperature", "Temperature", "float", "0 = always the most likely token; higher = more varied"),
+    ("top_k", "Top-k", "int", "keep only the k most likely tokens"),
+    ("top_p", "Top-p", "float", "keep the likeliest tokens up to this total probability; 1 = off"),
+    ("min_p", "Min-p", "float", "drop tokens less likely than this times the best one"),
     ("repetition_penalty", "Repetition penalty", "float", "1 = off; above 1 discourages repeats"),
-    ("presence_penalty", "Presence penalty", "float", "−2 to 2; subtracted once per token already used"),
-    ("frequency_penalty", "Frequency penalty", "float", "−2 to 2; subtracted per use of a token"),
+    ("presence_penalty", "Presence penalty", "float", "subtracted once per token already used"),
+    ("frequency_penalty", "Frequency penalty", "float", "subtracted per use of a token"),
     ("seed", "Seed", "seed", "empty = a different random draw each time"),
 ]
 APP_NUMBER_FIELDS = [
     ("max_new_tokens", "Max new tokens", "int", "the longest a reply may be"),
-    ("context_length", "Context length", "int", "0 = the model's own context window"),
+    ("context_length", "Context length", "int", "the model's own context window, or fewer tokens"),
     ("panel_top_k", "Panel top-k", "int", "candidates shown per column in the next-token panel"),
 ]
 CACHE_NUMBER_FIELDS = [
@@ -51,12 +63,16 @@ CACHE_NUMBER_FIELDS = [
     ("prompt_cache_entries", "Cached prompts", "int", "how many earlier prompts' caches are kept in memory"),
     ("prompt_cache_mb", "Cache memory (MB)", "int", "the most memory those caches may hold"),
 ]
+DISPLAY_NUMBER_FIELDS = [("zoom_percent", "Text size (%)", "int", "Ctrl + and Ctrl − change it too; Ctrl 0 resets")]
 KV_KIND_HINTS = {
     "plain": "keys and values as float32: exact, the most memory",
     "rotating": "float32, but only the last window tokens are kept and attended to",
     "quantized8": "8-bit keys and values: greedy replies matched the plain cache in our checks",
     "quantized4": "4-bit keys and values: the least memory, replies change within a few tokens",
 }
+STOP_HINT = "one per line; write a line break as \\n, a tab as \\t, a backslash as \\\\"
+# What a change of each of these makes the prompt cache unable to serve (the conversation is re-read)
+CACHE_BREAKERS = {"system_prompt": "the system prompt", "kv_cache": "the KV cache kind", "model": "the model"}
 
 
 def kv_cost_text(kind: str, info: dict | None) -> str:
@@ -74,87 +90,162 @@ def kv_cost_text(kind: str, info: dict | None) -> str:
     return f"{text}: {plain / cost:.1f}× less than plain" if cost and plain else text
 
 
-class NumberField(QWidget):
-    """A line edit with an inline problem message under it."""
+def cache_breaking_changes(before: Settings, after: Settings) -> list[str]:
+    """The changes, in words, that stop the prompt cache from serving the next reply."""
+    changed = [words for name, words in CACHE_BREAKERS.items() if getattr(before.app, name) != getattr(after.app, name)]
+    if after.app.kv_cache == "rotating" == before.app.kv_cache and before.app.kv_window != after.app.kv_window:
+        changed.append("the cache window")
+    return changed
 
-    def __init__(self, kind: str, hint: str, parent=None):
+
+def reread_text(changes: list[str], conversation_tokens: int | None) -> str:
+    """"Changing the system prompt: the next reply will re-read the conversation (~1,200 tokens).\""""
+    if not changes:
+        return ""
+    what = " and ".join([", ".join(changes[:-1]), changes[-1]] if len(changes) > 1 else changes)
+    size = f" (~{conversation_tokens:,} tokens)" if conversation_tokens else ""
+    return f"Changing {what}: the next reply will re-read the conversation{size} instead of reusing the cache."
+
+
+class FieldMessage(QLabel):
+    """A field's hint, replaced by its problem while it has one (same place, same size: no jump)."""
+
+    def __init__(self, hint: str, parent=None):
+        super().__init__(hint, parent)
+        self.hint = hint
+        self.setObjectName("fieldHint")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def show_problem(self, message: str | None) -> None:
+        self.setText(message[:1].upper() + message[1:] if message else self.hint)
+        self.setProperty("problem", bool(message))
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    @property
+    def problem(self) -> str | None:
+        return self.text() if self.property("problem") else None
+
+
+class NumberField(QWidget):
+    """A spin box over the setting's accepted range (a line edit for the seed), and its message."""
+
+    changed = Signal()
+
+    def __init__(self, name: str, kind: str, hint: str, parent=None):
         super().__init__(parent)
-        self.kind = kind
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText("random" if kind == "seed" else "")
-        self.edit.setToolTip(hint)
-        self.hint = QLabel(hint)
-        self.hint.setObjectName("fieldHint")
-        self.error = QLabel()
-        self.error.setObjectName("fieldError")
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.name, self.kind = name, kind
+        if kind == "seed":
+            self.edit = QLineEdit()
+            self.edit.setPlaceholderText("random")
+            self.edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,19}")))
+            self.edit.textChanged.connect(self.changed)
+            self.control: QWidget = self.edit
+        else:
+            r = NUMBER_RANGES[name]
+            spin = QSpinBox() if kind == "int" else QDoubleSpinBox()
+            if kind == "float":
+                spin.setDecimals(r.decimals)
+            spin.setRange(int(r.control_min) if kind == "int" else r.control_min,
+                          int(r.control_max) if kind == "int" else r.control_max)
+            spin.setSingleStep(int(r.step) if kind == "int" else r.step)
+            spin.setSpecialValueText(r.special)
+            spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToPreviousValue)
+            spin.setAccelerated(True)
+            spin.setGroupSeparatorShown(kind == "int" and r.control_max >= 10000)
+            spin.valueChanged.connect(self.changed)
+            spin.lineEdit().textChanged.connect(self.changed)
+            self.spin = spin
+            self.edit = spin.lineEdit()  # what a person types into
+            self.control = spin
+            bounds = f"{_number(r.control_min)} to {_number(r.control_max)}" if r.high is not None else f"{_number(r.control_min)} or more"
+            hint = f"{hint} ({bounds}{'; ' + _number(r.low) + ' = ' + r.special if r.special else ''})"
+            if name == "zoom_percent":
+                spin.setSuffix(" %")
+        self.control.setToolTip(hint)
+        self.message = FieldMessage(hint)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.edit)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.error)
+        layout.addWidget(self.control)
+        layout.addWidget(self.message)
 
     def set_value(self, value) -> None:
-        self.edit.setText("" if value is None else _format_number(value))
+        if self.kind == "seed":
+            self.edit.setText("" if value is None else str(value))
+        else:
+            self.spin.setValue(value)
 
     def parse(self):
-        """The typed value, or raise ValueError with a message for the user."""
+        """The entered value, or raise ValueError with a message for the user."""
         text = self.edit.text().strip()
         if self.kind == "seed":
             if not text:
                 return None
-            if not text.isdigit():
-                raise ValueError("seed must be empty (random) or a whole number ≥ 0")
+            if not text.isdigit() or int(text) >= 2**63:
+                raise ValueError("seed must be empty (random) or a whole number from 0 to 2^63 − 1")
             return int(text)
         if not text:
             raise ValueError("enter a number")
-        try:
-            return int(text) if self.kind == "int" else float(text)
-        except ValueError:
-            raise ValueError("must be a whole number" if self.kind == "int" else "must be a number") from None
+        if not self.spin.hasAcceptableInput():
+            raise ValueError("enter a number the box accepts (the hint says which)")
+        if self.spin.specialValueText() and text == self.spin.specialValueText():
+            value = self.spin.minimum()  # "off", "the model's own"
+        else:
+            value = self.spin.valueFromText(self.spin.cleanText())  # never re-format while someone types
+        return int(value) if self.kind == "int" else float(value)
 
     def show_error(self, message: str | None) -> None:
-        self.error.setText(message[:1].upper() + message[1:] if message else "")
-        self.error.setVisible(bool(message))
-        self.edit.setProperty("invalid", bool(message))
-        self.edit.style().unpolish(self.edit)
-        self.edit.style().polish(self.edit)
+        self.message.show_problem(message)
+        self.control.setProperty("invalid", bool(message))
+        self.control.style().unpolish(self.control)
+        self.control.style().polish(self.control)
+
+    @property
+    def error(self) -> FieldMessage:
+        return self.message
 
 
-def _format_number(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, registry: ModelRegistry, parent=None, model_info: dict | None = None):
+    def __init__(self, settings: Settings, registry: ModelRegistry, parent=None, model_info: dict | None = None,
+                 conversation_tokens: int | None = None, own_system_prompt: bool = False):
         super().__init__(parent)
         self._model_info = model_info  # the loaded model's, for what each KV cache kind costs
+        self._conversation_tokens = conversation_tokens  # what a cache-breaking change costs to re-read
+        self._own_system_prompt = own_system_prompt  # the open conversation has its own: ours does not reach it
         self.setWindowTitle("Preferences")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
         self._settings = settings
         self._registry = registry
+        self._presets: list[tuple[str, str]] = list(settings.app.system_prompt_presets)
+        self._restored = ""  # which tab was just reset to its defaults
         self.fields: dict[str, NumberField] = {}
+        self._loaders: dict[str, Callable[[Settings], None]] = {}  # setting name -> fills its widget
         self.tabs = tabs = QTabWidget()
-        self._tab_fields: list[tuple[str, list[str]]] = []  # (title, fields on that tab)
+        self._tab_settings: list[tuple[str, list[str]]] = []  # (title, setting names on that tab)
         for title, build in (("Decoding", self._decoding_tab), ("Chat", self._chat_tab),
                              ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab)):
-            known = set(self.fields)
+            known = set(self._loaders)
             tabs.addTab(build(), title)
-            self._tab_fields.append((title, [name for name in self.fields if name not in known]))
+            self._tab_settings.append((title, [name for name in self._loaders if name not in known]))
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.restore_button = self.buttons.addButton("Restore Defaults", QDialogButtonBox.ButtonRole.ResetRole)
+        self.restore_button = self.buttons.addButton("Restore Tab Defaults", QDialogButtonBox.ButtonRole.ResetRole)
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.restore_button.clicked.connect(self.restore_defaults)
-        self.summary = QLabel()
-        self.summary.setObjectName("fieldError")
+        self.summary = QLabel()  # problems, what Restore did, what saving will cost: always there
+        self.summary.setObjectName("dialogNote")
         self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setMinimumHeight(2 * self.summary.fontMetrics().lineSpacing())
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
@@ -162,7 +253,12 @@ class PreferencesDialog(QDialog):
         layout.addWidget(self.buttons)
         self.load(settings)
         for field in self.fields.values():
-            field.edit.textChanged.connect(self.validate)
+            field.changed.connect(self.validate)
+        self.system_prompt.textChanged.connect(self.validate)
+        self.stop_edit.textChanged.connect(self.validate)
+        self.model_combo.currentIndexChanged.connect(self.validate)
+        tabs.currentChanged.connect(self._on_tab_changed)
+        self._on_tab_changed(tabs.currentIndex())
 
     # -- tabs ------------------------------------------------------------------------------
 
@@ -175,20 +271,49 @@ class PreferencesDialog(QDialog):
 
     def _add_numbers(self, form: QFormLayout, specs) -> None:
         for name, label, kind, hint in specs:
-            self.fields[name] = NumberField(kind, hint)
-            form.addRow(label, self.fields[name])
+            self.fields[name] = field = NumberField(name, kind, hint)
+            form.addRow(label, field)
+            self._loaders[name] = lambda s, f=field, n=name: f.set_value(_value(s, n))
 
     def _decoding_tab(self) -> QWidget:
         page, form = self._form()
         self._add_numbers(form, DECODING_FIELDS)
         self._add_numbers(form, APP_NUMBER_FIELDS[:1])
+        self.stop_edit = QPlainTextEdit()
+        self.stop_edit.setAccessibleName("Stop strings")
+        self.stop_edit.setPlaceholderText("None: a reply ends when the model ends it or at the token limit")
+        self.stop_edit.setFixedHeight(4 * self.stop_edit.fontMetrics().lineSpacing() + 12)
+        self.stop_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.stop_message = FieldMessage(STOP_HINT)
+        box = QVBoxLayout()
+        box.setSpacing(2)
+        box.addWidget(self.stop_edit)
+        box.addWidget(self.stop_message)
+        form.addRow("Stop strings", box)
+        self._loaders["stop_strings"] = lambda s: self.stop_edit.setPlainText(stop_strings.show_all(s.app.stop_strings))
         return page
 
     def _chat_tab(self) -> QWidget:
         page, form = self._form()
+        self.preset_combo = QComboBox()
+        self.preset_combo.setAccessibleName("System prompt presets")
+        self.preset_combo.activated.connect(self._use_preset)
+        self.save_preset_button = save_preset = QPushButton("Save as Preset…")
+        save_preset.clicked.connect(self._ask_preset_name)
+        self.delete_preset_button = QPushButton("Delete Preset")
+        self.delete_preset_button.clicked.connect(self._delete_preset)
+        presets = QHBoxLayout()
+        presets.addWidget(self.preset_combo, 1)
+        presets.addWidget(save_preset)
+        presets.addWidget(self.delete_preset_button)
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setPlaceholderText("No system prompt")
+        form.addRow("Presets", presets)
         form.addRow("System prompt", self.system_prompt)
+        note = FieldMessage("Every conversation uses this unless it has its own (File → Conversation Settings…).")
+        form.addRow("", note)
+        self._loaders["system_prompt"] = lambda s: self.system_prompt.setPlainText(s.app.system_prompt)
+        self._fill_presets()
         return page
 
     def _model_tab(self) -> QWidget:
@@ -204,6 +329,7 @@ class PreferencesDialog(QDialog):
         buttons.addStretch(1)
         form.addRow("Model", self.model_combo)
         form.addRow("", buttons)
+        self._loaders["model"] = self._load_model_choice
         self._add_numbers(form, APP_NUMBER_FIELDS[1:2])
         return page
 
@@ -225,6 +351,8 @@ class PreferencesDialog(QDialog):
         kind_box.addWidget(self.kv_kind_combo)
         kind_box.addWidget(self.kv_cost)
         form.addRow("KV cache", kind_box)
+        self._loaders["kv_cache"] = lambda s: self.kv_kind_combo.setCurrentIndex(
+            max(0, self.kv_kind_combo.findData(s.app.kv_cache)))
         self._add_numbers(form, CACHE_NUMBER_FIELDS)
         self.disk_cache_check = QCheckBox("Keep prompt caches on disk")
         self.disk_cache_check.setToolTip(
@@ -232,6 +360,7 @@ class PreferencesDialog(QDialog):
             "does not read the whole conversation again."
         )
         form.addRow("", self.disk_cache_check)
+        self._loaders["prompt_cache_on_disk"] = lambda s: self.disk_cache_check.setChecked(s.app.prompt_cache_on_disk)
         self.kv_kind_combo.currentIndexChanged.connect(self._show_kv_kind)
         return page
 
@@ -243,39 +372,50 @@ class PreferencesDialog(QDialog):
 
     def _display_tab(self) -> QWidget:
         page, form = self._form()
+        self.theme_combo = QComboBox()
+        for theme, label in THEMES.items():
+            self.theme_combo.addItem(label, theme)
+        form.addRow("Theme", self.theme_combo)
+        self._loaders["theme"] = lambda s: self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(s.app.theme)))
+        self._add_numbers(form, DISPLAY_NUMBER_FIELDS)
         self._add_numbers(form, APP_NUMBER_FIELDS[2:])
         self.tint_check = QCheckBox("Tint reply tokens by probability")
         form.addRow("", self.tint_check)
+        self._loaders["probability_tint"] = lambda s: self.tint_check.setChecked(s.app.probability_tint)
         return page
 
     # -- values ----------------------------------------------------------------------------
 
-    def load(self, settings: Settings) -> None:
-        """Fill every widget from `settings`."""
-        for name, field in self.fields.items():
-            source = settings.sampling if hasattr(settings.sampling, name) else settings.app
-            field.set_value(getattr(source, name))
-        self.system_prompt.setPlainText(settings.app.system_prompt)
-        self.tint_check.setChecked(settings.app.probability_tint)
-        self.kv_kind_combo.setCurrentIndex(max(0, self.kv_kind_combo.findData(settings.app.kv_cache)))
-        self.disk_cache_check.setChecked(settings.app.prompt_cache_on_disk)
+    def load(self, settings: Settings, names: list[str] | None = None) -> None:
+        """Fill the widgets of `names` (every setting the dialog shows, by default) from `settings`."""
+        for name in names if names is not None else list(self._loaders):
+            self._loaders[name](settings)
         self._show_kv_kind()
+        self.validate()
+
+    def _load_model_choice(self, settings: Settings) -> None:
         self.model_combo.clear()
         for entry in self._registry.entries(settings.app):
             self.model_combo.addItem(entry.label, entry.spec)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(settings.app.model)))
-        self.validate()
+
+    def defaults(self) -> Settings:
+        """The default settings (the remembered models, presets and window layout are not settings to reset)."""
+        app = self._settings.app
+        keep = replace(AppSettings(), recent_models=app.recent_models, window_geometry=app.window_geometry,
+                       splitter_state=app.splitter_state, system_prompt_presets=app.system_prompt_presets)
+        return Settings(SamplingSettings(), keep)
 
     def restore_defaults(self) -> None:
-        """Default values everywhere (the remembered models and window layout stay)."""
-        defaults = AppSettings()
-        keep = replace(
-            defaults,
-            recent_models=self._settings.app.recent_models,
-            window_geometry=self._settings.app.window_geometry,
-            splitter_state=self._settings.app.splitter_state,
-        )
-        self.load(Settings(SamplingSettings(), keep))
+        """Default values on the tab on screen only; the other tabs keep what they show."""
+        title, names = self._tab_settings[self.tabs.currentIndex()]
+        self.load(self.defaults(), names)
+        self._restored = f"The {title} tab is back to its defaults (other tabs unchanged); Save to keep them."
+        self.validate()
+
+    def _on_tab_changed(self, index: int) -> None:
+        title = self._tab_settings[index][0]
+        self.restore_button.setToolTip(f"Reset the settings on the {title} tab to their defaults")
 
     def settings(self) -> Settings | None:
         """The settings as entered, or None while any field has a problem."""
@@ -291,6 +431,10 @@ class PreferencesDialog(QDialog):
                 values[name] = field.parse()
             except ValueError as e:
                 problems[name] = str(e)
+        try:
+            values["stop_strings"] = stop_strings.read_all(self.stop_edit.toPlainText())
+        except stop_strings.StopStringError as e:
+            problems["stop_strings"] = str(e)
         return values, problems
 
     def _build(self, values: dict) -> Settings:
@@ -304,35 +448,97 @@ class PreferencesDialog(QDialog):
             kv_cache=self.kv_kind_combo.currentData(),
             prompt_cache_on_disk=self.disk_cache_check.isChecked(),
             model=self.model_combo.currentData() or self._settings.app.model,
+            theme=self.theme_combo.currentData(),
+            system_prompt_presets=tuple(self._presets),
         )
         return Settings(sampling, app)
 
     def validate(self) -> bool:
-        """Show each field's problem in place; enable Save only when there is none."""
+        """Show each field's problem in place; enable Save only when there is none; say what
+        saving will cost the prompt cache."""
+        if not hasattr(self, "summary"):
+            return False  # still being built
         values, problems = self._parse()
         parsed_ok = {k: v for k, v in values.items() if k not in problems}
         built = self._build({**self._known_good(), **parsed_ok})
         problems = {**built.validate(), **problems}
         for name, field in self.fields.items():
             field.show_error(problems.get(name))
-        count = sum(1 for name in problems if name in self.fields)
-        for index, (title, names) in enumerate(self._tab_fields):
+        self.stop_message.show_problem(problems.get("stop_strings"))
+        shown = set(self.fields) | {"stop_strings"}
+        count = sum(1 for name in problems if name in shown)
+        for index, (title, names) in enumerate(self._tab_settings):
             # a problem on a tab that is not showing still has to be findable
             self.tabs.setTabText(index, title + (" ⚠" if any(n in problems for n in names) else ""))
         self.save_button.setEnabled(count == 0)
-        self.summary.setText(f"Fix {count} setting{'s' if count != 1 else ''} to save." if count else "")
+        if count:
+            note = f"Fix {count} setting{'s' if count != 1 else ''} (tabs marked ⚠) to save."
+        else:
+            note = " ".join(t for t in (self._restored, self.reread_warning(built)) if t)
+        self.summary.setText(note)
+        self.summary.setProperty("problem", bool(count))
+        self.summary.style().unpolish(self.summary)
+        self.summary.style().polish(self.summary)
         return count == 0
 
+    def reread_warning(self, settings: Settings | None = None) -> str:
+        """What saving now costs the next reply ("" when the prompt cache still serves it)."""
+        settings = settings or self.settings()
+        if settings is None:
+            return ""
+        changes = cache_breaking_changes(self._settings, settings)
+        if self._own_system_prompt:
+            changes = [c for c in changes if c != CACHE_BREAKERS["system_prompt"]]
+        return reread_text(changes, self._conversation_tokens)
+
     def _known_good(self) -> dict:
-        values = {}
-        for name in self.fields:
-            source = self._settings.sampling if hasattr(self._settings.sampling, name) else self._settings.app
-            values[name] = getattr(source, name)
+        values = {name: _value(self._settings, name) for name in self.fields}
+        values["stop_strings"] = self._settings.app.stop_strings
         return values
 
     def accept(self) -> None:
         if self.validate():
             super().accept()
+
+    # -- presets ---------------------------------------------------------------------------
+
+    def _fill_presets(self, select: str | None = None) -> None:
+        self.preset_combo.clear()
+        self.preset_combo.addItem("Choose a saved system prompt…" if self._presets else "No presets saved yet", None)
+        for name, _text in self._presets:
+            self.preset_combo.addItem(name, name)
+        if select is not None:
+            self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(select)))
+        self.preset_combo.setEnabled(bool(self._presets))
+        self.delete_preset_button.setEnabled(bool(self._presets))
+
+    def _use_preset(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        for preset_name, text in self._presets:
+            if preset_name == name:
+                self.system_prompt.setPlainText(text)
+
+    def save_preset(self, name: str) -> str | None:
+        """Keep the system prompt on screen as preset `name` (replacing one of that name); a
+        problem in words, or None."""
+        name = name.strip()
+        if not name:
+            return "a preset needs a name"
+        text = self.system_prompt.toPlainText()
+        self._presets = [(n, t) for n, t in self._presets if n != name] + [(name, text)]
+        self._fill_presets(select=name)
+        return None
+
+    def _ask_preset_name(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save preset", "Name for this system prompt:")
+        if ok:
+            self.save_preset(name)
+
+    def _delete_preset(self) -> None:
+        name = self.preset_combo.currentData()
+        if name is not None:
+            self._presets = [(n, t) for n, t in self._presets if n != name]
+            self._fill_presets()
 
     # -- model choice ----------------------------------------------------------------------
 
@@ -344,9 +550,14 @@ class PreferencesDialog(QDialog):
         self.model_combo.setCurrentIndex(index)
 
     def _choose_file(self) -> None:
-        if path := ask_model_file(self):
+        if path := ask_model_file(self, self._registry.browse_dir(self._settings.app)):
             self._select_model(path)
 
     def _choose_folder(self) -> None:
-        if path := ask_model_folder(self):
+        if path := ask_model_folder(self, self._registry.browse_dir(self._settings.app)):
             self._select_model(path)
+
+
+def _value(settings: Settings, name: str):
+    source = settings.sampling if hasattr(settings.sampling, name) else settings.app
+    return getattr(source, name)

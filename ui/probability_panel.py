@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from engine.events import TokenEvent
 from ui.text_format import percent, percent_html, visible_piece
 from ui.theme import tint_color
 
@@ -113,7 +114,7 @@ class ProbabilityPanel(QFrame):
         self.setObjectName("probabilityPanel")
         self.setAccessibleName("Next-token probabilities")
         self.top_k = top_k
-        self.record: dict | None = None
+        self.record: TokenEvent | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 14, 14, 14)
         layout.setSpacing(8)
@@ -184,24 +185,24 @@ class ProbabilityPanel(QFrame):
         if self.record is not None:
             self.show_step(self.record, self.subtitle.text())
 
-    def show_step(self, record: dict, subtitle: str) -> None:
-        """Show one token record (see app.conversation.TokenRecord)."""
+    def show_step(self, record: TokenEvent, subtitle: str) -> None:
+        """Show one generated token."""
         self.record = record
         self.placeholder.hide()
         self.columns.show()
         self.piece_label.show()
         self.details.show()
         self.subtitle.setText(subtitle)
-        self.piece_label.setText(visible_piece(record["piece"]))
+        self.piece_label.setText(visible_piece(record.piece))
         self.details.setText(
-            f"token id {record['id']}<br/>"
-            f"model: <b>{percent_html(record['logprob'])}</b> · after settings: "
-            f"<b>{percent_html(record['sampled_logprob'])}</b><br/>"
-            f"entropy {record['entropy']:.2f} nats"
+            f"token id {record.token}<br/>"
+            f"model: <b>{percent_html(record.logprob)}</b> · after settings: "
+            f"<b>{percent_html(record.sampled_logprob)}</b><br/>"
+            f"entropy {record.entropy:.2f} nats"
         )
-        self.raw_bars.set_rows(record["top_raw"], record["id"], self.top_k)
-        self.final_bars.set_rows(record["top_final"], record["id"], self.top_k)
-        kept = len(record["top_final"])
+        self.raw_bars.set_rows(record.top_raw, record.token, self.top_k)
+        self.final_bars.set_rows(record.top_final, record.token, self.top_k)
+        kept = len(record.top_final)
         self.final_note.setText(
             f"Only {kept} token{'s' if kept != 1 else ''} left after the settings' filters."
             if kept < self.top_k

@@ -92,7 +92,7 @@ class Sidebar(QWidget):
                 empty.setFlags(Qt.ItemFlag.NoItemFlags)
                 self.list.addItem(empty)
         else:
-            for conversation in self._controller.store.list_conversations():
+            for conversation in self._controller.list_conversations():
                 item = QListWidgetItem(conversation.title or "Untitled")
                 item.setData(ID_ROLE, conversation.id)
                 item.setToolTip(conversation.title)
@@ -122,17 +122,14 @@ class Sidebar(QWidget):
         conversation_id = item.data(ID_ROLE)
         if conversation_id is None:
             return
-        if conversation_id != self._controller.conversation_id:
-            self._controller.open_conversation(conversation_id)
         message_id = item.data(MESSAGE_ROLE)
-        if message_id is not None:
-            index = self._controller.index_of(message_id)
-            if index is None:  # a hit on another branch: show that branch
-                self._controller.store.select_branch(message_id)
+        if message_id is None:
+            if conversation_id != self._controller.conversation_id:
                 self._controller.open_conversation(conversation_id)
-                index = self._controller.index_of(message_id)
-            if index is not None:
-                self.message_opened.emit(index)
+            return
+        index = self._controller.show_message(conversation_id, message_id)
+        if index is not None:
+            self.message_opened.emit(index)
 
     def _start_rename(self, item: QListWidgetItem) -> None:
         if not self.searching and item.data(ID_ROLE) is not None:

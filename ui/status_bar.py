@@ -6,6 +6,7 @@ import math
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
+from engine.events import TokenEvent
 from ui.text_format import byte_size
 
 PROMPT_CACHE_TIP = (
@@ -84,18 +85,16 @@ class StatusBar(QStatusBar):
     def show_prefill(self, done: int, total: int) -> None:
         self.prompt_label.setText(f"prompt {done:,}/{total:,}")
 
-    def show_live(self, record: dict, generated: int) -> None:
-        """Running numbers while a reply streams (from its newest token record)."""
-        if "elapsed_s" not in record:
-            return
-        decode_s = record["elapsed_s"] - record["ttft_s"]
+    def show_live(self, token: TokenEvent, generated: int) -> None:
+        """Running numbers while a reply streams (from its newest token)."""
+        decode_s = token.elapsed_s - token.ttft_s
         self.show_stats({
-            "prompt_tokens": record["prompt_tokens"],
-            "cached_tokens": record["cached_tokens"],
+            "prompt_tokens": token.prompt_tokens,
+            "cached_tokens": token.cached_tokens,
             "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-            "ttft_s": record["ttft_s"],
-            "context_used": record["prompt_tokens"] + generated,
-            "kv_bytes": record["kv_bytes"],
+            "ttft_s": token.ttft_s,
+            "context_used": token.prompt_tokens + generated,
+            "kv_bytes": token.kv_bytes,
         })
 
     def show_stats(self, stats: dict) -> None:

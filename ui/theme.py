@@ -1,9 +1,10 @@
-"""Look and feel: Fusion style with a light or dark palette following the system, the stylesheet,
-the app icon, and the probability tint that reads on both palettes."""
+"""Look and feel: Fusion style with a light or dark palette (chosen, or following the system), the
+stylesheet, the text size (zoom), the app icon, and the probability tint that reads on both palettes."""
 
 from __future__ import annotations
 
 import math
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
@@ -73,15 +74,49 @@ def system_prefers_dark() -> bool:
     return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
-def set_palette(app: QApplication, dark: bool) -> None:
-    """Switch palettes; re-applying the stylesheet re-polishes widgets that read palette() colours."""
+def stylesheet(zoom_percent: int = 100) -> str:
+    """The stylesheet with every point size scaled by `zoom_percent` (100 = as written)."""
+    text = resource_path("style.qss").read_text(encoding="utf-8")
+    return re.sub(r"(\d+(?:\.\d+)?)pt\b", lambda m: f"{float(m.group(1)) * zoom_percent / 100:g}pt", text)
+
+
+def current_look(app: QApplication) -> tuple[str, int]:
+    """(theme, zoom percent) as last applied by `apply_look`."""
+    return app.property("glassboxTheme") or "system", app.property("glassboxZoom") or 100
+
+
+def apply_look(app: QApplication, theme: str = "system", zoom_percent: int = 100) -> None:
+    """Use `theme` ("system", "light" or "dark") and text `zoom_percent` for the whole app.
+
+    The palette is switched and the stylesheet (its point sizes scaled) re-applied, which
+    re-polishes every widget; the application font is scaled from the size it had at start.
+    Nothing is done when neither changed (re-polishing every widget is not free).
+    """
+    dark = system_prefers_dark() if theme == "system" else theme == "dark"
+    if (theme, zoom_percent, dark) == (*current_look(app), app.property("glassboxDark")):
+        return
+    if app.property("glassboxBaseFontPt") is None:
+        app.setProperty("glassboxBaseFontPt", app.font().pointSizeF())
+    app.setProperty("glassboxTheme", theme)
+    app.setProperty("glassboxZoom", zoom_percent)
+    app.setProperty("glassboxDark", dark)
+    font = app.font()
+    font.setPointSizeF(app.property("glassboxBaseFontPt") * zoom_percent / 100)
+    app.setFont(font)
     app.setPalette(dark_palette() if dark else light_palette())
-    app.setStyleSheet(resource_path("style.qss").read_text(encoding="utf-8"))
+    app.setStyleSheet(stylesheet(zoom_percent))
+
+
+def set_palette(app: QApplication, dark: bool) -> None:
+    """Switch to the light or dark palette at the current text size."""
+    apply_look(app, "dark" if dark else "light", current_look(app)[1])
 
 
 def apply_theme(app: QApplication) -> None:
-    """Fusion, the palette for the system's colour scheme (followed when it changes), stylesheet."""
+    """Fusion, the system's colour scheme until settings choose (followed when it changes), stylesheet."""
     app.setStyle("Fusion")
     app.setWindowIcon(app_icon())
-    set_palette(app, system_prefers_dark())
-    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: set_palette(app, system_prefers_dark()))
+    apply_look(app, *current_look(app))
+    if not app.property("glassboxFollowsScheme"):
+        app.setProperty("glassboxFollowsScheme", True)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_look(app, *current_look(app)))

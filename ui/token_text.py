@@ -14,6 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
+from engine.events import TokenEvent
 from ui.markdown_align import align
 from ui.text_format import percent_html, visible_piece
 from ui.theme import tint_color
@@ -29,7 +30,7 @@ class TokenText(QTextBrowser):
     def __init__(self, markdown: bool = True, parent=None):
         super().__init__(parent)
         self._markdown = markdown
-        self._tokens: list[dict] = []
+        self._tokens: list[TokenEvent] = []
         self._token_at: list[int] = []  # document position -> token index, -1 for none
         self._token_span: dict[int, tuple[int, int]] = {}  # token index -> (first, last+1) position
         self._rendered = ""
@@ -52,8 +53,8 @@ class TokenText(QTextBrowser):
 
     # -- content ---------------------------------------------------------------------------
 
-    def set_content(self, text: str, tokens: list[dict], tint: bool) -> None:
-        """Render `text`; `tokens` are the records whose text deltas concatenate to it."""
+    def set_content(self, text: str, tokens: list[TokenEvent], tint: bool) -> None:
+        """Render `text`; `tokens` are the TokenEvents whose `text`s concatenate to it (or to its start)."""
         self._tokens, self._tint = tokens, tint
         doc = self.document()
         if self._markdown:
@@ -114,7 +115,7 @@ class TokenText(QTextBrowser):
         self._token_span = {}
         offset = 0
         for index, record in enumerate(self._tokens):
-            end = offset + len(record["text"])
+            end = offset + len(record.text)
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
                 self._token_at[p] = index
@@ -126,7 +127,7 @@ class TokenText(QTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()
         for index, (start, end) in self._token_span.items():
-            color = tint_color(self._tokens[index]["logprob"])
+            color = tint_color(self._tokens[index].logprob)
             if color is None:
                 continue
             fmt = QTextCharFormat()
@@ -238,21 +239,21 @@ class TokenText(QTextBrowser):
                 self.token_clicked.emit(index)
 
 
-def token_tooltip(record: dict) -> str:
+def token_tooltip(record: TokenEvent) -> str:
     """Rich-text tooltip: the token, its probability and id, and the top alternatives."""
-    prob = percent_html(record["logprob"])
+    prob = percent_html(record.logprob)
     rows = []
-    for token_id, piece, logprob in record["top_raw"][:TOOLTIP_ALTERNATIVES]:
-        mark = "▶ " if token_id == record["id"] else ""
+    for token_id, piece, logprob in record.top_raw[:TOOLTIP_ALTERNATIVES]:
+        mark = "▶ " if token_id == record.token else ""
         rows.append(
             f"<tr><td>{mark}<code>{html.escape(visible_piece(piece))}</code></td>"
             f"<td align='right'>&nbsp;&nbsp;{percent_html(logprob)}</td></tr>"
         )
-    sampled = percent_html(record["sampled_logprob"])
+    sampled = percent_html(record.sampled_logprob)
     return (
-        f"<b><code>{html.escape(visible_piece(record['piece']))}</code></b> &nbsp;{prob}"
-        f"<br/><span>token id {record['id']} · after settings {sampled} · "
-        f"entropy {record['entropy']:.2f} nats</span>"
+        f"<b><code>{html.escape(visible_piece(record.piece))}</code></b> &nbsp;{prob}"
+        f"<br/><span>token id {record.token} · after settings {sampled} · "
+        f"entropy {record.entropy:.2f} nats</span>"
         f"<br/><br/>Top {TOOLTIP_ALTERNATIVES} alternatives:<table>{''.join(rows)}</table>"
         "<br/><i>Click to inspect this step</i>"
     )

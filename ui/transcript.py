@@ -31,6 +31,7 @@ HIGHLIGHT_MS = 2500
 class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
     remembered = Signal(str)  # a fact the user saved from a message
+    copied = Signal(str)  # a message's text went to the clipboard
 
     def __init__(self, controller: ChatController, tint: bool, parent=None):
         super().__init__(parent)
@@ -133,7 +134,9 @@ class Transcript(QScrollArea):
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
         view.regenerate_requested.connect(self._controller.regenerate)
+        view.continue_requested.connect(self._controller.continue_reply)
         view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
+        view.copied.connect(self.copied)
         for earlier in self.views:
             earlier.set_last_reply(False)
         view.set_last_reply(True)

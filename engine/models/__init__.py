@@ -1,23 +1,43 @@
-"""Architectures by their declared `model_type`; one file per architecture."""
+"""Architectures by their declared type; one file per architecture.
+
+Every module here that defines `ARCHITECTURE` (an `engine.models.base.Architecture`) is found by
+scanning this package, so adding an architecture is adding its file: nothing else is edited.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from functools import cache
 
-# model_type (config.json) or general.architecture (GGUF) -> module in engine.models
-ARCHITECTURES = {"llama": "llama", "mistral": "llama", "smollm": "llama"}
+from engine.models.base import Architecture
 
 
 class UnsupportedArchitecture(ValueError):
     pass
 
 
-def get_architecture(model_type: str):
-    """The module that implements `model_type` (it defines `ModelArgs` and `Model`)."""
-    name = ARCHITECTURES.get(model_type)
-    if name is None:
-        supported = ", ".join(sorted(ARCHITECTURES))
+@cache
+def registry() -> dict[str, Architecture]:
+    """model_type / general.architecture name -> its Architecture."""
+    found: dict[str, Architecture] = {}
+    for module in pkgutil.iter_modules(__path__):
+        arch = getattr(importlib.import_module(f"{__name__}.{module.name}"), "ARCHITECTURE", None)
+        if arch is None:
+            continue
+        for name in arch.names:
+            if name in found:
+                raise RuntimeError(f"two architecture files claim {name!r}")
+            found[name] = arch
+    return found
+
+
+def get_architecture(model_type: str) -> Architecture:
+    """The architecture that implements `model_type`; UnsupportedArchitecture names the others."""
+    arch = registry().get(model_type)
+    if arch is None:
+        supported = ", ".join(sorted(registry()))
         raise UnsupportedArchitecture(
             f"unsupported model architecture {model_type!r} (supported: {supported})"
         )
-    return importlib.import_module(f"engine.models.{name}")
+    return arch

@@ -1,4 +1,5 @@
-"""What every architecture shares: the args base class, RoPE construction and attention dispatch.
+"""What every architecture shares: the args base class, RoPE, the `Architecture` record each model
+file declares (GGUF names, config from GGUF metadata, chat-template fallback), per-layer caches.
 
 The model files never build masks or touch cache internals: they ask the cache (see engine/cache.py)
 for the keys/values seen so far, for the mask, and for the attention routine that fits its layout.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import mlx.core as mx
@@ -23,6 +25,10 @@ class BaseModelArgs:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]):
+        """Raises ConfigError naming a required field the config lacks."""
+        missing = [name for name in required_fields(cls) if name not in params]
+        if missing:
+            raise ConfigError(f"the configuration has no {', '.join(map(repr, missing))}")
         known = inspect.signature(cls).parameters
         return cls(**{k: v for k, v in params.items() if k in known})
 
@@ -65,3 +71,189 @@ def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any]
     if kind == "llama3":
         return Llama3RoPE(dims, base, traditional, scaling)
     raise ValueError(f"unsupported rope_scaling type {kind!r}")
+
+
+class ConfigError(ValueError):
+    """A model's configuration lacks a field or holds an impossible value; the message names it."""
+
+
+def required_fields(cls) -> list[str]:
+    """The args dataclass fields without a default (what a config must provide)."""
+    return [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+
+
+# ---------------------------------------------------------------------------------------------
+# What an architecture declares about itself (engine/models/<name>.py: ARCHITECTURE = ...)
+
+
+@dataclass(frozen=True)
+class GGUFLayout:
+    """How llama.cpp names and stores this architecture's tensors.
+
+    layer_names: `blk.N.<gguf name>` -> `layers.N.<our module path>`; top_names likewise for the
+    tensors outside the blocks. permute_qk: the converter permuted Q/K rows for llama.cpp's
+    interleaved RoPE (Llama family), which the loader undoes. norm_shift: the converter stored
+    every `*norm.weight` as weight + norm_shift (Gemma stores 1 + γ), which the loader subtracts.
+    """
+
+    layer_names: dict[str, str]
+    top_names: dict[str, str] = field(
+        default_factory=lambda: {"token_embd": "embed_tokens", "output_norm": "norm", "output": "lm_head"}
+    )
+    permute_qk: bool = False
+    norm_shift: float = 0.0
+
+    def to_model(self, weights: dict[str, mx.array], config: dict[str, Any]) -> dict[str, mx.array]:
+        """GGUF tensors (names as in the file, quantized parts suffixed) -> the model's names/values."""
+        out = {}
+        for name, w in weights.items():
+            ours = self.model_name(name)
+            if self.permute_qk and _qk_heads(ours, config):
+                w = _unpermute_rows(w, _qk_heads(ours, config))
+            if self.norm_shift and ours.endswith("norm.weight"):
+                w = w - self.norm_shift
+            out[ours] = w
+        return out
+
+    def to_gguf(self, weights: dict[str, mx.array], config: dict[str, Any]) -> dict[str, mx.array]:
+        """The inverse of `to_model` (what llama.cpp's converter writes), for export and tests."""
+        out = {}
+        for name, w in weights.items():
+            if self.permute_qk and _qk_heads(name, config):
+                w = _permute_rows(w, _qk_heads(name, config))
+            if self.norm_shift and name.endswith("norm.weight"):
+                w = w + self.norm_shift
+            out[self.gguf_name(name)] = w
+        return out
+
+    def model_name(self, name: str) -> str:
+        parts = name.split(".")
+        if parts[0] == "blk":
+            return ".".join(["layers", parts[1], self.layer_names.get(parts[2], parts[2]), *parts[3:]])
+        return ".".join([self.top_names.get(parts[0], parts[0]), *parts[1:]])
+
+    def gguf_name(self, name: str) -> str:
+        by_ours = {v: k for k, v in self.layer_names.items()}
+        top = {v: k for k, v in self.top_names.items()}
+        if name.startswith("layers."):
+            _, i, rest = name.split(".", 2)
+            path, leaf = rest.rsplit(".", 1)
+            return f"blk.{i}.{by_ours.get(path, path)}.{leaf}"
+        path, leaf = name.rsplit(".", 1)
+        return f"{top.get(path, path)}.{leaf}"
+
+
+def _qk_heads(name: str, config: dict[str, Any]) -> int | None:
+    """Heads of a Q or K projection tensor (any part: weight, scales, biases, bias), else None."""
+    if ".self_attn.q_proj." in name:
+        return config["num_attention_heads"]
+    if ".self_attn.k_proj." in name:
+        return config["num_key_value_heads"]
+    return None
+
+
+def _unpermute_rows(w: mx.array, heads: int) -> mx.array:
+    """llama.cpp's converter did w.reshape(heads, 2, hd/2, ...).swapaxes(1, 2) so that its
+    interleaved RoPE sees rotate-half pairs; this is the inverse. Quantization groups run along
+    the input dimension, so packed rows move unchanged."""
+    rows = w.shape[0]
+    return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _permute_rows(w: mx.array, heads: int) -> mx.array:
+    rows = w.shape[0]
+    return w.reshape(heads, 2, rows // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything the loader, the exporter and the caches need to know about one architecture.
+
+    names: the `model_type` values (config.json) and `general.architecture` values (GGUF) it
+    implements. hf_class: the `architectures` entry export writes. config_from_gguf(meta) builds a
+    config.json-style dict from GGUF metadata (a `GGUFMeta`). chat_template: the family's standard
+    template, used when a file has none (as llama.cpp does), and template_name names it.
+    """
+
+    names: tuple[str, ...]
+    hf_class: str
+    args: type
+    model: type
+    gguf: GGUFLayout
+    config_from_gguf: Callable[[GGUFMeta], dict[str, Any]]
+    chat_template: str | None = None
+    template_name: str | None = None
+
+
+class GGUFMeta:
+    """GGUF metadata as a config source: `meta.arch("block_count")` reads `<arch>.block_count`.
+
+    A missing required key raises ConfigError naming it; numpy scalars come out as Python values.
+    """
+
+    def __init__(self, metadata: dict[str, Any], tensor_names: set[str]):
+        self.raw, self.tensor_names = metadata, tensor_names
+        self.architecture = str(metadata["general.architecture"])
+
+    def get(self, key: str, default: Any = MISSING) -> Any:
+        if key not in self.raw:
+            if default is MISSING:
+                raise ConfigError(f"the GGUF metadata has no {key!r}")
+            return default
+        value = self.raw[key]
+        return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+    def arch(self, key: str, default: Any = MISSING) -> Any:
+        return self.get(f"{self.architecture}.{key}", default)
+
+
+def llama_like_config(meta: GGUFMeta) -> dict[str, Any]:
+    """The hyper-parameters every llama.cpp architecture stores under the same keys."""
+    n_heads = int(meta.arch("attention.head_count"))
+    hidden = int(meta.arch("embedding_length"))
+    config: dict[str, Any] = {
+        "model_type": meta.architecture,
+        "name": str(meta.get("general.name", "")),
+        "hidden_size": hidden,
+        "num_hidden_layers": int(meta.arch("block_count")),
+        "intermediate_size": int(meta.arch("feed_forward_length")),
+        "num_attention_heads": n_heads,
+        "num_key_value_heads": int(meta.arch("attention.head_count_kv", n_heads)),
+        "head_dim": int(meta.arch("attention.key_length", meta.arch("rope.dimension_count", hidden // n_heads))),
+        "rms_norm_eps": float(meta.arch("attention.layer_norm_rms_epsilon", 1e-5)),
+        "rope_theta": float(meta.arch("rope.freq_base", 10000.0)),
+        "max_position_embeddings": int(meta.arch("context_length", 4096)),
+        "vocab_size": int(meta.arch("vocab_size", len(meta.get("tokenizer.ggml.tokens", [])))),
+        "tie_word_embeddings": "output.weight" not in meta.tensor_names,
+    }
+    if meta.arch("rope.scaling.type", None) == "linear":
+        config["rope_scaling"] = {"type": "linear", "factor": float(meta.arch("rope.scaling.factor"))}
+    if "rope_freqs.weight" in meta.tensor_names:
+        raise ConfigError("GGUF files with rope_freqs (Llama 3.1 rope scaling) are not supported yet")
+    return config
+
+
+def windowed_caches(windows: list[int | None], kind: str = "plain", window: int | None = None, bits: int = 8):
+    """One cache per layer. windows[i] is the sliding window layer i was trained with (None: it
+    attends to everything). Such a layer always gets a rotating cache of its window (narrower if
+    `window` asks), whatever `kind`: attending further would change the model's answer. The other
+    layers get `kind`: "plain", "rotating" (needs `window`) or "quantized" (`bits` 8 or 4).
+    """
+    from engine.cache import KVCache, QuantizedKVCache, RotatingKVCache
+
+    if kind == "rotating" and (not window or window < 2):
+        raise ValueError("a rotating cache needs a window of at least 2 tokens")
+    if kind == "quantized" and bits not in (4, 8):
+        raise ValueError("a quantized cache holds 4 or 8 bits per element")
+    if kind not in ("plain", "rotating", "quantized"):
+        raise ValueError(f"unknown cache kind {kind!r} (plain, rotating, quantized)")
+    caches = []
+    for trained in windows:
+        if trained or kind == "rotating":
+            size = min(w for w in (trained, window if kind == "rotating" else None) if w)
+            caches.append(RotatingKVCache(size))
+        elif kind == "quantized":
+            caches.append(QuantizedKVCache(bits))
+        else:
+            caches.append(KVCache())
+    return caches

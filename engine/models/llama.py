@@ -13,9 +13,16 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine import kernels
+from engine import chat_templates, kernels
 from engine.cache import KVCache
-from engine.models.base import BaseModelArgs, make_rope
+from engine.models.base import (
+    Architecture,
+    BaseModelArgs,
+    GGUFLayout,
+    llama_like_config,
+    make_rope,
+    windowed_caches,
+)
 
 
 @dataclass
@@ -84,9 +91,11 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    attention = Attention  # a variant's file subclasses Block to swap the attention (qwen2, qwen3)
+
     def __init__(self, args: ModelArgs):
         super().__init__()
-        self.self_attn = Attention(args)
+        self.self_attn = self.attention(args)
         self.mlp = MLP(args)
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
@@ -97,11 +106,13 @@ class Block(nn.Module):
 
 
 class Model(nn.Module):
+    block = Block
+
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
-        self.layers = [Block(args) for _ in range(args.num_hidden_layers)]
+        self.layers = [self.block(args) for _ in range(args.num_hidden_layers)]
         self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
@@ -122,8 +133,32 @@ class Model(nn.Module):
             weights = {k: v for k, v in weights.items() if not k.startswith("lm_head.")}
         return weights
 
+    def make_cache(self, kind: str = "plain", window: int | None = None, bits: int = 8) -> list[KVCache]:
+        """One cache per layer (see `windowed_caches`); every layer shares the model's window."""
+        return windowed_caches([self.args.sliding_window] * len(self.layers), kind, window, bits)
+
     @property
     def kv_shape(self) -> tuple[int, int, int]:
         """(layers, KV heads, head dim): what one cached token costs, per K and per V."""
         a = self.args
         return a.num_hidden_layers, a.num_key_value_heads, a.head_dim
+
+
+# llama.cpp's tensor names inside a block -> ours
+GGUF_LAYER_NAMES = {
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+ARCHITECTURE = Architecture(
+    names=("llama", "smollm"),
+    hf_class="LlamaForCausalLM",
+    args=ModelArgs,
+    model=Model,
+    gguf=GGUFLayout(GGUF_LAYER_NAMES, permute_qk=True),
+    config_from_gguf=llama_like_config,
+    chat_template=chat_templates.CHATML,
+    template_name="ChatML",
+)

@@ -3,7 +3,7 @@
     python tests/app/_crash_writer.py DB_PATH STREAM_LOG
 
 Opens the store, adds a user message, and generates a reply with the default model (greedy),
-flushing text and tokens with `append_partial` every few tokens, as the app's worker does. Every
+flushing its TokenEvents with `append_partial` every few tokens, as the app's worker does. Every
 text delta goes to STREAM_LOG (raw fd writes, so a SIGKILL loses none) *before* it is flushed to the
 database, so the database can only ever hold a prefix of the log. After the first flush that holds
 some text it prints "FLUSHED" on stdout; the parent then kills it. Prints "DONE <reason>" if it
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from app.context import assemble  # noqa: E402
-from app.store import Store, TokenRecord  # noqa: E402
+from app.store import Store  # noqa: E402
 from engine import default_model  # noqa: E402
 from engine.cache import make_cache  # noqa: E402
 from engine.generate import GenerationConfig, generate  # noqa: E402
@@ -42,18 +42,17 @@ def main(db_path: str, log_path: str) -> None:
     reply = store.start_assistant_message(conversation.id, model=lm.info.name, settings=GREEDY.to_dict())
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    text, tokens, last_flush, signalled = "", [], time.monotonic(), False
+    tokens, last_flush, signalled = [], time.monotonic(), False
     config = GenerationConfig(max_tokens=512, context_length=lm.info.context_length)
     for event in generate(
         lm.model, lm.tokenizer, ctx.prompt_ids, make_cache(lm.info.n_layers), GREEDY, config
     ):
         if event.token is not None:
-            tokens.append(TokenRecord.from_event(event, lm.tokenizer.piece))
-        text += event.text
+            tokens.append(event)
         if time.monotonic() - last_flush >= FLUSH_EVERY_S or event.finish_reason:
-            os.write(log, text.encode("utf-8"))
-            store.append_partial(reply.id, text, tokens)
-            text, tokens, last_flush = "", [], time.monotonic()
+            os.write(log, "".join(t.text for t in tokens).encode("utf-8"))
+            store.append_partial(reply.id, tokens)
+            tokens, last_flush = [], time.monotonic()
             if not signalled and store.message(reply.id).text:
                 print("FLUSHED", flush=True)
                 signalled = True

@@ -1,15 +1,18 @@
 """A fake backend for fast app and UI tests: scripted replies, failing loads, endless replies.
 
-It speaks the same protocol as app.backend.EngineBackend (plain token records), so the worker,
-controller and window cannot tell it from the engine.
+It speaks the same protocol as app.backend.EngineBackend (TokenEvents, then a ReplyDone), so the
+worker, controller and window cannot tell it from the engine. A reply can be scripted as a list of
+(token text as it streams, piece) pairs to split characters across tokens as a byte-level BPE does.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
-from app.backend import BackendError, GenerateRequest
+from app.backend import BackendError, GenerateRequest, ReplyDone
+from engine.events import TokenEvent
 
 BROKEN = "broken-model.gguf"
 REPLY = "Hello **world**, this is a *fake* reply."
@@ -26,20 +29,45 @@ def split_tokens(text: str) -> list[str]:
     return out + ([word] if word else [])
 
 
-def record(index: int, text: str, logprob: float = -0.5, finish: str | None = None) -> dict:
+def record(
+    index: int, text: str, logprob: float = -0.5, finish: str | None = None, piece: str | None = None
+) -> TokenEvent:
     token_id = 1000 + index
-    alternatives = [[token_id, text, logprob], [7, " the", -1.5], [8, ",", -2.0], [9, "\n", -2.5],
-                    [10, " a", -3.0], [11, " of", -3.5], [12, " and", -4.0]]
+    piece = text if piece is None else piece
+    alternatives = [(token_id, piece, logprob), (7, " the", -1.5), (8, ",", -2.0), (9, "\n", -2.5),
+                    (10, " a", -3.0), (11, " of", -3.5), (12, " and", -4.0)]
     alternatives.sort(key=lambda a: -a[2])
-    return {
-        "index": index, "id": token_id, "text": text, "piece": text, "logprob": logprob,
-        "sampled_logprob": logprob / 2, "entropy": 1.25, "top_raw": alternatives,
-        "top_final": alternatives[:3], "finish_reason": finish,
-    }
+    return TokenEvent(
+        index=index, token=token_id, text=text, piece=piece, logprob=logprob,
+        sampled_logprob=logprob / 2, entropy=1.25, top_raw=tuple(alternatives),
+        top_final=tuple(alternatives[:3]), prompt_tokens=10, ttft_s=0.01, elapsed_s=0.01 * (index + 1),
+        kv_bytes=4096, finish_reason=finish,
+    )
+
+
+def byte_pieces(text: str | bytes, cut: Sequence[int] = ()) -> list[tuple[str, str]]:
+    """(text as it streams, piece) per token of `text` split at the byte offsets `cut` (as a
+    byte-level BPE splits characters): a token that ends inside a character shows nothing, and the
+    token that completes it shows the whole character, like engine.tokenizer.StreamingDetokenizer
+    (invalid bytes, and a character left unfinished at the end, become U+FFFD)."""
+    import codecs
+
+    data = text.encode("utf-8") if isinstance(text, str) else text  # bytes: may be invalid UTF-8
+    bounds = sorted({c for c in cut if 0 < c < len(data)} | {0, len(data)})
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        chunk = data[a:b]
+        try:
+            piece = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            piece = "".join(f"<0x{x:02X}>" for x in chunk)
+        out.append((decoder.decode(chunk, final=b == len(data)), piece))
+    return out
 
 
 class FakeSession:
-    def __init__(self, spec: str, reply: str, endless: bool):
+    def __init__(self, spec: str, reply: str | list[tuple[str, str]], endless: bool):
         self.info = {"display_name": f"Fake {spec}", "name": "fake", "spec": spec, "path": spec,
                      "context_length": 2048, "n_params": 1_000_000, "stored_as": "fake", "held_as": "fake",
                      "load_s": 0.0, "kv_bytes_per_token": 1024}
@@ -53,7 +81,9 @@ class FakeSession:
         if request.user_message == "explode":
             raise RuntimeError("the fake model exploded")
         progress(10, 10)
-        words = split_tokens(self.reply)
+        words = split_tokens(self.reply) if isinstance(self.reply, str) else self.reply
+        done = len(getattr(request, "continue_ids", ()))  # a continued reply goes on where it stopped
+        words = words[done % len(words):] + words[: done % len(words)] if self.endless else words[done:]
         limit = 10**9 if self.endless else min(len(words), request.max_new_tokens)  # endless: until stopped
         for i in range(limit):
             if self.endless:
@@ -63,18 +93,24 @@ class FakeSession:
                 reason = "cancelled"
             elif i + 1 == limit:
                 reason = "length" if self.endless or limit < len(words) else "eos"
-            rec = record(i, words[i % len(words)], logprob=-0.1 - 0.3 * (i % 5), finish=reason)
+            word = words[i % len(words)]
+            text, piece = (word, word) if isinstance(word, str) else word
+            yield record(i, text, logprob=-0.1 - 0.3 * (i % 5), finish=reason, piece=piece)
             if reason:
-                rec["stats"] = {"finish_reason": reason, "prompt_tokens": 10, "cached_tokens": 0,
-                                "generated_tokens": i + 1, "ttft_s": 0.01, "elapsed_s": 0.1,
-                                "tokens_per_s": math.nan, "kv_bytes": 4096, "context_used": 11 + i,
-                                "context_length": 2048}
-                yield rec
+                yield ReplyDone(self.stats(reason, i + 1))
                 return
-            yield rec
+
+    def stats(self, reason: str, generated: int) -> dict:
+        """The reply's numbers (tests change them by overriding this)."""
+        return {"finish_reason": reason, "prompt_tokens": 10, "cached_tokens": 0, "generated_tokens": generated,
+                "ttft_s": 0.01, "elapsed_s": 0.1, "tokens_per_s": math.nan, "kv_bytes": 4096,
+                "context_used": 10 + generated, "context_length": 2048}
 
     def housekeeping(self) -> None:
         self.housekeeping_calls += 1
+
+    def count_tokens(self, text: str) -> int:
+        return len(split_tokens(text))
 
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
@@ -83,7 +119,7 @@ class FakeSession:
 class FakeBackend:
     """Loads instantly; BROKEN (or any spec ending in it) fails like a corrupt file."""
 
-    def __init__(self, reply: str = REPLY, endless: bool = False):
+    def __init__(self, reply: str | list[tuple[str, str]] = REPLY, endless: bool = False):
         self.reply, self.endless = reply, endless
         self.sessions: list[FakeSession] = []
 

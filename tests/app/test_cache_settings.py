@@ -32,7 +32,7 @@ def test_a_version_1_file_gets_the_cache_defaults_and_is_written_as_version_2(tm
     assert loaded.app.cache_config == CacheConfig()
     file.save(loaded)
     stored = json.loads((tmp_path / "settings.json").read_text())
-    assert SCHEMA_VERSION == 2 and stored["schema_version"] == 2 and stored["app"]["kv_cache"] == "plain"
+    assert stored["schema_version"] == SCHEMA_VERSION and stored["app"]["kv_cache"] == "plain"
 
 
 def test_cache_settings_round_trip_and_bad_stored_values_fall_back(tmp_path):
@@ -51,12 +51,16 @@ def test_a_sliding_window_model_gets_a_rotating_cache_of_its_window():
     from app.backend import cache_factory
     from app.settings import CacheConfig
     from engine.cache import KVCache, RotatingKVCache
+    from tests.engine.tiny import tiny_model
 
-    plain = cache_factory(CacheConfig(kind="plain"), 2, model_window=16)()
-    assert all(isinstance(c, RotatingKVCache) and c.max_size == 16 for c in plain)
-    narrower = cache_factory(CacheConfig(kind="rotating", window=8), 2, model_window=16)()
+    windowed, full = tiny_model(sliding_window=16), tiny_model()
+    plain = cache_factory(CacheConfig(kind="plain"), windowed)()
+    assert len(plain) == 2 and all(isinstance(c, RotatingKVCache) and c.max_size == 16 for c in plain)
+    narrower = cache_factory(CacheConfig(kind="rotating", window=8), windowed)()
     assert narrower[0].max_size == 8
-    wider = cache_factory(CacheConfig(kind="rotating", window=64), 2, model_window=16)()
+    wider = cache_factory(CacheConfig(kind="rotating", window=64), windowed)()
     assert wider[0].max_size == 16
-    no_window = cache_factory(CacheConfig(kind="plain"), 2)()
+    quantized = cache_factory(CacheConfig(kind="quantized8"), windowed)()
+    assert isinstance(quantized[0], RotatingKVCache)  # attending past the window changes answers
+    no_window = cache_factory(CacheConfig(kind="plain"), full)()
     assert type(no_window[0]) is KVCache

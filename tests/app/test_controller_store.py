@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.controller import ChatController
-from app.conversation import from_stored, text_deltas
+from app.conversation import from_stored
 from app.settings import Settings
-from app.store import Store, TokenRecord
+from app.store import Store
 from app.worker import Worker, WorkerThread
 from tests.app.fakes import REPLY, FakeBackend, split_tokens
 
@@ -40,14 +40,6 @@ def send(qtbot, controller, text):
         assert controller.send(text)
 
 
-def test_text_deltas_follow_the_pieces_and_give_split_characters_to_the_last_part():
-    assert text_deltas("Hello world", ["Hello", " world"]) == ["Hello", " world"]
-    # a character split over two byte tokens: the first adds nothing, the second the character
-    assert text_deltas("a é b", ["a", " \ufffd", "\ufffd", " b"]) == ["a", "", " é", " b"]
-    assert text_deltas("tail", ["t", "\ufffd"]) == ["t", "ail"]
-    assert "".join(text_deltas("x y z", ["x", " y", " z"])) == "x y z"
-
-
 def test_a_reply_comes_back_from_the_store_as_it_streamed(qtbot, open_controller):
     controller = open_controller()
     send(qtbot, controller, "hi")
@@ -55,10 +47,10 @@ def test_a_reply_comes_back_from_the_store_as_it_streamed(qtbot, open_controller
     stored = controller.store.message(live.id)
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.text == live.text == REPLY and again.finish_reason == "eos"
-    assert [r["text"] for r in again.tokens] == split_tokens(REPLY)
+    assert [r.text for r in again.tokens] == split_tokens(REPLY)
     for a, b in zip(again.tokens, live.tokens, strict=True):
-        assert a["id"] == b["id"] and a["logprob"] == pytest.approx(b["logprob"], abs=1e-5)
-        assert a["top_final"][0][:2] == b["top_final"][0][:2]
+        assert (a.index, a.token, a.text, a.piece) == (b.index, b.token, b.text, b.piece)
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-5) and a.top_final[0][:2] == b.top_final[0][:2]
 
 
 def test_reopening_restores_the_latest_conversation_and_continues_it(qtbot, open_controller):
@@ -87,15 +79,6 @@ def test_a_reply_cut_off_by_closing_is_kept_as_far_as_it_got(qtbot, open_control
     stored = controller.store.message(reply_id)
     assert stored.finish_reason == "cancelled" and stored.text.startswith(controller.message(1).text[:10])
     assert len(controller.store.tokens(reply_id)) >= 4 and not controller.busy
-
-
-def test_stored_token_record_names_final_alternatives_and_keeps_filtered_ones():
-    record = TokenRecord(5, " a", -0.2, None, 1.0, [(5, " a", -0.2), (6, " b", -2.0)], [(5, -0.01), (6, None)])
-    message = type("M", (), {"id": 1, "role": "assistant", "text": " a", "finish_reason": None, "settings": None})
-    restored = from_stored(message, [record])
-    token = restored.tokens[0]
-    assert token["top_final"] == [[5, " a", -0.01], [6, " b", float("-inf")]]
-    assert token["sampled_logprob"] == float("-inf") and restored.finish_reason == "interrupted"
 
 
 def test_switching_conversations_mid_reply_keeps_what_was_written(qtbot, open_controller):
@@ -145,3 +128,35 @@ def test_a_finished_replys_stats_are_saved_and_come_back(qtbot, open_controller)
                             "finish_reason": "eos"}  # fmt: skip
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.stats == stored.stats and again.stats["generated_tokens"] == live.stats["generated_tokens"]
+
+
+class HalfThenFail(FakeBackend):
+    """Streams two tokens of the reply, then fails (a backend error half-way)."""
+
+    def load(self, spec, report):
+        session = super().load(spec, report)
+        stream = session.stream
+
+        def half(request, should_stop, progress):
+            items = stream(request, should_stop, progress)
+            yield next(items)
+            yield next(items)
+            raise RuntimeError("the fake model fell over")
+
+        session.stream = half
+        return session
+
+
+def test_a_failed_reply_reopens_failed_with_its_message_and_stays_out_of_the_history(qtbot, open_controller):
+    controller = open_controller(HalfThenFail())
+    with qtbot.waitSignal(controller.reply_failed, timeout=TIMEOUT_MS):
+        assert controller.send("hi")
+    live = controller.message(1)
+    assert live.text and "fell over" in live.error
+    shown_history = controller.conversation.history()
+    controller.close()
+
+    reopened = open_controller()
+    again = reopened.message(1)
+    assert again.text == live.text and again.error == live.error and again.finish_reason == "error"
+    assert reopened.conversation.history() == shown_history == [{"role": "user", "content": "hi"}]

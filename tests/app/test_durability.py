@@ -55,5 +55,5 @@ def test_sigkill_mid_reply_keeps_the_question_and_a_prefix_of_the_reply(
     tokens = store.tokens(answer.id)
     assert tokens and all(0.0 < t.prob <= 1.0 for t in tokens)
     # Text and tokens are flushed in one transaction: the stored tokens spell the stored text.
-    assert default_lm.tokenizer.decode([t.id for t in tokens]) == answer.text
+    assert default_lm.tokenizer.decode([t.token for t in tokens]) == answer.text == "".join(t.text for t in tokens)
     store.close()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.memory import ForgetIntent, MemoryStore, RememberIntent, detect_intent, normalise_fact
+from app.memory import ForgetIntent, MemoryStore, NothingNamed, RememberIntent, detect_intent, normalise_fact
 from app.store import Store, StoreError
 
 
@@ -43,7 +43,6 @@ def test_remember_intent_normalises_the_fact(text, fact):
         ("forget my name", "my name"),
         ("Please forget that I am vegan.", "I am vegan"),
         ("forget about the meeting", "the meeting"),
-        ("Forget", ""),
     ],
 )
 def test_forget_intent_carries_what_to_look_for(text, query):
@@ -64,6 +63,29 @@ def test_forget_intent_carries_what_to_look_for(text, query):
 )
 def test_ordinary_messages_are_not_intents(text):
     assert detect_intent(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["remember that", "Remember that   ", "remember that.", "Remember that!", "remember", "remember:",
+     "please remember that it", "keep in mind that", "don't forget that...", "remember that 🙂"],
+)
+def test_remembering_nothing_is_named_as_such_not_saved_as_that(text):
+    intent = detect_intent(text)
+    assert intent == NothingNamed("remember") and "nothing to remember" in intent.explanation
+
+
+@pytest.mark.parametrize("text", ["Forget", "forget it", "forget that.", "Forget about it!", "please forget that"])
+def test_forgetting_nothing_is_named_as_such(text):
+    intent = detect_intent(text)
+    assert intent == NothingNamed("forget") and "nothing to forget" in intent.explanation
+
+
+@given(st.lists(st.sampled_from(list(" .,!:;-'\"\n…") + [" that", " it", " me", " the"]), max_size=12).map("".join))
+@settings(max_examples=200)
+def test_property_a_remember_request_without_a_topic_word_never_becomes_a_memory(rest):
+    assert not isinstance(detect_intent("remember " + rest), RememberIntent)
+    assert not isinstance(detect_intent("remember that" + rest), RememberIntent)
 
 
 def test_normalise_fact():

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from app.backend import EngineSession, GenerateRequest
 from app.context import assemble
 from app.settings import CacheConfig
 from engine.cache import QuantizedKVCache, RotatingKVCache
+from engine.model_identity import model_stamp
 from engine.prompt_cache import common_prefix_length, load_entry, save_entry
 from engine.sampling import SamplingSettings
 
@@ -36,9 +39,9 @@ def ask(
     request = GenerateRequest(
         message, sampling, tuple(history), SYSTEM, max_new_tokens=max_new, conversation_id=conversation, cache=cache
     )
-    records = list(session.stream(request, lambda: False, lambda done, total: None))
-    ids = [r["id"] for r in records if r["id"] is not None]
-    return Reply(ids, "".join(r["text"] for r in records), records[-1]["stats"])
+    *tokens, done = session.stream(request, lambda: False, lambda done, total: None)
+    ids = [t.token for t in tokens if t.token is not None]
+    return Reply(ids, "".join(t.text for t in tokens), done.stats)
 
 
 def history_after(first: Reply, question: str = FIRST) -> list[dict]:
@@ -50,8 +53,8 @@ def prompt_ids(lm, message: str, history) -> list[int]:
 
 
 def held_caches(session: EngineSession):
-    (tokens,) = session.cache.keys()
-    return tokens, session.cache.peek(tokens)
+    (tokens,) = session.cache.memory.keys()
+    return tokens, session.cache.memory.peek(tokens)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +180,7 @@ def test_a_stale_file_serves_only_the_prefix_it_shares(default_lm, saved, tmp_pa
     (conversation_file,) = root.glob("*/conv-*.safetensors")
     session = EngineSession(default_lm, "default", "default", root)
     session.housekeeping()  # opens this model's folder
-    shutil.copy(conversation_file, session.disk.conversation_path("edited"))  # c1's, not this prompt's
+    shutil.copy(conversation_file, session.cache.disk.conversation_path("edited"))  # c1's, not this prompt's
     for prefix_file in root.glob("*/prefix-*.safetensors"):
         prefix_file.unlink()
     question = "Tell me a joke."
@@ -239,20 +242,59 @@ def test_a_kind_change_starts_new_caches_but_new_bounds_keep_them(default_lm):
     session = EngineSession(default_lm, "default", "default")
     ask(session, FIRST)
     session.configure(CacheConfig(max_entries=3, max_mb=64))
-    assert len(session.cache) == 1 and session.cache.max_bytes == 64 << 20
+    assert len(session.cache.memory) == 1 and session.cache.memory.max_bytes == 64 << 20
     session.configure(CacheConfig(kind="rotating", window=512))
-    assert len(session.cache) == 0
+    assert len(session.cache.memory) == 0
 
 
 def test_forgetting_a_deleted_conversation_removes_its_cache_file(default_lm, saved, tmp_path):
     root, first, scratch = saved
     session = EngineSession(default_lm, "default", "default", copy_of(root, tmp_path))
     session.housekeeping()  # opens this model's cache folder
-    conversation_file = session.disk.conversation_path("c1")
+    conversation_file = session.cache.disk.conversation_path("c1")
     assert conversation_file.exists()
 
     session.forget_conversation("c1")
 
     assert not conversation_file.exists()
     # the system prompt's cache is shared with other conversations: it stays
-    assert sorted(p.name.split("-")[0] for p in session.disk.directory.glob("*.safetensors")) == ["prefix"]
+    assert sorted(p.name.split("-")[0] for p in session.cache.disk.directory.glob("*.safetensors")) == ["prefix"]
+
+
+def as_if_loaded_from(default_lm, path):
+    """The default model's weights, as if they had been read from `path` (a small stand-in file)."""
+    return SimpleNamespace(model=default_lm.model, tokenizer=default_lm.tokenizer, info=replace(default_lm.info, path=str(path)))
+
+
+def test_a_model_file_replaced_in_place_with_its_size_and_timestamp_kept_gets_no_saved_cache(default_lm, tmp_path):
+    """The reported case: `cp -p` of another model of the same size over the file. The disk cache
+    is served again after a plain restart, but not to the replaced file."""
+    model_file, root = tmp_path / "model.gguf", tmp_path / "prompt-cache"
+    model_file.write_bytes(b"a" * 100_000)
+    lm = as_if_loaded_from(default_lm, model_file)
+    session = EngineSession(lm, "m", "m", root, loaded_stamp=model_stamp(model_file))
+    first = ask(session, FIRST)
+    session.housekeeping()  # saves this conversation's cache
+
+    restarted = ask(EngineSession(lm, "m", "m", root, loaded_stamp=model_stamp(model_file)), SECOND,
+                    history_after(first))
+    kept = os.stat(model_file)
+    model_file.write_bytes(b"b" * 100_000)  # another model's bytes, same size ...
+    os.utime(model_file, ns=(kept.st_atime_ns, kept.st_mtime_ns))  # ... and the timestamp kept
+    replaced = ask(EngineSession(lm, "m", "m", root, loaded_stamp=model_stamp(model_file)), SECOND,
+                   history_after(first))
+
+    assert restarted.stats["cache_source"] == "disk"
+    assert replaced.stats["cache_source"] == "none" and replaced.stats["cached_tokens"] == 0
+
+
+def test_a_model_file_changed_after_loading_keeps_the_caches_in_memory_only(default_lm, tmp_path):
+    model_file = tmp_path / "model.gguf"
+    model_file.write_bytes(b"a" * 1000)
+    loaded = model_stamp(model_file)
+    model_file.write_bytes(b"b" * 1000)
+    session = EngineSession(as_if_loaded_from(default_lm, model_file), "m", "m", tmp_path / "pc", loaded_stamp=loaded)
+
+    session.housekeeping()
+
+    assert session.cache.disk is None

@@ -88,3 +88,21 @@ def test_an_unreadable_settings_file_is_kept_aside_and_said(tmp_path):
     assert str(kept[0]) in file.notice and "defaults" in file.notice
     file.save(Settings())  # the next save no longer destroys what the user had
     assert kept[0].exists() and file.load() == Settings() and file.notice == ""
+
+
+def test_values_that_break_the_sampler_or_are_not_text_fall_back(tmp_path):
+    stored = (
+        '{"schema_version": 2, "sampling": {"temperature": 1e-45, "repetition_penalty": 1e-45,'
+        ' "penalty_context": 4294967296, "top_p": NaN, "min_p": Infinity},'
+        ' "app": {"system_prompt": "Be brief\\ud800", "recent_models": ["/m/a.gguf", "\\udc80"]}}'
+    )
+    (tmp_path / "settings.json").write_text(stored)
+    f = SettingsFile(tmp_path)
+    s = f.load()
+    assert s.sampling.temperature == 1e-45  # in range: decodes greedily (engine/sampling.py)
+    defaults = SamplingSettings()
+    assert (s.sampling.repetition_penalty, s.sampling.penalty_context) == (1.0, defaults.penalty_context)
+    assert (s.sampling.top_p, s.sampling.min_p) == (1.0, 0.0)
+    assert s.app.system_prompt == AppSettings().system_prompt and s.app.recent_models == ()
+    f.save(s)  # and what loaded can be saved
+    assert SettingsFile(tmp_path).load() == s

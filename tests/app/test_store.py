@@ -14,12 +14,13 @@ from app.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TITLE_CHARS,
+    ReplyTokens,
     Store,
     StoreError,
-    TokenRecord,
     auto_title,
     fts_query,
 )
+from engine.events import TokenEvent
 
 
 @pytest.fixture
@@ -29,15 +30,21 @@ def store(tmp_path):
     s.close()
 
 
-def token(i: int, piece: str, logprob: float = -0.5) -> TokenRecord:
-    return TokenRecord(
-        i, piece, logprob, logprob / 2, 1.25, [(i, piece, logprob), (99, " x", -3.0)], [(i, -0.1)]
+def token(i: int, text: str, logprob: float = -0.5) -> TokenEvent:
+    return TokenEvent(
+        0, i, text, text, logprob, logprob / 2, 1.25, ((i, text, logprob), (99, " x", -3.0)), ((i, text, -0.1),)
     )
+
+
+def old_row(*tokens: TokenEvent) -> str:
+    """Token data as schema versions 1 and 2 stored it (row format 1: no per-token text)."""
+    return json.dumps([[t.token, t.piece, t.logprob, t.sampled_logprob, t.entropy,
+                        [list(a) for a in t.top_raw], [[i, lp] for i, _p, lp in t.top_final]] for t in tokens])
 
 
 def reply(store: Store, conversation_id: int, text: str, reason: str = "eos", stats: dict | None = None) -> int:
     m = store.start_assistant_message(conversation_id, model="SmolLM2", settings={"temperature": 0.7})
-    store.append_partial(m.id, text, [token(1, text)])
+    store.append_partial(m.id, [token(1, text)])
     store.finish(m.id, reason, stats)
     return m.id
 
@@ -126,14 +133,14 @@ def test_a_version_1_database_with_rows_upgrades_in_place_to_keep_reply_stats(tm
                  "(1, 1, NULL, 'user', 'old question', 1)")
     conn.execute("INSERT INTO messages (id, conversation_id, parent_id, role, text, created, model, finished, "
                  "finish_reason) VALUES (2, 1, 1, 'assistant', 'old answer', 2, 'SmolLM2', 1, 'eos')")
-    conn.execute("INSERT INTO message_tokens VALUES (2, 0, ?)", (json.dumps([token(5, "old").to_row()]),))
+    conn.execute("INSERT INTO message_tokens VALUES (2, 0, ?)", (old_row(token(5, "old "), token(6, "answer")),))
     conn.commit()
     conn.close()
     s = Store(path)
-    assert s.recovered_from is None and s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+    assert s.recovered_from is None and s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 4
     old = s.active_path(1)
     assert [m.text for m in old] == ["old question", "old answer"] and old[1].stats is None
-    assert old[1].finish_reason == "eos" and [t.piece for t in s.tokens(2)] == ["old"]
+    assert old[1].finish_reason == "eos" and [(t.piece, t.text) for t in s.tokens(2)] == [("old ", "old "), ("answer", "answer")]
     assert [h.message_id for h in s.search("answer")] == [2]
     s.add_user_message(1, "new question")
     new = reply(s, 1, "new answer", stats={"generated_tokens": 2, "tokens_per_s": 30.5})
@@ -218,7 +225,7 @@ def test_delete_cascades_to_messages_tokens_and_search(store):
     assert store.query("SELECT count(*) FROM messages")[0][0] == 0
     assert store.query("SELECT count(*) FROM message_tokens")[0][0] == 0
     assert store.search("zebra") == []
-    assert store.tokens(mid) == []
+    assert store.tokens(mid) == ReplyTokens(())
 
 
 # -- messages, streaming and tokens ----------------------------------------------------------
@@ -229,39 +236,29 @@ def test_streamed_reply_accumulates_text_and_tokens_in_order(store):
     store.add_user_message(c.id, "count")
     m = store.start_assistant_message(c.id, model="SmolLM2", settings={"temperature": 0.2, "seed": 3})
     assert not store.message(m.id).finished
-    store.append_partial(m.id, "one", [token(10, "one")])
-    store.append_partial(m.id, "", [])  # a flush with nothing new is harmless
-    store.append_partial(m.id, " two", [token(11, " two"), token(12, "")])
+    store.append_partial(m.id, [token(10, "one")])
+    store.append_partial(m.id, [])  # a flush with nothing new is harmless
+    store.append_partial(m.id, [token(11, " two"), token(12, "")])
     assert store.message(m.id).text == "one two"
     store.finish(m.id, "length")
     done = store.message(m.id)
     assert done.finished and done.finish_reason == "length"
     assert done.model == "SmolLM2" and done.settings == {"temperature": 0.2, "seed": 3}
-    assert [t.id for t in store.tokens(m.id)] == [10, 11, 12]
+    assert [(t.index, t.token, t.text) for t in store.tokens(m.id)] == [(0, 10, "one"), (1, 11, " two"), (2, 12, "")]
     t = store.tokens(m.id)[0]
-    assert t.top == [(10, "one", -0.5), (99, " x", -3.0)] and t.top_final == [(10, -0.1)]
-    assert math.isclose(t.prob, math.exp(-0.5))
+    assert t.top_raw == ((10, "one", -0.5), (99, " x", -3.0)) and t.top_final == ((10, "one", -0.1),)
+    assert math.isclose(t.prob, math.exp(-0.5)) and not store.tokens(m.id).damaged
 
 
-def test_token_record_from_engine_event_names_alternatives():
-    class Event:  # the fields of engine.generate.TokenEvent that matter here
-        token, piece, logprob, sampled_logprob, entropy = 7, " hi", -0.25, -0.125, 2.0
-        top_raw = [(7, -0.25), (8, -1.5)]
-        top_final = [(7, -0.125), (8, float("-inf"))]
-
-    r = TokenRecord.from_event(Event(), piece_of=lambda i: f"<{i}>")
-    assert r.top == [(7, "<7>", -0.25), (8, "<8>", -1.5)]
-    assert TokenRecord.from_row(json.loads(json.dumps(r.to_row()))).top_final == [(7, -0.125), (8, None)]
-
-
-def test_token_record_from_the_workers_plain_dict():
-    record = {
-        "index": 0, "id": 7, "text": " hi", "piece": " hi", "logprob": -0.25, "sampled_logprob": -0.125,
-        "entropy": 2.0, "top_raw": [[7, " hi", -0.25], [8, " yo", -1.5]], "top_final": [[7, " hi", -0.125]],
-    }  # fmt: skip
-    r = TokenRecord.from_mapping(record)
-    assert (r.id, r.piece, r.logprob, r.sampled_logprob, r.entropy) == (7, " hi", -0.25, -0.125, 2.0)
-    assert r.top == [(7, " hi", -0.25), (8, " yo", -1.5)] and r.top_final == [(7, -0.125)]
+def test_a_token_comes_back_as_the_same_record_filtered_alternatives_included(store):
+    c = store.create_conversation()
+    m = store.start_assistant_message(c.id)
+    sent = TokenEvent(
+        0, 7, " hi", " hi", -0.25, float("-inf"), 2.0, ((7, " hi", -0.25), (8, " yo", -1.5)),
+        ((7, " hi", -0.125), (9, "<0xF0>", float("-inf"))), finish_reason="eos",
+    )  # fmt: skip
+    store.append_partial(m.id, [sent])
+    assert store.tokens(m.id).tokens == (sent,)
 
 
 def test_unfinished_reply_is_marked_interrupted_on_reopen(tmp_path):
@@ -269,7 +266,7 @@ def test_unfinished_reply_is_marked_interrupted_on_reopen(tmp_path):
     c = s.create_conversation()
     s.add_user_message(c.id, "hi")
     m = s.start_assistant_message(c.id)
-    s.append_partial(m.id, "Hel", [token(1, "Hel")])
+    s.append_partial(m.id, [token(1, "Hel")])
     s.close()
     s = Store(tmp_path / "g.db")
     got = s.message(m.id)
@@ -323,7 +320,7 @@ def test_regenerate_adds_a_sibling_reply(store):
     old = reply(store, c.id, "joke one")
     new = store.regenerate(c.id, model="SmolLM2", settings={"seed": 2})
     assert new.parent_id == store.message(old).parent_id and not new.finished
-    store.append_partial(new.id, "joke two")
+    store.append_partial(new.id, [token(1, "joke two")])
     store.finish(new.id, "eos")
     assert [m.text for m in store.active_path(c.id)] == ["tell me a joke", "joke two"]
     assert [m.text for m in store.siblings(new.id)] == ["joke one", "joke two"]
@@ -380,8 +377,8 @@ def test_search_sees_streamed_text_and_survives_hostile_queries(store):
     c = store.create_conversation()
     store.add_user_message(c.id, "q")
     m = store.start_assistant_message(c.id)
-    store.append_partial(m.id, "streaming ")
-    store.append_partial(m.id, "marmalade")
+    store.append_partial(m.id, [token(1, "streaming ")])
+    store.append_partial(m.id, [token(2, "marmalade")])
     assert [h.message_id for h in store.search("marmalade")] == [m.id]
     for query in ['"', "AND OR NOT", "a* (b", "NEAR(x y)", "^col:", "''", "   ", "-", 'ma"rm']:
         store.search(query)  # never raises
@@ -421,7 +418,7 @@ def test_export_json_has_every_branch_and_token_probabilities(store):
     by_id = {m["id"]: m for m in doc["messages"]}
     assert set(by_id) == {u.id, first, second, store.message(second).parent_id}
     tok = by_id[first]["tokens"][0]
-    assert tok["text"] == "Hello" and math.isclose(tok["prob"], math.exp(-0.5), rel_tol=1e-5)
+    assert tok["text"] == tok["shown_text"] == "Hello" and math.isclose(tok["prob"], math.exp(-0.5), rel_tol=1e-5)
     assert tok["top"][1] == {"id": 99, "text": " x", "logprob": -3.0, "prob": round(math.exp(-3.0), 6)}
     assert by_id[first]["settings"] == {"temperature": 0.7} and "tokens" not in by_id[u.id]
     assert by_id[first]["stats"] is None and "stats" not in by_id[u.id]
@@ -440,3 +437,11 @@ def test_delete_message_removes_the_turn_and_moves_the_branch_back(store):
     assert [m.text for m in store.active_path(c.id)] == ["first question", "first answer"]
     assert store.conversation(c.id).active_leaf_id == answer
     assert len(store.messages(c.id)) == 2 and store.search("paste") == []
+
+
+def test_a_reply_without_tokens_can_be_added_and_reads_back_whole(store):
+    c = store.create_conversation()
+    store.add_user_message(c.id, "imported question")
+    m = store.add_reply(c.id, "imported answer 你好", model="elsewhere")
+    assert [x.text for x in store.active_path(c.id)] == ["imported question", "imported answer 你好"]
+    assert m.finished and m.finish_reason == "eos" and store.tokens(m.id) == ReplyTokens(())

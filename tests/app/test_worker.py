@@ -6,7 +6,9 @@ import pytest
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.backend import EngineBackend, GenerateRequest
+from app.failures import FailureKind
 from app.worker import TokenBatcher, Worker, WorkerThread
+from engine.events import TokenEvent
 from engine.sampling import SamplingSettings
 from tests.app.fakes import BROKEN, REPLY, FakeBackend, split_tokens
 
@@ -113,7 +115,8 @@ def test_load_then_generate_streams_plain_records(qtbot, worker_for):
     assert loaded(qtbot, req, rec)["display_name"] == "Fake default"
     stats = generated(qtbot, req, rec, 1, request())
     assert stats["finish_reason"] == "eos"
-    assert "".join(r["text"] for r in rec.records()) == REPLY
+    assert all(isinstance(r, TokenEvent) for r in rec.records())
+    assert "".join(r.text for r in rec.records()) == REPLY
     assert {rid for rid, _ in rec.batches} == {1}
 
 
@@ -136,13 +139,15 @@ def test_a_failed_load_keeps_the_previous_model(qtbot, worker_for):
 
 def test_generate_without_a_model_fails_cleanly(qtbot, worker_for):
     worker, req, rec = worker_for(FakeBackend())
-    assert "No model" in generated(qtbot, req, rec, 1, request())
+    failure = generated(qtbot, req, rec, 1, request())
+    assert failure.kind is FailureKind.NO_MODEL and "No model" in failure.message
 
 
 def test_an_exception_comes_back_as_a_signal_and_the_thread_lives(qtbot, worker_for):
     worker, req, rec = worker_for(FakeBackend())
     loaded(qtbot, req, rec)
-    assert "exploded" in generated(qtbot, req, rec, 1, request("explode"))
+    failure = generated(qtbot, req, rec, 1, request("explode"))
+    assert failure.kind is FailureKind.UNEXPECTED and "exploded" in failure.message
     assert generated(qtbot, req, rec, 2, request())["finish_reason"] == "eos"
 
 
@@ -179,10 +184,10 @@ def test_real_engine_streams_plain_values(qtbot, worker_for):
     assert 1 <= len(records) == stats["generated_tokens"] <= 6
     assert stats["prompt_tokens"] > 5 and stats["kv_bytes"] > 0
     for r in records:
-        assert type(r["id"]) is int and type(r["logprob"]) is float and type(r["entropy"]) is float
-        assert all(type(i) is int and type(p) is str and type(lp) is float for i, p, lp in r["top_raw"])
-        assert r["top_raw"][0][2] >= r["top_raw"][-1][2]
-    reply = "".join(r["text"] for r in records)
+        assert type(r.token) is int and type(r.logprob) is float and type(r.entropy) is float
+        assert all(type(i) is int and type(p) is str and type(lp) is float for i, p, lp in r.top_raw)
+        assert r.top_raw[0][2] >= r.top_raw[-1][2]
+    reply = "".join(r.text for r in records)
     assert "Paris" in reply
     # the second turn reuses the first one's KV cache (prompt cache)
     history = ({"role": "user", "content": greedy.user_message}, {"role": "assistant", "content": reply})
@@ -203,5 +208,5 @@ def test_real_engine_fits_the_conversation_to_the_context_window(qtbot, worker_f
     stats = generated(qtbot, req, rec, 1, small, SLOW_TIMEOUT_MS)
     assert stats["dropped_messages"] > 0 and stats["prompt_tokens"] <= 256 - 4
     too_long = GenerateRequest("word " * 400, SamplingSettings(), max_new_tokens=4, context_length=256)
-    message = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
-    assert isinstance(message, str) and "Shorten the message" in message
+    failure = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
+    assert failure.kind is FailureKind.CONTEXT_TOO_LONG and "Shorten the message" in failure.message

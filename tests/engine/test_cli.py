@@ -173,6 +173,46 @@ def test_generate_bad_input_is_one_clear_line(call, argv, expected):
     assert expected in one_error_line(err)
 
 
+def test_generate_at_a_vanishing_temperature_is_greedy(call):
+    greedy = json.loads(call("generate", "--json", "--max-tokens", "4", "The capital of France is")[1])
+    _, out, _ = call("generate", "--json", "--max-tokens", "4", "--temperature", "1e-45", "--seed", "3",
+                     "The capital of France is")
+    assert json.loads(out)["ids"] == greedy["ids"] and len(set(greedy["ids"])) > 1
+
+
+@pytest.mark.parametrize(
+    "argv,stdin,expected",
+    [
+        (("tokenize", "a\udc80"), None, "error: the text is not valid UTF-8: byte 0x80 at character 2"),
+        (("logprobs", "\udcff"), None, "error: the prompt is not valid UTF-8: byte 0xFF at character 1"),
+        (("generate", "hi\udced"), None, "error: the prompt is not valid UTF-8: byte 0xED at character 3"),
+        (("tokenize", "--jsonl"), '"ok"\n"a\\ud800"\n', "error: stdin line 2 holds a lone surrogate \\ud800 at character 2"),
+        (("logprobs", "--jsonl"), '"\\udfff"\n', "error: stdin line 1 holds a lone surrogate \\udfff at character 1"),
+    ],
+)
+def test_text_that_is_not_text_is_named_in_one_line(call, argv, stdin, expected):
+    status, _, err = call(*argv, stdin=stdin)
+    assert status == 2 and one_error_line(err).startswith(expected)
+    assert "TypeError" not in err
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (("generate", "--temperature", "nan", "hi"), "temperature"),
+        (("generate", "--repetition-penalty", "1e-45", "hi"), "repetition penalty"),
+        (("generate", "--top-p", "inf", "hi"), "top-p"),
+    ],
+)
+def test_generate_refuses_settings_the_app_refuses(call, argv, expected):
+    from engine.sampling import SamplingSettings
+
+    status, out, err = call(*argv)
+    assert status == 2 and out == "" and expected in one_error_line(err)
+    flag, value = argv[1].removeprefix("--").replace("-", "_"), float(argv[2])
+    assert SamplingSettings(**{flag: value}).validate()  # the one validation the settings use too
+
+
 # ---------------------------------------------------------------------------------------------
 # the real entry point
 

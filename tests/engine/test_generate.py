@@ -275,14 +275,14 @@ def test_event_probabilities_and_top_lists(tiny, settings):
         assert 0.0 <= e.prob <= 1.0 and 0.0 <= math.exp(e.sampled_logprob) <= 1.0
         assert 0.0 <= e.entropy <= math.log(TOK.vocab_size) + 1e-4
         for top in (e.top_raw, e.top_final):
-            values = [lp for _, lp in top]
+            values = [lp for _, _, lp in top]
             assert values == sorted(values, reverse=True)
             assert all(lp <= 1e-6 for lp in values)
         assert len(e.top_raw) == 6 and 1 <= len(e.top_final) <= 6
-        raw = dict(e.top_raw)
+        raw = {i: lp for i, _, lp in e.top_raw}
         if e.token in raw:
             assert math.isclose(raw[e.token], e.logprob, abs_tol=1e-5)
-        final = dict(e.top_final)
+        final = {i: lp for i, _, lp in e.top_final}
         assert e.token in final or len(e.top_final) == 6  # the drawn token was possible
         if settings.temperature == 0.0:
             assert e.token == e.top_final[0][0]

@@ -26,7 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import native
-from engine.cache import make_cache
 from engine.default_model import GGUF_SHA256
 from engine.loading import LoadedModel, WeightPolicy, load
 from engine.native_modules import NativeQuantizedEmbedding, NativeQuantizedLinear
@@ -107,7 +106,7 @@ def full_logprobs(lm: LoadedModel, ids: list[int], chunk: int = 512) -> np.ndarr
     model's logits (the reference's were computed the same way from llama.cpp's logits)."""
     import mlx.core as mx  # here, not at the top: `engine` must load OpenBLAS before mlx is imported
 
-    cache = make_cache(lm.info.n_layers)
+    cache = lm.model.make_cache()  # the architecture's own layout (sliding-window layers)
     for start in range(0, len(ids), chunk):
         logits = lm.model(mx.array([ids[start : start + chunk]]), cache)
     x = np.array(logits[0, -1].astype(mx.float32), dtype=np.float64)
@@ -217,7 +216,7 @@ def greedy_events(lm: LoadedModel, case: dict) -> list:
     from engine.sampling import GREEDY as GREEDY_SETTINGS
 
     config = GenerationConfig(max_tokens=len(case["steps"]))
-    events = generate(lm.model, lm.tokenizer, case["ids"], make_cache(lm.info.n_layers), GREEDY_SETTINGS, config)
+    events = generate(lm.model, lm.tokenizer, case["ids"], lm.model.make_cache(), GREEDY_SETTINGS, config)
     return [e for e in events if e.token is not None]
 
 

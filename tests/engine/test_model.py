@@ -159,6 +159,6 @@ def test_heads_must_divide_evenly():
 
 
 def test_architecture_lookup():
-    assert get_architecture("mistral").Model is Model
+    assert get_architecture("mistral").model is Model
     with pytest.raises(UnsupportedArchitecture, match="gpt-neox"):
         get_architecture("gpt-neox")

@@ -30,9 +30,9 @@ def ids(n: int, seed: int) -> list[int]:
     return np.random.default_rng(seed).integers(0, 256, n).tolist()
 
 
-def greedy(model, tok, new_ids, caches, n=8) -> list[int]:
-    """Generated ids for `new_ids` fed on top of `caches` (which it extends)."""
-    events = generate(model, tok, new_ids, caches, GREEDY, GenerationConfig(max_tokens=n))
+def greedy(model, tok, prompt, caches, n=8) -> list[int]:
+    """Generated ids for the whole `prompt`, whose start `caches` may already hold."""
+    events = generate(model, tok, prompt, caches, GREEDY, GenerationConfig(max_tokens=n))
     return [e.token for e in events if e.token is not None]
 
 
@@ -43,7 +43,7 @@ def scratch(model, tok, prompt, n=8) -> list[int]:
 def turn(pc: PromptCache, model, tok, prompt, n=8) -> tuple[list[int], int]:
     """One request the way the app's worker makes it: checkout, generate, checkin."""
     caches, reused = pc.checkout(prompt)
-    out = greedy(model, tok, prompt[reused:], caches, n)
+    out = greedy(model, tok, prompt, caches, n)
     pc.checkin((prompt + out)[: caches[0].offset], caches)
     return out, reused
 
@@ -99,7 +99,7 @@ def test_edited_message_trims_to_common_prefix(tiny):
     edited = p1[:35] + [(p1[35] + 1) % 256] + ids(12, 8)
     caches, reused = pc.checkout(edited)
     assert reused == 35 and caches[0].offset == 35
-    assert greedy(model, tok, edited[reused:], caches) == scratch(model, tok, edited)
+    assert greedy(model, tok, edited, caches) == scratch(model, tok, edited)
 
 
 def test_whole_prompt_cached_still_computes_one_token(tiny):
@@ -111,7 +111,7 @@ def test_whole_prompt_cached_still_computes_one_token(tiny):
     pc.checkin(p, caches)
     caches, reused = pc.checkout(p)
     assert reused == len(p) - 1 and caches[0].offset == len(p) - 1
-    assert greedy(model, tok, p[reused:], caches) == scratch(model, tok, p)
+    assert greedy(model, tok, p, caches) == scratch(model, tok, p)
 
 
 def test_cache_from_disk_gives_same_tokens(tiny, tmp_path):
@@ -214,7 +214,7 @@ def test_rotating_cache_past_window_reused_only_on_exact_prefix(tiny):
     caches, reused = pc.checkout(extended)
     assert reused == len(p)
     fresh = make_cache(len(model.layers), "rotating", window=window)
-    assert greedy(model, tok, extended[reused:], caches) == greedy(model, tok, extended, fresh)
+    assert greedy(model, tok, extended, caches) == greedy(model, tok, extended, fresh)
 
 
 def test_entries_of_another_cache_kind_are_not_stored(tiny):

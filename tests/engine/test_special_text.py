@@ -212,3 +212,11 @@ def test_property_message_text_never_adds_a_control_token(bpe, sp, data, which):
     assert specials(tok, ids) == specials(tok, tok.encode_chat(same_shape(messages)))
     if tok is bpe:  # SentencePiece control pieces decode to nothing, so compare text for BPE only
         assert tok.decode(ids) == tok.apply_chat_template(messages)
+
+
+def test_a_lone_surrogate_is_named_not_a_library_type_error(bpe, sp):
+    for tok in (bpe, sp):
+        with pytest.raises(TokenizerError, match=r"character 2 is U\+D800"):
+            tok.encode("a\ud800")
+        with pytest.raises(TokenizerError, match=r"message 2 is not valid text.*U\+DC80"):
+            tok.encode_chat([{"role": "system", "content": "S"}, {"role": "user", "content": "\udc80"}])

@@ -10,8 +10,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
 
-from app.backend import BackendError
+from app.backend import BackendError, ReplyDone
 from app.context import ContextTooLong
+from app.failures import FailureKind
 from tests.app.fakes import REPLY, FakeBackend, FakeSession
 from tests.ui.driver import REPLY_TIMEOUT_MS, ask, type_and_send
 
@@ -50,10 +51,10 @@ def test_a_conversation_and_its_token_probabilities_survive_a_restart(qtbot, lau
     assert sidebar_titles(again.window) == ["Tell me about glass"]
     click_token(qtbot, views[1], 3)
     after = again.window.panel.record
-    assert after["id"] == before["id"] and after["piece"] == before["piece"]
-    assert after["logprob"] == pytest.approx(before["logprob"], abs=1e-5)
-    assert [a[:2] for a in after["top_raw"]] == [a[:2] for a in before["top_raw"]]
-    assert [a[:2] for a in after["top_final"]] == [a[:2] for a in before["top_final"]]
+    assert (after.index, after.token, after.text, after.piece) == (before.index, before.token, before.text, before.piece)
+    assert after.logprob == pytest.approx(before.logprob, abs=1e-5)
+    assert [a[:2] for a in after.top_raw] == [a[:2] for a in before.top_raw]
+    assert [a[:2] for a in after.top_final] == [a[:2] for a in before.top_final]
     # the tint is rebuilt from the stored probabilities (a -0.7 logprob token is tinted)
     assert views[1].text._token_span.keys() == set(range(len(views[1].message.tokens)))
 
@@ -205,11 +206,13 @@ class DroppingSession(FakeSession):
 
     def stream(self, request, should_stop, progress):
         if len(request.user_message) > 1000:
-            raise BackendError(f"This message is 2,000 tokens … only 1,536 fit. {ContextTooLong.ADVICE}")
-        for record in super().stream(request, should_stop, progress):
-            if "stats" in record:
-                record["stats"]["dropped_messages"] = 12
-            yield record
+            raise BackendError(
+                f"This message is 2,000 tokens … only 1,536 fit. {ContextTooLong.ADVICE}", FailureKind.CONTEXT_TOO_LONG
+            )
+        for item in super().stream(request, should_stop, progress):
+            if isinstance(item, ReplyDone):
+                item.stats["dropped_messages"] = 12
+            yield item
 
 
 class DroppingBackend(FakeBackend):
@@ -262,10 +265,10 @@ class MeasuredSession(DroppingSession):
     """Reports a real decoding speed (the plain fake's is NaN) besides the dropped messages."""
 
     def stream(self, request, should_stop, progress):
-        for record in super().stream(request, should_stop, progress):
-            if "stats" in record:
-                record["stats"] |= {"tokens_per_s": 42.5, "computed_tokens": 10, "kv_cache": "plain"}
-            yield record
+        for item in super().stream(request, should_stop, progress):
+            if isinstance(item, ReplyDone):
+                item.stats.update(tokens_per_s=42.5, computed_tokens=10, kv_cache="plain")
+            yield item
 
 
 class MeasuredBackend(FakeBackend):

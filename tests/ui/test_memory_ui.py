@@ -14,6 +14,7 @@ from app.backend import EngineBackend
 from app.context import MEMORIES_HEADING
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
+from ui.memories_popup import MemoriesPopup
 
 
 def memory_texts(app) -> list[str]:
@@ -32,8 +33,13 @@ def test_remember_that_saves_the_fact_and_still_sends(qtbot, launch):
     assert last_request(app).memories == ("My name is Ada",)
     chip = app.window.transcript.views[1].memories_chip
     assert reply.memories == ["My name is Ada"] and chip.isVisible() and chip.text() == "used 1 memory"
-    listed = [a.text() for a in app.window.transcript.views[1].memories_menu().actions()]
-    assert "• My name is Ada" in listed
+    assert "Remembered: My name is Ada" in app.window.status.currentMessage()
+    QTest.mouseClick(chip, Qt.MouseButton.LeftButton)  # opens a readable list, not greyed-out menu items
+    popup = qtbot.waitUntil(lambda: app.window.findChild(MemoriesPopup) is not None) or app.window.findChild(MemoriesPopup)
+    assert popup.isVisible() and popup.texts() == ["My name is Ada"]
+    assert all(popup.list.item(i).flags() & Qt.ItemFlag.ItemIsEnabled for i in range(popup.list.count()))
+    QTest.keyClick(popup.list, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not popup.isVisible())
 
 
 def test_remember_this_saves_the_selection_or_the_message(qtbot, launch):
@@ -131,3 +137,17 @@ def test_a_memory_from_one_conversation_reaches_the_next_with_the_real_model(qtb
     assert reply.text.strip() and reply.memories == ["My name is Ada"]
     chip = app.window.transcript.views[1].memories_chip
     assert chip.isVisible() and chip.text() == "used 1 memory"
+
+
+@pytest.mark.parametrize("text", ["remember that", "Remember that.", "forget it"])
+def test_asking_to_remember_or_forget_nothing_says_so_and_saves_and_sends_nothing(qtbot, launch, text):
+    app = launch(FakeBackend())
+    app.controller.remember_fact("I like tea")
+    box = app.window.composer.box
+    box.setFocus()
+    QTest.keyClicks(box, text)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert memory_texts(app) == ["I like tea"]  # no memory "That", nothing forgotten
+    assert last_request_count(app) == 0 and app.window.transcript.views == []
+    assert app.window.notice.isVisible() and "nothing to" in app.window.notice.text()
+    assert box.toPlainText() == text  # what was typed is still there to finish

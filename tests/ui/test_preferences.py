@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -18,9 +21,12 @@ def open_preferences(qtbot, window):
 
 
 def set_field(dialog, name: str, text: str) -> None:
+    """Select what the field shows and type `text` over it, as a person does."""
     edit = dialog.fields[name].edit
+    dialog.tabs.setCurrentIndex(next(i for i, (_t, names) in enumerate(dialog._tab_settings) if name in names))
+    edit.setFocus()
     edit.selectAll()
-    QTest.keyClicks(edit, text) if text else edit.clear()
+    QTest.keyClicks(edit, text) if text else QTest.keyClick(edit, Qt.Key.Key_Delete)
 
 
 def test_ctrl_comma_opens_preferences(qtbot, launch):
@@ -35,12 +41,8 @@ def test_ctrl_comma_opens_preferences(qtbot, launch):
 @pytest.mark.parametrize(
     "name, text, message",
     [
-        ("temperature", "-1", "Temperature must be between 0 and 5"),
-        ("top_p", "7", "Top-p must be greater than 0 and at most 1"),
-        ("top_k", "2.5", "Must be a whole number"),
-        ("min_p", "abc", "Must be a number"),
-        ("seed", "-4", "Seed must be empty"),
-        ("max_new_tokens", "0", "Max new tokens must be between 1"),
+        ("context_length", "100", "Context length must be 0 (the model's own) or 256"),
+        ("max_new_tokens", "", "Enter a number"),
         ("panel_top_k", "", "Enter a number"),
     ],
 )
@@ -48,22 +50,83 @@ def test_invalid_values_show_inline_and_cannot_be_saved(qtbot, launch, tmp_path,
     app = launch(FakeBackend())
     before = app.controller.settings
     dialog = open_preferences(qtbot, app.window)
+    size = dialog.size()
     set_field(dialog, name, text)
     error = dialog.fields[name].error
-    assert not error.isHidden() and error.text().startswith(message)
+    assert error.isVisible() or not dialog.fields[name].isVisible()
+    assert error.text().startswith(message) and error.problem
     assert any(dialog.tabs.tabText(i).endswith("⚠") for i in range(dialog.tabs.count()))
-    assert not dialog.save_button.isEnabled()
+    assert not dialog.save_button.isEnabled() and "to save" in dialog.summary.text()
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    QTest.keyClick(dialog.fields[name].edit, Qt.Key.Key_Return)  # Enter must not save either
     assert dialog.isVisible()
+    assert dialog.size() == size  # the problem took the hint's place: nothing jumped
+    if text:  # Enter must not save either
+        QTest.keyClick(dialog.fields[name].edit, Qt.Key.Key_Return)
+        assert dialog.isVisible()
     assert app.controller.settings == before
     assert not (tmp_path / "config" / "settings.json").exists()
-    set_field(dialog, name, {"seed": "", "panel_top_k": "10", "min_p": "0.05"}.get(name, "1"))
-    assert error.isHidden() and dialog.save_button.isEnabled()
+    if not text:  # an emptied spin box goes back to its last value on Enter, as spin boxes do
+        QTest.keyClick(dialog.fields[name].edit, Qt.Key.Key_Return)
+        assert app.controller.settings == before
+        return
+    set_field(dialog, name, {"context_length": "512", "kv_window": "256"}.get(name, "10"))
+    assert not error.problem and error.text() == error.hint and dialog.save_button.isEnabled()
     dialog.reject()
 
 
-def test_saved_values_persist_and_restore_defaults_resets_them(qtbot, launch, tmp_path):
+@pytest.mark.parametrize(
+    "name, typed, shown",
+    [("temperature", "9", None), ("top_p", "7", None), ("top_k", "2.5", None), ("min_p", "-0.5", None),
+     ("presence_penalty", "-3", None), ("repetition_penalty", "0", None), ("seed", "-4", "4")],
+)
+def test_numbers_outside_the_accepted_range_cannot_be_typed(qtbot, launch, name, typed, shown):
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    field = dialog.fields[name]
+    set_field(dialog, name, typed)
+    if name == "seed":
+        assert field.edit.text() == shown and dialog.save_button.isEnabled()
+    else:
+        from app.setting_ranges import NUMBER_RANGES
+
+        r = NUMBER_RANGES[name]
+        assert (field.spin.minimum(), field.spin.maximum()) == (r.control_min, r.control_max)
+        if field.spin.hasAcceptableInput():  # what was typed was cut short at the range's edge
+            value = field.parse()
+            assert r.control_min <= value <= r.control_max and value != float(typed)
+            assert dialog.save_button.isEnabled()
+        else:  # a half-typed number ("-"): said in place, and not savable
+            assert field.error.problem and not dialog.save_button.isEnabled()
+    dialog.reject()
+
+
+def test_stop_strings_are_typed_readably_validated_saved_sent_and_exported(qtbot, launch, tmp_path):
+    backend = FakeBackend()
+    app = launch(backend)
+    dialog = open_preferences(qtbot, app.window)
+    dialog.stop_edit.setFocus()
+    QTest.keyClicks(dialog.stop_edit, "\\n\\nUser:")
+    assert not dialog.stop_message.problem
+    dialog.stop_edit.setPlainText("\\nUser:\nEND\nEND")
+    assert dialog.stop_message.problem == "“END” is listed twice" and not dialog.save_button.isEnabled()
+    assert dialog.tabs.tabText(0) == "Decoding ⚠"
+    dialog.stop_edit.setPlainText("\\q")
+    assert "\\q is not an escape" in dialog.stop_message.text()
+    dialog.stop_edit.setPlainText("\\n\\nUser:\n###\n")
+    assert dialog.save_button.isEnabled()
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert SettingsFile(tmp_path / "config").load().app.stop_strings == ("\n\nUser:", "###")
+    dialog = open_preferences(qtbot, app.window)
+    assert dialog.stop_edit.toPlainText() == "\\n\\nUser:\n###"  # shown as typed
+    dialog.reject()
+    ask(qtbot, app, "hello")
+    assert backend.sessions[-1].requests[-1].stop_strings == ("\n\nUser:", "###")
+    app.controller.export(tmp_path / "c.json", "json")
+    exported = json.loads((tmp_path / "c.json").read_text())
+    assert exported["messages"][-1]["settings"]["stop_strings"] == ["\n\nUser:", "###"]
+
+
+def test_saved_values_persist_and_restore_defaults_resets_only_the_tab_on_screen(qtbot, launch, tmp_path):
     app = launch(FakeBackend())
     dialog = open_preferences(qtbot, app.window)
     set_field(dialog, "temperature", "1.3")
@@ -80,11 +143,18 @@ def test_saved_values_persist_and_restore_defaults_resets_them(qtbot, launch, tm
     assert app.window.panel.top_k == 5
 
     dialog = open_preferences(qtbot, app.window)
-    assert dialog.fields["temperature"].edit.text() == "1.3"
+    assert dialog.fields["temperature"].parse() == 1.3
+    dialog.tabs.setCurrentIndex(0)  # Decoding
     QTest.mouseClick(dialog.restore_button, Qt.MouseButton.LeftButton)
-    assert dialog.fields["temperature"].edit.text() == "0.7"
-    assert dialog.fields["seed"].edit.text() == "" and dialog.tint_check.isChecked()
-    assert dialog.system_prompt.toPlainText().startswith("You are a helpful assistant")
+    assert dialog.fields["temperature"].parse() == 0.7 and dialog.fields["seed"].edit.text() == ""
+    assert "Decoding tab is back to its defaults" in dialog.summary.text()
+    # the other tabs keep what they showed
+    assert dialog.fields["panel_top_k"].parse() == 5 and not dialog.tint_check.isChecked()
+    assert dialog.system_prompt.toPlainText() == "Answer in French."
+    dialog.tabs.setCurrentIndex(4)  # Display
+    QTest.mouseClick(dialog.restore_button, Qt.MouseButton.LeftButton)
+    assert dialog.fields["panel_top_k"].parse() == 10 and dialog.tint_check.isChecked()
+    assert dialog.system_prompt.toPlainText() == "Answer in French."
     dialog.reject()
     assert SettingsFile(tmp_path / "config").load() == stored  # Cancel keeps what was saved
 
@@ -99,5 +169,82 @@ def test_temperature_zero_makes_replies_repeat(qtbot, launch):
     first = ask(qtbot, app, "Name three colours.")
     app.window.new_chat()
     second = ask(qtbot, app, "Name three colours.")
-    assert [t["id"] for t in first.tokens] == [t["id"] for t in second.tokens]
+    assert [t.token for t in first.tokens] == [t.token for t in second.tokens]
     assert first.text == second.text and first.text.strip()
+
+
+def test_saving_says_so_and_warns_before_a_change_that_re_reads_the_conversation(qtbot, launch):
+    app = launch(FakeBackend())
+    ask(qtbot, app, "hello")
+    tokens = app.window.conversation_tokens()
+    assert tokens and tokens > 0
+    dialog = open_preferences(qtbot, app.window)
+    set_field(dialog, "temperature", "0.5")
+    assert "re-read" not in dialog.summary.text()  # decoding settings keep the cache
+    dialog.tabs.setCurrentIndex(1)
+    dialog.system_prompt.setPlainText("Answer like a pirate.")
+    assert dialog.summary.text() == (
+        f"Changing the system prompt: the next reply will re-read the conversation (~{tokens:,} tokens) "
+        "instead of reusing the cache."
+    )
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    message = app.window.statusBar().currentMessage()
+    assert message.startswith("Preferences saved.") and "re-read the conversation" in message
+
+    dialog = open_preferences(qtbot, app.window)
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert app.window.statusBar().currentMessage() == "Preferences saved."
+
+
+def test_system_prompt_presets_are_saved_chosen_and_deleted(qtbot, launch, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    dialog.tabs.setCurrentIndex(1)
+    assert not dialog.preset_combo.isEnabled()
+    dialog.system_prompt.setPlainText("Talk like a pirate.")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Pirate", True))
+    QTest.mouseClick(dialog.save_preset_button, Qt.MouseButton.LeftButton)
+    dialog.system_prompt.setPlainText("Be brief.")
+    dialog.save_preset("Brief")
+    dialog.preset_combo.activated.emit(dialog.preset_combo.findData("Pirate"))
+    assert dialog.system_prompt.toPlainText() == "Talk like a pirate."
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    stored = SettingsFile(tmp_path / "config").load().app
+    assert stored.system_prompt_presets == (("Pirate", "Talk like a pirate."), ("Brief", "Be brief."))
+    assert stored.system_prompt == "Talk like a pirate."
+
+    dialog = open_preferences(qtbot, app.window)
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findData("Brief"))
+    dialog.delete_preset_button.click()
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert SettingsFile(tmp_path / "config").load().app.system_prompt_presets == (("Pirate", "Talk like a pirate."),)
+
+
+def test_model_file_dialogs_open_beside_the_last_model_or_in_the_models_dir(qtbot, launch, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    seen = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda _p, _t, start, _f: (seen.append(start), ("", ""))[1])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda _p, _t, start: seen.append(start) or "")
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("GLASSBOX_MODELS_DIR", str(models))
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    app = launch(FakeBackend())
+    app.window.open_model_file()
+    assert seen[-1] == str(models)
+    app.controller.remember(replace(app.controller.settings, app=replace(
+        app.controller.settings.app, recent_models=(str(elsewhere / "x.gguf"),))))
+    app.window.open_model_folder()
+    assert seen[-1] == str(elsewhere)
+
+
+def test_every_number_the_dialog_offers_has_the_validation_range():
+    from app.setting_ranges import NUMBER_RANGES
+    from ui.preferences import APP_NUMBER_FIELDS, CACHE_NUMBER_FIELDS, DECODING_FIELDS, DISPLAY_NUMBER_FIELDS
+
+    for name, _label, kind, _hint in DECODING_FIELDS + APP_NUMBER_FIELDS + CACHE_NUMBER_FIELDS + DISPLAY_NUMBER_FIELDS:
+        assert kind == "seed" or name in NUMBER_RANGES

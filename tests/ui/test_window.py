@@ -88,7 +88,7 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     # from further down; then the panel has no row to highlight, which is right but not this test)
     index = next(
         i for i, t in enumerate(reply.tokens)
-        if t["text"].strip() and t["id"] in [c[0] for c in t["top_raw"][:10]]
+        if t.text.strip() and t.token in [c[0] for c in t.top_raw[:10]]
     )
     token = reply.tokens[index]
     point = view.text.token_point(index)
@@ -106,9 +106,9 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     assert f"token id {token['id']}" in panel.details.text()
     assert len(panel.raw_bars.rows) == 10  # the panel's top-k from the settings
     chosen = panel.raw_bars.chosen_row()
-    assert chosen is not None and panel.raw_bars.rows[chosen][0] == token["id"]
+    assert chosen is not None and panel.raw_bars.rows[chosen][0] == token.token
     assert panel.final_bars.chosen_row() is not None
-    assert [r[0] for r in panel.raw_bars.rows] == [t[0] for t in token["top_raw"][:10]]
+    assert [r[0] for r in panel.raw_bars.rows] == [t[0] for t in token.top_raw[:10]]
 
 
 def test_a_corrupt_model_shows_an_error_and_the_previous_model_keeps_working(qtbot, launch, tmp_path):

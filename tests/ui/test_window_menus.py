@@ -59,7 +59,7 @@ def test_tint_toggle_removes_and_restores_the_colours(qtbot, launch):
     app = launch(FakeBackend())
     reply = ask(qtbot, app, "hello")
     view = app.window.transcript.views[1]
-    unsure = next(i for i, t in enumerate(reply.tokens) if t["logprob"] < -0.5 and t["text"].strip())
+    unsure = next(i for i, t in enumerate(reply.tokens) if t.logprob < -0.5 and t.text.strip())
     assert background_at(view, unsure).alpha() > 0
     app.window.tint_action.trigger()
     assert background_at(view, unsure).alpha() == 0

@@ -1,0 +1,58 @@
+"""Qwen 3 (dense): the Llama architecture with queries and keys RMS-normalised per head before RoPE.
+
+q/k norm: each head's query and key vectors pass through their own RMSNorm (weights of head_dim),
+which keeps attention logits bounded without the Qwen 2 biases. head_dim is given explicitly
+(128 even where hidden / heads differs). ChatML is the family's template.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from engine import chat_templates
+from engine.cache import KVCache
+from engine.models import llama
+from engine.models.base import Architecture, GGUFLayout, llama_like_config
+
+
+class Attention(llama.Attention):
+    def __init__(self, args: llama.ModelArgs):
+        super().__init__(args)
+        self.q_norm = nn.RMSNorm(args.head_dim, eps=args.rms_norm_eps)
+        self.k_norm = nn.RMSNorm(args.head_dim, eps=args.rms_norm_eps)
+
+    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
+        B, L, _ = x.shape
+        q = self.q_norm(self.q_proj(x).reshape(B, L, self.n_heads, -1)).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
+        k = self.k_norm(self.k_proj(x).reshape(B, L, self.n_kv_heads, -1)).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
+        v = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
+        q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
+        mask = cache.make_mask(L)
+        k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
+        out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
+
+
+class Block(llama.Block):
+    attention = Attention
+
+
+class Model(llama.Model):
+    block = Block
+
+
+GGUF_LAYER_NAMES = {
+    **llama.GGUF_LAYER_NAMES, "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+}
+
+ARCHITECTURE = Architecture(
+    names=("qwen3",),
+    hf_class="Qwen3ForCausalLM",
+    args=llama.ModelArgs,
+    model=Model,
+    gguf=GGUFLayout(GGUF_LAYER_NAMES),
+    config_from_gguf=llama_like_config,
+    chat_template=chat_templates.CHATML,
+    template_name="ChatML",
+)

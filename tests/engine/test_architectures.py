@@ -1,0 +1,147 @@
+"""Every architecture, on tiny random-weight checkpoints written by the tests in each format.
+
+The same random model written as a Hugging Face folder and as a GGUF (llama.cpp's writer) must
+give the same logits; incremental decoding with every cache kind must equal the full forward
+pass; a prompt cache must give the same tokens as computing from scratch.
+"""
+
+from __future__ import annotations
+
+import gguf
+import mlx.core as mx
+import pytest
+from mlx.utils import tree_flatten
+
+from engine.generate import GenerationConfig, generate
+from engine.loading import WeightPolicy, load
+from engine.models import get_architecture
+from engine.prompt_cache import PromptCache
+from engine.sampling import GREEDY
+from tests.engine.checkpoints import ARCHITECTURES, tiny_model, write_gguf, write_hf
+
+FLOAT32 = WeightPolicy("float32")
+TOKENS = mx.array([[(i * 37 + 11) % 256 for i in range(24)]])  # longer than the tiny windows (8)
+
+
+def logits(model, tokens=TOKENS, cache=None):
+    out = model(tokens, model.make_cache() if cache is None else cache)
+    mx.eval(out)
+    return out
+
+
+def stepwise(model, cache, tokens=TOKENS):
+    return mx.concatenate([logits(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], axis=1)
+
+
+def max_diff(a, b) -> float:
+    return mx.max(mx.abs(a - b)).item()
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_hf_folder_and_gguf_give_the_same_logits(name, tmp_path):
+    reference = logits(tiny_model(name))
+    folder = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    from_gguf = load(write_gguf(name, tmp_path / "tiny.gguf"), FLOAT32)
+    assert folder.info.architecture == name and from_gguf.info.architecture == name
+    assert max_diff(logits(folder.model), reference) < 1e-4
+    assert max_diff(logits(from_gguf.model), reference) < 1e-4
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_quantized_gguf_is_read_exactly(name, tmp_path):
+    """Q5_0 matrices (read by our own reader) against gguf's own dequantization of the same file."""
+    path = write_gguf(name, tmp_path / "q5.gguf", tensor_type=gguf.GGMLQuantizationType.Q5_0)
+    ours = load(path, FLOAT32)
+    layout = get_architecture(name).gguf
+    params = dict(tree_flatten(ours.model.parameters()))
+    quantized = [t for t in gguf.GGUFReader(str(path)).tensors if t.tensor_type == gguf.GGMLQuantizationType.Q5_0]
+    assert quantized
+    for t in quantized:
+        expected = gguf.quants.dequantize(t.data, t.tensor_type)  # llama.cpp's definition
+        ((key, value),) = layout.to_model({t.name: mx.array(expected)}, ours.info.config).items()
+        assert max_diff(params[key], value) == 0.0, key
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("kind", ["plain", "rotating", "quantized"])
+def test_incremental_decoding_equals_the_full_pass(name, kind):
+    model = tiny_model(name)
+    make = lambda: model.make_cache(kind, window=64 if kind == "rotating" else None, bits=8)  # noqa: E731
+    full = logits(model, cache=make())
+    assert max_diff(stepwise(model, make()), full) < 1e-4
+    chunked = make()
+    parts = [logits(model, TOKENS[:, :10], chunked), logits(model, TOKENS[:, 10:], chunked)]
+    assert max_diff(mx.concatenate(parts, axis=1), full) < 1e-4
+    if kind != "quantized":  # the quantized cache differs from float keys by design
+        assert max_diff(full, logits(model)) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["gemma3", "mistral", "phi3"])
+def test_sliding_window_layers_see_only_their_window(name):
+    """Position 23 must not depend on tokens more than the window (8) behind it, in any layer
+    that has one; Gemma's global layers do see them, so there the output must move."""
+    model = tiny_model(name)
+    changed = TOKENS.tolist()[0]
+    changed[0] = (changed[0] + 1) % 256
+    a, b = logits(model), logits(model, mx.array([changed]))
+    moved = max_diff(a[:, -1], b[:, -1])
+    if name == "gemma3":
+        assert moved > 1e-5  # layer 6 is global
+    else:
+        assert moved == 0.0
+    caches = model.make_cache("quantized")
+    assert any(type(c).__name__ == "RotatingKVCache" for c in caches)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_prompt_cache_reuse_gives_the_same_tokens(name, tmp_path):
+    lm = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    model, tok = lm.model, lm.tokenizer
+    config = GenerationConfig(max_tokens=6, stop_ids=set())
+    first, second = TOKENS.tolist()[0][:12], TOKENS.tolist()[0]
+
+    def run(ids, caches):
+        return [e.token for e in generate(model, tok, ids, caches, GREEDY, config) if e.token is not None]
+
+    pc = PromptCache(model.make_cache)
+    caches, reused = pc.checkout(first)
+    out = run(first, caches)
+    pc.checkin((first + out)[: caches[0].offset], caches)
+    caches, reused = pc.checkout(second)
+    assert reused > 0 or name in ("gemma3", "mistral", "phi3")  # a rotated window reuses only exact prefixes
+    assert run(second, caches) == run(second, model.make_cache())
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("bits", [4, 8])
+def test_mlx_quantized_folder_loads_as_stored_and_expanded(name, bits, tmp_path):
+    """An MLX 4/8-bit folder (what mlx-lm writes): held as stored, or expanded to float32."""
+    import json
+
+    import mlx.nn as nn
+
+    folder = write_hf(name, tmp_path / "hf")
+    model = tiny_model(name)
+    nn.quantize(model, group_size=32, bits=bits)
+    reference = logits(model)
+    weights = {k if k.startswith("lm_head") else f"model.{k}": v for k, v in tree_flatten(model.parameters())}
+    mx.save_safetensors(str(folder / "model.safetensors"), weights)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "quantization": {"group_size": 32, "bits": bits}}))
+    stored, expanded = load(folder, WeightPolicy("stored")), load(folder, FLOAT32)
+    assert stored.info.held_as.startswith("as stored") and expanded.info.held_as.startswith("float32")
+    assert max_diff(logits(stored.model), reference) < 1e-4
+    assert max_diff(logits(expanded.model), reference) < 1e-4
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_export_writes_the_architecture_and_loads_back(name, tmp_path):
+    import json
+
+    from engine.export import export_folder
+
+    lm = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    out = export_folder(lm, tmp_path / "out")
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == [get_architecture(name).hf_class] and config["model_type"] == name
+    assert max_diff(logits(load(out, FLOAT32).model), logits(lm.model)) < 1e-5

@@ -1,0 +1,109 @@
+"""Gemma 3 270M (the real Q4_K_M file) against llama.cpp, fixtures by scripts/make_golden_gemma.py.
+
+- Token ids equal llama.cpp's (SentencePiece from GGUF metadata, BOS added) with special parsing
+  on and off; chat prompts rendered by our Gemma template equal llama.cpp's built-in one.
+- Next-token log-probabilities against llama.cpp running the same weights expanded to F32, for
+  every prompt, one of them past the 512-token sliding window.
+- Greedy decoding through `generate` follows llama.cpp F32 token by token.
+Skipped when the file is not in the models dir (`python -m engine fetch gemma3-270m`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import model_catalog
+from engine.loading import load
+from tests.engine.test_golden import Bounds, compare, full_logprobs, greedy_events
+
+GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden_gemma3"
+MODEL = model_catalog.GEMMA3_270M
+pytestmark = pytest.mark.skipif(
+    not (GOLDEN / "logprobs.json").exists() or not model_catalog.path_of(MODEL).is_file(),
+    reason="run `python -m engine fetch gemma3-270m` (and scripts/make_golden_gemma.py)",
+)
+
+
+def _fixture(name: str) -> dict:
+    path = GOLDEN / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"cases": [], "model_sha256": None}
+
+
+TOKENS, LOGPROBS, GREEDY = _fixture("tokens.json"), _fixture("logprobs.json"), _fixture("greedy.json")
+CASES = {c["name"]: c for c in LOGPROBS["cases"]}
+# Measured (see docs/correctness.md) -> bound: a little above what was measured.
+F32 = Bounds(gap=2e-3, kl=2e-6)
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    return load(model_catalog.path_of(MODEL))
+
+
+def test_fixtures_belong_to_this_file_and_cover_enough():
+    assert {TOKENS["model_sha256"], LOGPROBS["model_sha256"], GREEDY["model_sha256"]} == {MODEL.sha256}
+    assert len(TOKENS["cases"]) >= 80 and len(CASES) >= 12 and len(GREEDY["cases"]) >= 3
+    assert max(len(c["ids"]) for c in CASES.values()) > 512  # past the sliding window
+
+
+def test_model_info_says_base_model_family_template_and_licence(gemma):
+    info = gemma.info
+    assert info.architecture == "gemma3" and info.base_model
+    assert info.chat_template.startswith("Gemma") and info.license == "gemma"
+    assert info.license_file and Path(info.license_file).read_text(errors="replace").count("Gemma") > 3
+
+
+@pytest.mark.parametrize("special", [False, True], ids=["plain", "special"])
+@pytest.mark.parametrize("case", TOKENS["cases"], ids=lambda c: repr(c["text"][:24]))
+def test_token_ids_equal_llama_cpp(gemma, case, special):
+    assert gemma.tokenizer.encode(case["text"], special=special) == case["ids_special" if special else "ids"]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_prompts_tokenize_like_llama_cpp(gemma, name):
+    case = CASES[name]
+    if "messages" in case:  # our Gemma template against llama.cpp's built-in one
+        assert gemma.tokenizer.encode_chat(case["messages"]) == case["ids"]
+    else:
+        assert gemma.tokenizer.encode(case["text"]) == case["ids"]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_next_token_logprobs_equal_llama_cpp_f32(gemma, name):
+    c = compare(full_logprobs(gemma, CASES[name]["ids"]), CASES[name], "f32")
+    assert c.top1_same or c.ref_margin <= 2 * F32.gap
+    assert c.gap <= F32.gap
+    assert c.kl <= F32.kl
+
+
+@pytest.mark.parametrize("case", GREEDY["cases"], ids=lambda c: c["name"])
+def test_greedy_generation_follows_llama_cpp_f32(gemma, case):
+    events = greedy_events(gemma, case)
+    for i, (ref_id, ref_lp, ref_margin) in enumerate(case["steps"]):
+        if ref_margin <= 2 * F32.gap:
+            break  # a tie within rounding: the continuations may part here, legitimately
+        assert events[i].token == ref_id, f"step {i}"
+        assert abs(events[i].logprob - ref_lp) <= F32.gap, f"step {i}"
+
+
+def measure() -> None:
+    """Print what the bounds above are set from."""
+    lm = load(model_catalog.path_of(MODEL))
+    n_ok = sum(
+        lm.tokenizer.encode(c["text"], special=s) == c["ids_special" if s else "ids"]
+        for c in TOKENS["cases"] for s in (False, True)
+    )
+    print(f"token ids equal to llama.cpp's: {n_ok}/{2 * len(TOKENS['cases'])}")
+    cs = {n: compare(full_logprobs(lm, c["ids"]), c, "f32") for n, c in CASES.items()}
+    for n, c in cs.items():
+        print(f"{n:>22} {len(CASES[n]['ids']):5d} tokens: top-1 {c.top1_same} gap {c.gap:.2e} kl {c.kl:.2e}")
+    print(f"max gap {max(c.gap for c in cs.values()):.2e}, max kl {max(c.kl for c in cs.values()):.2e}, "
+          f"median kl {float(np.median([c.kl for c in cs.values()])):.2e}")
+
+
+if __name__ == "__main__":
+    measure()

@@ -1,0 +1,93 @@
+"""The side panes through the View menu, their handles and a narrow window (fake backend, fast)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.app.fakes import FakeBackend
+
+
+def wide(qtbot, window, width: int = 1300):
+    """The offscreen screen is 800 px wide, so the window starts narrow: make it roomy."""
+    window.resize(width, 800)
+    qtbot.waitUntil(lambda: window.width() == width and window.panes.is_open(0) and window.panes.is_open(2))
+
+
+def test_ctrl_shift_p_hides_and_shows_the_next_token_panel(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    assert window.panel.isVisible() and window.panel.width() > 0
+    chat_before = window.panes.chat_width()
+    window.activateWindow()
+    QTest.keyClick(window.composer.box, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not window.panes.is_open(2))
+    assert not window.panel_action.isChecked()
+    assert window.panes.chat_width() > chat_before  # the chat got the panel's width
+    window.panel_action.trigger()  # View > Next-Token Panel again
+    qtbot.waitUntil(lambda: window.panes.is_open(2))
+    assert window.panel_action.isChecked() and window.panel.width() >= window.panel.minimumWidth()
+
+
+def test_the_conversation_list_collapses_from_the_view_menu(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    window.sidebar_action.trigger()
+    assert not window.panes.is_open(0) and not window.sidebar_action.isChecked()
+    window.sidebar_action.trigger()
+    assert window.panes.is_open(0) and window.sidebar_action.isChecked()
+
+
+def test_dragging_a_handle_shut_unchecks_the_menu_item(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    splitter = window.splitter
+    handle = splitter.handle(2)  # between the chat and the panel
+    start = handle.rect().center()
+    QTest.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    QTest.mouseMove(handle, start + type(start)(splitter.width(), 0))
+    QTest.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start + type(start)(splitter.width(), 0))
+    qtbot.waitUntil(lambda: not window.panes.is_open(2))
+    assert not window.panel_action.isChecked()
+
+
+def test_a_640_px_window_gives_the_chat_most_of_its_width(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    window.resize(640, 600)
+    qtbot.waitUntil(lambda: window.width() == 640)
+    qtbot.waitUntil(lambda: window.panes.chat_width() >= 0.6 * window.width())
+    assert not window.panes.is_open(2)  # the panel folded away first
+    assert not window.panel_action.isChecked()
+    window.resize(1400, 800)  # room again: what the window folded comes back
+    qtbot.waitUntil(lambda: window.panes.is_open(2) and window.panes.is_open(0))
+    assert window.panel_action.isChecked()
+    assert window.panes.chat_width() > window.panel.width()
+
+
+def test_a_pane_the_user_closed_stays_closed_when_the_window_grows(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    window.panel_action.trigger()
+    window.resize(640, 600)
+    qtbot.waitUntil(lambda: window.width() == 640)
+    window.resize(1400, 800)
+    qtbot.waitUntil(lambda: window.width() == 1400)
+    qtbot.wait(50)
+    assert not window.panes.is_open(2)
+
+
+def test_opening_the_panel_in_a_narrow_window_makes_room_for_it(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    window.resize(700, 600)
+    qtbot.waitUntil(lambda: window.width() == 700 and not window.panes.is_open(2))
+    window.panel_action.trigger()
+    assert window.panes.is_open(2) and window.panel_action.isChecked()
+    assert not window.panes.is_open(0) and not window.sidebar_action.isChecked()  # the list made room
+    assert window.panes.chat_width() >= 280

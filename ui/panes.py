@@ -1,0 +1,130 @@
+"""The side panes of the main window's splitter: shown, collapsed by the user, or folded away by
+the window when it is too narrow, so the chat column keeps most of the width.
+
+`SidePanes` owns a horizontal QSplitter of [left pane, chat, right pane]. Each side pane can be
+collapsed by dragging its handle to the edge or by its View-menu toggle; the chat never collapses.
+When the window narrows so far that the chat would get less than `chat_min` pixels, the right pane
+folds away first, then the left one; they come back when the window is wide enough again, unless
+the user collapsed them meanwhile. Widths are in device-independent pixels.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QSplitter
+
+CHAT_MIN_WIDTH = 420  # the chat column never gets less than this while a side pane could fold
+CHAT_HARD_MIN = 280  # below this even a window with both panes folded cannot go
+
+
+class SidePanes(QObject):
+    """Visibility of the two side panes of `splitter` (indices 0 and 2; the chat is 1)."""
+
+    visibility_changed = Signal(int, bool)  # pane index (0 left, 2 right), now visible
+
+    def __init__(self, splitter: QSplitter, widths: tuple[int, int], chat_min: int = CHAT_MIN_WIDTH):
+        super().__init__(splitter)
+        self.splitter = splitter
+        self.chat_min = chat_min
+        self._default = {0: widths[0], 2: widths[1]}
+        self._last = dict(self._default)  # the width to give a pane when it opens again
+        self._folded: set[int] = set()  # folded by the window for lack of room (not by the user)
+        splitter.setChildrenCollapsible(True)
+        splitter.setCollapsible(1, False)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 0)
+        splitter.widget(1).setMinimumWidth(CHAT_HARD_MIN)
+        splitter.splitterMoved.connect(self._on_moved)
+        self._fit_timer = QTimer(self)  # after the splitter has shared out its new width
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self.fit)
+        splitter.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.splitter and event.type() == QEvent.Type.Resize:
+            self._fit_timer.start()
+        return False
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def is_open(self, index: int) -> bool:
+        """Whether the pane takes any width now."""
+        return self.splitter.sizes()[index] > 0 and not self.splitter.widget(index).isHidden()
+
+    def chat_width(self) -> int:
+        return self.splitter.widget(1).width()
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def set_open(self, index: int, open_: bool) -> None:
+        """Open or collapse a side pane (a user's choice: the window does not undo it). A pane
+        opened in a window too narrow for both folds the other one away to make room."""
+        self._folded.discard(index)
+        if open_:
+            other = 2 - index
+            need = self.chat_min + max(self._last[index], self.splitter.widget(index).minimumWidth())
+            if self.is_open(other) and self.splitter.width() - self.splitter.sizes()[other] < need:
+                self._close(other)
+                self._folded.add(other)
+            self._open(index)
+        else:
+            self._close(index)
+        self._announce()
+
+    def fit(self) -> None:
+        """Fold side panes away while the chat would be narrower than `chat_min` (right first),
+        and bring back the ones folded earlier when there is room again."""
+        total = self.splitter.width()
+        if total <= 0:
+            return
+        handle = self.splitter.handleWidth()
+        for index in (2, 0):  # the next-token panel goes first, the conversation list after it
+            sizes = self.splitter.sizes()
+            if self.is_open(index) and sizes[1] < self.chat_min:
+                self._close(index)
+                self._folded.add(index)
+        for index in (0, 2):  # and come back in the opposite order
+            if index not in self._folded:
+                continue
+            others = sum(self._last[i] + handle for i in (0, 2) if i != index and self.is_open(i))
+            if total - others - self._last[index] - handle >= self.chat_min:
+                self._folded.discard(index)
+                self._open(index)
+        self._announce()
+
+    # -- mechanics -------------------------------------------------------------------------
+
+    def _open(self, index: int) -> None:
+        widget = self.splitter.widget(index)
+        widget.show()
+        sizes = self.splitter.sizes()
+        if sizes[index] <= 0:
+            room = sizes[1] - CHAT_HARD_MIN  # what the chat can give without going below its floor
+            want = max(widget.minimumWidth(), min(self._last[index], room))
+            sizes[1] -= want
+            sizes[index] = want
+            self.splitter.setSizes(sizes)
+
+    def _close(self, index: int) -> None:
+        sizes = self.splitter.sizes()
+        if sizes[index] > 0:
+            self._last[index] = sizes[index]
+        sizes[1] += sizes[index]
+        sizes[index] = 0
+        self.splitter.setSizes(sizes)
+
+    def _announce(self) -> None:
+        """Say each pane's state (always: a menu's checkmark may have been toggled meanwhile)."""
+        for index in (0, 2):
+            self.visibility_changed.emit(index, self.is_open(index))
+
+    def _on_moved(self, _pos: int, _handle: int) -> None:
+        """A handle was dragged: a pane dragged shut is the user's choice, one dragged open too."""
+        for index in (0, 2):
+            if self.splitter.sizes()[index] > 0:
+                self._last[index] = self.splitter.sizes()[index]
+                self._folded.discard(index)
+        self._announce()
+
