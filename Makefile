@@ -13,7 +13,7 @@ APT_PACKAGES := libopenblas0-pthread cmake g++ libegl1 libgl1 libxkbcommon0 libx
 	libxcb-image0 fonts-dejavu-core
 SCREENSHOT_APT := xvfb xauth
 
-.PHONY: run test bench lint model native setup screenshot package clean
+.PHONY: run test bench lint model native setup screenshot inspector-screenshots package clean
 
 setup: $(INSTALLED) native model
 
@@ -51,6 +51,11 @@ bench: setup
 screenshot: setup
 	@bash scripts/system-deps.sh $(SCREENSHOT_APT)
 	$(PY) scripts/screenshot.py docs/screenshot.png
+
+# each Inspector view on a real conversation with the default model (docs/inspector/*.png)
+inspector-screenshots: setup
+	@bash scripts/system-deps.sh $(SCREENSHOT_APT)
+	$(PY) scripts/inspector_screenshots.py docs/inspector
 
 package: setup
 	$(PY) -m pip install -q -e ".[package]"

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import ChatController
 from app.importers import ImportFileError
+from app.inspector import InspectorService
 from app.memory import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
@@ -28,6 +29,7 @@ from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
+from ui.inspector.dock import InspectorDock
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -102,6 +104,10 @@ class MainWindow(QMainWindow):
         self.setMinimumWidth(WINDOW_MIN_WIDTH)  # narrower than the panes' minimums: they fold away
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        self.inspector = InspectorDock(InspectorService(controller, controller.worker), self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector)
+        self.inspector.hide()
+        self._panel_step: tuple[int, int] | None = None  # (message, token) the panel shows
         self._build_menus()
         self._restore_geometry(settings)
         self._apply_look(settings)
@@ -112,6 +118,9 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
+        self.transcript.inspect_requested.connect(self.inspector.inspect)
+        self.panel.inspect_requested.connect(self.inspect_current)
+        self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
         controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
@@ -196,6 +205,7 @@ class MainWindow(QMainWindow):
         )
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
+        self.inspector_action = self._action(view_menu, "&Inspector", self.inspect_current, "Ctrl+I")
         self.panes.visibility_changed.connect(self._on_pane_visibility)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("T&heme")
@@ -463,11 +473,30 @@ class MainWindow(QMainWindow):
         if self._live and tokens:
             token = tokens[-1]
             self.panel.show_step(token, f"Live · token {token.index + 1}")
+            self._panel_step = (index, len(self.controller.message(index).tokens) - 1)
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
+        self._panel_step = (message_index, token_index)
+        if self.inspector.isVisible():  # an open Inspector moves to the clicked token
+            self.inspector.inspect(message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
         self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+
+    def _continue_with(self, token_id: int) -> None:
+        if self._panel_step is None or not self.controller.continue_with(*self._panel_step, token_id):
+            self.show_message("Only the last reply can continue with another token, once it has finished.")
+
+    def inspect_current(self) -> None:
+        """Open the Inspector on the step the next-token panel shows (or the last reply's last token)."""
+        step = self._panel_step
+        if step is None:
+            replies = [i for i, m in enumerate(self.controller.conversation.messages) if m.role == "assistant" and m.tokens]
+            step = (replies[-1], len(self.controller.message(replies[-1]).tokens) - 1) if replies else None
+        if step is None:
+            self.inspector.show()
+            return
+        self.inspector.inspect(*step)
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)

@@ -47,6 +47,7 @@ class MessageView(QFrame):
     regenerate_requested = Signal()
     continue_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
+    inspect_requested = Signal(int)  # token index
     copied = Signal(str)  # what was put on the clipboard
 
     def __init__(self, message: ChatMessage, tint: bool, parent=None):
@@ -226,6 +227,9 @@ class MessageView(QFrame):
     def build_context_menu(self, pos) -> QMenu:
         """The text's standard menu plus Copy Code Block (inside code) and Copy Message."""
         menu = self.text.createStandardContextMenu(pos)
+        token = self.text.token_at(pos) if self.message.role == "assistant" else None
+        if token is not None:
+            menu.addAction("Inspect", lambda: self.inspect_requested.emit(token))
         code = self.text.code_block_at(pos)
         if code is not None:
             action = menu.addAction("Copy Code Block")

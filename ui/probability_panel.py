@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.events import TokenEvent
 from ui.text_format import percent, percent_html, visible_piece
@@ -18,6 +18,8 @@ ROW_HEIGHT = 22
 
 class DistributionBars(QWidget):
     """Ranked candidates as rows: a bar as wide as the probability, the piece and a percentage."""
+
+    row_clicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -31,6 +33,11 @@ class DistributionBars(QWidget):
         self.chosen = chosen
         self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
         self.update()
+
+    def mousePressEvent(self, event) -> None:
+        row = int(event.position().y() // ROW_HEIGHT)
+        if 0 <= row < len(self.rows):
+            self.row_clicked.emit(row)
 
     def chosen_row(self) -> int | None:
         """Which row holds the chosen token (None if it is not among them)."""
@@ -109,6 +116,9 @@ class TintLegend(QWidget):
 class ProbabilityPanel(QFrame):
     """Shows one step: the chosen token, its id, probability and entropy, and both distributions."""
 
+    inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
+    continue_requested = Signal(int)  # "Continue with this token": the alternative's id
+
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
@@ -165,6 +175,17 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
+        self._alternative = -1
+        self.raw_bars.row_clicked.connect(self._offer_alternative)
+        layout.addWidget(self.continue_button)
+        self.inspect_button = QPushButton("Inspect this step…")
+        self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
+        self.inspect_button.clicked.connect(self.inspect_requested)
+        layout.addWidget(self.inspect_button)
         layout.addStretch(1)
         self.legend = TintLegend()
         layout.addWidget(self.legend)
@@ -185,6 +206,16 @@ class ProbabilityPanel(QFrame):
         if self.record is not None:
             self.show_step(self.record, self.subtitle.text())
 
+    def _offer_alternative(self, row: int) -> None:
+        """Clicking another candidate offers "Continue with this token" (Branch from an alternative)."""
+        token, piece, _lp = self.raw_bars.rows[row]
+        if self.record is None or token == self.record.token:
+            self.continue_button.hide()
+            return
+        self._alternative = token
+        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.show()
+
     def show_step(self, record: TokenEvent, subtitle: str) -> None:
         """Show one generated token."""
         self.record = record
@@ -201,6 +232,7 @@ class ProbabilityPanel(QFrame):
             f"entropy {record.entropy:.2f} nats"
         )
         self.raw_bars.set_rows(record.top_raw, record.token, self.top_k)
+        self.continue_button.hide()
         self.final_bars.set_rows(record.top_final, record.token, self.top_k)
         kept = len(record.top_final)
         self.final_note.setText(

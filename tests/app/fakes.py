@@ -112,6 +112,10 @@ class FakeSession:
     def count_tokens(self, text: str) -> int:
         return len(split_tokens(text))
 
+    def inspect(self, request) -> dict:
+        """The fake has no model to look inside."""
+        raise BackendError("the fake backend cannot be inspected")
+
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
 

@@ -37,6 +37,7 @@ TOKENS, LOGPROBS, GREEDY = _fixture("tokens.json"), _fixture("logprobs.json"), _
 CASES = {c["name"]: c for c in LOGPROBS["cases"]}
 # Measured (see docs/correctness.md) -> bound: a little above what was measured.
 F32 = Bounds(gap=2e-3, kl=2e-6)
+STORED = Bounds(gap=0.5, kl=0.02)  # re-quantized Q4_K/Q6_K matrices (the Metal path)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,18 @@ def test_greedy_generation_follows_llama_cpp_f32(gemma, case):
             break  # a tie within rounding: the continuations may part here, legitimately
         assert events[i].token == ref_id, f"step {i}"
         assert abs(events[i].logprob - ref_lp) <= F32.gap, f"step {i}"
+
+
+def test_held_as_stored_the_k_quants_are_requantized_to_mlx_affine_and_agree():
+    """The Metal path: Q4_K/Q6_K matrices re-quantized to MLX's affine layout (group 32), the
+    Q5_0/Q8_0 ones exactly as stored. Re-quantizing moves the numbers a little, not the answer."""
+    from engine.loading import WeightPolicy
+
+    stored = load(model_catalog.path_of(MODEL), WeightPolicy("stored"))
+    assert "re-quantized" in stored.info.held_as
+    case = CASES["plain_capital"]
+    c = compare(full_logprobs(stored, case["ids"]), case, "f32")
+    assert c.top1_same and c.kl <= STORED.kl
 
 
 def measure() -> None:

@@ -95,7 +95,7 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     assert point is not None and view.text.token_at(point) == index
 
     QTest.mouseMove(view.text.viewport(), point)
-    qtbot.waitUntil(lambda: f"token id {token['id']}" in QToolTip.text())
+    qtbot.waitUntil(lambda: f"token id {token.token}" in QToolTip.text())
     tip = QToolTip.text()
     assert "%" in tip and "Top 5 alternatives" in tip
 
@@ -103,7 +103,7 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     panel = app.window.panel
     assert panel.record is token
     assert panel.subtitle.text().startswith("Selected")
-    assert f"token id {token['id']}" in panel.details.text()
+    assert f"token id {token.token}" in panel.details.text()
     assert len(panel.raw_bars.rows) == 10  # the panel's top-k from the settings
     chosen = panel.raw_bars.chosen_row()
     assert chosen is not None and panel.raw_bars.rows[chosen][0] == token.token
