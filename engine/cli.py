@@ -17,11 +17,11 @@ class CliError(Exception):
     pass
 
 
-def _load(spec: str):
+def _load(spec: str, weights: str = "auto"):
     from engine import default_model
-    from engine.loading import load
+    from engine.loading import WeightPolicy, load
 
-    lm = load(default_model.resolve(spec))
+    lm = load(default_model.resolve(spec), WeightPolicy(weights))
     if lm.info.speed_advice:
         print(f"note: {lm.info.speed_advice}", file=sys.stderr)
     return lm
@@ -187,7 +187,7 @@ def cmd_chatbench(args) -> int:
 def cmd_convert(args) -> int:
     from engine.export import export_folder
 
-    lm = _load(args.model)
+    lm = _load(args.model, args.weights)
     out = export_folder(lm, args.output)
     print(f"wrote {out}")
     return 0
@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="export a model to an MLX safetensors folder")
     model_arg(p)
     p.add_argument("output")
+    p.add_argument("--weights", choices=("auto", "float32", "stored"), default="auto",
+                   help="float32: expand quantized weights; stored: keep the file's quantization; "
+                   "auto: as the app holds them")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")

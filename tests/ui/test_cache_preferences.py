@@ -78,4 +78,4 @@ def test_status_bar_says_how_much_of_the_prompt_came_from_the_cache(qtbot):
                     "context_used": 2200, "kv_bytes": 0})
     assert bar.prompt_label.text() == "prompt 2,173 tok (2,146 cached · 27 computed)"
     assert "prompt cache" in bar.prompt_label.toolTip() and "from disk" in bar.prompt_label.toolTip()
-    assert bar.ttft_label.text() == "first token 1,045 ms"
+    assert bar.ttft_label.text() == "first token 1.0 s"
