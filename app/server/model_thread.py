@@ -80,16 +80,16 @@ class ModelThread:
             with self._lock:
                 self._waiting -= 1
             if job.stop.is_set():  # its client left while it waited
-                job.deliver(DONE)
+                _send(job, DONE)
                 continue
             self._running = job
             try:
                 for item in job.work(job.stop.is_set):
-                    job.deliver(item)
-                job.deliver(DONE)
+                    _send(job, item)
+                _send(job, DONE)
             except Exception as e:  # handed to the request, which answers it; the thread goes on
                 log.debug("request failed on the model thread", exc_info=True)
-                job.deliver(e)
+                _send(job, e)
             finally:
                 self._running = None
         while True:  # closing: refuse what is still queued
@@ -98,4 +98,13 @@ class ModelThread:
             except queue.Empty:
                 return
             if job is not None:
-                job.deliver(QueueFull("the server is shutting down"))
+                _send(job, QueueFull("the server is shutting down"))
+
+
+def _send(job: Job, item: Any) -> None:
+    """Hand `item` to the job's receiver; a receiver that is gone (its event loop closed) stops the job."""
+    try:
+        job.deliver(item)
+    except Exception:
+        log.debug("a request's receiver is gone; stopping it", exc_info=True)
+        job.stop.set()

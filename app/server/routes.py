@@ -79,15 +79,25 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"{param or 'body'}: {first.get('msg', 'invalid value')}", param
 
 
-class BodyLimit:
-    """ASGI middleware: reads a request's body up to `limit` bytes and answers 413 past it."""
+class Guard:
+    """ASGI middleware in front of every request: the API key (when one is set: `Authorization:
+    Bearer <key>`, else 401), then the body, read up to `limit` bytes (413 past it) and replayed.
 
-    def __init__(self, app, limit: int = MAX_BODY_BYTES):
-        self.app, self.limit = app, limit
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware, which would hide the client's
+    disconnect from the endpoint."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES, api_key: str | None = None):
+        self.app, self.limit, self.api_key = app, limit, api_key
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self.api_key is not None:
+            given = dict(scope.get("headers", ())).get(b"authorization", b"")
+            if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
+                error = translate.APIError(401, "a valid API key is needed (Authorization: Bearer …)", None,
+                                           "invalid_api_key")
+                return await _error(error)(scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -118,16 +128,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
     `Authorization: Bearer <api_key>` when a key is given."""
     api = FastAPI(title="Glassbox", version="0.1.0", docs_url=None, redoc_url=None)
 
-    @api.middleware("http")
-    async def check_key(request: Request, call_next):
-        if api_key is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                return _error(translate.APIError(401, "a valid API key is needed (Authorization: Bearer …)",
-                                                 None, "invalid_api_key"))
-        return await call_next(request)
-
-    api.add_middleware(BodyLimit, limit=body_limit)
+    api.add_middleware(Guard, limit=body_limit, api_key=api_key)
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError):
@@ -155,7 +156,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
             {"id": served.name, "object": "model", "created": 0, "owned_by": "glassbox"}]}
 
     @api.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest):
+    async def chat_completions(body: ChatCompletionRequest, http: Request):
         call = translate.chat_call(body, served.cache)
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Any] = asyncio.Queue()
@@ -187,6 +188,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
             return translate.logprob_entry(ev, top, served.token_bytes) if call.logprobs else None
 
         if not call.stream:
+            watcher = asyncio.create_task(_stop_when_gone(http, job.stop))
             try:
                 text, logprobs, item, reason = [], [], first, None
                 while not isinstance(item, ReplyDone):
@@ -201,6 +203,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
                     item = await next_item()
             finally:
                 job.stop.set()
+                watcher.cancel()
             return translate.completion(cid, created, served.name, "".join(text), reason,
                                         logprobs if call.logprobs else None, item.stats)
 
@@ -234,6 +237,17 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return api
+
+
+async def _stop_when_gone(http: Request, stop, every_s: float = 0.05) -> None:
+    """Set `stop` when the client of a whole (unstreamed) answer disconnects while it waits.
+
+    (A stream notices by itself: sending its next chunk fails.)"""
+    while not stop.is_set():
+        if await http.is_disconnected():
+            stop.set()
+            return
+        await asyncio.sleep(every_s)
 
 
 def _as_api_error(e: Exception) -> translate.APIError:

@@ -265,6 +265,24 @@ def test_the_model_thread_runs_one_request_at_a_time_in_order(threads):
     assert order == ["a", "b", "c"]
 
 
+def test_a_receiver_that_is_gone_stops_its_job_and_not_the_thread(threads):
+    thread = threads()
+    produced, got = [], threading.Event()
+
+    def endless(should_stop):
+        while not should_stop():
+            produced.append(1)
+            yield 1
+
+    def gone(_item):
+        raise RuntimeError("Event loop is closed")
+
+    thread.submit(endless, gone)
+    thread.submit(lambda _stop: iter(["next"]), lambda item: got.set() if item == "next" else None)
+    assert got.wait(5)
+    assert len(produced) == 1
+
+
 class WatchedSession(FakeSession):
     """An endless fake that records, per token, whether it was asked to stop already."""
 
@@ -294,6 +312,19 @@ def test_a_client_that_disconnects_mid_stream_cancels_within_one_token(threads):
             assert any('"content"' in line for line in got)
         assert session.finished.wait(10), "the endless reply went on after its client left"
     assert session.after_stop <= 1
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(threads):
+    session = WatchedSession()
+    with BackgroundServer(create_app(ServedModel(session, "m"), threads())) as server:
+        with pytest.raises(httpx.TimeoutException), httpx.Client(timeout=0.5) as http:
+            http.post(f"{server.base_url}/chat/completions", json={"messages": HELLO})
+        assert session.finished.wait(10), "the endless reply went on after its client left"
+
+
+def test_the_openapi_schema_describes_the_endpoints(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/models", "/v1/chat/completions"} <= set(paths)
 
 
 def test_listening_beyond_this_machine_needs_an_api_key():
