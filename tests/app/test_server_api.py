@@ -283,6 +283,26 @@ def test_a_receiver_that_is_gone_stops_its_job_and_not_the_thread(threads):
     assert len(produced) == 1
 
 
+def test_closing_stops_the_running_request_and_refuses_the_rest(threads):
+    thread = threads()
+    started, got = threading.Event(), []
+
+    def endless(should_stop):
+        started.set()
+        while not should_stop():
+            time.sleep(0.001)
+            yield 1
+
+    thread.submit(endless, lambda item: None)
+    assert started.wait(5)
+    thread.submit(endless, got.append)
+    thread.close(5)
+    assert not thread.busy
+    assert len(got) == 1 and isinstance(got[0], QueueFull)
+    with pytest.raises(QueueFull):
+        thread.submit(endless, got.append)
+
+
 class WatchedSession(FakeSession):
     """An endless fake that records, per token, whether it was asked to stop already."""
 

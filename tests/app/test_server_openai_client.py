@@ -13,6 +13,7 @@ from app.server.model_thread import ModelThread
 from app.server.routes import ServedModel, create_app
 from app.server.schemas import ChatCompletionRequest
 from app.settings import CacheConfig
+from engine import default_model
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.slow
@@ -136,3 +137,40 @@ def test_errors_reach_the_client_as_openai_errors(client, served):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(messages=QUESTION, model="m", max_tokens=served.context_length)
     assert e.value.code == "context_length_exceeded" and "too many" in e.value.message
+
+
+def test_glassbox_serve_serves_until_interrupted(tmp_path):
+    """The headless entry point end to end: a subprocess on a free port, one chat, then Ctrl+C."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ui.entry", "serve", "--port", str(port), "--model", "default",
+         "--data-dir", str(tmp_path / "data"), "--config-dir", str(tmp_path / "config")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=60) as c:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    models = c.models.list()
+                    break
+                except openai.APIConnectionError:
+                    assert process.poll() is None and time.monotonic() < deadline, "the server did not come up"
+                    time.sleep(0.5)
+            assert [m.id for m in models] == [default_model.DISPLAY_NAME]
+            r = c.chat.completions.create(messages=QUESTION, model="m", temperature=0, max_tokens=3)
+            assert r.usage.completion_tokens <= 3
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0, process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
