@@ -6,15 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SYSTEM_DEPS := $(VENV)/.system-deps
-# OpenBLAS for fast CPU matmuls (DESIGN.md); the rest are what Qt needs to draw, even offscreen.
-APT_PACKAGES := libopenblas0-pthread libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 \
+# OpenBLAS for fast CPU matmuls (DESIGN.md); cmake and g++ build the CPU kernels (engine/_native);
+# the rest are what Qt needs to draw, even offscreen.
+APT_PACKAGES := libopenblas0-pthread cmake g++ libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 \
 	libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 \
-	libxcb-image0 fonts-dejavu-core
+	libxcb-image0 fonts-dejavu-core fonts-noto-color-emoji
 SCREENSHOT_APT := xvfb xauth
 
-.PHONY: run test bench lint model setup screenshot package clean
+.PHONY: run test bench lint model native setup screenshot inspector-screenshots package clean
 
-setup: $(INSTALLED) model
+setup: $(INSTALLED) native model
 
 $(SYSTEM_DEPS):
 	@mkdir -p $(VENV)
@@ -25,6 +26,11 @@ $(INSTALLED): pyproject.toml $(SYSTEM_DEPS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
 	@touch $@
+
+# The C++ CPU kernels, compiled against the installed MLX. Cheap when up to date (the build is keyed
+# by the sources and the MLX version); a failed build is a note, and the engine runs without them.
+native: $(INSTALLED)
+	@$(PY) -m engine._native.build
 
 model: $(INSTALLED)
 	@$(PY) -m engine fetch >/dev/null
@@ -46,9 +52,14 @@ screenshot: setup
 	@bash scripts/system-deps.sh $(SCREENSHOT_APT)
 	$(PY) scripts/screenshot.py docs/screenshot.png
 
+# each Inspector view on a real conversation with the default model (docs/inspector/*.png)
+inspector-screenshots: setup
+	@bash scripts/system-deps.sh $(SCREENSHOT_APT)
+	$(PY) scripts/inspector_screenshots.py docs/inspector
+
 package: setup
 	$(PY) -m pip install -q -e ".[package]"
 	bash packaging/build.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info engine/_native/build

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from app import paths
+from app import inspection, paths
 from app.context import AssembledContext, ContextTooLong, assemble, system_content
 from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
-from engine.cache import KVCache, make_cache, measure_bytes_per_token
+from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
@@ -69,6 +69,9 @@ class GenerateRequest:
     # user's message rendered with the template (ending in the assistant turn's opening), then
     # these ids as they were generated, with no end-of-turn marker: the model goes on writing.
     continue_ids: tuple[int, ...] = ()
+    # Branch from an alternative: the first new token is this id (after `continue_ids`, the tokens
+    # of the reply kept before that step), then the model goes on as usual
+    force_token: int | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -97,6 +100,10 @@ class Session(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is as message text (special-token text stays plain)."""
+        ...
+
+    def inspect(self, request: Any) -> dict:
+        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError)."""
         ...
 
 
@@ -145,6 +152,8 @@ class EngineSession:
             self._factory(self.config), self.config.max_entries, self.config.max_mb << 20,
             limits=limits, kind=_kind_key(self.config),
         )
+        self._inspector = inspection.InspectorState()
+        self._live: tuple[list[int], list[int], list[KVCache]] | None = None  # (prompt, generated, caches)
         info = asdict(lm.info)
         info.pop("config", None)
         info.update(
@@ -164,18 +173,57 @@ class EngineSession:
         self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
         self.config = config
 
-    def stream(
-        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
-    ) -> Iterator[TokenEvent | ReplyDone]:
-        tok = self.lm.tokenizer
+    def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
+        """The prompt exactly as generation sends it, and the context length it was fitted to."""
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
         try:
             assembled = assemble(
-                tok, request.system_prompt, request.memories, request.history, request.user_message,
+                self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
+        return assembled, context
+
+    def inspect(self, request) -> dict:
+        """The Inspector's numbers (app.inspection) for a Step, Map, Playground, Lookup or Analogy
+        request. A step reuses a copy of cached KV holding the tokens before it (nothing before the
+        step is recomputed); without one (after a restart) they are computed from the tokens."""
+        if isinstance(request, inspection.StepRequest):
+            self.configure(request.generate.cache)
+            assembled, _ = self._assemble(request.generate)
+            return inspection.step_report(
+                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
+            )
+        handlers = {
+            inspection.MapRequest: inspection.map_report,
+            inspection.PlaygroundRequest: inspection.playground_report,
+            inspection.LookupRequest: inspection.lookup_report,
+            inspection.AnalogyRequest: inspection.analogy_report,
+        }
+        return handlers[type(request)](self.lm, self._inspector, request)
+
+    def _peek(self, tokens: list[int]):
+        """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
+        from the tokens, as after a restart): from the reply streaming now (an inspection between
+        two of its tokens), else from the in-memory prompt cache."""
+        if not tokens:
+            return None
+        if self._live is not None:
+            prompt, generated, caches = self._live
+            held = prompt + generated
+            offset = caches[0].offset if caches else 0
+            if len(tokens) <= min(offset, len(held)) and held[: len(tokens)] == list(tokens):
+                copies = [c.copy() for c in caches]
+                if trim_cache(copies, offset - len(tokens)) == offset - len(tokens):
+                    return copies
+        return self.cache.memory.peek(tokens)
+
+    def stream(
+        self, request: GenerateRequest, should_stop: StopFn, progress: ProgressFn
+    ) -> Iterator[TokenEvent | ReplyDone]:
+        tok = self.lm.tokenizer
+        assembled, context = self._assemble(request)
         self.configure(request.cache)
         self._open_disk()
         prompt_ids = assembled.prompt_ids + list(request.continue_ids)
@@ -184,9 +232,10 @@ class EngineSession:
         )
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
-            stop_strings=request.stop_strings,
+            stop_strings=request.stop_strings, force_first_token=request.force_token,
         )
         generated: list[int] = []
+        self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -202,6 +251,7 @@ class EngineSession:
                     stats["kv_cache"] = request.cache.kind
                     yield ReplyDone(stats)
         finally:
+            self._live = None
             self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:

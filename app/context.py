@@ -28,7 +28,7 @@ class ContextTooLong(ValueError):
         self.message_tokens, self.fixed_tokens, self.limit = message_tokens, fixed_tokens, limit
         super().__init__(
             f"This message is {counted(message_tokens, 'token')}; together with the system prompt and memories "
-            f"the prompt needs {counted(fixed_tokens, 'token')}, but only {limit:,} fit (the context window less "
+            f"the prompt needs {counted(fixed_tokens, 'token')}, but only {limit:,} {'fits' if limit == 1 else 'fit'} (the context window less "
             f"the room kept for the reply). {self.ADVICE}"
         )
 

@@ -162,6 +162,11 @@ class ChatController(QObject):
         return self._loads.loading
 
     @property
+    def worker(self) -> Worker:
+        """The model worker (the Inspector sends its own requests to it)."""
+        return self._worker
+
+    @property
     def busy(self) -> bool:
         return self._active is not None
 
@@ -198,8 +203,14 @@ class ChatController(QObject):
         self.conversations_changed.emit()
         return True
 
-    def _start_reply(self, user_text: str, history: tuple, regenerate: bool = False) -> None:
-        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it."""
+    def _start_reply(
+        self, user_text: str, history: tuple, regenerate: bool = False, kept: tuple = (), force: int | None = None
+    ) -> None:
+        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it.
+
+        kept / force (Branch from an alternative): the new reply starts with these TokenEvents of the
+        old one, then the token `force`, then the model's own continuation.
+        """
         memories = [m.text for m in self.memory.relevant(user_text)]
         model = (self.model_info or {}).get("display_name") or self.settings.app.model
         used = settings_used(self.effective_settings, memories)
@@ -212,15 +223,37 @@ class ChatController(QObject):
         else:
             stored = self.store.start_assistant_message(self.conversation_id, model, used)
         reply = ChatMessage("assistant", id=stored.id, memories=memories, branch=branch)
+        reply.add_tokens(kept)
         reply_index = self.conversation.add(reply)
         request_id = self._next_request
         self._next_request += 1
-        self._active = ActiveReply(request_id, reply_index, ReplyRecorder(self.store, stored.id, FLUSH_INTERVAL_S))
+        recorder = ReplyRecorder(self.store, stored.id, FLUSH_INTERVAL_S)
+        if kept:
+            recorder.add(list(kept))
+        self._active = ActiveReply(request_id, reply_index, recorder, offset=len(kept))
         self._flush_timer.start()
         self.message_added.emit(reply_index)
         self.busy_changed.emit(True)
         request = reply_request(self.effective_settings, user_text, history, memories, self.conversation_id)
+        if force is not None:
+            request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
         self._request_generate.emit(request_id, request)
+
+    def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
+        """Branch from an alternative: a new version of the last reply (at `index`) that keeps its
+        first `token_index` tokens, puts `token_id` at that step and lets the model go on from there
+        (the prompt cache serves everything before the step). The old version is kept (‹ 1/2 ›)."""
+        if not self.can_regenerate():
+            return False
+        messages = self.conversation.messages
+        last = max(i for i, m in enumerate(messages) if m.role == "assistant")
+        if index != last or token_index > len(messages[index].tokens):
+            return False
+        kept = tuple(messages[index].tokens[:token_index])
+        user = max(i for i in range(index) if messages[i].role == "user")
+        history = tuple(self.conversation.history(before=user))
+        self._start_reply(messages[user].text, history, regenerate=True, kept=kept, force=token_id)
+        return True
 
     def can_continue(self) -> bool:
         """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox

@@ -73,6 +73,7 @@ class AppSettings:
     context_length: int = 0  # 0: the model's own context window
     panel_top_k: int = 10
     probability_tint: bool = True
+    tint_code: bool = False  # code keeps its own colours unless the user asks for the tint there too
     window_geometry: str = ""  # QWidget.saveGeometry() as hex
     splitter_state: str = ""
     kv_cache: str = "plain"  # see KV_CACHE_KINDS

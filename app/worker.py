@@ -60,6 +60,8 @@ class Worker(QObject):
     finished = Signal(int, object)  # request id, stats dict
     failed = Signal(int, object)  # request id, Failure
     token_count = Signal(int, int)  # ticket, tokens (-1: no model loaded, or not countable text)
+    inspected = Signal(int, object)  # request id, the Inspector's report (app.inspection)
+    inspect_failed = Signal(int, str)  # request id, message
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Worker(QObject):
         self._session: Session | None = None
         self._batch_interval_s, self._clock = batch_interval_s, clock
         self._cancelled: set[int] = set()
+        self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
         self._lock = threading.Lock()
 
     # -- called from any thread ------------------------------------------------------------
@@ -115,6 +118,38 @@ class Worker(QObject):
         self._serve(request_id, request)
         self._housekeeping()  # after the reply's last signal, so saving caches never delays it
 
+    def submit_inspection(self, request_id: int, request: object) -> None:
+        """Ask for the Inspector's numbers (app.inspection). Thread-safe: the newest request of a
+        kind replaces one of that kind not yet served; pending requests are served between two
+        tokens of a streaming reply, or by the `inspect_pending` slot (which the caller also
+        signals) when the worker is idle."""
+        with self._lock:
+            self._inspections[type(request)] = (request_id, request)
+
+    @Slot()
+    def inspect_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._inspections:
+                    return
+                job = self._inspections.pop(next(iter(self._inspections)))
+            self._inspect(*job)
+
+    def _inspect(self, request_id: int, request: object) -> None:
+        if self._session is None:
+            self.inspect_failed.emit(request_id, "No model is loaded.")
+            return
+        try:
+            report = self._session.inspect(request)
+        except (BackendError, ValueError) as e:
+            self.inspect_failed.emit(request_id, str(e))
+            return
+        except Exception as e:  # an unexpected failure must not kill the thread
+            traceback.print_exc()
+            self.inspect_failed.emit(request_id, f"Inspection failed: {type(e).__name__}: {e}")
+            return
+        self.inspected.emit(request_id, report)
+
     @Slot(int, str)
     def count_tokens(self, ticket: int, text: str) -> None:
         """Count `text`'s tokens with the loaded model's tokenizer; answered by `token_count`."""
@@ -156,6 +191,9 @@ class Worker(QObject):
                     stats = item.stats
                 elif isinstance(item, TokenEvent) and item.token is not None:
                     batcher.add(item)
+                if self._inspections:  # the Inspector follows the reply as it streams
+                    batcher.flush()
+                    self.inspect_pending()
             batcher.flush()
         except BackendError as e:
             batcher.flush()

@@ -86,6 +86,7 @@ def run_bench(model_spec: str, prompt_tokens: int = 512, gen_tokens: int = 128) 
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "kv_bytes_per_token": info.kv_bytes_per_token,
         "weights": info.held_as,
+        "cpu_kernels": info.cpu_kernels,
         "blas": info.blas,
         "first_tokens": toks[:8],
     }

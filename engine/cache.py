@@ -212,6 +212,12 @@ class QuantizedKVCache(KVCache):
         self._dtype = keys.dtype
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
 
+    def dense(self) -> tuple[mx.array, mx.array]:
+        """Keys and values dequantized, (B, kv_heads, offset, head_dim) each: what attention used."""
+        k = mx.dequantize(*self._k, group_size=self.group_size, bits=self.bits)[..., : self.offset, :]
+        v = mx.dequantize(*self._v, group_size=self.group_size, bits=self.bits)[..., : self.offset, :]
+        return k, v
+
     def _fitting_group_size(self, head_dim: int) -> int:
         """The requested group size, or a smaller one MLX supports when head_dim is not a multiple."""
         for size in (self.group_size, 64, 32):

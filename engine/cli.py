@@ -1,4 +1,4 @@
-"""The headless CLI contract (DESIGN.md): tokenize, logprobs, generate, bench, convert, fetch.
+"""The headless CLI contract (DESIGN.md): tokenize, logprobs, inspect, generate, bench, convert, fetch.
 
 Errors print one clear line to stderr and exit non-zero; never a bare traceback.
 """
@@ -17,11 +17,11 @@ class CliError(Exception):
     pass
 
 
-def _load(spec: str):
+def _load(spec: str, weights: str = "auto"):
     from engine import default_model
-    from engine.loading import load
+    from engine.loading import WeightPolicy, load
 
-    lm = load(default_model.resolve(spec))
+    lm = load(default_model.resolve(spec), WeightPolicy(weights))
     if lm.info.speed_advice:
         print(f"note: {lm.info.speed_advice}", file=sys.stderr)
     return lm
@@ -100,6 +100,29 @@ def cmd_logprobs(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from engine.inspect import inspect_prompt
+
+    if args.top < 1:
+        raise CliError("--top must be at least 1")
+    lm = _load(args.model)
+    ids = lm.tokenizer.encode(args.prompt, special=args.special)
+    if not ids:
+        raise CliError("the prompt is empty: nothing to inspect")
+    result = inspect_prompt(lm.model, ids, args.layer, args.head, args.position, args.top)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    piece = lm.tokenizer.piece
+    pos = len(ids) - 1 if args.position is None else args.position
+    print(f"{len(ids)} tokens; position {pos} reads {piece(ids[pos])!r}")
+    for i, (norm, entry) in enumerate(zip(result.residual_norms[1:], result.logit_lens, strict=True)):
+        print(f"after block {i:>2}: |residual| {norm:8.2f}  lens {piece(entry[0][0])!r} {entry[0][1]:.3f}")
+    for i, lp in result.next_token:
+        print(f"{i:>6} {lp:9.4f}  {piece(i)!r}")
+    return 0
+
+
 def cmd_generate(args) -> int:
     from engine.generate import GenerationConfig, generate
     from engine.sampling import SamplingSettings
@@ -164,7 +187,7 @@ def cmd_chatbench(args) -> int:
 def cmd_convert(args) -> int:
     from engine.export import export_folder
 
-    lm = _load(args.model)
+    lm = _load(args.model, args.weights)
     out = export_folder(lm, args.output)
     print(f"wrote {out}")
     return 0
@@ -206,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="?")
     p.set_defaults(func=cmd_logprobs)
 
+    p = sub.add_parser("inspect", help="the Inspector's numbers for a verbatim prompt")
+    model_arg(p)
+    p.add_argument("--special", action="store_true")
+    p.add_argument("--layer", type=int, default=0, help="the attention map's layer (0-based, default 0)")
+    p.add_argument("--head", type=int, default=0, help="the attention map's query head (0-based, default 0)")
+    p.add_argument("--position", type=int, help="the inspected position (0-based, default the last token)")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("prompt")
+    p.set_defaults(func=cmd_inspect)
+
     p = sub.add_parser("generate", help="generate text")
     model_arg(p)
     p.add_argument("--chat", action="store_true", help="wrap PROMPT as a user turn (chat template)")
@@ -239,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="export a model to an MLX safetensors folder")
     model_arg(p)
     p.add_argument("output")
+    p.add_argument("--weights", choices=("auto", "float32", "stored"), default="auto",
+                   help="float32: expand quantized weights; stored: keep the file's quantization; "
+                   "auto: as the app holds them")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")

@@ -40,6 +40,9 @@ class GenerationConfig:
     prefill_step: int = 512
     context_length: int | None = None  # stop with "length" when the cache reaches it
     stop_ids: set[int] = field(default_factory=set)
+    # "Continue with this token": the first generated token is this id instead of a draw (its
+    # logprobs are still the model's at that step); the following tokens are sampled as usual
+    force_first_token: int | None = None
 
 
 def prefill(
@@ -112,8 +115,11 @@ def decode_steps(
     history: mx.array,
     limit: int,
     top_report: int = 10,
+    forced: int | None = None,
 ) -> Iterator[DecodedToken]:
     """Up to `limit` tokens, starting by feeding `first` ((1,) int32, the prompt's last token).
+
+    `forced`: the first step's token is this id instead of the sampler's draw.
 
     `history` ((n,) int32) is the penalty window before the first step; each drawn token joins it.
     Pipelined: step i+1 is queued on the device (async_eval) before step i is read back, so the
@@ -122,9 +128,11 @@ def decode_steps(
     """
     window = sampler.settings.penalty_context
 
-    def step(token: mx.array, history: mx.array) -> tuple[Step, mx.array, mx.array, mx.array]:
+    def step(token: mx.array, history: mx.array, forced: int | None = None) -> tuple[Step, mx.array, mx.array, mx.array]:
         logits = model(token[None], cache)[0, -1]
         s = sampler(logits, history)
+        if forced is not None:
+            s = Step(mx.array(forced, dtype=mx.uint32), s.raw_logprobs, s.final_logprobs)
         top_raw = _top(s.raw_logprobs, top_report)
         same = s.final_logprobs is s.raw_logprobs
         top_final = top_raw if same else _top(s.final_logprobs, top_report)
@@ -132,7 +140,7 @@ def decode_steps(
         mx.async_eval(s.token, top_raw, top_final, extras)
         return s, top_raw, top_final, extras
 
-    pending = step(first, history)
+    pending = step(first, history, forced)
     for index in range(limit):
         s, top_raw, top_final, extras = pending
         if index + 1 < limit:  # queue the next step before reading this one (overlaps compute)
@@ -245,7 +253,11 @@ def generate(
             "prompt, and leave at least its last token to compute"
         )
     sampler = Sampler(settings)
-    return _events(model, tokenizer, prompt, cache, sampler, config or GenerationConfig(), progress, should_stop)
+    config = config or GenerationConfig()
+    forced = config.force_first_token
+    if forced is not None and not 0 <= forced < tokenizer.vocab_size:
+        raise ValueError(f"token {forced} is not in the vocabulary")
+    return _events(model, tokenizer, prompt, cache, sampler, config, progress, should_stop)
 
 
 def _events(
@@ -283,7 +295,7 @@ def _events(
     stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
     reply = ReplyText(tokenizer, config.stop_strings)
     history = penalty_window(prompt, sampler.settings)
-    steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report)
+    steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report, config.force_first_token)
     ttft, before = 0.0, time.perf_counter()
     for index, decoded in enumerate(steps):
         now = time.perf_counter()

@@ -7,7 +7,8 @@ the softmax inside attention and the SiLU inside the MLP about half of prefill t
 compute exp as 2^n * p(f) (a degree-6 polynomial, float32-accurate to ~1e-7 relative), compiled by
 `mx.compile` into one fused, vectorisable kernel, and write attention as two matmuls around it.
 
-Only large inputs (prefill) take that path: `mx.compile` re-traces for every new shape (~0.3 ms),
+A decoding step (one query, no mask) goes to Glassbox's fused C++ attention (engine/native.py) when
+it is built. Only large inputs (prefill) take the compiled path: `mx.compile` re-traces for every new shape (~0.3 ms),
 which a decoding step, whose key length grows by one each time, would pay on every layer. The JIT'd
 kernel itself is cached by MLX on disk, so only the very first run on a machine compiles it.
 """
@@ -20,6 +21,8 @@ import os
 
 import mlx.core as mx
 import mlx.nn as nn
+
+from engine import native
 
 LN2 = math.log(2.0)
 LOG2E = 1.0 / LN2
@@ -96,6 +99,8 @@ def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.a
     idea, without its online softmax: each block still sees every key).
     """
     H, L, S = q.shape[1], q.shape[2], k.shape[2]
+    if L == 1 and mask is None and native.available():  # a decode step: one fused op
+        return native.decode_attention(q, k, v, scale)
     if not _use_cpu_kernels(H * L * S):
         return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
     if isinstance(mask, str):

@@ -20,10 +20,11 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine import _blas
+from engine import _blas, native
 from engine.gguf import GGUFCorrupt, GGUFUnsupported, read_gguf_contents
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
+from engine.native_modules import use_native_kernels
 from engine.tokenizer import (
     ChatTemplate,
     Tokenizer,
@@ -54,18 +55,23 @@ class ModelLoadError(ValueError):
 
 @dataclass
 class WeightPolicy:
-    """How to hold the weights: "auto" (float32 on a CPU when small enough, else as stored),
-    "float32", or "stored" (exactly as the file has them)."""
+    """How to hold the weights: "auto", "float32", or "stored" (exactly as the file has them).
+
+    "auto" keeps a quantized file's quantization when it can be computed with fast: on Metal, and
+    on a CPU where Glassbox's kernels (engine/native.py) are built. Without them MLX's CPU quantized
+    matmul is single-threaded and slow, so a quantized model small enough is expanded to float32."""
 
     mode: str = "auto"
     float32_limit_bytes: int = CPU_FLOAT32_LIMIT_BYTES
 
-    def expand(self, dense_float32_bytes: int) -> bool:
+    def expand(self, dense_float32_bytes: int, quantized: bool = True) -> bool:
         if self.mode == "float32":
             return True
         if self.mode == "stored":
             return False
         on_cpu = mx.default_device() == mx.cpu
+        if on_cpu and quantized and native.available():
+            return False
         return on_cpu and dense_float32_bytes <= min(self.float32_limit_bytes, _total_memory() // 4)
 
 
@@ -93,6 +99,7 @@ class ModelInfo:
     base_model: bool = False  # the file has no chat template: a pre-trained model, for completion
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
+    cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -145,7 +152,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         weights = model.sanitize(src.weights)
         stored_as, quant = _describe_storage(weights, src.format, config)
         n_params = _count_params(weights, quant)
-        expand = policy.expand(n_params * 4)
+        expand = policy.expand(n_params * 4, quantized=bool(quant.layers))
         if expand:
             weights = _to_float32(weights, quant)
             mx.async_eval(weights)  # expand on MLX's thread while Python builds the tokenizer
@@ -168,6 +175,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         template_used = _chat_template(tokenizer, arch)
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
+        cpu_kernels = _kernel_names(_Quant({}) if expand else quant) if use_native_kernels(model) else None
     except (UnsupportedArchitecture, TokenizerError, ConfigError) as e:
         raise ModelLoadError(f"{p}: {e}") from e
     except (KeyError, TypeError) as e:
@@ -191,12 +199,13 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         load_s=time.perf_counter() - t0,
         blas=_blas.loaded_path or "bundled reference BLAS",
         config=config,
-        speed_advice=_blas.advice() if mx.default_device() == mx.cpu else None,
+        speed_advice=_speed_advice(),
         sliding_window=getattr(args, "sliding_window", None),
         chat_template=template_used,
         base_model=template_used != "the file's own",
         license=src.license,
         license_file=str(license_file) if license_file else None,
+        cpu_kernels=cpu_kernels,
     )
     return LoadedModel(model, tokenizer, info)
 
@@ -393,6 +402,24 @@ def _float32_scales_on_cpu(weights, quant: _Quant) -> dict[str, mx.array]:
         else v
         for k, v in weights.items()
     }
+
+
+def _kernel_names(quant: _Quant) -> str:
+    """e.g. "avx2 quantized matmul" or "avx2 quantized matmul, scalar for 6-bit", plus the fused ops."""
+    kinds = sorted({(bits, native.kernel_name(bits, group)) for group, bits in quant.layers.values()})
+    fast = {name for _, name in kinds if name != "scalar"}
+    slow = [f"{bits}-bit" for bits, name in kinds if name == "scalar"]
+    text = "/".join(sorted(fast)) + " quantized matmul, " if fast else ""
+    text += f"scalar quantized matmul for {'/'.join(slow)}, " if slow else ""
+    return text + "fused attention, RMSNorm and RoPE"
+
+
+def _speed_advice() -> str | None:
+    """What would make this CPU faster (OpenBLAS, the native kernels), or None."""
+    if mx.default_device() != mx.cpu:
+        return None
+    notes = [n for n in (_blas.advice(), native.advice()) if n]
+    return " ".join(notes) or None
 
 
 def _load_weights(model: nn.Module, weights: dict[str, mx.array], p: Path) -> None:

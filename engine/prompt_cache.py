@@ -69,12 +69,11 @@ def common_prefix_length(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def _kind(caches: Caches) -> tuple:
-    """What must agree for caches to be interchangeable: layer count, class and its settings."""
-    c = caches[0] if caches else None
-    return (
-        len(caches), type(c).__name__, getattr(c, "max_size", None), getattr(c, "bits", None),
-        getattr(c, "group_size", None),
-    )
+    """What must agree for caches to be interchangeable: each layer's class and its settings
+    (window, bits); a model may mix kinds across layers (sliding-window layers). A quantized
+    cache's group size follows from bits and the model's head size, so it is not compared (it is
+    only known after the first update)."""
+    return tuple((type(c).__name__, getattr(c, "max_size", None), getattr(c, "bits", None)) for c in caches)
 
 
 def _trimmable(caches: Caches) -> bool:

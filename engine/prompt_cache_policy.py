@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.prompt_cache import CacheFactory, Caches, DiskPromptCache, PromptCache, common_prefix_length
+from engine.prompt_cache import (
+    DEFAULT_MAX_BYTES,
+    CacheFactory,
+    Caches,
+    DiskPromptCache,
+    PromptCache,
+    common_prefix_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ class TieredPromptCache:
         self,
         cache_factory: CacheFactory,
         max_entries: int = 8,
-        max_bytes: int = 1 << 30,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         disk: DiskPromptCache | None = None,
         limits: DiskLimits = DiskLimits(),
         kind: Hashable = None,

@@ -182,6 +182,9 @@ class Step:
     final_logprobs: mx.array  # (vocab,) what the token was drawn from
 
 
+FILTER_NAMES = ("top-k", "top-p", "min-p")  # the order Sampler applies its filters in
+
+
 class Sampler:
     """Turns one step's logits into a token, keeping the raw and the final distribution."""
 
@@ -202,24 +205,38 @@ class Sampler:
     def greedy(self) -> bool:
         return self.settings.temperature < GREEDY_BELOW
 
-    def __call__(self, logits: mx.array, history: mx.array | None) -> Step:
-        """logits (vocab,) float32; history: recent generated+prompt ids for the penalties."""
+    def __call__(self, logits: mx.array, history: mx.array | None, stages: list | None = None) -> Step:
+        """logits (vocab,) float32; history: recent generated+prompt ids for the penalties.
+
+        stages: if a list, (name, logprobs) after each stage is appended to it (the Inspector's
+        sampling playground shows them): raw, penalties, temperature, top-k, top-p, min-p, final.
+        """
         processed = logits.astype(mx.float32)
         raw = log_softmax(processed)
         recent = history[-self.settings.penalty_context :] if history is not None else None
         for proc in self.processors:
             processed = proc(recent, processed)
+        if stages is not None:
+            stages += [("raw", raw)] + ([("penalties", log_softmax(processed))] if self.processors else [])
         if self.greedy:
             # without penalties greedy draws from the model's own distribution: the same array
             # (the generator then reports its top tokens once)
             final = log_softmax(processed) if self.processors else raw
+            if stages is not None:
+                stages.append(("final", final))
             return Step(mx.argmax(final), raw, final)
         # divide the gaps below the best logit (all <= 0): a small temperature then sends them to
         # -inf, never the best one to +inf, so the distribution stays finite
         scaled = log_softmax((processed - mx.max(processed)) / self.settings.temperature)
-        for f in self.filters:
+        if stages is not None:
+            stages.append(("temperature", scaled))
+        for name, f in zip(FILTER_NAMES, self.filters, strict=True):
             scaled = f(scaled)
+            if stages is not None:
+                stages.append((name, scaled))
         final = log_softmax(scaled)
+        if stages is not None:
+            stages.append(("final", final))
         return Step(self._draw(final), raw, final)
 
     def _draw(self, logprobs: mx.array) -> mx.array:

@@ -17,9 +17,10 @@ when it spells a marker. `encode_chat` keeps the two apart for any template and 
 
 For messages without special-token text this gives the ids that encoding the rendered template
 with special parsing on gives (the cuts are the same, and tokenizers encode each piece on its
-own). A template that cuts through a placeholder (slicing a message) is refused with
-`PlaceholderCut` rather than sending its fragment: the placeholder characters themselves are
-hidden too wherever a message has them, so any left over after rendering is such a fragment.
+own). A template that cuts through a placeholder (slicing a message) or rewrites one (`tojson`
+with ensure_ascii) is refused with `PlaceholderCut` rather than sending the fragment: the
+placeholder characters themselves are hidden too wherever a message has them, so any left over
+after rendering, or the call's random number outside a whole placeholder, is such a fragment.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters around each placehold
 
 
 class PlaceholderCut(ValueError):
-    """The chat template cut a message through text that stood in for special-token text."""
+    """The chat template cut or rewrote text that stood in for special-token text in a message."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,9 @@ class Placeholders:
         """Put the hidden text back; PlaceholderCut if a placeholder was damaged."""
         if not self._hidden:
             return text
-        if _OWN.search(self._pattern.sub("", text)):
-            raise PlaceholderCut("the chat template cut a message through special-token text")
+        rest = self._pattern.sub("", text)
+        if _OWN.search(rest) or self.nonce in rest:  # cut, or rewritten (e.g. escaped by tojson)
+            raise PlaceholderCut("it cut or rewrote special-token text inside a message")
         return self._pattern.sub(lambda m: self._hidden[int(m.group(1))], text)
 
 

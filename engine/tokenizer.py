@@ -223,7 +223,7 @@ class Tokenizer:
                 lambda text: self._encode(text, special=False),
             )
         except PlaceholderCut as e:
-            raise TokenizerError(f"the chat template cannot take this message: {e}") from e
+            raise TokenizerError(f"the chat template cannot take these messages: {e}") from e
         if self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
             ids = [self.bos_id, *ids]
         return ids

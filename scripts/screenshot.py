@@ -1,6 +1,7 @@
 """Take docs/screenshot.png: the real window, a real question to the default model, a clicked token.
 
-    python scripts/screenshot.py docs/screenshot.png [--question TEXT] [--dark]
+    python scripts/screenshot.py docs/screenshot.png [--question TEXT] [--dark] [--max-tokens N]
+        [--patience SECONDS] [--temperature T]
 
 Runs on a real X display: with no $DISPLAY it starts its own Xvfb (apt package `xvfb`) for the
 duration. Settings and data go to a temporary profile, so the user's own are never touched.
@@ -72,7 +73,8 @@ def pump(seconds: float) -> None:
     loop.exec()
 
 
-def take(out: Path, question: str, dark: bool) -> None:
+def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, patience: float = 300,
+         temperature: float | None = None) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
@@ -83,7 +85,11 @@ def take(out: Path, question: str, dark: bool) -> None:
 
     profile = tempfile.mkdtemp(prefix="glassbox-shot-")
     base = Settings()
-    SettingsFile(f"{profile}/config").save(replace(base, sampling=replace(base.sampling, seed=SEED)))
+    app_settings = base.app if max_tokens is None else replace(base.app, max_new_tokens=max_tokens)
+    sampling = replace(base.sampling, seed=SEED)
+    if temperature is not None:
+        sampling = replace(sampling, temperature=temperature)
+    SettingsFile(f"{profile}/config").save(replace(base, sampling=sampling, app=app_settings))
     args = parse_args(["--data-dir", f"{profile}/data", "--config-dir", f"{profile}/config"])
     qt_app, core, window = launch(args, EngineBackend())
     if dark:
@@ -93,10 +99,10 @@ def take(out: Path, question: str, dark: bool) -> None:
     if core.controller.model_info is None and not wait(core.controller.model_loaded, 120):
         sys.exit("the default model did not load")
     box = window.composer.box
-    QTest.keyClicks(box, question)
+    box.setPlainText(question)  # QTest.keyClicks handles ASCII only (an emoji aborts it)
     QTest.keyClick(box, Qt.Key.Key_Return)
-    if not wait(core.controller.reply_finished, 300):
-        sys.exit("no reply within 5 minutes")
+    if not wait(core.controller.reply_finished, patience):
+        sys.exit(f"no reply within {patience:.0f} s")
     pump(0.3)
     view = window.transcript.views[-1]
     # click a token the model was unsure about, so the panel shows an interesting step
@@ -123,10 +129,13 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--dark", action="store_true", help="use the dark palette")
+    parser.add_argument("--max-tokens", type=int, help="the reply's token limit (default: the app's)")
+    parser.add_argument("--patience", type=float, default=300, help="seconds to wait for the reply")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy; default: the app's)")
     args = parser.parse_args()
     xvfb = start_xvfb()
     try:
-        take(args.out, args.question, args.dark)
+        take(args.out, args.question, args.dark, args.max_tokens, args.patience, args.temperature)
     finally:
         if xvfb is not None:
             xvfb.terminate()

@@ -28,7 +28,16 @@ def default_model_path():
 
 @pytest.fixture(scope="session")
 def default_lm(default_model_path):
-    """The default model as the app loads it (float32 on this CPU), loaded once per session."""
+    """The default model as the app loads it (as stored, 4-bit, where the CPU kernels are built;
+    float32 where they are not), loaded once per session."""
     from engine.loading import load
 
     return load(default_model_path)
+
+
+@pytest.fixture(scope="session")
+def float32_lm(default_model_path):
+    """The default model expanded to float32 (llama.cpp's "f32" reference does the same arithmetic)."""
+    from engine.loading import WeightPolicy, load
+
+    return load(default_model_path, WeightPolicy("float32"))

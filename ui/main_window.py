@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import ChatController
 from app.importers import ImportFileError
+from app.inspector import InspectorService
 from app.memory import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
@@ -28,6 +29,7 @@ from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
+from ui.inspector.dock import InspectorDock
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -35,7 +37,8 @@ from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
-from ui.theme import apply_look
+from ui.text_format import menu_label, plain_tooltip
+from ui.theme import CONFIDENT, apply_look
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -102,6 +105,10 @@ class MainWindow(QMainWindow):
         self.setMinimumWidth(WINDOW_MIN_WIDTH)  # narrower than the panes' minimums: they fold away
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        self.inspector = InspectorDock(InspectorService(controller, controller.worker), self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector)
+        self.inspector.hide()
+        self._panel_step: tuple[int, int] | None = None  # (message, token) the panel shows
         self._build_menus()
         self._restore_geometry(settings)
         self._apply_look(settings)
@@ -112,12 +119,15 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
+        self.transcript.inspect_requested.connect(self.inspector.inspect)
+        self.panel.inspect_requested.connect(self.inspect_current)
+        self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
         controller.reply_tokens.connect(self._on_reply_tokens)
-        controller.reply_finished.connect(lambda _i, stats: self.status.show_stats(stats))
+        self.status.follow(controller)
+        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
-        controller.prefill_progress.connect(self.status.show_prefill)
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
         controller.model_failed.connect(self._on_model_failed)
@@ -187,6 +197,8 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         self.tint_action = self._action(view_menu, "Probability &Tint", self.set_tint, "Ctrl+T", checkable=True)
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
+        self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
+        self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
             view_menu, "&Conversation List", lambda on: self.panes.set_open(0, on), "Ctrl+Shift+L", checkable=True
@@ -196,6 +208,7 @@ class MainWindow(QMainWindow):
         )
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
+        self.inspector_action = self._action(view_menu, "&Inspector", self.inspect_current, "Ctrl+I")
         self.panes.visibility_changed.connect(self._on_pane_visibility)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("T&heme")
@@ -228,11 +241,11 @@ class MainWindow(QMainWindow):
         self.models_menu.clear()
         loaded = (self.controller.model_info or {}).get("spec")
         for entry in self.registry.entries(self.controller.settings.app):
-            action = self.models_menu.addAction(entry.label)
+            action = self.models_menu.addAction(menu_label(entry.label))
             action.setCheckable(True)
             action.setChecked(entry.spec == loaded)
             action.setEnabled(entry.kind != "missing")
-            action.setToolTip(entry.spec)
+            action.setToolTip(plain_tooltip(entry.spec))
             action.triggered.connect(lambda _checked=False, spec=entry.spec: self.choose_model(spec))
 
     def _edit(self, method: str) -> None:
@@ -371,6 +384,10 @@ class MainWindow(QMainWindow):
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
+    def set_code_tint(self, on: bool) -> None:
+        self.transcript.set_tint(self.controller.settings.app.probability_tint, on)
+        self._save(replace(self.controller.settings.app, tint_code=on))
+
     def conversation_tokens(self) -> int | None:
         """About how many tokens the open conversation is (its last reply's context), if known."""
         for message in reversed(self.controller.conversation.messages):
@@ -442,7 +459,7 @@ class MainWindow(QMainWindow):
             self,
             "Reading the colours",
             "Each token of a reply is tinted by the probability the model gave it: no tint means "
-            "the model was confident (90% or more); the warmer the colour, the less likely the "
+            f"the model was confident ({CONFIDENT:.0%} or more); the warmer the colour, the less likely the "
             "token was. Hover a token for its probability and the top alternatives; click it to "
             "see both distributions for that step in the panel on the right.",
         )
@@ -458,16 +475,32 @@ class MainWindow(QMainWindow):
             self._live = True
 
     def _on_reply_tokens(self, index: int, tokens: list[TokenEvent]) -> None:
-        if tokens:
-            self.status.show_live(tokens[-1], len(self.controller.message(index).tokens))
-        if self._live and tokens:
-            token = tokens[-1]
-            self.panel.show_step(token, f"Live · token {token.index + 1}")
+        if self._live and tokens:  # the status bar follows the reply itself (StatusBar.follow)
+            self.panel.show_live(tokens[-1])
+            self._panel_step = (index, len(self.controller.message(index).tokens) - 1)
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False
+        self._panel_step = (message_index, token_index)
+        if self.inspector.isVisible():  # an open Inspector moves to the clicked token
+            self.inspector.inspect(message_index, token_index)
         record = self.controller.message(message_index).tokens[token_index]
-        self.panel.show_step(record, f"Selected · token {token_index + 1} of this reply")
+        self.panel.show_selected(record, token_index)
+
+    def _continue_with(self, token_id: int) -> None:
+        if self._panel_step is None or not self.controller.continue_with(*self._panel_step, token_id):
+            self.show_message("Only the last reply can continue with another token, once it has finished.")
+
+    def inspect_current(self) -> None:
+        """Open the Inspector on the step the next-token panel shows (or the last reply's last token)."""
+        step = self._panel_step
+        if step is None:
+            replies = [i for i, m in enumerate(self.controller.conversation.messages) if m.role == "assistant" and m.tokens]
+            step = (replies[-1], len(self.controller.message(replies[-1]).tokens) - 1) if replies else None
+        if step is None:
+            self.inspector.show()
+            return
+        self.inspector.inspect(*step)
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)
@@ -491,7 +524,8 @@ class MainWindow(QMainWindow):
     def _on_settings_changed(self, settings: Settings) -> None:
         self._apply_look(settings)
         self.tint_action.setChecked(settings.app.probability_tint)
-        self.transcript.set_tint(settings.app.probability_tint)
+        self.code_tint_action.setChecked(settings.app.tint_code)
+        self.transcript.set_tint(settings.app.probability_tint, settings.app.tint_code)
         self.panel.set_top_k(settings.app.panel_top_k)
 
     def _save(self, app_settings, quiet: bool = False) -> None:

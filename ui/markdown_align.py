@@ -10,6 +10,9 @@ space).
 from __future__ import annotations
 
 WHITESPACE = set(" \t\n\r\u2028\u2029\u00a0")
+# Characters only the document has: the start and end of a table (QTextFrame) and of its cells,
+# and the object replacement character. No source character is ever one of them.
+RENDERED_ONLY = set("\ufdd0\ufdd1\ufffc")
 
 
 def align(source: str, rendered: str) -> list[int]:
@@ -18,10 +21,36 @@ def align(source: str, rendered: str) -> list[int]:
     j = 0
     n = len(rendered)
     for i, ch in enumerate(source):
+        while j < n and rendered[j] in RENDERED_ONLY:
+            j += 1
         if j >= n:
             break
         r = rendered[j]
         if ch == r or (ch in WHITESPACE and r in WHITESPACE):
             out[i] = j
             j += 1
+    return out
+
+
+def soft_breaks(source: str, rendered: str, mapping: list[int]) -> list[int]:
+    """Rendered indices of the spaces Markdown made of single line breaks ("Roses\\nare red").
+
+    A reply's line breaks are the model's: a poem or a plain list must keep its lines, so the view
+    turns these spaces back into line breaks. A whitespace run in the source holding exactly one
+    newline, matched only to rendered spaces, is such a break (two newlines are a paragraph; a
+    newline that became a block or line end, as in code, is one already).
+    """
+    out = []
+    i, n = 0, len(source)
+    while i < n:
+        if source[i] not in WHITESPACE:
+            i += 1
+            continue
+        k = i
+        while k < n and source[k] in WHITESPACE:
+            k += 1
+        matched = [rendered[mapping[m]] for m in range(i, k) if mapping[m] >= 0]
+        if source.count("\n", i, k) == 1 and matched and set(matched) == {" "}:  # not a block or line end
+            out.append(max(mapping[m] for m in range(i, k)))
+        i = k
     return out

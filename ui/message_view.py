@@ -12,7 +12,15 @@ import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsOpacityEffect,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+)
 
 from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
@@ -31,6 +39,19 @@ FINISH_TEXT = {
 }
 
 
+CONTEXT_FULL = "stopped: the context window is full"
+LEFT_OUT_TEXT = "Left out: outside the model's context window, the latest reply did not see this message."
+
+
+def finish_text(reason: str | None, stats: dict) -> str:
+    """Why a reply ended, in words. A reply that ran out of context window says so: the engine
+    reports "length" for both limits, and the numbers tell which one it was."""
+    used, window = stats.get("context_used"), stats.get("context_length")
+    if reason == "length" and isinstance(used, int) and isinstance(window, int) and 0 < window <= used:
+        return CONTEXT_FULL
+    return FINISH_TEXT.get(reason or "", reason or "")
+
+
 def memories_text(count: int) -> str:
     return f"used {count} {'memory' if count == 1 else 'memories'}"
 
@@ -47,9 +68,10 @@ class MessageView(QFrame):
     regenerate_requested = Signal()
     continue_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
+    inspect_requested = Signal(int)  # token index
     copied = Signal(str)  # what was put on the clipboard
 
-    def __init__(self, message: ChatMessage, tint: bool, parent=None):
+    def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None):
         super().__init__(parent)
         self.message = message
         self.setObjectName("assistantMessage" if message.role == "assistant" else "userMessage")
@@ -64,6 +86,7 @@ class MessageView(QFrame):
         self.role_label.setObjectName("roleLabel")
         self.meta_label = QLabel("")
         self.meta_label.setObjectName("metaLabel")
+        self.meta_label.setWordWrap(True)  # "… · stopped: the context window is full" wraps, never cut
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
         self.copy_button.setToolTip("Copy this message as Markdown")
@@ -99,6 +122,12 @@ class MessageView(QFrame):
         self.notice_label.setWordWrap(True)
         self.notice_label.hide()
         layout.addWidget(self.notice_label)
+        self.left_out_label = QLabel(LEFT_OUT_TEXT)
+        self.left_out_label.setObjectName("leftOutNotice")
+        self.left_out_label.setWordWrap(True)
+        self.left_out_label.hide()
+        layout.addWidget(self.left_out_label)
+        self.left_out = False
 
         self.text = TokenText(markdown=message.role == "assistant")
         self.text.token_clicked.connect(self.token_clicked)
@@ -115,7 +144,10 @@ class MessageView(QFrame):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         layout.addWidget(self.error_label)
-        self._tint = tint
+        for label in (self.role_label, self.meta_label, self.branch_label, self.notice_label, self.error_label,
+                      self.left_out_label):  # fmt: skip
+            label.setTextFormat(Qt.TextFormat.PlainText)  # errors and notices quote text as it is
+        self._tint, self._tint_code = tint, tint_code
         self.refresh()
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
@@ -129,7 +161,7 @@ class MessageView(QFrame):
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
-        self.text.set_content(m.text, m.tokens, self._tint)
+        self.text.set_content(m.text, m.tokens, self._tint, self._tint_code)
         self.text.setVisible((bool(m.text) or m.role == "user") and self.editor is None)
         self.copy_button.setEnabled(bool(m.text))
         self.meta_label.setText(self._meta())
@@ -148,6 +180,22 @@ class MessageView(QFrame):
         dropped = m.stats.get("dropped_messages", 0)
         self.notice_label.setText(dropped_text(dropped) if dropped else "")
         self.notice_label.setVisible(bool(dropped))
+
+    def set_left_out(self, left_out: bool) -> None:
+        """Mark a message the model did not see for the latest reply (dimmed, with a line saying so)."""
+        if left_out == self.left_out:
+            return
+        self.left_out = left_out
+        self.left_out_label.setVisible(left_out)
+        self.setProperty("leftOut", left_out)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        if left_out:
+            effect = QGraphicsOpacityEffect(self.text)
+            effect.setOpacity(0.55)
+            self.text.setGraphicsEffect(effect)
+        else:
+            self.text.setGraphicsEffect(None)
 
     def set_last_reply(self, last: bool) -> None:
         """Only the newest reply offers Regenerate (and Continue, when it stopped early)."""
@@ -198,9 +246,9 @@ class MessageView(QFrame):
         if not self.message.tokens:
             self.meta_label.setText(f"reading the prompt… {done:,}/{counted(total, 'token')}")
 
-    def set_tint(self, tint: bool) -> None:
-        self._tint = tint
-        self.text.set_tint(tint)
+    def set_tint(self, tint: bool, tint_code: bool = False) -> None:
+        self._tint, self._tint_code = tint, tint_code
+        self.text.set_tint(tint, tint_code)
 
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self.message.text)
@@ -218,7 +266,7 @@ class MessageView(QFrame):
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")
-        reason = FINISH_TEXT.get(m.finish_reason or "", m.finish_reason or "")
+        reason = finish_text(m.finish_reason, m.stats)
         if reason:
             parts.append(reason)
         return " · ".join(parts)
@@ -226,6 +274,9 @@ class MessageView(QFrame):
     def build_context_menu(self, pos) -> QMenu:
         """The text's standard menu plus Copy Code Block (inside code) and Copy Message."""
         menu = self.text.createStandardContextMenu(pos)
+        token = self.text.token_at(pos) if self.message.role == "assistant" else None
+        if token is not None:
+            menu.addAction("Inspect", lambda: self.inspect_requested.emit(token))
         code = self.text.code_block_at(pos)
         if code is not None:
             action = menu.addAction("Copy Code Block")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
 
 
@@ -11,6 +12,7 @@ class NoticeBar(QFrame):
         self.setObjectName("noticeBar")
         self.label = QLabel()
         self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # notices quote paths and errors as they are
         self.label.setObjectName("noticeText")
         close = QToolButton()
         close.setText("✕")

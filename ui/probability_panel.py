@@ -1,30 +1,70 @@
 """The next-token panel: for one generation step, the model's distribution beside the one the
-sampler drew from after the decoding settings, as labelled bars with the chosen token highlighted."""
+sampler drew from after the decoding settings, as labelled bars with the chosen token highlighted.
+
+It is written for someone who has never heard of a logit: every label has a tooltip in plain
+words, a space reads ␣ and a line break ↵, the end-of-reply token reads "end of reply", and a token
+that is only part of a character says so ("part of 'こ' (bytes E3 81)")."""
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.events import TokenEvent
-from ui.text_format import percent, percent_html, visible_piece
-from ui.theme import tint_color
+from ui.fonts import fixed_font
+from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
+from ui.theme import CONFIDENT, tint_color
 
 ROW_HEIGHT = 22
+PERCENT_WIDTH = 52  # px at the right of a row for its percentage
+
+TIPS = {
+    "piece": "The token the model wrote at this step, exactly as it is. Models write in tokens: whole "
+             "words, pieces of words or single characters. ␣ is a space, ↵ a line break, ⇥ a tab.",
+    "end": "The model's end-of-reply token ({piece}): writing it is how the model says it has finished.",
+    "bytes": "Some characters (Japanese, Chinese, emoji…) take several tokens: each holds some of the "
+             "character's bytes, and only together do they make the character.",
+    "id": "The token's number in the model's vocabulary, the fixed list of every token it knows. "
+          "It identifies the token; it says nothing about its meaning.",
+    "model": "How likely the model itself found this token, before your settings changed anything.",
+    "settings": "How likely this token was in the list the reply was actually drawn from, after your "
+                "settings (temperature, top-k, top-p, min-p, penalties) reshaped the model's list. With "
+                "temperature 0 the most likely token is always taken.",
+    "entropy": "How unsure the model was at this step: 0 means it was sure of one token; the higher, the "
+               "more its probability was spread over many. In nats: about 0.7 is like a coin toss between "
+               "two tokens, 2.3 like a free choice among ten.",
+    "raw": "The model's own ranking of what could come next, before your settings.",
+    "final": "What the reply was drawn from: the model's ranking after penalties, temperature, top-k, "
+             "top-p and min-p (Preferences → Sampling).",
+    "bars": "Each row is a token that could have come next, with its probability. The outlined row is "
+            "the one the reply took. ␣ is a space, ↵ a line break, \"end of reply\" the token that ends it.",
+}
 
 
 class DistributionBars(QWidget):
     """Ranked candidates as rows: a bar as wide as the probability, the piece and a percentage."""
+
+    row_clicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
         self.chosen: int | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self._mono = fixed_font()
+        self.setToolTip(TIPS["bars"])  # the general words; each row's own tip comes from row_tip
 
     def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
         self.rows = [(int(i), str(p), float(lp)) for i, p, lp in rows[:k]]
@@ -32,12 +72,32 @@ class DistributionBars(QWidget):
         self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
         self.update()
 
+    def mousePressEvent(self, event) -> None:
+        row = int(event.position().y() // ROW_HEIGHT)
+        if 0 <= row < len(self.rows):
+            self.row_clicked.emit(row)
+
     def chosen_row(self) -> int | None:
         """Which row holds the chosen token (None if it is not among them)."""
         return next((r for r, (i, _p, _lp) in enumerate(self.rows) if i == self.chosen), None)
 
     def sizeHint(self) -> QSize:
         return QSize(180, max(1, len(self.rows)) * ROW_HEIGHT)
+
+    def row_tip(self, y: int) -> str:
+        """The tooltip for the row at height `y`: its whole token (a row may be cut short) and what rows are."""
+        row = y // ROW_HEIGHT
+        if not 0 <= row < len(self.rows):
+            return TIPS["bars"]
+        token_id, piece, logprob = self.rows[row]
+        taken = " — the one the reply took" if token_id == self.chosen else ""
+        return f"{visible_piece(piece)}: {percent(logprob)}{taken}\n\n{TIPS['bars']}"
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            QToolTip.showText(event.globalPos(), plain_tooltip(self.row_tip(event.pos().y())), self)
+            return True
+        return super().event(event)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -64,30 +124,47 @@ class DistributionBars(QWidget):
             bar.setAlpha(200 if chosen else 70)
             painter.setBrush(bar)
             p = math.exp(logprob) if logprob > -1e30 else 0.0
-            painter.drawRoundedRect(QRectF(row.left(), row.top(), max(2.0, row.width() * p), row.height()), 3, 3)
-            font = QFont(self._mono)
-            font.setBold(chosen)
-            painter.setFont(font)
-            painter.setPen(pal.color(pal.ColorRole.HighlightedText) if chosen and p > 0.5 else text_color)
-            label = painter.fontMetrics().elidedText(visible_piece(piece), Qt.TextElideMode.ElideRight, int(width - 60))
-            painter.drawText(row.adjusted(6, 0, -52, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
-            font = QFont(self.font())
-            font.setBold(chosen)
-            painter.setFont(font)
+            # the bar stops short of the percentage, which always sits on the plain track
+            filled = QRectF(row.left(), row.top(), max(2.0, (row.width() - PERCENT_WIDTH) * p), row.height())
+            painter.drawRoundedRect(filled, 3, 3)
+            piece_font = QFont(self._mono)
+            piece_font.setBold(chosen)
+            number_font = QFont(self.font())
+            number_font.setBold(chosen)
+            label = QFontMetrics(piece_font).elidedText(
+                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - PERCENT_WIDTH - 8)
+            )
+            # The chosen row's bar is dark: the piece is drawn in the highlighted-text colour where
+            # the bar lies under it (clipped), in the text colour elsewhere, so it reads either way.
+            painter.setFont(number_font)
             painter.setPen(text_color)
-            painter.drawText(row.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, percent(logprob))
+            right = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+            painter.drawText(row.adjusted(0, 0, -6, 0), right, percent(logprob))
+            painter.setFont(piece_font)
+            left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+            on_bar = QRegion(filled.toAlignedRect()) if chosen else QRegion()
+            for clip, color in ((QRegion(self.rect()).subtracted(on_bar), text_color),
+                                (on_bar, pal.color(pal.ColorRole.HighlightedText))):  # fmt: skip
+                painter.save()
+                painter.setClipRegion(clip)
+                painter.setPen(color)
+                painter.drawText(row.adjusted(6, 0, -PERCENT_WIDTH, 0), left, label)
+                painter.restore()
         painter.end()
 
 
 class TintLegend(QWidget):
     """What the reply's background colours mean: swatches from confident to unlikely."""
 
-    STOPS = [(0.9, "≥80%"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
+    STOPS = [(0.9, f"≥{CONFIDENT:.0%}"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setFixedHeight(40)
-        self.setToolTip("Each reply token is tinted by the probability the model gave it")
+        self.setToolTip(
+            "Each token of a reply is tinted by the probability the model gave it: none at "
+            f"{CONFIDENT:.0%} or more, warmer the less likely it was."
+        )
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -106,35 +183,62 @@ class TintLegend(QWidget):
         painter.end()
 
 
+def plain_label(text: str = "", name: str = "", tip: str = "") -> QLabel:
+    """A label that shows its text as written (a QLabel would read "<b>" in a token as markup)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if name:
+        label.setObjectName(name)
+    if tip:
+        label.setToolTip(tip)
+    return label
+
+
 class ProbabilityPanel(QFrame):
-    """Shows one step: the chosen token, its id, probability and entropy, and both distributions."""
+    """Shows one step: the chosen token, its id, probability and entropy, and both distributions.
+
+    The subtitle says which step: the newest while a reply streams ("Live"), the last once it has
+    finished, or the one the user clicked.
+    """
+
+    inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
+    continue_requested = Signal(int)  # "Continue with this token": the alternative's id
 
     def __init__(self, top_k: int, parent=None):
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
         self.setAccessibleName("Next-token probabilities")
         self.top_k = top_k
-        self.record: TokenEvent | None = None
+        self.record: dict | None = None
+        self.live = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 14, 14, 14)
         layout.setSpacing(8)
 
-        self.title = QLabel("Next token")
-        self.title.setObjectName("panelTitle")
-        self.subtitle = QLabel("")
-        self.subtitle.setObjectName("panelSubtitle")
-        self.piece_label = QLabel("")
-        self.piece_label.setObjectName("pieceLabel")
-        self.piece_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.title = plain_label("Next token", "panelTitle")
+        self.subtitle = plain_label("", "panelSubtitle")
+        self.piece_label = plain_label("", "pieceLabel")
+        self.piece_label.setFont(fixed_font())
         self.piece_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details = QLabel("")
+        self.piece_label.setWordWrap(True)
+        self.details = QWidget()
         self.details.setObjectName("panelDetails")
-        self.details.setWordWrap(True)
-        self.placeholder = QLabel(
+        facts = QGridLayout(self.details)
+        facts.setContentsMargins(0, 0, 0, 0)
+        facts.setHorizontalSpacing(10)
+        facts.setVerticalSpacing(2)
+        self.values: dict[str, QLabel] = {}
+        for row, (key, name) in enumerate((("model", "the model gave it"), ("settings", "after your settings"),
+                                           ("entropy", "uncertainty (entropy)"), ("id", "token id"))):  # fmt: skip
+            facts.addWidget(plain_label(name, "factName", TIPS[key]), row, 0)
+            self.values[key] = plain_label("", "factValue", TIPS[key])
+            facts.addWidget(self.values[key], row, 1)
+        facts.setColumnStretch(1, 1)
+        self.placeholder = plain_label(
             "Click a word of a reply to see what the model considered at that step. "
-            "While a reply streams, this panel follows the newest token."
+            "While a reply streams, this panel follows the newest token.",
+            "panelPlaceholder",
         )
-        self.placeholder.setObjectName("panelPlaceholder")
         self.placeholder.setWordWrap(True)
         for w in (self.title, self.subtitle, self.piece_label, self.details, self.placeholder):
             layout.addWidget(w)
@@ -144,18 +248,11 @@ class ProbabilityPanel(QFrame):
         grid.setContentsMargins(0, 6, 0, 0)
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(4)
-        self.raw_heading = QLabel("Model")
-        self.raw_heading.setToolTip("The model's own next-token distribution (softmax of its logits)")
-        self.final_heading = QLabel("After settings")
-        self.final_heading.setToolTip(
-            "What the sampler drew from: after penalties, temperature, top-k, top-p and min-p"
-        )
-        for heading in (self.raw_heading, self.final_heading):
-            heading.setObjectName("columnHeading")
+        self.raw_heading = plain_label("Model", "columnHeading", TIPS["raw"])
+        self.final_heading = plain_label("After settings", "columnHeading", TIPS["final"])
         self.raw_bars = DistributionBars()
         self.final_bars = DistributionBars()
-        self.final_note = QLabel("")
-        self.final_note.setObjectName("panelNote")
+        self.final_note = plain_label("", "panelNote")
         self.final_note.setWordWrap(True)
         grid.addWidget(self.raw_heading, 0, 0)
         grid.addWidget(self.final_heading, 0, 1)
@@ -165,6 +262,17 @@ class ProbabilityPanel(QFrame):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addWidget(self.columns)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
+        self._alternative = -1
+        self.raw_bars.row_clicked.connect(self._offer_alternative)
+        layout.addWidget(self.continue_button)
+        self.inspect_button = QPushButton("Inspect this step…")
+        self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
+        self.inspect_button.clicked.connect(self.inspect_requested)
+        layout.addWidget(self.inspect_button)
         layout.addStretch(1)
         self.legend = TintLegend()
         layout.addWidget(self.legend)
@@ -172,9 +280,11 @@ class ProbabilityPanel(QFrame):
 
     def clear(self) -> None:
         self.record = None
+        self.live = False
         self.subtitle.setText("")
         self.piece_label.setText("")
-        self.details.setText("")
+        for value in self.values.values():
+            value.setText("")
         self.placeholder.show()
         self.columns.hide()
         self.piece_label.hide()
@@ -185,22 +295,58 @@ class ProbabilityPanel(QFrame):
         if self.record is not None:
             self.show_step(self.record, self.subtitle.text())
 
+    def show_live(self, record: dict) -> None:
+        """The newest token of a reply that is still being written."""
+        self.live = True
+        self.show_step(record, f"Live · token {record.index + 1}")
+
+    def end_live(self) -> None:
+        """The reply has finished: the step shown is its last, no longer live."""
+        if self.live and self.record is not None:
+            self.live = False
+            self.show_step(self.record, f"Reply finished · its last token ({self.record.index + 1})")
+
+    def show_selected(self, record: dict, index: int) -> None:
+        """A token the user clicked (index: its place in its reply, from 0)."""
+        self.live = False
+        self.show_step(record, f"Selected · token {index + 1} of this reply")
+
+    def details_text(self) -> str:
+        """The facts as one plain string ("token id 1001 · the model gave it 61% · …"), for reading aloud."""
+        return " · ".join(f"{key} {value.text()}" for key, value in self.values.items())
+
+    def _offer_alternative(self, row: int) -> None:
+        """Clicking another candidate offers "Continue with this token" (Branch from an alternative)."""
+        token, piece, _lp = self.raw_bars.rows[row]
+        if self.record is None or token == self.record.token:
+            self.continue_button.hide()
+            return
+        self._alternative = token
+        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.show()
+
     def show_step(self, record: TokenEvent, subtitle: str) -> None:
-        """Show one generated token."""
+        """Show one token record (see app.conversation.TokenRecord)."""
         self.record = record
         self.placeholder.hide()
         self.columns.show()
         self.piece_label.show()
         self.details.show()
         self.subtitle.setText(subtitle)
-        self.piece_label.setText(visible_piece(record.piece))
-        self.details.setText(
-            f"token id {record.token}<br/>"
-            f"model: <b>{percent_html(record.logprob)}</b> · after settings: "
-            f"<b>{percent_html(record.sampled_logprob)}</b><br/>"
-            f"entropy {record.entropy:.2f} nats"
-        )
+        piece = record.piece
+        self.piece_label.setText(visible_piece(piece, record.text))
+        tip = TIPS["piece"]
+        if is_end_of_reply(piece):
+            tip = plain_tooltip(TIPS["end"].format(piece=piece))
+        elif piece_bytes(piece) is not None:
+            tip = f"{TIPS['piece']}\n\n{TIPS['bytes']}"
+        self.piece_label.setToolTip(tip)
+        self.values["model"].setText(percent(record.logprob))
+        self.values["settings"].setText(percent(record.sampled_logprob))
+        self.values["entropy"].setText(f"{record.entropy:.2f} nats")
+        self.values["id"].setText(str(record.token))
         self.raw_bars.set_rows(record.top_raw, record.token, self.top_k)
+        self.continue_button.hide()
         self.final_bars.set_rows(record.top_final, record.token, self.top_k)
         kept = len(record.top_final)
         self.final_note.setText(

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import ChatController
 from ui.confirm import confirm
+from ui.text_format import plain_tooltip
 
 ID_ROLE = Qt.ItemDataRole.UserRole  # conversation id
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the message a search hit points at
@@ -66,6 +67,7 @@ class Sidebar(QWidget):
         self.list.itemDoubleClicked.connect(self._start_rename)
         self.list.itemChanged.connect(self._renamed)
         self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.itemDelegate().closeEditor.connect(lambda *_args: self._mark_current())  # a rename ended
         controller.conversations_changed.connect(self.refresh)
         controller.conversation_opened.connect(lambda _id: self._mark_current())
         self.refresh()
@@ -85,7 +87,7 @@ class Sidebar(QWidget):
                 item = QListWidgetItem(f"{hit.conversation_title or 'Untitled'}\n{who}: {snippet}")
                 item.setData(ID_ROLE, hit.conversation_id)
                 item.setData(MESSAGE_ROLE, hit.message_id)
-                item.setToolTip(snippet)
+                item.setToolTip(plain_tooltip(snippet))
                 self.list.addItem(item)
             if self.list.count() == 0:
                 empty = QListWidgetItem("No messages match")
@@ -95,7 +97,7 @@ class Sidebar(QWidget):
             for conversation in self._controller.list_conversations():
                 item = QListWidgetItem(conversation.title or "Untitled")
                 item.setData(ID_ROLE, conversation.id)
-                item.setToolTip(conversation.title)
+                item.setToolTip(plain_tooltip(conversation.title))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.list.addItem(item)
         self.list.blockSignals(False)
@@ -110,7 +112,7 @@ class Sidebar(QWidget):
             if item.data(ID_ROLE) == current:
                 self.list.setCurrentItem(item)
                 return
-        self.list.clearSelection()
+        self.list.setCurrentRow(-1)  # a new, unsaved conversation: nothing listed is open
 
     def item_for(self, conversation_id: int) -> QListWidgetItem | None:
         for row in range(self.list.count()):
@@ -156,3 +158,6 @@ class Sidebar(QWidget):
         menu.addAction("Delete…", lambda: self.delete(item))
         menu.exec(self.list.viewport().mapToGlobal(pos))
         menu.deleteLater()
+        # the right-click made the item current; the highlight belongs to the open conversation
+        if self.list.state() != QListWidget.State.EditingState:
+            self._mark_current()

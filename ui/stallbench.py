@@ -5,8 +5,10 @@
 Starts the real app (window included, offscreen) on a temporary profile with the default model.
 A QTimer ticks every 10 ms on the GUI thread; the longest gap between ticks is the worst stall a
 user would feel. Measured while the model loads and while replies stream (~`--tokens` tokens in
-all). Prints one JSON object: {"max_stall_ms_load", "max_stall_ms_generate", "p99_ms", ...}.
-Target: under 100 ms.
+all), then while a reply streams with the Inspector open following the newest token (each new
+token is inspected in the worker between two decoding steps and every view redrawn). Prints one
+JSON object: {"max_stall_ms_load", "max_stall_ms_generate", "p99_ms", "max_stall_ms_inspector",
+...}. Target: under 100 ms.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def run(tokens: int) -> dict:
         generated += len(controller.conversation.messages[-1].tokens)
         controller.new_chat()
     elapsed = time.perf_counter() - started
+
+    inspections = inspect_while_streaming(window, controller, probe, tokens)
     window.close()
     core.shutdown()
     load, gen = probe.gaps.get("load", [0.0]), probe.gaps.get("generate", [0.0])
@@ -116,6 +120,28 @@ def run(tokens: int) -> dict:
         "tokens_generated": generated,
         "tokens_per_s": round(generated / elapsed, 1) if elapsed else 0.0,
         "target_ms": 100,
+    } | inspections
+
+
+def inspect_while_streaming(window, controller, probe: StallProbe, tokens: int) -> dict:
+    """One reply of up to `tokens` tokens with the Inspector open on its attention view, following."""
+    dock = window.inspector
+    shown = []
+    dock.inspector.service.step_ready.connect(lambda report: shown.append(report["token_index"]))
+    dock.show()
+    dock.inspector.select_step("6 ·")
+    dock.inspector.follow_box.setChecked(True)
+    probe.set_phase("inspector")
+    controller.send(PROMPTS[0])
+    if not wait_for(controller.reply_finished, 900):
+        raise SystemExit("no reply within 15 minutes")
+    probe.set_phase("idle")
+    gaps = probe.gaps.get("inspector", [0.0])
+    return {
+        "max_stall_ms_inspector": round(max(gaps), 1),
+        "p99_ms_inspector": round(percentile(gaps, 0.99), 1),
+        "inspected_steps": len(shown),
+        "tokens_inspector": len(controller.conversation.messages[-1].tokens),
     }
 
 

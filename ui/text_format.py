@@ -1,17 +1,73 @@
-"""How token text and numbers are shown: visible whitespace, percentages, byte sizes."""
+"""How token text and numbers are shown: visible whitespace, byte pieces and control tokens in
+words, percentages, durations, byte sizes, and the two conversions every view needs (Python string
+offsets to Qt positions; model or user text to something Qt will never read as markup)."""
 
 from __future__ import annotations
 
 import html
 import math
+import re
 
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+BYTE_PIECE = re.compile(r"(?:<0x[0-9A-Fa-f]{2}>)+")
+# Tokens that end a reply in the model families Glassbox loads (ChatML, Llama 2/3, Gemma, Phi).
+END_OF_REPLY_PIECES = frozenset({
+    "<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|end|>", "</s>", "<eos>",
+    "<end_of_turn>",
+})  # fmt: skip
+CONTROL_PIECE = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:s|/s|eos|bos|start_of_turn|end_of_turn|unk|pad)>")
+END_OF_REPLY = "end of reply"
 
 
-def visible_piece(piece: str) -> str:
-    """A token's exact text with whitespace made visible ("␣the", "↵")."""
+def utf16_offsets(text: str) -> list[int]:
+    """Qt position of each character of a Python string, plus one past the end.
+
+    Qt counts UTF-16 units: a character outside the Basic Multilingual Plane (most emoji) takes two
+    positions, one Python character. `utf16_offsets("a😀b") == [0, 1, 3, 4]`. Every place that
+    turns a Python offset into a QTextCursor/QTextDocument position goes through this.
+    """
+    out, position = [], 0
+    for ch in text:
+        out.append(position)
+        position += 2 if ord(ch) > 0xFFFF else 1
+    out.append(position)
+    return out
+
+
+def piece_bytes(piece: str) -> bytes | None:
+    """The bytes of a piece written as "<0xE3><0x81>" (part of a UTF-8 character), else None."""
+    if not BYTE_PIECE.fullmatch(piece):
+        return None
+    return bytes(int(piece[i + 3 : i + 5], 16) for i in range(0, len(piece), 6))
+
+
+def is_end_of_reply(piece: str) -> bool:
+    return piece in END_OF_REPLY_PIECES
+
+
+def visible_piece(piece: str, character: str = "", compact: bool = False) -> str:
+    """A token's exact text as a reader can take it in.
+
+    Whitespace is made visible ("␣the", "↵"); a token holding bytes of a character that needs
+    several tokens reads "part of 'こ' (bytes E3 81)" (or "part of a character" when the character
+    is not known); an end-of-reply token reads "end of reply"; other control tokens keep their name.
+    `compact` (a narrow row of alternatives) puts the bytes first: "bytes E3 81 (part of a character)".
+    """
     if piece == "":
         return "∅"
+    if is_end_of_reply(piece):
+        return END_OF_REPLY
+    data = piece_bytes(piece)
+    if data is not None:
+        hexes = " ".join(f"{b:02X}" for b in data)
+        try:
+            whole = data.decode("utf-8")  # a whole character split into byte tokens by the vocabulary
+        except UnicodeDecodeError:
+            whole = ""
+        shown = whole or character.strip()
+        if compact:
+            return f"{whole} (bytes {hexes})" if whole else f"bytes {hexes} (part of a character)"
+        return f"'{shown}' (bytes {hexes})" if whole else f"part of {repr(shown) if shown else 'a character'} (bytes {hexes})"
     return "".join(VISIBLE.get(ch, ch) for ch in piece)
 
 
@@ -32,6 +88,16 @@ def percent_html(logprob: float) -> str:
     return html.escape(percent(logprob))
 
 
+def duration(seconds: float) -> str:
+    """A wait as people read it: "850 ms" under a second, "22.2 s", "3 min 5 s"."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
 def byte_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -39,3 +105,14 @@ def byte_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def plain_tooltip(text: str) -> str:
+    """Rich text that shows `text` exactly, line breaks included: for tooltips and message boxes,
+    which Qt reads as HTML whenever the text looks like HTML."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>" if text else ""
+
+
+def menu_label(text: str) -> str:
+    """Text for a menu item or button: a lone "&" would become a keyboard shortcut and vanish."""
+    return text.replace("&", "&&")

@@ -3,6 +3,11 @@
 The document is rebuilt from the message source whenever tokens arrive (a reply is at most a few
 thousand characters, and batches come at most ~25 times a second). `markdown_align.align` maps
 source characters to document positions, which gives each document position its token.
+
+What the reader sees holds every character the model wrote (`ui.reply_document`: raw HTML shows as
+the text it is, images as their Markdown text, never loaded; single line breaks stay line breaks),
+and links open only after `ui.links` has shown where they go. Document positions
+are Qt's (UTF-16 units); Python offsets are converted with `utf16_offsets` wherever they meet.
 """
 
 from __future__ import annotations
@@ -10,22 +15,29 @@ from __future__ import annotations
 import html
 import math
 
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
 from engine.events import TokenEvent
+from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
+from ui.links import open_link
 from ui.markdown_align import align
-from ui.text_format import percent_html, visible_piece
+from ui.reply_document import render_markdown
+from ui.text_format import percent_html, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
 TOOLTIP_ALTERNATIVES = 5
 
 
 class TokenText(QTextBrowser):
-    """Read-only rich text that grows to fit its content (the transcript scrolls, not the message)."""
+    """Read-only rich text that grows to fit its content (the transcript scrolls, not the message).
+
+    Long code lines do not wrap: the message gets a horizontal scroll bar instead.
+    """
 
     token_clicked = Signal(int)  # token index
+    code_copied = Signal()
 
     def __init__(self, markdown: bool = True, parent=None):
         super().__init__(parent)
@@ -33,13 +45,21 @@ class TokenText(QTextBrowser):
         self._tokens: list[TokenEvent] = []
         self._token_at: list[int] = []  # document position -> token index, -1 for none
         self._token_span: dict[int, tuple[int, int]] = {}  # token index -> (first, last+1) position
-        self._rendered = ""
+        self._rendered = ""  # the document's text (Python string)
+        self._qt: list[int] = [0]  # Python index in _rendered -> document position
+        self._code: list[bool] = []  # document position -> is code
+        self.code_blocks: list[CodeBlock] = []
+        self._headers: list[CodeHeader] = []
+        self._source: str | None = None  # the text last rendered
         self._tint = True
+        self._tint_code = False
         self._selected: int | None = None
         self._press_pos: QPoint | None = None
-        self.setOpenExternalLinks(True)
+        self.setOpenLinks(False)  # never navigate the view itself (a relative link would load a file)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(lambda url: open_link(self, url))
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setMouseTracking(True)
@@ -50,28 +70,40 @@ class TokenText(QTextBrowser):
         )
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(lambda _size: self._fit_height())
+        self.horizontalScrollBar().valueChanged.connect(lambda _value: self._place_headers())
 
     # -- content ---------------------------------------------------------------------------
 
-    def set_content(self, text: str, tokens: list[TokenEvent], tint: bool) -> None:
-        """Render `text`; `tokens` are the TokenEvents whose `text`s concatenate to it (or to its start)."""
-        self._tokens, self._tint = tokens, tint
+    def set_content(self, text: str, tokens: list[dict], tint: bool, tint_code: bool | None = None) -> None:
+        """Render `text`; `tokens` are the records whose text deltas concatenate to it."""
+        self._tokens, self._tint, self._source = tokens, tint, text
+        if tint_code is not None:
+            self._tint_code = tint_code
         doc = self.document()
         if self._markdown:
-            doc.setMarkdown(text)
+            text_color = self.palette().color(self.palette().ColorRole.Text)
+            rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
         else:
             doc.setPlainText(text)
-        self._style_code_blocks()
-        self._map_tokens(text)
+            rendered = doc.toRawText()
+            mapping = align(text, rendered)
+        self._rendered, self._qt = rendered, utf16_offsets(rendered)
+        self._mark_code_positions()
+        self._map_tokens(text, mapping)
         if tint:
             self._apply_tint()
         self._update_selection()
+        self._sync_headers()
         self._fit_height()
 
-    def set_tint(self, tint: bool) -> None:
-        if tint == self._tint:
+    def set_tint(self, tint: bool, tint_code: bool | None = None) -> None:
+        """Tint on or off; `tint_code` also tints code (off by default: code keeps its colours)."""
+        code_changed = tint_code is not None and tint_code != self._tint_code
+        if tint == self._tint and not code_changed:
             return
         self._tint = tint
+        if tint_code is not None:
+            self._tint_code = tint_code
         cursor = QTextCursor(self.document())
         cursor.select(QTextCursor.SelectionType.Document)
         clear = QTextCharFormat()
@@ -93,6 +125,10 @@ class TokenText(QTextBrowser):
             return index if index >= 0 else None
         return None
 
+    def token_span(self, index: int) -> tuple[int, int] | None:
+        """A token's document positions [first, last+1) (Qt positions), or None if it shows nothing."""
+        return self._token_span.get(index)
+
     def token_point(self, index: int) -> QPoint | None:
         """The viewport position of the middle of a token's first character (for tests and tours)."""
         span = self._token_span.get(index)
@@ -101,83 +137,131 @@ class TokenText(QTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.setPosition(span[0])
         rect = self.cursorRect(cursor)
-        cursor.setPosition(span[0] + 1)
+        cursor.movePosition(QTextCursor.MoveOperation.NextCharacter)  # a whole character, emoji too
         right = self.cursorRect(cursor)
         x = (rect.left() + right.left()) // 2 if right.top() == rect.top() else rect.left() + 2
         return QPoint(x, rect.center().y())
 
+    def loadResource(self, kind: int, name: QUrl):
+        """Nothing is ever loaded: a reply's image or link must not read files on this computer."""
+        return None
+
     # -- rendering helpers -----------------------------------------------------------------
 
-    def _map_tokens(self, text: str) -> None:
-        rendered = self._rendered = self.document().toRawText()
-        mapping = align(text, rendered)
-        self._token_at = [-1] * (len(rendered) + 1)
+    def _dark(self) -> bool:
+        """A dark theme: light text (the base colour is transparent under the stylesheet)."""
+        return self.palette().color(self.palette().ColorRole.Text).lightness() > 128
+
+    def _mark_code_positions(self) -> None:
+        doc = self.document()
+        self._code = [False] * (self._qt[-1] + 1)
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.charFormat().property(CODE_PROPERTY):
+                    for p in range(fragment.position(), fragment.position() + fragment.length()):
+                        self._code[p] = True
+                it += 1
+            block = block.next()
+
+    def is_code(self, position: int) -> bool:
+        """Whether the character at a document position is code (a block or `inline`)."""
+        return 0 <= position < len(self._code) and self._code[position]
+
+    def _map_tokens(self, source: str, mapping: list[int]) -> None:
+        qt = self._qt
+        self._token_at = [-1] * (qt[-1] + 1)
         self._token_span = {}
         offset = 0
+        waiting: list[int] = []  # tokens that showed nothing yet (bytes of a character to come)
         for index, record in enumerate(self._tokens):
             end = offset + len(record.text)
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
-                self._token_at[p] = index
+                for q in range(qt[p], qt[p + 1]):
+                    self._token_at[q] = index
             if positions:
-                self._token_span[index] = (positions[0], positions[-1] + 1)
+                span = (qt[positions[0]], qt[positions[-1] + 1])
+                self._token_span[index] = span
+                for earlier in waiting:  # they made this character together: selecting one shows it
+                    self._token_span[earlier] = span
+                waiting = []
+            elif not record.text:
+                waiting.append(index)
             offset = end
 
     def _apply_tint(self) -> None:
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()
+        units = self._rendered.encode("utf-16-le", "surrogatepass")  # Qt positions index its UTF-16 units
         for index, (start, end) in self._token_span.items():
+            if self._token_at[start] != index:
+                continue  # shares its character with the token that completed it
             color = tint_color(self._tokens[index].logprob)
             if color is None:
                 continue
             fmt = QTextCharFormat()
             fmt.setBackground(color)
             # tint the visible characters only, so words stay apart: "␣the" tints "the"
-            text = self._rendered[start:end]
-            first = start + len(text) - len(text.lstrip())
-            last = end - (len(text) - len(text.rstrip()))
-            if first >= last:
-                continue
-            cursor.setPosition(first)
-            cursor.setPosition(last, QTextCursor.MoveMode.KeepAnchor)
-            cursor.mergeCharFormat(fmt)
+            first, last = _visible(units, start, end)
+            for run_start, run_end in self._tintable_runs(first, last):
+                cursor.setPosition(run_start)
+                cursor.setPosition(run_end, QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(fmt)
         cursor.endEditBlock()
 
-    def _style_code_blocks(self) -> None:
-        """Code blocks and inline code in the system's fixed-width font on a subtle background."""
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        shade = QColor(self.palette().color(self.palette().ColorRole.Text))
-        shade.setAlpha(18)
-        block = self.document().begin()
-        cursor = QTextCursor(self.document())
-        while block.isValid():
-            if block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
-                cursor.setPosition(block.position())
-                fmt = block.blockFormat()
-                fmt.setBackground(shade)
-                fmt.setNonBreakableLines(False)  # wrap long lines: the message never scrolls sideways
-                cursor.setBlockFormat(fmt)
-                cursor.setPosition(block.position() + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
-                char = QTextCharFormat()
-                char.setFontFamilies([mono.family(), "monospace"])
-                cursor.mergeCharFormat(char)
-            block = block.next()
+    def _tintable_runs(self, first: int, last: int) -> list[tuple[int, int]]:
+        """[first, last) split into the runs the tint may cover: all of it, or without code."""
+        if self._tint_code:
+            return [(first, last)] if first < last else []
+        runs, start = [], None
+        for p in range(first, last + 1):
+            prose = p < last and not self.is_code(p)
+            if prose and start is None:
+                start = p
+            elif not prose and start is not None:
+                runs.append((start, p))
+                start = None
+        return runs
 
     def code_block_at(self, pos: QPoint) -> str | None:
-        """The whole code block (fenced) under a viewport position, for "Copy code"."""
+        """The whole code block (fenced) under a viewport position, for "Copy Code Block"."""
         position = self.cursorForPosition(pos).position()
-        block = self.document().findBlock(position)
-        if not block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
-            return None
-        while block.previous().isValid() and block.previous().blockFormat().hasProperty(
-            QTextFormat.Property.BlockCodeFence
-        ):
-            block = block.previous()
-        lines = []
-        while block.isValid() and block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
-            lines.append(block.text())
-            block = block.next()
-        return "\n".join(lines)
+        for block in self.code_blocks:
+            if block.start <= position <= block.end:
+                return block.text
+        return None
+
+    def _sync_headers(self) -> None:
+        """One header (language, Copy) per code block, laid over the space above it."""
+        while len(self._headers) > len(self.code_blocks):
+            self._headers.pop().deleteLater()
+        while len(self._headers) < len(self.code_blocks):
+            header = CodeHeader(self.viewport())
+            header.copied.connect(self.code_copied)
+            self._headers.append(header)
+        shade = code_shade(self.palette().color(self.palette().ColorRole.Text))
+        for header, block in zip(self._headers, self.code_blocks, strict=True):
+            header.set_block(block, shade)
+            header.show()
+        self._place_headers()
+
+    def _place_headers(self) -> None:
+        if len(self._headers) != len(self.code_blocks):
+            return  # mid-render (the layout changed before the headers were made): placed after
+        doc = self.document()
+        layout = doc.documentLayout()
+        dy = self.verticalScrollBar().value()
+        margin = int(doc.documentMargin())
+        width = self.viewport().width() - 2 * margin  # Copy stays in sight when the code scrolls sideways
+        for header, block in zip(self._headers, self.code_blocks, strict=True):
+            rect = layout.blockBoundingRect(doc.findBlock(block.start))  # the first line, below its top margin
+            header.setGeometry(margin, int(rect.top()) - HEADER_HEIGHT - dy, width, HEADER_HEIGHT)
+
+    def headers(self) -> list[CodeHeader]:
+        return list(self._headers)
 
     def _update_selection(self) -> None:
         span = self._token_span.get(self._selected) if self._selected is not None else None
@@ -201,25 +285,37 @@ class TokenText(QTextBrowser):
         width = self.viewport().width()
         if width > 0 and doc.textWidth() != width:
             doc.setTextWidth(width)
-        height = math.ceil(doc.size().height()) + 2 * self.frameWidth()
+        sideways = width > 0 and doc.size().width() > width + 1  # an unwrapped code line is wider
+        bar = self.horizontalScrollBar().sizeHint().height() if sideways else 0
+        height = math.ceil(doc.size().height()) + 2 * self.frameWidth() + bar
         if height != self.height():
             self.setFixedHeight(height)
+        self._place_headers()
 
     # -- events ----------------------------------------------------------------------------
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source is not None:
+            self.set_content(self._source, self._tokens, self._tint)  # code colours for the new theme
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_height()
 
     def wheelEvent(self, event) -> None:
-        event.ignore()  # let the transcript scroll
+        if event.angleDelta().x() != 0 and self.horizontalScrollBar().maximum() > 0:
+            super().wheelEvent(event)  # sideways through a wide code block
+        else:
+            event.ignore()  # let the transcript scroll
 
     def mouseMoveEvent(self, event) -> None:
         super().mouseMoveEvent(event)
         index = self.token_at(event.position().toPoint())
         if index is None:
             QToolTip.hideText()
-            self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
+            if not self.anchorAt(event.position().toPoint()):
+                self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
             return
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
         QToolTip.showText(event.globalPosition().toPoint(), token_tooltip(self._tokens[index]), self.viewport())
@@ -232,28 +328,40 @@ class TokenText(QTextBrowser):
         super().mouseReleaseEvent(event)
         pos = event.position().toPoint()
         dragged = self._press_pos is not None and (pos - self._press_pos).manhattanLength() > 3
-        if event.button() == Qt.MouseButton.LeftButton and not dragged:
+        if event.button() == Qt.MouseButton.LeftButton and not dragged and not self.anchorAt(pos):
             index = self.token_at(pos)
             if index is not None:
                 self.select_token(index)
                 self.token_clicked.emit(index)
 
 
-def token_tooltip(record: TokenEvent) -> str:
-    """Rich-text tooltip: the token, its probability and id, and the top alternatives."""
-    prob = percent_html(record.logprob)
+def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:
+    """[start, end) in document positions without leading and trailing whitespace (`units`: the
+    document's text as UTF-16-LE bytes, two per position)."""
+    piece = units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass")
+    lead = len(piece) - len(piece.lstrip())
+    trail = len(piece) - len(piece.rstrip())
+    return start + lead, end - trail
+
+
+def token_tooltip(record: dict) -> str:
+    """Rich-text tooltip in plain words: the token, how likely the model found it, the runners-up.
+
+    Every piece of model text in it is escaped (it is HTML); byte pieces and end-of-reply tokens
+    read as words (`visible_piece`).
+    """
     rows = []
     for token_id, piece, logprob in record.top_raw[:TOOLTIP_ALTERNATIVES]:
         mark = "▶ " if token_id == record.token else ""
         rows.append(
-            f"<tr><td>{mark}<code>{html.escape(visible_piece(piece))}</code></td>"
+            f"<tr><td>{mark}<code>{html.escape(visible_piece(piece, compact=True))}</code></td>"
             f"<td align='right'>&nbsp;&nbsp;{percent_html(logprob)}</td></tr>"
         )
-    sampled = percent_html(record.sampled_logprob)
+    shown = html.escape(visible_piece(record.piece, record.text))
     return (
-        f"<b><code>{html.escape(visible_piece(record.piece))}</code></b> &nbsp;{prob}"
-        f"<br/><span>token id {record.token} · after settings {sampled} · "
-        f"entropy {record.entropy:.2f} nats</span>"
-        f"<br/><br/>Top {TOOLTIP_ALTERNATIVES} alternatives:<table>{''.join(rows)}</table>"
-        "<br/><i>Click to inspect this step</i>"
+        f"<b><code>{shown}</code></b> &nbsp;the model gave it {percent_html(record.logprob)}"
+        f"<br/><span>{percent_html(record.sampled_logprob)} after your settings · "
+        f"uncertainty {record.entropy:.2f} nats · token #{record.token}</span>"
+        f"<br/><br/>The model's top {TOOLTIP_ALTERNATIVES} candidates:<table>{''.join(rows)}</table>"
+        "<br/><i>Click to see this step in the panel</i>"
     )

@@ -30,6 +30,7 @@ HIGHLIGHT_MS = 2500
 
 class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
+    inspect_requested = Signal(int, int)  # message index, token index
     remembered = Signal(str)  # a fact the user saved from a message
     copied = Signal(str)  # a message's text went to the clipboard
 
@@ -37,6 +38,7 @@ class Transcript(QScrollArea):
         super().__init__(parent)
         self._controller = controller
         self._tint = tint
+        self._tint_code = controller.settings.app.tint_code
         self.views: list[MessageView] = []
         self._selected: tuple[int, int] | None = None
         self.setWidgetResizable(True)
@@ -96,10 +98,13 @@ class Transcript(QScrollArea):
         self._selected = None
         self.empty_label.show()
 
-    def set_tint(self, tint: bool) -> None:
+    def set_tint(self, tint: bool, tint_code: bool | None = None) -> None:
+        """Probability tint on or off; `tint_code`: over code too (None: as before)."""
         self._tint = tint
+        if tint_code is not None:
+            self._tint_code = tint_code
         for view in self.views:
-            view.set_tint(tint)
+            view.set_tint(tint, self._tint_code)
 
     def select(self, message_index: int, token_index: int | None) -> None:
         """Highlight one token (and clear the previous highlight)."""
@@ -129,13 +134,14 @@ class Transcript(QScrollArea):
 
     def _on_message_added(self, index: int) -> None:
         self.empty_label.hide()
-        view = MessageView(self._controller.message(index), self._tint)
+        view = MessageView(self._controller.message(index), self._tint, self._tint_code)
         view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
         view.regenerate_requested.connect(self._controller.regenerate)
         view.continue_requested.connect(self._controller.continue_reply)
         view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
+        view.inspect_requested.connect(lambda token, i=index: self.inspect_requested.emit(i, token))
         view.copied.connect(self.copied)
         for earlier in self.views:
             earlier.set_last_reply(False)
@@ -144,6 +150,26 @@ class Transcript(QScrollArea):
         self.views.append(view)
         self._layout.insertWidget(self._layout.count() - 1, view)
         self._stick_to_bottom = True
+        self._mark_left_out()
+
+    def _mark_left_out(self) -> None:
+        """Mark the messages the latest finished reply's context left out (its `dropped_messages`,
+        the oldest history messages; a failed or empty reply is never history, so never counted)."""
+        messages = [view.message for view in self.views]
+        last = next((i for i in range(len(messages) - 1, -1, -1)
+                     if messages[i].role == "assistant" and "dropped_messages" in messages[i].stats), None)  # fmt: skip
+        left_out: set[int] = set()
+        if last is not None:
+            remaining = int(messages[last].stats.get("dropped_messages") or 0)
+            for i, m in enumerate(messages[:last]):
+                if remaining <= 0:
+                    break
+                if m.role == "assistant" and (m.error is not None or not m.text.strip()):
+                    continue  # never sent to the model
+                left_out.add(i)
+                remaining -= 1
+        for i, view in enumerate(self.views):
+            view.set_left_out(i in left_out)
 
     def _remember(self, view: MessageView, text: str) -> None:
         memory = self._controller.remember_fact(text, view.message.id)
@@ -177,6 +203,7 @@ class Transcript(QScrollArea):
         self._dirty.discard(index)
         if index < len(self.views):
             self.views[index].refresh()
+        self._mark_left_out()
 
     def _on_prefill(self, done: int, total: int) -> None:
         if self.views:

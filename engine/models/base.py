@@ -3,6 +3,8 @@ file declares (GGUF names, config from GGUF metadata, chat-template fallback), p
 
 The model files never build masks or touch cache internals: they ask the cache (see engine/cache.py)
 for the keys/values seen so far, for the mask, and for the attention routine that fits its layout.
+Every `Model.__call__(tokens, cache, capture=None)` calls the inspection hooks of
+engine/capture.py (a few lines per file, see llama.py) and has `head(h)`: final norm + LM head.
 """
 
 from __future__ import annotations

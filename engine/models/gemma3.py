@@ -20,6 +20,7 @@ import mlx.nn as nn
 
 from engine import chat_templates
 from engine.cache import KVCache
+from engine.capture import Capture, LayerCapture
 from engine.models.base import (
     Architecture,
     BaseModelArgs,
@@ -96,7 +97,7 @@ class Attention(nn.Module):
         base = args.rope_local_base_freq if local else args.rope_theta
         self.rope = make_rope(self.head_dim, base, False, None if local else args.rope_scaling)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
         q = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
         k = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
@@ -105,7 +106,10 @@ class Attention(nn.Module):
         q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
         mask = cache.make_mask(L)  # the cache knows its window
         k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
-        out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
+        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
+            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
+        else:
+            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
 
 
@@ -134,9 +138,14 @@ class Block(nn.Module):
         self.pre_feedforward_layernorm = RMSNorm(args.hidden_size, eps)
         self.post_feedforward_layernorm = RMSNorm(args.hidden_size, eps)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
-        h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), cache))
-        return h + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
+        attn = self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), cache, capture))  # (B, L, dim)
+        h = x + attn
+        mlp = self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))  # (B, L, dim)
+        out = h + mlp
+        if capture is not None:
+            capture.block(attn, mlp, out)
+        return out
 
 
 class Model(nn.Module):
@@ -150,10 +159,16 @@ class Model(nn.Module):
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
         self.embed_scale = math.sqrt(args.hidden_size)  # exact, as llama.cpp (HF rounds it to bf16)
 
-    def __call__(self, tokens: mx.array, cache: list[KVCache]) -> mx.array:
+    def __call__(self, tokens: mx.array, cache: list[KVCache], capture: Capture | None = None) -> mx.array:
         h = self.embed_tokens(tokens) * self.embed_scale  # (B, L, dim)
-        for layer, layer_cache in zip(self.layers, cache, strict=True):
-            h = layer(h, layer_cache)
+        if capture is not None:
+            capture.embedding(h)
+        for i, (layer, layer_cache) in enumerate(zip(self.layers, cache, strict=True)):
+            h = layer(h, layer_cache, capture.layer(i) if capture is not None else None)
+        return self.head(h)
+
+    def head(self, h: mx.array) -> mx.array:
+        """Final norm + LM head: residual stream (..., dim) -> logits (..., vocab)."""
         h = self.norm(h)
         if self.args.tie_word_embeddings:
             return self.embed_tokens.as_linear(h)  # (B, L, vocab)

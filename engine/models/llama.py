@@ -15,6 +15,7 @@ import mlx.nn as nn
 
 from engine import chat_templates, kernels
 from engine.cache import KVCache
+from engine.capture import Capture, LayerCapture
 from engine.models.base import (
     Architecture,
     BaseModelArgs,
@@ -64,7 +65,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, dim, bias=bias)
         self.rope = make_rope(self.head_dim, args.rope_theta, args.rope_traditional, args.rope_scaling)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
         q = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
         k = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
@@ -72,7 +73,10 @@ class Attention(nn.Module):
         q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
         mask = cache.make_mask(L)
         k, v = cache.update_and_fetch(k, v)  # (B, kv, offset + L, hd)
-        out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
+        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
+            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
+        else:
+            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
 
 
@@ -100,9 +104,14 @@ class Block(nn.Module):
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
-        h = x + self.self_attn(self.input_layernorm(x), cache)
-        return h + self.mlp(self.post_attention_layernorm(h))
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
+        attn = self.self_attn(self.input_layernorm(x), cache, capture)  # (B, L, dim)
+        h = x + attn
+        mlp = self.mlp(self.post_attention_layernorm(h))  # (B, L, dim)
+        out = h + mlp
+        if capture is not None:
+            capture.block(attn, mlp, out)
+        return out
 
 
 class Model(nn.Module):
@@ -117,10 +126,16 @@ class Model(nn.Module):
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
 
-    def __call__(self, tokens: mx.array, cache: list[KVCache]) -> mx.array:
+    def __call__(self, tokens: mx.array, cache: list[KVCache], capture: Capture | None = None) -> mx.array:
         h = self.embed_tokens(tokens)  # (B, L, dim)
-        for layer, layer_cache in zip(self.layers, cache, strict=True):  # one cache per layer
-            h = layer(h, layer_cache)
+        if capture is not None:
+            capture.embedding(h)
+        for i, (layer, layer_cache) in enumerate(zip(self.layers, cache, strict=True)):  # one cache per layer
+            h = layer(h, layer_cache, capture.layer(i) if capture is not None else None)
+        return self.head(h)
+
+    def head(self, h: mx.array) -> mx.array:
+        """Final norm + LM head: residual stream (..., dim) -> logits (..., vocab)."""
         h = self.norm(h)
         if self.args.tie_word_embeddings:
             return self.embed_tokens.as_linear(h)  # (B, L, vocab)

@@ -12,6 +12,7 @@ import mlx.nn as nn
 
 from engine import chat_templates
 from engine.cache import KVCache
+from engine.capture import LayerCapture
 from engine.models import llama
 from engine.models.base import Architecture, GGUFLayout, llama_like_config
 
@@ -22,7 +23,7 @@ class Attention(llama.Attention):
         self.q_norm = nn.RMSNorm(args.head_dim, eps=args.rms_norm_eps)
         self.k_norm = nn.RMSNorm(args.head_dim, eps=args.rms_norm_eps)
 
-    def __call__(self, x: mx.array, cache: KVCache) -> mx.array:
+    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
         q = self.q_norm(self.q_proj(x).reshape(B, L, self.n_heads, -1)).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
         k = self.k_norm(self.k_proj(x).reshape(B, L, self.n_kv_heads, -1)).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
@@ -30,7 +31,10 @@ class Attention(llama.Attention):
         q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
         mask = cache.make_mask(L)
         k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
-        out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
+        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
+            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
+        else:
+            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
 
 

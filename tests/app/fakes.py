@@ -112,21 +112,27 @@ class FakeSession:
     def count_tokens(self, text: str) -> int:
         return len(split_tokens(text))
 
+    def inspect(self, request) -> dict:
+        """The fake has no model to look inside."""
+        raise BackendError("the fake backend cannot be inspected")
+
     def forget_conversation(self, conversation_id: str) -> None:
         self.forgotten.append(conversation_id)
 
 
 class FakeBackend:
-    """Loads instantly; BROKEN (or any spec ending in it) fails like a corrupt file."""
+    """Loads instantly; BROKEN (or any spec ending in it) fails like a corrupt file. `session`: the
+    FakeSession subclass its loads return (a test's scripted variant)."""
 
-    def __init__(self, reply: str | list[tuple[str, str]] = REPLY, endless: bool = False):
-        self.reply, self.endless = reply, endless
+    def __init__(self, reply: str | list[tuple[str, str]] = REPLY, endless: bool = False,
+                 session: type[FakeSession] = FakeSession):  # fmt: skip
+        self.reply, self.endless, self.session_class = reply, endless, session
         self.sessions: list[FakeSession] = []
 
     def load(self, spec: str, report) -> FakeSession:
         report(0.5, f"Loading {spec}…")
         if spec.endswith(BROKEN):
             raise BackendError(f"{spec}: the GGUF file is corrupt or truncated")
-        session = FakeSession(spec, self.reply, self.endless)
+        session = self.session_class(spec, self.reply, self.endless)
         self.sessions.append(session)
         return session

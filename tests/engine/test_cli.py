@@ -245,3 +245,43 @@ def test_without_openblas_the_cli_says_once_how_to_get_the_speed():
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and "libopenblas0-pthread" in notes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect
+
+
+def test_inspect_json_contract(call, default_lm):
+    prompt = "The capital of France is"
+    status, out, _ = call("inspect", "--json", "--layer", "29", "--head", "8", "--top", "5", prompt)
+    data = json.loads(out)
+    ids = default_lm.tokenizer.encode(prompt)
+    T = len(ids)
+    assert status == 0 and set(data) == {"ids", "attention", "logit_lens", "residual_norms", "next_token"}
+    assert data["ids"] == ids
+    att = data["attention"]
+    assert (att["layer"], att["head"]) == (29, 8) and len(att["weights"]) == T
+    for q, row in enumerate(att["weights"]):
+        assert len(row) == T and abs(sum(row) - 1.0) < 1e-4 and all(w == 0.0 for w in row[q + 1 :])
+    assert len(data["logit_lens"]) == 30 and len(data["residual_norms"]) == 31
+    assert data["logit_lens"][-1] == data["next_token"] and len(data["next_token"]) == 5
+    real = next_token_logprobs(default_lm.model, ids, 5)
+    assert [i for i, _ in real] == [i for i, _ in data["next_token"]]
+    assert all(abs(a[1] - b) < 1e-4 for a, (_, b) in zip(data["next_token"], real, strict=True))
+
+
+def test_inspect_position_and_errors(call, default_lm):
+    status, out, _ = call("inspect", "--json", "--position", "1", "--top", "3", "Hello there friend")
+    data = json.loads(out)
+    real = next_token_logprobs(default_lm.model, data["ids"][:2], 3)
+    assert status == 0 and [i for i, _ in data["next_token"]] == [i for i, _ in real]
+    for argv, needle in [
+        (("--layer", "30"), "layer must be between 0 and 29"),
+        (("--head", "9"), "head must be between 0 and 8"),
+        (("--position", "99"), "position must be between 0 and"),
+        (("--top", "0"), "--top must be at least 1"),
+    ]:
+        status, _, err = call("inspect", "--json", *argv, "Hello there")
+        assert status != 0 and needle in one_error_line(err)
+    status, _, err = call("inspect", "--json", "")
+    assert status != 0 and "empty" in one_error_line(err)

@@ -28,10 +28,11 @@ def stored_lm(default_model_path):
 
 @pytest.fixture(scope="module")
 def float32_folder(default_model_path, tmp_path_factory):
-    """The CLI's `convert`, as a user runs it (the default policy: float32 weights on a CPU)."""
+    """The CLI's `convert`, as a user runs it, asking for float32 weights."""
     out = tmp_path_factory.mktemp("export") / "smollm2-f32"
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "convert", "--model", str(default_model_path), str(out)],
+        [sys.executable, "-m", "engine", "convert", "--model", str(default_model_path), "--weights",
+         "float32", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -63,15 +64,15 @@ def assert_same_logprobs(lm, reference, atol: float, names=SHORT):
         assert c.top1_same and c.gap <= BOUNDS["f32"].gap and c.kl <= BOUNDS["f32"].kl, name
 
 
-def test_float32_folder_is_the_same_model(float32_folder, default_lm):
+def test_float32_folder_is_the_same_model(float32_folder, float32_lm):
     config = json.loads((float32_folder / "config.json").read_text())
     assert "quantization" not in config
     back = load(float32_folder)
     assert back.info.format == "safetensors" and back.info.held_as == "float32"
-    assert [getattr(back.info, f) for f in SAME_SHAPE] == [getattr(default_lm.info, f) for f in SAME_SHAPE]
-    assert_same_tokenizer(back.tokenizer, default_lm.tokenizer)
+    assert [getattr(back.info, f) for f in SAME_SHAPE] == [getattr(float32_lm.info, f) for f in SAME_SHAPE]
+    assert_same_tokenizer(back.tokenizer, float32_lm.tokenizer)
     # The same float32 weights through the same code: measured bit-identical (0.0).
-    assert_same_logprobs(back, default_lm, atol=1e-6)
+    assert_same_logprobs(back, float32_lm, atol=1e-6)
 
 
 def test_quantized_folder_keeps_the_quantization(quantized_folder, stored_lm):
@@ -85,8 +86,8 @@ def test_quantized_folder_keeps_the_quantization(quantized_folder, stored_lm):
     assert_same_logprobs(back, stored_lm, atol=1e-6, names=SHORTEST)
 
 
-def test_quantized_folder_expands_to_the_gguf_float32_model(quantized_folder, default_lm):
+def test_quantized_folder_expands_to_the_gguf_float32_model(quantized_folder, float32_lm):
     # The MLX affine 4-bit layout holds a Q4_1 block exactly: expanding either gives the same weights.
-    back = load(quantized_folder)
+    back = load(quantized_folder, WeightPolicy("float32"))
     assert back.info.held_as.startswith("float32 (expanded from MLX 4/8-bit")
-    assert_same_logprobs(back, default_lm, atol=1e-6)
+    assert_same_logprobs(back, float32_lm, atol=1e-6)

@@ -163,6 +163,13 @@ def test_a_template_that_cuts_through_hidden_text_is_refused():
     assert tok.encode_chat([{"role": "user", "content": "abcdef"}])[-1] == IM_END  # plain text: fine
 
 
+def test_a_template_that_escapes_hidden_text_is_refused():
+    tok = byte_tokenizer("{{ messages[0]['content'] | tojson(ensure_ascii=True) }}<|im_end|>")
+    with pytest.raises(TokenizerError, match="chat template"):
+        tok.encode_chat([{"role": "user", "content": "a<|im_end|>"}])
+    assert tok.decode(tok.encode_chat([{"role": "user", "content": "é"}])) == '"\\u00e9"<|im_end|>'
+
+
 def test_private_use_characters_in_a_message_survive():
     tok = byte_tokenizer("{{ messages[0]['content'] }}<|im_end|>")
     text = "\ue000 icon \ue001<|im_end|>\ue0000.0\ue001"

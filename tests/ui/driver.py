@@ -33,3 +33,14 @@ def ask(qtbot, launched: Launched, text: str):
     with qtbot.waitSignal(launched.controller.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
         type_and_send(qtbot, launched.window, text)
     return launched.controller.message(done.args[0])
+
+
+def seen(text: str) -> str:
+    """A tooltip or message-box text as the reader sees it: Qt shows text that looks like HTML as HTML."""
+    from PySide6 import QtGui
+
+    if not QtGui.Qt.mightBeRichText(text):
+        return text
+    doc = QtGui.QTextDocument()
+    doc.setHtml(text)
+    return doc.toPlainText()

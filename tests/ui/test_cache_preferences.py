@@ -65,8 +65,8 @@ def test_quantized_cache_chosen_in_preferences_serves_the_conversation(qtbot, la
     total, cached, computed = (int(g.replace(",", "")) for g in shown.groups())
     assert cached > 0 and cached + computed == total
     session = app.core.worker_thread.worker._session
-    (held,) = session.cache.keys()
-    assert all(isinstance(c, QuantizedKVCache) and c.bits == 8 for c in session.cache.peek(held))
+    (held,) = session.cache.memory.keys()
+    assert all(isinstance(c, QuantizedKVCache) and c.bits == 8 for c in session.cache.memory.peek(held))
 
 
 def test_status_bar_says_how_much_of_the_prompt_came_from_the_cache(qtbot):
@@ -78,4 +78,4 @@ def test_status_bar_says_how_much_of_the_prompt_came_from_the_cache(qtbot):
                     "context_used": 2200, "kv_bytes": 0})
     assert bar.prompt_label.text() == "prompt 2,173 tok (2,146 cached · 27 computed)"
     assert "prompt cache" in bar.prompt_label.toolTip() and "from disk" in bar.prompt_label.toolTip()
-    assert bar.ttft_label.text() == "first token 1,045 ms"
+    assert bar.ttft_label.text() == "first token 1.0 s"

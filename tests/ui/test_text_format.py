@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ui.markdown_align import align
-from ui.text_format import byte_size, percent, percent_html, visible_piece
+from ui.text_format import byte_size, duration, percent, percent_html, utf16_offsets, visible_piece
 
 
 def test_whitespace_is_made_visible():
@@ -37,3 +37,23 @@ def test_markup_is_unmatched_and_text_maps_in_order():
     assert mapping[source.index("h")] == rendered.index("h")
     assert mapping[source.index("*")] == -1 and mapping[source.index("`")] == -1
     assert mapping[source.index("\n")] == rendered.index("\u2029")
+
+
+def test_durations_read_as_people_say_them():
+    assert duration(0.0456) == "46 ms"
+    assert duration(22.207) == "22.2 s"
+    assert duration(185) == "3 min 5 s"
+
+
+def test_python_offsets_become_qt_positions_in_utf16_units():
+    assert utf16_offsets("a😀b") == [0, 1, 3, 4]
+    assert utf16_offsets("") == [0]
+
+
+def test_byte_and_end_tokens_read_as_words():
+    assert visible_piece("<0xE3><0x81>", "こ") == "part of 'こ' (bytes E3 81)"
+    assert visible_piece("<0xE3><0x81>") == "part of a character (bytes E3 81)"
+    assert visible_piece("<0xE3><0x81><0x93>") == "'こ' (bytes E3 81 93)"
+    assert visible_piece("<|im_end|>") == "end of reply" and visible_piece("</s>") == "end of reply"
+    assert visible_piece("<0xZZ>") == "<0xZZ>"
+    assert visible_piece("<0xF0><0x9F>", compact=True) == "bytes F0 9F (part of a character)"

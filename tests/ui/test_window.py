@@ -95,15 +95,15 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
     assert point is not None and view.text.token_at(point) == index
 
     QTest.mouseMove(view.text.viewport(), point)
-    qtbot.waitUntil(lambda: f"token id {token['id']}" in QToolTip.text())
+    qtbot.waitUntil(lambda: f"token #{token.token}" in QToolTip.text())
     tip = QToolTip.text()
-    assert "%" in tip and "Top 5 alternatives" in tip
+    assert "%" in tip and "top 5 candidates" in tip and "after your settings" in tip
 
     QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
     panel = app.window.panel
     assert panel.record is token
     assert panel.subtitle.text().startswith("Selected")
-    assert f"token id {token['id']}" in panel.details.text()
+    assert panel.values["id"].text() == str(token.token)
     assert len(panel.raw_bars.rows) == 10  # the panel's top-k from the settings
     chosen = panel.raw_bars.chosen_row()
     assert chosen is not None and panel.raw_bars.rows[chosen][0] == token.token

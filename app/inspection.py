@@ -1,0 +1,244 @@
+"""The Inspector's requests and the report the worker sends back (Qt-free, runs in the worker thread).
+
+A report is plain values (JSON-ready, plus two numpy arrays of the whole distribution that the
+export leaves out), built from engine.inspect on the conversation's own tokens: the prompt exactly
+as the reply's request assembled it, and the reply's tokens before the inspected one. The session
+passes a copy of its prompt cache trimmed to the step, so only the inspected token is computed;
+after a restart (no cache) the prefix is recomputed from the tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.inspect import (
+    analogy,
+    embedding_matrix,
+    inspect_prompt,
+    inspect_step,
+    neighbours,
+    perplexity,
+    rope_angles,
+    rope_inverse_frequencies,
+    sampling_stages,
+    token_losses,
+    unit_rows,
+)
+from engine.sampling import SamplingSettings
+
+TOP = 20  # tokens per list (logit lens, next token)
+NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """Inspect reply token `token_index` of a reply whose request was `generate` (an
+    app.backend.GenerateRequest) and whose tokens were `reply_ids`; the step reads the token
+    before it and predicts it. token_index == len(reply_ids) inspects the step after the last one."""
+
+    generate: Any
+    reply_ids: tuple[int, ...]
+    token_index: int
+    top: int = TOP
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """One layer's and head's full (T, T) attention map over the last inspected step's context."""
+
+    layer: int
+    head: int
+
+
+@dataclass(frozen=True)
+class PlaygroundRequest:
+    """The last inspected step's distribution through the sampler with `settings` (and `history`)."""
+
+    settings: SamplingSettings
+    history: tuple[int, ...] = ()
+    top: int = 10
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """Where the tokens of `text` stand in the last inspected step's distribution."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnalogyRequest:
+    """a − b + c → the nearest tokens in the embedding (each word's first token is used)."""
+
+    a: str
+    b: str
+    c: str
+
+
+@dataclass
+class InspectorState:
+    """What the session keeps between requests: the last step's context and logits, the unit
+    embedding matrix (built once per model)."""
+
+    ids: list[int] = field(default_factory=list)
+    logits: Any = None  # (vocab,) MLX array: the last step's raw logits
+    logprobs: np.ndarray | None = None  # (vocab,) their log-softmax, as every view shows it
+    embedding: Any = None  # (vocab, dim) float32 MLX array
+    unit: Any = None  # the same, rows of length 1
+    losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
+
+
+def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
+    """[start, end) of the last turn (the user's message, its template tokens included) in the prompt."""
+    head = tokenizer.encode_chat(list(messages[:-1]), add_generation_prompt=False) if len(messages) > 1 else []
+    start = len(head) if list(prompt_ids[: len(head)]) == head else 0
+    return max(start, 1), len(prompt_ids)
+
+
+def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek) -> dict:
+    """Every view's numbers for one step (see the module docstring).
+
+    peek(tokens) -> a copy of caches holding exactly `tokens`, or None (then they are computed).
+    The user message's losses depend on the prompt only: they are kept for the next step.
+    """
+    t0 = time.perf_counter()
+    model, tok = lm.model, lm.tokenizer
+    reply = list(request.reply_ids)
+    k = request.token_index
+    if not 0 <= k <= len(reply):
+        raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
+    ids = list(prompt_ids) + reply[:k]
+    position = len(ids) - 1
+    step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
+    target = reply[k] if k < len(reply) else None
+    raw = np.array(step.logprobs)
+    state.ids, state.logits, state.logprobs = ids, step.logits, raw
+    if state.unit is None:
+        state.embedding = embedding_matrix(model)
+        state.unit = unit_rows(state.embedding)
+    shown = target if target is not None else step.next_token[0][0]
+    vector = np.array(state.embedding[shown])
+    span = user_span(tok, messages, prompt_ids)
+    key = tuple(prompt_ids)
+    if state.losses is None or state.losses[0] != key:
+        losses = token_losses(model, ids, span[0], span[1], cache=peek(ids[: span[0] - 1])) if span[1] > span[0] else []
+        state.losses = (key, losses)
+    losses = state.losses[1]
+    inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
+    referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
+    found = neighbours(state.unit, shown, NEIGHBOURS)
+    referenced |= {i for i, _ in found} | set(ids) | ({target} if target is not None else set())
+    order = np.argsort(-raw)
+    top = request.top
+    info = lm.info
+    report = {
+        "ids": ids,
+        "pieces": [tok.piece(i) for i in ids],
+        "special": [i in tok.special_ids for i in ids],
+        "prompt_tokens": len(prompt_ids),
+        "user_message": request.generate.user_message,
+        "reply_tokens": reply,
+        "token_index": k,
+        "position": position,
+        "token": target,
+        "token_logprob": float(raw[target]) if target is not None else None,
+        "token_rank": int(np.sum(raw > raw[target])) + 1 if target is not None else None,
+        "names": {i: tok.piece(i) for i in referenced},
+        "step": step.to_json(),
+        "tail": {
+            "shown": top,
+            "others": int(raw.size - top),
+            "others_mass": float(np.exp(raw[order[top:]]).sum()),
+        },
+        "embedding": {
+            "token": shown,
+            "vector": vector.tolist(),
+            "neighbours": found,
+        },
+        "rope": {
+            "position": position + 1 if target is not None else position,
+            "inverse_frequencies": inv,
+            "angles": rope_angles(position + 1 if target is not None else position, inv),
+            "head_dim": info.head_dim,
+            "base": float(getattr(model.args, "rope_theta", 0.0)),
+            "context_length": info.context_length,
+        },
+        "objective": {
+            "start": span[0],
+            "ids": ids[span[0] : span[1]],
+            "losses": losses,
+            "mean": float(np.mean(losses)) if losses else math.nan,
+            "perplexity": perplexity(losses),
+        },
+        "model": {
+            "name": info.name, "n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads,
+            "head_dim": info.head_dim, "hidden": int(model.args.hidden_size), "vocab_size": info.vocab_size,
+            "context_length": info.context_length, "sliding_window": info.sliding_window,
+        },  # fmt: skip
+        "elapsed_s": time.perf_counter() - t0,
+        "raw_logprobs": raw,  # (vocab,) numpy, left out of the JSON export
+    }
+    return report
+
+
+def map_report(lm, state: InspectorState, request: MapRequest) -> dict:
+    if not state.ids:
+        raise ValueError("inspect a step first")
+    out = inspect_prompt(lm.model, state.ids, request.layer, request.head, top=1)
+    return {"layer": out.layer, "head": out.head, "weights": np.array(out.weights, dtype=np.float32)}
+
+
+def playground_report(lm, state: InspectorState, request: PlaygroundRequest) -> dict:
+    if state.logits is None:
+        raise ValueError("inspect a step first")
+    history = request.history or tuple(state.ids[-request.settings.penalty_context :])
+    trace = sampling_stages(state.logits, request.settings, history, request.top)
+    ids = {i for s in trace.stages for i, _ in s.top} | {trace.token}
+    return {
+        "stages": [{"name": s.name, "kept": s.kept, "top": s.top} for s in trace.stages],
+        "token": trace.token,
+        "names": {i: lm.tokenizer.piece(i) for i in ids},
+        "settings": request.settings.to_dict(),
+    }
+
+
+def lookup_report(lm, state: InspectorState, request: LookupRequest) -> dict:
+    if state.logits is None:
+        raise ValueError("inspect a step first")
+    ids = lm.tokenizer.encode(request.text)
+    logprobs = state.logprobs
+    return {
+        "text": request.text,
+        "tokens": [
+            {"id": i, "piece": lm.tokenizer.piece(i), "logit": float(np.array(state.logits[i])),
+             "logprob": float(logprobs[i]), "rank": int(np.sum(logprobs > logprobs[i])) + 1}
+            for i in ids
+        ],  # fmt: skip
+    }
+
+
+def to_json(report: dict) -> dict:
+    """The report as JSON-ready values (the whole-vocabulary arrays left out)."""
+    return {k: v for k, v in report.items() if not isinstance(v, np.ndarray)}
+
+
+def analogy_report(lm, state: InspectorState, request: AnalogyRequest) -> dict:
+    """The analogy on the model's embedding matrix, with the tokens each word became."""
+    if state.unit is None:
+        state.embedding = embedding_matrix(lm.model)
+        state.unit = unit_rows(state.embedding)
+    ids = []
+    for word in (request.a, request.b, request.c):
+        encoded = lm.tokenizer.encode(word)
+        if not encoded:
+            raise ValueError("the analogy needs three words (a − b + c)")
+        ids.append(encoded[0])
+    found = analogy(state.unit, *ids, k=5)
+    names = {i: lm.tokenizer.piece(i) for i in ids + [i for i, _ in found]}
+    return {"ids": ids, "nearest": found, "names": names}

@@ -1,0 +1,130 @@
+"""The Inspector's side of the app: turns "inspect this token" into worker requests, hears back.
+
+Requests go to the worker thread (`Worker.submit_inspection` + its `inspect_pending` slot, so a
+request made while a reply streams is served between two of its tokens); the GUI thread never runs
+MLX. Only the newest request of each kind matters: older answers are dropped when they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.controller import ChatController
+from app.inspection import (
+    AnalogyRequest,
+    LookupRequest,
+    MapRequest,
+    PlaygroundRequest,
+    StepRequest,
+    to_json,
+)
+from app.reply_request import reply_request
+from app.worker import Worker
+from engine.sampling import SamplingSettings
+
+
+class InspectorService(QObject):
+    step_ready = Signal(object)  # the report (app.inspection.step_report)
+    map_ready = Signal(object)  # {"layer", "head", "weights": (T, T) numpy}
+    playground_ready = Signal(object)
+    lookup_ready = Signal(object)
+    analogy_ready = Signal(object)
+    failed = Signal(str)
+    busy_changed = Signal(bool)
+
+    _wake = Signal()
+
+    def __init__(self, controller: ChatController, worker: Worker, parent: QObject | None = None):
+        super().__init__(parent)
+        self.controller, self._worker = controller, worker
+        self._next_id = 1
+        self._latest: dict[type, int] = {}  # request kind -> newest request id
+        self._kinds: dict[int, type] = {}
+        self.report: dict | None = None
+        self.follow = False  # inspect the newest token of a streaming reply
+        self.message_index: int | None = None
+        self._wake.connect(worker.inspect_pending)
+        worker.inspected.connect(self._on_inspected)
+        worker.inspect_failed.connect(self._on_failed)
+        controller.reply_tokens.connect(self._on_reply_tokens)
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def inspect_token(self, message_index: int, token_index: int) -> None:
+        """Inspect the step that produced token `token_index` of the reply at `message_index`."""
+        conv = self.controller.conversation
+        reply = conv.messages[message_index]
+        if reply.role != "assistant" or message_index == 0:
+            self.failed.emit("Only a reply's tokens can be inspected.")
+            return
+        user = conv.messages[message_index - 1]
+        history = tuple(conv.history(before=message_index - 1))
+        generate = reply_request(
+            self.controller.effective_settings, user.text, history, reply.memories, self.controller.conversation_id
+        )
+        ids = tuple(t.token for t in reply.tokens if t.token is not None)
+        token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
+        self.message_index = message_index
+        self._send(StepRequest(generate, ids, token_index))
+
+    def attention_map(self, layer: int, head: int) -> None:
+        self._send(MapRequest(layer, head))
+
+    def playground(self, settings: SamplingSettings) -> None:
+        self._send(PlaygroundRequest(settings))
+
+    def lookup(self, text: str) -> None:
+        if text:
+            self._send(LookupRequest(text))
+
+    def analogy(self, a: str, b: str, c: str) -> None:
+        self._send(AnalogyRequest(a, b, c))
+
+    def export(self, path: str | Path) -> None:
+        """Write the inspected step as JSON (for notebooks and teaching)."""
+        if self.report is None:
+            raise ValueError("nothing has been inspected yet")
+        Path(path).write_text(json.dumps(to_json(self.report), ensure_ascii=False, indent=1), encoding="utf-8")
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _send(self, request: object) -> None:
+        request_id = self._next_id
+        self._next_id += 1
+        older = self._latest.get(type(request))
+        self._kinds.pop(older, None)  # the worker serves only the newest of a kind
+        self._latest[type(request)] = request_id
+        self._kinds[request_id] = type(request)
+        self.busy_changed.emit(True)
+        self._worker.submit_inspection(request_id, request)
+        self._wake.emit()
+
+    def _current(self, request_id: int) -> type | None:
+        """The kind of an answered request, or None if a newer one of its kind was sent since."""
+        kind = self._kinds.pop(request_id, None)
+        current = kind is not None and self._latest.get(kind) == request_id
+        self.busy_changed.emit(bool(self._kinds))
+        return kind if current else None
+
+    def _on_inspected(self, request_id: int, report: dict) -> None:
+        kind = self._current(request_id)
+        if kind is None:
+            return
+        if kind is StepRequest:
+            self.report = report
+        signals = {
+            StepRequest: self.step_ready, MapRequest: self.map_ready, PlaygroundRequest: self.playground_ready,
+            LookupRequest: self.lookup_ready, AnalogyRequest: self.analogy_ready,
+        }  # fmt: skip
+        signals[kind].emit(report)
+
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if self._current(request_id) is not None:
+            self.failed.emit(message)
+
+    def _on_reply_tokens(self, index: int, records: list) -> None:
+        if self.follow:
+            self.inspect_token(index, len(self.controller.message(index).tokens) - 1)

@@ -1,0 +1,29 @@
+// The small per-token operations of a decode step, each one pass over its data.
+#pragma once
+
+#include <cstdint>
+
+namespace glassbox {
+
+// softmax(q k^T * scale) v for one query position per head, grouped-query heads.
+// q: (B, H, D) contiguous; k: (B, Hkv, S, D) and v: (B, Hkv, S, Dv) with the given element
+// strides (batch, head, position) and unit stride along D; out: (B, H, Dv) contiguous.
+struct KVView {
+  const float* data;
+  int64_t batch_stride;
+  int64_t head_stride;
+  int64_t pos_stride;
+};
+void decode_attention(const float* q, KVView k, KVView v, float* out, int B, int H, int Hkv, int S,
+                      int D, int Dv, float scale);
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows of length D.
+void rms_norm(const float* x, const float* w, float* out, int64_t rows, int D, float eps);
+
+// Rotary embedding of rows (..., L, D) at positions offset .. offset + L: the first `dims`
+// features rotated by angle pos * scale * inv_freq[i], rotate-half pairs (i, i + dims/2) or
+// traditional pairs (2i, 2i + 1); the rest copied.
+void rope(const float* x, float* out, const float* inv_freq, int64_t n_seq, int L, int D, int dims,
+          bool traditional, float scale, int64_t offset);
+
+}  // namespace glassbox

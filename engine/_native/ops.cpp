@@ -1,0 +1,355 @@
+#include "ops.h"
+
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "decode_kernels.h"
+#include "mlx/allocator.h"
+#include "mlx/backend/cpu/encoder.h"
+#include "qmm_kernels.h"
+
+namespace glassbox {
+
+namespace {
+
+mx::Stream cpu_stream() {
+  return mx::default_stream(mx::Device::cpu);
+}
+
+// A float32 array's elements in row-major order: its own buffer when that is already the case,
+// otherwise a gathered copy. Built on the stream thread, when the input's data is ready.
+struct RowMajor {
+  const float* ptr;
+  mx::Shape shape;
+  mx::Strides strides;
+  bool contiguous;
+  size_t size;
+
+  explicit RowMajor(const mx::array& a)
+      : ptr(a.data<float>()),
+        shape(a.shape()),
+        strides(a.strides()),
+        contiguous(a.flags().row_contiguous),
+        size(a.size()) {}
+
+  const float* get(std::vector<float>& buffer) const {
+    if (contiguous) {
+      return ptr;
+    }
+    buffer.resize(size);
+    const int nd = static_cast<int>(shape.size());
+    std::vector<int> idx(nd, 0);
+    for (size_t i = 0; i < size; ++i) {
+      int64_t loc = 0;
+      for (int d = 0; d < nd; ++d) {
+        loc += idx[d] * strides[d];
+      }
+      buffer[i] = ptr[loc];
+      for (int d = nd - 1; d >= 0; --d) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return buffer.data();
+  }
+};
+
+void allocate(mx::array& out) {
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+}
+
+[[noreturn]] void fail(const std::string& msg) {
+  throw std::invalid_argument(msg);
+}
+
+// ------------------------------------------------------------------------------------------
+
+class QuantizedMatmul : public mx::UnaryPrimitive {
+ public:
+  QuantizedMatmul(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& x = inputs[0];
+    const auto& w = inputs[1];
+    const auto& scales = inputs[2];
+    const auto& biases = inputs[3];
+    for (const auto* a : {&w, &scales, &biases}) {
+      if (!a->flags().row_contiguous) fail("glassbox quantized_matmul: weights must be row-contiguous");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(x);
+    encoder.set_output_array(out);
+    const int K = x.shape(-1);
+    const int M = static_cast<int>(x.size() / K);
+    QMatrix W{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), scales.data<float>(),
+              biases.data<float>(), w.shape(0), K, group_, bits_};
+    encoder.dispatch([W, xv = RowMajor(x), M, y = out.data<float>()]() {
+      std::vector<float> buffer;
+      quantized_matmul(W, xv.get(buffer), M, y);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox quantized_matmul runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedMatmul";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedMatmul&>(other);
+    return group_ == o.group_ && bits_ == o.bits_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+};
+
+class Dequantize : public mx::UnaryPrimitive {
+ public:
+  Dequantize(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& w = inputs[0];
+    const auto& scales = inputs[1];
+    const auto& biases = inputs[2];
+    for (const auto* a : {&w, &scales, &biases}) {
+      if (!a->flags().row_contiguous) fail("glassbox dequantize: weights must be row-contiguous");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(w);
+    encoder.set_output_array(out);
+    QMatrix W{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), scales.data<float>(),
+              biases.data<float>(), out.shape(0), out.shape(1), group_, bits_};
+    encoder.dispatch([W, o = out.data<float>()]() { dequantize(W, o); });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox dequantize runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxDequantize";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const Dequantize&>(other);
+    return group_ == o.group_ && bits_ == o.bits_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+};
+
+class DecodeAttention : public mx::UnaryPrimitive {
+ public:
+  DecodeAttention(mx::Stream s, float scale) : UnaryPrimitive(s), scale_(scale) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& q = inputs[0];
+    const auto& k = inputs[1];
+    const auto& v = inputs[2];
+    if (k.strides(-1) != 1 || v.strides(-1) != 1) {
+      fail("glassbox decode_attention: keys and values need a unit stride along head_dim");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(q);
+    encoder.set_input_array(k);
+    encoder.set_input_array(v);
+    encoder.set_output_array(out);
+    auto view = [](const mx::array& a) {
+      return KVView{a.data<float>(), a.strides(0), a.strides(1), a.strides(2)};
+    };
+    encoder.dispatch([qv = RowMajor(q), kv = view(k), vv = view(v), o = out.data<float>(),
+                      B = q.shape(0), H = q.shape(1), Hkv = k.shape(1), S = k.shape(2),
+                      D = q.shape(3), Dv = v.shape(3), scale = scale_]() {
+      std::vector<float> buffer;
+      decode_attention(qv.get(buffer), kv, vv, o, B, H, Hkv, S, D, Dv, scale);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox decode_attention runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxDecodeAttention";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return scale_ == static_cast<const DecodeAttention&>(other).scale_;
+  }
+
+ private:
+  float scale_;
+};
+
+class RMSNorm : public mx::UnaryPrimitive {
+ public:
+  RMSNorm(mx::Stream s, float eps) : UnaryPrimitive(s), eps_(eps) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& x = inputs[0];
+    const auto& w = inputs[1];
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(x);
+    encoder.set_input_array(w);
+    encoder.set_output_array(out);
+    const int D = x.shape(-1);
+    encoder.dispatch([xv = RowMajor(x), wv = RowMajor(w), o = out.data<float>(),
+                      rows = static_cast<int64_t>(x.size() / D), D, eps = eps_]() {
+      std::vector<float> xb, wb;
+      rms_norm(xv.get(xb), wv.get(wb), o, rows, D, eps);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox rms_norm runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxRMSNorm";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return eps_ == static_cast<const RMSNorm&>(other).eps_;
+  }
+
+ private:
+  float eps_;
+};
+
+class RoPE : public mx::UnaryPrimitive {
+ public:
+  RoPE(mx::Stream s, int dims, bool traditional, float scale, int offset)
+      : UnaryPrimitive(s), dims_(dims), traditional_(traditional), scale_(scale), offset_(offset) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& x = inputs[0];
+    const auto& inv_freq = inputs[1];
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(x);
+    encoder.set_input_array(inv_freq);
+    encoder.set_output_array(out);
+    const int D = x.shape(-1), L = x.shape(-2);
+    encoder.dispatch([xv = RowMajor(x), fv = RowMajor(inv_freq), o = out.data<float>(),
+                      n_seq = static_cast<int64_t>(x.size() / (static_cast<size_t>(D) * L)), L, D,
+                      dims = dims_, traditional = traditional_, scale = scale_, offset = offset_]() {
+      std::vector<float> xb, fb;
+      rope(xv.get(xb), o, fv.get(fb), n_seq, L, D, dims, traditional, scale, offset);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox rope runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxRoPE";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const RoPE&>(other);
+    return dims_ == o.dims_ && traditional_ == o.traditional_ && scale_ == o.scale_ &&
+        offset_ == o.offset_;
+  }
+
+ private:
+  int dims_;
+  bool traditional_;
+  float scale_;
+  int offset_;
+};
+
+mx::array as_f32(const mx::array& a, mx::Stream s) {
+  return a.dtype() == mx::float32 ? a : mx::astype(a, mx::float32, s);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+
+namespace {
+// Checks a quantized matrix for K input features; returns N.
+int check_quantized(const char* op, int K, const mx::array& w, const mx::array& scales,
+                    const mx::array& biases, int group_size, int bits) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8) {
+    fail(std::string(op) + ": bits must be 2, 3, 4, 5, 6 or 8");
+  }
+  if (group_size < 8 || group_size % 8) fail(std::string(op) + ": bad group size");
+  if (w.ndim() != 2 || w.dtype() != mx::uint32 || scales.ndim() != 2 || biases.shape() != scales.shape()) {
+    fail(std::string(op) + ": w must be (N, K*bits/32) uint32 with (N, K/group) scales and biases");
+  }
+  const int N = w.shape(0);
+  if (static_cast<int64_t>(w.shape(1)) * 32 != static_cast<int64_t>(K) * bits || K % group_size ||
+      scales.shape(0) != N || scales.shape(1) != K / group_size) {
+    std::ostringstream msg;
+    msg << op << ": " << K << " features but w is (" << N << ", "
+        << w.shape(1) << ") with " << scales.shape(1) << " groups of " << group_size << " at "
+        << bits << " bits";
+    fail(msg.str());
+  }
+  return N;
+}
+}  // namespace
+
+mx::array quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
+                           const mx::array& biases, int group_size, int bits) {
+  auto s = cpu_stream();
+  if (x.ndim() < 1) fail("glassbox quantized_matmul: x needs at least one dimension");
+  const int K = x.shape(-1);
+  const int N = check_quantized("glassbox quantized_matmul", K, w, scales, biases, group_size, bits);
+  auto out_shape = x.shape();
+  out_shape.back() = N;
+  return mx::array(out_shape, mx::float32, std::make_shared<QuantizedMatmul>(s, group_size, bits),
+                   {as_f32(x, s), w, as_f32(scales, s), as_f32(biases, s)});
+}
+
+mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::array& biases,
+                     int group_size, int bits) {
+  auto s = cpu_stream();
+  if (w.ndim() != 2) fail("glassbox dequantize: w must be (N, K*bits/32)");
+  const int64_t K = static_cast<int64_t>(w.shape(1)) * 32 / bits;
+  const int N = check_quantized("glassbox dequantize", static_cast<int>(K), w, scales, biases, group_size, bits);
+  return mx::array({N, static_cast<int>(K)}, mx::float32, std::make_shared<Dequantize>(s, group_size, bits),
+                   {w, as_f32(scales, s), as_f32(biases, s)});
+}
+
+mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale) {
+  auto s = cpu_stream();
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || q.shape(2) != 1) {
+    fail("glassbox decode_attention: q (B, H, 1, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv)");
+  }
+  if (k.shape(0) != q.shape(0) || v.shape(0) != q.shape(0) || k.shape(3) != q.shape(3) ||
+      v.shape(1) != k.shape(1) || v.shape(2) != k.shape(2) || k.shape(1) == 0 ||
+      q.shape(1) % k.shape(1) || k.shape(2) == 0) {
+    fail("glassbox decode_attention: inconsistent q, k, v shapes");
+  }
+  mx::Shape out_shape{q.shape(0), q.shape(1), 1, v.shape(3)};
+  return mx::array(out_shape, mx::float32, std::make_shared<DecodeAttention>(s, scale),
+                   {as_f32(q, s), as_f32(k, s), as_f32(v, s)});
+}
+
+mx::array rms_norm(const mx::array& x, const mx::array& weight, float eps) {
+  auto s = cpu_stream();
+  if (x.ndim() < 1 || weight.ndim() != 1 || weight.shape(0) != x.shape(-1)) {
+    fail("glassbox rms_norm: weight must be (D,) for x (..., D)");
+  }
+  return mx::array(x.shape(), mx::float32, std::make_shared<RMSNorm>(s, eps),
+                   {as_f32(x, s), as_f32(weight, s)});
+}
+
+mx::array rope(const mx::array& x, const mx::array& inv_freq, int dims, bool traditional, float scale,
+               int offset) {
+  auto s = cpu_stream();
+  if (x.ndim() < 2 || dims % 2 || dims > x.shape(-1) || dims <= 0 || inv_freq.ndim() != 1 ||
+      inv_freq.shape(0) != dims / 2) {
+    fail("glassbox rope: x (..., L, D), dims even and <= D, inv_freq (dims / 2,)");
+  }
+  return mx::array(x.shape(), mx::float32,
+                   std::make_shared<RoPE>(s, dims, traditional, scale, offset),
+                   {as_f32(x, s), as_f32(inv_freq, s)});
+}
+
+const char* kernel_name(int bits, int group_size) {
+  QMatrix W{nullptr, nullptr, nullptr, 0, 0, group_size, bits};
+  const char* name = "scalar";
+  select_qmm_kernel(W, &name);
+  return name;
+}
+
+}  // namespace glassbox

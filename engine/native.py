@@ -1,0 +1,124 @@
+"""Glassbox's CPU kernels (the C++ MLX extension in engine/_native), when they are built.
+
+On the CPU, MLX's quantized matmul is single-threaded and slow, and its fused attention, RMSNorm
+and RoPE expand into dozens of small operations each. The extension does each of these as one MLX
+operation with its own threads: a quantized matrix product that reads the weights at close to the
+memory bandwidth, so the model can stay in its file's 4- or 8-bit form. When it is missing (no
+compiler at install time, another platform) everything here reports `available() is False` and
+the engine keeps MLX's own operations, saying so once (`advice()`).
+
+Set GLASSBOX_NO_NATIVE=1 to turn it off (for A/B benchmarks); GLASSBOX_KERNEL_THREADS=n sets the
+threads a kernel call uses. The default leaves one core to the Python thread, which builds the next
+decode step's graph while the kernels run the current one: on 2 cores one kernel thread decodes
+faster than two (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+from types import ModuleType
+
+import mlx.core as mx
+
+from engine._native import build
+
+HOW_TO_GET_IT = "run `make run` or `python -m engine._native.build` (needs cmake and g++)"
+# Quantized products with more input rows than this go through dequantize + BLAS matmul instead.
+MAX_KERNEL_ROWS = 64
+
+_missing_reason: str | None = None
+
+
+@functools.cache
+def _module() -> ModuleType | None:
+    global _missing_reason
+    if os.environ.get("GLASSBOX_NO_NATIVE"):
+        _missing_reason = "turned off by GLASSBOX_NO_NATIVE"
+        return None
+    path = build.built_module()
+    if path is None:
+        _missing_reason = "not built for these sources and this MLX version"
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(build.MODULE_NAME, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # mlx.core is imported above: libmlx.so is already loaded
+    except (ImportError, OSError) as e:
+        _missing_reason = f"could not be loaded ({e})"
+        return None
+    sys.modules[build.MODULE_NAME] = module
+    if not os.environ.get("GLASSBOX_KERNEL_THREADS"):
+        module.set_threads(default_threads())
+    return module
+
+
+def default_threads() -> int:
+    """Kernel threads when GLASSBOX_KERNEL_THREADS is not set: the usable cores but one (>= 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def available() -> bool:
+    """True when the kernels are built and loadable and MLX computes on the CPU."""
+    return mx.default_device() == mx.cpu and _module() is not None
+
+
+def advice() -> str | None:
+    """One line telling how to get the fast CPU kernels, or None when they are in use or not relevant."""
+    if sys.platform == "darwin" or mx.default_device() != mx.cpu or _module() is not None:
+        return None
+    return f"Glassbox's CPU kernels are {_missing_reason}, so decoding is several times slower; {HOW_TO_GET_IT}."
+
+
+def kernel_name(bits: int, group_size: int) -> str:
+    """The quantized-matmul kernel this CPU runs for (bits, group_size): "avx2" or "scalar"."""
+    return _module().kernel_name(bits, group_size)
+
+
+def quantized_matmul(x: mx.array, w: mx.array, scales: mx.array, biases: mx.array, group_size: int,
+                     bits: int) -> mx.array:
+    """x (..., K) @ W.T for W in MLX's affine layout (w (N, K*bits/32) uint32, scales/biases
+    (N, K/group_size)) -> (..., N) float32. Up to MAX_KERNEL_ROWS rows of x go through the
+    multi-threaded kernel; more through a dense copy of W and MLX's (BLAS) matmul."""
+    lib = _module()
+    rows = x.size // x.shape[-1] if x.ndim else 0
+    if rows <= MAX_KERNEL_ROWS:
+        return lib.quantized_matmul(x, w, scales, biases, group_size, bits)
+    dense = lib.dequantize(w, scales, biases, group_size, bits)  # (N, K)
+    return x.astype(mx.float32) @ dense.T
+
+
+def dequantize(w: mx.array, scales: mx.array, biases: mx.array, group_size: int, bits: int) -> mx.array:
+    """The (N, K) float32 matrix of a quantized one, multi-threaded."""
+    return _module().dequantize(w, scales, biases, group_size, bits)
+
+
+def decode_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.array:
+    """softmax(q k^T * scale) v for one query per head, no mask: q (B, H, 1, D), k (B, Hkv, S, D),
+    v (B, Hkv, S, Dv) -> (B, H, 1, Dv). k and v may be views into a larger cache buffer."""
+    return _module().decode_attention(q, k, v, scale)
+
+
+def rms_norm(x: mx.array, weight: mx.array, eps: float) -> mx.array:
+    """x (..., D) / sqrt(mean(x^2) + eps) * weight (D,) in one pass."""
+    return _module().rms_norm(x, weight, eps)
+
+
+def rope(x: mx.array, inv_freq: mx.array, dims: int, traditional: bool, scale: float, offset: int) -> mx.array:
+    """Rotary embedding of x (..., L, D) at positions offset .. offset + L - 1: the first `dims`
+    features turn by (position * scale * inv_freq[i]) in rotate-half (or traditional) pairs."""
+    return _module().rope(x, inv_freq, dims, traditional, scale, offset)
+
+
+def threads() -> int:
+    return _module().threads()
+
+
+def set_threads(n: int) -> None:
+    _module().set_threads(n)

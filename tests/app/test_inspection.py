@@ -1,0 +1,107 @@
+"""The Inspector's reports from the real engine session, checked against what generation reported
+for the same steps, and against separate forward passes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from app.backend import EngineSession, GenerateRequest
+from app.inspection import LookupRequest, MapRequest, PlaygroundRequest, StepRequest, to_json
+from engine.events import TokenEvent
+from engine.next_token import next_token_logprobs
+from engine.sampling import Sampler, SamplingSettings
+
+pytestmark = pytest.mark.slow
+
+GREEDY = SamplingSettings(temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def served(default_lm):
+    session = EngineSession(default_lm, "SmolLM2", "default")
+    request = GenerateRequest("What is the capital of France?", GREEDY, (), "You are a helpful assistant.",
+                              max_new_tokens=10, conversation_id="c1")  # fmt: skip
+    records = list(session.stream(request, lambda: False, lambda d, t: None))
+    return session, request, [r for r in records if isinstance(r, TokenEvent) and r.token is not None]
+
+
+def test_a_step_report_matches_what_generation_reported(served):
+    session, request, records = served
+    ids = tuple(r.token for r in records)
+    for k in (0, 3, len(ids) - 1):
+        report = session.inspect(StepRequest(request, ids, k))
+        step = report["step"]
+        assert report["token"] == ids[k] and report["token_index"] == k
+        assert step["cached_tokens"] == report["position"]  # the reply's cache was reused up to the step
+        assert abs(report["token_logprob"] - records[k].logprob) < 1e-4
+        generated = {i: lp for i, _piece, lp in records[k].top_raw}
+        for i, lp in step["next_token"][:5]:
+            assert abs(generated[i] - lp) < 1e-4
+        assert step["logit_lens"][-1] == step["next_token"]
+        assert report["token_rank"] == 1  # greedy: the token was the most likely one
+        assert len(step["attention"]) == 30
+        for layer in step["attention"]:
+            assert np.allclose(np.array(layer["weights"]).sum(axis=1), 1.0, atol=1e-4)
+    json.dumps(to_json(report))  # the export is plain JSON
+
+
+def test_a_step_after_a_restart_is_recomputed_from_the_tokens(default_lm, served):
+    _, request, records = served
+    ids = tuple(r.token for r in records)
+    fresh = EngineSession(default_lm, "SmolLM2", "default")  # nothing cached
+    report = fresh.inspect(StepRequest(request, ids, 4))
+    assert report["step"]["cached_tokens"] == 0
+    real = next_token_logprobs(default_lm.model, report["ids"], 3)
+    assert [i for i, _ in real] == [i for i, _ in report["step"]["next_token"][:3]]
+
+
+def test_objective_map_playground_and_lookup(served, default_lm):
+    session, request, records = served
+    ids = tuple(r.token for r in records)
+    report = session.inspect(StepRequest(request, ids, 2))
+    obj = report["objective"]
+    # -log p of the first user-turn token, from a separate forward pass over the prompt before it
+    start = obj["start"]
+    before = next_token_logprobs(default_lm.model, report["ids"][:start], default_lm.info.vocab_size)
+    lp = dict(before)[obj["ids"][0]]
+    assert abs(obj["losses"][0] + lp) < 1e-3
+    assert math.isclose(obj["perplexity"], math.exp(np.mean(obj["losses"])), rel_tol=1e-6)
+
+    amap = session.inspect(MapRequest(29, 8))["weights"]
+    T = len(report["ids"])
+    assert amap.shape == (T, T) and np.allclose(amap.sum(axis=1), 1.0, atol=1e-4)
+    assert np.allclose(amap[-1], report["step"]["attention"][29]["weights"][8], atol=1e-5)
+
+    settings = SamplingSettings(temperature=0.8, top_k=5, seed=3)
+    play = session.inspect(PlaygroundRequest(settings))
+    assert play["stages"][-1]["kept"] == 5
+    import mlx.core as mx
+
+    real = Sampler(settings)(session._inspector.logits, mx.array(report["ids"][-64:], dtype=mx.int32))
+    assert play["token"] == real.token.item()
+
+    look = session.inspect(LookupRequest(" Paris"))
+    (tok,) = look["tokens"]
+    assert abs(tok["logprob"] - float(report["raw_logprobs"][tok["id"]])) < 1e-6
+    assert tok["rank"] == 1 + int(np.sum(report["raw_logprobs"] > report["raw_logprobs"][tok["id"]]))
+
+
+def test_inspecting_between_tokens_reads_the_live_caches_and_changes_nothing(default_lm, served):
+    _, request, records = served
+    session = EngineSession(default_lm, "SmolLM2", "default")
+    seen, reports = [], []
+    for record in session.stream(request, lambda: False, lambda d, t: None):
+        if not isinstance(record, TokenEvent) or record.token is None:
+            continue
+        seen.append(record.token)
+        if len(seen) in (1, 4):  # as the worker does when the Inspector follows the reply
+            reports.append(session.inspect(StepRequest(request, tuple(seen), len(seen) - 1)))
+    assert seen == [r.token for r in records]  # the reply is the same token for token
+    for report in reports:
+        assert report["step"]["cached_tokens"] == report["position"]  # nothing before the step recomputed
+        k = report["token_index"]
+        assert abs(report["token_logprob"] - records[k].logprob) < 1e-4

@@ -1,0 +1,165 @@
+"""The Inspector driven like a user in the real window with the real default model: right-click a
+token, Inspect, open each step; the numbers shown are the engine's."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from tests.ui.driver import ask
+from ui.probability_panel import ROW_HEIGHT
+
+pytestmark = pytest.mark.slow
+TIMEOUT_MS = 120000
+
+
+def _click_step(qtbot, inspector, prefix: str):
+    row = next(i for i, v in enumerate(inspector.views) if v.title.startswith(prefix))
+    item = inspector.steps.item(row)
+    QTest.mouseClick(inspector.steps.viewport(), Qt.MouseButton.LeftButton, pos=inspector.steps.visualItemRect(item).center())
+    assert inspector.stack.currentWidget() is inspector.views[row]
+    return inspector.views[row]
+
+
+def _column(table, col: int) -> list[str]:
+    return [table.item(r, col).text() for r in range(table.rowCount())]
+
+
+def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    reply = ask(qtbot, app, "What is the capital of France?")
+    view = window.transcript.views[1]
+    k = 2
+    point = view.text.token_point(k)
+    menu = view.build_context_menu(point)
+    action = next(a for a in menu.actions() if a.text() == "Inspect")
+    dock = window.inspector
+    service = dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        action.trigger()
+    report = got.args[0]
+    inspector = dock.inspector
+    assert dock.isVisible() and report["token_index"] == k and report["token"] == reply.tokens[k].token
+    record = reply.tokens[k]
+    # the step's distribution is the one generation reported for that token
+    assert abs(report["token_logprob"] - record.logprob) < 1e-4
+    assert f"{report['model']['vocab_size']:,} logits" in inspector.strip.text()
+    assert "30 blocks" in inspector.strip.text() and f"{len(report['ids']):,} ids" in inspector.strip.text()
+
+    lens = _click_step(qtbot, inspector, "8 ·")
+    assert lens.table.rowCount() == 30
+    top_id, top_lp = report["step"]["logit_lens"][-1][0]
+    assert _column(lens.table, 2)[-1] == f"{top_lp:.4f}"
+    generated = {i: lp for i, _p, lp in record.top_raw}
+    assert abs(float(_column(lens.table, 2)[-1]) - generated[top_id]) < 1e-3
+
+    head = _click_step(qtbot, inspector, "9 ·")
+    shown = [float(x) for x in _column(head.table, 3)[:5]]
+    assert all(abs(a - generated[i]) < 1e-3 for a, (i, _lp) in zip(shown, report["step"]["next_token"], strict=False))
+    with qtbot.waitSignal(service.lookup_ready, timeout=TIMEOUT_MS) as looked:
+        head.lookup_box.setFocus()
+        QTest.keyClicks(head.lookup_box, " Paris")
+        QTest.keyClick(head.lookup_box, Qt.Key.Key_Return)
+    tok = looked.args[0]["tokens"][0]
+    assert f"rank {tok['rank']:,}" in head.lookup_label.text()
+    assert abs(tok["logprob"] - float(report["raw_logprobs"][tok["id"]])) < 1e-6
+
+    attention = _click_step(qtbot, inspector, "6 ·")
+    attention.layer_box.setValue(29)
+    attention.head_box.setValue(8)
+    weights = [float(x) for x in _column(attention.table, 2)]
+    assert len(weights) == min(200, report["position"] + 1) and abs(sum(weights) - 1.0) < 2e-3
+    assert "full causal attention" in attention.kind_label.text() and "share KV head 2" in attention.kind_label.text()
+    with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
+        QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
+    assert not attention.map_label.pixmap().isNull()
+
+    residual = _click_step(qtbot, inspector, "7 ·")
+    assert residual.table.rowCount() == 31
+    assert _column(residual.table, 1)[0] == f"{report['step']['residual_norms'][0]:.4f}"
+
+    sampling = _click_step(qtbot, inspector, "10 ·")
+    sampling.temperature.setValue(0.8)
+    sampling.top_k.setValue(3)
+    qtbot.waitUntil(lambda: sampling.table.rowCount() and _column(sampling.table, 0)[-1] == "final", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: _column(sampling.table, 1)[-1] == "3", timeout=TIMEOUT_MS)
+    QTest.mouseClick(sampling.use_button, Qt.MouseButton.LeftButton)
+    assert app.controller.settings.sampling.top_k == 3 and math.isclose(app.controller.settings.sampling.temperature, 0.8)
+
+    objective = _click_step(qtbot, inspector, "13 ·")
+    obj = report["objective"]
+    assert objective.table.rowCount() == len(obj["losses"]) and f"{obj['mean']:.4f}" in objective.summary.text()
+
+    for prefix in ("1 ·", "2 ·", "3 ·", "4 ·", "5 ·", "11 ·", "12 ·"):
+        step = _click_step(qtbot, inspector, prefix)
+        assert step.summary.text()
+    tokens = _click_step(qtbot, inspector, "2 ·")
+    assert tokens.table.rowCount() == len(report["ids"])
+    embedding = _click_step(qtbot, inspector, "4 ·")
+    assert _column(embedding.table, 1)[0] == str(report["embedding"]["token"])  # itself first
+    with qtbot.waitSignal(service.analogy_ready, timeout=TIMEOUT_MS) as analogy:
+        QTest.mouseClick(embedding.analogy_button, Qt.MouseButton.LeftButton)
+    nearest = analogy.args[0]["nearest"]
+    assert len(nearest) == 5 and not set(analogy.args[0]["ids"]) & {i for i, _ in nearest}
+    assert f"({nearest[0][1]:.3f})" in embedding.analogy_label.text()
+    loop = _click_step(qtbot, inspector, "11 ·")
+    assert loop.table.rowCount() == len(reply.tokens)
+
+    out = tmp_path / "step.json"
+    service.export(out)
+    exported = json.loads(out.read_text())
+    assert exported["step"]["next_token"][0][0] == top_id and "raw_logprobs" not in exported
+
+    # with the Inspector open, clicking another token moves every view to it
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as moved:
+        QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(3))
+    assert moved.args[0]["token_index"] == 3
+    assert _column(_click_step(qtbot, inspector, "8 ·").table, 2)[-1] == f"{moved.args[0]['step']['logit_lens'][-1][0][1]:.4f}"
+    # the next-token panel's button and View → Inspector open it on the panel's step
+    dock.hide()
+    QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(1))
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as again:
+        QTest.mouseClick(window.panel.inspect_button, Qt.MouseButton.LeftButton)
+    assert again.args[0]["token_index"] == 1 and dock.isVisible()
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as menu_again:
+        window.inspector_action.trigger()
+    assert menu_again.args[0]["token_index"] == 1
+
+
+def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    # the Inspector follows the newest token while the reply streams (served between tokens)
+    window.inspector.inspector.follow_box.setChecked(True)
+    followed = []
+    window.inspector.inspector.service.step_ready.connect(
+        lambda r: followed.append((r["token_index"], app.controller.busy))
+    )
+    old = ask(qtbot, app, "What is the capital of France?")
+    assert any(busy for _k, busy in followed)  # shown before the reply had finished
+    qtbot.waitUntil(lambda: followed and followed[-1][0] == len(old.tokens) - 1, timeout=TIMEOUT_MS)
+    window.inspector.inspector.follow_box.setChecked(False)
+    view = window.transcript.views[1]
+    k = 2
+    QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(k))
+    bars = window.panel.raw_bars
+    alt_row = next(r for r, (i, _p, _lp) in enumerate(bars.rows) if i != old.tokens[k].token)
+    forced = bars.rows[alt_row][0]
+    QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, alt_row * ROW_HEIGHT + ROW_HEIGHT // 2))
+    assert window.panel.continue_button.isVisible()
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000) as done:
+        QTest.mouseClick(window.panel.continue_button, Qt.MouseButton.LeftButton)
+    new = app.controller.message(done.args[0])
+    ids = [t.token for t in new.tokens]
+    assert ids[:k] == [t.token for t in old.tokens[:k]]  # the text before it is identical
+    assert ids[k] == forced  # the forced token is at that position
+    assert new.text.startswith("".join(t.text for t in old.tokens[:k]))
+    # nothing before the step was recomputed: the prompt cache served all but the token before it
+    assert new.stats["cached_tokens"] == new.stats["prompt_tokens"] - 1
+    assert new.branch == (2, 2) and "2/2" in window.transcript.views[-1].branch_label.text()
+    assert [t.index for t in new.tokens] == list(range(len(new.tokens)))

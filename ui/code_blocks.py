@@ -1,0 +1,220 @@
+"""Code in a rendered reply: fenced blocks and `inline code` styled, highlighted and copyable.
+
+After Qt has turned the Markdown into a document, `style_code` walks it once:
+- every code character gets the fixed-width family and *no* size of its own, so code follows the
+  text's size (Qt's importer gives code the system fixed font's size, which is why a reopened block
+  was drawn smaller than a live one);
+- a fenced block keeps its lines unwrapped (the message scrolls sideways instead of breaking the
+  indentation), sits on a shaded background with padding, and is coloured by Pygments for the
+  fence's language;
+- each block is returned as a `CodeBlock`, so the view can put a header (language and Copy) on it.
+
+Positions are Qt positions (UTF-16 units), see `ui.text_format.utf16_offsets`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pygments.lexers import get_lexer_by_name
+from pygments.styles import get_style_by_name
+from pygments.token import Token
+from pygments.util import ClassNotFound
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QPainter,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+
+from ui.fonts import fixed_font
+from ui.text_format import utf16_offsets
+
+CODE_PROPERTY = QTextFormat.Property.UserProperty + 1  # marks characters that are code
+HEADER_HEIGHT = 26  # px above a block for its language and Copy button
+PADDING = 10  # px inside the shaded block, left, right and below
+LIGHT_STYLE, DARK_STYLE = "default", "github-dark"
+FONT_SIZE_PROPERTIES = (QTextFormat.Property.FontPointSize, QTextFormat.Property.FontPixelSize,
+                        QTextFormat.Property.FontSizeAdjustment)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """One fenced block: its document span [start, end) in Qt positions, language and exact text."""
+
+    start: int
+    end: int
+    language: str
+    text: str
+
+
+def fixed_family() -> list[str]:
+    return [fixed_font().family(), "monospace"]
+
+
+def code_shade(text_color: QColor) -> QColor:
+    shade = QColor(text_color)
+    shade.setAlpha(20)
+    return shade
+
+
+def style_code(doc: QTextDocument, text_color: QColor, dark: bool) -> list[CodeBlock]:
+    """Style every code character and fenced block of `doc` in place; return the fenced blocks."""
+    cursor = QTextCursor(doc)
+    cursor.beginEditBlock()
+    _style_inline_code(doc)
+    blocks = []
+    block = doc.begin()
+    while block.isValid():
+        if not _is_fence(block):
+            block = block.next()
+            continue
+        first, lines = block, []
+        while block.isValid() and _is_fence(block):
+            lines.append(block)
+            block = block.next()
+        language = first.blockFormat().stringProperty(QTextFormat.Property.BlockCodeLanguage).strip()
+        text = "\n".join(line.text() for line in lines)
+        start, end = first.position(), lines[-1].position() + lines[-1].length() - 1
+        for i, line in enumerate(lines):
+            _style_fence_line(cursor, line, text_color, top=i == 0, bottom=i == len(lines) - 1)
+        _mark_code(cursor, start, end)
+        _highlight(cursor, start, text, language, dark)
+        blocks.append(CodeBlock(start, end, language, text))
+    cursor.endEditBlock()
+    return blocks
+
+
+def _is_fence(block) -> bool:
+    return block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+
+
+def _style_fence_line(cursor: QTextCursor, line, text_color: QColor, top: bool, bottom: bool) -> None:
+    fmt = line.blockFormat()
+    fmt.setBackground(code_shade(text_color))
+    fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)  # the shade spans the margins too
+    fmt.setNonBreakableLines(True)  # sideways scrolling keeps indentation; wrapping broke it
+    fmt.setLeftMargin(PADDING)
+    fmt.setRightMargin(PADDING)
+    fmt.setTopMargin(HEADER_HEIGHT if top else 0)
+    fmt.setBottomMargin(PADDING if bottom else 0)
+    cursor.setPosition(line.position())
+    cursor.setBlockFormat(fmt)
+
+
+def _mark_code(cursor: QTextCursor, start: int, end: int) -> None:
+    """Fixed-width family, the text's own size, and the code mark, on every fragment in [start, end)."""
+    doc = cursor.document()
+    block = doc.findBlock(start)
+    while block.isValid() and block.position() < end:
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            lo, hi = max(start, fragment.position()), min(end, fragment.position() + fragment.length())
+            if lo < hi:
+                fmt = fragment.charFormat()
+                for prop in FONT_SIZE_PROPERTIES:
+                    fmt.clearProperty(prop)
+                fmt.setFontFamilies(fixed_family())
+                fmt.setFontFixedPitch(True)
+                fmt.setProperty(CODE_PROPERTY, True)
+                cursor.setPosition(lo)
+                cursor.setPosition(hi, QTextCursor.MoveMode.KeepAnchor)
+                cursor.setCharFormat(fmt)
+            it += 1
+        block = block.next()
+
+
+def _style_inline_code(doc: QTextDocument) -> None:
+    """Inline code spans (the importer gives them a fixed-pitch font) get the same treatment."""
+    cursor = QTextCursor(doc)
+    spans = []
+    block = doc.begin()
+    while block.isValid():
+        if not _is_fence(block):
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.charFormat().fontFixedPitch():
+                    spans.append((fragment.position(), fragment.position() + fragment.length()))
+                it += 1
+        block = block.next()
+    for start, end in spans:
+        _mark_code(cursor, start, end)
+
+
+def _highlight(cursor: QTextCursor, start: int, text: str, language: str, dark: bool) -> None:
+    """Colour `text` (which starts at document position `start`) with Pygments, if it knows the language."""
+    if not language:
+        return
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return
+    style = get_style_by_name(DARK_STYLE if dark else LIGHT_STYLE)
+    positions = utf16_offsets(text)
+    for index, kind, value in lexer.get_tokens_unprocessed(text):
+        if not value.strip() or kind in Token.Text:
+            continue
+        spec = style.style_for_token(kind)
+        if not (spec["color"] or spec["bold"] or spec["italic"]):
+            continue
+        fmt = QTextCharFormat()
+        if spec["color"]:
+            fmt.setForeground(QColor(f"#{spec['color']}"))
+        if spec["bold"]:
+            fmt.setFontWeight(QFont.Weight.Bold)
+        if spec["italic"]:
+            fmt.setFontItalic(True)
+        cursor.setPosition(start + positions[index])
+        cursor.setPosition(start + positions[index + len(value)], QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(fmt)
+
+
+class CodeHeader(QWidget):
+    """The strip above a code block: its language on the left, Copy on the right."""
+
+    copied = Signal()
+
+    def __init__(self, parent: QWidget):
+        super().__init__(parent)
+        self.setObjectName("codeHeader")
+        self.setCursor(Qt.CursorShape.ArrowCursor)
+        self.text = ""
+        self.shade = QColor(0, 0, 0, 0)
+        self.language = QLabel()
+        self.language.setObjectName("codeLanguage")
+        self.language.setTextFormat(Qt.TextFormat.PlainText)
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy this code block")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self.copy)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(PADDING, 0, 4, 0)
+        layout.addWidget(self.language)
+        layout.addStretch(1)
+        layout.addWidget(self.copy_button)
+        self.setFixedHeight(HEADER_HEIGHT)
+
+    def set_block(self, block: CodeBlock, shade: QColor) -> None:
+        self.text, self.shade = block.text, shade
+        self.language.setText(block.language or "code")
+        self.copy_button.setText("Copy")
+        self.update()
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+        self.copy_button.setText("Copied")
+        self.copied.emit()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.shade)
+        painter.end()

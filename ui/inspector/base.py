@@ -1,0 +1,55 @@
+"""What every Inspector view shares: a title, a one-paragraph explanation, tables of real values."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ui.text_format import visible_piece
+
+
+class StepView(QWidget):
+    """One step of the pipeline. Subclasses set `title` and `explanation` and fill `show_report`."""
+
+    title = ""
+    explanation = ""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layout_ = QVBoxLayout(self)
+        heading = QLabel(f"<b>{self.title}</b>")
+        about = QLabel(self.explanation)
+        about.setWordWrap(True)
+        about.setObjectName("inspectorExplanation")
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("inspectorSummary")
+        for w in (heading, about, self.summary):
+            self.layout_.addWidget(w)
+
+    def show_report(self, report: dict) -> None:
+        raise NotImplementedError
+
+    def add_table(self, headers: list[str]) -> QTableWidget:
+        table = QTableWidget(0, len(headers))
+        table.setHorizontalHeaderLabels(headers)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setStretchLastSection(True)
+        self.layout_.addWidget(table, 1)
+        return table
+
+
+def fill(table: QTableWidget, rows: list[list]) -> None:
+    """Put `rows` (already formatted strings or numbers) into `table`."""
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(str(value)))
+    table.resizeColumnsToContents()
+
+
+def piece(report: dict, token: int | None) -> str:
+    """A token's text with spaces and newlines visible ("" for None)."""
+    if token is None:
+        return ""
+    return visible_piece(report["names"].get(token, report["names"].get(str(token), "")))

@@ -1,0 +1,189 @@
+"""The Inspector dock: the pipeline's steps on the left, the selected step's view on the right, and
+a strip on top that traces the inspected token's path with the real shapes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)  # fmt: skip
+
+from app.inspector import InspectorService
+from ui.inspector.base import StepView, piece
+from ui.inspector.model_views import AttentionView, EmbeddingView, LogitLensView, PositionView, ResidualView
+from ui.inspector.output_views import LMHeadView, LoopView, ObjectiveView, SamplingView
+from ui.inspector.text_views import DetokenizationView, TextEncodingView, TokenizationView, VocabularyView
+from ui.text_format import percent, visible_piece
+
+
+def path_strip(report: dict) -> str:
+    """"'Paris' ← p 43% ← 49,152 logits ← [576] ← 30 blocks ← [33 × 576] ← 33 ids ← 'What is …'"."""
+    m, T = report["model"], len(report["ids"])
+    token = report["token"] if report["token"] is not None else report["step"]["next_token"][0][0]
+    lp = report["token_logprob"] if report["token"] is not None else report["step"]["next_token"][0][1]
+    text = report.get("user_message", "")
+    text = visible_piece(text[:24]) + ("…" if len(text) > 24 else "")
+    return (
+        f"“{piece(report, token)}” ← p {percent(lp)} ← {m['vocab_size']:,} logits ← [{m['hidden']}] ← "
+        f"{m['n_layers']} blocks ← [{T} × {m['hidden']}] ← {T:,} ids ← “{text}”"
+    )
+
+
+class InspectorWidget(QWidget):
+    """The steps list, the views, the path strip, follow / export controls."""
+
+    def __init__(self, service: InspectorService, parent=None):
+        super().__init__(parent)
+        self.service = service
+        self.views: list[StepView] = [
+            TextEncodingView(), TokenizationView(), VocabularyView(), EmbeddingView(), PositionView(),
+            AttentionView(), ResidualView(), LogitLensView(), LMHeadView(), SamplingView(), LoopView(),
+            DetokenizationView(), ObjectiveView(),
+        ]  # fmt: skip
+        layout = QVBoxLayout(self)
+        self.strip = QLabel("Right-click a token of a reply and choose Inspect.")
+        self.strip.setObjectName("inspectorStrip")
+        self.strip.setWordWrap(True)
+        self.strip.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.strip)
+        controls = QHBoxLayout()
+        self.follow_box = QCheckBox("Follow the newest token")
+        self.follow_box.toggled.connect(self._set_follow)
+        self.status_label = QLabel("")
+        self.export_button = QPushButton("Export JSON…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.ask_export)
+        controls.addWidget(self.follow_box)
+        controls.addWidget(self.status_label, 1)
+        controls.addWidget(self.export_button)
+        layout.addLayout(controls)
+        self.steps = QListWidget()
+        self.stack = QStackedWidget()
+        for view in self.views:
+            self.steps.addItem(view.title)
+            self.stack.addWidget(view)
+        self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.currentRowChanged.connect(self._refresh)
+        self._report: dict | None = None
+        self._stale: set[StepView] = set()  # views not yet filled from the newest report
+        self.steps.setCurrentRow(7)  # the logit lens: the answer forming, the best first look
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.steps)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        layout.addWidget(split, 1)
+
+        self.attention.map_requested.connect(self._ask_map)
+        self.lm_head.lookup_requested.connect(service.lookup)
+        self.view(EmbeddingView).analogy_requested.connect(service.analogy)
+        service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
+        self.sampling.settings_changed.connect(service.playground)
+        self.sampling.use_settings.connect(self._use_settings)
+        service.step_ready.connect(self.show_report)
+        service.map_ready.connect(self._on_map)
+        service.playground_ready.connect(self.sampling.show_playground)
+        service.lookup_ready.connect(self.lm_head.show_lookup)
+        service.failed.connect(self._set_status)
+        service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
+        self._status = ""
+        self.sampling.set_settings(service.controller.settings.sampling)
+
+    def view(self, cls: type) -> StepView:
+        return next(v for v in self.views if isinstance(v, cls))
+
+    @property
+    def attention(self) -> AttentionView:
+        return self.view(AttentionView)
+
+    @property
+    def lm_head(self) -> LMHeadView:
+        return self.view(LMHeadView)
+
+    @property
+    def sampling(self) -> SamplingView:
+        return self.view(SamplingView)
+
+    def select_step(self, title_prefix: str) -> StepView:
+        """Open the step whose title starts with `title_prefix` (e.g. "6 ·")."""
+        row = next(i for i, v in enumerate(self.views) if v.title.startswith(title_prefix))
+        self.steps.setCurrentRow(row)
+        return self.views[row]
+
+    def show_report(self, report: dict) -> None:
+        self.strip.setText(path_strip(report))
+        k = report["token_index"]
+        self._set_status(
+            f"Token {k + 1} of the reply · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
+            f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
+        )
+        self.export_button.setEnabled(True)
+        self._report, self._stale = report, set(self.views)
+        self._refresh(self.stack.currentIndex())
+
+    def _refresh(self, row: int) -> None:
+        """Fill the shown view from the newest report (the others wait until they are opened, so a
+        followed reply redraws one view per token, not thirteen)."""
+        view = self.views[row] if 0 <= row < len(self.views) else None
+        if view is None or view not in self._stale:
+            return
+        self._stale.discard(view)
+        view.show_report(self._report)
+        index = self.service.message_index
+        if index is not None and isinstance(view, LoopView | DetokenizationView):
+            message = self.service.controller.message(index)
+            if isinstance(view, LoopView):
+                view.show_records(message.tokens, message.stats)
+            else:
+                view.show_records(message.tokens)
+
+    def _set_status(self, text: str) -> None:
+        self._status = text
+        self.status_label.setText(text)
+
+    def _ask_map(self, layer: int, head: int) -> None:
+        self.service.attention_map(layer, head)
+
+    def _on_map(self, result: dict) -> None:
+        self.attention.show_map(result)
+        self._set_status(f"Full map: layer {result['layer']}, head {result['head']}.")
+
+    def _set_follow(self, on: bool) -> None:
+        self.service.follow = on
+
+    def _use_settings(self, sampling) -> None:
+        controller = self.service.controller
+        settings = replace(controller.settings, sampling=sampling)
+        controller.apply_settings(settings)  # saved to the settings file like Preferences' OK
+        self._set_status("These settings are now used for new replies (Preferences).")
+
+    def ask_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the inspected step", "inspected-step.json", "JSON (*.json)")
+        if path:
+            self.service.export(path)
+
+
+class InspectorDock(QDockWidget):
+    opened = Signal()
+
+    def __init__(self, service: InspectorService, parent=None):
+        super().__init__("Inspector", parent)
+        self.setObjectName("inspectorDock")
+        self.inspector = InspectorWidget(service)
+        self.setWidget(self.inspector)
+
+    def inspect(self, message_index: int, token_index: int) -> None:
+        self.show()
+        self.raise_()
+        self.inspector.service.inspect_token(message_index, token_index)

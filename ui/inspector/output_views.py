@@ -1,0 +1,191 @@
+"""The output end: the LM head and softmax, the sampler, the loop with its KV cache, the loss."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+)
+
+from engine.sampling import SamplingSettings
+from ui.inspector.base import StepView, fill, piece
+from ui.text_format import byte_size, percent, visible_piece
+
+
+class LMHeadView(StepView):
+    title = "9 · LM head and softmax"
+    explanation = (
+        "The last vector is compared with every token of the vocabulary, giving one score (logit) per "
+        "token. Softmax turns the scores into probabilities that add up to 100 %. Most of the "
+        "vocabulary gets almost nothing; type a word below to see where it stands."
+    )
+    lookup_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["rank", "token", "id", "logprob", "p"])
+        row = QHBoxLayout()
+        self.lookup_box = QLineEdit()
+        self.lookup_box.setPlaceholderText("Type a word, e.g. “ Paris”, and press Enter")
+        self.lookup_box.returnPressed.connect(lambda: self.lookup_requested.emit(self.lookup_box.text()))
+        row.addWidget(self.lookup_box)
+        self.layout_.addLayout(row)
+        self.lookup_label = QLabel()
+        self.lookup_label.setWordWrap(True)
+        self.layout_.addWidget(self.lookup_label)
+
+    def show_report(self, report: dict) -> None:
+        top, tail = report["step"]["next_token"], report["tail"]
+        text = (
+            f"{report['model']['vocab_size']:,} logits → probabilities; entropy {report['step']['entropy']:.3f} nats. "
+            f"The other {tail['others']:,} tokens share {100 * tail['others_mass']:.2f} %."
+        )
+        if report["token"] is not None:
+            text += (
+                f" The reply's token “{piece(report, report['token'])}” had p {percent(report['token_logprob'])}"
+                f" (rank {report['token_rank']:,})."
+            )
+        self.summary.setText(text)
+        fill(self.table, [[r + 1, piece(report, i), i, f"{lp:.4f}", percent(lp)] for r, (i, lp) in enumerate(top)])
+        self.lookup_label.clear()
+
+    def show_lookup(self, result: dict) -> None:
+        parts = [
+            f"“{visible_piece(t['piece'])}” (id {t['id']}): logit {t['logit']:.3f}, logprob {t['logprob']:.4f}, "
+            f"p {percent(t['logprob'])}, rank {t['rank']:,}"
+            for t in result["tokens"]
+        ]
+        first = "" if len(parts) == 1 else f"“{result['text']}” is {len(parts)} tokens; only the first is predicted here. "
+        self.lookup_label.setText(first + "; ".join(parts))
+
+
+class SamplingView(StepView):
+    title = "10 · Sampling playground"
+    explanation = (
+        "The model gives a distribution; the decoding settings decide how a token is drawn from it. "
+        "Penalties push down repeated tokens, temperature sharpens or flattens, top-k, top-p and min-p "
+        "cut the tail. Change a setting to see, for this very step, what each stage keeps and what a "
+        "draw would give."
+    )
+    settings_changed = Signal(object)  # SamplingSettings
+    use_settings = Signal(object)  # SamplingSettings
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        form = QFormLayout()
+        self.temperature = self._spin(QDoubleSpinBox(), 0.0, 5.0, 0.1, form, "Temperature")
+        self.top_k = self._spin(QSpinBox(), 0, 1000, 1, form, "Top-k (0 = off)")
+        self.top_p = self._spin(QDoubleSpinBox(), 0.01, 1.0, 0.05, form, "Top-p")
+        self.min_p = self._spin(QDoubleSpinBox(), 0.0, 0.99, 0.01, form, "Min-p")
+        self.repetition = self._spin(QDoubleSpinBox(), 0.1, 3.0, 0.05, form, "Repetition penalty")
+        self.seed = self._spin(QSpinBox(), 0, 2**31 - 1, 1, form, "Seed")
+        self.layout_.addLayout(form)
+        self.use_button = QPushButton("Use these settings")
+        self.use_button.clicked.connect(lambda: self.use_settings.emit(self.settings()))
+        self.layout_.addWidget(self.use_button)
+        self.table = self.add_table(["stage", "tokens kept", "top tokens"])
+        self._quiet = False
+
+    def _spin(self, box, lo, hi, step, form, label):
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        if isinstance(box, QDoubleSpinBox):
+            box.setDecimals(2)
+        box.valueChanged.connect(self._changed)
+        form.addRow(label, box)
+        return box
+
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(
+            temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
+            min_p=self.min_p.value(), repetition_penalty=self.repetition.value(), seed=self.seed.value(),
+        )  # fmt: skip
+
+    def set_settings(self, s: SamplingSettings) -> None:
+        self._quiet = True
+        for box, v in ((self.temperature, s.temperature), (self.top_k, s.top_k), (self.top_p, s.top_p),
+                       (self.min_p, s.min_p), (self.repetition, s.repetition_penalty), (self.seed, s.seed or 0)):  # fmt: skip
+            box.setValue(v)
+        self._quiet = False
+
+    def _changed(self) -> None:
+        if not self._quiet:
+            self.settings_changed.emit(self.settings())
+
+    def show_report(self, report: dict) -> None:
+        self.settings_changed.emit(self.settings())  # the new step through the current settings
+
+    def show_playground(self, result: dict) -> None:
+        names = result["names"]
+        self.summary.setText(f"A draw with these settings gives “{visible_piece(names[result['token']])}” (id {result['token']}).")
+        fill(self.table, [
+            [s["name"], f"{s['kept']:,}", "  ".join(f"{visible_piece(names[i])} {percent(lp)}" for i, lp in s["top"][:5])]
+            for s in result["stages"]
+        ])  # fmt: skip
+
+
+class LoopView(StepView):
+    title = "11 · The loop and the KV cache"
+    explanation = (
+        "A reply is written one token at a time: each new token is fed back in. So the model does not "
+        "recompute the past, every layer keeps the keys and values of all earlier tokens (the KV cache), "
+        "which grows with each token; a prompt seen before is served from the prompt cache."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["token", "piece", "step time", "KV cache"])
+
+    def show_records(self, records: list, stats: dict) -> None:
+        """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
+        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else None)
+        cached = stats.get("cached_tokens", records[0].cached_tokens if records else None)
+        text = f"{len(records):,} tokens generated."
+        if prompt:
+            text += f" Prompt {prompt:,} tokens: {cached or 0:,} from the prompt cache, {prompt - (cached or 0):,} computed."
+        self.summary.setText(text)
+        rows, before = [], 0.0
+        for r in records:
+            step = f"{1000 * (r.elapsed_s - before):.1f} ms" if r.elapsed_s else ""
+            before = r.elapsed_s or before
+            rows.append([r.index + 1, visible_piece(r.piece), step, byte_size(r.kv_bytes) if r.kv_bytes else ""])
+        fill(self.table, rows)
+
+    def show_report(self, report: dict) -> None:
+        pass  # filled from the reply's own token records (see the dock)
+
+
+class ObjectiveView(StepView):
+    title = "13 · Training objective"
+    explanation = (
+        "A language model is trained to make the next token likely. Its loss for a token is −log p, the "
+        "surprise at seeing it. Here is that loss for each token of your message (template markers "
+        "included): the average is the cross-entropy training minimises, and e to that power is the "
+        "perplexity — how many equally likely choices the model was hesitating between."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["position", "token", "loss −log p (nats)", "p"])
+
+    def show_report(self, report: dict) -> None:
+        obj = report["objective"]
+        if not obj["losses"]:
+            self.summary.setText("No message tokens to score.")
+            fill(self.table, [])
+            return
+        self.summary.setText(
+            f"Your message: {len(obj['losses'])} tokens, mean loss {obj['mean']:.4f} nats, "
+            f"perplexity {obj['perplexity']:.2f}."
+        )
+        fill(self.table, [
+            [obj["start"] + j, visible_piece(report["pieces"][obj["start"] + j]), f"{loss:.4f}", percent(-loss)]
+            for j, loss in enumerate(obj["losses"])
+        ])  # fmt: skip
+

@@ -1,0 +1,103 @@
+"""The text ends of the pipeline: characters, tokens, the vocabulary, and ids back to text."""
+
+from __future__ import annotations
+
+from ui.inspector.base import StepView, fill, piece
+from ui.text_format import visible_piece
+
+
+class TextEncodingView(StepView):
+    title = "1 · Text encoding"
+    explanation = (
+        "Before anything else your message is just characters. Each has a Unicode code point, and the "
+        "computer stores it as one to four UTF-8 bytes. The tokenizer works on these bytes, which is "
+        "why an emoji or an accented letter can cost more than one token."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["char", "code point", "UTF-8 bytes"])
+
+    def show_report(self, report: dict) -> None:
+        text = report.get("user_message", "")
+        data = text.encode("utf-8")
+        self.summary.setText(f"Your message: {len(text):,} characters, {len(data):,} UTF-8 bytes.")
+        fill(self.table, [
+            [visible_piece(ch), f"U+{ord(ch):04X}", " ".join(f"{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))]
+            for ch in text[:2000]
+        ])  # fmt: skip
+
+
+class TokenizationView(StepView):
+    title = "2 · Tokenization"
+    explanation = (
+        "The model never sees your text, only token ids. Glassbox puts the system prompt, memories and "
+        "earlier turns into the model's chat template, and the tokenizer cuts the result into pieces it "
+        "knows. Special tokens (marked ★) are the template's markers; a leading ␣ is a space that "
+        "belongs to the piece."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["position", "id", "piece", "part"])
+
+    def show_report(self, report: dict) -> None:
+        ids, pieces, special = report["ids"], report["pieces"], report["special"]
+        chars = sum(len(p) for p in pieces)
+        n_prompt = report["prompt_tokens"]
+        self.summary.setText(
+            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,}, "
+            f"then {len(ids) - n_prompt:,} of the reply. Vocabulary: {report['model']['vocab_size']:,} tokens."
+        )
+        fill(self.table, [
+            [pos, i, ("★ " if sp else "") + visible_piece(p), "prompt" if pos < n_prompt else "reply"]
+            for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
+        ])  # fmt: skip
+
+
+class VocabularyView(StepView):
+    title = "3 · Vocabulary"
+    explanation = (
+        "The vocabulary is the fixed list of pieces the model can read and write, learned from text "
+        "before training: frequent words are one piece, rare ones are spelled from smaller pieces. "
+        "Every token the model ever outputs is one row of this list."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["id", "piece", "UTF-8 bytes"])
+
+    def show_report(self, report: dict) -> None:
+        token = report["embedding"]["token"]
+        text = report["names"].get(token, "")
+        self.summary.setText(
+            f"{report['model']['vocab_size']:,} tokens. The selected token is id {token}: "
+            f"“{piece(report, token)}”, {len(text.encode('utf-8'))} bytes."
+        )
+        ids = sorted({i for i, _ in report["step"]["next_token"]} | {token})
+        fill(self.table, [[i, piece(report, i), report["names"].get(i, "").encode("utf-8").hex(" ")] for i in ids])
+
+
+class DetokenizationView(StepView):
+    title = "12 · Detokenization"
+    explanation = (
+        "Each generated id is turned back into bytes and the bytes into text. A character can be split "
+        "across two tokens (the first holds only part of its UTF-8 bytes): Glassbox holds such bytes back "
+        "and shows the character only when it is complete, so you never see a broken symbol."
+    )
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = self.add_table(["#", "id", "piece", "text shown"])
+
+    def show_records(self, records: list) -> None:
+        """records: the reply's TokenEvents."""
+        held = sum(1 for r in records if r.piece and not r.text)
+        self.summary.setText(f"{len(records):,} tokens; {held} added no text when they arrived (held back).")
+        fill(self.table, [
+            [r.index + 1, r.token, visible_piece(r.piece), visible_piece(r.text) if r.text else "(held)"]
+            for r in records
+        ])  # fmt: skip
+
+    def show_report(self, report: dict) -> None:
+        pass  # filled from the reply's own token records (see the dock)

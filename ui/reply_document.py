@@ -1,0 +1,124 @@
+"""A reply's Markdown as a QTextDocument that shows every character the model wrote.
+
+`render_markdown` is Qt's Markdown importer (GitHub dialect, raw HTML off) plus the repairs that
+make the document hold exactly what was written, each a small function on the document:
+- an image shows as its Markdown text (`![alt](address)`), never loaded;
+- a single line break stays a line break (Markdown would join the lines of a poem);
+- Qt's stray empty first line in a table cell after a code block goes; tables get borders and a
+  bold header row;
+- code is styled by `ui.code_blocks`.
+It returns the document's text, the source-to-document map (`ui.markdown_align.align`, Python
+indices) and the code blocks.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+    QTextTable,
+    QTextTableFormat,
+)
+
+from ui.code_blocks import CodeBlock, style_code
+from ui.markdown_align import align, soft_breaks
+from ui.text_format import utf16_offsets
+
+# GitHub Markdown (tables, strikethrough, task lists, autolinks) without raw HTML: a reply's
+# "<smirk>" or "<div>" is text the model wrote, never markup.
+MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
+IMAGE_CHARACTER = "\ufffc"
+LINE_BREAK = "\u2028"
+
+
+def render_markdown(
+    doc: QTextDocument, source: str, text_color: QColor, dark: bool
+) -> tuple[str, list[int], list[CodeBlock]]:
+    """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks)."""
+    doc.setMarkdown(source, MARKDOWN)
+    images_as_text(doc)
+    tidy_tables(doc)
+    rendered = doc.toRawText()
+    mapping = align(source, rendered)
+    rendered = keep_line_breaks(doc, source, rendered, mapping)
+    blocks = style_code(doc, text_color, dark)
+    style_tables(doc, text_color)
+    return rendered, mapping, blocks
+
+
+def images_as_text(doc: QTextDocument) -> None:
+    """An image shows as the Markdown the model wrote (`![alt](address)`), never loaded."""
+    cursor = QTextCursor(doc)
+    position = doc.toRawText().rfind(IMAGE_CHARACTER)
+    while position >= 0:
+        qt_position = utf16_offsets(doc.toRawText())[position]
+        cursor.setPosition(qt_position)
+        cursor.setPosition(qt_position + 1, QTextCursor.MoveMode.KeepAnchor)
+        fmt = cursor.charFormat()
+        if fmt.isImageFormat():
+            image = fmt.toImageFormat()
+            alt = image.property(QTextFormat.Property.ImageAltText) or ""
+            cursor.insertText(f"![{alt}]({image.name()})", QTextCharFormat())
+        position = doc.toRawText().rfind(IMAGE_CHARACTER, 0, position)
+
+
+def keep_line_breaks(doc: QTextDocument, source: str, rendered: str, mapping: list[int]) -> str:
+    """Turn the spaces Markdown made of single line breaks back into line breaks; the new text."""
+    breaks = soft_breaks(source, rendered, mapping)
+    if not breaks:
+        return rendered
+    positions = utf16_offsets(rendered)
+    cursor = QTextCursor(doc)
+    cursor.beginEditBlock()
+    chars = list(rendered)
+    for index in breaks:
+        cursor.setPosition(positions[index])
+        cursor.setPosition(positions[index] + 1, QTextCursor.MoveMode.KeepAnchor)
+        cursor.insertText(LINE_BREAK)
+        chars[index] = LINE_BREAK
+    cursor.endEditBlock()
+    return "".join(chars)
+
+
+def tables(doc: QTextDocument) -> list[QTextTable]:
+    return [frame for frame in doc.rootFrame().childFrames() if isinstance(frame, QTextTable)]
+
+
+def tidy_tables(doc: QTextDocument) -> None:
+    """Drop the empty first line Qt's importer leaves in a table's cells after a code block."""
+    for table in tables(doc):
+        for row in range(table.rows()):
+            for column in range(table.columns()):
+                cell = table.cellAt(row, column)
+                cursor = cell.firstCursorPosition()
+                block = cursor.block()
+                if block.length() == 1 and cell.lastCursorPosition().block() != block:
+                    kept = block.next().blockFormat()
+                    cursor.deleteChar()  # the empty line's end: the next line moves up
+                    cursor.setBlockFormat(kept)
+
+
+def style_tables(doc: QTextDocument, text_color: QColor) -> None:
+    """Visible cell borders, room around the text, and a bold header row (a Markdown table's first)."""
+    border = QColor(text_color)
+    border.setAlpha(70)
+    bold = QTextCharFormat()
+    bold.setFontWeight(QFont.Weight.Bold)
+    for table in tables(doc):
+        fmt = table.format()
+        fmt.setBorder(1)
+        fmt.setBorderBrush(border)
+        fmt.setBorderStyle(QTextTableFormat.BorderStyle.BorderStyle_Solid)
+        fmt.setBorderCollapse(True)
+        fmt.setCellPadding(5)
+        fmt.setCellSpacing(0)
+        table.setFormat(fmt)
+        for column in range(table.columns()):
+            cell = table.cellAt(0, column)
+            cursor = cell.firstCursorPosition()
+            cursor.setPosition(cell.lastCursorPosition().position(), QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(bold)
