@@ -127,10 +127,10 @@ def test_a_gguf_of_an_unsupported_architecture_is_named(tmp_path, default_model_
     key = b"general.architecture"
     at = data.index(key) + len(key) + 4 + 8  # value type (u32) and string length (u64) follow
     assert data[at : at + 5] == b"llama"
-    data[at : at + 5] = b"qwen2"  # same length: the header stays well formed
-    path = tmp_path / "qwen.gguf"
+    data[at : at + 5] = b"bloom"  # same length: the header stays well formed
+    path = tmp_path / "bloom.gguf"
     path.write_bytes(data)
-    assert "unsupported model architecture 'qwen2'" in load_error(path)
+    assert "unsupported model architecture 'bloom'" in load_error(path)
 
 
 def test_the_header_check_refuses_a_flipped_tensor_dimension_count(tmp_path, default_model_path):
