@@ -24,7 +24,7 @@ def test_opens_ready_to_type_and_loads_the_default_model(qtbot, launch):
         assert window.status.progress.isVisible()  # loading shows while the window is usable
     assert "SmolLM2" in window.status.model_label.text()
     assert not window.status.progress.isVisible()
-    assert "8192" in window.status.context_label.text()
+    assert window.status.context_label.text() == "context 0 / 8,192"
 
 
 def test_enter_sends_and_the_reply_streams_in(qtbot, launch):
