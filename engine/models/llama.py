@@ -96,11 +96,12 @@ class MLP(nn.Module):
 
 class Block(nn.Module):
     attention = Attention  # a variant's file subclasses Block to swap the attention (qwen2, qwen3)
+    feed_forward = MLP  # ... or the MLP (phi3's fused gate/up)
 
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.self_attn = self.attention(args)
-        self.mlp = MLP(args)
+        self.mlp = self.feed_forward(args)
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
 

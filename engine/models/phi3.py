@@ -18,6 +18,7 @@ import mlx.nn as nn
 from engine import chat_templates, kernels
 from engine.cache import KVCache
 from engine.capture import Capture, LayerCapture
+from engine.models import llama
 from engine.models.base import (
     Architecture,
     BaseModelArgs,
@@ -92,22 +93,11 @@ class MLP(nn.Module):
         return self.down_proj(kernels.silu(gate) * up)
 
 
-class Block(nn.Module):
-    def __init__(self, args: ModelArgs):
-        super().__init__()
-        self.self_attn = Attention(args)
-        self.mlp = MLP(args)
-        self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
-        self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
+class Block(llama.Block):
+    """Llama's pre-norm block with phi3's fused attention and MLP."""
 
-    def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
-        attn = self.self_attn(self.input_layernorm(x), cache, capture)  # (B, L, dim)
-        h = x + attn
-        mlp = self.mlp(self.post_attention_layernorm(h))  # (B, L, dim)
-        out = h + mlp
-        if capture is not None:
-            capture.block(attn, mlp, out)
-        return out
+    attention = Attention
+    feed_forward = MLP
 
 
 class Model(nn.Module):
