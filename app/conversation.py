@@ -24,6 +24,7 @@ class ChatMessage:
     error: str | None = None
     id: int | None = None  # the stored message
     memories: list[str] = field(default_factory=list)  # memories the reply's request carried
+    asked: dict[str, Any] = field(default_factory=dict)  # what the reply was asked with (reply_request.settings_used)
     branch: tuple[int, int] = (1, 1)  # this message's place among its stored alternatives (n of m)
 
     @property
@@ -51,6 +52,7 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
         error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,
         memories=[m for m in memories if isinstance(m, str)] if isinstance(memories, list) else [],
+        asked=dict(message.settings) if isinstance(message.settings, dict) else {},
         branch=branch,
     )
 

@@ -21,7 +21,7 @@ from app.inspection import (
     StepRequest,
     to_json,
 )
-from app.reply_request import reply_request
+from app.reply_request import reply_request, settings_as_asked
 from app.worker import Worker
 from engine.sampling import SamplingSettings
 
@@ -56,19 +56,25 @@ class InspectorService(QObject):
     def inspect_token(self, message_index: int, token_index: int) -> None:
         """Inspect the step that produced token `token_index` of the reply at `message_index`."""
         conv = self.controller.conversation
-        reply = conv.messages[message_index]
-        if reply.role != "assistant" or message_index == 0:
-            self.failed.emit("Only a reply's tokens can be inspected.")
+        reply = conv.messages[message_index] if 0 < message_index < len(conv.messages) else None
+        if reply is None or reply.role != "assistant" or not reply.tokens:
+            self.failed.emit("No step selected: only a token of a reply in this conversation can be inspected.")
             return
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
-        generate = reply_request(
-            self.controller.effective_settings, user.text, history, reply.memories, self.controller.conversation_id
-        )
+        asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
+        generate = reply_request(asked, user.text, history, reply.memories, self.controller.conversation_id)
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index = message_index
         self._send(StepRequest(generate, ids, token_index))
+
+    def clear(self) -> None:
+        """Forget the inspected step (the conversation changed): an answer still on its way is
+        dropped when it comes."""
+        self._latest.pop(StepRequest, None)
+        self.report = None
+        self.message_index = None
 
     def attention_map(self, layer: int, head: int) -> None:
         self._send(MapRequest(layer, head))
@@ -126,5 +132,5 @@ class InspectorService(QObject):
             self.failed.emit(message)
 
     def _on_reply_tokens(self, index: int, records: list) -> None:
-        if self.follow:
+        if self.follow and records:
             self.inspect_token(index, len(self.controller.message(index).tokens) - 1)

@@ -1,7 +1,14 @@
-"""What a reply is asked with: the request the worker gets, and the settings saved beside the reply."""
+"""What a reply is asked with: the request the worker gets, and the settings saved beside the reply.
+
+A reply keeps what it was asked with (`settings_used`, saved with it): inspecting it, continuing
+it or branching from one of its tokens rebuilds its prompt from those (`settings_as_asked`), never
+from today's settings, so what is reopened is exactly what was shown. Only a new reply (send,
+regenerate, edit) is asked with the current settings.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -18,7 +25,20 @@ def settings_used(settings: Settings, memories: list[str]) -> dict[str, Any]:
         "context_length": app.context_length,
         "memories_used": memories,
         "stop_strings": list(app.stop_strings),
+        "system_prompt": app.system_prompt,
     }
+
+
+ASKED_APP_FIELDS = ("system_prompt", "max_new_tokens", "context_length", "stop_strings")
+
+
+def settings_as_asked(settings: Settings, used: Mapping[str, Any]) -> Settings:
+    """`settings` with a saved reply's own decoding settings, system prompt, token limit, context
+    length and stop strings in their place (`used` is what `settings_used` saved). What the reply
+    did not keep (a reply saved before Glassbox kept its system prompt) stays as in `settings`;
+    the cache settings always do (a cache never changes an answer)."""
+    app = {name: used[name] for name in ASKED_APP_FIELDS if name in used}
+    return settings.overlaid(used.get("sampling") or {}, app)
 
 
 def reply_request(

@@ -163,6 +163,11 @@ class Settings:
         app["system_prompt_presets"] = [list(p) for p in self.app.system_prompt_presets]
         return {"schema_version": SCHEMA_VERSION, "sampling": self.sampling.to_dict(), "app": app}
 
+    def overlaid(self, sampling: Any, app: Any) -> Settings:
+        """These settings with the valid fields of stored dicts in their place (what a saved reply
+        was asked with, over today's settings for what it did not keep); bad values are skipped."""
+        return Settings(_merge(self.sampling, sampling, sampling_problems), _merge(self.app, app, lambda a: a.validate()))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         """Merge a stored dict over the defaults; bad or missing values keep their defaults."""

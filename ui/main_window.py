@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
-        self.transcript.inspect_requested.connect(self.inspector.inspect)
+        self.transcript.inspect_requested.connect(self.inspect_token)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         controller.model_loaded.connect(self._on_model_loaded)
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
-        controller.conversation_reset.connect(self.panel.clear)
+        controller.conversation_reset.connect(self._on_conversation_reset)
         controller.conversation_opened.connect(lambda _id: self._update_actions())
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
@@ -201,14 +201,18 @@ class MainWindow(QMainWindow):
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
-            view_menu, "&Conversation List", lambda on: self.panes.set_open(0, on), "Ctrl+Shift+L", checkable=True
+            view_menu, "&Conversation List", lambda on: self._set_pane(0, on), "Ctrl+Shift+L", checkable=True
         )
         self.panel_action = self._action(
-            view_menu, "Next-Token &Panel", lambda on: self.panes.set_open(2, on), "Ctrl+Shift+P", checkable=True
+            view_menu, "Next-Token &Panel", lambda on: self._set_pane(2, on), "Ctrl+Shift+P", checkable=True
         )
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
-        self.inspector_action = self._action(view_menu, "&Inspector", self.inspect_current, "Ctrl+I")
+        self.inspector_action = self.inspector.toggleViewAction()  # checked while it is open; Ctrl+I closes it too
+        self.inspector_action.setText("&Inspector")
+        self.inspector_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.inspector_action.triggered.connect(lambda on: self.inspect_current() if on else None)
+        view_menu.addAction(self.inspector_action)
         self.panes.visibility_changed.connect(self._on_pane_visibility)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("T&heme")
@@ -492,15 +496,50 @@ class MainWindow(QMainWindow):
             self.show_message("Only the last reply can continue with another token, once it has finished.")
 
     def inspect_current(self) -> None:
-        """Open the Inspector on the step the next-token panel shows (or the last reply's last token)."""
+        """Open the Inspector on the step the next-token panel shows (or the last reply's last
+        token); with no step it opens saying so."""
         step = self._panel_step
         if step is None:
             replies = [i for i, m in enumerate(self.controller.conversation.messages) if m.role == "assistant" and m.tokens]
             step = (replies[-1], len(self.controller.message(replies[-1]).tokens) - 1) if replies else None
-        if step is None:
-            self.inspector.show()
+        self._open_inspector()
+        if step is not None:
+            self.inspector.inspect(*step)
+
+    def inspect_token(self, message_index: int, token_index: int) -> None:
+        """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""
+        self._open_inspector()
+        self.inspector.inspect(message_index, token_index)
+
+    def _set_pane(self, index: int, open_: bool) -> None:
+        """Open or close a side pane; a docked Inspector gives up the room a pane needs first, so
+        the chat keeps its minimum width."""
+        if open_ and self.inspector.isVisible() and not self.inspector.isFloating():
+            pane = self.splitter.widget(index)
+            need = self.panes.chat_min + max(pane.minimumWidth(), self.panes.last_width(index))
+            short = need + self.splitter.handleWidth() - self.splitter.width()
+            if short > 0:
+                self.resizeDocks([self.inspector], [self.inspector.width() - short], Qt.Orientation.Horizontal)
+                self.layout().activate()  # the splitter has its new width before the pane opens
+        self.panes.set_open(index, open_)
+
+    def _open_inspector(self) -> None:
+        """Show the Inspector; docked, it takes a share of the window and the side panes give way
+        (SidePanes.fit), never the chat's minimum width."""
+        if self.inspector.isVisible():
             return
-        self.inspector.inspect(*step)
+        self.inspector.show()
+        if not self.inspector.isFloating():
+            keep = self.panes.chat_min + self.splitter.handleWidth() * 2
+            width = self.inspector.preferred_width(self.width(), keep)
+            self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+
+    def _on_conversation_reset(self) -> None:
+        """Another conversation (or a new one) is on screen: no view keeps the old one's step."""
+        self._panel_step = None
+        self._live = True
+        self.panel.clear()
+        self.inspector.inspector.clear()
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)

@@ -53,6 +53,10 @@ class SidePanes(QObject):
         """Whether the pane takes any width now."""
         return self.splitter.sizes()[index] > 0 and not self.splitter.widget(index).isHidden()
 
+    def last_width(self, index: int) -> int:
+        """The width the pane at `index` opens with."""
+        return self._last[index]
+
     def chat_width(self) -> int:
         return self.splitter.widget(1).width()
 

@@ -286,6 +286,8 @@ class ProbabilityPanel(QFrame):
         for value in self.values.values():
             value.setText("")
         self.placeholder.show()
+        self.inspect_button.setEnabled(False)  # no step to inspect
+        self.continue_button.hide()
         self.columns.hide()
         self.piece_label.hide()
         self.details.hide()
@@ -328,6 +330,7 @@ class ProbabilityPanel(QFrame):
     def show_step(self, record: TokenEvent, subtitle: str) -> None:
         """Show one token record (see app.conversation.TokenRecord)."""
         self.record = record
+        self.inspect_button.setEnabled(True)
         self.placeholder.hide()
         self.columns.show()
         self.piece_label.show()

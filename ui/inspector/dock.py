@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -41,6 +42,11 @@ def path_strip(report: dict) -> str:
     )
 
 
+NO_STEP = "No step selected: right-click a token of a reply and choose Inspect."
+INSPECTOR_MIN_WIDTH = 300  # the dock's narrowest: its content scrolls inside below its own size
+INSPECTOR_SHARE = 0.45  # the part of the window a docked Inspector opens with
+
+
 class InspectorWidget(QWidget):
     """The steps list, the views, the path strip, follow / export controls."""
 
@@ -53,7 +59,7 @@ class InspectorWidget(QWidget):
             DetokenizationView(), ObjectiveView(),
         ]  # fmt: skip
         layout = QVBoxLayout(self)
-        self.strip = QLabel("Right-click a token of a reply and choose Inspect.")
+        self.strip = QLabel(NO_STEP)
         self.strip.setObjectName("inspectorStrip")
         self.strip.setWordWrap(True)
         self.strip.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -79,7 +85,7 @@ class InspectorWidget(QWidget):
         self._report: dict | None = None
         self._stale: set[StepView] = set()  # views not yet filled from the newest report
         self.steps.setCurrentRow(7)  # the logit lens: the answer forming, the best first look
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.steps)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
@@ -129,8 +135,19 @@ class InspectorWidget(QWidget):
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
         self.export_button.setEnabled(True)
+        self.split.show()
         self._report, self._stale = report, set(self.views)
         self._refresh(self.stack.currentIndex())
+
+    def clear(self) -> None:
+        """Show no step (the conversation changed): nothing of another conversation stays on
+        screen, and an answer still on its way is dropped."""
+        self.service.clear()
+        self.strip.setText(NO_STEP)
+        self._set_status("")
+        self.export_button.setEnabled(False)
+        self._report, self._stale = None, set()
+        self.split.hide()  # the views hold the old step's numbers until a new one is inspected
 
     def _refresh(self, row: int) -> None:
         """Fill the shown view from the newest report (the others wait until they are opened, so a
@@ -181,7 +198,17 @@ class InspectorDock(QDockWidget):
         super().__init__("Inspector", parent)
         self.setObjectName("inspectorDock")
         self.inspector = InspectorWidget(service)
-        self.setWidget(self.inspector)
+        scroll = QScrollArea()  # the views may be wider than the room: they scroll, the window keeps its size
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.inspector)
+        self.setWidget(scroll)
+        self.setMinimumWidth(INSPECTOR_MIN_WIDTH)
+
+    def preferred_width(self, window_width: int, keep: int) -> int:
+        """The width to open with in a window `window_width` wide that must keep `keep` pixels
+        for the chat and its panes: a share of the window, never below the dock's minimum."""
+        return max(INSPECTOR_MIN_WIDTH, min(int(window_width * INSPECTOR_SHARE), window_width - keep))
 
     def inspect(self, message_index: int, token_index: int) -> None:
         self.show()
