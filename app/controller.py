@@ -222,7 +222,7 @@ class ChatController(QObject):
             branch = (alternatives, alternatives)
         else:
             stored = self.store.start_assistant_message(self.conversation_id, model, used)
-        reply = ChatMessage("assistant", id=stored.id, memories=memories, branch=branch)
+        reply = ChatMessage("assistant", id=stored.id, memories=memories, asked=used, branch=branch)
         reply.add_tokens(kept)
         reply_index = self.conversation.add(reply)
         request_id = self._next_request

@@ -1,0 +1,52 @@
+"""A reply is reopened with the context it was written in: after the system prompt or the decoding
+settings change, inspecting one of its tokens (now and after a restart) shows the numbers the panel
+showed, from the same prompt; only a new reply uses the new settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.ui.driver import ask
+
+pytestmark = pytest.mark.slow
+TIMEOUT_MS = 120000
+
+
+def _inspect(qtbot, window, index: int, token: int) -> dict:
+    service = window.inspector.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        window.inspect_token(index, token)
+    return got.args[0]
+
+
+def _change_settings(controller, **app_fields) -> None:
+    """What Preferences' OK does: new settings from the next reply on."""
+    settings = controller.settings
+    sampling = replace(settings.sampling, temperature=1.3, top_k=5)
+    controller.apply_settings(replace(settings, sampling=sampling, app=replace(settings.app, **app_fields)))
+
+
+def test_inspecting_an_older_reply_uses_the_prompt_it_was_written_with(qtbot, launch, tmp_path):
+    app = launch(max_new_tokens=4, system_prompt="You are a helpful assistant.")
+    window, controller = app.window, app.controller
+    reply = ask(qtbot, app, "What is the capital of France?")
+    index = controller.conversation.messages.index(reply)
+    record = reply.tokens[1]
+    _change_settings(controller, system_prompt="You are a pirate. Answer every question as a pirate would.")
+
+    report = _inspect(qtbot, window, index, 1)
+    assert report["prompt_tokens"] == reply.stats["prompt_tokens"]  # the prompt it was fed
+    assert "helpful" in "".join(report["pieces"]) and "pirate" not in "".join(report["pieces"])
+    assert abs(report["token_logprob"] - record.logprob) < 1e-4
+    conversation = controller.conversation_id
+    app.close()
+
+    again = launch(profile=tmp_path)  # a restart: the reply is read back from the store
+    again.controller.open_conversation(conversation)
+    reopened = again.controller.message(index)
+    assert reopened.asked.get("system_prompt") == "You are a helpful assistant."
+    report = _inspect(qtbot, again.window, index, 1)
+    assert report["prompt_tokens"] == reply.stats["prompt_tokens"]
+    assert abs(report["token_logprob"] - record.logprob) < 1e-4
