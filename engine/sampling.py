@@ -173,6 +173,11 @@ def log_softmax(x: mx.array, block: int = 256) -> mx.array:
     return (x - m) - mx.log(total)  # the gap first: exact in float32 however large the logits
 
 
+def one_hot_logprobs(token: mx.array, vocab: int) -> mx.array:
+    """Logprobs (vocab,) float32 of a certain draw: 0 (100 %) at `token`, -inf elsewhere."""
+    return mx.where(mx.arange(vocab) == token, mx.array(0.0, mx.float32), mx.array(NEG_INF, mx.float32))
+
+
 @dataclass
 class Step:
     """One decoding step, still as lazy MLX arrays (evaluated by the generator)."""
@@ -219,12 +224,13 @@ class Sampler:
         if stages is not None:
             stages += [("raw", raw)] + ([("penalties", log_softmax(processed))] if self.processors else [])
         if self.greedy:
-            # without penalties greedy draws from the model's own distribution: the same array
-            # (the generator then reports its top tokens once)
-            final = log_softmax(processed) if self.processors else raw
+            # greedy always takes the most likely token (after the penalties): the distribution
+            # it draws from is all on that token, 100 % there and 0 everywhere else
+            token = mx.argmax(log_softmax(processed) if self.processors else raw)
+            final = one_hot_logprobs(token, raw.shape[-1])
             if stages is not None:
                 stages.append(("final", final))
-            return Step(mx.argmax(final), raw, final)
+            return Step(token, raw, final)
         # divide the gaps below the best logit (all <= 0): a small temperature then sends them to
         # -inf, never the best one to +inf, so the distribution stays finite
         scaled = log_softmax((processed - mx.max(processed)) / self.settings.temperature)

@@ -49,13 +49,25 @@ def entropy(logprobs: mx.array) -> float:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_greedy_is_argmax_and_reports_the_raw_distribution(seed):
+def test_greedy_is_argmax_and_its_final_distribution_is_all_on_it(seed):
+    """Temperature 0 always takes the most likely token: the distribution it draws from is 100 %
+    on that token and 0 on every other (not the model's own, which the raw column shows)."""
     logits = random_logits(seed)
     step = Sampler(GREEDY)(logits, None)
-    assert step.token.item() == int(np.argmax(np.array(logits)))
+    best = int(np.argmax(np.array(logits)))
+    assert step.token.item() == best
     expected = np.array(logits) - np.log(np.exp(np.array(logits, dtype=np.float64)).sum())
     assert np.allclose(np.array(step.raw_logprobs), expected, atol=1e-5)
-    assert np.allclose(np.array(step.final_logprobs), expected, atol=1e-5)
+    final = np.exp(np.array(step.final_logprobs, dtype=np.float64))
+    assert final[best] == 1.0 and final.sum() == 1.0
+
+
+def test_greedy_with_a_penalty_puts_everything_on_the_penalised_argmax():
+    logits = mx.array([4.0, 3.9, 1.0, 0.5])
+    step = Sampler(SamplingSettings(temperature=0.0, repetition_penalty=1.5))(logits, mx.array([0], dtype=mx.int32))
+    assert step.token.item() == 1  # 4.0 / 1.5 < 3.9
+    final = np.exp(np.array(step.final_logprobs, dtype=np.float64))
+    assert final.tolist() == [0.0, 1.0, 0.0, 0.0]
 
 
 def test_temperature_scales_the_final_distribution_and_not_the_raw_one():
