@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PROMPT_CACHE_DIR = "prompt-cache"  # under the data dir: one folder per model weights' identity
 HASHES_FILE = "model-hashes.json"  # in PROMPT_CACHE_DIR: sha256 of the model files seen
+PREFILL_STEP = 128  # prompt tokens per prefill chunk: Stop is heard between chunks, so a long prompt stops within one
 
 Report = Callable[[float, str], None]  # (progress 0..1, or -1 when unknown; what is happening)
 StopFn = Callable[[], bool]
@@ -233,6 +234,7 @@ class EngineSession:
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
             stop_strings=request.stop_strings, force_first_token=request.force_token,
+            prefill_step=PREFILL_STEP,
         )
         generated: list[int] = []
         self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens

@@ -55,9 +55,10 @@ def prefill(
 ) -> mx.array | None:
     """Run all but the last token through the model in chunks; return the last token (1,) array.
 
-    Returns None if cancelled. The last token is left for the first decoding step so that its
+    Returns None if cancelled; `should_stop` is asked before each chunk, so a stop waits for at
+    most one chunk of `step` tokens. The last token is left for the first decoding step so that its
     logits come out of the same code path as every later token's. `progress` gets (tokens of
-    `tokens` processed, len(tokens)).
+    `tokens` processed, len(tokens)) after each chunk.
     """
     toks = mx.array(list(tokens), dtype=mx.int32)
     total, done = len(tokens), 0
@@ -287,6 +288,8 @@ def _events(
     if limit <= 0:
         yield finish("length")
         return
+    if progress:
+        progress(cached, len(prompt))  # reading has begun (the first chunk may take a while)
     report = (lambda done, _: progress(cached + done, len(prompt))) if progress else None
     last = prefill(model, prompt[cached:], cache, config.prefill_step, report, should_stop)
     if last is None:

@@ -204,9 +204,20 @@ def test_progress_is_reported_during_chunked_prefill():
     prompt = list(b"0123456789")
     events, model, _ = gen(list(b"ab"), prompt=prompt, prefill_step=3, max_tokens=2,
                            progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(3, 10), (6, 10), (9, 10)]
+    assert calls == [(0, 10), (3, 10), (6, 10), (9, 10)]  # started, then after each chunk
     assert model.calls[:4] == [3, 3, 3, 1]  # three chunks, then the last prompt token decodes
     assert events[0].prompt_tokens == 10
+
+
+def test_a_stop_during_prefill_ends_it_at_the_next_chunk():
+    """Stop while a long prompt is read: no more chunks run after the one under way, nothing is
+    generated, and the reply ends "cancelled"."""
+    stop = []
+    prompt = list(b"0123456789abcdef")
+    events, model, _ = gen(list(b"ab"), prompt=prompt, prefill_step=4, max_tokens=2,
+                           progress=lambda done, total: stop.append(done >= 4), should_stop=lambda: any(stop))
+    assert model.calls == [4]  # the first chunk ran; the stop came before the second
+    assert [e.finish_reason for e in events] == ["cancelled"] and events[0].token is None
 
 
 def test_prefill_leaves_the_last_token_for_decoding():
@@ -247,7 +258,7 @@ def test_progress_counts_the_cached_prefix_as_done():
     calls = []
     list(generate(model, TOK, prompt, cache, GREEDY, GenerationConfig(max_tokens=1, prefill_step=2),
                   lambda done, total: calls.append((done, total))))
-    assert calls == [(6, 10), (8, 10), (9, 10)]
+    assert calls == [(4, 10), (6, 10), (8, 10), (9, 10)]  # the cached 4 are done from the start
 
 
 def test_kv_bytes_grow_as_tokens_are_generated():
