@@ -71,6 +71,39 @@ def visible_piece(piece: str, character: str = "", compact: bool = False) -> str
     return "".join(VISIBLE.get(ch, ch) for ch in piece)
 
 
+TURN_STARTS = frozenset({"<|im_start|>", "<start_of_turn>", "<|start_header_id|>", "<|user|>", "<|assistant|>", "<|system|>"})
+END_OF_TURN = {"system": "end of the system prompt", "user": "end of your message", "assistant": END_OF_REPLY}
+
+
+def prompt_pieces(pieces: list[str]) -> list[str]:
+    """The visible pieces of a whole context (prompt and reply), each end-of-turn token named by
+    the turn it closes: "end of the system prompt", "end of your message", "end of reply" (only
+    after the assistant's turn), "end of turn" when the template does not say whose turn it was.
+    The role is read from the pieces after a turn's start marker (ChatML's "<|im_start|>user",
+    Gemma's "<start_of_turn>model", Llama 3's header), never guessed from the text inside."""
+    out, role, reading = [], None, None
+    for p in pieces:
+        if p in TURN_STARTS:
+            role, reading = None, p.strip("<|>").removeprefix("start_of_turn").removeprefix("start_header_id")
+        elif reading is not None and not CONTROL_PIECE.fullmatch(p) and "\n" not in p:
+            reading += p.strip().lower()
+        if reading is not None and (CONTROL_PIECE.fullmatch(p) and p not in TURN_STARTS or "\n" in p):
+            role, reading = _role(reading), None
+        if is_end_of_reply(p):
+            out.append(END_OF_TURN.get(role, "end of turn") if role is not None else "end of turn")
+            role = None
+        else:
+            out.append(visible_piece(p))
+    return out
+
+
+def _role(name: str) -> str | None:
+    for word, role in (("system", "system"), ("user", "user"), ("assistant", "assistant"), ("model", "assistant")):
+        if word in name:
+            return role
+    return None
+
+
 def percent(logprob: float) -> str:
     """A probability as a short percentage ("42%", "0.3%", "<0.01%")."""
     p = math.exp(logprob) * 100 if logprob > -1e30 else 0.0

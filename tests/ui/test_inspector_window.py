@@ -94,6 +94,11 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     with qtbot.waitSignal(inspector.service.step_ready, timeout=TIMEOUT_MS):
         window.panel.inspect_button.click()
     assert inspector.split.isVisible() and inspector.export_button.isEnabled()
+    tokens = inspector.select_step("2 ·").table  # each end of turn says whose turn it ends
+    rows = [(tokens.item(r, 2).text(), tokens.item(r, 3).text()) for r in range(tokens.rowCount())]
+    ends = [piece.removeprefix("★ ") for piece, part in rows if piece.startswith("★ end of")]
+    assert ends[:2] == ["end of the system prompt", "end of your message"]
+    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part == "prompt"]
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None

@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
 from ui.inspector.base import StepView, fill, piece
-from ui.text_format import percent, visible_piece
+from ui.text_format import percent, prompt_pieces, visible_piece
 
 
 def _pixmap(rgb: np.ndarray, width: int, height: int) -> QPixmap:
@@ -171,10 +171,11 @@ class AttentionView(StepView):
             f"KV head {kv} ({m['n_heads']} query heads, {m['n_kv_heads']} KV heads)."
         )
         self.summary.setText(
-            f"Token at position {r['position']} (“{visible_piece(r['pieces'][r['position']])}”) reading "
+            f"Token at position {r['position']} (“{prompt_pieces(r['pieces'])[r['position']]}”) reading "
             f"{r['position'] + 1:,} positions; the rows below are its weights, heaviest first."
         )
-        fill(self.table, [[pos, visible_piece(r["pieces"][pos]), f"{w:.4f}"] for pos, w in self.rows()[:200]])
+        shown = prompt_pieces(r["pieces"])  # an end of turn is named by whose turn it ends
+        fill(self.table, [[pos, shown[pos], f"{w:.4f}"] for pos, w in self.rows()[:200]])
 
     def show_map(self, result: dict) -> None:
         self.map_label.setPixmap(heat_image(result["weights"]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ui.inspector.base import StepView, fill, piece
-from ui.text_format import visible_piece
+from ui.text_format import prompt_pieces, visible_piece
 
 
 class TextEncodingView(StepView):
@@ -49,9 +49,10 @@ class TokenizationView(StepView):
             f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,}, "
             f"then {len(ids) - n_prompt:,} of the reply. Vocabulary: {report['model']['vocab_size']:,} tokens."
         )
+        shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
         fill(self.table, [
-            [pos, i, ("★ " if sp else "") + visible_piece(p), "prompt" if pos < n_prompt else "reply"]
-            for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
+            [pos, i, ("★ " if sp else "") + shown[pos], "prompt" if pos < n_prompt else "reply"]
+            for pos, (i, sp) in enumerate(zip(ids, special, strict=True))
         ])  # fmt: skip
 
 
