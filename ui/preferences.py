@@ -70,7 +70,10 @@ KV_KIND_HINTS = {
     "quantized8": "8-bit keys and values: greedy replies matched the plain cache in our checks",
     "quantized4": "4-bit keys and values: the least memory, replies change within a few tokens",
 }
-STOP_HINT = "one per line; write a line break as \\n, a tab as \\t, a backslash as \\\\"
+STOP_HINT = (
+    "one per line, matched exactly (case-sensitive: “END” does not stop at “end”); "
+    "write a line break as \\n, a tab as \\t, a backslash as \\\\"
+)
 # What a change of each of these makes the prompt cache unable to serve (the conversation is re-read)
 CACHE_BREAKERS = {"system_prompt": "the system prompt", "kv_cache": "the KV cache kind", "model": "the model"}
 

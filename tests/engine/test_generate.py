@@ -316,3 +316,9 @@ def test_greedy_generation_matches_stepwise_argmax(tiny):
         logits = tiny(mx.array([ids]), make_cache(2))[0, -1]
         assert e.token == mx.argmax(logits).item()
         ids.append(e.token)
+
+
+def test_stop_strings_match_exactly_case_included():
+    """As OpenAI's `stop`: "END" stops at "END", not at "end" (the hint says so)."""
+    events, _, _ = gen(list(b"the end. THE END. more"), stop_strings=("END",))
+    assert text_of(events) == "the end. THE " and events[-1].finish_reason == "stop"

@@ -104,6 +104,7 @@ def test_stop_strings_are_typed_readably_validated_saved_sent_and_exported(qtbot
     backend = FakeBackend()
     app = launch(backend)
     dialog = open_preferences(qtbot, app.window)
+    assert "case-sensitive" in dialog.stop_message.text()  # the hint says they match exactly
     dialog.stop_edit.setFocus()
     QTest.keyClicks(dialog.stop_edit, "\\n\\nUser:")
     assert not dialog.stop_message.problem
