@@ -127,6 +127,7 @@ class Composer(QFrame):
         self.info.setWordWrap(True)
         self.info.hide()
         self._busy = False
+        self._inserting = False  # an attachment is going into the box (not an edit by the user)
         self._last_dir: Path | None = None
         row = QHBoxLayout()
         row.setSpacing(10)
@@ -142,6 +143,7 @@ class Composer(QFrame):
         self.box.submitted.connect(self._submit)
         self.button.clicked.connect(self._on_button)
         self.box.textChanged.connect(self._update_button)
+        self.box.textChanged.connect(self._drop_stale_problem)
         self._update_button()
 
     # -- attachments -----------------------------------------------------------------------
@@ -167,7 +169,9 @@ class Composer(QFrame):
             separator = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
             cursor = self.box.textCursor()
             cursor.movePosition(cursor.MoveOperation.End)
+            self._inserting = True
             cursor.insertText(separator + attachment.block + "\n")
+            self._inserting = False
             self.box.setTextCursor(cursor)
             attached.append(attachment)
             self.attached.emit(attachment)
@@ -186,6 +190,12 @@ class Composer(QFrame):
         self.info.setProperty("problem", problem)
         self.info.style().unpolish(self.info)
         self.info.style().polish(self.info)
+
+    def _drop_stale_problem(self) -> None:
+        """A problem (a file that could not be attached) no longer applies once the message is
+        edited, sent or replaced: the line goes; other lines stay until the next send."""
+        if self.info.property("problem") and not self._inserting:
+            self.show_info("")
 
     def set_busy(self, busy: bool) -> None:
         """While busy the button stops the reply and Enter does not send."""

@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
         controller.message_too_long.connect(self._on_message_too_long)
         controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
-        controller.memory_saved.connect(lambda text: self.show_message(f"Remembered: {one_line(text)}"))
+        controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice() or controller.open_notice:
             self.notice.show_error(notice)
@@ -269,11 +269,20 @@ class MainWindow(QMainWindow):
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
-        elif self.controller.send(text):
+        else:
+            self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
+            if not self.controller.send(text):
+                return
             self.composer.box.clear()
-            self.composer.show_info("")
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
+
+    def _on_memory_saved(self, text: str) -> None:
+        """Say what was remembered where the user looks (under the box, until the next send) and
+        in the status bar."""
+        said = f"Remembered: {one_line(text)}"
+        self.composer.show_info(f"{said} (Edit → Memories… lists and forgets it)")
+        self.show_message(said)
 
     def show_message(self, text: str) -> None:
         """A transient message in the status bar (plain text: nothing in it is read as markup)."""
@@ -288,8 +297,8 @@ class MainWindow(QMainWindow):
     def _on_token_count(self, ticket: int, count: int) -> None:
         """Say how many tokens an attachment is, and plainly when it cannot fit."""
         attachment = self._counting.pop(ticket, None)
-        if attachment is None:
-            return
+        if attachment is None or attachment.block not in self.composer.box.toPlainText():
+            return  # sent (or taken out) before it was counted: nothing to say about it now
         if count < 0:
             self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
             return
@@ -540,6 +549,7 @@ class MainWindow(QMainWindow):
         self._live = True
         self.panel.clear()
         self.inspector.inspector.clear()
+        self.composer.show_info("")  # what it said was about the conversation left
 
     def _on_model_loading(self, progress: float, text: str) -> None:
         self.status.show_loading(progress, text)
