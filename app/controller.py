@@ -1,6 +1,7 @@
-"""The chat controller: the one object views talk to, coordinating four parts with one job each.
+"""The chat controller: the one object views talk to, coordinating five parts with one job each.
 
 - `app.conversations.Conversations`: which conversation is open, and every change to stored ones;
+- `app.turns.Turns`: asking for replies (send, regenerate, continue, edit and resend, branch);
 - `app.replies.Replies`: generation and streaming, one reply at a time, saved as it streams;
 - `app.memories.Memories`: the memory intents (the Memories dialog gets this object itself);
 - `app.session_settings.SessionSettings`: the settings and the model they choose.
@@ -11,14 +12,13 @@ or the memory table: the import-linter contract "ui never touches the store" kee
 Everything lives in the GUI thread and talks to the worker only through queued signals (and the
 worker's thread-safe `cancel`), so nothing here ever waits for the model.
 
-The user's message is saved before its request leaves; each request carries the memories relevant
-to it (`Memories.relevant`); leaving a conversation while a reply streams stops that reply and
-saves it as far as it got, before the next conversation is shown.
+What the controller itself decides is only what spans parts: leaving a conversation while a reply
+streams stops that reply and saves it as far as it got before the next one is shown, and deleting
+the open conversation opens a new chat and drops the conversation's KV cache in the worker.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +27,26 @@ from PySide6.QtCore import QObject, Signal
 from app.conversation import ChatMessage, Transcript
 from app.conversations import Conversations, ImportSummary
 from app.memories import Memories
-from app.memory import Memory, NothingNamed, RememberIntent, detect_intent
+from app.memory import Memory
 from app.replies import CONTINUABLE, FLUSH_INTERVAL_S, Replies
-from app.reply_request import reply_request, settings_used
 from app.session_settings import SessionSettings
 from app.settings import ConversationSettings, Settings
 from app.store import Conversation, SearchHit, Store
+from app.turns import Turns
 from app.worker import Worker
 
 __all__ = ["CONTINUABLE", "FLUSH_INTERVAL_S", "ChatController", "ImportSummary"]
 
 
 class _Relay:
-    """A signal of one of the controller's parts, offered on the controller under the same name."""
+    """A signal of one of the controller's parts, offered on the controller (under the same name
+    unless `name` gives the part's own)."""
 
-    def __init__(self, part: str):
-        self._part = part
+    def __init__(self, part: str, name: str = ""):
+        self._part, self._name = part, name
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
+        self._name = self._name or name
 
     def __get__(self, controller: Any, owner: type | None = None) -> Any:
         return self if controller is None else getattr(getattr(controller, self._part), self._name)
@@ -67,7 +68,9 @@ class ChatController(QObject):
     model_loaded = _Relay("_session")  # (info dict)
     model_failed = _Relay("_session")  # (message)
     token_count = _Relay("_session")  # (ticket, tokens; -1: could not count)
-    message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
+    message_too_long = _Relay("_turns")  # (the user's text, back to the composer; the explanation)
+    memories_changed = _Relay("memories", "changed")  # ()
+    memory_saved = _Relay("memories", "saved")  # (a memory's text, just saved)
 
     _request_forget = Signal(str)
 
@@ -81,10 +84,8 @@ class ChatController(QObject):
         self._replies = Replies(worker, self._store, self)
         self._session = SessionSettings(worker, settings, self)
         self.memories = Memories(self._store, self)
-        self.memories_changed = self.memories.changed  # kept for views bound before the split
-        self.memory_saved = self.memories.saved
+        self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
         self._request_forget.connect(worker.forget_conversation)
-        self._replies.unanswered.connect(self._take_back)
         self._replies.reply_finished.connect(lambda _index, _stats: self.conversations_changed.emit())
 
     # -- what views read ---------------------------------------------------------------------
@@ -105,9 +106,9 @@ class ChatController(QObject):
 
     @property
     def effective_settings(self) -> Settings:
-        """The settings the open conversation's next reply is asked with: the app's, with the
-        conversation's own system prompt and stop strings in their place where it has them."""
-        return self._conversations.own.applied_to(self.settings)
+        """The settings the open conversation's next reply is asked with (the app's, with the
+        conversation's own in their place)."""
+        return self._turns.effective_settings
 
     @property
     def own_settings(self) -> ConversationSettings:
@@ -169,121 +170,37 @@ class ChatController(QObject):
         return self._conversations.store_notice()
 
     def can_regenerate(self) -> bool:
-        return not self.busy and any(m.role == "assistant" for m in self.conversation.messages)
+        return self._turns.can_regenerate()
 
     def can_continue(self) -> bool:
-        """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
-        closing) and its tokens are known, and nothing is being written now."""
-        messages = self.conversation.messages
-        if self.busy or not messages:
-            return False
-        last = messages[-1]
-        return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
-                and last.error is None and any(t.token is not None for t in last.tokens))
+        """Whether the last reply stopped early and can be continued (`continue_reply`)."""
+        return self._turns.can_continue()
 
     # -- replies ---------------------------------------------------------------------------
 
     def send(self, text: str) -> bool:
-        """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
-        forget (`NothingNamed`), or a reply is streaming.
-
-        "remember that …" also saves the fact as a memory (the message is still sent, so the reply
-        already knows it). The message is saved before the request leaves.
-        """
-        if not text.strip() or self.busy:
-            return False
-        intent = detect_intent(text)
-        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
-            return False
-        if isinstance(intent, RememberIntent):
-            self.memories.remember(intent.fact)
-        history = tuple(self.conversation.history())
-        self._conversations.add_user_message(text)
-        self._start_reply(text, history)
-        self.conversations_changed.emit()
-        return True
+        """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`)."""
+        return self._turns.send(text)
 
     def regenerate(self) -> bool:
         """A new reply to the last user message; the old reply stays as an alternative branch."""
-        if not self.can_regenerate():
-            return False
-        messages = self.conversation.messages
-        reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
-        user = max(i for i in range(reply) if messages[i].role == "user")
-        self._start_reply(messages[user].text, tuple(self.conversation.history(before=user)), regenerate=True)
-        return True
+        return self._turns.regenerate()
 
     def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
-        """Branch from an alternative: a new version of the last reply (at `index`) that keeps its
-        first `token_index` tokens, puts `token_id` at that step and lets the model go on from there
-        (the prompt cache serves everything before the step). The old version is kept (‹ 1/2 ›)."""
-        if not self.can_regenerate():
-            return False
-        messages = self.conversation.messages
-        last = max(i for i, m in enumerate(messages) if m.role == "assistant")
-        if index != last or token_index > len(messages[index].tokens):
-            return False
-        kept = tuple(messages[index].tokens[:token_index])
-        user = max(i for i in range(index) if messages[i].role == "user")
-        history = tuple(self.conversation.history(before=user))
-        self._start_reply(messages[user].text, history, regenerate=True, kept=kept, force=token_id)
-        return True
+        """Branch from an alternative token of the last reply (`Turns.continue_with`)."""
+        return self._turns.continue_with(index, token_index, token_id)
 
     def continue_reply(self) -> bool:
-        """Let the model go on writing the last reply where it stopped; the new tokens append to
-        the same stored message. The prompt is the conversation with that reply as an unfinished
-        assistant turn (`GenerateRequest.continue_ids`)."""
-        if not self.can_continue():
-            return False
-        index = len(self.conversation.messages) - 1
-        reply = self.message(index)
-        user = max(i for i in range(index) if self.message(i).role == "user")
-        history = tuple(self.conversation.history(before=user))
-        request = reply_request(self.effective_settings, self.message(user).text, history, reply.memories,
-                                self.conversation_id)
-        self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
-                                                                               if t.token is not None)))
-        self.reply_tokens.emit(index, [])
-        return True
+        """Let the model go on writing the last reply where it stopped."""
+        return self._turns.continue_reply()
 
     def edit_and_resend(self, index: int, text: str) -> bool:
         """Replace an earlier user message with `text` and ask again; the old branch is kept."""
-        message = self.message(index)
-        if self.busy or message.role != "user" or message.id is None or not text.strip():
-            return False
-        history = tuple(self.conversation.history(before=index))
-        self._conversations.edit_user_message(index, text)
-        self._start_reply(text, history)
-        self.conversations_changed.emit()
-        return True
+        return self._turns.edit_and_resend(index, text)
 
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""
         self._replies.stop()
-
-    def _start_reply(
-        self, user_text: str, history: tuple, regenerate: bool = False, kept: tuple = (), force: int | None = None
-    ) -> None:
-        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it.
-
-        kept / force (Branch from an alternative): the new reply starts with these TokenEvents of the
-        old one, then the token `force`, then the model's own continuation.
-        """
-        memories = [m.text for m in self.memories.relevant(user_text)]
-        settings = self.effective_settings
-        model = (self.model_info or {}).get("display_name") or settings.app.model
-        index = self._conversations.add_reply(model, settings_used(settings, memories), memories, regenerate, kept)
-        request = reply_request(settings, user_text, history, memories, self.conversation_id)
-        if force is not None:
-            request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
-        self._replies.stream(index, self.message(index), request, unsaved=kept)
-
-    def _take_back(self, index: int, explanation: str) -> None:
-        """A message that cannot fit the context window was never answered: take the turn back
-        out, and give its text back to the composer."""
-        user = self.message(index - 1)
-        self._conversations.take_back(index - 1)
-        self.message_too_long.emit(user.text, explanation)
 
     # -- conversations ---------------------------------------------------------------------
 
