@@ -16,7 +16,9 @@ nothing in it is HTML and no character the model wrote is lost. `markdown_as_wri
   written: a renderer shows them verbatim already.
 Where code is comes from a CommonMark parser (markdown-it-py, with raw HTML off as in the reply
 view), so indented blocks, fences inside lists and lazy paragraph lines are told apart as the
-renderer tells them apart.
+renderer tells them apart. One known difference from Qt's parser (md4c): a fence opened on a
+list item's or a quote's own line (`- ```py`) and followed by a fence line outside the item is
+closed there by Qt, at the item's end by CommonMark; what lies between may then show `&amp;` as `&`.
 
 Plain text (a user message, a title, a model name) goes through `plain_as_markdown`: every
 character Markdown would read as syntax is escaped, and its line breaks are kept.
@@ -80,24 +82,21 @@ def _escaped(match: re.Match) -> str:
 
 def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
     """[start, end) of what a Markdown renderer shows verbatim, in order: code blocks (fenced or
-    indented, whole lines), code spans and autolinks."""
+    indented, whole lines), and the code spans and autolinks inside paragraphs, headings and table
+    rows (a code span never reaches across blocks: a list item or a quote ends it)."""
     starts = [0] + [m.end() for m in LINE_END.finditer(markdown)]
 
     def offset(line: int) -> int:
         return starts[line] if line < len(starts) else len(markdown)
 
-    blocks = [
-        (offset(token.map[0]), offset(token.map[1]))
-        for token in _parser().parse(markdown)
-        if token.type in ("fence", "code_block") and token.map
-    ]
-    ranges, position = [], 0
-    for start, end in [*blocks, (len(markdown), len(markdown))]:
-        ranges += [(position + m.start(), position + m.end()) for m in INLINE_VERBATIM.finditer(markdown[position:start])]
-        if end > start:
-            ranges.append((start, end))
-        position = max(position, end)
-    return ranges
+    blocks, inline = [], set()
+    for token in _parser().parse(markdown):
+        if token.map and token.type in ("fence", "code_block"):
+            blocks.append((offset(token.map[0]), offset(token.map[1])))
+        elif token.map and token.type == "inline":
+            inline.add((offset(token.map[0]), offset(token.map[1])))
+    spans = [m.span() for start, end in sorted(inline) for m in INLINE_VERBATIM.finditer(markdown, start, end)]
+    return sorted(blocks + spans)
 
 
 def plain_as_markdown(text: str) -> str:
