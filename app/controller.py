@@ -243,8 +243,9 @@ class ChatController(QObject):
         return self.index_of(message_id)
 
     def switch_branch(self, index: int, step: int) -> None:
-        """Show the previous (-1) or next (+1) alternative of a message that was edited or regenerated."""
-        if not self.busy and self.message(index).id is not None:
+        """Show the previous (-1) or next (+1) alternative of a message that was edited or regenerated
+        (nothing happens for an index that is not shown)."""
+        if not self.busy and 0 <= index < len(self.conversation.messages) and self.message(index).id is not None:
             self._conversations.switch_branch(index, step)
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:

@@ -99,7 +99,7 @@ class Turns(QObject):
             return False
         messages = self._messages
         last = max(i for i, m in enumerate(messages) if m.role == "assistant")
-        if index != last or token_index > len(messages[index].tokens):
+        if index != last or not 0 <= token_index <= len(messages[index].tokens) or token_id < 0:
             return False
         kept = tuple(messages[index].tokens[:token_index])
         user = max(i for i in range(index) if messages[i].role == "user")
@@ -125,9 +125,12 @@ class Turns(QObject):
         return True
 
     def edit_and_resend(self, index: int, text: str) -> bool:
-        """Replace an earlier user message with `text` and ask again; the old branch is kept."""
+        """Replace an earlier user message with `text` and ask again; the old branch is kept. False
+        (nothing changed) if `index` is not a shown user message or `text` is blank."""
+        if not 0 <= index < len(self._messages) or self._replies.busy or not text.strip():
+            return False
         message = self._messages[index]
-        if self._replies.busy or message.role != "user" or message.id is None or not text.strip():
+        if message.role != "user" or message.id is None:
             return False
         history = self._history(before=index)
         self._conversations.edit_user_message(index, text)
