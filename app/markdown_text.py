@@ -58,6 +58,8 @@ def markdown_as_written(markdown: str) -> str:
     `&` and `<` always, and every backslash that is not Markdown's escape or hard line break (see
     the module docstring). The renderer then shows each character the model wrote, in order, except
     Markdown's own formatting."""
+    if not any(ch in markdown for ch in "&<\\"):
+        return markdown  # nothing to escape: no need to find the code
     pieces, position = [], 0
     for start, end in verbatim_ranges(markdown):
         pieces.append(_escape(markdown[position:start]))
