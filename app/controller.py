@@ -7,8 +7,10 @@
 - `app.session_settings.SessionSettings`: the settings and the model they choose.
 
 Views call the intents here (`send`, `stop`, `regenerate`, `open_conversation`, `apply_settings` …)
-and bind to the signals, which are the parts' own (`_Relay`). They never get the store, the worker
-or the memory table: the import-linter contract "ui never touches the store" keeps it that way.
+and bind to the signals, which are the parts' own (`_Relay`). They never get the store or the
+memory table: an import-linter contract keeps ui/ from importing them, and
+tests/ui/test_views_use_intents.py from reaching them through an attribute. (`worker` is handed
+out once, to build the Inspector's own service.)
 Everything lives in the GUI thread and talks to the worker only through queued signals (and the
 worker's thread-safe `cancel`), so nothing here ever waits for the model.
 
