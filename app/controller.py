@@ -213,8 +213,18 @@ class ChatController(QObject):
 
     def new_chat(self) -> None:
         """An empty conversation; it is saved (and listed) once its first message is sent."""
-        self._replies.abandon()
+        self._leave_reply("you started a new conversation")
         self._conversations.clear()
+
+    def _leave_reply(self, why: str) -> bool:
+        """The window leaves the conversation a reply is being written in: the reply stops, is
+        kept as far as it got saying why, and the user is told (Continue goes on from there)."""
+        title = self.conversation_title()
+        if not self._replies.abandon(why):
+            return False
+        where = f" in “{title}”" if title else ""
+        self.notice.emit(f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there).")
+        return True
 
     def open_latest(self) -> None:
         """Reopen the most recently active conversation (an empty one if there is none)."""
@@ -230,7 +240,7 @@ class ChatController(QObject):
         loaded = self._conversations.read(conversation_id)
         if loaded is None:
             return False
-        if self._replies.abandon() and conversation_id == self.conversation_id:
+        if self._leave_reply("you switched conversation") and conversation_id == self.conversation_id:
             loaded = self._conversations.read(conversation_id) or loaded  # the stopped reply's last tokens too
         self._conversations.show(loaded)
         return True
@@ -305,4 +315,4 @@ class ChatController(QObject):
 
     def close(self) -> None:
         """The app is closing: a reply still streaming is saved as far as it got."""
-        self._replies.abandon()
+        self._replies.abandon("Glassbox was closed")

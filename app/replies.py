@@ -37,6 +37,19 @@ class ActiveReply:
     message: ChatMessage
     recorder: ReplyRecorder
     offset: int = 0  # tokens the reply already had (a continued reply): new tokens count on from here
+    context_length: int = 0  # the context window it was asked with (0: the model's own)
+
+
+def so_far(message: ChatMessage, context_length: int) -> dict:
+    """A reply's numbers as far as its newest token knows them (the worker's own come only when
+    it finishes): prompt and cached tokens, tokens generated, context used of the window."""
+    last = next((t for t in reversed(message.tokens) if t.prompt_tokens), None)
+    if last is None:
+        return {"generated_tokens": len(message.tokens)}
+    stats = {"prompt_tokens": last.prompt_tokens, "cached_tokens": last.cached_tokens,
+             "generated_tokens": len(message.tokens), "context_used": last.prompt_tokens + len(message.tokens),
+             "ttft_s": last.ttft_s, "elapsed_s": last.elapsed_s, "kv_bytes": last.kv_bytes}
+    return stats | ({"context_length": context_length} if context_length else {})
 
 
 class Replies(QObject):
@@ -83,7 +96,8 @@ class Replies(QObject):
         if unsaved:
             recorder.add(list(unsaved))
         message.finish_reason = None  # streaming (again, for a continued reply)
-        self._active = ActiveReply(request_id, index, message, recorder, offset=len(message.tokens))
+        self._active = ActiveReply(request_id, index, message, recorder, offset=len(message.tokens),
+                                   context_length=request.context_length or 0)
         self._flush_timer.start()
         self.busy_changed.emit(True)
         self._request_generate.emit(request_id, request)
@@ -94,13 +108,18 @@ class Replies(QObject):
         if self._active:
             self._worker.cancel(self._active.request_id)
 
-    def abandon(self) -> bool:
+    def abandon(self, why: str) -> bool:
         """Stop the active reply, save it as far as it got, and stop listening to it (the window
-        is leaving it); whether there was one."""
+        is leaving it); whether there was one. `why` ("you switched conversation") is saved with
+        the reply's numbers so far (what the last token knew), so it reopens saying why it
+        stopped, with its context numbers."""
         if self._active is None:
             return False
         self._worker.cancel(self._active.request_id)
-        self._end(self._active.message, "cancelled")
+        message = self._active.message
+        message.stats = so_far(message, self._active.context_length) | {"stopped_because": why}
+        message.finish_reason = "cancelled"
+        self._end(message, "cancelled")
         self.busy_changed.emit(False)
         return True
 

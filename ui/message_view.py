@@ -49,6 +49,9 @@ def finish_text(reason: str | None, stats: dict) -> str:
     used, window = stats.get("context_used"), stats.get("context_length")
     if reason == "length" and isinstance(used, int) and isinstance(window, int) and 0 < window <= used:
         return CONTEXT_FULL
+    why = stats.get("stopped_because")
+    if reason == "cancelled" and isinstance(why, str) and why:
+        return f"stopped: {why}"
     return FINISH_TEXT.get(reason or "", reason or "")
 
 

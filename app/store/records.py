@@ -39,8 +39,9 @@ STAT_KEYS = (
     "prompt_tokens", "cached_tokens", "computed_tokens", "generated_tokens", "ttft_s", "tokens_per_s",
     "dropped_messages", "context_used", "context_length", "kv_cache", "finish_reason",
     "error",  # what a failed reply said went wrong (the window showed it; reopening shows it again)
+    "stopped_because",  # why a reply stopped that the user did not stop ("you switched conversation")
 )  # fmt: skip
-TEXT_STATS = frozenset({"kv_cache", "finish_reason", "error"})  # the others are numbers
+TEXT_STATS = frozenset({"kv_cache", "finish_reason", "error", "stopped_because"})  # the others are numbers
 MAX_LOGPROB = 1e-3  # a stored log-probability above this is not a probability: the row is damaged
 
 
