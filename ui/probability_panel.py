@@ -49,7 +49,8 @@ TIPS = {
     "final": "What the reply was drawn from: the model's ranking after penalties, temperature, top-k, "
              "top-p and min-p (Preferences → Sampling).",
     "bars": "Each row is a token that could have come next, with its probability. The outlined row is "
-            "the one the reply took. ␣ is a space, ↵ a line break, \"end of reply\" the token that ends it.",
+            "the one the reply took; a dashed row is the one you clicked. ␣ is a space, ↵ a line break, "
+            "«end» the token that ends the reply.",
 }
 
 
@@ -62,13 +63,14 @@ class DistributionBars(QWidget):
         super().__init__(parent)
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
         self.chosen: int | None = None
+        self.offered: int | None = None  # the alternative clicked ("Continue with …"), marked
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._mono = fixed_font()
         self.setToolTip(TIPS["bars"])  # the general words; each row's own tip comes from row_tip
 
     def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
         self.rows = [(int(i), str(p), float(lp)) for i, p, lp in rows[:k]]
-        self.chosen = chosen
+        self.chosen, self.offered = chosen, None
         self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
         self.update()
 
@@ -76,6 +78,14 @@ class DistributionBars(QWidget):
         row = int(event.position().y() // ROW_HEIGHT)
         if 0 <= row < len(self.rows):
             self.row_clicked.emit(row)
+
+    def set_offered(self, token: int | None) -> None:
+        """Mark the row of the alternative the user clicked (None: no mark)."""
+        self.offered = token
+        self.update()
+
+    def offered_row(self) -> int | None:
+        return next((r for r, (i, _p, _lp) in enumerate(self.rows) if i == self.offered), None)
 
     def chosen_row(self) -> int | None:
         """Which row holds the chosen token (None if it is not among them)."""
@@ -120,6 +130,14 @@ class DistributionBars(QWidget):
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRoundedRect(row.adjusted(0.75, 0.75, -0.75, -0.75), 3, 3)
                 painter.setPen(Qt.PenStyle.NoPen)
+            offered = token_id == self.offered
+            if offered:  # the clicked alternative: a dashed outline and a light fill
+                mark = QColor(accent)
+                mark.setAlpha(40)
+                painter.setBrush(mark)
+                painter.setPen(QPen(accent, 1.5, Qt.PenStyle.DashLine))
+                painter.drawRoundedRect(row.adjusted(0.75, 0.75, -0.75, -0.75), 3, 3)
+                painter.setPen(Qt.PenStyle.NoPen)
             bar = QColor(accent)
             bar.setAlpha(200 if chosen else 70)
             painter.setBrush(bar)
@@ -128,9 +146,9 @@ class DistributionBars(QWidget):
             filled = QRectF(row.left(), row.top(), max(2.0, (row.width() - PERCENT_WIDTH) * p), row.height())
             painter.drawRoundedRect(filled, 3, 3)
             piece_font = QFont(self._mono)
-            piece_font.setBold(chosen)
+            piece_font.setBold(chosen or offered)
             number_font = QFont(self.font())
-            number_font.setBold(chosen)
+            number_font.setBold(chosen or offered)
             label = QFontMetrics(piece_font).elidedText(
                 visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - PERCENT_WIDTH - 8)
             )
@@ -267,7 +285,8 @@ class ProbabilityPanel(QFrame):
         self.continue_button.hide()
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
         self._alternative = -1
-        self.raw_bars.row_clicked.connect(self._offer_alternative)
+        self.raw_bars.row_clicked.connect(lambda row: self._offer_alternative(self.raw_bars.rows[row][:2]))
+        self.final_bars.row_clicked.connect(lambda row: self._offer_alternative(self.final_bars.rows[row][:2]))
         layout.addWidget(self.continue_button)
         self.inspect_button = QPushButton("Inspect this step…")
         self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
@@ -317,13 +336,18 @@ class ProbabilityPanel(QFrame):
         """The facts as one plain string ("token id 1001 · the model gave it 61% · …"), for reading aloud."""
         return " · ".join(f"{key} {value.text()}" for key, value in self.values.items())
 
-    def _offer_alternative(self, row: int) -> None:
-        """Clicking another candidate offers "Continue with this token" (Branch from an alternative)."""
-        token, piece, _lp = self.raw_bars.rows[row]
+    def _offer_alternative(self, candidate: tuple[int, str]) -> None:
+        """Clicking another candidate (in either column) marks its row and offers "Continue with
+        this token" (Branch from an alternative)."""
+        token, piece = candidate
         if self.record is None or token == self.record.token:
             self.continue_button.hide()
+            for bars in (self.raw_bars, self.final_bars):
+                bars.set_offered(None)
             return
         self._alternative = token
+        for bars in (self.raw_bars, self.final_bars):
+            bars.set_offered(token)
         self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
         self.continue_button.show()
 

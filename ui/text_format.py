@@ -17,6 +17,7 @@ END_OF_REPLY_PIECES = frozenset({
 })  # fmt: skip
 CONTROL_PIECE = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:s|/s|eos|bos|start_of_turn|end_of_turn|unk|pad)>")
 END_OF_REPLY = "end of reply"
+END_OF_REPLY_COMPACT = "«end»"  # in a narrow row of alternatives ("end of r…" was cut); the row's tooltip says it whole
 
 
 def utf16_offsets(text: str) -> list[int]:
@@ -51,12 +52,13 @@ def visible_piece(piece: str, character: str = "", compact: bool = False) -> str
     Whitespace is made visible ("␣the", "↵"); a token holding bytes of a character that needs
     several tokens reads "part of 'こ' (bytes E3 81)" (or "part of a character" when the character
     is not known); an end-of-reply token reads "end of reply"; other control tokens keep their name.
-    `compact` (a narrow row of alternatives) puts the bytes first: "bytes E3 81 (part of a character)".
+    `compact` (a narrow row of alternatives) puts the bytes first: "bytes E3 81 (part of a character)",
+    and an end-of-reply token reads "«end»".
     """
     if piece == "":
         return "∅"
     if is_end_of_reply(piece):
-        return END_OF_REPLY
+        return END_OF_REPLY_COMPACT if compact else END_OF_REPLY
     data = piece_bytes(piece)
     if data is not None:
         hexes = " ".join(f"{b:02X}" for b in data)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask, seen
-from ui.text_format import utf16_offsets
+from ui.fonts import fixed_font
+from ui.probability_panel import PERCENT_WIDTH, ROW_HEIGHT
+from ui.text_format import utf16_offsets, visible_piece
 from ui.theme import CONFIDENT
 
 # (text the token added, the token's piece): "Hi こ" then the end-of-reply token; こ is three bytes
@@ -99,3 +101,22 @@ def test_hovering_a_row_of_alternatives_shows_its_whole_token(qtbot, launch):
     bars.event(QHelpEvent(QEvent.Type.ToolTip, point, bars.mapToGlobal(point)))  # what resting there sends
     qtbot.waitUntil(lambda: "bytes E3" in seen(QToolTip.text()))
     assert "part of a character" in seen(QToolTip.text()) and "%" in seen(QToolTip.text())
+
+
+def test_a_clicked_alternative_is_marked_and_end_of_reply_fits_its_row(qtbot, launch):
+    app = launch(FakeBackend(reply=SCRIPT))
+    ask(qtbot, app, "Say hi in Japanese")
+    panel = app.window.panel
+    bars = panel.raw_bars
+    end = next(r for r, row in enumerate(bars.rows) if row[1] == "<|im_end|>")
+    label = visible_piece(bars.rows[end][1], compact=True)
+    room = bars.width() - PERCENT_WIDTH - 8
+    assert QFontMetrics(fixed_font()).horizontalAdvance(label) <= room  # "«end»", not "end of r…"
+    other = next(r for r in range(len(bars.rows)) if r != bars.chosen_row())
+    QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, int((other + 0.5) * ROW_HEIGHT)))
+    assert bars.offered_row() == other and panel.continue_button.isVisible()
+    token = bars.rows[other][0]
+    assert panel.final_bars.offered == token  # marked in both columns
+    chosen = bars.chosen_row()
+    QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, int((chosen + 0.5) * ROW_HEIGHT)))
+    assert bars.offered_row() is None and not panel.continue_button.isVisible()
