@@ -25,7 +25,6 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
-from engine.events import TokenEvent
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
@@ -123,7 +122,7 @@ class MainWindow(QMainWindow):
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
-        controller.reply_tokens.connect(self._on_reply_tokens)
+        self.transcript.rendered.connect(self._on_reply_rendered)  # the panel shows what the text shows
         self.status.follow(controller)
         controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
@@ -487,10 +486,13 @@ class MainWindow(QMainWindow):
         if busy:
             self._live = True
 
-    def _on_reply_tokens(self, index: int, tokens: list[TokenEvent]) -> None:
-        if self._live and tokens:  # the status bar follows the reply itself (StatusBar.follow)
+    def _on_reply_rendered(self, index: int) -> None:
+        """A reply's view was drawn with its tokens so far: a live panel shows the same newest
+        token (its number agrees with the header's count, and it never runs ahead of the text)."""
+        tokens = self.controller.message(index).tokens
+        if self._live and tokens and self.controller.message(index).role == "assistant":
             self.panel.show_live(tokens[-1])
-            self._panel_step = (index, len(self.controller.message(index).tokens) - 1)
+            self._panel_step = (index, len(tokens) - 1)
 
     def _on_token_selected(self, message_index: int, token_index: int) -> None:
         self._live = False

@@ -31,6 +31,7 @@ HIGHLIGHT_MS = 2500
 class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
     inspect_requested = Signal(int, int)  # message index, token index
+    rendered = Signal(int)  # message index: its view now shows the message's tokens so far
     remembered = Signal(str)  # a fact the user saved from a message
     copied = Signal(str)  # a message's text went to the clipboard
 
@@ -195,6 +196,7 @@ class Transcript(QScrollArea):
         for index in sorted(dirty):
             if index < len(self.views):
                 self.views[index].refresh()
+                self.rendered.emit(index)
         self._rendered_at = time.perf_counter()
         self._render_s = self._rendered_at - start
 
@@ -203,6 +205,7 @@ class Transcript(QScrollArea):
         self._dirty.discard(index)
         if index < len(self.views):
             self.views[index].refresh()
+            self.rendered.emit(index)
         self._mark_left_out()
 
     def _on_prefill(self, done: int, total: int) -> None:
