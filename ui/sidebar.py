@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import ChatController
 from ui.confirm import confirm
+from ui.search_hits import SPANS_ROLE, HitDelegate, hit_line
 from ui.text_format import plain_tooltip
 
 ID_ROLE = Qt.ItemDataRole.UserRole  # conversation id
@@ -50,6 +51,7 @@ class Sidebar(QWidget):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setEditTriggers(QListWidget.EditTrigger.EditKeyPressed)  # F2; double-click below
+        self.list.setItemDelegate(HitDelegate(self.list))  # search hits: the matched words highlighted
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
@@ -82,9 +84,11 @@ class Sidebar(QWidget):
         self.list.clear()
         if self.searching:
             for hit in self._controller.search(self.search_box.text()):
-                snippet = " ".join(hit.snippet.replace("\x02", "").replace("\x03", "").split())
+                snippet, spans = hit_line(hit.snippet)  # starts near the match, matched words marked
                 who = "You" if hit.role == "user" else "Assistant"
-                item = QListWidgetItem(f"{hit.conversation_title or 'Untitled'}\n{who}: {snippet}")
+                head = f"{hit.conversation_title or 'Untitled'}\n{who}: "
+                item = QListWidgetItem(head + snippet)
+                item.setData(SPANS_ROLE, [(start + len(head), length) for start, length in spans])
                 item.setData(ID_ROLE, hit.conversation_id)
                 item.setData(MESSAGE_ROLE, hit.message_id)
                 item.setToolTip(plain_tooltip(snippet))
