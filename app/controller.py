@@ -28,6 +28,8 @@ from PySide6.QtCore import QObject, Signal
 
 from app.conversation import ChatMessage, Transcript
 from app.conversations import Conversations, ImportSummary
+from app.drafts import FILE_NAME as DRAFTS_FILE
+from app.drafts import Drafts
 from app.memories import Memories
 from app.memory import Memory
 from app.replies import CONTINUABLE, FLUSH_INTERVAL_S, Replies
@@ -87,6 +89,8 @@ class ChatController(QObject):
         self._session = SessionSettings(worker, settings, self)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
+        in_memory = str(self._store.path) == ":memory:"
+        self._drafts = Drafts(None if in_memory else self._store.path.with_name(DRAFTS_FILE))
         self._request_forget.connect(worker.forget_conversation)
         self._replies.reply_finished.connect(lambda _index, _stats: self.conversations_changed.emit())
 
@@ -181,8 +185,22 @@ class ChatController(QObject):
     # -- replies ---------------------------------------------------------------------------
 
     def send(self, text: str) -> bool:
-        """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`)."""
-        return self._turns.send(text)
+        """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
+        message is no longer the conversation's draft."""
+        asked_in = self.conversation_id
+        sent = self._turns.send(text)
+        if sent:
+            self._drafts.put(asked_in, "")
+        return sent
+
+    def draft(self) -> str:
+        """What was typed in the open conversation's message box and not sent ("" when nothing)."""
+        return self._drafts.get(self.conversation_id)
+
+    def keep_draft(self, text: str) -> None:
+        """Keep the message box's text as the open conversation's draft (saved at once, so it
+        survives a switch, a restart, a crash)."""
+        self._drafts.put(self.conversation_id, text)
 
     def regenerate(self) -> bool:
         """A new reply to the last user message; the old reply stays as an alternative branch."""
@@ -268,6 +286,7 @@ class ChatController(QObject):
         if conversation_id == self.conversation_id:
             self.new_chat()
         self._conversations.delete(conversation_id)
+        self._drafts.forget(conversation_id)
         self._request_forget.emit(str(conversation_id))  # its KV cache, in memory and on disk
 
     def import_conversations(self, path: str | Path) -> ImportSummary:

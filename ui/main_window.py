@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -133,6 +133,10 @@ class MainWindow(QMainWindow):
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
         controller.conversation_opened.connect(lambda _id: self._update_actions())
+        controller.conversation_opened.connect(lambda _id: self._restore_draft())
+        self.composer.box.textChanged.connect(self._keep_draft)
+        self._restoring_draft = False
+        self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
         controller.message_too_long.connect(self._on_message_too_long)
@@ -544,6 +548,20 @@ class MainWindow(QMainWindow):
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
             width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+
+    def _keep_draft(self) -> None:
+        """What is in the box is the open conversation's draft (kept per conversation, on disk)."""
+        if not self._restoring_draft:
+            self.controller.keep_draft(self.composer.box.toPlainText())
+
+    def _restore_draft(self) -> None:
+        """Show the open conversation's own unsent text (another conversation's stays with it)."""
+        self._restoring_draft = True
+        try:
+            self.composer.box.setPlainText(self.controller.draft())
+            self.composer.box.moveCursor(QTextCursor.MoveOperation.End)
+        finally:
+            self._restoring_draft = False
 
     def _on_conversation_reset(self) -> None:
         """Another conversation (or a new one) is on screen: no view keeps the old one's step."""
