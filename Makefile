@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SYSTEM_DEPS := $(VENV)/.system-deps
-# OpenBLAS for fast CPU matmuls (DESIGN.md); cmake and g++ build the CPU kernels (engine/_native);
+# OpenBLAS for fast CPU matmuls (README.md, "Quick start"; engine/_blas.py); cmake and g++ build the CPU kernels (engine/_native);
 # the rest are what Qt needs to draw, even offscreen.
 APT_PACKAGES := libopenblas0-pthread cmake g++ libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 \
 	libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 \
