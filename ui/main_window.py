@@ -548,6 +548,8 @@ class MainWindow(QMainWindow):
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
             width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+            # again once the dock has been laid out (its first layout may take its own size hint)
+            QTimer.singleShot(0, self, lambda: self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal))
 
     def _keep_draft(self) -> None:
         """What is in the box is the open conversation's draft (kept per conversation, on disk)."""

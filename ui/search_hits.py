@@ -5,7 +5,7 @@ HTML), so a message holding "<b>" shows "<b>"."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QFont, QTextCharFormat, QTextLayout, QTextOption
+from PySide6.QtGui import QFont, QFontMetrics, QTextCharFormat, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 SPANS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(start, length)] of the matched words in the item's text
@@ -37,6 +37,24 @@ def hit_line(snippet: str, before: int = BEFORE_MATCH, marks: tuple[str, str] = 
     return text, spans
 
 
+def fit_match(line: str, spans: list[tuple[int, int]], width: int, metrics: QFontMetrics) -> tuple[str, list[tuple[int, int]]]:
+    """`line` with words before its first match replaced by "…" until the match fits in `width`
+    pixels (a "Who: " label at its start stays); `spans` moved with the text."""
+    if not spans:
+        return line, spans
+    start, length = spans[0]
+    end = start + length
+    if metrics.horizontalAdvance(line[:end]) <= width:
+        return line, spans
+    label = line.find(": ")
+    keep = label + 2 if 0 <= label < start else 0
+    cut = keep
+    while cut < start and metrics.horizontalAdvance(line[:keep] + "…" + line[cut:end]) > width:
+        cut += 1
+    shift = cut - keep - 1  # characters dropped, less the "…" put in their place
+    return line[:keep] + "…" + line[cut:], [(s - shift, n) for s, n in spans]
+
+
 class HitDelegate(QStyledItemDelegate):
     """Draws a row whose SPANS_ROLE is set as its lines of plain text with those ranges in bold on
     the highlight colour; other rows (conversations, renaming) are drawn as usual."""
@@ -65,17 +83,22 @@ class HitDelegate(QStyledItemDelegate):
         painter.save()
         painter.setClipRect(rect)
         painter.setPen(pen)
+        bold = QFont(opt.font)
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)  # measured bold: the marked words are drawn bold
         y, offset = rect.top(), 0
         for line in text.split("\n"):
+            own = [(max(start, offset) - offset, min(start + length, offset + len(line)) - max(start, offset))
+                   for start, length in spans if start < offset + len(line) and start + length > offset]
+            offset += len(line) + 1
+            line, own = fit_match(line, own, int(rect.width()), metrics)
             layout = QTextLayout(line, opt.font)
             layout.setTextOption(QTextOption(Qt.AlignmentFlag.AlignLeft))
             ranges = []
-            for start, length in spans:
-                s, e = max(start, offset), min(start + length, offset + len(line))
-                if s < e:
-                    r = QTextLayout.FormatRange()
-                    r.start, r.length, r.format = s - offset, e - s, mark
-                    ranges.append(r)
+            for start, length in own:
+                r = QTextLayout.FormatRange()
+                r.start, r.length, r.format = start, length, mark
+                ranges.append(r)
             layout.setFormats(ranges)
             layout.beginLayout()
             row = layout.createLine()
@@ -83,7 +106,6 @@ class HitDelegate(QStyledItemDelegate):
             layout.endLayout()
             layout.draw(painter, QPointF(rect.left(), y))
             y += row.height()
-            offset += len(line) + 1
         painter.restore()
 
     def sizeHint(self, option, index) -> QSize:

@@ -47,3 +47,17 @@ def test_a_hit_shows_the_match_near_its_start_highlighted(qtbot, launch):
     item.setData(SPANS_ROLE, None)
     plain = drawn()
     assert plain != highlighted
+
+
+def test_a_narrow_row_drops_words_before_the_match_until_it_fits(qtbot):
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from ui.search_hits import fit_match
+
+    metrics = QFontMetrics(QFont())
+    line = "Assistant: …of France is Paris."
+    start = line.index("Paris")
+    fitted, spans = fit_match(line, [(start, 5)], metrics.horizontalAdvance("Assistant: …is Paris"), metrics)
+    s, n = spans[0]
+    assert fitted.startswith("Assistant: …") and fitted[s : s + n] == "Paris"
+    assert metrics.horizontalAdvance(fitted[: s + n]) <= metrics.horizontalAdvance("Assistant: …is Paris")

@@ -68,14 +68,20 @@ class InspectorWidget(QWidget):
         self.follow_box = QCheckBox("Follow the newest token")
         self.follow_box.toggled.connect(self._set_follow)
         self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)  # a long status wraps; it never widens the Inspector
+        self.status_label.setMinimumWidth(120)
         self.export_button = QPushButton("Export JSON…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.ask_export)
+        controls.addWidget(self.export_button)  # first: a narrow Inspector keeps it in sight
         controls.addWidget(self.follow_box)
-        controls.addWidget(self.status_label, 1)
-        controls.addWidget(self.export_button)
+        controls.addStretch(1)
         layout.addLayout(controls)
+        layout.addWidget(self.status_label)  # its own row, wrapped: it never widens the Inspector
         self.steps = QListWidget()
+        widest = self.steps.fontMetrics().horizontalAdvance("13 · The loop and the KV cache") + 40
+        self.steps.setMinimumWidth(widest // 2)  # never squeezed to a sliver; the view beside it scrolls
+        self.steps.setMaximumWidth(widest)
         self.stack = QStackedWidget()
         for view in self.views:
             self.steps.addItem(view.title)
@@ -90,6 +96,7 @@ class InspectorWidget(QWidget):
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
         layout.addWidget(split, 1)
+        layout.addStretch(0)  # with no step (the views hidden) the lines above stay at the top
 
         self.attention.map_requested.connect(self._ask_map)
         self.lm_head.lookup_requested.connect(service.lookup)
