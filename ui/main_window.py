@@ -634,7 +634,7 @@ class MainWindow(QMainWindow):
         app = replace(
             self.controller.settings.app,
             window_geometry=bytes(self.saveGeometry().toHex()).decode(),
-            splitter_state=bytes(self.splitter.saveState().toHex()).decode(),
+            splitter_state=bytes(self.panes.saved_state().toHex()).decode(),  # folded panes come back
         )
         self._save(app, quiet=True)
         self.controller.stop()

@@ -10,7 +10,7 @@ the user collapsed them meanwhile. Widths are in device-independent pixels.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QSplitter
 
 CHAT_MIN_WIDTH = 420  # the chat column never gets less than this while a side pane could fold
@@ -52,6 +52,18 @@ class SidePanes(QObject):
     def is_open(self, index: int) -> bool:
         """Whether the pane takes any width now."""
         return self.splitter.sizes()[index] > 0 and not self.splitter.widget(index).isHidden()
+
+    def saved_state(self) -> QByteArray:
+        """The splitter's state to keep across a restart: a pane the window folded away for lack
+        of room (not one the user closed) is kept open at its last width, so it comes back."""
+        sizes = self.splitter.sizes()
+        kept = list(sizes)
+        for index in self._folded:
+            kept[index] = self._last[index]
+        self.splitter.setSizes(kept)
+        state = self.splitter.saveState()
+        self.splitter.setSizes(sizes)
+        return state
 
     def last_width(self, index: int) -> int:
         """The width the pane at `index` opens with."""
