@@ -29,6 +29,10 @@ class QueueFull(RuntimeError):
     """Too many requests are waiting for the model; the message says how many."""
 
 
+class ServerClosing(QueueFull):
+    """The server is shutting down: no request is taken any more."""
+
+
 @dataclass
 class Job:
     work: Work
@@ -60,7 +64,7 @@ class ModelThread:
     def submit(self, work: Work, deliver: Deliver) -> Job:
         with self._lock:
             if self._closed:
-                raise QueueFull("the server is shutting down")
+                raise ServerClosing("the server is shutting down")
             if self._waiting >= self.max_waiting:
                 raise QueueFull(
                     f"the model is busy: {self._waiting} requests are already waiting (at most "
@@ -90,7 +94,7 @@ class ModelThread:
                 break
             with self._lock:
                 self._waiting -= 1
-            _send(job, QueueFull("the server is shutting down"))
+            _send(job, ServerClosing("the server is shutting down"))
         deadline = time.monotonic() + timeout
         while self._running is not None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -102,7 +106,7 @@ class ModelThread:
                 self._waiting -= 1
                 closed, self._running = self._closed, job
             if closed:
-                _send(job, QueueFull("the server is shutting down"))
+                _send(job, ServerClosing("the server is shutting down"))
                 self._running = None
                 continue
             if job.stop.is_set():  # its client left while it waited
