@@ -300,6 +300,9 @@ def _as_api_error(e: Exception) -> translate.APIError:
     if isinstance(e, BackendError):
         if e.kind is FailureKind.CONTEXT_TOO_LONG:
             return translate.APIError(400, str(e), None, "context_length_exceeded")
+        if e.kind is FailureKind.NO_MODEL:  # the window is still loading one: worth retrying
+            return translate.APIError(503, str(e), None, "model_not_loaded", "server_error",
+                                      headers={"Retry-After": str(RETRY_AFTER_S)})
         return translate.APIError(500, str(e), None, None, "server_error")
     if isinstance(e, ValueError):  # the engine refusing a value (a tokenizer's check of the text)
         return translate.APIError(400, str(e))

@@ -356,7 +356,7 @@ def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(threads):
 
 def test_the_openapi_schema_describes_the_endpoints(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/models", "/v1/chat/completions"} <= set(paths)
+    assert {"/v1/models", "/v1/chat/completions", "/v1/completions"} <= set(paths)
 
 
 def test_listening_beyond_this_machine_needs_an_api_key():
@@ -367,7 +367,11 @@ def test_listening_beyond_this_machine_needs_an_api_key():
         listen_settings("0.0.0.0", 8321, None)
     with pytest.raises(UnsafeListen):
         listen_settings("192.168.1.5", 8321, "")
-    assert listen_settings("0.0.0.0", 8321, "k").api_key == "k"
+    assert listen_settings("0.0.0.0", 8321, "k" * 8).api_key == "k" * 8
+    with pytest.raises(UnsafeListen, match="at least 8"):
+        listen_settings("0.0.0.0", 8321, "k")
+    with pytest.raises(ValueError, match="not an IP address"):
+        listen_settings("my laptop", 8321, None)
     with pytest.raises(ValueError):
         listen_settings("127.0.0.1", 70000, None)
 
