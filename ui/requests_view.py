@@ -58,12 +58,31 @@ def row_values(request: ServedRequest) -> tuple[str, ...]:
     )
 
 
+def header_text(request: ServedRequest) -> str:
+    """One line about a request: "07:15:51 · my-editor · chat · 28 tokens in · 40 out · first token
+    1.4 s · 12.5 tok/s · length"."""
+    when, model, endpoint, tokens_in, tokens_out, ttft, tps, finish = row_values(request)
+    parts = [when, model, endpoint, f"{tokens_in} tokens in" if tokens_in != "—" else "",
+             f"{tokens_out} out", f"first token {ttft}" if ttft != "—" else "",
+             f"{tps} tok/s" if tps != "—" else "", finish]
+    return " · ".join(p for p in parts if p)
+
+
 def _plain(text: str, name: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName(name)
     label.setTextFormat(Qt.TextFormat.PlainText)  # what a client sent is text, never markup
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _role(text: str) -> QLabel:
+    """Who wrote a part of the request ("user", "reply"), as a bold heading above it."""
+    label = _plain(text, "requestRole")
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
     return label
 
 
@@ -82,7 +101,7 @@ class RequestView(QWidget):
         self.reply.token_clicked.connect(self._on_token)
         self.header = _plain(PLACEHOLDER, "requestHeader")
         self._prompt: list[QLabel] = []
-        self.reply_label = _plain("", "requestRole")
+        self.reply_label = _role("")
         self._layout.addWidget(self.header)
         self._layout.addWidget(self.reply_label)
         self._layout.addWidget(self.reply)
@@ -95,14 +114,14 @@ class RequestView(QWidget):
             self._layout.removeWidget(label)
             label.deleteLater()
         self._prompt = []
-        self.header.setText(" · ".join(v for v in row_values(request) if v != "—"))
+        self.header.setText(header_text(request))
         if request.prompt is not None:
             turns = [("prompt (raw text, no chat template)", request.prompt)]
         else:
             turns = [(m["role"], m["content"]) for m in request.messages]
         at = 1
         for role, text in turns:
-            for widget in (_plain(role, "requestRole"), _plain(text, "requestText")):
+            for widget in (_role(role), _plain(text, "requestText")):
                 self._layout.insertWidget(at, widget)
                 self._prompt.append(widget)
                 at += 1

@@ -22,6 +22,9 @@ from engine.events import Alternative, TokenEvent
 from engine.sampling import SamplingSettings
 
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default
+# Alternatives the engine reports per token whatever the request asks (the answer carries only
+# `top_logprobs` of them): the window's Requests view shows a request's steps like a reply's
+REPORTED_ALTERNATIVES = 10
 DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default max_tokens for a plain completion (a chat's: no limit)
 LOGPROB_FLOOR = -9999.0  # OpenAI's stand-in for a probability of zero (JSON has no -inf)
 # The engine's finish reasons in OpenAI's words ("cancelled": the client left; nobody reads it)
@@ -107,7 +110,7 @@ def completion_call(body: CompletionRequest, cache: CacheConfig) -> ChatCall:
     top = body.logprobs or 0
     max_tokens = body.max_tokens or DEFAULT_COMPLETION_TOKENS
     request = GenerateRequest(
-        user_message="", sampling=_sampling(body), max_new_tokens=max_tokens, top_report=max(top, 1),
+        user_message="", sampling=_sampling(body), max_new_tokens=max_tokens, top_report=max(top, REPORTED_ALTERNATIVES),
         cache=cache, stop_strings=_stops(body), raw_prompt=prompt,
     )
     return ChatCall((), request, max_tokens, body.logprobs is not None, top, body.stream, _include_usage(body))
@@ -145,7 +148,7 @@ def chat_call(body: ChatCompletionRequest, cache: CacheConfig) -> ChatCall:
     top = body.top_logprobs or 0
     request = GenerateRequest(
         user_message=user, sampling=sampling, history=history, system_prompt=system,
-        max_new_tokens=max_tokens or 1, top_report=max(top, 1), cache=cache, stop_strings=stops,
+        max_new_tokens=max_tokens or 1, top_report=max(top, REPORTED_ALTERNATIVES), cache=cache, stop_strings=stops,
     )
     messages = ((({"role": "system", "content": system},) if system.strip() else ()) + history
                 + ({"role": "user", "content": user},))
