@@ -155,3 +155,17 @@ def test_another_address_needs_an_api_key_and_a_taken_port_is_said(qtbot, launch
         label = app.window.status.server_label
         qtbot.waitUntil(lambda: label.text().startswith("API off: cannot listen"), timeout=15000)
         assert label.text().endswith(f"port {port} is in use") and label.isVisible()
+
+
+def test_before_a_model_is_loaded_requests_get_a_503_to_retry(qtbot, launch):
+    app = launch(FakeBackend(), wait_for_model=False)  # the model never starts loading
+    port = free_port()
+    turn_on(qtbot, app.window, port)
+    qtbot.waitUntil(lambda: "running" in app.window.status.server_label.text())
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"messages": HELLO}, timeout=10)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_not_loaded"
+    assert "no model is loaded" in r.json()["error"]["message"] and r.headers["retry-after"] == "1"
+    with qtbot.waitSignal(app.controller.model_loaded, timeout=10000):
+        app.core.start()
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"messages": HELLO}, timeout=10)
+    assert r.status_code == 200 and r.json()["model"] == "Fake default"
