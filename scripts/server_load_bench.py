@@ -10,7 +10,11 @@ usage included) one after another. Bounded: every client stops sending at `--dea
 and every request has a read timeout. Meanwhile a probe asks GET /v1/models every 0.25 s: its
 latency says whether the server's event loop stays responsive while the model works.
 
-Reports per request: status (done / refused with 429 or 503 / failed), time to first token from
+Before the load, one request straight through the session (no HTTP) gives the engine's own speed
+on the machine as it is now: the aggregate is reported against it, since this machine is shared.
+Prompt caches go to a temporary data dir, removed at the end.
+
+Reports per request: status (done / refused with 429 or 503 / failed / cut at the deadline), time to first token from
 the request being sent (queueing included: with one model thread, requests wait their turn) and
 tokens; in all: aggregate completion tokens per second of wall time, TTFT p50/p95, probe latency
 p50/p95, and what is left afterwards (requests running, jobs waiting, threads) — all zero or back
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import threading
 import time
 
@@ -41,7 +47,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def stream_one(http, url: str, question: str, max_tokens: int) -> dict:
+def stream_one(http, url: str, question: str, max_tokens: int, hard_stop: float = float("inf")) -> dict:
+    """One streamed chat request; closed early ("cut", which cancels it) past `hard_stop`."""
     body = {"model": "bench", "messages": [{"role": "user", "content": question}], "stream": True,
             "temperature": 0, "max_tokens": max_tokens, "stream_options": {"include_usage": True}}
     sent = time.perf_counter()
@@ -53,6 +60,8 @@ def stream_one(http, url: str, question: str, max_tokens: int) -> dict:
                 return {"status": "refused" if r.status_code in (429, 503) else "failed", "code": r.status_code,
                         "message": r.json()["error"]["message"]}
             for line in r.iter_lines():
+                if time.perf_counter() > hard_stop:
+                    return {"status": "cut", "tokens": tokens}
                 if not line.startswith("data: "):
                     continue
                 data = line[6:]
@@ -79,12 +88,31 @@ def stream_one(http, url: str, question: str, max_tokens: int) -> dict:
             "cached_tokens": usage and usage["prompt_tokens_details"]["cached_tokens"]}
 
 
+def engine_alone(session, max_tokens: int) -> float:
+    """Decode tokens per second of one request straight through the session (no HTTP, no queue):
+    the yardstick for the aggregate on a machine whose load changes."""
+    from app.backend import ReplyDone
+    from app.server import translate
+    from app.server.schemas import ChatCompletionRequest
+    from app.settings import CacheConfig
+
+    body = ChatCompletionRequest(messages=[{"role": "user", "content": "Tell me about the moon."}], temperature=0,
+                                 max_tokens=max_tokens)
+    request = translate.chat_call(body, CacheConfig(on_disk=False)).generate
+    start, tokens = time.perf_counter(), 0
+    for item in session.stream(request, lambda: False, lambda _d, _t: None):
+        if not isinstance(item, ReplyDone) and item.token is not None:
+            tokens += 1
+    return tokens / (time.perf_counter() - start)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=2, help="streamed requests per client, one after another")
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--deadline", type=float, default=300.0, help="seconds after which no client sends again")
+    ap.add_argument("--deadline", type=float, default=300.0,
+                    help="seconds after which no client sends again; streams still open 60 s later are closed")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -96,8 +124,10 @@ def main() -> None:
     from app.server.request_log import RequestLog
     from app.server.routes import ServedModel, create_app
 
-    session = EngineBackend().load("default", lambda _p, _what: None)
+    data_dir = tempfile.mkdtemp(prefix="glassbox-load-bench-")  # prompt caches: not the user's data dir
+    session = EngineBackend(data_dir).load("default", lambda _p, _what: None)
     served = ServedModel(session, "glassbox-default")
+    baseline = engine_alone(session, args.max_tokens)
     thread, log = ModelThread(), RequestLog()
     threads_before = threading.active_count()
     results: list[dict] = []
@@ -109,6 +139,7 @@ def main() -> None:
             stream_one(warm, url, "Hello", 4)
         start = time.perf_counter()
         stop_at = start + args.deadline
+        hard_stop = stop_at + 60
         finished = threading.Event()
 
         def client(index: int) -> None:
@@ -117,7 +148,7 @@ def main() -> None:
                     if time.perf_counter() > stop_at:
                         return
                     result = stream_one(http, url, QUESTIONS[(index + n * args.clients) % len(QUESTIONS)],
-                                        args.max_tokens)
+                                        args.max_tokens, hard_stop)
                     with lock:
                         results.append(result | {"client": index})
 
@@ -140,6 +171,7 @@ def main() -> None:
         finished.set()
         prober.join()
     thread.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
     done = [r for r in results if r["status"] == "done"]
     ttfts = [r["ttft_s"] for r in done]
     tokens = sum(r["tokens"] for r in done)
@@ -148,9 +180,12 @@ def main() -> None:
         "requests": len(results), "done": len(done),
         "refused": sum(r["status"] == "refused" for r in results),
         "failed": [r["message"] for r in results if r["status"] == "failed"],
+        "cut_at_deadline": sum(r["status"] == "cut" for r in results),
         "wall_s": round(wall, 2), "completion_tokens": tokens, "aggregate_tok_per_s": round(tokens / wall, 2),
         "ttft_p50_s": round(percentile(ttfts, 0.5), 3), "ttft_p95_s": round(percentile(ttfts, 0.95), 3),
         "ttft_min_s": round(min(ttfts, default=float("nan")), 3),
+        "engine_alone_tok_per_s": round(baseline, 2),
+        "aggregate_vs_engine_alone": round(tokens / wall / baseline, 2) if baseline else None,
         "probe_p50_ms": round(1000 * percentile(probes, 0.5), 1), "probe_p95_ms": round(1000 * percentile(probes, 0.95), 1),
         "probes": len(probes),
         "left_running": log.running, "left_waiting": thread.waiting, "model_busy": thread.busy,
