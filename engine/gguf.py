@@ -8,9 +8,11 @@ GIL is released between steps.
 
 Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 as
 MLX affine quantization (group 32, exactly the file's numbers): `<name>.weight` packed uint32,
-`<name>.scales` and `<name>.biases` float16. The other block formats (K-quants Q2_K..Q6_K, IQ4_NL,
-IQ4_XS and whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded
-by that package; `GGUFContents.types` says what each tensor was stored as, so the loader can
+`<name>.scales` and `<name>.biases` float16. Q4_K and Q5_K are affine per 32 values too (value =
+d·sc·q − dmin·m, with 6-bit sc and m per 32): they come out in the same layout, exactly, with float32
+scales and biases (d·sc and −dmin·m). The other block formats (Q2_K, Q3_K, Q6_K, IQ4_NL, IQ4_XS and
+whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded by that
+package; `GGUFContents.types` says what each tensor was stored as, so the loader can
 re-quantize them for Metal.
 
 Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or truncated,
@@ -36,7 +38,7 @@ _MAX_DIMS = 4  # GGML_MAX_DIMS
 _VERSIONS = (2, 3)
 
 # ggml tensor types converted here, exactly, to MLX's affine layout -> (name, block elements, bytes)
-F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, BF16 = 0, 1, 2, 3, 6, 7, 8, 30
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, BF16 = 0, 1, 2, 3, 6, 7, 8, 12, 13, 30
 TYPES = {F32: ("F32", 1, 4), F16: ("F16", 1, 2), Q4_0: ("Q4_0", 32, 18), Q4_1: ("Q4_1", 32, 20),
          Q5_0: ("Q5_0", 32, 22), Q5_1: ("Q5_1", 32, 24), Q8_0: ("Q8_0", 32, 34), BF16: ("BF16", 1, 2)}
 _BLOCKS = {
@@ -46,7 +48,13 @@ _BLOCKS = {
     Q5_1: np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)]),
     Q8_0: np.dtype([("d", "<f2"), ("qs", "i1", 32)]),
 }
-_BITS = {Q4_0: 4, Q4_1: 4, Q5_0: 5, Q5_1: 5, Q8_0: 8}
+_BITS = {Q4_0: 4, Q4_1: 4, Q5_0: 5, Q5_1: 5, Q8_0: 8, Q4_K: 4, Q5_K: 5}
+# K-quant super-blocks of 256 values, affine per 32: d, dmin (float16), 12 bytes of 6-bit scales
+# and mins, Q5_K's fifth bits (32 bytes), then the low nibbles (128 bytes)
+_K_BLOCKS = {
+    Q4_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qs", "u1", 128)]),
+    Q5_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qh", "u1", 32), ("qs", "u1", 128)]),
+}
 GROUP = 32
 
 
@@ -284,6 +292,31 @@ def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
     return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
 
 
+def _k_quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
+    """Q4_K / Q5_K super-blocks -> MLX affine layout (group 32), exactly: scale d·sc, bias −dmin·m.
+
+    Within a super-block, values 64j..64j+31 are the low nibbles of qs[32j:32j+32] and values
+    64j+32..64j+63 their high nibbles; Q5_K's fifth bit of value 32i+l is bit i of qh[l].
+    """
+    from gguf.quants import Q4_K as GGUF_Q4_K  # llama.cpp's own unpacking of the 6-bit scales
+
+    blocks = raw.view(_K_BLOCKS[kind]).reshape(-1)  # (super-blocks,)
+    n = blocks.shape[0]
+    sc, m = GGUF_Q4_K.get_scale_min(blocks["scales"])  # (n, 8) each
+    scales = blocks["d"].astype(np.float32)[:, None] * sc.astype(np.float32)  # (n, 8)
+    biases = -(blocks["dmin"].astype(np.float32)[:, None] * m.astype(np.float32))  # (n, 8)
+    qs = blocks["qs"].reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+    q = (qs & 0x0F).reshape(n, 8, 32)  # (n, groups, 32) in value order
+    if kind == Q5_K:
+        high = blocks["qh"].reshape(n, 1, 32) >> np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
+        q = q | ((high & 1) << 4)
+    return {
+        "weight": pack_affine(q.reshape(rows, -1), _BITS[kind]),
+        "scales": scales.reshape(rows, -1),
+        "biases": biases.reshape(rows, -1),
+    }
+
+
 def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
     start = header.data_offset + t.offset
     raw = np.frombuffer(buf, np.uint8, t.n_bytes, start)
@@ -294,13 +327,15 @@ def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
     if t.ggml_type == BF16:  # numpy has no bfloat16: widen to float32 exactly
         return {"": (raw.view("<u2").astype(np.uint32) << 16).view("<f4").reshape(t.shape)}
     rows = t.n_elements // t.shape[-1]
-    if t.ggml_type not in _BLOCKS:  # K-quants, IQ4_*, ...: llama.cpp's own dequantization
+    lead = t.shape[:-1]
+    if t.ggml_type in _K_BLOCKS:
+        return {k: v.reshape(*lead, v.shape[-1]) for k, v in _k_quantized(raw, t.ggml_type, rows).items()}
+    if t.ggml_type not in _BLOCKS:  # Q6_K, Q2_K, IQ4_*, ...: llama.cpp's own dequantization
         from gguf.quants import dequantize
 
         dense = dequantize(raw.reshape(rows, -1), t.ggml_type)  # (rows, row length) float32
         return {"": dense.astype(np.float32, copy=False).reshape(t.shape)}
     parts = _quantized(raw, t.ggml_type, rows)
-    lead = t.shape[:-1]
     return {k: v.reshape(*lead, v.shape[-1]) for k, v in parts.items()}
 
 
