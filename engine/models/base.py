@@ -96,6 +96,8 @@ class GGUFLayout:
     tensors outside the blocks. permute_qk: the converter permuted Q/K rows for llama.cpp's
     interleaved RoPE (Llama family), which the loader undoes. norm_shift: the converter stored
     every `*norm.weight` as weight + norm_shift (Gemma stores 1 + γ), which the loader subtracts.
+    tensor_names: whole names inside a block whose last part differs too (DeepSeek's
+    `exp_probs_b.bias` is our `mlp.gate.e_score_correction_bias`).
     """
 
     layer_names: dict[str, str]
@@ -104,6 +106,7 @@ class GGUFLayout:
     )
     permute_qk: bool = False
     norm_shift: float = 0.0
+    tensor_names: dict[str, str] = field(default_factory=dict)
 
     def to_model(self, weights: dict[str, mx.array], config: dict[str, Any]) -> dict[str, mx.array]:
         """GGUF tensors (names as in the file, quantized parts suffixed) -> the model's names/values."""
@@ -130,6 +133,8 @@ class GGUFLayout:
 
     def model_name(self, name: str) -> str:
         parts = name.split(".")
+        if parts[0] == "blk" and ".".join(parts[2:]) in self.tensor_names:
+            return f"layers.{parts[1]}.{self.tensor_names['.'.join(parts[2:])]}"
         if parts[0] == "blk":
             return ".".join(["layers", parts[1], self.layer_names.get(parts[2], parts[2]), *parts[3:]])
         return ".".join([self.top_names.get(parts[0], parts[0]), *parts[1:]])
@@ -139,6 +144,9 @@ class GGUFLayout:
         top = {v: k for k, v in self.top_names.items()}
         if name.startswith("layers."):
             _, i, rest = name.split(".", 2)
+            whole = {v: k for k, v in self.tensor_names.items()}
+            if rest in whole:
+                return f"blk.{i}.{whole[rest]}"
             path, leaf = rest.rsplit(".", 1)
             return f"blk.{i}.{by_ours.get(path, path)}.{leaf}"
         path, leaf = name.rsplit(".", 1)

@@ -17,10 +17,10 @@ from engine.loading import WeightPolicy, load
 from engine.models import get_architecture
 from engine.prompt_cache import PromptCache
 from engine.sampling import GREEDY
-from tests.engine.checkpoints import ARCHITECTURES, tiny_model, write_gguf, write_hf
+from tests.engine.checkpoints import ARCHITECTURES, PROBE_TOKENS, tiny_model, write_gguf, write_hf
 
 FLOAT32 = WeightPolicy("float32")
-TOKENS = mx.array([[(i * 37 + 11) % 256 for i in range(24)]])  # longer than the tiny windows (8)
+TOKENS = mx.array([PROBE_TOKENS])
 
 
 def logits(model, tokens=TOKENS, cache=None):
