@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import model_catalog  # noqa: E402
 from engine.loading import WeightPolicy, load  # noqa: E402
-from tests.engine.test_golden_gemma import CASES  # noqa: E402
 from tests.engine.test_golden import compare, full_logprobs  # noqa: E402
+from tests.engine.test_golden_gemma import CASES  # noqa: E402
 
 
 def gelu(x: np.ndarray, llama_cpp_table: bool) -> np.ndarray:

@@ -63,8 +63,44 @@ class Llama3RoPE(nn.Module):
         )
 
 
+class YarnRoPE(nn.Module):
+    """YaRN (Peng et al. 2023): wavelengths longer than the original context are interpolated by
+    `factor`, short ones kept, a linear ramp between (from beta_fast to beta_slow rotations); the
+    rotated part scaled by mscale(mscale) / mscale(mscale_all_dim). DeepSeek V2/V3's rope_scaling."""
+
+    def __init__(self, dims: int, base: float, traditional: bool, scaling: dict[str, Any]):
+        super().__init__()
+        self.dims, self.traditional = dims, traditional
+        factor = scaling["factor"]
+        old_context = scaling.get("original_max_position_embeddings", 4096)
+        beta_fast, beta_slow = scaling.get("beta_fast", 32), scaling.get("beta_slow", 1)
+
+        def correction_dim(rotations: float) -> float:
+            return dims * math.log(old_context / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+        low = max(math.floor(correction_dim(beta_fast)), 0)
+        high = min(math.ceil(correction_dim(beta_slow)), dims - 1)
+        ramp = mx.clip((mx.arange(dims // 2, dtype=mx.float32) - low) / max(high - low, 0.001), 0, 1)
+        keep = 1.0 - ramp  # 1: extrapolate (keep the frequency), 0: interpolate (divide by factor)
+        freqs = base ** (mx.arange(0, dims, 2, dtype=mx.float32) / dims)  # wavelengths / 2π
+        self._freqs = (factor * freqs * freqs) / (factor * freqs * keep + freqs * (1 - keep))
+        self.mscale = yarn_mscale(factor, scaling.get("mscale", 1)) / yarn_mscale(factor, scaling.get("mscale_all_dim", 0))
+
+    def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
+        if self.mscale != 1.0:
+            x = mx.concatenate([x[..., : self.dims] * self.mscale, x[..., self.dims :]], axis=-1)
+        return mx.fast.rope(
+            x, self.dims, traditional=self.traditional, base=None, scale=1.0, offset=offset, freqs=self._freqs,
+        )
+
+
+def yarn_mscale(factor: float, mscale: float) -> float:
+    """YaRN's attention temperature: 0.1 * mscale * ln(factor) + 1 (1 when not stretched)."""
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
+
+
 def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any] | None) -> nn.Module:
-    """The rotary embedding named by a model's `rope_scaling` (none, linear or llama3)."""
+    """The rotary embedding named by a model's `rope_scaling` (none, linear, llama3 or yarn)."""
     kind = (scaling or {}).get("rope_type", (scaling or {}).get("type", "default"))
     if kind in ("default", None):
         return nn.RoPE(dims, traditional=traditional, base=base)
@@ -72,6 +108,8 @@ def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any]
         return nn.RoPE(dims, traditional=traditional, base=base, scale=1.0 / scaling["factor"])
     if kind == "llama3":
         return Llama3RoPE(dims, base, traditional, scaling)
+    if kind in ("yarn", "deepseek_yarn"):
+        return YarnRoPE(dims, base, traditional, scaling)
     raise ValueError(f"unsupported rope_scaling type {kind!r}")
 
 

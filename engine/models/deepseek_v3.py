@@ -44,6 +44,7 @@ from engine.models.base import (
     llama_like_config,
     make_rope,
     windowed_caches,
+    yarn_mscale,
 )
 from engine.models.experts import SwitchGLU, stack_experts
 
@@ -148,6 +149,8 @@ class Attention(nn.Module):
         self.unembed_out = MultiLinear(self.rank, args.v_head_dim, self.n_heads)  # W^UV_h: latent -> value
         self.o_proj = nn.Linear(self.n_heads * args.v_head_dim, dim, bias=args.attention_bias)
         self.scale = (self.nope + self.rope_dim) ** -0.5
+        if (args.rope_scaling or {}).get("mscale_all_dim"):  # YaRN: the softmax temperature too
+            self.scale *= yarn_mscale(args.rope_scaling["factor"], args.rope_scaling["mscale_all_dim"]) ** 2
         self.rope = make_rope(self.rope_dim, args.rope_theta, True, args.rope_scaling)
 
     def queries(self, x: mx.array) -> mx.array:
@@ -300,6 +303,16 @@ def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
     )
     for key in ("head_dim", "num_key_value_heads"):  # set by the architecture, not by these keys
         config.pop(key)
+    if meta.arch("rope.scaling.type", None) == "yarn":
+        # llama.cpp keeps 0.1 * mscale_all_dim as the log multiplier and uses it for both mscales
+        mscale = float(meta.arch("rope.scaling.yarn_log_multiplier", 0.0)) / 0.1
+        config["rope_scaling"] = {
+            "type": "yarn", "factor": float(meta.arch("rope.scaling.factor")),
+            "original_max_position_embeddings": int(meta.arch("rope.scaling.original_context_length")),
+            "beta_fast": float(meta.arch("rope.scaling.yarn_beta_fast", 32.0)),
+            "beta_slow": float(meta.arch("rope.scaling.yarn_beta_slow", 1.0)),
+            "mscale": mscale, "mscale_all_dim": mscale,
+        }
     return config
 
 

@@ -51,7 +51,9 @@ TINY: dict[str, dict[str, Any]] = {
                         qk_rope_head_dim=32, qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=8,
                         n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2,
                         routed_scaling_factor=2.5, moe_intermediate_size=32, first_k_dense_replace=1,
-                        norm_topk_prob=True, rms_norm_eps=1e-6, tie_word_embeddings=False),
+                        norm_topk_prob=True, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                        rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                      "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.7, "mscale_all_dim": 0.7}),
 }
 ARCHITECTURES = tuple(TINY)
 PROBE_TOKENS = [(i * 37 + 11) % 256 for i in range(24)]  # longer than the tiny windows (8)
@@ -161,6 +163,11 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
         w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
         w.add_expert_group_count(args.n_group)
         w.add_expert_group_used_count(args.topk_group)
+        yarn = args.rope_scaling
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(yarn["factor"])
+        w.add_rope_scaling_orig_ctx_len(yarn["original_max_position_embeddings"])
+        w.add_rope_scaling_yarn_log_mul(0.1 * yarn["mscale_all_dim"])  # llama.cpp's spelling of mscale
     else:
         w.add_key_length(args.head_dim)
         w.add_value_length(args.head_dim)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine import model_catalog
-from engine.loading import load
+from engine.loading import WeightPolicy, load
 from tests.engine.test_golden import Bounds, compare, full_logprobs, greedy_events
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden_gemma3"
@@ -47,7 +47,9 @@ STORED = Bounds(gap=0.06, kl=3e-4)  # Q6_K matrices re-quantized to 8 bits (meas
 
 @pytest.fixture(scope="module")
 def gemma():
-    return load(model_catalog.path_of(MODEL))
+    """Float32, whatever this machine's default policy (with Glassbox's CPU kernels built it is
+    "stored": see the last test)."""
+    return load(model_catalog.path_of(MODEL), WeightPolicy("float32"))
 
 
 def test_fixtures_belong_to_this_file_and_cover_enough():
@@ -107,8 +109,6 @@ def test_held_as_stored_the_k_quants_are_in_mlx_affine_layout_and_agree():
     """The Metal path: Q4_K, Q5_0 and Q8_0 matrices held exactly as stored (MLX's affine layout,
     group 32, holds them); only the 9 Q6_K matrices (16-value groups) are re-quantized, to 8 bits.
     Re-quantizing moves the numbers a little, not the answer."""
-    from engine.loading import WeightPolicy
-
     stored = load(model_catalog.path_of(MODEL), WeightPolicy("stored"))
     assert "9 matrices re-quantized" in stored.info.held_as
     case = CASES["plain_capital"]
@@ -118,7 +118,7 @@ def test_held_as_stored_the_k_quants_are_in_mlx_affine_layout_and_agree():
 
 def measure() -> None:
     """Print what the bounds above are set from."""
-    lm = load(model_catalog.path_of(MODEL))
+    lm = load(model_catalog.path_of(MODEL), WeightPolicy("float32"))
     n_ok = sum(
         lm.tokenizer.encode(c["text"], special=s) == c["ids_special" if s else "ids"]
         for c in TOKENS["cases"] for s in (False, True)
