@@ -1,4 +1,4 @@
-"""DeepSeek V3 (and V2's layout): multi-head latent attention and a mixture of experts with a shared expert.
+"""DeepSeek V3 and V2: multi-head latent attention and a mixture of experts with a shared expert.
 
 x -> embed -> N x [x + MLA(RMSNorm(x)); x + FFN(RMSNorm(x))] -> RMSNorm -> LM head, where FFN is a
 dense SwiGLU in the first `first_k_dense_replace` layers and a mixture of experts after.
@@ -21,6 +21,11 @@ only the best `topk_group` groups stay eligible, and the top `num_experts_per_to
 s_i + b_i among them are chosen. Their gates are the unbiased s_i, normalised to sum to one (when
 `norm_topk_prob`) and multiplied by `routed_scaling_factor`. The output adds the shared experts
 (one SwiGLU of n_shared_experts x moe_intermediate_size), which every token passes through.
+
+DeepSeek V2 (and V2-Lite, Coder-V2) differs only in routing (DeepSeek-V2 paper, §2.2):
+softmax affinities, no bias; "greedy" takes the top k, "group_limited_greedy" first keeps the
+`topk_group` groups holding the highest single affinity; the gates are renormalised when
+`norm_topk_prob`, else multiplied by `routed_scaling_factor` (Hugging Face's reference code).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ from engine.models.base import (
 )
 from engine.models.experts import SwitchGLU, stack_experts
 
+# (scoring_func, topk_method): V3's, V2's two
+ROUTINGS = (("sigmoid", "noaux_tc"), ("softmax", "greedy"), ("softmax", "group_limited_greedy"))
+
 
 @dataclass
 class ModelArgs(BaseModelArgs):
@@ -69,8 +77,8 @@ class ModelArgs(BaseModelArgs):
     topk_group: int = 1
     routed_scaling_factor: float = 1.0
     norm_topk_prob: bool = True
-    scoring_func: str = "sigmoid"
-    topk_method: str = "noaux_tc"
+    scoring_func: str | None = None  # default: V3's "sigmoid", V2's "softmax"
+    topk_method: str | None = None  # default: V3's "noaux_tc", V2's "greedy"
     first_k_dense_replace: int = 0
     moe_layer_freq: int = 1
     rms_norm_eps: float = 1e-6
@@ -86,11 +94,14 @@ class ModelArgs(BaseModelArgs):
     def __post_init__(self):
         self.head_dim = self.qk_nope_head_dim + self.qk_rope_head_dim
         self.num_key_value_heads = 1
-        if self.scoring_func != "sigmoid" or self.topk_method != "noaux_tc":
-            raise ValueError(
-                f"only DeepSeek V3's routing (sigmoid scores, noaux_tc) is implemented, not "
-                f"{self.scoring_func!r}/{self.topk_method!r}"
-            )
+        v2 = self.model_type == "deepseek_v2"
+        self.scoring_func = self.scoring_func or ("softmax" if v2 else "sigmoid")
+        self.topk_method = {"gready": "greedy"}.get(self.topk_method, self.topk_method)  # HF V2's default, misspelt
+        self.topk_method = self.topk_method or ("greedy" if v2 else "noaux_tc")
+        routing = (self.scoring_func, self.topk_method)
+        if routing not in ROUTINGS:
+            known = ", ".join(f"{s}/{m}" for s, m in ROUTINGS)
+            raise ValueError(f"unsupported DeepSeek routing {'/'.join(routing)} (supported: {known})")
         if self.n_routed_experts and self.n_routed_experts % self.n_group:
             raise ValueError("n_routed_experts must be a multiple of n_group")
 
@@ -179,30 +190,43 @@ class Attention(nn.Module):
 
 
 class Router(nn.Module):
-    """Sigmoid affinities, group-limited top-k chosen with the balance bias, unbiased gates."""
+    """Affinities, a group-limited top-k choice, gates (see the module docstring for V3 and V2)."""
 
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.top_k, self.n_group, self.topk_group = args.num_experts_per_tok, args.n_group, args.topk_group
         self.norm_topk_prob, self.scaling = args.norm_topk_prob, args.routed_scaling_factor
+        self.v3 = args.topk_method == "noaux_tc"
+        self.limit_groups = self.n_group > 1 and args.topk_method != "greedy"
         self.weight = mx.zeros((args.n_routed_experts, args.hidden_size))  # e_i
-        self.e_score_correction_bias = mx.zeros((args.n_routed_experts,))  # b_i
+        if self.v3:
+            self.e_score_correction_bias = mx.zeros((args.n_routed_experts,))  # b_i
 
     def __call__(self, x: mx.array) -> tuple[mx.array, mx.array]:
         """x (B, L, dim) -> chosen experts (B, L, k) and their gates (B, L, k)."""
-        scores = mx.sigmoid((x @ self.weight.T).astype(mx.float32))  # (B, L, E): s_i
-        choice = scores + self.e_score_correction_bias  # (B, L, E): s_i + b_i, for choosing only
-        if self.n_group > 1:
+        logits = (x @ self.weight.T).astype(mx.float32)  # (B, L, E)
+        if self.v3:
+            scores = mx.sigmoid(logits)  # s_i
+            choice = scores + self.e_score_correction_bias  # s_i + b_i, for choosing only
+        else:
+            scores = choice = mx.softmax(logits, axis=-1, precise=True)
+        if self.limit_groups:
             groups = mx.unflatten(choice, -1, (self.n_group, -1))  # (B, L, G, E/G)
-            group_scores = mx.topk(groups, 2, axis=-1).sum(axis=-1, keepdims=True)  # (B, L, G, 1)
+            if self.v3:  # a group's score: its two best
+                group_scores = mx.topk(groups, 2, axis=-1).sum(axis=-1, keepdims=True)  # (B, L, G, 1)
+            else:  # its best
+                group_scores = groups.max(axis=-1, keepdims=True)  # (B, L, G, 1)
             dropped = mx.argpartition(group_scores, kth=self.n_group - self.topk_group - 1, axis=-2)
             dropped = dropped[..., : self.n_group - self.topk_group, :]  # (B, L, G - topk_group, 1)
             choice = mx.flatten(mx.put_along_axis(groups, dropped, mx.array(0.0), axis=-2), -2, -1)
         experts = mx.argpartition(-choice, kth=self.top_k - 1, axis=-1)[..., : self.top_k]  # (B, L, k)
         gates = mx.take_along_axis(scores, experts, axis=-1)  # (B, L, k)
-        if self.top_k > 1 and self.norm_topk_prob:
+        normalise = self.top_k > 1 and self.norm_topk_prob
+        if normalise:
             gates = gates / gates.sum(axis=-1, keepdims=True)
-        return experts, gates * self.scaling
+        if self.v3 or not normalise:  # V2 scales only gates it did not renormalise
+            gates = gates * self.scaling
+        return experts, gates
 
 
 class MoE(nn.Module):
@@ -283,8 +307,10 @@ def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
     config = llama_like_config(meta)
     rope = int(meta.arch("rope.dimension_count"))
     q_lora = meta.arch("attention.q_lora_rank", None)
+    sigmoid = int(meta.arch("expert_gating_func", 2)) == 2  # llama.cpp: 1 softmax (V2), 2 sigmoid (V3)
+    n_group = int(meta.arch("expert_group_count", 1))
     config.update(
-        model_type="deepseek_v3",
+        model_type="deepseek_v3" if sigmoid else "deepseek_v2",
         kv_lora_rank=int(meta.arch("attention.kv_lora_rank")),
         q_lora_rank=int(q_lora) if q_lora else None,
         qk_rope_head_dim=rope,
@@ -295,11 +321,12 @@ def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
         n_routed_experts=int(meta.arch("expert_count", 0)) or None,
         n_shared_experts=int(meta.arch("expert_shared_count", 0)) or None,
         num_experts_per_tok=int(meta.arch("expert_used_count", 1)),
-        n_group=int(meta.arch("expert_group_count", 1)),
+        n_group=n_group,
         topk_group=int(meta.arch("expert_group_used_count", 1)),
         routed_scaling_factor=float(meta.arch("expert_weights_scale", 1.0)),
         norm_topk_prob=bool(meta.arch("expert_weights_norm", False)),
-        scoring_func={1: "softmax", 2: "sigmoid"}[int(meta.arch("expert_gating_func", 2))],
+        scoring_func="sigmoid" if sigmoid else "softmax",
+        topk_method="noaux_tc" if sigmoid else "group_limited_greedy" if n_group > 1 else "greedy",
     )
     for key in ("head_dim", "num_key_value_heads"):  # set by the architecture, not by these keys
         config.pop(key)
@@ -330,7 +357,7 @@ GGUF_LAYER_NAMES = {
 }
 
 ARCHITECTURE = Architecture(
-    names=("deepseek_v3", "deepseek2"),
+    names=("deepseek_v3", "deepseek_v2", "deepseek2"),
     hf_class="DeepseekV3ForCausalLM",
     args=ModelArgs,
     model=Model,

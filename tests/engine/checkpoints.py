@@ -54,10 +54,20 @@ TINY: dict[str, dict[str, Any]] = {
                         norm_topk_prob=True, rms_norm_eps=1e-6, tie_word_embeddings=False,
                         rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
                                       "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.7, "mscale_all_dim": 0.7}),
+    # V2-Lite's shape: queries not low-rank; softmax routing limited to the 2 best of 4 groups,
+    # gates scaled (not renormalised); two shared experts
+    "deepseek_v2": dict(num_hidden_layers=3, num_attention_heads=4, kv_lora_rank=64, q_lora_rank=None,
+                        qk_rope_head_dim=32, qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=8,
+                        n_shared_experts=2, num_experts_per_tok=2, n_group=4, topk_group=2,
+                        topk_method="group_limited_greedy", scoring_func="softmax", norm_topk_prob=False,
+                        routed_scaling_factor=1.5, moe_intermediate_size=32, first_k_dense_replace=1,
+                        rms_norm_eps=1e-6, tie_word_embeddings=False,
+                        rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                      "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
 }
 ARCHITECTURES = tuple(TINY)
 PROBE_TOKENS = [(i * 37 + 11) % 256 for i in range(24)]  # longer than the tiny windows (8)
-GGUF_ARCHITECTURE = {"qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2"}  # llama.cpp's names
+GGUF_ARCHITECTURE = {"qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
 
 
 def tiny_config(name: str) -> dict[str, Any]:
@@ -145,13 +155,14 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
     w.add_feed_forward_length(args.intermediate_size)
     w.add_head_count(args.num_attention_heads)
     w.add_head_count_kv(args.num_key_value_heads)
-    if name == "deepseek_v3":  # llama.cpp's converter: MLA as MQA over the latent, head widths apart
+    if name.startswith("deepseek"):  # llama.cpp's converter: MLA as MQA over the latent, head widths apart
         w.add_key_length(args.kv_lora_rank + args.qk_rope_head_dim)
         w.add_value_length(args.kv_lora_rank)
         w.add_key_length_mla(args.head_dim)
         w.add_value_length_mla(args.v_head_dim)
         w.add_kv_lora_rank(args.kv_lora_rank)
-        w.add_q_lora_rank(args.q_lora_rank)
+        if args.q_lora_rank:
+            w.add_q_lora_rank(args.q_lora_rank)
         w.add_rope_dimension_count(args.qk_rope_head_dim)
         w.add_leading_dense_block_count(args.first_k_dense_replace)
         w.add_expert_feed_forward_length(args.moe_intermediate_size)
@@ -160,14 +171,14 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
         w.add_expert_used_count(args.num_experts_per_tok)
         w.add_expert_weights_scale(args.routed_scaling_factor)
         w.add_expert_weights_norm(args.norm_topk_prob)
-        w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+        w.add_expert_gating_func(getattr(gguf.ExpertGatingFuncType, args.scoring_func.upper()))
         w.add_expert_group_count(args.n_group)
         w.add_expert_group_used_count(args.topk_group)
-        yarn = args.rope_scaling
-        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-        w.add_rope_scaling_factor(yarn["factor"])
-        w.add_rope_scaling_orig_ctx_len(yarn["original_max_position_embeddings"])
-        w.add_rope_scaling_yarn_log_mul(0.1 * yarn["mscale_all_dim"])  # llama.cpp's spelling of mscale
+        if yarn := args.rope_scaling:
+            w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+            w.add_rope_scaling_factor(yarn["factor"])
+            w.add_rope_scaling_orig_ctx_len(yarn["original_max_position_embeddings"])
+            w.add_rope_scaling_yarn_log_mul(0.1 * yarn["mscale_all_dim"])  # llama.cpp's spelling of mscale
     else:
         w.add_key_length(args.head_dim)
         w.add_value_length(args.head_dim)

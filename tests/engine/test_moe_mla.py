@@ -54,12 +54,14 @@ def test_a_quantized_latent_cache_stays_close_to_the_float_one():
     assert mx.mean(gap).item() < 0.01 and mx.max(gap).item() < 0.25
 
 
-def _router(n_group: int, topk_group: int, top_k: int, bias: list[float]) -> deepseek_v3.Router:
-    config = {**tiny_config("deepseek_v3"), "n_group": n_group, "topk_group": topk_group,
-              "num_experts_per_tok": top_k, "routed_scaling_factor": 1.0}
+def _router(n_group: int, topk_group: int, top_k: int, bias: list[float] | None, family: str = "deepseek_v3",
+            scaling: float = 1.0) -> deepseek_v3.Router:
+    config = {**tiny_config(family), "n_group": n_group, "topk_group": topk_group,
+              "num_experts_per_tok": top_k, "routed_scaling_factor": scaling}
     router = deepseek_v3.Router(deepseek_v3.ModelArgs.from_dict(config))
     router.weight = mx.eye(8, 64)  # token x's affinity logit to expert i is x[i]
-    router.e_score_correction_bias = mx.array(bias)
+    if bias is not None:
+        router.e_score_correction_bias = mx.array(bias)
     return router
 
 
@@ -98,3 +100,15 @@ def test_qwen3_moe_routes_to_the_top_k_softmax_experts_renormalised():
     expert_out = np.array(block.switch_mlp(x, mx.array(experts[None])))[0]  # (5, k, dim)
     expected = (expert_out * w[..., None]).sum(1)
     assert np.abs(np.array(block(x))[0] - expected).max() < 1e-5
+
+
+def test_deepseek_v2_routing_keeps_the_groups_with_the_best_single_expert_and_scales_softmax_gates():
+    # groups {0,1} {2,3} {4,5} {6,7}: by their best expert {0,1} wins (V3's two-best sum would pick {2,3})
+    logits = [2.0, -5.0, 1.5, 1.5, 0.0, 0.0, 1.9, -5.0]
+    router = _router(4, 1, 2, None, family="deepseek_v2", scaling=1.5)
+    assert "e_score_correction_bias" not in dict(router.parameters())  # V2 has no balance bias
+    experts, gates = router(_x(logits))
+    chosen = experts.tolist()[0][0]
+    assert sorted(chosen) == [0, 1]
+    p = np.exp(np.array(logits)) / np.exp(np.array(logits)).sum()  # softmax over the 8 experts, not renormalised
+    assert np.allclose([gates.tolist()[0][0][chosen.index(e)] for e in (0, 1)], [1.5 * p[0], 1.5 * p[1]], atol=1e-6)
