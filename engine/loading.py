@@ -154,6 +154,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
             raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
         weights = model.sanitize(src.weights)
         stored_as, quant = _describe_storage(weights, src.format, config)
+        weights = _expand_unquantizable(model, weights, quant)
         n_params = _count_params(weights, quant)
         expand = policy.expand(n_params * 4, quantized=bool(quant.layers))
         if expand:
@@ -350,6 +351,19 @@ def _count_params(weights, quant: _Quant) -> int:
         else:
             total += v.size
     return total
+
+
+def _expand_unquantizable(model: nn.Module, weights, quant: _Quant) -> dict[str, mx.array]:
+    """A quantized tensor whose module has no quantized form (a MoE router held as a plain matrix,
+    which llama.cpp keeps in float but another writer may not) is expanded to float32 here."""
+    modules = dict(model.named_modules())
+    plain = {path for path in quant.layers if path in modules and not hasattr(modules[path], "to_quantized")}
+    if not plain:
+        return weights
+    expanded = _to_float32({k: v for k, v in weights.items() if k.rsplit(".", 1)[0] in plain}, quant)
+    for path in plain:
+        del quant.layers[path]
+    return {**{k: v for k, v in weights.items() if k.rsplit(".", 1)[0] not in plain}, **expanded}
 
 
 def _to_float32(weights, quant: _Quant) -> dict[str, mx.array]:

@@ -63,6 +63,16 @@ def test_quantized_gguf_is_read_exactly(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
+def test_a_quantized_gguf_held_as_stored_equals_it_expanded(name, tmp_path):
+    """Every matrix Q5_0, stacked experts and MoE routers too (llama.cpp keeps a router in float,
+    another writer may not: a router has no quantized form, so it is expanded)."""
+    path = write_gguf(name, tmp_path / "q5.gguf", tensor_type=gguf.GGMLQuantizationType.Q5_0)
+    stored, expanded = load(path, WeightPolicy("stored")), load(path, FLOAT32)
+    assert stored.info.held_as.startswith("as stored")
+    assert max_diff(logits(stored.model), logits(expanded.model)) < 1e-4
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
 @pytest.mark.parametrize("kind", ["plain", "rotating", "quantized"])
 def test_incremental_decoding_equals_the_full_pass(name, kind):
     model = tiny_model(name)
