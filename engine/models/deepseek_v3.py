@@ -146,6 +146,7 @@ class Attention(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         dim, self.n_heads = args.hidden_size, args.num_attention_heads
+        self.n_kv_heads = 1  # one latent (and one RoPE key) shared by every head
         self.nope, self.rope_dim, self.rank = args.qk_nope_head_dim, args.qk_rope_head_dim, args.kv_lora_rank
         q_width = self.n_heads * (self.nope + self.rope_dim)
         if args.q_lora_rank is None:
