@@ -126,9 +126,11 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as again:
         QTest.mouseClick(window.panel.inspect_button, Qt.MouseButton.LeftButton)
     assert again.args[0]["token_index"] == 1 and dock.isVisible()
+    window.inspector_action.trigger()  # View → Inspector is a toggle: it closes the open Inspector
+    assert not dock.isVisible()
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as menu_again:
-        window.inspector_action.trigger()
-    assert menu_again.args[0]["token_index"] == 1
+        window.inspector_action.trigger()  # and opens it again on the panel's step
+    assert menu_again.args[0]["token_index"] == 1 and dock.isVisible()
 
 
 def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
