@@ -12,24 +12,27 @@ from pathlib import Path
 from app import model_library
 from app.model_library import LibraryRow, Location
 from app.settings import Settings
+from engine import default_model
 
 
 class LibraryActions:
     """get_settings() -> the current Settings; apply(settings) uses new ones (loading a new model
-    when `app.model` changed, as the Model menu does); available_memory() -> free bytes now."""
+    when `app.model` changed, as the Model menu does); remember(settings) keeps them without
+    acting (an added folder); models_dir: Glassbox's own (default: the engine's models dir);
+    available_memory() -> free bytes now."""
 
     def __init__(
         self,
         get_settings: Callable[[], Settings],
         apply: Callable[[Settings], None],
         remember: Callable[[Settings], None],
-        models_dir: Path,
-        available_memory: Callable[[], int] = model_library.available_memory,
+        models_dir: Path | None = None,
+        available_memory: Callable[[], int] | None = None,
         locations: Callable[[Path, tuple[str, ...]], list[Location]] | None = None,
     ):
         self._get, self._apply, self._remember = get_settings, apply, remember
-        self._models_dir = models_dir
-        self._available = available_memory
+        self._models_dir = models_dir if models_dir is not None else default_model.models_dir()
+        self._available = available_memory or (lambda: model_library.available_memory())
         self._locations = locations or (lambda models_dir, added: model_library.default_locations(models_dir, added))
 
     @property

@@ -30,6 +30,7 @@ from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import InspectorDock
+from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -227,6 +228,7 @@ class MainWindow(QMainWindow):
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self._action(model_menu, "Open Model &File…", self.open_model_file, QKeySequence.StandardKey.Open)
         self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
+        self._action(model_menu, "&Manage Models…", lambda: open_model_manager(self, self.controller))
         model_menu.addSeparator()
         self.stop_action = self._action(model_menu, "&Stop Reply", self.controller.stop, "Esc")
         self.stop_action.setEnabled(False)
