@@ -40,12 +40,17 @@ NEIGHBOURS = 10
 class StepRequest:
     """Inspect reply token `token_index` of a reply whose request was `generate` (an
     app.backend.GenerateRequest) and whose tokens were `reply_ids`; the step reads the token
-    before it and predicts it. token_index == len(reply_ids) inspects the step after the last one."""
+    before it and predicts it. token_index == len(reply_ids) inspects the step after the last one.
+
+    With `message_char` set, the selected token is instead the prompt token that holds character
+    `message_char` of the user's own message (`generate.user_message`); `reply_ids` and
+    `token_index` are then unused."""
 
     generate: Any
     reply_ids: tuple[int, ...]
     token_index: int
     top: int = TOP
+    message_char: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,44 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     return max(start, 1), len(prompt_ids)
 
 
+def _common_suffix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
+        n += 1
+    return a[len(a) - n :]
+
+
+def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int) -> int:
+    """The prompt position of the token holding character `char` of `text`, the last message's content.
+
+    The chat template's text after the message (its end marker, the generation prompt) is found by
+    rendering the same messages with two different probe contents and keeping what they end with;
+    the message's UTF-8 bytes end just before it in the prompt's token bytes. (The prompt's tokens
+    are never re-parsed: only their exact bytes are compared.) A template that rewrote the message
+    (e.g. stripped its spaces) is allowed for; ValueError if the text cannot be found at all.
+    """
+    if not 0 <= char < len(text):
+        raise ValueError(f"character {char} is not in your message of {len(text)} characters")
+    head = list(messages[:-1])
+    probes = [tokenizer.apply_chat_template(head + [{"role": "user", "content": c}]) for c in ("x", "y")]
+    footer = _common_suffix(*probes).encode("utf-8")
+    data = [tokenizer.token_bytes[i] for i in prompt_ids]
+    ends = np.cumsum([len(b) for b in data])
+    whole = b"".join(data)
+    limit = len(whole) - len(footer)
+    stripped = text.strip()
+    skipped = len(text) - len(text.lstrip())
+    for body, shift in ((text, 0), (stripped, skipped)):
+        encoded = body.encode("utf-8")
+        start = limit - len(encoded) if whole[limit - len(encoded) : limit] == encoded else -1
+        if start < 0:  # a template that adds bytes after the text (a space prefix): the last occurrence
+            start = whole.rfind(encoded, 0, min(len(whole), limit + 8))
+        if start >= 0 and encoded and 0 <= char - shift < len(body):
+            at = start + len(body[: char - shift].encode("utf-8"))
+            return int(np.searchsorted(ends, at, side="right"))
+    raise ValueError("Could not find that character of your message among the prompt's tokens.")
+
+
 def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek) -> dict:
     """Every view's numbers for one step (see the module docstring).
 
@@ -111,12 +154,19 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     model, tok = lm.model, lm.tokenizer
     reply = list(request.reply_ids)
     k = request.token_index
-    if not 0 <= k <= len(reply):
-        raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
-    ids = list(prompt_ids) + reply[:k]
+    if request.message_char is None:
+        if not 0 <= k <= len(reply):
+            raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
+        ids = list(prompt_ids) + reply[:k]
+        target = reply[k] if k < len(reply) else None
+        shown_ids = ids
+    else:
+        chosen = message_token(tok, prompt_ids, messages, request.generate.user_message, request.message_char)
+        if chosen < 1:
+            raise ValueError("The first token of the prompt has nothing before it to be predicted from.")
+        ids, target, shown_ids = list(prompt_ids[:chosen]), prompt_ids[chosen], list(prompt_ids)
     position = len(ids) - 1
     step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
-    target = reply[k] if k < len(reply) else None
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
     if state.unit is None:
@@ -127,24 +177,28 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
-        losses = token_losses(model, ids, span[0], span[1], cache=peek(ids[: span[0] - 1])) if span[1] > span[0] else []
+        prompt = list(prompt_ids)
+        losses = token_losses(model, prompt, span[0], span[1], cache=peek(prompt[: span[0] - 1])) if span[1] > span[0] else []
         state.losses = (key, losses)
     losses = state.losses[1]
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
     found = neighbours(state.unit, shown, NEIGHBOURS)
-    referenced |= {i for i, _ in found} | set(ids) | ({target} if target is not None else set())
+    referenced |= {i for i, _ in found} | set(shown_ids) | ({target} if target is not None else set())
     order = np.argsort(-raw)
     top = request.top
     info = lm.info
     report = {
-        "ids": ids,
-        "pieces": [tok.piece(i) for i in ids],
-        "special": [i in tok.special_ids for i in ids],
+        "ids": ids,  # the context the step reads: ids[position] is the last
+        "shown_ids": shown_ids,  # the tokens the Tokenization view lists (the whole prompt for a message step)
+        "pieces": [tok.piece(i) for i in shown_ids],  # aligned with shown_ids (a prefix of it is `ids`)
+        "special": [i in tok.special_ids for i in shown_ids],
         "prompt_tokens": len(prompt_ids),
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
-        "token_index": k,
+        "source": "reply" if request.message_char is None else "message",
+        "token_index": k if request.message_char is None else None,
+        "message_char": request.message_char,
         "position": position,
         "token": target,
         "token_logprob": float(raw[target]) if target is not None else None,
@@ -171,7 +225,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         },
         "objective": {
             "start": span[0],
-            "ids": ids[span[0] : span[1]],
+            "ids": list(prompt_ids[span[0] : span[1]]),
             "losses": losses,
             "mean": float(np.mean(losses)) if losses else math.nan,
             "perplexity": perplexity(losses),

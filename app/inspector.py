@@ -70,6 +70,24 @@ class InspectorService(QObject):
         self.message_index = message_index
         self._send(StepRequest(generate, ids, token_index))
 
+    def inspect_message(self, message_index: int, char_index: int) -> None:
+        """Inspect the token of the user's message at `message_index` that holds character
+        `char_index`: the step that predicted it, in the prompt the reply after it was given."""
+        conv = self.controller.conversation
+        user = conv.messages[message_index]
+        if user.role != "user":
+            self.failed.emit("Only a position in your own message or a reply's token can be inspected.")
+            return
+        after = conv.messages[message_index + 1] if message_index + 1 < len(conv.messages) else None
+        reply = after if after is not None and after.role == "assistant" else None
+        history = tuple(conv.history(before=message_index))
+        memories = reply.memories if reply is not None else []
+        generate = reply_request(
+            self.controller.effective_settings, user.text, history, memories, self.controller.conversation_id
+        )
+        self.message_index = message_index + 1 if reply is not None else None
+        self._send(StepRequest(generate, (), 0, message_char=char_index))
+
     def attention_map(self, layer: int, head: int) -> None:
         self._send(MapRequest(layer, head))
 

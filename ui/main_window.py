@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspector.inspect)
+        self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)

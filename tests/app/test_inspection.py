@@ -105,3 +105,48 @@ def test_inspecting_between_tokens_reads_the_live_caches_and_changes_nothing(def
         assert report["step"]["cached_tokens"] == report["position"]  # nothing before the step recomputed
         k = report["token_index"]
         assert abs(report["token_logprob"] - records[k].logprob) < 1e-4
+
+
+def test_a_position_in_the_users_message_is_inspected_as_the_step_that_predicted_it(served, default_lm):
+    session, request, _records = served
+    text = request.user_message
+    char = text.index("capital") + 2  # inside the word
+    report = session.inspect(StepRequest(request, (), 0, message_char=char))
+    assert report["source"] == "message" and report["token_index"] is None
+    p = report["position"] + 1  # the selected token's place in the prompt
+    prompt = report["shown_ids"]
+    assert len(prompt) == report["prompt_tokens"] and report["ids"] == prompt[:p] and report["token"] == prompt[p]
+    assert "capital" in default_lm.tokenizer.piece(prompt[p])
+    # its logprob is the model's, from a separate full forward pass over the prompt before it
+    real = dict(next_token_logprobs(default_lm.model, prompt[:p], default_lm.info.vocab_size))
+    assert abs(report["token_logprob"] - real[prompt[p]]) < 1e-3
+    # and the training-objective view's loss for that position is the same number
+    obj = report["objective"]
+    assert abs(obj["losses"][p - obj["start"]] + report["token_logprob"]) < 1e-3
+    assert report["step"]["cached_tokens"] in (0, report["position"])
+    for layer in report["step"]["attention"]:
+        assert np.allclose(np.array(layer["weights"]).sum(axis=1), 1.0, atol=1e-4)
+        assert len(layer["weights"][0]) == p  # the step reads the p tokens before the selected one
+
+
+@pytest.mark.parametrize("text", ["user", "assistant", "  spaced out  ", "naïve café 🙂 done", "x\nuser\n<|im_end|>"])
+def test_every_character_of_a_message_maps_to_the_token_that_holds_it(default_lm, text):
+    """Words the template itself writes, spaces, emoji, marker text: each character finds its token."""
+    from app.inspection import message_token
+
+    tok = default_lm.tokenizer
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+    ids = tok.encode_chat(messages)
+    data = [tok.token_bytes[i] for i in ids]
+    starts = np.cumsum([0] + [len(b) for b in data])
+    rendered = tok.apply_chat_template(messages).encode()
+    assert b"".join(data) == rendered  # SmolLM2: the tokens' bytes are the rendered template
+    header = b"<|im_start|>user\n"  # its ChatML template: the message follows the last user header
+    begin = rendered.rindex(header) + len(header)
+    assert rendered[begin : begin + len(text.encode())] == text.encode()
+    for c in range(len(text)):
+        p = message_token(tok, ids, messages, text, c)
+        at = begin + len(text[:c].encode())
+        assert starts[p] <= at < starts[p + 1], (c, p)
+    with pytest.raises(ValueError, match="not in your message"):
+        message_token(tok, ids, messages, text, len(text))

@@ -124,8 +124,9 @@ class InspectorWidget(QWidget):
     def show_report(self, report: dict) -> None:
         self.strip.setText(path_strip(report))
         k = report["token_index"]
+        where = f"Token {k + 1} of the reply" if k is not None else f"Position {report['position'] + 1:,} (your message)"
         self._set_status(
-            f"Token {k + 1} of the reply · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
+            f"{where} · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
         self.export_button.setEnabled(True)
@@ -187,3 +188,9 @@ class InspectorDock(QDockWidget):
         self.show()
         self.raise_()
         self.inspector.service.inspect_token(message_index, token_index)
+
+    def inspect_message(self, message_index: int, char_index: int) -> None:
+        """Inspect the token holding character `char_index` of the user message at `message_index`."""
+        self.show()
+        self.raise_()
+        self.inspector.service.inspect_message(message_index, char_index)

@@ -180,12 +180,23 @@ class ObjectiveView(StepView):
             self.summary.setText("No message tokens to score.")
             fill(self.table, [])
             return
-        self.summary.setText(
+        text = (
             f"Your message: {len(obj['losses'])} tokens, mean loss {obj['mean']:.4f} nats, "
             f"perplexity {obj['perplexity']:.2f}."
         )
+        selected = report["position"] + 1 - obj["start"] if report["source"] == "message" else None
+        if selected is not None and 0 <= selected < len(obj["losses"]):
+            text += (
+                f" The selected token “{piece(report, report['token'])}” (position {report['position'] + 1:,}, ▶): "
+                f"loss {obj['losses'][selected]:.4f} nats — the model gave it p {percent(-obj['losses'][selected])}."
+            )
+        self.summary.setText(text)
         fill(self.table, [
-            [obj["start"] + j, visible_piece(report["pieces"][obj["start"] + j]), f"{loss:.4f}", percent(-loss)]
+            [("▶ " if j == selected else "") + str(obj["start"] + j), visible_piece(report["pieces"][obj["start"] + j]),
+             f"{loss:.4f}", percent(-loss)]
             for j, loss in enumerate(obj["losses"])
         ])  # fmt: skip
+        if selected is not None and 0 <= selected < len(obj["losses"]):
+            self.table.selectRow(selected)
+            self.table.scrollToItem(self.table.item(selected, 0))
 

@@ -42,17 +42,27 @@ class TokenizationView(StepView):
         self.table = self.add_table(["position", "id", "piece", "part"])
 
     def show_report(self, report: dict) -> None:
-        ids, pieces, special = report["ids"], report["pieces"], report["special"]
+        ids, pieces, special = report["shown_ids"], report["pieces"], report["special"]
         chars = sum(len(p) for p in pieces)
         n_prompt = report["prompt_tokens"]
+        start, end = report["objective"]["start"], n_prompt
+        selected = report["position"] + 1 if report["token"] is not None else report["position"]
         self.summary.setText(
-            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,}, "
-            f"then {len(ids) - n_prompt:,} of the reply. Vocabulary: {report['model']['vocab_size']:,} tokens."
+            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,} (your message "
+            f"and its template markers {end - start:,}), then {len(ids) - n_prompt:,} of the reply. "
+            f"Vocabulary: {report['model']['vocab_size']:,} tokens. ▶ marks the selected token."
         )
+
+        def part(pos: int) -> str:
+            return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
+
         fill(self.table, [
-            [pos, i, ("★ " if sp else "") + visible_piece(p), "prompt" if pos < n_prompt else "reply"]
+            [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + visible_piece(p), part(pos)]
             for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
         ])  # fmt: skip
+        if 0 <= selected < len(ids):
+            self.table.selectRow(selected)
+            self.table.scrollToItem(self.table.item(selected, 0))
 
 
 class VocabularyView(StepView):
