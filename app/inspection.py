@@ -19,8 +19,8 @@ import numpy as np
 
 from engine.inspect import (
     analogy,
+    attention_map,
     embedding_matrix,
-    inspect_prompt,
     inspect_step,
     neighbours,
     perplexity,
@@ -31,6 +31,7 @@ from engine.inspect import (
     unit_rows,
 )
 from engine.sampling import SamplingSettings
+from engine.vocabulary import Vocabulary, readable, token_origin, word_splits
 
 TOP = 20  # tokens per list (logit lens, next token)
 NEIGHBOURS = 10
@@ -97,6 +98,7 @@ class InspectorState:
     embedding: Any = None  # (vocab, dim) float32 MLX array
     unit: Any = None  # the same, rows of length 1
     losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
+    vocabulary: Vocabulary | None = None  # the tokenizer's merges or scores, read once
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -111,6 +113,34 @@ def _common_suffix(a: str, b: str) -> str:
     while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
         n += 1
     return a[len(a) - n :]
+
+
+def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
+    """The Vocabulary view's numbers: how `token` is built, and how its word splits elsewhere."""
+    origin = token_origin(vocabulary, tokenizer, token)
+    kind = origin.kind if origin.kind != "special" else vocabulary.kind
+    try:
+        word = tokenizer.token_bytes[token].decode("utf-8")
+    except UnicodeDecodeError:  # part of a character's bytes: there is no word to split
+        word = ""
+    return {
+        "kind": origin.kind,
+        "size": origin.vocab_size,
+        "token": token,
+        "spelling": origin.spelling,
+        "start": [readable(s, kind) for s in origin.start],
+        "merges": [
+            {"left": readable(m.left, kind), "right": readable(m.right, kind), "result": readable(m.result, kind),
+             "rank": m.rank, "score": m.score}
+            for m in origin.merges
+        ],  # fmt: skip
+        "reached": origin.reached,
+        "score": origin.score,
+        "splits": [
+            {"context": w.context, "text": w.text, "ids": w.ids, "pieces": [tokenizer.piece(i) for i in w.ids]}
+            for w in (word_splits(tokenizer, word) if word.strip() else [])
+        ],
+    }
 
 
 def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int) -> int:
@@ -173,6 +203,8 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         state.embedding = embedding_matrix(model)
         state.unit = unit_rows(state.embedding)
     shown = target if target is not None else step.next_token[0][0]
+    if state.vocabulary is None:
+        state.vocabulary = Vocabulary.of(tok)
     vector = np.array(state.embedding[shown])
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
@@ -210,6 +242,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "others": int(raw.size - top),
             "others_mass": float(np.exp(raw[order[top:]]).sum()),
         },
+        "vocabulary": vocabulary_report(tok, state.vocabulary, shown),
         "embedding": {
             "token": shown,
             "vector": vector.tolist(),
@@ -241,11 +274,14 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     return report
 
 
-def map_report(lm, state: InspectorState, request: MapRequest) -> dict:
+def map_report(lm, state: InspectorState, request: MapRequest, progress=None, should_stop=None) -> dict | None:
+    """The full map over the last inspected step's context (None if `should_stop` stopped it)."""
     if not state.ids:
         raise ValueError("inspect a step first")
-    out = inspect_prompt(lm.model, state.ids, request.layer, request.head, top=1)
-    return {"layer": out.layer, "head": out.head, "weights": np.array(out.weights, dtype=np.float32)}
+    out = attention_map(lm.model, state.ids, request.layer, request.head, progress=progress, should_stop=should_stop)
+    if out is None:
+        return None
+    return {"layer": out.layer, "head": out.head, "weights": out.weights, "allowed": out.allowed, "window": out.window}
 
 
 def playground_report(lm, state: InspectorState, request: PlaygroundRequest) -> dict:

@@ -32,6 +32,7 @@ class InspectorService(QObject):
     playground_ready = Signal(object)
     lookup_ready = Signal(object)
     analogy_ready = Signal(object)
+    map_progress = Signal(int, int)  # done, total query rows of the full map being computed
     failed = Signal(str)
     busy_changed = Signal(bool)
 
@@ -49,6 +50,7 @@ class InspectorService(QObject):
         self._wake.connect(worker.inspect_pending)
         worker.inspected.connect(self._on_inspected)
         worker.inspect_failed.connect(self._on_failed)
+        worker.inspect_progress.connect(self._on_progress)
         controller.reply_tokens.connect(self._on_reply_tokens)
 
     # -- intents ---------------------------------------------------------------------------
@@ -90,6 +92,12 @@ class InspectorService(QObject):
 
     def attention_map(self, layer: int, head: int) -> None:
         self._send(MapRequest(layer, head))
+
+    def stop_map(self) -> None:
+        """Stop the full attention map being computed (its answer never comes)."""
+        request_id = self._latest.get(MapRequest)
+        if request_id is not None and request_id in self._kinds:
+            self._worker.stop_inspection(request_id)
 
     def playground(self, settings: SamplingSettings) -> None:
         self._send(PlaygroundRequest(settings))
@@ -138,6 +146,10 @@ class InspectorService(QObject):
             LookupRequest: self.lookup_ready, AnalogyRequest: self.analogy_ready,
         }  # fmt: skip
         signals[kind].emit(report)
+
+    def _on_progress(self, request_id: int, done: int, total: int) -> None:
+        if self._latest.get(MapRequest) == request_id and request_id in self._kinds:
+            self.map_progress.emit(done, total)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._current(request_id) is not None:

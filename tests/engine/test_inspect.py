@@ -14,6 +14,7 @@ from engine.cache import make_cache, trim_cache
 from engine.generate import prefill
 from engine.inspect import (
     analogy,
+    attention_map,
     embedding_matrix,
     inspect_prompt,
     inspect_step,
@@ -116,6 +117,38 @@ def test_a_sliding_window_layer_says_so():
     q, k = np.arange(T)[:, None], np.arange(T)[None]
     assert np.all(full[(k > q) | (k <= q - 4)] == 0.0)
     assert np.allclose(full.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("window", [None, 4])
+def test_the_full_map_chunk_by_chunk_equals_one_pass_and_reports_progress(window):
+    model = tiny_model(sliding_window=window) if window else tiny_model()
+    ids = _ids()
+    for layer, head in ((0, 1), (1, 3)):
+        seen = []
+        out = attention_map(model, ids, layer, head, chunk=5, progress=lambda d, t, seen=seen: seen.append((d, t)))
+        one_pass = np.array(inspect_prompt(model, ids, layer, head).weights)
+        assert np.allclose(out.weights, one_pass, atol=1e-5) and np.allclose(out.weights.sum(axis=1), 1.0, atol=1e-5)
+        assert seen == [(5, T), (10, T), (15, T), (16, T)]
+        q, k = np.arange(T)[:, None], np.arange(T)[None]
+        expected = (k <= q) & ((k > q - window) if window else True)
+        assert np.array_equal(out.allowed, expected)  # the causal triangle, narrowed to the window's band
+        assert np.all(out.weights[~out.allowed] == 0.0)
+        assert out.window == window
+
+
+def test_a_stopped_full_map_returns_none_between_chunks():
+    model, ids = tiny_model(), _ids()
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # two chunks computed, then stopped
+
+    done = []
+    assert attention_map(model, ids, 1, 0, chunk=4, progress=lambda d, t: done.append(d), should_stop=stop) is None
+    assert done == [4, 8]
+    with pytest.raises(ValueError, match="head"):
+        attention_map(model, ids, 0, 99)
 
 
 def test_residual_norms_are_the_norms_of_the_stream():

@@ -86,6 +86,8 @@ class InspectorWidget(QWidget):
         layout.addWidget(split, 1)
 
         self.attention.map_requested.connect(self._ask_map)
+        self.attention.stop_requested.connect(service.stop_map)
+        service.map_progress.connect(self.attention.show_progress)
         self.lm_head.lookup_requested.connect(service.lookup)
         self.view(EmbeddingView).analogy_requested.connect(service.analogy)
         service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
@@ -95,7 +97,7 @@ class InspectorWidget(QWidget):
         service.map_ready.connect(self._on_map)
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
-        service.failed.connect(self._set_status)
+        service.failed.connect(self._on_failed)
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
         self.sampling.set_settings(service.controller.settings.sampling)
@@ -148,6 +150,10 @@ class InspectorWidget(QWidget):
                 view.show_records(message.tokens, message.stats)
             else:
                 view.show_records(message.tokens)
+
+    def _on_failed(self, message: str) -> None:
+        self.attention.map_finished()  # a map that failed or was stopped gives its controls back
+        self._set_status(message)
 
     def _set_status(self, text: str) -> None:
         self._status = text

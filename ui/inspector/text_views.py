@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QLabel
+
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import visible_piece
 
@@ -69,23 +71,53 @@ class VocabularyView(StepView):
     title = "3 · Vocabulary"
     explanation = (
         "The vocabulary is the fixed list of pieces the model can read and write, learned from text "
-        "before training: frequent words are one piece, rare ones are spelled from smaller pieces. "
-        "Every token the model ever outputs is one row of this list."
+        "before training. In BPE, pieces are built by merging pairs, starting from single bytes: the "
+        "rules learned first (low rank) are the most common pairs. SentencePiece gives every piece a "
+        "score and joins the best-scoring pairs. So one word can split differently with a space in "
+        "front, at the start of a line, or in capitals."
     )
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["id", "piece", "UTF-8 bytes"])
+        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"])
+        self.splits_label = QLabel()
+        self.splits_label.setWordWrap(True)
+        self.layout_.addWidget(self.splits_label)
+        self.splits = self.add_table(["where", "text", "tokens", "count"])
 
     def show_report(self, report: dict) -> None:
-        token = report["embedding"]["token"]
-        text = report["names"].get(token, "")
-        self.summary.setText(
-            f"{report['model']['vocab_size']:,} tokens. The selected token is id {token}: "
-            f"“{piece(report, token)}”, {len(text.encode('utf-8'))} bytes."
+        v = report["vocabulary"]
+        token = v["token"]
+        text = (
+            f"{v['size']:,} tokens in this {v['kind'] if v['kind'] != 'special' else ''} vocabulary. "
+            f"The selected token is id {token}: “{piece(report, token)}”"
         )
-        ids = sorted({i for i, _ in report["step"]["next_token"]} | {token})
-        fill(self.table, [[i, piece(report, i), report["names"].get(i, "").encode("utf-8").hex(" ")] for i in ids])
+        if v["kind"] == "special":
+            text += ", a control token of the chat template: it was added whole, not built by merges."
+        elif v["merges"]:
+            text += f", built from {len(v['start'])} characters in {len(v['merges'])} merges."
+            if not v["reached"]:
+                text += " The merges stop before reaching it: it was added to the vocabulary by hand."
+        else:
+            text += ", a single character of the base alphabet: no merge needed."
+        if v["score"] is not None:
+            text += f" Its SentencePiece score is {v['score']:.4f}."
+        self.summary.setText(text)
+        fill(self.merges, [
+            [n + 1, visible_piece(m["left"]), visible_piece(m["right"]), visible_piece(m["result"]),
+             f"rank {m['rank']:,}" if m["rank"] is not None else f"score {m['score']:.4f}"]
+            for n, m in enumerate(v["merges"])
+        ])  # fmt: skip
+        word = v["splits"][0]["text"] if v["splits"] else ""
+        self.splits_label.setText(
+            f"The word “{visible_piece(word)}” in other places (each encoded by the real tokenizer):"
+            if word
+            else "This token is part of a character's bytes: there is no word to split."
+        )
+        fill(self.splits, [
+            [s["context"], visible_piece(s["text"]), " │ ".join(visible_piece(p) for p in s["pieces"]), len(s["ids"])]
+            for s in v["splits"]
+        ])  # fmt: skip
 
 
 class DetokenizationView(StepView):
