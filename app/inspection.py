@@ -25,6 +25,7 @@ from engine.inspect import (
     neighbours,
     perplexity,
     rope_angles,
+    rope_distance_scores,
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
@@ -99,6 +100,15 @@ class InspectorState:
     unit: Any = None  # the same, rows of length 1
     losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
     vocabulary: Vocabulary | None = None  # the tokenizer's merges or scores, read once
+
+
+def rope_distances(context_length: int) -> list[int]:
+    """0, 1, 2, 3, 5, 10, 20, 50 … up to the context length: the distances the Position view lists."""
+    out, scale = [0, 1, 2, 3], 1
+    while 5 * scale < context_length:
+        out += [d * scale for d in (5, 10, 20) if d * scale < context_length]
+        scale *= 10
+    return sorted(set(out + [context_length - 1]))
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -252,6 +262,8 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "position": position + 1 if target is not None else position,
             "inverse_frequencies": inv,
             "angles": rope_angles(position + 1 if target is not None else position, inv),
+            "distances": (distances := rope_distances(info.context_length)),
+            "distance_scores": rope_distance_scores(inv, distances),
             "head_dim": info.head_dim,
             "base": float(getattr(model.args, "rope_theta", 0.0)),
             "context_length": info.context_length,

@@ -11,7 +11,7 @@ norms, one attention row per layer and head, one (T, T) map for one layer and he
   (progress and stop between chunks).
 - `token_losses(...)`: -log p of each token of a span (the training objective on the user's words).
 - `sampling_stages(...)`: a step's distribution through each stage of engine.sampling.
-- Embedding neighbours and analogies, RoPE angles.
+- Embedding neighbours and analogies, RoPE angles and how the rotation alone changes a score with distance.
 Errors: ValueError for a position, layer or head out of range (the message names it).
 """
 
@@ -441,3 +441,14 @@ def rope_inverse_frequencies(rope: nn.Module) -> list[float]:
 def rope_angles(position: int, inverse_frequencies: Sequence[float]) -> list[float]:
     """The rotation of every dimension pair at `position`: pos * θ_i radians."""
     return [position * f for f in inverse_frequencies]
+
+
+def rope_distance_scores(inverse_frequencies: Sequence[float], distances: Sequence[int]) -> list[float]:
+    """How the rotation alone changes a query–key score with their distance d.
+
+    For a query and key that are the same vector, equally large in every dimension pair, the score
+    after rotating the query at position p + d and the key at p, divided by the unrotated score, is
+    mean_i cos(d·θ_i) — whatever p is: 1 at d = 0, then falling and wobbling as d grows.
+    """
+    theta = np.asarray(inverse_frequencies, dtype=np.float64)
+    return [float(np.mean(np.cos(d * theta))) for d in distances]

@@ -21,6 +21,7 @@ from engine.inspect import (
     neighbours,
     perplexity,
     rope_angles,
+    rope_distance_scores,
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
@@ -232,6 +233,22 @@ def test_rope_angles_are_position_times_base_power():
         got = np.arctan2(y[d // 2 :], y[: d // 2])
         want = np.angle(np.exp(1j * np.array(angles)))
         assert np.allclose(np.angle(np.exp(1j * (got - want))), 0.0, atol=1e-3)
+
+
+def test_rope_distance_scores_are_the_models_own_rotated_dot_products():
+    model = tiny_model(rope_theta=500.0)
+    rope = model.layers[0].self_attn.rope
+    d = model.args.head_dim
+    inv = rope_inverse_frequencies(rope)
+    distances = [0, 1, 2, 5, 17, 100]
+    scores = rope_distance_scores(inv, distances)
+    x = mx.ones((1, 1, 1, d))  # a query and a key that are the same vector, equal in every pair
+    for p in (0, 9):
+        key = np.array(rope(x, offset=p)).reshape(d)
+        for dist, score in zip(distances, scores, strict=True):
+            query = np.array(rope(x, offset=p + dist)).reshape(d)
+            assert math.isclose(float(query @ key) / d, score, abs_tol=1e-4)
+    assert scores[0] == 1.0 and all(s < 1.0 for s in scores[1:])
 
 
 @settings(max_examples=40, deadline=None)

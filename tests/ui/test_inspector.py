@@ -163,3 +163,54 @@ def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
     assert new.stats["cached_tokens"] == new.stats["prompt_tokens"] - 1
     assert new.branch == (2, 2) and "2/2" in window.transcript.views[-1].branch_label.text()
     assert [t.index for t in new.tokens] == list(range(len(new.tokens)))
+
+
+def test_inspect_a_position_in_my_own_message(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    question = "What is the capital of France?"
+    reply = ask(qtbot, app, question)
+    mine = window.transcript.views[0]
+    menu = mine.build_context_menu(mine.text.source_point(question.index("capital") + 3))
+    action = next(a for a in menu.actions() if a.text() == "Inspect")
+    dock = window.inspector
+    inspector, service = dock.inspector, dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        action.trigger()
+    report = got.args[0]
+    selected = report["position"] + 1
+    assert dock.isVisible() and report["source"] == "message" and report["pieces"][selected] == " capital"
+    assert "(your message)" in inspector.status_label.text() and "“␣capital”" in inspector.strip.text()
+
+    objective = _click_step(qtbot, inspector, "13 ·")
+    obj = report["objective"]
+    row = selected - obj["start"]
+    assert objective.table.item(row, 0).text() == f"▶ {selected}"
+    assert objective.table.item(row, 2).text() == f"{-report['token_logprob']:.4f}"  # its loss is −log p of the step
+    assert "The selected token “␣capital”" in objective.summary.text()
+    tokens = _click_step(qtbot, inspector, "2 ·")
+    assert tokens.table.rowCount() == report["prompt_tokens"] and tokens.table.item(selected, 0).text().startswith("▶")
+
+    vocabulary = _click_step(qtbot, inspector, "3 ·")
+    merges = report["vocabulary"]["merges"]
+    assert vocabulary.merges.rowCount() == len(merges) and vocabulary.merges.item(len(merges) - 1, 3).text() == "␣capital"
+    assert _column(vocabulary.merges, 4)[-1] == f"rank {merges[-1]['rank']:,}"
+    assert "after a space" in _column(vocabulary.splits, 0) and "49,152 tokens" in vocabulary.summary.text()
+
+    attention = _click_step(qtbot, inspector, "6 ·")
+    drawn_text = attention.context.toPlainText()  # the context drawn as text, tinted by weight
+    assert drawn_text.endswith("What is the") and "capital" not in drawn_text  # the step reads up to " the"
+    progress = []
+    service.map_progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS) as drawn:
+        QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
+    assert progress[-1] == (selected, selected) and drawn.args[0]["weights"].shape == (selected, selected)
+    assert attention.map_button.isEnabled() and not attention.stop_button.isVisible()
+
+    loop = _click_step(qtbot, inspector, "11 ·")
+    series = loop.chart.series
+    prompt = reply.stats["prompt_tokens"]
+    assert series.lengths == [prompt + i for i in range(len(reply.tokens))] and series.prompt == prompt
+    assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
+    position = _click_step(qtbot, inspector, "5 ·")
+    assert _column(position.distances, 1)[0] == "+100.0 %"

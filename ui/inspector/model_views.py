@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -43,7 +43,7 @@ def strip_image(values: list[float], height: int = 18) -> QPixmap:
     return _pixmap(rgb, max(len(v), 576), height)
 
 
-def heat_image(weights: np.ndarray, size: int = 360, allowed: np.ndarray | None = None) -> QPixmap:
+def heat_image(weights: np.ndarray, size: int = 300, allowed: np.ndarray | None = None) -> QPixmap:
     """A (T, T) attention map: darker blue = more weight; what the mask hides (above the diagonal,
     outside a sliding window) is grey."""
     T = weights.shape[0]
@@ -140,6 +140,14 @@ class PositionView(StepView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table = self.add_table(["pair i", "θᵢ (rad/position)", "angle pos·θᵢ (rad)", "angle mod 360°"])
+        self.distance_label = QLabel(
+            "How the rotation alone changes a score with distance: a query and a key that are the same "
+            "vector score 100 % when side by side; further apart, their pairs turn by different angles "
+            "and the score falls and wobbles (the average of cos(distance·θᵢ))."
+        )
+        self.distance_label.setWordWrap(True)
+        self.layout_.addWidget(self.distance_label)
+        self.distances = self.add_table(["distance (positions)", "score, relative to distance 0"])
 
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
@@ -151,6 +159,9 @@ class PositionView(StepView):
         fill(self.table, [
             [i, f"{f:.6g}", f"{a:.6g}", f"{math.degrees(a) % 360:.1f}"]
             for i, (f, a) in enumerate(zip(rope["inverse_frequencies"], rope["angles"], strict=True))
+        ])  # fmt: skip
+        fill(self.distances, [
+            [f"{d:,}", f"{100 * score:+.1f} %"] for d, score in zip(rope["distances"], rope["distance_scores"], strict=True)
         ])  # fmt: skip
 
 
@@ -187,14 +198,20 @@ class AttentionView(StepView):
         self.layout_.addWidget(self.kind_label)
         self.context = QTextBrowser()
         self.context.setOpenLinks(False)
-        self.layout_.addWidget(self.context, 2)
+        self.layout_.addWidget(self.context, 3)
+        self.heads_caption = QLabel()
+        self.layout_.addWidget(self.heads_caption)
         self.heads_label = QLabel()
-        self.heads_label.setToolTip("Every head of this layer (one line each): its weights over the context")
+        self.heads_label.setToolTip("Every head of this layer, one line each: its weights over the context")
         self.layout_.addWidget(self.heads_label)
+        lower = QHBoxLayout()
         self.table = self.add_table(["position", "token", "weight"])
+        self.layout_.removeWidget(self.table)
+        lower.addWidget(self.table, 1)
         self.map_label = QLabel()
         self.map_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.layout_.addWidget(self.map_label)
+        lower.addWidget(self.map_label)
+        self.layout_.addLayout(lower, 3)
         self.layer_box.valueChanged.connect(self._redraw)
         self.head_box.valueChanged.connect(self._redraw)
         self.map_button.clicked.connect(self._ask_map)
@@ -266,9 +283,16 @@ class AttentionView(StepView):
         start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
         self.context.setHtml(tinted_html(r["pieces"][start : r["position"] + 1], {p - start: w for p, w in rows},
                                          {p - start for p in hidden if p >= start}, r["position"] - start))  # fmt: skip
+        self.context.moveCursor(QTextCursor.MoveOperation.End)  # the reading token, at the end
+        self.context.ensureCursorVisible()
         if att["weights"]:
+            self.heads_caption.setText(
+                f"Every head of layer {att['layer']} (one line each, head 0 on top) over positions "
+                f"{att['key_start']:,}–{r['position']:,}:"
+            )
             self.heads_label.setPixmap(heads_image(att["weights"]))
         else:
+            self.heads_caption.setText("")
             self.heads_label.clear()
         fill(self.table, [[pos, visible_piece(r["pieces"][pos]), f"{w:.4f}"] for pos, w in rows[:200]])
 

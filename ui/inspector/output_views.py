@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -15,7 +17,14 @@ from PySide6.QtWidgets import (
 
 from engine.sampling import SamplingSettings
 from ui.inspector.base import StepView, fill, piece
+from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.text_format import byte_size, percent, visible_piece
+
+
+def bar(p: float, width: int = 40) -> str:
+    """A probability as a bar of block characters (eighths), `width` blocks for 100 %."""
+    eighths = round(p * width * 8)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
 class LMHeadView(StepView):
@@ -29,7 +38,7 @@ class LMHeadView(StepView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["rank", "token", "id", "logprob", "p"])
+        self.table = self.add_table(["rank", "token", "id", "logprob", "p", ""])
         row = QHBoxLayout()
         self.lookup_box = QLineEdit()
         self.lookup_box.setPlaceholderText("Type a word, e.g. “ Paris”, and press Enter")
@@ -52,7 +61,9 @@ class LMHeadView(StepView):
                 f" (rank {report['token_rank']:,})."
             )
         self.summary.setText(text)
-        fill(self.table, [[r + 1, piece(report, i), i, f"{lp:.4f}", percent(lp)] for r, (i, lp) in enumerate(top)])
+        fill(self.table, [
+            [r + 1, piece(report, i), i, f"{lp:.4f}", percent(lp), bar(math.exp(lp))] for r, (i, lp) in enumerate(top)
+        ])  # fmt: skip
         self.lookup_label.clear()
 
     def show_lookup(self, result: dict) -> None:
@@ -135,30 +146,56 @@ class LoopView(StepView):
     explanation = (
         "A reply is written one token at a time: each new token is fed back in. So the model does not "
         "recompute the past, every layer keeps the keys and values of all earlier tokens (the KV cache), "
-        "which grows with each token; a prompt seen before is served from the prompt cache."
+        "which grows with each token; a prompt seen before is served from the prompt cache. The first "
+        "step reads the whole prompt, so it takes longest; each later step reads one token."
     )
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["token", "piece", "step time", "KV cache"])
+        self.chart = LoopChart()
+        self.layout_.addWidget(self.chart, 1)
+        legend = QLabel(LEGEND)
+        legend.setWordWrap(True)
+        self.layout_.addWidget(legend)
+        self.table = self.add_table(["token", "piece", "step time", "cache length", "KV cache"])
 
     def show_records(self, records: list, stats: dict) -> None:
         """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
-        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else None)
-        cached = stats.get("cached_tokens", records[0].cached_tokens if records else None)
+        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else 0) or 0
+        cached = stats.get("cached_tokens", records[0].cached_tokens if records else 0) or 0
+        series = LoopSeries.from_records(records, prompt, cached)
+        self.chart.set_series(series)
         text = f"{len(records):,} tokens generated."
         if prompt:
-            text += f" Prompt {prompt:,} tokens: {cached or 0:,} from the prompt cache, {prompt - (cached or 0):,} computed."
+            text += (
+                f" Prompt {prompt:,} tokens: {cached:,} from the prompt cache ({100 * cached / prompt:.0f} %), "
+                f"{prompt - cached:,} computed."
+            )
+        if series.timed and len(records) > 1:
+            decode = sorted(series.step_ms[1:])
+            text += (
+                f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms; later steps {decode[len(decode) // 2]:.1f} ms"
+                f" (median)."
+            )
+        elif records:
+            text += " Step times and cache bytes are kept only while the app runs: a reopened reply shows its lengths."
+        if records and records[-1].kv_bytes:
+            text += f" The cache ends at {series.lengths[-1] + 1:,} tokens, {byte_size(records[-1].kv_bytes)}."
         self.summary.setText(text)
-        rows, before = [], 0.0
-        for r in records:
-            step = f"{1000 * (r.elapsed_s - before):.1f} ms" if r.elapsed_s else ""
-            before = r.elapsed_s or before
-            rows.append([r.index + 1, visible_piece(r.piece), step, byte_size(r.kv_bytes) if r.kv_bytes else ""])
-        fill(self.table, rows)
+        fill(self.table, [
+            [r.index + 1, visible_piece(r.piece), f"{ms:.1f} ms" if ms else "", f"{length:,}",
+             byte_size(b) if b else ""]
+            for r, ms, length, b in zip(records, series.step_ms, series.lengths, series.kv_bytes, strict=True)
+        ])  # fmt: skip
 
     def show_report(self, report: dict) -> None:
         pass  # filled from the reply's own token records (see the dock)
+
+
+def shown(report: dict, position: int) -> str:
+    """The token at `position` of the context as the tables show it: a control token by its own text."""
+    text = report["pieces"][position]
+    return "★ " + text if report["special"][position] else visible_piece(text)
 
 
 class ObjectiveView(StepView):
@@ -192,8 +229,8 @@ class ObjectiveView(StepView):
             )
         self.summary.setText(text)
         fill(self.table, [
-            [("▶ " if j == selected else "") + str(obj["start"] + j), visible_piece(report["pieces"][obj["start"] + j]),
-             f"{loss:.4f}", percent(-loss)]
+            [("▶ " if j == selected else "") + str(obj["start"] + j), shown(report, obj["start"] + j), f"{loss:.4f}",
+             percent(-loss)]
             for j, loss in enumerate(obj["losses"])
         ])  # fmt: skip
         if selected is not None and 0 <= selected < len(obj["losses"]):

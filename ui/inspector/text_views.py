@@ -59,7 +59,7 @@ class TokenizationView(StepView):
             return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
 
         fill(self.table, [
-            [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + visible_piece(p), part(pos)]
+            [("▶ " if pos == selected else "") + str(pos), i, "★ " + p if sp else visible_piece(p), part(pos)]
             for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
         ])  # fmt: skip
         if 0 <= selected < len(ids):
