@@ -214,3 +214,25 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
     position = _click_step(qtbot, inspector, "5 ·")
     assert _column(position.distances, 1)[0] == "+100.0 %"
+
+
+def test_continue_with_an_alternative_from_the_lm_head_view(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    old = ask(qtbot, app, "What is the capital of France?")
+    k = 2
+    dock = window.inspector
+    inspector, service = dock.inspector, dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        dock.inspect(1, k)
+    report = got.args[0]
+    head = _click_step(qtbot, inspector, "9 ·")
+    row = next(r for r, (i, _lp) in enumerate(report["step"]["next_token"]) if i != old.tokens[k].token)
+    forced = report["step"]["next_token"][row][0]
+    head.table.selectRow(row)
+    assert head.continue_button.isVisible() and "Continue with" in head.continue_button.text()
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000) as done:
+        QTest.mouseClick(head.continue_button, Qt.MouseButton.LeftButton)
+    new = app.controller.message(done.args[0])
+    ids = [t.token for t in new.tokens]
+    assert ids[:k] == [t.token for t in old.tokens[:k]] and ids[k] == forced and new.branch == (2, 2)

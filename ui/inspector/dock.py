@@ -89,6 +89,7 @@ class InspectorWidget(QWidget):
         self.attention.stop_requested.connect(service.stop_map)
         service.map_progress.connect(self.attention.show_progress)
         self.lm_head.lookup_requested.connect(service.lookup)
+        self.lm_head.continue_requested.connect(self._continue_with)
         self.view(EmbeddingView).analogy_requested.connect(service.analogy)
         service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
         self.sampling.settings_changed.connect(service.playground)
@@ -165,6 +166,13 @@ class InspectorWidget(QWidget):
     def _on_map(self, result: dict) -> None:
         self.attention.show_map(result)
         self._set_status(f"Full map: layer {result['layer']}, head {result['head']}.")
+
+    def _continue_with(self, token_id: int) -> None:
+        """Branch from an alternative: a new version of the reply from the inspected step."""
+        report, index = self._report, self.service.message_index
+        ok = report is not None and index is not None and report["token_index"] is not None
+        if not ok or not self.service.controller.continue_with(index, report["token_index"], token_id):
+            self._set_status("Only the last reply can continue with another token, once it has finished.")
 
     def _set_follow(self, on: bool) -> None:
         self.service.follow = on

@@ -6,6 +6,7 @@ import math
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -35,10 +36,19 @@ class LMHeadView(StepView):
         "vocabulary gets almost nothing; type a word below to see where it stands."
     )
     lookup_requested = Signal(str)
+    continue_requested = Signal(int)  # "Continue with this token": the chosen row's token id
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table = self.add_table(["rank", "token", "id", "logprob", "p", ""])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.itemSelectionChanged.connect(self._offer_continue)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(self._continue)
+        self.layout_.addWidget(self.continue_button)
+        self._report: dict | None = None
         row = QHBoxLayout()
         self.lookup_box = QLineEdit()
         self.lookup_box.setPlaceholderText("Type a word, e.g. “ Paris”, and press Enter")
@@ -49,7 +59,28 @@ class LMHeadView(StepView):
         self.lookup_label.setWordWrap(True)
         self.layout_.addWidget(self.lookup_label)
 
+    def _chosen(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self._report is None or self._report["source"] != "reply":
+            return None
+        return self._report["step"]["next_token"][rows[0].row()][0]
+
+    def _offer_continue(self) -> None:
+        token = self._chosen()
+        if token is None or token == self._report["token"]:
+            self.continue_button.hide()
+            return
+        self.continue_button.setText(f"Continue with “{piece(self._report, token)}”")
+        self.continue_button.show()
+
+    def _continue(self) -> None:
+        token = self._chosen()
+        if token is not None:
+            self.continue_requested.emit(token)
+
     def show_report(self, report: dict) -> None:
+        self._report = report
+        self.continue_button.hide()
         top, tail = report["step"]["next_token"], report["tail"]
         text = (
             f"{report['model']['vocab_size']:,} logits → probabilities; entropy {report['step']['entropy']:.3f} nats. "
