@@ -30,6 +30,7 @@ from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import InspectorDock
+from ui.live_token_count import LiveTokenCount
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(controller.stop)
         self.composer.attached.connect(self._count_attachment)
         controller.token_count.connect(self._on_token_count)
+        self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspector.inspect)
