@@ -325,3 +325,18 @@ def test_every_architecture_can_be_inspected(name):
     out = inspect_prompt(model, ids, layer=len(model.layers) - 1, head=0)
     assert np.allclose(np.array(out.weights).sum(axis=1), 1.0, atol=1e-5)
     assert np.all(np.triu(np.array(out.weights), k=1) == 0.0)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architectures_full_maps_agree_with_the_steps_rows_and_windows(name):
+    """Per layer (Gemma 3 mixes sliding-window and global layers): the chunked full map's row at the
+    step equals the step's row, and both say the same window."""
+    model = arch_model(name)
+    ids = [(i * 37 + 11) % 256 for i in range(20)]
+    step = inspect_step(model, ids, 15, top=5)
+    for layer, att in enumerate(step.attention):
+        amap = attention_map(model, ids, layer, 0, chunk=7)
+        row = amap.weights[15]
+        assert np.allclose(row[att.key_start : 16], att.weights[0], atol=1e-5) and np.all(row[16:] == 0.0)
+        assert att.window == (int(amap.allowed[15].sum()) if att.window is not None else None)
+        assert (amap.window is None) == (att.window is None)

@@ -69,3 +69,24 @@ def test_sentencepiece_replay_joins_the_best_scoring_pair_and_reports_scores():
     # b+c (-3) beats a+b (-5); then a+bc = abc (-4); then ▁+abc (-6)
     assert [(m.left, m.right, m.score) for m in origin.merges] == [("b", "c", -3.0), ("a", "bc", -4.0), ("▁", "abc", -6.0)]
     assert readable(origin.spelling, origin.kind) == " abc"
+
+
+def test_a_tokenizer_json_bpe_vocabulary_is_read_from_its_merges(tmp_path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from engine.tokenizer import byte_decoder, tokenizer_from_folder
+
+    alphabet = sorted(byte_decoder(), key=lambda ch: byte_decoder()[ch])  # the 256 byte characters
+    vocab = {ch: i for i, ch in enumerate(alphabet)} | {"ab": 256, "abc": 257, "Ġabc": 258}
+    merges = [("a", "b"), ("ab", "c"), ("Ġ", "abc")]
+    backend = Tokenizer(models.BPE(vocab, merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.save(str(tmp_path / "tokenizer.json"))
+    tok = tokenizer_from_folder(tmp_path, {})
+    vocabulary = Vocabulary.of(tok)
+    assert vocabulary.kind == "byte-level BPE" and vocabulary.ranks == {m: r for r, m in enumerate(merges)}
+    (token,) = tok.encode(" abc", add_bos=False)
+    origin = token_origin(vocabulary, tok, token)
+    assert [(m.left, m.right, m.rank) for m in origin.merges] == [("a", "b", 0), ("ab", "c", 1), ("Ġ", "abc", 2)]
+    assert origin.reached and readable(origin.spelling, origin.kind) == " abc"
