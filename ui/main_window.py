@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspector.inspect)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
+        self.transcript.message_character_clicked.connect(self.inspector.follow_click_in_message)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)

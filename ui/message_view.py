@@ -70,6 +70,7 @@ class MessageView(QFrame):
     remember_requested = Signal(str)  # the selection, or the whole message
     inspect_requested = Signal(int)  # token index
     inspect_message_requested = Signal(int)  # character index in a user message's text
+    character_clicked = Signal(int)  # a click in a user message's text: the character's index
     copied = Signal(str)  # what was put on the clipboard
 
     def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None):
@@ -132,6 +133,7 @@ class MessageView(QFrame):
 
         self.text = TokenText(markdown=message.role == "assistant")
         self.text.token_clicked.connect(self.token_clicked)
+        self.text.character_clicked.connect(self.character_clicked)
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.text.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.text)

@@ -37,6 +37,7 @@ class TokenText(QTextBrowser):
     """
 
     token_clicked = Signal(int)  # token index
+    character_clicked = Signal(int)  # source index, in text without tokens (a user's message)
     code_copied = Signal()
 
     def __init__(self, markdown: bool = True, parent=None):
@@ -358,6 +359,8 @@ class TokenText(QTextBrowser):
             if index is not None:
                 self.select_token(index)
                 self.token_clicked.emit(index)
+            elif not self._tokens and (char := self.source_index_at(pos)) is not None:
+                self.character_clicked.emit(char)
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:

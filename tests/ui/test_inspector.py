@@ -214,6 +214,12 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
     position = _click_step(qtbot, inspector, "5 ·")
     assert _column(position.distances, 1)[0] == "+100.0 %"
+    # with the Inspector open, clicking another word of the message moves every view to it
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as moved:
+        QTest.mouseClick(mine.text.viewport(), Qt.MouseButton.LeftButton, pos=mine.text.source_point(question.index("France")))
+    assert moved.args[0]["pieces"][moved.args[0]["position"] + 1] == " France"
+    objective = _click_step(qtbot, inspector, "13 ·")
+    assert "The selected token “␣France”" in objective.summary.text()
 
 
 def test_continue_with_an_alternative_from_the_lm_head_view(qtbot, launch):

@@ -203,6 +203,11 @@ class InspectorDock(QDockWidget):
         self.raise_()
         self.inspector.service.inspect_token(message_index, token_index)
 
+    def follow_click_in_message(self, message_index: int, char_index: int) -> None:
+        """An open Inspector moves to a clicked position of a user's message (a closed one stays closed)."""
+        if self.isVisible():
+            self.inspect_message(message_index, char_index)
+
     def inspect_message(self, message_index: int, char_index: int) -> None:
         """Inspect the token holding character `char_index` of the user message at `message_index`."""
         self.show()
