@@ -134,7 +134,8 @@ def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
     except UnicodeDecodeError:  # part of a character's bytes: there is no word to split
         word = ""
     return {
-        "kind": origin.kind,
+        "kind": vocabulary.kind,  # "byte-level BPE", "BPE", "SentencePiece" or "unknown"
+        "special": origin.kind == "special",  # a control token: added whole, not built by merges
         "size": origin.vocab_size,
         "token": token,
         "spelling": origin.spelling,

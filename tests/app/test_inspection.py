@@ -150,3 +150,20 @@ def test_every_character_of_a_message_maps_to_the_token_that_holds_it(default_lm
         assert starts[p] <= at < starts[p + 1], (c, p)
     with pytest.raises(ValueError, match="not in your message"):
         message_token(tok, ids, messages, text, len(text))
+
+
+def test_the_vocabulary_report_for_a_word_and_for_a_control_token(default_lm):
+    from app.inspection import vocabulary_report
+    from engine.vocabulary import Vocabulary
+
+    tok = default_lm.tokenizer
+    vocabulary = Vocabulary.of(tok)
+    (paris,) = tok.encode(" Paris", add_bos=False)
+    word = vocabulary_report(tok, vocabulary, paris)
+    assert word["kind"] == "byte-level BPE" and not word["special"] and word["reached"]
+    assert word["merges"][-1]["result"] == " Paris" and word["size"] == 49152
+    assert [s["text"] for s in word["splits"]][:3] == ["Paris", " Paris", "\nParis"]
+    assert all(s["ids"] == tok.encode(s["text"], add_bos=False) for s in word["splits"])
+    control = vocabulary_report(tok, vocabulary, min(tok.special_ids))
+    assert control["special"] and control["kind"] == "byte-level BPE" and control["merges"] == []
+    json.dumps(word), json.dumps(control)  # exported with the step

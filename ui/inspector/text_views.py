@@ -88,11 +88,9 @@ class VocabularyView(StepView):
     def show_report(self, report: dict) -> None:
         v = report["vocabulary"]
         token = v["token"]
-        text = (
-            f"{v['size']:,} tokens in this {v['kind'] if v['kind'] != 'special' else ''} vocabulary. "
-            f"The selected token is id {token}: “{piece(report, token)}”"
-        )
-        if v["kind"] == "special":
+        kind = f"{v['kind']} " if v["kind"] != "unknown" else ""
+        text = f"{v['size']:,} tokens in this {kind}vocabulary. The selected token is id {token}: “{piece(report, token)}”"
+        if v["special"]:
             text += ", a control token of the chat template: it was added whole, not built by merges."
         elif v["merges"]:
             text += f", built from {len(v['start'])} characters in {len(v['merges'])} merges."
