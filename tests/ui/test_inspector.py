@@ -242,3 +242,21 @@ def test_continue_with_an_alternative_from_the_lm_head_view(qtbot, launch):
     new = app.controller.message(done.args[0])
     ids = [t.token for t in new.tokens]
     assert ids[:k] == [t.token for t in old.tokens[:k]] and ids[k] == forced and new.branch == (2, 2)
+
+
+def test_the_sampling_playground_keeps_the_settings_it_does_not_change(qtbot):
+    """'Use these settings' writes what the sliders show and keeps the rest (the penalties' window);
+    a random seed stays random."""
+    from engine.sampling import SamplingSettings
+    from ui.inspector.output_views import SamplingView
+
+    view = SamplingView()
+    qtbot.addWidget(view)
+    mine = SamplingSettings(temperature=0.6, top_k=400, presence_penalty=0.4, frequency_penalty=-0.3, penalty_context=200)
+    view.set_settings(mine)
+    assert view.settings() == mine  # nothing lost on the way through the controls
+    emitted = []
+    view.settings_changed.connect(emitted.append)
+    view.temperature.slider.setValue(view.temperature.slider.value() + 4)  # dragged: +0.2
+    assert abs(emitted[-1].temperature - 0.8) < 1e-9 and abs(view.temperature.spin.value() - 0.8) < 1e-9
+    assert emitted[-1].penalty_context == 200 and emitted[-1].seed is None and emitted[-1].top_k == 400

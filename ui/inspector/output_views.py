@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from engine.sampling import SamplingSettings
+from engine.sampling import MAX_REPETITION_PENALTY, MAX_TEMPERATURE, MIN_REPETITION_PENALTY, SamplingSettings
 from ui.inspector.base import StepView, fill, piece
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
+from ui.inspector.slider_spin import SliderSpin
 from ui.text_format import byte_size, percent, visible_piece
 
 
@@ -111,9 +112,9 @@ class SamplingView(StepView):
     title = "10 · Sampling playground"
     explanation = (
         "The model gives a distribution; the decoding settings decide how a token is drawn from it. "
-        "Penalties push down repeated tokens, temperature sharpens or flattens, top-k, top-p and min-p "
-        "cut the tail. Change a setting to see, for this very step, what each stage keeps and what a "
-        "draw would give."
+        "Penalties push down tokens already used, temperature sharpens or flattens, top-k, top-p and "
+        "min-p cut the tail. Move a slider to see, for this very step, what each stage keeps and what a "
+        "draw would give (with a fixed seed, the same draw every time)."
     )
     settings_changed = Signal(object)  # SamplingSettings
     use_settings = Signal(object)  # SamplingSettings
@@ -121,38 +122,47 @@ class SamplingView(StepView):
     def __init__(self, parent=None):
         super().__init__(parent)
         form = QFormLayout()
-        self.temperature = self._spin(QDoubleSpinBox(), 0.0, 5.0, 0.1, form, "Temperature")
-        self.top_k = self._spin(QSpinBox(), 0, 1000, 1, form, "Top-k (0 = off)")
-        self.top_p = self._spin(QDoubleSpinBox(), 0.01, 1.0, 0.05, form, "Top-p")
-        self.min_p = self._spin(QDoubleSpinBox(), 0.0, 0.99, 0.01, form, "Min-p")
-        self.repetition = self._spin(QDoubleSpinBox(), 0.1, 3.0, 0.05, form, "Repetition penalty")
-        self.seed = self._spin(QSpinBox(), 0, 2**31 - 1, 1, form, "Seed")
+        self.temperature = self._row(form, "Temperature", SliderSpin(0.0, MAX_TEMPERATURE, 0.05))
+        self.top_k = self._row(form, "Top-k", SliderSpin(0, 1000, 1, decimals=0, special="off"))
+        self.top_p = self._row(form, "Top-p", SliderSpin(0.01, 1.0, 0.01))
+        self.min_p = self._row(form, "Min-p", SliderSpin(0.0, 0.99, 0.01, special="off"))
+        self.repetition = self._row(form, "Repetition penalty", SliderSpin(MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY, 0.01))
+        self.presence = self._row(form, "Presence penalty", SliderSpin(-2.0, 2.0, 0.05))
+        self.frequency = self._row(form, "Frequency penalty", SliderSpin(-2.0, 2.0, 0.05))
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.seed.valueChanged.connect(self._changed)
+        form.addRow("Seed", self.seed)
         self.layout_.addLayout(form)
         self.use_button = QPushButton("Use these settings")
         self.use_button.clicked.connect(lambda: self.use_settings.emit(self.settings()))
         self.layout_.addWidget(self.use_button)
         self.table = self.add_table(["stage", "tokens kept", "top tokens"])
         self._quiet = False
+        self._base = SamplingSettings()  # what the controls do not show (the penalties' window) is kept
 
-    def _spin(self, box, lo, hi, step, form, label):
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        if isinstance(box, QDoubleSpinBox):
-            box.setDecimals(2)
-        box.valueChanged.connect(self._changed)
-        form.addRow(label, box)
-        return box
+    def _row(self, form: QFormLayout, label: str, control: SliderSpin) -> SliderSpin:
+        control.valueChanged.connect(self._changed)
+        form.addRow(label, control)
+        return control
 
     def settings(self) -> SamplingSettings:
-        return SamplingSettings(
-            temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
-            min_p=self.min_p.value(), repetition_penalty=self.repetition.value(), seed=self.seed.value(),
+        seed = self.seed.value()
+        return replace(
+            self._base, temperature=self.temperature.value(), top_k=round(self.top_k.value()),
+            top_p=self.top_p.value(), min_p=self.min_p.value(), repetition_penalty=self.repetition.value(),
+            presence_penalty=self.presence.value(), frequency_penalty=self.frequency.value(),
+            seed=None if seed < 0 else seed,
         )  # fmt: skip
 
     def set_settings(self, s: SamplingSettings) -> None:
         self._quiet = True
+        self._base = s
         for box, v in ((self.temperature, s.temperature), (self.top_k, s.top_k), (self.top_p, s.top_p),
-                       (self.min_p, s.min_p), (self.repetition, s.repetition_penalty), (self.seed, s.seed or 0)):  # fmt: skip
+                       (self.min_p, s.min_p), (self.repetition, s.repetition_penalty),
+                       (self.presence, s.presence_penalty), (self.frequency, s.frequency_penalty),
+                       (self.seed, -1 if s.seed is None else s.seed)):  # fmt: skip
             box.setValue(v)
         self._quiet = False
 
