@@ -294,7 +294,29 @@ def map_report(lm, state: InspectorState, request: MapRequest, progress=None, sh
     out = attention_map(lm.model, state.ids, request.layer, request.head, progress=progress, should_stop=should_stop)
     if out is None:
         return None
-    return {"layer": out.layer, "head": out.head, "weights": out.weights, "allowed": out.allowed, "window": out.window}
+    weights, allowed, factor = pooled_map(out.weights, out.allowed)
+    return {
+        "layer": out.layer, "head": out.head, "weights": weights, "allowed": allowed, "window": out.window,
+        "positions_per_cell": factor, "tokens": len(state.ids),
+    }  # fmt: skip
+
+
+MAP_CELLS = 1024  # the most rows and columns of a map sent to the window
+
+
+def pooled_map(weights: np.ndarray, allowed: np.ndarray, cells: int = MAP_CELLS) -> tuple[np.ndarray, np.ndarray, int]:
+    """A (T, T) map reduced to at most `cells` × `cells` for drawing: each cell the largest weight of
+    its block of positions (a sharp peak stays visible), allowed if any position in it was. Returns
+    (weights, allowed, positions per cell); a map that fits is returned as it is (factor 1)."""
+    T = weights.shape[0]
+    factor = -(-T // cells)
+    if factor == 1:
+        return weights, allowed, 1
+    n = -(-T // factor)
+    pad = n * factor - T
+    w = np.pad(weights, ((0, pad), (0, pad))).reshape(n, factor, n, factor).max(axis=(1, 3))
+    a = np.pad(allowed, ((0, pad), (0, pad))).reshape(n, factor, n, factor).any(axis=(1, 3))
+    return w, a, factor
 
 
 def playground_report(lm, state: InspectorState, request: PlaygroundRequest) -> dict:

@@ -167,3 +167,19 @@ def test_the_vocabulary_report_for_a_word_and_for_a_control_token(default_lm):
     control = vocabulary_report(tok, vocabulary, min(tok.special_ids))
     assert control["special"] and control["kind"] == "byte-level BPE" and control["merges"] == []
     json.dumps(word), json.dumps(control)  # exported with the step
+
+
+def test_a_long_map_is_pooled_for_drawing_keeping_its_peaks():
+    from app.inspection import pooled_map
+
+    rng = np.random.default_rng(0)
+    T = 2500
+    weights = np.tril(rng.random((T, T), dtype=np.float32))
+    allowed = np.tril(np.ones((T, T), dtype=bool))
+    weights[1234, 17] = 5.0  # a peak
+    small, mask, factor = pooled_map(weights, allowed, cells=1024)
+    assert factor == 3 and small.shape == mask.shape == (834, 834)
+    assert small[1234 // 3, 17 // 3] == 5.0 and small.max() == 5.0
+    assert mask[5, 5] and not mask[0, 5]  # the diagonal block is partly visible; above it, masked
+    same = pooled_map(weights[:100, :100], allowed[:100, :100], cells=1024)
+    assert same[2] == 1 and same[0] is not None and same[0].shape == (100, 100)

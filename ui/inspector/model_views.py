@@ -303,6 +303,7 @@ class AttentionView(StepView):
         self.map_label.setToolTip(
             f"Layer {result['layer']}, head {result['head']}: rows are queries, columns keys; grey is masked"
             + (f" (a sliding window of {window})" if window else "")
+            + (f"; each cell is the largest weight of {f} × {f} positions" if (f := result.get("positions_per_cell", 1)) > 1 else "")
         )
 
 
