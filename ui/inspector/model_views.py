@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import percent, visible_piece
 
-CONTEXT_SHOWN = 2000  # tokens of the context drawn as tinted text (the latest ones)
+CONTEXT_SHOWN = 600  # tokens of the context drawn as tinted text (the latest; laying out more costs the window)
 
 
 def _pixmap(rgb: np.ndarray, width: int, height: int) -> QPixmap:
@@ -240,8 +240,10 @@ class AttentionView(StepView):
     def show_report(self, report: dict) -> None:
         self.report = report
         m = report["model"]
-        self.layer_box.setRange(0, m["n_layers"] - 1)
-        self.head_box.setRange(0, m["n_heads"] - 1)
+        for box, top in ((self.layer_box, m["n_layers"] - 1), (self.head_box, m["n_heads"] - 1)):
+            box.blockSignals(True)  # one redraw per report, not one per clamped box
+            box.setRange(0, top)
+            box.blockSignals(False)
         self.map_label.clear()
         self._redraw()
 
@@ -281,6 +283,8 @@ class AttentionView(StepView):
         )
         rows = self.rows()
         start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
+        if start:
+            self.summary.setText(self.summary.text() + f" The text shows the latest {CONTEXT_SHOWN:,} positions.")
         self.context.setHtml(tinted_html(r["pieces"][start : r["position"] + 1], {p - start: w for p, w in rows},
                                          {p - start for p in hidden if p >= start}, r["position"] - start))  # fmt: skip
         self.context.moveCursor(QTextCursor.MoveOperation.End)  # the reading token, at the end
