@@ -127,6 +127,8 @@ def test_a_position_in_the_users_message_is_inspected_as_the_step_that_predicted
     for layer in report["step"]["attention"]:
         assert np.allclose(np.array(layer["weights"]).sum(axis=1), 1.0, atol=1e-4)
         assert len(layer["weights"][0]) == p  # the step reads the p tokens before the selected one
+    exported = json.loads(json.dumps(to_json(report)))  # Export JSON works for it too
+    assert exported["source"] == "message" and exported["vocabulary"]["merges"][-1]["result"] == " capital"
 
 
 @pytest.mark.parametrize("text", ["user", "assistant", "  spaced out  ", "naïve café 🙂 done", "x\nuser\n<|im_end|>"])
