@@ -4,6 +4,7 @@ and a failure comes back as a message (the worker thread survives)."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from app.controller import ChatController
 from app.inspection import MapRequest
@@ -13,14 +14,22 @@ from app.worker import Worker, WorkerThread
 from tests.app.fakes import FakeBackend, FakeSession
 
 
-def test_answers_come_back_by_signal_and_stale_ones_are_dropped(qtbot):
-    worker = Worker(FakeBackend())
+@contextmanager
+def inspector_service(qtbot, backend: FakeBackend):
+    """An InspectorService on a real worker thread with `backend`'s model loaded."""
+    worker = Worker(backend)
     thread = WorkerThread(worker)
     try:
         controller = ChatController(worker, Settings())
         with qtbot.waitSignal(controller.model_loaded, timeout=10000):
             controller.load_model("default")
-        service = InspectorService(controller, worker)
+        yield InspectorService(controller, worker)
+    finally:
+        thread.stop()
+
+
+def test_answers_come_back_by_signal_and_stale_ones_are_dropped(qtbot):
+    with inspector_service(qtbot, FakeBackend()) as service:
         failures, busy = [], []
         service.failed.connect(failures.append)
         service.busy_changed.connect(busy.append)
@@ -30,8 +39,6 @@ def test_answers_come_back_by_signal_and_stale_ones_are_dropped(qtbot):
         assert failures == ["the fake backend cannot be inspected"]  # once: the stale one dropped
         with qtbot.waitSignal(service.failed, timeout=10000):  # the worker thread still serves
             service.analogy("a", "b", "c")
-    finally:
-        thread.stop()
 
 
 class SlowMapSession(FakeSession):
@@ -49,13 +56,7 @@ class SlowMapSession(FakeSession):
 
 
 def test_a_full_map_reports_progress_and_can_be_stopped_without_blocking(qtbot):
-    worker = Worker(FakeBackend(session=SlowMapSession))
-    thread = WorkerThread(worker)
-    try:
-        controller = ChatController(worker, Settings())
-        with qtbot.waitSignal(controller.model_loaded, timeout=10000):
-            controller.load_model("default")
-        service = InspectorService(controller, worker)
+    with inspector_service(qtbot, FakeBackend(session=SlowMapSession)) as service:
         progress, maps, failures = [], [], []
         service.map_progress.connect(lambda d, t: progress.append((d, t)))
         service.map_ready.connect(maps.append)
@@ -72,5 +73,3 @@ def test_a_full_map_reports_progress_and_can_be_stopped_without_blocking(qtbot):
         service.attention_map(4, 2)
         qtbot.waitUntil(lambda: bool(maps), timeout=20000)
         assert [(m["layer"], m["head"]) for m in maps] == [(4, 2)]
-    finally:
-        thread.stop()
