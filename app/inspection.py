@@ -118,13 +118,6 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     return max(start, 1), len(prompt_ids)
 
 
-def _common_suffix(a: str, b: str) -> str:
-    n = 0
-    while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
-        n += 1
-    return a[len(a) - n :]
-
-
 def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
     """The Vocabulary view's numbers: how `token` is built, and how its word splits elsewhere."""
     origin = token_origin(vocabulary, tokenizer, token)
@@ -152,6 +145,13 @@ def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
             for w in (word_splits(tokenizer, word) if word.strip() else [])
         ],
     }
+
+
+def _common_suffix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
+        n += 1
+    return a[len(a) - n :]
 
 
 def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int) -> int:
