@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from app.controller import ChatController
 from engine.events import TokenEvent
-from ui.text_format import byte_size, duration
+from ui.text_format import byte_size, duration, plain_tooltip
 
 PROMPT_CACHE_TIP = (
     "Tokens in the last prompt. The model is stateless: every reply reads the whole conversation again.\n"
@@ -139,10 +139,10 @@ class StatusBar(QStatusBar):
         self._model_context = int(info.get("context_length", 0))
         params = info.get("n_params", 0)
         self.model_label.setText(f"{info.get('display_name', info.get('name', 'model'))} · {params / 1e6:.0f}M params")
-        self.model_label.setToolTip(
+        self.model_label.setToolTip(plain_tooltip(  # a path is whatever the files are called
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
             f"loaded in {info.get('load_s', 0):.1f} s"
-        )
+        ))
         self._show_context()
 
     def show_model_failed(self, previous: dict | None) -> None:
