@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from tests.ui.driver import ask
+from ui.inspector.model_views import TABLE_ROWS
 from ui.probability_panel import ROW_HEIGHT
 
 pytestmark = pytest.mark.slow
@@ -73,7 +74,7 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     attention.layer_box.setValue(29)
     attention.head_box.setValue(8)
     weights = [float(x) for x in _column(attention.table, 2)]
-    assert len(weights) == min(200, report["position"] + 1) and abs(sum(weights) - 1.0) < 2e-3
+    assert len(weights) == min(TABLE_ROWS, report["position"] + 1) and abs(sum(weights) - 1.0) < 2e-3
     assert "full causal attention" in attention.kind_label.text() and "share KV head 2" in attention.kind_label.text()
     with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
@@ -198,7 +199,7 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     assert "after a space" in _column(vocabulary.splits, 0) and "49,152 tokens" in vocabulary.summary.text()
 
     attention = _click_step(qtbot, inspector, "6 ·")
-    drawn_text = attention.context.toPlainText()  # the context drawn as text, tinted by weight
+    drawn_text = attention.context.plain_text()  # the context drawn as text, tinted by weight
     assert drawn_text.endswith("What is the") and "capital" not in drawn_text  # the step reads up to " the"
     progress = []
     service.map_progress.connect(lambda d, t: progress.append((d, t)))

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap, QTextCursor
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
-    QTextBrowser,
 )
 
 from ui.inspector.base import StepView, fill, piece
+from ui.inspector.tinted_text import TintedText, TintedToken
 from ui.text_format import percent, visible_piece
 
-CONTEXT_SHOWN = 600  # tokens of the context drawn as tinted text (the latest; laying out more costs the window)
+CONTEXT_SHOWN = 2000  # tokens of the context drawn as tinted text (the latest ones)
+TABLE_ROWS = 100  # the heaviest weights listed
 
 
 def _pixmap(rgb: np.ndarray, width: int, height: int) -> QPixmap:
@@ -64,23 +65,17 @@ def heads_image(weights: list[list[float]], width: int = 560, row: int = 8) -> Q
     return _pixmap(rgb, max(width, w.shape[1]), row * w.shape[0])
 
 
-def tinted_html(pieces: list[str], weights: dict[int, float], hidden: set[int], selected: int) -> str:
-    """The context as text, each token's background as dark as its weight (relative to the largest);
-    positions the layer cannot see are grey and struck through, the reading token is outlined.
-    Every piece is escaped: text is shown, never parsed."""
+def tinted_tokens(
+    pieces: list[str], weights: dict[int, float], hidden: set[int], selected: int, first: int = 0
+) -> list[TintedToken]:
+    """The context's tokens (positions `first`…) shaded by their weight relative to the largest
+    (square root, so small weights still show); positions the layer cannot see are marked hidden."""
     top = max(weights.values(), default=0.0) or 1.0
     out = []
     for pos, text in enumerate(pieces):
-        shown = html.escape(text or "∅").replace("\n", "↵<br>")  # the text as it reads, newlines kept
-        if pos in hidden:
-            out.append(f'<span style="color:#999; text-decoration:line-through">{shown}</span>')
-            continue
-        alpha = math.sqrt(weights.get(pos, 0.0) / top)
-        style = f"background-color: rgba(30, 90, 255, {0.85 * alpha:.3f});"
-        if pos == selected:
-            style += " border: 1px solid #d33; font-weight: bold;"
-        out.append(f'<span style="{style}">{shown}</span>')
-    return '<div style="white-space: pre-wrap">' + "".join(out) + "</div>"
+        w = weights.get(pos, 0.0)
+        out.append(TintedToken(text, math.sqrt(w / top), pos in hidden, pos == selected, first + pos, w))
+    return out
 
 
 class EmbeddingView(StepView):
@@ -196,9 +191,14 @@ class AttentionView(StepView):
         self.kind_label = QLabel()
         self.kind_label.setWordWrap(True)
         self.layout_.addWidget(self.kind_label)
-        self.context = QTextBrowser()
-        self.context.setOpenLinks(False)
-        self.layout_.addWidget(self.context, 3)
+        self.context = TintedText()
+        self.context_area = QScrollArea()
+        self.context_area.setWidgetResizable(True)
+        self.context_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.context_area.setWidget(self.context)
+        self._to_end = False
+        self.context_area.verticalScrollBar().rangeChanged.connect(self._scroll_to_end)
+        self.layout_.addWidget(self.context_area, 3)
         self.heads_caption = QLabel()
         self.layout_.addWidget(self.heads_caption)
         self.heads_label = QLabel()
@@ -217,6 +217,11 @@ class AttentionView(StepView):
         self.map_button.clicked.connect(self._ask_map)
         self.stop_button.clicked.connect(self.stop_requested)
         self.report: dict | None = None
+
+    def _scroll_to_end(self, _low: int, high: int) -> None:
+        if self._to_end:
+            self._to_end = False
+            self.context_area.verticalScrollBar().setValue(high)
 
     def _ask_map(self) -> None:
         self.map_label.clear()
@@ -285,10 +290,11 @@ class AttentionView(StepView):
         start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
         if start:
             self.summary.setText(self.summary.text() + f" The text shows the latest {CONTEXT_SHOWN:,} positions.")
-        self.context.setHtml(tinted_html(r["pieces"][start : r["position"] + 1], {p - start: w for p, w in rows},
-                                         {p - start for p in hidden if p >= start}, r["position"] - start))  # fmt: skip
-        self.context.moveCursor(QTextCursor.MoveOperation.End)  # the reading token, at the end
-        self.context.ensureCursorVisible()
+        self.context.set_tokens(tinted_tokens(r["pieces"][start : r["position"] + 1], {p - start: w for p, w in rows},
+                                              {p - start for p in hidden if p >= start}, r["position"] - start, start))  # fmt: skip
+        self._to_end = True  # the reading token is at the end: shown once the area knows its new height
+        bar = self.context_area.verticalScrollBar()
+        bar.setValue(bar.maximum())
         if att["weights"]:
             self.heads_caption.setText(
                 f"Every head of layer {att['layer']} (one line each, head 0 on top) over positions "
@@ -298,7 +304,7 @@ class AttentionView(StepView):
         else:
             self.heads_caption.setText("")
             self.heads_label.clear()
-        fill(self.table, [[pos, visible_piece(r["pieces"][pos]), f"{w:.4f}"] for pos, w in rows[:200]])
+        fill(self.table, [[pos, visible_piece(r["pieces"][pos]), f"{w:.4f}"] for pos, w in rows[:TABLE_ROWS]])
 
     def show_map(self, result: dict) -> None:
         self.map_finished()
