@@ -256,6 +256,10 @@ def test_the_sampling_playground_keeps_the_settings_it_does_not_change(qtbot):
     mine = SamplingSettings(temperature=0.6, top_k=400, presence_penalty=0.4, frequency_penalty=-0.3, penalty_context=200)
     view.set_settings(mine)
     assert view.settings() == mine  # nothing lost on the way through the controls
+    fresh = SamplingView()  # a new view: its sliders stand where its numbers say
+    qtbot.addWidget(fresh)
+    fresh.set_settings(SamplingSettings())
+    assert fresh.presence.slider.value() == fresh.presence.slider.maximum() // 2  # 0 in −2…2: the middle
     emitted = []
     view.settings_changed.connect(emitted.append)
     view.temperature.slider.setValue(view.temperature.slider.value() + 4)  # dragged: +0.2

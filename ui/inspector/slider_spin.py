@@ -29,6 +29,7 @@ class SliderSpin(QWidget):
         layout.addWidget(self.spin)
         self.slider.valueChanged.connect(lambda n: self.spin.setValue(self._lo + n * self._step))
         self.spin.valueChanged.connect(self._from_spin)
+        self._from_spin(self.spin.value())  # a value the spin box starts with moves no signal
 
     def _from_spin(self, value: float) -> None:
         self.slider.blockSignals(True)
