@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app import inspection, paths
-from app.context import AssembledContext, ContextTooLong, assemble, system_content
+from app.context import (
+    AssembledContext,
+    ContextTooLong,
+    PromptTooLong,
+    assemble,
+    assemble_raw,
+    system_content,
+)
 from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
@@ -72,6 +79,9 @@ class GenerateRequest:
     # Branch from an alternative: the first new token is this id (after `continue_ids`, the tokens
     # of the reply kept before that step), then the model goes on as usual
     force_token: int | None = None
+    # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
+    # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
+    raw_prompt: str | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -102,8 +112,10 @@ class Session(Protocol):
         """How many tokens `text` is as message text (special-token text stays plain)."""
         ...
 
-    def inspect(self, request: Any) -> dict:
-        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError)."""
+    def inspect(self, request: Any, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict | None:
+        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError).
+        A long one (a full attention map) reports `progress(done, total)` and returns None when
+        `should_stop()` says so."""
         ...
 
 
@@ -176,27 +188,35 @@ class EngineSession:
     def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
         """The prompt exactly as generation sends it, and the context length it was fitted to."""
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
+        reserve = min(request.max_new_tokens, context // 2) + len(request.continue_ids)
+        if request.raw_prompt is not None:
+            try:
+                return assemble_raw(self.lm.tokenizer, request.raw_prompt, context, reserve), context
+            except PromptTooLong as e:
+                raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         try:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
+                context_length=context, reserve=reserve,
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         return assembled, context
 
-    def inspect(self, request) -> dict:
+    def inspect(self, request, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict | None:
         """The Inspector's numbers (app.inspection) for a Step, Map, Playground, Lookup or Analogy
         request. A step reuses a copy of cached KV holding the tokens before it (nothing before the
-        step is recomputed); without one (after a restart) they are computed from the tokens."""
+        step is recomputed); without one (after a restart) they are computed from the tokens. A map
+        reports progress and stops (returning None) when `should_stop()` says so."""
         if isinstance(request, inspection.StepRequest):
             self.configure(request.generate.cache)
             assembled, _ = self._assemble(request.generate)
             return inspection.step_report(
                 self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
             )
+        if isinstance(request, inspection.MapRequest):
+            return inspection.map_report(self.lm, self._inspector, request, progress, should_stop)
         handlers = {
-            inspection.MapRequest: inspection.map_report,
             inspection.PlaygroundRequest: inspection.playground_report,
             inspection.LookupRequest: inspection.lookup_report,
             inspection.AnalogyRequest: inspection.analogy_report,

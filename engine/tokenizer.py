@@ -236,6 +236,10 @@ class Tokenizer:
     def detokenizer(self) -> StreamingDetokenizer:
         return StreamingDetokenizer(self)
 
+    def piece_scores(self) -> list[float] | None:
+        """SentencePiece vocabularies: each piece's score (what the tokenizer maximises); else None."""
+        return None
+
     def _encode(self, text: str, special: bool) -> list[int]:
         raise NotImplementedError
 
@@ -278,6 +282,9 @@ class SentencePieceTokenizer(Tokenizer):
     def __init__(self, processor, **kwargs):
         super().__init__(**kwargs)
         self._sp = processor
+
+    def piece_scores(self) -> list[float]:
+        return [self._sp.GetScore(i) for i in range(self._sp.GetPieceSize())]
 
     def _encode(self, text: str, special: bool) -> list[int]:
         if not special:
