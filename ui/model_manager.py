@@ -31,7 +31,7 @@ from app.model_library import LibraryRow, format_bytes, format_count
 from ui.text_format import plain_tooltip
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "File size", "Context", "Memory (est.)",
-           "Found in", "Path", "Note")
+           "Found in", "Note", "Path")
 RIGHT_ALIGNED = {"Parameters", "File size", "Context", "Memory (est.)"}
 
 
@@ -51,7 +51,9 @@ class ModelManagerDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(COLUMNS.index("Path"), QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long path keeps its file name in view
         self.table.cellDoubleClicked.connect(lambda row, _column: self.open_row(row))
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
@@ -108,7 +110,7 @@ class ModelManagerDialog(QDialog):
                 format_bytes(row.file_bytes) if row.file_bytes else "",
                 f"{row.context_length:,}" if row.context_length else "",
                 format_bytes(row.memory_bytes) if row.memory_bytes else "",
-                row.source, row.spec, note,
+                row.source, note, row.spec,
             )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)  # plain text: a name or path is never markup
