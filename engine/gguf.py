@@ -263,29 +263,6 @@ def pack_affine(q: np.ndarray, bits: int) -> np.ndarray:
     return np.ascontiguousarray(packed).reshape(rows, -1).view("<u4")
 
 
-def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
-    """ggml blocks -> MLX affine layout (group 32): value = scale * q + bias, q unsigned.
-
-    Q4_0: d * (q - 8); Q4_1: d * q + m; Q5_0: d * (q - 16); Q5_1: d * q + m; Q8_0: d * q with q
-    signed (stored here as q + 128). Q4/Q5: element j of a block in the low nibble of byte j,
-    element j + 16 in the high one; Q5's fifth bit of element j is bit j of `qh`.
-    """
-    blocks = raw.view(_BLOCKS[kind]).reshape(rows, -1)  # (rows, blocks per row)
-    d = blocks["d"]
-    if kind == Q8_0:
-        q = (blocks["qs"].view(np.uint8) ^ 0x80).reshape(rows, -1)  # int8 + 128, as unsigned
-        return {"weight": q.view("<u4"), "scales": d, "biases": d * np.float16(-128)}
-    qs = blocks["qs"]
-    offset = {Q4_0: -8, Q5_0: -16}.get(kind)
-    bias = blocks["m"] if offset is None else d * np.float16(offset)
-    if kind in (Q4_0, Q4_1):
-        return {"weight": _q4_words(qs, rows), "scales": d, "biases": bias}
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
-    high = (blocks["qh"][..., None] >> np.arange(32, dtype=np.uint32)) & 1  # (rows, blocks, 32)
-    q = q | (high.astype(np.uint8) << 4)
-    return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
-
-
 _LOW_NIBBLES, _HIGH_NIBBLES = np.uint64(0x000F000F000F000F), np.uint64(0x00F000F000F000F0)
 _LOW_WORDS = np.uint64(0x0000FFFF0000FFFF)
 
@@ -314,6 +291,31 @@ def _q4_words(qs: np.ndarray, rows: int) -> np.ndarray:
     out[..., 0], out[..., 1] = pack(low(first)), pack(low(second))
     out[..., 2], out[..., 3] = pack(high(first)), pack(high(second))
     return out.reshape(rows, -1)
+
+
+def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
+    """ggml blocks -> MLX affine layout (group 32): value = scale * q + bias, q unsigned.
+
+    Q4_0: d * (q - 8); Q4_1: d * q + m; Q5_0: d * (q - 16); Q5_1: d * q + m; Q8_0: d * q with q
+    signed (stored here as q + 128). Q4/Q5: element j of a block in the low nibble of byte j,
+    element j + 16 in the high one; Q5's fifth bit of element j is bit j of `qh`.
+    """
+    blocks = raw.view(_BLOCKS[kind]).reshape(rows, -1)  # (rows, blocks per row)
+    d = blocks["d"]
+    if kind == Q8_0:
+        q = (blocks["qs"].view(np.uint8) ^ 0x80).reshape(rows, -1)  # int8 + 128, as unsigned
+        return {"weight": q.view("<u4"), "scales": d, "biases": d * np.float16(-128)}
+    qs = blocks["qs"]
+    if kind in (Q4_0, Q4_1):
+        bias = blocks["m"] if kind == Q4_1 else d * np.float16(-8)
+        return {"weight": _q4_words(qs, rows), "scales": d, "biases": bias}
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
+    if kind in (Q5_0, Q5_1):
+        high = (blocks["qh"][..., None] >> np.arange(32, dtype=np.uint32)) & 1  # (rows, blocks, 32)
+        q = q | (high.astype(np.uint8) << 4)
+    offset = {Q4_0: -8, Q5_0: -16}.get(kind)
+    bias = blocks["m"] if offset is None else d * np.float16(offset)
+    return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
 
 
 def _tensor(raw: np.ndarray, t: TensorInfo) -> dict[str, np.ndarray]:
