@@ -32,17 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.gguf import GGUFCorrupt, GGUFError, GGUFUnsupported, read_header
-from engine.loading import GGUF_FILE_TYPES
+from engine.loading import GGUF_FILE_TYPES, WeightPolicy
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import ConfigError, GGUFMeta
 
 # The memory estimate counts the KV cache of this many tokens (float32, the plain cache) beside
-# the weights as stored, plus a fixed allowance for the runtime and activations.
+# the weights as held, plus a fixed allowance for the runtime and activations (a guess, not measured).
 KV_ESTIMATE_TOKENS = 4096
 RUNTIME_BYTES = 512 * 1024**2
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 SAFETENSORS_DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "U8": 1, "I8": 1, "F64": 8, "I64": 8}
 READABLE_SAFETENSORS = {"F32", "F16", "BF16", "U32"}
+FLOAT_TYPES = {"F32", "F16", "BF16"}
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,13 @@ def _kv_bytes_per_token(config: Mapping[str, Any]) -> int:
     return 2 * layers * kv_heads * head_dim * 4
 
 
-def memory_estimate(weight_bytes: int, config: Mapping[str, Any]) -> int:
-    """Bytes to hold a model here: its weights as stored, a KV cache of KV_ESTIMATE_TOKENS (or
-    its whole context when shorter), and RUNTIME_BYTES."""
+def memory_estimate(weight_bytes: int, config: Mapping[str, Any], parameters: int = 0, quantized: bool = False) -> int:
+    """Bytes to hold a model here: its weights as the loader will hold them (as stored, or float32
+    where engine.loading's CPU policy expands them: `WeightPolicy().expand`), a KV cache of
+    KV_ESTIMATE_TOKENS (or its whole context when shorter), and RUNTIME_BYTES."""
+    held = parameters * 4 if parameters and WeightPolicy().expand(parameters * 4, quantized) else weight_bytes
     context = int(config.get("max_position_embeddings") or KV_ESTIMATE_TOKENS)
-    return weight_bytes + _kv_bytes_per_token(config) * min(context, KV_ESTIMATE_TOKENS) + RUNTIME_BYTES
+    return held + _kv_bytes_per_token(config) * min(context, KV_ESTIMATE_TOKENS) + RUNTIME_BYTES
 
 
 def describe_gguf(path: Path, source: str, name: str | None = None) -> LibraryRow:
@@ -135,7 +138,7 @@ def describe_gguf(path: Path, source: str, name: str | None = None) -> LibraryRo
     return _with(
         row,
         context_length=int(config.get("max_position_embeddings") or 0),
-        memory_bytes=memory_estimate(row.file_bytes, config),
+        memory_bytes=memory_estimate(row.file_bytes, config, row.parameters, quantized=bool(set(kinds) - FLOAT_TYPES)),
     )
 
 
@@ -194,7 +197,7 @@ def describe_folder(path: Path, source: str, name: str | None = None) -> Library
         get_architecture(architecture)
     except UnsupportedArchitecture:
         return _with(row, problem=f"unknown architecture {architecture!r}")
-    return _with(row, memory_bytes=memory_estimate(row.file_bytes, config))
+    return _with(row, memory_bytes=memory_estimate(row.file_bytes, config, params, quantized=bool(bits)))
 
 
 def _with(row: LibraryRow, **changes: Any) -> LibraryRow:

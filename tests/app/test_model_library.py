@@ -14,6 +14,7 @@ import pytest
 
 from app.library_actions import LibraryActions
 from app.model_library import (
+    RUNTIME_BYTES,
     LibraryRow,
     Location,
     default_locations,
@@ -68,7 +69,21 @@ def test_gguf_row_from_metadata(tiny):
     assert row.context_length == tiny_config("qwen3")["max_position_embeddings"] == 256
     assert row.file_bytes == tiny["gguf"].stat().st_size
     assert row.parameters == _n_params("qwen3")
-    assert row.memory_bytes == memory_estimate(row.file_bytes, tiny_config("qwen3")) > row.file_bytes
+    assert row.memory_bytes == memory_estimate(row.file_bytes, tiny_config("qwen3"), row.parameters, True)
+    assert row.memory_bytes > row.file_bytes
+
+
+def test_memory_estimate_follows_the_cpu_policy(monkeypatch):
+    """Weights the loader expands to float32 on this CPU are counted as float32, else as stored."""
+    import engine.loading
+
+    config = {"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+              "max_position_embeddings": 100}
+    kv = 2 * 2 * 2 * 8 * 4 * 100
+    monkeypatch.setattr(engine.loading.WeightPolicy, "expand", lambda self, n, quantized=True: True)
+    assert memory_estimate(1000, config, 2000, True) == 8000 + kv + RUNTIME_BYTES
+    monkeypatch.setattr(engine.loading.WeightPolicy, "expand", lambda self, n, quantized=True: False)
+    assert memory_estimate(1000, config, 2000, True) == 1000 + kv + RUNTIME_BYTES
 
 
 def test_hf_folder_row_from_metadata(tiny):
