@@ -105,11 +105,28 @@ def memory_estimate(weight_bytes: int, config: Mapping[str, Any], parameters: in
     return held + _kv_bytes_per_token(config) * min(context, KV_ESTIMATE_TOKENS) + RUNTIME_BYTES
 
 
+# (real path, size, mtime_ns) -> the header's (metadata, tensors): a large vocabulary takes a
+# noticeable time to parse, and the dialog scans again on every open and Refresh. A file whose
+# size or timestamp changed is read again, so the cache never changes a row.
+_HEADERS: dict[tuple[str, int, int], Any] = {}
+_HEADER_CACHE_LIMIT = 256
+
+
+def _header(path: Path):
+    stat = path.stat()
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HEADERS:
+        if len(_HEADERS) >= _HEADER_CACHE_LIMIT:
+            _HEADERS.pop(next(iter(_HEADERS)))
+        _HEADERS[key] = read_header(path)
+    return _HEADERS[key]
+
+
 def describe_gguf(path: Path, source: str, name: str | None = None) -> LibraryRow:
     """A row for a GGUF file, from its header alone (no tensor is read)."""
     row = LibraryRow(name or path.stem, str(path), source, "gguf", file_bytes=_size(path))
     try:
-        header = read_header(path)
+        header = _header(path)
     except GGUFUnsupported as e:
         return _with(row, problem=f"unsupported: {e}")
     except (GGUFCorrupt, GGUFError) as e:

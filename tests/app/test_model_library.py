@@ -276,3 +276,16 @@ def test_open_switches_model_or_refuses_before_loading(tiny, tmp_path):
     assert [s.app.model for s in applied] == [str(folder / "q.gguf")]
     actions.remove_folder(str(folder))
     assert actions.rows() == [] and state["settings"].app.model_folders == ()
+
+
+def test_a_changed_file_is_described_again(tiny, tmp_path):
+    """Headers are remembered between scans, but never past a change to the file."""
+    import os
+
+    path = tmp_path / "m.gguf"
+    shutil.copy(tiny["gguf"], path)
+    assert describe_gguf(path, "Glassbox").architecture == "qwen3"
+    shutil.copy(tiny["unknown_arch"], path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert describe_gguf(path, "Glassbox").problem == "unknown architecture 'mamba'"
