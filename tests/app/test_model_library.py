@@ -289,3 +289,13 @@ def test_a_changed_file_is_described_again(tiny, tmp_path):
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     assert describe_gguf(path, "Glassbox").problem == "unknown architecture 'mamba'"
+
+
+@pytest.mark.parametrize("platform, expected", [
+    ("linux", ".local/share/nomic.ai/GPT4All"),
+    ("darwin", "Library/Application Support/nomic.ai/GPT4All"),
+])
+def test_gpt4all_folder_per_platform(platform, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.platform", platform)
+    (root,) = [loc.root for loc in default_locations(tmp_path / "m", (), {}, tmp_path) if loc.source == "GPT4All"]
+    assert root == tmp_path / expected
