@@ -113,8 +113,10 @@ class Session(Protocol):
         """How many tokens `text` is as message text (special-token text stays plain)."""
         ...
 
-    def inspect(self, request: Any) -> dict:
-        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError)."""
+    def inspect(self, request: Any, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict | None:
+        """The Inspector's numbers for an app.inspection request (raises BackendError/ValueError).
+        A long one (a full attention map) reports `progress(done, total)` and returns None when
+        `should_stop()` says so."""
         ...
 
 
@@ -202,18 +204,20 @@ class EngineSession:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         return assembled, context
 
-    def inspect(self, request) -> dict:
+    def inspect(self, request, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> dict | None:
         """The Inspector's numbers (app.inspection) for a Step, Map, Playground, Lookup or Analogy
         request. A step reuses a copy of cached KV holding the tokens before it (nothing before the
-        step is recomputed); without one (after a restart) they are computed from the tokens."""
+        step is recomputed); without one (after a restart) they are computed from the tokens. A map
+        reports progress and stops (returning None) when `should_stop()` says so."""
         if isinstance(request, inspection.StepRequest):
             self.configure(request.generate.cache)
             assembled, _ = self._assemble(request.generate)
             return inspection.step_report(
                 self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
             )
+        if isinstance(request, inspection.MapRequest):
+            return inspection.map_report(self.lm, self._inspector, request, progress, should_stop)
         handlers = {
-            inspection.MapRequest: inspection.map_report,
             inspection.PlaygroundRequest: inspection.playground_report,
             inspection.LookupRequest: inspection.lookup_report,
             inspection.AnalogyRequest: inspection.analogy_report,

@@ -19,18 +19,20 @@ import numpy as np
 
 from engine.inspect import (
     analogy,
+    attention_map,
     embedding_matrix,
-    inspect_prompt,
     inspect_step,
     neighbours,
     perplexity,
     rope_angles,
+    rope_distance_scores,
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
     unit_rows,
 )
 from engine.sampling import SamplingSettings
+from engine.vocabulary import Vocabulary, readable, token_origin, word_splits
 
 TOP = 20  # tokens per list (logit lens, next token)
 NEIGHBOURS = 10
@@ -40,12 +42,17 @@ NEIGHBOURS = 10
 class StepRequest:
     """Inspect reply token `token_index` of a reply whose request was `generate` (an
     app.backend.GenerateRequest) and whose tokens were `reply_ids`; the step reads the token
-    before it and predicts it. token_index == len(reply_ids) inspects the step after the last one."""
+    before it and predicts it. token_index == len(reply_ids) inspects the step after the last one.
+
+    With `message_char` set, the selected token is instead the prompt token that holds character
+    `message_char` of the user's own message (`generate.user_message`); `reply_ids` and
+    `token_index` are then unused."""
 
     generate: Any
     reply_ids: tuple[int, ...]
     token_index: int
     top: int = TOP
+    message_char: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,16 @@ class InspectorState:
     embedding: Any = None  # (vocab, dim) float32 MLX array
     unit: Any = None  # the same, rows of length 1
     losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
+    vocabulary: Vocabulary | None = None  # the tokenizer's merges or scores, read once
+
+
+def rope_distances(context_length: int) -> list[int]:
+    """0, 1, 2, 3, 5, 10, 20, 50 … up to the context length: the distances the Position view lists."""
+    out, scale = [0, 1, 2, 3], 1
+    while 5 * scale < context_length:
+        out += [d * scale for d in (5, 10, 20) if d * scale < context_length]
+        scale *= 10
+    return sorted(set(out + [context_length - 1]))
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -99,6 +116,73 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     head = tokenizer.encode_chat(list(messages[:-1]), add_generation_prompt=False) if len(messages) > 1 else []
     start = len(head) if list(prompt_ids[: len(head)]) == head else 0
     return max(start, 1), len(prompt_ids)
+
+
+def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
+    """The Vocabulary view's numbers: how `token` is built, and how its word splits elsewhere."""
+    origin = token_origin(vocabulary, tokenizer, token)
+    kind = origin.kind if origin.kind != "special" else vocabulary.kind
+    try:
+        word = tokenizer.token_bytes[token].decode("utf-8")
+    except UnicodeDecodeError:  # part of a character's bytes: there is no word to split
+        word = ""
+    return {
+        "kind": vocabulary.kind,  # "byte-level BPE", "BPE", "SentencePiece" or "unknown"
+        "special": origin.kind == "special",  # a control token: added whole, not built by merges
+        "size": origin.vocab_size,
+        "token": token,
+        "spelling": origin.spelling,
+        "start": [readable(s, kind) for s in origin.start],
+        "merges": [
+            {"left": readable(m.left, kind), "right": readable(m.right, kind), "result": readable(m.result, kind),
+             "rank": m.rank, "score": m.score}
+            for m in origin.merges
+        ],  # fmt: skip
+        "reached": origin.reached,
+        "score": origin.score,
+        "splits": [
+            {"context": w.context, "text": w.text, "ids": w.ids, "pieces": [tokenizer.piece(i) for i in w.ids]}
+            for w in (word_splits(tokenizer, word) if word.strip() else [])
+        ],
+    }
+
+
+def _common_suffix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
+        n += 1
+    return a[len(a) - n :]
+
+
+def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int) -> int:
+    """The prompt position of the token holding character `char` of `text`, the last message's content.
+
+    The chat template's text after the message (its end marker, the generation prompt) is found by
+    rendering the same messages with two different probe contents and keeping what they end with;
+    the message's UTF-8 bytes end just before it in the prompt's token bytes. (The prompt's tokens
+    are never re-parsed: only their exact bytes are compared.) A template that rewrote the message
+    (e.g. stripped its spaces) is allowed for; ValueError if the text cannot be found at all.
+    """
+    if not 0 <= char < len(text):
+        raise ValueError(f"character {char} is not in your message of {len(text)} characters")
+    head = list(messages[:-1])
+    probes = [tokenizer.apply_chat_template(head + [{"role": "user", "content": c}]) for c in ("x", "y")]
+    footer = _common_suffix(*probes).encode("utf-8")
+    data = [tokenizer.token_bytes[i] for i in prompt_ids]
+    ends = np.cumsum([len(b) for b in data])
+    whole = b"".join(data)
+    limit = len(whole) - len(footer)
+    stripped = text.strip()
+    skipped = len(text) - len(text.lstrip())
+    for body, shift in ((text, 0), (stripped, skipped)):
+        encoded = body.encode("utf-8")
+        start = limit - len(encoded) if whole[limit - len(encoded) : limit] == encoded else -1
+        if start < 0:  # a template that adds bytes after the text (a space prefix): the last occurrence
+            start = whole.rfind(encoded, 0, min(len(whole), limit + 8))
+        if start >= 0 and encoded and 0 <= char - shift < len(body):
+            at = start + len(body[: char - shift].encode("utf-8"))
+            return int(np.searchsorted(ends, at, side="right"))
+    raise ValueError("Could not find that character of your message among the prompt's tokens.")
 
 
 def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek) -> dict:
@@ -111,40 +195,53 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     model, tok = lm.model, lm.tokenizer
     reply = list(request.reply_ids)
     k = request.token_index
-    if not 0 <= k <= len(reply):
-        raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
-    ids = list(prompt_ids) + reply[:k]
+    if request.message_char is None:
+        if not 0 <= k <= len(reply):
+            raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
+        ids = list(prompt_ids) + reply[:k]
+        target = reply[k] if k < len(reply) else None
+        shown_ids = ids
+    else:
+        chosen = message_token(tok, prompt_ids, messages, request.generate.user_message, request.message_char)
+        if chosen < 1:
+            raise ValueError("The first token of the prompt has nothing before it to be predicted from.")
+        ids, target, shown_ids = list(prompt_ids[:chosen]), prompt_ids[chosen], list(prompt_ids)
     position = len(ids) - 1
     step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
-    target = reply[k] if k < len(reply) else None
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
     if state.unit is None:
         state.embedding = embedding_matrix(model)
         state.unit = unit_rows(state.embedding)
     shown = target if target is not None else step.next_token[0][0]
+    if state.vocabulary is None:
+        state.vocabulary = Vocabulary.of(tok)
     vector = np.array(state.embedding[shown])
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
-        losses = token_losses(model, ids, span[0], span[1], cache=peek(ids[: span[0] - 1])) if span[1] > span[0] else []
+        prompt = list(prompt_ids)
+        losses = token_losses(model, prompt, span[0], span[1], cache=peek(prompt[: span[0] - 1])) if span[1] > span[0] else []
         state.losses = (key, losses)
     losses = state.losses[1]
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
     found = neighbours(state.unit, shown, NEIGHBOURS)
-    referenced |= {i for i, _ in found} | set(ids) | ({target} if target is not None else set())
+    referenced |= {i for i, _ in found} | set(shown_ids) | ({target} if target is not None else set())
     order = np.argsort(-raw)
     top = request.top
     info = lm.info
     report = {
-        "ids": ids,
-        "pieces": [tok.piece(i) for i in ids],
-        "special": [i in tok.special_ids for i in ids],
+        "ids": ids,  # the context the step reads: ids[position] is the last
+        "shown_ids": shown_ids,  # the tokens the Tokenization view lists (the whole prompt for a message step)
+        "pieces": [tok.piece(i) for i in shown_ids],  # aligned with shown_ids (a prefix of it is `ids`)
+        "special": [i in tok.special_ids for i in shown_ids],
         "prompt_tokens": len(prompt_ids),
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
-        "token_index": k,
+        "source": "reply" if request.message_char is None else "message",
+        "token_index": k if request.message_char is None else None,
+        "message_char": request.message_char,
         "position": position,
         "token": target,
         "token_logprob": float(raw[target]) if target is not None else None,
@@ -156,6 +253,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "others": int(raw.size - top),
             "others_mass": float(np.exp(raw[order[top:]]).sum()),
         },
+        "vocabulary": vocabulary_report(tok, state.vocabulary, shown),
         "embedding": {
             "token": shown,
             "vector": vector.tolist(),
@@ -165,13 +263,15 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "position": position + 1 if target is not None else position,
             "inverse_frequencies": inv,
             "angles": rope_angles(position + 1 if target is not None else position, inv),
+            "distances": (distances := rope_distances(info.context_length)),
+            "distance_scores": rope_distance_scores(inv, distances),
             "head_dim": info.head_dim,
             "base": float(getattr(model.args, "rope_theta", 0.0)),
             "context_length": info.context_length,
         },
         "objective": {
             "start": span[0],
-            "ids": ids[span[0] : span[1]],
+            "ids": list(prompt_ids[span[0] : span[1]]),
             "losses": losses,
             "mean": float(np.mean(losses)) if losses else math.nan,
             "perplexity": perplexity(losses),
@@ -187,11 +287,36 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     return report
 
 
-def map_report(lm, state: InspectorState, request: MapRequest) -> dict:
+def map_report(lm, state: InspectorState, request: MapRequest, progress=None, should_stop=None) -> dict | None:
+    """The full map over the last inspected step's context (None if `should_stop` stopped it)."""
     if not state.ids:
         raise ValueError("inspect a step first")
-    out = inspect_prompt(lm.model, state.ids, request.layer, request.head, top=1)
-    return {"layer": out.layer, "head": out.head, "weights": np.array(out.weights, dtype=np.float32)}
+    out = attention_map(lm.model, state.ids, request.layer, request.head, progress=progress, should_stop=should_stop)
+    if out is None:
+        return None
+    weights, allowed, factor = pooled_map(out.weights, out.allowed)
+    return {
+        "layer": out.layer, "head": out.head, "weights": weights, "allowed": allowed, "window": out.window,
+        "positions_per_cell": factor, "tokens": len(state.ids),
+    }  # fmt: skip
+
+
+MAP_CELLS = 1024  # the most rows and columns of a map sent to the window
+
+
+def pooled_map(weights: np.ndarray, allowed: np.ndarray, cells: int = MAP_CELLS) -> tuple[np.ndarray, np.ndarray, int]:
+    """A (T, T) map reduced to at most `cells` × `cells` for drawing: each cell the largest weight of
+    its block of positions (a sharp peak stays visible), allowed if any position in it was. Returns
+    (weights, allowed, positions per cell); a map that fits is returned as it is (factor 1)."""
+    T = weights.shape[0]
+    factor = -(-T // cells)
+    if factor == 1:
+        return weights, allowed, 1
+    n = -(-T // factor)
+    pad = n * factor - T
+    w = np.pad(weights, ((0, pad), (0, pad))).reshape(n, factor, n, factor).max(axis=(1, 3))
+    a = np.pad(allowed, ((0, pad), (0, pad))).reshape(n, factor, n, factor).any(axis=(1, 3))
+    return w, a, factor
 
 
 def playground_report(lm, state: InspectorState, request: PlaygroundRequest) -> dict:

@@ -32,6 +32,7 @@ class InspectorService(QObject):
     playground_ready = Signal(object)
     lookup_ready = Signal(object)
     analogy_ready = Signal(object)
+    map_progress = Signal(int, int)  # done, total query rows of the full map being computed
     failed = Signal(str)
     busy_changed = Signal(bool)
 
@@ -49,6 +50,7 @@ class InspectorService(QObject):
         self._wake.connect(worker.inspect_pending)
         worker.inspected.connect(self._on_inspected)
         worker.inspect_failed.connect(self._on_failed)
+        worker.inspect_progress.connect(self._on_progress)
         controller.reply_tokens.connect(self._on_reply_tokens)
 
     # -- intents ---------------------------------------------------------------------------
@@ -76,8 +78,32 @@ class InspectorService(QObject):
         self.report = None
         self.message_index = None
 
+    def inspect_message(self, message_index: int, char_index: int) -> None:
+        """Inspect the token of the user's message at `message_index` that holds character
+        `char_index`: the step that predicted it, in the prompt the reply after it was given."""
+        conv = self.controller.conversation
+        user = conv.messages[message_index]
+        if user.role != "user":
+            self.failed.emit("Only a position in your own message or a reply's token can be inspected.")
+            return
+        after = conv.messages[message_index + 1] if message_index + 1 < len(conv.messages) else None
+        reply = after if after is not None and after.role == "assistant" else None
+        history = tuple(conv.history(before=message_index))
+        memories = reply.memories if reply is not None else []
+        # the prompt the reply after it was given: that reply's own settings, not today's
+        asked = settings_as_asked(self.controller.effective_settings, reply.asked if reply is not None else {})
+        generate = reply_request(asked, user.text, history, memories, self.controller.conversation_id)
+        self.message_index = message_index + 1 if reply is not None else None
+        self._send(StepRequest(generate, (), 0, message_char=char_index))
+
     def attention_map(self, layer: int, head: int) -> None:
         self._send(MapRequest(layer, head))
+
+    def stop_map(self) -> None:
+        """Stop the full attention map being computed (its answer never comes)."""
+        request_id = self._latest.get(MapRequest)
+        if request_id is not None and request_id in self._kinds:
+            self._worker.stop_inspection(request_id)
 
     def playground(self, settings: SamplingSettings) -> None:
         self._send(PlaygroundRequest(settings))
@@ -126,6 +152,10 @@ class InspectorService(QObject):
             LookupRequest: self.lookup_ready, AnalogyRequest: self.analogy_ready,
         }  # fmt: skip
         signals[kind].emit(report)
+
+    def _on_progress(self, request_id: int, done: int, total: int) -> None:
+        if self._latest.get(MapRequest) == request_id and request_id in self._kinds:
+            self.map_progress.emit(done, total)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._current(request_id) is not None:

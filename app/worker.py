@@ -62,6 +62,7 @@ class Worker(QObject):
     token_count = Signal(int, int)  # ticket, tokens (-1: no model loaded, or not countable text)
     inspected = Signal(int, object)  # request id, the Inspector's report (app.inspection)
     inspect_failed = Signal(int, str)  # request id, message
+    inspect_progress = Signal(int, int, int)  # request id, done, total (a long inspection: a full map)
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class Worker(QObject):
         self._batch_interval_s, self._clock = batch_interval_s, clock
         self._cancelled: set[int] = set()
         self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
+        self._stopped_inspections: set[int] = set()
         self._lock = threading.Lock()
 
     @property
@@ -131,6 +133,16 @@ class Worker(QObject):
         with self._lock:
             self._inspections[type(request)] = (request_id, request)
 
+    def stop_inspection(self, request_id: int) -> None:
+        """Stop a long inspection (a full attention map) at its next chunk. Thread-safe."""
+        with self._lock:
+            self._stopped_inspections.add(request_id)
+
+    def _inspection_stopped(self, request_id: int, kind: type) -> bool:
+        """Stopped by the Inspector, or replaced: a newer request of its kind is waiting."""
+        with self._lock:
+            return request_id in self._stopped_inspections or kind in self._inspections
+
     @Slot()
     def inspect_pending(self) -> None:
         while True:
@@ -145,7 +157,11 @@ class Worker(QObject):
             self.inspect_failed.emit(request_id, "No model is loaded.")
             return
         try:
-            report = self._session.inspect(request)
+            report = self._session.inspect(
+                request,
+                lambda done, total: self.inspect_progress.emit(request_id, done, total),
+                lambda: self._inspection_stopped(request_id, type(request)),
+            )
         except (BackendError, ValueError) as e:
             self.inspect_failed.emit(request_id, str(e))
             return
@@ -153,7 +169,13 @@ class Worker(QObject):
             traceback.print_exc()
             self.inspect_failed.emit(request_id, f"Inspection failed: {type(e).__name__}: {e}")
             return
-        self.inspected.emit(request_id, report)
+        finally:
+            with self._lock:
+                self._stopped_inspections.discard(request_id)
+        if report is None:
+            self.inspect_failed.emit(request_id, "Stopped.")
+        else:
+            self.inspected.emit(request_id, report)
 
     @Slot(object)
     def run_call(self, call: Callable[[], None]) -> None:

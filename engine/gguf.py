@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import mmap
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,36 @@ def pack_affine(q: np.ndarray, bits: int) -> np.ndarray:
     return np.ascontiguousarray(packed).reshape(rows, -1).view("<u4")
 
 
+_LOW_NIBBLES, _HIGH_NIBBLES = np.uint64(0x000F000F000F000F), np.uint64(0x00F000F000F000F0)
+_LOW_WORDS = np.uint64(0x0000FFFF0000FFFF)
+
+
+def _q4_words(qs: np.ndarray, rows: int) -> np.ndarray:
+    """Q4 nibbles (rows, blocks, 16) -> MLX's 4-bit words (rows, blocks * 4) uint32, by moving
+    nibbles within each block: MLX's byte k holds elements 2k (low) and 2k + 1 (high), ggml's byte
+    j elements j (low) and j + 16 (high). So MLX's bytes 0..7 are the low nibbles of ggml's byte
+    pairs (2k, 2k + 1), bytes 8..15 their high nibbles.
+
+    Done on 64-bit words (four byte pairs each, as 16-bit lanes), eight bytes per operation."""
+    halves = np.ascontiguousarray(qs).view("<u8")  # (rows, blocks, 2): bytes 0..7 and 8..15
+
+    def low(x):  # per lane: low nibble of the even byte | low nibble of the odd byte << 4
+        return (x & _LOW_NIBBLES) | ((x >> np.uint64(4)) & _HIGH_NIBBLES)
+
+    def high(x):
+        return ((x >> np.uint64(4)) & _LOW_NIBBLES) | ((x >> np.uint64(8)) & _HIGH_NIBBLES)
+
+    def pack(lanes):  # the low byte of each 16-bit lane, packed into the low 32 bits
+        lanes = (lanes | (lanes >> np.uint64(8))) & _LOW_WORDS
+        return (lanes | (lanes >> np.uint64(16))).astype(np.uint32)
+
+    first, second = halves[..., 0], halves[..., 1]
+    out = np.empty((*halves.shape[:-1], 4), np.uint32)
+    out[..., 0], out[..., 1] = pack(low(first)), pack(low(second))
+    out[..., 2], out[..., 3] = pack(high(first)), pack(high(second))
+    return out.reshape(rows, -1)
+
+
 def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
     """ggml blocks -> MLX affine layout (group 32): value = scale * q + bias, q unsigned.
 
@@ -294,6 +325,9 @@ def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
         q = (blocks["qs"].view(np.uint8) ^ 0x80).reshape(rows, -1)  # int8 + 128, as unsigned
         return {"weight": q.view("<u4"), "scales": d, "biases": d * np.float16(-128)}
     qs = blocks["qs"]
+    if kind in (Q4_0, Q4_1):
+        bias = blocks["m"] if kind == Q4_1 else d * np.float16(-8)
+        return {"weight": _q4_words(qs, rows), "scales": d, "biases": bias}
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
     if kind in (Q5_0, Q5_1):
         qh = blocks["qh"].astype("<u4").view(np.uint8).reshape(*blocks.shape, 4)  # little-endian bytes
@@ -329,9 +363,8 @@ def _k_quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]
     }
 
 
-def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
-    start = header.data_offset + t.offset
-    raw = np.frombuffer(buf, np.uint8, t.n_bytes, start)
+def _tensor(raw: np.ndarray, t: TensorInfo) -> dict[str, np.ndarray]:
+    """One tensor's bytes (t.n_bytes uint8) -> its arrays ("" for a plain one, else weight/scales/biases)."""
     if t.ggml_type == F32:
         return {"": raw.view("<f4").reshape(t.shape)}
     if t.ggml_type == F16:
@@ -351,34 +384,56 @@ def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
     return {k: v.reshape(*lead, v.shape[-1]) for k, v in parts.items()}
 
 
+Transform = Callable[[GGUFHeader, dict[str, mx.array]], dict[str, mx.array]]
+
+
 def read_gguf(path: Path, check=None) -> tuple[dict[str, mx.array], dict[str, Any]]:
     """(tensors, metadata) like `mx.load(path, return_metadata=True)`, one tensor at a time."""
     contents = read_gguf_contents(path, check)
     return contents.tensors, contents.metadata
 
 
-def read_gguf_contents(path: Path, check=None) -> GGUFContents:
+def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
+                       transform: Transform | None = None) -> GGUFContents:
     """Every tensor converted (see the module docstring), the metadata and the stored types.
 
-    `check(metadata)` runs before any tensor is converted (to refuse a model early).
+    `check(metadata)` runs before any tensor is converted (to refuse a model early). The tensors
+    are read one at a time into a buffer of their own (the file is never mapped whole, so its pages
+    do not add to the process's memory), converted, copied into MLX and the buffer dropped; with
+    `transform(header, parts)` each tensor's parts ({file name: array}) are mapped and evaluated
+    right away, so a conversion (a permutation, a rename) never holds a second copy of the model.
+    `float32_scales`: quantization scales and biases widened to float32 (exactly) while reading.
     Raises GGUFCorrupt or GGUFUnsupported.
     """
     size = path.stat().st_size
     if size < 24:
         raise GGUFCorrupt("the file is too short to be a GGUF model")
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        header = _read_header(buf, size)
+    with open(path, "rb") as f:
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            header = _read_header(buf, size)
         if check is not None:
             check(header.metadata)
-        tensors = _convert(buf, header)  # no numpy view of the map outlives this call
+        tensors: dict[str, mx.array] = {}
+        for t in header.tensors:
+            parts = _read_tensor(f, header, t, float32_scales)
+            if transform is not None:
+                parts = transform(header, parts)
+                mx.eval(list(parts.values()))
+            tensors.update(parts)
     types = {t.name: t.type_name for t in header.tensors}
     return GGUFContents(tensors, header.metadata, types)
 
 
-def _convert(buf, header: GGUFHeader) -> dict[str, mx.array]:
-    tensors: dict[str, mx.array] = {}
-    for t in header.tensors:
-        base = t.name.removesuffix(".weight")
-        for part, array in _tensor(buf, header, t).items():
-            tensors[t.name if not part else f"{base}.{part}"] = mx.array(array)  # a copy
-    return tensors
+def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool) -> dict[str, mx.array]:
+    """One tensor as MLX arrays named as in the file (`<base>.scales`/`.biases` for quantized parts)."""
+    raw = np.empty(t.n_bytes, np.uint8)
+    f.seek(header.data_offset + t.offset)
+    if f.readinto(raw) != t.n_bytes:  # the header was checked against the size: the file shrank
+        raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated while reading)")
+    base = t.name.removesuffix(".weight")
+    out = {}
+    for part, array in _tensor(raw, t).items():
+        if float32_scales and part in ("scales", "biases"):
+            array = array.astype(np.float32, copy=False)  # float16 -> float32 is exact
+        out[t.name if not part else f"{base}.{part}"] = mx.array(array)  # a copy; the numpy arrays go
+    return out

@@ -7,21 +7,23 @@ norms, one attention row per layer and head, one (T, T) map for one layer and he
 - `inspect_step(model, ids, position)`: the step that predicts the token after `ids[position]`.
   Given a cache already holding `ids[:position]` (the conversation's, trimmed), only that one token
   is computed; without one, the prefix is prefilled first.
-- `attention_map(...)`: the full causal map of one layer and head over a prompt.
+- `attention_map(...)`: the full causal map of one layer and head over a prompt, chunk by chunk
+  (progress and stop between chunks).
 - `token_losses(...)`: -log p of each token of a span (the training objective on the user's words).
 - `sampling_stages(...)`: a step's distribution through each stage of engine.sampling.
-- Embedding neighbours and analogies, RoPE angles.
+- Embedding neighbours and analogies, RoPE angles and how the rotation alone changes a score with distance.
 Errors: ValueError for a position, layer or head out of range (the message names it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from engine.cache import KVCache, QuantizedKVCache, make_cache
 from engine.capture import Recorder
@@ -46,6 +48,8 @@ class LayerAttention:
 
     @property
     def kind(self) -> str:
+        if self.window == 0:
+            return "no attention in this layer (nothing to draw)"
         return "full causal attention" if self.window is None else f"sliding window of {self.window} positions"
 
 
@@ -81,7 +85,10 @@ class StepInspection:
     def to_json(self) -> dict:
         """Plain JSON-ready values (for notebooks and teaching); the full distribution is left out."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("logprobs", "logits")}
-        data["attention"] = [asdict(a) | {"kind": a.kind} for a in self.attention]
+        data["attention"] = [  # by hand: asdict would deep-copy every weight (262,000 floats at 1,000 tokens)
+            {"layer": a.layer, "key_start": a.key_start, "weights": a.weights, "window": a.window, "kind": a.kind}
+            for a in self.attention
+        ]
         data["token"] = self.token
         return data
 
@@ -263,9 +270,62 @@ def inspect_prompt(
     )
 
 
-def attention_map(model: nn.Module, ids: Sequence[int], layer: int, head: int) -> PromptInspection:
-    """The full (T, T) causal map of one layer and head over `ids` (a whole forward pass)."""
-    return inspect_prompt(model, ids, layer, head, top=1)
+@dataclass
+class AttentionMap:
+    """One layer's and head's whole map: weights[i, j] is query i's weight on key j (numpy, (T, T),
+    float32, each row sums to 1); allowed[i, j] says whether the mask let query i see key j (the
+    causal triangle, narrowed to a band by a sliding window)."""
+
+    layer: int
+    head: int
+    weights: np.ndarray
+    allowed: np.ndarray
+
+    @property
+    def window(self) -> int | None:
+        """The positions the last query may see, if fewer than all earlier ones (sliding window)."""
+        seen = int(self.allowed[-1].sum())
+        return None if seen == self.allowed.shape[0] else seen
+
+
+def attention_map(
+    model: nn.Module,
+    ids: Sequence[int],
+    layer: int,
+    head: int,
+    chunk: int = 128,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AttentionMap | None:
+    """The full (T, T) causal map of one layer and head over `ids`, `chunk` queries at a time.
+
+    Each chunk is one forward pass on a growing cache; only the blocks up to `layer` are evaluated
+    (MLX is lazy: the later blocks and the logits are never computed). `progress(done, total)` is
+    called after each chunk; `should_stop()` is asked before each, and a stopped map returns None.
+    ValueError for an empty prompt or a layer or head out of range.
+    """
+    ids = list(ids)
+    if not ids:
+        raise ValueError("the prompt is empty: nothing to inspect")
+    _check(layer, len(model.layers), "layer")
+    _check(head, model.layers[layer].self_attn.n_heads, "head")
+    T = len(ids)
+    weights, allowed = np.zeros((T, T), np.float32), np.zeros((T, T), bool)
+    cache = fresh_cache(model)
+    for start in range(0, T, chunk):
+        if should_stop is not None and should_stop():
+            return None
+        end = min(T, start + chunk)
+        rec = Recorder(offset=start, rows=[0], weight_layers=frozenset({layer}), full_head=head)
+        model(mx.array([ids[start:end]], dtype=mx.int32), cache, rec)
+        r = rec.layers[layer]
+        mx.eval(r.weights, r.allowed, [c.state for c in cache[: layer + 1]])
+        keys = slice(r.key_start, r.key_start + r.weights.shape[1])
+        weights[start:end, keys] = np.array(r.weights)
+        allowed[start:end, keys] = np.array(r.allowed)
+        if progress is not None:
+            progress(end, T)
+    return AttentionMap(layer, head, weights, allowed)
 
 
 def token_losses(
@@ -384,3 +444,14 @@ def rope_inverse_frequencies(rope: nn.Module) -> list[float]:
 def rope_angles(position: int, inverse_frequencies: Sequence[float]) -> list[float]:
     """The rotation of every dimension pair at `position`: pos * θ_i radians."""
     return [position * f for f in inverse_frequencies]
+
+
+def rope_distance_scores(inverse_frequencies: Sequence[float], distances: Sequence[int]) -> list[float]:
+    """How the rotation alone changes a query–key score with their distance d.
+
+    For a query and key that are the same vector, equally large in every dimension pair, the score
+    after rotating the query at position p + d and the key at p, divided by the unrotated score, is
+    mean_i cos(d·θ_i) — whatever p is: 1 at d = 0, then falling and wobbling as d grows.
+    """
+    theta = np.asarray(inverse_frequencies, dtype=np.float64)
+    return [float(np.mean(np.cos(d * theta))) for d in distances]

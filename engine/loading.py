@@ -21,7 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas, native
-from engine.gguf import GGUFCorrupt, GGUFUnsupported, read_gguf_contents
+from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
 from engine.native_modules import use_native_kernels
@@ -248,26 +248,40 @@ def _read_gguf(p: Path) -> _Source:
         # name an unsupported model before converting tensors
         found["arch"] = get_architecture(str(architecture))
 
+    configs: list[dict[str, Any]] = []
+
+    def to_model(header: GGUFHeader, parts: dict[str, mx.array]) -> dict[str, mx.array]:
+        """The model's names and values, one tensor at a time (never a second copy of the model)."""
+        if not configs:
+            configs.append(_gguf_config(found["arch"], header.metadata, {t.name for t in header.tensors}))
+        return found["arch"].gguf.to_model(parts, configs[0])
+
     try:
-        contents = read_gguf_contents(p, check)
+        contents = read_gguf_contents(p, check, float32_scales=mx.default_device() == mx.cpu, transform=to_model)
     except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
         raise ModelLoadError(f"{p}: {e}") from e
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]
-    meta = GGUFMeta(contents.metadata, set(contents.types))
-    config = arch.config_from_gguf(meta)
-    config["file_type"] = GGUF_FILE_TYPES.get(int(meta.get("general.file_type", -1)), "unknown")
-    weights = arch.gguf.to_model(contents.tensors, config)
+    config = configs[0] if configs else _gguf_config(arch, contents.metadata, set(contents.types))
+    weights = contents.tensors  # already in the model's names
     requantize = {
         arch.gguf.model_name(name).removesuffix(".weight"): REQUANTIZE_BITS.get(kind, 8)
         for name, kind in contents.types.items()
         if kind not in EXACT_GGUF_TYPES
     }
+    metadata = contents.metadata  # the closure below must not keep the tensors alive
     return _Source(
-        arch, config, weights, lambda: tokenizer_from_gguf(contents.metadata), "gguf", requantize,
-        license=str(contents.metadata["general.license"]) if "general.license" in contents.metadata else None,
+        arch, config, weights, lambda: tokenizer_from_gguf(metadata), "gguf", requantize,
+        license=str(metadata["general.license"]) if "general.license" in metadata else None,
     )
+
+
+def _gguf_config(arch: Architecture, metadata: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    meta = GGUFMeta(metadata, names)
+    config = arch.config_from_gguf(meta)
+    config["file_type"] = GGUF_FILE_TYPES.get(int(meta.get("general.file_type", -1)), "unknown")
+    return config
 
 
 # ---------------------------------------------------------------------------------------------

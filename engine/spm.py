@@ -44,6 +44,9 @@ class GGUFSentencePiece(Tokenizer):
         self._specials = [tokens[i] for i in by_length]
         self._byte_ids = [self._ids.get(f"<0x{b:02X}>", self._ids.get(chr(b))) for b in range(256)]
 
+    def piece_scores(self) -> list[float]:
+        return list(self._scores)
+
     def _encode(self, text: str, special: bool) -> list[int]:
         ids: list[int] = []
         previous_special = True

@@ -83,11 +83,26 @@ def byte_decoder() -> dict[str, int]:
     return chars
 
 
+@lru_cache(maxsize=1)
+def _byte_level_translation() -> dict[int, str]:
+    """str.translate table: each stand-in -> the Latin-1 character of its byte; every other
+    character below the last stand-in -> U+FFFF, so that only a piece made of stand-ins alone
+    encodes as Latin-1 afterwards (characters past the stand-ins are not Latin-1 either)."""
+    table = {ord(ch): chr(b) for ch, b in byte_decoder().items()}
+    for code in range(max(table) + 1):
+        table.setdefault(code, "\uffff")
+    return table
+
+
 def byte_level_bytes(piece: str) -> bytes:
-    table = byte_decoder()
-    if all(ch in table for ch in piece):
-        return bytes(table[ch] for ch in piece)
-    return piece.encode("utf-8")  # added tokens are stored as plain text
+    """The bytes a byte-level BPE piece stands for; a piece that is not all stand-ins (an added
+    token, stored as plain text) is its UTF-8. One C-level pass (a vocabulary has 50k-250k pieces)."""
+    if piece.isascii() and piece.isprintable() and " " not in piece:  # "!".."~" stand for themselves
+        return piece.encode("ascii")
+    try:
+        return piece.translate(_byte_level_translation()).encode("latin-1")
+    except UnicodeEncodeError:
+        return piece.encode("utf-8")  # added tokens are stored as plain text
 
 
 BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
@@ -236,6 +251,10 @@ class Tokenizer:
     def detokenizer(self) -> StreamingDetokenizer:
         return StreamingDetokenizer(self)
 
+    def piece_scores(self) -> list[float] | None:
+        """SentencePiece vocabularies: each piece's score (what the tokenizer maximises); else None."""
+        return None
+
     def _encode(self, text: str, special: bool) -> list[int]:
         raise NotImplementedError
 
@@ -278,6 +297,9 @@ class SentencePieceTokenizer(Tokenizer):
     def __init__(self, processor, **kwargs):
         super().__init__(**kwargs)
         self._sp = processor
+
+    def piece_scores(self) -> list[float]:
+        return [self._sp.GetScore(i) for i in range(self._sp.GetPieceSize())]
 
     def _encode(self, text: str, special: bool) -> list[int]:
         if not special:

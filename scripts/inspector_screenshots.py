@@ -6,7 +6,8 @@ Like scripts/screenshot.py (which it reuses): a real X display (its own Xvfb whe
 a temporary profile, the real window. Asks the question, inspects the reply's " Paris" (else its
 first capitalised word after the first token), opens every step in turn
 (the attention view with one head's full map, the LM head with a typed-in token, the sampling
-playground at temperature 0.8 / top-p 0.9) and grabs the floating Inspector window.
+playground at temperature 0.8 / top-p 0.9) and grabs the floating Inspector window; then inspects
+a position in the question itself (the training objective and the tokenization views on it).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def take(out: Path, question: str) -> None:
     pump(0.3)
     reply_index = len(core.controller.conversation.messages) - 1
     tokens = core.controller.message(reply_index).tokens
-    named = [i for i, t in enumerate(tokens) if t["piece"].strip() == "Paris"]
-    words = named or [i for i, t in enumerate(tokens) if t["piece"].strip()[:1].isupper() and i > 0]
+    named = [i for i, t in enumerate(tokens) if t.piece.strip() == "Paris"]
+    words = named or [i for i, t in enumerate(tokens) if t.piece.strip()[:1].isupper() and i > 0]
     k = words[0] if words else min(3, len(tokens) - 1)
 
     dock = window.inspector
@@ -93,6 +94,18 @@ def take(out: Path, question: str) -> None:
             wait(service.playground_ready, 120)
         pump(0.4)
         path = out / f"{slug(view.title)}.png"
+        if not dock.grab().save(str(path)):
+            sys.exit(f"could not write {path}")
+        print(f"wrote {path}")
+    # the training objective on the user's own words: a position in the question, inspected
+    char = question.find("capital") + 2 if "capital" in question else len(question) // 2
+    dock.inspect_message(reply_index - 1, char)
+    if not wait(service.step_ready, 600):
+        sys.exit("the Inspector did not answer for the user's message")
+    for prefix, name in (("13 ·", "13-training-objective"), ("2 ·", "02-tokenization-your-message")):
+        inspector.select_step(prefix)
+        pump(0.4)
+        path = out / f"{name}.png"
         if not dock.grab().save(str(path)):
             sys.exit(f"could not write {path}")
         print(f"wrote {path}")

@@ -126,6 +126,10 @@ class Composer(QFrame):
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.info.setWordWrap(True)
         self.info.hide()
+        self.token_count = QLabel()  # the message's live token count (ui/live_token_count.py)
+        self.token_count.setObjectName("fieldHint")
+        self.token_count.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.token_count.hide()
         self._busy = False
         self._inserting = False  # an attachment is going into the box (not an edit by the user)
         self._last_dir: Path | None = None
@@ -138,7 +142,10 @@ class Composer(QFrame):
         layout.setContentsMargins(16, 10, 16, 14)
         layout.setSpacing(4)
         layout.addLayout(row)
-        layout.addWidget(self.info)
+        hints = QHBoxLayout()
+        hints.addWidget(self.info, 1)
+        hints.addWidget(self.token_count, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(hints)
         self.box.files_dropped.connect(self.attach_files)
         self.box.submitted.connect(self._submit)
         self.button.clicked.connect(self._on_button)
@@ -196,6 +203,11 @@ class Composer(QFrame):
         edited, sent or replaced: the line goes; other lines stay until the next send."""
         if self.info.property("problem") and not self._inserting:
             self.show_info("")
+
+    def show_token_count(self, count: int | None) -> None:
+        """The message's token count under the box (hidden for None: empty box, or no model)."""
+        self.token_count.setText("" if count is None else f"{count:,} token{'s' if count != 1 else ''}")
+        self.token_count.setVisible(count is not None)
 
     def set_busy(self, busy: bool) -> None:
         """While busy the button stops the reply and Enter does not send."""

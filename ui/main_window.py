@@ -30,6 +30,8 @@ from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import InspectorDock
+from ui.live_token_count import LiveTokenCount
+from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
@@ -121,9 +123,12 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(controller.stop)
         self.composer.attached.connect(self._count_attachment)
         controller.token_count.connect(self._on_token_count)
+        self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
+        self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
+        self.transcript.message_character_clicked.connect(self.inspector.follow_click_in_message)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
         controller.busy_changed.connect(self._on_busy_changed)
@@ -244,6 +249,7 @@ class MainWindow(QMainWindow):
         self.models_menu.aboutToShow.connect(self._fill_models_menu)
         self._action(model_menu, "Open Model &File…", self.open_model_file, QKeySequence.StandardKey.Open)
         self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
+        self._action(model_menu, "&Manage Models…", lambda: open_model_manager(self, self.controller))
         model_menu.addSeparator()
         self.stop_action = self._action(model_menu, "&Stop Reply", self.controller.stop, "Esc")
         self.stop_action.setEnabled(False)

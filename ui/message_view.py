@@ -72,6 +72,8 @@ class MessageView(QFrame):
     continue_requested = Signal()
     remember_requested = Signal(str)  # the selection, or the whole message
     inspect_requested = Signal(int)  # token index
+    inspect_message_requested = Signal(int)  # character index in a user message's text
+    character_clicked = Signal(int)  # a click in a user message's text: the character's index
     copied = Signal(str)  # what was put on the clipboard
 
     def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None):
@@ -134,6 +136,7 @@ class MessageView(QFrame):
 
         self.text = TokenText(markdown=message.role == "assistant")
         self.text.token_clicked.connect(self.token_clicked)
+        self.text.character_clicked.connect(self.character_clicked)
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.text.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.text)
@@ -280,6 +283,9 @@ class MessageView(QFrame):
         token = self.text.token_at(pos) if self.message.role == "assistant" else None
         if token is not None:
             menu.addAction("Inspect", lambda: self.inspect_requested.emit(token))
+        char = self.text.source_index_at(pos) if self.message.role == "user" else None
+        if char is not None:
+            menu.addAction("Inspect", lambda: self.inspect_message_requested.emit(char))
         code = self.text.code_block_at(pos)
         if code is not None:
             action = menu.addAction("Copy Code Block")

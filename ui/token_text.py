@@ -37,6 +37,7 @@ class TokenText(QTextBrowser):
     """
 
     token_clicked = Signal(int)  # token index
+    character_clicked = Signal(int)  # source index, in text without tokens (a user's message)
     code_copied = Signal()
 
     def __init__(self, markdown: bool = True, parent=None):
@@ -51,6 +52,7 @@ class TokenText(QTextBrowser):
         self.code_blocks: list[CodeBlock] = []
         self._headers: list[CodeHeader] = []
         self._source: str | None = None  # the text last rendered
+        self._mapping: list[int] = []  # source index -> rendered index (-1: not shown)
         self._tint = True
         self._tint_code = False
         self._selected: int | None = None
@@ -90,6 +92,7 @@ class TokenText(QTextBrowser):
         self._rendered, self._qt = rendered, utf16_offsets(rendered)
         self._mark_code_positions()
         self._map_tokens(text, mapping)
+        self._mapping = mapping
         if tint:
             self._apply_tint()
         self._update_selection()
@@ -124,6 +127,29 @@ class TokenText(QTextBrowser):
             index = self._token_at[position]
             return index if index >= 0 else None
         return None
+
+    def source_index_at(self, pos: QPoint) -> int | None:
+        """The index in the source text of the character under a viewport position, if any."""
+        offset = QPointF(self.horizontalScrollBar().value(), self.verticalScrollBar().value())
+        position = self.document().documentLayout().hitTest(QPointF(pos) + offset, Qt.HitTestAccuracy.ExactHit)
+        if position < 0:
+            return None
+        return next(
+            (k for k, r in enumerate(self._mapping) if r >= 0 and self._qt[r] <= position < self._qt[r + 1]), None
+        )
+
+    def source_point(self, index: int) -> QPoint | None:
+        """The viewport position of the middle of source character `index` (for tests and tours)."""
+        if not 0 <= index < len(self._mapping) or self._mapping[index] < 0:
+            return None
+        r = self._mapping[index]
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._qt[r])
+        left = self.cursorRect(cursor)
+        cursor.setPosition(self._qt[r + 1])
+        right = self.cursorRect(cursor)
+        x = (left.left() + right.left()) // 2 if right.top() == left.top() else left.left() + 2
+        return QPoint(x, left.center().y())
 
     def token_span(self, index: int) -> tuple[int, int] | None:
         """A token's document positions [first, last+1) (Qt positions), or None if it shows nothing."""
@@ -333,6 +359,8 @@ class TokenText(QTextBrowser):
             if index is not None:
                 self.select_token(index)
                 self.token_clicked.emit(index)
+            elif not self._tokens and (char := self.source_index_at(pos)) is not None:
+                self.character_clicked.emit(char)
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:

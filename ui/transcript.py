@@ -32,6 +32,8 @@ class Transcript(QScrollArea):
     token_selected = Signal(int, int)  # message index, token index
     inspect_requested = Signal(int, int)  # message index, token index
     rendered = Signal(int)  # message index: its view now shows the message's tokens so far
+    inspect_message_requested = Signal(int, int)  # message index, character index in a user message
+    message_character_clicked = Signal(int, int)  # message index, character index (a click in a user message)
     remembered = Signal(str)  # a fact the user saved from a message
     copied = Signal(str)  # a message's text went to the clipboard
 
@@ -143,6 +145,8 @@ class Transcript(QScrollArea):
         view.continue_requested.connect(self._controller.continue_reply)
         view.remember_requested.connect(lambda text, v=view: self._remember(v, text))
         view.inspect_requested.connect(lambda token, i=index: self.inspect_requested.emit(i, token))
+        view.inspect_message_requested.connect(lambda char, i=index: self.inspect_message_requested.emit(i, char))
+        view.character_clicked.connect(lambda char, i=index: self.message_character_clicked.emit(i, char))
         view.copied.connect(self.copied)
         for earlier in self.views:
             earlier.set_last_reply(False)

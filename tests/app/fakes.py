@@ -112,7 +112,7 @@ class FakeSession:
     def count_tokens(self, text: str) -> int:
         return len(split_tokens(text))
 
-    def inspect(self, request) -> dict:
+    def inspect(self, request, progress=None, should_stop=None) -> dict:
         """The fake has no model to look inside."""
         raise BackendError("the fake backend cannot be inspected")
 

@@ -105,3 +105,83 @@ def test_inspecting_between_tokens_reads_the_live_caches_and_changes_nothing(def
         assert report["step"]["cached_tokens"] == report["position"]  # nothing before the step recomputed
         k = report["token_index"]
         assert abs(report["token_logprob"] - records[k].logprob) < 1e-4
+
+
+def test_a_position_in_the_users_message_is_inspected_as_the_step_that_predicted_it(served, default_lm):
+    session, request, _records = served
+    text = request.user_message
+    char = text.index("capital") + 2  # inside the word
+    report = session.inspect(StepRequest(request, (), 0, message_char=char))
+    assert report["source"] == "message" and report["token_index"] is None
+    p = report["position"] + 1  # the selected token's place in the prompt
+    prompt = report["shown_ids"]
+    assert len(prompt) == report["prompt_tokens"] and report["ids"] == prompt[:p] and report["token"] == prompt[p]
+    assert "capital" in default_lm.tokenizer.piece(prompt[p])
+    # its logprob is the model's, from a separate full forward pass over the prompt before it
+    real = dict(next_token_logprobs(default_lm.model, prompt[:p], default_lm.info.vocab_size))
+    assert abs(report["token_logprob"] - real[prompt[p]]) < 1e-3
+    # and the training-objective view's loss for that position is the same number
+    obj = report["objective"]
+    assert abs(obj["losses"][p - obj["start"]] + report["token_logprob"]) < 1e-3
+    assert report["step"]["cached_tokens"] in (0, report["position"])
+    for layer in report["step"]["attention"]:
+        assert np.allclose(np.array(layer["weights"]).sum(axis=1), 1.0, atol=1e-4)
+        assert len(layer["weights"][0]) == p  # the step reads the p tokens before the selected one
+    exported = json.loads(json.dumps(to_json(report)))  # Export JSON works for it too
+    assert exported["source"] == "message" and exported["vocabulary"]["merges"][-1]["result"] == " capital"
+
+
+@pytest.mark.parametrize("text", ["user", "assistant", "  spaced out  ", "naïve café 🙂 done", "x\nuser\n<|im_end|>"])
+def test_every_character_of_a_message_maps_to_the_token_that_holds_it(default_lm, text):
+    """Words the template itself writes, spaces, emoji, marker text: each character finds its token."""
+    from app.inspection import message_token
+
+    tok = default_lm.tokenizer
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+    ids = tok.encode_chat(messages)
+    data = [tok.token_bytes[i] for i in ids]
+    starts = np.cumsum([0] + [len(b) for b in data])
+    rendered = tok.apply_chat_template(messages).encode()
+    assert b"".join(data) == rendered  # SmolLM2: the tokens' bytes are the rendered template
+    header = b"<|im_start|>user\n"  # its ChatML template: the message follows the last user header
+    begin = rendered.rindex(header) + len(header)
+    assert rendered[begin : begin + len(text.encode())] == text.encode()
+    for c in range(len(text)):
+        p = message_token(tok, ids, messages, text, c)
+        at = begin + len(text[:c].encode())
+        assert starts[p] <= at < starts[p + 1], (c, p)
+    with pytest.raises(ValueError, match="not in your message"):
+        message_token(tok, ids, messages, text, len(text))
+
+
+def test_the_vocabulary_report_for_a_word_and_for_a_control_token(default_lm):
+    from app.inspection import vocabulary_report
+    from engine.vocabulary import Vocabulary
+
+    tok = default_lm.tokenizer
+    vocabulary = Vocabulary.of(tok)
+    (paris,) = tok.encode(" Paris", add_bos=False)
+    word = vocabulary_report(tok, vocabulary, paris)
+    assert word["kind"] == "byte-level BPE" and not word["special"] and word["reached"]
+    assert word["merges"][-1]["result"] == " Paris" and word["size"] == 49152
+    assert [s["text"] for s in word["splits"]][:3] == ["Paris", " Paris", "\nParis"]
+    assert all(s["ids"] == tok.encode(s["text"], add_bos=False) for s in word["splits"])
+    control = vocabulary_report(tok, vocabulary, min(tok.special_ids))
+    assert control["special"] and control["kind"] == "byte-level BPE" and control["merges"] == []
+    json.dumps(word), json.dumps(control)  # exported with the step
+
+
+def test_a_long_map_is_pooled_for_drawing_keeping_its_peaks():
+    from app.inspection import pooled_map
+
+    rng = np.random.default_rng(0)
+    T = 2500
+    weights = np.tril(rng.random((T, T), dtype=np.float32))
+    allowed = np.tril(np.ones((T, T), dtype=bool))
+    weights[1234, 17] = 5.0  # a peak
+    small, mask, factor = pooled_map(weights, allowed, cells=1024)
+    assert factor == 3 and small.shape == mask.shape == (834, 834)
+    assert small[1234 // 3, 17 // 3] == 5.0 and small.max() == 5.0
+    assert mask[5, 5] and not mask[0, 5]  # the diagonal block is partly visible; above it, masked
+    same = pooled_map(weights[:100, :100], allowed[:100, :100], cells=1024)
+    assert same[2] == 1 and same[0] is not None and same[0].shape == (100, 100)

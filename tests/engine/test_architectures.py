@@ -48,13 +48,15 @@ def test_hf_folder_and_gguf_give_the_same_logits(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_quantized_gguf_is_read_exactly(name, tmp_path):
-    """Q5_0 matrices (read by our own reader) against gguf's own dequantization of the same file."""
-    path = write_gguf(name, tmp_path / "q5.gguf", tensor_type=gguf.GGMLQuantizationType.Q5_0)
+@pytest.mark.parametrize("kind", ["Q5_0", "Q4_0", "Q4_1", "Q8_0"])
+def test_quantized_gguf_is_read_exactly(name, kind, tmp_path):
+    """Quantized matrices (read by our own reader) against gguf's own dequantization of the same file."""
+    kind = gguf.GGMLQuantizationType[kind]
+    path = write_gguf(name, tmp_path / "q.gguf", tensor_type=kind)
     ours = load(path, FLOAT32)
     layout = get_architecture(name).gguf
     params = dict(tree_flatten(ours.model.parameters()))
-    quantized = [t for t in gguf.GGUFReader(str(path)).tensors if t.tensor_type == gguf.GGMLQuantizationType.Q5_0]
+    quantized = [t for t in gguf.GGUFReader(str(path)).tensors if t.tensor_type == kind]
     assert quantized
     for t in quantized:
         expected = gguf.quants.dequantize(t.data, t.tensor_type)  # llama.cpp's definition

@@ -14,12 +14,14 @@ from engine.cache import make_cache, trim_cache
 from engine.generate import prefill
 from engine.inspect import (
     analogy,
+    attention_map,
     embedding_matrix,
     inspect_prompt,
     inspect_step,
     neighbours,
     perplexity,
     rope_angles,
+    rope_distance_scores,
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
@@ -118,6 +120,38 @@ def test_a_sliding_window_layer_says_so():
     assert np.allclose(full.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("window", [None, 4])
+def test_the_full_map_chunk_by_chunk_equals_one_pass_and_reports_progress(window):
+    model = tiny_model(sliding_window=window) if window else tiny_model()
+    ids = _ids()
+    for layer, head in ((0, 1), (1, 3)):
+        seen = []
+        out = attention_map(model, ids, layer, head, chunk=5, progress=lambda d, t, seen=seen: seen.append((d, t)))
+        one_pass = np.array(inspect_prompt(model, ids, layer, head).weights)
+        assert np.allclose(out.weights, one_pass, atol=1e-5) and np.allclose(out.weights.sum(axis=1), 1.0, atol=1e-5)
+        assert seen == [(5, T), (10, T), (15, T), (16, T)]
+        q, k = np.arange(T)[:, None], np.arange(T)[None]
+        expected = (k <= q) & ((k > q - window) if window else True)
+        assert np.array_equal(out.allowed, expected)  # the causal triangle, narrowed to the window's band
+        assert np.all(out.weights[~out.allowed] == 0.0)
+        assert out.window == window
+
+
+def test_a_stopped_full_map_returns_none_between_chunks():
+    model, ids = tiny_model(), _ids()
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # two chunks computed, then stopped
+
+    done = []
+    assert attention_map(model, ids, 1, 0, chunk=4, progress=lambda d, t: done.append(d), should_stop=stop) is None
+    assert done == [4, 8]
+    with pytest.raises(ValueError, match="head"):
+        attention_map(model, ids, 0, 99)
+
+
 def test_residual_norms_are_the_norms_of_the_stream():
     model, ids = tiny_model(), _ids()
     step = inspect_step(model, ids)
@@ -201,6 +235,22 @@ def test_rope_angles_are_position_times_base_power():
         assert np.allclose(np.angle(np.exp(1j * (got - want))), 0.0, atol=1e-3)
 
 
+def test_rope_distance_scores_are_the_models_own_rotated_dot_products():
+    model = tiny_model(rope_theta=500.0)
+    rope = model.layers[0].self_attn.rope
+    d = model.args.head_dim
+    inv = rope_inverse_frequencies(rope)
+    distances = [0, 1, 2, 5, 17, 100]
+    scores = rope_distance_scores(inv, distances)
+    x = mx.ones((1, 1, 1, d))  # a query and a key that are the same vector, equal in every pair
+    for p in (0, 9):
+        key = np.array(rope(x, offset=p)).reshape(d)
+        for dist, score in zip(distances, scores, strict=True):
+            query = np.array(rope(x, offset=p + dist)).reshape(d)
+            assert math.isclose(float(query @ key) / d, score, abs_tol=1e-4)
+    assert scores[0] == 1.0 and all(s < 1.0 for s in scores[1:])
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     temperature=st.sampled_from([0.0, 0.3, 0.7, 1.0, 1.8]),
@@ -275,3 +325,18 @@ def test_every_architecture_can_be_inspected(name):
     out = inspect_prompt(model, ids, layer=len(model.layers) - 1, head=0)
     assert np.allclose(np.array(out.weights).sum(axis=1), 1.0, atol=1e-5)
     assert np.all(np.triu(np.array(out.weights), k=1) == 0.0)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architectures_full_maps_agree_with_the_steps_rows_and_windows(name):
+    """Per layer (Gemma 3 mixes sliding-window and global layers): the chunked full map's row at the
+    step equals the step's row, and both say the same window."""
+    model = arch_model(name)
+    ids = [(i * 37 + 11) % 256 for i in range(20)]
+    step = inspect_step(model, ids, 15, top=5)
+    for layer, att in enumerate(step.attention):
+        amap = attention_map(model, ids, layer, 0, chunk=7)
+        row = amap.weights[15]
+        assert np.allclose(row[att.key_start : 16], att.weights[0], atol=1e-5) and np.all(row[16:] == 0.0)
+        assert att.window == (int(amap.allowed[15].sum()) if att.window is not None else None)
+        assert (amap.window is None) == (att.window is None)

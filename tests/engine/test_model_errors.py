@@ -132,3 +132,19 @@ def test_a_sentencepiece_vocabulary_with_missing_scores_is_refused(tmp_path):
             "tokenizer.ggml.scores": np.zeros(2, np.float32)}
     with pytest.raises(TokenizerError, match="3 tokens but 2 scores"):
         sentencepiece_from_gguf(meta, lambda bos, eos: None)
+
+
+def test_a_file_that_shrinks_while_its_tensors_are_read_says_truncated(tmp_path):
+    """The header is checked against the size first; the tensors are read afterwards, one at a time,
+    so a file cut short in between (a download still being written over) is caught by the read."""
+    from engine.gguf import GGUFCorrupt, read_gguf_contents
+
+    path = one_tensor_gguf(tmp_path / "q8.gguf", gguf.GGMLQuantizationType.Q8_0)
+    size = path.stat().st_size
+
+    def cut_short(metadata):
+        with open(path, "r+b") as f:
+            f.truncate(size - 100)
+
+    with pytest.raises(GGUFCorrupt, match="blk.0.ffn_down.weight.*truncated"):
+        read_gguf_contents(path, cut_short)

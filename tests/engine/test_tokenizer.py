@@ -184,3 +184,27 @@ def test_tojson_takes_the_keywords_templates_pass():
 def test_template_helpers_are_available():
     t = ChatTemplate("{{ bos_token }}{{ messages | tojson }}{{ strftime_now('%Y')|length }}", bos_token="<s>")
     assert t.render(MSGS) == '<s>[{"role": "user", "content": "x"}]4'
+
+
+def _byte_level_reference(piece: str) -> bytes:
+    """The definition: a piece made only of GPT-2 stand-ins is their bytes, anything else its UTF-8."""
+    from engine.tokenizer import byte_decoder
+
+    table = byte_decoder()
+    if all(ch in table for ch in piece):
+        return bytes(table[ch] for ch in piece)
+    return piece.encode("utf-8")
+
+
+def test_byte_level_bytes_follow_the_definition_for_every_character_and_mixes():
+    import random
+
+    from engine.tokenizer import byte_decoder, byte_level_bytes
+
+    alphabet = list(byte_decoder()) + [chr(c) for c in range(0x200)] + ["é", "中", "\U0001f600", "\uffff", "\u0100"]
+    for ch in alphabet:
+        assert byte_level_bytes(ch) == _byte_level_reference(ch), repr(ch)
+    rng = random.Random(0)
+    for _ in range(20_000):
+        piece = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        assert byte_level_bytes(piece) == _byte_level_reference(piece), repr(piece)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from tests.ui.driver import ask
+from ui.inspector.model_views import TABLE_ROWS
 from ui.probability_panel import ROW_HEIGHT
 
 pytestmark = pytest.mark.slow
@@ -73,7 +74,7 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     attention.layer_box.setValue(29)
     attention.head_box.setValue(8)
     weights = [float(x) for x in _column(attention.table, 2)]
-    assert len(weights) == min(200, report["position"] + 1) and abs(sum(weights) - 1.0) < 2e-3
+    assert len(weights) == min(TABLE_ROWS, report["position"] + 1) and abs(sum(weights) - 1.0) < 2e-3
     assert "full causal attention" in attention.kind_label.text() and "share KV head 2" in attention.kind_label.text()
     with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
@@ -165,3 +166,104 @@ def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
     assert new.stats["cached_tokens"] == new.stats["prompt_tokens"] - 1
     assert new.branch == (2, 2) and "2/2" in window.transcript.views[-1].branch_label.text()
     assert [t.index for t in new.tokens] == list(range(len(new.tokens)))
+
+
+def test_inspect_a_position_in_my_own_message(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    question = "What is the capital of France?"
+    reply = ask(qtbot, app, question)
+    mine = window.transcript.views[0]
+    menu = mine.build_context_menu(mine.text.source_point(question.index("capital") + 3))
+    action = next(a for a in menu.actions() if a.text() == "Inspect")
+    dock = window.inspector
+    inspector, service = dock.inspector, dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        action.trigger()
+    report = got.args[0]
+    selected = report["position"] + 1
+    assert dock.isVisible() and report["source"] == "message" and report["pieces"][selected] == " capital"
+    assert "(your message)" in inspector.status_label.text() and "“␣capital”" in inspector.strip.text()
+
+    objective = _click_step(qtbot, inspector, "13 ·")
+    obj = report["objective"]
+    row = selected - obj["start"]
+    assert objective.table.item(row, 0).text() == f"▶ {selected}"
+    assert objective.table.item(row, 2).text() == f"{-report['token_logprob']:.4f}"  # its loss is −log p of the step
+    assert "The selected token “␣capital”" in objective.summary.text()
+    tokens = _click_step(qtbot, inspector, "2 ·")
+    assert tokens.table.rowCount() == report["prompt_tokens"] and tokens.table.item(selected, 0).text().startswith("▶")
+
+    vocabulary = _click_step(qtbot, inspector, "3 ·")
+    merges = report["vocabulary"]["merges"]
+    assert vocabulary.merges.rowCount() == len(merges) and vocabulary.merges.item(len(merges) - 1, 3).text() == "␣capital"
+    assert _column(vocabulary.merges, 4)[-1] == f"rank {merges[-1]['rank']:,}"
+    assert "after a space" in _column(vocabulary.splits, 0) and "49,152 tokens" in vocabulary.summary.text()
+
+    attention = _click_step(qtbot, inspector, "6 ·")
+    drawn_text = attention.context.plain_text()  # the context drawn as text, tinted by weight
+    assert drawn_text.endswith("What is the") and "capital" not in drawn_text  # the step reads up to " the"
+    progress = []
+    service.map_progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS) as drawn:
+        QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
+    assert progress[-1] == (selected, selected) and drawn.args[0]["weights"].shape == (selected, selected)
+    assert attention.map_button.isEnabled() and not attention.stop_button.isVisible()
+
+    loop = _click_step(qtbot, inspector, "11 ·")
+    series = loop.chart.series
+    prompt = reply.stats["prompt_tokens"]
+    assert series.lengths == [prompt + i for i in range(len(reply.tokens))] and series.prompt == prompt
+    assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
+    position = _click_step(qtbot, inspector, "5 ·")
+    assert _column(position.distances, 1)[0] == "+100.0 %"
+    # with the Inspector open, clicking another word of the message moves every view to it
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as moved:
+        QTest.mouseClick(mine.text.viewport(), Qt.MouseButton.LeftButton, pos=mine.text.source_point(question.index("France")))
+    assert moved.args[0]["pieces"][moved.args[0]["position"] + 1] == " France"
+    objective = _click_step(qtbot, inspector, "13 ·")
+    assert "The selected token “␣France”" in objective.summary.text()
+
+
+def test_continue_with_an_alternative_from_the_lm_head_view(qtbot, launch):
+    app = launch(max_new_tokens=6)
+    window = app.window
+    old = ask(qtbot, app, "What is the capital of France?")
+    k = 2
+    dock = window.inspector
+    inspector, service = dock.inspector, dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        dock.inspect(1, k)
+    report = got.args[0]
+    head = _click_step(qtbot, inspector, "9 ·")
+    row = next(r for r, (i, _lp) in enumerate(report["step"]["next_token"]) if i != old.tokens[k].token)
+    forced = report["step"]["next_token"][row][0]
+    head.table.selectRow(row)
+    assert head.continue_button.isVisible() and "Continue with" in head.continue_button.text()
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000) as done:
+        QTest.mouseClick(head.continue_button, Qt.MouseButton.LeftButton)
+    new = app.controller.message(done.args[0])
+    ids = [t.token for t in new.tokens]
+    assert ids[:k] == [t.token for t in old.tokens[:k]] and ids[k] == forced and new.branch == (2, 2)
+
+
+def test_the_sampling_playground_keeps_the_settings_it_does_not_change(qtbot):
+    """'Use these settings' writes what the sliders show and keeps the rest (the penalties' window);
+    a random seed stays random."""
+    from engine.sampling import SamplingSettings
+    from ui.inspector.output_views import SamplingView
+
+    view = SamplingView()
+    qtbot.addWidget(view)
+    mine = SamplingSettings(temperature=0.6, top_k=400, presence_penalty=0.4, frequency_penalty=-0.3, penalty_context=200)
+    view.set_settings(mine)
+    assert view.settings() == mine  # nothing lost on the way through the controls
+    fresh = SamplingView()  # a new view: its sliders stand where its numbers say
+    qtbot.addWidget(fresh)
+    fresh.set_settings(SamplingSettings())
+    assert fresh.presence.slider.value() == fresh.presence.slider.maximum() // 2  # 0 in −2…2: the middle
+    emitted = []
+    view.settings_changed.connect(emitted.append)
+    view.temperature.slider.setValue(view.temperature.slider.value() + 4)  # dragged: +0.2
+    assert abs(emitted[-1].temperature - 0.8) < 1e-9 and abs(view.temperature.spin.value() - 0.8) < 1e-9
+    assert emitted[-1].penalty_context == 200 and emitted[-1].seed is None and emitted[-1].top_k == 400

@@ -35,17 +35,20 @@ class StepView(QWidget):
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setStretchLastSection(True)
+        table.horizontalHeader().setResizeContentsPrecision(100)  # sized from 100 rows, not all 1,000
         self.layout_.addWidget(table, 1)
         return table
 
 
 def fill(table: QTableWidget, rows: list[list]) -> None:
     """Put `rows` (already formatted strings or numbers) into `table`."""
+    table.setUpdatesEnabled(False)
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             table.setItem(r, c, QTableWidgetItem(str(value)))
     table.resizeColumnsToContents()
+    table.setUpdatesEnabled(True)
 
 
 def piece(report: dict, token: int | None) -> str:

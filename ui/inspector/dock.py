@@ -99,7 +99,10 @@ class InspectorWidget(QWidget):
         layout.addStretch(0)  # with no step (the views hidden) the lines above stay at the top
 
         self.attention.map_requested.connect(self._ask_map)
+        self.attention.stop_requested.connect(service.stop_map)
+        service.map_progress.connect(self.attention.show_progress)
         self.lm_head.lookup_requested.connect(service.lookup)
+        self.lm_head.continue_requested.connect(self._continue_with)
         self.view(EmbeddingView).analogy_requested.connect(service.analogy)
         service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
         self.sampling.settings_changed.connect(service.playground)
@@ -108,7 +111,7 @@ class InspectorWidget(QWidget):
         service.map_ready.connect(self._on_map)
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
-        service.failed.connect(self._set_status)
+        service.failed.connect(self._on_failed)
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
         self.sampling.set_settings(service.controller.settings.sampling)
@@ -137,8 +140,9 @@ class InspectorWidget(QWidget):
     def show_report(self, report: dict) -> None:
         self.strip.setText(path_strip(report))
         k = report["token_index"]
+        where = f"Token {k + 1} of the reply" if k is not None else f"Position {report['position'] + 1:,} (your message)"
         self._set_status(
-            f"Token {k + 1} of the reply · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
+            f"{where} · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
         self.export_button.setEnabled(True)
@@ -172,6 +176,10 @@ class InspectorWidget(QWidget):
             else:
                 view.show_records(message.tokens)
 
+    def _on_failed(self, message: str) -> None:
+        self.attention.map_finished()  # a map that failed or was stopped gives its controls back
+        self._set_status(message)
+
     def _set_status(self, text: str) -> None:
         self._status = text
         self.status_label.setText(text)
@@ -182,6 +190,13 @@ class InspectorWidget(QWidget):
     def _on_map(self, result: dict) -> None:
         self.attention.show_map(result)
         self._set_status(f"Full map: layer {result['layer']}, head {result['head']}.")
+
+    def _continue_with(self, token_id: int) -> None:
+        """Branch from an alternative: a new version of the reply from the inspected step."""
+        report, index = self._report, self.service.message_index
+        ok = report is not None and index is not None and report["token_index"] is not None
+        if not ok or not self.service.controller.continue_with(index, report["token_index"], token_id):
+            self._set_status("Only the last reply can continue with another token, once it has finished.")
 
     def _set_follow(self, on: bool) -> None:
         self.service.follow = on
@@ -221,3 +236,14 @@ class InspectorDock(QDockWidget):
         self.show()
         self.raise_()
         self.inspector.service.inspect_token(message_index, token_index)
+
+    def follow_click_in_message(self, message_index: int, char_index: int) -> None:
+        """An open Inspector moves to a clicked position of a user's message (a closed one stays closed)."""
+        if self.isVisible():
+            self.inspect_message(message_index, char_index)
+
+    def inspect_message(self, message_index: int, char_index: int) -> None:
+        """Inspect the token holding character `char_index` of the user message at `message_index`."""
+        self.show()
+        self.raise_()
+        self.inspector.service.inspect_message(message_index, char_index)

@@ -7,10 +7,22 @@ import math
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+)
 
 from ui.inspector.base import StepView, fill, piece
+from ui.inspector.tinted_text import TintedText, TintedToken
 from ui.text_format import percent, prompt_pieces, visible_piece
+
+CONTEXT_SHOWN = 2000  # tokens of the context drawn as tinted text (the latest ones)
+TABLE_ROWS = 100  # the heaviest weights listed
 
 
 def _pixmap(rgb: np.ndarray, width: int, height: int) -> QPixmap:
@@ -32,14 +44,38 @@ def strip_image(values: list[float], height: int = 18) -> QPixmap:
     return _pixmap(rgb, max(len(v), 576), height)
 
 
-def heat_image(weights: np.ndarray, size: int = 360) -> QPixmap:
-    """A (T, T) attention map: darker blue = more weight; the masked upper triangle is grey."""
+def heat_image(weights: np.ndarray, size: int = 300, allowed: np.ndarray | None = None) -> QPixmap:
+    """A (T, T) attention map: darker blue = more weight; what the mask hides (above the diagonal,
+    outside a sliding window) is grey."""
     T = weights.shape[0]
     w = np.sqrt(np.clip(weights / (float(weights.max()) or 1.0), 0.0, 1.0))
     fade = (255 * (1 - w)).astype(np.uint8)
     rgb = np.stack([fade, fade, np.full_like(fade, 255)], axis=-1)
-    rgb[np.triu(np.ones((T, T), dtype=bool), k=1)] = 225
+    hidden = ~allowed if allowed is not None else np.triu(np.ones((T, T), dtype=bool), k=1)
+    rgb[hidden] = 225
     return _pixmap(rgb, size, size)
+
+
+def heads_image(weights: list[list[float]], width: int = 560, row: int = 8) -> QPixmap:
+    """Every head's row of weights for the selected token ((heads, keys)): one line per head."""
+    w = np.asarray(weights, dtype=np.float32)
+    w = np.sqrt(np.clip(w / np.maximum(w.max(axis=1, keepdims=True), 1e-12), 0.0, 1.0))
+    fade = (255 * (1 - w)).astype(np.uint8)
+    rgb = np.stack([fade, fade, np.full_like(fade, 255)], axis=-1)
+    return _pixmap(rgb, max(width, w.shape[1]), row * w.shape[0])
+
+
+def tinted_tokens(
+    pieces: list[str], weights: dict[int, float], hidden: set[int], selected: int, first: int = 0
+) -> list[TintedToken]:
+    """The context's tokens (positions `first`…) shaded by their weight relative to the largest
+    (square root, so small weights still show); positions the layer cannot see are marked hidden."""
+    top = max(weights.values(), default=0.0) or 1.0
+    out = []
+    for pos, text in enumerate(pieces):
+        w = weights.get(pos, 0.0)
+        out.append(TintedToken(text, math.sqrt(w / top), pos in hidden, pos == selected, first + pos, w))
+    return out
 
 
 class EmbeddingView(StepView):
@@ -99,6 +135,14 @@ class PositionView(StepView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table = self.add_table(["pair i", "θᵢ (rad/position)", "angle pos·θᵢ (rad)", "angle mod 360°"])
+        self.distance_label = QLabel(
+            "How the rotation alone changes a score with distance: a query and a key that are the same "
+            "vector score 100 % when side by side; further apart, their pairs turn by different angles "
+            "and the score falls and wobbles (the average of cos(distance·θᵢ))."
+        )
+        self.distance_label.setWordWrap(True)
+        self.layout_.addWidget(self.distance_label)
+        self.distances = self.add_table(["distance (positions)", "score, relative to distance 0"])
 
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
@@ -111,45 +155,100 @@ class PositionView(StepView):
             [i, f"{f:.6g}", f"{a:.6g}", f"{math.degrees(a) % 360:.1f}"]
             for i, (f, a) in enumerate(zip(rope["inverse_frequencies"], rope["angles"], strict=True))
         ])  # fmt: skip
+        fill(self.distances, [
+            [f"{d:,}", f"{100 * score:+.1f} %"] for d, score in zip(rope["distances"], rope["distance_scores"], strict=True)
+        ])  # fmt: skip
 
 
 class AttentionView(StepView):
     title = "6 · Attention"
     explanation = (
         "In every layer each head decides how much to read from every earlier token: these weights are "
-        "a softmax, so they add up to 100 %. Later tokens are hidden (the causal mask). Heads share their "
+        "a softmax, so they add up to 100 %. The text below is tinted by the chosen head's weights for "
+        "the selected step: the darker, the more it reads that token. Later tokens are hidden (the causal "
+        "mask); a sliding-window layer cannot see beyond its window (struck through). Heads share their "
         "keys and values in groups (GQA) to keep the cache small."
     )
     map_requested = Signal(int, int)  # layer, head
+    stop_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         row = QHBoxLayout()
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
         self.map_button = QPushButton("Full map for this head")
+        self.stop_button = QPushButton("Stop")
+        self.progress = QProgressBar()
         for text, w in (("Layer", self.layer_box), ("Head", self.head_box)):
             row.addWidget(QLabel(text))
             row.addWidget(w)
         row.addWidget(self.map_button)
-        row.addStretch(1)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.stop_button)
+        self.progress.hide()
+        self.stop_button.hide()
         self.layout_.addLayout(row)
         self.kind_label = QLabel()
         self.kind_label.setWordWrap(True)
         self.layout_.addWidget(self.kind_label)
+        self.context = TintedText()
+        self.context_area = QScrollArea()
+        self.context_area.setWidgetResizable(True)
+        self.context_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.context_area.setWidget(self.context)
+        self._to_end = False
+        self.context_area.verticalScrollBar().rangeChanged.connect(self._scroll_to_end)
+        self.layout_.addWidget(self.context_area, 3)
+        self.heads_caption = QLabel()
+        self.layout_.addWidget(self.heads_caption)
+        self.heads_label = QLabel()
+        self.heads_label.setToolTip("Every head of this layer, one line each: its weights over the context")
+        self.layout_.addWidget(self.heads_label)
+        lower = QHBoxLayout()
         self.table = self.add_table(["position", "token", "weight"])
+        self.layout_.removeWidget(self.table)
+        lower.addWidget(self.table, 1)
         self.map_label = QLabel()
         self.map_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.layout_.addWidget(self.map_label)
+        lower.addWidget(self.map_label)
+        self.layout_.addLayout(lower, 3)
         self.layer_box.valueChanged.connect(self._redraw)
         self.head_box.valueChanged.connect(self._redraw)
-        self.map_button.clicked.connect(lambda: self.map_requested.emit(self.layer_box.value(), self.head_box.value()))
+        self.map_button.clicked.connect(self._ask_map)
+        self.stop_button.clicked.connect(self.stop_requested)
         self.report: dict | None = None
+
+    def _scroll_to_end(self, _low: int, high: int) -> None:
+        if self._to_end:
+            self._to_end = False
+            self.context_area.verticalScrollBar().setValue(high)
+
+    def _ask_map(self) -> None:
+        self.map_label.clear()
+        self.progress.setRange(0, 0)  # busy until the first chunk reports
+        self.progress.show()
+        self.stop_button.show()
+        self.map_button.setEnabled(False)
+        self.map_requested.emit(self.layer_box.value(), self.head_box.value())
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done:,} / {total:,} rows")
+
+    def map_finished(self) -> None:
+        """The map arrived, failed or was stopped: the controls go back."""
+        self.progress.hide()
+        self.stop_button.hide()
+        self.map_button.setEnabled(True)
 
     def show_report(self, report: dict) -> None:
         self.report = report
         m = report["model"]
-        self.layer_box.setRange(0, m["n_layers"] - 1)
-        self.head_box.setRange(0, m["n_heads"] - 1)
+        for box, top in ((self.layer_box, m["n_layers"] - 1), (self.head_box, m["n_heads"] - 1)):
+            box.blockSignals(True)  # one redraw per report, not one per clamped box
+            box.setRange(0, top)
+            box.blockSignals(False)
         self.map_label.clear()
         self._redraw()
 
@@ -159,6 +258,15 @@ class AttentionView(StepView):
         weights = att["weights"][self.head_box.value()] if att["weights"] else []
         return sorted(((att["key_start"] + j, w) for j, w in enumerate(weights)), key=lambda r: -r[1])
 
+    def hidden_positions(self) -> set[int]:
+        """Earlier positions the shown layer cannot see (outside its sliding window)."""
+        att, position = self.report["step"]["attention"][self.layer_box.value()], self.report["position"]
+        if att["window"] is None:
+            return set()
+        if att["window"] == 0:
+            return set(range(position + 1))
+        return set(range(0, max(0, position + 1 - att["window"])))
+
     def _redraw(self) -> None:
         if self.report is None:
             return
@@ -166,20 +274,48 @@ class AttentionView(StepView):
         att = r["step"]["attention"][self.layer_box.value()]
         group = m["n_heads"] // m["n_kv_heads"]
         kv = self.head_box.value() // group
+        hidden = self.hidden_positions()
+        kind = f"Layer {att['layer']}: {att['kind']}."
+        if att["window"]:
+            kind += f" From position {r['position']:,} it sees positions {r['position'] + 1 - att['window']:,} onwards."
         self.kind_label.setText(
-            f"Layer {att['layer']}: {att['kind']}. Query heads {kv * group}–{kv * group + group - 1} share "
+            f"{kind} Query heads {kv * group}–{kv * group + group - 1} share "
             f"KV head {kv} ({m['n_heads']} query heads, {m['n_kv_heads']} KV heads)."
         )
-        self.summary.setText(
-            f"Token at position {r['position']} (“{prompt_pieces(r['pieces'])[r['position']]}”) reading "
-            f"{r['position'] + 1:,} positions; the rows below are its weights, heaviest first."
-        )
         shown = prompt_pieces(r["pieces"])  # an end of turn is named by whose turn it ends
-        fill(self.table, [[pos, shown[pos], f"{w:.4f}"] for pos, w in self.rows()[:200]])
+        self.summary.setText(
+            f"Token at position {r['position']} (“{shown[r['position']]}”) reading "
+            f"{r['position'] + 1 - len(hidden):,} positions; the rows below are its weights, heaviest first."
+        )
+        rows = self.rows()
+        start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
+        if start:
+            self.summary.setText(self.summary.text() + f" The text shows the latest {CONTEXT_SHOWN:,} positions.")
+        self.context.set_tokens(tinted_tokens(r["pieces"][start : r["position"] + 1], {p - start: w for p, w in rows},
+                                              {p - start for p in hidden if p >= start}, r["position"] - start, start))  # fmt: skip
+        self._to_end = True  # the reading token is at the end: shown once the area knows its new height
+        bar = self.context_area.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        if att["weights"]:
+            self.heads_caption.setText(
+                f"Every head of layer {att['layer']} (one line each, head 0 on top) over positions "
+                f"{att['key_start']:,}–{r['position']:,}:"
+            )
+            self.heads_label.setPixmap(heads_image(att["weights"]))
+        else:
+            self.heads_caption.setText("")
+            self.heads_label.clear()
+        fill(self.table, [[pos, shown[pos], f"{w:.4f}"] for pos, w in rows[:TABLE_ROWS]])
 
     def show_map(self, result: dict) -> None:
-        self.map_label.setPixmap(heat_image(result["weights"]))
-        self.map_label.setToolTip(f"Layer {result['layer']}, head {result['head']}: rows are queries, columns keys")
+        self.map_finished()
+        self.map_label.setPixmap(heat_image(result["weights"], allowed=result.get("allowed")))
+        window = result.get("window")
+        self.map_label.setToolTip(
+            f"Layer {result['layer']}, head {result['head']}: rows are queries, columns keys; grey is masked"
+            + (f" (a sliding window of {window})" if window else "")
+            + (f"; each cell is the largest weight of {f} × {f} positions" if (f := result.get("positions_per_cell", 1)) > 1 else "")
+        )
 
 
 class ResidualView(StepView):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
+    QAbstractItemView,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -13,9 +16,17 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from engine.sampling import SamplingSettings
+from engine.sampling import MAX_REPETITION_PENALTY, MAX_TEMPERATURE, MIN_REPETITION_PENALTY, SamplingSettings
 from ui.inspector.base import StepView, fill, piece
+from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
+from ui.inspector.slider_spin import SliderSpin
 from ui.text_format import byte_size, percent, visible_piece
+
+
+def bar(p: float, width: int = 40) -> str:
+    """A probability as a bar of block characters (eighths), `width` blocks for 100 %."""
+    eighths = round(p * width * 8)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
 class LMHeadView(StepView):
@@ -26,10 +37,19 @@ class LMHeadView(StepView):
         "vocabulary gets almost nothing; type a word below to see where it stands."
     )
     lookup_requested = Signal(str)
+    continue_requested = Signal(int)  # "Continue with this token": the chosen row's token id
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["rank", "token", "id", "logprob", "p"])
+        self.table = self.add_table(["rank", "token", "id", "logprob", "p", ""])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.itemSelectionChanged.connect(self._offer_continue)
+        self.continue_button = QPushButton("")
+        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        self.continue_button.hide()
+        self.continue_button.clicked.connect(self._continue)
+        self.layout_.addWidget(self.continue_button)
+        self._report: dict | None = None
         row = QHBoxLayout()
         self.lookup_box = QLineEdit()
         self.lookup_box.setPlaceholderText("Type a word, e.g. “ Paris”, and press Enter")
@@ -40,7 +60,28 @@ class LMHeadView(StepView):
         self.lookup_label.setWordWrap(True)
         self.layout_.addWidget(self.lookup_label)
 
+    def _chosen(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self._report is None or self._report["source"] != "reply":
+            return None
+        return self._report["step"]["next_token"][rows[0].row()][0]
+
+    def _offer_continue(self) -> None:
+        token = self._chosen()
+        if token is None or token == self._report["token"]:
+            self.continue_button.hide()
+            return
+        self.continue_button.setText(f"Continue with “{piece(self._report, token)}”")
+        self.continue_button.show()
+
+    def _continue(self) -> None:
+        token = self._chosen()
+        if token is not None:
+            self.continue_requested.emit(token)
+
     def show_report(self, report: dict) -> None:
+        self._report = report
+        self.continue_button.hide()
         top, tail = report["step"]["next_token"], report["tail"]
         text = (
             f"{report['model']['vocab_size']:,} logits → probabilities; entropy {report['step']['entropy']:.3f} nats. "
@@ -52,7 +93,9 @@ class LMHeadView(StepView):
                 f" (rank {report['token_rank']:,})."
             )
         self.summary.setText(text)
-        fill(self.table, [[r + 1, piece(report, i), i, f"{lp:.4f}", percent(lp)] for r, (i, lp) in enumerate(top)])
+        fill(self.table, [
+            [r + 1, piece(report, i), i, f"{lp:.4f}", percent(lp), bar(math.exp(lp))] for r, (i, lp) in enumerate(top)
+        ])  # fmt: skip
         self.lookup_label.clear()
 
     def show_lookup(self, result: dict) -> None:
@@ -69,9 +112,9 @@ class SamplingView(StepView):
     title = "10 · Sampling playground"
     explanation = (
         "The model gives a distribution; the decoding settings decide how a token is drawn from it. "
-        "Penalties push down repeated tokens, temperature sharpens or flattens, top-k, top-p and min-p "
-        "cut the tail. Change a setting to see, for this very step, what each stage keeps and what a "
-        "draw would give."
+        "Penalties push down tokens already used, temperature sharpens or flattens, top-k, top-p and "
+        "min-p cut the tail. Move a slider to see, for this very step, what each stage keeps and what a "
+        "draw would give (with a fixed seed, the same draw every time)."
     )
     settings_changed = Signal(object)  # SamplingSettings
     use_settings = Signal(object)  # SamplingSettings
@@ -79,38 +122,47 @@ class SamplingView(StepView):
     def __init__(self, parent=None):
         super().__init__(parent)
         form = QFormLayout()
-        self.temperature = self._spin(QDoubleSpinBox(), 0.0, 5.0, 0.1, form, "Temperature")
-        self.top_k = self._spin(QSpinBox(), 0, 1000, 1, form, "Top-k (0 = off)")
-        self.top_p = self._spin(QDoubleSpinBox(), 0.01, 1.0, 0.05, form, "Top-p")
-        self.min_p = self._spin(QDoubleSpinBox(), 0.0, 0.99, 0.01, form, "Min-p")
-        self.repetition = self._spin(QDoubleSpinBox(), 0.1, 3.0, 0.05, form, "Repetition penalty")
-        self.seed = self._spin(QSpinBox(), 0, 2**31 - 1, 1, form, "Seed")
+        self.temperature = self._row(form, "Temperature", SliderSpin(0.0, MAX_TEMPERATURE, 0.05))
+        self.top_k = self._row(form, "Top-k", SliderSpin(0, 1000, 1, decimals=0, special="off"))
+        self.top_p = self._row(form, "Top-p", SliderSpin(0.01, 1.0, 0.01))
+        self.min_p = self._row(form, "Min-p", SliderSpin(0.0, 0.99, 0.01, special="off"))
+        self.repetition = self._row(form, "Repetition penalty", SliderSpin(MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY, 0.01))
+        self.presence = self._row(form, "Presence penalty", SliderSpin(-2.0, 2.0, 0.05))
+        self.frequency = self._row(form, "Frequency penalty", SliderSpin(-2.0, 2.0, 0.05))
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.seed.valueChanged.connect(self._changed)
+        form.addRow("Seed", self.seed)
         self.layout_.addLayout(form)
         self.use_button = QPushButton("Use these settings")
         self.use_button.clicked.connect(lambda: self.use_settings.emit(self.settings()))
         self.layout_.addWidget(self.use_button)
         self.table = self.add_table(["stage", "tokens kept", "top tokens"])
         self._quiet = False
+        self._base = SamplingSettings()  # what the controls do not show (the penalties' window) is kept
 
-    def _spin(self, box, lo, hi, step, form, label):
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        if isinstance(box, QDoubleSpinBox):
-            box.setDecimals(2)
-        box.valueChanged.connect(self._changed)
-        form.addRow(label, box)
-        return box
+    def _row(self, form: QFormLayout, label: str, control: SliderSpin) -> SliderSpin:
+        control.valueChanged.connect(self._changed)
+        form.addRow(label, control)
+        return control
 
     def settings(self) -> SamplingSettings:
-        return SamplingSettings(
-            temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
-            min_p=self.min_p.value(), repetition_penalty=self.repetition.value(), seed=self.seed.value(),
+        seed = self.seed.value()
+        return replace(
+            self._base, temperature=self.temperature.value(), top_k=round(self.top_k.value()),
+            top_p=self.top_p.value(), min_p=self.min_p.value(), repetition_penalty=self.repetition.value(),
+            presence_penalty=self.presence.value(), frequency_penalty=self.frequency.value(),
+            seed=None if seed < 0 else seed,
         )  # fmt: skip
 
     def set_settings(self, s: SamplingSettings) -> None:
         self._quiet = True
+        self._base = s
         for box, v in ((self.temperature, s.temperature), (self.top_k, s.top_k), (self.top_p, s.top_p),
-                       (self.min_p, s.min_p), (self.repetition, s.repetition_penalty), (self.seed, s.seed or 0)):  # fmt: skip
+                       (self.min_p, s.min_p), (self.repetition, s.repetition_penalty),
+                       (self.presence, s.presence_penalty), (self.frequency, s.frequency_penalty),
+                       (self.seed, -1 if s.seed is None else s.seed)):  # fmt: skip
             box.setValue(v)
         self._quiet = False
 
@@ -135,30 +187,56 @@ class LoopView(StepView):
     explanation = (
         "A reply is written one token at a time: each new token is fed back in. So the model does not "
         "recompute the past, every layer keeps the keys and values of all earlier tokens (the KV cache), "
-        "which grows with each token; a prompt seen before is served from the prompt cache."
+        "which grows with each token; a prompt seen before is served from the prompt cache. The first "
+        "step reads the whole prompt, so it takes longest; each later step reads one token."
     )
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["token", "piece", "step time", "KV cache"])
+        self.chart = LoopChart()
+        self.layout_.addWidget(self.chart, 1)
+        legend = QLabel(LEGEND)
+        legend.setWordWrap(True)
+        self.layout_.addWidget(legend)
+        self.table = self.add_table(["token", "piece", "step time", "cache length", "KV cache"])
 
     def show_records(self, records: list, stats: dict) -> None:
         """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
-        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else None)
-        cached = stats.get("cached_tokens", records[0].cached_tokens if records else None)
+        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else 0) or 0
+        cached = stats.get("cached_tokens", records[0].cached_tokens if records else 0) or 0
+        series = LoopSeries.from_records(records, prompt, cached)
+        self.chart.set_series(series)
         text = f"{len(records):,} tokens generated."
         if prompt:
-            text += f" Prompt {prompt:,} tokens: {cached or 0:,} from the prompt cache, {prompt - (cached or 0):,} computed."
+            text += (
+                f" Prompt {prompt:,} tokens: {cached:,} from the prompt cache ({100 * cached / prompt:.0f} %), "
+                f"{prompt - cached:,} computed."
+            )
+        if series.timed and len(records) > 1:
+            decode = sorted(series.step_ms[1:])
+            text += (
+                f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms; later steps {decode[len(decode) // 2]:.1f} ms"
+                f" (median)."
+            )
+        elif records:
+            text += " Step times and cache bytes are kept only while the app runs: a reopened reply shows its lengths."
+        if records and records[-1].kv_bytes:
+            text += f" The cache ends at {series.lengths[-1] + 1:,} tokens, {byte_size(records[-1].kv_bytes)}."
         self.summary.setText(text)
-        rows, before = [], 0.0
-        for r in records:
-            step = f"{1000 * (r.elapsed_s - before):.1f} ms" if r.elapsed_s else ""
-            before = r.elapsed_s or before
-            rows.append([r.index + 1, visible_piece(r.piece), step, byte_size(r.kv_bytes) if r.kv_bytes else ""])
-        fill(self.table, rows)
+        fill(self.table, [
+            [r.index + 1, visible_piece(r.piece), f"{ms:.1f} ms" if ms else "", f"{length:,}",
+             byte_size(b) if b else ""]
+            for r, ms, length, b in zip(records, series.step_ms, series.lengths, series.kv_bytes, strict=True)
+        ])  # fmt: skip
 
     def show_report(self, report: dict) -> None:
         pass  # filled from the reply's own token records (see the dock)
+
+
+def shown(report: dict, position: int) -> str:
+    """The token at `position` of the context as the tables show it: a control token by its own text."""
+    text = report["pieces"][position]
+    return "★ " + text if report["special"][position] else visible_piece(text)
 
 
 class ObjectiveView(StepView):
@@ -180,12 +258,23 @@ class ObjectiveView(StepView):
             self.summary.setText("No message tokens to score.")
             fill(self.table, [])
             return
-        self.summary.setText(
+        text = (
             f"Your message: {len(obj['losses'])} tokens, mean loss {obj['mean']:.4f} nats, "
             f"perplexity {obj['perplexity']:.2f}."
         )
+        selected = report["position"] + 1 - obj["start"] if report["source"] == "message" else None
+        if selected is not None and 0 <= selected < len(obj["losses"]):
+            text += (
+                f" The selected token “{piece(report, report['token'])}” (position {report['position'] + 1:,}, ▶): "
+                f"loss {obj['losses'][selected]:.4f} nats — the model gave it p {percent(-obj['losses'][selected])}."
+            )
+        self.summary.setText(text)
         fill(self.table, [
-            [obj["start"] + j, visible_piece(report["pieces"][obj["start"] + j]), f"{loss:.4f}", percent(-loss)]
+            [("▶ " if j == selected else "") + str(obj["start"] + j), shown(report, obj["start"] + j), f"{loss:.4f}",
+             percent(-loss)]
             for j, loss in enumerate(obj["losses"])
         ])  # fmt: skip
+        if selected is not None and 0 <= selected < len(obj["losses"]):
+            self.table.selectRow(selected)
+            self.table.scrollToItem(self.table.item(selected, 0))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QLabel
+
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import prompt_pieces, visible_piece
 
@@ -42,41 +44,79 @@ class TokenizationView(StepView):
         self.table = self.add_table(["position", "id", "piece", "part"])
 
     def show_report(self, report: dict) -> None:
-        ids, pieces, special = report["ids"], report["pieces"], report["special"]
+        ids, pieces, special = report["shown_ids"], report["pieces"], report["special"]
         chars = sum(len(p) for p in pieces)
         n_prompt = report["prompt_tokens"]
+        start, end = report["objective"]["start"], n_prompt
+        selected = report["position"] + 1 if report["token"] is not None else report["position"]
         self.summary.setText(
-            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,}, "
-            f"then {len(ids) - n_prompt:,} of the reply. Vocabulary: {report['model']['vocab_size']:,} tokens."
+            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,} (your message "
+            f"and its template markers {end - start:,}), then {len(ids) - n_prompt:,} of the reply. "
+            f"Vocabulary: {report['model']['vocab_size']:,} tokens. ▶ marks the selected token."
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
+
+        def part(pos: int) -> str:
+            return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
+
         fill(self.table, [
-            [pos, i, ("★ " if sp else "") + shown[pos], "prompt" if pos < n_prompt else "reply"]
-            for pos, (i, sp) in enumerate(zip(ids, special, strict=True))
+            [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
+            for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
         ])  # fmt: skip
+        if 0 <= selected < len(ids):
+            self.table.selectRow(selected)
+            self.table.scrollToItem(self.table.item(selected, 0))
 
 
 class VocabularyView(StepView):
     title = "3 · Vocabulary"
     explanation = (
         "The vocabulary is the fixed list of pieces the model can read and write, learned from text "
-        "before training: frequent words are one piece, rare ones are spelled from smaller pieces. "
-        "Every token the model ever outputs is one row of this list."
+        "before training. In BPE, pieces are built by merging pairs, starting from single bytes: the "
+        "rules learned first (low rank) are the most common pairs. SentencePiece gives every piece a "
+        "score and joins the best-scoring pairs. So one word can split differently with a space in "
+        "front, at the start of a line, or in capitals."
     )
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.table = self.add_table(["id", "piece", "UTF-8 bytes"])
+        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"])
+        self.splits_label = QLabel()
+        self.splits_label.setWordWrap(True)
+        self.layout_.addWidget(self.splits_label)
+        self.splits = self.add_table(["where", "text", "tokens", "count"])
 
     def show_report(self, report: dict) -> None:
-        token = report["embedding"]["token"]
-        text = report["names"].get(token, "")
-        self.summary.setText(
-            f"{report['model']['vocab_size']:,} tokens. The selected token is id {token}: "
-            f"“{piece(report, token)}”, {len(text.encode('utf-8'))} bytes."
+        v = report["vocabulary"]
+        token = v["token"]
+        kind = f"{v['kind']} " if v["kind"] != "unknown" else ""
+        text = f"{v['size']:,} tokens in this {kind}vocabulary. The selected token is id {token}: “{piece(report, token)}”"
+        if v["special"]:
+            text += ", a control token of the chat template: it was added whole, not built by merges."
+        elif v["merges"]:
+            text += f", built from {len(v['start'])} characters in {len(v['merges'])} merges."
+            if not v["reached"]:
+                text += " The merges stop before reaching it: it was added to the vocabulary by hand."
+        else:
+            text += ", a single character of the base alphabet: no merge needed."
+        if v["score"] is not None:
+            text += f" Its SentencePiece score is {v['score']:.4f}."
+        self.summary.setText(text)
+        fill(self.merges, [
+            [n + 1, visible_piece(m["left"]), visible_piece(m["right"]), visible_piece(m["result"]),
+             f"rank {m['rank']:,}" if m["rank"] is not None else f"score {m['score']:.4f}"]
+            for n, m in enumerate(v["merges"])
+        ])  # fmt: skip
+        word = v["splits"][0]["text"] if v["splits"] else ""
+        self.splits_label.setText(
+            f"The word “{visible_piece(word)}” in other places (each encoded by the real tokenizer):"
+            if word
+            else "This token is part of a character's bytes: there is no word to split."
         )
-        ids = sorted({i for i, _ in report["step"]["next_token"]} | {token})
-        fill(self.table, [[i, piece(report, i), report["names"].get(i, "").encode("utf-8").hex(" ")] for i in ids])
+        fill(self.splits, [
+            [s["context"], visible_piece(s["text"]), " │ ".join(visible_piece(p) for p in s["pieces"]), len(s["ids"])]
+            for s in v["splits"]
+        ])  # fmt: skip
 
 
 class DetokenizationView(StepView):

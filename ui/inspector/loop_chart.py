@@ -1,0 +1,119 @@
+"""The autoregressive loop as a chart: the KV cache growing token by token, and each step's time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ui.text_format import byte_size
+
+CACHED, COMPUTED, GENERATED, BYTES, STEP, FIRST = (
+    QColor(76, 175, 80), QColor(255, 167, 38), QColor(66, 133, 244), QColor(40, 40, 40), QColor(120, 144, 156),
+    QColor(229, 115, 115),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoopSeries:
+    """One reply's loop. Per generated token i: `lengths[i]` tokens in the KV cache when its step
+    ran (prompt + tokens before it), `kv_bytes[i]` the cache's memory then (0: not recorded),
+    `step_ms[i]` its time (token 0's includes reading the prompt; 0: not recorded, e.g. a reply
+    reopened after a restart). Of the `prompt` tokens, `cached` came from the prompt cache."""
+
+    prompt: int
+    cached: int
+    lengths: list[int]
+    kv_bytes: list[int]
+    step_ms: list[float]
+
+    @classmethod
+    def from_records(cls, records: list, prompt: int, cached: int) -> LoopSeries:
+        return cls(
+            prompt, cached, [prompt + r.index for r in records], [r.kv_bytes for r in records],
+            [1000 * r.step_s for r in records],
+        )  # fmt: skip
+
+    @property
+    def timed(self) -> bool:
+        return any(self.step_ms)
+
+
+class LoopChart(QWidget):
+    """Top: the cache length per token, split into prompt-cache (green), computed prompt (orange)
+    and generated (blue) tokens, with its bytes as a line. Bottom: each step's time as a bar."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.series: LoopSeries | None = None
+        self.setMinimumHeight(220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def set_series(self, series: LoopSeries | None) -> None:
+        self.series = series
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        s = self.series
+        if s is None or not s.lengths:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fm = p.fontMetrics()
+        left, right = 8 + fm.horizontalAdvance("100,000"), 8 + fm.horizontalAdvance("100.0 MB")
+        w, h = self.width() - left - right, self.height()
+        top = QRectF(left, fm.height() + 4, w, h * 0.55 - fm.height() - 4)
+        bottom = QRectF(left, h * 0.55 + fm.height() + 8, w, h * 0.45 - 2 * fm.height() - 12)
+        n = len(s.lengths)
+        bar = w / n
+        longest = max(s.lengths[-1] + 1, 1)
+        p.setPen(self.palette().color(self.palette().ColorRole.Text))
+        p.drawText(QPointF(left, fm.ascent()), "KV cache (tokens; line: bytes)")
+        for i, length in enumerate(s.lengths):
+            x = left + i * bar
+            for lo, hi, color in ((0, s.cached, CACHED), (s.cached, s.prompt, COMPUTED), (s.prompt, length, GENERATED)):
+                if hi > lo:
+                    y0, y1 = top.bottom() - top.height() * lo / longest, top.bottom() - top.height() * hi / longest
+                    p.fillRect(QRectF(x, y1, max(bar, 1.0), y0 - y1), color)
+        p.drawText(QPointF(2, top.top() + fm.ascent()), f"{longest:,}")
+        p.drawText(QPointF(2, top.bottom()), "0")
+        if any(s.kv_bytes):
+            # on the tokens' scale: bytes that grow with the length run along the bars' tops
+            most = max(s.kv_bytes) * longest / max(s.lengths[-1], 1)
+            path = QPainterPath()
+            for i, b in enumerate(s.kv_bytes):
+                point = QPointF(left + (i + 0.5) * bar, top.bottom() - top.height() * b / most)
+                path.lineTo(point) if i else path.moveTo(point)
+            p.setPen(QPen(BYTES, 2))
+            p.drawPath(path)
+            p.setPen(self.palette().color(self.palette().ColorRole.Text))
+            p.drawText(QPointF(left + w + 4, top.top() + fm.ascent()), byte_size(most))
+        p.drawText(QPointF(left, bottom.top() - 4), "time per step (ms)" if s.timed else "step times not recorded")
+        if s.timed:
+            # the first step reads the whole prompt: scale the bars to the decode steps, clip the first
+            rest = sorted(s.step_ms[1:]) or s.step_ms
+            scale = max(rest[min(len(rest) - 1, int(0.95 * len(rest)))] * 1.2, 1e-6)
+            for i, ms in enumerate(s.step_ms):
+                height = bottom.height() * min(ms / scale, 1.0)
+                p.fillRect(QRectF(left + i * bar, bottom.bottom() - height, max(bar - 1, 1.0), height), FIRST if i == 0 else STEP)
+            p.drawText(QPointF(2, bottom.top() + fm.ascent()), f"{scale:.0f}")
+            p.drawText(QPointF(2, bottom.bottom()), "0")
+        p.drawText(QPointF(left, h - 2), "token 1")
+        label = f"token {n:,}"
+        p.drawText(QPointF(left + w - fm.horizontalAdvance(label), h - 2), label)
+        p.end()
+
+    def sizeHint(self):
+        size = super().sizeHint()
+        size.setHeight(260)
+        return size
+
+
+LEGEND = (
+    f"<span style='color:{CACHED.name()}'>■</span> prompt from the prompt cache "
+    f"<span style='color:{COMPUTED.name()}'>■</span> prompt computed "
+    f"<span style='color:{GENERATED.name()}'>■</span> generated "
+    f"<span style='color:{FIRST.name()}'>■</span> first step (reads the prompt)"
+)

@@ -1,0 +1,41 @@
+"""The message box's live token count: how many tokens the text being typed is, for the loaded model.
+
+The count comes from the model's own tokenizer in the worker thread (`ChatController.count_tokens`),
+asked a moment after the typing pauses; only the newest answer is shown. It counts the message text
+alone: the chat template adds its few markers around it (the Inspector's Tokenization view shows them).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+
+from app.controller import ChatController
+from ui.composer import Composer
+
+PAUSE_MS = 250  # typing pause before counting
+
+
+class LiveTokenCount(QObject):
+    def __init__(self, composer: Composer, controller: ChatController, parent: QObject | None = None):
+        super().__init__(parent or composer)
+        self.composer, self.controller = composer, controller
+        self._ticket: int | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PAUSE_MS)
+        self._timer.timeout.connect(self._ask)
+        composer.box.textChanged.connect(self._timer.start)
+        controller.token_count.connect(self._on_count)
+        controller.model_loaded.connect(lambda _info: self._timer.start())
+
+    def _ask(self) -> None:
+        text = self.composer.box.toPlainText()
+        if not text:
+            self._ticket = None
+            self.composer.show_token_count(None)
+            return
+        self._ticket = self.controller.count_tokens(text)
+
+    def _on_count(self, ticket: int, count: int) -> None:
+        if ticket == self._ticket:
+            self.composer.show_token_count(count if count >= 0 else None)
