@@ -39,8 +39,8 @@ def test_enter_sends_and_the_reply_streams_in(qtbot, launch):
     assert reply.text.strip() and reply_view.text.toPlainText().strip()
     assert reply.finish_reason in ("eos", "length")
     assert sum(batches) == len(reply.tokens) >= 1
-    assert "tok" in window.status.prompt_label.text()
-    assert "context" in window.status.context_label.text() and "KV cache" in window.status.kv_label.text()
+    assert "tok" in window.status.prompt_label.full_text()
+    assert "context" in window.status.context_label.full_text() and "KV cache" in window.status.kv_label.full_text()
     assert window.composer.button.text() == "Send"
 
 
