@@ -65,6 +65,7 @@ class CodeScroll(QObject):
             self.bars.pop().deleteLater()
         while len(self.bars) < len(blocks):
             bar = QScrollBar(Qt.Orientation.Horizontal, self._view.viewport())
+            bar.setObjectName("codeScrollBar")
             bar.setCursor(Qt.CursorShape.ArrowCursor)
             bar.setAccessibleName("Scroll the code block sideways")
             index = len(self.bars)

@@ -116,6 +116,8 @@ def style_tables(doc: QTextDocument, text_color: QColor) -> None:
         fmt.setBorderCollapse(True)
         fmt.setCellPadding(5)
         fmt.setCellSpacing(0)
+        fmt.setTopMargin(4)  # apart from the paragraph or code block next to it
+        fmt.setBottomMargin(8)
         table.setFormat(fmt)
         for column in range(table.columns()):
             cell = table.cellAt(0, column)
