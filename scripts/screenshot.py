@@ -107,7 +107,7 @@ def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, pa
     view = window.transcript.views[-1]
     # click a token the model was unsure about, so the panel shows an interesting step
     tokens = view.message.tokens
-    candidates = [i for i, t in enumerate(tokens[:60]) if t["text"].strip() and t["logprob"] < -0.7]
+    candidates = [i for i, t in enumerate(tokens[:60]) if t.text.strip() and t.logprob < -0.7]
     index = candidates[0] if candidates else min(5, len(tokens) - 1)
     point = view.text.token_point(index)
     if point is None:

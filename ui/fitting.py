@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 ELIDE = "elide"  # a step that elides a label's last form to the room left
-MIN_ELIDED_PX = 72  # an elided label narrower than this says too little: shorten others first
+MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
 
 
 class FittedLabel(QLabel):
@@ -109,7 +109,7 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
         if step == ELIDE:
             others = needed() - label.shown_width() - (spacing if label.text() else 0)
             left = room - others - spacing
-            if label.text() and left >= MIN_ELIDED_PX:
+            if label.text() and left - label._padding() >= MIN_ELIDED_PX:
                 label.show_level(label.level, min(left, label.form_width(label.level)))
         elif step < len(label.forms):
             label.show_level(step, label.elided_px)

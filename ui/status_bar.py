@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from app.controller import ChatController
@@ -162,7 +162,7 @@ class StatusBar(QStatusBar):
         params = info.get("n_params", 0)
         name = info.get("display_name", info.get("name", "model"))
         self.model_label.set_forms(
-            [f"{name} · {params / 1e6:.0f}M params", name],
+            [f"{name} · {params / 1e6:.0f}M params", name, ""],
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
             f"loaded in {info.get('load_s', 0):.1f} s",
         )
@@ -213,7 +213,7 @@ class StatusBar(QStatusBar):
         room at all is listed in the "…" label's tooltip. A transient message takes the model
         name's place (QStatusBar hides it meanwhile) and up to half the row."""
         m, p, t, k = self.model_label, self.prompt_label, self.ttft_label, self.kv_label
-        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (k, 2), (t, 1), (m, ELIDE)]
+        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (k, 2), (t, 1), (m, ELIDE), (m, 2)]
         grip = 20 if self.isSizeGripEnabled() else 0
         room = self.width() - grip - 2 * SPACING_PX
         if self.progress.isVisible():
@@ -249,6 +249,11 @@ class StatusBar(QStatusBar):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.fit()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # zoom, theme: new widths
+            QTimer.singleShot(0, self, self.fit)
 
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
         """A transient message: the numbers give it room (shorter forms) while it shows; one still

@@ -107,6 +107,16 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
         assert shown_whole(status, status.more_label)
         assert all(whole in status.more_label.toolTip() for whole in left_out)
 
+    for _ in range(3):  # a larger text size (Ctrl +): the numbers fit again, in shorter forms
+        QTest.keyClick(window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert app.controller.settings.app.zoom_percent > 100
+    qtbot.waitUntil(lambda: all(shown_whole(status, label) for label in status.labels if label.text()))
+    assert window.width() == 640 and status.context_label.text().startswith("context 2,180")
+    name = status.model_label.text()
+    assert not name or len(name) > 8  # the model's name readable, or left out (and listed under "…")
+    QTest.keyClick(window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+
+    status.clearMessage()  # "Text size 100 %" has gone
     window.resize(1400, 700)  # room again: the full forms come back
     qtbot.waitUntil(lambda: [label.text() for label in status.labels] == full)
 
