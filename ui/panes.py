@@ -60,7 +60,8 @@ class SidePanes(QObject):
 
     def set_open(self, index: int, open_: bool) -> None:
         """Open or collapse a side pane (a user's choice: the window does not undo it). A pane
-        opened in a window too narrow for both folds the other one away to make room."""
+        opened in a window too narrow for both folds the other one away to make room; closed
+        again, it gives that room back (the folded pane returns)."""
         self._folded.discard(index)
         if open_:
             other = 2 - index
@@ -71,6 +72,7 @@ class SidePanes(QObject):
             self._open(index)
         else:
             self._close(index)
+            self.fit()  # a pane folded for this one's sake comes back
         self._announce()
 
     def fit(self) -> None:

@@ -151,3 +151,17 @@ def test_the_block_keeps_its_scroll_while_the_reply_streams(qtbot, launch):
         assert scroll.offsets[0] == 60 and scroll.bars[0].value() == 60
         code = position_of(text, "compute")
         assert text.token_at(point_of(text, code)) == token_index(text, code)
+
+
+def test_selecting_with_the_keyboard_to_the_end_of_a_long_line_scrolls_only_its_block(qtbot, launch):
+    app, text = narrow_reply(qtbot, launch)
+    scroll = text.code_scroll()
+    start = position_of(text, "result")
+    QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point_of(text, start))
+    text.setFocus()
+    QTest.keyClick(text, Qt.Key.Key_End, Qt.KeyboardModifier.ShiftModifier)
+    assert text.textCursor().selectedText().endswith("mu_value)")
+    qtbot.waitUntil(lambda: scroll.offsets[0] > 0)
+    assert text.horizontalScrollBar().value() == 0 and scroll.offsets[1] == 0
+    assert 0 <= text.cursorRect().left() <= text.viewport().width()  # the cursor is in sight
+    assert point_of(text, position_of(text, "Between")).x() >= 0  # the prose did not move

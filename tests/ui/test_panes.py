@@ -91,3 +91,17 @@ def test_opening_the_panel_in_a_narrow_window_makes_room_for_it(qtbot, launch):
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     assert not window.panes.is_open(0) and not window.sidebar_action.isChecked()  # the list made room
     assert window.panes.chat_width() >= 280
+
+
+def test_closing_the_panel_again_brings_back_the_list_it_made_room_with(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    window.resize(700, 600)
+    qtbot.waitUntil(lambda: window.width() == 700 and not window.panes.is_open(2))
+    assert window.panes.is_open(0)
+    QTest.keyClick(window.composer.box, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.panes.is_open(2) and not window.panes.is_open(0)  # the list folded to make room
+    QTest.keyClick(window.composer.box, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert not window.panes.is_open(2)
+    assert window.panes.is_open(0) and window.sidebar_action.isChecked()  # and came back
+    assert window.panes.chat_width() >= 280
