@@ -110,8 +110,9 @@ def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, pa
     view = window.transcript.views[-1]
     # click a token the model was unsure about, so the panel shows an interesting step
     tokens = view.message.tokens
-    candidates = [i for i, t in enumerate(tokens[:60]) if t.text.strip() and t.logprob < -0.7]
-    index = candidates[0] if candidates else min(5, len(tokens) - 1)
+    shown = [i for i in range(len(tokens)) if view.text.token_span(i) is not None]  # "```" shows nothing
+    candidates = [i for i in shown[:60] if tokens[i].text.strip() and tokens[i].logprob < -0.7]
+    index = candidates[0] if candidates else shown[min(5, len(shown) - 1)] if shown else 0
     point = view.text.token_point(index)
     if point is None:
         sys.exit("could not find a token to click")

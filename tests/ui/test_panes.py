@@ -105,3 +105,22 @@ def test_closing_the_panel_again_brings_back_the_list_it_made_room_with(qtbot, l
     assert not window.panes.is_open(2)
     assert window.panes.is_open(0) and window.sidebar_action.isChecked()  # and came back
     assert window.panes.chat_width() >= 280
+
+
+def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(qtbot, launch):
+    app = launch(FakeBackend())
+    window = app.window
+    window.resize(640, 600)
+    qtbot.waitUntil(lambda: window.width() == 640 and not window.panes.is_open(2))
+    window.panel_action.trigger()
+    composer, box = window.composer, window.composer.box
+    qtbot.waitUntil(lambda: composer.attach_button.text() == "+")
+    assert "Attach" in composer.attach_button.toolTip() and composer.attach_button.accessibleName()
+    qtbot.waitUntil(lambda: box.width() >= composer.width() // 2, timeout=2000)  # the box has the width, not the buttons
+    placeholder = box.placeholderText()
+    assert box.fontMetrics().horizontalAdvance(placeholder) <= box.viewport().width()  # on one line
+    window.show_message("A message in the status bar")  # the window's parts move; the panel stays
+    qtbot.wait(100)
+    assert window.panes.is_open(2) and window.panel_action.isChecked()
+    window.panel_action.trigger()
+    qtbot.waitUntil(lambda: composer.attach_button.text() == "Attach…")
