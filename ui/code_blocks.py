@@ -86,8 +86,18 @@ def style_code(doc: QTextDocument, text_color: QColor, dark: bool) -> list[CodeB
         _mark_code(cursor, start, end)
         _highlight(cursor, start, text, language, dark)
         blocks.append(CodeBlock(start, end, language, text))
+    _room_above_first(doc, bool(blocks) and blocks[0].start == 0)
     cursor.endEditBlock()
     return blocks
+
+
+def _room_above_first(doc: QTextDocument, fence_first: bool) -> None:
+    """Qt drops the top margin of a document's first block: a reply that opens with a code block
+    gets the room for its header from the document's own top margin instead."""
+    root = doc.rootFrame()
+    fmt = root.frameFormat()
+    fmt.setTopMargin(doc.documentMargin() + (HEADER_HEIGHT if fence_first else 0))
+    root.setFrameFormat(fmt)
 
 
 def _is_fence(block) -> bool:

@@ -165,3 +165,14 @@ def test_selecting_with_the_keyboard_to_the_end_of_a_long_line_scrolls_only_its_
     assert text.horizontalScrollBar().value() == 0 and scroll.offsets[1] == 0
     assert 0 <= text.cursorRect().left() <= text.viewport().width()  # the cursor is in sight
     assert point_of(text, position_of(text, "Between")).x() >= 0  # the prose did not move
+
+
+def test_a_reply_that_opens_with_a_code_block_shows_its_header(qtbot, launch):
+    app = launch(FakeBackend(reply="```python\nprint(\",\".join(str(n * n) for n in range(1, 21)))\n```\n\nThat prints them."))
+    ask(qtbot, app, "One line")
+    text = app.window.transcript.views[1].text
+    (header,) = text.headers()
+    cursor = QTextCursor(text.document())  # the first code line
+    assert header.isVisible() and header.language.text() == "python"
+    assert 0 <= header.geometry().top() and header.geometry().bottom() <= text.cursorRect(cursor).top()
+    assert text.code_scroll().band_rect(0).top() >= 0  # the shaded band holds the header too
