@@ -80,7 +80,8 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(label)
         self.addPermanentWidget(self.more_label)
         self._message = ""  # the transient message, whole
-        self.messageChanged.connect(lambda text: text or self._message_ended())
+        self._shown_message = ""  # as it was put on screen (cut to the room)
+        self.messageChanged.connect(self._on_message_changed)
         self._model_context = 0  # the model's own context window
         self._context_limit = 0  # Preferences' context length (0: the model's own)
         self._reply_limit = 0  # Preferences' max new tokens
@@ -241,8 +242,11 @@ class StatusBar(QStatusBar):
         taken = sum(numbers) + SPACING_PX * (len(numbers) + 3) + (20 if self.isSizeGripEnabled() else 0)
         return max(40, self.width() - taken)
 
-    def _message_ended(self) -> None:
-        self._message = ""
+    def _on_message_changed(self, text: str) -> None:
+        """A message ended, or Qt showed one of its own (a menu item's status tip): follow it."""
+        if text and text == self._shown_message:
+            return
+        self._message = self._shown_message = text
         self.setToolTip("")
         self.fit()
 
@@ -263,6 +267,7 @@ class StatusBar(QStatusBar):
         room = self._message_room()
         shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room) if text else text
         self.setToolTip(text if shown != text else "")
+        self._shown_message = shown
         super().showMessage(shown, timeout)
 
     def full_message(self) -> str:

@@ -34,7 +34,7 @@ def test_ctrl_plus_minus_and_zero_change_the_text_size_and_it_is_kept(qtbot, lau
     QTest.keyClick(box, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)  # Ctrl+= too (no Shift needed)
     assert app.controller.settings.app.zoom_percent == 120
     assert QApplication.instance().font().pointSizeF() == pytest.approx(base * 1.2)
-    assert window.statusBar().currentMessage() == "Text size 120 %"
+    assert window.status.full_message() == "Text size 120 %"
     assert "font-size: 13.2pt" in QApplication.instance().styleSheet()  # 11pt scaled
     assert SettingsFile(tmp_path / "config").load().app.zoom_percent == 120
     QTest.keyClick(box, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)

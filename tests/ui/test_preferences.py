@@ -193,7 +193,7 @@ def test_saving_says_so_and_warns_before_a_change_that_re_reads_the_conversation
 
     dialog = open_preferences(qtbot, app.window)
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    assert app.window.statusBar().currentMessage() == "Preferences saved."
+    assert app.window.status.full_message() == "Preferences saved."
 
 
 def test_system_prompt_presets_are_saved_chosen_and_deleted(qtbot, launch, tmp_path, monkeypatch):
