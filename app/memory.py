@@ -8,11 +8,11 @@ request: every pinned memory plus the best BM25 matches for the user's message.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from app.store import Store, StoreError, fts_query
+from app.store.records import Memory, memory_from_row
 
 # Words that carry no topic: leaving them out keeps "What is my name?" matching on "name" only.
 STOPWORDS = frozenset(
@@ -38,16 +38,6 @@ _FORGET = re.compile(
     rf"^\s*{_POLITE}forget\b(?:\s+(?:that|about|what i said about|everything about)\b|\s*:)?\s*(?P<query>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
-
-
-@dataclass(frozen=True)
-class Memory:
-    id: int
-    text: str
-    pinned: bool
-    created: float
-    updated: float
-    source_message_id: int | None
 
 
 @dataclass(frozen=True)
@@ -148,7 +138,7 @@ class MemoryStore:
         rows = self._store.query("SELECT * FROM memories WHERE id = ?", (memory_id,))
         if not rows:
             raise StoreError(f"no memory {memory_id}")
-        return _memory(rows[0])
+        return memory_from_row(rows[0])
 
     def edit(self, memory_id: int, text: str) -> Memory:
         text = " ".join(text.split())
@@ -169,7 +159,7 @@ class MemoryStore:
     def list(self) -> list[Memory]:
         """Every memory: pinned first, then newest first."""
         rows = self._store.query("SELECT * FROM memories ORDER BY pinned DESC, created DESC, id DESC")
-        return [_memory(r) for r in rows]
+        return [memory_from_row(r) for r in rows]
 
     def search(self, text: str, limit: int = 10) -> list[Memory]:
         """Memories sharing topic words with `text`, best BM25 match first (forget candidates)."""
@@ -181,7 +171,7 @@ class MemoryStore:
             " WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts) LIMIT ?",
             (match, limit),
         )
-        return [_memory(r) for r in rows]
+        return [memory_from_row(r) for r in rows]
 
     def forget_candidates(self, intent: ForgetIntent, limit: int = 10) -> list[Memory]:
         """What a "forget …" request may mean; nothing is deleted until the user confirms."""
@@ -200,7 +190,3 @@ class MemoryStore:
             )
             if cur.rowcount == 0:
                 raise StoreError(f"no memory {memory_id}")
-
-
-def _memory(r: sqlite3.Row) -> Memory:
-    return Memory(r["id"], r["text"], bool(r["pinned"]), r["created"], r["updated"], r["source_message_id"])

@@ -172,6 +172,46 @@ class Settings:
         return cls(sampling, app)
 
 
+@dataclass(frozen=True)
+class ConversationSettings:
+    """What one conversation sets for itself instead of the app-wide settings (stored by
+    `app.store.conversation_settings`). None: the conversation follows the app's setting."""
+
+    system_prompt: str | None = None
+    stop_strings: tuple[str, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.system_prompt is None and self.stop_strings is None
+
+    def applied_to(self, settings: Settings) -> Settings:
+        """`settings` with this conversation's own values in place of the app's."""
+        app = settings.app
+        if self.system_prompt is not None:
+            app = replace(app, system_prompt=self.system_prompt)
+        if self.stop_strings is not None:
+            app = replace(app, stop_strings=self.stop_strings)
+        return replace(settings, app=app)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.system_prompt is not None:
+            out["system_prompt"] = self.system_prompt
+        if self.stop_strings is not None:
+            out["stop_strings"] = list(self.stop_strings)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> ConversationSettings:
+        """Whatever of `data` is usable (anything else is left to the app's settings)."""
+        if not isinstance(data, dict):
+            return cls()
+        prompt = data.get("system_prompt")
+        strings = data.get("stop_strings")
+        ok = isinstance(strings, list) and all(isinstance(s, str) for s in strings) and stop_strings.problems(strings) is None
+        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None)
+
+
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring an older schema up to SCHEMA_VERSION, one version at a time.
 

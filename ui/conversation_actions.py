@@ -45,7 +45,7 @@ class ConversationActions:
 
     def open_memories(self) -> MemoryDialog:
         if self.memory_dialog is None:
-            self.memory_dialog = MemoryDialog(self._controller, self._parent)
+            self.memory_dialog = MemoryDialog(self._controller.memories, self._parent)
         self.memory_dialog.show()
         self.memory_dialog.raise_()
         return self.memory_dialog

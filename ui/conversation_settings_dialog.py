@@ -18,8 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import stop_strings
-from app.settings import Settings
-from app.store.conversation_settings import ConversationSettings
+from app.settings import ConversationSettings, Settings
 from ui.preferences import STOP_HINT, FieldMessage, reread_text
 
 

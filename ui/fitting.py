@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
+from ui.text_format import plain_tooltip
+
 ELIDE = "elide"  # a step that elides a label's last form to the room left
 MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
 
 
 class FittedLabel(QLabel):
-    """A plain-text label with shorter forms of its text for when room is short.
+    """A plain-text label with shorter forms of its text for when room is short; its tooltip is
+    plain text too (`tooltip_text()` is what it says).
 
     `set_forms(["prompt 2,173 tok (2,146 cached · 27 computed)", "prompt 2,173 tok"], tip)`: the
     first form is the full text. The label never asks for more width than the form it shows, so a
@@ -47,6 +50,11 @@ class FittedLabel(QLabel):
     def full_text(self) -> str:
         return self._forms[0]
 
+    def tooltip_text(self) -> str:
+        """The tooltip as the reader sees it: the full text first when a shorter form shows."""
+        full = self._forms[0]
+        return (f"{full}\n\n{self._tip}" if self.text() != full and full else self._tip).strip()
+
     @property
     def forms(self) -> list[str]:
         return list(self._forms)
@@ -71,8 +79,8 @@ class FittedLabel(QLabel):
         super().setText(text)
         self.setVisible(bool(text))
         full = self._forms[0]
-        shortened = text != full and bool(full)
-        self.setToolTip(f"{full}\n\n{self._tip}".strip() if shortened and self._tip else full if shortened else self._tip)
+        tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
+        self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
 
     def shown_width(self) -> int:
         if not self.text():

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.controller import ChatController
 from app.importers import ImportFileError
 from app.inspector import InspectorService
-from app.memory import NothingNamed, detect_intent
+from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from engine.events import TokenEvent

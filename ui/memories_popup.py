@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from ui.text_format import plain_tooltip
+
 MAX_WIDTH = 420
 MAX_VISIBLE_ROWS = 8
 
@@ -32,7 +34,7 @@ class MemoriesPopup(QFrame):
         self.list.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         for text in memories:
             item = QListWidgetItem(text)  # item text is plain text by nature
-            item.setToolTip(text)
+            item.setToolTip(plain_tooltip(text))  # a tooltip that looks like HTML is read as HTML
             item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             self.list.addItem(item)
         hint = QLabel("Edit or delete memories in Edit → Memories… (Ctrl+Shift+M).")

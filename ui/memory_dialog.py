@@ -17,9 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.controller import ChatController
-from app.memory import Memory
-from app.store import StoreError
+from app.memories import Memories, Memory
 from ui.confirm import confirm
 
 
@@ -33,9 +31,9 @@ def confirm_forget(parent: QWidget, memories: list[Memory]) -> bool:
 class MemoryDialog(QDialog):
     """Double-click a memory to edit it; pinned memories go into every request."""
 
-    def __init__(self, controller: ChatController, parent=None):
+    def __init__(self, memories: Memories, parent=None):
         super().__init__(parent)
-        self._controller = controller
+        self._memories = memories
         self.setWindowTitle("Memories")
         self.resize(520, 440)
         intro = QLabel(
@@ -76,14 +74,14 @@ class MemoryDialog(QDialog):
         self.delete_button.clicked.connect(self.delete_selected)
         self.list.itemChanged.connect(self._edited)
         self.list.currentItemChanged.connect(lambda _current, _previous: self._update_buttons())
-        controller.memories_changed.connect(self.refresh)
+        memories.changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
         selected = self.selected()
         self.list.blockSignals(True)
         self.list.clear()
-        for memory in self._controller.memory.list():
+        for memory in self._memories.list():
             item = QListWidgetItem(memory.text)
             item.setData(Qt.ItemDataRole.UserRole, memory.id)
             item.setCheckState(Qt.CheckState.Checked if memory.pinned else Qt.CheckState.Unchecked)
@@ -99,10 +97,7 @@ class MemoryDialog(QDialog):
         item = self.list.currentItem()
         if item is None:
             return None
-        try:
-            return self._controller.memory.get(item.data(Qt.ItemDataRole.UserRole))
-        except StoreError:
-            return None
+        return self._memories.get(item.data(Qt.ItemDataRole.UserRole))
 
     def _update_buttons(self) -> None:
         memory = self.selected()
@@ -113,23 +108,18 @@ class MemoryDialog(QDialog):
     def add(self) -> None:
         text = self.new_box.text().strip()
         if text:
-            self._controller.remember_fact(text)
+            self._memories.remember(text)
             self.new_box.clear()
 
     def toggle_pin(self) -> None:
         if (memory := self.selected()) is not None:
-            self._controller.memory.pin(memory.id, not memory.pinned)
-            self._controller.memories_changed.emit()
+            self._memories.update(memory.id, pinned=not memory.pinned)
 
     def delete_selected(self) -> None:
         if (memory := self.selected()) is not None:
-            self._controller.forget([memory.id])
+            self._memories.forget([memory.id])
 
     def _edited(self, item: QListWidgetItem) -> None:
         """The text was edited or the pin ticked (an emptied text is not saved)."""
-        memory_id = item.data(Qt.ItemDataRole.UserRole)
-        text = item.text().strip()
-        if text:
-            self._controller.memory.edit(memory_id, text)
-        self._controller.memory.pin(memory_id, item.checkState() == Qt.CheckState.Checked)
-        self._controller.memories_changed.emit()
+        pinned = item.checkState() == Qt.CheckState.Checked
+        self._memories.update(item.data(Qt.ItemDataRole.UserRole), text=item.text(), pinned=pinned)

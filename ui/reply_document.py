@@ -1,7 +1,9 @@
 """A reply's Markdown as a QTextDocument that shows every character the model wrote.
 
-`render_markdown` is Qt's Markdown importer (GitHub dialect, raw HTML off) plus the repairs that
-make the document hold exactly what was written, each a small function on the document:
+`render_markdown` is Qt's Markdown importer (GitHub dialect, raw HTML off), fed the reply as
+`app.markdown_text.markdown_as_written` prepares it (character references such as `&amp;` and
+backslashes that are not Markdown's escapes show as written, LaTeX's included), plus the
+repairs that make the document hold exactly what was written, each a small function on the document:
 - an image shows as its Markdown text (`![alt](address)`), never loaded;
 - a single line break stays a line break (Markdown would join the lines of a poem);
 - Qt's stray empty first line in a table cell after a code block goes; tables get borders and a
@@ -24,6 +26,7 @@ from PySide6.QtGui import (
     QTextTableFormat,
 )
 
+from app.markdown_text import markdown_as_written
 from ui.code_blocks import CodeBlock, style_code
 from ui.markdown_align import align, soft_breaks
 from ui.text_format import utf16_offsets
@@ -38,8 +41,10 @@ LINE_BREAK = "\u2028"
 def render_markdown(
     doc: QTextDocument, source: str, text_color: QColor, dark: bool
 ) -> tuple[str, list[int], list[CodeBlock]]:
-    """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks)."""
-    doc.setMarkdown(source, MARKDOWN)
+    """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks).
+
+    The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given."""
+    doc.setMarkdown(markdown_as_written(source), MARKDOWN)
     images_as_text(doc)
     tidy_tables(doc)
     rendered = doc.toRawText()

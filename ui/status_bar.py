@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 from app.controller import ChatController
 from engine.events import TokenEvent
 from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
-from ui.text_format import byte_size, duration
+from ui.text_format import byte_size, duration, plain_tooltip
 
 PROMPT_CACHE_TIP = (
     "Tokens in the last prompt. The model is stateless: every reply reads the whole conversation again.\n"
@@ -162,7 +162,7 @@ class StatusBar(QStatusBar):
         self._model_context = int(info.get("context_length", 0))
         params = info.get("n_params", 0)
         name = info.get("display_name", info.get("name", "model"))
-        self.model_label.set_forms(
+        self.model_label.set_forms(  # the tooltip shows the path as written (FittedLabel: plain text)
             [f"{name} · {params / 1e6:.0f}M params", name, ""],
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
             f"loaded in {info.get('load_s', 0):.1f} s",
@@ -228,7 +228,7 @@ class StatusBar(QStatusBar):
         if hidden:
             fit(row, steps, room - self.more_label.sizeHint().width() - SPACING_PX, SPACING_PX)
             hidden = hidden_texts(row)
-        self.more_label.setToolTip("\n".join([MORE_TIP, *hidden]))
+        self.more_label.setToolTip(plain_tooltip("\n".join([MORE_TIP, *hidden])))
         self.more_label.setVisible(bool(hidden))
         if self._message:  # QStatusBar hides the left-hand widgets under a message; keep it so
             self.model_label.hide()
@@ -266,7 +266,7 @@ class StatusBar(QStatusBar):
         self.fit()
         room = self._message_room()
         shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room) if text else text
-        self.setToolTip(text if shown != text else "")
+        self.setToolTip(plain_tooltip(text) if shown != text else "")  # the message as written
         self._shown_message = shown
         super().showMessage(shown, timeout)
 

@@ -9,55 +9,14 @@ only itself: the conversation then uses the app's settings, as if it had none.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from app import stop_strings as stops
+from app.settings import ConversationSettings
 
 if TYPE_CHECKING:
-    from app.settings import Settings
     from app.store.database import Database
 
-
-@dataclass(frozen=True)
-class ConversationSettings:
-    """None: the conversation follows the app's setting."""
-
-    system_prompt: str | None = None
-    stop_strings: tuple[str, ...] | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.system_prompt is None and self.stop_strings is None
-
-    def applied_to(self, settings: Settings) -> Settings:
-        """`settings` with this conversation's own values in place of the app's."""
-        from dataclasses import replace
-
-        app = settings.app
-        if self.system_prompt is not None:
-            app = replace(app, system_prompt=self.system_prompt)
-        if self.stop_strings is not None:
-            app = replace(app, stop_strings=self.stop_strings)
-        return replace(settings, app=app)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.system_prompt is not None:
-            out["system_prompt"] = self.system_prompt
-        if self.stop_strings is not None:
-            out["stop_strings"] = list(self.stop_strings)
-        return out
-
-    @classmethod
-    def from_json(cls, data: Any) -> ConversationSettings:
-        """Whatever of `data` is usable (anything else is left to the app's settings)."""
-        if not isinstance(data, dict):
-            return cls()
-        prompt = data.get("system_prompt")
-        strings = data.get("stop_strings")
-        ok = isinstance(strings, list) and all(isinstance(s, str) for s in strings) and stops.problems(strings) is None
-        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None)
+__all__ = ["ConversationSettings", "read", "write"]  # the value type lives in app.settings
 
 
 def read(db: Database, conversation_id: int) -> ConversationSettings:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.markdown_text import escape_raw_html, plain_as_markdown
+from app.markdown_text import markdown_as_written, plain_as_markdown
 from app.store import conversation_settings
 from engine.events import TokenEvent
 
@@ -31,8 +31,8 @@ def export_markdown(store: Store, conversation_id: int) -> str:
     lines = [f"# {plain_as_markdown(conv.title or 'Untitled conversation')}", ""]
     for m in store.active_path(conversation_id):
         heading = m.role.capitalize() + (f" ({plain_as_markdown(m.model)})" if m.model else "")
-        # a reply is Markdown, shown without raw HTML; a user message is plain text
-        text = escape_raw_html(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
+        # a reply is Markdown, shown as the window shows it; a user message is plain text
+        text = markdown_as_written(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
         lines += [f"## {heading}", "", text, ""]
         if m.role == "assistant" and m.finish_reason not in (None, "eos", "stop"):
             lines += [f"*[reply ended: {m.finish_reason}]*", ""]

@@ -12,8 +12,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from app.importers import ImportedConversation, ImportedMessage
+from app.settings import ConversationSettings
 from app.store import conversation_settings
-from app.store.conversation_settings import ConversationSettings
 from app.store.conversations import _insert, auto_title
 from app.store.records import Conversation, stats_json, tokens_to_row
 from engine.events import TokenEvent

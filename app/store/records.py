@@ -118,6 +118,26 @@ def conversation_from_row(r: sqlite3.Row) -> Conversation:
     )
 
 
+@dataclass(frozen=True)
+class Memory:
+    """A fact about the user that requests can carry (`app.memory.MemoryStore`)."""
+
+    id: int
+    text: str
+    pinned: bool
+    created: float
+    updated: float
+    source_message_id: int | None
+
+
+def memory_from_row(r: sqlite3.Row) -> Memory:
+    """A Memory from its row: a text of the wrong type is read as text, a pin that is not 0/1 as
+    not pinned, a time that is not a number as 0."""
+    pinned = r["pinned"]
+    return Memory(r["id"], plain_text(r["text"]), isinstance(pinned, int) and pinned == 1, _number(r["created"]),
+                  _number(r["updated"]), _optional_int(r["source_message_id"]))
+
+
 def message_from_row(r: sqlite3.Row) -> Message:
     """A Message from its row; what cannot be read is left out and named in `damage`."""
     damage = []

@@ -48,6 +48,23 @@ def test_blank_messages_are_not_sent(qtbot, make_controller):
     assert backend.sessions[0].requests == []
 
 
+def test_an_index_that_is_not_shown_changes_nothing(qtbot, make_controller):
+    """A negative or too large index never reaches a message by Python's negative indexing."""
+    controller, backend = make_controller()
+    reply(qtbot, controller, "Hi there")
+    shown = [(m.role, m.text) for m in controller.conversation.messages]
+    with qtbot.assertNotEmitted(controller.message_added):
+        assert not controller.edit_and_resend(-2, "edited")  # would be the user message
+        assert not controller.edit_and_resend(5, "edited")
+        assert not controller.continue_with(1, -1, 7)  # would keep all but the last token
+        assert not controller.continue_with(1, 99, 7)
+        assert not controller.continue_with(-1, 0, 7)
+        controller.switch_branch(-1, 1)
+        controller.switch_branch(9, -1)
+    assert [(m.role, m.text) for m in controller.conversation.messages] == shown
+    assert len(backend.sessions[0].requests) == 1
+
+
 def test_a_reply_streams_into_the_conversation(qtbot, make_controller):
     controller, _ = make_controller()
     busy = []

@@ -3,9 +3,8 @@ damaged row costs only itself."""
 
 from __future__ import annotations
 
-from app.settings import AppSettings, Settings
+from app.settings import AppSettings, ConversationSettings, Settings
 from app.store import Store, conversation_settings
-from app.store.conversation_settings import ConversationSettings
 
 
 def test_kept_replaced_removed_and_deleted_with_the_conversation(tmp_path):

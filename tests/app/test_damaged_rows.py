@@ -130,6 +130,32 @@ def test_a_damaged_field_costs_that_field(qtbot, worker, template, tmp_path, col
                for k, v in reply.stats.items())  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "column, value",
+    [("text", b"\xff\xfe cats"), ("text", 12345), ("pinned", "yes"), ("pinned", 7), ("created", "yesterday"),
+     ("updated", "later"), ("source_message_id", "the first one")],
+)  # fmt: skip
+def test_a_damaged_memory_costs_that_field_and_replies_still_carry_memories(
+    qtbot, worker, template, tmp_path, column, value
+):
+    path = copy_of(template, tmp_path)
+    store = Store(path)
+    ChatController(worker, Settings(), store).remember_fact("My cats are called Tom and Ada")
+    store.close()
+    damage(path, f"UPDATE memories SET {column} = ?", (value,))
+    controller = open_app(worker, path)
+    (memory,) = controller.memories.list()
+    assert isinstance(memory.text, str) and isinstance(memory.pinned, bool)
+    assert isinstance(memory.created, float) and isinstance(memory.source_message_id, int | None)
+    with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+        controller.load_model("default")
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        assert controller.send("What are my cats called?")
+    assert controller.conversation.messages[-1].error is None
+    carried = (memory.text,) if "cats" in memory.text else ()  # still found and carried, as text
+    assert worker._session.requests[-1].memories == carried
+
+
 def test_a_conversation_that_cannot_be_opened_changes_nothing(qtbot, worker, template, tmp_path, monkeypatch):
     path = copy_of(template, tmp_path)
     controller = open_app(worker, path)

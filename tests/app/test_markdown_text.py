@@ -1,21 +1,92 @@
-"""Text placed into the Markdown export reads back as written: raw HTML in a reply is escaped
-outside code; plain text keeps every character and line break."""
+"""Markdown handed to a renderer shows what was written: a reply's HTML, character references and
+non-Markdown backslashes as text, its code verbatim (fenced, indented, spans, inside lists); plain
+text keeps every character and line break. Checked against Qt's own Markdown renderer, the one the
+reply view uses."""
 
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.markdown_text import escape_raw_html, plain_as_markdown
+from app.markdown_text import markdown_as_written, plain_as_markdown, verbatim_ranges
 
 
-def test_raw_html_is_escaped_outside_code_only():
-    md = "I <smirk> & x `<b>` ok\n\n```html\n<div>&\n```\n<i>"
-    assert escape_raw_html(md) == "I &lt;smirk> &amp; x `<b>` ok\n\n```html\n<div>&\n```\n&lt;i>"
+def rendered(qapp, markdown: str, html: bool = False) -> str:
+    """What a Markdown viewer shows (Qt's renderer; `html`: raw HTML on, as most viewers have it)."""
+    from PySide6.QtGui import QTextDocument
+
+    features = QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+    if not html:
+        features |= QTextDocument.MarkdownFeature.MarkdownNoHTML
+    doc = QTextDocument()
+    doc.setMarkdown(markdown, features)
+    return doc.toPlainText().replace("\u2028", "\n")
+
+
+def test_raw_html_and_character_references_are_escaped_outside_code_only():
+    md = "I <smirk> &amp; x `<b>&amp;` ok\n\n```html\n<div>&amp;\n```\n<i>"
+    assert markdown_as_written(md) == "I \\<smirk> \\&amp; x `<b>&amp;` ok\n\n```html\n<div>&amp;\n```\n\\<i>"
 
 
 def test_an_unclosed_fence_keeps_the_rest_as_code():
-    assert escape_raw_html("a <x>\n```\n<y>") == "a &lt;x>\n```\n<y>"
+    assert markdown_as_written("a <x>\n```\n<y> &amp;") == "a \\<x>\n```\n<y> &amp;"
+
+
+@pytest.mark.parametrize(
+    "md, code",
+    [
+        ("Para\n\n    if a < b &amp;&amp; c:\n        pass\n", "    if a < b &amp;&amp; c:\n        pass\n"),
+        ("1. Step\n\n   ```py\n   x = a<b\n   ```\n", "   ```py\n   x = a<b\n   ```\n"),
+        ("- item\n\n      nested code <x> \\(y\\)\n", "      nested code <x> \\(y\\)\n"),
+        ("Text `a <b> \\*` and ``x ` y``", "`a <b> \\*`"),
+        ("See <https://example.com/?a=1&amp;b=2>.", "<https://example.com/?a=1&amp;b=2>"),
+    ],
+)
+def test_code_blocks_spans_and_autolinks_are_left_exactly_as_written(md, code):
+    assert any(md[start:end] == code for start, end in verbatim_ranges(md))
+    assert code in markdown_as_written(md)
+
+
+def test_a_lazy_paragraph_line_is_not_code():
+    md = "Para &amp;\n    lazy &amp;"
+    assert verbatim_ranges(md) == [] and markdown_as_written(md) == "Para \\&amp;\n    lazy \\&amp;"
+
+
+@pytest.mark.parametrize(
+    "reply, shown",
+    [
+        ("Use &amp; for &, and &lt;b&gt; for <b>; &#65; is A.", "Use &amp; for &, and &lt;b&gt; for <b>; &#65; is A."),
+        ("Inline \\(x^2 + y^2\\) and display \\[ \\sum_i x_i \\]", "Inline \\(x^2 + y^2\\) and display \\[ \\sum_i x_i \\]"),
+        ("a & b \\\\\nc & d \\\\", "a & b \\\\\nc & d \\\\"),  # LaTeX's \\ at a line's end: both kept
+        ("\\{1, 2\\} costs 50\\% \\& more in C:\\Users\\me and \\\\server", "\\{1, 2\\} costs 50\\% \\& more in C:\\Users\\me and \\\\server"),
+        ("\\*not italic\\* and 1\\. not a list and \\# no heading", "*not italic* and 1. not a list and # no heading"),
+        ("Party 🎉 &amp; 你好 \\(x\\) 😀", "Party 🎉 &amp; 你好 \\(x\\) 😀"),
+    ],
+)
+def test_a_reply_renders_with_every_character_the_model_wrote(qapp, reply, shown):
+    for html in (False, True):  # the reply view (raw HTML off) and a viewer of the export (on)
+        assert rendered(qapp, markdown_as_written(reply), html).split() == shown.split()  # a viewer joins lines
+
+
+def test_code_shows_verbatim_in_a_viewer_with_html_on(qapp):
+    reply = "Compare:\n\n    if (a < b && c) { x = \"&amp;\"; }\n\nand `<|im_end|>` &amp; ```<b>```"
+    shown = rendered(qapp, markdown_as_written(reply), html=True)
+    assert 'if (a < b && c) { x = "&amp;"; }' in shown
+    assert "<|im_end|> &amp; <b>" in shown
+
+
+TEXT_PIECES = ["a", "b", "Z", " ", "\n", "&", ";", "<", "\\(", "\\)", "\\[", "\\]", "\\\\", "\\{", "\\%", "&amp;",
+               "&lt;b&gt;", "&#65;", "&#x41;", "<i>", "</div>", "{", "$", "😀", "你"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(TEXT_PIECES), max_size=30).map("".join))
+def test_text_without_markdown_formatting_renders_exactly(qapp, text):
+    for html in (False, True):
+        assert rendered(qapp, markdown_as_written(text), html).split() == text.split()
 
 
 def test_plain_text_escapes_markdown_syntax_and_keeps_line_breaks():
@@ -26,9 +97,22 @@ def test_plain_text_escapes_markdown_syntax_and_keeps_line_breaks():
 
 @given(st.text(alphabet=st.sampled_from(list("ab #*_`<>&-+1.|~[]()!\n")), max_size=40))
 def test_plain_text_survives_a_markdown_renderer(qapp, text):
-    from PySide6.QtGui import QTextDocument
+    assert rendered(qapp, plain_as_markdown(text), html=True).split() == text.split()
 
-    doc = QTextDocument()
-    doc.setMarkdown(plain_as_markdown(text))
-    shown = doc.toPlainText().replace("\u2028", "\n")
-    assert shown.split() == text.split()
+
+FENCE_ON_A_MARKER_LINE = re.compile(r"^[ \t]*(?:(?:[-*]|\d\.|>)[ \t]*)+[^\n]*(?:```|~~~)", re.MULTILINE)
+STRUCTURE_PIECES = ["x", " ", "\n", "\n\n", "    ", "  ", "\t", "```\n", "~~~\n", "`", "``", "- ", "1. ", "> ", "# ", "*",
+                    "&amp;", "\\(", "&lt;", "<b>", "\\\\"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(STRUCTURE_PIECES), max_size=40).map("".join))
+def test_references_and_latex_survive_any_block_structure(qapp, text):
+    """Wherever they land (code block, code span, list, quote, heading, paragraph), `&amp;`, `&lt;`
+    and `\\(` show exactly as often as the model wrote them: where code is agrees with the renderer."""
+    for fence in ("```", "~~~"):  # a fence's info string (its language) is not shown as text
+        assume(fence not in text.replace(fence + "\n", ""))
+    assume(not FENCE_ON_A_MARKER_LINE.search(text))  # where Qt's parser leaves CommonMark (module docstring)
+    shown = rendered(qapp, markdown_as_written(text))
+    for written in ("&amp;", "&lt;", "\\("):
+        assert shown.count(written) == text.count(written), written

@@ -427,6 +427,69 @@ def test_export_json_has_every_branch_and_token_probabilities(store):
     assert {m["id"]: m for m in doc["messages"]}[third]["stats"] == {"generated_tokens": 1, "tokens_per_s": None}
 
 
+TRICKY_REPLY = (
+    "Use `a < b` or &amp; — then:\n\n    if a < b and c &amp;&amp; d:\n        print(\"<|im_end|>\")\n\n"
+    "```html\n<div class=\"x\">&amp;</div>\n```\n\n"
+    "1. Step `<|im_end|>`\n\n   ```\n   x = \"<b>\"\n   ```\n\n"
+    "Raw <smirk> &lt;b&gt; \\(x^2\\) \\*literal\\* 🎉👩‍👩‍👧 你好，世界！ ``` `` ```"
+)
+TRICKY_USER = "Tell me about <|im_end|> & `ticks` <b>bold</b> *stars* 😀 你好\n# not a heading"
+
+
+def tricky_conversation(store: Store) -> int:
+    c = store.create_conversation("<|im_end|> & <b>title</b> `x` 🎉")
+    store.add_user_message(c.id, TRICKY_USER)
+    m = store.start_assistant_message(c.id, model="Smol<LM> & co", settings={"temperature": 0.7})
+    pieces = [TRICKY_REPLY[i : i + 7] for i in range(0, len(TRICKY_REPLY), 7)]
+    store.append_partial(m.id, [token(i, piece) for i, piece in enumerate(pieces)])
+    store.finish(m.id, "eos")
+    return c.id
+
+
+def shown(qapp, markdown: str, html: bool) -> str:
+    from PySide6.QtGui import QTextDocument
+
+    features = QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+    if not html:
+        features |= QTextDocument.MarkdownFeature.MarkdownNoHTML
+    doc = QTextDocument()
+    doc.setMarkdown(markdown, features)
+    return " ".join(doc.toPlainText().split())
+
+
+def test_markdown_export_shows_every_message_as_the_window_does_and_code_verbatim(qapp, store):
+    from app.markdown_text import markdown_as_written
+
+    md = store.export_markdown(tricky_conversation(store))
+    # code is written verbatim (a viewer shows it as it is): never an entity inside it
+    assert "    if a < b and c &amp;&amp; d:\n        print(\"<|im_end|>\")" in md
+    assert '<div class="x">&amp;</div>' in md and '   x = "<b>"' in md and "`<|im_end|>`" in md
+    viewer = shown(qapp, md, html=True)  # a viewer with raw HTML on, as most are
+    window = shown(qapp, markdown_as_written(TRICKY_REPLY), html=False)  # the reply view's renderer
+    assert window in viewer
+    for written in ("if a < b and c &amp;&amp; d:", '<div class="x">&amp;</div>', "<smirk> &lt;b&gt; \\(x^2\\)",
+                    "*literal*", "🎉👩‍👩‍👧 你好，世界！", 'x = "<b>"'):
+        assert written in viewer, written
+    assert " ".join(TRICKY_USER.split()) in viewer  # plain text: every character
+    assert "<|im_end|> & <b>title</b> `x` 🎉" in viewer and "Assistant (Smol<LM> & co)" in viewer
+
+
+def test_json_export_round_trips_every_character_and_token(store, tmp_path):
+    from app.importers import read_conversations
+    from app.store.export import write_export
+    from app.store.imports import save_imported
+
+    original = tricky_conversation(store)
+    write_export(store, original, tmp_path / "c.json", "json")
+    (imported,) = read_conversations(tmp_path / "c.json").conversations
+    again = save_imported(store, imported).id
+    assert store.conversation(again).title == store.conversation(original).title
+    before, after = store.active_path(original), store.active_path(again)
+    assert [(m.role, m.text, m.model) for m in after] == [(m.role, m.text, m.model) for m in before]
+    assert "".join(t.text for t in store.tokens(after[1].id).tokens) == TRICKY_REPLY
+    assert [t.text for t in store.tokens(after[1].id).tokens] == [t.text for t in store.tokens(before[1].id).tokens]
+
+
 def test_delete_message_removes_the_turn_and_moves_the_branch_back(store):
     c = store.create_conversation()
     store.add_user_message(c.id, "first question")

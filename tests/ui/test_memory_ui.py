@@ -18,7 +18,7 @@ from ui.memories_popup import MemoriesPopup
 
 
 def memory_texts(app) -> list[str]:
-    return [m.text for m in app.controller.memory.list()]
+    return [m.text for m in app.controller.memories.list()]
 
 
 def last_request(app):
@@ -56,7 +56,7 @@ def test_remember_this_saves_the_selection_or_the_message(qtbot, launch):
     actions = {a.text(): a for a in view.build_context_menu(view.text.rect().center()).actions()}
     actions["Remember the Selection"].trigger()
     assert memory_texts(app) == ["I live in Lisbon", "I live in Lisbon and I like tea"]
-    assert app.controller.memory.list()[0].source_message_id == view.message.id
+    assert app.controller.memories.list()[0].source_message_id == view.message.id
     assert "Remembered: I live in Lisbon" in app.window.status.full_message()
 
 
@@ -109,7 +109,7 @@ def test_memories_dialog_adds_edits_pins_deletes_and_they_persist(qtbot, launch,
     app.close()
 
     again = launch(FakeBackend(), profile=tmp_path)
-    assert {(m.text, m.pinned) for m in again.controller.memory.list()} == {
+    assert {(m.text, m.pinned) for m in again.controller.memories.list()} == {
         ("I prefer metric units", True), ("My cat is called Tomás", False)}
     ask(qtbot, again, "what is my cat called")
     assert last_request(again).memories == ("I prefer metric units", "My cat is called Tomás")

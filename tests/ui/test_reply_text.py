@@ -91,6 +91,28 @@ def test_emoji_keep_their_place_and_each_later_token_keeps_its_tint_hover_and_cl
     assert app.window.panel.record.piece == " today" == tokens[last].piece
 
 
+def test_references_and_backslashes_show_as_written_and_every_token_keeps_its_tint_and_hover(qtbot, launch):
+    reply = "Use &amp; for & 🎉 and &lt;b&gt; then \\(x^2\\) not \\*bold\\* 你好 C:\\Users 😀 today"
+    shown = "Use &amp; for & 🎉 and &lt;b&gt; then \\(x^2\\) not *bold* 你好 C:\\Users 😀 today"
+    app, view = reply_view(qtbot, launch, reply)
+    text = view.text
+    assert text.toPlainText() == shown
+    tokens, qt = view.message.tokens, utf16_offsets(shown)
+    words = shown.split()
+    assert len(words) == len(tokens)
+    position = 0
+    for index, word in enumerate(words):  # one token per word: each word's first and last character
+        position = shown.index(word, position)
+        for at in (qt[position], qt[position + len(word) - 1]):
+            assert text.token_span(index)[0] <= at < text.token_span(index)[1], word
+            assert text.token_at(point_at(text, at)) == index, word
+            cursor = QTextCursor(text.document())
+            cursor.setPosition(at + 1)
+            expected = tint_color(tokens[index].logprob)
+            assert (cursor.charFormat().background().color() == expected) if expected else True, word
+        position += len(word)
+
+
 def test_links_open_only_after_the_user_saw_where_they_go(qtbot, launch, monkeypatch):
     reply = "See [the docs](https://example.com/guide) or [this](file:///etc/passwd) or [that](notes.txt)."
     app, view = reply_view(qtbot, launch, reply)

@@ -99,3 +99,18 @@ def test_the_markdown_export_reads_as_the_window_shows_it(qtbot, launch, tmp_pat
     assert all(word in window_text[1] for word in ("<smirk>", "<div>", "still here", "<b>", "</div>"))
     for line in window_text[1].splitlines():
         assert " ".join(line.split()) in " ".join(exported.split())
+
+
+def test_a_memory_and_a_model_path_show_as_written_in_their_tooltips(qtbot):
+    from ui.memories_popup import MemoriesPopup
+    from ui.status_bar import StatusBar
+
+    popup = MemoriesPopup([MARKUP])
+    qtbot.addWidget(popup)
+    assert seen(popup.list.item(0).toolTip()) == MARKUP
+    status = StatusBar()
+    qtbot.addWidget(status)
+    path = "/models/<b>odd</b> & <i>name.gguf"
+    status.show_model({"display_name": "<b>odd</b>", "n_params": 1e6, "path": path, "context_length": 512})
+    assert seen(status.model_label.toolTip()).startswith(path + "\n")
+    assert status.model_label.text().startswith("<b>odd</b> · ")  # the label is plain text already

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.app.fakes import FakeBackend, FakeSession
-from tests.ui.driver import ask
+from tests.ui.driver import ask, seen
 
 
 class SlowStartSession(FakeSession):
@@ -101,11 +101,11 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
     assert "23.4 tok/s" in texts
     for label, whole in zip(status.labels, full, strict=True):
         if label.text() and label.text() != whole:  # a shorter form: the whole text is in its tooltip
-            assert label.toolTip().startswith(whole), label.toolTip()
+            assert seen(label.toolTip()).startswith(whole), label.toolTip()
     left_out = [whole for label, whole in zip(status.labels, full, strict=True) if not label.text()]
     if left_out:  # what has no room at all is named under the "…" at the end of the row
         assert shown_whole(status, status.more_label)
-        assert all(whole in status.more_label.toolTip() for whole in left_out)
+        assert all(whole in seen(status.more_label.toolTip()) for whole in left_out)
 
     for _ in range(3):  # a larger text size (Ctrl +): the numbers fit again, in shorter forms
         QTest.keyClick(window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
@@ -132,7 +132,7 @@ def test_a_long_message_is_cut_to_the_room_and_shown_whole_in_the_tooltip(qtbot,
     qtbot.wait(50)
     shown = status.currentMessage()
     assert shown != long and shown.endswith("…") and long.startswith(shown[:-1])
-    assert status.toolTip() == long and status.full_message() == long
+    assert seen(status.toolTip()) == long and status.full_message() == long
     width = status.fontMetrics().horizontalAdvance(shown)
     numbers = [label for label in status.labels[1:] if label.text()]
     assert numbers and width < min(label.geometry().left() for label in numbers)  # not under the numbers

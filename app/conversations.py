@@ -1,0 +1,240 @@
+"""Conversation lifecycle: which conversation is open, and every change to the stored ones.
+
+The open conversation is one value, `OpenConversation` (stored id and the transcript shown), so the
+window's conversation and the one new messages are saved into are always the same: it is replaced
+whole, and only after the new one has been read completely (`load_transcript`); a conversation that
+cannot be opened leaves the open one as it was, and `notice` says why. The open conversation's own
+settings (`ConversationSettings`) travel with it.
+
+Views reach none of this directly: they use the controller's intents (`app.controller`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.conversation import ChatMessage, Transcript
+from app.conversation_loader import LoadedTranscript, load_transcript
+from app.importers import read_conversations
+from app.settings import ConversationSettings
+from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
+from app.store.export import write_export
+from app.store.imports import save_imported
+from engine.events import TokenEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did: the file's name, the titles of the conversations made, what was skipped,
+    and the first conversation made (the one to open)."""
+
+    file_name: str
+    titles: list[str]
+    skipped: list[str]
+    first_id: int | None = None
+
+    def text(self) -> str:
+        """One line for the status bar, e.g. "Imported 3 conversations from conversations.json"."""
+        count = len(self.titles)
+        made = f"Imported {count} conversation{'s' if count != 1 else ''} from {self.file_name}"
+        if not self.skipped:
+            return made + "."
+        return f"{made}; {len(self.skipped)} skipped ({self.skipped[0]}{'; …' if len(self.skipped) > 1 else ''})."
+
+
+@dataclass(frozen=True)
+class OpenConversation:
+    """The conversation the window shows: its stored id (None until its first message is saved),
+    its transcript and its own settings. Replaced whole, never field by field."""
+
+    id: int | None = None
+    transcript: Transcript = field(default_factory=Transcript)
+    own: ConversationSettings = field(default_factory=ConversationSettings)
+    notice: str = ""  # what damaged rows cost it ("" when nothing)
+
+
+class Conversations(QObject):
+    message_added = Signal(int)  # index into the transcript (user turn or reply placeholder)
+    conversation_reset = Signal()
+    conversation_opened = Signal(object)  # stored conversation id (None: a new, unsaved one)
+    conversations_changed = Signal()  # list, titles or order changed
+    notice = Signal(str)  # something the user must know (a conversation that could not be opened)
+
+    def __init__(self, store: Store, parent: QObject | None = None):
+        super().__init__(parent)
+        self._store = store
+        self._open = OpenConversation()
+
+    # -- the open conversation ---------------------------------------------------------------
+
+    @property
+    def id(self) -> int | None:
+        return self._open.id
+
+    @property
+    def transcript(self) -> Transcript:
+        return self._open.transcript
+
+    @property
+    def own(self) -> ConversationSettings:
+        return self._open.own
+
+    @property
+    def open_notice(self) -> str:
+        return self._open.notice
+
+    def index_of(self, message_id: int) -> int | None:
+        """Where a stored message is in the shown branch, if it is there."""
+        return next((i for i, m in enumerate(self.transcript.messages) if m.id == message_id), None)
+
+    def set_own(self, own: ConversationSettings) -> None:
+        """The open conversation's own settings; saved with it (a new chat keeps them until its
+        first message)."""
+        self._open = OpenConversation(self.id, self.transcript, own, self.open_notice)
+        if self.id is not None:
+            conversation_settings.write(self._store, self.id, own)
+
+    def read(self, conversation_id: int) -> LoadedTranscript | None:
+        """A stored conversation read completely, or None (and a notice) if it cannot be read."""
+        try:
+            return load_transcript(self._store, conversation_id)
+        except (StoreError, sqlite3.Error) as e:
+            log.exception("could not read conversation %s", conversation_id)
+            self.notice.emit(f"This conversation could not be opened ({e}); nothing was changed.")
+            return None
+
+    def show(self, loaded: LoadedTranscript) -> None:
+        """Make a completely read conversation the open one, and tell the views."""
+        own = self.own if loaded.conversation_id == self.id else conversation_settings.read(self._store, loaded.conversation_id)
+        self._open = OpenConversation(loaded.conversation_id, loaded.transcript, own, loaded.notice)
+        self.conversation_reset.emit()
+        for index in range(len(loaded.transcript.messages)):
+            self.message_added.emit(index)
+        self.conversation_opened.emit(self.id)
+        if loaded.notice:
+            self.notice.emit(loaded.notice)
+
+    def reload(self) -> None:
+        """Show the open conversation's active branch again, as stored (after a branch change)."""
+        if self.id is not None and (loaded := self.read(self.id)) is not None:
+            self.show(loaded)
+
+    def clear(self) -> None:
+        """An empty conversation; it is saved (and listed) once its first message is sent."""
+        self._open = OpenConversation()
+        self.conversation_reset.emit()
+        self.conversation_opened.emit(None)
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def add_user_message(self, text: str) -> int:
+        """Save a user message after the active branch's leaf (the conversation too, with the own
+        settings chosen for it, if this is its first message) and show it; its index."""
+        if self.id is None:
+            created = self._store.create_conversation().id
+            self._open = OpenConversation(created, self.transcript, self.own)
+            if not self.own.empty:  # chosen for the new chat before its first message
+                conversation_settings.write(self._store, created, self.own)
+        stored = self._store.add_user_message(self.id, text)
+        return self._append(ChatMessage("user", text, id=stored.id))
+
+    def add_reply(
+        self, model: str, used: dict[str, Any], memories: list[str], regenerate: bool, kept: tuple[TokenEvent, ...] = ()
+    ) -> int:
+        """Save an empty reply (after the leaf, or beside the last reply when `regenerate`) that
+        starts with the tokens `kept`, and show it; its index."""
+        branch = (1, 1)
+        if regenerate:
+            stored = self._store.regenerate(self.id, model, used)
+            self.show(load_transcript(self._store, self.id, skip_leaf=True))
+            alternatives = len(self._store.siblings(stored.id))
+            branch = (alternatives, alternatives)
+        else:
+            stored = self._store.start_assistant_message(self.id, model, used)
+        reply = ChatMessage("assistant", id=stored.id, memories=memories, branch=branch)
+        reply.add_tokens(kept)
+        return self._append(reply)
+
+    def _append(self, message: ChatMessage) -> int:
+        index = self.transcript.add(message)
+        self.message_added.emit(index)
+        return index
+
+    def edit_user_message(self, index: int, text: str) -> None:
+        """Save `text` as a new version of the user message at `index` (the old branch is kept)
+        and show the new branch."""
+        self._store.edit_user_message(self.transcript.messages[index].id, text)
+        self.reload()
+
+    def switch_branch(self, index: int, step: int) -> None:
+        """Show the previous (-1) or next (+1) alternative of the message at `index`."""
+        message_id = self.transcript.messages[index].id
+        siblings = self._store.siblings(message_id)
+        target = [s.id for s in siblings].index(message_id) + step
+        if 0 <= target < len(siblings):
+            self.select_branch(siblings[target].id)
+
+    def select_branch(self, message_id: int) -> None:
+        """Make the branch holding a stored message the active one, and show it."""
+        self._store.select_branch(message_id)
+        self.reload()
+
+    def take_back(self, user_index: int) -> None:
+        """Delete a user message that was never answered; a conversation left empty goes too."""
+        self._store.delete_message(self.transcript.messages[user_index].id)
+        if self._store.active_path(self.id):
+            self.reload()
+        else:  # it was the first message: no conversation is left to keep
+            self._store.delete_conversation(self.id)
+            self.clear()
+        self.conversations_changed.emit()
+
+    # -- stored conversations ------------------------------------------------------------------
+
+    def list(self) -> list[Conversation]:
+        """Every stored conversation, most recently active first."""
+        return self._store.list_conversations()
+
+    def title(self) -> str:
+        """The open conversation's title ("" for a new one)."""
+        return "" if self.id is None else self._store.conversation(self.id).title
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        if title.strip():
+            self._store.rename_conversation(conversation_id, title)
+            self.conversations_changed.emit()
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete a conversation that is not open, for good."""
+        self._store.delete_conversation(conversation_id)
+        self.conversations_changed.emit()
+
+    def search(self, text: str) -> list[SearchHit]:
+        """Messages matching `text`, the matches marked with \\x02 … \\x03 in their snippets."""
+        return self._store.search(text, marks=("\x02", "\x03"))
+
+    def export(self, path: str | Path, kind: str) -> None:
+        """Write the open conversation as "markdown" or "json" (docs/export-format.md)."""
+        if self.id is None:
+            raise ValueError("there is nothing to export yet")
+        write_export(self._store, self.id, Path(path), kind)
+
+    def import_file(self, path: str | Path) -> ImportSummary:
+        """Save every conversation in an export or a ChatGPT `conversations.json` as new ones;
+        ImportFileError (nothing imported) if the file is not one."""
+        result = read_conversations(path)
+        saved = [save_imported(self._store, c) for c in result.conversations]
+        self.conversations_changed.emit()
+        return ImportSummary(Path(path).name, [c.title for c in saved], result.skipped, saved[0].id if saved else None)
+
+    def store_notice(self) -> str:
+        """What the user must know about the database this session (empty when all is well)."""
+        return self._store.notice()

@@ -1,0 +1,163 @@
+"""Asking for replies in the open conversation: a new message, a regenerated reply, a reply
+continued where it stopped, an edited message asked again, a branch from an alternative token.
+
+Each builds the request from the open conversation (`Conversations`), its effective settings (the
+app's with the conversation's own in their place) and the memories relevant to the user's message
+(`Memories.relevant`), saves what must be saved before the request leaves, and hands the request to
+`Replies` to stream. A message that can never fit the context window is taken back out
+(`message_too_long` gives its text back to the composer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, Signal
+
+from app.conversation import ChatMessage
+from app.conversations import Conversations
+from app.memories import Memories
+from app.memory import NothingNamed, RememberIntent, detect_intent
+from app.replies import CONTINUABLE, Replies
+from app.reply_request import reply_request, settings_used
+from app.session_settings import SessionSettings
+from app.settings import Settings
+
+
+class Turns(QObject):
+    message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
+
+    def __init__(
+        self, conversations: Conversations, replies: Replies, memories: Memories, session: SessionSettings,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self._conversations, self._replies, self._memories, self._session = conversations, replies, memories, session
+        replies.unanswered.connect(self._take_back)
+
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings the open conversation's next reply is asked with: the app's, with the
+        conversation's own system prompt and stop strings in their place where it has them."""
+        return self._conversations.own.applied_to(self._session.settings)
+
+    @property
+    def _messages(self) -> list[ChatMessage]:
+        return self._conversations.transcript.messages
+
+    def _history(self, before: int | None = None) -> tuple[dict[str, str], ...]:
+        return tuple(self._conversations.transcript.history(before))
+
+    def can_regenerate(self) -> bool:
+        return not self._replies.busy and any(m.role == "assistant" for m in self._messages)
+
+    def can_continue(self) -> bool:
+        """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
+        closing) and its tokens are known, and nothing is being written now."""
+        messages = self._messages
+        if self._replies.busy or not messages:
+            return False
+        last = messages[-1]
+        return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
+                and last.error is None and any(t.token is not None for t in last.tokens))
+
+    def send(self, text: str) -> bool:
+        """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
+        forget (`NothingNamed`), or a reply is streaming.
+
+        "remember that …" also saves the fact as a memory (the message is still sent, so the reply
+        already knows it). The message is saved before the request leaves.
+        """
+        if not text.strip() or self._replies.busy:
+            return False
+        intent = detect_intent(text)
+        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
+            return False
+        if isinstance(intent, RememberIntent):
+            self._memories.remember(intent.fact)
+        history = self._history()
+        self._conversations.add_user_message(text)
+        self._start_reply(text, history)
+        self._conversations.conversations_changed.emit()
+        return True
+
+    def regenerate(self) -> bool:
+        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        if not self.can_regenerate():
+            return False
+        messages = self._messages
+        reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
+        user = max(i for i in range(reply) if messages[i].role == "user")
+        self._start_reply(messages[user].text, self._history(before=user), regenerate=True)
+        return True
+
+    def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
+        """Branch from an alternative: a new version of the last reply (at `index`) that keeps its
+        first `token_index` tokens, puts `token_id` at that step and lets the model go on from there
+        (the prompt cache serves everything before the step). The old version is kept (‹ 1/2 ›)."""
+        if not self.can_regenerate():
+            return False
+        messages = self._messages
+        last = max(i for i, m in enumerate(messages) if m.role == "assistant")
+        if index != last or not 0 <= token_index <= len(messages[index].tokens) or token_id < 0:
+            return False
+        kept = tuple(messages[index].tokens[:token_index])
+        user = max(i for i in range(index) if messages[i].role == "user")
+        history = self._history(before=user)
+        self._start_reply(messages[user].text, history, regenerate=True, kept=kept, force=token_id)
+        return True
+
+    def continue_reply(self) -> bool:
+        """Let the model go on writing the last reply where it stopped; the new tokens append to
+        the same stored message. The prompt is the conversation with that reply as an unfinished
+        assistant turn (`GenerateRequest.continue_ids`)."""
+        if not self.can_continue():
+            return False
+        index = len(self._messages) - 1
+        reply = self._messages[index]
+        user = max(i for i in range(index) if self._messages[i].role == "user")
+        history = self._history(before=user)
+        request = reply_request(self.effective_settings, self._messages[user].text, history, reply.memories,
+                                self._conversations.id)
+        self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
+                                                                               if t.token is not None)))
+        self._replies.reply_tokens.emit(index, [])  # the view shows it streaming again
+        return True
+
+    def edit_and_resend(self, index: int, text: str) -> bool:
+        """Replace an earlier user message with `text` and ask again; the old branch is kept. False
+        (nothing changed) if `index` is not a shown user message or `text` is blank."""
+        if not 0 <= index < len(self._messages) or self._replies.busy or not text.strip():
+            return False
+        message = self._messages[index]
+        if message.role != "user" or message.id is None:
+            return False
+        history = self._history(before=index)
+        self._conversations.edit_user_message(index, text)
+        self._start_reply(text, history)
+        self._conversations.conversations_changed.emit()
+        return True
+
+    def _start_reply(
+        self, user_text: str, history: tuple, regenerate: bool = False, kept: tuple = (), force: int | None = None
+    ) -> None:
+        """Save an empty reply after the active branch's leaf (or beside the last reply) and ask for it.
+
+        kept / force (Branch from an alternative): the new reply starts with these TokenEvents of the
+        old one, then the token `force`, then the model's own continuation.
+        """
+        memories = [m.text for m in self._memories.relevant(user_text)]
+        settings = self.effective_settings
+        model = (self._session.model_info or {}).get("display_name") or settings.app.model
+        index = self._conversations.add_reply(model, settings_used(settings, memories), memories, regenerate, kept)
+        request = reply_request(settings, user_text, history, memories, self._conversations.id)
+        if force is not None:
+            request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
+        self._replies.stream(index, self._messages[index], request, unsaved=kept)
+
+    def _take_back(self, index: int, explanation: str) -> None:
+        """A message that cannot fit the context window was never answered: take the turn back
+        out, and give its text back to the composer."""
+        user = self._messages[index - 1]
+        self._conversations.take_back(index - 1)
+        self.message_too_long.emit(user.text, explanation)
