@@ -162,6 +162,8 @@ class CodeScroll(QObject):
         dragged past the edge scrolls) is returned through `self.moved_to`."""
         self._shifting = True
         self._bar.blockSignals(True)
+        if offset > self._bar.maximum():  # Qt updates its range after a layout change, later
+            self._bar.setMaximum(offset)
         self._bar.setValue(offset)
         self.moved_to = offset
         try:
