@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtWidgets import QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
 from engine.events import TokenEvent
@@ -69,8 +69,11 @@ class StatusBar(QStatusBar):
         self.speed_label.set_forms([""], "How fast the last reply in this conversation was written")
         self.ttft_label.set_forms([""], "How long the last reply in this conversation took to start")
         self.kv_label.set_forms([""], "Memory the model's attention cache (KV cache) held for the last reply")
-        self.more_label = QLabel("…")  # stands for the numbers a narrow window has no room for
-        self.more_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.more_label = QToolButton()  # stands for the numbers a narrow window has no room for
+        self.more_label.setText("…")
+        self.more_label.setAutoRaise(True)
+        self.more_label.setAccessibleName("Numbers left out for lack of room")
+        self.more_label.clicked.connect(self._show_left_out)  # a click says it too (no hover on touch)
         self.more_label.hide()
         self.addWidget(self.model_label)
         self.addWidget(self.progress)
@@ -214,7 +217,8 @@ class StatusBar(QStatusBar):
         room at all is listed in the "…" label's tooltip. A transient message takes the model
         name's place (QStatusBar hides it meanwhile) and up to half the row."""
         m, p, t, k = self.model_label, self.prompt_label, self.ttft_label, self.kv_label
-        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (k, 2), (t, 1), (m, ELIDE), (m, 2)]
+        # the numbers first: the model's name is cut, then left out (under "…"), before any number is
+        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (m, 2), (k, 2), (t, 1)]
         grip = 20 if self.isSizeGripEnabled() else 0
         room = self.width() - grip - 2 * SPACING_PX
         if self.progress.isVisible():
@@ -233,6 +237,10 @@ class StatusBar(QStatusBar):
         if self._message:  # QStatusBar hides the left-hand widgets under a message; keep it so
             self.model_label.hide()
             self.model_label.setAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide, False)
+
+    def _show_left_out(self) -> None:
+        button = self.more_label
+        QToolTip.showText(button.mapToGlobal(button.rect().topLeft()), button.toolTip(), button)
 
     def _message_room(self) -> int:
         """Pixels left of the numbers, where a message shows."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QToolTip
 
 from tests.app.fakes import FakeBackend, FakeSession
 from tests.ui.driver import ask, seen
@@ -98,7 +99,7 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
     texts = {label.text() for label in shown}
     assert "context 2,180 / 2,048" in texts or "context 2,180 / 8,192" in texts or any(
         t.startswith("context 2,180 / ") for t in texts)
-    assert "23.4 tok/s" in texts
+    assert "23.4 tok/s" in texts and "first token 1.2 s" in texts  # numbers before the model's name
     for label, whole in zip(status.labels, full, strict=True):
         if label.text() and label.text() != whole:  # a shorter form: the whole text is in its tooltip
             assert seen(label.toolTip()).startswith(whole), label.toolTip()
@@ -106,6 +107,8 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
     if left_out:  # what has no room at all is named under the "…" at the end of the row
         assert shown_whole(status, status.more_label)
         assert all(whole in seen(status.more_label.toolTip()) for whole in left_out)
+        QTest.mouseClick(status.more_label, Qt.MouseButton.LeftButton)  # a click says it too
+        assert QToolTip.isVisible() and all(whole in seen(QToolTip.text()) for whole in left_out)
 
     for _ in range(3):  # a larger text size (Ctrl +): the numbers fit again, in shorter forms
         QTest.keyClick(window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
@@ -137,4 +140,5 @@ def test_a_long_message_is_cut_to_the_room_and_shown_whole_in_the_tooltip(qtbot,
     numbers = [label for label in status.labels[1:] if label.text()]
     assert numbers and width < min(label.geometry().left() for label in numbers)  # not under the numbers
     status.clearMessage()
-    assert status.toolTip() == "" and status.model_label.isVisible()
+    assert status.toolTip() == ""
+    assert status.model_label.isVisible() == bool(status.model_label.text())  # back as the room allows
