@@ -1,4 +1,5 @@
-"""Each code block of a reply scrolls sideways on its own; the prose around it keeps wrapping.
+"""Each code block of a reply scrolls sideways on its own, and so does a table too wide for the
+view (its words are never broken); the prose around them keeps wrapping.
 
 The reply stays one QTextDocument (so every token's position, tint, hover, click and a selection
 across prose and code stay exact); only the view differs. A fenced block's lines are laid out
@@ -24,12 +25,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QTextTable
 from PySide6.QtWidgets import QScrollBar, QTextEdit
 
 from ui.code_blocks import HEADER_HEIGHT, PADDING, CodeBlock
 
 WHEEL_STEP_PX = 40  # one notch of a sideways wheel
+
+
+@dataclass(frozen=True)
+class Span:
+    """A part of the document that scrolls sideways: a code block, or a table ([start, end] positions)."""
+
+    start: int
+    end: int
+    table: QTextTable | None = None  # None: a code block
+
+    @classmethod
+    def of_table(cls, table: QTextTable) -> Span:
+        return cls(table.firstPosition(), table.lastPosition(), table)
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,7 @@ class Band:
     top: int
     bottom: int
     max_offset: int
+    bar_top: int | None = None  # where its bar goes (None: at the bottom of the band)
 
 
 class CodeScroll(QObject):
@@ -47,7 +62,7 @@ class CodeScroll(QObject):
     def __init__(self, view: QTextEdit):
         super().__init__(view)
         self._view = view
-        self.blocks: list[CodeBlock] = []
+        self.blocks: list[Span] = []  # the code blocks and tables, in document order
         self._wanted: list[int] = []  # each block's offset as last set (kept while a layout is mid-way)
         self.bands: list[Band] = []
         self.bars: list[QScrollBar] = []
@@ -57,9 +72,11 @@ class CodeScroll(QObject):
 
     # -- state -----------------------------------------------------------------------------
 
-    def set_blocks(self, blocks: list[CodeBlock]) -> None:
-        """The document was rebuilt (a streamed reply grew): keep each block's offset by its index."""
-        self.blocks = list(blocks)
+    def set_blocks(self, blocks: list[CodeBlock], tables: list[QTextTable] = ()) -> None:
+        """The document was rebuilt (a streamed reply grew): keep each span's offset by its index."""
+        spans = [Span(b.start, b.end) for b in blocks] + [Span.of_table(t) for t in tables]
+        blocks = sorted(spans, key=lambda span: span.start)
+        self.blocks = blocks
         self._wanted = (self._wanted + [0] * len(blocks))[: len(blocks)]
         while len(self.bars) > len(blocks):
             self.bars.pop().deleteLater()
@@ -82,6 +99,16 @@ class CodeScroll(QObject):
         visible_right = view.viewport().width() - doc.documentMargin()
         self.bands = []
         for block in self.blocks:
+            if block.table is not None:
+                table = block.table
+                rect = layout.frameBoundingRect(table)
+                overflow = max(0, math.ceil(rect.right() - visible_right))
+                last_row = [table.cellAt(table.rows() - 1, c).lastCursorPosition().block() for c in range(table.columns())]
+                fmt = table.format()
+                below = max(layout.blockBoundingRect(b).bottom() for b in last_row) + fmt.cellPadding() + 2 * fmt.border()
+                bottom = min(rect.bottom(), below + fmt.bottomMargin())  # the bar goes in the table's bottom margin
+                self.bands.append(Band(int(rect.top()) - dy, math.ceil(bottom) - dy, overflow, math.ceil(below) - dy))
+                continue
             first, last = doc.findBlock(block.start), doc.findBlock(max(block.start, block.end - 1))
             top = layout.blockBoundingRect(first).top() - HEADER_HEIGHT
             bottom = layout.blockBoundingRect(last).bottom() + PADDING
@@ -104,7 +131,8 @@ class CodeScroll(QObject):
             bar.setValue(offsets[i])
             bar.blockSignals(False)
             height = bar.sizeHint().height()
-            bar.setGeometry(0, band.bottom - height - 1, view.viewport().width(), height)
+            top = band.bottom - height - 1 if band.bar_top is None else band.bar_top
+            bar.setGeometry(0, top, view.viewport().width(), height)
             bar.setVisible(band.max_offset > 0)
 
     @property
@@ -138,7 +166,7 @@ class CodeScroll(QObject):
         return None
 
     def block_of(self, position: int) -> int | None:
-        """The code block holding a document position, if any."""
+        """The code block or table holding a document position, if any."""
         for i, block in enumerate(self.blocks):
             if block.start <= position <= block.end:
                 return i
@@ -180,8 +208,9 @@ class CodeScroll(QObject):
         `paint_strip(rect, offset)` paints the document clipped to `rect` with that offset."""
         width = self._view.viewport().width()
         painter = QPainter(self._view.viewport())
-        for i in range(len(self.bands)):
-            painter.fillRect(self.band_rect(i).intersected(event_rect), shade)
+        for i, block in enumerate(self.blocks):
+            if block.table is None:  # a code block's band is shaded; a table has its own borders
+                painter.fillRect(self.band_rect(i).intersected(event_rect), shade)
         painter.end()
         y = event_rect.top()
         offsets = self.offsets

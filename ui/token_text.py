@@ -24,7 +24,7 @@ from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, 
 from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
-from ui.reply_document import render_markdown
+from ui.reply_document import fit_table_columns, render_markdown, tables
 from ui.text_format import percent_html, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
@@ -66,6 +66,7 @@ class TokenText(QTextBrowser):
         self._scroll = CodeScroll(self)
         self._shade = QColor(0, 0, 0, 0)  # a code block's band (set per render from the text colour)
         self._rendering = False
+        self._tables_width = 0  # the view width the tables' columns were last shared out for
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setMouseTracking(True)
@@ -90,6 +91,7 @@ class TokenText(QTextBrowser):
             if self._markdown:
                 text_color = self.palette().color(self.palette().ColorRole.Text)
                 rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
+                self._tables_width = int(doc.textWidth())
             else:
                 doc.setPlainText(text)
                 rendered = doc.toRawText()
@@ -270,7 +272,7 @@ class TokenText(QTextBrowser):
         for header, block in zip(self._headers, self.code_blocks, strict=True):
             header.set_block(block)
             header.show()
-        self._scroll.set_blocks(self.code_blocks)
+        self._scroll.set_blocks(self.code_blocks, tables(self.document()) if self._markdown else [])
         self._shade = shade
         self._place_headers()
 
@@ -312,6 +314,9 @@ class TokenText(QTextBrowser):
         width = self.viewport().width()
         if width > 0 and doc.textWidth() != width:
             doc.setTextWidth(width)
+        if width > 0 and self._markdown and width != self._tables_width:  # (QTextEdit sets the text width itself)
+            self._tables_width = width
+            fit_table_columns(doc, width)  # a table's columns share out the new width
         height = math.ceil(doc.size().height()) + 2 * self.frameWidth()
         if height != self.height():
             self.setFixedHeight(height)

@@ -176,3 +176,53 @@ def test_a_reply_that_opens_with_a_code_block_shows_its_header(qtbot, launch):
     assert header.isVisible() and header.language.text() == "python"
     assert 0 <= header.geometry().top() and header.geometry().bottom() <= text.cursorRect(cursor).top()
     assert text.code_scroll().band_rect(0).top() >= 0  # the shaded band holds the header too
+
+
+NUMBERS = ("Numbers:\n\n| " + " | ".join(f"Col{i}" for i in range(12)) + " |\n|" + "---|" * 12 + "\n| "
+           + " | ".join(str(1_000_000 + i) for i in range(12)) + " |\n\nAfter the table.")  # fmt: skip
+WORDS = ("| Term | Meaning |\n|---|---|\n| Logit | The raw score the model gives each token before softmax turns the "
+         "scores into probabilities that add up to one. |\n\nDone.")  # fmt: skip
+
+
+def on_one_line(text, word: str) -> bool:
+    start = position_of(text, word)
+    first, last = QTextCursor(text.document()), QTextCursor(text.document())
+    first.setPosition(start)
+    last.setPosition(start + len(word) - 1)
+    return text.cursorRect(first).top() == text.cursorRect(last).top()
+
+
+def test_a_wide_table_keeps_its_numbers_whole_and_scrolls_on_its_own(qtbot, launch):
+    app = launch(FakeBackend(reply=NUMBERS))
+    app.window.resize(640, 800)
+    qtbot.waitUntil(lambda: app.window.width() == 640)
+    ask(qtbot, app, "Numbers")
+    qtbot.wait(50)
+    text = app.window.transcript.views[1].text
+    assert all(on_one_line(text, str(1_000_000 + i)) for i in range(12))  # never "10 00 00 0"
+    scroll = text.code_scroll()
+    (bar,) = scroll.bars
+    assert bar.isVisible() and bar.maximum() > 0  # the table is wider than the view: it scrolls
+    after = point_of(text, position_of(text, "After"))
+    last = position_of(text, "1000011")
+    assert point_of(text, last).x() > text.viewport().width()  # out of sight, to the right
+    assert wheel(text.viewport(), scroll.band_rect(0).center(), -6000, 0)  # a long sideways swipe
+    qtbot.waitUntil(lambda: 0 <= point_of(text, last).x() < text.viewport().width())
+    assert point_of(text, position_of(text, "After")) == after  # the text below did not move
+    QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point_of(text, last))
+    assert app.window.panel.record is text._tokens[token_index(text, last)]  # a click finds the cell's token
+
+
+def test_a_table_of_sentences_wraps_them_at_words_to_fit_the_view(qtbot, launch):
+    app = launch(FakeBackend(reply=WORDS))
+    app.window.resize(640, 800)
+    qtbot.waitUntil(lambda: app.window.width() == 640)
+    ask(qtbot, app, "Words")
+    text = app.window.transcript.views[1].text
+    qtbot.waitUntil(lambda: not text.code_scroll().bars[0].isVisible())  # it fits: no sideways scroll
+    assert point_of(text, position_of(text, "one.")).y() > point_of(text, position_of(text, "The raw")).y()
+    assert all(on_one_line(text, word) for word in ("probabilities", "softmax", "Meaning"))
+    app.window.resize(1400, 800)  # wider: the sentence gets more room per line, still no scroll
+    qtbot.waitUntil(lambda: app.window.width() == 1400)
+    qtbot.wait(50)
+    assert not text.code_scroll().bars[0].isVisible()
