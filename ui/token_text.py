@@ -34,9 +34,10 @@ TOOLTIP_ALTERNATIVES = 5
 class TokenText(QTextBrowser):
     """Read-only rich text that grows to fit its content (the transcript scrolls, not the message).
 
-    Long code lines do not wrap: each code block scrolls sideways on its own (`ui.code_scroll`),
-    the prose keeps wrapping. Viewport points and document positions are converted through that
-    block's offset everywhere (`token_at`, `cursorRect`, `cursorForPosition`, `anchorAt`, mouse).
+    Long code lines do not wrap: each code block (and a table too wide for the view) scrolls
+    sideways on its own (`ui.code_scroll`), the prose keeps wrapping. Viewport points and document
+    positions are converted through that block's offset everywhere (`token_at`, `cursorRect`,
+    `cursorForPosition`, `anchorAt`, painting, the mouse).
     """
 
     token_clicked = Signal(int)  # token index
@@ -165,7 +166,7 @@ class TokenText(QTextBrowser):
         return super().anchorAt(pos + QPoint(self._scroll.offset_at(pos), 0))
 
     def code_scroll(self) -> CodeScroll:
-        """Each code block's sideways scroll (offsets, bars)."""
+        """Each code block's and wide table's sideways scroll (offsets, bars), in document order."""
         return self._scroll
 
     def loadResource(self, kind: int, name: QUrl):
@@ -336,7 +337,7 @@ class TokenText(QTextBrowser):
     def wheelEvent(self, event) -> None:
         delta, shift = event.angleDelta(), bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if self._scroll.wheel(event.position().toPoint(), delta.x(), delta.y(), shift):
-            event.accept()  # sideways through a wide code block
+            event.accept()  # sideways through a wide code block or table
         else:
             event.ignore()  # let the transcript scroll
 
