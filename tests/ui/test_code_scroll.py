@@ -226,3 +226,16 @@ def test_a_table_of_sentences_wraps_them_at_words_to_fit_the_view(qtbot, launch)
     qtbot.waitUntil(lambda: app.window.width() == 1400)
     qtbot.wait(50)
     assert not text.code_scroll().bars[0].isVisible()
+
+
+def test_after_a_zoom_a_table_still_keeps_its_words_whole(qtbot, launch):
+    app = launch(FakeBackend(reply=NUMBERS))
+    app.window.resize(640, 800)
+    qtbot.waitUntil(lambda: app.window.width() == 640)
+    ask(qtbot, app, "Numbers")
+    for _ in range(4):  # Ctrl + : a larger text size
+        QTest.keyClick(app.window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert app.controller.settings.app.zoom_percent > 100
+    text = app.window.transcript.views[1].text
+    qtbot.waitUntil(lambda: all(on_one_line(text, str(1_000_000 + i)) for i in range(12)))
+    QTest.keyClick(app.window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
