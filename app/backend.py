@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app import inspection, paths
-from app.context import AssembledContext, ContextTooLong, assemble, system_content
+from app.context import (
+    AssembledContext,
+    ContextTooLong,
+    PromptTooLong,
+    assemble,
+    assemble_raw,
+    system_content,
+)
 from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model
@@ -72,6 +79,9 @@ class GenerateRequest:
     # Branch from an alternative: the first new token is this id (after `continue_ids`, the tokens
     # of the reply kept before that step), then the model goes on as usual
     force_token: int | None = None
+    # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
+    # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
+    raw_prompt: str | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -176,10 +186,16 @@ class EngineSession:
     def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
         """The prompt exactly as generation sends it, and the context length it was fitted to."""
         context = min(request.context_length or self.lm.info.context_length, self.lm.info.context_length)
+        reserve = min(request.max_new_tokens, context // 2) + len(request.continue_ids)
+        if request.raw_prompt is not None:
+            try:
+                return assemble_raw(self.lm.tokenizer, request.raw_prompt, context, reserve), context
+            except PromptTooLong as e:
+                raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
         try:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=min(request.max_new_tokens, context // 2) + len(request.continue_ids),
+                context_length=context, reserve=reserve,
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e

@@ -114,6 +114,38 @@ def assemble(
     )
 
 
+class PromptTooLong(ValueError):
+    """A raw prompt (no chat template) does not fit the context window with the room kept for the reply."""
+
+    def __init__(self, prompt_tokens: int, limit: int):
+        self.prompt_tokens, self.limit = prompt_tokens, limit
+        super().__init__(
+            f"The prompt is {counted(prompt_tokens, 'token')}, but only {limit:,} {'fits' if limit == 1 else 'fit'} "
+            f"(the context window less the room kept for the reply): {prompt_tokens - limit:,} too many. "
+            "Shorten the prompt or raise the context length."
+        )
+
+
+def assemble_raw(tokenizer: Tokenizer, prompt: str, context_length: int, reserve: int) -> AssembledContext:
+    """A raw prompt as the model reads it, with no chat template (a base model's completion).
+
+    `prompt` is encoded as text (special-token text such as `<|im_start|>` stays plain characters),
+    with the model's beginning-of-text token when its tokenizer adds one. Nothing is left out:
+    PromptTooLong when it is over `context_length - reserve` tokens; ValueError when it encodes to
+    no tokens at all (an empty prompt for a model without a beginning-of-text token).
+    """
+    ids = tokenizer.encode(prompt)
+    if not ids:
+        raise ValueError("the prompt is empty, and this model has no beginning-of-text token to start from")
+    limit = context_length - reserve
+    if len(ids) > limit:
+        raise PromptTooLong(len(ids), limit)
+    return AssembledContext(
+        messages=[], prompt_ids=ids, dropped_count=0, memories_used=[], limit=limit, fixed_tokens=len(ids),
+        memory_tokens=0, history_tokens=0,
+    )
+
+
 def _join(
     head: Sequence[TemplateTurn], turns: Sequence[Sequence[TemplateTurn]], user: TemplateTurn
 ) -> list[TemplateTurn]:

@@ -11,6 +11,7 @@ import argparse
 from dataclasses import dataclass, replace
 
 from app import paths
+from app.api_service import ApiService
 from app.backend import Backend
 from app.controller import ChatController
 from app.models import ModelRegistry
@@ -36,13 +37,17 @@ class Core:
     controller: ChatController
     registry: ModelRegistry
     store: Store
+    api: ApiService  # the OpenAI-compatible API on the same worker, when Preferences turn it on
 
     def start(self) -> None:
-        """Begin loading the chosen model in the worker (the window stays usable meanwhile)."""
+        """Begin loading the chosen model in the worker (the window stays usable meanwhile), and
+        start the API if it is turned on (its requests wait for the model)."""
         self.controller.load_model(self.controller.settings.app.model)
+        self.api.apply(self.controller.settings.app)
 
     def shutdown(self) -> None:
         active = self.controller.active_request
+        self.api.stop()
         self.controller.close()  # a reply still streaming is saved as far as it got
         self.worker_thread.stop(active)
         self.store.close()
@@ -60,4 +65,7 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     controller = ChatController(worker_thread.worker, settings, store)
     controller.settings_changed.connect(settings_file.save)
     controller.open_latest()
-    return Core(settings_file, worker_thread, controller, ModelRegistry(), store)
+    api = ApiService(worker_thread.worker)
+    controller.settings_changed.connect(lambda changed: api.apply(changed.app))
+    controller.model_loaded.connect(api.set_model)
+    return Core(settings_file, worker_thread, controller, ModelRegistry(), store, api)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app import stop_strings
+from app.server.listen import DEFAULT_HOST, DEFAULT_PORT, listen_problems
 from engine.sampling import SamplingSettings
 from resources import resource_path
 
@@ -85,6 +86,12 @@ class AppSettings:
     zoom_percent: int = 100  # text size in the window, 100 = the system's
     stop_strings: tuple[str, ...] = ()  # a reply ends where it would write one (app/stop_strings.py)
     system_prompt_presets: tuple[tuple[str, str], ...] = ()  # (name, system prompt), saved by the user
+    # The OpenAI-compatible API inside the window (app/server): off unless turned on; 127.0.0.1
+    # unless another address is chosen, which needs the API key (app/server/listen.py)
+    server_enabled: bool = False
+    server_host: str = DEFAULT_HOST
+    server_port: int = DEFAULT_PORT
+    server_api_key: str = ""
 
     @property
     def cache_config(self) -> CacheConfig:
@@ -120,6 +127,9 @@ class AppSettings:
             problems["zoom_percent"] = f"zoom must be between {MIN_ZOOM_PERCENT}% and {MAX_ZOOM_PERCENT}%"
         if problem := stop_strings.problems(self.stop_strings):
             problems["stop_strings"] = problem
+        if self.server_enabled:  # off, nothing listens: the address and key are only remembered
+            listen = listen_problems(self.server_host, self.server_port, self.server_api_key, port_min=1)
+            problems.update({f"server_{name}": problem for name, problem in listen.items()})
         names = [name for name, _text in self.system_prompt_presets]
         if len(names) > MAX_PRESETS or any(not n.strip() for n in names) or len(set(names)) != len(names):
             problems["system_prompt_presets"] = f"presets need distinct, non-empty names (at most {MAX_PRESETS})"

@@ -77,6 +77,11 @@ class Worker(QObject):
         self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
         self._lock = threading.Lock()
 
+    @property
+    def session(self) -> Session | None:
+        """The loaded model's session (None before a load); used only on the worker's thread."""
+        return self._session
+
     # -- called from any thread ------------------------------------------------------------
 
     def cancel(self, request_id: int) -> None:
@@ -149,6 +154,16 @@ class Worker(QObject):
             self.inspect_failed.emit(request_id, f"Inspection failed: {type(e).__name__}: {e}")
             return
         self.inspected.emit(request_id, report)
+
+    @Slot(object)
+    def run_call(self, call: Callable[[], None]) -> None:
+        """Run `call()` on the worker's thread, in turn with the window's replies (the API server's
+        requests queue here: app/api_service.py). It must handle its own errors; one that escapes
+        is printed, and the thread goes on."""
+        try:
+            call()
+        except Exception:
+            traceback.print_exc()
 
     @Slot(int, str)
     def count_tokens(self, ticket: int, text: str) -> None:

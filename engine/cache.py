@@ -5,6 +5,9 @@ Every cache holds the keys and values one attention layer has seen so far and of
   update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
   make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
   attend(q, k, v, scale, mask) attention over what update_and_fetch returned
+  attend_latent(...)          the same for multi-head latent attention (deepseek_v3), whose cache
+                              holds a compressed latent (the values, and the keys' first part)
+                              and a RoPE key part instead of keys and values
   trim(n)                     forget the last n tokens (returns how many were forgotten)
   nbytes / bytes_per_token    memory actually held, and the cost of one more token
   state, meta_state           arrays and strings that save/load the cache (safetensors)
@@ -13,6 +16,7 @@ The model never looks inside: the quantized cache chooses its own attention rout
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import mlx.core as mx
@@ -52,6 +56,14 @@ class KVCache:
 
     def attend(self, q, k, v, scale: float, mask) -> mx.array:
         return sdpa(q, k, v, scale, mask)
+
+    def attend_latent(self, q_latent, q_rope, latent, k_rope, scale: float, mask) -> mx.array:
+        """Multi-head latent attention over what update_and_fetch(latent, k_rope) returned:
+        softmax((q_latent·latent + q_rope·k_rope) * scale) latent. q_latent (B, H, L, rank),
+        q_rope (B, H, L, rope); latent (B, 1, S, rank), k_rope (B, 1, S, rope) -> (B, H, L, rank)."""
+        q = mx.concatenate([q_latent, q_rope], axis=-1)  # (B, H, L, rank + rope)
+        k = mx.concatenate([latent, k_rope], axis=-1)  # (B, 1, S, rank + rope)
+        return self.attend(q, k, latent, scale, mask)
 
     def trim(self, n: int) -> int:
         n = min(self.offset, n)
@@ -204,7 +216,7 @@ class QuantizedKVCache(KVCache):
 
     def update_and_fetch(self, keys, values):
         if self._k is None:
-            self.group_size = self._fitting_group_size(keys.shape[-1])
+            self.group_size = self._fitting_group_size(math.gcd(keys.shape[-1], values.shape[-1]))
         qk = mx.quantize(keys, group_size=self.group_size, bits=self.bits)
         qv = mx.quantize(values, group_size=self.group_size, bits=self.bits)
         self._k, self._v = self._grow(self._k, qk), self._grow(self._v, qv)
@@ -219,7 +231,8 @@ class QuantizedKVCache(KVCache):
         return k, v
 
     def _fitting_group_size(self, head_dim: int) -> int:
-        """The requested group size, or a smaller one MLX supports when head_dim is not a multiple."""
+        """The requested group size, or a smaller one MLX supports when head_dim (that of the keys
+        and of the values, which may differ) is not a multiple."""
         for size in (self.group_size, 64, 32):
             if size <= self.group_size and head_dim % size == 0:
                 return size
@@ -241,7 +254,22 @@ class QuantizedKVCache(KVCache):
             scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
         weights = mx.softmax(scores, axis=-1, precise=True)
         out = mx.quantized_matmul(weights, *v, transpose=False, group_size=gs, bits=bits)
-        return out.reshape(B, n_heads, L, D)
+        return out.reshape(B, n_heads, L, -1)
+
+    def attend_latent(self, q_latent, q_rope, latent, k_rope, scale, mask):
+        """KVCache.attend_latent on the quantized latent and RoPE keys (one latent head)."""
+        B, n_heads, L, _ = q_latent.shape
+        gs, bits = self.group_size, self.bits
+        qmm = lambda x, w, t: mx.quantized_matmul(x, *w, transpose=t, group_size=gs, bits=bits)  # noqa: E731
+        flat = lambda x: (x * scale).reshape(B, 1, n_heads * L, -1)  # noqa: E731  (every head vs the one latent)
+        scores = (qmm(flat(q_latent), latent, True) + qmm(flat(q_rope), k_rope, True)).reshape(B, n_heads, L, -1)
+        if isinstance(mask, str):
+            S = scores.shape[-1]
+            mask = mx.arange(S - L, S)[:, None] >= mx.arange(S)[None]
+        if mask is not None:
+            scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
+        weights = mx.softmax(scores, axis=-1, precise=True).reshape(B, 1, n_heads * L, -1)
+        return qmm(weights, latent, False).reshape(B, n_heads, L, -1)  # (B, H, L, rank)
 
     @property
     def bytes_per_token(self) -> int:

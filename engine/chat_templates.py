@@ -47,3 +47,15 @@ PHI3 = (
     "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
+
+# DeepSeek V3: system text first, then <｜User｜> / <｜Assistant｜> turns, each reply closed by EOS
+# (llama.cpp's built-in "deepseek3").
+DEEPSEEK_V3 = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}"
+    "{% else %}{{ '<｜Assistant｜>' + message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<｜Assistant｜>' }}{% endif %}"
+)

@@ -8,9 +8,11 @@ GIL is released between steps.
 
 Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 as
 MLX affine quantization (group 32, exactly the file's numbers): `<name>.weight` packed uint32,
-`<name>.scales` and `<name>.biases` float16. The other block formats (K-quants Q2_K..Q6_K, IQ4_NL,
-IQ4_XS and whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded
-by that package; `GGUFContents.types` says what each tensor was stored as, so the loader can
+`<name>.scales` and `<name>.biases` float16. Q4_K and Q5_K are affine per 32 values too (value =
+d·sc·q − dmin·m, with 6-bit sc and m per 32): they come out in the same layout, exactly, with float32
+scales and biases (d·sc and −dmin·m). The other block formats (Q2_K, Q3_K, Q6_K, IQ4_NL, IQ4_XS and
+whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded by that
+package; `GGUFContents.types` says what each tensor was stored as, so the loader can
 re-quantize them for Metal.
 
 Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or truncated,
@@ -19,6 +21,7 @@ Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or trunc
 
 from __future__ import annotations
 
+import functools
 import mmap
 import struct
 from dataclasses import dataclass, field
@@ -36,7 +39,7 @@ _MAX_DIMS = 4  # GGML_MAX_DIMS
 _VERSIONS = (2, 3)
 
 # ggml tensor types converted here, exactly, to MLX's affine layout -> (name, block elements, bytes)
-F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, BF16 = 0, 1, 2, 3, 6, 7, 8, 30
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, BF16 = 0, 1, 2, 3, 6, 7, 8, 12, 13, 30
 TYPES = {F32: ("F32", 1, 4), F16: ("F16", 1, 2), Q4_0: ("Q4_0", 32, 18), Q4_1: ("Q4_1", 32, 20),
          Q5_0: ("Q5_0", 32, 22), Q5_1: ("Q5_1", 32, 24), Q8_0: ("Q8_0", 32, 34), BF16: ("BF16", 1, 2)}
 _BLOCKS = {
@@ -46,10 +49,17 @@ _BLOCKS = {
     Q5_1: np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)]),
     Q8_0: np.dtype([("d", "<f2"), ("qs", "i1", 32)]),
 }
-_BITS = {Q4_0: 4, Q4_1: 4, Q5_0: 5, Q5_1: 5, Q8_0: 8}
+_BITS = {Q4_0: 4, Q4_1: 4, Q5_0: 5, Q5_1: 5, Q8_0: 8, Q4_K: 4, Q5_K: 5}
+# K-quant super-blocks of 256 values, affine per 32: d, dmin (float16), 12 bytes of 6-bit scales
+# and mins, Q5_K's fifth bits (32 bytes), then the low nibbles (128 bytes)
+_K_BLOCKS = {
+    Q4_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qs", "u1", 128)]),
+    Q5_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qh", "u1", 32), ("qs", "u1", 128)]),
+}
 GROUP = 32
 
 
+@functools.cache
 def _gguf_package_types() -> dict[int, tuple[str, int, int]]:
     """Block formats llama.cpp's `gguf` package can dequantize: type -> (name, block, bytes)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -256,6 +266,15 @@ def pack_affine(q: np.ndarray, bits: int) -> np.ndarray:
         return np.ascontiguousarray(q).view("<u4")
     if bits == 4:
         return (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).view("<u4")
+    if bits == 5:  # eight values -> five bytes, in uint8 arithmetic (13x faster than the uint64 sums)
+        v = [q[:, i::8].astype(np.uint8, copy=False) for i in range(8)]  # (rows, n/8) each
+        out = np.empty((rows, q.shape[1] // 8, 5), np.uint8)
+        out[..., 0] = v[0] | (v[1] << 5)
+        out[..., 1] = (v[1] >> 3) | (v[2] << 2) | (v[3] << 7)
+        out[..., 2] = (v[3] >> 1) | (v[4] << 4)
+        out[..., 3] = (v[4] >> 4) | (v[5] << 1) | (v[6] << 6)
+        out[..., 4] = (v[6] >> 2) | (v[7] << 3)
+        return out.reshape(rows, -1).view("<u4")
     shifts = np.arange(0, 8 * bits, bits, dtype=np.uint64)
     words = (q.reshape(rows, -1, 8).astype(np.uint64) << shifts).sum(axis=-1, dtype=np.uint64)  # (rows, n/8)
     packed = words.astype("<u8").view(np.uint8).reshape(rows, -1, 8)[..., :bits]
@@ -277,11 +296,37 @@ def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
     qs = blocks["qs"]
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
     if kind in (Q5_0, Q5_1):
-        high = (blocks["qh"][..., None] >> np.arange(32, dtype=np.uint32)) & 1  # (rows, blocks, 32)
-        q = q | (high.astype(np.uint8) << 4)
+        qh = blocks["qh"].astype("<u4").view(np.uint8).reshape(*blocks.shape, 4)  # little-endian bytes
+        high = np.unpackbits(qh, axis=-1, bitorder="little")  # (rows, blocks, 32): bit j of qh
+        q = q | (high << 4)
     offset = {Q4_0: -8, Q5_0: -16}.get(kind)
     bias = blocks["m"] if offset is None else d * np.float16(offset)
     return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
+
+
+def _k_quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
+    """Q4_K / Q5_K super-blocks -> MLX affine layout (group 32), exactly: scale d·sc, bias −dmin·m.
+
+    Within a super-block, values 64j..64j+31 are the low nibbles of qs[32j:32j+32] and values
+    64j+32..64j+63 their high nibbles; Q5_K's fifth bit of value 32i+l is bit i of qh[l].
+    """
+    from gguf.quants import Q4_K as GGUF_Q4_K  # llama.cpp's own unpacking of the 6-bit scales
+
+    blocks = raw.view(_K_BLOCKS[kind]).reshape(-1)  # (super-blocks,)
+    n = blocks.shape[0]
+    sc, m = GGUF_Q4_K.get_scale_min(blocks["scales"])  # (n, 8) each
+    scales = blocks["d"].astype(np.float32)[:, None] * sc.astype(np.float32)  # (n, 8)
+    biases = -(blocks["dmin"].astype(np.float32)[:, None] * m.astype(np.float32))  # (n, 8)
+    qs = blocks["qs"].reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+    q = (qs & 0x0F).reshape(n, 8, 32)  # (n, groups, 32) in value order
+    if kind == Q5_K:
+        high = blocks["qh"].reshape(n, 1, 32) >> np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
+        q = q | ((high & 1) << 4)
+    return {
+        "weight": pack_affine(q.reshape(rows, -1), _BITS[kind]),
+        "scales": scales.reshape(rows, -1),
+        "biases": biases.reshape(rows, -1),
+    }
 
 
 def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
@@ -294,13 +339,15 @@ def _tensor(buf, header: GGUFHeader, t: TensorInfo) -> dict[str, np.ndarray]:
     if t.ggml_type == BF16:  # numpy has no bfloat16: widen to float32 exactly
         return {"": (raw.view("<u2").astype(np.uint32) << 16).view("<f4").reshape(t.shape)}
     rows = t.n_elements // t.shape[-1]
-    if t.ggml_type not in _BLOCKS:  # K-quants, IQ4_*, ...: llama.cpp's own dequantization
+    lead = t.shape[:-1]
+    if t.ggml_type in _K_BLOCKS:
+        return {k: v.reshape(*lead, v.shape[-1]) for k, v in _k_quantized(raw, t.ggml_type, rows).items()}
+    if t.ggml_type not in _BLOCKS:  # Q6_K, Q2_K, IQ4_*, ...: llama.cpp's own dequantization
         from gguf.quants import dequantize
 
         dense = dequantize(raw.reshape(rows, -1), t.ggml_type)  # (rows, row length) float32
         return {"": dense.astype(np.float32, copy=False).reshape(t.shape)}
     parts = _quantized(raw, t.ggml_type, rows)
-    lead = t.shape[:-1]
     return {k: v.reshape(*lead, v.shape[-1]) for k, v in parts.items()}
 
 

@@ -40,11 +40,12 @@ GGUF_FILE_TYPES = {
 }
 # Tensors stored in a block format MLX has no layout for are expanded to float32 when read; held
 # "as stored" (Metal) they are re-quantized to MLX's affine layout, group 32, with these bits:
-# the file's own where its grid is affine per 32 values (Q4_K, Q5_K), one more bit where its
-# groups are 16 wide or its grid is non-linear, so re-quantizing adds little error.
-REQUANTIZE_BITS = {"Q2_K": 4, "Q3_K": 4, "Q4_K": 4, "Q5_K": 5, "Q6_K": 6, "IQ4_NL": 5, "IQ4_XS": 5}
+# where a format's groups are 16 wide (Q2_K, Q3_K, Q6_K: two scales in one MLX group) or its grid
+# is non-linear (IQ4), 8 bits, so re-quantizing adds little error. (Q4_K and Q5_K are affine per
+# 32 values: engine/gguf.py reads them into MLX's layout exactly, like Q4_0 … Q8_0.)
+REQUANTIZE_BITS = {"Q2_K": 8, "Q3_K": 8, "Q6_K": 8, "IQ4_NL": 8, "IQ4_XS": 8}
 REQUANTIZE_GROUP = 32
-EXACT_GGUF_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
+EXACT_GGUF_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K")
 # Expand quantized weights to float32 on the CPU when the expanded model stays this small.
 CPU_FLOAT32_LIMIT_BYTES = 4 * 1024**3
 
@@ -100,11 +101,13 @@ class ModelInfo:
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
     cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
+    kv_floats_per_token: int | None = None  # what the cache holds per token when not K and V (MLA's latent)
 
     @property
     def kv_bytes_per_token(self) -> int:
-        """Plain-cache bytes per token: 2 (K and V) x layers x KV heads x head dim x 4 (float32)."""
-        return 2 * self.n_layers * self.n_kv_heads * self.head_dim * 4
+        """Plain-cache bytes per token: 2 (K and V) x layers x KV heads x head dim x 4 (float32), or
+        the architecture's own count (multi-head latent attention caches a compressed latent)."""
+        return (self.kv_floats_per_token or 2 * self.n_layers * self.n_kv_heads * self.head_dim) * 4
 
 
 @dataclass
@@ -151,6 +154,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
             raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
         weights = model.sanitize(src.weights)
         stored_as, quant = _describe_storage(weights, src.format, config)
+        weights = _expand_unquantizable(model, weights, quant)
         n_params = _count_params(weights, quant)
         expand = policy.expand(n_params * 4, quantized=bool(quant.layers))
         if expand:
@@ -206,6 +210,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         license=src.license,
         license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
+        kv_floats_per_token=getattr(model, "kv_floats_per_token", None),
     )
     return LoadedModel(model, tokenizer, info)
 
@@ -346,6 +351,19 @@ def _count_params(weights, quant: _Quant) -> int:
         else:
             total += v.size
     return total
+
+
+def _expand_unquantizable(model: nn.Module, weights, quant: _Quant) -> dict[str, mx.array]:
+    """A quantized tensor whose module has no quantized form (a MoE router held as a plain matrix,
+    which llama.cpp keeps in float but another writer may not) is expanded to float32 here."""
+    modules = dict(model.named_modules())
+    plain = {path for path in quant.layers if path in modules and not hasattr(modules[path], "to_quantized")}
+    if not plain:
+        return weights
+    expanded = _to_float32({k: v for k, v in weights.items() if k.rsplit(".", 1)[0] in plain}, quant)
+    for path in plain:
+        del quant.layers[path]
+    return {**{k: v for k, v in weights.items() if k.rsplit(".", 1)[0] not in plain}, **expanded}
 
 
 def _to_float32(weights, quant: _Quant) -> dict[str, mx.array]:

@@ -37,11 +37,11 @@ class GGUFSentencePiece(Tokenizer):
         self._ids = {t: i for i, t in enumerate(tokens)}  # a later duplicate wins, as in llama.cpp
         self._scores = scores
         self._add_space_prefix = add_space_prefix
-        by_length = sorted(range(len(tokens)), key=lambda i: -len(tokens[i]))
-        self._user_defined = [tokens[i] for i in by_length if types[i] == USER_DEFINED and tokens[i]]
-        self._specials = [
-            tokens[i] for i in by_length if types[i] in (CONTROL, USER_DEFINED, UNKNOWN) and tokens[i]
-        ]
+        # longest first (ties in vocabulary order); only the few non-normal pieces are sorted
+        specials = [i for i, kind in enumerate(types) if kind in (CONTROL, USER_DEFINED, UNKNOWN) and tokens[i]]
+        by_length = sorted(specials, key=lambda i: -len(tokens[i]))
+        self._user_defined = [tokens[i] for i in by_length if types[i] == USER_DEFINED]
+        self._specials = [tokens[i] for i in by_length]
         self._byte_ids = [self._ids.get(f"<0x{b:02X}>", self._ids.get(chr(b))) for b in range(256)]
 
     def _encode(self, text: str, special: bool) -> list[int]:

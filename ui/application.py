@@ -6,6 +6,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
+from app.api_service import ApiService
 from app.controller import ChatController
 from app.models import ModelRegistry
 from ui.main_window import MainWindow
@@ -23,5 +24,5 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def create_window(controller: ChatController, registry: ModelRegistry) -> MainWindow:
-    return MainWindow(controller, registry)
+def create_window(controller: ChatController, registry: ModelRegistry, api: ApiService | None = None) -> MainWindow:
+    return MainWindow(controller, registry, api=api)

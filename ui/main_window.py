@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.api_service import ApiService
 from app.controller import ChatController
 from app.importers import ImportFileError
 from app.inspector import InspectorService
@@ -35,6 +36,7 @@ from ui.notice_bar import NoticeBar
 from ui.panes import SidePanes
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
+from ui.requests_view import RequestsWindow
 from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.text_format import menu_label, plain_tooltip
@@ -68,9 +70,12 @@ STATUS_MESSAGE_MS = 6000
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, controller: ChatController, registry: ModelRegistry, parent=None):
+    def __init__(self, controller: ChatController, registry: ModelRegistry, parent=None,
+                 api: ApiService | None = None):
         super().__init__(parent)
         self.controller = controller
+        self.api = api  # the API server (Preferences → Server), None when the window runs without one
+        self.requests_window: RequestsWindow | None = None
         self.registry = registry
         self.preferences: PreferencesDialog | None = None
         self._import_dir: Path | None = None  # where the last import came from
@@ -143,6 +148,9 @@ class MainWindow(QMainWindow):
         self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice() or controller.open_notice:
             self.notice.show_error(notice)
+        if api is not None:
+            api.changed.connect(self._show_server)
+            self._show_server()
         self._update_actions()
         QTimer.singleShot(0, self.composer.box.setFocus)
 
@@ -209,6 +217,8 @@ class MainWindow(QMainWindow):
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
         self.inspector_action = self._action(view_menu, "&Inspector", self.inspect_current, "Ctrl+I")
+        self.requests_action = self._action(view_menu, "API &Requests", self.open_requests, "Ctrl+Shift+R")
+        self.requests_action.setEnabled(self.api is not None)
         self.panes.visibility_changed.connect(self._on_pane_visibility)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("T&heme")
@@ -404,6 +414,19 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.finished.connect(lambda _result: setattr(self, "preferences", None))
         dialog.open()
+
+    def _show_server(self) -> None:
+        state = self.api.state()
+        self.status.show_server(state.text(), bool(state.problem))
+
+    def open_requests(self) -> RequestsWindow:
+        """View → API Requests: the recent API requests; one opens like a conversation."""
+        if self.requests_window is None:
+            app = self.controller.settings.app
+            self.requests_window = RequestsWindow(self.api, app.probability_tint, app.panel_top_k, self)
+        self.requests_window.show()
+        self.requests_window.raise_()
+        return self.requests_window
 
     def open_conversation_settings(self) -> ConversationSettingsDialog:
         """This conversation's own system prompt and stop strings."""

@@ -41,6 +41,7 @@ from app.setting_ranges import NUMBER_RANGES
 from app.settings import KV_CACHE_KINDS, THEMES, AppSettings, Settings
 from engine.sampling import SamplingSettings
 from ui.model_picker import ask_model_file, ask_model_folder
+from ui.server_tab import SERVER_FIELDS, ServerTab
 
 # (field, label, kind, hint) — kind: "float", "int" or "seed" (empty means random)
 DECODING_FIELDS = [
@@ -229,7 +230,8 @@ class PreferencesDialog(QDialog):
         self.tabs = tabs = QTabWidget()
         self._tab_settings: list[tuple[str, list[str]]] = []  # (title, setting names on that tab)
         for title, build in (("Decoding", self._decoding_tab), ("Chat", self._chat_tab),
-                             ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab)):
+                             ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab),
+                             ("Server", self._server_tab)):
             known = set(self._loaders)
             tabs.addTab(build(), title)
             self._tab_settings.append((title, [name for name in self._loaders if name not in known]))
@@ -257,6 +259,7 @@ class PreferencesDialog(QDialog):
         self.system_prompt.textChanged.connect(self.validate)
         self.stop_edit.textChanged.connect(self.validate)
         self.model_combo.currentIndexChanged.connect(self.validate)
+        self.server_tab.changed.connect(self.validate)
         tabs.currentChanged.connect(self._on_tab_changed)
         self._on_tab_changed(tabs.currentIndex())
 
@@ -384,6 +387,12 @@ class PreferencesDialog(QDialog):
         self._loaders["probability_tint"] = lambda s: self.tint_check.setChecked(s.app.probability_tint)
         return page
 
+    def _server_tab(self) -> QWidget:
+        self.server_tab = ServerTab()
+        for name in SERVER_FIELDS:
+            self._loaders[name] = lambda s, n=name: self.server_tab.set_value(n, s.app)
+        return self.server_tab
+
     # -- values ----------------------------------------------------------------------------
 
     def load(self, settings: Settings, names: list[str] | None = None) -> None:
@@ -450,6 +459,7 @@ class PreferencesDialog(QDialog):
             model=self.model_combo.currentData() or self._settings.app.model,
             theme=self.theme_combo.currentData(),
             system_prompt_presets=tuple(self._presets),
+            **self.server_tab.values(),
         )
         return Settings(sampling, app)
 
@@ -466,7 +476,7 @@ class PreferencesDialog(QDialog):
             field.show_error(problems.get(name))
         self.stop_message.show_problem(problems.get("stop_strings"))
         shown = set(self.fields) | {"stop_strings"}
-        count = sum(1 for name in problems if name in shown)
+        count = sum(1 for name in problems if name in shown) + self.server_tab.show_problems(problems)
         for index, (title, names) in enumerate(self._tab_settings):
             # a problem on a tab that is not showing still has to be findable
             self.tabs.setTabText(index, title + (" ⚠" if any(n in problems for n in names) else ""))

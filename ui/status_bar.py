@@ -90,6 +90,20 @@ class StatusBar(QStatusBar):
         self._reply_limit = 0  # Preferences' max new tokens
         self._used: int | None = 0  # tokens the conversation on screen fills (None: not measured)
         self._show_context()
+        self.server_label = QLabel("")  # the API server (Preferences → Server): where, how many requests
+        self.server_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.server_label.hide()
+        self.addPermanentWidget(self.server_label)
+
+    def show_server(self, text: str, problem: bool = False) -> None:
+        """Where the API listens and how many requests it is answering ("" hides it)."""
+        self.server_label.setText(text)
+        self.server_label.setVisible(bool(text))
+        self.server_label.setToolTip(
+            "The server could not start; change it in Preferences → Server." if problem else
+            "The OpenAI-compatible API (Preferences → Server): its address for clients, and the requests "
+            "being answered or waiting. View → Requests lists them."
+        )
 
     def follow(self, controller: ChatController) -> None:
         """Keep the numbers on the conversation the window shows, and the limits on the settings."""

@@ -29,6 +29,10 @@ class QueueFull(RuntimeError):
     """Too many requests are waiting for the model; the message says how many."""
 
 
+class ServerClosing(QueueFull):
+    """The server is shutting down: no request is taken any more."""
+
+
 @dataclass
 class Job:
     work: Work
@@ -36,18 +40,17 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-class ModelThread:
-    """Serialises requests onto one session; `close()` ends serving (see there)."""
+class JobQueue:
+    """Requests for one model, run one at a time in arrival order: the waiting ones are bounded
+    (`submit` raises QueueFull past `max_waiting`), and `close()` ends serving. Where the jobs run
+    is the subclass's: `_dispatch(job)` hands a job to the model's thread, which calls `run(job)`."""
 
     def __init__(self, max_waiting: int = 8):
         self.max_waiting = max_waiting
-        self._jobs: queue.Queue[Job] = queue.Queue()
         self._lock = threading.Lock()
         self._waiting = 0
         self._running: Job | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="glassbox-model", daemon=True)
-        self._thread.start()
 
     @property
     def waiting(self) -> int:
@@ -60,7 +63,7 @@ class ModelThread:
     def submit(self, work: Work, deliver: Deliver) -> Job:
         with self._lock:
             if self._closed:
-                raise QueueFull("the server is shutting down")
+                raise ServerClosing("the server is shutting down")
             if self._waiting >= self.max_waiting:
                 raise QueueFull(
                     f"the model is busy: {self._waiting} requests are already waiting (at most "
@@ -68,8 +71,58 @@ class ModelThread:
                 )
             self._waiting += 1
         job = Job(work, deliver)
-        self._jobs.put(job)
+        self._dispatch(job)
         return job
+
+    def _dispatch(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def run(self, job: Job) -> None:
+        """Run one dispatched job, on the model's thread: its items, then DONE (or the exception)."""
+        with self._lock:
+            self._waiting -= 1
+            closed, self._running = self._closed, job
+        try:
+            if closed:
+                _send(job, ServerClosing("the server is shutting down"))
+                return
+            if job.stop.is_set():  # its client left while it waited
+                _send(job, DONE)
+                return
+            try:
+                for item in job.work(job.stop.is_set):
+                    _send(job, item)
+                _send(job, DONE)
+            except Exception as e:  # handed to the request, which answers it; the thread goes on
+                log.debug("request failed on the model thread", exc_info=True)
+                _send(job, e)
+        finally:
+            self._running = None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Refuse new requests (and waiting ones, as they come up), stop the running one and wait
+        (up to `timeout` s) for it to end."""
+        with self._lock:
+            self._closed = True
+        running = self._running
+        if running is not None:
+            running.stop.set()
+        deadline = time.monotonic() + timeout
+        while self._running is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class ModelThread(JobQueue):
+    """Serialises requests onto one session on a thread of its own (`glassbox serve`, tests)."""
+
+    def __init__(self, max_waiting: int = 8):
+        super().__init__(max_waiting)
+        self._jobs: queue.Queue[Job] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="glassbox-model", daemon=True)
+        self._thread.start()
+
+    def _dispatch(self, job: Job) -> None:
+        self._jobs.put(job)
 
     def close(self, timeout: float = 10.0) -> None:
         """Refuse new and waiting requests, stop the running one and wait (up to `timeout` s) for it.
@@ -80,9 +133,6 @@ class ModelThread:
         `glassbox serve` stopped with Ctrl+C right after a reply)."""
         with self._lock:
             self._closed = True
-        running = self._running
-        if running is not None:
-            running.stop.set()
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -90,34 +140,12 @@ class ModelThread:
                 break
             with self._lock:
                 self._waiting -= 1
-            _send(job, QueueFull("the server is shutting down"))
-        deadline = time.monotonic() + timeout
-        while self._running is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            _send(job, ServerClosing("the server is shutting down"))
+        super().close(timeout)
 
     def _loop(self) -> None:
         while True:
-            job = self._jobs.get()
-            with self._lock:
-                self._waiting -= 1
-                closed, self._running = self._closed, job
-            if closed:
-                _send(job, QueueFull("the server is shutting down"))
-                self._running = None
-                continue
-            if job.stop.is_set():  # its client left while it waited
-                _send(job, DONE)
-                self._running = None
-                continue
-            try:
-                for item in job.work(job.stop.is_set):
-                    _send(job, item)
-                _send(job, DONE)
-            except Exception as e:  # handed to the request, which answers it; the thread goes on
-                log.debug("request failed on the model thread", exc_info=True)
-                _send(job, e)
-            finally:
-                self._running = None
+            self.run(self._jobs.get())
 
 
 def _send(job: Job, item: Any) -> None:

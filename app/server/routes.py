@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI): `GET /v1/models`, `POST /v1/chat/completions` (streamed as server-sent
+"""The HTTP API (FastAPI): `GET /v1/models`, `POST /v1/chat/completions` and `POST /v1/completions`
+(a raw prompt, no chat template) (streamed as server-sent
 events ending in `data: [DONE]`, or whole), over one session served by a `ModelThread`.
 
 FastAPI/Starlette rather than a hand-written HTTP stack: validation of the request shapes into
@@ -25,13 +26,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.backend import BackendError, ReplyDone, Session
 from app.failures import FailureKind
 from app.server import translate
-from app.server.model_thread import DONE, ModelThread, QueueFull
-from app.server.schemas import ChatCompletionRequest
+from app.server.formats import ChatFormat, TextFormat
+from app.server.model_thread import DONE, ModelThread, QueueFull, ServerClosing
+from app.server.request_log import RequestLog, ServedRequest
+from app.server.schemas import ChatCompletionRequest, CompletionRequest
 from app.settings import CacheConfig
 from engine.events import TokenEvent
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_S = 1  # what a refused client is told to wait (Retry-After) when the queue is full
 MAX_BODY_BYTES = 4 << 20  # a request body larger than this is refused (413) before it is parsed
 
 
@@ -59,6 +63,13 @@ class ServedModel:
             return len(lm.tokenizer.encode_chat(list(messages), add_generation_prompt=True))
         return sum(self.session.count_tokens(m["content"]) for m in messages)
 
+    def raw_prompt_tokens(self, prompt: str) -> int:
+        """How many tokens a raw prompt is as the model reads it (beginning-of-text token included)."""
+        lm = getattr(self.session, "lm", None)
+        if lm is not None:
+            return len(lm.tokenizer.encode(prompt))
+        return self.session.count_tokens(prompt)
+
     def token_bytes(self, token_id: int, piece: str) -> bytes:
         lm = getattr(self.session, "lm", None)
         if lm is not None:
@@ -67,12 +78,16 @@ class ServedModel:
 
 
 def _error(e: translate.APIError) -> JSONResponse:
-    return JSONResponse(e.body(), status_code=e.status)
+    return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "none"}
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    # a union's branch shows in the location by its type ('prompt.str', 'prompt.list[str].0'): not a field
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and str(p) not in _UNION_TAGS and "[" not in str(p)]
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return "the request body is not valid JSON", None
@@ -123,9 +138,11 @@ class Guard:
 
 
 def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | None = None,
-               body_limit: int = MAX_BODY_BYTES) -> FastAPI:
+               body_limit: int = MAX_BODY_BYTES, requests: RequestLog | None = None) -> FastAPI:
     """The API over `served`, its requests run by `model_thread`; every request needs
-    `Authorization: Bearer <api_key>` when a key is given."""
+    `Authorization: Bearer <api_key>` when a key is given. `requests` (a new one when None) hears of
+    every request that reaches the model thread."""
+    requests = requests if requests is not None else RequestLog()
     api = FastAPI(title="Glassbox", version="0.1.0", docs_url=None, redoc_url=None)
 
     api.add_middleware(Guard, limit=body_limit, api_key=api_key)
@@ -155,86 +172,108 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
         return {"object": "list", "data": [
             {"id": served.name, "object": "model", "created": 0, "owned_by": "glassbox"}]}
 
-    @api.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest, http: Request):
-        call = translate.chat_call(body, served.cache)
+    async def answer(call: translate.ChatCall, make_format, record: ServedRequest, http: Request):
+        """Run `call` on the model thread and answer it whole or as a stream, in `make_format`'s shapes."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Any] = asyncio.Queue()
 
         def work(should_stop: Callable[[], bool]):
-            request = translate.fit_context(call, served.prompt_tokens(call.messages), served.context_length)
-            yield from served.session.stream(request, should_stop, lambda _done, _total: None)
-            served.session.housekeeping()  # after the ReplyDone: the client has its answer already
+            session = served.session
+            tokens = served.prompt_tokens(call.messages) if call.raw_prompt is None \
+                else served.raw_prompt_tokens(call.raw_prompt)
+            request = translate.fit_context(call, tokens, served.context_length)
+            yield from session.stream(request, should_stop, lambda _done, _total: None)
+            session.housekeeping()  # after the ReplyDone: the client has its answer already
 
         try:
             job = model_thread.submit(work, lambda item: loop.call_soon_threadsafe(items.put_nowait, item))
         except QueueFull as e:
-            raise translate.APIError(503, str(e), None, "server_busy", "server_error") from e
+            raise _as_api_error(e) from e
+        requests.start(record)
+        ended = {"stats": None, "reason": None, "error": None}
 
         async def next_item():
             item = await items.get()
             if isinstance(item, Exception):
-                raise _as_api_error(item)
+                error = _as_api_error(item)
+                ended["error"] = error.message
+                raise error
+            if isinstance(item, TokenEvent):
+                if item.token is not None:
+                    record.events.append(item)
+                ended["reason"] = translate.finish_reason(item.finish_reason) or ended["reason"]
+            elif isinstance(item, ReplyDone):
+                ended["stats"] = item.stats
             return item
 
-        cid, created, top = translate.completion_id(), translate.now(), call.top_logprobs
+        def close() -> None:
+            job.stop.set()  # the client left (or the reply ended): the engine stops before its next token
+            reason = ended["reason"] if ended["stats"] is not None else None
+            error = ended["error"] or (None if ended["stats"] is not None else "the client left before the end")
+            requests.end(record, ended["stats"], reason, error)
+
+        fmt = make_format(call, translate.completion_id(make_format.id_prefix), translate.now(), served.name,
+                          served.token_bytes)
         try:
             first = await next_item()  # an error before the first token is still an HTTP error
         except BaseException:
-            job.stop.set()
+            close()
             raise
-
-        def entry(ev: TokenEvent):
-            return translate.logprob_entry(ev, top, served.token_bytes) if call.logprobs else None
 
         if not call.stream:
             watcher = asyncio.create_task(_stop_when_gone(http, job.stop))
             try:
-                text, logprobs, item, reason = [], [], first, None
+                text, item = [], first
                 while not isinstance(item, ReplyDone):
                     if item is DONE:
                         raise translate.APIError(500, "the reply ended without its numbers", type="server_error")
-                    if isinstance(item, TokenEvent):
-                        reason = translate.finish_reason(item.finish_reason) or reason
-                        if item.token is not None:
-                            text.append(item.text)
-                            if call.logprobs:
-                                logprobs.append(entry(item))
+                    if isinstance(item, TokenEvent) and item.token is not None:
+                        text.append(item.text)
+                        fmt.token(item)
                     item = await next_item()
             finally:
-                job.stop.set()
+                close()
                 watcher.cancel()
-            return translate.completion(cid, created, served.name, "".join(text), reason,
-                                        logprobs if call.logprobs else None, item.stats)
+            return fmt.whole("".join(text), ended["reason"], item.stats)
 
         async def events() -> AsyncIterator[str]:
             def sse(payload: dict) -> str:
                 return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
             try:
-                yield sse(translate.chunk(cid, created, served.name, {"role": "assistant", "content": ""}))
+                for opening in fmt.opening():
+                    yield sse(opening)
                 item = first
                 while not isinstance(item, ReplyDone) and item is not DONE:
                     if isinstance(item, TokenEvent):
                         if item.token is not None:
-                            lp = [entry(item)] if call.logprobs else None
-                            yield sse(translate.chunk(cid, created, served.name, {"content": item.text}, None, lp))
+                            yield sse(fmt.token(item))
                         if item.finish_reason is not None:
-                            reason = translate.finish_reason(item.finish_reason)
-                            yield sse(translate.chunk(cid, created, served.name, {}, reason))
+                            yield sse(fmt.finish(translate.finish_reason(item.finish_reason)))
                     item = await next_item()
                 if isinstance(item, ReplyDone) and call.include_usage:
-                    yield sse({"id": cid, "object": "chat.completion.chunk", "created": created,
-                               "model": served.name, "system_fingerprint": None, "choices": [],
-                               "usage": translate.usage(item.stats)})
+                    yield sse(fmt.usage(item.stats))
                 yield "data: [DONE]\n\n"
             except translate.APIError as e:  # the status is sent already: the error goes in the stream
                 yield sse(e.body())
             finally:
-                job.stop.set()  # the client left (or the reply ended): the engine stops before its next token
+                close()
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, http: Request):
+        call = translate.chat_call(body, served.cache)
+        record = ServedRequest("chat", body.model, messages=call.messages)
+        return await answer(call, ChatFormat, record, http)
+
+    @api.post("/v1/completions")
+    async def completions(body: CompletionRequest, http: Request):
+        """A plain completion: the prompt is the model's whole input, with no chat template."""
+        call = translate.completion_call(body, served.cache)
+        record = ServedRequest("completions", body.model, prompt=call.raw_prompt)
+        return await answer(call, TextFormat, record, http)
 
     return api
 
@@ -253,11 +292,17 @@ async def _stop_when_gone(http: Request, stop, every_s: float = 0.05) -> None:
 def _as_api_error(e: Exception) -> translate.APIError:
     if isinstance(e, translate.APIError):
         return e
-    if isinstance(e, QueueFull):
-        return translate.APIError(503, str(e), None, "server_busy", "server_error")
+    if isinstance(e, ServerClosing):  # not this client's doing, and retrying here will not help
+        return translate.APIError(503, str(e), None, "server_shutting_down", "server_error")
+    if isinstance(e, QueueFull):  # too many at once: the client should come back a little later
+        return translate.APIError(429, str(e), None, "server_busy", "rate_limit_error",
+                                  headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(e, BackendError):
         if e.kind is FailureKind.CONTEXT_TOO_LONG:
-            return translate.APIError(400, str(e), "messages", "context_length_exceeded")
+            return translate.APIError(400, str(e), None, "context_length_exceeded")
+        if e.kind is FailureKind.NO_MODEL:  # the window is still loading one: worth retrying
+            return translate.APIError(503, str(e), None, "model_not_loaded", "server_error",
+                                      headers={"Retry-After": str(RETRY_AFTER_S)})
         return translate.APIError(500, str(e), None, None, "server_error")
     if isinstance(e, ValueError):  # the engine refusing a value (a tokenizer's check of the text)
         return translate.APIError(400, str(e))

@@ -82,4 +82,24 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
 
 
-__all__ = ["MAX_STOP_STRING_CHARS", "ChatCompletionRequest", "ChatMessage", "StreamOptions"]
+class CompletionRequest(SamplingFields):
+    """A plain (legacy) completion: the prompt is the model's whole input, with no chat template.
+
+    Only one prompt (a string, or a list holding one string) and no echo, suffix or best_of > 1:
+    those are refused with a 400 naming the field rather than answered half-way."""
+
+    prompt: str | list[str] = Field(description="the text to continue (one prompt)")
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS,
+                                 description="log-probabilities of the sampled tokens and this many alternatives")
+    echo: bool = Field(False, description="not supported: only false")
+    suffix: str | None = Field(None, description="not supported: only null")
+    best_of: int | None = Field(None, ge=1, le=1, description="only 1 is supported")
+
+    def prompt_text(self) -> str | None:
+        """The one prompt, or None when a list of other than one prompt was sent."""
+        if isinstance(self.prompt, str):
+            return self.prompt
+        return self.prompt[0] if len(self.prompt) == 1 else None
+
+
+__all__ = ["MAX_STOP_STRING_CHARS", "ChatCompletionRequest", "ChatMessage", "CompletionRequest", "StreamOptions"]

@@ -8,18 +8,17 @@ Safe by default: it listens on 127.0.0.1 only; another address needs `--host` an
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from dataclasses import dataclass
 
 from app import paths
 from app.backend import Backend, BackendError, EngineBackend
+from app.server.listen import DEFAULT_PORT, listen_problems
 from app.server.model_thread import ModelThread
 from app.server.routes import ServedModel, create_app
 from app.settings import SettingsFile
 
-DEFAULT_PORT = 8321
 API_KEY_ENV = "GLASSBOX_API_KEY"
 
 
@@ -34,24 +33,13 @@ class UnsafeListen(ValueError):
     """Listening beyond this machine without an API key."""
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def listen_settings(host: str, port: int, api_key: str | None) -> Listen:
     """Where to listen; UnsafeListen for another interface without a key, ValueError for a bad port."""
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} is not a TCP port (0-65535)")
-    if not is_loopback(host) and not api_key:
-        raise UnsafeListen(
-            f"listening on {host} lets other machines use the model: give an API key "
-            f"(--api-key or ${API_KEY_ENV}) that every request must send"
-        )
+    problems = listen_problems(host, port, api_key, key_hint=f"an API key (--api-key or ${API_KEY_ENV})")
+    if "api_key" in problems:
+        raise UnsafeListen(problems["api_key"])
+    if problems:
+        raise ValueError("; ".join(problems.values()))
     return Listen(host, port, api_key or None)
 
 

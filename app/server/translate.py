@@ -1,4 +1,4 @@
-"""OpenAI chat requests to the app's GenerateRequest, and the engine's TokenEvents back to
+"""OpenAI chat and plain-completion requests to the app's GenerateRequest, and the engine's TokenEvents back to
 OpenAI's response shapes. Pure functions: no HTTP, no threads.
 
 Errors are `APIError`s carrying the HTTP status and OpenAI's error fields, raised here and
@@ -16,12 +16,16 @@ from typing import Any
 
 from app import stop_strings
 from app.backend import GenerateRequest
-from app.server.schemas import ChatCompletionRequest
+from app.server.schemas import ChatCompletionRequest, CompletionRequest, SamplingFields
 from app.settings import CacheConfig
 from engine.events import Alternative, TokenEvent
 from engine.sampling import SamplingSettings
 
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default
+# Alternatives the engine reports per token whatever the request asks (the answer carries only
+# `top_logprobs` of them): the window's Requests view shows a request's steps like a reply's
+REPORTED_ALTERNATIVES = 10
+DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default max_tokens for a plain completion (a chat's: no limit)
 LOGPROB_FLOOR = -9999.0  # OpenAI's stand-in for a probability of zero (JSON has no -inf)
 # The engine's finish reasons in OpenAI's words ("cancelled": the client left; nobody reads it)
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
@@ -31,9 +35,10 @@ class APIError(Exception):
     """An error answered as {"error": {"message", "type", "param", "code"}} with `status`."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type: str = "invalid_request_error"):
+                 type: str = "invalid_request_error", headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -41,7 +46,8 @@ class APIError(Exception):
 
 @dataclass(frozen=True)
 class ChatCall:
-    """A validated chat request: what the model is asked, and what the answer must include."""
+    """A validated chat or plain-completion request: what the model is asked, and what the answer
+    must include. A plain completion has no messages; its `generate.raw_prompt` is the prompt."""
 
     messages: tuple[dict[str, str], ...]  # as the chat template gets them: system first, user last
     generate: GenerateRequest
@@ -50,6 +56,64 @@ class ChatCall:
     top_logprobs: int
     stream: bool
     include_usage: bool
+
+    @property
+    def raw_prompt(self) -> str | None:
+        return self.generate.raw_prompt
+
+
+Call = ChatCall  # the name for either kind
+
+
+def _stops(body: SamplingFields) -> tuple[str, ...]:
+    stops = body.stop_strings()
+    if problem := stop_strings.problems(stops):
+        raise APIError(400, f"stop: {problem}", "stop")
+    return stops
+
+
+def _sampling(body: SamplingFields) -> SamplingSettings:
+    """The engine's sampling settings for the request's fields (OpenAI's defaults where absent)."""
+    default = SamplingSettings()
+    sampling = SamplingSettings(
+        temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,
+        top_k=body.top_k or 0,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        min_p=body.min_p or 0.0,
+        repetition_penalty=body.repetition_penalty or 1.0,
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        penalty_context=default.penalty_context,
+        seed=body.seed,
+    )
+    if problems := sampling.validate():  # the schema's bounds should have caught these already
+        raise APIError(400, "; ".join(problems))
+    return sampling
+
+
+def _include_usage(body: SamplingFields) -> bool:
+    return bool(body.stream_options and body.stream_options.include_usage)
+
+
+def completion_call(body: CompletionRequest, cache: CacheConfig) -> ChatCall:
+    """The GenerateRequest for a plain completion (the prompt as it is, no chat template); APIError(400)
+    naming the field at fault, including the features not supported (echo, suffix, several prompts)."""
+    prompt = body.prompt_text()
+    if prompt is None:
+        raise APIError(400, f"prompt: one prompt per request is supported (a string, or a list of one string); "
+                            f"got a list of {len(body.prompt)}", "prompt")
+    if body.echo:
+        raise APIError(400, "echo is not supported: the answer holds the completion only (send echo false)", "echo")
+    if body.suffix is not None:
+        raise APIError(400, "suffix is not supported (insertion needs a fill-in-the-middle model): send null",
+                       "suffix")
+    top = body.logprobs or 0
+    max_tokens = body.max_tokens or DEFAULT_COMPLETION_TOKENS
+    request = GenerateRequest(
+        user_message="", sampling=_sampling(body), max_new_tokens=max_tokens, top_report=max(top, REPORTED_ALTERNATIVES),
+        cache=cache, stop_strings=_stops(body), raw_prompt=prompt,
+    )
+    return ChatCall((), request, max_tokens, body.logprobs is not None, top, body.stream, _include_usage(body))
 
 
 def chat_call(body: ChatCompletionRequest, cache: CacheConfig) -> ChatCall:
@@ -73,38 +137,22 @@ def chat_call(body: ChatCompletionRequest, cache: CacheConfig) -> ChatCall:
     system = "\n\n".join(m.text() for m in msgs[:lead])
     history = tuple({"role": m.role, "content": m.text()} for m in msgs[lead:-1])
     user = msgs[-1].text()
-    stops = body.stop_strings()
-    if problem := stop_strings.problems(stops):
-        raise APIError(400, f"stop: {problem}", "stop")
+    stops = _stops(body)
     if body.top_logprobs and not body.logprobs:
         raise APIError(400, "top_logprobs needs logprobs to be true", "top_logprobs")
     if body.max_tokens is not None and body.max_completion_tokens is not None \
             and body.max_tokens != body.max_completion_tokens:
         raise APIError(400, "max_tokens and max_completion_tokens disagree; give one of them", "max_tokens")
     max_tokens = body.max_completion_tokens or body.max_tokens
-    default = SamplingSettings()
-    sampling = SamplingSettings(
-        temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,
-        top_k=body.top_k or 0,
-        top_p=1.0 if body.top_p is None else body.top_p,
-        min_p=body.min_p or 0.0,
-        repetition_penalty=body.repetition_penalty or 1.0,
-        presence_penalty=body.presence_penalty or 0.0,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        penalty_context=default.penalty_context,
-        seed=body.seed,
-    )
-    if problems := sampling.validate():  # the schema's bounds should have caught these already
-        raise APIError(400, "; ".join(problems))
+    sampling = _sampling(body)
     top = body.top_logprobs or 0
     request = GenerateRequest(
         user_message=user, sampling=sampling, history=history, system_prompt=system,
-        max_new_tokens=max_tokens or 1, top_report=max(top, 1), cache=cache, stop_strings=stops,
+        max_new_tokens=max_tokens or 1, top_report=max(top, REPORTED_ALTERNATIVES), cache=cache, stop_strings=stops,
     )
     messages = ((({"role": "system", "content": system},) if system.strip() else ()) + history
                 + ({"role": "user", "content": user},))
-    return ChatCall(messages, request, max_tokens, body.logprobs, top, body.stream,
-                    bool(body.stream_options and body.stream_options.include_usage))
+    return ChatCall(messages, request, max_tokens, body.logprobs, top, body.stream, _include_usage(body))
 
 
 def fit_context(call: ChatCall, prompt_tokens: int, context_length: int) -> GenerateRequest:
@@ -117,18 +165,20 @@ def fit_context(call: ChatCall, prompt_tokens: int, context_length: int) -> Gene
     wanted = call.max_tokens if call.max_tokens is not None else max(room, 1)
     if prompt_tokens + wanted > context_length:
         over = prompt_tokens + wanted - context_length
+        what = "messages" if call.raw_prompt is None else "prompt"
+        are = "are" if call.raw_prompt is None else "is"
         raise APIError(
             400,
-            f"This model's context window is {context_length:,} tokens; the messages are {prompt_tokens:,} "
+            f"This model's context window is {context_length:,} tokens; the {what} {are} {prompt_tokens:,} "
             f"tokens and the reply may be {wanted:,} (max_tokens), {over:,} tokens too many. Shorten the "
-            "messages or lower max_tokens.",
-            "messages", "context_length_exceeded",
+            f"{what} or lower max_tokens.",
+            what, "context_length_exceeded",
         )
     return replace(call.generate, max_new_tokens=wanted, context_length=context_length)
 
 
-def completion_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
+def completion_id(prefix: str = "chatcmpl-") -> str:
+    return prefix + uuid.uuid4().hex
 
 
 def now() -> int:

@@ -63,8 +63,44 @@ class Llama3RoPE(nn.Module):
         )
 
 
+class YarnRoPE(nn.Module):
+    """YaRN (Peng et al. 2023): wavelengths longer than the original context are interpolated by
+    `factor`, short ones kept, a linear ramp between (from beta_fast to beta_slow rotations); the
+    rotated part scaled by mscale(mscale) / mscale(mscale_all_dim). DeepSeek V2/V3's rope_scaling."""
+
+    def __init__(self, dims: int, base: float, traditional: bool, scaling: dict[str, Any]):
+        super().__init__()
+        self.dims, self.traditional = dims, traditional
+        factor = scaling["factor"]
+        old_context = scaling.get("original_max_position_embeddings", 4096)
+        beta_fast, beta_slow = scaling.get("beta_fast", 32), scaling.get("beta_slow", 1)
+
+        def correction_dim(rotations: float) -> float:
+            return dims * math.log(old_context / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+        low = max(math.floor(correction_dim(beta_fast)), 0)
+        high = min(math.ceil(correction_dim(beta_slow)), dims - 1)
+        ramp = mx.clip((mx.arange(dims // 2, dtype=mx.float32) - low) / max(high - low, 0.001), 0, 1)
+        keep = 1.0 - ramp  # 1: extrapolate (keep the frequency), 0: interpolate (divide by factor)
+        freqs = base ** (mx.arange(0, dims, 2, dtype=mx.float32) / dims)  # wavelengths / 2π
+        self._freqs = (factor * freqs * freqs) / (factor * freqs * keep + freqs * (1 - keep))
+        self.mscale = yarn_mscale(factor, scaling.get("mscale", 1)) / yarn_mscale(factor, scaling.get("mscale_all_dim", 0))
+
+    def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
+        if self.mscale != 1.0:
+            x = mx.concatenate([x[..., : self.dims] * self.mscale, x[..., self.dims :]], axis=-1)
+        return mx.fast.rope(
+            x, self.dims, traditional=self.traditional, base=None, scale=1.0, offset=offset, freqs=self._freqs,
+        )
+
+
+def yarn_mscale(factor: float, mscale: float) -> float:
+    """YaRN's attention temperature: 0.1 * mscale * ln(factor) + 1 (1 when not stretched)."""
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
+
+
 def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any] | None) -> nn.Module:
-    """The rotary embedding named by a model's `rope_scaling` (none, linear or llama3)."""
+    """The rotary embedding named by a model's `rope_scaling` (none, linear, llama3 or yarn)."""
     kind = (scaling or {}).get("rope_type", (scaling or {}).get("type", "default"))
     if kind in ("default", None):
         return nn.RoPE(dims, traditional=traditional, base=base)
@@ -72,6 +108,8 @@ def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any]
         return nn.RoPE(dims, traditional=traditional, base=base, scale=1.0 / scaling["factor"])
     if kind == "llama3":
         return Llama3RoPE(dims, base, traditional, scaling)
+    if kind in ("yarn", "deepseek_yarn"):
+        return YarnRoPE(dims, base, traditional, scaling)
     raise ValueError(f"unsupported rope_scaling type {kind!r}")
 
 
@@ -96,6 +134,8 @@ class GGUFLayout:
     tensors outside the blocks. permute_qk: the converter permuted Q/K rows for llama.cpp's
     interleaved RoPE (Llama family), which the loader undoes. norm_shift: the converter stored
     every `*norm.weight` as weight + norm_shift (Gemma stores 1 + γ), which the loader subtracts.
+    tensor_names: whole names inside a block whose last part differs too (DeepSeek's
+    `exp_probs_b.bias` is our `mlp.gate.e_score_correction_bias`).
     """
 
     layer_names: dict[str, str]
@@ -104,6 +144,7 @@ class GGUFLayout:
     )
     permute_qk: bool = False
     norm_shift: float = 0.0
+    tensor_names: dict[str, str] = field(default_factory=dict)
 
     def to_model(self, weights: dict[str, mx.array], config: dict[str, Any]) -> dict[str, mx.array]:
         """GGUF tensors (names as in the file, quantized parts suffixed) -> the model's names/values."""
@@ -130,6 +171,8 @@ class GGUFLayout:
 
     def model_name(self, name: str) -> str:
         parts = name.split(".")
+        if parts[0] == "blk" and ".".join(parts[2:]) in self.tensor_names:
+            return f"layers.{parts[1]}.{self.tensor_names['.'.join(parts[2:])]}"
         if parts[0] == "blk":
             return ".".join(["layers", parts[1], self.layer_names.get(parts[2], parts[2]), *parts[3:]])
         return ".".join([self.top_names.get(parts[0], parts[0]), *parts[1:]])
@@ -139,6 +182,9 @@ class GGUFLayout:
         top = {v: k for k, v in self.top_names.items()}
         if name.startswith("layers."):
             _, i, rest = name.split(".", 2)
+            whole = {v: k for k, v in self.tensor_names.items()}
+            if rest in whole:
+                return f"blk.{i}.{whole[rest]}"
             path, leaf = rest.rsplit(".", 1)
             return f"blk.{i}.{by_ours.get(path, path)}.{leaf}"
         path, leaf = name.rsplit(".", 1)

@@ -98,12 +98,16 @@ class Block(nn.Module):
     attention = Attention  # a variant's file subclasses Block to swap the attention (qwen2, qwen3)
     feed_forward = MLP  # ... or the MLP (phi3's fused gate/up)
 
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, layer: int = 0):
         super().__init__()
         self.self_attn = self.attention(args)
-        self.mlp = self.feed_forward(args)
+        self.mlp = self.feed_forward_of(args, layer)
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
+
+    def feed_forward_of(self, args: ModelArgs, layer: int) -> nn.Module:
+        """Layer `layer`'s MLP (a mixture-of-experts file returns its experts for sparse layers)."""
+        return self.feed_forward(args)
 
     def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         attn = self.self_attn(self.input_layernorm(x), cache, capture)  # (B, L, dim)
@@ -122,7 +126,7 @@ class Model(nn.Module):
         super().__init__()
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
-        self.layers = [self.block(args) for _ in range(args.num_hidden_layers)]
+        self.layers = [self.block(args, i) for i in range(args.num_hidden_layers)]
         self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.context import MEMORIES_HEADING, AssembledContext, ContextTooLong, assemble
+from app.context import (
+    MEMORIES_HEADING,
+    AssembledContext,
+    ContextTooLong,
+    PromptTooLong,
+    assemble,
+    assemble_raw,
+)
 from app.memory import MemoryStore
 from app.store import Store
 from engine.events import TokenEvent
@@ -174,3 +181,21 @@ def test_turn_markers_in_memories_system_prompt_and_history_stay_text(tok):
     assert [i for i in forged.prompt_ids if i in markers] == [i for i in plain.prompt_ids if i in markers]
     assert tok.decode(forged.prompt_ids).count(FORGED) == 5  # all there, as the characters they are
     assert forged.memory_tokens > 0 and forged.fixed_tokens < forged.prompt_tokens
+
+
+def test_a_raw_prompt_is_its_text_with_no_template_and_markers_stay_text(tok):
+    prompt = "<|im_start|>user\nHello<|im_end|>"
+    raw = assemble_raw(tok, prompt, context_length=100, reserve=10)
+    assert raw.prompt_ids == tok.encode(prompt) and raw.messages == [] and raw.dropped_count == 0
+    assert not set(raw.prompt_ids) & set(tok.special_ids) - {tok.bos_id}  # the markers are characters
+    assert raw.prompt_ids != tok.encode_chat([{"role": "user", "content": "Hello"}])
+
+
+def test_a_raw_prompt_too_long_says_by_how_much_and_nothing_is_cut(tok):
+    prompt = "word " * 200
+    n = len(tok.encode(prompt))
+    with pytest.raises(PromptTooLong) as e:
+        assemble_raw(tok, prompt, context_length=n + 5, reserve=10)
+    assert e.value.prompt_tokens == n and e.value.limit == n - 5
+    assert f"{n:,} tokens" in str(e.value) and "5 too many" in str(e.value)
+    assert assemble_raw(tok, prompt, context_length=n + 10, reserve=10).prompt_tokens == n

@@ -235,10 +235,22 @@ def test_no_cors_headers(client):
     assert "access-control-allow-origin" not in r.headers
 
 
-def test_a_full_queue_is_refused_with_503(session, threads):
+def test_a_full_queue_is_refused_with_429_and_when_to_retry(session, threads):
     with TestClient(create_app(ServedModel(session, "m"), threads(max_waiting=0))) as c:
+        for path, body in ((CHAT, {"messages": HELLO}), ("/v1/completions", {"prompt": "Once"})):
+            r = c.post(path, json=body)
+            error = assert_error(r, 429)
+            assert error["code"] == "server_busy" and "busy" in error["message"] and "at most 0" in error["message"]
+            assert int(r.headers["retry-after"]) >= 1
+
+
+def test_a_closing_server_refuses_with_503(session, threads):
+    thread = threads()
+    with TestClient(create_app(ServedModel(session, "m"), thread)) as c:
+        thread.close()
         error = assert_error(c.post(CHAT, json={"messages": HELLO}), 503)
-        assert error["code"] == "server_busy" and "busy" in error["message"]
+        assert error["code"] == "server_shutting_down" and "shutting down" in error["message"]
+        assert "retry-after" not in r.headers if (r := c.get("/v1/models")) else True
 
 
 def test_the_model_thread_runs_one_request_at_a_time_in_order(threads):
@@ -344,7 +356,7 @@ def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(threads):
 
 def test_the_openapi_schema_describes_the_endpoints(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/models", "/v1/chat/completions"} <= set(paths)
+    assert {"/v1/models", "/v1/chat/completions", "/v1/completions"} <= set(paths)
 
 
 def test_listening_beyond_this_machine_needs_an_api_key():
@@ -355,7 +367,11 @@ def test_listening_beyond_this_machine_needs_an_api_key():
         listen_settings("0.0.0.0", 8321, None)
     with pytest.raises(UnsafeListen):
         listen_settings("192.168.1.5", 8321, "")
-    assert listen_settings("0.0.0.0", 8321, "k").api_key == "k"
+    assert listen_settings("0.0.0.0", 8321, "k" * 8).api_key == "k" * 8
+    with pytest.raises(UnsafeListen, match="at least 8"):
+        listen_settings("0.0.0.0", 8321, "k")
+    with pytest.raises(ValueError, match="not an IP address"):
+        listen_settings("my laptop", 8321, None)
     with pytest.raises(ValueError):
         listen_settings("127.0.0.1", 70000, None)
 

@@ -11,7 +11,7 @@ from app.server import translate
 from app.server.background import BackgroundServer
 from app.server.model_thread import ModelThread
 from app.server.routes import ServedModel, create_app
-from app.server.schemas import ChatCompletionRequest
+from app.server.schemas import ChatCompletionRequest, CompletionRequest
 from app.settings import CacheConfig
 from engine import default_model
 
@@ -137,6 +137,58 @@ def test_errors_reach_the_client_as_openai_errors(client, served):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(messages=QUESTION, model="m", max_tokens=served.context_length)
     assert e.value.code == "context_length_exceeded" and "too many" in e.value.message
+
+
+PROMPT = "The three primary colours are"
+
+
+def engine_completion(served: ServedModel, **fields):
+    """A plain completion straight through the session (the raw-prompt path the window would use)."""
+    call = translate.completion_call(CompletionRequest(prompt=PROMPT, **fields), CacheConfig())
+    request = translate.fit_context(call, served.raw_prompt_tokens(PROMPT), served.context_length)
+    items = list(served.session.stream(request, lambda: False, lambda _d, _t: None))
+    return [i for i in items if not isinstance(i, ReplyDone) and i.token is not None], items[-1].stats
+
+
+def test_a_completion_equals_the_engines_on_the_raw_prompt(client, served):
+    r = client.completions.create(model="base", prompt=PROMPT, temperature=0, max_tokens=10, logprobs=5)
+    (choice,) = r.choices
+    tokens, stats = engine_completion(served, temperature=0, max_tokens=10, logprobs=5)
+    assert choice.text == "".join(t.text for t in tokens) and choice.text
+    tok = served.session.lm.tokenizer
+    assert r.usage.prompt_tokens == stats["prompt_tokens"] == len(tok.encode(PROMPT))
+    assert r.usage.prompt_tokens < len(tok.encode_chat([{"role": "user", "content": PROMPT}]))  # no template
+    lp = choice.logprobs
+    assert lp.tokens == [t.piece for t in tokens]
+    assert lp.token_logprobs == pytest.approx([t.logprob for t in tokens], abs=1e-5)
+    assert [max(top.values()) for top in lp.top_logprobs] == pytest.approx(lp.token_logprobs, abs=1e-6)  # greedy
+    assert [choice.text[o:] for o in lp.text_offset] == ["".join(t.text for t in tokens[i:]) for i in range(len(tokens))]
+
+
+def test_a_streamed_completion_equals_the_whole_one(client):
+    whole = client.completions.create(model="m", prompt=PROMPT, temperature=0, max_tokens=8)
+    with client.completions.create(model="m", prompt=PROMPT, temperature=0, max_tokens=8, stream=True,
+                                   stream_options={"include_usage": True}) as stream:
+        chunks = list(stream)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_completion_stop_seed_and_cache(client):
+    free = client.completions.create(model="m", prompt=PROMPT, temperature=0, max_tokens=12).choices[0].text
+    stop = free[len(free) // 2:len(free) // 2 + 2]
+    assert stop.strip(), free
+    stopped = client.completions.create(model="m", prompt=PROMPT, temperature=0, max_tokens=12, stop=stop)
+    assert stopped.choices[0].finish_reason == "stop" and stopped.choices[0].text == free[: free.index(stop)]
+    ask = lambda seed: client.completions.create(model="m", prompt=PROMPT, temperature=1.0, max_tokens=10,  # noqa: E731
+                                                 seed=seed).choices[0].text
+    first = ask(99)
+    assert ask(99) == first and any(ask(s) != first for s in (1, 2, 3))
+    again = client.completions.create(model="m", prompt=PROMPT + free, temperature=0, max_tokens=2)
+    assert 0 < again.usage.prompt_tokens_details.cached_tokens < again.usage.prompt_tokens
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="m", prompt=PROMPT, echo=True)
+    assert e.value.param == "echo"
 
 
 def test_glassbox_serve_serves_until_interrupted(tmp_path):

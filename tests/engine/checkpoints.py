@@ -1,5 +1,9 @@
 """Tiny random-weight checkpoints of every architecture, written to disk in each format.
 
+Run as `python -m tests.engine.checkpoints DIR` it writes every architecture's Hugging Face folder
+to DIR/<name> with DIR/manifest.json (probe tokens, weight digests): the input of
+scripts/make_golden_mlxlm.py, which runs mlx-lm on them in a venv of its own.
+
 `write_hf(arch_name, folder)`: a Hugging Face folder (config.json, model.safetensors with HF names,
 a byte-level tokenizer.json). `write_gguf(arch_name, path)`: a GGUF written with llama.cpp's own
 `gguf` writer, with the metadata keys llama.cpp's converter writes (spelled out here, not taken from
@@ -29,7 +33,7 @@ TINY: dict[str, dict[str, Any]] = {
                   tie_word_embeddings=True),
     "mistral": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, sliding_window=8,
                     tie_word_embeddings=False),
-    "qwen2": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32, rope_theta=1e6,
+    "qwen2": dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, rope_theta=1e6,
                   tie_word_embeddings=True),
     "qwen3": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
                   tie_word_embeddings=True),
@@ -39,13 +43,36 @@ TINY: dict[str, dict[str, Any]] = {
     "gemma3": dict(num_hidden_layers=6, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
                    sliding_window=8, query_pre_attn_scalar=32, rope_local_base_freq=10000.0,
                    rope_theta=1e6, rms_norm_eps=1e-6),
+    "qwen3_moe": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                      num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True,
+                      decoder_sparse_step=1, mlp_only_layers=[], tie_word_embeddings=True),
+    # layer 0 dense, layers 1-2 experts; 8 experts in 4 groups, the best 2 groups eligible
+    "deepseek_v3": dict(num_hidden_layers=3, num_attention_heads=4, kv_lora_rank=64, q_lora_rank=64,
+                        qk_rope_head_dim=32, qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=8,
+                        n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2,
+                        routed_scaling_factor=2.5, moe_intermediate_size=32, first_k_dense_replace=1,
+                        norm_topk_prob=True, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                        rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                      "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.7, "mscale_all_dim": 0.7}),
+    # V2-Lite's shape: queries not low-rank; softmax routing limited to the 2 best of 4 groups,
+    # gates scaled (not renormalised); two shared experts
+    "deepseek_v2": dict(num_hidden_layers=3, num_attention_heads=4, kv_lora_rank=64, q_lora_rank=None,
+                        qk_rope_head_dim=32, qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=8,
+                        n_shared_experts=2, num_experts_per_tok=2, n_group=4, topk_group=2,
+                        topk_method="group_limited_greedy", scoring_func="softmax", norm_topk_prob=False,
+                        routed_scaling_factor=1.5, moe_intermediate_size=32, first_k_dense_replace=1,
+                        rms_norm_eps=1e-6, tie_word_embeddings=False,
+                        rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                      "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
 }
 ARCHITECTURES = tuple(TINY)
+PROBE_TOKENS = [(i * 37 + 11) % 256 for i in range(24)]  # longer than the tiny windows (8)
+GGUF_ARCHITECTURE = {"qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
 
 
 def tiny_config(name: str) -> dict[str, Any]:
     return dict(model_type=name, hidden_size=64, intermediate_size=128, vocab_size=VOCAB,
-                max_position_embeddings=256, **TINY[name])
+                max_position_embeddings=256, **{"rms_norm_eps": 1e-5, "rope_theta": 10000.0, **TINY[name]})
 
 
 def tiny_model(name: str, seed: int = 0):
@@ -60,11 +87,39 @@ def tiny_model(name: str, seed: int = 0):
     return model
 
 
+def weights_digest(name: str, seed: int = 0) -> str:
+    """sha256 of the tiny model's float32 weights (names sorted): says a fixture was made from them."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, value in sorted(tree_flatten(tiny_model(name, seed).parameters())):
+        digest.update(key.encode())
+        digest.update(np.array(value.astype(mx.float32)).tobytes())
+    return digest.hexdigest()
+
+
 def _tokens() -> list[str]:
     from engine.tokenizer import byte_decoder
 
     by_byte = {b: ch for ch, b in byte_decoder().items()}
     return [by_byte[b] for b in range(256)] + [f"<|control_{i}|>" for i in range(N_CONTROL)]
+
+
+def hf_tensors(name: str, params: dict[str, mx.array]) -> dict[str, mx.array]:
+    """Our parameter names -> Hugging Face's: one tensor per expert (`mlp.experts.E.gate_proj`), and
+    DeepSeek's per-head W^UK / W^UV as the one `kv_b_proj` they were split from."""
+    config, out = tiny_config(name), {}
+    for key, value in params.items():
+        if ".switch_mlp." in key:
+            for e in range(value.shape[0]):
+                out[key.replace(".switch_mlp.", f".experts.{e}.")] = value[e]
+        elif key.endswith("self_attn.embed_q.weight"):  # (H, rank, nope) + (H, v, rank) -> (H * (nope + v), rank)
+            w_uv = params[key.replace("embed_q", "unembed_out")]
+            kv_b = mx.concatenate([value.swapaxes(-1, -2), w_uv], axis=1)
+            out[key.replace("embed_q", "kv_b_proj")] = kv_b.reshape(-1, config["kv_lora_rank"])
+        elif not key.endswith("self_attn.unembed_out.weight"):
+            out[key] = value
+    return out
 
 
 def write_hf(name: str, folder: Path, seed: int = 0) -> Path:
@@ -73,7 +128,8 @@ def write_hf(name: str, folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model = tiny_model(name, seed)
     (folder / "config.json").write_text(json.dumps(tiny_config(name)))
-    weights = {k if k.startswith("lm_head") else f"model.{k}": v for k, v in tree_flatten(model.parameters())}
+    params = hf_tensors(name, dict(tree_flatten(model.parameters())))
+    weights = {k if k.startswith("lm_head") else f"model.{k}": v for k, v in params.items()}
     mx.save_safetensors(str(folder / "model.safetensors"), weights)
     tokens = _tokens()
     backend = Tokenizer(models.BPE({t: i for i, t in enumerate(tokens[:256])}, []))
@@ -91,7 +147,7 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
 
     arch, config, model = get_architecture(name), tiny_config(name), tiny_model(name, seed)
     args = model.args
-    w = gguf.GGUFWriter(str(path), name)
+    w = gguf.GGUFWriter(str(path), GGUF_ARCHITECTURE.get(name, name))
     w.add_name(f"tiny {name}")
     w.add_block_count(args.num_hidden_layers)
     w.add_context_length(config["max_position_embeddings"])
@@ -99,8 +155,37 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
     w.add_feed_forward_length(args.intermediate_size)
     w.add_head_count(args.num_attention_heads)
     w.add_head_count_kv(args.num_key_value_heads)
-    w.add_key_length(args.head_dim)
-    w.add_value_length(args.head_dim)
+    if name.startswith("deepseek"):  # llama.cpp's converter: MLA as MQA over the latent, head widths apart
+        w.add_key_length(args.kv_lora_rank + args.qk_rope_head_dim)
+        w.add_value_length(args.kv_lora_rank)
+        w.add_key_length_mla(args.head_dim)
+        w.add_value_length_mla(args.v_head_dim)
+        w.add_kv_lora_rank(args.kv_lora_rank)
+        if args.q_lora_rank:
+            w.add_q_lora_rank(args.q_lora_rank)
+        w.add_rope_dimension_count(args.qk_rope_head_dim)
+        w.add_leading_dense_block_count(args.first_k_dense_replace)
+        w.add_expert_feed_forward_length(args.moe_intermediate_size)
+        w.add_expert_count(args.n_routed_experts)
+        w.add_expert_shared_count(args.n_shared_experts)
+        w.add_expert_used_count(args.num_experts_per_tok)
+        w.add_expert_weights_scale(args.routed_scaling_factor)
+        w.add_expert_weights_norm(args.norm_topk_prob)
+        w.add_expert_gating_func(getattr(gguf.ExpertGatingFuncType, args.scoring_func.upper()))
+        w.add_expert_group_count(args.n_group)
+        w.add_expert_group_used_count(args.topk_group)
+        if yarn := args.rope_scaling:
+            w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+            w.add_rope_scaling_factor(yarn["factor"])
+            w.add_rope_scaling_orig_ctx_len(yarn["original_max_position_embeddings"])
+            w.add_rope_scaling_yarn_log_mul(0.1 * yarn["mscale_all_dim"])  # llama.cpp's spelling of mscale
+    else:
+        w.add_key_length(args.head_dim)
+        w.add_value_length(args.head_dim)
+    if name == "qwen3_moe":
+        w.add_expert_count(args.num_experts)
+        w.add_expert_used_count(args.num_experts_per_tok)
+        w.add_expert_feed_forward_length(args.moe_intermediate_size)
     w.add_layer_norm_rms_eps(args.rms_norm_eps)
     w.add_rope_freq_base(args.rope_theta)
     if getattr(args, "sliding_window", None):
@@ -116,7 +201,7 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
     params = dict(tree_flatten(model.parameters()))
     for gguf_name, value in arch.gguf.to_gguf(params, config).items():
         data = np.array(value.astype(mx.float32))
-        if tensor_type is not None and data.ndim == 2:
+        if tensor_type is not None and data.ndim >= 2:
             w.add_tensor(gguf_name, gguf.quants.quantize(data, tensor_type), raw_dtype=tensor_type)
         else:
             w.add_tensor(gguf_name, data)
@@ -125,3 +210,19 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def main() -> None:
+    import sys
+
+    out = Path(sys.argv[1])
+    manifest = {"tokens": PROBE_TOKENS, "architectures": {}}
+    for name in ARCHITECTURES:
+        write_hf(name, out / name)
+        manifest["architectures"][name] = {"weights_sha256": weights_digest(name), "config": tiny_config(name)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(f"wrote {len(ARCHITECTURES)} tiny checkpoints to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,10 +17,10 @@ from engine.loading import WeightPolicy, load
 from engine.models import get_architecture
 from engine.prompt_cache import PromptCache
 from engine.sampling import GREEDY
-from tests.engine.checkpoints import ARCHITECTURES, tiny_model, write_gguf, write_hf
+from tests.engine.checkpoints import ARCHITECTURES, PROBE_TOKENS, tiny_model, write_gguf, write_hf
 
 FLOAT32 = WeightPolicy("float32")
-TOKENS = mx.array([[(i * 37 + 11) % 256 for i in range(24)]])  # longer than the tiny windows (8)
+TOKENS = mx.array([PROBE_TOKENS])
 
 
 def logits(model, tokens=TOKENS, cache=None):
@@ -60,6 +60,16 @@ def test_quantized_gguf_is_read_exactly(name, tmp_path):
         expected = gguf.quants.dequantize(t.data, t.tensor_type)  # llama.cpp's definition
         ((key, value),) = layout.to_model({t.name: mx.array(expected)}, ours.info.config).items()
         assert max_diff(params[key], value) == 0.0, key
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_a_quantized_gguf_held_as_stored_equals_it_expanded(name, tmp_path):
+    """Every matrix Q5_0, stacked experts and MoE routers too (llama.cpp keeps a router in float,
+    another writer may not: a router has no quantized form, so it is expanded)."""
+    path = write_gguf(name, tmp_path / "q5.gguf", tensor_type=gguf.GGMLQuantizationType.Q5_0)
+    stored, expanded = load(path, WeightPolicy("stored")), load(path, FLOAT32)
+    assert stored.info.held_as.startswith("as stored")
+    assert max_diff(logits(stored.model), logits(expanded.model)) < 1e-4
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine import model_catalog
-from engine.loading import load
+from engine.loading import WeightPolicy, load
 from tests.engine.test_golden import Bounds, compare, full_logprobs, greedy_events
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden_gemma3"
@@ -35,14 +35,21 @@ def _fixture(name: str) -> dict:
 
 TOKENS, LOGPROBS, GREEDY = _fixture("tokens.json"), _fixture("logprobs.json"), _fixture("greedy.json")
 CASES = {c["name"]: c for c in LOGPROBS["cases"]}
-# Measured (see docs/correctness.md) -> bound: a little above what was measured.
-F32 = Bounds(gap=2e-3, kl=2e-6)
-STORED = Bounds(gap=0.5, kl=0.02)  # re-quantized Q4_K/Q6_K matrices (the Metal path)
+# Measured (docs/correctness.md) -> bound: a little above what was measured.
+#  vs "f32": gap 5.6e-3, KL 3.5e-6 -> 7e-3, 5e-6. Looser than the default model's (1e-4, 5e-10) for a
+#  reason of llama.cpp's, not ours: its CPU GELU looks the activation up in a float16 table
+#  (ggml-cpu/vec.h, GGML_GELU_FP16), which Gemma's GeGLU MLP uses and SmolLM2's SwiGLU does not.
+#  Our float32 pass equals a float64 numpy pass of the same weights to 2e-5
+#  (scripts/gemma_float64_check.py); emulating the table there brings llama.cpp to 1.6e-3.
+F32 = Bounds(gap=7e-3, kl=5e-6)
+STORED = Bounds(gap=0.06, kl=3e-4)  # Q6_K matrices re-quantized to 8 bits (measured 0.046, 1.65e-4)
 
 
 @pytest.fixture(scope="module")
 def gemma():
-    return load(model_catalog.path_of(MODEL))
+    """Float32, whatever this machine's default policy (with Glassbox's CPU kernels built it is
+    "stored": see the last test)."""
+    return load(model_catalog.path_of(MODEL), WeightPolicy("float32"))
 
 
 def test_fixtures_belong_to_this_file_and_cover_enough():
@@ -61,7 +68,14 @@ def test_model_info_says_base_model_family_template_and_licence(gemma):
 @pytest.mark.parametrize("special", [False, True], ids=["plain", "special"])
 @pytest.mark.parametrize("case", TOKENS["cases"], ids=lambda c: repr(c["text"][:24]))
 def test_token_ids_equal_llama_cpp(gemma, case, special):
-    assert gemma.tokenizer.encode(case["text"], special=special) == case["ids_special" if special else "ids"]
+    expected = case["ids_special" if special else "ids"]
+    bos = gemma.tokenizer.bos_id
+    if expected[:2] == [bos, bos]:
+        # "<bos>text" with special parsing: llama.cpp adds a BOS before the one the text names
+        # (and warns "the final prompt starts with 2 BOS tokens"); we deliberately add none
+        # (tests/engine/test_tokenizer.py::test_eos_and_bos). Every other id must be equal.
+        expected = expected[1:]
+    assert gemma.tokenizer.encode(case["text"], special=special) == expected
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -91,21 +105,20 @@ def test_greedy_generation_follows_llama_cpp_f32(gemma, case):
         assert abs(events[i].logprob - ref_lp) <= F32.gap, f"step {i}"
 
 
-def test_held_as_stored_the_k_quants_are_requantized_to_mlx_affine_and_agree():
-    """The Metal path: Q4_K/Q6_K matrices re-quantized to MLX's affine layout (group 32), the
-    Q5_0/Q8_0 ones exactly as stored. Re-quantizing moves the numbers a little, not the answer."""
-    from engine.loading import WeightPolicy
-
+def test_held_as_stored_the_k_quants_are_in_mlx_affine_layout_and_agree():
+    """The Metal path: Q4_K, Q5_0 and Q8_0 matrices held exactly as stored (MLX's affine layout,
+    group 32, holds them); only the 9 Q6_K matrices (16-value groups) are re-quantized, to 8 bits.
+    Re-quantizing moves the numbers a little, not the answer."""
     stored = load(model_catalog.path_of(MODEL), WeightPolicy("stored"))
-    assert "re-quantized" in stored.info.held_as
+    assert "9 matrices re-quantized" in stored.info.held_as
     case = CASES["plain_capital"]
     c = compare(full_logprobs(stored, case["ids"]), case, "f32")
-    assert c.top1_same and c.kl <= STORED.kl
+    assert c.top1_same and c.gap <= STORED.gap and c.kl <= STORED.kl
 
 
 def measure() -> None:
     """Print what the bounds above are set from."""
-    lm = load(model_catalog.path_of(MODEL))
+    lm = load(model_catalog.path_of(MODEL), WeightPolicy("float32"))
     n_ok = sum(
         lm.tokenizer.encode(c["text"], special=s) == c["ids_special" if s else "ids"]
         for c in TOKENS["cases"] for s in (False, True)

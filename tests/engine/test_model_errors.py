@@ -13,6 +13,8 @@ import pytest
 from engine.loading import ModelLoadError, load
 from tests.engine.checkpoints import write_hf
 
+K_AFFINE = (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q5_K)
+
 
 def load_error(path) -> str:
     with pytest.raises(ModelLoadError) as e:
@@ -26,7 +28,7 @@ def one_tensor_gguf(path, kind: gguf.GGMLQuantizationType, architecture: str = "
     """A GGUF holding one 2x256 tensor of `kind` (random blocks with small float16 scales)."""
     block, size = gguf.GGML_QUANT_SIZES[kind]
     raw = np.random.default_rng(0).integers(0, 256, (2, 256 // block * size), dtype=np.uint8)
-    if kind == gguf.GGMLQuantizationType.Q4_K:  # d and dmin: the first two float16s of each block
+    if kind in K_AFFINE:  # d and dmin: the first two float16s of each block
         raw.reshape(-1, size)[:, :4] = np.frombuffer(np.array([0.01, 0.01], "<f2").tobytes(), np.uint8)
     w = gguf.GGUFWriter(str(path), architecture)
     w.add_block_count(1)
@@ -54,14 +56,31 @@ def test_a_truncated_k_quant_file_says_truncated_and_names_the_tensor(tmp_path):
     assert "truncated" in message and "blk.0.ffn_down.weight" in message
 
 
-def test_k_quant_blocks_are_dequantized_as_llama_cpp_defines_them(tmp_path):
+@pytest.mark.parametrize("kind", K_AFFINE, ids=lambda k: k.name)
+def test_q4_k_and_q5_k_blocks_are_read_into_mlx_affine_layout_exactly(tmp_path, kind):
+    """Affine per 32 values (d·sc·q − dmin·m): MLX's layout holds them without re-quantizing."""
+    import mlx.core as mx
+
     from engine.gguf import read_gguf_contents
 
-    path = one_tensor_gguf(tmp_path / "q4k.gguf", gguf.GGMLQuantizationType.Q4_K)
+    path = one_tensor_gguf(tmp_path / "k.gguf", kind)
     contents = read_gguf_contents(path)
-    expected = gguf.quants.dequantize(gguf.GGUFReader(str(path)).tensors[0].data, gguf.GGMLQuantizationType.Q4_K)
-    assert contents.types["blk.0.ffn_down.weight"] == "Q4_K"
-    assert np.array_equal(np.array(contents.tensors["blk.0.ffn_down.weight"]), expected)
+    expected = gguf.quants.dequantize(gguf.GGUFReader(str(path)).tensors[0].data, kind)
+    parts = [contents.tensors[f"blk.0.ffn_down.{p}"] for p in ("weight", "scales", "biases")]
+    ours = np.array(mx.dequantize(*parts, group_size=32, bits=4 if kind.name == "Q4_K" else 5))
+    assert contents.types["blk.0.ffn_down.weight"] == kind.name
+    assert np.abs(ours - expected).max() <= 1e-6 * np.abs(expected).max()  # float32 rounding of d·sc·q − dmin·m
+
+
+def test_other_k_quant_blocks_are_dequantized_as_llama_cpp_defines_them(tmp_path):
+    from engine.gguf import read_gguf_contents
+
+    kind = gguf.GGMLQuantizationType.Q6_K
+    path = one_tensor_gguf(tmp_path / "q6k.gguf", kind)
+    contents = read_gguf_contents(path)
+    expected = gguf.quants.dequantize(gguf.GGUFReader(str(path)).tensors[0].data, kind)
+    assert contents.types["blk.0.ffn_down.weight"] == "Q6_K"
+    assert np.array_equal(np.array(contents.tensors["blk.0.ffn_down.weight"]), expected, equal_nan=True)
 
 
 @pytest.mark.parametrize(("kind", "shown"), [(99, "type 99"), (int(gguf.GGMLQuantizationType.Q8_1), "Q8_1")])

@@ -1,0 +1,45 @@
+"""First-load time of a model, each run in a fresh process (no converted weights are kept between runs).
+
+    flock /tmp/glassbox-bench.lock .venv/bin/python scripts/load_bench.py --model gemma3-270m --runs 5 [--policy auto]
+
+Prints `uptime` before and after (the machine is shared), then per run the seconds `load` took
+(ModelInfo.load_s: reading, converting, building the model and tokenizer) and how the weights are
+held, and the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CHILD = """
+import json, sys
+from engine.default_model import resolve
+from engine.loading import WeightPolicy, load
+lm = load(resolve(sys.argv[1]), WeightPolicy(sys.argv[2]))
+print(json.dumps({"load_s": lm.info.load_s, "held_as": lm.info.held_as}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--policy", default="auto", choices=["auto", "float32", "stored"])
+    args = ap.parse_args()
+    print("uptime before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    times = []
+    for _ in range(args.runs):
+        out = subprocess.run([sys.executable, "-c", CHILD, args.model, args.policy], capture_output=True, text=True, check=True)
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        times.append(run["load_s"])
+        print(f"load {run['load_s']:.2f} s  ({run['held_as']})")
+    print("uptime after: ", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print(f"median {statistics.median(times):.2f} s, min {min(times):.2f}, max {max(times):.2f} ({args.policy})")
+
+
+if __name__ == "__main__":
+    main()
