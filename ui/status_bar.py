@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtWidgets import QProgressBar, QStatusBar, QToolButton, QToolTip
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
 from engine.events import TokenEvent
@@ -104,6 +104,7 @@ class StatusBar(QStatusBar):
             "The OpenAI-compatible API (Preferences → Server): its address for clients, and the requests "
             "being answered or waiting. View → Requests lists them."
         )
+        self.fit()  # the numbers make room for it
 
     def follow(self, controller: ChatController) -> None:
         """Keep the numbers on the conversation the window shows, and the limits on the settings."""
@@ -237,6 +238,9 @@ class StatusBar(QStatusBar):
         room = self.width() - grip - 2 * SPACING_PX
         if self.progress.isVisible():
             room -= self.progress.width() + SPACING_PX
+        server = getattr(self, "server_label", None)  # made after the first fit
+        if server is not None and server.isVisibleTo(self):
+            room -= server.sizeHint().width() + SPACING_PX
         row = self.labels
         if self._message:
             row = self.labels[1:]
