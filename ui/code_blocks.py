@@ -25,7 +25,6 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QGuiApplication,
-    QPainter,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -87,8 +86,18 @@ def style_code(doc: QTextDocument, text_color: QColor, dark: bool) -> list[CodeB
         _mark_code(cursor, start, end)
         _highlight(cursor, start, text, language, dark)
         blocks.append(CodeBlock(start, end, language, text))
+    _room_above_first(doc, bool(blocks) and blocks[0].start == 0)
     cursor.endEditBlock()
     return blocks
+
+
+def _room_above_first(doc: QTextDocument, fence_first: bool) -> None:
+    """Qt drops the top margin of a document's first block: a reply that opens with a code block
+    gets the room for its header from the document's own top margin instead."""
+    root = doc.rootFrame()
+    fmt = root.frameFormat()
+    fmt.setTopMargin(doc.documentMargin() + (HEADER_HEIGHT if fence_first else 0))
+    root.setFrameFormat(fmt)
 
 
 def _is_fence(block) -> bool:
@@ -96,9 +105,7 @@ def _is_fence(block) -> bool:
 
 
 def _style_fence_line(cursor: QTextCursor, line, text_color: QColor, top: bool, bottom: bool) -> None:
-    fmt = line.blockFormat()
-    fmt.setBackground(code_shade(text_color))
-    fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)  # the shade spans the margins too
+    fmt = line.blockFormat()  # the view shades the block's band (`ui.code_scroll`), header to padding
     fmt.setNonBreakableLines(True)  # sideways scrolling keeps indentation; wrapping broke it
     fmt.setLeftMargin(PADDING)
     fmt.setRightMargin(PADDING)
@@ -187,7 +194,6 @@ class CodeHeader(QWidget):
         self.setObjectName("codeHeader")
         self.setCursor(Qt.CursorShape.ArrowCursor)
         self.text = ""
-        self.shade = QColor(0, 0, 0, 0)
         self.language = QLabel()
         self.language.setObjectName("codeLanguage")
         self.language.setTextFormat(Qt.TextFormat.PlainText)
@@ -203,18 +209,12 @@ class CodeHeader(QWidget):
         layout.addWidget(self.copy_button)
         self.setFixedHeight(HEADER_HEIGHT)
 
-    def set_block(self, block: CodeBlock, shade: QColor) -> None:
-        self.text, self.shade = block.text, shade
+    def set_block(self, block: CodeBlock) -> None:
+        self.text = block.text
         self.language.setText(block.language or "code")
         self.copy_button.setText("Copy")
-        self.update()
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
         self.copy_button.setText("Copied")
         self.copied.emit()
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.shade)
-        painter.end()
