@@ -1,7 +1,7 @@
 """Take docs/screenshot.png: the real window, a real question to the default model, a clicked token.
 
     python scripts/screenshot.py docs/screenshot.png [--question TEXT] [--dark] [--max-tokens N]
-        [--patience SECONDS] [--temperature T]
+        [--patience SECONDS] [--temperature T] [--width PX]
 
 Runs on a real X display: with no $DISPLAY it starts its own Xvfb (apt package `xvfb`) for the
 duration. Settings and data go to a temporary profile, so the user's own are never touched.
@@ -74,7 +74,7 @@ def pump(seconds: float) -> None:
 
 
 def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, patience: float = 300,
-         temperature: float | None = None) -> None:
+         temperature: float | None = None, width: int | None = None) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
@@ -98,6 +98,9 @@ def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, pa
         set_palette(qt_app, dark=True)
     if core.controller.model_info is None and not wait(core.controller.model_loaded, 120):
         sys.exit("the default model did not load")
+    if width:
+        window.resize(width, window.height())
+        pump(0.3)
     box = window.composer.box
     box.setPlainText(question)  # QTest.keyClicks handles ASCII only (an emoji aborts it)
     QTest.keyClick(box, Qt.Key.Key_Return)
@@ -107,8 +110,9 @@ def take(out: Path, question: str, dark: bool, max_tokens: int | None = None, pa
     view = window.transcript.views[-1]
     # click a token the model was unsure about, so the panel shows an interesting step
     tokens = view.message.tokens
-    candidates = [i for i, t in enumerate(tokens[:60]) if t["text"].strip() and t["logprob"] < -0.7]
-    index = candidates[0] if candidates else min(5, len(tokens) - 1)
+    shown = [i for i in range(len(tokens)) if view.text.token_span(i) is not None]  # "```" shows nothing
+    candidates = [i for i in shown[:60] if tokens[i].text.strip() and tokens[i].logprob < -0.7]
+    index = candidates[0] if candidates else shown[min(5, len(shown) - 1)] if shown else 0
     point = view.text.token_point(index)
     if point is None:
         sys.exit("could not find a token to click")
@@ -132,10 +136,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, help="the reply's token limit (default: the app's)")
     parser.add_argument("--patience", type=float, default=300, help="seconds to wait for the reply")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy; default: the app's)")
+    parser.add_argument("--width", type=int, help="the window's width in px (default: the app's)")
     args = parser.parse_args()
     xvfb = start_xvfb()
     try:
-        take(args.out, args.question, args.dark, args.max_tokens, args.patience, args.temperature)
+        take(args.out, args.question, args.dark, args.max_tokens, args.patience, args.temperature, args.width)
     finally:
         if xvfb is not None:
             xvfb.terminate()

@@ -25,7 +25,6 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QGuiApplication,
-    QPainter,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -109,9 +108,7 @@ def _is_fence(block) -> bool:
 
 
 def _style_fence_line(cursor: QTextCursor, line, text_color: QColor, top: bool, bottom: bool) -> None:
-    fmt = line.blockFormat()
-    fmt.setBackground(code_shade(text_color))
-    fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)  # the shade spans the margins too
+    fmt = line.blockFormat()  # the view shades the block's band (`ui.code_scroll`), header to padding
     fmt.setNonBreakableLines(True)  # sideways scrolling keeps indentation; wrapping broke it
     fmt.setLeftMargin(PADDING)
     fmt.setRightMargin(PADDING)
@@ -200,7 +197,6 @@ class CodeHeader(QWidget):
         self.setObjectName("codeHeader")
         self.setCursor(Qt.CursorShape.ArrowCursor)
         self.text = ""
-        self.shade = QColor(0, 0, 0, 0)
         self.language = QLabel()
         self.language.setObjectName("codeLanguage")
         self.language.setTextFormat(Qt.TextFormat.PlainText)
@@ -216,18 +212,12 @@ class CodeHeader(QWidget):
         layout.addWidget(self.copy_button)
         self.setFixedHeight(HEADER_HEIGHT)
 
-    def set_block(self, block: CodeBlock, shade: QColor) -> None:
-        self.text, self.shade = block.text, shade
+    def set_block(self, block: CodeBlock) -> None:
+        self.text = block.text
         self.language.setText(block.language or "code")
         self.copy_button.setText("Copy")
-        self.update()
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
         self.copy_button.setText("Copied")
         self.copied.emit()
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.shade)
-        painter.end()

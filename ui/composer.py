@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.attachments import Attachment, AttachmentError, read_attachment
 
 MAX_VISIBLE_LINES = 8
+COMPACT_BELOW_PX = 440  # narrower than this, Attach… is a "+" (its tooltip says what it does)
 
 
 class MessageBox(QPlainTextEdit):
@@ -73,10 +74,10 @@ class MessageBox(QPlainTextEdit):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        # the hint about Shift+Enter only when it fits on the box's one line
-        full = "Message Glassbox…  (Shift+Enter: new line)"
-        fits = self.fontMetrics().horizontalAdvance(full) + 24 <= self.viewport().width()
-        self.setPlaceholderText(full if fits else "Message Glassbox…")
+        # the hint about Shift+Enter only when it fits on the box's one line, and a shorter one after
+        room = self.viewport().width() - 24
+        forms = ("Message Glassbox…  (Shift+Enter: new line)", "Message Glassbox…", "Message…")
+        self.setPlaceholderText(next((f for f in forms if self.fontMetrics().horizontalAdvance(f) <= room), forms[-1]))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -119,7 +120,8 @@ class Composer(QFrame):
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.attach_button = QPushButton("Attach…")
         self.attach_button.setObjectName("attachButton")
-        self.attach_button.setToolTip("Put a text file's contents into the message (or drop files on the box)")
+        self.attach_button.setAccessibleName("Attach text files")
+        self.attach_button.setToolTip("Attach text files: their contents go into the message (or drop files on the box)")
         self.attach_button.clicked.connect(self.ask_files)
         self.info = QLabel()  # what attaching did or could not do; plain text (file names are data)
         self.info.setObjectName("fieldHint")
@@ -152,6 +154,13 @@ class Composer(QFrame):
         self.box.textChanged.connect(self._update_button)
         self.box.textChanged.connect(self._drop_stale_problem)
         self._update_button()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # a narrow chat column (a small window with the panel open) keeps its room for the message
+        compact = self.width() < COMPACT_BELOW_PX
+        self.attach_button.setText("+" if compact else "Attach…")
+        self.button.setMinimumWidth(60 if compact else 84)
 
     # -- attachments -----------------------------------------------------------------------
 

@@ -112,12 +112,14 @@ class MessageView(QFrame):
         )
         self.continue_button.hide()
         self._last = False
-        header.addWidget(self.role_label)
-        header.addWidget(self.meta_label, 1)
-        for widget in (self.previous_button, self.branch_label, self.next_button,
-                       self.edit_button, self.continue_button, self.regenerate_button, self.copy_button):  # fmt: skip
-            header.addWidget(widget)
-        layout.addLayout(header)
+        self._actions = (self.previous_button, self.branch_label, self.next_button, self.edit_button,
+                         self.continue_button, self.regenerate_button, self.copy_button)  # fmt: skip
+        self._rows = (header, QHBoxLayout(), QHBoxLayout())
+        self._arrangement = ""
+        for row in self._rows:
+            row.setSpacing(8)
+            layout.addLayout(row)
+        self._arrange()
         self.edit_button.setVisible(message.role == "user" and message.id is not None)
         self.regenerate_button.hide()
         self.editor: MessageEditor | None = None
@@ -156,6 +158,57 @@ class MessageView(QFrame):
         self._tint, self._tint_code = tint, tint_code
         self.refresh()
 
+    # -- the header in the width there is -------------------------------------------------
+
+    def _arrange(self) -> None:
+        """The header on one row when it fits: who, the reply's numbers, the actions. Narrower,
+        the numbers go on a row of their own; narrower still, the actions go on a third row (the
+        versions ‹ 1/2 › stay beside who wrote it), so no button is cut."""
+        margins = self.layout().contentsMargins()
+        width = self.width() - margins.left() - margins.right()
+        spacing = self._rows[0].spacing()
+        actions = [w for w in self._actions if w.isVisibleTo(self)]
+        actions_px = sum(w.sizeHint().width() + spacing for w in actions)
+        meta = self.meta_label.text()
+        meta_px = self.meta_label.fontMetrics().horizontalAdvance(meta) + spacing + 4 if meta else 0
+        role_px = self.role_label.sizeHint().width()
+        if role_px + meta_px + actions_px <= width:
+            arrangement = "one row"
+        elif role_px + actions_px + spacing <= width:
+            arrangement = "numbers below"
+        else:
+            arrangement = "actions below"
+        if arrangement == self._arrangement:
+            return
+        self._arrangement = arrangement
+        header, second, third = self._rows
+        for row in self._rows:
+            while row.count():
+                row.takeAt(0)  # widgets stay; only their places are redone
+        header.addWidget(self.role_label)
+        branch, others = self._actions[:3], self._actions[3:]
+        if arrangement == "one row":
+            header.addWidget(self.meta_label, 1)
+            for widget in self._actions:
+                header.addWidget(widget)
+        elif arrangement == "numbers below":
+            header.addStretch(1)
+            for widget in self._actions:
+                header.addWidget(widget)
+            second.addWidget(self.meta_label, 1)
+        else:  # versions beside who wrote it, the numbers, then the other actions on a row of their own
+            header.addStretch(1)
+            for widget in branch:
+                header.addWidget(widget)
+            second.addWidget(self.meta_label, 1)
+            third.addStretch(1)
+            for widget in others:
+                third.addWidget(widget)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
     def _button(self, text: str, tip: str, slot) -> QToolButton:
         button = QToolButton()
         button.setText(text)
@@ -186,6 +239,7 @@ class MessageView(QFrame):
         dropped = m.stats.get("dropped_messages", 0)
         self.notice_label.setText(dropped_text(dropped) if dropped else "")
         self.notice_label.setVisible(bool(dropped))
+        self._arrange()
 
     def set_left_out(self, left_out: bool) -> None:
         """Mark a message the model did not see for the latest reply (dimmed, with a line saying so)."""
@@ -208,6 +262,7 @@ class MessageView(QFrame):
         self._last = last
         self.regenerate_button.setVisible(last and self.message.role == "assistant")
         self._show_continue()
+        self._arrange()
 
     def _show_continue(self) -> None:
         m = self.message
@@ -230,9 +285,10 @@ class MessageView(QFrame):
             self.editor = MessageEditor()
             self.editor.submitted.connect(self.edit_submitted)
             self.editor.cancelled.connect(self.stop_editing)
-            self.layout().insertWidget(2, self.editor)
+            self.layout().insertWidget(self.layout().indexOf(self.text), self.editor)
         self.text.hide()
         self.edit_button.hide()
+        self._arrange()
         self.editor.start(self.message.text)
 
     def stop_editing(self) -> None:
@@ -241,6 +297,7 @@ class MessageView(QFrame):
             self.editor = None
         self.text.show()
         self.edit_button.show()
+        self._arrange()
 
     def show_memories(self) -> MemoriesPopup:
         """The memories this reply's request carried, as a readable list under the chip."""

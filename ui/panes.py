@@ -29,6 +29,7 @@ class SidePanes(QObject):
         self._default = {0: widths[0], 2: widths[1]}
         self._last = dict(self._default)  # the width to give a pane when it opens again
         self._folded: set[int] = set()  # folded by the window for lack of room (not by the user)
+        self._fitted_width: int | None = None  # the splitter's width at the last fit
         splitter.setChildrenCollapsible(True)
         splitter.setCollapsible(1, False)
         splitter.setStretchFactor(0, 0)
@@ -43,7 +44,9 @@ class SidePanes(QObject):
         splitter.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:
-        if watched is self.splitter and event.type() == QEvent.Type.Resize:
+        if watched is self.splitter and event.type() == QEvent.Type.Resize and (
+            event.size().width() != event.oldSize().width()
+        ):  # only a change of width: a taller status bar must not fold a pane the user just opened
             self._fit_timer.start()
         return False
 
@@ -76,8 +79,11 @@ class SidePanes(QObject):
 
     def set_open(self, index: int, open_: bool) -> None:
         """Open or collapse a side pane (a user's choice: the window does not undo it). A pane
-        opened in a window too narrow for both folds the other one away to make room."""
+        opened in a window too narrow for both folds the other one away to make room; closed
+        again, it gives that room back (the folded pane returns)."""
         self._folded.discard(index)
+        self._fit_timer.stop()  # the user's choice comes after any resize still to be fitted
+        self._fitted_width = self.splitter.width()
         if open_:
             other = 2 - index
             need = self.chat_min + max(self._last[index], self.splitter.widget(index).minimumWidth())
@@ -87,38 +93,44 @@ class SidePanes(QObject):
             self._open(index)
         else:
             self._close(index)
+            self.fit()  # a pane folded for this one's sake comes back
         self._announce()
 
     def fit(self) -> None:
-        """Fold side panes away while the chat would be narrower than `chat_min` (right first),
-        and bring back the ones folded earlier when there is room again."""
+        """As the window narrows, fold side panes away while the chat would be narrower than
+        `chat_min` (right first); bring back the ones folded earlier when there is room again.
+        A pane the user opened is folded only when the window gets narrower after that."""
         total = self.splitter.width()
         if total <= 0:
             return
+        narrowed = self._fitted_width is None or total < self._fitted_width
+        self._fitted_width = total
         handle = self.splitter.handleWidth()
         for index in (2, 0):  # the next-token panel goes first, the conversation list after it
             sizes = self.splitter.sizes()
-            if self.is_open(index) and sizes[1] < self.chat_min:
+            if narrowed and self.is_open(index) and sizes[1] < self.chat_min:
                 self._close(index)
                 self._folded.add(index)
         for index in (0, 2):  # and come back in the opposite order
             if index not in self._folded:
                 continue
-            others = sum(self._last[i] + handle for i in (0, 2) if i != index and self.is_open(i))
-            if total - others - self._last[index] - handle >= self.chat_min:
+            others = sum(self.splitter.sizes()[i] + handle for i in (0, 2) if i != index and self.is_open(i))
+            room = total - others - handle - self.chat_min  # what the pane may take, the chat keeping its minimum
+            if room >= self.splitter.widget(index).minimumWidth():
                 self._folded.discard(index)
-                self._open(index)
+                self._open(index, min(self._last[index], room))
         self._announce()
 
     # -- mechanics -------------------------------------------------------------------------
 
-    def _open(self, index: int) -> None:
+    def _open(self, index: int, width: int | None = None) -> None:
+        """Show a pane at `width` px (default: its last width, as far as the chat can give)."""
         widget = self.splitter.widget(index)
         widget.show()
         sizes = self.splitter.sizes()
         if sizes[index] <= 0:
             room = sizes[1] - CHAT_HARD_MIN  # what the chat can give without going below its floor
-            want = max(widget.minimumWidth(), min(self._last[index], room))
+            want = max(widget.minimumWidth(), min(self._last[index] if width is None else width, room))
             sizes[1] -= want
             sizes[index] = want
             self.splitter.setSizes(sizes)

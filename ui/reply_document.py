@@ -6,8 +6,9 @@ backslashes that are not Markdown's escapes show as written, LaTeX's included), 
 repairs that make the document hold exactly what was written, each a small function on the document:
 - an image shows as its Markdown text (`![alt](address)`), never loaded;
 - a single line break stays a line break (Markdown would join the lines of a poem);
-- Qt's stray empty first line in a table cell after a code block goes; tables get borders and a
-  bold header row;
+- Qt's stray empty first line in a table cell after a code block goes; tables get borders, a
+  bold header row and columns that never break a word (`fit_table_columns`: a table too wide for
+  the view scrolls sideways instead);
 - code is styled by `ui.code_blocks`.
 It returns the document's text, the source-to-document map (`ui.markdown_align.align`, Python
 indices) and the code blocks.
@@ -18,10 +19,12 @@ from __future__ import annotations
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetricsF,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextFormat,
+    QTextLength,
     QTextTable,
     QTextTableFormat,
 )
@@ -52,6 +55,7 @@ def render_markdown(
     rendered = keep_line_breaks(doc, source, rendered, mapping)
     blocks = style_code(doc, text_color, dark)
     style_tables(doc, text_color)
+    fit_table_columns(doc, doc.textWidth())
     return rendered, mapping, blocks
 
 
@@ -107,6 +111,54 @@ def tidy_tables(doc: QTextDocument) -> None:
                     cursor.setBlockFormat(kept)
 
 
+CELL_TEXT_MAX_PX = 320  # a column holding sentences wraps them at words beyond this width
+CELL_PADDING = 5  # px around a table cell's text
+TABLE_INDENT_PX = 20  # what Qt's table layout takes beside its columns (indent, outer border), with room to spare
+
+
+def column_text_widths(doc: QTextDocument, table: QTextTable) -> list[tuple[float, float]]:
+    """(longest word, longest line at most CELL_TEXT_MAX_PX) of each column's text, in px."""
+    plain, bold = QFont(doc.defaultFont()), QFont(doc.defaultFont())  # the header row is bold
+    bold.setWeight(QFont.Weight.Bold)
+    widths = []
+    for column in range(table.columns()):
+        longest, word = 0.0, 0.0
+        for row in range(table.rows()):
+            cell = table.cellAt(row, column)
+            cursor = cell.firstCursorPosition()
+            cursor.setPosition(cell.lastCursorPosition().position(), QTextCursor.MoveMode.KeepAnchor)
+            metrics = QFontMetricsF(bold if row == 0 else plain)
+            for line in cursor.selectedText().split("\u2029"):
+                longest = max(longest, metrics.horizontalAdvance(line))
+                word = max([word, *(metrics.horizontalAdvance(w) for w in line.split())])
+        widths.append((word, max(word, min(longest, CELL_TEXT_MAX_PX))))
+    return widths
+
+
+def fit_table_columns(doc: QTextDocument, width: float) -> None:
+    """Give each table's columns widths for a view `width` px wide (<= 0: not known yet).
+
+    A column is as wide as its longest line (at most CELL_TEXT_MAX_PX) while the table fits;
+    narrower, the columns of sentences give way down to their longest word, never below: Qt would
+    otherwise break "1000000" into "10 00 00 0". A table still wider than the view scrolls
+    sideways (`ui.code_scroll`)."""
+    extra = 2 * (CELL_PADDING + 1) + 2  # padding and borders around a cell's text
+    for table in tables(doc):
+        columns = column_text_widths(doc, table)
+        room = width - 2 * doc.documentMargin() - extra * len(columns) - TABLE_INDENT_PX
+        natural = sum(n for _w, n in columns)
+        slack = sum(n - w for w, n in columns)
+        if width <= 0 or natural <= room or slack <= 0:
+            share = 1.0
+        else:
+            share = max(0.0, (room - sum(w for w, _n in columns)) / slack)
+        fmt = table.format()
+        fmt.setColumnWidthConstraints(
+            [QTextLength(QTextLength.Type.FixedLength, w + (n - w) * share + extra) for w, n in columns]
+        )
+        table.setFormat(fmt)
+
+
 def style_tables(doc: QTextDocument, text_color: QColor) -> None:
     """Visible cell borders, room around the text, and a bold header row (a Markdown table's first)."""
     border = QColor(text_color)
@@ -119,8 +171,10 @@ def style_tables(doc: QTextDocument, text_color: QColor) -> None:
         fmt.setBorderBrush(border)
         fmt.setBorderStyle(QTextTableFormat.BorderStyle.BorderStyle_Solid)
         fmt.setBorderCollapse(True)
-        fmt.setCellPadding(5)
+        fmt.setCellPadding(CELL_PADDING)
         fmt.setCellSpacing(0)
+        fmt.setTopMargin(4)  # apart from the paragraph or code block next to it
+        fmt.setBottomMargin(10)  # room for its sideways bar when it is wider than the view
         table.setFormat(fmt)
         for column in range(table.columns()):
             cell = table.cellAt(0, column)

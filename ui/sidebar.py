@@ -1,5 +1,10 @@
 """The conversation list: newest first, New Conversation, search across every message, rename,
-delete (confirmed). Picking a search hit opens its conversation at that message."""
+delete (confirmed). Picking a search hit opens its conversation at that message.
+
+The highlighted row is always the open conversation: a click, the arrow keys (Up/Down, Page Up/Down,
+Home/End) and Enter open the row they reach; a right-click leaves the highlight where it is; an open
+that fails puts the highlight back on the conversation still open. Among search hits the arrow keys
+only move, and Enter or a click opens the hit."""
 
 from __future__ import annotations
 
@@ -28,6 +33,25 @@ def confirm_delete(parent: QWidget, title: str) -> bool:
     return confirm(parent, "Delete conversation", f"Delete “{title}” and all its messages? This cannot be undone.")
 
 
+class ConversationList(QListWidget):
+    """The list itself: a right-click shows the menu without moving the highlight; Delete asks to
+    delete the highlighted conversation."""
+
+    delete_pressed = Signal()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.key() == Qt.Key.Key_Delete and self.state() != QListWidget.State.EditingState:
+            self.delete_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.button() == Qt.MouseButton.RightButton:
+            event.accept()  # the context menu comes from its own event; the current row stays
+            return
+        super().mousePressEvent(event)
+
+
 class Sidebar(QWidget):
     message_opened = Signal(int)  # a search hit opened: index of its message in the transcript
 
@@ -44,7 +68,7 @@ class Sidebar(QWidget):
         self.search_box.setPlaceholderText("Search all messages")
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setAccessibleName("Search conversations")
-        self.list = QListWidget()
+        self.list = ConversationList()
         self.list.setAccessibleName("Conversations")
         self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -65,10 +89,12 @@ class Sidebar(QWidget):
         self._search_timer.timeout.connect(self.refresh)
         self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
         self.list.itemClicked.connect(self._open)
-        self.list.itemActivated.connect(self._open)
+        self.list.itemActivated.connect(self._open)  # Enter
+        self.list.currentItemChanged.connect(self._on_current_changed)  # arrow keys, a drag
         self.list.itemDoubleClicked.connect(self._start_rename)
         self.list.itemChanged.connect(self._renamed)
         self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.delete_pressed.connect(lambda: self.list.currentItem() and self.delete(self.list.currentItem()))
         self.list.itemDelegate().closeEditor.connect(lambda *_args: self._mark_current())  # a rename ended
         controller.conversations_changed.connect(self.refresh)
         controller.conversation_opened.connect(lambda _id: self._mark_current())
@@ -124,14 +150,22 @@ class Sidebar(QWidget):
                 return self.list.item(row)
         return None
 
+    def _on_current_changed(self, item: QListWidgetItem | None, _previous=None) -> None:
+        """The user moved the highlight (the list's own changes block signals or mark the open
+        one): open what it reached, as a click would. Search hits wait for Enter or a click."""
+        if item is not None and not self.searching:
+            self._open(item)
+
     def _open(self, item: QListWidgetItem) -> None:
         conversation_id = item.data(ID_ROLE)
         if conversation_id is None:
             return
         message_id = item.data(MESSAGE_ROLE)
         if message_id is None:
-            if conversation_id != self._controller.conversation_id:
-                self._controller.open_conversation(conversation_id)
+            if conversation_id != self._controller.conversation_id and not self._controller.open_conversation(
+                conversation_id
+            ):  # the open one stays open: the highlight goes back to it once the list's own move is done
+                QTimer.singleShot(0, self, self._mark_current)
             return
         index = self._controller.show_message(conversation_id, message_id)
         if index is not None:
@@ -149,6 +183,8 @@ class Sidebar(QWidget):
             self.refresh()  # an empty title is not a rename: show the old one again
 
     def delete(self, item: QListWidgetItem) -> None:
+        if item.data(ID_ROLE) is None:
+            return  # "No messages match"
         if confirm_delete(self, item.text()):
             self._controller.delete_conversation(item.data(ID_ROLE))
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
 from engine.events import TokenEvent
+from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
 from ui.text_format import byte_size, duration, plain_tooltip
 
 PROMPT_CACHE_TIP = (
@@ -29,39 +30,61 @@ SOURCE_TIP = {
 }
 
 
+SPACING_PX = 6  # between the status bar's items (QStatusBar's own layout)
+MORE_TIP = "Not shown for lack of room (a wider window shows them):"
+
+
 def prompt_text(stats: dict) -> str:
     """E.g. "prompt 2,173 tok (2,146 cached · 27 computed)"."""
+    return prompt_forms(stats)[0]
+
+
+def prompt_forms(stats: dict) -> list[str]:
+    """The prompt's numbers from full to short: "prompt 2,173 tok (2,146 cached · 27 computed)",
+    "prompt 2,173 tok (27 computed)", "prompt 2,173 tok"."""
     total = stats["prompt_tokens"]
     cached = stats.get("cached_tokens", 0)
-    return f"prompt {total:,} tok ({cached:,} cached · {total - cached:,} computed)"
+    short = f"prompt {total:,} tok"
+    full = f"{short} ({cached:,} cached · {total - cached:,} computed)"
+    return [full, f"{short} ({total - cached:,} computed)", short] if cached else [full, short]
 
 
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.model_label = QLabel("No model")
+        self.model_label = FittedLabel()
+        self.model_label.setText("No model")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(140)
         self.progress.setMaximumHeight(12)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.prompt_label = QLabel("")
-        self.speed_label = QLabel("")
-        self.ttft_label = QLabel("")
-        self.context_label = QLabel("")
-        self.kv_label = QLabel("")
-        self.model_label.setToolTip("The loaded model")
-        self.prompt_label.setToolTip(PROMPT_CACHE_TIP)
-        self.speed_label.setToolTip("How fast the last reply in this conversation was written")
-        self.ttft_label.setToolTip("How long the last reply in this conversation took to start")
-        self.kv_label.setToolTip("Memory the model's attention cache (KV cache) held for the last reply")
+        self.prompt_label = FittedLabel()
+        self.speed_label = FittedLabel()
+        self.ttft_label = FittedLabel()
+        self.context_label = FittedLabel()
+        self.kv_label = FittedLabel()
+        self.model_label.set_forms(["No model"], "The loaded model")
+        self.prompt_label.set_forms([""], PROMPT_CACHE_TIP)
+        self.speed_label.set_forms([""], "How fast the last reply in this conversation was written")
+        self.ttft_label.set_forms([""], "How long the last reply in this conversation took to start")
+        self.kv_label.set_forms([""], "Memory the model's attention cache (KV cache) held for the last reply")
+        self.more_label = QToolButton()  # stands for the numbers a narrow window has no room for
+        self.more_label.setText("…")
+        self.more_label.setAutoRaise(True)
+        self.more_label.setAccessibleName("Numbers left out for lack of room")
+        self.more_label.clicked.connect(self._show_left_out)  # a click says it too (no hover on touch)
+        self.more_label.hide()
         self.addWidget(self.model_label)
         self.addWidget(self.progress)
-        for label in (self.prompt_label, self.speed_label, self.ttft_label, self.context_label, self.kv_label):
+        self.labels = (self.model_label, self.prompt_label, self.speed_label, self.ttft_label, self.context_label,
+                       self.kv_label)  # fmt: skip
+        for label in self.labels[1:]:
             self.addPermanentWidget(label)
-        for label in (self.model_label, self.prompt_label, self.speed_label, self.ttft_label, self.context_label,
-                      self.kv_label):  # fmt: skip
-            label.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is whatever its file says
+        self.addPermanentWidget(self.more_label)
+        self._message = ""  # the transient message, whole
+        self._shown_message = ""  # as it was put on screen (cut to the room)
+        self.messageChanged.connect(self._on_message_changed)
         self._model_context = 0  # the model's own context window
         self._context_limit = 0  # Preferences' context length (0: the model's own)
         self._reply_limit = 0  # Preferences' max new tokens
@@ -81,6 +104,7 @@ class StatusBar(QStatusBar):
             "The OpenAI-compatible API (Preferences → Server): its address for clients, and the requests "
             "being answered or waiting. View → Requests lists them."
         )
+        self.fit()  # the numbers make room for it
 
     def follow(self, controller: ChatController) -> None:
         """Keep the numbers on the conversation the window shows, and the limits on the settings."""
@@ -111,18 +135,20 @@ class StatusBar(QStatusBar):
         window = self.context_window
         if not window:
             self.context_label.setText("")
+            self.fit()
             return
         used = "—" if self._used is None else f"{self._used:,}"
-        self.context_label.setText(f"context {used} / {window:,}")
-        self.context_label.setToolTip(
+        self.context_label.set_forms(
+            [f"context {used} / {window:,}"],
             "Tokens this conversation fills in the model's context window (its last prompt and reply) / "
             f"the context window: the most the model reads at once ({window:,} tokens"
             f"{', the limit set in Preferences' if self._context_limit else ''}). Older messages that do "
             "not fit are left out and marked in the conversation."
             + (f"\nA reply stops after {self._reply_limit:,} new tokens (Preferences → Max new tokens)."
                if self._reply_limit else "")
-            + ("\nNot measured for this conversation yet: its next reply measures it." if self._used is None else "")
+            + ("\nNot measured for this conversation yet: its next reply measures it." if self._used is None else ""),
         )
+        self.fit()
 
     def show_conversation(self, messages: list) -> None:
         """A conversation was opened (or a new one started): its last reply's numbers, or none.
@@ -130,7 +156,7 @@ class StatusBar(QStatusBar):
         `messages`: `app.conversation.ChatMessage`s; a stored reply brings back its stats."""
         for label in (self.prompt_label, self.speed_label, self.ttft_label, self.kv_label):
             label.setText("")
-        self.prompt_label.setToolTip(PROMPT_CACHE_TIP)
+        self.prompt_label.set_forms([""], PROMPT_CACHE_TIP)
         replies = [m for m in messages if m.role == "assistant"]
         stats = replies[-1].stats if replies else {}
         if "prompt_tokens" in stats:
@@ -141,6 +167,7 @@ class StatusBar(QStatusBar):
 
     def show_loading(self, progress: float, text: str) -> None:
         self.model_label.setText(text)
+        self.fit()
         self.progress.show()
         if progress < 0:
             self.progress.setRange(0, 0)  # busy indicator
@@ -152,11 +179,12 @@ class StatusBar(QStatusBar):
         self.progress.hide()
         self._model_context = int(info.get("context_length", 0))
         params = info.get("n_params", 0)
-        self.model_label.setText(f"{info.get('display_name', info.get('name', 'model'))} · {params / 1e6:.0f}M params")
-        self.model_label.setToolTip(plain_tooltip(  # a path is whatever the files are called
+        name = info.get("display_name", info.get("name", "model"))
+        self.model_label.set_forms(  # the tooltip shows the path as written (FittedLabel: plain text)
+            [f"{name} · {params / 1e6:.0f}M params", name, ""],
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
-            f"loaded in {info.get('load_s', 0):.1f} s"
-        ))
+            f"loaded in {info.get('load_s', 0):.1f} s",
+        )
         self._show_context()
 
     def show_model_failed(self, previous: dict | None) -> None:
@@ -165,9 +193,11 @@ class StatusBar(QStatusBar):
             self.show_model(previous)
         else:
             self.model_label.setText("No model loaded")
+            self.fit()
 
     def show_prefill(self, done: int, total: int) -> None:
-        self.prompt_label.setText(f"prompt {done:,}/{total:,}")
+        self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"])
+        self.fit()
 
     def show_live(self, token: TokenEvent, generated: int) -> None:
         """Running numbers while a reply streams (from its newest token)."""
@@ -184,14 +214,88 @@ class StatusBar(QStatusBar):
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:
             return
-        self.prompt_label.setText(prompt_text(stats))
         source = SOURCE_TIP.get(stats.get("cache_source", ""))
-        self.prompt_label.setToolTip(PROMPT_CACHE_TIP + (f"\n\n{source}" if source else ""))
+        self.prompt_label.set_forms(prompt_forms(stats), PROMPT_CACHE_TIP + (f"\n\n{source}" if source else ""))
         tps = stats.get("tokens_per_s")  # NaN live or None stored when not measurable
         self.speed_label.setText(f"{tps:.1f} tok/s" if isinstance(tps, float) and not math.isnan(tps) else "")
         ttft = stats.get("ttft_s")
-        self.ttft_label.setText(f"first token {duration(ttft)}" if isinstance(ttft, (int, float)) else "")
+        self.ttft_label.set_forms([f"first token {duration(ttft)}", ""] if isinstance(ttft, (int, float)) else [""])
+        kv = stats.get("kv_bytes")  # not kept with a stored reply: memory is held only while it runs
+        self.kv_label.set_forms([f"KV cache {byte_size(kv)}", f"KV {byte_size(kv)}", ""] if kv else [""])
         self._used = int(stats.get("context_used") or 0)
         self._show_context()
-        kv = stats.get("kv_bytes")  # not kept with a stored reply: memory is held only while it runs
-        self.kv_label.setText(f"KV cache {byte_size(kv)}" if kv else "")
+
+    # -- room ------------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Shorter forms, then fewer numbers, until the row fits the window's width; what had no
+        room at all is listed in the "…" label's tooltip. A transient message takes the model
+        name's place (QStatusBar hides it meanwhile) and up to half the row."""
+        m, p, t, k = self.model_label, self.prompt_label, self.ttft_label, self.kv_label
+        # the numbers first: the model's name is cut, then left out (under "…"), before any number is
+        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (m, 2), (k, 2), (t, 1)]
+        grip = 20 if self.isSizeGripEnabled() else 0
+        room = self.width() - grip - 2 * SPACING_PX
+        if self.progress.isVisible():
+            room -= self.progress.width() + SPACING_PX
+        server = getattr(self, "server_label", None)  # made after the first fit
+        if server is not None and server.isVisibleTo(self):
+            room -= server.sizeHint().width() + SPACING_PX
+        row = self.labels
+        if self._message:
+            row = self.labels[1:]
+            room -= min(self.fontMetrics().horizontalAdvance(self._message) + 2 * SPACING_PX, room // 2)
+        fit(row, steps, room, SPACING_PX)
+        hidden = hidden_texts(row)
+        if hidden:
+            fit(row, steps, room - self.more_label.sizeHint().width() - SPACING_PX, SPACING_PX)
+            hidden = hidden_texts(row)
+        self.more_label.setToolTip(plain_tooltip("\n".join([MORE_TIP, *hidden])))
+        self.more_label.setVisible(bool(hidden))
+        if self._message:  # QStatusBar hides the left-hand widgets under a message; keep it so
+            self.model_label.hide()
+            self.model_label.setAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide, False)
+
+    def _show_left_out(self) -> None:
+        button = self.more_label
+        QToolTip.showText(button.mapToGlobal(button.rect().topLeft()), button.toolTip(), button)
+
+    def _message_room(self) -> int:
+        """Pixels left of the numbers, where a message shows."""
+        numbers = [label.shown_width() for label in self.labels[1:] if label.text()]
+        if self.more_label.isVisibleTo(self):
+            numbers.append(self.more_label.sizeHint().width())
+        taken = sum(numbers) + SPACING_PX * (len(numbers) + 3) + (20 if self.isSizeGripEnabled() else 0)
+        return max(40, self.width() - taken)
+
+    def _on_message_changed(self, text: str) -> None:
+        """A message ended, or Qt showed one of its own (a menu item's status tip): follow it."""
+        if text and text == self._shown_message:
+            return
+        self._message = self._shown_message = text
+        self.setToolTip("")
+        self.fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # zoom, theme: new widths
+            QTimer.singleShot(0, self, self.fit)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
+        """A transient message: the numbers give it room (shorter forms) while it shows; one still
+        too long for the window is cut with "…" and shown whole in the status bar's tooltip."""
+        self._message = text
+        self.fit()
+        room = self._message_room()
+        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room) if text else text
+        self.setToolTip(plain_tooltip(text) if shown != text else "")  # the message as written
+        self._shown_message = shown
+        super().showMessage(shown, timeout)
+
+    def full_message(self) -> str:
+        """The message showing now, whole (`currentMessage()` is what fits on screen)."""
+        return self._message if self.currentMessage() else ""

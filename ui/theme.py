@@ -75,8 +75,9 @@ def system_prefers_dark() -> bool:
 
 
 def stylesheet(zoom_percent: int = 100) -> str:
-    """The stylesheet with every point size scaled by `zoom_percent` (100 = as written)."""
-    text = resource_path("style.qss").read_text(encoding="utf-8")
+    """The stylesheet with every point size scaled by `zoom_percent` (100 = as written), and
+    "{resources}" read as the folder of the shipped resources (images it refers to)."""
+    text = resource_path("style.qss").read_text(encoding="utf-8").replace("{resources}", resource_path("").as_posix())
     return re.sub(r"(\d+(?:\.\d+)?)pt\b", lambda m: f"{float(m.group(1)) * zoom_percent / 100:g}pt", text)
 
 

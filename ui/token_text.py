@@ -15,15 +15,16 @@ from __future__ import annotations
 import html
 import math
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QPaintEvent, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
 from engine.events import TokenEvent
 from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
+from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
-from ui.reply_document import render_markdown
+from ui.reply_document import fit_table_columns, render_markdown, tables
 from ui.text_format import percent_html, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
@@ -33,7 +34,10 @@ TOOLTIP_ALTERNATIVES = 5
 class TokenText(QTextBrowser):
     """Read-only rich text that grows to fit its content (the transcript scrolls, not the message).
 
-    Long code lines do not wrap: the message gets a horizontal scroll bar instead.
+    Long code lines do not wrap: each code block (and a table too wide for the view) scrolls
+    sideways on its own (`ui.code_scroll`), the prose keeps wrapping. Viewport points and document
+    positions are converted through that block's offset everywhere (`token_at`, `cursorRect`,
+    `cursorForPosition`, `anchorAt`, painting, the mouse).
     """
 
     token_clicked = Signal(int)  # token index
@@ -61,7 +65,11 @@ class TokenText(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.anchorClicked.connect(lambda url: open_link(self, url))
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # code blocks scroll, not the reply
+        self._scroll = CodeScroll(self)
+        self._shade = QColor(0, 0, 0, 0)  # a code block's band (set per render from the text colour)
+        self._rendering = False
+        self._tables_width = 0  # the view width the tables' columns were last shared out for
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setMouseTracking(True)
@@ -72,7 +80,6 @@ class TokenText(QTextBrowser):
         )
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(lambda _size: self._fit_height())
-        self.horizontalScrollBar().valueChanged.connect(lambda _value: self._place_headers())
 
     # -- content ---------------------------------------------------------------------------
 
@@ -81,21 +88,26 @@ class TokenText(QTextBrowser):
         self._tokens, self._tint, self._source = tokens, tint, text
         if tint_code is not None:
             self._tint_code = tint_code
-        doc = self.document()
-        if self._markdown:
-            text_color = self.palette().color(self.palette().ColorRole.Text)
-            rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
-        else:
-            doc.setPlainText(text)
-            rendered = doc.toRawText()
-            mapping = align(text, rendered)
-        self._rendered, self._qt = rendered, utf16_offsets(rendered)
-        self._mark_code_positions()
-        self._map_tokens(text, mapping)
-        self._mapping = mapping
-        if tint:
-            self._apply_tint()
-        self._update_selection()
+        self._rendering = True  # the document is mid-way: its layout is measured once it is done
+        try:
+            doc = self.document()
+            if self._markdown:
+                text_color = self.palette().color(self.palette().ColorRole.Text)
+                rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
+                self._tables_width = int(doc.textWidth())
+            else:
+                doc.setPlainText(text)
+                rendered = doc.toRawText()
+                mapping = align(text, rendered)
+            self._rendered, self._qt = rendered, utf16_offsets(rendered)
+            self._mark_code_positions()
+            self._map_tokens(text, mapping)
+            self._mapping = mapping
+            if tint:
+                self._apply_tint()
+            self._update_selection()
+        finally:
+            self._rendering = False
         self._sync_headers()
         self._fit_height()
 
@@ -121,7 +133,7 @@ class TokenText(QTextBrowser):
 
     def token_at(self, pos: QPoint) -> int | None:
         """The token under a viewport position, if any."""
-        offset = QPointF(self.horizontalScrollBar().value(), self.verticalScrollBar().value())
+        offset = QPointF(self._scroll.offset_at(pos), self.verticalScrollBar().value())
         position = self.document().documentLayout().hitTest(QPointF(pos) + offset, Qt.HitTestAccuracy.ExactHit)
         if 0 <= position < len(self._token_at):
             index = self._token_at[position]
@@ -167,6 +179,21 @@ class TokenText(QTextBrowser):
         right = self.cursorRect(cursor)
         x = (rect.left() + right.left()) // 2 if right.top() == rect.top() else rect.left() + 2
         return QPoint(x, rect.center().y())
+
+    def cursorRect(self, cursor: QTextCursor | None = None) -> QRect:  # noqa: N802 (Qt's name)
+        """Where a cursor shows in the viewport, its code block's sideways scroll included."""
+        cursor = self.textCursor() if cursor is None else cursor
+        return super().cursorRect(cursor).translated(-self._scroll.offset_of(cursor.position()), 0)
+
+    def cursorForPosition(self, pos: QPoint) -> QTextCursor:  # noqa: N802 (Qt's name)
+        return super().cursorForPosition(pos + QPoint(self._scroll.offset_at(pos), 0))
+
+    def anchorAt(self, pos: QPoint) -> str:  # noqa: N802 (Qt's name)
+        return super().anchorAt(pos + QPoint(self._scroll.offset_at(pos), 0))
+
+    def code_scroll(self) -> CodeScroll:
+        """Each code block's and wide table's sideways scroll (offsets, bars), in document order."""
+        return self._scroll
 
     def loadResource(self, kind: int, name: QUrl):
         """Nothing is ever loaded: a reply's image or link must not read files on this computer."""
@@ -270,18 +297,21 @@ class TokenText(QTextBrowser):
             self._headers.append(header)
         shade = code_shade(self.palette().color(self.palette().ColorRole.Text))
         for header, block in zip(self._headers, self.code_blocks, strict=True):
-            header.set_block(block, shade)
+            header.set_block(block)
             header.show()
+        self._scroll.set_blocks(self.code_blocks, tables(self.document()) if self._markdown else [])
+        self._shade = shade
         self._place_headers()
 
     def _place_headers(self) -> None:
-        if len(self._headers) != len(self.code_blocks):
+        if self._rendering or len(self._headers) != len(self.code_blocks):
             return  # mid-render (the layout changed before the headers were made): placed after
+        self._scroll.relayout()
         doc = self.document()
         layout = doc.documentLayout()
         dy = self.verticalScrollBar().value()
         margin = int(doc.documentMargin())
-        width = self.viewport().width() - 2 * margin  # Copy stays in sight when the code scrolls sideways
+        width = self.viewport().width() - 2 * margin  # the header stays put when its code scrolls sideways
         for header, block in zip(self._headers, self.code_blocks, strict=True):
             rect = layout.blockBoundingRect(doc.findBlock(block.start))  # the first line, below its top margin
             header.setGeometry(margin, int(rect.top()) - HEADER_HEIGHT - dy, width, HEADER_HEIGHT)
@@ -311,9 +341,10 @@ class TokenText(QTextBrowser):
         width = self.viewport().width()
         if width > 0 and doc.textWidth() != width:
             doc.setTextWidth(width)
-        sideways = width > 0 and doc.size().width() > width + 1  # an unwrapped code line is wider
-        bar = self.horizontalScrollBar().sizeHint().height() if sideways else 0
-        height = math.ceil(doc.size().height()) + 2 * self.frameWidth() + bar
+        if width > 0 and self._markdown and width != self._tables_width:  # (QTextEdit sets the text width itself)
+            self._tables_width = width
+            fit_table_columns(doc, width)  # a table's columns share out the new width
+        height = math.ceil(doc.size().height()) + 2 * self.frameWidth()
         if height != self.height():
             self.setFixedHeight(height)
         self._place_headers()
@@ -330,13 +361,39 @@ class TokenText(QTextBrowser):
         self._fit_height()
 
     def wheelEvent(self, event) -> None:
-        if event.angleDelta().x() != 0 and self.horizontalScrollBar().maximum() > 0:
-            super().wheelEvent(event)  # sideways through a wide code block
+        delta, shift = event.angleDelta(), bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if self._scroll.wheel(event.position().toPoint(), delta.x(), delta.y(), shift):
+            event.accept()  # sideways through a wide code block or table
         else:
             event.ignore()  # let the transcript scroll
 
+    def paintEvent(self, event) -> None:
+        """Prose as Qt paints it; each code block's band shaded and shifted by its own offset."""
+        if not self._scroll.bands:
+            super().paintEvent(event)
+            return
+
+        def paint_strip(rect: QRect, offset: int) -> None:
+            with self._scroll.shifted(offset):
+                super(TokenText, self).paintEvent(QPaintEvent(rect))
+
+        self._scroll.paint(event.rect(), paint_strip, self._shade)
+
+    def _mouse(self, handler, event) -> None:
+        """Qt's own mouse handling (selection, links) at the point's place in the document."""
+        pos = event.position().toPoint()
+        index = self._scroll.band_at(pos)
+        offset = self._scroll.offset_at(pos)
+        with self._scroll.shifted(offset):
+            handler(event)
+        if index is not None and self._scroll.moved_to != offset:  # a selection dragged past the edge
+            self._scroll.set_offset(index, self._scroll.moved_to)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self._mouse(super().mouseDoubleClickEvent, event)
+
     def mouseMoveEvent(self, event) -> None:
-        super().mouseMoveEvent(event)
+        self._mouse(super().mouseMoveEvent, event)
         index = self.token_at(event.position().toPoint())
         if index is None:
             QToolTip.hideText()
@@ -348,10 +405,10 @@ class TokenText(QTextBrowser):
 
     def mousePressEvent(self, event) -> None:
         self._press_pos = event.position().toPoint()
-        super().mousePressEvent(event)
+        self._mouse(super().mousePressEvent, event)
 
     def mouseReleaseEvent(self, event) -> None:
-        super().mouseReleaseEvent(event)
+        self._mouse(super().mouseReleaseEvent, event)
         pos = event.position().toPoint()
         dragged = self._press_pos is not None and (pos - self._press_pos).manhattanLength() > 3
         if event.button() == Qt.MouseButton.LeftButton and not dragged and not self.anchorAt(pos):

@@ -61,7 +61,7 @@ def test_quantized_cache_chosen_in_preferences_serves_the_conversation(qtbot, la
 
     assert first.text.strip() and second.text.strip()
     shown = re.fullmatch(r"prompt ([\d,]+) tok \(([\d,]+) cached · ([\d,]+) computed\)",
-                         app.window.status.prompt_label.text())
+                         app.window.status.prompt_label.full_text())
     total, cached, computed = (int(g.replace(",", "")) for g in shown.groups())
     assert cached > 0 and cached + computed == total
     session = app.core.worker_thread.worker._session

@@ -27,7 +27,7 @@ def test_a_conversation_keeps_its_own_system_prompt_and_stop_strings(qtbot, laun
     assert dialog.stops_message.problem and not dialog.save_button.isEnabled()
     dialog.stops.setPlainText("\\n\\nUser:")
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    assert app.window.status.currentMessage().startswith("Conversation settings saved.")
+    assert app.window.status.full_message().startswith("Conversation settings saved.")
 
     ask(qtbot, app, "and now?")
     request = backend.sessions[-1].requests[-1]

@@ -17,10 +17,10 @@ def test_copy_says_copied(qtbot, launch):
     ask(qtbot, app, "hello")
     QTest.mouseClick(app.window.transcript.views[1].copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == REPLY
-    assert app.window.status.currentMessage() == f"Copied {len(REPLY)} characters to the clipboard"
+    assert app.window.status.full_message() == f"Copied {len(REPLY)} characters to the clipboard"
     app.window.status.clearMessage()
     app.window.copy_last_reply()  # Edit > Copy Last Reply
-    assert app.window.status.currentMessage().startswith("Copied")
+    assert app.window.status.full_message().startswith("Copied")
 
 
 def test_copying_a_code_block_says_copied(qtbot, launch):
@@ -35,7 +35,7 @@ def test_copying_a_code_block_says_copied(qtbot, launch):
     actions = {a.text(): a for a in view.build_context_menu(point).actions()}
     actions["Copy Code Block"].trigger()
     assert QGuiApplication.clipboard().text() == "print('hi')"
-    assert app.window.status.currentMessage() == "Copied 11 characters to the clipboard"
+    assert app.window.status.full_message() == "Copied 11 characters to the clipboard"
 
 
 def test_export_says_where_it_went_and_the_dialog_reopens_there(qtbot, launch, tmp_path, monkeypatch):
@@ -52,7 +52,7 @@ def test_export_says_where_it_went_and_the_dialog_reopens_there(qtbot, launch, t
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
     app.window.export_actions[1].trigger()  # File > Export as JSON…
     assert target.exists()
-    assert app.window.status.currentMessage() == f"Exported to {target}"
+    assert app.window.status.full_message() == f"Exported to {target}"
     app.window.export_actions[0].trigger()
     assert starts[1].startswith(str(target.parent))  # the second export opens where the first went
 
@@ -70,14 +70,14 @@ def test_memory_feedback_and_the_chip_list_show_markup_as_text(qtbot, launch):
     app = launch(FakeBackend())
     fact = 'My cat is called <b>Tom</b> & <img src="x">'
     ask(qtbot, app, f"Remember that {fact.lower()}")
-    assert app.window.status.currentMessage().startswith("Remembered: My cat is called <b>tom</b>")
+    assert app.window.status.full_message().startswith("Remembered: My cat is called <b>tom</b>")
     view = app.window.transcript.views[1]
     popup = view.show_memories()
     assert popup.texts() == ["My cat is called <b>tom</b> & <img src=\"x\">"]
     assert popup.title.textFormat() == Qt.TextFormat.PlainText
     popup.close()
     app.controller.remember_fact("Added in the dialog")
-    assert app.window.status.currentMessage() == "Remembered: Added in the dialog"
+    assert app.window.status.full_message() == "Remembered: Added in the dialog"
     assert isinstance(popup, MemoriesPopup)
 
 

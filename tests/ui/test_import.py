@@ -31,7 +31,7 @@ def test_a_chatgpt_export_is_imported_opened_and_answered(qtbot, launch, monkeyp
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a: (str(CHATGPT), ""))
     file_menu = app.window.menuBar().actions()[0].menu()
     next(a for a in file_menu.actions() if a.text() == "&Import Conversations…").trigger()
-    assert app.window.status.currentMessage() == (
+    assert app.window.status.full_message() == (
         "Imported 1 conversation from chatgpt_conversations.json; 2 skipped "
         "(conversation 2 (“Broken”): it has no message tree (mapping); …).")
     assert app.window.windowHandle().title() == "Lisbon <trip> — Glassbox"

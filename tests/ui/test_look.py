@@ -34,7 +34,7 @@ def test_ctrl_plus_minus_and_zero_change_the_text_size_and_it_is_kept(qtbot, lau
     QTest.keyClick(box, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)  # Ctrl+= too (no Shift needed)
     assert app.controller.settings.app.zoom_percent == 120
     assert QApplication.instance().font().pointSizeF() == pytest.approx(base * 1.2)
-    assert window.statusBar().currentMessage() == "Text size 120 %"
+    assert window.status.full_message() == "Text size 120 %"
     assert "font-size: 13.2pt" in QApplication.instance().styleSheet()  # 11pt scaled
     assert SettingsFile(tmp_path / "config").load().app.zoom_percent == 120
     QTest.keyClick(box, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
@@ -73,3 +73,20 @@ def test_theme_and_text_size_are_in_preferences_too(qtbot, launch):
     set_field(dialog, "zoom_percent", "150")
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert window_colour() == "#202124" and QApplication.instance().property("glassboxZoom") == 150
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_a_check_box_can_be_seen_on_either_theme(qtbot, launch, theme):
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QCheckBox
+
+    app = launch(FakeBackend(), theme=theme)
+    dialog = app.window.open_conversation_settings()
+    qtbot.waitExposed(dialog)
+    box = dialog.findChildren(QCheckBox)[0]
+    assert not box.isChecked()
+    image = box.grab().toImage()
+    window = QColor(window_colour()).lightness()
+    indicator = [QColor(image.pixel(x, y)).lightness() for x in range(min(22, image.width())) for y in range(image.height())]
+    assert sum(abs(lightness - window) > 60 for lightness in indicator) >= 20  # its outline stands out
+    dialog.reject()

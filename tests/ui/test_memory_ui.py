@@ -33,7 +33,7 @@ def test_remember_that_saves_the_fact_and_still_sends(qtbot, launch):
     assert last_request(app).memories == ("My name is Ada",)
     chip = app.window.transcript.views[1].memories_chip
     assert reply.memories == ["My name is Ada"] and chip.isVisible() and chip.text() == "used 1 memory"
-    assert "Remembered: My name is Ada" in app.window.status.currentMessage()
+    assert "Remembered: My name is Ada" in app.window.status.full_message()
     QTest.mouseClick(chip, Qt.MouseButton.LeftButton)  # opens a readable list, not greyed-out menu items
     popup = qtbot.waitUntil(lambda: app.window.findChild(MemoriesPopup) is not None) or app.window.findChild(MemoriesPopup)
     assert popup.isVisible() and popup.texts() == ["My name is Ada"]
@@ -57,7 +57,7 @@ def test_remember_this_saves_the_selection_or_the_message(qtbot, launch):
     actions["Remember the Selection"].trigger()
     assert memory_texts(app) == ["I live in Lisbon", "I live in Lisbon and I like tea"]
     assert app.controller.memories.list()[0].source_message_id == view.message.id
-    assert "Remembered: I live in Lisbon" in app.window.status.currentMessage()
+    assert "Remembered: I live in Lisbon" in app.window.status.full_message()
 
 
 def test_forget_asks_first_and_never_reaches_the_model(qtbot, launch, monkeypatch):
@@ -75,7 +75,7 @@ def test_forget_asks_first_and_never_reaches_the_model(qtbot, launch, monkeypatc
     assert "• My name is Ada" in asked[0] and "tea" not in asked[0]
     assert memory_texts(app) == ["I like tea"]
     assert app.window.transcript.views == [] and last_request_count(app) == 0
-    assert box.toPlainText() == "" and "Forgot 1 memory" in app.window.status.currentMessage()
+    assert box.toPlainText() == "" and "Forgot 1 memory" in app.window.status.full_message()
 
 
 def last_request_count(app) -> int:

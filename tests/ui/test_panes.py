@@ -82,12 +82,39 @@ def test_a_pane_the_user_closed_stays_closed_when_the_window_grows(qtbot, launch
     assert not window.panes.is_open(2)
 
 
-def test_opening_the_panel_in_a_narrow_window_makes_room_for_it(qtbot, launch):
-    app = launch(FakeBackend())
-    window = app.window
-    window.resize(700, 600)
-    qtbot.waitUntil(lambda: window.width() == 700 and not window.panes.is_open(2))
+def narrow_window(qtbot, launch, width: int):
+    """A window `width` px wide, once it has folded the panel away."""
+    window = launch(FakeBackend()).window
+    window.resize(width, 600)
+    qtbot.waitUntil(lambda: window.width() == width and not window.panes.is_open(2))
+    return window
+
+
+def test_opening_the_panel_in_a_narrow_window_makes_room_for_it_and_closing_gives_it_back(qtbot, launch):
+    window = narrow_window(qtbot, launch, 700)
+    assert window.panes.is_open(0)
     window.panel_action.trigger()
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     assert not window.panes.is_open(0) and not window.sidebar_action.isChecked()  # the list made room
     assert window.panes.chat_width() >= 280
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    QTest.keyClick(window.composer.box, Qt.Key.Key_P, ctrl_shift)
+    assert not window.panes.is_open(2)
+    assert window.panes.is_open(0) and window.sidebar_action.isChecked()  # the list came back
+    assert window.panes.chat_width() >= 280
+
+
+def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(qtbot, launch):
+    window = narrow_window(qtbot, launch, 640)
+    window.panel_action.trigger()
+    composer, box = window.composer, window.composer.box
+    qtbot.waitUntil(lambda: composer.attach_button.text() == "+")
+    assert "Attach" in composer.attach_button.toolTip() and composer.attach_button.accessibleName()
+    qtbot.waitUntil(lambda: box.width() >= composer.width() // 2, timeout=2000)  # the box has the width, not the buttons
+    placeholder = box.placeholderText()
+    assert box.fontMetrics().horizontalAdvance(placeholder) <= box.viewport().width()  # on one line
+    window.show_message("A message in the status bar")  # the window's parts move; the panel stays
+    qtbot.wait(100)
+    assert window.panes.is_open(2) and window.panel_action.isChecked()
+    window.panel_action.trigger()
+    qtbot.waitUntil(lambda: composer.attach_button.text() == "Attach…")

@@ -189,12 +189,12 @@ def test_saving_says_so_and_warns_before_a_change_that_re_reads_the_conversation
         "instead of reusing the cache."
     )
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    message = app.window.statusBar().currentMessage()
+    message = app.window.status.full_message()  # whole: a narrow window shows it cut, whole in a tooltip
     assert message.startswith("Preferences saved.") and "re-read the conversation" in message
 
     dialog = open_preferences(qtbot, app.window)
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    assert app.window.statusBar().currentMessage() == "Preferences saved."
+    assert app.window.status.full_message() == "Preferences saved."
 
 
 def test_system_prompt_presets_are_saved_chosen_and_deleted(qtbot, launch, tmp_path, monkeypatch):

@@ -170,8 +170,9 @@ def test_a_code_block_has_a_language_label_copy_button_colours_and_keeps_its_lin
     keyword = cursor.charFormat().foreground().color()
     cursor.setPosition(shown.index("greet") + 1)
     assert keyword != cursor.charFormat().foreground().color()
-    # the long line is not wrapped: it scrolls sideways, indentation intact
-    assert "    return f\"hello" in shown and text.horizontalScrollBar().maximum() > 0
+    # the long line is not wrapped: its block scrolls sideways, indentation intact
+    (bar,) = text.code_scroll().bars
+    assert "    return f\"hello" in shown and bar.maximum() > 0 and bar.isVisible()
     # code is drawn at the text's size, and the same after a restart
     prose, code = code_sizes(view)
     assert prose == code

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QToolTip
 
 from tests.app.fakes import FakeBackend, FakeSession
-from tests.ui.driver import ask
+from tests.ui.driver import ask, seen
 
 
 class SlowStartSession(FakeSession):
@@ -21,8 +22,8 @@ class SlowStartSession(FakeSession):
 
 def labels(window) -> dict[str, str]:
     status = window.status
-    return {"prompt": status.prompt_label.text(), "speed": status.speed_label.text(),
-            "first": status.ttft_label.text(), "context": status.context_label.text()}  # fmt: skip
+    return {"prompt": status.prompt_label.full_text(), "speed": status.speed_label.full_text(),
+            "first": status.ttft_label.full_text(), "context": status.context_label.full_text()}  # fmt: skip
 
 
 def click_conversation(window, title: str) -> None:
@@ -57,3 +58,87 @@ def test_the_context_window_shown_is_the_one_set_in_preferences(qtbot, launch):
     assert labels(app.window)["context"] == "context 0 / 300"
     tip = app.window.status.context_label.toolTip()
     assert "limit set in Preferences" in tip and "stops after 64 new tokens" in tip
+
+
+class RealisticSession(FakeSession):
+    """The default model's name and a second turn's numbers: a long row of numbers."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.info = self.info | {"display_name": "SmolLM2-135M-Instruct (Q4_1)", "n_params": 134_515_008}
+
+    def stats(self, reason: str, generated: int) -> dict:
+        return super().stats(reason, generated) | {
+            "prompt_tokens": 2173, "cached_tokens": 2146, "tokens_per_s": 23.4, "ttft_s": 1.25,
+            "context_used": 2180, "kv_bytes": 3_500_000}  # fmt: skip
+
+
+def shown_whole(status, label) -> bool:
+    """On screen inside the status bar, as wide as its text needs (nothing cut)."""
+    geometry = label.geometry()
+    return label.isVisible() and geometry.left() >= 0 and geometry.right() <= status.width() and (
+        label.width() >= label.sizeHint().width())
+
+
+def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips(qtbot, launch):
+    app = launch(FakeBackend(session=RealisticSession))
+    window, status = app.window, app.window.status
+    window.resize(1400, 700)
+    ask(qtbot, app, "a second turn")
+    qtbot.wait(50)
+    full = [label.text() for label in status.labels]
+    assert full[1] == "prompt 2,173 tok (2,146 cached · 27 computed)" and all(full)
+    assert all(shown_whole(status, label) for label in status.labels) and not status.more_label.isVisible()
+
+    window.resize(640, 700)
+    qtbot.waitUntil(lambda: window.width() == 640)
+    qtbot.wait(50)
+    assert window.width() == 640  # the numbers never hold the window wider
+    shown = [label for label in status.labels if label.text()]
+    assert all(shown_whole(status, label) for label in shown), [(w.text(), w.geometry()) for w in shown]
+    texts = {label.text() for label in shown}
+    assert "context 2,180 / 2,048" in texts or "context 2,180 / 8,192" in texts or any(
+        t.startswith("context 2,180 / ") for t in texts)
+    assert "23.4 tok/s" in texts and "first token 1.2 s" in texts  # numbers before the model's name
+    for label, whole in zip(status.labels, full, strict=True):
+        if label.text() and label.text() != whole:  # a shorter form: the whole text is in its tooltip
+            assert seen(label.toolTip()).startswith(whole), label.toolTip()
+    left_out = [whole for label, whole in zip(status.labels, full, strict=True) if not label.text()]
+    if left_out:  # what has no room at all is named under the "…" at the end of the row
+        assert shown_whole(status, status.more_label)
+        assert all(whole in seen(status.more_label.toolTip()) for whole in left_out)
+        QTest.mouseClick(status.more_label, Qt.MouseButton.LeftButton)  # a click says it too
+        assert QToolTip.isVisible() and all(whole in seen(QToolTip.text()) for whole in left_out)
+
+    for _ in range(3):  # a larger text size (Ctrl +): the numbers fit again, in shorter forms
+        QTest.keyClick(window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert app.controller.settings.app.zoom_percent > 100
+    qtbot.waitUntil(lambda: all(shown_whole(status, label) for label in status.labels if label.text()))
+    assert window.width() == 640 and status.context_label.text().startswith("context 2,180")
+    name = status.model_label.text()
+    assert not name or len(name) > 8  # the model's name readable, or left out (and listed under "…")
+    QTest.keyClick(window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+
+    status.clearMessage()  # "Text size 100 %" has gone
+    window.resize(1400, 700)  # room again: the full forms come back
+    qtbot.waitUntil(lambda: [label.text() for label in status.labels] == full)
+
+
+def test_a_long_message_is_cut_to_the_room_and_shown_whole_in_the_tooltip(qtbot, launch):
+    app = launch(FakeBackend(session=RealisticSession))
+    window, status = app.window, app.window.status
+    ask(qtbot, app, "a second turn")
+    window.resize(640, 700)
+    qtbot.waitUntil(lambda: window.width() == 640)
+    long = "Exported to /home/someone/Documents/conversations/a very long folder name/a second turn.md"
+    window.show_message(long)
+    qtbot.wait(50)
+    shown = status.currentMessage()
+    assert shown != long and shown.endswith("…") and long.startswith(shown[:-1])
+    assert seen(status.toolTip()) == long and status.full_message() == long
+    width = status.fontMetrics().horizontalAdvance(shown)
+    numbers = [label for label in status.labels[1:] if label.text()]
+    assert numbers and width < min(label.geometry().left() for label in numbers)  # not under the numbers
+    status.clearMessage()
+    assert status.toolTip() == ""
+    assert status.model_label.isVisible() == bool(status.model_label.text())  # back as the room allows

@@ -1,0 +1,127 @@
+"""Labels that give up room in a narrow window: each has forms from full to short, shown as the
+room allows, and its tooltip always starts with the full text when a shorter one is shown.
+
+`fit(labels, steps, room, spacing)` picks the forms: all full, then one step at a time (a label to
+its next shorter form, or a label elided to what is left) until the row fits. A form may be empty:
+the label is then hidden, and `hidden_texts` lists what was left out, so the row can say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+from ui.text_format import plain_tooltip
+
+ELIDE = "elide"  # a step that elides a label's last form to the room left
+MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
+
+
+class FittedLabel(QLabel):
+    """A plain-text label with shorter forms of its text for when room is short; its tooltip is
+    plain text too (`tooltip_text()` is what it says).
+
+    `set_forms(["prompt 2,173 tok (2,146 cached · 27 computed)", "prompt 2,173 tok"], tip)`: the
+    first form is the full text. The label never asks for more width than the form it shows, so a
+    long text never pushes the window wider.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is whatever its file says
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._forms: list[str] = [""]
+        self._tip = ""
+        self.level = 0  # index into the forms
+        self.elided_px: int | None = None  # width the last form is elided to (None: not elided)
+
+    def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
+        """The texts from full to shortest (a shorter form may be "": hidden); `tip` the tooltip."""
+        self._forms = list(forms) or [""]
+        if tip is not None:
+            self._tip = tip
+        self.show_level(min(self.level, len(self._forms) - 1), None)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name) — one form
+        self.set_forms([text])
+
+    def full_text(self) -> str:
+        return self._forms[0]
+
+    def tooltip_text(self) -> str:
+        """The tooltip as the reader sees it: the full text first when a shorter form shows."""
+        full = self._forms[0]
+        return (f"{full}\n\n{self._tip}" if self.text() != full and full else self._tip).strip()
+
+    @property
+    def forms(self) -> list[str]:
+        return list(self._forms)
+
+    def form_width(self, level: int) -> int:
+        """Pixels the label needs to show form `level` (0 when that form is empty)."""
+        text = self._forms[level]
+        return self.fontMetrics().horizontalAdvance(text) + self._padding() if text else 0
+
+    def _padding(self) -> int:
+        margins = self.contentsMargins()
+        # the style sheet's padding shows up in the size hint, not in the contents margins
+        probe = self.fontMetrics().horizontalAdvance(self.text())
+        return max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
+
+    def show_level(self, level: int, elided_px: int | None) -> None:
+        """Show form `level`, elided to `elided_px` wide when given."""
+        self.level, self.elided_px = level, elided_px
+        text = self._forms[level]
+        if elided_px is not None and text:
+            text = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(1, elided_px - self._padding()))
+        super().setText(text)
+        self.setVisible(bool(text))
+        full = self._forms[0]
+        tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
+        self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
+
+    def shown_width(self) -> int:
+        if not self.text():
+            return 0
+        return self.elided_px if self.elided_px is not None else self.form_width(self.level)
+
+    def hidden_text(self) -> str:
+        """The full text when it has no room at all (hidden), else ""."""
+        return self._forms[0] if self._forms[0] and not self.text() else ""
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt's name)
+        hint = super().minimumSizeHint()
+        hint.setWidth(0)  # never holds the window wide: `fit` chooses a form that fits instead
+        return hint
+
+
+def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | str]], room: int, spacing: int) -> None:
+    """Show every label's full form, then take `steps` in order until the row fits in `room` px.
+
+    A step is (label, level): that label shows its form `level`; or (label, ELIDE): it shows its
+    current form elided to the room the others leave (at least MIN_ELIDED_PX). `spacing`: px between
+    shown labels.
+    """
+    for label in labels:
+        label.show_level(0, None)
+
+    def needed() -> int:
+        widths = [label.shown_width() for label in labels if label.text()]
+        return sum(widths) + spacing * max(0, len(widths) - 1)
+
+    for label, step in steps:
+        if needed() <= room:
+            return
+        if step == ELIDE:
+            others = needed() - label.shown_width() - (spacing if label.text() else 0)
+            left = room - others - spacing
+            if label.text() and left - label._padding() >= MIN_ELIDED_PX:
+                label.show_level(label.level, min(left, label.form_width(label.level)))
+        elif step < len(label.forms):
+            label.show_level(step, label.elided_px)
+
+
+def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:
+    return [text for label in labels if (text := label.hidden_text())]
