@@ -25,7 +25,7 @@ from app.context import (
 )
 from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
-from engine import default_model
+from engine import default_model, runtime
 from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
@@ -347,8 +347,10 @@ class EngineBackend:
     def __init__(self, data_dir: str | Path | None = None, limits: DiskLimits = DiskLimits()):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.limits = limits
+        runtime.bound_buffer_cache()  # freed buffers kept for reuse: bounded, not the whole RAM
 
     def load(self, spec: str, report: Report) -> EngineSession:
+        runtime.release_cached_buffers()  # a model switched away from leaves its freed buffers here
         try:
             if spec == "default":
                 if not default_model.is_present():

@@ -11,19 +11,23 @@ import argparse
 from dataclasses import dataclass, replace
 
 from app import paths
+from app.about import Places
 from app.api_service import ApiService
 from app.backend import Backend
 from app.controller import ChatController
 from app.models import ModelRegistry
 from app.settings import Settings, SettingsFile
 from app.store import Store
+from app.version import VERSION
 from app.worker import Worker, WorkerThread
+from engine import default_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="glassbox", description="A local chat assistant you can see into.")
     parser.add_argument("--data-dir", help="conversations, memories and caches (default: $GLASSBOX_DATA_DIR or the user data dir)")
     parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
+    parser.add_argument("--version", action="version", version=f"glassbox {VERSION}")
     parser.add_argument("--model", help='model to load instead of the saved choice ("default", a GGUF file or a folder)')
     return parser.parse_args(argv)
 
@@ -38,6 +42,7 @@ class Core:
     registry: ModelRegistry
     store: Store
     api: ApiService  # the OpenAI-compatible API on the same worker, when Preferences turn it on
+    places: Places  # the data, config and models folders (Help → About opens them)
 
     def start(self) -> None:
         """Begin loading the chosen model in the worker (the window stays usable meanwhile), and
@@ -68,4 +73,5 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     api = ApiService(worker_thread.worker)
     controller.settings_changed.connect(lambda changed: api.apply(changed.app))
     controller.model_loaded.connect(api.set_model)
-    return Core(settings_file, worker_thread, controller, ModelRegistry(), store, api)
+    places = Places(data=paths.data_dir(args.data_dir), config=settings_file.path.parent, models=default_model.models_dir())
+    return Core(settings_file, worker_thread, controller, ModelRegistry(), store, api, places)

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.backend import Backend, BackendError, GenerateRequest, ReplyDone, Session
 from app.failures import Failure, FailureKind
+from app.threads import MODEL_THREAD_STACK_BYTES
 from engine.events import TokenEvent
 
 DEFAULT_BATCH_INTERVAL_S = 0.04
@@ -271,6 +272,7 @@ class WorkerThread:
         self.worker = worker
         self.thread = QThread()
         self.thread.setObjectName("glassbox-model-worker")
+        self.thread.setStackSize(MODEL_THREAD_STACK_BYTES)  # macOS gives secondary threads 512 KiB
         worker.moveToThread(self.thread)
         self.thread.started.connect(lower_thread_priority, Qt.ConnectionType.DirectConnection)
         self.thread.start()

@@ -6,6 +6,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
+from app.about import Places
 from app.api_service import ApiService
 from app.controller import ChatController
 from app.models import ModelRegistry
@@ -24,5 +25,6 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def create_window(controller: ChatController, registry: ModelRegistry, api: ApiService | None = None) -> MainWindow:
-    return MainWindow(controller, registry, api=api)
+def create_window(controller: ChatController, registry: ModelRegistry, api: ApiService | None = None,
+                  places: Places | None = None) -> MainWindow:
+    return MainWindow(controller, registry, api=api, places=places)

@@ -19,7 +19,7 @@ def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
     """The Qt application, the core and the shown window; the model starts loading if `start`."""
     qt_app = create_application()
     core = build_core(args, backend)
-    window = create_window(core.controller, core.registry, core.api)
+    window = create_window(core.controller, core.registry, core.api, core.places)
     if core.settings_file.notice:
         window.notice.show_error(core.settings_file.notice)
     window.show()

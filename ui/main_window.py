@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.about import Places, about_info
 from app.api_service import ApiService
 from app.controller import ChatController
 from app.importers import ImportFileError
@@ -26,6 +27,7 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from ui.about_dialog import AboutDialog
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
@@ -72,9 +74,10 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, controller: ChatController, registry: ModelRegistry, parent=None,
-                 api: ApiService | None = None):
+                 api: ApiService | None = None, places: Places | None = None):
         super().__init__(parent)
         self.controller = controller
+        self.places = places  # the data, config and models folders (Help → About), None in some tests
         self.api = api  # the API server (Preferences → Server), None when the window runs without one
         self.requests_window: RequestsWindow | None = None
         self.registry = registry
@@ -492,12 +495,7 @@ class MainWindow(QMainWindow):
             self.choose_model(path)
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Glassbox",
-            "<h3>Glassbox</h3><p>A chat assistant that runs a language model on this computer and "
-            "shows what happens inside it while it talks.</p>",
-        )
+        AboutDialog(about_info(self.controller.model_info, self.places), self).exec()
 
     def show_colour_help(self) -> None:
         QMessageBox.information(

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.threads import start_thread
+
 log = logging.getLogger(__name__)
 
 DONE = object()  # delivered after a request's last item
@@ -118,8 +120,7 @@ class ModelThread(JobQueue):
     def __init__(self, max_waiting: int = 8):
         super().__init__(max_waiting)
         self._jobs: queue.Queue[Job] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="glassbox-model", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._loop, "glassbox-model")
 
     def _dispatch(self, job: Job) -> None:
         self._jobs.put(job)

@@ -27,7 +27,7 @@ def launch(qtbot, tmp_path):
         args = parse_args(["--data-dir", str(profile / "data"), "--config-dir", str(profile / "config")])
         create_application()
         core = build_core(args, backend or EngineBackend())
-        window = create_window(core.controller, core.registry, core.api)
+        window = create_window(core.controller, core.registry, core.api, core.places)
         qtbot.addWidget(window)
         launched = Launched(window, core)
         opened.append(launched)
