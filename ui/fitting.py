@@ -82,6 +82,11 @@ class FittedLabel(QLabel):
         tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
         self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
 
+    def drop(self) -> None:
+        """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word."""
+        super().setText("")
+        self.setVisible(False)
+
     def shown_width(self) -> int:
         if not self.text():
             return 0
@@ -97,8 +102,11 @@ class FittedLabel(QLabel):
         return hint
 
 
-def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | str]], room: int, spacing: int) -> None:
-    """Show every label's full form, then take `steps` in order until the row fits in `room` px.
+def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | str]], room: int, spacing: int,
+        drop: Sequence[FittedLabel] = ()) -> None:
+    """Show every label's full form, then take `steps` in order until the row fits in `room` px;
+    when the steps are used up and it still does not fit, hide the labels in `drop`, in order, until
+    it does (a label is never left wider than the room it gets: Qt would cut its text mid-word).
 
     A step is (label, level): that label shows its form `level`; or (label, ELIDE): it shows its
     current form elided to the room the others leave (at least MIN_ELIDED_PX). `spacing`: px between
@@ -121,6 +129,10 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
                 label.show_level(label.level, min(left, label.form_width(label.level)))
         elif step < len(label.forms):
             label.show_level(step, label.elided_px)
+    for label in drop:
+        if needed() <= room:
+            return
+        label.drop()
 
 
 def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:

@@ -241,14 +241,17 @@ class StatusBar(QStatusBar):
         server = getattr(self, "server_label", None)  # made after the first fit
         if server is not None and server.isVisibleTo(self):
             room -= server.sizeHint().width() + SPACING_PX
+        # still too wide (a large text size, the server's address): whole items go under "…", the
+        # context last; never a number cut mid-word
+        drop = [k, t, p, self.speed_label, m, self.context_label]
         row = self.labels
         if self._message:
             row = self.labels[1:]
             room -= min(self.fontMetrics().horizontalAdvance(self._message) + 2 * SPACING_PX, room // 2)
-        fit(row, steps, room, SPACING_PX)
+        fit(row, steps, room, SPACING_PX, drop)
         hidden = hidden_texts(row)
         if hidden:
-            fit(row, steps, room - self.more_label.sizeHint().width() - SPACING_PX, SPACING_PX)
+            fit(row, steps, room - self.more_label.sizeHint().width() - SPACING_PX, SPACING_PX, drop)
             hidden = hidden_texts(row)
         self.more_label.setToolTip(plain_tooltip("\n".join([MORE_TIP, *hidden])))
         self.more_label.setVisible(bool(hidden))
@@ -265,6 +268,8 @@ class StatusBar(QStatusBar):
         numbers = [label.shown_width() for label in self.labels[1:] if label.text()]
         if self.more_label.isVisibleTo(self):
             numbers.append(self.more_label.sizeHint().width())
+        if self.server_label.isVisibleTo(self):
+            numbers.append(self.server_label.sizeHint().width())
         taken = sum(numbers) + SPACING_PX * (len(numbers) + 3) + (20 if self.isSizeGripEnabled() else 0)
         return max(40, self.width() - taken)
 

@@ -1,0 +1,57 @@
+"""At a 640 px window every item of the status bar is drawn whole (its text no wider than the room
+the label got), idle and after Ctrl + / Ctrl 0 while "Text size …" shows; a transient message never
+overlaps the items."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.app.fakes import FakeBackend
+from tests.ui.driver import ask
+from tests.ui.test_status_numbers import RealisticSession
+
+
+def clipped(status) -> list[tuple[str, int, int]]:
+    """(text, text px, room px) of every shown label whose text is wider than its room."""
+    out = []
+    for label in [*status.labels, status.server_label]:
+        if not label.isVisible() or not label.text():
+            continue
+        room = label.contentsRect().width() - 2 * label.margin()
+        need = label.fontMetrics().horizontalAdvance(label.text())
+        if need > room or label.geometry().right() >= status.width():
+            out.append((label.text(), need, room))
+    return out
+
+
+def message_overlaps(status) -> bool:
+    """The transient message is drawn from the left; does it reach under a shown item?"""
+    message = status.currentMessage()
+    if not message:
+        return False
+    right = 6 + status.fontMetrics().horizontalAdvance(message)
+    items = [w for w in [*status.labels, status.server_label] if w.isVisible() and w.text()]
+    return any(w.geometry().left() < right for w in items)
+
+
+def test_at_640_px_every_item_is_drawn_whole_idle_and_after_zoom(qtbot, launch):
+    app = launch(FakeBackend(session=RealisticSession))
+    window, status = app.window, app.window.status
+    window.status.show_server("API 127.0.0.1:8080 · 0 requests")
+    ask(qtbot, app, "a second turn")
+    window.resize(640, 700)
+    qtbot.waitUntil(lambda: window.width() == 640)
+    qtbot.wait(50)
+    assert not clipped(status), clipped(status)
+    assert status.context_label.isVisible() and status.context_label.text().startswith("context 2,180 / ")
+
+    for key in (Qt.Key.Key_Plus, Qt.Key.Key_Plus, Qt.Key.Key_0):
+        QTest.keyClick(window.composer.box, key, Qt.KeyboardModifier.ControlModifier)
+        qtbot.wait(50)
+        assert status.currentMessage().startswith("Text size")
+        assert not clipped(status), (status.currentMessage(), clipped(status))
+        assert not message_overlaps(status), status.currentMessage()
+    status.clearMessage()
+    qtbot.wait(50)
+    assert not clipped(status), clipped(status)
