@@ -321,18 +321,22 @@ def _kind_key(config: CacheConfig) -> tuple:
 
 
 def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]:
+    """A finished reply's numbers, each describing what happened: a reply stopped while its prompt
+    was read computed only the tokens read (`computed_tokens` < prompt − cached) and has no first
+    token time (None) when no token came."""
     decode_s = ev.elapsed_s - ev.ttft_s
+    read = ev.prompt_tokens if ev.prompt_read is None else ev.prompt_read
     return {
         "finish_reason": ev.finish_reason,
         "prompt_tokens": ev.prompt_tokens,
         "cached_tokens": ev.cached_tokens,
         "generated_tokens": generated,
-        "ttft_s": ev.ttft_s,
+        "ttft_s": ev.ttft_s if generated else None,
         "elapsed_s": ev.elapsed_s,
         "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-        "computed_tokens": ev.prompt_tokens - ev.cached_tokens,
+        "computed_tokens": read - ev.cached_tokens,
         "kv_bytes": ev.kv_bytes,
-        "context_used": ev.prompt_tokens + generated,
+        "context_used": read + generated,
         "context_length": context,
     }
 

@@ -42,6 +42,9 @@ class TokenEvent:
     step_s: float = 0.0  # this token's own time
     kv_bytes: int = 0  # KV-cache memory now held
     finish_reason: str | None = None
+    # prompt tokens in the KV cache when a stop came while the prompt was being read (cached ones
+    # included; no token was generated then); None: the whole prompt was read
+    prompt_read: int | None = None
 
     @property
     def prob(self) -> float:

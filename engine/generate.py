@@ -278,11 +278,12 @@ def _events(
     if config.context_length:
         limit = min(limit, config.context_length - len(prompt))
 
-    def finish(reason: str) -> TokenEvent:
+    def finish(reason: str, read: int | None = None) -> TokenEvent:
+        """The end before any token: `read` prompt tokens in the cache when reading stopped."""
         return TokenEvent(
             index=0, token=None, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0,
             top_raw=(), top_final=(), ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
-            kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
+            kv_bytes=cache_nbytes(cache), finish_reason=reason, prompt_read=read, **sizes,
         )
 
     if limit <= 0:
@@ -293,7 +294,7 @@ def _events(
     report = (lambda done, _: progress(cached + done, len(prompt))) if progress else None
     last = prefill(model, prompt[cached:], cache, config.prefill_step, report, should_stop)
     if last is None:
-        yield finish("cancelled")
+        yield finish("cancelled", cache_offset(cache))  # what was read, not the whole prompt
         return
     stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
     reply = ReplyText(tokenizer, config.stop_strings)

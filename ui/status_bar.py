@@ -44,6 +44,11 @@ def prompt_forms(stats: dict) -> list[str]:
     "prompt 2,173 tok (27 computed)", "prompt 2,173 tok"."""
     total = stats["prompt_tokens"]
     cached = stats.get("cached_tokens", 0)
+    computed = stats.get("computed_tokens")
+    if isinstance(computed, int) and cached + computed < total:  # stopped while the prompt was read
+        read = f"prompt {cached + computed:,} of {total:,} tok read"
+        return [f"{read} (stopped · {cached:,} cached · {computed:,} computed)", read] if cached else [
+            f"{read} (stopped)", read]
     short = f"prompt {total:,} tok"
     full = f"{short} ({cached:,} cached · {total - cached:,} computed)"
     return [full, f"{short} ({total - cached:,} computed)", short] if cached else [full, short]

@@ -58,7 +58,8 @@ class ServedRequest:
 
     @property
     def ttft_s(self) -> float:
-        return float(self.stats.get("ttft_s", math.nan))
+        ttft = self.stats.get("ttft_s")  # None: no token came (stopped while the prompt was read)
+        return math.nan if ttft is None else float(ttft)
 
     @property
     def tokens_per_s(self) -> float:

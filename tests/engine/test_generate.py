@@ -218,6 +218,19 @@ def test_a_stop_during_prefill_ends_it_at_the_next_chunk():
                            progress=lambda done, total: stop.append(done >= 4), should_stop=lambda: any(stop))
     assert model.calls == [4]  # the first chunk ran; the stop came before the second
     assert [e.finish_reason for e in events] == ["cancelled"] and events[0].token is None
+    # its numbers say what happened: 4 of the 16 prompt tokens read
+    assert events[0].prompt_tokens == 16 and events[0].prompt_read == 4
+
+
+def test_the_stats_of_a_reply_stopped_while_reading_count_what_was_read():
+    from app.backend import finish_stats
+
+    stop = []
+    events, _, _ = gen(list(b"ab"), prompt=list(b"0123456789abcdef"), prefill_step=4, max_tokens=2,
+                       progress=lambda done, total: stop.append(done >= 4), should_stop=lambda: any(stop))
+    stats = finish_stats(events[-1], 0, 2048)
+    assert stats["prompt_tokens"] == 16 and stats["cached_tokens"] == 0 and stats["computed_tokens"] == 4
+    assert stats["ttft_s"] is None and stats["context_used"] == 4  # no token came: no first-token time
 
 
 def test_prefill_leaves_the_last_token_for_decoding():

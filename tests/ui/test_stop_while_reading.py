@@ -29,6 +29,16 @@ def test_stop_during_a_long_prompt_ends_the_reading_at_the_next_chunk(qtbot, lau
     assert done.args[1]["finish_reason"] == "cancelled"
     # it stopped within a chunk or two of the Stop, far from the end (one chunk may be under way)
     assert progress[-1][0] <= 2 * PREFILL_STEP < total
+    # the numbers say what happened: the tokens read, no first-token time (no token came)
+    stats = done.args[1]
+    read = stats["cached_tokens"] + stats["computed_tokens"]
+    assert progress[-1][0] <= read <= 2 * PREFILL_STEP < stats["prompt_tokens"] == total
+    assert stats["ttft_s"] is None and stats["context_used"] == read
+    status = window.status
+    assert status.prompt_label.full_text().startswith(f"prompt {read:,} of {total:,} tok read")
+    assert status.ttft_label.full_text() == "" and "first token" not in status.ttft_label.text()
+    stored = app.controller.conversation.messages[-1].stats
+    assert stored["computed_tokens"] == stats["computed_tokens"] and stored["ttft_s"] is None
 
     window.new_chat()
     reply = ask(qtbot, app, "Hi")
