@@ -20,7 +20,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -38,6 +38,7 @@ from ui.text_format import utf16_offsets
 CODE_PROPERTY = QTextFormat.Property.UserProperty + 1  # marks characters that are code
 HEADER_HEIGHT = 26  # px above a block for its language and Copy button
 PADDING = 10  # px inside the shaded block, left, right and below
+COPIED_MS = 2000  # how long Copy says "Copied" after a click
 LIGHT_STYLE, DARK_STYLE = "default", "github-dark"
 FONT_SIZE_PROPERTIES = (QTextFormat.Property.FontPointSize, QTextFormat.Property.FontPixelSize,
                         QTextFormat.Property.FontSizeAdjustment)  # fmt: skip
@@ -205,6 +206,10 @@ class CodeHeader(QWidget):
         self.copy_button.setToolTip("Copy this code block")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy)
+        self._copied_timer = QTimer(self)  # "Copied" goes back to "Copy" after COPIED_MS
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(COPIED_MS)
+        self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(PADDING, 0, 4, 0)
         layout.addWidget(self.language)
@@ -216,8 +221,10 @@ class CodeHeader(QWidget):
         self.text = block.text
         self.language.setText(block.language or "code")
         self.copy_button.setText("Copy")
+        self._copied_timer.stop()
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
         self.copy_button.setText("Copied")
+        self._copied_timer.start()  # a second click restarts the 2 s
         self.copied.emit()

@@ -10,6 +10,7 @@ from PySide6.QtTest import QTest
 
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
+from ui.code_blocks import COPIED_MS
 
 REPLIES = {
     "fence without a language": "Here it is:\n\n```\nls -la ~\n```\n\nDone.",
@@ -30,3 +31,7 @@ def test_every_code_block_has_a_copy_button(qtbot, launch, kind):
     assert header.geometry().top() >= 0 and header.geometry().bottom() <= text.viewport().height()
     QTest.mouseClick(header.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == "ls -la ~"
+    assert header.copy_button.text() == "Copied"
+    qtbot.wait(COPIED_MS // 2)
+    assert header.copy_button.text() == "Copied"  # long enough to read
+    qtbot.waitUntil(lambda: header.copy_button.text() == "Copy", timeout=COPIED_MS + 1000)  # then back
