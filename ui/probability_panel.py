@@ -285,6 +285,7 @@ class ProbabilityPanel(QFrame):
         self.continue_button.hide()
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
         self._alternative = -1
+        self.offers_alternatives = True  # False where there is no reply to continue (an API request)
         self.raw_bars.row_clicked.connect(lambda row: self._offer_alternative(self.raw_bars.rows[row][:2]))
         self.final_bars.row_clicked.connect(lambda row: self._offer_alternative(self.final_bars.rows[row][:2]))
         layout.addWidget(self.continue_button)
@@ -340,7 +341,7 @@ class ProbabilityPanel(QFrame):
         """Clicking another candidate (in either column) marks its row and offers "Continue with
         this token" (Branch from an alternative)."""
         token, piece = candidate
-        if self.record is None or token == self.record.token:
+        if not self.offers_alternatives or self.record is None or token == self.record.token:
             self.continue_button.hide()
             for bars in (self.raw_bars, self.final_bars):
                 bars.set_offered(None)

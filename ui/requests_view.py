@@ -1,4 +1,4 @@
-"""View → Requests: the recent API requests (Preferences → Server), and each one opened like a
+"""View → API Requests: the recent API requests (Preferences → Server), and each one opened like a
 conversation: what the client sent, the reply with its tokens tinted by probability, and the
 next-token panel on the token clicked.
 
@@ -157,7 +157,7 @@ class RequestsWindow(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.panel = ProbabilityPanel(top_k)
         self.panel.inspect_button.hide()  # a request is not a conversation the Inspector can step through
-        self.panel.raw_bars.row_clicked.disconnect(self.panel._offer_alternative)  # nor one to continue
+        self.panel.offers_alternatives = False  # nor a reply to continue with another token
         self.view = RequestView(self.panel)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

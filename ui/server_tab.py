@@ -19,7 +19,7 @@ PORT_HINT = f"clients use http://HOST:PORT/v1 (default {DEFAULT_PORT})"
 KEY_HINT = (f"clients send it as 'Authorization: Bearer KEY'; required off this machine, at least "
             f"{MIN_API_KEY_CHARS} characters; empty: none")
 ENABLED_HINT = ("Other programs (editors, notebooks, the openai client) use the loaded model, with "
-                "log-probabilities; their requests wait behind the window's replies. View → Requests lists them.")
+                "log-probabilities; their requests wait behind the window's replies. View → API Requests lists them.")
 
 
 def _column(*widgets: QWidget) -> QVBoxLayout:

@@ -107,7 +107,7 @@ class StatusBar(QStatusBar):
         self.server_label.setToolTip(
             "The server could not start; change it in Preferences → Server." if problem else
             "The OpenAI-compatible API (Preferences → Server): its address for clients, and the requests "
-            "being answered or waiting. View → Requests lists them."
+            "being answered or waiting. View → API Requests lists them."
         )
         self.fit()  # the numbers make room for it
 

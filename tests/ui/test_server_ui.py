@@ -9,13 +9,15 @@ import socket
 import threading
 
 import httpx
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.settings import SettingsFile
 from tests.app.fakes import REPLY, FakeBackend, FakeSession, split_tokens
 from tests.ui.driver import type_and_send
 from tests.ui.test_preferences import open_preferences
+from ui.probability_panel import ROW_HEIGHT
+from ui.server_tab import ENABLED_HINT
 
 HELLO = [{"role": "user", "content": "Hello from a client"}]
 
@@ -52,10 +54,13 @@ def test_turning_the_server_on_serves_the_windows_model_and_lists_the_request(qt
     app = launch(FakeBackend())
     window = app.window
     assert not window.status.server_label.isVisible()  # off by default
+    menu_name = "View → " + window.requests_action.text().replace("&", "")  # the hints name the menu item
+    assert menu_name == "View → API Requests"
     port = free_port()
     turn_on(qtbot, window, port)
     address = f"http://127.0.0.1:{port}/v1"
     qtbot.waitUntil(lambda: window.status.server_label.text() == f"API {address} · 0 running")
+    assert menu_name in window.status.server_label.toolTip() and menu_name in ENABLED_HINT
     assert SettingsFile(tmp_path / "config").load().app.server_enabled  # remembered
 
     models = httpx.get(f"{address}/models", timeout=10).json()
@@ -83,6 +88,10 @@ def test_turning_the_server_on_serves_the_windows_model_and_lists_the_request(qt
     QTest.mouseClick(view.reply.viewport(), Qt.MouseButton.LeftButton, pos=point)
     qtbot.waitUntil(lambda: requests.panel.record is not None)
     assert requests.panel.record.index == 1 and "token 2" in requests.panel.subtitle.text()
+    bars = requests.panel.raw_bars  # a request is no reply to continue: an alternative offers nothing
+    other = next(r for r in range(len(bars.rows)) if r != bars.chosen_row())
+    QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, int((other + 0.5) * ROW_HEIGHT)))
+    assert bars.offered_row() is None and not requests.panel.continue_button.isVisible()
 
     httpx.post(f"{address}/completions", json={"model": "base", "prompt": "Once"}, timeout=10)
     qtbot.waitUntil(lambda: requests.table.rowCount() == 2)
