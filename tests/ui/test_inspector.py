@@ -193,6 +193,9 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     # sums in another order), so equal to the last printed digit or so
     assert float(objective.table.item(row, 2).text()) == pytest.approx(-report["token_logprob"], abs=2e-4)
     assert "The selected token “␣capital”" in objective.summary.text()
+    for step in ("8 ·", "9 ·"):  # the word is the user's, not the reply's
+        summary = _click_step(qtbot, inspector, step).summary.text()
+        assert "Your message's token" in summary and "“␣capital”" in summary and "reply's" not in summary, summary
     tokens = _click_step(qtbot, inspector, "2 ·")
     assert tokens.table.rowCount() == report["prompt_tokens"] and tokens.table.item(selected, 0).text().startswith("▶")
 

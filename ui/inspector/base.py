@@ -51,6 +51,12 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
     table.setUpdatesEnabled(True)
 
 
+def whose_token(report: dict) -> str:
+    """Who wrote the selected token, as a sentence starts: "Your message's token" for a step
+    opened on the user's own message (source "message"), else "The reply's token"."""
+    return "Your message's token" if report.get("source") == "message" else "The reply's token"
+
+
 def piece(report: dict, token: int | None) -> str:
     """A token's text with spaces and newlines visible ("" for None)."""
     if token is None:

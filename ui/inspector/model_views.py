@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from ui.inspector.base import StepView, fill, piece
+from ui.inspector.base import StepView, fill, piece, whose_token
 from ui.inspector.tinted_text import TintedText, TintedToken
 from ui.text_format import percent, prompt_pieces, visible_piece
 
@@ -359,7 +359,7 @@ class LogitLensView(StepView):
         settled = next((i for i in range(len(lens)) if all(e[0][0] == lens[-1][0][0] for e in lens[i:])), None)
         self.summary.setText(
             f"The final top token “{piece(report, lens[-1][0][0])}” is on top from block {settled} on."
-            + (f" The reply's token was “{piece(report, target)}”." if target is not None else "")
+            + (f" {whose_token(report)} was “{piece(report, target)}”." if target is not None else "")
         )
         fill(self.table, [
             [i, piece(report, e[0][0]), f"{e[0][1]:.4f}", percent(e[0][1]), "  ".join(piece(report, t) for t, _ in e[1:4])]

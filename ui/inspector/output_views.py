@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.sampling import MAX_REPETITION_PENALTY, MAX_TEMPERATURE, MIN_REPETITION_PENALTY, SamplingSettings
-from ui.inspector.base import StepView, fill, piece
+from ui.inspector.base import StepView, fill, piece, whose_token
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.inspector.slider_spin import SliderSpin
 from ui.text_format import byte_size, percent, visible_piece
@@ -89,7 +89,7 @@ class LMHeadView(StepView):
         )
         if report["token"] is not None:
             text += (
-                f" The reply's token “{piece(report, report['token'])}” had p {percent(report['token_logprob'])}"
+                f" {whose_token(report)} “{piece(report, report['token'])}” had p {percent(report['token_logprob'])}"
                 f" (rank {report['token_rank']:,})."
             )
         self.summary.setText(text)
