@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -128,6 +128,9 @@ class Composer(QFrame):
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.info.setWordWrap(True)
         self.info.hide()
+        self._info_timer = QTimer(self)  # a line shown `for_ms` goes when it fires
+        self._info_timer.setSingleShot(True)
+        self._info_timer.timeout.connect(lambda: self.show_info(""))
         self.token_count = QLabel()  # the message's live token count (ui/live_token_count.py)
         self.token_count.setObjectName("fieldHint")
         self.token_count.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -199,8 +202,12 @@ class Composer(QFrame):
         self.box.setFocus()
         return attached
 
-    def show_info(self, text: str, problem: bool = False) -> None:
-        """A line under the box (hidden when `text` is empty); red when it is a problem."""
+    def show_info(self, text: str, problem: bool = False, for_ms: int = 0) -> None:
+        """A line under the box (hidden when `text` is empty); red when it is a problem; gone after
+        `for_ms` milliseconds when given (0: until replaced)."""
+        self._info_timer.stop()
+        if text and for_ms > 0:
+            self._info_timer.start(for_ms)
         self.info.setText(text)
         self.info.setVisible(bool(text))
         self.info.setProperty("problem", problem)

@@ -68,6 +68,7 @@ PANEL_WIDTH = 400
 WINDOW_MIN_WIDTH = 480
 SIDEBAR_WIDTH = 230
 STATUS_MESSAGE_MS = 6000
+REMEMBERED_MS = 15000  # how long "Remembered: …" stays under the message box when nothing is sent
 
 
 class MainWindow(QMainWindow):
@@ -300,10 +301,10 @@ class MainWindow(QMainWindow):
                 self.notice.hide()
 
     def _on_memory_saved(self, text: str) -> None:
-        """Say what was remembered where the user looks (under the box, until the next send) and
-        in the status bar."""
+        """Say what was remembered where the user looks (under the box, until the next send or
+        REMEMBERED_MS) and in the status bar."""
         said = f"Remembered: {one_line(text)}"
-        self.composer.show_info(f"{said} (Edit → Memories… lists and forgets it)")
+        self.composer.show_info(f"{said} (Edit → Memories… lists and forgets it)", for_ms=REMEMBERED_MS)
         self.show_message(said)
 
     def show_message(self, text: str) -> None:

@@ -8,6 +8,7 @@ from PySide6.QtTest import QTest
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
 from tests.ui.test_attachments_ui import drop
+from ui import main_window
 
 
 def test_a_file_problem_goes_when_the_message_changes_or_is_sent(qtbot, launch, tmp_path):
@@ -39,3 +40,13 @@ def test_remember_that_says_remembered_under_the_box(qtbot, launch):
     assert not composer.info.property("problem")
     ask(qtbot, app, "And my dog?")  # the next message: the line has said its piece
     assert not composer.info.isVisible()
+
+
+def test_remembered_goes_after_a_while_without_a_send(qtbot, launch, monkeypatch):
+    monkeypatch.setattr(main_window, "REMEMBERED_MS", 300)  # the 15 s, shortened for the test
+    app = launch(FakeBackend())
+    composer = app.window.composer
+    ask(qtbot, app, "remember that my cat is called Mochi")
+    assert composer.info.isVisible() and composer.info.text().startswith("Remembered: ")
+    qtbot.waitUntil(lambda: not composer.info.isVisible(), timeout=3000)
+    assert composer.box.toPlainText() == ""  # nothing else changed
