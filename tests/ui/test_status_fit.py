@@ -4,6 +4,7 @@ overlaps the items."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -35,10 +36,12 @@ def message_overlaps(status) -> bool:
     return any(w.geometry().left() < right for w in items)
 
 
-def test_at_640_px_every_item_is_drawn_whole_idle_and_after_zoom(qtbot, launch):
+@pytest.mark.parametrize("server", [False, True])
+def test_at_640_px_every_item_is_drawn_whole_idle_and_after_zoom(qtbot, launch, server):
     app = launch(FakeBackend(session=RealisticSession))
     window, status = app.window, app.window.status
-    window.status.show_server("API 127.0.0.1:8080 · 0 requests")
+    if server:  # its address takes room too
+        window.status.show_server("API http://127.0.0.1:8080/v1 · 0 running")
     ask(qtbot, app, "a second turn")
     window.resize(640, 700)
     qtbot.waitUntil(lambda: window.width() == 640)
@@ -55,3 +58,8 @@ def test_at_640_px_every_item_is_drawn_whole_idle_and_after_zoom(qtbot, launch):
     status.clearMessage()
     qtbot.wait(50)
     assert not clipped(status), clipped(status)
+    for width in (560, 700, 820, 640):  # dragging the window's edge: whole at every width
+        window.resize(width, 700)
+        qtbot.waitUntil(lambda w=width: window.width() == w)
+        qtbot.wait(30)
+        assert not clipped(status), (width, clipped(status))
