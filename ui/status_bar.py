@@ -41,7 +41,8 @@ def prompt_text(stats: dict) -> str:
 
 def prompt_forms(stats: dict) -> list[str]:
     """The prompt's numbers from full to short: "prompt 2,173 tok (2,146 cached · 27 computed)",
-    "prompt 2,173 tok (27 computed)", "prompt 2,173 tok"."""
+    "prompt 2,173 tok (27 computed)", "prompt 2,173 tok"; a reply stopped while its prompt was read
+    (cached + computed < prompt) says what was read: "prompt 275 of 1,864 tok read (stopped)"."""
     total = stats["prompt_tokens"]
     cached = stats.get("cached_tokens", 0)
     computed = stats.get("computed_tokens")
