@@ -104,7 +104,7 @@ class ModelManagerDialog(QDialog):
         for i, row in enumerate(self._rows):
             refusal = self._actions.refusal(row)
             note = row.problem or (refusal and "needs more memory than is free now") or (
-                "loaded now" if row.spec == self._loaded else "")
+                "loaded now" if _same_model(row.spec, self._loaded) else "")
             values = (
                 row.name, row.architecture, format_count(row.parameters), row.quantization,
                 format_bytes(row.file_bytes) if row.file_bytes else "",
@@ -168,10 +168,22 @@ class ModelManagerDialog(QDialog):
             self.refresh()
 
 
+def _same_model(spec: str, loaded: str | None) -> bool:
+    """Whether a row's file or folder is the loaded model's (the default model is loaded by the
+    spec "default", so paths are compared, links resolved)."""
+    if not loaded:
+        return False
+    try:
+        return spec == loaded or Path(spec).resolve() == Path(loaded).resolve()
+    except OSError:
+        return False
+
+
 def open_model_manager(parent: QWidget, controller) -> ModelManagerDialog:
     """Show the dialog for `controller`'s settings (`app.controller.Controller`); opening a row
     switches the model the way the Model menu does (`apply_settings`)."""
     actions = LibraryActions(lambda: controller.settings, controller.apply_settings, controller.remember)
-    dialog = ModelManagerDialog(actions, parent, (controller.model_info or {}).get("spec"))
+    info = controller.model_info or {}
+    dialog = ModelManagerDialog(actions, parent, info.get("path") or info.get("spec"))
     dialog.open()
     return dialog

@@ -41,7 +41,7 @@ def _open_dialog(qtbot, app) -> ModelManagerDialog:
     action = next(a for menu in app.window.menuBar().actions() for a in menu.menu().actions()
                   if a.text() == "&Manage Models…")
     action.trigger()
-    dialog = app.window.findChild(ModelManagerDialog)
+    dialog = next(d for d in app.window.findChildren(ModelManagerDialog) if d.isVisible())
     qtbot.waitExposed(dialog)
     return dialog
 
@@ -80,6 +80,9 @@ def test_lists_models_greys_the_unsupported_and_opens_one(qtbot, launch, machine
     assert not dialog.isVisible()
     assert app.controller.model_info["spec"] == str(machine)
     assert app.controller.settings.app.model == str(machine)
+    again = _open_dialog(qtbot, app)  # the loaded one is marked, whatever spec opened it
+    loaded = [_cells(again, i)["Path"] for i in range(len(again.rows())) if _cells(again, i)["Note"] == "loaded now"]
+    assert loaded == [str(machine)]
 
 
 def test_a_model_that_does_not_fit_is_refused_before_loading(qtbot, launch, machine, monkeypatch):
@@ -115,3 +118,14 @@ def test_added_folders_are_kept_in_settings_and_listed(qtbot, launch, machine, t
     dialog.remove_button.click()
     assert app.controller.settings.app.model_folders == ()
     assert not any(r.source == "Added folder" for r in dialog.rows())
+
+
+def test_the_loaded_mark_compares_files_not_specs(tmp_path):
+    from ui.model_manager import _same_model
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    (tmp_path / "link.gguf").symlink_to(model)
+    # the default model is loaded by the spec "default"; the worker reports its path
+    assert _same_model(str(tmp_path / "link.gguf"), str(model))
+    assert not _same_model(str(model), "default") and not _same_model(str(model), None)
