@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.screenshot import SEED, pump, start_xvfb, wait  # noqa: E402
+from scripts.screenshot import SEED, on_a_display, pump, wait  # noqa: E402
 
 QUESTION = "What is the capital of France?"
 
@@ -119,13 +119,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--question", default=QUESTION)
     args = parser.parse_args()
-    xvfb = start_xvfb()
-    try:
+    with on_a_display():
         take(args.out, args.question)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait()
 
 
 if __name__ == "__main__":

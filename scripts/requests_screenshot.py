@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.screenshot import pump, start_xvfb, wait  # noqa: E402
+from scripts.screenshot import on_a_display, pump, wait  # noqa: E402
 
 REQUESTS = [  # (endpoint, body): what an editor, a notebook and a script might send
     ("completions", {"model": "base-notebook", "prompt": "The three primary colours are", "max_tokens": 16,
@@ -109,13 +109,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--patience", type=float, default=300, help="seconds to wait for the requests")
     args = parser.parse_args()
-    xvfb = start_xvfb()
-    try:
+    with on_a_display():
         take(args.out, args.patience)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait()
 
 
 if __name__ == "__main__":

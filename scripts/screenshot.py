@@ -10,12 +10,14 @@ duration. Settings and data go to a temporary profile, so the user's own are nev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +26,18 @@ sys.path.insert(0, str(ROOT))
 
 QUESTION = "Write a Python function that reverses a string, and explain it briefly."
 SEED = 7  # a seeded draw, so the screenshot is the same each time on the same machine
+
+
+@contextlib.contextmanager
+def on_a_display() -> Iterator[None]:
+    """Run the block on the display there is, or on an Xvfb started for it and stopped after."""
+    xvfb = start_xvfb()
+    try:
+        yield
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait()
 
 
 def start_xvfb() -> subprocess.Popen | None:
@@ -138,13 +152,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy; default: the app's)")
     parser.add_argument("--width", type=int, help="the window's width in px (default: the app's)")
     args = parser.parse_args()
-    xvfb = start_xvfb()
-    try:
+    with on_a_display():
         take(args.out, args.question, args.dark, args.max_tokens, args.patience, args.temperature, args.width)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot import ROOT, pump, start_xvfb, wait  # noqa: E402
+from screenshot import ROOT, on_a_display, pump, wait  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -99,13 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    xvfb = start_xvfb()
-    try:
+    with on_a_display():
         take(args.out)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait()
 
 
 if __name__ == "__main__":
