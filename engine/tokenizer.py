@@ -129,7 +129,7 @@ class LazyTokenBytes(Sequence[bytes]):
         return (self[i] for i in range(len(self)))
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
 
     __hash__ = None
 
@@ -420,7 +420,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
     types = [int(t) for t in _as_list(meta.get("tokenizer.ggml.token_type"))] or [1] * len(tokens)
-    backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)))), merges, ignore_merges=False))
+    backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), merges, ignore_merges=False))
     backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
     backend.decoder = decoders.ByteLevel()
     control = [i for i, t in enumerate(types) if t in (3, 4)]  # CONTROL, USER_DEFINED
