@@ -24,6 +24,7 @@ from app.context import (
     system_content,
 )
 from app.failures import FailureKind
+from app.model_names import display_name
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
 from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
@@ -360,10 +361,9 @@ class EngineBackend:
                 if not default_model.is_present():
                     report(-1.0, "Downloading the default model…")
                 path = default_model.fetch(log=lambda message: report(-1.0, message))
-                name = default_model.DISPLAY_NAME
             else:
                 path = Path(spec).expanduser()
-                name = path.name
+            name = display_name(path)  # the one name every view shows
             report(0.1, f"Loading {name}…")
             stamp = model_stamp(path)  # before reading: the saved caches must be of these weights
             lm = load(path)
