@@ -8,7 +8,6 @@ the app injects `EngineBackend`. Everything here runs in the worker thread.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from app.context import (
 )
 from app.failures import FailureKind
 from app.model_names import display_name
+from app.reply_numbers import numbers_at
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
 from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
@@ -325,21 +325,7 @@ def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]
     """A finished reply's numbers, each describing what happened: a reply stopped while its prompt
     was read computed only the tokens read (`computed_tokens` < prompt − cached) and has no first
     token time (None) when no token came."""
-    decode_s = ev.elapsed_s - ev.ttft_s
-    read = ev.prompt_tokens if ev.prompt_read is None else ev.prompt_read
-    return {
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "generated_tokens": generated,
-        "ttft_s": ev.ttft_s if generated else None,
-        "elapsed_s": ev.elapsed_s,
-        "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-        "computed_tokens": read - ev.cached_tokens,
-        "kv_bytes": ev.kv_bytes,
-        "context_used": read + generated,
-        "context_length": context,
-    }
+    return {"finish_reason": ev.finish_reason, **numbers_at(ev, generated, context)}
 
 
 class EngineBackend:
