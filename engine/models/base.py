@@ -218,19 +218,30 @@ class Architecture:
     """Everything the loader, the exporter and the caches need to know about one architecture.
 
     names: the `model_type` values (config.json) and `general.architecture` values (GGUF) it
-    implements. hf_class: the `architectures` entry export writes. config_from_gguf(meta) builds a
+    implements. hf_classes: the `architectures` entry export writes, per `model_type` this file
+    builds (a file implementing several types names each one's class: see `hf_class`).
+    config_from_gguf(meta) builds a
     config.json-style dict from GGUF metadata (a `GGUFMeta`). chat_template: the family's standard
     template, used when a file has none (as llama.cpp does), and template_name names it.
     """
 
     names: tuple[str, ...]
-    hf_class: str
+    hf_classes: dict[str, str]
     args: type
     model: type
     gguf: GGUFLayout
     config_from_gguf: Callable[[GGUFMeta], dict[str, Any]]
     chat_template: str | None = None
     template_name: str | None = None
+
+    def hf_class(self, model_type: str) -> str:
+        """The Hugging Face class a checkpoint of `model_type` declares (config.json `architectures`).
+
+        Raises ValueError when this file does not name one for that type (export would otherwise
+        write a class that loads the checkpoint as another architecture)."""
+        if model_type not in self.hf_classes:
+            raise ValueError(f"the architecture file for {self.names[0]!r} names no exported class for {model_type!r}")
+        return self.hf_classes[model_type]
 
 
 class GGUFMeta:

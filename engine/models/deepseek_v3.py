@@ -359,7 +359,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("deepseek_v3", "deepseek_v2", "deepseek2"),
-    hf_class="DeepseekV3ForCausalLM",
+    hf_classes={"deepseek_v3": "DeepseekV3ForCausalLM", "deepseek_v2": "DeepseekV2ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, tensor_names={"exp_probs_b.bias": "mlp.gate.e_score_correction_bias"}),

@@ -216,7 +216,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("gemma3", "gemma3_text"),
-    hf_class="Gemma3ForCausalLM",
+    hf_classes={"gemma3": "Gemma3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, norm_shift=1.0),  # llama.cpp stores 1 + γ; NEOX RoPE: no permutation

@@ -174,7 +174,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("llama", "smollm"),
-    hf_class="LlamaForCausalLM",
+    hf_classes={"llama": "LlamaForCausalLM", "smollm": "LlamaForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, permute_qk=True),

@@ -24,7 +24,7 @@ def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
 
 ARCHITECTURE = Architecture(
     names=("mistral",),
-    hf_class="MistralForCausalLM",
+    hf_classes={"mistral": "MistralForCausalLM"},
     args=llama.ModelArgs,
     model=llama.Model,
     gguf=GGUFLayout(llama.GGUF_LAYER_NAMES, permute_qk=True),

@@ -155,7 +155,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("phi3",),
-    hf_class="Phi3ForCausalLM",
+    hf_classes={"phi3": "Phi3ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),

@@ -33,7 +33,7 @@ class Model(llama.Model):
 
 ARCHITECTURE = Architecture(
     names=("qwen2",),
-    hf_class="Qwen2ForCausalLM",
+    hf_classes={"qwen2": "Qwen2ForCausalLM"},
     args=llama.ModelArgs,
     model=Model,
     gguf=GGUFLayout(llama.GGUF_LAYER_NAMES),

@@ -52,7 +52,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("qwen3",),
-    hf_class="Qwen3ForCausalLM",
+    hf_classes={"qwen3": "Qwen3ForCausalLM"},
     args=llama.ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),

@@ -101,7 +101,7 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("qwen3_moe", "qwen3moe"),
-    hf_class="Qwen3MoeForCausalLM",
+    hf_classes={"qwen3_moe": "Qwen3MoeForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),

@@ -146,14 +146,34 @@ def test_mlx_quantized_folder_loads_as_stored_and_expanded(name, bits, tmp_path)
     assert max_diff(logits(expanded.model), reference) < 1e-4
 
 
+# What Hugging Face calls each architecture's causal-LM class (written here, not read from the files)
+HF_CLASSES = {
+    "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM", "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
+    "deepseek_v2": "DeepseekV2ForCausalLM",
+}
+
+
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_export_writes_the_architecture_and_loads_back(name, tmp_path):
+@pytest.mark.parametrize("source", ["hf", "gguf"])
+def test_export_writes_the_architecture_and_loads_back(name, source, tmp_path):
+    """Exported from either format, the folder names the checkpoint's own class and type (a
+    DeepSeek V2 checkpoint is not written as V3) and loads back as the same model."""
     import json
 
     from engine.export import export_folder
 
-    lm = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    path = write_hf(name, tmp_path / "hf") if source == "hf" else write_gguf(name, tmp_path / "m.gguf")
+    lm = load(path, FLOAT32)
     out = export_folder(lm, tmp_path / "out")
     config = json.loads((out / "config.json").read_text())
-    assert config["architectures"] == [get_architecture(name).hf_class] and config["model_type"] == name
-    assert max_diff(logits(load(out, FLOAT32).model), logits(lm.model)) < 1e-5
+    assert config["architectures"] == [HF_CLASSES[name]] and config["model_type"] == name
+    back = load(out, FLOAT32)
+    assert back.info.architecture == name
+    assert max_diff(logits(back.model), logits(lm.model)) < 1e-5
+
+
+def test_an_architecture_file_names_no_class_for_a_type_it_does_not_build():
+    with pytest.raises(ValueError, match="names no exported class for 'deepseek2'"):
+        get_architecture("deepseek2").hf_class("deepseek2")
