@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import chat_templates
 from engine.models import llama
-from engine.models.base import Architecture, GGUFLayout, GGUFMeta, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, GGUFMeta, keys_and_values, llama_like_config
 
 
 def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
@@ -29,6 +29,7 @@ ARCHITECTURE = Architecture(
     model=llama.Model,
     gguf=GGUFLayout(llama.GGUF_LAYER_NAMES, permute_qk=True),
     config_from_gguf=config_from_gguf,
+    cached_token=keys_and_values,
     chat_template=chat_templates.MISTRAL,
     template_name="Mistral [INST]",
 )
