@@ -339,11 +339,26 @@ def default_locations(
     ]
 
 
-def scan(locations: Iterable[Location]) -> list[LibraryRow]:
-    """Every model in every location, each path once (the first source that found it names it)."""
+ScanProgress = Callable[[int, int, Location], None]
+
+
+def scan(
+    locations: Iterable[Location], progress: ScanProgress | None = None, cancelled: Callable[[], bool] | None = None,
+) -> list[LibraryRow]:
+    """Every model in every location, each path once (the first source that found it names it).
+
+    progress(done, total, location) is called before each location is read (done: how many were
+    read already). cancelled() is asked before each location: once it says True the scan stops
+    and returns what it found so far.
+    """
+    locations = list(locations)
     seen: set[str] = set()
     rows = []
-    for location in locations:
+    for done, location in enumerate(locations):
+        if cancelled is not None and cancelled():
+            break
+        if progress is not None:
+            progress(done, len(locations), location)
         try:
             found = SCANNERS[location.kind](location)
         except OSError:  # a folder that vanished or cannot be listed: nothing found there
