@@ -21,6 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas, native
+from engine.cache import CachedToken
 from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
@@ -101,13 +102,13 @@ class ModelInfo:
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
     cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
-    kv_floats_per_token: int | None = None  # what the cache holds per token when not K and V (MLA's latent)
+    cached_token: CachedToken | None = None  # what one token costs in the KV cache, as the architecture says
 
     @property
     def kv_bytes_per_token(self) -> int:
-        """Plain-cache bytes per token: 2 (K and V) x layers x KV heads x head dim x 4 (float32), or
-        the architecture's own count (multi-head latent attention caches a compressed latent)."""
-        return (self.kv_floats_per_token or 2 * self.n_layers * self.n_kv_heads * self.head_dim) * 4
+        """Plain-cache bytes per token over all layers, from the architecture's own layout (keys and
+        values per KV head; multi-head latent attention caches a compressed latent instead)."""
+        return self.cached_token.bytes("plain") if self.cached_token else 0
 
 
 @dataclass
@@ -210,7 +211,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         license=src.license,
         license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
-        kv_floats_per_token=getattr(model, "kv_floats_per_token", None),
+        cached_token=arch.cached_token({**config, **args.to_dict()}),  # the args fill in derived widths
     )
     return LoadedModel(model, tokenizer, info)
 
