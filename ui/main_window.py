@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         controller.message_too_long.connect(self._on_message_too_long)
         controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
+        self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice() or controller.open_notice:
