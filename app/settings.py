@@ -72,6 +72,7 @@ class AppSettings:
     model: str = DEFAULT_MODEL  # "default", a GGUF file or a model folder
     recent_models: tuple[str, ...] = ()  # user-chosen paths, most recent first
     model_folders: tuple[str, ...] = ()  # folders the user added to Model → Manage Models…
+    accepted_licences: tuple[str, ...] = ()  # "<licence id> <model file>" the user accepted (ui/licence_gate.py)
     context_length: int = 0  # 0: the model's own context window
     panel_top_k: int = 10
     probability_tint: bool = True
@@ -171,6 +172,7 @@ class Settings:
         app = asdict(self.app)
         app["recent_models"] = list(self.app.recent_models)
         app["model_folders"] = list(self.app.model_folders)
+        app["accepted_licences"] = list(self.app.accepted_licences)
         app["stop_strings"] = list(self.app.stop_strings)
         app["system_prompt_presets"] = [list(p) for p in self.app.system_prompt_presets]
         return {"schema_version": SCHEMA_VERSION, "sampling": self.sampling.to_dict(), "app": app}

@@ -32,6 +32,7 @@ from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import InspectorDock
+from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
+        self.licence_gate = LicenceGate(self, controller, self.notice)  # a model's terms before first use
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
