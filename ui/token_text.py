@@ -106,10 +106,18 @@ class TokenText(QTextBrowser):
             if tint:
                 self._apply_tint()
             self._update_selection()
+            self._cursor_to_start()
         finally:
             self._rendering = False
         self._sync_headers()
         self._fit_height()
+
+    def _cursor_to_start(self) -> None:
+        """A rebuilt document carries the text cursor to its end (it moves with each insertion);
+        it goes back to the start, so nothing scrolls towards where the text happened to end."""
+        cursor = self.textCursor()
+        cursor.setPosition(0)
+        self.setTextCursor(cursor)
 
     def set_tint(self, tint: bool, tint_code: bool | None = None) -> None:
         """Tint on or off; `tint_code` also tints code (off by default: code keeps its colours)."""
@@ -359,6 +367,10 @@ class TokenText(QTextBrowser):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_height()
+
+    def keyPressEvent(self, event) -> None:
+        with self._scroll.typing():
+            super().keyPressEvent(event)
 
     def wheelEvent(self, event) -> None:
         delta, shift = event.angleDelta(), bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)

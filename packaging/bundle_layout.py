@@ -1,0 +1,103 @@
+"""What goes into the Glassbox bundle, and where: read by packaging/glassbox.spec at build time and
+by packaging/check_bundle.py on the built bundle. Runs in the build venv's Python (no app imports).
+
+MLX (docs/packaging.md, "MLX in the bundle"):
+- Its compiled module imports Python submodules PyInstaller cannot see (`mlx._reprlib_fix`): they
+  are listed as hidden imports.
+- libmlx is collected once. MLX finds its Metal library (`mlx.metallib`, macOS) beside the libmlx
+  it was loaded from (dladdr), so the two lie side by side in the one place the loader takes
+  libmlx from: on macOS PyInstaller rewrites every reference to `@rpath/<basename>` with the rpath
+  at the bundle's top folder, so both go there, as real files; a second copy or a link elsewhere
+  is what makes a bundle fail with "Failed to load the default metallib" although the file is in
+  it. On Linux (no metallib) libmlx stays in `mlx/lib/`, where `mlx/core*.so`'s RUNPATH
+  ($ORIGIN/lib) finds it, with PyInstaller's link to it in the top folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path, PurePath
+
+BUNDLE_ID = "org.glassbox.Glassbox"
+MACOS = sys.platform == "darwin"
+
+# Python modules the app never imports that PyInstaller would follow from its dependencies' optional
+# imports (each checked: nothing in engine/app/ui or the libraries' used paths needs them).
+UNUSED_MODULES = [
+    "tkinter", "unittest", "pydoc_data", "lib2to3", "setuptools", "pip", "distutils",
+    "mlx.extension", "mlx._distributed_utils",  # building MLX extensions, distributed launch
+    "IPython", "matplotlib", "pandas", "PIL", "scipy", "torch", "pytest", "hypothesis",
+    # Qt: the app uses QtCore, QtGui and QtWidgets only (tests/app/test_qt_modules.py for app/)
+    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
+    "PySide6.QtPdf", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtDBus", "PySide6.QtConcurrent",
+    "PySide6.QtPrintSupport", "PySide6.QtXml", "PySide6.QtHelp", "PySide6.QtDesigner", "PySide6.QtUiTools",
+    "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtMultimedia",
+]
+
+# Collected files the app does not use, by their path inside the bundle (PurePath.match patterns,
+# matched from the right). Qt's translations: the app's text is English only.
+UNUSED_FILES = [
+    "PySide6/Qt/translations/*",
+    "mlx/include/*", "mlx/share/*",  # C++ headers and CMake files for building against MLX
+]
+
+
+def mlx_package() -> Path:
+    spec = importlib.util.find_spec("mlx")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("mlx is not installed in the Python that builds the bundle")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def libmlx_name() -> str:
+    return "libmlx.dylib" if MACOS else "libmlx.so"
+
+
+def libmlx_dest() -> str:
+    """The folder (inside the bundle's top folder) libmlx is collected into, see the docstring."""
+    return "." if MACOS else "mlx/lib"
+
+
+def mlx_runtime() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(binaries, datas) for libmlx and, on macOS, mlx.metallib beside it."""
+    lib = mlx_package() / "lib"
+    binaries = [(str(lib / libmlx_name()), libmlx_dest())]
+    datas = [(str(lib / "mlx.metallib"), libmlx_dest())] if MACOS else []
+    return binaries, datas
+
+
+def native_kernels(root: Path) -> list[tuple[str, str]]:
+    """Glassbox's CPU kernels (engine/_native), when they are built for this MLX: the bundle carries
+    the module built here, which engine/_native/build.py looks for in `bundled/` when frozen."""
+    sys.path.insert(0, str(root))
+    try:
+        from engine._native import build
+    finally:
+        sys.path.remove(str(root))
+    built = build.built_module()
+    if built is None:
+        print("note: the CPU kernels are not built (python -m engine._native.build); the bundle runs without them")
+        return []
+    return [(str(built), build.BUNDLED_DIR)]
+
+
+def _is_libmlx(dest: str) -> bool:
+    return re.fullmatch(r"libmlx\.(so|dylib)(\.[0-9.]+)?", PurePath(dest).name) is not None
+
+
+def keep(toc: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The Analysis TOC without unused files, and with libmlx only where `libmlx_dest()` says (on
+    macOS: without the copy under mlx/lib and the link to it that dependency analysis adds)."""
+    wanted = str(PurePath(libmlx_dest()) / libmlx_name())
+    out = []
+    for dest, src, typecode in toc:
+        if any(PurePath(dest).match(pattern) for pattern in UNUSED_FILES):
+            continue
+        if _is_libmlx(dest):
+            is_the_one = str(PurePath(dest)) == wanted and typecode != "SYMLINK"
+            if not (is_the_one or (typecode == "SYMLINK" and not MACOS)):
+                continue
+        out.append((dest, src, typecode))
+    return out
