@@ -198,10 +198,11 @@ class ConversationSettings:
 
     system_prompt: str | None = None
     stop_strings: tuple[str, ...] | None = None
+    mode: str | None = None  # "completion" (no chat template, app/reply_request.py) or "chat"; None: the model's kind
 
     @property
     def empty(self) -> bool:
-        return self.system_prompt is None and self.stop_strings is None
+        return self.system_prompt is None and self.stop_strings is None and self.mode is None
 
     def applied_to(self, settings: Settings) -> Settings:
         """`settings` with this conversation's own values in place of the app's."""
@@ -218,6 +219,8 @@ class ConversationSettings:
             out["system_prompt"] = self.system_prompt
         if self.stop_strings is not None:
             out["stop_strings"] = list(self.stop_strings)
+        if self.mode is not None:
+            out["mode"] = self.mode
         return out
 
     @classmethod
@@ -228,7 +231,8 @@ class ConversationSettings:
         prompt = data.get("system_prompt")
         strings = data.get("stop_strings")
         ok = isinstance(strings, list) and all(isinstance(s, str) for s in strings) and stop_strings.problems(strings) is None
-        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None)
+        mode = data.get("mode") if data.get("mode") in ("completion", "chat") else None
+        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None, mode)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
