@@ -23,6 +23,7 @@ import mlx.nn as nn
 from engine import _blas, native
 from engine.cache import CachedToken
 from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
 from engine.native_modules import use_native_kernels
@@ -98,7 +99,8 @@ class ModelInfo:
     speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
     sliding_window: int | None = None  # widest window a layer is limited to (None: all layers see all)
     chat_template: str | None = None  # "the file's own", or the family template used instead
-    base_model: bool = False  # the file has no chat template: a pre-trained model, for completion
+    base_model: bool = False  # pre-trained, not instruction-tuned (engine/model_kind.py): for completion
+    base_model_reason: str = ""  # which signals decided base_model, in one sentence
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
     cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
@@ -129,6 +131,7 @@ class _Source:
     format: str  # "gguf" or "safetensors"
     requantize: dict[str, int] = field(default_factory=dict)  # layer path -> bits, for "stored"
     license: str | None = None
+    finetune: str | None = None  # GGUF general.finetune, when the file names one
 
 
 def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedModel:
@@ -177,6 +180,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
                 f"{p}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                 f"{args.vocab_size} embeddings: the tokenizer does not belong to these weights"
             )
+        kind = classify(tokenizer.chat_template is not None, config.get("_name_or_path") or config.get("name"), src.finetune)
         template_used = _chat_template(tokenizer, arch)
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
@@ -207,7 +211,8 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         speed_advice=_speed_advice(),
         sliding_window=getattr(args, "sliding_window", None),
         chat_template=template_used,
-        base_model=template_used != "the file's own",
+        base_model=kind.base,
+        base_model_reason=kind.reason,
         license=src.license,
         license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
@@ -275,6 +280,7 @@ def _read_gguf(p: Path) -> _Source:
     return _Source(
         arch, config, weights, lambda: tokenizer_from_gguf(metadata), "gguf", requantize,
         license=str(metadata["general.license"]) if "general.license" in metadata else None,
+        finetune=str(metadata["general.finetune"]) if "general.finetune" in metadata else None,
     )
 
 
