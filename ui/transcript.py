@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.controller import ChatController
+from app.reply_request import is_completion
 from app.search_words import matched_spans
 from ui.message_view import MessageView
 
@@ -170,7 +171,9 @@ class Transcript(QScrollArea):
 
     def _on_message_added(self, index: int) -> None:
         self.empty_label.hide()
-        view = MessageView(self._controller.message(index), self._tint, self._tint_code)
+        message = self._controller.message(index)
+        completion = is_completion(message.asked) if message.role == "assistant" else self._controller.completion_mode
+        view = MessageView(message, self._tint, self._tint_code, completion=completion)
         view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
