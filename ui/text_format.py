@@ -8,6 +8,8 @@ import html
 import math
 import re
 
+from app.wording import format_bytes
+
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 BYTE_PIECE = re.compile(r"(?:<0x[0-9A-Fa-f]{2}>)+")
 # Tokens that end a reply in the model families Glassbox loads (ChatML, Llama 2/3, Gemma, Phi).
@@ -134,12 +136,8 @@ def duration(seconds: float) -> str:
 
 
 def byte_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+    """A size as every view writes one (`app.wording.format_bytes`: decimal, 1 MB = 10^6 bytes)."""
+    return format_bytes(n)
 
 
 def plain_tooltip(text: str) -> str:

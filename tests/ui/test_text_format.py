@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from app.wording import format_bytes
 from ui.markdown_align import align
 from ui.text_format import byte_size, duration, percent, percent_html, utf16_offsets, visible_piece
 
@@ -26,7 +27,8 @@ def test_percentages_keep_small_numbers_readable():
 
 def test_byte_sizes():
     assert byte_size(512) == "512 B"
-    assert byte_size(3 * 1024 * 1024) == "3.0 MB"
+    assert byte_size(3 * 1024 * 1024) == "3.1 MB"  # decimal, as Manage Models writes a file's size
+    assert byte_size(98_362_432) == format_bytes(98_362_432) == "98.4 MB"
 
 
 def test_markup_is_unmatched_and_text_maps_in_order():
