@@ -118,3 +118,18 @@ def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(q
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     window.panel_action.trigger()
     qtbot.waitUntil(lambda: composer.attach_button.text() == "Attach…")
+
+
+def test_the_panes_get_their_widths_back_when_a_narrowed_window_widens_again(qtbot, launch):
+    """Trial 4: the conversation list stayed ~150 px after the window went to 640 px and back."""
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window, 1180)
+    before = window.splitter.sizes()
+    assert before[0] > 200 and before[2] > 0
+    for width in (900, 640, 1180):
+        window.resize(width, 800)
+        qtbot.waitUntil(lambda width=width: window.width() == width)
+        qtbot.wait(50)
+    qtbot.waitUntil(lambda: abs(window.splitter.sizes()[0] - before[0]) <= 2 and abs(window.splitter.sizes()[2] - before[2]) <= 2)
+    assert window.panes.chat_width() >= window.panes.chat_min
