@@ -230,6 +230,11 @@ class EngineSession:
         }
         return handlers[type(request)](self.lm, self._inspector, request)
 
+    def warm_up(self) -> Iterator[str]:
+        """The Inspector's once-per-model tables, one piece per step (app.inspection.warm_up): the
+        worker runs them when idle after a load, so the first inspection does not build them."""
+        return inspection.warm_up(self.lm, self._inspector)
+
     def _peek(self, tokens: list[int]):
         """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
         from the tokens, as after a restart): from the reply streaming now (an inspection between
