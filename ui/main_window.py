@@ -46,6 +46,7 @@ from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.text_format import menu_label, plain_tooltip
 from ui.theme import CONFIDENT, apply_look
+from ui.thinking_toggle import ThinkingToggle
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -225,6 +226,8 @@ class MainWindow(QMainWindow):
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
         view_menu.addAction(self.completion.action)
+        self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
+        view_menu.addAction(self.thinking_toggle.action)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
             view_menu, "&Conversation List", lambda on: self._set_pane(0, on), "Ctrl+Shift+L", checkable=True
