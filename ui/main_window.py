@@ -27,6 +27,7 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from app.wording import sentence
 from ui.about_dialog import AboutDialog
 from ui.completion_view import CompletionView
 from ui.composer import Composer
@@ -624,7 +625,7 @@ class MainWindow(QMainWindow):
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {message}{keep}")
+        self.notice.show_error(f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
