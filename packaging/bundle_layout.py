@@ -37,11 +37,30 @@ UNUSED_MODULES = [
 ]
 
 # Collected files the app does not use, by their path inside the bundle (PurePath.match patterns,
-# matched from the right). Qt's translations: the app's text is English only.
+# matched from the right; `.*` covers .so and .dylib). Each group says why it is not needed.
+QT = "PySide6/Qt"
 UNUSED_FILES = [
-    "PySide6/Qt/translations/*",
+    # platforms: a window needs xcb (X11), wayland or cocoa (macOS); offscreen runs --self-test;
+    # the framebuffer, EGL-fullscreen, VNC and Vulkan-display back ends are for kiosks and embedded
+    *(f"{QT}/plugins/platforms/libq{name}.*" for name in ("eglfs", "linuxfb", "minimal", "minimalegl",
+                                                             "vkkhrdisplay", "vnc")),
+    f"{QT}/plugins/egldeviceintegrations/*", f"{QT}/lib/libQt6EglFS*", f"{QT}/lib/libQt6EglFsKmsSupport*",
+    f"{QT}/plugins/generic/*",  # evdev/tslib/TUIO input, for the framebuffer back ends
+    # the GTK theme plugin pulls in GTK's whole stack (cairo, pango, gdk-pixbuf, ...); the app draws
+    # its own light/dark theme (ui/theme.py), and file dialogs go through the XDG portal plugin
+    f"{QT}/plugins/platformthemes/libqgtk3.*",
+    # image formats: the app shows SVG (icons, check marks) and PNG (built into QtGui) only
+    *(f"{QT}/plugins/imageformats/libq{name}.*" for name in ("gif", "icns", "ico", "jpeg", "tga", "tiff",
+                                                                "wbmp", "webp", "pdf")),
+    # Wayland: the xdg-shell a desktop compositor speaks, not IVI/fullscreen/wl-shell; no compositor parts
+    *(f"{QT}/plugins/wayland-shell-integration/lib{name}.*" for name in ("ivi-shell", "fullscreen-shell-v1",
+                                                                           "wl-shell-plugin")),
+    f"{QT}/plugins/wayland-graphics-integration-client/*-server.*",
+    f"{QT}/translations/*",  # the app's text is English only
     "mlx/include/*", "mlx/share/*",  # C++ headers and CMake files for building against MLX
 ]
+# Libraries loaded by name at run time (never a link-time dependency), kept by `prune_libraries`.
+LOADED_BY_NAME = ("libpython", "_glassbox_native")
 
 
 def mlx_package() -> Path:
@@ -88,7 +107,7 @@ def _is_libmlx(dest: str) -> bool:
 
 
 def keep(toc: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The Analysis TOC without unused files, and with libmlx only where `libmlx_dest()` says (on
+    """The Analysis TOC without UNUSED_FILES, and with libmlx only where `libmlx_dest()` says (on
     macOS: without the copy under mlx/lib and the link to it that dependency analysis adds)."""
     wanted = str(PurePath(libmlx_dest()) / libmlx_name())
     out = []
@@ -101,3 +120,31 @@ def keep(toc: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
                 continue
         out.append((dest, src, typecode))
     return out
+
+
+def prune_libraries(binaries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """`binaries` without the shared libraries nothing left in it links to (Linux; those the
+    removed plugins brought in). Python extensions and Qt plugins are loaded by the app, never
+    linked to, so they stay; so does LOADED_BY_NAME. Repeated until nothing more goes: a library
+    left out takes its own dependencies' last users with it."""
+    if sys.platform != "linux":
+        return binaries
+    from PyInstaller.depend.bindepend import get_imports
+
+    def loaded_by_the_app(dest: str, typecode: str) -> bool:
+        name = PurePath(dest).name
+        return (typecode == "EXTENSION" or "/plugins/" in dest or name.startswith(LOADED_BY_NAME)
+                or ".so" not in name)
+
+    imports = {src: {PurePath(name).name for name, _path in get_imports(src)}
+               for _dest, src, typecode in binaries if typecode in ("BINARY", "EXTENSION")}
+    kept = list(binaries)
+    while True:
+        needed = set().union(*(imports.get(src, set()) for _dest, src, _typecode in kept))
+        left_out = [entry for entry in kept
+                    if PurePath(entry[0]).name not in needed and not loaded_by_the_app(entry[0], entry[2])]
+        if not left_out:
+            return kept
+        for dest, _src, _typecode in left_out:
+            print(f"bundle: leaving out {dest} (nothing left links to it)")
+        kept = [entry for entry in kept if entry not in left_out]

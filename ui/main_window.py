@@ -33,7 +33,7 @@ from ui.completion_view import CompletionView
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
-from ui.inspector.dock import InspectorDock
+from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         controller.message_too_long.connect(self._on_message_too_long)
         controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
+        self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice() or controller.open_notice:
@@ -586,8 +587,17 @@ class MainWindow(QMainWindow):
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
             width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
-            # again once the dock has been laid out (its first layout may take its own size hint)
-            QTimer.singleShot(0, self, lambda: self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal))
+            # again once the dock has been laid out (its first layout may take its own size hint);
+            # a window too narrow to give it a readable width gets it as a window of its own
+            QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
+
+    def _settle_inspector(self, width: int) -> None:
+        if self.inspector.isFloating() or not self.inspector.isVisible():
+            return
+        self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+        self.layout().activate()
+        if self.inspector.width() < INSPECTOR_READABLE:
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
 
     def _keep_draft(self) -> None:
         """What is in the box is the open conversation's draft (kept per conversation, on disk)."""
