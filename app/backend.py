@@ -84,6 +84,8 @@ class GenerateRequest:
     # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
     # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
     raw_prompt: str | None = None
+    # Qwen 3-style templates' switch (None: not passed); given only to a template that reads it
+    enable_thinking: bool | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -178,6 +180,7 @@ class EngineSession:
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
+            template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
         )
         self.info = info
 
@@ -205,6 +208,7 @@ class EngineSession:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=reserve,
+                options=None if request.enable_thinking is None else {"enable_thinking": request.enable_thinking},
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e

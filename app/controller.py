@@ -127,6 +127,16 @@ class ChatController(QObject):
         self._turns.set_completion_mode(on)
 
     @property
+    def thinking_switch(self) -> bool:
+        """Whether the loaded model's chat template reads enable_thinking (the toggle is offered)."""
+        return "enable_thinking" in ((self.model_info or {}).get("template_options") or ())
+
+    def set_enable_thinking(self, on: bool) -> None:
+        """Let a reasoning model think first in the open conversation, or not (kept with it)."""
+        own = self._conversations.own
+        self._conversations.set_own(ConversationSettings(own.system_prompt, own.stop_strings, own.mode, on))
+
+    @property
     def own_settings(self) -> ConversationSettings:
         """What the open conversation sets for itself (its system prompt, its stop strings)."""
         return self._conversations.own

@@ -27,6 +27,7 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from app.wording import sentence
 from ui.about_dialog import AboutDialog
 from ui.completion_view import CompletionView
 from ui.composer import Composer
@@ -46,6 +47,7 @@ from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.text_format import menu_label, plain_tooltip
 from ui.theme import CONFIDENT, apply_look
+from ui.thinking_toggle import ThinkingToggle
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -226,6 +228,8 @@ class MainWindow(QMainWindow):
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
         view_menu.addAction(self.completion.action)
+        self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
+        view_menu.addAction(self.thinking_toggle.action)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
             view_menu, "&Conversation List", lambda on: self._set_pane(0, on), "Ctrl+Shift+L", checkable=True
@@ -631,7 +635,7 @@ class MainWindow(QMainWindow):
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {message}{keep}")
+        self.notice.show_error(f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
