@@ -321,6 +321,11 @@ def _as_api_error(e: Exception) -> translate.APIError:
         if e.kind is FailureKind.NO_MODEL:  # the window is still loading one: worth retrying
             return translate.APIError(503, str(e), None, "model_not_loaded", "server_error",
                                       headers={"Retry-After": str(RETRY_AFTER_S)})
+        if e.kind in (FailureKind.OUT_OF_MEMORY, FailureKind.DEVICE):
+            # the device could not do the work (its freed memory is given back): not the request's
+            # fault, and not a crash; the server goes on, and a retry (or a smaller request) may pass
+            return translate.APIError(503, str(e), None, e.kind.value, "server_error",
+                                      headers={"Retry-After": str(RETRY_AFTER_S)})
         return translate.APIError(500, str(e), None, None, "server_error")
     if isinstance(e, ValueError):  # the engine refusing a value (a tokenizer's check of the text)
         return translate.APIError(400, str(e))
