@@ -28,6 +28,7 @@ from app.reply_numbers import numbers_at
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
 from engine.cache import CachedToken, KVCache, trim_cache
+from engine.device_errors import device_error
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
@@ -273,6 +274,7 @@ class EngineSession:
         )
         generated: list[int] = []
         self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
+        failed = False
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -287,9 +289,15 @@ class EngineSession:
                     stats |= {"dropped_messages": assembled.dropped_count, "cache_source": lease.source}
                     stats["kv_cache"] = request.cache.kind
                     yield ReplyDone(stats)
+        except Exception as e:
+            failed = True  # the caches may hold a step half done: they are not kept
+            if (failure := device_failure(e, "while writing the reply", OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         finally:
             self._live = None
-            self.cache.checkin(lease, generated)
+            if not failed:
+                self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:
         """Hash the model file once (after a load); save the last reply's caches to disk, then prune."""
@@ -328,6 +336,23 @@ class EngineSession:
         ids = self.lm.tokenizer.encode_chat(head, add_generation_prompt=False)
         ok = 0 < len(ids) < len(assembled.prompt_ids) and assembled.prompt_ids[: len(ids)] == ids
         return ids if ok else []
+
+
+OUT_OF_MEMORY_ADVICE = "Try a shorter conversation, a quantized KV cache (Preferences → Cache) or a smaller model."
+LOAD_OUT_OF_MEMORY_ADVICE = "Choose a smaller model, or close other apps."
+
+
+def device_failure(e: Exception, what: str, advice: str) -> BackendError | None:
+    """A failure of the device as a BackendError of kind OUT_OF_MEMORY (or DEVICE) saying what
+    failed, `what` it was doing ("while …"), MLX's words and (out of memory) `advice`; MLX's freed buffers go back to the
+    system so the next request has room. None for any other exception (a bug: raise it as it is)."""
+    device = device_error(e)
+    if device is None:
+        return None
+    runtime.release_cached_buffers()
+    log.warning("%s: %s", what, device.detail)
+    message = f"{device} {what} ({device.detail})." + (f" {advice}" if device.out_of_memory else "")
+    return BackendError(message, FailureKind.OUT_OF_MEMORY if device.out_of_memory else FailureKind.DEVICE)
 
 
 def _kind_key(config: CacheConfig) -> tuple:
@@ -369,6 +394,10 @@ class EngineBackend:
             lm = load(path)
         except (ModelLoadError, default_model.FetchError, OSError) as e:
             raise BackendError(str(e)) from e
+        except Exception as e:
+            if (failure := device_failure(e, f"while loading {spec}", LOAD_OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         report(1.0, f"Loaded {name}")
         root = (self.data_dir or paths.data_dir()) / PROMPT_CACHE_DIR
         return EngineSession(lm, name, spec, root, self.limits, stamp)
