@@ -26,7 +26,7 @@ from app.context import (
 from app.failures import FailureKind
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
-from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
+from engine.cache import CachedToken, KVCache, trim_cache
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
@@ -135,13 +135,16 @@ def cache_factory(config: CacheConfig, model) -> Callable[[], list[KVCache]]:
     return lambda: model.make_cache(kind, window=window, bits=bits)
 
 
-def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int) -> dict[str, int]:
-    """Bytes one cached token costs per KV cache kind, measured on the engine's own cache objects."""
+def kv_bytes_per_token(token: CachedToken) -> dict[str, int]:
+    """Bytes one cached token costs per KV cache kind (KV_CACHE_KINDS), from the architecture's
+    own layout (`CachedToken`), measured on the engine's own cache objects. A kind the model's
+    widths cannot use (a quantized cache needs widths divisible by 32) is left out."""
     costs = {}
     for kind in KV_CACHE_KINDS:
-        cache_kind = "quantized" if kind.startswith("quantized") else kind
-        layer = make_cache(1, cache_kind, window=2, bits=4 if kind == "quantized4" else 8)[0]
-        costs[kind] = measure_bytes_per_token(layer, n_kv_heads, head_dim) * n_layers
+        try:
+            costs[kind] = token.bytes("quantized" if kind.startswith("quantized") else kind, 4 if kind == "quantized4" else 8)
+        except ValueError:
+            continue
     return costs
 
 
@@ -169,9 +172,11 @@ class EngineSession:
         self._live: tuple[list[int], list[int], list[KVCache]] | None = None  # (prompt, generated, caches)
         info = asdict(lm.info)
         info.pop("config", None)
+        token = info.pop("cached_token", None) and lm.info.cached_token
         info.update(
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
-            kv_bytes_per_token_by_kind=kv_bytes_per_token(lm.info.n_layers, lm.info.n_kv_heads, lm.info.head_dim),
+            kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
+            kv_formula=token.formula if token else None,
         )
         self.info = info
 

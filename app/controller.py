@@ -117,6 +117,16 @@ class ChatController(QObject):
         return self._turns.effective_settings
 
     @property
+    def completion_mode(self) -> bool:
+        """Whether the open conversation is in the completion view (no chat template: the text is
+        continued as written); see `app.turns.Turns.completion_mode`."""
+        return self._turns.completion_mode
+
+    def set_completion_mode(self, on: bool) -> None:
+        """Switch the open conversation between the completion view and chat (kept with it)."""
+        self._turns.set_completion_mode(on)
+
+    @property
     def own_settings(self) -> ConversationSettings:
         """What the open conversation sets for itself (its system prompt, its stop strings)."""
         return self._conversations.own

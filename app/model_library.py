@@ -85,15 +85,15 @@ class Location:
 # Describing one model from its metadata
 
 
-def _kv_bytes_per_token(config: Mapping[str, Any]) -> int:
-    """Plain float32 cache bytes per token from config.json-style hyper-parameters (MLA: the latent)."""
-    layers = int(config.get("num_hidden_layers") or 0)
-    if config.get("kv_lora_rank"):
-        return layers * (int(config["kv_lora_rank"]) + int(config.get("qk_rope_head_dim") or 0)) * 4
-    heads = int(config.get("num_attention_heads") or 1)
-    kv_heads = int(config.get("num_key_value_heads") or heads)
-    head_dim = int(config.get("head_dim") or int(config.get("hidden_size") or 0) // heads)
-    return 2 * layers * kv_heads * head_dim * 4
+def _kv_bytes(config: Mapping[str, Any], tokens: int) -> int:
+    """Plain float32 cache bytes for `tokens` tokens, as the model's architecture file lays its
+    cache out (`Architecture.cached_token`: MLA caches the latent, sliding-window layers stop at
+    their window); 0 when the architecture or a width is unknown (such a row already says why it
+    cannot be opened)."""
+    try:
+        return get_architecture(str(config.get("model_type"))).cached_token(config).held_bytes(tokens)
+    except (UnsupportedArchitecture, ConfigError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return 0
 
 
 def memory_estimate(weight_bytes: int, config: Mapping[str, Any], parameters: int = 0, quantized: bool = False) -> int:
@@ -102,7 +102,7 @@ def memory_estimate(weight_bytes: int, config: Mapping[str, Any], parameters: in
     KV_ESTIMATE_TOKENS (or its whole context when shorter), and RUNTIME_BYTES."""
     held = parameters * 4 if parameters and WeightPolicy().expand(parameters * 4, quantized) else weight_bytes
     context = int(config.get("max_position_embeddings") or KV_ESTIMATE_TOKENS)
-    return held + _kv_bytes_per_token(config) * min(context, KV_ESTIMATE_TOKENS) + RUNTIME_BYTES
+    return held + _kv_bytes(config, min(context, KV_ESTIMATE_TOKENS)) + RUNTIME_BYTES
 
 
 # (real path, size, mtime_ns) -> the header's (metadata, tensors): a large vocabulary takes a
@@ -339,11 +339,26 @@ def default_locations(
     ]
 
 
-def scan(locations: Iterable[Location]) -> list[LibraryRow]:
-    """Every model in every location, each path once (the first source that found it names it)."""
+ScanProgress = Callable[[int, int, Location], None]
+
+
+def scan(
+    locations: Iterable[Location], progress: ScanProgress | None = None, cancelled: Callable[[], bool] | None = None,
+) -> list[LibraryRow]:
+    """Every model in every location, each path once (the first source that found it names it).
+
+    progress(done, total, location) is called before each location is read (done: how many were
+    read already). cancelled() is asked before each location: once it says True the scan stops
+    and returns what it found so far.
+    """
+    locations = list(locations)
     seen: set[str] = set()
     rows = []
-    for location in locations:
+    for done, location in enumerate(locations):
+        if cancelled is not None and cancelled():
+            break
+        if progress is not None:
+            progress(done, len(locations), location)
         try:
             found = SCANNERS[location.kind](location)
         except OSError:  # a folder that vanished or cannot be listed: nothing found there

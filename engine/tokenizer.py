@@ -10,7 +10,7 @@ import codecs
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -103,6 +103,35 @@ def byte_level_bytes(piece: str) -> bytes:
         return piece.translate(_byte_level_translation()).encode("latin-1")
     except UnicodeEncodeError:
         return piece.encode("utf-8")  # added tokens are stored as plain text
+
+
+class LazyTokenBytes(Sequence[bytes]):
+    """`token_bytes` of a vocabulary, each computed from its piece on first use: a vocabulary has
+    50k-262k pieces, a reply needs a few hundred, and building them all took ~0.1-0.4 s of a load.
+    `byte_of(i)` is token i's bytes; indexing, len, iteration and == behave as for the list."""
+
+    def __init__(self, n: int, byte_of: Callable[[int], bytes]):
+        self._byte_of = byte_of
+        self._done: list[bytes | None] = [None] * n
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        b = self._done[i]  # IndexError past the end, as a list
+        if b is None:
+            b = self._done[i] = self._byte_of(i if i >= 0 else i + len(self))
+        return b
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None
 
 
 BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
@@ -391,7 +420,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
     types = [int(t) for t in _as_list(meta.get("tokenizer.ggml.token_type"))] or [1] * len(tokens)
-    backend = Backend(models.BPE({t: i for i, t in enumerate(tokens)}, merges, ignore_merges=False))
+    backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), merges, ignore_merges=False))
     backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
     backend.decoder = decoders.ByteLevel()
     control = [i for i, t in enumerate(types) if t in (3, 4)]  # CONTROL, USER_DEFINED
@@ -404,7 +433,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     template = meta.get("tokenizer.chat_template")
     return HFTokenizer(
         backend,
-        token_bytes=[byte_level_bytes(t) for t in tokens],
+        token_bytes=LazyTokenBytes(len(tokens), lambda i: byte_level_bytes(tokens[i])),
         pieces=tokens,
         special_ids=set(control),
         eos_ids={i for i in (eos, eot) if i is not None},

@@ -76,9 +76,12 @@ class MessageView(QFrame):
     character_clicked = Signal(int)  # a click in a user message's text: the character's index
     copied = Signal(str)  # what was put on the clipboard
 
-    def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None):
+    def __init__(self, message: ChatMessage, tint: bool, tint_code: bool = False, parent=None, completion: bool = False):
+        """completion: shown in the completion view (the user's text and the model's continuation of
+        it, both as plain text: the continuation is not a reply, so never read as Markdown)."""
         super().__init__(parent)
         self.message = message
+        self.completion = completion
         self.setObjectName("assistantMessage" if message.role == "assistant" else "userMessage")
         self.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
@@ -87,7 +90,8 @@ class MessageView(QFrame):
 
         header = QHBoxLayout()
         header.setSpacing(8)
-        self.role_label = QLabel("Assistant" if message.role == "assistant" else "You")
+        who = ("Continuation", "Your text") if completion else ("Assistant", "You")
+        self.role_label = QLabel(who[0] if message.role == "assistant" else who[1])
         self.role_label.setObjectName("roleLabel")
         self.meta_label = QLabel("")
         self.meta_label.setObjectName("metaLabel")
@@ -136,7 +140,7 @@ class MessageView(QFrame):
         layout.addWidget(self.left_out_label)
         self.left_out = False
 
-        self.text = TokenText(markdown=message.role == "assistant")
+        self.text = TokenText(markdown=message.role == "assistant" and not completion)
         self.text.token_clicked.connect(self.token_clicked)
         self.text.character_clicked.connect(self.character_clicked)
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -78,7 +78,7 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     assert "full causal attention" in attention.kind_label.text() and "share KV head 2" in attention.kind_label.text()
     with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
-    assert not attention.map_label.pixmap().isNull()
+    assert attention.map_label.isVisible() and not attention.map_label.image().isNull()
 
     residual = _click_step(qtbot, inspector, "7 ·")
     assert residual.table.rowCount() == 31
