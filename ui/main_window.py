@@ -161,13 +161,13 @@ class MainWindow(QMainWindow):
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
         controller.message_too_long.connect(self._on_message_too_long)
-        controller.notice.connect(self.notice.show_error)
+        controller.notice.connect(self.notice.show_notice)
         self.sidebar.message_opened.connect(self.transcript.highlight)
         self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
-        if notice := controller.store_notice() or controller.open_notice:
-            self.notice.show_error(notice)
+        if notice := controller.store_notice() or controller.open_notice:  # a file set aside, rows lost
+            self.notice.show_warning(notice)
         if api is not None:
             api.changed.connect(self._show_server)
             self._show_server()
@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         if self.controller.busy:
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_error(intent.explanation)
+            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
@@ -354,7 +354,7 @@ class MainWindow(QMainWindow):
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
         if not self.composer.box.toPlainText().strip():
             self.composer.box.setPlainText(text)
-        self.notice.show_error(explanation)
+        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
 
     def _update_title(self) -> None:
@@ -629,7 +629,7 @@ class MainWindow(QMainWindow):
         advice = info.get("speed_advice")
         if advice and not self._advised:  # once per run: the app works, only slower
             self._advised = True
-            self.notice.show_error(advice)
+            self.notice.show_warning(advice)  # it works, only slower
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info
