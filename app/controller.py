@@ -199,6 +199,10 @@ class ChatController(QObject):
     def can_regenerate(self) -> bool:
         return self._turns.can_regenerate()
 
+    def replies_to_user(self) -> bool:
+        """Whether `regenerate` would answer a user message the conversation ends with."""
+        return self._turns.replies_to_user()
+
     def can_continue(self) -> bool:
         """Whether the last reply stopped early and can be continued (`continue_reply`)."""
         return self._turns.can_continue()
@@ -224,7 +228,8 @@ class ChatController(QObject):
         self._drafts.put(self.conversation_id, text)
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch (a
+        conversation ending with the user's message gets that message answered)."""
         return self._turns.regenerate()
 
     def continue_with(self, index: int, token_index: int, token_id: int) -> bool:

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.composer = Composer()
         self.notice = NoticeBar()
         self._advised = False
+        self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
         self.panel = ProbabilityPanel(settings.app.panel_top_k)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
+        self._update_title()  # the conversation reopened at start is named too
         controller.message_too_long.connect(self._on_message_too_long)
         controller.notice.connect(self.notice.show_notice)
         self.sidebar.message_opened.connect(self.transcript.highlight)
@@ -212,7 +214,7 @@ class MainWindow(QMainWindow):
             # the focused text widget handles these keys itself; the menu only shows and offers them
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         edit_menu.addSeparator()
-        self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
+        self.copy_reply_action = self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
         self.continue_action = self._action(
             edit_menu, "Co&ntinue Last Reply", self.controller.continue_reply, "Ctrl+Shift+Return"
@@ -357,6 +359,18 @@ class MainWindow(QMainWindow):
         self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
 
+    def _failed(self, action: str, text: str) -> None:
+        """Show why `action` ("import", "export", "model") failed; the banner stays until dismissed
+        or until that action next succeeds (`_succeeded`), never above a later success."""
+        self.notice.show_error(text)
+        self._failure = (action, text)
+
+    def _succeeded(self, action: str) -> None:
+        """`action` worked: a banner still saying it failed is no longer true and goes."""
+        if self._failure is not None and self._failure[0] == action and self.notice.text() == self._failure[1]:
+            self.notice.hide()
+        self._failure = None if self._failure is None or self._failure[0] == action else self._failure
+
     def _update_title(self) -> None:
         """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
         title = self.controller.conversation_title()
@@ -365,7 +379,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
 
     def _update_actions(self) -> None:
+        """Each action is enabled exactly when it can act on the conversation on screen."""
         self.continue_action.setEnabled(self.controller.can_continue())
+        self.regenerate_action.setEnabled(self.controller.can_regenerate())
+        self.regenerate_action.setText("Re&ply to Your Message" if self.controller.replies_to_user()
+                                       else "Re&generate Last Reply")
+        self.copy_reply_action.setEnabled(self._last_reply_view() is not None)
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
 
@@ -374,9 +393,10 @@ class MainWindow(QMainWindow):
         try:
             path = self.actions.ask_export(kind)
         except OSError as e:
-            self.notice.show_error(f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
+            self._failed("export", f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
             return
         if path:
+            self._succeeded("export")
             self.show_message(f"Exported to {path}")
 
     def ask_import(self) -> None:
@@ -393,19 +413,23 @@ class MainWindow(QMainWindow):
         try:
             summary = self.controller.import_conversations(path)
         except ImportFileError as e:
-            self.notice.show_error(f"Nothing was imported: {e}")
+            self._failed("import", f"Nothing was imported: {e}")
             return
+        self._succeeded("import")
         self.show_message(summary.text())
 
     def new_chat(self) -> None:
         self.controller.new_chat()
         self.composer.box.setFocus()
 
+    def _last_reply_view(self):
+        """The newest reply on screen that has text (None: nothing to copy)."""
+        return next((v for v in reversed(self.transcript.views) if v.message.role == "assistant" and v.message.text),
+                    None)
+
     def copy_last_reply(self) -> None:
-        for view in reversed(self.transcript.views):
-            if view.message.role == "assistant" and view.message.text:
-                view.copy_text()
-                return
+        if view := self._last_reply_view():
+            view.copy_text()
 
     def set_theme(self, theme: str) -> None:
         """Light, dark, or the system's; kept in settings."""
@@ -524,7 +548,6 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
-        self.regenerate_action.setEnabled(not busy)
         self._update_actions()
         if busy:
             self._live = True
@@ -625,6 +648,7 @@ class MainWindow(QMainWindow):
         self.status.show_loading(progress, text)
 
     def _on_model_loaded(self, info: dict) -> None:
+        self._succeeded("model")
         self.status.show_model(info)
         advice = info.get("speed_advice")
         if advice and not self._advised:  # once per run: the app works, only slower
@@ -635,7 +659,7 @@ class MainWindow(QMainWindow):
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {sentence(message)}{keep}")
+        self._failed("model", f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
