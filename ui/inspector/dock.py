@@ -264,6 +264,11 @@ class InspectorWidget(QWidget):
         self._report, self._stale = report, set(self.views)
         self._refresh(self.stack.currentIndex())
 
+    def computing(self, text: str) -> None:
+        """Say what is being computed where no step is shown yet (instead of "No step selected")."""
+        if self._report is None and self._pending is None:
+            self.strip.setText(text)
+
     def clear(self) -> None:
         """Show no step (the conversation changed): nothing of another conversation stays on
         screen, and an answer still on its way is dropped."""
@@ -297,6 +302,8 @@ class InspectorWidget(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self.attention.map_finished()  # a map that failed or was stopped gives its controls back
+        if self._report is None:
+            self.strip.setText(NO_STEP)
         self._set_status(message)
 
     def _set_status(self, text: str) -> None:
@@ -365,6 +372,7 @@ class InspectorDock(QDockWidget):
     def inspect(self, message_index: int, token_index: int) -> None:
         self.show()
         self.raise_()
+        self.inspector.computing(f"Computing token {token_index + 1:,} of the reply…")
         self.inspector.service.inspect_token(message_index, token_index)
 
     def follow_click_in_message(self, message_index: int, char_index: int) -> None:
@@ -376,4 +384,5 @@ class InspectorDock(QDockWidget):
         """Inspect the token holding character `char_index` of the user message at `message_index`."""
         self.show()
         self.raise_()
+        self.inspector.computing("Computing the step at that position of your message…")
         self.inspector.service.inspect_message(message_index, char_index)
