@@ -46,13 +46,15 @@ class StepRequest:
 
     With `message_char` set, the selected token is instead the prompt token that holds character
     `message_char` of the user's own message (`generate.user_message`); `reply_ids` and
-    `token_index` are then unused."""
+    `token_index` are then unused. `origin` "request": the reply of an API request (nothing of a
+    conversation: no branch to continue)."""
 
     generate: Any
     reply_ids: tuple[int, ...]
     token_index: int
     top: int = TOP
     message_char: int | None = None
+    origin: str = "reply"  # whose reply: "reply" (a conversation's) or "request" (an API request's)
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "prompt_tokens": len(prompt_ids),
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
-        "source": "reply" if request.message_char is None else "message",
+        "source": request.origin if request.message_char is None else "message",
         "token_index": k if request.message_char is None else None,
         "message_char": request.message_char,
         "position": position,
