@@ -127,7 +127,7 @@ def test_batches_coalesce_a_fast_stream(qtbot, worker_for):
     worker, req, rec = worker_for(FakeBackend(), clock=frozen)
     loaded(qtbot, req, rec)
     generated(qtbot, req, rec, 1, request())
-    assert [len(b) for _, b in rec.batches] == [1, len(split_tokens(REPLY)) - 1]
+    assert [len(b) for _, b in rec.batches] == [1, len(split_tokens(REPLY))]  # the rest, end-of-turn token too
 
 
 def test_a_failed_load_keeps_the_previous_model(qtbot, worker_for):
