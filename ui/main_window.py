@@ -485,6 +485,7 @@ class MainWindow(QMainWindow):
         if self.requests_window is None:
             app = self.controller.settings.app
             self.requests_window = RequestsWindow(self.api, app.probability_tint, app.panel_top_k, self)
+            self.requests_window.inspect_requested.connect(self.inspect_request)
         self.requests_window.show()
         self.requests_window.raise_()
         return self.requests_window
@@ -587,6 +588,14 @@ class MainWindow(QMainWindow):
         """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""
         self._open_inspector()
         self.inspector.inspect(message_index, token_index)
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Open the Inspector on a token of an API request's reply (from View → API Requests). It
+        opens as a window of its own, beside the Requests window it was asked from (docked, it would
+        be behind it)."""
+        if not self.inspector.isFloating():
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
+        self.inspector.inspect_request(served, token_index)
 
     def _set_pane(self, index: int, open_: bool) -> None:
         """Open or close a side pane; a docked Inspector gives up the room a pane needs first, so
