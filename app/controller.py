@@ -85,7 +85,7 @@ class ChatController(QObject):
         self._worker = worker
         self._store = store if store is not None else Store(":memory:")
         self._conversations = Conversations(self._store, self)
-        self._replies = Replies(worker, self._store, self)
+        self._replies = Replies(worker, self._store, self, lambda: int((self.model_info or {}).get("context_length") or 0))
         self._session = SessionSettings(worker, settings, self)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
@@ -241,6 +241,10 @@ class ChatController(QObject):
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""
         self._replies.stop()
+
+    def live_numbers(self) -> dict:
+        """The streaming reply's numbers now, as a Stop now would save them ({} when none streams)."""
+        return self._replies.live_numbers()
 
     # -- conversations ---------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ first start):
 
 1. one MLX computation on the default device, its value checked (a GPU whose Metal library cannot
    be loaded fails here, before anything else);
-2. the main window opens (offscreen: no display is needed) and the app's own worker loads the
-   default model;
+2. the main window opens (offscreen, so no display is needed, unless QT_QPA_PLATFORM names
+   another platform) and the app's own worker loads the default model;
 3. a short greedy reply (a few tokens) through the controller, as the message box sends one;
 4. the window closes and the app shuts down as when the user closes it;
 5. the conversation is read back from the database file: the stored reply is the reply shown.
@@ -52,7 +52,7 @@ def step(name: str) -> Iterator[None]:
 
 def run(out: Callable[[str], None] = print) -> int:
     """Run the self-test; returns the exit code (0 passed, 1 failed)."""
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before the QApplication exists
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before the QApplication exists; xcb etc. if asked
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="glassbox-self-test-") as profile:
@@ -76,6 +76,10 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
 
     with step("window"):
         qt_app, core, window = _open_window(profile)
+        qt_app.processEvents()  # laid out and painted
+        if not window.isVisible():
+            raise StepFailed("window", "the main window is not shown")
+    out(f"ok  window shown ({window.width()}x{window.height()}, {qt_app.platformName()})")
     try:
         controller = core.controller
         with step("model"):
@@ -85,8 +89,7 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
                     raise StepFailed("model", f"not loaded within {LOAD_TIMEOUT_S:.0f} s")
                 if loaded[0] == "failed":
                     raise StepFailed("model", str(loaded[1][0]))
-        out(f"ok  window opened ({window.width()}x{window.height()}, {qt_app.platformName()}); model "
-            f"{controller.model_info.get('name', '?')} loaded")
+        out(f"ok  model {controller.model_info.get('name', '?')} loaded: the window is ready for a message")
 
         with step("reply"):
             if not controller.send(QUESTION):
@@ -107,6 +110,8 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
             window.close()
             core.shutdown()
             qt_app.processEvents()
+    if window.isVisible():
+        raise StepFailed("close", "the main window is still shown after closing it")
     out("ok  window closed, app shut down")
 
     with step("database"):

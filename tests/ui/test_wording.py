@@ -8,7 +8,7 @@ from tests.ui.driver import ask
 
 
 def test_a_one_token_reply_says_1_token(qtbot, launch):
-    app = launch(FakeBackend(reply="Hi"))
+    app = launch(FakeBackend(reply="Hi"), max_new_tokens=1)  # cut at its one token, before the end of turn
     ask(qtbot, app, "Say hi")
     header = app.window.transcript.views[1].meta_label.text()
     assert header.startswith("1 token") and "1 tokens" not in header
@@ -17,7 +17,7 @@ def test_a_one_token_reply_says_1_token(qtbot, launch):
 def test_a_longer_reply_says_tokens(qtbot, launch):
     app = launch(FakeBackend(reply="Hello there friend"))
     ask(qtbot, app, "Say hello")
-    assert app.window.transcript.views[1].meta_label.text().startswith("3 tokens")
+    assert app.window.transcript.views[1].meta_label.text().startswith("4 tokens")  # 3 words and the end of turn
 
 
 def test_a_pasted_lone_surrogate_does_not_stop_the_window(qtbot, launch):
