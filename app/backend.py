@@ -8,7 +8,6 @@ the app injects `EngineBackend`. Everything here runs in the worker thread.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +23,11 @@ from app.context import (
     system_content,
 )
 from app.failures import FailureKind
+from app.model_names import display_name
+from app.reply_numbers import numbers_at
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
-from engine.cache import KVCache, make_cache, measure_bytes_per_token, trim_cache
+from engine.cache import CachedToken, KVCache, trim_cache
 from engine.device_errors import device_error
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
@@ -84,6 +85,8 @@ class GenerateRequest:
     # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
     # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
     raw_prompt: str | None = None
+    # Qwen 3-style templates' switch (None: not passed); given only to a template that reads it
+    enable_thinking: bool | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -136,13 +139,16 @@ def cache_factory(config: CacheConfig, model) -> Callable[[], list[KVCache]]:
     return lambda: model.make_cache(kind, window=window, bits=bits)
 
 
-def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int) -> dict[str, int]:
-    """Bytes one cached token costs per KV cache kind, measured on the engine's own cache objects."""
+def kv_bytes_per_token(token: CachedToken) -> dict[str, int]:
+    """Bytes one cached token costs per KV cache kind (KV_CACHE_KINDS), from the architecture's
+    own layout (`CachedToken`), measured on the engine's own cache objects. A kind the model's
+    widths cannot use (a quantized cache needs widths divisible by 32) is left out."""
     costs = {}
     for kind in KV_CACHE_KINDS:
-        cache_kind = "quantized" if kind.startswith("quantized") else kind
-        layer = make_cache(1, cache_kind, window=2, bits=4 if kind == "quantized4" else 8)[0]
-        costs[kind] = measure_bytes_per_token(layer, n_kv_heads, head_dim) * n_layers
+        try:
+            costs[kind] = token.bytes("quantized" if kind.startswith("quantized") else kind, 4 if kind == "quantized4" else 8)
+        except ValueError:
+            continue
     return costs
 
 
@@ -170,9 +176,12 @@ class EngineSession:
         self._live: tuple[list[int], list[int], list[KVCache]] | None = None  # (prompt, generated, caches)
         info = asdict(lm.info)
         info.pop("config", None)
+        token = info.pop("cached_token", None) and lm.info.cached_token
         info.update(
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
-            kv_bytes_per_token_by_kind=kv_bytes_per_token(lm.info.n_layers, lm.info.n_kv_heads, lm.info.head_dim),
+            kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
+            kv_formula=token.formula if token else None,
+            template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
         )
         self.info = info
 
@@ -200,6 +209,7 @@ class EngineSession:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=reserve,
+                options=None if request.enable_thinking is None else {"enable_thinking": request.enable_thinking},
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
@@ -224,6 +234,11 @@ class EngineSession:
             inspection.AnalogyRequest: inspection.analogy_report,
         }
         return handlers[type(request)](self.lm, self._inspector, request)
+
+    def warm_up(self) -> Iterator[str]:
+        """The Inspector's once-per-model tables, one piece per step (app.inspection.warm_up): the
+        worker runs them when idle after a load, so the first inspection does not build them."""
+        return inspection.warm_up(self.lm, self._inspector)
 
     def _peek(self, tokens: list[int]):
         """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
@@ -349,21 +364,7 @@ def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]
     """A finished reply's numbers, each describing what happened: a reply stopped while its prompt
     was read computed only the tokens read (`computed_tokens` < prompt − cached) and has no first
     token time (None) when no token came."""
-    decode_s = ev.elapsed_s - ev.ttft_s
-    read = ev.prompt_tokens if ev.prompt_read is None else ev.prompt_read
-    return {
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "generated_tokens": generated,
-        "ttft_s": ev.ttft_s if generated else None,
-        "elapsed_s": ev.elapsed_s,
-        "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-        "computed_tokens": read - ev.cached_tokens,
-        "kv_bytes": ev.kv_bytes,
-        "context_used": read + generated,
-        "context_length": context,
-    }
+    return {"finish_reason": ev.finish_reason, **numbers_at(ev, generated, context)}
 
 
 class EngineBackend:
@@ -385,10 +386,9 @@ class EngineBackend:
                 if not default_model.is_present():
                     report(-1.0, "Downloading the default model…")
                 path = default_model.fetch(log=lambda message: report(-1.0, message))
-                name = default_model.DISPLAY_NAME
             else:
                 path = Path(spec).expanduser()
-                name = path.name
+            name = display_name(path)  # the one name every view shows
             report(0.1, f"Loading {name}…")
             stamp = model_stamp(path)  # before reading: the saved caches must be of these weights
             lm = load(path)

@@ -85,7 +85,7 @@ class ChatController(QObject):
         self._worker = worker
         self._store = store if store is not None else Store(":memory:")
         self._conversations = Conversations(self._store, self)
-        self._replies = Replies(worker, self._store, self)
+        self._replies = Replies(worker, self._store, self, lambda: int((self.model_info or {}).get("context_length") or 0))
         self._session = SessionSettings(worker, settings, self)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
@@ -115,6 +115,26 @@ class ChatController(QObject):
         """The settings the open conversation's next reply is asked with (the app's, with the
         conversation's own in their place)."""
         return self._turns.effective_settings
+
+    @property
+    def completion_mode(self) -> bool:
+        """Whether the open conversation is in the completion view (no chat template: the text is
+        continued as written); see `app.turns.Turns.completion_mode`."""
+        return self._turns.completion_mode
+
+    def set_completion_mode(self, on: bool) -> None:
+        """Switch the open conversation between the completion view and chat (kept with it)."""
+        self._turns.set_completion_mode(on)
+
+    @property
+    def thinking_switch(self) -> bool:
+        """Whether the loaded model's chat template reads enable_thinking (the toggle is offered)."""
+        return "enable_thinking" in ((self.model_info or {}).get("template_options") or ())
+
+    def set_enable_thinking(self, on: bool) -> None:
+        """Let a reasoning model think first in the open conversation, or not (kept with it)."""
+        own = self._conversations.own
+        self._conversations.set_own(ConversationSettings(own.system_prompt, own.stop_strings, own.mode, on))
 
     @property
     def own_settings(self) -> ConversationSettings:
@@ -221,6 +241,10 @@ class ChatController(QObject):
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""
         self._replies.stop()
+
+    def live_numbers(self) -> dict:
+        """The streaming reply's numbers now, as a Stop now would save them ({} when none streams)."""
+        return self._replies.live_numbers()
 
     # -- conversations ---------------------------------------------------------------------
 

@@ -218,8 +218,8 @@ class Conversations(QObject):
         self.conversations_changed.emit()
 
     def search(self, text: str) -> list[SearchHit]:
-        """Messages matching `text`, the matches marked with \\x02 … \\x03 in their snippets."""
-        return self._store.search(text, marks=("\x02", "\x03"))
+        """Messages matching `text`, best first (`matched_spans` finds the matches in each)."""
+        return self._store.search(text)
 
     def export(self, path: str | Path, kind: str) -> None:
         """Write the open conversation as "markdown" or "json" (docs/export-format.md)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from engine.inspect import (
     analogy,
     attention_map,
-    embedding_matrix,
+    embedding_row,
     inspect_step,
     neighbours,
     perplexity,
@@ -29,7 +29,7 @@ from engine.inspect import (
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
-    unit_rows,
+    unit_embedding,
 )
 from engine.sampling import SamplingSettings
 from engine.vocabulary import Vocabulary, readable, token_origin, word_splits
@@ -91,15 +91,28 @@ class AnalogyRequest:
 @dataclass
 class InspectorState:
     """What the session keeps between requests: the last step's context and logits, the unit
-    embedding matrix (built once per model)."""
+    embedding matrix and the vocabulary (built once per model: `warm_up`, or the first step)."""
 
     ids: list[int] = field(default_factory=list)
     logits: Any = None  # (vocab,) MLX array: the last step's raw logits
     logprobs: np.ndarray | None = None  # (vocab,) their log-softmax, as every view shows it
-    embedding: Any = None  # (vocab, dim) float32 MLX array
-    unit: Any = None  # the same, rows of length 1
+    unit: Any = None  # (vocab, dim) float32 MLX array: the embedding's rows, each of length 1
     losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
     vocabulary: Vocabulary | None = None  # the tokenizer's merges or scores, read once
+
+
+def warm_up(lm, state: InspectorState) -> Iterator[str]:
+    """Build what a model's first inspection would otherwise build, one piece per step: the
+    tokenizer's merges or scores (Vocabulary), then the unit embedding matrix. Yields the name of
+    each piece once built; the caller (the worker, when idle) runs one step at a time so a reply
+    asked for meanwhile goes first. A piece already built is skipped; the results are the same
+    objects a step would build, so an inspection is unchanged by it."""
+    if state.vocabulary is None:
+        state.vocabulary = Vocabulary.of(lm.tokenizer)
+        yield "vocabulary"
+    if state.unit is None:
+        state.unit = unit_embedding(lm.model)
+        yield "embedding"
 
 
 def rope_distances(context_length: int) -> list[int]:
@@ -210,13 +223,10 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
-    if state.unit is None:
-        state.embedding = embedding_matrix(model)
-        state.unit = unit_rows(state.embedding)
+    for _piece in warm_up(lm, state):  # the first inspection of a model not yet warmed up
+        pass
     shown = target if target is not None else step.next_token[0][0]
-    if state.vocabulary is None:
-        state.vocabulary = Vocabulary.of(tok)
-    vector = np.array(state.embedding[shown])
+    vector = embedding_row(model, shown)
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
@@ -256,7 +266,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "vocabulary": vocabulary_report(tok, state.vocabulary, shown),
         "embedding": {
             "token": shown,
-            "vector": vector.tolist(),
+            "vector": vector,
             "neighbours": found,
         },
         "rope": {
@@ -356,8 +366,7 @@ def to_json(report: dict) -> dict:
 def analogy_report(lm, state: InspectorState, request: AnalogyRequest) -> dict:
     """The analogy on the model's embedding matrix, with the tokens each word became."""
     if state.unit is None:
-        state.embedding = embedding_matrix(lm.model)
-        state.unit = unit_rows(state.embedding)
+        state.unit = unit_embedding(lm.model)
     ids = []
     for word in (request.a, request.b, request.c):
         encoded = lm.tokenizer.encode(word)

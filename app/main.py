@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
     parser.add_argument("--version", action="version", version=f"glassbox {VERSION}")
     parser.add_argument("--model", help='model to load instead of the saved choice ("default", a GGUF file or a folder)')
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation end to end (model, a short reply, the window offscreen, "
+                        "the database in a temporary dir, MLX on its device) and exit: 0 when it works")
     return parser.parse_args(argv)
 
 

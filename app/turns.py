@@ -19,7 +19,14 @@ from app.conversations import Conversations
 from app.memories import Memories
 from app.memory import NothingNamed, RememberIntent, detect_intent
 from app.replies import CONTINUABLE, Replies
-from app.reply_request import reply_request, settings_as_asked, settings_used
+from app.reply_request import (
+    COMPLETION,
+    completion_used,
+    is_completion,
+    reply_request,
+    settings_as_asked,
+    settings_used,
+)
 from app.session_settings import SessionSettings
 from app.settings import Settings
 
@@ -40,6 +47,25 @@ class Turns(QObject):
         """The settings the open conversation's next reply is asked with: the app's, with the
         conversation's own system prompt and stop strings in their place where it has them."""
         return self._conversations.own.applied_to(self._session.settings)
+
+    @property
+    def completion_mode(self) -> bool:
+        """Whether the open conversation is in the completion view: its own choice, else the
+        loaded model's kind (a base model continues text; an instruction-tuned one chats)."""
+        mode = self._conversations.own.mode
+        if mode is not None:
+            return mode == COMPLETION
+        return bool((self._session.model_info or {}).get("base_model"))
+
+    def set_completion_mode(self, on: bool) -> None:
+        """Choose the view for the open conversation (kept with it)."""
+        self._conversations.set_own(replace(self._conversations.own, mode=COMPLETION if on else "chat"))
+
+    def _keep_mode(self) -> None:
+        """A conversation's first message fixes the view it was written in, so it reopens the same
+        whatever model is loaded then."""
+        if self._conversations.own.mode is None:
+            self.set_completion_mode(self.completion_mode)
 
     @property
     def _messages(self) -> list[ChatMessage]:
@@ -70,11 +96,14 @@ class Turns(QObject):
         """
         if not text.strip() or self._replies.busy:
             return False
-        intent = detect_intent(text)
-        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
-            return False
-        if isinstance(intent, RememberIntent):
-            self._memories.remember(intent.fact)
+        if self.completion_mode:  # the text is continued as written: never read as a memory intent
+            self._keep_mode()
+        else:
+            intent = detect_intent(text)
+            if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
+                return False
+            if isinstance(intent, RememberIntent):
+                self._memories.remember(intent.fact)
         history = self._history()
         self._conversations.add_user_message(text)
         self._start_reply(text, history)
@@ -118,7 +147,8 @@ class Turns(QObject):
         user = max(i for i in range(index) if self._messages[i].role == "user")
         history = self._history(before=user)
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
-        request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id)
+        request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id,
+                                completion=is_completion(reply.asked))
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
                                                                                if t.token is not None)))
         self._replies.reply_tokens.emit(index, [])  # the view shows it streaming again
@@ -149,13 +179,18 @@ class Turns(QObject):
         with what `like` was asked with (the kept tokens were written in that context), not today's
         settings.
         """
+        completion = is_completion(like.asked) if like is not None else self.completion_mode
         if like is not None:
             memories, settings = like.memories, settings_as_asked(self.effective_settings, like.asked)
+        elif completion:  # the text is the whole prompt: no memories are looked up or added
+            memories, settings = [], self.effective_settings
         else:
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
-        index = self._conversations.add_reply(model, settings_used(settings, memories), memories, regenerate, kept)
-        request = reply_request(settings, user_text, history, memories, self._conversations.id)
+        used = settings_used(settings, memories)
+        index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
+                                              regenerate, kept)
+        request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)
         if force is not None:
             request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
         self._replies.stream(index, self._messages[index], request, unsaved=kept)

@@ -22,6 +22,7 @@ Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or trunc
 from __future__ import annotations
 
 import functools
+import math
 import mmap
 import struct
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from typing import Any
 
 import mlx.core as mx
 import numpy as np
+
+from engine import native
 
 # GGUF metadata value types -> struct format (8 STRING and 9 ARRAY are variable)
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -58,6 +61,7 @@ _K_BLOCKS = {
     Q5_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qh", "u1", 32), ("qs", "u1", 128)]),
 }
 GROUP = 32
+_K_NAMES = {Q4_K: "Q4_K", Q5_K: "Q5_K"}
 
 
 @functools.cache
@@ -75,10 +79,12 @@ def _gguf_package_types() -> dict[int, tuple[str, int, int]]:
 
 def type_name(kind: int) -> str:
     """The ggml name of a tensor type ("Q4_K"), or "type N" for one llama.cpp does not define."""
-    from gguf import GGMLQuantizationType
-
     if kind in TYPES:
         return TYPES[kind][0]
+    if kind in _K_NAMES:
+        return _K_NAMES[kind]
+    from gguf import GGMLQuantizationType  # ~0.1-0.5 s to import: only for the rare kinds
+
     try:
         return GGMLQuantizationType(kind).name
     except ValueError:
@@ -111,7 +117,7 @@ class TensorInfo:
 
     @property
     def n_elements(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def n_bytes(self) -> int:
@@ -162,7 +168,15 @@ class _Reader:
         return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
 
     def _strings(self, count: int, what: str) -> list[str]:
-        """`count` length-prefixed strings (a vocabulary: 262k for Gemma), in one tight loop."""
+        """`count` length-prefixed strings (a vocabulary: 262k for Gemma), in one tight loop (in
+        C++ when Glassbox's native module is built: ~20x faster)."""
+        lib = native.loaded_module()
+        if lib is not None:
+            try:
+                out, self.pos = lib.gguf_strings(np.frombuffer(self.buf, np.uint8, self.size), self.pos, count)
+            except ValueError:
+                raise GGUFCorrupt(f"{what} extends past the end of the file (truncated or corrupt header)") from None
+            return out
         buf, pos, size, out = self.buf, self.pos, self.size, []
         unpack = struct.Struct("<Q").unpack_from
         for _ in range(count):
@@ -398,10 +412,11 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
     """Every tensor converted (see the module docstring), the metadata and the stored types.
 
     `check(metadata)` runs before any tensor is converted (to refuse a model early). The tensors
-    are read one at a time into a buffer of their own (the file is never mapped whole, so its pages
-    do not add to the process's memory), converted, copied into MLX and the buffer dropped; with
+    are read one at a time into one reused buffer (the file is never mapped whole, so its pages do
+    not add to the process's memory) and converted into MLX arrays; with
     `transform(header, parts)` each tensor's parts ({file name: array}) are mapped and evaluated
-    right away, so a conversion (a permutation, a rename) never holds a second copy of the model.
+    in batches of at most _PENDING_BYTES, so a conversion (a permutation, a rename) never holds a
+    second copy of the model.
     `float32_scales`: quantization scales and biases widened to float32 (exactly) while reading.
     Raises GGUFCorrupt or GGUFUnsupported.
     """
@@ -414,19 +429,63 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
         if check is not None:
             check(header.metadata)
         tensors: dict[str, mx.array] = {}
+        # one buffer for every tensor's bytes (each is copied or converted out of it before the
+        # next is read): its pages are faulted in once, not once per tensor
+        converted = _read_native(f, header) if float32_scales else {}
+        rest = [t for t in header.tensors if t.name not in converted]
+        scratch = np.empty(max((t.n_bytes for t in rest), default=0), np.uint8)
+        pending: list[mx.array] = []  # transformed parts not evaluated yet
+        pending_bytes = 0
         for t in header.tensors:
-            parts = _read_tensor(f, header, t, float32_scales)
+            parts = converted.pop(t.name, None) or _read_tensor(f, header, t, float32_scales, scratch)
             if transform is not None:
+                read = {id(a) for a in parts.values()}
                 parts = transform(header, parts)
-                mx.eval(list(parts.values()))
+                # a transformed part holds its source until evaluated: evaluate them in batches
+                # (one evaluation costs a wake-up of MLX's thread, ~1-5 ms on a busy machine)
+                changed = [a for a in parts.values() if id(a) not in read]
+                pending += changed
+                pending_bytes += sum(a.nbytes for a in changed)
+                if pending_bytes > _PENDING_BYTES:
+                    mx.eval(pending)
+                    pending, pending_bytes = [], 0
             tensors.update(parts)
+        mx.eval(pending)
     types = {t.name: t.type_name for t in header.tensors}
     return GGUFContents(tensors, header.metadata, types)
 
 
-def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool) -> dict[str, mx.array]:
-    """One tensor as MLX arrays named as in the file (`<base>.scales`/`.biases` for quantized parts)."""
-    raw = np.empty(t.n_bytes, np.uint8)
+# Transformed tensors held unevaluated (with their sources) at most: the model's memory during a
+# load stays the model plus this much plus one tensor.
+_PENDING_BYTES = 16 << 20
+_NATIVE_BLOCKS = (Q4_0, Q4_1, Q8_0)  # what the native module converts (engine/_native/gguf_convert.cpp)
+
+
+def _read_native(f, header: GGUFHeader) -> dict[str, dict[str, mx.array]]:
+    """The tensors Glassbox's native module converts (Q4_0, Q4_1, Q8_0 matrices; float32 scales),
+    read and converted in one call that does not hold Python's GIL (the loader builds the tokenizer
+    meanwhile); {} without the module. {GGUF name: parts as `_read_tensor` names them}."""
+    lib = native.loaded_module()
+    chosen = [t for t in header.tensors if t.ggml_type in _NATIVE_BLOCKS and len(t.shape) == 2]
+    if lib is None or not chosen:
+        return {}
+    specs = [(header.data_offset + t.offset, t.n_bytes, t.ggml_type, t.shape[0], t.shape[1]) for t in chosen]
+    try:
+        arrays = lib.read_blocks(f.fileno(), specs)
+    except ValueError as e:  # the header was checked against the size: the file shrank
+        raise GGUFCorrupt(f"a tensor extends past the end of the file (truncated while reading: {e})") from None
+    out = {}
+    for t, (w, scales, biases) in zip(chosen, arrays, strict=True):
+        base = t.name.removesuffix(".weight")
+        out[t.name] = {t.name: w, f"{base}.scales": scales, f"{base}.biases": biases}
+    return out
+
+
+def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool,
+                 scratch: np.ndarray) -> dict[str, mx.array]:
+    """One tensor as MLX arrays named as in the file (`<base>.scales`/`.biases` for quantized parts),
+    read through `scratch` (at least t.n_bytes uint8; nothing returned refers to it)."""
+    raw = scratch[: t.n_bytes]
     f.seek(header.data_offset + t.offset)
     if f.readinto(raw) != t.n_bytes:  # the header was checked against the size: the file shrank
         raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated while reading)")

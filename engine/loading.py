@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas, native
+from engine.cache import CachedToken
 from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
 from engine.native_modules import use_native_kernels
@@ -97,17 +101,18 @@ class ModelInfo:
     speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
     sliding_window: int | None = None  # widest window a layer is limited to (None: all layers see all)
     chat_template: str | None = None  # "the file's own", or the family template used instead
-    base_model: bool = False  # the file has no chat template: a pre-trained model, for completion
+    base_model: bool = False  # pre-trained, not instruction-tuned (engine/model_kind.py): for completion
+    base_model_reason: str = ""  # which signals decided base_model, in one sentence
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
     cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
-    kv_floats_per_token: int | None = None  # what the cache holds per token when not K and V (MLA's latent)
+    cached_token: CachedToken | None = None  # what one token costs in the KV cache, as the architecture says
 
     @property
     def kv_bytes_per_token(self) -> int:
-        """Plain-cache bytes per token: 2 (K and V) x layers x KV heads x head dim x 4 (float32), or
-        the architecture's own count (multi-head latent attention caches a compressed latent)."""
-        return (self.kv_floats_per_token or 2 * self.n_layers * self.n_kv_heads * self.head_dim) * 4
+        """Plain-cache bytes per token over all layers, from the architecture's own layout (keys and
+        values per KV head; multi-head latent attention caches a compressed latent instead)."""
+        return self.cached_token.bytes("plain") if self.cached_token else 0
 
 
 @dataclass
@@ -128,6 +133,7 @@ class _Source:
     format: str  # "gguf" or "safetensors"
     requantize: dict[str, int] = field(default_factory=dict)  # layer path -> bits, for "stored"
     license: str | None = None
+    finetune: str | None = None  # GGUF general.finetune, when the file names one
 
 
 def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedModel:
@@ -176,6 +182,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
                 f"{p}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                 f"{args.vocab_size} embeddings: the tokenizer does not belong to these weights"
             )
+        kind = classify(tokenizer.chat_template is not None, config.get("_name_or_path") or config.get("name"), src.finetune)
         template_used = _chat_template(tokenizer, arch)
         _load_weights(model, weights, p)
         mx.eval(model.parameters())
@@ -206,11 +213,12 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         speed_advice=_speed_advice(),
         sliding_window=getattr(args, "sliding_window", None),
         chat_template=template_used,
-        base_model=template_used != "the file's own",
+        base_model=kind.base,
+        base_model_reason=kind.reason,
         license=src.license,
         license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
-        kv_floats_per_token=getattr(model, "kv_floats_per_token", None),
+        cached_token=arch.cached_token({**config, **args.to_dict()}),  # the args fill in derived widths
     )
     return LoadedModel(model, tokenizer, info)
 
@@ -240,6 +248,7 @@ def _read_gguf(p: Path) -> _Source:
     if not _has_gguf_magic(p):
         raise ModelLoadError(f"{p}: not a GGUF file (bad magic bytes)")
     found: dict[str, Architecture] = {}
+    tokenizer: list[Callable[[], Tokenizer]] = []
 
     def check(meta: dict[str, Any]) -> None:
         architecture = meta.get("general.architecture")
@@ -247,6 +256,8 @@ def _read_gguf(p: Path) -> _Source:
             raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
         # name an unsupported model before converting tensors
         found["arch"] = get_architecture(str(architecture))
+        # the tokenizer needs only the metadata: build it while the tensors are read and converted
+        tokenizer.append(_in_background(lambda: tokenizer_from_gguf(meta)))
 
     configs: list[dict[str, Any]] = []
 
@@ -270,11 +281,29 @@ def _read_gguf(p: Path) -> _Source:
         for name, kind in contents.types.items()
         if kind not in EXACT_GGUF_TYPES
     }
-    metadata = contents.metadata  # the closure below must not keep the tensors alive
+    metadata = contents.metadata
     return _Source(
-        arch, config, weights, lambda: tokenizer_from_gguf(metadata), "gguf", requantize,
+        arch, config, weights, tokenizer[0], "gguf", requantize,
         license=str(metadata["general.license"]) if "general.license" in metadata else None,
+        finetune=str(metadata["general.finetune"]) if "general.finetune" in metadata else None,
     )
+
+
+def _in_background(build: Callable[[], Tokenizer]) -> Callable[[], Tokenizer]:
+    """Start build() on a thread of its own; the returned callable waits for its result (raising
+    what build raised). On 2 cores the tokenizer (~0.1-0.2 s, mostly the `tokenizers` BPE tables,
+    which hold the GIL) is built while the tensors are read and converted in native code that
+    does not; the load's own thread keeps MLX's arrays and streams."""
+    done: Future[Tokenizer] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(build())
+        except BaseException as e:  # handed to the loading thread, which raises it
+            done.set_exception(e)
+
+    threading.Thread(target=run, name="glassbox-tokenizer", daemon=True).start()
+    return done.result
 
 
 def _gguf_config(arch: Architecture, metadata: dict[str, Any], names: set[str]) -> dict[str, Any]:

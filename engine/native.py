@@ -55,6 +55,12 @@ def _module() -> ModuleType | None:
     return module
 
 
+def loaded_module() -> ModuleType | None:
+    """The native module when it is built and MLX computes on the CPU, for the loader's helpers
+    (GGUF string tables, block conversion); None otherwise."""
+    return _module() if mx.default_device() == mx.cpu else None
+
+
 def default_threads() -> int:
     """Kernel threads when GLASSBOX_KERNEL_THREADS is not set: the usable cores but one (>= 1)."""
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from engine.tokenizer import Tokenizer, TokenizerError, sentencepiece_bytes
+from engine.tokenizer import LazyTokenBytes, Tokenizer, TokenizerError, sentencepiece_bytes
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 SPACE = "\u2581"
@@ -28,11 +28,18 @@ class GGUFSentencePiece(Tokenizer):
     """Encodes like llama.cpp; `token_bytes` decodes (▁ -> space, <0xNN> -> that byte)."""
 
     def __init__(self, tokens: list[str], scores: list[float], types: list[int], add_space_prefix: bool, **kwargs):
-        token_bytes = [
-            sentencepiece_bytes(t) if kind == BYTE else t.replace(SPACE, " ").encode("utf-8") if kind == NORMAL
-            else t.encode("utf-8")  # control, user-defined, unknown, unused: their text
-            for t, kind in zip(tokens, types, strict=True)
-        ]
+        if len(types) != len(tokens):
+            raise ValueError(f"{len(tokens)} tokens but {len(types)} token types")
+
+        def piece_bytes(i: int) -> bytes:
+            t, kind = tokens[i], types[i]
+            if kind == BYTE:
+                return sentencepiece_bytes(t)
+            if kind == NORMAL:
+                return t.replace(SPACE, " ").encode("utf-8")
+            return t.encode("utf-8")  # control, user-defined, unknown, unused: their text
+
+        token_bytes = LazyTokenBytes(len(tokens), piece_bytes)
         super().__init__(token_bytes=token_bytes, pieces=tokens, strip_leading_space=add_space_prefix, **kwargs)
         self._ids = {t: i for i, t in enumerate(tokens)}  # a later duplicate wins, as in llama.cpp
         self._scores = scores

@@ -10,12 +10,13 @@ import codecs
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import meta
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -28,6 +29,9 @@ LLAMA3_PATTERN = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 # GGUF `tokenizer.ggml.pre` names (llama.cpp's) that we can reproduce with `tokenizers`.
+# Switches a chat template may read that Glassbox offers per conversation (passed only to templates
+# that read them): Qwen 3's enable_thinking (False: the reply skips its <think> section)
+TEMPLATE_OPTIONS = frozenset({"enable_thinking"})
 SUPPORTED_PRE = ("default", "gpt2", "gpt-2", "smollm", "llama3", "llama-bpe")
 
 # Used when a model ships no chat template: ChatML, which most small instruct models follow.
@@ -105,6 +109,35 @@ def byte_level_bytes(piece: str) -> bytes:
         return piece.encode("utf-8")  # added tokens are stored as plain text
 
 
+class LazyTokenBytes(Sequence[bytes]):
+    """`token_bytes` of a vocabulary, each computed from its piece on first use: a vocabulary has
+    50k-262k pieces, a reply needs a few hundred, and building them all took ~0.1-0.4 s of a load.
+    `byte_of(i)` is token i's bytes; indexing, len, iteration and == behave as for the list."""
+
+    def __init__(self, n: int, byte_of: Callable[[int], bytes]):
+        self._byte_of = byte_of
+        self._done: list[bytes | None] = [None] * n
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        b = self._done[i]  # IndexError past the end, as a list
+        if b is None:
+            b = self._done[i] = self._byte_of(i if i >= 0 else i + len(self))
+        return b
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None
+
+
 BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -130,21 +163,30 @@ class ChatTemplate:
         env.filters["tojson"] = _tojson
         try:
             self._template = env.from_string(source)
+            read = meta.find_undeclared_variables(env.parse(source))
         except TemplateError as e:
             raise TokenizerError(f"the model's chat template does not parse: {e}") from e
         self.source, self.bos_token, self.eos_token = source, bos_token, eos_token
+        # the switches this template reads (e.g. Qwen 3's enable_thinking), of those Glassbox offers
+        self.options: frozenset[str] = frozenset(read & TEMPLATE_OPTIONS)
 
     @staticmethod
     def _raise(message: str):
         raise TemplateError(message)
 
-    def render(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    def render(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """`options`: switches for the template (only those it reads, `self.options`, are passed)."""
+        passed = {k: v for k, v in (options or {}).items() if k in self.options}
         try:
             return self._template.render(
                 messages=list(messages),
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **passed,
             )
         except TemplateError as e:
             raise TokenizerError(f"the chat template refused these messages: {e}") from e
@@ -214,12 +256,16 @@ class Tokenizer:
             return "".join(f"<0x{b:02X}>" for b in data)
 
     def apply_chat_template(
-        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         template = self.chat_template or ChatTemplate(CHATML_TEMPLATE)
-        return template.render(messages, add_generation_prompt)
+        return template.render(messages, add_generation_prompt, options)
 
-    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+    def encode_chat(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[int]:
         """Token ids of a conversation rendered with the model's chat template.
 
         Only the template's own markers become control tokens: special-token text inside any
@@ -233,7 +279,7 @@ class Tokenizer:
         try:
             ids = special_text.encode_chat(
                 messages,
-                lambda defused: template.render(defused, add_generation_prompt),
+                lambda defused: template.render(defused, add_generation_prompt, options),
                 self.special_tokens,
                 lambda text: self._encode(text, special=False),
             )
@@ -391,7 +437,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
     types = [int(t) for t in _as_list(meta.get("tokenizer.ggml.token_type"))] or [1] * len(tokens)
-    backend = Backend(models.BPE({t: i for i, t in enumerate(tokens)}, merges, ignore_merges=False))
+    backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), merges, ignore_merges=False))
     backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
     backend.decoder = decoders.ByteLevel()
     control = [i for i, t in enumerate(types) if t in (3, 4)]  # CONTROL, USER_DEFINED
@@ -404,7 +450,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     template = meta.get("tokenizer.chat_template")
     return HFTokenizer(
         backend,
-        token_bytes=[byte_level_bytes(t) for t in tokens],
+        token_bytes=LazyTokenBytes(len(tokens), lambda i: byte_level_bytes(tokens[i])),
         pieces=tokens,
         special_ids=set(control),
         eos_ids={i for i in (eos, eot) if i is not None},

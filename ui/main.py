@@ -45,6 +45,10 @@ def close_on_signals(window) -> QTimer:
 def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
     """Run the desktop app; returns the exit code."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.self_test:
+        from ui import self_test
+
+        return self_test.run()
     qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
     close_on_signals(window)
     try:

@@ -27,11 +27,14 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from app.wording import sentence
 from ui.about_dialog import AboutDialog
+from ui.completion_view import CompletionView
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
-from ui.inspector.dock import InspectorDock
+from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
+from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
@@ -44,6 +47,7 @@ from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.text_format import menu_label, plain_tooltip
 from ui.theme import CONFIDENT, apply_look
+from ui.thinking_toggle import ThinkingToggle
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -104,6 +108,8 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
+        self.completion = CompletionView(controller, self)  # a base model continues text (View → Completion View)
+        column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -143,6 +149,7 @@ class MainWindow(QMainWindow):
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
+        self.licence_gate = LicenceGate(self, controller, self.notice)  # a model's terms before first use
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -156,6 +163,7 @@ class MainWindow(QMainWindow):
         controller.message_too_long.connect(self._on_message_too_long)
         controller.notice.connect(self.notice.show_error)
         self.sidebar.message_opened.connect(self.transcript.highlight)
+        self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
         if notice := controller.store_notice() or controller.open_notice:
@@ -219,6 +227,9 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
+        view_menu.addAction(self.completion.action)
+        self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
+        view_menu.addAction(self.thinking_toggle.action)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
             view_menu, "&Conversation List", lambda on: self._set_pane(0, on), "Ctrl+Shift+L", checkable=True
@@ -576,8 +587,17 @@ class MainWindow(QMainWindow):
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
             width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
-            # again once the dock has been laid out (its first layout may take its own size hint)
-            QTimer.singleShot(0, self, lambda: self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal))
+            # again once the dock has been laid out (its first layout may take its own size hint);
+            # a window too narrow to give it a readable width gets it as a window of its own
+            QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
+
+    def _settle_inspector(self, width: int) -> None:
+        if self.inspector.isFloating() or not self.inspector.isVisible():
+            return
+        self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+        self.layout().activate()
+        if self.inspector.width() < INSPECTOR_READABLE:
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
 
     def _keep_draft(self) -> None:
         """What is in the box is the open conversation's draft (kept per conversation, on disk)."""
@@ -615,7 +635,7 @@ class MainWindow(QMainWindow):
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {message}{keep}")
+        self.notice.show_error(f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)

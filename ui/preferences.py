@@ -87,8 +87,8 @@ def kv_cost_text(kind: str, info: dict | None) -> str:
     plain, cost = costs.get("plain", 0), costs[kind]
     text = f"{cost:,} bytes per token"
     if kind == "plain":
-        shape = f"2 × {info['n_layers']} layers × {info['n_kv_heads']} KV heads × {info['head_dim']} dims × 4 bytes"
-        return f"{text} = {shape}" if all(k in info for k in ("n_layers", "n_kv_heads", "head_dim")) else text
+        formula = info.get("kv_formula")  # the architecture's own layout, e.g. MLA's latent
+        return f"{text} = {formula} × 4 bytes" if formula else text
     if kind == "rotating":
         return f"{text}, for at most the window's tokens"
     return f"{text}: {plain / cost:.1f}× less than plain" if cost and plain else text

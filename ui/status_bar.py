@@ -13,7 +13,6 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
-from engine.events import TokenEvent
 from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
 from ui.text_format import byte_size, duration, plain_tooltip
 
@@ -122,9 +121,7 @@ class StatusBar(QStatusBar):
         self.show_conversation(controller.conversation.messages)  # one reopened before the window existed
         controller.reply_finished.connect(lambda _index, stats: self.show_stats(stats))
         controller.prefill_progress.connect(self.show_prefill)
-        controller.reply_tokens.connect(
-            lambda index, records: records and self.show_live(records[-1], len(controller.message(index).tokens))
-        )
+        controller.reply_tokens.connect(lambda _index, records: records and self.show_stats(controller.live_numbers()))
 
     def set_limits(self, context_length: int, max_new_tokens: int) -> None:
         self._context_limit, self._reply_limit = context_length, max_new_tokens
@@ -204,18 +201,6 @@ class StatusBar(QStatusBar):
     def show_prefill(self, done: int, total: int) -> None:
         self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"])
         self.fit()
-
-    def show_live(self, token: TokenEvent, generated: int) -> None:
-        """Running numbers while a reply streams (from its newest token)."""
-        decode_s = token.elapsed_s - token.ttft_s
-        self.show_stats({
-            "prompt_tokens": token.prompt_tokens,
-            "cached_tokens": token.cached_tokens,
-            "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-            "ttft_s": token.ttft_s,
-            "context_used": token.prompt_tokens + generated,
-            "kv_bytes": token.kv_bytes,
-        })
 
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:

@@ -281,8 +281,8 @@ class Store(Database):
 
     # -- search and export (see search.py, export.py) --------------------------------------
 
-    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[search.SearchHit]:
-        return search.search_messages(self, text, limit, marks)
+    def search(self, text: str, limit: int = 50) -> list[search.SearchHit]:
+        return search.search_messages(self, text, limit)
 
     def export_markdown(self, conversation_id: int) -> str:
         return export.export_markdown(self, conversation_id)

@@ -1,11 +1,64 @@
 // Python bindings: `engine/_native` builds the module `_glassbox_native` (see build.py).
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
 
+#include <cstring>
+
+#include "gguf_convert.h"
 #include "ops.h"
 #include "threads.h"
 
 namespace nb = nanobind;
+namespace mx = mlx::core;
 using namespace nb::literals;
+
+namespace {
+
+using Bytes = nb::ndarray<const uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// `count` GGUF strings (uint64 length, then UTF-8 bytes) from buf[pos:], decoded with
+// errors="replace" as the Python reader does -> (list of str, position after the last one).
+nb::tuple gguf_strings(Bytes buf, size_t pos, size_t count) {
+  const auto* data = reinterpret_cast<const char*>(buf.data());
+  const size_t size = buf.shape(0);
+  if (count > size / 8) throw nb::value_error("more strings than the buffer can hold");
+  nb::list out = nb::steal<nb::list>(PyList_New(static_cast<Py_ssize_t>(count)));
+  for (size_t i = 0; i < count; ++i) {
+    if (pos > size || size - pos < 8) throw nb::value_error("a string extends past the end of the buffer");
+    uint64_t n;
+    std::memcpy(&n, data + pos, 8);
+    pos += 8;
+    if (n > size - pos) throw nb::value_error("a string extends past the end of the buffer");
+    PyObject* s = PyUnicode_DecodeUTF8(data + pos, static_cast<Py_ssize_t>(n), "replace");
+    if (s == nullptr) throw nb::python_error();
+    PyList_SetItem(out.ptr(), static_cast<Py_ssize_t>(i), s);  // steals s
+    pos += n;
+  }
+  return nb::make_tuple(out, pos);
+}
+
+std::tuple<mx::array, mx::array, mx::array> convert_blocks(Bytes raw, int kind, int rows, int cols) {
+  nb::gil_scoped_release release;  // the window's thread keeps running while a model loads
+  return glassbox::blocks_to_affine(raw.data(), raw.shape(0), kind, rows, cols);
+}
+
+// GGUF tensors (offset, n_bytes, kind, rows, cols) read from `fd` and converted, all without the
+// GIL: Python builds the tokenizer in another thread meanwhile. Truncation -> ValueError.
+std::vector<std::tuple<mx::array, mx::array, mx::array>> read_blocks(
+    int fd, const std::vector<std::tuple<size_t, size_t, int, int, int>>& specs) {
+  std::vector<glassbox::BlockTensor> tensors;
+  for (const auto& [offset, n_bytes, kind, rows, cols] : specs) tensors.push_back({offset, n_bytes, kind, rows, cols});
+  try {
+    nb::gil_scoped_release release;
+    return glassbox::read_blocks(fd, tensors);
+  } catch (const std::length_error& e) {
+    throw nb::value_error(e.what());
+  }
+}
+
+}  // namespace
 
 NB_MODULE(_glassbox_native, m) {
   m.doc() = "Glassbox's CPU kernels as MLX operations (quantized matmul, decode attention, norms, RoPE)";
@@ -18,6 +71,12 @@ NB_MODULE(_glassbox_native, m) {
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");
   m.def("rope", &glassbox::rope, "x"_a, "inv_freq"_a, "dims"_a, "traditional"_a, "scale"_a, "offset"_a,
         "Rotary embedding of x (..., L, D) at positions offset .. offset + L - 1.");
+  m.def("gguf_strings", &gguf_strings, "buf"_a, "pos"_a, "count"_a,
+        "count GGUF strings from buf[pos:] -> (list of str, end position); ValueError when truncated.");
+  m.def("blocks_to_affine", &convert_blocks, "raw"_a, "kind"_a, "rows"_a, "cols"_a,
+        "ggml Q4_0/Q4_1/Q8_0 blocks -> MLX affine (w uint32, scales float32, biases float32), group 32.");
+  m.def("read_blocks", &read_blocks, "fd"_a, "specs"_a,
+        "GGUF tensors [(offset, n_bytes, kind, rows, cols)] read from fd and converted as blocks_to_affine.");
   m.def("kernel_name", &glassbox::kernel_name, "bits"_a, "group_size"_a,
         "The quantized-matmul kernel this CPU uses for (bits, group_size): 'avx2' or 'scalar'.");
   m.def("cpu_has_avx2_fma", &glassbox::cpu_has_avx2_fma);

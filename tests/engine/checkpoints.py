@@ -141,8 +141,9 @@ def write_hf(name: str, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
-    """`tensor_type` (a gguf.GGMLQuantizationType) quantizes the matrices with gguf's quantizer."""
+def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None, strings: dict[str, str] | None = None) -> Path:
+    """`tensor_type` (a gguf.GGMLQuantizationType) quantizes the matrices with gguf's quantizer;
+    `strings` are further string metadata (e.g. general.license, tokenizer.chat_template)."""
     import gguf
 
     arch, config, model = get_architecture(name), tiny_config(name), tiny_model(name, seed)
@@ -198,6 +199,8 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None) -> Path:
     w.add_token_merges([])
     w.add_eos_token_id(256)
     w.add_add_bos_token(False)
+    for key, value in (strings or {}).items():
+        w.add_string(key, value)
     params = dict(tree_flatten(model.parameters()))
     for gguf_name, value in arch.gguf.to_gguf(params, config).items():
         data = np.array(value.astype(mx.float32))

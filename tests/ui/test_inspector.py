@@ -78,7 +78,7 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
     assert "full causal attention" in attention.kind_label.text() and "share KV head 2" in attention.kind_label.text()
     with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
-    assert not attention.map_label.pixmap().isNull()
+    assert attention.map_label.isVisible() and not attention.map_label.image().isNull()
 
     residual = _click_step(qtbot, inspector, "7 ·")
     assert residual.table.rowCount() == 31
@@ -137,7 +137,8 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
 def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
     app = launch(max_new_tokens=6)
     window = app.window
-    # the Inspector follows the newest token while the reply streams (served between tokens)
+    # the open Inspector follows the newest token while the reply streams (served between tokens)
+    window.inspector_action.trigger()  # View → Inspector
     window.inspector.inspector.follow_box.setChecked(True)
     followed = []
     window.inspector.inspector.service.step_ready.connect(
