@@ -36,6 +36,7 @@ from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
+from ui.message_view import finish_text
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
@@ -145,7 +146,8 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         self.transcript.rendered.connect(self._on_reply_rendered)  # the panel shows what the text shows
         self.status.follow(controller)
-        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
+        controller.reply_finished.connect(
+            lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
@@ -550,8 +552,9 @@ class MainWindow(QMainWindow):
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self._update_actions()
-        if busy:
+        if busy:  # the panel follows the new reply: no older token stays marked as the one shown
             self._live = True
+            self.transcript.select(0, None)
 
     def _on_reply_rendered(self, index: int) -> None:
         """A reply's view was drawn with its tokens so far: a live panel shows the same newest
