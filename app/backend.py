@@ -271,6 +271,7 @@ class EngineSession:
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
             stop_strings=request.stop_strings, force_first_token=request.force_token,
+            written_ids=request.continue_ids,
             prefill_step=PREFILL_STEP,
         )
         generated: list[int] = []

@@ -164,13 +164,13 @@ class MainWindow(QMainWindow):
         controller.conversations_changed.connect(self._update_title)
         self._update_title()  # the conversation reopened at start is named too
         controller.message_too_long.connect(self._on_message_too_long)
-        controller.notice.connect(self.notice.show_error)
+        controller.notice.connect(self.notice.show_notice)
         self.sidebar.message_opened.connect(self.transcript.highlight)
         self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
-        if notice := controller.store_notice() or controller.open_notice:
-            self.notice.show_error(notice)
+        if notice := controller.store_notice() or controller.open_notice:  # a file set aside, rows lost
+            self.notice.show_warning(notice)
         if api is not None:
             api.changed.connect(self._show_server)
             self._show_server()
@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
         if self.controller.busy:
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_error(intent.explanation)
+            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
         if not self.composer.box.toPlainText().strip():
             self.composer.box.setPlainText(text)
-        self.notice.show_error(explanation)
+        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
 
     def _failed(self, action: str, text: str) -> None:
@@ -489,6 +489,7 @@ class MainWindow(QMainWindow):
         if self.requests_window is None:
             app = self.controller.settings.app
             self.requests_window = RequestsWindow(self.api, app.probability_tint, app.panel_top_k, self)
+            self.requests_window.inspect_requested.connect(self.inspect_request)
         self.requests_window.show()
         self.requests_window.raise_()
         return self.requests_window
@@ -592,6 +593,14 @@ class MainWindow(QMainWindow):
         self._open_inspector()
         self.inspector.inspect(message_index, token_index)
 
+    def inspect_request(self, served, token_index: int) -> None:
+        """Open the Inspector on a token of an API request's reply (from View → API Requests). It
+        opens as a window of its own, beside the Requests window it was asked from (docked, it would
+        be behind it)."""
+        if not self.inspector.isFloating():
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
+        self.inspector.inspect_request(served, token_index)
+
     def _set_pane(self, index: int, open_: bool) -> None:
         """Open or close a side pane; a docked Inspector gives up the room a pane needs first, so
         the chat keeps its minimum width."""
@@ -657,7 +666,7 @@ class MainWindow(QMainWindow):
         advice = info.get("speed_advice")
         if advice and not self._advised:  # once per run: the app works, only slower
             self._advised = True
-            self.notice.show_error(advice)
+            self.notice.show_warning(advice)  # it works, only slower
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info
