@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
+        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -309,8 +310,10 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            if not self.controller.send(text):
+            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
+            if not self.controller.send(text, attached):
                 return
+            self._attached = []
             self.composer.box.clear()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
@@ -330,6 +333,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
+        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
