@@ -155,7 +155,7 @@ class RequestsWindow(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.panel = ProbabilityPanel(top_k)
+        self.panel = ProbabilityPanel(top_k, tint=tint)
         self.panel.inspect_button.hide()  # a request is not a conversation the Inspector can step through
         self.panel.offers_alternatives = False  # nor a reply to continue with another token
         self.view = RequestView(self.panel)
@@ -177,6 +177,12 @@ class RequestsWindow(QDialog):
         self.table.itemSelectionChanged.connect(self._open_selected)
         api.request_seen.connect(self._on_seen)
         self.refresh()
+
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off: the opened reply and the legend follow."""
+        self.tint = on
+        self.view.reply.set_tint(on)
+        self.panel.set_tint(on)
 
     def refresh(self) -> None:
         """Rebuild the list from the server's recent requests, newest first (the selection kept)."""
