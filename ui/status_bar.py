@@ -229,8 +229,14 @@ class StatusBar(QStatusBar):
         self.speed_label.setText(f"{tps:.1f} tok/s" if isinstance(tps, float) and not math.isnan(tps) else "")
         ttft = stats.get("ttft_s")
         self.ttft_label.set_forms([f"first token {duration(ttft)}", ""] if isinstance(ttft, (int, float)) else [""])
-        kv = stats.get("kv_bytes")  # not kept with a stored reply: memory is held only while it runs
-        self.kv_label.set_forms([f"KV cache {byte_size(kv)}", f"KV {byte_size(kv)}", ""] if kv else [""])
+        kv = stats.get("kv_bytes")  # kept with a stored reply, so a reopened one shows what was shown
+        tip = "Memory the model's attention cache (KV cache) held at the end of the last reply"
+        if kv:
+            self.kv_label.set_forms([f"KV cache {byte_size(kv)}", f"KV {byte_size(kv)}", ""], tip)
+        elif stats.get("context_used"):  # a reply saved before Glassbox kept this number
+            self.kv_label.set_forms(["KV cache —", "KV —", ""], tip + " (not recorded for this reply)")
+        else:
+            self.kv_label.set_forms([""], tip)
         self._used = int(stats.get("context_used") or 0)
         self._made_with = int(stats.get("context_length") or 0)  # kept with the reply: what it was made with
         self._show_context()

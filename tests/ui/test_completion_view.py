@@ -90,3 +90,28 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     assert window.transcript.views[-1].role_label.text() == "Assistant"
     window.new_chat()
     assert not window.completion.action.isChecked()  # the choice was that conversation's only
+
+
+def test_stop_and_continue_in_the_completion_view(qtbot, launch):
+    backend = FakeBackend(endless=True)
+    app = launch(backend)
+    app.window.completion.action.trigger()
+    from tests.ui.driver import type_and_send
+
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        type_and_send(qtbot, app.window, "Once upon a time")
+        qtbot.waitUntil(lambda: len(app.window.transcript.views) == 2 and bool(app.controller.message(1).tokens),
+                        timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()  # Model → Stop Reply (Esc)
+    reply = app.controller.message(1)
+    assert reply.finish_reason == "cancelled" and reply.tokens
+    view = app.window.transcript.views[1]
+    assert view.continue_button.isVisible()
+    kept = [t.token for t in reply.tokens]
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        view.continue_button.click()
+        qtbot.waitUntil(lambda: len(app.controller.message(1).tokens) > len(kept), timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()
+    request = backend.sessions[-1].requests[-1]
+    assert request.raw_prompt == "Once upon a time" and list(request.continue_ids) == kept
+    assert [t.token for t in app.controller.message(1).tokens][: len(kept)] == kept

@@ -34,8 +34,8 @@ def _shown_dialog(qtbot, window) -> LicenceDialog:
 def test_gemma_terms_are_shown_once_and_accepting_is_remembered(qtbot, launch, gemma, tmp_path):
     app = launch(model=str(gemma))
     dialog = _shown_dialog(qtbot, app.window)
-    assert dialog.windowTitle() == "Licence of tiny-gemma.gguf"
-    assert dialog.intro.text().startswith("tiny-gemma.gguf is licensed under the Gemma Terms of Use (not Apache-2.0).")
+    assert dialog.windowTitle() == "Licence of tiny-gemma"
+    assert dialog.intro.text().startswith("tiny-gemma is licensed under the Gemma Terms of Use (not Apache-2.0).")
     assert "The terms online: https://ai.google.dev/gemma/terms" in dialog.intro.text()
     assert dialog.text.toPlainText() == "Gemma Terms of Use\nUse & share as section 3 says."  # text, not markup
     assert dialog.isModal()
@@ -64,7 +64,7 @@ def test_declining_goes_back_to_the_default_model(qtbot, launch, gemma, tmp_path
         dialog.decline_button.click()
     assert loaded.args[0]["spec"] == "default" and app.controller.settings.app.model == "default"
     assert app.window.notice.text() == (
-        "You declined the Gemma Terms of Use (not Apache-2.0), so tiny-gemma.gguf is not used: going back to the "
+        "You declined the Gemma Terms of Use (not Apache-2.0), so tiny-gemma is not used: going back to the "
         "default model.")
     assert SettingsFile(tmp_path / "config").load().app.accepted_licences == ()
     assert app.window.licence_gate.dialog is None  # the default model's Apache-2.0 asks nothing
