@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar()
         self._advised = False
         self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
-        self.panel = ProbabilityPanel(settings.app.panel_top_k)
+        self.panel = ProbabilityPanel(settings.app.panel_top_k, tint=settings.app.probability_tint)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
         self.sidebar.setMinimumWidth(160)
@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
+        self.code_tint_action.setEnabled(self.controller.settings.app.probability_tint)  # it extends the tint
         view_menu.addAction(self.completion.action)
         self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
         view_menu.addAction(self.thinking_toggle.action)
@@ -461,6 +462,14 @@ class MainWindow(QMainWindow):
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
+    def _follow_tint(self, on: bool) -> None:
+        """Everything that speaks of the tint follows it: the panel's legend, the API requests'
+        reply, and "Tint Code Too" (nothing to extend while the tint is off)."""
+        self.panel.set_tint(on)
+        if self.requests_window is not None:
+            self.requests_window.set_tint(on)
+        self.code_tint_action.setEnabled(on)
+
     def set_code_tint(self, on: bool) -> None:
         self.transcript.set_tint(self.controller.settings.app.probability_tint, on)
         self._save(replace(self.controller.settings.app, tint_code=on))
@@ -685,6 +694,7 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(settings.app.probability_tint)
         self.code_tint_action.setChecked(settings.app.tint_code)
         self.transcript.set_tint(settings.app.probability_tint, settings.app.tint_code)
+        self._follow_tint(settings.app.probability_tint)
         self.panel.set_top_k(settings.app.panel_top_k)
 
     def _save(self, app_settings, quiet: bool = False) -> None:
