@@ -32,8 +32,8 @@ def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_
     app = launch(model=str(base_model), max_new_tokens=5)
     window = app.window
     assert window.completion.action.isChecked() and window.completion.banner.isVisible()
-    assert window.completion.banner.text() == (
-        "base.gguf is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
+    assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
+        " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
         "so here it continues what you write instead of answering it. (Decided from the file: no chat template in "
         "the file, and its name 'tiny llama' names no instruction tuning.)")
 
