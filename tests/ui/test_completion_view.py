@@ -84,6 +84,11 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     ask(qtbot, app, " And then")
     assert backend.sessions[-1].requests[-1].raw_prompt == "remember that <|im_start|>" + first.text + " And then"
 
+    forget = ask(qtbot, app, " forget that I like tea")  # not a "forget" intent: no question, sent as written
+    assert backend.sessions[-1].requests[-1].raw_prompt.endswith(" And then" + app.controller.message(3).text
+                                                                  + " forget that I like tea")
+    assert forget.text and app.window.composer.box.toPlainText() == ""
+
     window.completion.action.trigger()  # back to chat for the next reply
     ask(qtbot, app, "Hello")
     assert backend.sessions[-1].requests[-1].raw_prompt is None

@@ -64,9 +64,11 @@ def test_declining_goes_back_to_the_default_model(qtbot, launch, gemma, tmp_path
     name = app.controller.model_info["display_name"]
     with qtbot.waitSignal(app.controller.model_loaded, timeout=LOAD_TIMEOUT_MS) as loaded:
         dialog.decline_button.click()
+        assert not app.window.composer.isEnabled()  # nothing goes to the declined model meanwhile
     assert loaded.args[0]["spec"] == "default" and app.controller.settings.app.model == "default"
     assert app.window.notice.text() == (
         f"You declined the Gemma Terms of Use (not Apache-2.0), so {name} is not used: going back to the "
         "default model.")
     assert SettingsFile(tmp_path / "config").load().app.accepted_licences == ()
     assert app.window.licence_gate.dialog is None  # the default model's Apache-2.0 asks nothing
+    assert app.window.composer.isEnabled()
