@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+from app.byte_sizes import MB, format_bytes
+
+MAX_ATTACHMENT_BYTES = 2 * MB
 SNIFF_BYTES = 8192
 
 
@@ -71,7 +73,7 @@ def read_attachment(path: str | Path, max_bytes: int = MAX_ATTACHMENT_BYTES) -> 
             raise AttachmentError(f"{name} is a folder; attach the text files inside it instead.")
         if size > max_bytes:
             raise AttachmentError(
-                f"{name} is {size / 1024 / 1024:.1f} MB; text files up to {max_bytes / 1024 / 1024:.0f} MB can be attached."
+                f"{name} is {format_bytes(size)}; text files up to {format_bytes(max_bytes)} can be attached."
             )
         data = path.read_bytes()
     except OSError as e:

@@ -32,6 +32,7 @@ from app.drafts import FILE_NAME as DRAFTS_FILE
 from app.drafts import Drafts
 from app.memories import Memories
 from app.memory import Memory
+from app.notices import Notice
 from app.replies import CONTINUABLE, FLUSH_INTERVAL_S, Replies
 from app.session_settings import SessionSettings
 from app.settings import ConversationSettings, Settings
@@ -61,7 +62,7 @@ class ChatController(QObject):
     conversation_reset = _Relay("_conversations")  # ()
     conversation_opened = _Relay("_conversations")  # (stored id, or None for a new chat)
     conversations_changed = _Relay("_conversations")  # () list, titles or order changed
-    notice = _Relay("_conversations")  # (text) something the user must know
+    notice = _Relay("_conversations")  # (app.notices.Notice) something the user must know
     reply_tokens = _Relay("_replies")  # (message index, new TokenEvents)
     reply_finished = _Relay("_replies")  # (message index, stats dict)
     reply_failed = _Relay("_replies")  # (message index, message for the user)
@@ -198,6 +199,10 @@ class ChatController(QObject):
     def can_regenerate(self) -> bool:
         return self._turns.can_regenerate()
 
+    def replies_to_user(self) -> bool:
+        """Whether `regenerate` would answer a user message the conversation ends with."""
+        return self._turns.replies_to_user()
+
     def can_continue(self) -> bool:
         """Whether the last reply stopped early and can be continued (`continue_reply`)."""
         return self._turns.can_continue()
@@ -223,7 +228,8 @@ class ChatController(QObject):
         self._drafts.put(self.conversation_id, text)
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch (a
+        conversation ending with the user's message gets that message answered)."""
         return self._turns.regenerate()
 
     def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
@@ -265,7 +271,8 @@ class ChatController(QObject):
         if not self._replies.abandon(why):
             return False
         where = f" in “{title}”" if title else ""
-        self.notice.emit(f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there).")
+        self.notice.emit(Notice.info(
+            f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there)."))
         return True
 
     def open_latest(self) -> None:

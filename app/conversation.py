@@ -47,7 +47,8 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
         "assistant",
         message.text,
         tokens=list(tokens),
-        stats={"generated_tokens": len(tokens)} | stats,  # as it finished
+        # as it finished; text without tokens (an import) has an unknown count, never "0 tokens"
+        stats=({"generated_tokens": len(tokens)} if tokens or not message.text else {}) | stats,
         finish_reason=message.finish_reason or "interrupted",
         error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.importers import read_conversations
+from app.notices import Notice
 from app.settings import ConversationSettings
 from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
 from app.store.export import write_export
@@ -66,7 +67,7 @@ class Conversations(QObject):
     conversation_reset = Signal()
     conversation_opened = Signal(object)  # stored conversation id (None: a new, unsaved one)
     conversations_changed = Signal()  # list, titles or order changed
-    notice = Signal(str)  # something the user must know (a conversation that could not be opened)
+    notice = Signal(object)  # a Notice: something the user must know (a conversation that could not be opened)
 
     def __init__(self, store: Store, parent: QObject | None = None):
         super().__init__(parent)
@@ -108,7 +109,7 @@ class Conversations(QObject):
             return load_transcript(self._store, conversation_id)
         except (StoreError, sqlite3.Error) as e:
             log.exception("could not read conversation %s", conversation_id)
-            self.notice.emit(f"This conversation could not be opened ({e}); nothing was changed.")
+            self.notice.emit(Notice.error(f"This conversation could not be opened ({e}); nothing was changed."))
             return None
 
     def show(self, loaded: LoadedTranscript) -> None:
@@ -120,7 +121,7 @@ class Conversations(QObject):
             self.message_added.emit(index)
         self.conversation_opened.emit(self.id)
         if loaded.notice:
-            self.notice.emit(loaded.notice)
+            self.notice.emit(Notice.warning(loaded.notice))  # damaged rows left out: the rest is there
 
     def reload(self) -> None:
         """Show the open conversation's active branch again, as stored (after a branch change)."""

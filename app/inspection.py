@@ -46,13 +46,15 @@ class StepRequest:
 
     With `message_char` set, the selected token is instead the prompt token that holds character
     `message_char` of the user's own message (`generate.user_message`); `reply_ids` and
-    `token_index` are then unused."""
+    `token_index` are then unused. `origin` "request": the reply of an API request (nothing of a
+    conversation: no branch to continue)."""
 
     generate: Any
     reply_ids: tuple[int, ...]
     token_index: int
     top: int = TOP
     message_char: int | None = None
+    origin: str = "reply"  # whose reply: "reply" (a conversation's) or "request" (an API request's)
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,9 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
     for _piece in warm_up(lm, state):  # the first inspection of a model not yet warmed up
         pass
-    shown = target if target is not None else step.next_token[0][0]
-    vector = embedding_row(model, shown)
+    shown = target if target is not None else step.next_token[0][0]  # the selected token (Vocabulary)
+    reading = ids[position]  # the token the step reads: its embedding row enters the blocks at `position`
+    vector = embedding_row(model, reading)
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
@@ -236,7 +239,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     losses = state.losses[1]
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
-    found = neighbours(state.unit, shown, NEIGHBOURS)
+    found = neighbours(state.unit, reading, NEIGHBOURS)
     referenced |= {i for i, _ in found} | set(shown_ids) | ({target} if target is not None else set())
     order = np.argsort(-raw)
     top = request.top
@@ -249,7 +252,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "prompt_tokens": len(prompt_ids),
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
-        "source": "reply" if request.message_char is None else "message",
+        "source": request.origin if request.message_char is None else "message",
         "token_index": k if request.message_char is None else None,
         "message_char": request.message_char,
         "position": position,
@@ -264,15 +267,16 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "others_mass": float(np.exp(raw[order[top:]]).sum()),
         },
         "vocabulary": vocabulary_report(tok, state.vocabulary, shown),
-        "embedding": {
-            "token": shown,
+        "embedding": {  # of the token the step reads (at `position`), not of the one it predicts
+            "token": reading,
+            "position": position,
             "vector": vector,
             "neighbours": found,
         },
-        "rope": {
-            "position": position + 1 if target is not None else position,
+        "rope": {  # the rotation of the token the step reads, at its own position
+            "position": position,
             "inverse_frequencies": inv,
-            "angles": rope_angles(position + 1 if target is not None else position, inv),
+            "angles": rope_angles(position, inv),
             "distances": (distances := rope_distances(info.context_length)),
             "distance_scores": rope_distance_scores(inv, distances),
             "head_dim": info.head_dim,

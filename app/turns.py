@@ -75,7 +75,15 @@ class Turns(QObject):
         return tuple(self._conversations.transcript.history(before))
 
     def can_regenerate(self) -> bool:
-        return not self._replies.busy and any(m.role == "assistant" for m in self._messages)
+        """Whether `regenerate` can act: nothing is being written, and there is a reply to write
+        again or a saved message of the user's at the end waiting for its reply."""
+        return not self._replies.busy and (self.replies_to_user() or any(m.role == "assistant" for m in self._messages))
+
+    def replies_to_user(self) -> bool:
+        """Whether the conversation ends with a saved user message that has no reply (an imported
+        chat ending with the user's turn): `regenerate` then answers it."""
+        messages = self._messages
+        return bool(messages) and messages[-1].role == "user" and messages[-1].id is not None
 
     def can_continue(self) -> bool:
         """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
@@ -111,10 +119,16 @@ class Turns(QObject):
         return True
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch. A
+        conversation ending with the user's own message gets that message answered (never a new
+        version of the reply before it, which would hide the message)."""
         if not self.can_regenerate():
             return False
         messages = self._messages
+        if self.replies_to_user():
+            last = len(messages) - 1
+            self._start_reply(messages[last].text, self._history(before=last))
+            return True
         reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
         user = max(i for i in range(reply) if messages[i].role == "user")
         self._start_reply(messages[user].text, self._history(before=user), regenerate=True)

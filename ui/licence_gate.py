@@ -103,7 +103,7 @@ class LicenceGate(QObject):
         self.dialog = None
         back = self._cleared_spec or "default"
         settings = self._controller.settings
-        self._notice.show_error(
+        self._notice.show_info(  # the user's own choice, carried out
             f"You declined the {pending.licence.name}, so {pending.model} is not used: "
             f"going back to {'the default model' if back == 'default' else back}."
         )

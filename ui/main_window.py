@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.composer = Composer()
         self.notice = NoticeBar()
         self._advised = False
+        self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
         self.panel = ProbabilityPanel(settings.app.panel_top_k)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
@@ -160,14 +161,15 @@ class MainWindow(QMainWindow):
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
+        self._update_title()  # the conversation reopened at start is named too
         controller.message_too_long.connect(self._on_message_too_long)
-        controller.notice.connect(self.notice.show_error)
+        controller.notice.connect(self.notice.show_notice)
         self.sidebar.message_opened.connect(self.transcript.highlight)
         self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
-        if notice := controller.store_notice() or controller.open_notice:
-            self.notice.show_error(notice)
+        if notice := controller.store_notice() or controller.open_notice:  # a file set aside, rows lost
+            self.notice.show_warning(notice)
         if api is not None:
             api.changed.connect(self._show_server)
             self._show_server()
@@ -212,7 +214,7 @@ class MainWindow(QMainWindow):
             # the focused text widget handles these keys itself; the menu only shows and offers them
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         edit_menu.addSeparator()
-        self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
+        self.copy_reply_action = self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
         self.continue_action = self._action(
             edit_menu, "Co&ntinue Last Reply", self.controller.continue_reply, "Ctrl+Shift+Return"
@@ -303,7 +305,7 @@ class MainWindow(QMainWindow):
                 self.composer.box.clear()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_error(intent.explanation)
+            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
@@ -358,8 +360,20 @@ class MainWindow(QMainWindow):
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
         if not self.composer.box.toPlainText().strip():
             self.composer.box.setPlainText(text)
-        self.notice.show_error(explanation)
+        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
+
+    def _failed(self, action: str, text: str) -> None:
+        """Show why `action` ("import", "export", "model") failed; the banner stays until dismissed
+        or until that action next succeeds (`_succeeded`), never above a later success."""
+        self.notice.show_error(text)
+        self._failure = (action, text)
+
+    def _succeeded(self, action: str) -> None:
+        """`action` worked: a banner still saying it failed is no longer true and goes."""
+        if self._failure is not None and self._failure[0] == action and self.notice.text() == self._failure[1]:
+            self.notice.hide()
+        self._failure = None if self._failure is None or self._failure[0] == action else self._failure
 
     def _update_title(self) -> None:
         """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
@@ -369,7 +383,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
 
     def _update_actions(self) -> None:
+        """Each action is enabled exactly when it can act on the conversation on screen."""
         self.continue_action.setEnabled(self.controller.can_continue())
+        self.regenerate_action.setEnabled(self.controller.can_regenerate())
+        self.regenerate_action.setText("Re&ply to Your Message" if self.controller.replies_to_user()
+                                       else "Re&generate Last Reply")
+        self.copy_reply_action.setEnabled(self._last_reply_view() is not None)
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
 
@@ -378,9 +397,10 @@ class MainWindow(QMainWindow):
         try:
             path = self.actions.ask_export(kind)
         except OSError as e:
-            self.notice.show_error(f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
+            self._failed("export", f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
             return
         if path:
+            self._succeeded("export")
             self.show_message(f"Exported to {path}")
 
     def ask_import(self) -> None:
@@ -397,19 +417,23 @@ class MainWindow(QMainWindow):
         try:
             summary = self.controller.import_conversations(path)
         except ImportFileError as e:
-            self.notice.show_error(f"Nothing was imported: {e}")
+            self._failed("import", f"Nothing was imported: {e}")
             return
+        self._succeeded("import")
         self.show_message(summary.text())
 
     def new_chat(self) -> None:
         self.controller.new_chat()
         self.composer.box.setFocus()
 
+    def _last_reply_view(self):
+        """The newest reply on screen that has text (None: nothing to copy)."""
+        return next((v for v in reversed(self.transcript.views) if v.message.role == "assistant" and v.message.text),
+                    None)
+
     def copy_last_reply(self) -> None:
-        for view in reversed(self.transcript.views):
-            if view.message.role == "assistant" and view.message.text:
-                view.copy_text()
-                return
+        if view := self._last_reply_view():
+            view.copy_text()
 
     def set_theme(self, theme: str) -> None:
         """Light, dark, or the system's; kept in settings."""
@@ -465,6 +489,7 @@ class MainWindow(QMainWindow):
         if self.requests_window is None:
             app = self.controller.settings.app
             self.requests_window = RequestsWindow(self.api, app.probability_tint, app.panel_top_k, self)
+            self.requests_window.inspect_requested.connect(self.inspect_request)
         self.requests_window.show()
         self.requests_window.raise_()
         return self.requests_window
@@ -528,7 +553,6 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
-        self.regenerate_action.setEnabled(not busy)
         self._update_actions()
         if busy:
             self._live = True
@@ -568,6 +592,14 @@ class MainWindow(QMainWindow):
         """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""
         self._open_inspector()
         self.inspector.inspect(message_index, token_index)
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Open the Inspector on a token of an API request's reply (from View → API Requests). It
+        opens as a window of its own, beside the Requests window it was asked from (docked, it would
+        be behind it)."""
+        if not self.inspector.isFloating():
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
+        self.inspector.inspect_request(served, token_index)
 
     def _set_pane(self, index: int, open_: bool) -> None:
         """Open or close a side pane; a docked Inspector gives up the room a pane needs first, so
@@ -629,17 +661,18 @@ class MainWindow(QMainWindow):
         self.status.show_loading(progress, text)
 
     def _on_model_loaded(self, info: dict) -> None:
+        self._succeeded("model")
         self.status.show_model(info)
         advice = info.get("speed_advice")
         if advice and not self._advised:  # once per run: the app works, only slower
             self._advised = True
-            self.notice.show_error(advice)
+            self.notice.show_warning(advice)  # it works, only slower
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {sentence(message)}{keep}")
+        self._failed("model", f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)

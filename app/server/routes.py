@@ -199,6 +199,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
             tokens = served.prompt_tokens(call.messages) if call.raw_prompt is None \
                 else served.raw_prompt_tokens(call.raw_prompt)
             request = translate.fit_context(call, tokens, served.context_length)
+            record.generate = request  # what the Inspector reassembles the prompt from, as it ran
             yield from session.stream(request, should_stop, lambda _done, _total: None)
             session.housekeeping()  # after the ReplyDone: the client has its answer already
 

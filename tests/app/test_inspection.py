@@ -73,6 +73,20 @@ def test_a_warmed_up_session_reports_exactly_what_a_cold_one_does(default_lm, se
     assert list(cold.warm_up()) == []  # the cold session's first step built them
 
 
+def test_embedding_and_position_are_the_read_tokens_as_attention_and_the_residual_are(served):
+    """One step, one token going in: the embedding row and the RoPE angles shown are those of the
+    token the step reads (at `position`), whose vector the residual stream starts from."""
+    session, request, records = served
+    ids = tuple(r.token for r in records)
+    report = session.inspect(StepRequest(request, ids, 3))
+    position = report["position"]
+    assert report["embedding"]["token"] == report["ids"][position] != report["token"]
+    assert report["rope"]["position"] == position
+    assert report["rope"]["angles"][1] == position * report["rope"]["inverse_frequencies"][1]
+    norm = math.sqrt(sum(x * x for x in report["embedding"]["vector"]))
+    assert abs(norm - report["step"]["residual_norms"][0]) < 1e-3  # the residual stream starts as that row
+
+
 def test_objective_map_playground_and_lookup(served, default_lm):
     session, request, records = served
     ids = tuple(r.token for r in records)
