@@ -204,6 +204,10 @@ class Turns(QObject):
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
         used = settings_used(settings, memories)
+        if like is not None and like.asked.get("opens_thinking"):
+            used["opens_thinking"] = True  # the same prompt as the reply it branches from
+        elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
+            used["opens_thinking"] = True  # the prompt opens the reply's <think> (app/thinking.py)
         index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
                                               regenerate, kept)
         request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)

@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
-        self.licence_gate = LicenceGate(self, controller, self.notice)  # a model's terms before first use
+        self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -303,6 +303,10 @@ class MainWindow(QMainWindow):
     def _send(self, text: str) -> None:
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
+            return
+        if self.controller.completion_mode:  # continued as written: never read as a memory intent
+            if self.controller.send(text):
+                self.composer.box.clear()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
