@@ -51,6 +51,9 @@ bench: setup
 	$(PY) -m engine bench
 	$(PY) -m engine chatbench --turns 10 || true
 	QT_QPA_PLATFORM=offscreen $(PY) -m ui.stallbench || true
+	@# the bundle: built (minutes, so not in CI: docs/packaging.md), its self-test, its start-up time
+	$(MAKE) --no-print-directory package-test
+	$(PY) packaging/startup_bench.py --runs 3
 
 screenshot: setup
 	@bash scripts/system-deps.sh $(SCREENSHOT_APT)

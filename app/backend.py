@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app import inspection, paths
+from app.byte_sizes import MB
 from app.context import (
     AssembledContext,
     ContextTooLong,
@@ -28,6 +29,7 @@ from app.reply_numbers import numbers_at
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
 from engine.cache import CachedToken, KVCache, trim_cache
+from engine.device_errors import device_error
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
@@ -84,6 +86,8 @@ class GenerateRequest:
     # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
     # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
     raw_prompt: str | None = None
+    # Qwen 3-style templates' switch (None: not passed); given only to a template that reads it
+    enable_thinking: bool | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -166,7 +170,7 @@ class EngineSession:
         self._disk_root, self._loaded_stamp = disk_root, loaded_stamp
         self.config = CacheConfig()
         self.cache = TieredPromptCache(
-            self._factory(self.config), self.config.max_entries, self.config.max_mb << 20,
+            self._factory(self.config), self.config.max_entries, self.config.max_mb * MB,
             limits=limits, kind=_kind_key(self.config),
         )
         self._inspector = inspection.InspectorState()
@@ -178,6 +182,8 @@ class EngineSession:
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
+            template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
+            opens_thinking=bool(lm.tokenizer.chat_template and lm.tokenizer.chat_template.opens_thinking),
         )
         self.info = info
 
@@ -189,7 +195,7 @@ class EngineSession:
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""
-        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
+        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb * MB)
         self.config = config
 
     def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
@@ -205,6 +211,7 @@ class EngineSession:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=reserve,
+                options=None if request.enable_thinking is None else {"enable_thinking": request.enable_thinking},
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
@@ -229,6 +236,11 @@ class EngineSession:
             inspection.AnalogyRequest: inspection.analogy_report,
         }
         return handlers[type(request)](self.lm, self._inspector, request)
+
+    def warm_up(self) -> Iterator[str]:
+        """The Inspector's once-per-model tables, one piece per step (app.inspection.warm_up): the
+        worker runs them when idle after a load, so the first inspection does not build them."""
+        return inspection.warm_up(self.lm, self._inspector)
 
     def _peek(self, tokens: list[int]):
         """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
@@ -260,10 +272,12 @@ class EngineSession:
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
             stop_strings=request.stop_strings, force_first_token=request.force_token,
+            written_ids=request.continue_ids,
             prefill_step=PREFILL_STEP,
         )
         generated: list[int] = []
         self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
+        failed = False
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -278,9 +292,15 @@ class EngineSession:
                     stats |= {"dropped_messages": assembled.dropped_count, "cache_source": lease.source}
                     stats["kv_cache"] = request.cache.kind
                     yield ReplyDone(stats)
+        except Exception as e:
+            failed = True  # the caches may hold a step half done: they are not kept
+            if (failure := device_failure(e, "while writing the reply", OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         finally:
             self._live = None
-            self.cache.checkin(lease, generated)
+            if not failed:
+                self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:
         """Hash the model file once (after a load); save the last reply's caches to disk, then prune."""
@@ -319,6 +339,23 @@ class EngineSession:
         ids = self.lm.tokenizer.encode_chat(head, add_generation_prompt=False)
         ok = 0 < len(ids) < len(assembled.prompt_ids) and assembled.prompt_ids[: len(ids)] == ids
         return ids if ok else []
+
+
+OUT_OF_MEMORY_ADVICE = "Try a shorter conversation, a quantized KV cache (Preferences → Cache) or a smaller model."
+LOAD_OUT_OF_MEMORY_ADVICE = "Choose a smaller model, or close other apps."
+
+
+def device_failure(e: Exception, what: str, advice: str) -> BackendError | None:
+    """A failure of the device as a BackendError of kind OUT_OF_MEMORY (or DEVICE) saying what
+    failed, `what` it was doing ("while …"), MLX's words and (out of memory) `advice`; MLX's freed buffers go back to the
+    system so the next request has room. None for any other exception (a bug: raise it as it is)."""
+    device = device_error(e)
+    if device is None:
+        return None
+    runtime.release_cached_buffers()
+    log.warning("%s: %s", what, device.detail)
+    message = f"{device} {what} ({device.detail})." + (f" {advice}" if device.out_of_memory else "")
+    return BackendError(message, FailureKind.OUT_OF_MEMORY if device.out_of_memory else FailureKind.DEVICE)
 
 
 def _kind_key(config: CacheConfig) -> tuple:
@@ -360,6 +397,10 @@ class EngineBackend:
             lm = load(path)
         except (ModelLoadError, default_model.FetchError, OSError) as e:
             raise BackendError(str(e)) from e
+        except Exception as e:
+            if (failure := device_failure(e, f"while loading {spec}", LOAD_OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         report(1.0, f"Loaded {name}")
         root = (self.data_dir or paths.data_dir()) / PROMPT_CACHE_DIR
         return EngineSession(lm, name, spec, root, self.limits, stamp)

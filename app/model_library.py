@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.byte_sizes import format_bytes
 from app.model_names import display_name, ollama_blob_of, ollama_name
-from app.wording import format_bytes
 from engine.gguf import GGUFCorrupt, GGUFError, GGUFUnsupported, read_header
 from engine.loading import GGUF_FILE_TYPES, WeightPolicy
 from engine.models import UnsupportedArchitecture, get_architecture

@@ -1,4 +1,5 @@
-"""Words around numbers shown to the user: "1 token", "2 tokens", "1,024 tokens"; "98.4 MB"."""
+"""Words shown to the user: numbers with their noun ("1 token", "2 tokens"), and a clause made a
+sentence before another follows it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,10 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def format_bytes(n: int) -> str:
-    """A size in decimal units, as file managers (and macOS, LM Studio) show them: 1 MB = 1,000,000
-    bytes. The one byte formatter: a model file, a memory estimate and the KV cache all read alike.
-    1536 -> "1.5 KB", 98_362_432 -> "98.4 MB"."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
+def sentence(text: str) -> str:
+    """`text` ending as a sentence: a full stop added unless it already ends in . ! ? or … (an
+    error from the engine is often a clause, "…: not a GGUF file (bad magic bytes)", and the window
+    may follow it with another sentence)."""
+    text = text.rstrip()
+    core = text.rstrip("\"'”’)]")
+    return text if not text or core.endswith((".", "!", "?", "…")) else text + "."

@@ -186,22 +186,40 @@ class DistributionBars(QWidget):
 
 
 class TintLegend(QWidget):
-    """What the reply's background colours mean: swatches from confident to unlikely."""
+    """What the reply's background colours mean: swatches from confident to unlikely while the
+    probability tint is on; with it off, only a line saying so (no key for colours not on screen)."""
 
     STOPS = [(0.9, f"≥{CONFIDENT:.0%}"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
+    ON_TIP = (
+        "Each token of a reply is tinted by the probability the model gave it: none at "
+        f"{CONFIDENT:.0%} or more, warmer the less likely it was."
+    )
+    OFF_CAPTION = "Token tint: off"
+    OFF_TIP = "Replies are not tinted by probability now. View → Probability Tint (Ctrl+T) turns it on."
 
-    def __init__(self, parent=None):
+    def __init__(self, on: bool = True, parent=None):
         super().__init__(parent)
+        self.on = not on
+        self.set_on(on)
+
+    @property
+    def caption(self) -> str:
+        """The line above the swatches (the only line when the tint is off)."""
+        return "Token tint: probability" if self.on else self.OFF_CAPTION
+
+    def set_on(self, on: bool) -> None:
+        """Follow the tint setting: the swatches show only while replies are tinted."""
+        if on == self.on:
+            return
+        self.on = on
         self._fit()
-        self.setToolTip(
-            "Each token of a reply is tinted by the probability the model gave it: none at "
-            f"{CONFIDENT:.0%} or more, warmer the less likely it was."
-        )
+        self.setToolTip(self.ON_TIP if on else self.OFF_TIP)
+        self.update()
 
     def _fit(self) -> None:
-        """Room for the caption line and the swatches at the text's size (it follows the zoom)."""
+        """Room for the caption line (and the swatches while on) at the text's size (it follows the zoom)."""
         line = self.fontMetrics().height()
-        self.setFixedHeight(max(40, 2 * line + 10))
+        self.setFixedHeight(max(40, 2 * line + 10) if self.on else max(18, line + 2))
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
@@ -213,7 +231,10 @@ class TintLegend(QWidget):
         pal = self.palette()
         painter.setPen(pal.color(pal.ColorRole.PlaceholderText))
         line = self.fontMetrics().height()
-        painter.drawText(QRectF(0, 0, self.width(), line), Qt.AlignmentFlag.AlignLeft, "Token tint: probability")
+        painter.drawText(QRectF(0, 0, self.width(), line), Qt.AlignmentFlag.AlignLeft, self.caption)
+        if not self.on:
+            painter.end()
+            return
         width = self.width() / len(self.STOPS)
         for i, (p, label) in enumerate(self.STOPS):
             cell = QRectF(i * width + 1, line + 2, width - 2, self.height() - line - 4)
@@ -247,7 +268,8 @@ class ProbabilityPanel(QFrame):
     inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
     continue_requested = Signal(int)  # "Continue with this token": the alternative's id
 
-    def __init__(self, top_k: int, parent=None):
+    def __init__(self, top_k: int, parent=None, tint: bool = True):
+        """`tint`: whether replies are tinted by probability (the legend's swatches show only then)."""
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
         self.setAccessibleName("Next-token probabilities")
@@ -319,9 +341,13 @@ class ProbabilityPanel(QFrame):
         self.inspect_button.clicked.connect(self.inspect_requested)
         layout.addWidget(self.inspect_button)
         layout.addStretch(1)
-        self.legend = TintLegend()
+        self.legend = TintLegend(tint)
         layout.addWidget(self.legend)
         self.clear()
+
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off (View → Probability Tint): the legend follows."""
+        self.legend.set_on(on)
 
     def clear(self) -> None:
         self.record = None

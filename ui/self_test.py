@@ -6,8 +6,8 @@ first start):
 
 1. one MLX computation on the default device, its value checked (a GPU whose Metal library cannot
    be loaded fails here, before anything else);
-2. the main window opens (offscreen: no display is needed) and the app's own worker loads the
-   default model;
+2. the main window opens (offscreen, so no display is needed, unless QT_QPA_PLATFORM names
+   another platform) and the app's own worker loads the default model;
 3. a short greedy reply (a few tokens) through the controller, as the message box sends one;
 4. the window closes and the app shuts down as when the user closes it;
 5. the conversation is read back from the database file: the stored reply is the reply shown.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 QUESTION = "Say hello in three words."
 MAX_TOKENS = 6
-LOAD_TIMEOUT_S = 600.0  # a first start may download the model (~93 MB)
+LOAD_TIMEOUT_S = 600.0  # a first start may download the model (98 MB)
 REPLY_TIMEOUT_S = 120.0
 
 
@@ -50,9 +50,13 @@ def step(name: str) -> Iterator[None]:
         raise StepFailed(name, f"{type(e).__name__}: {e}") from e
 
 
-def run(out: Callable[[str], None] = print) -> int:
+def say(line: str) -> None:
+    print(line, flush=True)  # at once, also into a pipe (a bundle ignores PYTHONUNBUFFERED)
+
+
+def run(out: Callable[[str], None] = say) -> int:
     """Run the self-test; returns the exit code (0 passed, 1 failed)."""
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before the QApplication exists
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before the QApplication exists; xcb etc. if asked
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="glassbox-self-test-") as profile:
@@ -69,13 +73,19 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
 
     out(f"glassbox {VERSION}, Python {sys.version.split()[0]}, {'bundled' if getattr(sys, 'frozen', False) else 'from source'}")
     with step("MLX"):
+        from engine import native
         from engine.runtime import check_device, versions
 
         device = check_device()
-    out(f"ok  MLX {versions()['mlx']}: a matrix product on {device}")
+        kernels = "Glassbox's CPU kernels in use" if native.available() else native.advice() or "no CPU kernels"
+    out(f"ok  MLX {versions()['mlx']}: a matrix product on {device}; {kernels}")
 
     with step("window"):
         qt_app, core, window = _open_window(profile)
+        qt_app.processEvents()  # laid out and painted
+        if not window.isVisible():
+            raise StepFailed("window", "the main window is not shown")
+    out(f"ok  window shown ({window.width()}x{window.height()}, {qt_app.platformName()})")
     try:
         controller = core.controller
         with step("model"):
@@ -85,8 +95,7 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
                     raise StepFailed("model", f"not loaded within {LOAD_TIMEOUT_S:.0f} s")
                 if loaded[0] == "failed":
                     raise StepFailed("model", str(loaded[1][0]))
-        out(f"ok  window opened ({window.width()}x{window.height()}, {qt_app.platformName()}); model "
-            f"{controller.model_info.get('name', '?')} loaded")
+        out(f"ok  model {controller.model_info.get('name', '?')} loaded: the window is ready for a message")
 
         with step("reply"):
             if not controller.send(QUESTION):
@@ -107,6 +116,8 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
             window.close()
             core.shutdown()
             qt_app.processEvents()
+    if window.isVisible():
+        raise StepFailed("close", "the main window is still shown after closing it")
     out("ok  window closed, app shut down")
 
     with step("database"):

@@ -8,7 +8,7 @@ import html
 import math
 import re
 
-from app.wording import format_bytes
+from app.byte_sizes import format_bytes
 
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 BYTE_PIECE = re.compile(r"(?:<0x[0-9A-Fa-f]{2}>)+")
@@ -135,9 +135,7 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {rest} s"
 
 
-def byte_size(n: int) -> str:
-    """A size as every view writes one (`app.wording.format_bytes`: decimal, 1 MB = 10^6 bytes)."""
-    return format_bytes(n)
+byte_size = format_bytes  # the app's one byte-size convention (app/byte_sizes.py: 1 MB = 10^6 bytes)
 
 
 def plain_tooltip(text: str) -> str:

@@ -154,3 +154,23 @@ def test_a_pane_folded_for_the_inspector_comes_back_after_a_restart(qtbot, launc
     qtbot.waitUntil(lambda: again.window.width() == 1180)
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert again.window.panel_action.isChecked()
+
+
+def test_a_closed_inspector_does_not_follow_the_reply(qtbot, launch):
+    """Following costs the model thread an inspection per token: only while the Inspector is seen."""
+    app = launch(FakeBackend())
+    window = app.window
+    service = window.inspector.inspector.service
+    window.inspector_action.trigger()  # View → Inspector
+    window.inspector.inspector.follow_box.setChecked(True)
+    assert service.follow
+    window.inspector_action.trigger()  # closed: the box stays ticked, nothing is followed
+    qtbot.waitUntil(lambda: not window.inspector.isVisible())
+    assert window.inspector.inspector.follow_box.isChecked() and not service.follow
+    sent = []
+    service._worker.submit_inspection = lambda request_id, request: sent.append(request)  # what would be asked
+    ask(qtbot, app, "Hello there")
+    assert not sent
+    window.inspector_action.trigger()  # opened again: it follows again
+    qtbot.waitUntil(window.inspector.isVisible)
+    assert service.follow

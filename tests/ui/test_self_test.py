@@ -24,7 +24,7 @@ def test_the_self_test_passes_from_the_command_line(default_model_path, tmp_path
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[1] for line in lines[1:-1]] == ["MLX", "window", "reply", "window", "database"]
+    assert [line.split()[1] for line in lines[1:-1]] == ["MLX", "window", "model", "reply", "window", "database"]
     assert lines[-1].startswith("self-test passed in ")
     assert f"ok  database {tmp_path}/glassbox-self-test-" in result.stdout
     assert not list(tmp_path.glob("glassbox-self-test-*"))  # the temporary profile is gone

@@ -132,11 +132,17 @@ class DetokenizationView(StepView):
         self.table = self.add_table(["#", "id", "piece", "text shown"])
 
     def show_records(self, records: list) -> None:
-        """records: the reply's TokenEvents."""
-        held = sum(1 for r in records if r.piece and not r.text)
+        """records: the reply's TokenEvents. The end-of-reply marker (the token that ended the
+        reply at the model's own end) has no text to hold: it is named as such, not counted held."""
+
+        def end_marker(r) -> bool:
+            return r.finish_reason == "eos" and not r.text
+
+        held = sum(1 for r in records if r.piece and not r.text and not end_marker(r))
         self.summary.setText(f"{len(records):,} tokens; {held} added no text when they arrived (held back).")
         fill(self.table, [
-            [r.index + 1, r.token, visible_piece(r.piece), visible_piece(r.text) if r.text else "(held)"]
+            [r.index + 1, r.token, visible_piece(r.piece),
+             visible_piece(r.text) if r.text else "(end of reply: no text)" if end_marker(r) else "(held)"]
             for r in records
         ])  # fmt: skip
 
