@@ -183,6 +183,7 @@ class EngineSession:
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
             template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
+            opens_thinking=bool(lm.tokenizer.chat_template and lm.tokenizer.chat_template.opens_thinking),
         )
         self.info = info
 

@@ -21,11 +21,13 @@ the open conversation opens a new chat and drops the conversation's KV cache in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment
 from app.conversation import ChatMessage, Transcript
 from app.conversations import Conversations, ImportSummary
 from app.drafts import FILE_NAME as DRAFTS_FILE
@@ -214,11 +216,12 @@ class ChatController(QObject):
 
     # -- replies ---------------------------------------------------------------------------
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
-        message is no longer the conversation's draft."""
+        message is no longer the conversation's draft. `attached`: the files whose blocks the
+        composer put into `text` (a first message is titled by what was typed, not by them)."""
         asked_in = self.conversation_id
-        sent = self._turns.send(text)
+        sent = self._turns.send(text, attached)
         if sent:
             self._drafts.put(asked_in, "")
         return sent

@@ -10,10 +10,12 @@ app's with the conversation's own in their place) and the memories relevant to t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment, title_text
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
@@ -95,7 +97,7 @@ class Turns(QObject):
         return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
                 and last.error is None and any(t.token is not None for t in last.tokens))
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
         forget (`NothingNamed`), or a reply is streaming.
 
@@ -113,7 +115,7 @@ class Turns(QObject):
             if isinstance(intent, RememberIntent):
                 self._memories.remember(intent.fact)
         history = self._history()
-        self._conversations.add_user_message(text)
+        self._conversations.add_user_message(text, title_text(text, attached) if attached else None)
         self._start_reply(text, history)
         self._conversations.conversations_changed.emit()
         return True
@@ -202,6 +204,10 @@ class Turns(QObject):
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
         used = settings_used(settings, memories)
+        if like is not None and like.asked.get("opens_thinking"):
+            used["opens_thinking"] = True  # the same prompt as the reply it branches from
+        elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
+            used["opens_thinking"] = True  # the prompt opens the reply's <think> (app/thinking.py)
         index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
                                               regenerate, kept)
         request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)

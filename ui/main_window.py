@@ -36,6 +36,7 @@ from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
+from ui.message_view import finish_text
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
+        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -145,12 +147,13 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         self.transcript.rendered.connect(self._on_reply_rendered)  # the panel shows what the text shows
         self.status.follow(controller)
-        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
+        controller.reply_finished.connect(
+            lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
-        self.licence_gate = LicenceGate(self, controller, self.notice)  # a model's terms before first use
+        self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -301,6 +304,10 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
+        if self.controller.completion_mode:  # continued as written: never read as a memory intent
+            if self.controller.send(text):
+                self.composer.box.clear()
+            return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
@@ -308,8 +315,10 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            if not self.controller.send(text):
+            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
+            if not self.controller.send(text, attached):
                 return
+            self._attached = []
             self.composer.box.clear()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
@@ -329,6 +338,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
+        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
@@ -559,8 +569,9 @@ class MainWindow(QMainWindow):
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self._update_actions()
-        if busy:
+        if busy:  # the panel follows the new reply: no older token stays marked as the one shown
             self._live = True
+            self.transcript.select(0, None)
 
     def _on_reply_rendered(self, index: int) -> None:
         """A reply's view was drawn with its tokens so far: a live panel shows the same newest

@@ -242,7 +242,8 @@ class MessageView(QFrame):
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
-        part = thinking_part([t.text for t in m.tokens]) if m.role == "assistant" and not self.completion else None
+        opened = bool(m.asked.get("opens_thinking"))
+        part = thinking_part([t.text for t in m.tokens], opened) if m.role == "assistant" and not self.completion else None
         self._thinking_tokens = part.tokens if part else 0
         if part:
             thought, rest = m.tokens[: part.tokens], m.tokens[part.tokens :]
@@ -294,7 +295,7 @@ class MessageView(QFrame):
     def _thinking_toggled(self, shown: bool) -> None:
         self._thinking_folded_by_user = not shown
         self.thinking.setVisible(shown)
-        done = thinking_part([t.text for t in self.message.tokens])
+        done = thinking_part([t.text for t in self.message.tokens], bool(self.message.asked.get("opens_thinking")))
         self._label_thinking(not shown, bool(done and done.closed))
 
     def select_token(self, index: int | None) -> None:

@@ -348,11 +348,12 @@ class ProbabilityPanel(QFrame):
         self.live = True
         self.show_step(record, f"Live · token {record.index + 1}")
 
-    def end_live(self) -> None:
-        """The reply has finished: the step shown is its last, no longer live."""
+    def end_live(self, ending: str = "") -> None:
+        """The reply has ended: the step shown is its last, no longer live. `ending` says how, as
+        the reply's own header does ("stopped", "stopped at the token limit"; "" = it finished)."""
         if self.live and self.record is not None:
             self.live = False
-            self.show_step(self.record, f"Reply finished · its last token ({self.record.index + 1})")
+            self.show_step(self.record, f"Reply {ending or 'finished'} · its last token ({self.record.index + 1})")
 
     def show_selected(self, record: dict, index: int) -> None:
         """A token the user clicked (index: its place in its reply, from 0)."""

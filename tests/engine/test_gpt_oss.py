@@ -68,3 +68,28 @@ def test_written_out_attention_with_sinks_equals_the_fused_op():
     assert mx.max(mx.abs(out - attention(q, k, v, 32**-0.5, "causal", sinks))).item() < 1e-5
     assert (weights.sum(-1) < 1).all().item()  # the sink takes its share of every row
     assert tiny_config("gpt_oss")["sliding_window"] == 8
+
+
+def test_mxfp4_experts_in_a_gguf_are_read_as_llama_cpp_defines_them(tmp_path):
+    """The released GGUFs keep the experts in MXFP4 (e2m1 values, one power-of-two scale per 32):
+    read exactly as the `gguf` package dequantizes them; held "as stored" they are re-quantized to
+    MLX's 8-bit affine layout (not compared by logits: on random tiny weights that rounding flips
+    expert choices, measured up to 0.7 in a logit)."""
+    import gguf
+
+    from engine.models import get_architecture
+    from tests.engine.checkpoints import write_gguf
+
+    kind = gguf.GGMLQuantizationType.MXFP4
+    path = write_gguf("gpt_oss", tmp_path / "mxfp4.gguf", tensor_type=kind)
+    lm = load(path, WeightPolicy("float32"))
+    params = dict(tree_flatten(lm.model.parameters()))
+    layout = get_architecture("gpt_oss").gguf
+    tensors = [t for t in gguf.GGUFReader(str(path)).tensors if t.tensor_type == kind]
+    assert any("exps" in t.name for t in tensors)
+    for t in tensors:
+        ((key, value),) = layout.to_model({t.name: mx.array(gguf.quants.dequantize(t.data, kind))}, lm.info.config).items()
+        assert mx.max(mx.abs(params[key] - value)).item() == 0.0, key
+    stored = load(path, WeightPolicy("stored"))  # Metal's policy: MLX has no MXFP4 layout, so 8-bit affine
+    assert "re-quantized to MLX's affine layout" in stored.info.held_as
+    assert _logits(stored.model).shape == _logits(lm.model).shape  # (a rounding can flip an expert choice)

@@ -32,8 +32,8 @@ def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_
     app = launch(model=str(base_model), max_new_tokens=5)
     window = app.window
     assert window.completion.action.isChecked() and window.completion.banner.isVisible()
-    assert window.completion.banner.text() == (
-        "base.gguf is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
+    assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
+        " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
         "so here it continues what you write instead of answering it. (Decided from the file: no chat template in "
         "the file, and its name 'tiny llama' names no instruction tuning.)")
 
@@ -83,6 +83,11 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     assert app.controller.memories.list() == []
     ask(qtbot, app, " And then")
     assert backend.sessions[-1].requests[-1].raw_prompt == "remember that <|im_start|>" + first.text + " And then"
+
+    forget = ask(qtbot, app, " forget that I like tea")  # not a "forget" intent: no question, sent as written
+    assert backend.sessions[-1].requests[-1].raw_prompt.endswith(" And then" + app.controller.message(3).text
+                                                                  + " forget that I like tea")
+    assert forget.text and app.window.composer.box.toPlainText() == ""
 
     window.completion.action.trigger()  # back to chat for the next reply
     ask(qtbot, app, "Hello")
