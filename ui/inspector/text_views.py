@@ -56,8 +56,10 @@ class TokenizationView(StepView):
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
 
+        parts = report.get("prompt_parts") or [("prompt", 0, start), ("your message", start, n_prompt)]
+
         def part(pos: int) -> str:
-            return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
+            return "reply" if pos >= n_prompt else next((name for name, a, b in parts if a <= pos < b), "prompt")
 
         fill(self.table, [
             [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
