@@ -111,9 +111,10 @@ class VocabularyView(StepView):
         ])  # fmt: skip
         word = v["splits"][0]["text"] if v["splits"] else ""
         self.splits_label.setText(
-            f"The word “{visible_piece(word)}” in other places (each encoded by the real tokenizer):"
+            f"This token's own text, “{visible_piece(word)}”, written on its own in other places (each "
+            "encoded by the real tokenizer; inside a longer word it may split differently again):"
             if word
-            else "This token is part of a character's bytes: there is no word to split."
+            else "This token is part of a character's bytes: there is no text to split."
         )
         fill(self.splits, [
             [s["context"], visible_piece(s["text"]), " │ ".join(visible_piece(p) for p in s["pieces"]), len(s["ids"])]
