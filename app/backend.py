@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app import inspection, paths
+from app.byte_sizes import MB
 from app.context import (
     AssembledContext,
     ContextTooLong,
@@ -169,7 +170,7 @@ class EngineSession:
         self._disk_root, self._loaded_stamp = disk_root, loaded_stamp
         self.config = CacheConfig()
         self.cache = TieredPromptCache(
-            self._factory(self.config), self.config.max_entries, self.config.max_mb << 20,
+            self._factory(self.config), self.config.max_entries, self.config.max_mb * MB,
             limits=limits, kind=_kind_key(self.config),
         )
         self._inspector = inspection.InspectorState()
@@ -182,6 +183,7 @@ class EngineSession:
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
             template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
+            opens_thinking=bool(lm.tokenizer.chat_template and lm.tokenizer.chat_template.opens_thinking),
         )
         self.info = info
 
@@ -193,7 +195,7 @@ class EngineSession:
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""
-        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
+        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb * MB)
         self.config = config
 
     def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
@@ -270,6 +272,7 @@ class EngineSession:
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
             stop_strings=request.stop_strings, force_first_token=request.force_token,
+            written_ids=request.continue_ids,
             prefill_step=PREFILL_STEP,
         )
         generated: list[int] = []

@@ -162,11 +162,11 @@ def _as_chat(message: Any) -> TemplateTurn:
     gives its answer as `content` and its reasoning as `reasoning_content` (app/thinking.py), so
     the template decides what the model sees again."""
     if isinstance(message, Mapping):
-        role, text = message["role"], message["content"]
+        role, text, opened = message["role"], message["content"], bool(message.get("thinking_opened"))
     else:
-        role, text = message.role, message.text
+        role, text, opened = message.role, message.text, bool(getattr(message, "asked", {}).get("opens_thinking"))
     if role == "assistant":
-        reasoning, answer = reasoning_and_answer(text)
+        reasoning, answer = reasoning_and_answer(text, opened)
         if reasoning is not None:
             return {"role": role, "content": answer, "reasoning_content": reasoning}
     return {"role": role, "content": text}

@@ -12,6 +12,9 @@ nothing in it is HTML and no character the model wrote is lost. `markdown_as_wri
   Markdown's hard line break; every other backslash is the model's character and is shown, each
   one: LaTeX keeps its backslashes (`\\(x^2\\)`, `\\[ … \\]`, `a \\\\` at a line's end, `\\{`,
   `\\%`, `\\&`), and so does a Windows path (`C:\\Users`, `\\\\server`).
+- A block marker with nothing in its block is text: a line that is only `#` (up to `######`, with
+  or without closing `#`s) or only `>` would be an empty heading or quote, showing nothing of
+  what was written; it shows as the characters (a model that writes `#` lines writes characters).
 - Code (fenced and indented blocks, code spans) and autolinks (`<https://…>`) are left exactly as
   written: a renderer shows them verbatim already.
 Where code is comes from a CommonMark parser (markdown-it-py, with raw HTML off as in the reply
@@ -44,6 +47,7 @@ INLINE_VERBATIM = re.compile(
 )
 INLINE_SYNTAX = re.compile(r"([\\`*_\[\]<>&|~])")
 LINE_START_SYNTAX = re.compile(r"^(\s*)([#+\->=]|\d+[.)])")
+EMPTY_BLOCK = re.compile(r"^([ ]{0,3})(#{1,6}(?:[ \t]+#*)?|>)([ \t]*)$", re.MULTILINE)  # an empty heading or quote
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +62,7 @@ def markdown_as_written(markdown: str) -> str:
     `&` and `<` always, and every backslash that is not Markdown's escape or hard line break (see
     the module docstring). The renderer then shows each character the model wrote, in order, except
     Markdown's own formatting."""
-    if not any(ch in markdown for ch in "&<\\"):
+    if not any(ch in markdown for ch in "&<\\#>"):
         return markdown  # nothing to escape: no need to find the code
     pieces, position = [], 0
     for start, end in verbatim_ranges(markdown):
@@ -70,7 +74,8 @@ def markdown_as_written(markdown: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return TO_ESCAPE.sub(_escaped, text)
+    text = TO_ESCAPE.sub(_escaped, text)
+    return EMPTY_BLOCK.sub(lambda m: f"{m.group(1)}\\{m.group(2)}{m.group(3)}", text)
 
 
 def _escaped(match: re.Match) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.byte_sizes import format_bytes
 from app.model_names import display_name, ollama_blob_of, ollama_name
 from engine.gguf import GGUFCorrupt, GGUFError, GGUFUnsupported, read_header
 from engine.loading import GGUF_FILE_TYPES, WeightPolicy
@@ -396,16 +397,6 @@ def fit_problem(row: LibraryRow, available: int) -> str | None:
             "smaller (more quantized) model."
         )
     return None
-
-
-def format_bytes(n: int) -> str:
-    """1536 -> "1.5 KB"; decimal units as file managers show them."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def format_count(n: int) -> str:

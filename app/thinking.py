@@ -24,14 +24,19 @@ class ThinkingPart:
     closed: bool
 
 
-def thinking_part(token_texts: Sequence[str]) -> ThinkingPart | None:
+def thinking_part(token_texts: Sequence[str], opened: bool = False) -> ThinkingPart | None:
     """Where a reply's thinking ends, in whole tokens (the token holding the end of `</think>` is
-    the last one); None when the reply does not start with `<think>`."""
+    the last one); None when the reply does not start with `<think>`. `opened`: the prompt already
+    opened the section (`ChatTemplate.opens_thinking`), so the reply starts inside it."""
     joined = "".join(token_texts)
     lead = len(joined) - len(joined.lstrip())
-    if not joined.startswith(OPEN, lead):
+    if joined.startswith(OPEN, lead):
+        start = lead + len(OPEN)
+    elif opened and joined:
+        start = 0
+    else:
         return None
-    close = joined.find(CLOSE, lead + len(OPEN))
+    close = joined.find(CLOSE, start)
     if close < 0:
         return ThinkingPart(len(token_texts), False)
     stop, seen = close + len(CLOSE), 0
@@ -42,13 +47,17 @@ def thinking_part(token_texts: Sequence[str]) -> ThinkingPart | None:
     return ThinkingPart(len(token_texts), True)  # unreachable: the texts hold `stop` characters
 
 
-def reasoning_and_answer(text: str) -> tuple[str | None, str]:
+def reasoning_and_answer(text: str, opened: bool = False) -> tuple[str | None, str]:
     """(the reasoning inside the tags, the answer after them) — (None, text) without a section.
-    Newlines next to the tags are dropped, as the templates that read `reasoning_content` do."""
+    Newlines next to the tags are dropped, as the templates that read `reasoning_content` do.
+    `opened`: as for `thinking_part`."""
     lead = len(text) - len(text.lstrip())
-    if not text.startswith(OPEN, lead):
+    if text.startswith(OPEN, lead):
+        inner_start = lead + len(OPEN)
+    elif opened and text:
+        inner_start = 0
+    else:
         return None, text
-    inner_start = lead + len(OPEN)
     close = text.find(CLOSE, inner_start)
     if close < 0:
         return text[inner_start:].strip("\n"), ""

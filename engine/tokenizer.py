@@ -170,6 +170,17 @@ class ChatTemplate:
         # the switches this template reads (e.g. Qwen 3's enable_thinking), of those Glassbox offers
         self.options: frozenset[str] = frozenset(read & TEMPLATE_OPTIONS)
 
+    @cached_property
+    def opens_thinking(self) -> bool:
+        """Whether the prompt this template ends a conversation with already opens the reply's
+        `<think>` section (DeepSeek R1's, Qwen 3 Thinking-2507's): the reply then starts inside
+        its reasoning and only closes it."""
+        try:
+            prompt = self.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+        except TokenizerError:
+            return False
+        return prompt.rstrip().endswith("<think>")
+
     @staticmethod
     def _raise(message: str):
         raise TemplateError(message)

@@ -242,7 +242,8 @@ class MessageView(QFrame):
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
-        part = thinking_part([t.text for t in m.tokens]) if m.role == "assistant" and not self.completion else None
+        opened = bool(m.asked.get("opens_thinking"))
+        part = thinking_part([t.text for t in m.tokens], opened) if m.role == "assistant" and not self.completion else None
         self._thinking_tokens = part.tokens if part else 0
         if part:
             thought, rest = m.tokens[: part.tokens], m.tokens[part.tokens :]
@@ -294,7 +295,7 @@ class MessageView(QFrame):
     def _thinking_toggled(self, shown: bool) -> None:
         self._thinking_folded_by_user = not shown
         self.thinking.setVisible(shown)
-        done = thinking_part([t.text for t in self.message.tokens])
+        done = thinking_part([t.text for t in self.message.tokens], bool(self.message.asked.get("opens_thinking")))
         self._label_thinking(not shown, bool(done and done.closed))
 
     def select_token(self, index: int | None) -> None:
@@ -320,9 +321,13 @@ class MessageView(QFrame):
             self.text.setGraphicsEffect(None)
 
     def set_last_reply(self, last: bool) -> None:
-        """Only the newest reply offers Regenerate (and Continue, when it stopped early)."""
+        """Only the newest reply offers Regenerate (and Continue, when it stopped early); a saved
+        message of the user's that ends the conversation (an imported chat) offers Reply."""
         self._last = last
-        self.regenerate_button.setVisible(last and self.message.role == "assistant")
+        if self.message.role == "user":
+            self.regenerate_button.setText("Reply")
+            self.regenerate_button.setToolTip("Ask the model to answer this message")
+        self.regenerate_button.setVisible(last and (self.message.role == "assistant" or self.message.id is not None))
         self._show_continue()
         self._arrange()
 
@@ -388,7 +393,10 @@ class MessageView(QFrame):
             return "thinking…" if not m.tokens else f"{counted(len(m.tokens), 'token')}…"
         if m.error:
             return "failed"
-        parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
+        if "generated_tokens" in m.stats or m.tokens or not m.text:
+            parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
+        else:  # its text came without tokens (an import): how many is unknown, not 0
+            parts = ["no token data"]
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")

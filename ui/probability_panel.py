@@ -172,23 +172,44 @@ class DistributionBars(QWidget):
 
 
 class TintLegend(QWidget):
-    """What the reply's background colours mean: swatches from confident to unlikely."""
+    """What the reply's background colours mean: swatches from confident to unlikely while the
+    probability tint is on; with it off, only a line saying so (no key for colours not on screen)."""
 
     STOPS = [(0.9, f"≥{CONFIDENT:.0%}"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
+    ON_TIP = (
+        "Each token of a reply is tinted by the probability the model gave it: none at "
+        f"{CONFIDENT:.0%} or more, warmer the less likely it was."
+    )
+    OFF_CAPTION = "Token tint: off"
+    OFF_TIP = "Replies are not tinted by probability now. View → Probability Tint (Ctrl+T) turns it on."
 
-    def __init__(self, parent=None):
+    def __init__(self, on: bool = True, parent=None):
         super().__init__(parent)
-        self.setFixedHeight(40)
-        self.setToolTip(
-            "Each token of a reply is tinted by the probability the model gave it: none at "
-            f"{CONFIDENT:.0%} or more, warmer the less likely it was."
-        )
+        self.on = not on
+        self.set_on(on)
+
+    @property
+    def caption(self) -> str:
+        """The line above the swatches (the only line when the tint is off)."""
+        return "Token tint: probability" if self.on else self.OFF_CAPTION
+
+    def set_on(self, on: bool) -> None:
+        """Follow the tint setting: the swatches show only while replies are tinted."""
+        if on == self.on:
+            return
+        self.on = on
+        self.setFixedHeight(40 if on else 18)
+        self.setToolTip(self.ON_TIP if on else self.OFF_TIP)
+        self.update()
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         pal = self.palette()
         painter.setPen(pal.color(pal.ColorRole.PlaceholderText))
-        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignLeft, "Token tint: probability")
+        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignLeft, self.caption)
+        if not self.on:
+            painter.end()
+            return
         width = self.width() / len(self.STOPS)
         for i, (p, label) in enumerate(self.STOPS):
             cell = QRectF(i * width + 1, 18, width - 2, 20)
@@ -222,7 +243,8 @@ class ProbabilityPanel(QFrame):
     inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
     continue_requested = Signal(int)  # "Continue with this token": the alternative's id
 
-    def __init__(self, top_k: int, parent=None):
+    def __init__(self, top_k: int, parent=None, tint: bool = True):
+        """`tint`: whether replies are tinted by probability (the legend's swatches show only then)."""
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
         self.setAccessibleName("Next-token probabilities")
@@ -294,9 +316,13 @@ class ProbabilityPanel(QFrame):
         self.inspect_button.clicked.connect(self.inspect_requested)
         layout.addWidget(self.inspect_button)
         layout.addStretch(1)
-        self.legend = TintLegend()
+        self.legend = TintLegend(tint)
         layout.addWidget(self.legend)
         self.clear()
+
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off (View → Probability Tint): the legend follows."""
+        self.legend.set_on(on)
 
     def clear(self) -> None:
         self.record = None
@@ -322,11 +348,12 @@ class ProbabilityPanel(QFrame):
         self.live = True
         self.show_step(record, f"Live · token {record.index + 1}")
 
-    def end_live(self) -> None:
-        """The reply has finished: the step shown is its last, no longer live."""
+    def end_live(self, ending: str = "") -> None:
+        """The reply has ended: the step shown is its last, no longer live. `ending` says how, as
+        the reply's own header does ("stopped", "stopped at the token limit"; "" = it finished)."""
         if self.live and self.record is not None:
             self.live = False
-            self.show_step(self.record, f"Reply finished · its last token ({self.record.index + 1})")
+            self.show_step(self.record, f"Reply {ending or 'finished'} · its last token ({self.record.index + 1})")
 
     def show_selected(self, record: dict, index: int) -> None:
         """A token the user clicked (index: its place in its reply, from 0)."""

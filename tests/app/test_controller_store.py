@@ -126,7 +126,7 @@ def test_a_finished_replys_stats_are_saved_and_come_back(qtbot, open_controller)
     n = len(split_tokens(REPLY)) + 1  # with the end-of-turn token
     assert stored.stats == {"prompt_tokens": 10, "cached_tokens": 0, "generated_tokens": n, "ttft_s": 0.01,
                             "tokens_per_s": None, "context_used": 10 + n, "context_length": 2048,
-                            "finish_reason": "eos"}  # fmt: skip
+                            "finish_reason": "eos", "kv_bytes": 4096}  # fmt: skip
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.stats == stored.stats and again.stats["generated_tokens"] == live.stats["generated_tokens"]
 

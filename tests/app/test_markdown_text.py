@@ -116,3 +116,9 @@ def test_references_and_latex_survive_any_block_structure(qapp, text):
     shown = rendered(qapp, markdown_as_written(text))
     for written in ("&amp;", "&lt;", "\\("):
         assert shown.count(written) == text.count(written), written
+
+
+def test_a_block_marker_with_nothing_in_its_block_is_written_as_text():
+    assert markdown_as_written("#\n\n##\n\n# #\n\n>") == "\\#\n\n\\##\n\n\\# #\n\n\\>"
+    assert markdown_as_written("# Title\n\n> quoted\n\n#hashtag\n\n```\n#\n```") == (
+        "# Title\n\n> quoted\n\n#hashtag\n\n```\n#\n```")  # headings, quotes and code as they were

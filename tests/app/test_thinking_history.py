@@ -81,3 +81,26 @@ def test_reasoning_and_answer():
     assert reasoning_and_answer(HISTORY[1]["content"]) == ("The user adds two and two: 4.", "It is 4.")
     assert reasoning_and_answer("<think>still going") == ("still going", "")
     assert reasoning_and_answer("No thinking </think> here") == (None, "No thinking </think> here")
+
+
+R1_STYLE = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|><think>\n{% endif %}")
+
+
+def test_a_template_that_opens_the_thinking_is_recognised(qwen3):
+    assert ChatTemplate(R1_STYLE).opens_thinking and not qwen3.chat_template.opens_thinking
+    assert not ChatTemplate(CHATML_TEMPLATE).opens_thinking
+
+
+def test_a_reply_that_starts_inside_its_thinking(qwen3):
+    """After such a prompt the reply holds only the closing tag: its reasoning is still told apart,
+    in the window and in the history (`thinking_opened`, from the reply's own record)."""
+    assert thinking_part(["Hm,", " 4.", "</think>", "\n\nIt is 4."], opened=True) == ThinkingPart(3, True)
+    assert thinking_part(["Hm"], opened=True) == ThinkingPart(1, False)
+    assert thinking_part(["It is 4."], opened=False) is None
+    assert reasoning_and_answer("Hm, 4.\n</think>\n\nIt is 4.", opened=True) == ("Hm, 4.", "It is 4.")
+    history = [HISTORY[0], {"role": "assistant", "content": "Adding two and two.\n</think>\n\nIt is 4.",
+                            "thinking_opened": True}]
+    text = prompt_text(qwen3, history=history)
+    assert "Adding" not in text and "<|im_start|>assistant\nIt is 4.<|im_end|>" in text
+    assert "thinking_opened" not in text

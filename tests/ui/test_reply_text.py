@@ -286,3 +286,21 @@ def test_code_colours_follow_a_switch_to_the_dark_theme(qtbot, launch):
     finally:
         set_palette(QApplication.instance(), dark=False)
     qtbot.waitUntil(lambda: lightness("def") < 128)
+
+
+def test_lines_of_lone_block_markers_show_as_the_characters_written(qtbot, launch):
+    """A reply of `#` lines (an empty heading each, in Markdown) and a lone `>` shows every character,
+    each token findable and clickable, in a bubble no taller than its lines need."""
+    reply = "#\n\n#\n\n##\n\n>\n\n# Heading\n\nDone."
+    app, view = reply_view(qtbot, launch, reply)
+    shown = view.text.toPlainText()
+    assert shown.split("\n") == ["#", "#", "##", ">", "Heading", "Done."]  # a real heading still renders
+    text = view.text
+    for index, token in enumerate(view.message.tokens):
+        if token.text.strip():
+            assert text.token_span(index) is not None, token.text  # every written token is on screen
+            point = text.token_point(index)
+            QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+            assert app.window.panel.record is view.message.tokens[index]
+    line = text.fontMetrics().lineSpacing()
+    assert text.height() < 16 * line  # six short lines, not screens of empty headings

@@ -87,3 +87,21 @@ def test_the_thinking_switch_shows_for_templates_that_read_it(qtbot, launch):
 def test_the_switch_is_hidden_for_other_templates(qtbot, launch):
     app = launch(FakeBackend())
     assert not app.window.thinking_toggle.action.isVisible()
+
+
+class OpenedSession(FakeSession):
+    """A model whose template opens the reply's <think> (DeepSeek R1 style): replies only close it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.info = {**self.info, "opens_thinking": True}
+
+
+def test_a_reply_that_starts_inside_its_thinking(qtbot, launch):
+    reply = [(t, t) for t in ["Two", " and", " two", "\n</think>", "\n\n", "It", " is", " 4."]]
+    app = launch(FakeBackend(reply, session=OpenedSession))
+    message = ask(qtbot, app, "2+2?")
+    view = app.window.transcript.views[1]
+    assert message.asked["opens_thinking"] is True  # kept with the reply: it reopens the same
+    assert view.thinking_button.text() == "Thinking (4 tokens)" and not view.thinking.isVisible()
+    assert view.text.toPlainText() == "It is 4."
