@@ -17,6 +17,7 @@ from PySide6.QtCore import qVersion
 
 from app.version import VERSION
 from engine import runtime
+from engine.licences import licence_of
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def about_info(model_info: dict[str, Any] | None, places: Places | None) -> Abou
     info = model_info or {}
     model = str(info.get("display_name") or info.get("name") or "no model loaded")
     if info:
-        license_name = str(info.get("license") or "not declared in the model file")
+        declared = licence_of(info.get("license"))
+        license_name = declared.name if declared else "not declared in the model file"
     else:
         license_name = "—"
     license_file = Path(info["license_file"]) if info.get("license_file") else None

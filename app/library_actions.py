@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app import model_library
-from app.model_library import LibraryRow, Location
+from app.model_library import LibraryRow, Location, ScanProgress
 from app.settings import Settings
 from engine import default_model
 
@@ -43,9 +43,10 @@ class LibraryActions:
     def locations(self) -> list[Location]:
         return self._locations(self._models_dir, self.folders)
 
-    def rows(self) -> list[LibraryRow]:
-        """Every model found now (reads metadata only)."""
-        return model_library.scan(self.locations())
+    def rows(self, progress: ScanProgress | None = None, cancelled: Callable[[], bool] | None = None) -> list[LibraryRow]:
+        """Every model found now (reads metadata only; see `model_library.scan` for the callbacks).
+        Reading many large files takes a while: the window runs this on a `LibraryScan` thread."""
+        return model_library.scan(self.locations(), progress, cancelled)
 
     def add_folder(self, folder: str) -> None:
         settings = self._get()

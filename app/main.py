@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
     parser.add_argument("--version", action="version", version=f"glassbox {VERSION}")
     parser.add_argument("--model", help='model to load instead of the saved choice ("default", a GGUF file or a folder)')
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation end to end (model, a short reply, the window offscreen, "
+                        "the database in a temporary dir, MLX on its device) and exit: 0 when it works")
     return parser.parse_args(argv)
 
 
@@ -59,7 +62,7 @@ class Core:
 
 
 def build_core(args: argparse.Namespace, backend: Backend) -> Core:
-    """Settings, store, worker and controller (the latest conversation reopened); needs a Qt
+    """Settings, store, worker and controller (the conversation left on screen reopened); needs a Qt
     application object to exist already."""
     store = Store(paths.database_path(args.data_dir))
     settings_file = SettingsFile(paths.config_dir(args.config_dir))
@@ -69,7 +72,7 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     worker_thread = WorkerThread(Worker(backend))
     controller = ChatController(worker_thread.worker, settings, store)
     controller.settings_changed.connect(settings_file.save)
-    controller.open_latest()
+    controller.reopen()  # the conversation on screen when Glassbox last closed
     api = ApiService(worker_thread.worker)
     controller.settings_changed.connect(lambda changed: api.apply(changed.app))
     controller.model_loaded.connect(api.set_model)

@@ -26,10 +26,11 @@ def settings_used(settings: Settings, memories: list[str]) -> dict[str, Any]:
         "memories_used": memories,
         "stop_strings": list(app.stop_strings),
         "system_prompt": app.system_prompt,
+        "enable_thinking": app.enable_thinking,
     }
 
 
-ASKED_APP_FIELDS = ("system_prompt", "max_new_tokens", "context_length", "stop_strings")
+ASKED_APP_FIELDS = ("system_prompt", "max_new_tokens", "context_length", "stop_strings", "enable_thinking")
 
 
 def settings_as_asked(settings: Settings, used: Mapping[str, Any]) -> Settings:
@@ -41,11 +42,38 @@ def settings_as_asked(settings: Settings, used: Mapping[str, Any]) -> Settings:
     return settings.overlaid(used.get("sampling") or {}, app)
 
 
+COMPLETION = "completion"  # a reply's `asked["mode"]` in the completion view (no chat template)
+
+
+def is_completion(asked: Mapping[str, Any]) -> bool:
+    """Whether a reply was asked in the completion view (what `completion_used` saved)."""
+    return asked.get("mode") == COMPLETION
+
+
+def completion_used(used: dict[str, Any]) -> dict[str, Any]:
+    """`settings_used` of a reply in the completion view: no memories, no system prompt, the mode."""
+    return {**used, "memories_used": [], "system_prompt": "", "mode": COMPLETION}
+
+
 def reply_request(
-    settings: Settings, user_text: str, history: tuple[dict[str, str], ...], memories: list[str], conversation_id: int
+    settings: Settings, user_text: str, history: tuple[dict[str, str], ...], memories: list[str], conversation_id: int,
+    completion: bool = False,
 ) -> GenerateRequest:
-    """The worker's request for a reply to `user_text` after `history`, with the current settings."""
+    """The worker's request for a reply to `user_text` after `history`, with the current settings.
+
+    completion: the completion view's request: no chat template, no system prompt or memories; the
+    prompt is the conversation's texts joined as written (`history`'s contents, then `user_text`),
+    so the model continues the document (`GenerateRequest.raw_prompt`: encoded as plain text,
+    special-token text never parsed)."""
     app = settings.app
+    if completion:
+        raw = "".join(turn["content"] for turn in history) + user_text
+        return GenerateRequest(
+            user_message=user_text, sampling=settings.sampling, max_new_tokens=app.max_new_tokens,
+            context_length=app.context_length, top_report=max(app.panel_top_k, 5),
+            conversation_id=str(conversation_id), cache=app.cache_config, stop_strings=app.stop_strings,
+            raw_prompt=raw,
+        )
     return GenerateRequest(
         user_message=user_text,
         sampling=settings.sampling,
@@ -58,4 +86,5 @@ def reply_request(
         conversation_id=str(conversation_id),
         cache=app.cache_config,
         stop_strings=app.stop_strings,
+        enable_thinking=app.enable_thinking,
     )

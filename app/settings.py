@@ -72,6 +72,8 @@ class AppSettings:
     model: str = DEFAULT_MODEL  # "default", a GGUF file or a model folder
     recent_models: tuple[str, ...] = ()  # user-chosen paths, most recent first
     model_folders: tuple[str, ...] = ()  # folders the user added to Model → Manage Models…
+    enable_thinking: bool = True  # a reasoning model thinks first (templates reading enable_thinking; per conversation)
+    accepted_licences: tuple[str, ...] = ()  # "<licence id> <model file>" the user accepted (ui/licence_gate.py)
     context_length: int = 0  # 0: the model's own context window
     panel_top_k: int = 10
     probability_tint: bool = True
@@ -171,6 +173,7 @@ class Settings:
         app = asdict(self.app)
         app["recent_models"] = list(self.app.recent_models)
         app["model_folders"] = list(self.app.model_folders)
+        app["accepted_licences"] = list(self.app.accepted_licences)
         app["stop_strings"] = list(self.app.stop_strings)
         app["system_prompt_presets"] = [list(p) for p in self.app.system_prompt_presets]
         return {"schema_version": SCHEMA_VERSION, "sampling": self.sampling.to_dict(), "app": app}
@@ -196,10 +199,13 @@ class ConversationSettings:
 
     system_prompt: str | None = None
     stop_strings: tuple[str, ...] | None = None
+    mode: str | None = None  # "completion" (no chat template, app/reply_request.py) or "chat"; None: the model's kind
+    enable_thinking: bool | None = None  # passed to templates that read it (Qwen 3); None: the app's
 
     @property
     def empty(self) -> bool:
-        return self.system_prompt is None and self.stop_strings is None
+        return self.system_prompt is None and self.stop_strings is None and self.mode is None \
+            and self.enable_thinking is None
 
     def applied_to(self, settings: Settings) -> Settings:
         """`settings` with this conversation's own values in place of the app's."""
@@ -208,6 +214,8 @@ class ConversationSettings:
             app = replace(app, system_prompt=self.system_prompt)
         if self.stop_strings is not None:
             app = replace(app, stop_strings=self.stop_strings)
+        if self.enable_thinking is not None:
+            app = replace(app, enable_thinking=self.enable_thinking)
         return replace(settings, app=app)
 
     def to_json(self) -> dict[str, Any]:
@@ -216,6 +224,10 @@ class ConversationSettings:
             out["system_prompt"] = self.system_prompt
         if self.stop_strings is not None:
             out["stop_strings"] = list(self.stop_strings)
+        if self.mode is not None:
+            out["mode"] = self.mode
+        if self.enable_thinking is not None:
+            out["enable_thinking"] = self.enable_thinking
         return out
 
     @classmethod
@@ -226,7 +238,9 @@ class ConversationSettings:
         prompt = data.get("system_prompt")
         strings = data.get("stop_strings")
         ok = isinstance(strings, list) and all(isinstance(s, str) for s in strings) and stop_strings.problems(strings) is None
-        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None)
+        mode = data.get("mode") if data.get("mode") in ("completion", "chat") else None
+        thinking = data.get("enable_thinking") if isinstance(data.get("enable_thinking"), bool) else None
+        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None, mode, thinking)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

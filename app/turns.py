@@ -10,16 +10,25 @@ app's with the conversation's own in their place) and the memories relevant to t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment, title_text
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
 from app.memory import NothingNamed, RememberIntent, detect_intent
 from app.replies import CONTINUABLE, Replies
-from app.reply_request import reply_request, settings_as_asked, settings_used
+from app.reply_request import (
+    COMPLETION,
+    completion_used,
+    is_completion,
+    reply_request,
+    settings_as_asked,
+    settings_used,
+)
 from app.session_settings import SessionSettings
 from app.settings import Settings
 
@@ -42,6 +51,25 @@ class Turns(QObject):
         return self._conversations.own.applied_to(self._session.settings)
 
     @property
+    def completion_mode(self) -> bool:
+        """Whether the open conversation is in the completion view: its own choice, else the
+        loaded model's kind (a base model continues text; an instruction-tuned one chats)."""
+        mode = self._conversations.own.mode
+        if mode is not None:
+            return mode == COMPLETION
+        return bool((self._session.model_info or {}).get("base_model"))
+
+    def set_completion_mode(self, on: bool) -> None:
+        """Choose the view for the open conversation (kept with it)."""
+        self._conversations.set_own(replace(self._conversations.own, mode=COMPLETION if on else "chat"))
+
+    def _keep_mode(self) -> None:
+        """A conversation's first message fixes the view it was written in, so it reopens the same
+        whatever model is loaded then."""
+        if self._conversations.own.mode is None:
+            self.set_completion_mode(self.completion_mode)
+
+    @property
     def _messages(self) -> list[ChatMessage]:
         return self._conversations.transcript.messages
 
@@ -49,7 +77,15 @@ class Turns(QObject):
         return tuple(self._conversations.transcript.history(before))
 
     def can_regenerate(self) -> bool:
-        return not self._replies.busy and any(m.role == "assistant" for m in self._messages)
+        """Whether `regenerate` can act: nothing is being written, and there is a reply to write
+        again or a saved message of the user's at the end waiting for its reply."""
+        return not self._replies.busy and (self.replies_to_user() or any(m.role == "assistant" for m in self._messages))
+
+    def replies_to_user(self) -> bool:
+        """Whether the conversation ends with a saved user message that has no reply (an imported
+        chat ending with the user's turn): `regenerate` then answers it."""
+        messages = self._messages
+        return bool(messages) and messages[-1].role == "user" and messages[-1].id is not None
 
     def can_continue(self) -> bool:
         """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
@@ -61,7 +97,7 @@ class Turns(QObject):
         return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
                 and last.error is None and any(t.token is not None for t in last.tokens))
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
         forget (`NothingNamed`), or a reply is streaming.
 
@@ -70,22 +106,31 @@ class Turns(QObject):
         """
         if not text.strip() or self._replies.busy:
             return False
-        intent = detect_intent(text)
-        if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
-            return False
-        if isinstance(intent, RememberIntent):
-            self._memories.remember(intent.fact)
+        if self.completion_mode:  # the text is continued as written: never read as a memory intent
+            self._keep_mode()
+        else:
+            intent = detect_intent(text)
+            if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
+                return False
+            if isinstance(intent, RememberIntent):
+                self._memories.remember(intent.fact)
         history = self._history()
-        self._conversations.add_user_message(text)
+        self._conversations.add_user_message(text, title_text(text, attached) if attached else None)
         self._start_reply(text, history)
         self._conversations.conversations_changed.emit()
         return True
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch. A
+        conversation ending with the user's own message gets that message answered (never a new
+        version of the reply before it, which would hide the message)."""
         if not self.can_regenerate():
             return False
         messages = self._messages
+        if self.replies_to_user():
+            last = len(messages) - 1
+            self._start_reply(messages[last].text, self._history(before=last))
+            return True
         reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
         user = max(i for i in range(reply) if messages[i].role == "user")
         self._start_reply(messages[user].text, self._history(before=user), regenerate=True)
@@ -118,7 +163,8 @@ class Turns(QObject):
         user = max(i for i in range(index) if self._messages[i].role == "user")
         history = self._history(before=user)
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
-        request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id)
+        request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id,
+                                completion=is_completion(reply.asked))
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
                                                                                if t.token is not None)))
         self._replies.reply_tokens.emit(index, [])  # the view shows it streaming again
@@ -149,13 +195,22 @@ class Turns(QObject):
         with what `like` was asked with (the kept tokens were written in that context), not today's
         settings.
         """
+        completion = is_completion(like.asked) if like is not None else self.completion_mode
         if like is not None:
             memories, settings = like.memories, settings_as_asked(self.effective_settings, like.asked)
+        elif completion:  # the text is the whole prompt: no memories are looked up or added
+            memories, settings = [], self.effective_settings
         else:
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
-        index = self._conversations.add_reply(model, settings_used(settings, memories), memories, regenerate, kept)
-        request = reply_request(settings, user_text, history, memories, self._conversations.id)
+        used = settings_used(settings, memories)
+        if like is not None and like.asked.get("opens_thinking"):
+            used["opens_thinking"] = True  # the same prompt as the reply it branches from
+        elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
+            used["opens_thinking"] = True  # the prompt opens the reply's <think> (app/thinking.py)
+        index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
+                                              regenerate, kept)
+        request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)
         if force is not None:
             request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
         self._replies.stream(index, self._messages[index], request, unsaved=kept)

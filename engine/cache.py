@@ -17,11 +17,13 @@ The model never looks inside: the quantized cache chooses its own attention rout
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
 
 from engine.kernels import attention as sdpa
+from engine.kernels import sink_softmax
 
 
 class KVCache:
@@ -54,8 +56,9 @@ class KVCache:
     def make_mask(self, n_queries: int):
         return "causal" if n_queries > 1 else None
 
-    def attend(self, q, k, v, scale: float, mask) -> mx.array:
-        return sdpa(q, k, v, scale, mask)
+    def attend(self, q, k, v, scale: float, mask, sinks: mx.array | None = None) -> mx.array:
+        """Attention over what update_and_fetch returned; `sinks` (heads,): gpt-oss's sink logits."""
+        return sdpa(q, k, v, scale, mask, sinks)
 
     def attend_latent(self, q_latent, q_rope, latent, k_rope, scale: float, mask) -> mx.array:
         """Multi-head latent attention over what update_and_fetch(latent, k_rope) returned:
@@ -238,7 +241,7 @@ class QuantizedKVCache(KVCache):
                 return size
         raise ValueError(f"a quantized KV cache needs a head dimension divisible by 32 (got {head_dim})")
 
-    def attend(self, q, k, v, scale, mask):
+    def attend(self, q, k, v, scale, mask, sinks=None):
         B, n_heads, L, D = q.shape
         n_kv = k[0].shape[1]
         q = (q * scale).reshape(B, n_kv, n_heads // n_kv, L, D)  # group query heads per KV head
@@ -252,7 +255,7 @@ class QuantizedKVCache(KVCache):
             mask = q_pos >= mx.arange(S)[None]
         if mask is not None:
             scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
-        weights = mx.softmax(scores, axis=-1, precise=True)
+        weights = sink_softmax(scores, sinks).astype(q.dtype)  # (B, kv, rep, L, S)
         out = mx.quantized_matmul(weights, *v, transpose=False, group_size=gs, bits=bits)
         return out.reshape(B, n_heads, L, -1)
 
@@ -323,11 +326,50 @@ def make_cache(n_layers: int, kind: str = "plain", window: int | None = None, bi
     raise ValueError(f"unknown cache kind {kind!r} (plain, rotating, quantized)")
 
 
-def measure_bytes_per_token(layer: KVCache, n_kv_heads: int, head_dim: int) -> int:
-    """What one more token costs in this (empty) layer cache, measured by caching one float32 token."""
-    probe = mx.zeros((1, n_kv_heads, 1, head_dim), mx.float32)
-    layer.update_and_fetch(probe, probe)
-    return layer.bytes_per_token
+@dataclass(frozen=True)
+class CachedToken:
+    """What one token leaves in the cache, as its architecture lays it out: in each of `layers`
+    layers, keys of shape (heads, width) and values of shape (heads, width) — what the model hands
+    `update_and_fetch` (multi-head latent attention hands the latent and the RoPE key instead).
+    `windowed` of the layers were trained with a sliding window of `window` tokens: they always
+    keep a float32 rotating cache of at most that many tokens, whatever cache kind is chosen.
+    `formula` says it in words for the window, e.g. "2 × 30 layers × 3 KV heads × 64 dims"."""
+
+    layers: int
+    keys: tuple[int, int]
+    values: tuple[int, int]
+    formula: str
+    windowed: int = 0
+    window: int | None = None
+
+    @property
+    def floats(self) -> int:
+        """Floats one token adds in one layer (keys and values)."""
+        return self.keys[0] * self.keys[1] + self.values[0] * self.values[1]
+
+    def bytes(self, kind: str = "plain", bits: int = 8) -> int:
+        """Bytes one more token costs over all layers in a cache of `kind` ("plain", "rotating";
+        "quantized" with `bits` 8 or 4) while no window is full. Float32 layers are counted without
+        MLX (so the model library can estimate on any thread); a quantized layer is measured on
+        the engine's own cache object, scales and biases included."""
+        return self.floats * 4 * self.windowed + self._layer_bytes(kind, bits) * (self.layers - self.windowed)
+
+    def held_bytes(self, tokens: int, kind: str = "plain", bits: int = 8) -> int:
+        """The most bytes a cache of `tokens` tokens holds: windowed layers stop growing at their
+        window plus the compaction step (`RotatingKVCache` drops old keys `KVCache.step` at a time)."""
+        kept = min(tokens, self.window + KVCache.step) if self.window else tokens
+        return self.floats * 4 * self.windowed * kept + self._layer_bytes(kind, bits) * (self.layers - self.windowed) * tokens
+
+    def _layer_bytes(self, kind: str, bits: int) -> int:
+        """One token in one layer that is not windowed (0: every layer is)."""
+        if self.layers == self.windowed:
+            return 0
+        if kind in ("plain", "rotating"):
+            return self.floats * 4
+        layer = make_cache(1, kind, window=2, bits=bits)[0]
+        (kh, kd), (vh, vd) = self.keys, self.values
+        layer.update_and_fetch(mx.zeros((1, kh, 1, kd), mx.float32), mx.zeros((1, vh, 1, vd), mx.float32))
+        return layer.bytes_per_token
 
 
 def cache_offset(cache: list[KVCache]) -> int:

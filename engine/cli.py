@@ -200,9 +200,38 @@ def cmd_fetch(args) -> int:
     if args.name == "default":
         path = default_model.fetch(log=log)
     else:
+        model = model_catalog.CATALOG.get(args.name)
+        if model is not None and model_catalog.licence(model).needs_acceptance and not model_catalog.accepted(model):
+            _accept_licence(model, args.accept_licence)
         path = model_catalog.fetch(args.name, log=log)
     print(path)
     return 0
+
+
+def _accept_licence(model, given: bool) -> None:
+    """Show the model's terms before first fetch; accepted by --accept-licence or by answering y at
+    a terminal (remembered in the models dir), else CliError and nothing is fetched."""
+    from engine import model_catalog
+
+    terms = model_catalog.licence(model)
+    print(
+        f"{model.display_name} is licensed under the {terms.name}"
+        + (f": {terms.url}" if terms.url else "")
+        + f". Its full text will be kept beside the model as {model_catalog.license_path(model)}.",
+        file=sys.stderr,
+    )
+    if not given:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"{model.name} needs its licence accepted first ({terms.name}); stdin is not a terminal, so fetch "
+                "cannot ask: read the terms and pass --accept-licence"
+            )
+        # asked on stderr: stdout carries only the path (`--model "$(python -m engine fetch NAME)"`)
+        print(f"Accept the {terms.name}? [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError(f"licence not accepted: {model.name} was not fetched")
+    model_catalog.accept(model)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch", help="download and verify the default model, or one known by name")
     p.add_argument("name", nargs="?", default="default", help="`default` or e.g. `gemma3-270m`")
+    p.add_argument("--accept-licence", "--accept-license", action="store_true", dest="accept_licence",
+                   help="accept the model's licence without being asked (needed when stdin is not a terminal)")
     p.set_defaults(func=cmd_fetch)
     return ap
 

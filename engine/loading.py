@@ -23,7 +23,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import _blas, native
+from engine.cache import CachedToken
 from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
 from engine.native_modules import use_native_kernels
@@ -38,7 +40,7 @@ from engine.tokenizer import (
 GGUF_FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 25: "IQ4_NL", 30: "IQ4_XS", 32: "BF16",
+    17: "Q5_K_M", 18: "Q6_K", 25: "IQ4_NL", 30: "IQ4_XS", 32: "BF16", 38: "MXFP4_MOE",
 }
 # Tensors stored in a block format MLX has no layout for are expanded to float32 when read; held
 # "as stored" (Metal) they are re-quantized to MLX's affine layout, group 32, with these bits:
@@ -99,17 +101,18 @@ class ModelInfo:
     speed_advice: str | None = None  # how to get the fast CPU path, when it is missing
     sliding_window: int | None = None  # widest window a layer is limited to (None: all layers see all)
     chat_template: str | None = None  # "the file's own", or the family template used instead
-    base_model: bool = False  # the file has no chat template: a pre-trained model, for completion
+    base_model: bool = False  # pre-trained, not instruction-tuned (engine/model_kind.py): for completion
+    base_model_reason: str = ""  # which signals decided base_model, in one sentence
     license: str | None = None  # the licence the file declares (GGUF general.license), e.g. "gemma"
     license_file: str | None = None  # its full text beside the model (<file>.license.*), if present
     cpu_kernels: str | None = None  # Glassbox's native CPU kernels in use (e.g. "avx2 quantized matmul, ..."), or None
-    kv_floats_per_token: int | None = None  # what the cache holds per token when not K and V (MLA's latent)
+    cached_token: CachedToken | None = None  # what one token costs in the KV cache, as the architecture says
 
     @property
     def kv_bytes_per_token(self) -> int:
-        """Plain-cache bytes per token: 2 (K and V) x layers x KV heads x head dim x 4 (float32), or
-        the architecture's own count (multi-head latent attention caches a compressed latent)."""
-        return (self.kv_floats_per_token or 2 * self.n_layers * self.n_kv_heads * self.head_dim) * 4
+        """Plain-cache bytes per token over all layers, from the architecture's own layout (keys and
+        values per KV head; multi-head latent attention caches a compressed latent instead)."""
+        return self.cached_token.bytes("plain") if self.cached_token else 0
 
 
 @dataclass
@@ -130,6 +133,7 @@ class _Source:
     format: str  # "gguf" or "safetensors"
     requantize: dict[str, int] = field(default_factory=dict)  # layer path -> bits, for "stored"
     license: str | None = None
+    finetune: str | None = None  # GGUF general.finetune, when the file names one
 
 
 def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedModel:
@@ -178,6 +182,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
                 f"{p}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                 f"{args.vocab_size} embeddings: the tokenizer does not belong to these weights"
             )
+        kind = classify(tokenizer.chat_template is not None, config.get("_name_or_path") or config.get("name"), src.finetune)
         template_used = _chat_template(tokenizer, arch)
         _load_weights(model, weights, p)
         mx.eval(list(weights.values()))  # every parameter (checked by _load_weights)
@@ -208,11 +213,12 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         speed_advice=_speed_advice(),
         sliding_window=getattr(args, "sliding_window", None),
         chat_template=template_used,
-        base_model=template_used != "the file's own",
+        base_model=kind.base,
+        base_model_reason=kind.reason,
         license=src.license,
         license_file=str(license_file) if license_file else None,
         cpu_kernels=cpu_kernels,
-        kv_floats_per_token=getattr(model, "kv_floats_per_token", None),
+        cached_token=arch.cached_token({**config, **args.to_dict()}),  # the args fill in derived widths
     )
     return LoadedModel(model, tokenizer, info)
 
@@ -279,6 +285,7 @@ def _read_gguf(p: Path) -> _Source:
     return _Source(
         arch, config, weights, tokenizer[0], "gguf", requantize,
         license=str(metadata["general.license"]) if "general.license" in metadata else None,
+        finetune=str(metadata["general.finetune"]) if "general.finetune" in metadata else None,
     )
 
 

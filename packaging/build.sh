@@ -1,7 +1,86 @@
 #!/usr/bin/env bash
-# Build the desktop bundle into dist/ (dist/Glassbox.app on macOS, dist/Glassbox/ elsewhere).
+# Build the desktop bundle (docs/packaging.md). `make package` runs it; `make package-test` then
+# runs the bundle's --self-test.
+#   Linux: dist/Glassbox/ (with install.sh and the menu entry and icons in share/) and
+#          dist/Glassbox-<version>-linux-<arch>.tar.gz of that folder
+#   macOS: dist/Glassbox.app, signed with a Developer ID and notarized when an identity is
+#          configured (GLASSBOX_CODESIGN_IDENTITY, GLASSBOX_NOTARY_PROFILE), and
+#          dist/Glassbox-<version>-macos-<arch>.zip of it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-"$PY" -m PyInstaller --noconfirm --clean --distpath dist --workpath build packaging/glassbox.spec
-echo "built: $(ls -d dist/Glassbox* | tr '\n' ' ')"
+VERSION=$("$PY" -c 'from app.version import VERSION; print(VERSION)')
+ARCH=$(uname -m)
+
+STAMP=dist/.bundle-built  # written last: `make package-test` rebuilds unless it is newer than the sources
+rm -f "$STAMP"
+"$PY" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build packaging/glassbox.spec
+
+linux_finish() {
+  local bundle=dist/Glassbox
+  # The Python runtime here may carry its debug information (pyenv builds do: libpython 23 MB ->
+  # 5 MB). Only that is stripped: wheels' libraries (numpy.libs, ...) were rewritten by auditwheel,
+  # and `strip` breaks their layout ("ELF load command address/offset not page-aligned").
+  if command -v strip >/dev/null; then
+    find "$bundle/_internal" -type f -name '*.so*' -not -path '*.libs/*' -print0 |
+      while IFS= read -r -d '' lib; do
+        # (grep reads to the end: with -q, readelf could die of SIGPIPE and pipefail call it a miss)
+        if readelf -S "$lib" 2>/dev/null | grep '\.debug_info' >/dev/null; then strip --strip-debug "$lib"; fi
+      done
+  fi
+  mkdir -p "$bundle/share"
+  cp packaging/linux/glassbox.desktop resources/glassbox.svg resources/icons/glassbox-*.png "$bundle/share/"
+  cp packaging/install-linux.sh "$bundle/install.sh"
+  local archive=dist/Glassbox-$VERSION-linux-$ARCH.tar.gz
+  tar -C dist -czf "$archive.part" Glassbox
+  mv "$archive.part" "$archive"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB); users unpack it and run Glassbox/install.sh"
+}
+
+macos_sign_and_notarize() {
+  local app=dist/Glassbox.app
+  if [ -z "${GLASSBOX_CODESIGN_IDENTITY:-}" ]; then
+    echo "macOS: not signed with a Developer ID (set GLASSBOX_CODESIGN_IDENTITY, docs/packaging.md): this"
+    echo "       Mac runs it; Gatekeeper refuses a downloaded copy elsewhere"
+  else
+    # glassbox.spec signed every binary and the .app with the identity, the hardened runtime and
+    # packaging/entitlements.plist; check the signature the way Gatekeeper will.
+    codesign --verify --deep --strict --verbose=2 "$app"
+    if [ -z "${GLASSBOX_NOTARY_PROFILE:-}" ]; then
+      echo "macOS: signed, not notarized (set GLASSBOX_NOTARY_PROFILE to a \`notarytool store-credentials\` profile)"
+    else
+      local upload=dist/Glassbox-notarize.zip
+      ditto -c -k --keepParent "$app" "$upload"
+      xcrun notarytool submit "$upload" --keychain-profile "$GLASSBOX_NOTARY_PROFILE" --wait \
+        --output-format json > dist/notarization.json
+      rm -f "$upload"
+      local status
+      status=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status"))' dist/notarization.json)
+      if [ "$status" != "Accepted" ]; then
+        local id
+        id=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("id"))' dist/notarization.json)
+        echo "error: notarization $status; Apple's log: xcrun notarytool log $id --keychain-profile $GLASSBOX_NOTARY_PROFILE" >&2
+        exit 1
+      fi
+      xcrun stapler staple "$app"
+      spctl --assess --type execute --verbose=2 "$app"
+    fi
+  fi
+  local archive=dist/Glassbox-$VERSION-macos-$ARCH.zip
+  rm -f "$archive"
+  ditto -c -k --keepParent "$app" "$archive"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB)"
+}
+
+case "$(uname -s)" in
+  Darwin)
+    bundle=dist/Glassbox.app
+    "$PY" packaging/check_bundle.py "$bundle"
+    macos_sign_and_notarize ;;
+  *)
+    bundle=dist/Glassbox
+    "$PY" packaging/check_bundle.py "$bundle"
+    linux_finish ;;
+esac
+touch "$STAMP"
+echo "built: $bundle ($(du -sm "$bundle" | cut -f1) MB)"

@@ -4,7 +4,7 @@ Run with the reference venv's python (llama-cpp-python pinned there and nowhere 
 scripts/make_reference_venv.sh), from the repository root:
 
     "$(bash scripts/make_reference_venv.sh)" scripts/make_golden_gemma.py \
-        --model "$(.venv/bin/python -m engine fetch gemma3-270m)"
+        --model "$(.venv/bin/python -m engine fetch gemma3-270m --accept-licence)"
 
 It writes tests/fixtures/golden_gemma3/{tokens,logprobs,greedy}.json, as scripts/make_golden.py
 does for the default model (same strings and helpers), with what differs for this file:

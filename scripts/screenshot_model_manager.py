@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +50,10 @@ def main() -> None:
     dialog = ModelManagerDialog(actions)
     dialog.resize(1380, 520)
     dialog.show()
+    deadline = time.monotonic() + 120
+    while dialog.scanning and time.monotonic() < deadline:  # the scan runs on its own thread
+        app.processEvents()
+        time.sleep(0.02)
     dialog.table.setCurrentCell(0, 0)
     for _ in range(20):
         app.processEvents()

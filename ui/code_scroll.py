@@ -67,6 +67,7 @@ class CodeScroll(QObject):
         self.bands: list[Band] = []
         self.bars: list[QScrollBar] = []
         self._shifting = False
+        self._typing = False  # inside a key press: Qt's own scroll follows the user's cursor
         self._bar = view.horizontalScrollBar()
         self._bar.valueChanged.connect(self._on_widget_scrolled)
 
@@ -253,12 +254,24 @@ class CodeScroll(QObject):
         elif x - offset > visible:
             self.set_offset(index, x - visible)
 
+    @contextmanager
+    def typing(self) -> Iterator[None]:
+        """A key press is being handled: a scroll Qt makes meanwhile follows the user's cursor."""
+        self._typing = True
+        try:
+            yield
+        finally:
+            self._typing = False
+
     def _on_widget_scrolled(self, value: int) -> None:
-        """Qt scrolled the whole widget (keyboard selection into a wide line): scroll the block instead."""
+        """Qt scrolled the whole widget. Put it back; a block moves only when the user's keyboard
+        moved the cursor into a wide line. Qt also scrolls to the cursor on its own (a resize, a
+        new document): that must never move a block, whose offset is the user's alone."""
         if self._shifting or value == 0:
             return
         self._bar.blockSignals(True)
         self._bar.setValue(0)
         self._bar.blockSignals(False)
         self._view.viewport().update()
-        self.reveal(self._view.textCursor().position())
+        if self._typing:
+            self.reveal(self._view.textCursor().position())

@@ -21,7 +21,7 @@ def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
     core = build_core(args, backend)
     window = create_window(core.controller, core.registry, core.api, core.places)
     if core.settings_file.notice:
-        window.notice.show_error(core.settings_file.notice)
+        window.notice.show_warning(core.settings_file.notice)  # the defaults are used: the app works
     window.show()
     if start:
         core.start()
@@ -45,6 +45,10 @@ def close_on_signals(window) -> QTimer:
 def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
     """Run the desktop app; returns the exit code."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.self_test:
+        from ui import self_test
+
+        return self_test.run()
     qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
     close_on_signals(window)
     try:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.library_actions import LibraryActions
+from app.library_scan import LibraryScan
 from app.model_library import LibraryRow, format_bytes, format_count
 from ui.text_format import plain_tooltip
 
@@ -61,6 +63,15 @@ class ModelManagerDialog(QDialog):
         self.message.setObjectName("dialogNote")
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Looking for models")
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress.hide()
+        self.scan = LibraryScan(actions, self)  # reads the files on its own thread
+        self.scan.progress.connect(self._scan_progress)
+        self.scan.finished.connect(self._show_rows)
+        self.finished.connect(lambda _result: self.scan.cancel())  # closed: a running scan is dropped
 
         self.folders = QListWidget()
         self.folders.setAccessibleName("Folders you added")
@@ -89,6 +100,7 @@ class ModelManagerDialog(QDialog):
         buttons.addWidget(self.open_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.progress)
         layout.addWidget(self.message)
         layout.addWidget(folder_label)
         layout.addWidget(self.folders)
@@ -98,8 +110,28 @@ class ModelManagerDialog(QDialog):
     # -- contents --------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Scan again (metadata only) and show every row; greyed where it cannot open."""
-        self._rows = self._actions.rows()
+        """Scan again (metadata only, on the scan's thread); the rows are shown when it ends."""
+        self.folders.clear()
+        self.folders.addItems(list(self._actions.folders))
+        self.progress.setRange(0, 0)  # busy until the first place is counted
+        self.progress.show()
+        self.show_message("Looking for models…")
+        self.scan.start()
+
+    @property
+    def scanning(self) -> bool:
+        """A scan is running (its rows are not shown yet)."""
+        return not self.progress.isHidden()
+
+    def _scan_progress(self, done: int, total: int, place: str) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.show_message(f"Looking for models in {place} ({done + 1} of {total} places)…")
+
+    def _show_rows(self, rows: list[LibraryRow]) -> None:
+        """Show every row found; greyed where it cannot open."""
+        self.progress.hide()
+        self._rows = rows
         self.table.setRowCount(len(self._rows))
         for i, row in enumerate(self._rows):
             refusal = self._actions.refusal(row)
@@ -120,8 +152,6 @@ class ModelManagerDialog(QDialog):
                 if not row.supported:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
                 self.table.setItem(i, column, item)
-        self.folders.clear()
-        self.folders.addItems(list(self._actions.folders))
         found = sum(r.supported for r in self._rows)
         self.show_message(
             f"{len(self._rows)} model{'s' if len(self._rows) != 1 else ''} found, {found} Glassbox can open. "

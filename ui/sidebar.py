@@ -4,7 +4,10 @@ delete (confirmed). Picking a search hit opens its conversation at that message.
 The highlighted row is always the open conversation: a click, the arrow keys (Up/Down, Page Up/Down,
 Home/End) and Enter open the row they reach; a right-click leaves the highlight where it is; an open
 that fails puts the highlight back on the conversation still open. Among search hits the arrow keys
-only move, and Enter or a click opens the hit."""
+only move, and Enter or a click opens the hit.
+
+From the search box, Down goes into the list (onto the first hit) and Enter opens the first hit;
+Up from the list's first row goes back to the box."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import ChatController
+from app.search_words import matched_spans
 from ui.confirm import confirm
 from ui.search_hits import SPANS_ROLE, HitDelegate, hit_line
 from ui.text_format import plain_tooltip
@@ -33,15 +37,32 @@ def confirm_delete(parent: QWidget, title: str) -> bool:
     return confirm(parent, "Delete conversation", f"Delete “{title}” and all its messages? This cannot be undone.")
 
 
-class ConversationList(QListWidget):
-    """The list itself: a right-click shows the menu without moving the highlight; Delete asks to
-    delete the highlighted conversation."""
+class SearchBox(QLineEdit):
+    """The search field: Down asks to go into the list below it."""
 
-    delete_pressed = Signal()
+    down_pressed = Signal()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.key() == Qt.Key.Key_Delete and self.state() != QListWidget.State.EditingState:
+        if event.key() == Qt.Key.Key_Down and not event.modifiers():
+            self.down_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ConversationList(QListWidget):
+    """The list itself: a right-click shows the menu without moving the highlight; Delete asks to
+    delete the highlighted conversation; Up on the first row asks to go back to the search box."""
+
+    delete_pressed = Signal()
+    up_from_top = Signal()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        editing = self.state() == QListWidget.State.EditingState
+        if event.key() == Qt.Key.Key_Delete and not editing:
             self.delete_pressed.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not event.modifiers() and not editing and self.currentRow() <= 0:
+            self.up_from_top.emit()
             return
         super().keyPressEvent(event)
 
@@ -53,7 +74,8 @@ class ConversationList(QListWidget):
 
 
 class Sidebar(QWidget):
-    message_opened = Signal(int)  # a search hit opened: index of its message in the transcript
+    message_opened = Signal(int, str)  # a search hit opened: its message's index in the transcript, the query
+    search_cleared = Signal()  # the search box was emptied: marks of the last search go
 
     def __init__(self, controller: ChatController, parent=None):
         super().__init__(parent)
@@ -63,7 +85,7 @@ class Sidebar(QWidget):
         self.new_button = QPushButton("New Conversation")
         self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.new_button.clicked.connect(controller.new_chat)
-        self.search_box = QLineEdit()
+        self.search_box = SearchBox()
         self.search_box.setObjectName("sidebarSearch")
         self.search_box.setPlaceholderText("Search all messages")
         self.search_box.setClearButtonEnabled(True)
@@ -87,7 +109,10 @@ class Sidebar(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.refresh)
-        self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_box.textChanged.connect(self._on_search_changed)
+        self.search_box.down_pressed.connect(self._enter_list)
+        self.search_box.returnPressed.connect(self._open_first_hit)
+        self.list.up_from_top.connect(self.search_box.setFocus)
         self.list.itemClicked.connect(self._open)
         self.list.itemActivated.connect(self._open)  # Enter
         self.list.currentItemChanged.connect(self._on_current_changed)  # arrow keys, a drag
@@ -109,8 +134,9 @@ class Sidebar(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         if self.searching:
-            for hit in self._controller.search(self.search_box.text()):
-                snippet, spans = hit_line(hit.snippet)  # starts near the match, matched words marked
+            query = self.search_box.text()
+            for hit in self._controller.search(query):
+                snippet, spans = hit_line(hit.text, matched_spans(hit.text, query))  # from near the match
                 who = "You" if hit.role == "user" else "Assistant"
                 head = f"{hit.conversation_title or 'Untitled'}\n{who}: "
                 item = QListWidgetItem(head + snippet)
@@ -132,6 +158,39 @@ class Sidebar(QWidget):
                 self.list.addItem(item)
         self.list.blockSignals(False)
         self._mark_current()
+
+    def _on_search_changed(self, text: str) -> None:
+        self._search_timer.start()
+        if not text.strip():
+            self.search_cleared.emit()
+
+    def _hits(self) -> list[QListWidgetItem]:
+        """The rows that open something (not "No messages match")."""
+        items = [self.list.item(row) for row in range(self.list.count())]
+        return [item for item in items if item.data(ID_ROLE) is not None]
+
+    def _enter_list(self) -> None:
+        """Down in the search box: into the list, on the first hit (or the open conversation)."""
+        if self._search_timer.isActive():
+            self._search_timer.stop()
+            self.refresh()  # the hits for what is typed now
+        if not self._hits():
+            return
+        self.list.setFocus(Qt.FocusReason.TabFocusReason)
+        if self.searching:  # (the conversations' highlight stays on the open one)
+            self.list.setCurrentRow(0)
+
+    def _open_first_hit(self) -> None:
+        """Enter in the search box opens the first hit, as Enter on it would."""
+        if not self.searching:
+            return
+        if self._search_timer.isActive():
+            self._search_timer.stop()
+            self.refresh()
+        hits = self._hits()
+        if hits:
+            self.list.setCurrentItem(hits[0])
+            self._open(hits[0])
 
     def _mark_current(self) -> None:
         if self.searching:
@@ -169,7 +228,7 @@ class Sidebar(QWidget):
             return
         index = self._controller.show_message(conversation_id, message_id)
         if index is not None:
-            self.message_opened.emit(index)
+            self.message_opened.emit(index, self.search_box.text())
 
     def _start_rename(self, item: QListWidgetItem) -> None:
         if not self.searching and item.data(ID_ROLE) is not None:

@@ -29,6 +29,7 @@ from ui.text_format import percent_html, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
 TOOLTIP_ALTERNATIVES = 5
+FOUND_BACKGROUND, FOUND_TEXT = QColor("#ffd54a"), QColor("#000000")  # a search match, as a browser's find marks it
 
 
 class TokenText(QTextBrowser):
@@ -60,6 +61,7 @@ class TokenText(QTextBrowser):
         self._tint = True
         self._tint_code = False
         self._selected: int | None = None
+        self._found: list[tuple[int, int]] = []  # search matches marked: (start, length) in the source text
         self._press_pos: QPoint | None = None
         self.setOpenLinks(False)  # never navigate the view itself (a relative link would load a file)
         self.setOpenExternalLinks(False)
@@ -106,10 +108,18 @@ class TokenText(QTextBrowser):
             if tint:
                 self._apply_tint()
             self._update_selection()
+            self._cursor_to_start()
         finally:
             self._rendering = False
         self._sync_headers()
         self._fit_height()
+
+    def _cursor_to_start(self) -> None:
+        """A rebuilt document carries the text cursor to its end (it moves with each insertion);
+        it goes back to the start, so nothing scrolls towards where the text happened to end."""
+        cursor = self.textCursor()
+        cursor.setPosition(0)
+        self.setTextCursor(cursor)
 
     def set_tint(self, tint: bool, tint_code: bool | None = None) -> None:
         """Tint on or off; `tint_code` also tints code (off by default: code keeps its colours)."""
@@ -126,6 +136,31 @@ class TokenText(QTextBrowser):
         cursor.mergeCharFormat(clear)
         if tint:
             self._apply_tint()
+
+    def mark_matches(self, spans: list[tuple[int, int]]) -> int | None:
+        """Mark search matches, given as (start, length) in the source text (kept through re-renders;
+        [] takes them away). Returns the document position of the first shown match, or None."""
+        self._found = list(spans)
+        self._update_selection()
+        shown = self._found_ranges()
+        return shown[0][0] if shown else None
+
+    def _found_ranges(self) -> list[tuple[int, int]]:
+        """The marked matches as document ranges [first, last+1) (Qt positions), the unshown left out."""
+        ranges = []
+        for start, length in self._found:
+            shown = [self._mapping[k] for k in range(start, min(start + length, len(self._mapping))) if self._mapping[k] >= 0]
+            if shown:
+                ranges.append((self._qt[min(shown)], self._qt[max(shown) + 1]))
+        return ranges
+
+    def show_position(self, position: int) -> QRect:
+        """Scroll the code block holding a document position (if any) so it is in sight; its
+        rectangle in the viewport."""
+        self._scroll.reveal(position)
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(position)
+        return self.cursorRect(cursor)
 
     def select_token(self, index: int | None) -> None:
         self._selected = index
@@ -320,21 +355,31 @@ class TokenText(QTextBrowser):
         return list(self._headers)
 
     def _update_selection(self) -> None:
+        """The extra selections: search matches (find's yellow), then the selected token."""
+        selections = []
+        for start, end in self._found_ranges():
+            found = self._extra_selection(start, end)
+            found.format.setBackground(FOUND_BACKGROUND)
+            found.format.setForeground(FOUND_TEXT)
+            selections.append(found)
         span = self._token_span.get(self._selected) if self._selected is not None else None
-        if span is None:
-            self.setExtraSelections([])
-            return
+        if span is not None:
+            sel = self._extra_selection(*span)
+            highlight = QColor(self.palette().color(self.palette().ColorRole.Highlight))
+            highlight.setAlpha(90)
+            sel.format.setBackground(highlight)
+            sel.format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
+            sel.format.setUnderlineColor(self.palette().color(self.palette().ColorRole.Highlight))
+            selections.append(sel)
+        self.setExtraSelections(selections)
+
+    def _extra_selection(self, start: int, end: int) -> QTextEdit.ExtraSelection:
         sel = QTextEdit.ExtraSelection()
         cursor = QTextCursor(self.document())
-        cursor.setPosition(span[0])
-        cursor.setPosition(span[1], QTextCursor.MoveMode.KeepAnchor)
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         sel.cursor = cursor
-        highlight = QColor(self.palette().color(self.palette().ColorRole.Highlight))
-        highlight.setAlpha(90)
-        sel.format.setBackground(highlight)
-        sel.format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
-        sel.format.setUnderlineColor(self.palette().color(self.palette().ColorRole.Highlight))
-        self.setExtraSelections([sel])
+        return sel
 
     def _fit_height(self) -> None:
         doc = self.document()
@@ -359,6 +404,10 @@ class TokenText(QTextBrowser):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_height()
+
+    def keyPressEvent(self, event) -> None:
+        with self._scroll.typing():
+            super().keyPressEvent(event)
 
     def wheelEvent(self, event) -> None:
         delta, shift = event.angleDelta(), bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)

@@ -12,6 +12,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.controller import ChatController
+from app.reply_request import is_completion
+from app.search_words import matched_spans
 from ui.message_view import MessageView
 
 COLUMN_MAX_WIDTH = 860
@@ -69,6 +71,8 @@ class Transcript(QScrollArea):
         self.setWidget(canvas)
 
         self._stick_to_bottom = True
+        self._anchor: tuple[MessageView, int | None] | None = None  # a search hit kept in sight
+        self.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)  # wheel, keys, the bar
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
@@ -95,6 +99,7 @@ class Transcript(QScrollArea):
         self._column.setFixedWidth(min(COLUMN_MAX_WIDTH, max(200, self.viewport().width() - 32)))
 
     def clear(self) -> None:
+        self._anchor = None
         for view in self.views:
             view.deleteLater()
         self.views = []
@@ -112,22 +117,51 @@ class Transcript(QScrollArea):
     def select(self, message_index: int, token_index: int | None) -> None:
         """Highlight one token (and clear the previous highlight)."""
         if self._selected and self._selected[0] < len(self.views):
-            self.views[self._selected[0]].text.select_token(None)
+            self.views[self._selected[0]].select_token(None)
         self._selected = (message_index, token_index) if token_index is not None else None
         if token_index is not None:
-            self.views[message_index].text.select_token(token_index)
+            self.views[message_index].select_token(token_index)
 
-    def highlight(self, message_index: int) -> None:
-        """Scroll a message into view and mark it for a moment (a search hit)."""
+    def highlight(self, message_index: int, query: str = "") -> None:
+        """A search hit: mark the message for a moment and every word `query` matched in it (as a
+        browser's find does, until `clear_marks`), and scroll so its first match is in sight (the
+        message's top where nothing matched)."""
         if not 0 <= message_index < len(self.views):
             return
         view = self.views[message_index]
         self._stick_to_bottom = False
+        self.clear_marks()
+        first = view.text.mark_matches(matched_spans(view.message.text, query) if query.strip() else [])
         view.setProperty("highlighted", True)
         view.style().unpolish(view)
         view.style().polish(view)
-        QTimer.singleShot(0, view, lambda: self.ensureWidgetVisible(view, 0, 40))
+        self._anchor = (view, first)
+        QTimer.singleShot(0, self, self._follow_anchor)
         QTimer.singleShot(HIGHLIGHT_MS, view, lambda: self._unhighlight(view))
+
+    def clear_marks(self) -> None:
+        """Take away the marks of the last search."""
+        for view in self.views:
+            view.text.mark_matches([])
+
+    def _follow_anchor(self) -> None:
+        """Keep the search hit in sight (its match's position, else the message's top) while the
+        conversation just opened is still being laid out; the user's own scroll ends this."""
+        if self._anchor is None:
+            return
+        view, position = self._anchor
+        if view not in self.views:
+            self._anchor = None
+            return
+        if position is None:
+            self.ensureWidgetVisible(view, 0, 40)
+            return
+        rect = view.text.show_position(position)
+        centre = view.text.viewport().mapTo(self.widget(), rect.center())
+        self.ensureVisible(centre.x(), centre.y(), 0, max(40, self.viewport().height() // 3))
+
+    def _on_user_scroll(self, _action: int) -> None:
+        self._anchor = None
 
     def _unhighlight(self, view: MessageView) -> None:
         if view in self.views:
@@ -137,7 +171,9 @@ class Transcript(QScrollArea):
 
     def _on_message_added(self, index: int) -> None:
         self.empty_label.hide()
-        view = MessageView(self._controller.message(index), self._tint, self._tint_code)
+        message = self._controller.message(index)
+        completion = is_completion(message.asked) if message.role == "assistant" else self._controller.completion_mode
+        view = MessageView(message, self._tint, self._tint_code, completion=completion)
         view.token_clicked.connect(lambda token, i=index: self._on_token_clicked(i, token))
         view.edit_submitted.connect(lambda text, i=index: self._controller.edit_and_resend(i, text))
         view.branch_step.connect(lambda step, i=index: self._controller.switch_branch(i, step))
@@ -155,6 +191,7 @@ class Transcript(QScrollArea):
         self.views.append(view)
         self._layout.insertWidget(self._layout.count() - 1, view)
         self._stick_to_bottom = True
+        self._anchor = None
         self._mark_left_out()
 
     def _mark_left_out(self) -> None:
@@ -217,7 +254,9 @@ class Transcript(QScrollArea):
             self.views[-1].show_prefill(done, total)
 
     def _on_range_changed(self, _low: int, high: int) -> None:
-        if self._stick_to_bottom:
+        if self._anchor is not None:
+            QTimer.singleShot(0, self, self._follow_anchor)
+        elif self._stick_to_bottom:
             QTimer.singleShot(0, self, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
 
     def _on_scrolled(self, value: int) -> None:

@@ -14,11 +14,13 @@ WORD = re.compile(r"\w+", re.UNICODE)
 
 @dataclass(frozen=True)
 class SearchHit:
+    """One matching message: `text` is the message's whole text, as written."""
+
     conversation_id: int
     conversation_title: str
     message_id: int
     role: str
-    snippet: str
+    text: str
 
 
 def fts_query(
@@ -35,20 +37,19 @@ def fts_query(
     return f" {operator} ".join(f'"{w}"{star}' for w in unique)
 
 
-def search_messages(db: Database, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+def search_messages(db: Database, text: str, limit: int = 50) -> list[SearchHit]:
     """Messages of every conversation matching all words of `text` (as prefixes), best first;
-    matched words are wrapped in `marks` in the snippet."""
+    `app.search_words.matched_spans(hit.text, text)` finds the matched words in each."""
     match = fts_query(text, prefix=True)
     if not match:
         return []
     rows = db.query(
         """
-        SELECT m.conversation_id, c.title, m.id, m.role,
-               snippet(messages_fts, 0, ?, ?, '…', 12) AS snippet
+        SELECT m.conversation_id, c.title, m.id, m.role, m.text
         FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
         JOIN conversations c ON c.id = m.conversation_id
         WHERE messages_fts MATCH ? ORDER BY bm25(messages_fts) LIMIT ?
         """,
-        (marks[0], marks[1], match, limit),
+        (match, limit),
     )
-    return [SearchHit(r[0], plain_text(r[1]), r[2], plain_text(r[3]), plain_text(r["snippet"])) for r in rows]
+    return [SearchHit(r[0], plain_text(r[1]), r[2], plain_text(r[3]), plain_text(r[4])) for r in rows]

@@ -19,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD_ROOT = HERE / "build"
 MODULE_NAME = "_glassbox_native"
+BUNDLED_DIR = "engine/_native/bundled"  # where a bundle carries the module (packaging/bundle_layout.py)
 SOURCE_SUFFIXES = (".cpp", ".h", ".txt")
 
 
@@ -41,8 +42,10 @@ def build_key() -> str:
 
 
 def built_module() -> Path | None:
-    """The built module for the current key, if there is one."""
-    folder = BUILD_ROOT / build_key()
+    """The built module for the current key, if there is one. A bundle (PyInstaller sets
+    `sys.frozen`) carries the one built against the MLX inside it, and no sources to key by."""
+    frozen = getattr(sys, "frozen", False)
+    folder = Path(getattr(sys, "_MEIPASS", "")) / BUNDLED_DIR if frozen else BUILD_ROOT / build_key()
     found = sorted(folder.glob(f"{MODULE_NAME}*.so")) + sorted(folder.glob(f"{MODULE_NAME}*.pyd"))
     return found[0] if found else None
 

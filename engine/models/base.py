@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
+
+from engine.cache import CachedToken
 
 
 @dataclass
@@ -218,19 +220,33 @@ class Architecture:
     """Everything the loader, the exporter and the caches need to know about one architecture.
 
     names: the `model_type` values (config.json) and `general.architecture` values (GGUF) it
-    implements. hf_class: the `architectures` entry export writes. config_from_gguf(meta) builds a
-    config.json-style dict from GGUF metadata (a `GGUFMeta`). chat_template: the family's standard
+    implements. hf_classes: the `architectures` entry export writes, per `model_type` this file
+    builds (a file implementing several types names each one's class: see `hf_class`).
+    config_from_gguf(meta) builds a
+    config.json-style dict from GGUF metadata (a `GGUFMeta`). cached_token(config) is what one
+    token costs in the KV cache (`engine.cache.CachedToken`), from config.json-style values alone
+    (Manage Models estimates memory before loading; Preferences and the status bar use it loaded). chat_template: the family's standard
     template, used when a file has none (as llama.cpp does), and template_name names it.
     """
 
     names: tuple[str, ...]
-    hf_class: str
+    hf_classes: dict[str, str]
     args: type
     model: type
     gguf: GGUFLayout
     config_from_gguf: Callable[[GGUFMeta], dict[str, Any]]
+    cached_token: Callable[[Mapping[str, Any]], CachedToken]
     chat_template: str | None = None
     template_name: str | None = None
+
+    def hf_class(self, model_type: str) -> str:
+        """The Hugging Face class a checkpoint of `model_type` declares (config.json `architectures`).
+
+        Raises ValueError when this file does not name one for that type (export would otherwise
+        write a class that loads the checkpoint as another architecture)."""
+        if model_type not in self.hf_classes:
+            raise ValueError(f"the architecture file for {self.names[0]!r} names no exported class for {model_type!r}")
+        return self.hf_classes[model_type]
 
 
 class GGUFMeta:
@@ -279,6 +295,21 @@ def llama_like_config(meta: GGUFMeta) -> dict[str, Any]:
     if "rope_freqs.weight" in meta.tensor_names:
         raise ConfigError("GGUF files with rope_freqs (Llama 3.1 rope scaling) are not supported yet")
     return config
+
+
+def keys_and_values(config: Mapping[str, Any], windowed: int | None = None) -> CachedToken:
+    """Full keys and values per KV head in every layer: 2 × layers × KV heads × head dim floats.
+    `windowed`: how many layers keep only `sliding_window` tokens (default: all of them when the
+    config has a sliding window, as Llama-family `make_cache` lays them out, else none)."""
+    layers, heads = int(config["num_hidden_layers"]), int(config["num_attention_heads"])
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // heads)
+    window = int(config["sliding_window"]) if config.get("sliding_window") else None
+    return CachedToken(
+        layers, (kv_heads, head_dim), (kv_heads, head_dim),
+        f"2 × {layers} layers × {kv_heads} KV heads × {head_dim} dims",
+        windowed=(layers if window else 0) if windowed is None else windowed, window=window,
+    )
 
 
 def windowed_caches(windows: list[int | None], kind: str = "plain", window: int | None = None, bits: int = 8):

@@ -31,6 +31,7 @@ softmax affinities, no bias; "greedy" takes the top k, "group_limited_greedy" fi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import chat_templates
-from engine.cache import KVCache
+from engine.cache import CachedToken, KVCache
 from engine.capture import LayerCapture
 from engine.models import llama
 from engine.models.base import (
@@ -282,19 +283,16 @@ class Model(llama.Model):
         return super().sanitize(weights)
 
     def make_cache(self, kind: str = "plain", window: int | None = None, bits: int = 8) -> list[KVCache]:
-        """One cache per layer holding (latent, RoPE key) per token (see `kv_floats_per_token`)."""
+        """One cache per layer holding (latent, RoPE key) per token (see `cached_token`)."""
         return windowed_caches([None] * len(self.layers), kind, window, bits)
 
-    @property
-    def kv_shape(self) -> tuple[int, int, int]:
-        a = self.args
-        return a.num_hidden_layers, 1, a.head_dim
 
-    @property
-    def kv_floats_per_token(self) -> int:
-        """Floats one cached token costs over all layers: the latent and the RoPE key."""
-        a = self.args
-        return a.num_hidden_layers * (a.kv_lora_rank + a.qk_rope_head_dim)
+def cached_token(config: Mapping[str, Any]) -> CachedToken:
+    """What MLA caches per token and layer: the compressed latent (kv_lora_rank) as the "keys" and
+    the shared RoPE key (qk_rope_head_dim) as the "values", one head each — against
+    2 × heads × head_dim for full keys and values."""
+    layers, rank, rope = int(config["num_hidden_layers"]), int(config["kv_lora_rank"]), int(config["qk_rope_head_dim"])
+    return CachedToken(layers, (1, rank), (1, rope), f"{layers} layers × ({rank} latent + {rope} RoPE key)")
 
 
 def _layer_of(name: str) -> int | None:
@@ -359,11 +357,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("deepseek_v3", "deepseek_v2", "deepseek2"),
-    hf_class="DeepseekV3ForCausalLM",
+    hf_classes={"deepseek_v3": "DeepseekV3ForCausalLM", "deepseek_v2": "DeepseekV2ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, tensor_names={"exp_probs_b.bias": "mlp.gate.e_score_correction_bias"}),
     config_from_gguf=config_from_gguf,
+    cached_token=cached_token,
     chat_template=chat_templates.DEEPSEEK_V3,
     template_name="DeepSeek V3",
 )

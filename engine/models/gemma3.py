@@ -12,6 +12,7 @@ scale is query_pre_attn_scalar^-1/2. The MLP is GELU (tanh approximation) gated.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +20,14 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from engine import chat_templates
-from engine.cache import KVCache
+from engine.cache import CachedToken, KVCache
 from engine.capture import Capture, LayerCapture
 from engine.models.base import (
     Architecture,
     BaseModelArgs,
     GGUFLayout,
     GGUFMeta,
+    keys_and_values,
     llama_like_config,
     make_rope,
     windowed_caches,
@@ -186,10 +188,11 @@ class Model(nn.Module):
         """Local layers: a rotating cache of their window; global layers: `kind`."""
         return windowed_caches([self.args.window(i) for i in range(len(self.layers))], kind, window, bits)
 
-    @property
-    def kv_shape(self) -> tuple[int, int, int]:
-        a = self.args
-        return a.num_hidden_layers, a.num_key_value_heads, a.head_dim
+
+def cached_token(config: Mapping[str, Any]) -> CachedToken:
+    """Keys and values in every layer; the local layers keep only their window."""
+    args = ModelArgs.from_dict(config)
+    return keys_and_values({**config, **args.to_dict()}, windowed=sum(args.window(i) is not None for i in range(args.num_hidden_layers)))
 
 
 def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
@@ -216,11 +219,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("gemma3", "gemma3_text"),
-    hf_class="Gemma3ForCausalLM",
+    hf_classes={"gemma3": "Gemma3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, norm_shift=1.0),  # llama.cpp stores 1 + γ; NEOX RoPE: no permutation
     config_from_gguf=config_from_gguf,
+    cached_token=cached_token,
     chat_template=chat_templates.GEMMA,
     template_name="Gemma",
 )

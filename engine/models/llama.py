@@ -20,6 +20,7 @@ from engine.models.base import (
     Architecture,
     BaseModelArgs,
     GGUFLayout,
+    keys_and_values,
     llama_like_config,
     make_rope,
     windowed_caches,
@@ -157,12 +158,6 @@ class Model(nn.Module):
         """One cache per layer (see `windowed_caches`); every layer shares the model's window."""
         return windowed_caches([self.args.sliding_window] * len(self.layers), kind, window, bits)
 
-    @property
-    def kv_shape(self) -> tuple[int, int, int]:
-        """(layers, KV heads, head dim): what one cached token costs, per K and per V."""
-        a = self.args
-        return a.num_hidden_layers, a.num_key_value_heads, a.head_dim
-
 
 # llama.cpp's tensor names inside a block -> ours
 GGUF_LAYER_NAMES = {
@@ -174,11 +169,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("llama", "smollm"),
-    hf_class="LlamaForCausalLM",
+    hf_classes={"llama": "LlamaForCausalLM", "smollm": "LlamaForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES, permute_qk=True),
     config_from_gguf=llama_like_config,
+    cached_token=keys_and_values,
     chat_template=chat_templates.CHATML,
     template_name="ChatML",
 )

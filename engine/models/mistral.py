@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import chat_templates
 from engine.models import llama
-from engine.models.base import Architecture, GGUFLayout, GGUFMeta, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, GGUFMeta, keys_and_values, llama_like_config
 
 
 def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
@@ -24,11 +24,12 @@ def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
 
 ARCHITECTURE = Architecture(
     names=("mistral",),
-    hf_class="MistralForCausalLM",
+    hf_classes={"mistral": "MistralForCausalLM"},
     args=llama.ModelArgs,
     model=llama.Model,
     gguf=GGUFLayout(llama.GGUF_LAYER_NAMES, permute_qk=True),
     config_from_gguf=config_from_gguf,
+    cached_token=keys_and_values,
     chat_template=chat_templates.MISTRAL,
     template_name="Mistral [INST]",
 )

@@ -24,6 +24,7 @@ from engine.models.base import (
     BaseModelArgs,
     GGUFLayout,
     GGUFMeta,
+    keys_and_values,
     llama_like_config,
     make_rope,
     windowed_caches,
@@ -134,11 +135,6 @@ class Model(nn.Module):
     def make_cache(self, kind: str = "plain", window: int | None = None, bits: int = 8) -> list[KVCache]:
         return windowed_caches([self.args.sliding_window] * len(self.layers), kind, window, bits)
 
-    @property
-    def kv_shape(self) -> tuple[int, int, int]:
-        a = self.args
-        return a.num_hidden_layers, a.num_key_value_heads, a.head_dim
-
 
 def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
     config = llama_like_config(meta)
@@ -155,11 +151,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("phi3",),
-    hf_class="Phi3ForCausalLM",
+    hf_classes={"phi3": "Phi3ForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),
     config_from_gguf=config_from_gguf,
+    cached_token=keys_and_values,
     chat_template=chat_templates.PHI3,
     template_name="Phi-3",
 )

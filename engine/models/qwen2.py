@@ -10,7 +10,7 @@ import mlx.nn as nn
 
 from engine import chat_templates
 from engine.models import llama
-from engine.models.base import Architecture, GGUFLayout, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, keys_and_values, llama_like_config
 
 
 class Attention(llama.Attention):
@@ -33,11 +33,12 @@ class Model(llama.Model):
 
 ARCHITECTURE = Architecture(
     names=("qwen2",),
-    hf_class="Qwen2ForCausalLM",
+    hf_classes={"qwen2": "Qwen2ForCausalLM"},
     args=llama.ModelArgs,
     model=Model,
     gguf=GGUFLayout(llama.GGUF_LAYER_NAMES),
     config_from_gguf=llama_like_config,
+    cached_token=keys_and_values,
     chat_template=chat_templates.CHATML,
     template_name="ChatML",
 )

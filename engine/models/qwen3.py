@@ -14,7 +14,7 @@ from engine import chat_templates
 from engine.cache import KVCache
 from engine.capture import LayerCapture
 from engine.models import llama
-from engine.models.base import Architecture, GGUFLayout, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, keys_and_values, llama_like_config
 
 
 class Attention(llama.Attention):
@@ -52,11 +52,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("qwen3",),
-    hf_class="Qwen3ForCausalLM",
+    hf_classes={"qwen3": "Qwen3ForCausalLM"},
     args=llama.ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),
     config_from_gguf=llama_like_config,
+    cached_token=keys_and_values,
     chat_template=chat_templates.CHATML,
     template_name="ChatML",
 )

@@ -20,7 +20,7 @@ import mlx.nn as nn
 
 from engine import chat_templates
 from engine.models import llama, qwen3
-from engine.models.base import Architecture, GGUFLayout, GGUFMeta, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, GGUFMeta, keys_and_values, llama_like_config
 from engine.models.experts import SwitchGLU, stack_experts
 
 
@@ -101,11 +101,12 @@ GGUF_LAYER_NAMES = {
 
 ARCHITECTURE = Architecture(
     names=("qwen3_moe", "qwen3moe"),
-    hf_class="Qwen3MoeForCausalLM",
+    hf_classes={"qwen3_moe": "Qwen3MoeForCausalLM"},
     args=ModelArgs,
     model=Model,
     gguf=GGUFLayout(GGUF_LAYER_NAMES),
     config_from_gguf=config_from_gguf,
+    cached_token=keys_and_values,
     chat_template=chat_templates.CHATML,
     template_name="ChatML",
 )

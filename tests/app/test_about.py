@@ -32,7 +32,7 @@ def test_about_names_the_model_its_licence_and_the_folders(tmp_path):
     licence.write_text("terms")
     places = Places(data=tmp_path / "data", config=tmp_path / "config", models=tmp_path)
     info = about_info({"display_name": "Gemma 3 270M", "license": "gemma", "license_file": str(licence)}, places)
-    assert (info.version, info.model, info.model_license, info.license_file) == (VERSION, "Gemma 3 270M", "gemma", licence)
+    assert (info.version, info.model, info.model_license, info.license_file) == (VERSION, "Gemma 3 270M", "Gemma Terms of Use (not Apache-2.0)", licence)
     assert info.mlx.startswith("MLX ") and info.qt.startswith("Qt ") and info.python.count(".") == 2
     assert info.places == places
     undeclared = about_info({"display_name": "x"}, None)

@@ -64,7 +64,7 @@ def _n_params(name: str) -> int:
 def test_gguf_row_from_metadata(tiny):
     row = describe_gguf(tiny["gguf"], "Glassbox")
     assert row.supported, row.problem
-    assert (row.name, row.architecture, row.format) == ("tiny qwen3", "qwen3", "gguf")
+    assert (row.name, row.architecture, row.format) == ("qwen3", "qwen3", "gguf")  # its file's name, not "tiny qwen3"
     assert row.quantization == "Q8_0"
     assert row.context_length == tiny_config("qwen3")["max_position_embeddings"] == 256
     assert row.file_bytes == tiny["gguf"].stat().st_size
@@ -77,8 +77,8 @@ def test_memory_estimate_follows_the_cpu_policy(monkeypatch):
     """Weights the loader expands to float32 on this CPU are counted as float32, else as stored."""
     import engine.loading
 
-    config = {"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
-              "max_position_embeddings": 100}
+    config = {"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "head_dim": 8, "max_position_embeddings": 100}
     kv = 2 * 2 * 2 * 8 * 4 * 100
     monkeypatch.setattr(engine.loading.WeightPolicy, "expand", lambda self, n, quantized=True: True)
     assert memory_estimate(1000, config, 2000, True) == 8000 + kv + RUNTIME_BYTES
@@ -86,11 +86,21 @@ def test_memory_estimate_follows_the_cpu_policy(monkeypatch):
     assert memory_estimate(1000, config, 2000, True) == 1000 + kv + RUNTIME_BYTES
 
 
+def test_memory_estimate_counts_the_cache_the_architecture_keeps(tmp_path):
+    """DeepSeek's multi-head latent attention caches the compressed latent and the RoPE key
+    (3 layers × (64 + 32) floats per token here), not 2 × heads × head_dim per layer."""
+    row = describe_folder(write_hf("deepseek_v3", tmp_path / "ds"), "Added folder")
+    assert row.supported, row.problem
+    latent_cache = 256 * 3 * (64 + 32) * 4  # its whole 256-token context, float32
+    assert memory_estimate(0, tiny_config("deepseek_v3")) == latent_cache + RUNTIME_BYTES
+    assert row.memory_bytes == row.parameters * 4 + latent_cache + RUNTIME_BYTES  # float32 weights
+
+
 def test_hf_folder_row_from_metadata(tiny):
-    row = describe_folder(tiny["hf"], "Hugging Face", "google/gemma-3-tiny")
+    row = describe_folder(tiny["hf"], "Hugging Face")
     assert row.supported, row.problem
     assert (row.name, row.architecture, row.format, row.quantization) == (
-        "google/gemma-3-tiny", "gemma3", "safetensors", "F32")
+        tiny["hf"].name, "gemma3", "safetensors", "F32")
     assert row.parameters == _n_params("gemma3")
     assert row.context_length == 256
 

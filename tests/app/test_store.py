@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from app import paths
+from app.search_words import matched_spans
 from app.store import (
     INTERRUPTED,
     MIGRATIONS,
@@ -162,7 +163,7 @@ def test_reply_stats_round_trip_as_plain_json_with_nan_as_null(store):
     }  # fmt: skip
     m = reply(store, c.id, "Hello", stats=stats)
     kept = store.message(m).stats
-    assert kept == {k: v for k, v in stats.items() if k not in ("elapsed_s", "kv_bytes", "not_json")} | {
+    assert kept == {k: v for k, v in stats.items() if k not in ("elapsed_s", "not_json")} | {
         "tokens_per_s": None
     }
     assert json.loads(store.query("SELECT stats FROM messages WHERE id = ?", (m,))[0][0])["tokens_per_s"] is None
@@ -368,9 +369,19 @@ def test_search_finds_messages_across_conversations_with_snippets(store):
     store.add_user_message(b.id, "Recipe for pancakes")
     hits = store.search("penguin")  # a prefix of the stored words
     assert {h.conversation_id for h in hits} == {a.id}
-    assert len(hits) == 2 and all("[Penguins]" in h.snippet or "[penguins]" in h.snippet for h in hits)
+    assert sorted(h.text for h in hits) == ["How do penguins keep warm in Antarctica?",
+                                            "Penguins huddle together and have dense feathers."]  # fmt: skip
+    assert sorted(h.text[s : s + n] for h in hits for s, n in matched_spans(h.text, "penguin")) == ["Penguins",
+                                                                                                   "penguins"]  # fmt: skip
     assert store.search("pancakes")[0].conversation_title == "Recipe for pancakes"
     assert store.search("penguins pancakes") == []  # all words must match
+
+
+def test_the_matched_words_are_found_as_the_index_matches_them():
+    text = "Café, CAFÉ! The cafeteria's mu_value; a decaf."
+    assert [text[s : s + n] for s, n in matched_spans(text, "cafe")] == ["Café", "CAFÉ", "cafeteria"]
+    assert [text[s : s + n] for s, n in matched_spans(text, "val mu")] == ["mu", "value"]  # "_" splits words
+    assert matched_spans(text, "") == matched_spans(text, "!?") == []
 
 
 def test_search_sees_streamed_text_and_survives_hostile_queries(store):

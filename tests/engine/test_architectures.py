@@ -17,7 +17,14 @@ from engine.loading import WeightPolicy, load
 from engine.models import get_architecture
 from engine.prompt_cache import PromptCache
 from engine.sampling import GREEDY
-from tests.engine.checkpoints import ARCHITECTURES, PROBE_TOKENS, tiny_model, write_gguf, write_hf
+from tests.engine.checkpoints import (
+    ARCHITECTURES,
+    PROBE_TOKENS,
+    tiny_config,
+    tiny_model,
+    write_gguf,
+    write_hf,
+)
 
 FLOAT32 = WeightPolicy("float32")
 TOKENS = mx.array([PROBE_TOKENS])
@@ -146,14 +153,65 @@ def test_mlx_quantized_folder_loads_as_stored_and_expanded(name, bits, tmp_path)
     assert max_diff(logits(expanded.model), reference) < 1e-4
 
 
+# What Hugging Face calls each architecture's causal-LM class (written here, not read from the files)
+HF_CLASSES = {
+    "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM", "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
+    "deepseek_v2": "DeepseekV2ForCausalLM", "gpt_oss": "GptOssForCausalLM",
+}
+
+
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_export_writes_the_architecture_and_loads_back(name, tmp_path):
+@pytest.mark.parametrize("source", ["hf", "gguf"])
+def test_export_writes_the_architecture_and_loads_back(name, source, tmp_path):
+    """Exported from either format, the folder names the checkpoint's own class and type (a
+    DeepSeek V2 checkpoint is not written as V3) and loads back as the same model."""
     import json
 
     from engine.export import export_folder
 
-    lm = load(write_hf(name, tmp_path / "hf"), FLOAT32)
+    path = write_hf(name, tmp_path / "hf") if source == "hf" else write_gguf(name, tmp_path / "m.gguf")
+    lm = load(path, FLOAT32)
     out = export_folder(lm, tmp_path / "out")
     config = json.loads((out / "config.json").read_text())
-    assert config["architectures"] == [get_architecture(name).hf_class] and config["model_type"] == name
-    assert max_diff(logits(load(out, FLOAT32).model), logits(lm.model)) < 1e-5
+    assert config["architectures"] == [HF_CLASSES[name]] and config["model_type"] == name
+    back = load(out, FLOAT32)
+    assert back.info.architecture == name
+    assert max_diff(logits(back.model), logits(lm.model)) < 1e-5
+
+
+def test_an_architecture_file_names_no_class_for_a_type_it_does_not_build():
+    with pytest.raises(ValueError, match="names no exported class for 'deepseek2'"):
+        get_architecture("deepseek2").hf_class("deepseek2")
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("kind,bits", [("plain", 8), ("quantized", 8), ("quantized", 4)])
+def test_the_architecture_says_what_a_cached_token_costs(name, kind, bits):
+    """`Architecture.cached_token` (config values only, as Manage Models has before loading) equals
+    what the model's own caches hold after reading tokens: per token while no window is full; in
+    total, at most `held_bytes` once the sliding windows (8 here) are passed, and exactly that
+    without windows."""
+    from engine.cache import cache_nbytes
+
+    model = tiny_model(name)
+    token = get_architecture(name).cached_token(tiny_config(name))
+    try:
+        caches = model.make_cache(kind, bits=bits)
+        short = logits(model, TOKENS[:, :4], caches)
+    except ValueError:  # a quantized cache needs widths divisible by 32: the estimate refuses too
+        with pytest.raises(ValueError):
+            token.bytes(kind, bits)
+        return
+    assert short.shape[1] == 4 and cache_nbytes(caches) == 4 * token.bytes(kind, bits) > 0
+    caches = model.make_cache(kind, bits=bits)
+    logits(model, TOKENS, caches)
+    held, bound = cache_nbytes(caches), token.held_bytes(TOKENS.shape[1], kind, bits)
+    assert held == bound if not token.windowed else 4 * token.bytes(kind, bits) < held <= bound
+
+
+def test_the_latent_cache_costs_what_deepseek_says_not_full_keys_and_values():
+    token = get_architecture("deepseek_v3").cached_token(tiny_config("deepseek_v3"))
+    assert token.bytes() == 3 * (64 + 32) * 4  # layers × (latent + RoPE key) × float32
+    assert token.formula == "3 layers × (64 latent + 32 RoPE key)"

@@ -239,3 +239,48 @@ def test_after_a_zoom_a_table_still_keeps_its_words_whole(qtbot, launch):
     text = app.window.transcript.views[1].text
     qtbot.waitUntil(lambda: all(on_one_line(text, str(1_000_000 + i)) for i in range(12)))
     QTest.keyClick(app.window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+
+
+ENDS_IN_CODE = f"Here it is:\n\n```\nshort()\n{LONG.strip()}\n```"  # no language, the reply's last line is long
+
+
+def at_column_zero(text) -> bool:
+    """Every code block is drawn from its first column: offset 0, and its first character at the left."""
+    shown = text.toPlainText()
+    first = point_of(text, shown.index("result"))
+    return text.code_scroll().offsets == [0] and 0 <= first.x() < text.viewport().width() // 4
+
+
+def test_a_code_block_starts_at_its_first_column_live_reopened_and_resized(qtbot, launch, tmp_path):
+    app = launch(FakeBackend(reply=ENDS_IN_CODE))
+    app.window.resize(640, 800)
+    qtbot.waitUntil(lambda: app.window.width() == 640)
+    ask(qtbot, app, "Code")
+    text = app.window.transcript.views[1].text
+    assert text.code_scroll().bars[0].maximum() > 0  # it is wider than the view
+    qtbot.wait(50)
+    assert at_column_zero(text)  # as it arrived
+    app.window.resize(700, 800)  # re-laid out
+    qtbot.waitUntil(lambda: app.window.width() == 700)
+    assert at_column_zero(text)
+    app.window.new_chat()
+    ask(qtbot, app, "Other")
+    listing = app.window.sidebar.list
+    QTest.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     listing.visualItemRect(listing.item(1)).center())  # fmt: skip
+    text = app.window.transcript.views[1].text
+    qtbot.wait(50)
+    assert at_column_zero(text)  # reopened
+    # the user's own scroll stays through a re-layout (clamped to what the code has to show)
+    assert wheel(text.viewport(), text.code_scroll().band_rect(0).center(), -120, 0)
+    moved = text.code_scroll().offsets[0]
+    assert moved > 0
+    app.window.resize(660, 800)
+    qtbot.waitUntil(lambda: app.window.width() == 660)
+    qtbot.wait(50)
+    assert text.code_scroll().offsets[0] == min(moved, text.code_scroll().bands[0].max_offset) > 0
+    app.close()
+    again = launch(FakeBackend(reply=ENDS_IN_CODE), profile=tmp_path)  # restarted: the last conversation reopens
+    text = again.window.transcript.views[-1].text
+    qtbot.wait(50)
+    assert text.code_scroll().bars[0].maximum() > 0 and at_column_zero(text)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractScrollArea, QTableWidget
 
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
-from ui.inspector.dock import NO_STEP
+from ui.inspector.dock import INSPECTOR_MIN_WIDTH, INSPECTOR_READABLE, NO_STEP
 
 TIMEOUT_MS = 120000
 
@@ -17,6 +18,15 @@ TIMEOUT_MS = 120000
 def _right_edge(window, widget) -> int:
     """Where `widget`'s right edge is, in the window's coordinates."""
     return widget.mapTo(window, QPoint(widget.width(), 0)).x()
+
+
+def _parents(widget, top) -> list:
+    """`widget`'s ancestors up to (without) `top`."""
+    out, p = [], widget.parentWidget()
+    while p is not None and p is not top:
+        out.append(p)
+        p = p.parentWidget()
+    return out
 
 
 def _ctrl_i(window) -> None:
@@ -35,30 +45,56 @@ def test_the_docked_inspector_fits_the_window_and_panes_give_way(qtbot, launch, 
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
         window.panel.inspect_button.click()  # "Inspect this step…"
     inspector = window.inspector.inspector
-    inspector.select_step("6 ·")  # attention: the widest table
+    dock = window.inspector
     qtbot.wait(100)
     assert window.width() == width  # the window did not grow past its size (off the screen)
-    dock = window.inspector
-    assert _right_edge(window, dock) <= window.width()
+    # docked where the window has room for it, else a window of its own: never a clipped sliver
+    assert dock.width() >= INSPECTOR_READABLE
+    if not dock.isFloating():
+        assert _right_edge(window, dock) <= window.width()
+        assert window.panes.chat_width() >= window.panes.chat_min or not (window.panes.is_open(0) or window.panes.is_open(2))
+    # every view lays out to the width it gets: nothing is wider than the Inspector, and nothing
+    # but a table or the steps list scrolls sideways (no scroll area around the views)
+    for row in range(len(inspector.views)):
+        inspector.steps.setCurrentRow(row)
+        qtbot.wait(20)
+        view = inspector.views[row]
+        assert view.isVisible() and _right_edge(dock, view) <= dock.width(), view.title
+        assert view.minimumSizeHint().width() <= view.width(), view.title
+        sideways = [a for a in dock.findChildren(QAbstractScrollArea) if a.horizontalScrollBar().isVisible()]
+        assert all(isinstance(a, QTableWidget) and view.isAncestorOf(a) for a in sideways), view.title
+        assert not any(isinstance(p, QAbstractScrollArea) for p in _parents(view, dock))
     export = inspector.export_button
-    assert export.isVisible() and _right_edge(window, export) <= window.width() or dock.widget().horizontalScrollBar().maximum() > 0
-    assert window.panes.chat_width() >= window.panes.chat_min or not (window.panes.is_open(0) or window.panes.is_open(2))
+    assert export.isVisible() and _right_edge(dock, export) <= dock.width()
+    if width == 1180:  # made narrow by hand: the steps list makes way for a drop-down, views still fit
+        dock.setFloating(True)
+        dock.resize(INSPECTOR_MIN_WIDTH + 40, 700)
+        qtbot.waitUntil(lambda: inspector.step_box.isVisible() and not inspector.steps.isVisible())
+        inspector.step_box.setCurrentIndex(5)
+        attention = inspector.views[5]
+        assert inspector.stack.currentWidget() is attention and attention.table.rowCount() > 0
+        qtbot.wait(20)
+        assert attention.minimumSizeHint().width() <= attention.width() and _right_edge(dock, attention) <= dock.width()
+        assert attention.heads_label.width() <= attention.width()  # the heat map is drawn to the width
 
-    # turning the panel on again: the Inspector gives up room, the chat keeps its minimum
-    if window.panes.is_open(2):
+    if not dock.isFloating():  # turning the panel on again: the Inspector gives up room, the chat keeps its minimum
+        if window.panes.is_open(2):
+            window.panel_action.trigger()
         window.panel_action.trigger()
-    window.panel_action.trigger()
-    qtbot.wait(50)
-    assert window.panes.is_open(2) and window.panel_action.isChecked()
-    assert window.panes.chat_width() >= window.panes.chat_min
-    assert window.width() == width and _right_edge(window, dock) <= window.width()
+        qtbot.wait(50)
+        assert window.panes.is_open(2) and window.panel_action.isChecked()
+        assert window.panes.chat_width() >= window.panes.chat_min
+        assert window.width() == width and _right_edge(window, dock) <= window.width()
 
     # View > Inspector is a checkable toggle, and Ctrl+I closes what it opened
     assert window.inspector_action.isCheckable() and window.inspector_action.isChecked()
     window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     _ctrl_i(window)
     qtbot.waitUntil(lambda: not dock.isVisible())
     assert not window.inspector_action.isChecked()
+    window.activateWindow()  # a closed Inspector window hands the focus back (the window manager's part)
+    qtbot.waitUntil(window.isActiveWindow)
     _ctrl_i(window)
     qtbot.waitUntil(dock.isVisible)
     assert window.inspector_action.isChecked()
@@ -98,7 +134,9 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     rows = [(tokens.item(r, 2).text(), tokens.item(r, 3).text()) for r in range(tokens.rowCount())]
     ends = [piece.removeprefix("★ ") for piece, part in rows if piece.startswith("★ end of")]
     assert ends[:2] == ["end of the system prompt", "end of your message"]
-    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part == "prompt"]
+    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
+    assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
+        "system prompt and memories", "your message", "reply"]  # where the tokens went, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None
@@ -118,3 +156,23 @@ def test_a_pane_folded_for_the_inspector_comes_back_after_a_restart(qtbot, launc
     qtbot.waitUntil(lambda: again.window.width() == 1180)
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert again.window.panel_action.isChecked()
+
+
+def test_a_closed_inspector_does_not_follow_the_reply(qtbot, launch):
+    """Following costs the model thread an inspection per token: only while the Inspector is seen."""
+    app = launch(FakeBackend())
+    window = app.window
+    service = window.inspector.inspector.service
+    window.inspector_action.trigger()  # View → Inspector
+    window.inspector.inspector.follow_box.setChecked(True)
+    assert service.follow
+    window.inspector_action.trigger()  # closed: the box stays ticked, nothing is followed
+    qtbot.waitUntil(lambda: not window.inspector.isVisible())
+    assert window.inspector.inspector.follow_box.isChecked() and not service.follow
+    sent = []
+    service._worker.submit_inspection = lambda request_id, request: sent.append(request)  # what would be asked
+    ask(qtbot, app, "Hello there")
+    assert not sent
+    window.inspector_action.trigger()  # opened again: it follows again
+    qtbot.waitUntil(window.inspector.isVisible)
+    assert service.follow

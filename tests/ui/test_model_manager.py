@@ -43,7 +43,12 @@ def _open_dialog(qtbot, app) -> ModelManagerDialog:
     action.trigger()
     dialog = next(d for d in app.window.findChildren(ModelManagerDialog) if d.isVisible())
     qtbot.waitExposed(dialog)
+    _wait_for_scan(qtbot, dialog)
     return dialog
+
+
+def _wait_for_scan(qtbot, dialog: ModelManagerDialog) -> None:
+    qtbot.waitUntil(lambda: not dialog.scanning, timeout=LOAD_MS)
 
 
 def _cells(dialog: ModelManagerDialog, row: int) -> dict[str, str]:
@@ -111,11 +116,13 @@ def test_added_folders_are_kept_in_settings_and_listed(qtbot, launch, machine, t
     mine.mkdir()
     shutil.copy(machine, mine / "copy.gguf")
     dialog.add_folder(str(mine))
+    _wait_for_scan(qtbot, dialog)
     assert app.controller.settings.app.model_folders == (str(mine),)
     assert [dialog.folders.item(i).text() for i in range(dialog.folders.count())] == [str(mine)]
     assert any(r.source == "Added folder" and r.spec == str(mine / "copy.gguf") for r in dialog.rows())
     dialog.folders.setCurrentRow(0)
     dialog.remove_button.click()
+    _wait_for_scan(qtbot, dialog)
     assert app.controller.settings.app.model_folders == ()
     assert not any(r.source == "Added folder" for r in dialog.rows())
 
@@ -129,3 +136,79 @@ def test_the_loaded_mark_compares_files_not_specs(tmp_path):
     # the default model is loaded by the spec "default"; the worker reports its path
     assert _same_model(str(tmp_path / "link.gguf"), str(model))
     assert not _same_model(str(model), "default") and not _same_model(str(model), None)
+
+
+def test_the_loaded_model_has_one_name_in_the_status_bar_manage_models_and_about(qtbot, launch, machine, tmp_path):
+    """LM Studio's layout names the model by publisher/repo/file (not the name inside its metadata,
+    "tiny qwen3", nor its bare file name): the same words wherever the window names it."""
+    from app.about import about_info
+    from app.backend import EngineBackend
+    from app.model_names import display_name
+
+    app = launch(EngineBackend(data_dir=tmp_path / "engine"), model=str(machine))
+    name = display_name(machine)
+    assert name == f"{PUBLISHER}/Qwen3-tiny-GGUF/Qwen3-tiny-Q8_0"
+    assert app.controller.model_info["display_name"] == name
+    assert app.window.status.model_label.text().startswith(f"{name} · ")  # as written, markup shown as text
+    dialog = _open_dialog(qtbot, app)
+    loaded = [r for r in range(dialog.table.rowCount()) if _cells(dialog, r)["Note"] == "loaded now"]
+    assert [_cells(dialog, r)["Name"] for r in loaded] == [name]
+    dialog.close()
+    assert about_info(app.controller.model_info, None).model == name  # what Help → About shows
+
+
+def test_the_scan_runs_off_the_gui_thread_with_progress_and_the_window_answers(
+        qtbot, launch, machine, tmp_path, monkeypatch):
+    """A large folder (many GGUF files) is read on the scan's thread: while a file's header is
+    being read (held here until the test lets it go) the dialog shows where it is looking, keeps
+    answering (typing in the table's search moves the selection, Close closes), and a scan
+    abandoned by closing never fills a closed dialog."""
+    import threading
+
+    monkeypatch.setattr(model_library, "available_memory", lambda: 64 * 10**9)
+    big = tmp_path / "big folder"
+    big.mkdir()
+    for i in range(40):
+        shutil.copy(machine, big / f"model-{i:02}.gguf")
+    readers: set[threading.Thread] = set()
+    held, release = threading.Event(), threading.Event()
+    describe = model_library.describe_gguf
+
+    def slow_describe(path, *args, **kwargs):
+        readers.add(threading.current_thread())
+        if path.parent == big and not held.is_set():
+            held.set()
+            release.wait(30)
+        return describe(path, *args, **kwargs)
+
+    monkeypatch.setattr(model_library, "describe_gguf", slow_describe)
+    app = launch(FakeBackend(), model_folders=(str(big),))
+    action = next(a for menu in app.window.menuBar().actions() for a in menu.menu().actions()
+                  if a.text() == "&Manage Models…")
+    action.trigger()
+    dialog = next(d for d in app.window.findChildren(ModelManagerDialog) if d.isVisible())
+    qtbot.waitUntil(held.is_set, timeout=LOAD_MS)
+    # the scan is stuck inside a file of the big folder; the GUI thread is free
+    qtbot.waitUntil(lambda: "Added folder: " in dialog.message.text(), timeout=LOAD_MS)
+    assert dialog.scanning and dialog.progress.isVisible()
+    assert dialog.message.text() == f"Looking for models in Added folder: {big} (7 of 7 places)…"
+    assert dialog.progress.value() == 6 and dialog.progress.maximum() == 7
+    QTest.keyClick(dialog.folders, Qt.Key.Key_Down)  # the folder list answers keys meanwhile
+    assert dialog.folders.currentRow() == 0 and dialog.remove_button.isEnabled()
+    release.set()
+    _wait_for_scan(qtbot, dialog)
+    assert threading.main_thread() not in readers and readers
+    assert sum(r.spec.startswith(str(big)) for r in dialog.rows()) == 40
+    assert dialog.message.text() == "42 models found, 41 Glassbox can open. Double-click one to open it."
+
+    # closed while scanning: the abandoned scan never reports
+    held.clear(), release.clear()
+    dialog.refresh()
+    qtbot.waitUntil(held.is_set, timeout=LOAD_MS)
+    shown = dialog.rows()
+    dialog.reject()
+    release.set()
+    scan_thread = dialog.scan.thread
+    qtbot.waitUntil(lambda: not scan_thread.is_alive(), timeout=LOAD_MS)
+    qtbot.wait(50)
+    assert dialog.rows() == shown and dialog.scanning

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.text_format import visible_piece
 
@@ -34,8 +42,11 @@ class StepView(QWidget):
         table.setHorizontalHeaderLabels(headers)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().setVisible(False)
-        table.horizontalHeader().setStretchLastSection(True)
-        table.horizontalHeader().setResizeContentsPrecision(100)  # sized from 100 rows, not all 1,000
+        header = table.horizontalHeader()
+        header.setResizeContentsPrecision(100)  # sized from 100 rows, not all 1,000
+        # the last column takes what is left of the view's width (its long text is elided, whole in
+        # its tooltip): a table never scrolls sideways in an Inspector as wide as its other columns
+        header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
         self.layout_.addWidget(table, 1)
         return table
 
@@ -44,9 +55,13 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
     """Put `rows` (already formatted strings or numbers) into `table`."""
     table.setUpdatesEnabled(False)
     table.setRowCount(len(rows))
+    last = table.columnCount() - 1
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(str(value)))
+            item = QTableWidgetItem(str(value))
+            if c == last:
+                item.setToolTip(item.text())  # the last column may be elided to the view's width
+            table.setItem(r, c, item)
     table.resizeColumnsToContents()
     table.setUpdatesEnabled(True)
 

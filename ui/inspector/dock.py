@@ -1,22 +1,30 @@
 """The Inspector dock: the pipeline's steps on the left, the selected step's view on the right, and
-a strip on top that traces the inspected token's path with the real shapes."""
+a strip on top that traces the inspected token's path with the real shapes.
+
+Every view lays out to the width it is given (no scroll area around the Inspector: a table scrolls
+itself, an image is drawn to the width); below `NARROW` pixels the steps list gives its room to the
+view and the steps are chosen from a drop-down above it. Reports are shown latest-wins, at most one
+every `REFRESH_MS` (a followed reply sends one per token), only the open view is filled, and only
+that view takes part in the layout, so a report costs one view's work however many steps there are.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
-    QScrollArea,
+    QSizePolicy,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )  # fmt: skip
@@ -43,8 +51,48 @@ def path_strip(report: dict) -> str:
 
 
 NO_STEP = "No step selected: right-click a token of a reply and choose Inspect."
-INSPECTOR_MIN_WIDTH = 300  # the dock's narrowest: its content scrolls inside below its own size
+INSPECTOR_MIN_WIDTH = 300  # the dock's narrowest: every view still lays out to it
+INSPECTOR_READABLE = 520  # narrower than this, the Inspector opens as its own window instead of docked
 INSPECTOR_SHARE = 0.45  # the part of the window a docked Inspector opens with
+FLOATING_SIZE = (780, 720)  # the Inspector's own window, when it opens as one
+NARROW = 720  # below this the steps list makes way for a drop-down above the view
+REFRESH_MS = 200  # reports that come faster than this (a followed reply) are shown latest-wins
+
+
+class StepPages(QWidget):
+    """The views, one shown at a time. Unlike a QStackedWidget, the hidden views take no part in
+    the layout: a QStackedWidget asks all thirteen for their sizes (every wrapped paragraph laid
+    out again) whenever one label of the shown view changes."""
+
+    def __init__(self, views: list[StepView], parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._views = views
+        for view in views:
+            view.hide()
+            layout.addWidget(view)
+        self._current = -1
+
+    def setCurrentIndex(self, index: int) -> None:
+        if index == self._current or not 0 <= index < len(self._views):
+            return
+        if self._current >= 0:
+            self._views[self._current].hide()
+        self._current = index
+        self._views[index].show()
+
+    def currentIndex(self) -> int:
+        return self._current
+
+    def currentWidget(self) -> StepView | None:
+        return self._views[self._current] if self._current >= 0 else None
+
+    def count(self) -> int:
+        return len(self._views)
+
+    def widget(self, index: int) -> StepView:
+        return self._views[index]
 
 
 class InspectorWidget(QWidget):
@@ -79,24 +127,39 @@ class InspectorWidget(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.status_label)  # its own row, wrapped: it never widens the Inspector
         self.steps = QListWidget()
-        widest = self.steps.fontMetrics().horizontalAdvance("13 · The loop and the KV cache") + 40
-        self.steps.setMinimumWidth(widest // 2)  # never squeezed to a sliver; the view beside it scrolls
-        self.steps.setMaximumWidth(widest)
-        self.stack = QStackedWidget()
+        widest = max(self.steps.fontMetrics().horizontalAdvance(v.title) for v in self.views) + 24
+        self.steps.setFixedWidth(widest)  # every title whole; below NARROW the drop-down replaces it
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.step_box = QComboBox()  # the steps, in a narrow Inspector (the list's room goes to the view)
+        self.step_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.step_box.setMinimumContentsLength(12)
+        self.step_box.hide()
+        self.stack = StepPages(self.views)
         for view in self.views:
             self.steps.addItem(view.title)
-            self.stack.addWidget(view)
+            self.step_box.addItem(view.title)
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.currentRowChanged.connect(self._sync_box)
         self.steps.currentRowChanged.connect(self._refresh)
+        self.step_box.currentIndexChanged.connect(self.steps.setCurrentRow)
         self._report: dict | None = None
+        self._pending: dict | None = None  # a report not shown yet (latest wins)
+        self._shown_at = -1e9  # perf_counter() of the last report shown
+        self._show_timer = QTimer(self)
+        self._show_timer.setSingleShot(True)
+        self._show_timer.timeout.connect(self._show_pending)
         self._stale: set[StepView] = set()  # views not yet filled from the newest report
         self.steps.setCurrentRow(7)  # the logit lens: the answer forming, the best first look
+        layout.addWidget(self.step_box)
         self.split = split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
         split.addWidget(self.steps)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
         layout.addWidget(split, 1)
         layout.addStretch(0)  # with no step (the views hidden) the lines above stay at the top
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # it takes the width it gets
+        self._narrow: bool | None = None
 
         self.attention.map_requested.connect(self._ask_map)
         self.attention.stop_requested.connect(service.stop_map)
@@ -107,7 +170,7 @@ class InspectorWidget(QWidget):
         service.analogy_ready.connect(self.view(EmbeddingView).show_analogy)
         self.sampling.settings_changed.connect(service.playground)
         self.sampling.use_settings.connect(self._use_settings)
-        service.step_ready.connect(self.show_report)
+        service.step_ready.connect(self.receive_report)
         service.map_ready.connect(self._on_map)
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
@@ -137,18 +200,75 @@ class InspectorWidget(QWidget):
         self.steps.setCurrentRow(row)
         return self.views[row]
 
+    @property
+    def narrow(self) -> bool:
+        """True while the steps are chosen from the drop-down (the Inspector is narrower than NARROW)."""
+        return bool(self._narrow)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._set_narrow(event.size().width() < NARROW)
+
+    def _set_narrow(self, narrow: bool) -> None:
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        self.steps.setVisible(not narrow)
+        self.step_box.setVisible(narrow and self.split.isVisible())
+
+    def _sync_box(self, row: int) -> None:
+        self.step_box.blockSignals(True)
+        self.step_box.setCurrentIndex(row)
+        self.step_box.blockSignals(False)
+
+    def receive_report(self, report: dict) -> None:
+        """A report from the worker: shown now, unless one was shown less than REFRESH_MS ago (a
+        followed reply), then once that time is up, the newest of those that came meanwhile. A
+        hidden Inspector keeps it for when it is opened."""
+        self._pending = report
+        if not self.isVisible():
+            return
+        wait_ms = REFRESH_MS - 1000 * (time.perf_counter() - self._shown_at)
+        if wait_ms <= 0 and not self._show_timer.isActive():
+            self._show_pending()
+        elif not self._show_timer.isActive():
+            self._show_timer.start(max(1, int(wait_ms)))
+
+    def _show_pending(self) -> None:
+        report, self._pending = self._pending, None
+        if report is not None:
+            self.show_report(report)
+
+    def flush(self) -> None:
+        """Show a report still waiting for its turn now (a step was opened, the Inspector shown)."""
+        self._show_timer.stop()
+        self._show_pending()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not None and not self._show_timer.isActive():
+            self._show_timer.start(0)
+
     def show_report(self, report: dict) -> None:
+        self._shown_at = time.perf_counter()
         self.strip.setText(path_strip(report))
         k = report["token_index"]
-        where = f"Token {k + 1} of the reply" if k is not None else f"Position {report['position'] + 1:,} (your message)"
+        whose = "the API request's reply" if report["source"] == "request" else "the reply"
+        where = f"Token {k + 1} of {whose}" if k is not None else f"Position {report['position'] + 1:,} (your message)"
         self._set_status(
             f"{where} · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
         )
         self.export_button.setEnabled(True)
         self.split.show()
+        self.step_box.setVisible(self.narrow)
         self._report, self._stale = report, set(self.views)
         self._refresh(self.stack.currentIndex())
+
+    def computing(self, text: str) -> None:
+        """Say what is being computed where no step is shown yet (instead of "No step selected")."""
+        if self._report is None and self._pending is None:
+            self.strip.setText(text)
 
     def clear(self) -> None:
         """Show no step (the conversation changed): nothing of another conversation stays on
@@ -157,27 +277,34 @@ class InspectorWidget(QWidget):
         self.strip.setText(NO_STEP)
         self._set_status("")
         self.export_button.setEnabled(False)
-        self._report, self._stale = None, set()
+        self._show_timer.stop()
+        self._report, self._pending, self._stale = None, None, set()
         self.split.hide()  # the views hold the old step's numbers until a new one is inspected
+        self.step_box.hide()
 
     def _refresh(self, row: int) -> None:
         """Fill the shown view from the newest report (the others wait until they are opened, so a
         followed reply redraws one view per token, not thirteen)."""
+        if self._pending is not None:  # a step opened while a report waits: the newest is shown
+            self.flush()
+            return
         view = self.views[row] if 0 <= row < len(self.views) else None
         if view is None or view not in self._stale:
             return
         self._stale.discard(view)
         view.show_report(self._report)
-        index = self.service.message_index
-        if index is not None and isinstance(view, LoopView | DetokenizationView):
-            message = self.service.controller.message(index)
+        records = self.service.reply_records() if isinstance(view, LoopView | DetokenizationView) else None
+        if records is not None:
+            tokens, stats = records
             if isinstance(view, LoopView):
-                view.show_records(message.tokens, message.stats)
+                view.show_records(tokens, stats)
             else:
-                view.show_records(message.tokens)
+                view.show_records(tokens)
 
     def _on_failed(self, message: str) -> None:
         self.attention.map_finished()  # a map that failed or was stopped gives its controls back
+        if self._report is None:
+            self.strip.setText(NO_STEP)
         self._set_status(message)
 
     def _set_status(self, text: str) -> None:
@@ -199,7 +326,7 @@ class InspectorWidget(QWidget):
             self._set_status("Only the last reply can continue with another token, once it has finished.")
 
     def _set_follow(self, on: bool) -> None:
-        self.service.follow = on
+        self.service.follow = on and self.isVisible()
 
     def _use_settings(self, sampling) -> None:
         controller = self.service.controller
@@ -220,12 +347,23 @@ class InspectorDock(QDockWidget):
         super().__init__("Inspector", parent)
         self.setObjectName("inspectorDock")
         self.inspector = InspectorWidget(service)
-        scroll = QScrollArea()  # the views may be wider than the room: they scroll, the window keeps its size
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.inspector)
-        self.setWidget(scroll)
+        self.setWidget(self.inspector)  # no scroll area around it: each view lays out to the width it gets
         self.setMinimumWidth(INSPECTOR_MIN_WIDTH)
+        self.visibilityChanged.connect(self._follow_only_when_seen)
+
+    def _follow_only_when_seen(self, visible: bool) -> None:
+        """A closed Inspector stops following (its worker time goes back to the reply); opened
+        again, it follows if its box is still ticked."""
+        self.inspector.service.follow = visible and self.inspector.follow_box.isChecked()
+
+    def open_floating(self, beside: QRect, screen: QRect) -> None:
+        """Float as a window of its own, FLOATING_SIZE (within the screen), to the right of `beside`
+        (the main window's frame) where the screen has room, else over its right part."""
+        self.setFloating(True)
+        w, h = min(FLOATING_SIZE[0], screen.width()), min(max(FLOATING_SIZE[1], beside.height()), screen.height())
+        x = beside.right() + 1 if beside.right() + 1 + w <= screen.right() + 1 else max(screen.left(), beside.right() + 1 - w)
+        y = min(max(screen.top(), beside.top()), screen.bottom() + 1 - h)
+        self.setGeometry(x, y, w, h)
 
     def preferred_width(self, window_width: int, keep: int) -> int:
         """The width to open with in a window `window_width` wide that must keep `keep` pixels
@@ -235,7 +373,15 @@ class InspectorDock(QDockWidget):
     def inspect(self, message_index: int, token_index: int) -> None:
         self.show()
         self.raise_()
+        self.inspector.computing(f"Computing token {token_index + 1:,} of the reply…")
         self.inspector.service.inspect_token(message_index, token_index)
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Inspect token `token_index` of an API request's reply (View → API Requests)."""
+        self.show()
+        self.raise_()
+        self.inspector.computing(f"Computing token {token_index + 1:,} of the API request's reply…")
+        self.inspector.service.inspect_request(served, token_index)
 
     def follow_click_in_message(self, message_index: int, char_index: int) -> None:
         """An open Inspector moves to a clicked position of a user's message (a closed one stays closed)."""
@@ -246,4 +392,5 @@ class InspectorDock(QDockWidget):
         """Inspect the token holding character `char_index` of the user message at `message_index`."""
         self.show()
         self.raise_()
+        self.inspector.computing("Computing the step at that position of your message…")
         self.inspector.service.inspect_message(message_index, char_index)

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -18,51 +19,47 @@ from PySide6.QtWidgets import (
 )
 
 from ui.inspector.base import StepView, fill, piece, whose_token
+from ui.inspector.scaled_image import ScaledImage, rgb_image
 from ui.inspector.tinted_text import TintedText, TintedToken
 from ui.text_format import percent, prompt_pieces, visible_piece
 
 CONTEXT_SHOWN = 2000  # tokens of the context drawn as tinted text (the latest ones)
 TABLE_ROWS = 100  # the heaviest weights listed
+HEAD_ROW = 8  # pixels per head in the every-head strip
+SIDE_BY_SIDE = 560  # narrower than this, the attention table and the full map stack up
 
 
-def _pixmap(rgb: np.ndarray, width: int, height: int) -> QPixmap:
-    """(H, W, 3) uint8 -> a pixmap scaled to width x height."""
-    h, w, _ = rgb.shape
-    bgra = np.empty((h, w, 4), dtype=np.uint8)
-    bgra[..., 0], bgra[..., 1], bgra[..., 2], bgra[..., 3] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 255
-    img = QImage(bgra.tobytes(), w, h, 4 * w, QImage.Format.Format_RGB32)
-    return QPixmap.fromImage(img.scaled(width, height))
-
-
-def strip_image(values: list[float], height: int = 18) -> QPixmap:
-    """A vector as a strip: red positive, blue negative, white zero."""
+def strip_image(values: list[float]) -> QImage:
+    """A vector as a one-pixel-high image, one pixel per number: red positive, blue negative,
+    white zero (drawn stretched to the view's width)."""
     v = np.asarray(values, dtype=np.float32)
     a = v / (float(np.abs(v).max()) or 1.0)
     fade = (255 * (1 - np.abs(a))).astype(np.uint8)
     full = np.full_like(fade, 255)
     rgb = np.stack([np.where(a > 0, full, fade), fade, np.where(a > 0, fade, full)], axis=-1)[None]
-    return _pixmap(rgb, max(len(v), 576), height)
+    return rgb_image(rgb)
 
 
-def heat_image(weights: np.ndarray, size: int = 300, allowed: np.ndarray | None = None) -> QPixmap:
-    """A (T, T) attention map: darker blue = more weight; what the mask hides (above the diagonal,
-    outside a sliding window) is grey."""
+def heat_image(weights: np.ndarray, allowed: np.ndarray | None = None) -> QImage:
+    """A (T, T) attention map, one pixel per cell: darker blue = more weight; what the mask hides
+    (above the diagonal, outside a sliding window) is grey."""
     T = weights.shape[0]
     w = np.sqrt(np.clip(weights / (float(weights.max()) or 1.0), 0.0, 1.0))
     fade = (255 * (1 - w)).astype(np.uint8)
     rgb = np.stack([fade, fade, np.full_like(fade, 255)], axis=-1)
     hidden = ~allowed if allowed is not None else np.triu(np.ones((T, T), dtype=bool), k=1)
     rgb[hidden] = 225
-    return _pixmap(rgb, size, size)
+    return rgb_image(rgb)
 
 
-def heads_image(weights: list[list[float]], width: int = 560, row: int = 8) -> QPixmap:
-    """Every head's row of weights for the selected token ((heads, keys)): one line per head."""
+def heads_image(weights: list[list[float]]) -> QImage:
+    """Every head's row of weights for the selected token ((heads, keys)): one pixel row per head,
+    one column per key, each row scaled to its own largest weight."""
     w = np.asarray(weights, dtype=np.float32)
     w = np.sqrt(np.clip(w / np.maximum(w.max(axis=1, keepdims=True), 1e-12), 0.0, 1.0))
     fade = (255 * (1 - w)).astype(np.uint8)
     rgb = np.stack([fade, fade, np.full_like(fade, 255)], axis=-1)
-    return _pixmap(rgb, max(width, w.shape[1]), row * w.shape[0])
+    return rgb_image(rgb)
 
 
 def tinted_tokens(
@@ -90,11 +87,13 @@ class EmbeddingView(StepView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.strip = QLabel()
+        self.strip = ScaledImage(height=18)
         self.layout_.addWidget(self.strip)
         self.table = self.add_table(["token", "id", "cosine"])
         row = QHBoxLayout()
         self.words = [QLineEdit(w) for w in (" king", " man", " woman")]
+        for box in self.words:
+            box.setMinimumWidth(40)  # three words and the button fit a narrow Inspector
         for sign, box in zip(("", "−", "+"), self.words, strict=True):
             if sign:
                 row.addWidget(QLabel(sign))
@@ -117,10 +116,14 @@ class EmbeddingView(StepView):
         emb = report["embedding"]
         vec = emb["vector"]
         norm = math.sqrt(sum(x * x for x in vec))
-        self.summary.setText(
-            f"“{piece(report, emb['token'])}” (id {emb['token']}) → a vector of {len(vec)} numbers, length {norm:.3f}."
+        text = (
+            f"This step reads “{piece(report, emb['token'])}” (id {emb['token']}, position {report['position']:,}): "
+            f"its row is a vector of {len(vec)} numbers, length {norm:.3f} — what enters the first block there."
         )
-        self.strip.setPixmap(strip_image(vec))
+        if report["token"] is not None:
+            text += f" It predicts the next token, “{piece(report, report['token'])}” (steps 8–9)."
+        self.summary.setText(text)
+        self.strip.set_image(strip_image(vec))
         fill(self.table, [[piece(report, i), i, f"{c:.4f}"] for i, c in emb["neighbours"]])
 
 
@@ -146,8 +149,10 @@ class PositionView(StepView):
 
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
+        reading = report["ids"][report["position"]]
         self.summary.setText(
-            f"Position {rope['position']:,} of at most {rope['context_length']:,} "
+            f"The token this step reads, “{piece(report, reading)}”, is at position {rope['position']:,} "
+            f"of at most {rope['context_length']:,} "
             f"({100 * (rope['position'] + 1) / rope['context_length']:.1f} % of the context). "
             f"Base {rope['base']:g}, head dimension {rope['head_dim']}: θᵢ = base^(−2i/{rope['head_dim']})."
         )
@@ -182,12 +187,15 @@ class AttentionView(StepView):
         for text, w in (("Layer", self.layer_box), ("Head", self.head_box)):
             row.addWidget(QLabel(text))
             row.addWidget(w)
-        row.addWidget(self.map_button)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.stop_button)
+        row.addStretch(1)
+        self.layout_.addLayout(row)
+        map_row = QHBoxLayout()  # its own row: the two rows fit a narrow Inspector
+        map_row.addWidget(self.map_button)
+        map_row.addWidget(self.progress, 1)
+        map_row.addWidget(self.stop_button)
         self.progress.hide()
         self.stop_button.hide()
-        self.layout_.addLayout(row)
+        self.layout_.addLayout(map_row)
         self.kind_label = QLabel()
         self.kind_label.setWordWrap(True)
         self.layout_.addWidget(self.kind_label)
@@ -200,16 +208,17 @@ class AttentionView(StepView):
         self.context_area.verticalScrollBar().rangeChanged.connect(self._scroll_to_end)
         self.layout_.addWidget(self.context_area, 3)
         self.heads_caption = QLabel()
+        self.heads_caption.setWordWrap(True)
         self.layout_.addWidget(self.heads_caption)
-        self.heads_label = QLabel()
+        self.heads_label = ScaledImage(height=HEAD_ROW)
         self.heads_label.setToolTip("Every head of this layer, one line each: its weights over the context")
         self.layout_.addWidget(self.heads_label)
-        lower = QHBoxLayout()
+        self.lower = lower = QBoxLayout(QBoxLayout.Direction.LeftToRight)  # top to bottom when narrow
         self.table = self.add_table(["position", "token", "weight"])
         self.layout_.removeWidget(self.table)
         lower.addWidget(self.table, 1)
-        self.map_label = QLabel()
-        self.map_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.map_label = ScaledImage(square=True, max_side=300)
+        self.map_label.hide()  # until a full map is asked for
         lower.addWidget(self.map_label)
         self.layout_.addLayout(lower, 3)
         self.layer_box.valueChanged.connect(self._redraw)
@@ -218,6 +227,13 @@ class AttentionView(StepView):
         self.stop_button.clicked.connect(self.stop_requested)
         self.report: dict | None = None
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        narrow = event.size().width() < SIDE_BY_SIDE
+        direction = QBoxLayout.Direction.TopToBottom if narrow else QBoxLayout.Direction.LeftToRight
+        if self.lower.direction() != direction:
+            self.lower.setDirection(direction)
+
     def _scroll_to_end(self, _low: int, high: int) -> None:
         if self._to_end:
             self._to_end = False
@@ -225,6 +241,7 @@ class AttentionView(StepView):
 
     def _ask_map(self) -> None:
         self.map_label.clear()
+        self.map_label.hide()
         self.progress.setRange(0, 0)  # busy until the first chunk reports
         self.progress.show()
         self.stop_button.show()
@@ -250,6 +267,7 @@ class AttentionView(StepView):
             box.setRange(0, top)
             box.blockSignals(False)
         self.map_label.clear()
+        self.map_label.hide()
         self._redraw()
 
     def rows(self) -> list[tuple[int, float]]:
@@ -301,7 +319,7 @@ class AttentionView(StepView):
                 f"Every head of layer {att['layer']} (one line each, head 0 on top) over positions "
                 f"{att['key_start']:,}–{r['position']:,}:"
             )
-            self.heads_label.setPixmap(heads_image(att["weights"]))
+            self.heads_label.set_image(heads_image(att["weights"]), HEAD_ROW * len(att["weights"]))
         else:
             self.heads_caption.setText("")
             self.heads_label.clear()
@@ -309,7 +327,8 @@ class AttentionView(StepView):
 
     def show_map(self, result: dict) -> None:
         self.map_finished()
-        self.map_label.setPixmap(heat_image(result["weights"], allowed=result.get("allowed")))
+        self.map_label.set_image(heat_image(result["weights"], allowed=result.get("allowed")))
+        self.map_label.show()
         window = result.get("window")
         self.map_label.setToolTip(
             f"Layer {result['layer']}, head {result['head']}: rows are queries, columns keys; grey is masked"

@@ -1,0 +1,150 @@
+"""What goes into the Glassbox bundle, and where: read by packaging/glassbox.spec at build time and
+by packaging/check_bundle.py on the built bundle. Runs in the build venv's Python (no app imports).
+
+MLX (docs/packaging.md, "MLX in the bundle"):
+- Its compiled module imports Python submodules PyInstaller cannot see (`mlx._reprlib_fix`): they
+  are listed as hidden imports.
+- libmlx is collected once. MLX finds its Metal library (`mlx.metallib`, macOS) beside the libmlx
+  it was loaded from (dladdr), so the two lie side by side in the one place the loader takes
+  libmlx from: on macOS PyInstaller rewrites every reference to `@rpath/<basename>` with the rpath
+  at the bundle's top folder, so both go there, as real files; a second copy or a link elsewhere
+  is what makes a bundle fail with "Failed to load the default metallib" although the file is in
+  it. On Linux (no metallib) libmlx stays in `mlx/lib/`, where `mlx/core*.so`'s RUNPATH
+  ($ORIGIN/lib) finds it, with PyInstaller's link to it in the top folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path, PurePath
+
+BUNDLE_ID = "org.glassbox.Glassbox"
+MACOS = sys.platform == "darwin"
+
+# Python modules the app never imports that PyInstaller would follow from its dependencies' optional
+# imports (each checked: nothing in engine/app/ui or the libraries' used paths needs them).
+UNUSED_MODULES = [
+    "tkinter", "unittest", "pydoc_data", "lib2to3", "setuptools", "pip", "distutils",
+    "mlx.extension", "mlx._distributed_utils",  # building MLX extensions, distributed launch
+    "IPython", "matplotlib", "pandas", "PIL", "scipy", "torch", "pytest", "hypothesis",
+    # Qt: the app uses QtCore, QtGui and QtWidgets only (tests/app/test_qt_modules.py for app/)
+    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
+    "PySide6.QtPdf", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtDBus", "PySide6.QtConcurrent",
+    "PySide6.QtPrintSupport", "PySide6.QtXml", "PySide6.QtHelp", "PySide6.QtDesigner", "PySide6.QtUiTools",
+    "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtMultimedia",
+]
+
+# Collected files the app does not use, by their path inside the bundle (PurePath.match patterns,
+# matched from the right; `.*` covers .so and .dylib). Each group says why it is not needed.
+QT = "PySide6/Qt"
+UNUSED_FILES = [
+    # platforms: a window needs xcb (X11), wayland or cocoa (macOS); offscreen runs --self-test;
+    # the framebuffer, EGL-fullscreen, VNC and Vulkan-display back ends are for kiosks and embedded
+    *(f"{QT}/plugins/platforms/libq{name}.*" for name in ("eglfs", "linuxfb", "minimal", "minimalegl",
+                                                             "vkkhrdisplay", "vnc")),
+    f"{QT}/plugins/egldeviceintegrations/*", f"{QT}/lib/libQt6EglFS*", f"{QT}/lib/libQt6EglFsKmsSupport*",
+    f"{QT}/plugins/generic/*",  # evdev/tslib/TUIO input, for the framebuffer back ends
+    # the GTK theme plugin pulls in GTK's whole stack (cairo, pango, gdk-pixbuf, ...); the app draws
+    # its own light/dark theme (ui/theme.py), and file dialogs go through the XDG portal plugin
+    f"{QT}/plugins/platformthemes/libqgtk3.*",
+    # image formats: the app shows SVG (icons, check marks) and PNG (built into QtGui) only
+    *(f"{QT}/plugins/imageformats/libq{name}.*" for name in ("gif", "icns", "ico", "jpeg", "tga", "tiff",
+                                                                "wbmp", "webp", "pdf")),
+    # Wayland: the xdg-shell a desktop compositor speaks, not IVI/fullscreen/wl-shell; no compositor parts
+    *(f"{QT}/plugins/wayland-shell-integration/lib{name}.*" for name in ("ivi-shell", "fullscreen-shell-v1",
+                                                                           "wl-shell-plugin")),
+    f"{QT}/plugins/wayland-graphics-integration-client/*-server.*",
+    f"{QT}/translations/*",  # the app's text is English only
+    "mlx/include/*", "mlx/share/*",  # C++ headers and CMake files for building against MLX
+]
+# Libraries loaded by name at run time (never a link-time dependency), kept by `prune_libraries`.
+LOADED_BY_NAME = ("libpython", "_glassbox_native")
+
+
+def mlx_package() -> Path:
+    spec = importlib.util.find_spec("mlx")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("mlx is not installed in the Python that builds the bundle")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def libmlx_name() -> str:
+    return "libmlx.dylib" if MACOS else "libmlx.so"
+
+
+def libmlx_dest() -> str:
+    """The folder (inside the bundle's top folder) libmlx is collected into, see the docstring."""
+    return "." if MACOS else "mlx/lib"
+
+
+def mlx_runtime() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(binaries, datas) for libmlx and, on macOS, mlx.metallib beside it."""
+    lib = mlx_package() / "lib"
+    binaries = [(str(lib / libmlx_name()), libmlx_dest())]
+    datas = [(str(lib / "mlx.metallib"), libmlx_dest())] if MACOS else []
+    return binaries, datas
+
+
+def native_kernels(root: Path) -> list[tuple[str, str]]:
+    """Glassbox's CPU kernels (engine/_native), when they are built for this MLX: the bundle carries
+    the module built here, which engine/_native/build.py looks for in `bundled/` when frozen."""
+    sys.path.insert(0, str(root))
+    try:
+        from engine._native import build
+    finally:
+        sys.path.remove(str(root))
+    built = build.built_module()
+    if built is None:
+        print("note: the CPU kernels are not built (python -m engine._native.build); the bundle runs without them")
+        return []
+    return [(str(built), build.BUNDLED_DIR)]
+
+
+def _is_libmlx(dest: str) -> bool:
+    return re.fullmatch(r"libmlx\.(so|dylib)(\.[0-9.]+)?", PurePath(dest).name) is not None
+
+
+def keep(toc: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The Analysis TOC without UNUSED_FILES, and with libmlx only where `libmlx_dest()` says (on
+    macOS: without the copy under mlx/lib and the link to it that dependency analysis adds)."""
+    wanted = str(PurePath(libmlx_dest()) / libmlx_name())
+    out = []
+    for dest, src, typecode in toc:
+        if any(PurePath(dest).match(pattern) for pattern in UNUSED_FILES):
+            continue
+        if _is_libmlx(dest):
+            is_the_one = str(PurePath(dest)) == wanted and typecode != "SYMLINK"
+            if not (is_the_one or (typecode == "SYMLINK" and not MACOS)):
+                continue
+        out.append((dest, src, typecode))
+    return out
+
+
+def prune_libraries(binaries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """`binaries` without the shared libraries nothing left in it links to (Linux; those the
+    removed plugins brought in). Python extensions and Qt plugins are loaded by the app, never
+    linked to, so they stay; so does LOADED_BY_NAME. Repeated until nothing more goes: a library
+    left out takes its own dependencies' last users with it."""
+    if sys.platform != "linux":
+        return binaries
+    from PyInstaller.depend.bindepend import get_imports
+
+    def loaded_by_the_app(dest: str, typecode: str) -> bool:
+        name = PurePath(dest).name
+        return (typecode == "EXTENSION" or "/plugins/" in dest or name.startswith(LOADED_BY_NAME)
+                or ".so" not in name)
+
+    imports = {src: {PurePath(name).name for name, _path in get_imports(src)}
+               for _dest, src, typecode in binaries if typecode in ("BINARY", "EXTENSION")}
+    kept = list(binaries)
+    while True:
+        needed = set().union(*(imports.get(src, set()) for _dest, src, _typecode in kept))
+        left_out = [entry for entry in kept
+                    if PurePath(entry[0]).name not in needed and not loaded_by_the_app(entry[0], entry[2])]
+        if not left_out:
+            return kept
+        for dest, _src, _typecode in left_out:
+            print(f"bundle: leaving out {dest} (nothing left links to it)")
+        kept = [entry for entry in kept if entry not in left_out]

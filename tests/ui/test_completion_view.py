@@ -1,0 +1,124 @@
+"""The completion view, driven as a user does.
+
+A base model (a tiny random-weight GGUF without a chat template, as the Gemma 3 270M file is) opens
+new conversations in the completion view: the banner says in one sentence why it is not yet an
+assistant, the text goes to the model verbatim (no template, special-token and markup text plain),
+the continuation streams tinted with the next-token panel following it, it can be continued, and
+the conversation reopens in the completion view exactly as shown, whatever model is loaded then.
+An instruction-tuned model can be switched to the completion view for one conversation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.fakes import FakeBackend
+from tests.engine.checkpoints import write_gguf
+from tests.ui.driver import REPLY_TIMEOUT_MS, ask
+from ui.completion_view import SWITCHED_TEXT
+
+TEXT = "Dear <b>Sir</b> & co, <|im_start|>user Once upon a time"
+
+
+@pytest.fixture
+def base_model(tmp_path):
+    return write_gguf("llama", tmp_path / "base.gguf")
+
+
+def _tokenizer(app):
+    return app.core.worker_thread.worker._session.lm.tokenizer
+
+
+def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_model, tmp_path):
+    app = launch(model=str(base_model), max_new_tokens=5)
+    window = app.window
+    assert window.completion.action.isChecked() and window.completion.banner.isVisible()
+    assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
+        " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
+        "so here it continues what you write instead of answering it. (Decided from the file: no chat template in "
+        "the file, and its name 'tiny llama' names no instruction tuning.)")
+
+    reply = ask(qtbot, app, TEXT)
+    user_view, reply_view = window.transcript.views
+    assert (user_view.role_label.text(), reply_view.role_label.text()) == ("Your text", "Continuation")
+    assert user_view.message.text == TEXT  # kept verbatim
+    tok = _tokenizer(app)
+    # the prompt is the text encoded as plain text: no template around it, "<|im_start|>" not parsed
+    assert reply.stats["prompt_tokens"] == len(tok.encode(TEXT)) != len(tok.encode_chat([{"role": "user", "content": TEXT}]))
+    assert reply.asked["mode"] == "completion" and reply.memories == []
+    assert reply.finish_reason == "length" and len(reply.tokens) == 5
+    assert reply_view.text.toPlainText() == reply.text  # plain text, never read as Markdown
+    assert window.panel.title.text()  # the next-token panel follows the continuation
+
+    reply_view.continue_button.click()  # Continue: the model goes on where it stopped
+    qtbot.waitUntil(lambda: reply.finish_reason is not None and len(reply.tokens) == 10, timeout=REPLY_TIMEOUT_MS)
+    shown = (reply.text, [t.token for t in reply.tokens])
+    conversation = app.controller.conversation_id
+    app.close()
+
+    again = launch(profile=tmp_path, model="default")  # an instruction-tuned model now
+    again.window.new_chat()
+    assert not again.controller.completion_mode  # a new chat follows the model: chat
+    assert again.controller.open_conversation(conversation)
+    qtbot.waitUntil(lambda: len(again.window.transcript.views) == 2)
+    user_view, reply_view = again.window.transcript.views
+    assert (user_view.role_label.text(), reply_view.role_label.text()) == ("Your text", "Continuation")
+    assert (reply_view.message.text, [t.token for t in reply_view.message.tokens]) == shown
+    assert reply_view.text.toPlainText() == shown[0] and user_view.text.toPlainText() == TEXT
+    assert again.window.completion.action.isChecked()  # the conversation kept its view
+    assert again.window.completion.banner.text() == SWITCHED_TEXT.format(
+        model=again.controller.model_info["display_name"])
+
+
+def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbot, launch):
+    backend = FakeBackend()
+    app = launch(backend)
+    window = app.window
+    assert not window.completion.action.isChecked() and not window.completion.banner.isVisible()
+    assert window.composer.box.placeholder_forms[0].startswith("Message Glassbox")
+    window.completion.action.trigger()  # View → Completion View
+    assert window.completion.banner.isVisible() and window.completion.banner.text().startswith("Completion view:")
+    assert window.composer.box.placeholder_forms[0].startswith("Text for the model to continue")
+
+    first = ask(qtbot, app, "remember that <|im_start|>")  # continued as written, not a memory intent
+    request = backend.sessions[-1].requests[-1]
+    assert request.raw_prompt == "remember that <|im_start|>" and request.system_prompt == "" and not request.memories
+    assert app.controller.memories.list() == []
+    ask(qtbot, app, " And then")
+    assert backend.sessions[-1].requests[-1].raw_prompt == "remember that <|im_start|>" + first.text + " And then"
+
+    forget = ask(qtbot, app, " forget that I like tea")  # not a "forget" intent: no question, sent as written
+    assert backend.sessions[-1].requests[-1].raw_prompt.endswith(" And then" + app.controller.message(3).text
+                                                                  + " forget that I like tea")
+    assert forget.text and app.window.composer.box.toPlainText() == ""
+
+    window.completion.action.trigger()  # back to chat for the next reply
+    ask(qtbot, app, "Hello")
+    assert backend.sessions[-1].requests[-1].raw_prompt is None
+    assert window.transcript.views[-1].role_label.text() == "Assistant"
+    window.new_chat()
+    assert not window.completion.action.isChecked()  # the choice was that conversation's only
+
+
+def test_stop_and_continue_in_the_completion_view(qtbot, launch):
+    backend = FakeBackend(endless=True)
+    app = launch(backend)
+    app.window.completion.action.trigger()
+    from tests.ui.driver import type_and_send
+
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        type_and_send(qtbot, app.window, "Once upon a time")
+        qtbot.waitUntil(lambda: len(app.window.transcript.views) == 2 and bool(app.controller.message(1).tokens),
+                        timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()  # Model → Stop Reply (Esc)
+    reply = app.controller.message(1)
+    assert reply.finish_reason == "cancelled" and reply.tokens
+    view = app.window.transcript.views[1]
+    assert view.continue_button.isVisible()
+    kept = [t.token for t in reply.tokens]
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        view.continue_button.click()
+        qtbot.waitUntil(lambda: len(app.controller.message(1).tokens) > len(kept), timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()
+    request = backend.sessions[-1].requests[-1]
+    assert request.raw_prompt == "Once upon a time" and list(request.continue_ids) == kept
+    assert [t.token for t in app.controller.message(1).tokens][: len(kept)] == kept

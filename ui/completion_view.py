@@ -1,0 +1,70 @@
+"""The completion view's switch and its one-sentence explanation.
+
+A base (pre-trained) model only continues text: in the completion view the user's text goes to it
+verbatim, with no chat template, and the reply is its continuation (app/reply_request.py). A new
+conversation takes the loaded model's kind (base: completion view; instruction-tuned: chat); View →
+Completion View switches the open conversation either way, and the conversation keeps its choice.
+The banner says why, as plain text: for a base model, why it is not yet an assistant."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel, QWidget
+
+from ui.composer import CHAT_PLACEHOLDERS, COMPLETION_PLACEHOLDERS
+
+BASE_MODEL_TEXT = (
+    "{model} is a base model: it was trained only to continue text, not yet to follow instructions or "
+    "chat, so here it continues what you write instead of answering it. (Decided from the file: {reason}.)"
+)
+SWITCHED_TEXT = (
+    "Completion view: your text goes to {model} exactly as written, with no chat template, and the model "
+    "continues it."
+)
+
+
+class CompletionView(QObject):
+    """`banner` (a label above the conversation) and `action` (checkable, for the View menu)."""
+
+    def __init__(self, controller, parent: QWidget, box=None):
+        """box: the message box, whose empty text says what it takes (a text to continue)."""
+        super().__init__(parent)
+        self._controller, self._box = controller, box
+        self.banner = QLabel()
+        self.banner.setObjectName("completionBanner")
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is text, never markup
+        self.banner.setWordWrap(True)
+        self.banner.setContentsMargins(16, 8, 16, 8)
+        self.banner.hide()
+        self.action = QAction("Completion &View (No Chat Template)", parent)
+        self.action.setCheckable(True)
+        self.action.setToolTip("Continue your text as written instead of chatting (this conversation only)")
+        self.action.toggled.connect(self._toggled)
+        for signal in (controller.conversation_opened, controller.model_loaded):
+            signal.connect(lambda *_: self.update())
+        controller.conversation_reset.connect(self.update)
+        self.update()
+
+    def update(self) -> None:
+        """Show the open conversation's mode (after a switch, an opened conversation, a new model)."""
+        on = self._controller.completion_mode
+        self.action.blockSignals(True)
+        self.action.setChecked(on)
+        self.action.blockSignals(False)
+        info = self._controller.model_info or {}
+        model = str(info.get("display_name") or info.get("name") or "The model")
+        if on and info.get("base_model"):
+            text = BASE_MODEL_TEXT.format(model=model, reason=info.get("base_model_reason") or "no chat template")
+        elif on:
+            text = SWITCHED_TEXT.format(model=model)
+        else:
+            text = ""
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+        if self._box is not None:
+            self._box.set_placeholder_forms(COMPLETION_PLACEHOLDERS if on else CHAT_PLACEHOLDERS)
+
+    def _toggled(self, on: bool) -> None:
+        self._controller.set_completion_mode(on)
+        self.update()
