@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,16 @@ class Attachment:
         longest = max((len(run) for run in re.findall(r"`+", self.text)), default=0)
         fence = "`" * max(3, longest + 1)
         return f"[Attached file: {self.name}]\n{fence}\n{self.text}\n{fence}"
+
+
+def title_text(text: str, attached: Sequence[Attachment]) -> str:
+    """What a message with attachments is titled by: the text the user typed, that is `text` without
+    the blocks of `attached` (each found as the exact block the composer put in, never by reading
+    the text for markers), or the files' names when nothing was typed."""
+    typed = text
+    for attachment in attached:
+        typed = typed.replace(attachment.block, " ", 1)
+    return typed if typed.strip() or not attached else ", ".join(a.name for a in attached)
 
 
 def decode(name: str, data: bytes) -> str:

@@ -21,15 +21,19 @@ the open conversation opens a new chat and drops the conversation's KV cache in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment
 from app.conversation import ChatMessage, Transcript
 from app.conversations import Conversations, ImportSummary
 from app.drafts import FILE_NAME as DRAFTS_FILE
 from app.drafts import Drafts
+from app.last_shown import FILE_NAME as SHOWN_FILE
+from app.last_shown import LastShown
 from app.memories import Memories
 from app.memory import Memory
 from app.notices import Notice
@@ -92,6 +96,9 @@ class ChatController(QObject):
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
         in_memory = str(self._store.path) == ":memory:"
         self._drafts = Drafts(None if in_memory else self._store.path.with_name(DRAFTS_FILE))
+        self._shown = LastShown(None if in_memory else self._store.path.with_name(SHOWN_FILE))  # for `reopen`
+        for shown in (self._conversations.conversation_opened, self._conversations.message_added):
+            shown.connect(lambda *_: self._shown.put(self.conversation_id))  # a first message gives a new one its id
         self._request_forget.connect(worker.forget_conversation)
         self._replies.reply_finished.connect(lambda _index, _stats: self.conversations_changed.emit())
 
@@ -209,11 +216,12 @@ class ChatController(QObject):
 
     # -- replies ---------------------------------------------------------------------------
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
-        message is no longer the conversation's draft."""
+        message is no longer the conversation's draft. `attached`: the files whose blocks the
+        composer put into `text` (a first message is titled by what was typed, not by them)."""
         asked_in = self.conversation_id
-        sent = self._turns.send(text)
+        sent = self._turns.send(text, attached)
         if sent:
             self._drafts.put(asked_in, "")
         return sent
@@ -274,6 +282,19 @@ class ChatController(QObject):
         self.notice.emit(Notice.info(
             f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there)."))
         return True
+
+    def reopen(self) -> None:
+        """At start: the conversation that was on screen when Glassbox last closed, each message in
+        the version it showed (the store keeps the branch shown); a new conversation if that was
+        one; the latest when nothing is remembered or the conversation is gone."""
+        shown = self._shown.get()
+        if shown is None:
+            self.open_latest()
+        elif shown.conversation_id is not None:
+            if shown.conversation_id in {c.id for c in self.list_conversations()}:
+                self.open_conversation(shown.conversation_id)
+            else:
+                self.open_latest()
 
     def open_latest(self) -> None:
         """Reopen the most recently active conversation (an empty one if there is none)."""

@@ -136,15 +136,16 @@ class Conversations(QObject):
 
     # -- messages -----------------------------------------------------------------------------
 
-    def add_user_message(self, text: str) -> int:
+    def add_user_message(self, text: str, title_text: str | None = None) -> int:
         """Save a user message after the active branch's leaf (the conversation too, with the own
-        settings chosen for it, if this is its first message) and show it; its index."""
+        settings chosen for it, if this is its first message) and show it; its index. `title_text`:
+        what a first message titles the conversation by, when not its whole text (attachments)."""
         if self.id is None:
             created = self._store.create_conversation().id
             self._open = OpenConversation(created, self.transcript, self.own)
             if not self.own.empty:  # chosen for the new chat before its first message
                 conversation_settings.write(self._store, created, self.own)
-        stored = self._store.add_user_message(self.id, text)
+        stored = self._store.add_user_message(self.id, text, title_text=title_text)
         return self._append(ChatMessage("user", text, id=stored.id))
 
     def add_reply(

@@ -10,10 +10,12 @@ app's with the conversation's own in their place) and the memories relevant to t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment, title_text
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
@@ -95,7 +97,7 @@ class Turns(QObject):
         return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
                 and last.error is None and any(t.token is not None for t in last.tokens))
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
         forget (`NothingNamed`), or a reply is streaming.
 
@@ -113,7 +115,7 @@ class Turns(QObject):
             if isinstance(intent, RememberIntent):
                 self._memories.remember(intent.fact)
         history = self._history()
-        self._conversations.add_user_message(text)
+        self._conversations.add_user_message(text, title_text(text, attached) if attached else None)
         self._start_reply(text, history)
         self._conversations.conversations_changed.emit()
         return True

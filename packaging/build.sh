@@ -24,7 +24,8 @@ linux_finish() {
   if command -v strip >/dev/null; then
     find "$bundle/_internal" -type f -name '*.so*' -not -path '*.libs/*' -print0 |
       while IFS= read -r -d '' lib; do
-        if readelf -S "$lib" 2>/dev/null | grep -q '\.debug_info'; then strip --strip-debug "$lib"; fi
+        # (grep reads to the end: with -q, readelf could die of SIGPIPE and pipefail call it a miss)
+        if readelf -S "$lib" 2>/dev/null | grep '\.debug_info' >/dev/null; then strip --strip-debug "$lib"; fi
       done
   fi
   mkdir -p "$bundle/share"

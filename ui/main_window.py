@@ -36,6 +36,7 @@ from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
+from ui.message_view import finish_text
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar()
         self._advised = False
         self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
-        self.panel = ProbabilityPanel(settings.app.panel_top_k)
+        self.panel = ProbabilityPanel(settings.app.panel_top_k, tint=settings.app.probability_tint)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
         self.sidebar.setMinimumWidth(160)
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
+        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -145,7 +147,8 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         self.transcript.rendered.connect(self._on_reply_rendered)  # the panel shows what the text shows
         self.status.follow(controller)
-        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
+        controller.reply_finished.connect(
+            lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
@@ -229,6 +232,7 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
+        self.code_tint_action.setEnabled(self.controller.settings.app.probability_tint)  # it extends the tint
         view_menu.addAction(self.completion.action)
         self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
         view_menu.addAction(self.thinking_toggle.action)
@@ -311,8 +315,10 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            if not self.controller.send(text):
+            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
+            if not self.controller.send(text, attached):
                 return
+            self._attached = []
             self.composer.box.clear()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
@@ -332,6 +338,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
+        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
@@ -459,6 +466,14 @@ class MainWindow(QMainWindow):
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
 
+    def _follow_tint(self, on: bool) -> None:
+        """Everything that speaks of the tint follows it: the panel's legend, the API requests'
+        reply, and "Tint Code Too" (nothing to extend while the tint is off)."""
+        self.panel.set_tint(on)
+        if self.requests_window is not None:
+            self.requests_window.set_tint(on)
+        self.code_tint_action.setEnabled(on)
+
     def set_code_tint(self, on: bool) -> None:
         self.transcript.set_tint(self.controller.settings.app.probability_tint, on)
         self._save(replace(self.controller.settings.app, tint_code=on))
@@ -554,8 +569,9 @@ class MainWindow(QMainWindow):
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
         self._update_actions()
-        if busy:
+        if busy:  # the panel follows the new reply: no older token stays marked as the one shown
             self._live = True
+            self.transcript.select(0, None)
 
     def _on_reply_rendered(self, index: int) -> None:
         """A reply's view was drawn with its tokens so far: a live panel shows the same newest
@@ -682,6 +698,7 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(settings.app.probability_tint)
         self.code_tint_action.setChecked(settings.app.tint_code)
         self.transcript.set_tint(settings.app.probability_tint, settings.app.tint_code)
+        self._follow_tint(settings.app.probability_tint)
         self.panel.set_top_k(settings.app.panel_top_k)
 
     def _save(self, app_settings, quiet: bool = False) -> None:

@@ -161,7 +161,7 @@ class RequestsWindow(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.panel = ProbabilityPanel(top_k)
+        self.panel = ProbabilityPanel(top_k, tint=tint)
         self.panel.offers_alternatives = False  # a request is not a reply to continue with another token
         self.panel.inspect_requested.connect(self._inspect)
         self.view = RequestView(self.panel)
@@ -183,6 +183,12 @@ class RequestsWindow(QDialog):
         self.table.itemSelectionChanged.connect(self._open_selected)
         api.request_seen.connect(self._on_seen)
         self.refresh()
+
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off: the opened reply and the legend follow."""
+        self.tint = on
+        self.view.reply.set_tint(on)
+        self.panel.set_tint(on)
 
     def refresh(self) -> None:
         """Rebuild the list from the server's recent requests, newest first (the selection kept)."""

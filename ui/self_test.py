@@ -50,7 +50,11 @@ def step(name: str) -> Iterator[None]:
         raise StepFailed(name, f"{type(e).__name__}: {e}") from e
 
 
-def run(out: Callable[[str], None] = print) -> int:
+def say(line: str) -> None:
+    print(line, flush=True)  # at once, also into a pipe (a bundle ignores PYTHONUNBUFFERED)
+
+
+def run(out: Callable[[str], None] = say) -> int:
     """Run the self-test; returns the exit code (0 passed, 1 failed)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before the QApplication exists; xcb etc. if asked
     started = time.monotonic()
@@ -69,10 +73,12 @@ def _run_steps(profile: Path, out: Callable[[str], None]) -> None:
 
     out(f"glassbox {VERSION}, Python {sys.version.split()[0]}, {'bundled' if getattr(sys, 'frozen', False) else 'from source'}")
     with step("MLX"):
+        from engine import native
         from engine.runtime import check_device, versions
 
         device = check_device()
-    out(f"ok  MLX {versions()['mlx']}: a matrix product on {device}")
+        kernels = "Glassbox's CPU kernels in use" if native.available() else native.advice() or "no CPU kernels"
+    out(f"ok  MLX {versions()['mlx']}: a matrix product on {device}; {kernels}")
 
     with step("window"):
         qt_app, core, window = _open_window(profile)

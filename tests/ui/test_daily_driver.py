@@ -154,3 +154,34 @@ def test_one_byte_unit_everywhere():
     assert library_bytes is format_bytes and byte_size is format_bytes
     assert format_bytes(98_362_432) == "98.4 MB"  # the default model's file
     assert format_bytes(1_889_280) == "1.9 MB"  # 41 tokens of its KV cache (was "1.8 MB" in MiB)
+
+
+def test_a_message_with_a_file_is_titled_by_what_was_typed(qtbot, launch, tmp_path, monkeypatch):
+    app = launch(FakeBackend())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Shopping list:\n- eggs\n- milk\n", encoding="utf-8")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(notes)], ""))
+    QTest.mouseClick(app.window.composer.attach_button, Qt.MouseButton.LeftButton)
+    ask(qtbot, app, " What is on my list?")
+    assert app.controller.message(0).text.startswith("[Attached file: notes.txt]")  # the model got the file
+    assert app.controller.conversation_title() == "What is on my list?"
+    assert app.window.windowTitle() == "What is on my list? — Glassbox"
+
+    app.window.new_chat()  # a file sent with nothing typed: titled by its name
+    QTest.mouseClick(app.window.composer.attach_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=10000):
+        QTest.keyClick(app.window.composer.box, Qt.Key.Key_Return)
+    assert app.controller.conversation_title() == "notes.txt"
+
+    app.window.new_chat()  # the same words typed by hand are the user's text: titled as written
+    ask(qtbot, app, "[Attached file: x] is how it looks")
+    assert app.controller.conversation_title() == "[Attached file: x] is how it looks"
+
+
+def test_a_reply_saved_before_the_kv_figure_was_kept_says_so(qtbot):
+    from ui.status_bar import StatusBar
+
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.show_stats({"prompt_tokens": 30, "generated_tokens": 11, "context_used": 41})  # no kv_bytes stored
+    assert bar.kv_label.full_text() == "KV cache —" and "not recorded" in bar.kv_label.tooltip_text()
