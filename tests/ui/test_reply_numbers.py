@@ -60,3 +60,24 @@ def test_while_a_continued_reply_streams_the_numbers_count_only_this_run(qtbot, 
     assert app.window.status.speed_label.text() == f"{numbers['tokens_per_s']:.1f} tok/s"
     with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
         QTest.keyClick(app.window.composer.box, Qt.Key.Key_Escape)
+
+
+def test_while_a_reply_branched_from_an_alternative_streams_its_kept_start_is_counted_once(qtbot, launch):
+    """Trial 4: "Continue with “ cats”" showed context = prompt (which holds the kept tokens) + all
+    the reply's tokens again, and a speed over tokens this run never made."""
+    app = launch(FakeBackend(endless=True))
+    type_and_send(qtbot, app.window, "go on forever")
+    qtbot.waitUntil(lambda: len(app.controller.message(1).tokens) >= 20, timeout=REPLY_TIMEOUT_MS)
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        QTest.keyClick(app.window.composer.box, Qt.Key.Key_Escape)
+    alternative = app.controller.message(1).tokens[10].top_raw[1][0]
+    assert app.controller.continue_with(1, 10, alternative)
+    qtbot.waitUntil(lambda: len(app.controller.message(1).tokens) >= 40, timeout=REPLY_TIMEOUT_MS)
+    numbers = app.controller.live_numbers()
+    tokens = app.controller.message(1).tokens
+    run = len(tokens) - 10  # the ten kept tokens are in the prompt
+    assert numbers["context_used"] == tokens[-1].prompt_tokens + run
+    assert numbers["tokens_per_s"] == (run - 1) / (tokens[-1].elapsed_s - tokens[-1].ttft_s)
+    assert app.window.status.context_label.text().startswith(f"context {numbers['context_used']:,} / ")
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        QTest.keyClick(app.window.composer.box, Qt.Key.Key_Escape)
