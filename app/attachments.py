@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+from app.byte_sizes import MB, format_bytes
+
+MAX_ATTACHMENT_BYTES = 2 * MB
 SNIFF_BYTES = 8192
 
 
@@ -40,6 +43,16 @@ class Attachment:
         longest = max((len(run) for run in re.findall(r"`+", self.text)), default=0)
         fence = "`" * max(3, longest + 1)
         return f"[Attached file: {self.name}]\n{fence}\n{self.text}\n{fence}"
+
+
+def title_text(text: str, attached: Sequence[Attachment]) -> str:
+    """What a message with attachments is titled by: the text the user typed, that is `text` without
+    the blocks of `attached` (each found as the exact block the composer put in, never by reading
+    the text for markers), or the files' names when nothing was typed."""
+    typed = text
+    for attachment in attached:
+        typed = typed.replace(attachment.block, " ", 1)
+    return typed if typed.strip() or not attached else ", ".join(a.name for a in attached)
 
 
 def decode(name: str, data: bytes) -> str:
@@ -71,7 +84,7 @@ def read_attachment(path: str | Path, max_bytes: int = MAX_ATTACHMENT_BYTES) -> 
             raise AttachmentError(f"{name} is a folder; attach the text files inside it instead.")
         if size > max_bytes:
             raise AttachmentError(
-                f"{name} is {size / 1024 / 1024:.1f} MB; text files up to {max_bytes / 1024 / 1024:.0f} MB can be attached."
+                f"{name} is {format_bytes(size)}; text files up to {format_bytes(max_bytes)} can be attached."
             )
         data = path.read_bytes()
     except OSError as e:

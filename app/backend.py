@@ -8,13 +8,13 @@ the app injects `EngineBackend`. Everything here runs in the worker thread.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from app import inspection, paths
+from app.byte_sizes import MB
 from app.context import (
     AssembledContext,
     ContextTooLong,
@@ -24,9 +24,12 @@ from app.context import (
     system_content,
 )
 from app.failures import FailureKind
+from app.model_names import display_name
+from app.reply_numbers import numbers_at
 from app.settings import KV_CACHE_KINDS, CacheConfig
 from engine import default_model, runtime
 from engine.cache import CachedToken, KVCache, trim_cache
+from engine.device_errors import device_error
 from engine.events import TokenEvent
 from engine.generate import GenerationConfig, ProgressFn, generate
 from engine.loading import ModelLoadError, load
@@ -83,6 +86,8 @@ class GenerateRequest:
     # A raw prompt (a base model's completion): this text is the whole prompt, encoded as plain
     # text with no chat template; `user_message`, `history`, `system_prompt` and `memories` are unused
     raw_prompt: str | None = None
+    # Qwen 3-style templates' switch (None: not passed); given only to a template that reads it
+    enable_thinking: bool | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -165,7 +170,7 @@ class EngineSession:
         self._disk_root, self._loaded_stamp = disk_root, loaded_stamp
         self.config = CacheConfig()
         self.cache = TieredPromptCache(
-            self._factory(self.config), self.config.max_entries, self.config.max_mb << 20,
+            self._factory(self.config), self.config.max_entries, self.config.max_mb * MB,
             limits=limits, kind=_kind_key(self.config),
         )
         self._inspector = inspection.InspectorState()
@@ -177,6 +182,8 @@ class EngineSession:
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
+            template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
+            opens_thinking=bool(lm.tokenizer.chat_template and lm.tokenizer.chat_template.opens_thinking),
         )
         self.info = info
 
@@ -188,7 +195,7 @@ class EngineSession:
 
     def configure(self, config: CacheConfig) -> None:
         """Use `config` from now on: another KV kind (or window) starts over with new caches."""
-        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb << 20)
+        self.cache.configure(_kind_key(config), self._factory(config), config.max_entries, config.max_mb * MB)
         self.config = config
 
     def _assemble(self, request: GenerateRequest) -> tuple[AssembledContext, int]:
@@ -204,6 +211,7 @@ class EngineSession:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
                 context_length=context, reserve=reserve,
+                options=None if request.enable_thinking is None else {"enable_thinking": request.enable_thinking},
             )
         except ContextTooLong as e:
             raise BackendError(str(e), FailureKind.CONTEXT_TOO_LONG) from e
@@ -228,6 +236,11 @@ class EngineSession:
             inspection.AnalogyRequest: inspection.analogy_report,
         }
         return handlers[type(request)](self.lm, self._inspector, request)
+
+    def warm_up(self) -> Iterator[str]:
+        """The Inspector's once-per-model tables, one piece per step (app.inspection.warm_up): the
+        worker runs them when idle after a load, so the first inspection does not build them."""
+        return inspection.warm_up(self.lm, self._inspector)
 
     def _peek(self, tokens: list[int]):
         """A copy of cached KV holding exactly `tokens`, or None (then the Inspector computes them
@@ -259,10 +272,12 @@ class EngineSession:
         config = GenerationConfig(
             max_tokens=request.max_new_tokens, top_report=request.top_report, context_length=context,
             stop_strings=request.stop_strings, force_first_token=request.force_token,
+            written_ids=request.continue_ids,
             prefill_step=PREFILL_STEP,
         )
         generated: list[int] = []
         self._live = (prompt_ids, generated, lease.caches)  # the Inspector may read them between tokens
+        failed = False
         try:
             events = generate(
                 self.lm.model, tok, prompt_ids, lease.caches, request.sampling, config,
@@ -277,9 +292,15 @@ class EngineSession:
                     stats |= {"dropped_messages": assembled.dropped_count, "cache_source": lease.source}
                     stats["kv_cache"] = request.cache.kind
                     yield ReplyDone(stats)
+        except Exception as e:
+            failed = True  # the caches may hold a step half done: they are not kept
+            if (failure := device_failure(e, "while writing the reply", OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         finally:
             self._live = None
-            self.cache.checkin(lease, generated)
+            if not failed:
+                self.cache.checkin(lease, generated)
 
     def housekeeping(self) -> None:
         """Hash the model file once (after a load); save the last reply's caches to disk, then prune."""
@@ -320,6 +341,23 @@ class EngineSession:
         return ids if ok else []
 
 
+OUT_OF_MEMORY_ADVICE = "Try a shorter conversation, a quantized KV cache (Preferences → Cache) or a smaller model."
+LOAD_OUT_OF_MEMORY_ADVICE = "Choose a smaller model, or close other apps."
+
+
+def device_failure(e: Exception, what: str, advice: str) -> BackendError | None:
+    """A failure of the device as a BackendError of kind OUT_OF_MEMORY (or DEVICE) saying what
+    failed, `what` it was doing ("while …"), MLX's words and (out of memory) `advice`; MLX's freed buffers go back to the
+    system so the next request has room. None for any other exception (a bug: raise it as it is)."""
+    device = device_error(e)
+    if device is None:
+        return None
+    runtime.release_cached_buffers()
+    log.warning("%s: %s", what, device.detail)
+    message = f"{device} {what} ({device.detail})." + (f" {advice}" if device.out_of_memory else "")
+    return BackendError(message, FailureKind.OUT_OF_MEMORY if device.out_of_memory else FailureKind.DEVICE)
+
+
 def _kind_key(config: CacheConfig) -> tuple:
     """What of the cache settings changes the caches' contents (the bounds do not)."""
     return (config.kind, config.window if config.kind == "rotating" else None)
@@ -329,21 +367,7 @@ def finish_stats(ev: TokenEvent, generated: int, context: int) -> dict[str, Any]
     """A finished reply's numbers, each describing what happened: a reply stopped while its prompt
     was read computed only the tokens read (`computed_tokens` < prompt − cached) and has no first
     token time (None) when no token came."""
-    decode_s = ev.elapsed_s - ev.ttft_s
-    read = ev.prompt_tokens if ev.prompt_read is None else ev.prompt_read
-    return {
-        "finish_reason": ev.finish_reason,
-        "prompt_tokens": ev.prompt_tokens,
-        "cached_tokens": ev.cached_tokens,
-        "generated_tokens": generated,
-        "ttft_s": ev.ttft_s if generated else None,
-        "elapsed_s": ev.elapsed_s,
-        "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-        "computed_tokens": read - ev.cached_tokens,
-        "kv_bytes": ev.kv_bytes,
-        "context_used": read + generated,
-        "context_length": context,
-    }
+    return {"finish_reason": ev.finish_reason, **numbers_at(ev, generated, context)}
 
 
 class EngineBackend:
@@ -365,15 +389,18 @@ class EngineBackend:
                 if not default_model.is_present():
                     report(-1.0, "Downloading the default model…")
                 path = default_model.fetch(log=lambda message: report(-1.0, message))
-                name = default_model.DISPLAY_NAME
             else:
                 path = Path(spec).expanduser()
-                name = path.name
+            name = display_name(path)  # the one name every view shows
             report(0.1, f"Loading {name}…")
             stamp = model_stamp(path)  # before reading: the saved caches must be of these weights
             lm = load(path)
         except (ModelLoadError, default_model.FetchError, OSError) as e:
             raise BackendError(str(e)) from e
+        except Exception as e:
+            if (failure := device_failure(e, f"while loading {spec}", LOAD_OUT_OF_MEMORY_ADVICE)) is None:
+                raise
+            raise failure from e
         report(1.0, f"Loaded {name}")
         root = (self.data_dir or paths.data_dir()) / PROMPT_CACHE_DIR
         return EngineSession(lm, name, spec, root, self.limits, stamp)

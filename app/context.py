@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.thinking import reasoning_and_answer
 from app.wording import counted
 from engine.tokenizer import Tokenizer
 
@@ -65,8 +66,12 @@ def assemble(
     user_message: str,
     context_length: int,
     reserve: int,
+    options: Mapping[str, Any] | None = None,
 ) -> AssembledContext:
     """Build the request for `user_message` within `context_length - reserve` tokens.
+
+    `options`: switches for the chat template (e.g. enable_thinking; a template that does not read
+    one never gets it).
 
     `history` is the conversation so far, oldest first: dicts with "role" and "content", or stored
     messages (objects with `.role` and `.text`). The system prompt and memories always stay; history
@@ -81,7 +86,7 @@ def assemble(
     turns = _turns([_as_chat(m) for m in history])
 
     def count(kept: Sequence[Sequence[TemplateTurn]], head: Sequence[TemplateTurn] = head) -> int:
-        return len(tokenizer.encode_chat(_join(head, kept, user), add_generation_prompt=True))
+        return len(tokenizer.encode_chat(_join(head, kept, user), add_generation_prompt=True, options=options))
 
     fixed = count([])
     if fixed > limit:
@@ -97,7 +102,7 @@ def assemble(
             lo = mid + 1
     kept = turns[lo:]
     messages = _join(head, kept, user)
-    prompt_ids = tokenizer.encode_chat(messages, add_generation_prompt=True)
+    prompt_ids = tokenizer.encode_chat(messages, add_generation_prompt=True, options=options)
     bare = system_content(system_prompt, [])
     memory_tokens = (
         fixed - count([], [{"role": "system", "content": bare}] if bare else []) if memories else 0
@@ -153,9 +158,18 @@ def _join(
 
 
 def _as_chat(message: Any) -> TemplateTurn:
+    """A history message as a chat template takes it: a reply that starts with a thinking section
+    gives its answer as `content` and its reasoning as `reasoning_content` (app/thinking.py), so
+    the template decides what the model sees again."""
     if isinstance(message, Mapping):
-        return {"role": message["role"], "content": message["content"]}
-    return {"role": message.role, "content": message.text}
+        role, text, opened = message["role"], message["content"], bool(message.get("thinking_opened"))
+    else:
+        role, text, opened = message.role, message.text, bool(getattr(message, "asked", {}).get("opens_thinking"))
+    if role == "assistant":
+        reasoning, answer = reasoning_and_answer(text, opened)
+        if reasoning is not None:
+            return {"role": role, "content": answer, "reasoning_content": reasoning}
+    return {"role": role, "content": text}
 
 
 def _turns(history: Sequence[TemplateTurn]) -> list[list[TemplateTurn]]:

@@ -21,17 +21,22 @@ the open conversation opens a new chat and drops the conversation's KV cache in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment
 from app.conversation import ChatMessage, Transcript
 from app.conversations import Conversations, ImportSummary
 from app.drafts import FILE_NAME as DRAFTS_FILE
 from app.drafts import Drafts
+from app.last_shown import FILE_NAME as SHOWN_FILE
+from app.last_shown import LastShown
 from app.memories import Memories
 from app.memory import Memory
+from app.notices import Notice
 from app.replies import CONTINUABLE, FLUSH_INTERVAL_S, Replies
 from app.session_settings import SessionSettings
 from app.settings import ConversationSettings, Settings
@@ -61,7 +66,7 @@ class ChatController(QObject):
     conversation_reset = _Relay("_conversations")  # ()
     conversation_opened = _Relay("_conversations")  # (stored id, or None for a new chat)
     conversations_changed = _Relay("_conversations")  # () list, titles or order changed
-    notice = _Relay("_conversations")  # (text) something the user must know
+    notice = _Relay("_conversations")  # (app.notices.Notice) something the user must know
     reply_tokens = _Relay("_replies")  # (message index, new TokenEvents)
     reply_finished = _Relay("_replies")  # (message index, stats dict)
     reply_failed = _Relay("_replies")  # (message index, message for the user)
@@ -85,12 +90,15 @@ class ChatController(QObject):
         self._worker = worker
         self._store = store if store is not None else Store(":memory:")
         self._conversations = Conversations(self._store, self)
-        self._replies = Replies(worker, self._store, self)
+        self._replies = Replies(worker, self._store, self, lambda: int((self.model_info or {}).get("context_length") or 0))
         self._session = SessionSettings(worker, settings, self)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
         in_memory = str(self._store.path) == ":memory:"
         self._drafts = Drafts(None if in_memory else self._store.path.with_name(DRAFTS_FILE))
+        self._shown = LastShown(None if in_memory else self._store.path.with_name(SHOWN_FILE))  # for `reopen`
+        for shown in (self._conversations.conversation_opened, self._conversations.message_added):
+            shown.connect(lambda *_: self._shown.put(self.conversation_id))  # a first message gives a new one its id
         self._request_forget.connect(worker.forget_conversation)
         self._replies.reply_finished.connect(lambda _index, _stats: self.conversations_changed.emit())
 
@@ -125,6 +133,16 @@ class ChatController(QObject):
     def set_completion_mode(self, on: bool) -> None:
         """Switch the open conversation between the completion view and chat (kept with it)."""
         self._turns.set_completion_mode(on)
+
+    @property
+    def thinking_switch(self) -> bool:
+        """Whether the loaded model's chat template reads enable_thinking (the toggle is offered)."""
+        return "enable_thinking" in ((self.model_info or {}).get("template_options") or ())
+
+    def set_enable_thinking(self, on: bool) -> None:
+        """Let a reasoning model think first in the open conversation, or not (kept with it)."""
+        own = self._conversations.own
+        self._conversations.set_own(ConversationSettings(own.system_prompt, own.stop_strings, own.mode, on))
 
     @property
     def own_settings(self) -> ConversationSettings:
@@ -188,17 +206,22 @@ class ChatController(QObject):
     def can_regenerate(self) -> bool:
         return self._turns.can_regenerate()
 
+    def replies_to_user(self) -> bool:
+        """Whether `regenerate` would answer a user message the conversation ends with."""
+        return self._turns.replies_to_user()
+
     def can_continue(self) -> bool:
         """Whether the last reply stopped early and can be continued (`continue_reply`)."""
         return self._turns.can_continue()
 
     # -- replies ---------------------------------------------------------------------------
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
-        message is no longer the conversation's draft."""
+        message is no longer the conversation's draft. `attached`: the files whose blocks the
+        composer put into `text` (a first message is titled by what was typed, not by them)."""
         asked_in = self.conversation_id
-        sent = self._turns.send(text)
+        sent = self._turns.send(text, attached)
         if sent:
             self._drafts.put(asked_in, "")
         return sent
@@ -213,7 +236,8 @@ class ChatController(QObject):
         self._drafts.put(self.conversation_id, text)
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch (a
+        conversation ending with the user's message gets that message answered)."""
         return self._turns.regenerate()
 
     def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
@@ -231,6 +255,10 @@ class ChatController(QObject):
     def stop(self) -> None:
         """Stop the reply being generated; what was generated so far stays."""
         self._replies.stop()
+
+    def live_numbers(self) -> dict:
+        """The streaming reply's numbers now, as a Stop now would save them ({} when none streams)."""
+        return self._replies.live_numbers()
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -251,8 +279,22 @@ class ChatController(QObject):
         if not self._replies.abandon(why):
             return False
         where = f" in “{title}”" if title else ""
-        self.notice.emit(f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there).")
+        self.notice.emit(Notice.info(
+            f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there)."))
         return True
+
+    def reopen(self) -> None:
+        """At start: the conversation that was on screen when Glassbox last closed, each message in
+        the version it showed (the store keeps the branch shown); a new conversation if that was
+        one; the latest when nothing is remembered or the conversation is gone."""
+        shown = self._shown.get()
+        if shown is None:
+            self.open_latest()
+        elif shown.conversation_id is not None:
+            if shown.conversation_id in {c.id for c in self.list_conversations()}:
+                self.open_conversation(shown.conversation_id)
+            else:
+                self.open_latest()
 
     def open_latest(self) -> None:
         """Reopen the most recently active conversation (an empty one if there is none)."""

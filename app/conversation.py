@@ -47,7 +47,8 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
         "assistant",
         message.text,
         tokens=list(tokens),
-        stats={"generated_tokens": len(tokens)} | stats,  # as it finished
+        # as it finished; text without tokens (an import) has an unknown count, never "0 tokens"
+        stats=({"generated_tokens": len(tokens)} if tokens or not message.text else {}) | stats,
         finish_reason=message.finish_reason or "interrupted",
         error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,
@@ -69,10 +70,14 @@ class Transcript:
 
     def history(self, before: int | None = None) -> list[dict[str, str]]:
         """Finished turns (those before message `before`, if given) as chat-template messages:
-        failed or empty replies are left out."""
+        failed or empty replies are left out. A reply asked with a prompt that opened its thinking
+        says so (`thinking_opened`, read by app/context.py, never given to a template)."""
         turns = []
         for m in self.messages[:before]:
             if m.role == "assistant" and (m.error is not None or not m.text.strip() or m.streaming):
                 continue
-            turns.append({"role": m.role, "content": m.text})
+            turn = {"role": m.role, "content": m.text}
+            if m.role == "assistant" and m.asked.get("opens_thinking"):
+                turn["thinking_opened"] = True
+            turns.append(turn)
         return turns

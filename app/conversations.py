@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from app.conversation import ChatMessage, Transcript
 from app.conversation_loader import LoadedTranscript, load_transcript
 from app.importers import read_conversations
+from app.notices import Notice
 from app.settings import ConversationSettings
 from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
 from app.store.export import write_export
@@ -66,7 +67,7 @@ class Conversations(QObject):
     conversation_reset = Signal()
     conversation_opened = Signal(object)  # stored conversation id (None: a new, unsaved one)
     conversations_changed = Signal()  # list, titles or order changed
-    notice = Signal(str)  # something the user must know (a conversation that could not be opened)
+    notice = Signal(object)  # a Notice: something the user must know (a conversation that could not be opened)
 
     def __init__(self, store: Store, parent: QObject | None = None):
         super().__init__(parent)
@@ -108,7 +109,7 @@ class Conversations(QObject):
             return load_transcript(self._store, conversation_id)
         except (StoreError, sqlite3.Error) as e:
             log.exception("could not read conversation %s", conversation_id)
-            self.notice.emit(f"This conversation could not be opened ({e}); nothing was changed.")
+            self.notice.emit(Notice.error(f"This conversation could not be opened ({e}); nothing was changed."))
             return None
 
     def show(self, loaded: LoadedTranscript) -> None:
@@ -120,7 +121,7 @@ class Conversations(QObject):
             self.message_added.emit(index)
         self.conversation_opened.emit(self.id)
         if loaded.notice:
-            self.notice.emit(loaded.notice)
+            self.notice.emit(Notice.warning(loaded.notice))  # damaged rows left out: the rest is there
 
     def reload(self) -> None:
         """Show the open conversation's active branch again, as stored (after a branch change)."""
@@ -135,15 +136,16 @@ class Conversations(QObject):
 
     # -- messages -----------------------------------------------------------------------------
 
-    def add_user_message(self, text: str) -> int:
+    def add_user_message(self, text: str, title_text: str | None = None) -> int:
         """Save a user message after the active branch's leaf (the conversation too, with the own
-        settings chosen for it, if this is its first message) and show it; its index."""
+        settings chosen for it, if this is its first message) and show it; its index. `title_text`:
+        what a first message titles the conversation by, when not its whole text (attachments)."""
         if self.id is None:
             created = self._store.create_conversation().id
             self._open = OpenConversation(created, self.transcript, self.own)
             if not self.own.empty:  # chosen for the new chat before its first message
                 conversation_settings.write(self._store, created, self.own)
-        stored = self._store.add_user_message(self.id, text)
+        stored = self._store.add_user_message(self.id, text, title_text=title_text)
         return self._append(ChatMessage("user", text, id=stored.id))
 
     def add_reply(

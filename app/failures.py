@@ -11,6 +11,8 @@ class FailureKind(enum.Enum):
     CONTEXT_TOO_LONG = "context_too_long"  # the new message cannot fit the context window at all
     NO_MODEL = "no_model"  # nothing is loaded
     BACKEND = "backend"  # the backend refused or could not serve the request (message says why)
+    OUT_OF_MEMORY = "out_of_memory"  # the device (GPU or CPU) had no memory for the work; the app goes on
+    DEVICE = "device"  # the device failed to compute otherwise (a Metal error); the app goes on
     UNEXPECTED = "unexpected"  # a bug: an exception nobody expected (the traceback is in the log)
 
 

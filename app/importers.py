@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MAX_IMPORT_BYTES = 512 * 1024 * 1024
+from app.byte_sizes import MB, format_bytes
+
+MAX_IMPORT_BYTES = 512 * MB
 ROLES = ("user", "assistant")
 
 
@@ -67,7 +69,7 @@ def read_conversations(path: str | Path) -> ImportResult:
     name = path.name
     try:
         if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise ImportFileError(f"{name} is larger than {MAX_IMPORT_BYTES >> 20} MB; it was not imported.")
+            raise ImportFileError(f"{name} is larger than {format_bytes(MAX_IMPORT_BYTES)}; it was not imported.")
         raw = path.read_bytes()
     except OSError as e:
         raise ImportFileError(f"{name} could not be read: {e.strerror or e}.") from None

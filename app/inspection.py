@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from engine.inspect import (
     analogy,
     attention_map,
-    embedding_matrix,
+    embedding_row,
     inspect_step,
     neighbours,
     perplexity,
@@ -29,7 +29,7 @@ from engine.inspect import (
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
-    unit_rows,
+    unit_embedding,
 )
 from engine.sampling import SamplingSettings
 from engine.vocabulary import Vocabulary, readable, token_origin, word_splits
@@ -46,13 +46,15 @@ class StepRequest:
 
     With `message_char` set, the selected token is instead the prompt token that holds character
     `message_char` of the user's own message (`generate.user_message`); `reply_ids` and
-    `token_index` are then unused."""
+    `token_index` are then unused. `origin` "request": the reply of an API request (nothing of a
+    conversation: no branch to continue)."""
 
     generate: Any
     reply_ids: tuple[int, ...]
     token_index: int
     top: int = TOP
     message_char: int | None = None
+    origin: str = "reply"  # whose reply: "reply" (a conversation's) or "request" (an API request's)
 
 
 @dataclass(frozen=True)
@@ -91,15 +93,28 @@ class AnalogyRequest:
 @dataclass
 class InspectorState:
     """What the session keeps between requests: the last step's context and logits, the unit
-    embedding matrix (built once per model)."""
+    embedding matrix and the vocabulary (built once per model: `warm_up`, or the first step)."""
 
     ids: list[int] = field(default_factory=list)
     logits: Any = None  # (vocab,) MLX array: the last step's raw logits
     logprobs: np.ndarray | None = None  # (vocab,) their log-softmax, as every view shows it
-    embedding: Any = None  # (vocab, dim) float32 MLX array
-    unit: Any = None  # the same, rows of length 1
+    unit: Any = None  # (vocab, dim) float32 MLX array: the embedding's rows, each of length 1
     losses: tuple[tuple[int, ...], list[float]] | None = None  # (prompt ids, its last turn's losses)
     vocabulary: Vocabulary | None = None  # the tokenizer's merges or scores, read once
+
+
+def warm_up(lm, state: InspectorState) -> Iterator[str]:
+    """Build what a model's first inspection would otherwise build, one piece per step: the
+    tokenizer's merges or scores (Vocabulary), then the unit embedding matrix. Yields the name of
+    each piece once built; the caller (the worker, when idle) runs one step at a time so a reply
+    asked for meanwhile goes first. A piece already built is skipped; the results are the same
+    objects a step would build, so an inspection is unchanged by it."""
+    if state.vocabulary is None:
+        state.vocabulary = Vocabulary.of(lm.tokenizer)
+        yield "vocabulary"
+    if state.unit is None:
+        state.unit = unit_embedding(lm.model)
+        yield "embedding"
 
 
 def rope_distances(context_length: int) -> list[int]:
@@ -116,6 +131,30 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     head = tokenizer.encode_chat(list(messages[:-1]), add_generation_prompt=False) if len(messages) > 1 else []
     start = len(head) if list(prompt_ids[: len(head)]) == head else 0
     return max(start, 1), len(prompt_ids)
+
+
+def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
+    """The prompt cut into what the user can tell apart: [(name, start, end)] in order, names among
+    "system prompt and memories" (a leading system turn, its template markers included), "earlier
+    turns", "your message" (the last turn and the reply's opening markers). Each boundary is where
+    the same messages, rendered alone by the chat template, end in the prompt's tokens; a boundary
+    that does not line up (a template that rewrites turns) is left out, never guessed."""
+    n = len(prompt_ids)
+    start, _ = user_span(tokenizer, messages, prompt_ids)
+    cuts: list[tuple[str, int]] = []
+    if messages and messages[0].get("role") == "system" and len(messages) > 1:
+        head = tokenizer.encode_chat(list(messages[:1]), add_generation_prompt=False)
+        if 0 < len(head) <= start and list(prompt_ids[: len(head)]) == head:
+            cuts.append(("system prompt and memories", len(head)))
+    if start > (cuts[-1][1] if cuts else 0):
+        cuts.append(("earlier turns" if cuts else "before your message", start))
+    cuts.append(("your message", n))
+    out, at = [], 0
+    for name, end in cuts:
+        if end > at:
+            out.append((name, at, end))
+            at = end
+    return out
 
 
 def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
@@ -210,13 +249,11 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
-    if state.unit is None:
-        state.embedding = embedding_matrix(model)
-        state.unit = unit_rows(state.embedding)
-    shown = target if target is not None else step.next_token[0][0]
-    if state.vocabulary is None:
-        state.vocabulary = Vocabulary.of(tok)
-    vector = np.array(state.embedding[shown])
+    for _piece in warm_up(lm, state):  # the first inspection of a model not yet warmed up
+        pass
+    shown = target if target is not None else step.next_token[0][0]  # the selected token (Vocabulary)
+    reading = ids[position]  # the token the step reads: its embedding row enters the blocks at `position`
+    vector = embedding_row(model, reading)
     span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
@@ -226,7 +263,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
     losses = state.losses[1]
     inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
-    found = neighbours(state.unit, shown, NEIGHBOURS)
+    found = neighbours(state.unit, reading, NEIGHBOURS)
     referenced |= {i for i, _ in found} | set(shown_ids) | ({target} if target is not None else set())
     order = np.argsort(-raw)
     top = request.top
@@ -237,9 +274,10 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "pieces": [tok.piece(i) for i in shown_ids],  # aligned with shown_ids (a prefix of it is `ids`)
         "special": [i in tok.special_ids for i in shown_ids],
         "prompt_tokens": len(prompt_ids),
+        "prompt_parts": prompt_parts(tok, messages, prompt_ids),  # [(name, start, end)] of the prompt
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
-        "source": "reply" if request.message_char is None else "message",
+        "source": request.origin if request.message_char is None else "message",
         "token_index": k if request.message_char is None else None,
         "message_char": request.message_char,
         "position": position,
@@ -254,15 +292,16 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             "others_mass": float(np.exp(raw[order[top:]]).sum()),
         },
         "vocabulary": vocabulary_report(tok, state.vocabulary, shown),
-        "embedding": {
-            "token": shown,
-            "vector": vector.tolist(),
+        "embedding": {  # of the token the step reads (at `position`), not of the one it predicts
+            "token": reading,
+            "position": position,
+            "vector": vector,
             "neighbours": found,
         },
-        "rope": {
-            "position": position + 1 if target is not None else position,
+        "rope": {  # the rotation of the token the step reads, at its own position
+            "position": position,
             "inverse_frequencies": inv,
-            "angles": rope_angles(position + 1 if target is not None else position, inv),
+            "angles": rope_angles(position, inv),
             "distances": (distances := rope_distances(info.context_length)),
             "distance_scores": rope_distance_scores(inv, distances),
             "head_dim": info.head_dim,
@@ -356,8 +395,7 @@ def to_json(report: dict) -> dict:
 def analogy_report(lm, state: InspectorState, request: AnalogyRequest) -> dict:
     """The analogy on the model's embedding matrix, with the tokens each word became."""
     if state.unit is None:
-        state.embedding = embedding_matrix(lm.model)
-        state.unit = unit_rows(state.embedding)
+        state.unit = unit_embedding(lm.model)
     ids = []
     for word in (request.a, request.b, request.c):
         encoded = lm.tokenizer.encode(word)

@@ -47,6 +47,7 @@ class InspectorService(QObject):
         self.report: dict | None = None
         self.follow = False  # inspect the newest token of a streaming reply
         self.message_index: int | None = None
+        self.served = None  # the API request (app.server.request_log.ServedRequest) being inspected, if one is
         self._wake.connect(worker.inspect_pending)
         worker.inspected.connect(self._on_inspected)
         worker.inspect_failed.connect(self._on_failed)
@@ -69,15 +70,37 @@ class InspectorService(QObject):
                                  completion=is_completion(reply.asked))
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
-        self.message_index = message_index
+        self.message_index, self.served = message_index, None
         self._send(StepRequest(generate, ids, token_index))
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Inspect the step that produced token `token_index` of an API request's reply (`served`,
+        a ServedRequest from View → API Requests): its prompt reassembled from the request it ran,
+        exactly as for a conversation's reply."""
+        ids = tuple(ev.token for ev in served.events if ev.token is not None)
+        if served.generate is None or not ids:
+            self.failed.emit("No step selected: this request has no reply tokens to inspect.")
+            return
+        token_index = max(0, min(token_index, len(ids) - 1))
+        self.message_index, self.served = None, served
+        self._send(StepRequest(served.generate, ids, token_index, origin="request"))
+
+    def reply_records(self) -> tuple[list, dict] | None:
+        """The inspected reply's token records and numbers (the Loop and Detokenization views'):
+        the conversation's reply, or the API request's; None when a user's message is inspected."""
+        if self.served is not None:
+            return list(self.served.events), dict(self.served.stats)
+        if self.message_index is not None:
+            message = self.controller.message(self.message_index)
+            return message.tokens, message.stats
+        return None
 
     def clear(self) -> None:
         """Forget the inspected step (the conversation changed): an answer still on its way is
         dropped when it comes."""
         self._latest.pop(StepRequest, None)
         self.report = None
-        self.message_index = None
+        self.message_index, self.served = None, None
 
     def inspect_message(self, message_index: int, char_index: int) -> None:
         """Inspect the token of the user's message at `message_index` that holds character
@@ -97,6 +120,7 @@ class InspectorService(QObject):
         generate = reply_request(asked, user.text, history, memories, self.controller.conversation_id,
                                  completion=completion)
         self.message_index = message_index + 1 if reply is not None else None
+        self.served = None
         self._send(StepRequest(generate, (), 0, message_char=char_index))
 
     def attention_map(self, layer: int, head: int) -> None:

@@ -62,7 +62,7 @@ class Core:
 
 
 def build_core(args: argparse.Namespace, backend: Backend) -> Core:
-    """Settings, store, worker and controller (the latest conversation reopened); needs a Qt
+    """Settings, store, worker and controller (the conversation left on screen reopened); needs a Qt
     application object to exist already."""
     store = Store(paths.database_path(args.data_dir))
     settings_file = SettingsFile(paths.config_dir(args.config_dir))
@@ -72,7 +72,7 @@ def build_core(args: argparse.Namespace, backend: Backend) -> Core:
     worker_thread = WorkerThread(Worker(backend))
     controller = ChatController(worker_thread.worker, settings, store)
     controller.settings_changed.connect(settings_file.save)
-    controller.open_latest()
+    controller.reopen()  # the conversation on screen when Glassbox last closed
     api = ApiService(worker_thread.worker)
     controller.settings_changed.connect(lambda changed: api.apply(changed.app))
     controller.model_loaded.connect(api.set_model)

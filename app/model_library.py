@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.byte_sizes import format_bytes
+from app.model_names import display_name, ollama_blob_of, ollama_name
 from engine.gguf import GGUFCorrupt, GGUFError, GGUFUnsupported, read_header
 from engine.loading import GGUF_FILE_TYPES, WeightPolicy
 from engine.models import UnsupportedArchitecture, get_architecture
@@ -40,7 +42,6 @@ from engine.models.base import ConfigError, GGUFMeta
 # the weights as held, plus a fixed allowance for the runtime and activations (a guess, not measured).
 KV_ESTIMATE_TOKENS = 4096
 RUNTIME_BYTES = 512 * 1024**2
-OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 SAFETENSORS_DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "U8": 1, "I8": 1, "F64": 8, "I64": 8}
 READABLE_SAFETENSORS = {"F32", "F16", "BF16", "U32"}
 FLOAT_TYPES = {"F32", "F16", "BF16"}
@@ -122,9 +123,10 @@ def _header(path: Path):
     return _HEADERS[key]
 
 
-def describe_gguf(path: Path, source: str, name: str | None = None) -> LibraryRow:
-    """A row for a GGUF file, from its header alone (no tensor is read)."""
-    row = LibraryRow(name or path.stem, str(path), source, "gguf", file_bytes=_size(path))
+def describe_gguf(path: Path, source: str) -> LibraryRow:
+    """A row for a GGUF file, from its header alone (no tensor is read), named as everywhere else
+    (`app.model_names.display_name`)."""
+    row = LibraryRow(display_name(path), str(path), source, "gguf", file_bytes=_size(path))
     try:
         header = _header(path)
     except GGUFUnsupported as e:
@@ -140,7 +142,6 @@ def describe_gguf(path: Path, source: str, name: str | None = None) -> LibraryRo
     quant = GGUF_FILE_TYPES.get(int(file_type), "") if file_type is not None else ""
     row = _with(
         row,
-        name=name or str(meta.get("general.name") or path.stem),
         architecture=architecture,
         parameters=sum(t.n_elements for t in header.tensors),
         quantization=quant or (kinds.most_common(1)[0][0] if kinds else ""),
@@ -175,10 +176,10 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def describe_folder(path: Path, source: str, name: str | None = None) -> LibraryRow:
+def describe_folder(path: Path, source: str) -> LibraryRow:
     """A row for a Hugging Face / MLX folder, from config.json and the safetensors headers."""
     files = sorted(path.glob("*.safetensors"))
-    row = LibraryRow(name or path.name, str(path), source, "safetensors", file_bytes=sum(_size(f) for f in files))
+    row = LibraryRow(display_name(path), str(path), source, "safetensors", file_bytes=sum(_size(f) for f in files))
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as e:
@@ -234,16 +235,16 @@ def _size(path: Path) -> int:
 # Sources
 
 
-def _models_in(folder: Path, source: str, prefix: str = "") -> list[LibraryRow]:
+def _models_in(folder: Path, source: str) -> list[LibraryRow]:
     """GGUF files and model folders directly in `folder` (the folder itself if it is a model)."""
     if (folder / "config.json").is_file():
-        return [describe_folder(folder, source, prefix or None)]
+        return [describe_folder(folder, source)]
     rows = []
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() == ".gguf" and p.is_file() and not p.name.startswith("mmproj"):
-            rows.append(describe_gguf(p, source, f"{prefix}{p.stem}" if prefix else None))
+            rows.append(describe_gguf(p, source))
         elif p.is_dir() and (p / "config.json").is_file():
-            rows.append(describe_folder(p, source, f"{prefix}{p.name}" if prefix else None))
+            rows.append(describe_folder(p, source))
     return rows
 
 
@@ -261,8 +262,7 @@ def scan_hf_hub(root: Path) -> list[LibraryRow]:
             if not candidates:
                 continue
             chosen = max(candidates, key=lambda s: s.stat().st_mtime)
-        name = repo.name.removeprefix("models--").replace("--", "/")
-        rows.extend(_models_in(chosen, "Hugging Face", name if (chosen / "config.json").is_file() else f"{name}/"))
+        rows.extend(_models_in(chosen, "Hugging Face"))
     return rows
 
 
@@ -271,8 +271,7 @@ def scan_lmstudio(root: Path) -> list[LibraryRow]:
     rows: list[LibraryRow] = []
     for publisher in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         for repo in sorted(p for p in publisher.iterdir() if p.is_dir()):
-            name = f"{publisher.name}/{repo.name}"
-            rows.extend(_models_in(repo, "LM Studio", name if (repo / "config.json").is_file() else f"{name}/"))
+            rows.extend(_models_in(repo, "LM Studio"))
     return rows
 
 
@@ -283,22 +282,18 @@ def scan_ollama(root: Path) -> list[LibraryRow]:
     for manifest in sorted(manifests.rglob("*")) if manifests.is_dir() else []:
         if not manifest.is_file():
             continue
-        parts = manifest.relative_to(manifests).parts  # host, namespace, model, tag
-        if len(parts) != 4:
+        name = ollama_name(manifest.relative_to(manifests).parts)  # host, namespace, model, tag
+        if name is None:
             continue
-        _, namespace, model, tag = parts
-        name = f"{model}:{tag}" if namespace == "library" else f"{namespace}/{model}:{tag}"
-        try:
-            layers = json.loads(manifest.read_text()).get("layers") or []
-            digest = next(layer["digest"] for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER)
-        except (OSError, ValueError, AttributeError, KeyError, TypeError, StopIteration):
+        digest = ollama_blob_of(manifest)
+        if digest is None:
             rows.append(LibraryRow(name, str(manifest), "Ollama", "gguf", problem="the manifest names no model layer"))
             continue
-        blob = root / "blobs" / str(digest).replace(":", "-")
+        blob = root / "blobs" / digest.replace(":", "-")
         if not blob.is_file():
             rows.append(LibraryRow(name, str(blob), "Ollama", "gguf", problem="the model blob is missing"))
             continue
-        rows.append(describe_gguf(blob, "Ollama", name))
+        rows.append(describe_gguf(blob, "Ollama"))
     return rows
 
 
@@ -402,16 +397,6 @@ def fit_problem(row: LibraryRow, available: int) -> str | None:
             "smaller (more quantized) model."
         )
     return None
-
-
-def format_bytes(n: int) -> str:
-    """1536 -> "1.5 KB"; decimal units as file managers show them."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def format_count(n: int) -> str:

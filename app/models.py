@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.model_names import display_name
 from app.settings import DEFAULT_MODEL, AppSettings
 from engine import default_model
 
@@ -22,10 +23,10 @@ def describe(spec: str) -> ModelEntry:
         return ModelEntry(spec, f"{default_model.DISPLAY_NAME} (default)", "default")
     path = Path(spec).expanduser()
     if path.is_dir():
-        return ModelEntry(spec, f"{path.name}/", "folder")
+        return ModelEntry(spec, f"{display_name(path)}/", "folder")
     if path.is_file():
-        return ModelEntry(spec, path.name, "file")
-    return ModelEntry(spec, f"{path.name} (missing)", "missing")
+        return ModelEntry(spec, display_name(path), "file")
+    return ModelEntry(spec, f"{display_name(path)} (missing)", "missing")
 
 
 class ModelRegistry:

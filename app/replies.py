@@ -10,7 +10,7 @@ context window is announced by `unanswered`, so the conversation can take the tu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.backend import GenerateRequest
 from app.conversation import ChatMessage
 from app.failures import Failure, FailureKind
+from app.reply_numbers import numbers_at
 from app.reply_recorder import ReplyRecorder
 from app.store import Store
 from app.worker import Worker
@@ -37,19 +38,18 @@ class ActiveReply:
     message: ChatMessage
     recorder: ReplyRecorder
     offset: int = 0  # tokens the reply already had (a continued reply): new tokens count on from here
-    context_length: int = 0  # the context window it was asked with (0: the model's own)
+    context_length: int = 0  # the context window it is fitted to (0: not known)
 
 
-def so_far(message: ChatMessage, context_length: int) -> dict:
-    """A reply's numbers as far as its newest token knows them (the worker's own come only when
-    it finishes): prompt and cached tokens, tokens generated, context used of the window."""
-    last = next((t for t in reversed(message.tokens) if t.prompt_tokens), None)
+def so_far(message: ChatMessage, context_length: int, offset: int = 0) -> dict:
+    """A reply's numbers as far as its newest token knows them, computed as a Stop's are
+    (`app.reply_numbers`; the worker's own come only when it finishes). `offset`: the tokens it
+    had before this run (a continued reply), which count in `generated_tokens` as a Stop counts
+    them, but not in this run's speed and context."""
+    last = next((t for t in reversed(message.tokens[offset:]) if t.prompt_tokens), None)
     if last is None:
         return {"generated_tokens": len(message.tokens)}
-    stats = {"prompt_tokens": last.prompt_tokens, "cached_tokens": last.cached_tokens,
-             "generated_tokens": len(message.tokens), "context_used": last.prompt_tokens + len(message.tokens),
-             "ttft_s": last.ttft_s, "elapsed_s": last.elapsed_s, "kv_bytes": last.kv_bytes}
-    return stats | ({"context_length": context_length} if context_length else {})
+    return numbers_at(last, len(message.tokens) - offset, context_length) | {"generated_tokens": len(message.tokens)}
 
 
 class Replies(QObject):
@@ -62,9 +62,14 @@ class Replies(QObject):
 
     _request_generate = Signal(int, object)
 
-    def __init__(self, worker: Worker, store: Store, parent: QObject | None = None):
+    def __init__(
+        self, worker: Worker, store: Store, parent: QObject | None = None, model_context: Callable[[], int] = lambda: 0
+    ):
+        """`model_context()`: the loaded model's context window (0: not known), which a request
+        that asks for none (0) is fitted to, as the backend fits it."""
         super().__init__(parent)
         self._worker, self._store = worker, store
+        self._model_context = model_context
         self._next_request = 1
         self._active: ActiveReply | None = None
         self._flush_timer = QTimer(self)
@@ -96,8 +101,10 @@ class Replies(QObject):
         if unsaved:
             recorder.add(list(unsaved))
         message.finish_reason = None  # streaming (again, for a continued reply)
+        model = self._model_context()
+        window = min(request.context_length or model, model) if model else request.context_length
         self._active = ActiveReply(request_id, index, message, recorder, offset=len(message.tokens),
-                                   context_length=request.context_length or 0)
+                                   context_length=window or 0)
         self._flush_timer.start()
         self.busy_changed.emit(True)
         self._request_generate.emit(request_id, request)
@@ -108,6 +115,12 @@ class Replies(QObject):
         if self._active:
             self._worker.cancel(self._active.request_id)
 
+    def live_numbers(self) -> dict:
+        """The streaming reply's numbers now, as a Stop now would save them ({} when none streams)."""
+        if self._active is None:
+            return {}
+        return so_far(self._active.message, self._active.context_length, self._active.offset)
+
     def abandon(self, why: str) -> bool:
         """Stop the active reply, save it as far as it got, and stop listening to it (the window
         is leaving it); whether there was one. `why` ("you switched conversation") is saved with
@@ -117,7 +130,7 @@ class Replies(QObject):
             return False
         self._worker.cancel(self._active.request_id)
         message = self._active.message
-        message.stats = so_far(message, self._active.context_length) | {"stopped_because": why}
+        message.stats = self.live_numbers() | {"finish_reason": "cancelled", "stopped_because": why}
         message.finish_reason = "cancelled"
         self._end(message, "cancelled")
         self.busy_changed.emit(False)

@@ -26,10 +26,11 @@ def settings_used(settings: Settings, memories: list[str]) -> dict[str, Any]:
         "memories_used": memories,
         "stop_strings": list(app.stop_strings),
         "system_prompt": app.system_prompt,
+        "enable_thinking": app.enable_thinking,
     }
 
 
-ASKED_APP_FIELDS = ("system_prompt", "max_new_tokens", "context_length", "stop_strings")
+ASKED_APP_FIELDS = ("system_prompt", "max_new_tokens", "context_length", "stop_strings", "enable_thinking")
 
 
 def settings_as_asked(settings: Settings, used: Mapping[str, Any]) -> Settings:
@@ -85,4 +86,5 @@ def reply_request(
         conversation_id=str(conversation_id),
         cache=app.cache_config,
         stop_strings=app.stop_strings,
+        enable_thinking=app.enable_thinking,
     )

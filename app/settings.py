@@ -72,6 +72,7 @@ class AppSettings:
     model: str = DEFAULT_MODEL  # "default", a GGUF file or a model folder
     recent_models: tuple[str, ...] = ()  # user-chosen paths, most recent first
     model_folders: tuple[str, ...] = ()  # folders the user added to Model → Manage Models…
+    enable_thinking: bool = True  # a reasoning model thinks first (templates reading enable_thinking; per conversation)
     accepted_licences: tuple[str, ...] = ()  # "<licence id> <model file>" the user accepted (ui/licence_gate.py)
     context_length: int = 0  # 0: the model's own context window
     panel_top_k: int = 10
@@ -199,10 +200,12 @@ class ConversationSettings:
     system_prompt: str | None = None
     stop_strings: tuple[str, ...] | None = None
     mode: str | None = None  # "completion" (no chat template, app/reply_request.py) or "chat"; None: the model's kind
+    enable_thinking: bool | None = None  # passed to templates that read it (Qwen 3); None: the app's
 
     @property
     def empty(self) -> bool:
-        return self.system_prompt is None and self.stop_strings is None and self.mode is None
+        return self.system_prompt is None and self.stop_strings is None and self.mode is None \
+            and self.enable_thinking is None
 
     def applied_to(self, settings: Settings) -> Settings:
         """`settings` with this conversation's own values in place of the app's."""
@@ -211,6 +214,8 @@ class ConversationSettings:
             app = replace(app, system_prompt=self.system_prompt)
         if self.stop_strings is not None:
             app = replace(app, stop_strings=self.stop_strings)
+        if self.enable_thinking is not None:
+            app = replace(app, enable_thinking=self.enable_thinking)
         return replace(settings, app=app)
 
     def to_json(self) -> dict[str, Any]:
@@ -221,6 +226,8 @@ class ConversationSettings:
             out["stop_strings"] = list(self.stop_strings)
         if self.mode is not None:
             out["mode"] = self.mode
+        if self.enable_thinking is not None:
+            out["enable_thinking"] = self.enable_thinking
         return out
 
     @classmethod
@@ -232,7 +239,8 @@ class ConversationSettings:
         strings = data.get("stop_strings")
         ok = isinstance(strings, list) and all(isinstance(s, str) for s in strings) and stop_strings.problems(strings) is None
         mode = data.get("mode") if data.get("mode") in ("completion", "chat") else None
-        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None, mode)
+        thinking = data.get("enable_thinking") if isinstance(data.get("enable_thinking"), bool) else None
+        return cls(prompt if isinstance(prompt, str) else None, tuple(strings) if ok else None, mode, thinking)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ app's with the conversation's own in their place) and the memories relevant to t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
+from app.attachments import Attachment, title_text
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
@@ -75,7 +77,15 @@ class Turns(QObject):
         return tuple(self._conversations.transcript.history(before))
 
     def can_regenerate(self) -> bool:
-        return not self._replies.busy and any(m.role == "assistant" for m in self._messages)
+        """Whether `regenerate` can act: nothing is being written, and there is a reply to write
+        again or a saved message of the user's at the end waiting for its reply."""
+        return not self._replies.busy and (self.replies_to_user() or any(m.role == "assistant" for m in self._messages))
+
+    def replies_to_user(self) -> bool:
+        """Whether the conversation ends with a saved user message that has no reply (an imported
+        chat ending with the user's turn): `regenerate` then answers it."""
+        messages = self._messages
+        return bool(messages) and messages[-1].role == "user" and messages[-1].id is not None
 
     def can_continue(self) -> bool:
         """Whether the last reply can be continued: it stopped early (Stop, the token limit, Glassbox
@@ -87,7 +97,7 @@ class Turns(QObject):
         return (last.role == "assistant" and last.id is not None and last.finish_reason in CONTINUABLE
                 and last.error is None and any(t.token is not None for t in last.tokens))
 
-    def send(self, text: str) -> bool:
+    def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
         forget (`NothingNamed`), or a reply is streaming.
 
@@ -105,16 +115,22 @@ class Turns(QObject):
             if isinstance(intent, RememberIntent):
                 self._memories.remember(intent.fact)
         history = self._history()
-        self._conversations.add_user_message(text)
+        self._conversations.add_user_message(text, title_text(text, attached) if attached else None)
         self._start_reply(text, history)
         self._conversations.conversations_changed.emit()
         return True
 
     def regenerate(self) -> bool:
-        """A new reply to the last user message; the old reply stays as an alternative branch."""
+        """A new reply to the last user message; the old reply stays as an alternative branch. A
+        conversation ending with the user's own message gets that message answered (never a new
+        version of the reply before it, which would hide the message)."""
         if not self.can_regenerate():
             return False
         messages = self._messages
+        if self.replies_to_user():
+            last = len(messages) - 1
+            self._start_reply(messages[last].text, self._history(before=last))
+            return True
         reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
         user = max(i for i in range(reply) if messages[i].role == "user")
         self._start_reply(messages[user].text, self._history(before=user), regenerate=True)
@@ -188,6 +204,10 @@ class Turns(QObject):
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
         used = settings_used(settings, memories)
+        if like is not None and like.asked.get("opens_thinking"):
+            used["opens_thinking"] = True  # the same prompt as the reply it branches from
+        elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
+            used["opens_thinking"] = True  # the prompt opens the reply's <think> (app/thinking.py)
         index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
                                               regenerate, kept)
         request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from app.backend import Backend, BackendError, GenerateRequest, ReplyDone, Session
 from app.failures import Failure, FailureKind
@@ -26,6 +26,7 @@ from app.threads import MODEL_THREAD_STACK_BYTES
 from engine.events import TokenEvent
 
 DEFAULT_BATCH_INTERVAL_S = 0.04
+WARM_UP_DELAY_MS = 500  # after a load, the window settles (and a first message may come) before the warm-up starts
 
 
 class TokenBatcher:
@@ -79,6 +80,7 @@ class Worker(QObject):
         self._inspections: dict[type, tuple[int, object]] = {}  # kind -> newest unserved request
         self._stopped_inspections: set[int] = set()
         self._lock = threading.Lock()
+        self._warming: tuple[Session, Any] | None = None  # (session, its warm-up pieces) not yet built
 
     @property
     def session(self) -> Session | None:
@@ -112,6 +114,30 @@ class Worker(QObject):
         self._session = session
         self.model_loaded.emit(dict(session.info))
         self._housekeeping()
+        warm = getattr(session, "warm_up", None)
+        self._warming = (session, warm()) if warm is not None else None
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up_step)
+
+    @Slot()
+    def _warm_up_step(self) -> None:
+        """One piece of the loaded model's Inspector tables (Session.warm_up), then the next one
+        posted behind whatever the window asked for meanwhile: a reply or an inspection asked for
+        during the warm-up waits for one piece at most, never for all of it."""
+        if self._warming is None:
+            return
+        session, pieces = self._warming
+        if session is not self._session:  # another model was loaded since: its own warm-up runs
+            return
+        try:
+            next(pieces)
+        except StopIteration:
+            self._warming = None
+            return
+        except Exception:  # the first inspection builds what failed here, and says why if it fails again
+            traceback.print_exc()
+            self._warming = None
+            return
+        QTimer.singleShot(0, self, self._warm_up_step)
 
     @Slot(int, object)
     def generate(self, request_id: int, request: GenerateRequest) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import mlx.core as mx
 
 from engine.kernels import attention as sdpa
+from engine.kernels import sink_softmax
 
 
 class KVCache:
@@ -55,8 +56,9 @@ class KVCache:
     def make_mask(self, n_queries: int):
         return "causal" if n_queries > 1 else None
 
-    def attend(self, q, k, v, scale: float, mask) -> mx.array:
-        return sdpa(q, k, v, scale, mask)
+    def attend(self, q, k, v, scale: float, mask, sinks: mx.array | None = None) -> mx.array:
+        """Attention over what update_and_fetch returned; `sinks` (heads,): gpt-oss's sink logits."""
+        return sdpa(q, k, v, scale, mask, sinks)
 
     def attend_latent(self, q_latent, q_rope, latent, k_rope, scale: float, mask) -> mx.array:
         """Multi-head latent attention over what update_and_fetch(latent, k_rope) returned:
@@ -239,7 +241,7 @@ class QuantizedKVCache(KVCache):
                 return size
         raise ValueError(f"a quantized KV cache needs a head dimension divisible by 32 (got {head_dim})")
 
-    def attend(self, q, k, v, scale, mask):
+    def attend(self, q, k, v, scale, mask, sinks=None):
         B, n_heads, L, D = q.shape
         n_kv = k[0].shape[1]
         q = (q * scale).reshape(B, n_kv, n_heads // n_kv, L, D)  # group query heads per KV head
@@ -253,7 +255,7 @@ class QuantizedKVCache(KVCache):
             mask = q_pos >= mx.arange(S)[None]
         if mask is not None:
             scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
-        weights = mx.softmax(scores, axis=-1, precise=True)
+        weights = sink_softmax(scores, sinks).astype(q.dtype)  # (B, kv, rep, L, S)
         out = mx.quantized_matmul(weights, *v, transpose=False, group_size=gs, bits=bits)
         return out.reshape(B, n_heads, L, -1)
 

@@ -29,11 +29,13 @@ from typing import Protocol
 
 import mlx.core as mx
 
+from engine.kernels import sink_softmax
+
 
 class LayerCapture(Protocol):
     wants_weights: bool
 
-    def attend(self, q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> mx.array:
+    def attend(self, q: mx.array, k: mx.array, v: mx.array, scale: float, mask, sinks: mx.array | None = None) -> mx.array:
         """Attention written out (scores, masked softmax, weighted values), recording the weights."""
         ...
 
@@ -56,8 +58,11 @@ def mask_array(mask, n_queries: int, n_keys: int) -> mx.array | None:
     return mask
 
 
-def explicit_attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask) -> tuple[mx.array, mx.array]:
-    """softmax(q k^T * scale, masked) v with grouped-query heads, and the weights.
+def explicit_attention(
+    q: mx.array, k: mx.array, v: mx.array, scale: float, mask, sinks: mx.array | None = None,
+) -> tuple[mx.array, mx.array]:
+    """softmax(q k^T * scale, masked) v with grouped-query heads, and the weights (with `sinks`,
+    gpt-oss's per-head sink logits in the normalisation: the weights then sum to less than 1).
 
     q: (B, heads, L, D); k, v: (B, kv_heads, S, D). Returns (out (B, heads, L, D), weights
     (B, heads, L, S)); masked entries are exactly 0.
@@ -70,7 +75,7 @@ def explicit_attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask
     allowed = mask_array(mask, L, S)
     if allowed is not None:
         scores = mx.where(allowed, scores, -mx.inf)
-    weights = mx.softmax(scores.astype(mx.float32), axis=-1, precise=True)
+    weights = sink_softmax(scores, sinks)
     out = (weights @ v[:, :, None].astype(mx.float32)).reshape(B, H, L, v.shape[-1])
     return out.astype(q.dtype), weights.reshape(B, H, L, S)
 
@@ -124,8 +129,8 @@ class _RecorderLayer:
     def __init__(self, recorder: Recorder, record: LayerRecord, wants_weights: bool):
         self.recorder, self.record, self.wants_weights = recorder, record, wants_weights
 
-    def attend(self, q, k, v, scale, mask):
-        out, weights = explicit_attention(q, k, v, scale, mask)
+    def attend(self, q, k, v, scale, mask, sinks=None):
+        out, weights = explicit_attention(q, k, v, scale, mask, sinks)
         rec, r = self.record, self.recorder
         L, S = q.shape[2], k.shape[2]
         rec.key_start = r.offset + L - S

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
+from engine import kernels
 from engine.cache import KVCache, cache_nbytes, cache_offset
 from engine.events import Alternative, TokenEvent
 from engine.sampling import Sampler, SamplingSettings, Step
@@ -43,6 +44,10 @@ class GenerationConfig:
     # "Continue with this token": the first generated token is this id instead of a draw (its
     # logprobs are still the model's at that step); the following tokens are sampled as usual
     force_first_token: int | None = None
+    # Continue: the reply's tokens written before this run (the prompt ends with them). The text
+    # decoder starts after them, so a character split across the seam comes out whole and a
+    # tokenizer that drops the reply's leading space does not drop one in the middle of it.
+    written_ids: Sequence[int] = ()
 
 
 def prefill(
@@ -104,7 +109,7 @@ def _top(logprobs: mx.array, k: int) -> tuple[mx.array, mx.array]:
 
 
 def _entropy(logprobs: mx.array) -> mx.array:
-    p = mx.exp(logprobs)
+    p = kernels.exp_per_step(logprobs)
     return -mx.sum(mx.where(p > 0, p * logprobs, 0.0))
 
 
@@ -135,9 +140,17 @@ def decode_steps(
         if forced is not None:
             s = Step(mx.array(forced, dtype=mx.uint32), s.raw_logprobs, s.final_logprobs)
         top_raw = _top(s.raw_logprobs, top_report)
-        same = s.final_logprobs is s.raw_logprobs
-        top_final = top_raw if same else _top(s.final_logprobs, top_report)
-        extras = mx.stack([s.raw_logprobs[s.token], s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
+        raw_lp = s.raw_logprobs[s.token]
+        if sampler.greedy and forced is None:
+            # the final distribution is all on the token (one_hot_logprobs): its top is that token
+            # at log 1 = 0, and the one-hot vector itself is never computed (two passes over the
+            # vocabulary a step)
+            top_final = (s.token.reshape(1), mx.zeros((1,), mx.float32))
+            extras = mx.stack([raw_lp, mx.array(0.0, mx.float32), _entropy(s.raw_logprobs)])
+        else:
+            same = s.final_logprobs is s.raw_logprobs
+            top_final = top_raw if same else _top(s.final_logprobs, top_report)
+            extras = mx.stack([raw_lp, s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
         mx.async_eval(s.token, top_raw, top_final, extras)
         return s, top_raw, top_final, extras
 
@@ -175,28 +188,34 @@ class ReplyText:
     reply is cut at the earliest stop string found, whichever it is.
     """
 
-    def __init__(self, tokenizer: Tokenizer, stop_strings: Sequence[str] = ()):
+    def __init__(self, tokenizer: Tokenizer, stop_strings: Sequence[str] = (), written: Sequence[int] = ()):
+        """`written`: the reply's tokens before this run (Continue); their text was shown already,
+        and the bytes of a character they left unfinished wait for the tokens that finish it."""
         self._detok = tokenizer.detokenizer()
+        for token in written:
+            self._detok.add(token)
         self._stops = [s for s in stop_strings if s]  # "" would be "found" at once: every reply empty
         self._held = ""
 
     def add(self, token: int | None, final: bool) -> tuple[str, bool]:
         """(text that may be shown now, whether a stop string ended the reply).
 
-        `token` None is an end-of-sequence token (it adds no text). `final`: no token follows, so
-        unfinished bytes and held text come out too (unless a stop string was found).
+        `token` None is an end-of-sequence token (it adds no text): the reply is over, and bytes of
+        a character it left unfinished come out as U+FFFD (what they decode to). `final`: no token
+        follows in this run (the token limit), so text held for a possible stop string comes out;
+        an unfinished character does not — the reply may be continued, and its next token may
+        finish it (a "\ufffd" shown and stored would stay broken for good).
         """
         text = self._detok.flush() if token is None else self._detok.add(token)
-        if final and token is not None:
-            text += self._detok.flush()
         text, self._held, hit = _apply_stop_strings(self._held + text, self._stops, final)
         if final and not hit:
             text, self._held = text + self._held, ""
         return text, hit
 
     def release(self) -> str:
-        """Everything held back (the reply ends without a stop string, e.g. cancelled)."""
-        text, self._held = self._held + self._detok.flush(), ""
+        """The text held back for a possible stop string (the reply was stopped, e.g. cancelled).
+        An unfinished character stays unshown, as at the token limit."""
+        text, self._held = self._held, ""
         return text
 
 
@@ -297,7 +316,7 @@ def _events(
         yield finish("cancelled", cache_offset(cache))  # what was read, not the whole prompt
         return
     stop_ids = set(tokenizer.eos_ids) | set(config.stop_ids)
-    reply = ReplyText(tokenizer, config.stop_strings)
+    reply = ReplyText(tokenizer, config.stop_strings, config.written_ids)
     history = penalty_window(prompt, sampler.settings)
     steps = decode_steps(model, cache, sampler, last, history, limit, config.top_report, config.force_first_token)
     ttft, before = 0.0, time.perf_counter()

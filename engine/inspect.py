@@ -406,6 +406,19 @@ def embedding_matrix(model: nn.Module) -> mx.array:
     return emb.weight.astype(mx.float32)
 
 
+def unit_embedding(model: nn.Module) -> mx.array:
+    """unit_rows(embedding_matrix(model)), evaluated: (vocab, dim) float32, what neighbours and
+    analogies search. The float32 matrix it is made from is not kept (it is freed on return)."""
+    unit = unit_rows(embedding_matrix(model))
+    mx.eval(unit)
+    return unit
+
+
+def embedding_row(model: nn.Module, token: int) -> list[float]:
+    """Row `token` of embedding_matrix(model) (float32, dim numbers), looked up alone."""
+    return model.embed_tokens(mx.array([token], dtype=mx.int32)).astype(mx.float32)[0].tolist()
+
+
 def unit_rows(matrix: mx.array) -> mx.array:
     """Each row divided by its L2 norm (an all-zero row stays zero)."""
     norms = mx.linalg.norm(matrix, axis=-1, keepdims=True)

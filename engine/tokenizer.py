@@ -10,12 +10,13 @@ import codecs
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import meta
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -28,6 +29,9 @@ LLAMA3_PATTERN = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 # GGUF `tokenizer.ggml.pre` names (llama.cpp's) that we can reproduce with `tokenizers`.
+# Switches a chat template may read that Glassbox offers per conversation (passed only to templates
+# that read them): Qwen 3's enable_thinking (False: the reply skips its <think> section)
+TEMPLATE_OPTIONS = frozenset({"enable_thinking"})
 SUPPORTED_PRE = ("default", "gpt2", "gpt-2", "smollm", "llama3", "llama-bpe")
 
 # Used when a model ships no chat template: ChatML, which most small instruct models follow.
@@ -159,21 +163,41 @@ class ChatTemplate:
         env.filters["tojson"] = _tojson
         try:
             self._template = env.from_string(source)
+            read = meta.find_undeclared_variables(env.parse(source))
         except TemplateError as e:
             raise TokenizerError(f"the model's chat template does not parse: {e}") from e
         self.source, self.bos_token, self.eos_token = source, bos_token, eos_token
+        # the switches this template reads (e.g. Qwen 3's enable_thinking), of those Glassbox offers
+        self.options: frozenset[str] = frozenset(read & TEMPLATE_OPTIONS)
+
+    @cached_property
+    def opens_thinking(self) -> bool:
+        """Whether the prompt this template ends a conversation with already opens the reply's
+        `<think>` section (DeepSeek R1's, Qwen 3 Thinking-2507's): the reply then starts inside
+        its reasoning and only closes it."""
+        try:
+            prompt = self.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+        except TokenizerError:
+            return False
+        return prompt.rstrip().endswith("<think>")
 
     @staticmethod
     def _raise(message: str):
         raise TemplateError(message)
 
-    def render(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    def render(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """`options`: switches for the template (only those it reads, `self.options`, are passed)."""
+        passed = {k: v for k, v in (options or {}).items() if k in self.options}
         try:
             return self._template.render(
                 messages=list(messages),
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **passed,
             )
         except TemplateError as e:
             raise TokenizerError(f"the chat template refused these messages: {e}") from e
@@ -243,12 +267,16 @@ class Tokenizer:
             return "".join(f"<0x{b:02X}>" for b in data)
 
     def apply_chat_template(
-        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         template = self.chat_template or ChatTemplate(CHATML_TEMPLATE)
-        return template.render(messages, add_generation_prompt)
+        return template.render(messages, add_generation_prompt, options)
 
-    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+    def encode_chat(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[int]:
         """Token ids of a conversation rendered with the model's chat template.
 
         Only the template's own markers become control tokens: special-token text inside any
@@ -262,7 +290,7 @@ class Tokenizer:
         try:
             ids = special_text.encode_chat(
                 messages,
-                lambda defused: template.render(defused, add_generation_prompt),
+                lambda defused: template.render(defused, add_generation_prompt, options),
                 self.special_tokens,
                 lambda text: self._encode(text, special=False),
             )

@@ -19,18 +19,35 @@ the request being sent (queueing included: with one model thread, requests wait 
 tokens; in all: aggregate completion tokens per second of wall time, TTFT p50/p95, probe latency
 p50/p95, and what is left afterwards (requests running, jobs waiting, threads) — all zero or back
 to the start when nothing leaks.
+
+Leaks are judged from snapshots before the server starts and after it has stopped: threads, open
+sockets and file descriptors (back to where they were), MLX's memory in use with the in-memory
+prompt cache emptied (it holds KV caches by design; within `MEMORY_SLACK_MB`), and the process's
+resident memory (reported, not judged: the allocator keeps freed pages). The last line is the
+verdict; the exit status is 1 when a request failed, something was left running, or something
+leaked. Requests the bench itself cut at `--deadline` (+60 s) are counted and named in the
+verdict, not failures: each was cancelled by its client closing the stream.
+
+The window is not part of this run (the server runs headless, as `glassbox serve` does): the probe
+measures the server's responsiveness, not the window's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
+import stat
+import sys
 import tempfile
 import threading
 import time
 
 import engine  # noqa: F401  (OpenBLAS before mlx)
+
+MEMORY_SLACK_MB = 16.0  # MLX memory in use may differ by this much before/after without being a leak
 
 QUESTIONS = [
     "Name three colours of the rainbow.", "What is the capital of France?", "Write a haiku about rain.",
@@ -48,13 +65,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def stream_one(http, url: str, question: str, max_tokens: int, hard_stop: float = float("inf")) -> dict:
-    """One streamed chat request; closed early ("cut", which cancels it) past `hard_stop`."""
+    """One streamed chat request; closed early ("cut", which cancels it) at `hard_stop`, also while
+    it still waits in the queue for its first byte (the read timeout runs to `hard_stop`)."""
+    import httpx
+
     body = {"model": "bench", "messages": [{"role": "user", "content": question}], "stream": True,
             "temperature": 0, "max_tokens": max_tokens, "stream_options": {"include_usage": True}}
     sent = time.perf_counter()
     first, tokens, usage, done = None, 0, None, False
+    timeout = httpx.Timeout(10.0, read=max(1.0, hard_stop - sent)) if hard_stop != float("inf") else http.timeout
     try:
-        with http.stream("POST", f"{url}/chat/completions", json=body) as r:
+        with http.stream("POST", f"{url}/chat/completions", json=body, timeout=timeout) as r:
             if r.status_code != 200:
                 r.read()
                 return {"status": "refused" if r.status_code in (429, 503) else "failed", "code": r.status_code,
@@ -78,7 +99,11 @@ def stream_one(http, url: str, question: str, max_tokens: int, hard_stop: float 
                             "role" not in choice["delta"]:
                         tokens += 1
                         first = first or time.perf_counter()
-    except Exception as e:  # a client that times out or loses its connection
+    except httpx.ReadTimeout as e:  # at the hard stop: the bench's bound, not the server's failure
+        if time.perf_counter() >= hard_stop - 1.0:
+            return {"status": "cut", "tokens": tokens}
+        return {"status": "failed", "message": f"ReadTimeout: {e}"}
+    except Exception as e:  # a client that loses its connection
         return {"status": "failed", "message": f"{type(e).__name__}: {e}"}
     end = time.perf_counter()
     if not done:
@@ -86,6 +111,58 @@ def stream_one(http, url: str, question: str, max_tokens: int, hard_stop: float 
     return {"status": "done", "ttft_s": (first or end) - sent, "elapsed_s": end - sent,
             "tokens": usage["completion_tokens"] if usage else tokens, "prompt_tokens": usage and usage["prompt_tokens"],
             "cached_tokens": usage and usage["prompt_tokens_details"]["cached_tokens"]}
+
+
+def open_descriptors() -> tuple[int, int]:
+    """(open file descriptors, of which sockets) of this process (/proc/self/fd on Linux, /dev/fd elsewhere)."""
+    folder = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    fds, sockets = 0, 0
+    for name in os.listdir(folder):
+        try:
+            mode = os.fstat(int(name)).st_mode
+        except (OSError, ValueError):  # the descriptor listdir itself used, closed by now
+            continue
+        fds += 1
+        sockets += stat.S_ISSOCK(mode)
+    return fds, sockets
+
+
+def resident_mb() -> float:
+    """The process's resident memory now (Linux), else its peak (getrusage: KiB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def snapshot(session) -> dict:
+    """What a leak would show in: threads, descriptors, sockets, MLX memory in use, resident memory.
+
+    The in-memory prompt cache holds KV caches by design: what it held is reported, then it is
+    emptied (and MLX's freed buffers released) so that the memory in use is compared without it."""
+    import gc
+
+    import mlx.core as mx
+
+    held = session.cache.memory.nbytes
+    session.cache.memory.clear()
+    gc.collect()
+    mx.clear_cache()
+    fds, sockets = open_descriptors()
+    return {"threads": threading.active_count(), "fds": fds, "sockets": sockets,
+            "mlx_active_mb": round(mx.get_active_memory() / 2**20, 1), "prompt_cache_held_mb": round(held / 2**20, 1),
+            "rss_mb": round(resident_mb(), 1)}
+
+
+def leaks(before: dict, after: dict) -> list[str]:
+    """What did not come back to where it was (empty when nothing leaked)."""
+    found = [f"{key}: {before[key]} before, {after[key]} after" for key in ("threads", "fds", "sockets")
+             if after[key] > before[key]]
+    if after["mlx_active_mb"] - before["mlx_active_mb"] > MEMORY_SLACK_MB:
+        found.append(f"MLX memory in use: {before['mlx_active_mb']} MB before, {after['mlx_active_mb']} MB after")
+    return found
 
 
 def engine_alone(session, max_tokens: int) -> float:
@@ -129,7 +206,7 @@ def main() -> None:
     served = ServedModel(session, "glassbox-default")
     baseline = engine_alone(session, args.max_tokens)
     thread, log = ModelThread(), RequestLog()
-    threads_before = threading.active_count()
+    before = snapshot(session)
     results: list[dict] = []
     probes: list[float] = []
     lock = threading.Lock()
@@ -171,6 +248,7 @@ def main() -> None:
         finished.set()
         prober.join()
     thread.close()
+    after = snapshot(session)
     shutil.rmtree(data_dir, ignore_errors=True)
     done = [r for r in results if r["status"] == "done"]
     ttfts = [r["ttft_s"] for r in done]
@@ -189,13 +267,20 @@ def main() -> None:
         "probe_p50_ms": round(1000 * percentile(probes, 0.5), 1), "probe_p95_ms": round(1000 * percentile(probes, 0.95), 1),
         "probes": len(probes),
         "left_running": log.running, "left_waiting": thread.waiting, "model_busy": thread.busy,
-        "threads_before": threads_before, "threads_after": threading.active_count(),
+        "before": before, "after": after, "leaks": leaks(before, after),
     }
+    clean = (not report["failed"] and not report["left_running"] and not report["left_waiting"]
+             and not report["model_busy"] and not report["leaks"])
+    report["verdict"] = "clean" if clean else "NOT CLEAN"
+    if report["cut_at_deadline"]:  # the bench's own bound: each was cancelled, and nothing leaked
+        report["verdict"] += (f"; {report['cut_at_deadline']} of {len(results)} requests cut by --deadline (the engine "
+                              f"alone decodes {baseline:.2f} tok/s here now)")
     if args.json:
         print(json.dumps(report))
-        return
-    for key, value in report.items():
-        print(f"{key:22} {value}")
+    else:
+        for key, value in report.items():
+            print(f"{key:26} {value}")
+    sys.exit(0 if clean else 1)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,16 @@ window grew to 13,000 px). `tests/ui/test_reply_text.py` checks that emoji are d
 
 from __future__ import annotations
 
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 
 EMOJI_FAMILIES = ("Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji")
 
 
-def fixed_font() -> QFont:
-    """The system's fixed-width font."""
-    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+def fixed_font(like: QFont | None = None) -> QFont:
+    """The system's fixed-width family at the size of `like` (default: the application's font,
+    which follows View → Zoom), so code and tokens grow with the text around them."""
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    size = (like if like is not None else QGuiApplication.font()).pointSizeF()
+    if size > 0:
+        font.setPointSizeF(size)
+    return font

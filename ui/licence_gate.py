@@ -64,14 +64,22 @@ def terms_text(path: Path | None, url: str | None) -> str:
 class LicenceGate(QObject):
     """Asks for a loaded model's terms (see the module docstring); `dialog` is the open one."""
 
-    def __init__(self, window: QWidget, controller, notice):
+    def __init__(self, window: QWidget, controller, notice, composer: QWidget | None = None):
+        """composer: disabled from a Decline until the model gone back to has loaded, so nothing
+        is sent to the declined model meanwhile."""
         super().__init__(window)
-        self._window, self._controller, self._notice = window, controller, notice
+        self._window, self._controller, self._notice, self._composer = window, controller, notice, composer
         self._cleared_spec: str | None = None  # the last model used without pending terms
         self.dialog: LicenceDialog | None = None
         controller.model_loaded.connect(self._on_model_loaded)
+        controller.model_failed.connect(lambda _message: self._hold(False))
+
+    def _hold(self, held: bool) -> None:
+        if self._composer is not None:
+            self._composer.setEnabled(not held)
 
     def _on_model_loaded(self, info: dict) -> None:
+        self._hold(False)
         pending = pending_terms(info, self._controller.settings)
         if pending is None:
             self._cleared_spec = info.get("spec")
@@ -95,8 +103,9 @@ class LicenceGate(QObject):
         self.dialog = None
         back = self._cleared_spec or "default"
         settings = self._controller.settings
-        self._notice.show_error(
+        self._notice.show_info(  # the user's own choice, carried out
             f"You declined the {pending.licence.name}, so {pending.model} is not used: "
             f"going back to {'the default model' if back == 'default' else back}."
         )
+        self._hold(True)
         self._controller.apply_settings(replace(settings, app=replace(settings.app, model=back)))

@@ -21,7 +21,7 @@ def launch(args: argparse.Namespace, backend: Backend, start: bool = True):
     core = build_core(args, backend)
     window = create_window(core.controller, core.registry, core.api, core.places)
     if core.settings_file.notice:
-        window.notice.show_error(core.settings_file.notice)
+        window.notice.show_warning(core.settings_file.notice)  # the defaults are used: the app works
     window.show()
     if start:
         core.start()

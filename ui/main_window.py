@@ -27,6 +27,7 @@ from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
+from app.wording import sentence
 from ui.about_dialog import AboutDialog
 from ui.completion_view import CompletionView
 from ui.composer import Composer
@@ -35,6 +36,7 @@ from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
+from ui.message_view import finish_text
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
@@ -46,6 +48,7 @@ from ui.sidebar import Sidebar
 from ui.status_bar import StatusBar
 from ui.text_format import menu_label, plain_tooltip
 from ui.theme import CONFIDENT, apply_look
+from ui.thinking_toggle import ThinkingToggle
 from ui.transcript import Transcript
 
 DEFAULT_SIZE = (1180, 780)
@@ -94,7 +97,8 @@ class MainWindow(QMainWindow):
         self.composer = Composer()
         self.notice = NoticeBar()
         self._advised = False
-        self.panel = ProbabilityPanel(settings.app.panel_top_k)
+        self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
+        self.panel = ProbabilityPanel(settings.app.panel_top_k, tint=settings.app.probability_tint)
         self.panel.setMinimumWidth(300)
         self.sidebar = Sidebar(controller)
         self.sidebar.setMinimumWidth(160)
@@ -106,7 +110,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
-        self.completion = CompletionView(controller, self)  # a base model continues text (View → Completion View)
+        self.completion = CompletionView(controller, self, self.composer.box)  # a base model continues text (View → Completion View)
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
@@ -133,6 +137,7 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
+        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -142,12 +147,13 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy_changed)
         self.transcript.rendered.connect(self._on_reply_rendered)  # the panel shows what the text shows
         self.status.follow(controller)
-        controller.reply_finished.connect(lambda _i, _stats: self.panel.end_live())
+        controller.reply_finished.connect(
+            lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
-        self.licence_gate = LicenceGate(self, controller, self.notice)  # a model's terms before first use
+        self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -158,14 +164,15 @@ class MainWindow(QMainWindow):
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
         controller.conversations_changed.connect(self._update_title)
+        self._update_title()  # the conversation reopened at start is named too
         controller.message_too_long.connect(self._on_message_too_long)
-        controller.notice.connect(self.notice.show_error)
+        controller.notice.connect(self.notice.show_notice)
         self.sidebar.message_opened.connect(self.transcript.highlight)
         self.sidebar.search_cleared.connect(self.transcript.clear_marks)
         controller.memory_saved.connect(self._on_memory_saved)
         self.transcript.copied.connect(self._on_copied)
-        if notice := controller.store_notice() or controller.open_notice:
-            self.notice.show_error(notice)
+        if notice := controller.store_notice() or controller.open_notice:  # a file set aside, rows lost
+            self.notice.show_warning(notice)
         if api is not None:
             api.changed.connect(self._show_server)
             self._show_server()
@@ -210,7 +217,7 @@ class MainWindow(QMainWindow):
             # the focused text widget handles these keys itself; the menu only shows and offers them
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         edit_menu.addSeparator()
-        self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
+        self.copy_reply_action = self._action(edit_menu, "Copy Last &Reply", self.copy_last_reply, "Ctrl+Shift+C")
         self.regenerate_action = self._action(edit_menu, "Re&generate Last Reply", self.controller.regenerate, "Ctrl+R")
         self.continue_action = self._action(
             edit_menu, "Co&ntinue Last Reply", self.controller.continue_reply, "Ctrl+Shift+Return"
@@ -225,7 +232,10 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(self.controller.settings.app.probability_tint)
         self.code_tint_action = self._action(view_menu, "Tint &Code Too", self.set_code_tint, checkable=True)
         self.code_tint_action.setChecked(self.controller.settings.app.tint_code)
+        self.code_tint_action.setEnabled(self.controller.settings.app.probability_tint)  # it extends the tint
         view_menu.addAction(self.completion.action)
+        self.thinking_toggle = ThinkingToggle(self.controller, self)  # shown for templates reading enable_thinking
+        view_menu.addAction(self.thinking_toggle.action)
         view_menu.addSeparator()
         self.sidebar_action = self._action(
             view_menu, "&Conversation List", lambda on: self._set_pane(0, on), "Ctrl+Shift+L", checkable=True
@@ -294,15 +304,21 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
+        if self.controller.completion_mode:  # continued as written: never read as a memory intent
+            if self.controller.send(text):
+                self.composer.box.clear()
+            return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_error(intent.explanation)
+            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            if not self.controller.send(text):
+            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
+            if not self.controller.send(text, attached):
                 return
+            self._attached = []
             self.composer.box.clear()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
@@ -322,6 +338,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
+        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
@@ -350,8 +367,20 @@ class MainWindow(QMainWindow):
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
         if not self.composer.box.toPlainText().strip():
             self.composer.box.setPlainText(text)
-        self.notice.show_error(explanation)
+        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
+
+    def _failed(self, action: str, text: str) -> None:
+        """Show why `action` ("import", "export", "model") failed; the banner stays until dismissed
+        or until that action next succeeds (`_succeeded`), never above a later success."""
+        self.notice.show_error(text)
+        self._failure = (action, text)
+
+    def _succeeded(self, action: str) -> None:
+        """`action` worked: a banner still saying it failed is no longer true and goes."""
+        if self._failure is not None and self._failure[0] == action and self.notice.text() == self._failure[1]:
+            self.notice.hide()
+        self._failure = None if self._failure is None or self._failure[0] == action else self._failure
 
     def _update_title(self) -> None:
         """"<conversation title> — Glassbox" (the title as plain text), or "Glassbox" for a new chat."""
@@ -361,7 +390,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{shown} — Glassbox" if shown else "Glassbox")
 
     def _update_actions(self) -> None:
+        """Each action is enabled exactly when it can act on the conversation on screen."""
         self.continue_action.setEnabled(self.controller.can_continue())
+        self.regenerate_action.setEnabled(self.controller.can_regenerate())
+        self.regenerate_action.setText("Re&ply to Your Message" if self.controller.replies_to_user()
+                                       else "Re&generate Last Reply")
+        self.copy_reply_action.setEnabled(self._last_reply_view() is not None)
         for action in self.export_actions:
             action.setEnabled(self.controller.conversation_id is not None)
 
@@ -370,9 +404,10 @@ class MainWindow(QMainWindow):
         try:
             path = self.actions.ask_export(kind)
         except OSError as e:
-            self.notice.show_error(f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
+            self._failed("export", f"Could not export the conversation: {e.strerror or e} ({e.filename or ''}).")
             return
         if path:
+            self._succeeded("export")
             self.show_message(f"Exported to {path}")
 
     def ask_import(self) -> None:
@@ -389,19 +424,23 @@ class MainWindow(QMainWindow):
         try:
             summary = self.controller.import_conversations(path)
         except ImportFileError as e:
-            self.notice.show_error(f"Nothing was imported: {e}")
+            self._failed("import", f"Nothing was imported: {e}")
             return
+        self._succeeded("import")
         self.show_message(summary.text())
 
     def new_chat(self) -> None:
         self.controller.new_chat()
         self.composer.box.setFocus()
 
+    def _last_reply_view(self):
+        """The newest reply on screen that has text (None: nothing to copy)."""
+        return next((v for v in reversed(self.transcript.views) if v.message.role == "assistant" and v.message.text),
+                    None)
+
     def copy_last_reply(self) -> None:
-        for view in reversed(self.transcript.views):
-            if view.message.role == "assistant" and view.message.text:
-                view.copy_text()
-                return
+        if view := self._last_reply_view():
+            view.copy_text()
 
     def set_theme(self, theme: str) -> None:
         """Light, dark, or the system's; kept in settings."""
@@ -426,6 +465,14 @@ class MainWindow(QMainWindow):
     def set_tint(self, on: bool) -> None:
         self.transcript.set_tint(on)
         self._save(replace(self.controller.settings.app, probability_tint=on))
+
+    def _follow_tint(self, on: bool) -> None:
+        """Everything that speaks of the tint follows it: the panel's legend, the API requests'
+        reply, and "Tint Code Too" (nothing to extend while the tint is off)."""
+        self.panel.set_tint(on)
+        if self.requests_window is not None:
+            self.requests_window.set_tint(on)
+        self.code_tint_action.setEnabled(on)
 
     def set_code_tint(self, on: bool) -> None:
         self.transcript.set_tint(self.controller.settings.app.probability_tint, on)
@@ -457,6 +504,7 @@ class MainWindow(QMainWindow):
         if self.requests_window is None:
             app = self.controller.settings.app
             self.requests_window = RequestsWindow(self.api, app.probability_tint, app.panel_top_k, self)
+            self.requests_window.inspect_requested.connect(self.inspect_request)
         self.requests_window.show()
         self.requests_window.raise_()
         return self.requests_window
@@ -520,10 +568,10 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
-        self.regenerate_action.setEnabled(not busy)
         self._update_actions()
-        if busy:
+        if busy:  # the panel follows the new reply: no older token stays marked as the one shown
             self._live = True
+            self.transcript.select(0, None)
 
     def _on_reply_rendered(self, index: int) -> None:
         """A reply's view was drawn with its tokens so far: a live panel shows the same newest
@@ -560,6 +608,14 @@ class MainWindow(QMainWindow):
         """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""
         self._open_inspector()
         self.inspector.inspect(message_index, token_index)
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Open the Inspector on a token of an API request's reply (from View → API Requests). It
+        opens as a window of its own, beside the Requests window it was asked from (docked, it would
+        be behind it)."""
+        if not self.inspector.isFloating():
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
+        self.inspector.inspect_request(served, token_index)
 
     def _set_pane(self, index: int, open_: bool) -> None:
         """Open or close a side pane; a docked Inspector gives up the room a pane needs first, so
@@ -621,17 +677,18 @@ class MainWindow(QMainWindow):
         self.status.show_loading(progress, text)
 
     def _on_model_loaded(self, info: dict) -> None:
+        self._succeeded("model")
         self.status.show_model(info)
         advice = info.get("speed_advice")
         if advice and not self._advised:  # once per run: the app works, only slower
             self._advised = True
-            self.notice.show_error(advice)
+            self.notice.show_warning(advice)  # it works, only slower
 
     def _on_model_failed(self, message: str) -> None:
         previous = self.controller.model_info
         self.status.show_model_failed(previous)
         keep = f" Still using {previous.get('display_name', 'the previous model')}." if previous else ""
-        self.notice.show_error(f"Could not load the model: {message}{keep}")
+        self._failed("model", f"Could not load the model: {sentence(message)}{keep}")
         if previous:  # remember the model that works, not the one that failed
             app = self.controller.settings.app
             self._save(replace(app, model=previous.get("spec", app.model)), quiet=True)
@@ -641,6 +698,7 @@ class MainWindow(QMainWindow):
         self.tint_action.setChecked(settings.app.probability_tint)
         self.code_tint_action.setChecked(settings.app.tint_code)
         self.transcript.set_tint(settings.app.probability_tint, settings.app.tint_code)
+        self._follow_tint(settings.app.probability_tint)
         self.panel.set_top_k(settings.app.panel_top_k)
 
     def _save(self, app_settings, quiet: bool = False) -> None:

@@ -28,6 +28,12 @@ def confirm_forget(parent: QWidget, memories: list[Memory]) -> bool:
     return confirm(parent, "Forget", f"Forget {noun}?\n\n{listing}")
 
 
+EMPTY_TEXT = (
+    "No memories yet. Type one below and press Add, or start a message with "
+    "“remember that …” and Glassbox keeps it."
+)
+
+
 class MemoryDialog(QDialog):
     """Double-click a memory to edit it; pinned memories go into every request."""
 
@@ -47,6 +53,11 @@ class MemoryDialog(QDialog):
         self.list.setEditTriggers(
             QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed
         )
+        self.empty_label = QLabel(EMPTY_TEXT)  # instead of an empty white box
+        self.empty_label.setObjectName("emptyState")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.new_box = QLineEdit()
         self.new_box.setPlaceholderText("Something to remember, e.g. “I prefer metric units”")
         self.add_button = QPushButton("Add")
@@ -64,6 +75,7 @@ class MemoryDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty_label, 1)
         layout.addLayout(actions)
         layout.addLayout(add_row)
         layout.addWidget(close)
@@ -91,6 +103,8 @@ class MemoryDialog(QDialog):
             if selected is not None and memory.id == selected.id:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
+        self.list.setVisible(self.list.count() > 0)
+        self.empty_label.setVisible(self.list.count() == 0)
         self._update_buttons()
 
     def selected(self) -> Memory | None:
@@ -104,6 +118,8 @@ class MemoryDialog(QDialog):
         self.pin_button.setEnabled(memory is not None)
         self.delete_button.setEnabled(memory is not None)
         self.pin_button.setText("Unpin" if memory is not None and memory.pinned else "Pin")
+        for button in (self.pin_button, self.delete_button):  # nothing to pin or delete: not offered
+            button.setVisible(self.list.count() > 0)
 
     def add(self) -> None:
         text = self.new_box.text().strip()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
+from app.thinking import thinking_part
 from app.wording import counted
 from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
@@ -140,8 +141,25 @@ class MessageView(QFrame):
         layout.addWidget(self.left_out_label)
         self.left_out = False
 
+        # A reasoning model's <think>…</think> opening, folded under "Thinking" (app/thinking.py):
+        # its tokens as written, plain text; open while the model thinks, folded once it has done
+        self.thinking_button = QToolButton()
+        self.thinking_button.setObjectName("thinkingToggle")
+        self.thinking_button.setCheckable(True)
+        self.thinking_button.setAutoRaise(True)
+        self.thinking_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.thinking_button.toggled.connect(self._thinking_toggled)
+        self.thinking_button.hide()
+        self.thinking = TokenText(markdown=False)
+        self.thinking.setAccessibleName("Thinking")
+        self.thinking.token_clicked.connect(self.token_clicked)
+        self.thinking.hide()
+        self._thinking_tokens = 0  # the first tokens of the reply that the Thinking section shows
+        self._thinking_folded_by_user: bool | None = None  # the user's choice, once they click
+        layout.addWidget(self.thinking_button)
+        layout.addWidget(self.thinking)
         self.text = TokenText(markdown=message.role == "assistant" and not completion)
-        self.text.token_clicked.connect(self.token_clicked)
+        self.text.token_clicked.connect(lambda index: self.token_clicked.emit(index + self._thinking_tokens))
         self.text.character_clicked.connect(self.character_clicked)
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.text.customContextMenuRequested.connect(self._context_menu)
@@ -224,8 +242,20 @@ class MessageView(QFrame):
     def refresh(self) -> None:
         """Re-render from the message (new tokens, finish, error)."""
         m = self.message
-        self.text.set_content(m.text, m.tokens, self._tint, self._tint_code)
-        self.text.setVisible((bool(m.text) or m.role == "user") and self.editor is None)
+        opened = bool(m.asked.get("opens_thinking"))
+        part = thinking_part([t.text for t in m.tokens], opened) if m.role == "assistant" and not self.completion else None
+        self._thinking_tokens = part.tokens if part else 0
+        if part:
+            thought, rest = m.tokens[: part.tokens], m.tokens[part.tokens :]
+            self.thinking.set_content("".join(t.text for t in thought), thought, self._tint, self._tint_code)
+            self.text.set_content("".join(t.text for t in rest), rest, self._tint, self._tint_code)
+            self._show_thinking(part.closed)
+        else:
+            self.text.set_content(m.text, m.tokens, self._tint, self._tint_code)
+            self.thinking_button.hide()
+            self.thinking.hide()
+        answer = m.text if not part else "".join(t.text for t in m.tokens[part.tokens :])
+        self.text.setVisible((bool(answer) or m.role == "user") and self.editor is None)
         self.copy_button.setEnabled(bool(m.text))
         self.meta_label.setText(self._meta())
         if m.error:
@@ -245,6 +275,35 @@ class MessageView(QFrame):
         self.notice_label.setVisible(bool(dropped))
         self._arrange()
 
+    def _show_thinking(self, done: bool) -> None:
+        """The Thinking section: open while the model thinks, folded once `</think>` came (unless
+        the user chose otherwise)."""
+        folded = self._thinking_folded_by_user if self._thinking_folded_by_user is not None else done
+        self.thinking_button.show()
+        self.thinking_button.blockSignals(True)
+        self.thinking_button.setChecked(not folded)
+        self.thinking_button.blockSignals(False)
+        self._label_thinking(folded, done)
+        self.thinking.setVisible(not folded)
+
+    def _label_thinking(self, folded: bool, done: bool) -> None:
+        self.thinking_button.setArrowType(Qt.ArrowType.RightArrow if folded else Qt.ArrowType.DownArrow)
+        words = counted(self._thinking_tokens, "token")
+        self.thinking_button.setText(f"Thinking ({words})" if done else f"Thinking… ({words})")
+        self.thinking_button.setToolTip("Show the model's reasoning" if folded else "Fold the model's reasoning")
+
+    def _thinking_toggled(self, shown: bool) -> None:
+        self._thinking_folded_by_user = not shown
+        self.thinking.setVisible(shown)
+        done = thinking_part([t.text for t in self.message.tokens], bool(self.message.asked.get("opens_thinking")))
+        self._label_thinking(not shown, bool(done and done.closed))
+
+    def select_token(self, index: int | None) -> None:
+        """Highlight one of the message's tokens (None: none), in the Thinking section or the text."""
+        inside = index is not None and index < self._thinking_tokens
+        self.thinking.select_token(index if inside else None)
+        self.text.select_token(None if index is None or inside else index - self._thinking_tokens)
+
     def set_left_out(self, left_out: bool) -> None:
         """Mark a message the model did not see for the latest reply (dimmed, with a line saying so)."""
         if left_out == self.left_out:
@@ -262,9 +321,13 @@ class MessageView(QFrame):
             self.text.setGraphicsEffect(None)
 
     def set_last_reply(self, last: bool) -> None:
-        """Only the newest reply offers Regenerate (and Continue, when it stopped early)."""
+        """Only the newest reply offers Regenerate (and Continue, when it stopped early); a saved
+        message of the user's that ends the conversation (an imported chat) offers Reply."""
         self._last = last
-        self.regenerate_button.setVisible(last and self.message.role == "assistant")
+        if self.message.role == "user":
+            self.regenerate_button.setText("Reply")
+            self.regenerate_button.setToolTip("Ask the model to answer this message")
+        self.regenerate_button.setVisible(last and (self.message.role == "assistant" or self.message.id is not None))
         self._show_continue()
         self._arrange()
 
@@ -316,6 +379,7 @@ class MessageView(QFrame):
     def set_tint(self, tint: bool, tint_code: bool = False) -> None:
         self._tint, self._tint_code = tint, tint_code
         self.text.set_tint(tint, tint_code)
+        self.thinking.set_tint(tint, tint_code)
 
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self.message.text)
@@ -329,7 +393,10 @@ class MessageView(QFrame):
             return "thinking…" if not m.tokens else f"{counted(len(m.tokens), 'token')}…"
         if m.error:
             return "failed"
-        parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
+        if "generated_tokens" in m.stats or m.tokens or not m.text:
+            parts = [counted(m.stats.get("generated_tokens", len(m.tokens)), "token")]
+        else:  # its text came without tokens (an import): how many is unknown, not 0
+            parts = ["no token data"]
         tps = m.stats.get("tokens_per_s")
         if isinstance(tps, float) and not math.isnan(tps):
             parts.append(f"{tps:.1f} tok/s")
@@ -342,6 +409,7 @@ class MessageView(QFrame):
         """The text's standard menu plus Copy Code Block (inside code) and Copy Message."""
         menu = self.text.createStandardContextMenu(pos)
         token = self.text.token_at(pos) if self.message.role == "assistant" else None
+        token = token + self._thinking_tokens if token is not None else None
         if token is not None:
             menu.addAction("Inspect", lambda: self.inspect_requested.emit(token))
         char = self.text.source_index_at(pos) if self.message.role == "user" else None

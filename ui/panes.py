@@ -5,7 +5,8 @@ the window when it is too narrow, so the chat column keeps most of the width.
 collapsed by dragging its handle to the edge or by its View-menu toggle; the chat never collapses.
 When the window narrows so far that the chat would get less than `chat_min` pixels, the right pane
 folds away first, then the left one; they come back when the window is wide enough again, unless
-the user collapsed them meanwhile. Widths are in device-independent pixels.
+the user collapsed them meanwhile; a pane the narrow window squeezed grows back to its width as the
+window widens. Widths are in device-independent pixels.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class SidePanes(QObject):
             if narrowed and self.is_open(index) and sizes[1] < self.chat_min:
                 self._close(index)
                 self._folded.add(index)
+        if not narrowed:
+            self._regrow()
         for index in (0, 2):  # and come back in the opposite order
             if index not in self._folded:
                 continue
@@ -122,6 +125,19 @@ class SidePanes(QObject):
         self._announce()
 
     # -- mechanics -------------------------------------------------------------------------
+
+    def _regrow(self) -> None:
+        """The window widened: an open pane the splitter squeezed while it was narrow gets back
+        its width (the user's last), as far as the chat keeps `chat_min` (left pane first)."""
+        for index in (0, 2):
+            sizes = self.splitter.sizes()
+            want = self._last[index] - sizes[index]
+            spare = sizes[1] - self.chat_min
+            if self.is_open(index) and want > 0 and spare > 0:
+                grow = min(want, spare)
+                sizes[index] += grow
+                sizes[1] -= grow
+                self.splitter.setSizes(sizes)
 
     def _open(self, index: int, width: int | None = None) -> None:
         """Show a pane at `width` px (default: its last width, as far as the chat can give)."""

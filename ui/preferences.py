@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -132,8 +132,43 @@ class FieldMessage(QLabel):
         return self.text() if self.property("problem") else None
 
 
+NUMBER_TEXT = QRegularExpression(r"^\s*[+-]?(\d[\d,]*)?([.]\d*)?([eE][+-]?\d*)?\s*%?\s*$")
+
+
+def _lenient(base: type) -> type:
+    """A spin box that lets any number be typed, out of its range too (Qt's own swallows a 9 typed
+    into a box that ends at 2): what is out of range is said in place while it is typed, and set
+    to the nearest end of the range when the box is left."""
+
+    class Lenient(base):
+        def validate(self, text: str, pos: int):
+            state = super().validate(text, pos)
+            if state[0] == QValidator.State.Invalid and NUMBER_TEXT.match(self._clean(text)).hasMatch():
+                return (QValidator.State.Intermediate, text, pos)
+            return state
+
+        def _clean(self, text: str) -> str:
+            return text.removeprefix(self.prefix()).removesuffix(self.suffix()).strip()
+
+        def typed_number(self) -> float | None:
+            """The number typed, whatever its range (None: not a number)."""
+            try:
+                return float(self._clean(self.lineEdit().text()).replace(",", "").rstrip("%"))
+            except ValueError:
+                return None
+
+    Lenient.__name__ = f"Lenient{base.__name__}"
+    return Lenient
+
+
+LenientSpinBox, LenientDoubleSpinBox = _lenient(QSpinBox), _lenient(QDoubleSpinBox)
+
+
 class NumberField(QWidget):
-    """A spin box over the setting's accepted range (a line edit for the seed), and its message."""
+    """A spin box over the setting's accepted range (a line edit for the seed), and its message.
+
+    Anything can be typed: a value out of range is named with the range while it is typed (Save
+    waits), and leaving the box sets it to the nearest end of the range and says so."""
 
     changed = Signal()
 
@@ -141,29 +176,33 @@ class NumberField(QWidget):
         super().__init__(parent)
         self.name, self.kind = name, kind
         if kind == "seed":
-            self.edit = QLineEdit()
+            self.edit = QLineEdit()  # no validator: what is typed shows, and its problem is said
             self.edit.setPlaceholderText("random")
-            self.edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,19}")))
             self.edit.textChanged.connect(self.changed)
             self.control: QWidget = self.edit
         else:
             r = NUMBER_RANGES[name]
-            spin = QSpinBox() if kind == "int" else QDoubleSpinBox()
+            spin = LenientSpinBox() if kind == "int" else LenientDoubleSpinBox()
             if kind == "float":
                 spin.setDecimals(r.decimals)
             spin.setRange(int(r.control_min) if kind == "int" else r.control_min,
                           int(r.control_max) if kind == "int" else r.control_max)
             spin.setSingleStep(int(r.step) if kind == "int" else r.step)
             spin.setSpecialValueText(r.special)
-            spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToPreviousValue)
+            spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToPreviousValue)  # emptied: as it was
             spin.setAccelerated(True)
             spin.setGroupSeparatorShown(kind == "int" and r.control_max >= 10000)
             spin.valueChanged.connect(self.changed)
             spin.lineEdit().textChanged.connect(self.changed)
+            spin.lineEdit().textEdited.connect(self._typed_now)
+            spin.editingFinished.connect(self._left)
+            self._typed: float | None = None  # the number last typed, until the box is left
+            self.bounds_text = ""
             self.spin = spin
             self.edit = spin.lineEdit()  # what a person types into
             self.control = spin
             bounds = f"{_number(r.control_min)} to {_number(r.control_max)}" if r.high is not None else f"{_number(r.control_min)} or more"
+            self.bounds_text = bounds
             hint = f"{hint} ({bounds}{'; ' + _number(r.low) + ' = ' + r.special if r.special else ''})"
             if name == "zoom_percent":
                 spin.setSuffix(" %")
@@ -188,17 +227,38 @@ class NumberField(QWidget):
             if not text:
                 return None
             if not text.isdigit() or int(text) >= 2**63:
-                raise ValueError("seed must be empty (random) or a whole number from 0 to 2^63 − 1")
+                raise ValueError(f"“{text}” is not a seed: leave it empty (random) or write a whole number from 0 to 2^63 − 1")
             return int(text)
         if not text:
             raise ValueError("enter a number")
         if not self.spin.hasAcceptableInput():
-            raise ValueError("enter a number the box accepts (the hint says which)")
+            typed = self.spin.typed_number()
+            if typed is None:
+                raise ValueError(f"“{text}” is not a number: this box takes {self.bounds_text}")
+            side = "small" if typed < self.spin.minimum() else "large" if typed > self.spin.maximum() else None
+            if side:
+                nearest = self.spin.minimum() if side == "small" else self.spin.maximum()
+                raise ValueError(f"{_number(typed)} is too {side}: this box takes {self.bounds_text} "
+                                 f"({_number(nearest)} when you leave it)")  # fmt: skip
+            raise ValueError(f"“{text}” is not a value this box takes: {self.bounds_text}")
         if self.spin.specialValueText() and text == self.spin.specialValueText():
             value = self.spin.minimum()  # "off", "the model's own"
         else:
             value = self.spin.valueFromText(self.spin.cleanText())  # never re-format while someone types
         return int(value) if self.kind == "int" else float(value)
+
+    def _typed_now(self, _text: str) -> None:
+        self._typed = self.spin.typed_number()
+
+    def _left(self) -> None:
+        """The box was left: a number out of range was set to the nearest end; say so."""
+        typed, self._typed = self._typed, None
+        low, high = self.spin.minimum(), self.spin.maximum()
+        if typed is not None and not low <= typed <= high:
+            self.spin.setValue(low if typed < low else high)  # the nearest end (Qt put the previous value back)
+        self.changed.emit()  # the box holds an accepted value again: its problem goes
+        if typed is not None and not low <= typed <= high:
+            self.message.setText(f"{_number(typed)} is outside {self.bounds_text}: set to {_number(self.spin.value())}.")
 
     def show_error(self, message: str | None) -> None:
         self.message.show_problem(message)

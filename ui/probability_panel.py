@@ -65,17 +65,31 @@ class DistributionBars(QWidget):
         self.chosen: int | None = None
         self.offered: int | None = None  # the alternative clicked ("Continue with …"), marked
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._mono = fixed_font()
         self.setToolTip(TIPS["bars"])  # the general words; each row's own tip comes from row_tip
+
+    def row_height(self) -> int:
+        """A row's height in px: ROW_HEIGHT at the normal text size, taller as the text is zoomed."""
+        return max(ROW_HEIGHT, self.fontMetrics().height() + 8)
+
+    def percent_width(self) -> int:
+        return max(PERCENT_WIDTH, self.fontMetrics().horizontalAdvance("100.0%") + 12)
 
     def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
         self.rows = [(int(i), str(p), float(lp)) for i, p, lp in rows[:k]]
         self.chosen, self.offered = chosen, None
-        self.setFixedHeight(max(1, len(self.rows)) * ROW_HEIGHT)
+        self._fit()
         self.update()
 
+    def _fit(self) -> None:
+        self.setFixedHeight(max(1, len(self.rows)) * self.row_height())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoomed: rows and tokens grow with the text
+            self._fit()
+
     def mousePressEvent(self, event) -> None:
-        row = int(event.position().y() // ROW_HEIGHT)
+        row = int(event.position().y() // self.row_height())
         if 0 <= row < len(self.rows):
             self.row_clicked.emit(row)
 
@@ -92,11 +106,11 @@ class DistributionBars(QWidget):
         return next((r for r, (i, _p, _lp) in enumerate(self.rows) if i == self.chosen), None)
 
     def sizeHint(self) -> QSize:
-        return QSize(180, max(1, len(self.rows)) * ROW_HEIGHT)
+        return QSize(180, max(1, len(self.rows)) * self.row_height())
 
     def row_tip(self, y: int) -> str:
         """The tooltip for the row at height `y`: its whole token (a row may be cut short) and what rows are."""
-        row = y // ROW_HEIGHT
+        row = y // self.row_height()
         if not 0 <= row < len(self.rows):
             return TIPS["bars"]
         token_id, piece, logprob = self.rows[row]
@@ -115,10 +129,10 @@ class DistributionBars(QWidget):
         pal = self.palette()
         accent = pal.color(pal.ColorRole.Highlight)
         text_color = pal.color(pal.ColorRole.Text)
-        width = self.width()
+        width, height, percent_width = self.width(), self.row_height(), self.percent_width()
         for r, (token_id, piece, logprob) in enumerate(self.rows):
-            top = r * ROW_HEIGHT
-            row = QRectF(0, top + 2, width, ROW_HEIGHT - 4)
+            top = r * height
+            row = QRectF(0, top + 2, width, height - 4)
             track = QColor(text_color)
             track.setAlpha(14)
             painter.setPen(Qt.PenStyle.NoPen)
@@ -143,14 +157,14 @@ class DistributionBars(QWidget):
             painter.setBrush(bar)
             p = math.exp(logprob) if logprob > -1e30 else 0.0
             # the bar stops short of the percentage, which always sits on the plain track
-            filled = QRectF(row.left(), row.top(), max(2.0, (row.width() - PERCENT_WIDTH) * p), row.height())
+            filled = QRectF(row.left(), row.top(), max(2.0, (row.width() - percent_width) * p), row.height())
             painter.drawRoundedRect(filled, 3, 3)
-            piece_font = QFont(self._mono)
+            piece_font = fixed_font(self.font())  # the token at the size of the numbers beside it
             piece_font.setBold(chosen or offered)
             number_font = QFont(self.font())
             number_font.setBold(chosen or offered)
             label = QFontMetrics(piece_font).elidedText(
-                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - PERCENT_WIDTH - 8)
+                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - percent_width - 8)
             )
             # The chosen row's bar is dark: the piece is drawn in the highlighted-text colour where
             # the bar lies under it (clipped), in the text colour elsewhere, so it reads either way.
@@ -166,32 +180,64 @@ class DistributionBars(QWidget):
                 painter.save()
                 painter.setClipRegion(clip)
                 painter.setPen(color)
-                painter.drawText(row.adjusted(6, 0, -PERCENT_WIDTH, 0), left, label)
+                painter.drawText(row.adjusted(6, 0, -percent_width, 0), left, label)
                 painter.restore()
         painter.end()
 
 
 class TintLegend(QWidget):
-    """What the reply's background colours mean: swatches from confident to unlikely."""
+    """What the reply's background colours mean: swatches from confident to unlikely while the
+    probability tint is on; with it off, only a line saying so (no key for colours not on screen)."""
 
     STOPS = [(0.9, f"≥{CONFIDENT:.0%}"), (0.6, "60%"), (0.35, "35%"), (0.15, "15%"), (0.03, "3%")]
+    ON_TIP = (
+        "Each token of a reply is tinted by the probability the model gave it: none at "
+        f"{CONFIDENT:.0%} or more, warmer the less likely it was."
+    )
+    OFF_CAPTION = "Token tint: off"
+    OFF_TIP = "Replies are not tinted by probability now. View → Probability Tint (Ctrl+T) turns it on."
 
-    def __init__(self, parent=None):
+    def __init__(self, on: bool = True, parent=None):
         super().__init__(parent)
-        self.setFixedHeight(40)
-        self.setToolTip(
-            "Each token of a reply is tinted by the probability the model gave it: none at "
-            f"{CONFIDENT:.0%} or more, warmer the less likely it was."
-        )
+        self.on = not on
+        self.set_on(on)
+
+    @property
+    def caption(self) -> str:
+        """The line above the swatches (the only line when the tint is off)."""
+        return "Token tint: probability" if self.on else self.OFF_CAPTION
+
+    def set_on(self, on: bool) -> None:
+        """Follow the tint setting: the swatches show only while replies are tinted."""
+        if on == self.on:
+            return
+        self.on = on
+        self._fit()
+        self.setToolTip(self.ON_TIP if on else self.OFF_TIP)
+        self.update()
+
+    def _fit(self) -> None:
+        """Room for the caption line (and the swatches while on) at the text's size (it follows the zoom)."""
+        line = self.fontMetrics().height()
+        self.setFixedHeight(max(40, 2 * line + 10) if self.on else max(18, line + 2))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         pal = self.palette()
         painter.setPen(pal.color(pal.ColorRole.PlaceholderText))
-        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignLeft, "Token tint: probability")
+        line = self.fontMetrics().height()
+        painter.drawText(QRectF(0, 0, self.width(), line), Qt.AlignmentFlag.AlignLeft, self.caption)
+        if not self.on:
+            painter.end()
+            return
         width = self.width() / len(self.STOPS)
         for i, (p, label) in enumerate(self.STOPS):
-            cell = QRectF(i * width + 1, 18, width - 2, 20)
+            cell = QRectF(i * width + 1, line + 2, width - 2, self.height() - line - 4)
             color = tint_color(math.log(p))
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(color if color is not None else pal.color(pal.ColorRole.Base))
@@ -222,7 +268,8 @@ class ProbabilityPanel(QFrame):
     inspect_requested = Signal()  # "Inspect this step" (the Inspector opens on it)
     continue_requested = Signal(int)  # "Continue with this token": the alternative's id
 
-    def __init__(self, top_k: int, parent=None):
+    def __init__(self, top_k: int, parent=None, tint: bool = True):
+        """`tint`: whether replies are tinted by probability (the legend's swatches show only then)."""
         super().__init__(parent)
         self.setObjectName("probabilityPanel")
         self.setAccessibleName("Next-token probabilities")
@@ -294,9 +341,13 @@ class ProbabilityPanel(QFrame):
         self.inspect_button.clicked.connect(self.inspect_requested)
         layout.addWidget(self.inspect_button)
         layout.addStretch(1)
-        self.legend = TintLegend()
+        self.legend = TintLegend(tint)
         layout.addWidget(self.legend)
         self.clear()
+
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off (View → Probability Tint): the legend follows."""
+        self.legend.set_on(on)
 
     def clear(self) -> None:
         self.record = None
@@ -322,11 +373,12 @@ class ProbabilityPanel(QFrame):
         self.live = True
         self.show_step(record, f"Live · token {record.index + 1}")
 
-    def end_live(self) -> None:
-        """The reply has finished: the step shown is its last, no longer live."""
+    def end_live(self, ending: str = "") -> None:
+        """The reply has ended: the step shown is its last, no longer live. `ending` says how, as
+        the reply's own header does ("stopped", "stopped at the token limit"; "" = it finished)."""
         if self.live and self.record is not None:
             self.live = False
-            self.show_step(self.record, f"Reply finished · its last token ({self.record.index + 1})")
+            self.show_step(self.record, f"Reply {ending or 'finished'} · its last token ({self.record.index + 1})")
 
     def show_selected(self, record: dict, index: int) -> None:
         """A token the user clicked (index: its place in its reply, from 0)."""

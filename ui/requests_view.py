@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -93,6 +93,7 @@ class RequestView(QWidget):
         super().__init__(parent)
         self.panel = panel
         self.request: ServedRequest | None = None
+        self.selected: int | None = None  # the reply token clicked (the panel shows its step)
         self._events: list = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(12, 12, 12, 12)
@@ -129,17 +130,22 @@ class RequestView(QWidget):
         events = list(request.events)  # a snapshot: a running request's list grows on the server's thread
         self.reply.set_content("".join(ev.text for ev in events), events, tint)
         self._events = events
+        self.selected = None
         self.reply.show()
         self.panel.clear()
 
     def _on_token(self, index: int) -> None:
         if self.request is not None and 0 <= index < len(self._events):
             self.reply.select_token(index)
+            self.selected = index
             self.panel.show_selected(self._events[index], index)
 
 
 class RequestsWindow(QDialog):
-    """The list of recent API requests over the opened one and its next-token panel."""
+    """The list of recent API requests over the opened one and its next-token panel; the panel's
+    "Inspect this step…" opens the Inspector on the clicked token's step (`inspect_requested`)."""
+
+    inspect_requested = Signal(object, int)  # the ServedRequest, its reply token's index
 
     def __init__(self, api: ApiService, tint: bool = True, top_k: int = 10, parent=None):
         super().__init__(parent)
@@ -155,9 +161,9 @@ class RequestsWindow(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.panel = ProbabilityPanel(top_k)
-        self.panel.inspect_button.hide()  # a request is not a conversation the Inspector can step through
-        self.panel.offers_alternatives = False  # nor a reply to continue with another token
+        self.panel = ProbabilityPanel(top_k, tint=tint)
+        self.panel.offers_alternatives = False  # a request is not a reply to continue with another token
+        self.panel.inspect_requested.connect(self._inspect)
         self.view = RequestView(self.panel)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -178,6 +184,12 @@ class RequestsWindow(QDialog):
         api.request_seen.connect(self._on_seen)
         self.refresh()
 
+    def set_tint(self, on: bool) -> None:
+        """The probability tint was turned on or off: the opened reply and the legend follow."""
+        self.tint = on
+        self.view.reply.set_tint(on)
+        self.panel.set_tint(on)
+
     def refresh(self) -> None:
         """Rebuild the list from the server's recent requests, newest first (the selection kept)."""
         opened = self.view.request
@@ -193,6 +205,11 @@ class RequestsWindow(QDialog):
             if request is opened:
                 self.table.selectRow(row)
         self.table.blockSignals(False)
+
+    def _inspect(self) -> None:
+        view = self.view
+        if view.request is not None and view.selected is not None:
+            self.inspect_requested.emit(view.request, view.selected)
 
     def open_row(self, row: int) -> None:
         self.table.selectRow(row)  # opens it (itemSelectionChanged)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 QUESTION = "Say hello in three words."
 MAX_TOKENS = 6
-LOAD_TIMEOUT_S = 600.0  # a first start may download the model (~93 MB)
+LOAD_TIMEOUT_S = 600.0  # a first start may download the model (98 MB)
 REPLY_TIMEOUT_S = 120.0
 
 

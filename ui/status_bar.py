@@ -1,8 +1,10 @@
 """The status bar: model, loading progress, and the numbers of the conversation on screen.
 
-Every number describes the conversation the window shows: a new conversation starts at "context 0",
-a reopened one shows its last reply's numbers, and the context window is the one the next request
-will get (the Preferences limit when one is set), beside the reply limit.
+Every number describes the conversation the window shows: a new conversation starts at "context 0"
+over the context window its first request will get (the Preferences limit when one is set); a
+reply's numbers (live, finished or reopened) are shown over the context window that reply was made
+with (kept with it), so a limit changed since never makes an impossible fraction ("328 / 256"): the
+tooltip says what the next reply will get instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
-from engine.events import TokenEvent
 from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
 from ui.text_format import byte_size, duration, plain_tooltip
 
@@ -95,6 +96,7 @@ class StatusBar(QStatusBar):
         self._context_limit = 0  # Preferences' context length (0: the model's own)
         self._reply_limit = 0  # Preferences' max new tokens
         self._used: int | None = 0  # tokens the conversation on screen fills (None: not measured)
+        self._made_with = 0  # the context window the reply shown was made with (0: none shown, or not known)
         self._show_context()
         self.server_label = QLabel("")  # the API server (Preferences → Server): where, how many requests
         self.server_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -122,9 +124,7 @@ class StatusBar(QStatusBar):
         self.show_conversation(controller.conversation.messages)  # one reopened before the window existed
         controller.reply_finished.connect(lambda _index, stats: self.show_stats(stats))
         controller.prefill_progress.connect(self.show_prefill)
-        controller.reply_tokens.connect(
-            lambda index, records: records and self.show_live(records[-1], len(controller.message(index).tokens))
-        )
+        controller.reply_tokens.connect(lambda _index, records: records and self.show_stats(controller.live_numbers()))
 
     def set_limits(self, context_length: int, max_new_tokens: int) -> None:
         self._context_limit, self._reply_limit = context_length, max_new_tokens
@@ -137,19 +137,33 @@ class StatusBar(QStatusBar):
             return min(self._context_limit, self._model_context)
         return self._context_limit or self._model_context
 
+    @property
+    def shown_window(self) -> int:
+        """The context window in the label: the one the reply shown was made with, else the next
+        request's (a conversation with no measured reply yet)."""
+        return self._made_with or self.context_window
+
     def _show_context(self) -> None:
-        window = self.context_window
+        window, following = self.shown_window, self.context_window
         if not window:
             self.context_label.setText("")
             self.fit()
             return
         used = "—" if self._used is None else f"{self._used:,}"
+        if self._made_with:
+            what = f"the context window this reply was made with ({window:,} tokens)"
+        else:
+            limit = ", the limit set in Preferences" if self._context_limit else ""
+            what = f"the context window: the most the model reads at once ({window:,} tokens{limit})"
+        changed = following and following != window
         self.context_label.set_forms(
             [f"context {used} / {window:,}"],
             "Tokens this conversation fills in the model's context window (its last prompt and reply) / "
-            f"the context window: the most the model reads at once ({window:,} tokens"
-            f"{', the limit set in Preferences' if self._context_limit else ''}). Older messages that do "
-            "not fit are left out and marked in the conversation."
+            f"{what}. Older messages that do not fit are left out and marked in the conversation."
+            + (f"\nThe next reply gets a context window of {following:,} tokens"
+               f"{' (the limit set in Preferences)' if self._context_limit else ''}"
+               f"{': earlier messages that do not fit in it will be left out' if following < window else ''}."
+               if changed else "")
             + (f"\nA reply stops after {self._reply_limit:,} new tokens (Preferences → Max new tokens)."
                if self._reply_limit else "")
             + ("\nNot measured for this conversation yet: its next reply measures it." if self._used is None else ""),
@@ -163,6 +177,7 @@ class StatusBar(QStatusBar):
         for label in (self.prompt_label, self.speed_label, self.ttft_label, self.kv_label):
             label.setText("")
         self.prompt_label.set_forms([""], PROMPT_CACHE_TIP)
+        self._made_with = 0
         replies = [m for m in messages if m.role == "assistant"]
         stats = replies[-1].stats if replies else {}
         if "prompt_tokens" in stats:
@@ -205,18 +220,6 @@ class StatusBar(QStatusBar):
         self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"])
         self.fit()
 
-    def show_live(self, token: TokenEvent, generated: int) -> None:
-        """Running numbers while a reply streams (from its newest token)."""
-        decode_s = token.elapsed_s - token.ttft_s
-        self.show_stats({
-            "prompt_tokens": token.prompt_tokens,
-            "cached_tokens": token.cached_tokens,
-            "tokens_per_s": (generated - 1) / decode_s if generated > 1 and decode_s > 0 else math.nan,
-            "ttft_s": token.ttft_s,
-            "context_used": token.prompt_tokens + generated,
-            "kv_bytes": token.kv_bytes,
-        })
-
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:
             return
@@ -226,9 +229,16 @@ class StatusBar(QStatusBar):
         self.speed_label.setText(f"{tps:.1f} tok/s" if isinstance(tps, float) and not math.isnan(tps) else "")
         ttft = stats.get("ttft_s")
         self.ttft_label.set_forms([f"first token {duration(ttft)}", ""] if isinstance(ttft, (int, float)) else [""])
-        kv = stats.get("kv_bytes")  # not kept with a stored reply: memory is held only while it runs
-        self.kv_label.set_forms([f"KV cache {byte_size(kv)}", f"KV {byte_size(kv)}", ""] if kv else [""])
+        kv = stats.get("kv_bytes")  # kept with a stored reply, so a reopened one shows what was shown
+        tip = "Memory the model's attention cache (KV cache) held at the end of the last reply"
+        if kv:
+            self.kv_label.set_forms([f"KV cache {byte_size(kv)}", f"KV {byte_size(kv)}", ""], tip)
+        elif stats.get("context_used"):  # a reply saved before Glassbox kept this number
+            self.kv_label.set_forms(["KV cache —", "KV —", ""], tip + " (not recorded for this reply)")
+        else:
+            self.kv_label.set_forms([""], tip)
         self._used = int(stats.get("context_used") or 0)
+        self._made_with = int(stats.get("context_length") or 0)  # kept with the reply: what it was made with
         self._show_context()
 
     # -- room ------------------------------------------------------------------------------

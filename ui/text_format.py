@@ -8,6 +8,8 @@ import html
 import math
 import re
 
+from app.byte_sizes import format_bytes
+
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 BYTE_PIECE = re.compile(r"(?:<0x[0-9A-Fa-f]{2}>)+")
 # Tokens that end a reply in the model families Glassbox loads (ChatML, Llama 2/3, Gemma, Phi).
@@ -133,13 +135,7 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {rest} s"
 
 
-def byte_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+byte_size = format_bytes  # the app's one byte-size convention (app/byte_sizes.py: 1 MB = 10^6 bytes)
 
 
 def plain_tooltip(text: str) -> str:

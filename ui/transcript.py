@@ -117,10 +117,10 @@ class Transcript(QScrollArea):
     def select(self, message_index: int, token_index: int | None) -> None:
         """Highlight one token (and clear the previous highlight)."""
         if self._selected and self._selected[0] < len(self.views):
-            self.views[self._selected[0]].text.select_token(None)
+            self.views[self._selected[0]].select_token(None)
         self._selected = (message_index, token_index) if token_index is not None else None
         if token_index is not None:
-            self.views[message_index].text.select_token(token_index)
+            self.views[message_index].select_token(token_index)
 
     def highlight(self, message_index: int, query: str = "") -> None:
         """A search hit: mark the message for a moment and every word `query` matched in it (as a

@@ -2,9 +2,14 @@
 whole or as a stream's chunks, from the engine's TokenEvents (one formatter per request).
 
 `routes` runs every request the same way and asks its formatter for the bodies: `opening()` (the
-chunks a stream starts with), `token(ev, text)` (a chunk for one token, `text` being what the
-token adds to the answer), `finish(reason)`, `usage(stats)` (the stream's usage chunk) and
-`whole(text, reason, stats)` (the unstreamed answer, with the logprobs of every token added).
+chunks a stream starts with), `token(ev)` (the chunk for one token event: the text it adds to the
+answer and the logprobs of the content tokens that text reaches; None when a finishing event has
+nothing to add), `finish(reason)`, `usage(stats)` (the stream's usage chunk) and
+`whole(text, reason, stats)` (the unstreamed answer, with the logprobs of every content token).
+
+Logprobs list the answer's content tokens only (`content_tokens`): not the end-of-turn token that
+ended the reply, nor tokens a stop string cut. `usage.completion_tokens` counts every token the
+model generated, those included (the window's count of the reply's tokens; see `translate.usage`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.server import text_shapes, translate
+from app.server.content_tokens import ContentTokens, TokenDecoder
 from engine.events import TokenEvent
 
 TokenBytes = Callable[[int, str], bytes]
@@ -23,7 +29,7 @@ class Format(Protocol):
 
     def opening(self) -> list[dict[str, Any]]: ...
 
-    def token(self, ev: TokenEvent) -> dict[str, Any]: ...
+    def token(self, ev: TokenEvent) -> dict[str, Any] | None: ...
 
     def finish(self, reason: str | None) -> dict[str, Any]: ...
 
@@ -37,24 +43,24 @@ class ChatFormat:
 
     id_prefix = "chatcmpl-"
 
-    def __init__(self, call: translate.ChatCall, cid: str, created: int, model: str, token_bytes: TokenBytes):
+    def __init__(self, call: translate.ChatCall, cid: str, created: int, model: str, token_bytes: TokenBytes,
+                 decode: TokenDecoder):
         self.call, self.cid, self.created, self.model, self.token_bytes = call, cid, created, model, token_bytes
+        self.content = ContentTokens(decode)
         self.logprobs: list[dict[str, Any]] = []
-
-    def _entry(self, ev: TokenEvent) -> dict[str, Any] | None:
-        if not self.call.logprobs:
-            return None
-        entry = translate.logprob_entry(ev, self.call.top_logprobs, self.token_bytes)
-        self.logprobs.append(entry)
-        return entry
 
     def opening(self) -> list[dict[str, Any]]:
         return [translate.chunk(self.cid, self.created, self.model, {"role": "assistant", "content": ""})]
 
-    def token(self, ev: TokenEvent) -> dict[str, Any]:
-        entry = self._entry(ev)
-        return translate.chunk(self.cid, self.created, self.model, {"content": ev.text}, None,
-                               None if entry is None else [entry])
+    def token(self, ev: TokenEvent) -> dict[str, Any] | None:
+        released = self.content.add(ev)
+        if ev.finish_reason is not None and not ev.text and not released:
+            return None
+        entries = None
+        if self.call.logprobs:
+            entries = [translate.logprob_entry(e, self.call.top_logprobs, self.token_bytes) for _, e in released]
+            self.logprobs.extend(entries)
+        return translate.chunk(self.cid, self.created, self.model, {"content": ev.text}, None, entries)
 
     def finish(self, reason: str | None) -> dict[str, Any]:
         return translate.chunk(self.cid, self.created, self.model, {}, reason)
@@ -73,21 +79,25 @@ class TextFormat:
 
     id_prefix = "cmpl-"
 
-    def __init__(self, call: translate.ChatCall, cid: str, created: int, model: str, token_bytes: TokenBytes):
+    def __init__(self, call: translate.ChatCall, cid: str, created: int, model: str, token_bytes: TokenBytes,
+                 decode: TokenDecoder):
         self.call, self.cid, self.created, self.model = call, cid, created, model
+        self.content = ContentTokens(decode)
         self.logprobs = text_shapes.TextLogprobs(call.top_logprobs) if call.logprobs else None
-        self.offset = 0  # characters of the completion written so far
 
     def opening(self) -> list[dict[str, Any]]:
         return []
 
-    def token(self, ev: TokenEvent) -> dict[str, Any]:
+    def token(self, ev: TokenEvent) -> dict[str, Any] | None:
+        released = self.content.add(ev)
+        if ev.finish_reason is not None and not ev.text and not released:
+            return None
         own = None
         if self.logprobs is not None:
-            self.logprobs.add(ev, self.offset)
             own = text_shapes.TextLogprobs(self.call.top_logprobs)
-            own.add(ev, self.offset)
-        self.offset += len(ev.text)
+            for offset, e in released:  # offset: where the token's text starts in the completion
+                self.logprobs.add(e, offset)
+                own.add(e, offset)
         return text_shapes.chunk(self.cid, self.created, self.model, ev.text, None, own)
 
     def finish(self, reason: str | None) -> dict[str, Any]:

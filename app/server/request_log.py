@@ -43,6 +43,7 @@ class ServedRequest:
     finish_reason: str | None = None
     error: str | None = None
     done: bool = False
+    generate: Any = None  # the app.backend.GenerateRequest it ran (set on the model thread): the Inspector's
 
     @property
     def text(self) -> str:

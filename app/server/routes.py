@@ -11,9 +11,11 @@ or writes files; CORS is not enabled (no cross-origin headers are sent).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hmac
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.backend import BackendError, ReplyDone, Session
 from app.failures import FailureKind
 from app.server import translate
+from app.server.content_tokens import TokenDecoder
 from app.server.formats import ChatFormat, TextFormat
 from app.server.model_thread import DONE, ModelThread, QueueFull, ServerClosing
 from app.server.request_log import RequestLog, ServedRequest
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1  # what a refused client is told to wait (Retry-After) when the queue is full
 MAX_BODY_BYTES = 4 << 20  # a request body larger than this is refused (413) before it is parsed
+BYTE_PIECE = re.compile(r"(?:<0x[0-9A-F]{2}>)+")  # how a piece writes bytes that are not whole characters
 
 
 @dataclass
@@ -74,7 +78,20 @@ class ServedModel:
         lm = getattr(self.session, "lm", None)
         if lm is not None:
             return bytes(lm.tokenizer.token_bytes[token_id])
+        if BYTE_PIECE.fullmatch(piece):  # part of a character, written "<0xE3><0x81>"
+            return bytes(int(piece[i + 3: i + 5], 16) for i in range(0, len(piece), 6))
         return piece.encode("utf-8")
+
+    def token_decoder(self) -> TokenDecoder:
+        """A fresh streaming detokenizer for one reply: (token id, piece) -> the characters that
+        became whole with the token, as the engine decoded the reply (the session's own
+        detokenizer; without one, the tokens' bytes through an incremental UTF-8 decoder)."""
+        lm = getattr(self.session, "lm", None)
+        if lm is not None:
+            detokenizer = lm.tokenizer.detokenizer()
+            return lambda token_id, _piece: detokenizer.add(token_id)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return lambda token_id, piece: decoder.decode(self.token_bytes(token_id, piece))
 
 
 def _error(e: translate.APIError) -> JSONResponse:
@@ -182,6 +199,7 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
             tokens = served.prompt_tokens(call.messages) if call.raw_prompt is None \
                 else served.raw_prompt_tokens(call.raw_prompt)
             request = translate.fit_context(call, tokens, served.context_length)
+            record.generate = request  # what the Inspector reassembles the prompt from, as it ran
             yield from session.stream(request, should_stop, lambda _done, _total: None)
             session.housekeeping()  # after the ReplyDone: the client has its answer already
 
@@ -212,10 +230,11 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
             error = ended["error"] or (None if ended["stats"] is not None else "the client left before the end")
             requests.end(record, ended["stats"], reason, error)
 
-        fmt = make_format(call, translate.completion_id(make_format.id_prefix), translate.now(), served.name,
-                          served.token_bytes)
         try:
             first = await next_item()  # an error before the first token is still an HTTP error
+            # made once the session has answered (the window's may have no model until then)
+            fmt = make_format(call, translate.completion_id(make_format.id_prefix), translate.now(), served.name,
+                              served.token_bytes, served.token_decoder())
         except BaseException:
             close()
             raise
@@ -246,8 +265,8 @@ def create_app(served: ServedModel, model_thread: ModelThread, api_key: str | No
                 item = first
                 while not isinstance(item, ReplyDone) and item is not DONE:
                     if isinstance(item, TokenEvent):
-                        if item.token is not None:
-                            yield sse(fmt.token(item))
+                        if item.token is not None and (chunk := fmt.token(item)) is not None:
+                            yield sse(chunk)
                         if item.finish_reason is not None:
                             yield sse(fmt.finish(translate.finish_reason(item.finish_reason)))
                     item = await next_item()
@@ -302,6 +321,11 @@ def _as_api_error(e: Exception) -> translate.APIError:
             return translate.APIError(400, str(e), None, "context_length_exceeded")
         if e.kind is FailureKind.NO_MODEL:  # the window is still loading one: worth retrying
             return translate.APIError(503, str(e), None, "model_not_loaded", "server_error",
+                                      headers={"Retry-After": str(RETRY_AFTER_S)})
+        if e.kind in (FailureKind.OUT_OF_MEMORY, FailureKind.DEVICE):
+            # the device could not do the work (its freed memory is given back): not the request's
+            # fault, and not a crash; the server goes on, and a retry (or a smaller request) may pass
+            return translate.APIError(503, str(e), None, e.kind.value, "server_error",
                                       headers={"Retry-After": str(RETRY_AFTER_S)})
         return translate.APIError(500, str(e), None, None, "server_error")
     if isinstance(e, ValueError):  # the engine refusing a value (a tokenizer's check of the text)

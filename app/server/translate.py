@@ -207,6 +207,13 @@ def logprob_entry(ev: TokenEvent, top: int, token_bytes) -> dict[str, Any]:
 
 
 def usage(stats: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage block from the engine's numbers.
+
+    `completion_tokens` counts every token the model generated for the reply: the end-of-turn token
+    that ended it and the tokens of a stop string cut from it included (the model computed and
+    sampled them; it is the window's count of the reply's tokens, and what a reply costs in the
+    context window). The logprobs list the content tokens only, so they may be one or a few
+    fewer. `cached_tokens`: prompt tokens served from the prompt cache."""
     prompt, generated = int(stats.get("prompt_tokens", 0)), int(stats.get("generated_tokens", 0))
     return {
         "prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated,

@@ -154,17 +154,19 @@ class Store(Database):
                 path.append(message_from_row(r))
         return path
 
-    def add_user_message(self, conversation_id: int, text: str, parent_id: int | None = None) -> Message:
+    def add_user_message(self, conversation_id: int, text: str, parent_id: int | None = None,
+                         title_text: str | None = None) -> Message:
         """Append a user message to the current branch (or under `parent_id`); committed at once.
 
-        The first user message of a conversation that was never renamed becomes its title.
+        The first user message of a conversation that was never renamed becomes its title (or
+        `title_text`, when given: what the user typed, without the files attached to it).
         """
         with self.transaction() as db:
             parent = _leaf(db, conversation_id) if parent_id is None else parent_id
             message_id = _insert(db, conversation_id, parent, "user", text)
             db.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND title_is_auto = 1 AND title = ''",
-                (auto_title(text), conversation_id),
+                (auto_title(text if title_text is None else title_text), conversation_id),
             )
         return self.message(message_id)
 

@@ -38,6 +38,7 @@ ROLES = ("system", "user", "assistant")
 STAT_KEYS = (
     "prompt_tokens", "cached_tokens", "computed_tokens", "generated_tokens", "ttft_s", "tokens_per_s",
     "dropped_messages", "context_used", "context_length", "kv_cache", "finish_reason",
+    "kv_bytes",  # the KV cache's memory at the end, as the status bar showed it (reopened the same)
     "error",  # what a failed reply said went wrong (the window showed it; reopening shows it again)
     "stopped_because",  # why a reply stopped that the user did not stop ("you switched conversation")
 )  # fmt: skip

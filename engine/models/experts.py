@@ -18,52 +18,67 @@ from engine import kernels
 
 
 class SwitchLinear(nn.Module):
-    """E stacked linear maps without bias: weight (E, out, in)."""
+    """E stacked linear maps: weight (E, out, in), and bias (E, out) when `bias` (gpt-oss)."""
 
-    def __init__(self, input_dims: int, output_dims: int, num_experts: int):
+    def __init__(self, input_dims: int, output_dims: int, num_experts: int, bias: bool = False):
         super().__init__()
         scale = math.sqrt(1.0 / input_dims)
         self.weight = mx.random.uniform(-scale, scale, (num_experts, output_dims, input_dims))
+        if bias:
+            self.bias = mx.zeros((num_experts, output_dims))
 
     def __call__(self, x: mx.array, indices: mx.array) -> mx.array:
         """x (..., 1, 1, in), indices (..., k) -> (..., k, 1, out): token i through expert indices[i, j]."""
-        return mx.gather_mm(x, self.weight.swapaxes(-1, -2), rhs_indices=indices)
+        return _with_bias(self, mx.gather_mm(x, self.weight.swapaxes(-1, -2), rhs_indices=indices), indices)
 
     def to_quantized(self, group_size: int = 64, bits: int = 4, mode: str = "affine", **_) -> QuantizedSwitchLinear:
-        ql = QuantizedSwitchLinear(group_size, bits)
+        ql = QuantizedSwitchLinear(group_size, bits, "bias" in self)
         ql.weight, ql.scales, ql.biases = mx.quantize(self.weight, group_size, bits)
+        if "bias" in self:
+            ql.bias = self.bias
         return ql
+
+
+def _with_bias(layer: nn.Module, y: mx.array, indices: mx.array) -> mx.array:
+    """y (..., k, 1, out) plus each chosen expert's bias, when the layer has them."""
+    return y + mx.expand_dims(layer["bias"][indices], -2) if "bias" in layer else y
 
 
 class QuantizedSwitchLinear(nn.Module):
     """SwitchLinear held in MLX's affine layout (what mlx-lm writes for a quantized MoE)."""
 
-    def __init__(self, group_size: int, bits: int):
+    def __init__(self, group_size: int, bits: int, bias: bool = False):
         super().__init__()
         self.group_size, self.bits = group_size, bits
         self.weight = self.scales = self.biases = None
+        if bias:
+            self.bias = None
         self.freeze()
 
     def __call__(self, x: mx.array, indices: mx.array) -> mx.array:
-        return mx.gather_qmm(
+        y = mx.gather_qmm(
             x, self["weight"], self["scales"], self["biases"], rhs_indices=indices, transpose=True,
             group_size=self.group_size, bits=self.bits,
         )
+        return _with_bias(self, y, indices)
 
 
 class SwitchGLU(nn.Module):
-    """E SwiGLU experts: expert e computes down_e(silu(gate_e(x)) * up_e(x))."""
+    """E gated experts: expert e computes down_e(glu(gate_e(x), up_e(x))), glu SwiGLU's
+    silu(gate) * up unless the architecture gives its own (gpt-oss's clamped variant); `bias`:
+    every projection has one per expert."""
 
-    def __init__(self, dim: int, hidden: int, num_experts: int):
+    def __init__(self, dim: int, hidden: int, num_experts: int, bias: bool = False, glu=None):
         super().__init__()
-        self.gate_proj = SwitchLinear(dim, hidden, num_experts)
-        self.up_proj = SwitchLinear(dim, hidden, num_experts)
-        self.down_proj = SwitchLinear(hidden, dim, num_experts)
+        self.gate_proj = SwitchLinear(dim, hidden, num_experts, bias)
+        self.up_proj = SwitchLinear(dim, hidden, num_experts, bias)
+        self.down_proj = SwitchLinear(hidden, dim, num_experts, bias)
+        self._glu = glu or (lambda gate, up: kernels.silu(gate) * up)
 
     def __call__(self, x: mx.array, indices: mx.array) -> mx.array:
         """x (B, L, dim), indices (B, L, k) -> (B, L, k, dim): each token through each of its k experts."""
         x = mx.expand_dims(x, (-2, -3))  # (B, L, 1, 1, dim)
-        h = kernels.silu(self.gate_proj(x, indices)) * self.up_proj(x, indices)  # (B, L, k, 1, hidden)
+        h = self._glu(self.gate_proj(x, indices), self.up_proj(x, indices))  # (B, L, k, 1, hidden)
         return self.down_proj(h, indices).squeeze(-2)  # (B, L, k, dim)
 
 

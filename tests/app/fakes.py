@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from app.backend import BackendError, GenerateRequest, ReplyDone
 from engine.events import TokenEvent
+from engine.generate import ReplyText
 
 BROKEN = "broken-model.gguf"
 REPLY = "Hello **world**, this is a *fake* reply."
@@ -29,10 +30,14 @@ def split_tokens(text: str) -> list[str]:
     return out + ([word] if word else [])
 
 
+EOS_ID, EOS_PIECE = 2, "<|im_end|>"  # the end-of-turn token a fake reply ends on, as the engine yields it
+
+
 def record(
-    index: int, text: str, logprob: float = -0.5, finish: str | None = None, piece: str | None = None
+    index: int, text: str, logprob: float = -0.5, finish: str | None = None, piece: str | None = None,
+    token_id: int | None = None,
 ) -> TokenEvent:
-    token_id = 1000 + index
+    token_id = 1000 + index if token_id is None else token_id
     piece = text if piece is None else piece
     alternatives = [(token_id, piece, logprob), (7, " the", -1.5), (8, ",", -2.0), (9, "\n", -2.5),
                     (10, " a", -3.0), (11, " of", -3.5), (12, " and", -4.0)]
@@ -66,6 +71,22 @@ def byte_pieces(text: str | bytes, cut: Sequence[int] = ()) -> list[tuple[str, s
     return out
 
 
+class _ScriptedDetokenizer:
+    """The fake's tokens' texts, as engine.generate.ReplyText asks a tokenizer's detokenizer for them."""
+
+    def __init__(self):
+        self.texts: dict[int, str] = {}
+
+    def detokenizer(self) -> _ScriptedDetokenizer:
+        return self
+
+    def add(self, token_id: int) -> str:
+        return self.texts[token_id]
+
+    def flush(self) -> str:
+        return ""
+
+
 class FakeSession:
     def __init__(self, spec: str, reply: str | list[tuple[str, str]], endless: bool):
         self.info = {"display_name": f"Fake {spec}", "name": "fake", "spec": spec, "path": spec,
@@ -85,20 +106,31 @@ class FakeSession:
         done = len(getattr(request, "continue_ids", ()))  # a continued reply goes on where it stopped
         words = words[done % len(words):] + words[: done % len(words)] if self.endless else words[done:]
         limit = 10**9 if self.endless else min(len(words), request.max_new_tokens)  # endless: until stopped
+        # As the engine does: the reply's text goes through ReplyText (stop strings cut it, text
+        # that may begin one is held back), and a reply that ends by itself ends on an end-of-turn
+        # token, yielded as its own event (no text of its own, finish reason "eos")
+        ends_by_itself = not self.endless and limit == len(words) < request.max_new_tokens
+        script = _ScriptedDetokenizer()
+        reply = ReplyText(script, request.stop_strings)
         for i in range(limit):
             if self.endless:
                 time.sleep(0.002)  # pace an endless reply like a fast model (~500 tokens/s)
-            reason = None
-            if should_stop():
-                reason = "cancelled"
-            elif i + 1 == limit:
-                reason = "length" if self.endless or limit < len(words) else "eos"
             word = words[i % len(words)]
             text, piece = (word, word) if isinstance(word, str) else word
-            yield record(i, text, logprob=-0.1 - 0.3 * (i % 5), finish=reason, piece=piece)
+            script.texts[1000 + i] = text
+            final = i + 1 == limit and not ends_by_itself
+            shown, hit = reply.add(1000 + i, final=final)
+            reason = "stop" if hit else "length" if final else None
+            if reason is None and should_stop():
+                reason, shown = "cancelled", shown + reply.release()
+            yield record(i, shown, logprob=-0.1 - 0.3 * (i % 5), finish=reason, piece=piece)
             if reason:
                 yield ReplyDone(self.stats(reason, i + 1))
                 return
+        shown, hit = reply.add(None, final=True)
+        reason = "stop" if hit else "eos"
+        yield record(limit, shown, logprob=-0.05, finish=reason, piece=EOS_PIECE, token_id=EOS_ID)
+        yield ReplyDone(self.stats(reason, limit + 1))
 
     def stats(self, reason: str, generated: int) -> dict:
         """The reply's numbers (tests change them by overriding this)."""

@@ -39,7 +39,7 @@ def test_files_that_are_not_text_are_refused_clearly(tmp_path, data, message):
 def test_too_large_missing_and_folder(tmp_path):
     big = tmp_path / "big.log"
     big.write_bytes(b"x" * 2000)
-    with pytest.raises(AttachmentError, match="big.log is 0.0 MB; text files up to"):
+    with pytest.raises(AttachmentError, match="big.log is 2.0 KB; text files up to 1.0 KB can be attached"):
         read_attachment(big, max_bytes=1000)
     with pytest.raises(AttachmentError, match="gone.txt could not be read"):
         read_attachment(tmp_path / "gone.txt")

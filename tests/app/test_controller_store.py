@@ -9,7 +9,7 @@ from app.conversation import from_stored
 from app.settings import Settings
 from app.store import Store
 from app.worker import Worker, WorkerThread
-from tests.app.fakes import REPLY, FakeBackend, split_tokens
+from tests.app.fakes import EOS_PIECE, REPLY, FakeBackend, split_tokens
 
 TIMEOUT_MS = 20000
 
@@ -47,7 +47,8 @@ def test_a_reply_comes_back_from_the_store_as_it_streamed(qtbot, open_controller
     stored = controller.store.message(live.id)
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.text == live.text == REPLY and again.finish_reason == "eos"
-    assert [r.text for r in again.tokens] == split_tokens(REPLY)
+    assert [r.text for r in again.tokens] == [*split_tokens(REPLY), ""]  # the end-of-turn token ends it
+    assert again.tokens[-1].piece == EOS_PIECE
     for a, b in zip(again.tokens, live.tokens, strict=True):
         assert (a.index, a.token, a.text, a.piece) == (b.index, b.token, b.text, b.piece)
         assert a.logprob == pytest.approx(b.logprob, abs=1e-5) and a.top_final[0][:2] == b.top_final[0][:2]
@@ -122,10 +123,10 @@ def test_a_finished_replys_stats_are_saved_and_come_back(qtbot, open_controller)
     send(qtbot, controller, "hi")
     live = controller.message(1)
     stored = controller.store.message(live.id)
-    n = len(split_tokens(REPLY))
+    n = len(split_tokens(REPLY)) + 1  # with the end-of-turn token
     assert stored.stats == {"prompt_tokens": 10, "cached_tokens": 0, "generated_tokens": n, "ttft_s": 0.01,
                             "tokens_per_s": None, "context_used": 10 + n, "context_length": 2048,
-                            "finish_reason": "eos"}  # fmt: skip
+                            "finish_reason": "eos", "kv_bytes": 4096}  # fmt: skip
     again = from_stored(stored, controller.store.tokens(live.id))
     assert again.stats == stored.stats and again.stats["generated_tokens"] == live.stats["generated_tokens"]
 

@@ -175,7 +175,7 @@ def test_a_conversation_that_cannot_be_opened_changes_nothing(qtbot, worker, tem
     assert controller.open_conversation(other) is False
     monkeypatch.undo()
     assert controller.conversation_id == shown and [m.text for m in controller.conversation.messages] == shown_texts
-    assert "could not be opened" in controller.notices[-1]
+    assert "could not be opened" in controller.notices[-1].text and controller.notices[-1].level == "error"
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         assert controller.send("and one more thing")
     # the new turn went into the conversation the window shows, and the model saw that one's history

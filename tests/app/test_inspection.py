@@ -59,6 +59,45 @@ def test_a_step_after_a_restart_is_recomputed_from_the_tokens(default_lm, served
     assert [i for i, _ in real] == [i for i, _ in report["step"]["next_token"][:3]]
 
 
+def test_a_warmed_up_session_reports_exactly_what_a_cold_one_does(default_lm, served):
+    """The warm-up after a load (the worker runs it when idle) only builds earlier what the first
+    step would build: the embedding, its neighbours and the vocabulary's merges are the same."""
+    _, request, records = served
+    ids = tuple(r.token for r in records)
+    cold, warm = (EngineSession(default_lm, "SmolLM2", "default") for _ in range(2))
+    assert list(warm.warm_up()) == ["vocabulary", "embedding"] and list(warm.warm_up()) == []
+    a, b = (s.inspect(StepRequest(request, ids, 2)) for s in (cold, warm))
+    assert a["embedding"] == b["embedding"] and a["vocabulary"] == b["vocabulary"]
+    assert a["embedding"]["neighbours"][0][0] == a["embedding"]["token"]  # itself first
+    assert len(a["embedding"]["vector"]) == a["model"]["hidden"]
+    assert list(cold.warm_up()) == []  # the cold session's first step built them
+
+
+def test_embedding_and_position_are_the_read_tokens_as_attention_and_the_residual_are(served):
+    """One step, one token going in: the embedding row and the RoPE angles shown are those of the
+    token the step reads (at `position`), whose vector the residual stream starts from."""
+    session, request, records = served
+    ids = tuple(r.token for r in records)
+    report = session.inspect(StepRequest(request, ids, 3))
+    position = report["position"]
+    assert report["embedding"]["token"] == report["ids"][position] != report["token"]
+    assert report["rope"]["position"] == position
+    assert report["rope"]["angles"][1] == position * report["rope"]["inverse_frequencies"][1]
+    norm = math.sqrt(sum(x * x for x in report["embedding"]["vector"]))
+    assert abs(norm - report["step"]["residual_norms"][0]) < 1e-3  # the residual stream starts as that row
+
+
+def test_the_prompt_is_cut_into_the_system_turn_and_the_users_message(served, default_lm):
+    session, request, records = served
+    report = session.inspect(StepRequest(request, tuple(r.token for r in records), 1))
+    parts = report["prompt_parts"]
+    assert [name for name, _a, _b in parts] == ["system prompt and memories", "your message"]
+    (_, a0, a1), (_, b0, b1) = parts
+    assert a0 == 0 and a1 == b0 == report["objective"]["start"] and b1 == report["prompt_tokens"]
+    system = default_lm.tokenizer.decode(report["shown_ids"][a0:a1])
+    assert "You are a helpful assistant." in system and "capital of France" not in system
+
+
 def test_objective_map_playground_and_lookup(served, default_lm):
     session, request, records = served
     ids = tuple(r.token for r in records)

@@ -64,7 +64,7 @@ def _n_params(name: str) -> int:
 def test_gguf_row_from_metadata(tiny):
     row = describe_gguf(tiny["gguf"], "Glassbox")
     assert row.supported, row.problem
-    assert (row.name, row.architecture, row.format) == ("tiny qwen3", "qwen3", "gguf")
+    assert (row.name, row.architecture, row.format) == ("qwen3", "qwen3", "gguf")  # its file's name, not "tiny qwen3"
     assert row.quantization == "Q8_0"
     assert row.context_length == tiny_config("qwen3")["max_position_embeddings"] == 256
     assert row.file_bytes == tiny["gguf"].stat().st_size
@@ -97,10 +97,10 @@ def test_memory_estimate_counts_the_cache_the_architecture_keeps(tmp_path):
 
 
 def test_hf_folder_row_from_metadata(tiny):
-    row = describe_folder(tiny["hf"], "Hugging Face", "google/gemma-3-tiny")
+    row = describe_folder(tiny["hf"], "Hugging Face")
     assert row.supported, row.problem
     assert (row.name, row.architecture, row.format, row.quantization) == (
-        "google/gemma-3-tiny", "gemma3", "safetensors", "F32")
+        tiny["hf"].name, "gemma3", "safetensors", "F32")
     assert row.parameters == _n_params("gemma3")
     assert row.context_length == 256
 

@@ -82,7 +82,7 @@ def test_a_chat_completion_has_openai_shape_and_usage(client, session):
     (choice,) = body["choices"]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"] == REPLY
     assert choice["finish_reason"] == "stop" and choice["logprobs"] is None
-    n = len(split_tokens(REPLY))
+    n = len(split_tokens(REPLY)) + 1  # the end-of-turn token the reply ended on is counted (translate.usage)
     assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n,
                              "prompt_tokens_details": {"cached_tokens": 0}}
     (request,) = session.requests
@@ -149,7 +149,9 @@ def test_a_stream_is_server_sent_events_ending_in_done(client):
     assert all(len(c["choices"][0]["logprobs"]["content"][0]["top_logprobs"]) == 2 for c in token_chunks)
     finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
     assert [c["choices"][0]["finish_reason"] for c in finals] == ["stop"]
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == len(token_chunks)
+    streamed = [e["token"] for c in token_chunks for e in c["choices"][0]["logprobs"]["content"]]
+    assert streamed == split_tokens(REPLY)  # the content's tokens, not the end-of-turn token
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == len(token_chunks) + 1
 
 
 @pytest.mark.parametrize("change, param", [

@@ -52,8 +52,8 @@ def test_a_completion_sends_the_prompt_as_it_is(client, session):
     (choice,) = body["choices"]
     assert choice["text"] == REPLY and choice["index"] == 0 and choice["finish_reason"] == "stop"
     assert choice["logprobs"] is None
-    assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": len(split_tokens(REPLY)),
-                             "total_tokens": 10 + len(split_tokens(REPLY)),
+    generated = len(split_tokens(REPLY)) + 1  # with the end-of-turn token (translate.usage)
+    assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": generated, "total_tokens": 10 + generated,
                              "prompt_tokens_details": {"cached_tokens": 0}}
     (request,) = session.requests
     assert request.raw_prompt == prompt and request.history == () and request.system_prompt == ""
@@ -97,7 +97,7 @@ def test_a_stream_is_text_completion_chunks_ending_in_done(client, log):
     offsets = [t["logprobs"]["text_offset"][0] for t in texts]
     assert offsets == [len("".join(split_tokens(REPLY)[:i])) for i in range(len(texts))]
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == len(texts)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == len(texts) + 1
     (served,) = log.recent()
     assert served.endpoint == "completions" and served.prompt == "Once" and served.done
     assert served.text == REPLY and served.finish_reason == "stop" and log.running == 0

@@ -40,9 +40,9 @@ def client(server):
         yield c
 
 
-def engine_reply(served: ServedModel, **fields):
+def engine_reply(served: ServedModel, messages=QUESTION, **fields):
     """The same request straight through the session (what the window's worker does): tokens, stats."""
-    call = translate.chat_call(ChatCompletionRequest(messages=QUESTION, **fields), CacheConfig())
+    call = translate.chat_call(ChatCompletionRequest(messages=messages, **fields), CacheConfig())
     request = translate.fit_context(call, served.prompt_tokens(call.messages), served.context_length)
     items = list(served.session.stream(request, lambda: False, lambda _d, _t: None))
     return [i for i in items if not isinstance(i, ReplyDone) and i.token is not None], items[-1].stats
@@ -71,6 +71,63 @@ def test_a_chat_equals_the_engines_reply(client, served):
         assert [a.token for a in entry.top_logprobs] == [a[1] for a in event.top_raw[:5]]
     data = b"".join(bytes(e.bytes) for e in choice.logprobs.content)
     assert data.decode("utf-8") == choice.message.content
+
+
+SHORT = [{"role": "user", "content": "Say hello."}]  # the default model answers in a few words and ends
+
+
+def streamed_logprobs(client, **fields):
+    """(text, logprob entries) of a streamed chat, gathered from its chunks."""
+    text, entries = [], []
+    with client.chat.completions.create(model="m", stream=True, **fields) as stream:
+        for chunk in stream:
+            for choice in chunk.choices:
+                text.append(choice.delta.content or "")
+                entries += choice.logprobs.content if choice.logprobs and choice.logprobs.content else []
+    return "".join(text), entries
+
+
+def test_the_end_of_turn_token_is_counted_but_not_content(client, served):
+    """A reply that ends by itself ends on <|im_end|>: the window shows it as the reply's last token
+    and usage counts it, but OpenAI's logprobs list the content's tokens only."""
+    ask = {"messages": SHORT, "temperature": 0, "max_tokens": 60, "logprobs": True, "top_logprobs": 3}
+    r = client.chat.completions.create(model="m", **ask)
+    (choice,) = r.choices
+    tokens, stats = engine_reply(served, **ask)  # what the window shows for the same request
+    eos = tokens[-1]
+    assert eos.finish_reason == "eos" and eos.token in served.session.lm.tokenizer.eos_ids, "did not end by itself"
+    assert choice.finish_reason == "stop" and choice.message.content == "".join(t.text for t in tokens)
+    assert [e.token for e in choice.logprobs.content] == [t.piece for t in tokens[:-1]]
+    assert eos.piece not in [e.token for e in choice.logprobs.content]
+    for event, entry in zip(tokens, choice.logprobs.content, strict=False):
+        assert entry.logprob == pytest.approx(event.logprob, abs=1e-5)
+        assert [a.logprob for a in entry.top_logprobs] == pytest.approx([a[2] for a in event.top_raw[:3]], abs=1e-5)
+    assert r.usage.completion_tokens == stats["generated_tokens"] == len(tokens) == len(choice.logprobs.content) + 1
+    assert b"".join(bytes(e.bytes) for e in choice.logprobs.content).decode() == choice.message.content
+    text, entries = streamed_logprobs(client, **ask)
+    assert text == choice.message.content
+    assert [(e.token, e.logprob) for e in entries] == [(e.token, e.logprob) for e in choice.logprobs.content]
+    plain = client.completions.create(model="m", prompt="Hello", temperature=0, max_tokens=60, logprobs=1)
+    if plain.choices[0].finish_reason == "stop":  # a plain completion that reached an end-of-text token
+        assert plain.usage.completion_tokens == len(plain.choices[0].logprobs.tokens) + 1
+
+
+def test_tokens_cut_by_a_stop_string_are_not_listed(client, served):
+    ask = {"messages": QUESTION, "temperature": 0, "max_tokens": 16, "logprobs": True}
+    free = client.chat.completions.create(model="m", **ask).choices[0]
+    tokens = free.logprobs.content
+    assert len(tokens) >= 6, free.message.content
+    cut = len(b"".join(bytes(e.bytes) for e in tokens[:4]).decode())  # a stop string starting the 5th token
+    stop = free.message.content[cut:cut + 4]
+    assert stop.strip() and free.message.content.index(stop) == cut, free.message.content
+    r = client.chat.completions.create(model="m", stop=[stop], **ask)
+    (choice,) = r.choices
+    assert choice.finish_reason == "stop" and choice.message.content == free.message.content[:cut]
+    assert [(e.token, e.logprob) for e in choice.logprobs.content] == [(e.token, e.logprob) for e in tokens[:4]]
+    engine_tokens, stats = engine_reply(served, stop=[stop], **ask)
+    assert r.usage.completion_tokens == stats["generated_tokens"] == len(engine_tokens) >= 5  # the cut ones too
+    text, entries = streamed_logprobs(client, stop=[stop], **ask)
+    assert text == choice.message.content and [e.token for e in entries] == [e.token for e in tokens[:4]]
 
 
 def test_a_stream_equals_the_whole_answer(client):

@@ -20,7 +20,7 @@ from app.store import MIGRATIONS, Store
 from app.store.records import split_by_bytes
 from app.worker import Worker, WorkerThread
 from engine.events import TokenEvent
-from tests.app.fakes import FakeBackend, FakeSession, byte_pieces, record
+from tests.app.fakes import EOS_PIECE, FakeBackend, FakeSession, byte_pieces, record
 
 TIMEOUT_MS = 20000
 HARD_TEXTS = [
@@ -256,8 +256,9 @@ def test_a_real_reply_reopens_as_it_streamed(qtbot, tmp_path):
 def test_a_fake_session_streams_the_engines_record_type():
     session = FakeSession("x", byte_pieces("你好", [1]), endless=False)
     items = list(session.stream(FakeRequest(), lambda: False, lambda done, total: None))
-    assert all(isinstance(t, TokenEvent) for t in items[:-1]) and [t.text for t in items[:-1]] == ["", "你好"]
+    assert all(isinstance(t, TokenEvent) for t in items[:-1]) and [t.text for t in items[:-1]] == ["", "你好", ""]
+    assert items[-2].finish_reason == "eos" and items[-2].piece == EOS_PIECE  # as the engine ends a reply
 
 
 class FakeRequest:
-    user_message, max_new_tokens = "q", 100
+    user_message, max_new_tokens, stop_strings = "q", 100, ()

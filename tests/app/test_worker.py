@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -10,7 +12,7 @@ from app.failures import FailureKind
 from app.worker import TokenBatcher, Worker, WorkerThread
 from engine.events import TokenEvent
 from engine.sampling import SamplingSettings
-from tests.app.fakes import BROKEN, REPLY, FakeBackend, split_tokens
+from tests.app.fakes import BROKEN, REPLY, FakeBackend, FakeSession, split_tokens
 
 TIMEOUT_MS = 20000
 SLOW_TIMEOUT_MS = 180000
@@ -125,7 +127,7 @@ def test_batches_coalesce_a_fast_stream(qtbot, worker_for):
     worker, req, rec = worker_for(FakeBackend(), clock=frozen)
     loaded(qtbot, req, rec)
     generated(qtbot, req, rec, 1, request())
-    assert [len(b) for _, b in rec.batches] == [1, len(split_tokens(REPLY)) - 1]
+    assert [len(b) for _, b in rec.batches] == [1, len(split_tokens(REPLY))]  # the rest, end-of-turn token too
 
 
 def test_a_failed_load_keeps_the_previous_model(qtbot, worker_for):
@@ -210,3 +212,31 @@ def test_real_engine_fits_the_conversation_to_the_context_window(qtbot, worker_f
     too_long = GenerateRequest("word " * 400, SamplingSettings(), max_new_tokens=4, context_length=256)
     failure = generated(qtbot, req, rec, 2, too_long, SLOW_TIMEOUT_MS)
     assert failure.kind is FailureKind.CONTEXT_TOO_LONG and "Shorten the message" in failure.message
+
+
+class WarmingSession(FakeSession):
+    """Records when its warm-up pieces and its replies run (in the worker thread)."""
+
+    log: list[str] = []
+
+    def warm_up(self):
+        for i in range(4):
+            time.sleep(0.1)
+            self.log.append(f"piece {i}")
+            yield f"piece {i}"
+
+    def stream(self, request, should_stop, progress):
+        self.log.append("reply")
+        yield from super().stream(request, should_stop, progress)
+
+
+def test_the_warm_up_after_a_load_runs_piece_by_piece_behind_a_reply(qtbot, worker_for):
+    WarmingSession.log = log = []
+    worker, req, rec = worker_for(FakeBackend(session=WarmingSession))
+    assert loaded(qtbot, req, rec)
+    qtbot.waitUntil(lambda: "piece 0" in log, timeout=TIMEOUT_MS)  # it starts on its own once idle
+    assert generated(qtbot, req, rec, 1, request())["finish_reason"] == "eos"
+    qtbot.waitUntil(lambda: "piece 3" in log, timeout=TIMEOUT_MS)  # and finishes after the reply
+    # the reply asked for during the warm-up waited for the piece running then, not for the rest
+    assert log.index("reply") <= log.index("piece 0") + 2 < log.index("piece 3")
+    assert log.count("reply") == 1 and sorted(x for x in log if x != "reply") == [f"piece {i}" for i in range(4)]

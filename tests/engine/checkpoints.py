@@ -64,10 +64,14 @@ TINY: dict[str, dict[str, Any]] = {
                         rms_norm_eps=1e-6, tie_word_embeddings=False,
                         rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
                                       "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
+    # sliding (window 8) and full layers alternating; 8 experts, 2 per token; attention biases and sinks
+    "gpt_oss": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                    sliding_window=8, num_local_experts=8, num_experts_per_tok=2, tie_word_embeddings=False,
+                    attention_bias=True, rope_theta=150000.0),
 }
 ARCHITECTURES = tuple(TINY)
 PROBE_TOKENS = [(i * 37 + 11) % 256 for i in range(24)]  # longer than the tiny windows (8)
-GGUF_ARCHITECTURE = {"qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
+GGUF_ARCHITECTURE = {"gpt_oss": "gpt-oss", "qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
 
 
 def tiny_config(name: str) -> dict[str, Any]:
@@ -183,6 +187,10 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None, strings: 
     else:
         w.add_key_length(args.head_dim)
         w.add_value_length(args.head_dim)
+    if name == "gpt_oss":
+        w.add_expert_count(args.num_local_experts)
+        w.add_expert_used_count(args.num_experts_per_tok)
+        w.add_expert_feed_forward_length(args.intermediate_size)
     if name == "qwen3_moe":
         w.add_expert_count(args.num_experts)
         w.add_expert_used_count(args.num_experts_per_tok)
@@ -204,7 +212,7 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None, strings: 
     params = dict(tree_flatten(model.parameters()))
     for gguf_name, value in arch.gguf.to_gguf(params, config).items():
         data = np.array(value.astype(mx.float32))
-        if tensor_type is not None and data.ndim >= 2:
+        if tensor_type is not None and data.ndim >= 2 and not gguf_name.endswith(".bias"):  # llama.cpp keeps biases float
             w.add_tensor(gguf_name, gguf.quants.quantize(data, tensor_type), raw_dtype=tensor_type)
         else:
             w.add_tensor(gguf_name, data)

@@ -170,10 +170,44 @@ def test_a_character_split_across_byte_tokens_is_emitted_whole():
     assert [e.piece for e in events][1] == "<0xF0>"
 
 
-def test_an_unfinished_character_at_the_length_limit_is_not_lost():
+@pytest.mark.parametrize("how", ["length", "cancelled"])
+def test_a_character_cut_by_a_stop_is_finished_by_continue(how):
+    """A reply stopped (or cut at the token limit) between the bytes of a character shows nothing
+    of it — never a "\ufffd" that would be stored for good — and Continue, which writes the same
+    reply on from its tokens, shows the character whole at the token that finishes it."""
     emoji = list("🙂".encode())
-    events, _, _ = gen([*b"a", *emoji], max_tokens=3)  # stops after two of the emoji's four bytes
+    whole = [*b"a", *emoji, *b"b"]
+    if how == "length":
+        first, _, _ = gen(whole, max_tokens=3)  # stops after two of the emoji's four bytes
+    else:
+        asked = []
+        first, _, _ = gen(whole, should_stop=lambda: asked.append(1) or len(asked) >= 4)
+    assert [e.token for e in first] == whole[:3] and first[-1].finish_reason == how
+    assert text_of(first) == "a" and all("\ufffd" not in e.text for e in first)
+    written = [e.token for e in first]
+    rest, _, _ = gen(whole[3:] + [EOS], prompt=PROMPT + written, written_ids=written)
+    assert [e.text for e in rest] == ["", "🙂", "b", ""]
+    assert text_of(first) + text_of(rest) == TOK.decode(whole) == "a🙂b"
+
+
+def test_an_unfinished_character_at_the_end_of_a_reply_is_shown_as_what_it_decodes_to():
+    """The model ended its reply (end-of-turn) inside a character: nothing can finish it."""
+    emoji = list("🙂".encode())
+    events, _, _ = gen([*b"a", *emoji[:2], EOS])
     assert text_of(events) == TOK.decode([ord("a"), *emoji[:2]]) == "a\ufffd"
+
+
+def test_continue_does_not_drop_a_leading_space_in_the_middle_of_a_reply():
+    """A tokenizer that drops the space a reply starts with (SentencePiece's "▁") must not drop
+    the one a continued run starts with: it is the middle of the reply."""
+    from engine.generate import ReplyText
+
+    tok = ByteTokenizer()
+    tok.strip_leading_space = True
+    fresh = ReplyText(tok)
+    assert fresh.add(ord(" "), False)[0] + fresh.add(ord("x"), False)[0] == "x"
+    continued = ReplyText(tok, written=list(b"Hello"))
+    assert continued.add(ord(" "), False)[0] + continued.add(ord("x"), False)[0] == " x"
 
 
 # ---------------------------------------------------------------------------------------------

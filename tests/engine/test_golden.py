@@ -198,13 +198,16 @@ def test_next_token_logprobs_near_llama_cpp_running_the_q4_file(ours, policy, na
         assert int(np.argmax(ours(policy, name))) in top2
 
 
-@pytest.mark.parametrize("name", SHORT)
-def test_the_logprobs_command_reports_llama_cpp_f32_values(default_lm, name):
+@pytest.mark.parametrize(("policy", "name"), [("float32", n) for n in SHORT] + [("stored", n) for n in SHORT])
+def test_the_logprobs_command_reports_llama_cpp_f32_values(ours, policy, name):
     """`next_token_logprobs` (behind `python -m engine logprobs`) computes its own log-softmax in
-    float32 with MLX; it must report the reference's numbers, not just rank like it."""
+    float32 with MLX; it must report the reference's numbers, not just rank like it. Each weight
+    policy named (the default one depends on the device: as stored on Metal and where the CPU
+    kernels are built, float32 elsewhere); the stored file's weights compute the same numbers
+    (dequantized in float32, the activations not quantized) within the same bound."""
     from engine.next_token import next_token_logprobs
 
-    top = next_token_logprobs(default_lm.model, CASES[name]["ids"], top=10)
+    top = next_token_logprobs(ours.models[policy].model, CASES[name]["ids"], top=10)
     ref = CASES[name]["top"]["f32"][:10]
     assert [i for i, _ in top] == [i for i, _ in ref]
     assert max(abs(lp - r) for (_, lp), (_, r) in zip(top, ref, strict=True)) <= BOUNDS["f32"].gap

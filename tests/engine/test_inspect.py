@@ -16,6 +16,7 @@ from engine.inspect import (
     analogy,
     attention_map,
     embedding_matrix,
+    embedding_row,
     inspect_prompt,
     inspect_step,
     neighbours,
@@ -25,6 +26,7 @@ from engine.inspect import (
     rope_inverse_frequencies,
     sampling_stages,
     token_losses,
+    unit_embedding,
     unit_rows,
 )
 from engine.sampling import Sampler, SamplingSettings, log_softmax
@@ -205,6 +207,21 @@ def test_embedding_neighbours_put_the_token_first():
         found = neighbours(unit, token, 5)
         assert found[0][0] == token and abs(found[0][1] - 1.0) < 1e-5
         assert all(a[1] >= b[1] for a, b in zip(found, found[1:], strict=False))
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_one_embedding_row_and_the_unit_matrix_equal_the_whole_matrix_s(quantized):
+    model = tiny_model()
+    if quantized:  # a quantized embedding is dequantized the same way in both
+        import mlx.nn as nn
+
+        nn.quantize(model, group_size=32, bits=4, class_predicate=lambda _p, m: isinstance(m, nn.Embedding))
+        assert isinstance(model.embed_tokens, nn.QuantizedEmbedding)
+    whole = np.array(embedding_matrix(model))
+    for token in (0, 7, whole.shape[0] - 1):
+        assert np.array_equal(np.array(embedding_row(model, token), dtype=np.float32), whole[token])
+    unit = np.array(unit_embedding(model))
+    assert np.allclose(unit, whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-6)
 
 
 def test_analogy_on_a_hand_made_matrix():

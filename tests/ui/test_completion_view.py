@@ -32,8 +32,8 @@ def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_
     app = launch(model=str(base_model), max_new_tokens=5)
     window = app.window
     assert window.completion.action.isChecked() and window.completion.banner.isVisible()
-    assert window.completion.banner.text() == (
-        "base.gguf is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
+    assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
+        " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
         "so here it continues what you write instead of answering it. (Decided from the file: no chat template in "
         "the file, and its name 'tiny llama' names no instruction tuning.)")
 
@@ -74,8 +74,10 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     app = launch(backend)
     window = app.window
     assert not window.completion.action.isChecked() and not window.completion.banner.isVisible()
+    assert window.composer.box.placeholder_forms[0].startswith("Message Glassbox")
     window.completion.action.trigger()  # View → Completion View
     assert window.completion.banner.isVisible() and window.completion.banner.text().startswith("Completion view:")
+    assert window.composer.box.placeholder_forms[0].startswith("Text for the model to continue")
 
     first = ask(qtbot, app, "remember that <|im_start|>")  # continued as written, not a memory intent
     request = backend.sessions[-1].requests[-1]
@@ -84,9 +86,39 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     ask(qtbot, app, " And then")
     assert backend.sessions[-1].requests[-1].raw_prompt == "remember that <|im_start|>" + first.text + " And then"
 
+    forget = ask(qtbot, app, " forget that I like tea")  # not a "forget" intent: no question, sent as written
+    assert backend.sessions[-1].requests[-1].raw_prompt.endswith(" And then" + app.controller.message(3).text
+                                                                  + " forget that I like tea")
+    assert forget.text and app.window.composer.box.toPlainText() == ""
+
     window.completion.action.trigger()  # back to chat for the next reply
     ask(qtbot, app, "Hello")
     assert backend.sessions[-1].requests[-1].raw_prompt is None
     assert window.transcript.views[-1].role_label.text() == "Assistant"
     window.new_chat()
     assert not window.completion.action.isChecked()  # the choice was that conversation's only
+
+
+def test_stop_and_continue_in_the_completion_view(qtbot, launch):
+    backend = FakeBackend(endless=True)
+    app = launch(backend)
+    app.window.completion.action.trigger()
+    from tests.ui.driver import type_and_send
+
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        type_and_send(qtbot, app.window, "Once upon a time")
+        qtbot.waitUntil(lambda: len(app.window.transcript.views) == 2 and bool(app.controller.message(1).tokens),
+                        timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()  # Model → Stop Reply (Esc)
+    reply = app.controller.message(1)
+    assert reply.finish_reason == "cancelled" and reply.tokens
+    view = app.window.transcript.views[1]
+    assert view.continue_button.isVisible()
+    kept = [t.token for t in reply.tokens]
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        view.continue_button.click()
+        qtbot.waitUntil(lambda: len(app.controller.message(1).tokens) > len(kept), timeout=REPLY_TIMEOUT_MS)
+        app.window.stop_action.trigger()
+    request = backend.sessions[-1].requests[-1]
+    assert request.raw_prompt == "Once upon a time" and list(request.continue_ids) == kept
+    assert [t.token for t in app.controller.message(1).tokens][: len(kept)] == kept

@@ -41,10 +41,10 @@ def test_drafts_stay_with_their_conversation_across_a_switch_and_a_restart(qtbot
     controller.open_conversation(first)
     app.close()
 
-    again = launch(FakeBackend(), profile=tmp_path)  # a restart reopens the latest, with its draft
-    assert again.controller.conversation_id == second
-    assert again.window.composer.box.toPlainText() == "Second draft"
-    again.controller.open_conversation(first)
+    again = launch(FakeBackend(), profile=tmp_path)  # a restart reopens the one on screen, with its draft
+    assert again.controller.conversation_id == first
     assert again.window.composer.box.toPlainText() == draft
+    again.controller.open_conversation(second)
+    assert again.window.composer.box.toPlainText() == "Second draft"
     again.window.new_chat()
     assert again.window.composer.box.toPlainText() == ""  # the sent "Half a thought" is not back

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
+import httpx
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -137,7 +139,8 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
 def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
     app = launch(max_new_tokens=6)
     window = app.window
-    # the Inspector follows the newest token while the reply streams (served between tokens)
+    # the open Inspector follows the newest token while the reply streams (served between tokens)
+    window.inspector_action.trigger()  # View → Inspector
     window.inspector.inspector.follow_box.setChecked(True)
     followed = []
     window.inspector.inspector.service.step_ready.connect(
@@ -272,3 +275,59 @@ def test_the_sampling_playground_keeps_the_settings_it_does_not_change(qtbot):
     view.temperature.slider.setValue(view.temperature.slider.value() + 4)  # dragged: +0.2
     assert abs(emitted[-1].temperature - 0.8) < 1e-9 and abs(view.temperature.spin.value() - 0.8) < 1e-9
     assert emitted[-1].penalty_context == 200 and emitted[-1].seed is None and emitted[-1].top_k == 400
+
+
+def test_an_api_request_is_inspected_like_a_conversation(qtbot, launch):
+    """View → API Requests: a request's token → Inspect this step…: every step on that request's
+    own tokens (its prompt as it ran, its reply), nothing of the window's conversation."""
+    from tests.ui.test_server_ui import free_port, turn_on
+
+    app = launch()
+    window = app.window
+    port = free_port()
+    turn_on(qtbot, window, port)
+    address = f"http://127.0.0.1:{port}/v1"
+    qtbot.waitUntil(lambda: window.status.server_label.text().startswith(f"API {address}"), timeout=TIMEOUT_MS)
+    messages = [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Capital of Italy?"}]
+    answer = {}
+    thread = threading.Thread(target=lambda: answer.setdefault("r", httpx.post(
+        f"{address}/chat/completions", timeout=240,
+        json={"model": "x", "messages": messages, "temperature": 0, "max_tokens": 5})))  # fmt: skip
+    thread.start()
+    qtbot.waitUntil(lambda: "r" in answer, timeout=240000)
+    thread.join()
+    assert answer["r"].status_code == 200, answer["r"].text
+
+    window.requests_action.trigger()  # View → API Requests
+    requests = window.requests_window
+    qtbot.waitUntil(lambda: requests.table.rowCount() == 1 and requests.table.item(0, 7).text() != "running")
+    requests.open_row(0)
+    view = requests.view
+    served = view.request
+    k = 2
+    QTest.mouseClick(view.reply.viewport(), Qt.MouseButton.LeftButton, pos=view.reply.token_point(k))
+    qtbot.waitUntil(lambda: requests.panel.inspect_button.isEnabled())
+    dock = window.inspector
+    service = dock.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        QTest.mouseClick(requests.panel.inspect_button, Qt.MouseButton.LeftButton)  # "Inspect this step…"
+    report = got.args[0]
+    event = served.events[k]
+    assert dock.isVisible() and dock.isFloating()  # its own window: docked, it would be behind the Requests window
+    assert report["source"] == "request" and report["token_index"] == k and report["token"] == event.token
+    assert abs(report["token_logprob"] - event.logprob) < 1e-4  # the distribution the request was served from
+    reply_ids = [ev.token for ev in served.events]
+    assert report["ids"][-k:] == reply_ids[:k]  # the context: the request's prompt, then its reply so far
+    assert report["step"]["cached_tokens"] == report["position"]  # from the request's cache, nothing recomputed
+    assert report["user_message"] == "Capital of Italy?"
+    inspector = dock.inspector
+    assert "of the API request's reply" in inspector.status_label.text()
+    tokens = _click_step(qtbot, inspector, "2 ·")
+    pieces = _column(tokens.table, 2)
+    assert any("Answer in one word." in p or "Answer" in p for p in pieces)  # its own system prompt, not the window's
+    loop = _click_step(qtbot, inspector, "11 ·")
+    assert loop.table.rowCount() == len(served.events)  # the request's own loop
+    lm_head = _click_step(qtbot, inspector, "9 ·")
+    lm_head.table.selectRow(1)
+    assert not lm_head.continue_button.isVisible()  # a request has no reply to branch
+    assert app.controller.conversation.messages == []  # nothing of it became a conversation

@@ -134,7 +134,9 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     rows = [(tokens.item(r, 2).text(), tokens.item(r, 3).text()) for r in range(tokens.rowCount())]
     ends = [piece.removeprefix("★ ") for piece, part in rows if piece.startswith("★ end of")]
     assert ends[:2] == ["end of the system prompt", "end of your message"]
-    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part == "prompt"]
+    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
+    assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
+        "system prompt and memories", "your message", "reply"]  # where the tokens went, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None
@@ -154,3 +156,23 @@ def test_a_pane_folded_for_the_inspector_comes_back_after_a_restart(qtbot, launc
     qtbot.waitUntil(lambda: again.window.width() == 1180)
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert again.window.panel_action.isChecked()
+
+
+def test_a_closed_inspector_does_not_follow_the_reply(qtbot, launch):
+    """Following costs the model thread an inspection per token: only while the Inspector is seen."""
+    app = launch(FakeBackend())
+    window = app.window
+    service = window.inspector.inspector.service
+    window.inspector_action.trigger()  # View → Inspector
+    window.inspector.inspector.follow_box.setChecked(True)
+    assert service.follow
+    window.inspector_action.trigger()  # closed: the box stays ticked, nothing is followed
+    qtbot.waitUntil(lambda: not window.inspector.isVisible())
+    assert window.inspector.inspector.follow_box.isChecked() and not service.follow
+    sent = []
+    service._worker.submit_inspection = lambda request_id, request: sent.append(request)  # what would be asked
+    ask(qtbot, app, "Hello there")
+    assert not sent
+    window.inspector_action.trigger()  # opened again: it follows again
+    qtbot.waitUntil(window.inspector.isVisible)
+    assert service.follow

@@ -34,8 +34,9 @@ def _shown_dialog(qtbot, window) -> LicenceDialog:
 def test_gemma_terms_are_shown_once_and_accepting_is_remembered(qtbot, launch, gemma, tmp_path):
     app = launch(model=str(gemma))
     dialog = _shown_dialog(qtbot, app.window)
-    assert dialog.windowTitle() == "Licence of tiny-gemma.gguf"
-    assert dialog.intro.text().startswith("tiny-gemma.gguf is licensed under the Gemma Terms of Use (not Apache-2.0).")
+    name = app.controller.model_info["display_name"]  # as the window names the model everywhere
+    assert dialog.windowTitle() == f"Licence of {name}"
+    assert dialog.intro.text().startswith(f"{name} is licensed under the Gemma Terms of Use (not Apache-2.0).")
     assert "The terms online: https://ai.google.dev/gemma/terms" in dialog.intro.text()
     assert dialog.text.toPlainText() == "Gemma Terms of Use\nUse & share as section 3 says."  # text, not markup
     assert dialog.isModal()
@@ -60,11 +61,14 @@ def test_gemma_terms_are_shown_once_and_accepting_is_remembered(qtbot, launch, g
 def test_declining_goes_back_to_the_default_model(qtbot, launch, gemma, tmp_path):
     app = launch(model=str(gemma))
     dialog = _shown_dialog(qtbot, app.window)
+    name = app.controller.model_info["display_name"]
     with qtbot.waitSignal(app.controller.model_loaded, timeout=LOAD_TIMEOUT_MS) as loaded:
         dialog.decline_button.click()
+        assert not app.window.composer.isEnabled()  # nothing goes to the declined model meanwhile
     assert loaded.args[0]["spec"] == "default" and app.controller.settings.app.model == "default"
     assert app.window.notice.text() == (
-        "You declined the Gemma Terms of Use (not Apache-2.0), so tiny-gemma.gguf is not used: going back to the "
+        f"You declined the Gemma Terms of Use (not Apache-2.0), so {name} is not used: going back to the "
         "default model.")
     assert SettingsFile(tmp_path / "config").load().app.accepted_licences == ()
     assert app.window.licence_gate.dialog is None  # the default model's Apache-2.0 asks nothing
+    assert app.window.composer.isEnabled()

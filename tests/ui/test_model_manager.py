@@ -138,6 +138,25 @@ def test_the_loaded_mark_compares_files_not_specs(tmp_path):
     assert not _same_model(str(model), "default") and not _same_model(str(model), None)
 
 
+def test_the_loaded_model_has_one_name_in_the_status_bar_manage_models_and_about(qtbot, launch, machine, tmp_path):
+    """LM Studio's layout names the model by publisher/repo/file (not the name inside its metadata,
+    "tiny qwen3", nor its bare file name): the same words wherever the window names it."""
+    from app.about import about_info
+    from app.backend import EngineBackend
+    from app.model_names import display_name
+
+    app = launch(EngineBackend(data_dir=tmp_path / "engine"), model=str(machine))
+    name = display_name(machine)
+    assert name == f"{PUBLISHER}/Qwen3-tiny-GGUF/Qwen3-tiny-Q8_0"
+    assert app.controller.model_info["display_name"] == name
+    assert app.window.status.model_label.text().startswith(f"{name} · ")  # as written, markup shown as text
+    dialog = _open_dialog(qtbot, app)
+    loaded = [r for r in range(dialog.table.rowCount()) if _cells(dialog, r)["Note"] == "loaded now"]
+    assert [_cells(dialog, r)["Name"] for r in loaded] == [name]
+    dialog.close()
+    assert about_info(app.controller.model_info, None).model == name  # what Help → About shows
+
+
 def test_the_scan_runs_off_the_gui_thread_with_progress_and_the_window_answers(
         qtbot, launch, machine, tmp_path, monkeypatch):
     """A large folder (many GGUF files) is read on the scan's thread: while a file's header is

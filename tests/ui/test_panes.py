@@ -118,3 +118,42 @@ def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(q
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     window.panel_action.trigger()
     qtbot.waitUntil(lambda: composer.attach_button.text() == "Attach…")
+
+
+def test_the_panes_get_their_widths_back_when_a_narrowed_window_widens_again(qtbot, launch):
+    """Trial 4: the conversation list stayed ~150 px after the window went to 640 px and back."""
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window, 1180)
+    before = window.splitter.sizes()
+    assert before[0] > 200 and before[2] > 0
+    for width in (900, 640, 1180):
+        window.resize(width, 800)
+        qtbot.waitUntil(lambda width=width: window.width() == width)
+        qtbot.wait(50)
+    qtbot.waitUntil(lambda: abs(window.splitter.sizes()[0] - before[0]) <= 2 and abs(window.splitter.sizes()[2] - before[2]) <= 2)
+    assert window.panes.chat_width() >= window.panes.chat_min
+
+
+def test_zooming_grows_the_panels_tokens_rows_and_legend_with_the_text(qtbot, launch):
+    """Trial 4: after View → Zoom In the candidate tokens stayed small beside big percentages and the
+    legend's caption was cut by its swatches."""
+    from tests.ui.driver import ask
+    from ui.fonts import fixed_font
+    from ui.probability_panel import DistributionBars, TintLegend
+
+    app = launch(FakeBackend())
+    window = app.window
+    wide(qtbot, window)
+    ask(qtbot, app, "Hello")
+    bars = window.panel.findChildren(DistributionBars)[0]
+    legend = window.panel.findChildren(TintLegend)[0]
+    before = (bars.font().pointSizeF(), bars.row_height(), legend.height())
+    for _ in range(3):
+        QTest.keyClick(window.composer.box, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bars.font().pointSizeF() > before[0])
+    assert fixed_font(bars.font()).pointSizeF() == bars.font().pointSizeF()  # tokens as big as their numbers
+    assert fixed_font().pointSizeF() == app.window.font().pointSizeF()  # code too
+    assert bars.row_height() > before[1] and bars.height() == len(bars.rows) * bars.row_height()
+    assert legend.height() >= 2 * legend.fontMetrics().height() + 10 > before[2] - 1  # caption above the swatches
+    QTest.keyClick(window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)

@@ -85,7 +85,7 @@ def test_emoji_keep_their_place_and_each_later_token_keeps_its_tint_hover_and_cl
             assert background.color() == expected, piece
         assert text.token_at(point_at(text, position)) == index, piece
     # a click on the word after the emoji fills the panel with that word's step
-    last = len(tokens) - 1
+    last = len(tokens) - 2  # " today" (the end-of-turn token follows it)
     QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      point_at(text, qt[reply.index("today")]))  # fmt: skip
     assert app.window.panel.record.piece == " today" == tokens[last].piece
@@ -99,7 +99,7 @@ def test_references_and_backslashes_show_as_written_and_every_token_keeps_its_ti
     assert text.toPlainText() == shown
     tokens, qt = view.message.tokens, utf16_offsets(shown)
     words = shown.split()
-    assert len(words) == len(tokens)
+    assert len(words) == len(tokens) - 1  # and the end-of-turn token, which shows no text
     position = 0
     for index, word in enumerate(words):  # one token per word: each word's first and last character
         position = shown.index(word, position)
@@ -247,7 +247,7 @@ def test_after_a_code_block_and_a_table_the_text_keeps_its_lines_tint_and_a_read
     shown = text.toPlainText()
     assert shown.endswith("Roses are red,\nviolets are blue")  # the line break after a table is kept
     assert "Planet" in shown and "\n\nPlanet" not in shown  # no empty first line in the table
-    last = len(view.message.tokens) - 1  # " blue": every token after the table still has its place
+    last = len(view.message.tokens) - 2  # " blue" (before the end of turn): every token after the table has its place
     assert text.token_span(last) is not None and shown[text.token_span(last)[0]:].strip() == "blue"
     # code colours read on the light theme: no near-white text on the light block
     cursor = QTextCursor(text.document())
@@ -286,3 +286,21 @@ def test_code_colours_follow_a_switch_to_the_dark_theme(qtbot, launch):
     finally:
         set_palette(QApplication.instance(), dark=False)
     qtbot.waitUntil(lambda: lightness("def") < 128)
+
+
+def test_lines_of_lone_block_markers_show_as_the_characters_written(qtbot, launch):
+    """A reply of `#` lines (an empty heading each, in Markdown) and a lone `>` shows every character,
+    each token findable and clickable, in a bubble no taller than its lines need."""
+    reply = "#\n\n#\n\n##\n\n>\n\n# Heading\n\nDone."
+    app, view = reply_view(qtbot, launch, reply)
+    shown = view.text.toPlainText()
+    assert shown.split("\n") == ["#", "#", "##", ">", "Heading", "Done."]  # a real heading still renders
+    text = view.text
+    for index, token in enumerate(view.message.tokens):
+        if token.text.strip():
+            assert text.token_span(index) is not None, token.text  # every written token is on screen
+            point = text.token_point(index)
+            QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+            assert app.window.panel.record is view.message.tokens[index]
+    line = text.fontMetrics().lineSpacing()
+    assert text.height() < 16 * line  # six short lines, not screens of empty headings

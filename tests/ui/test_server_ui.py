@@ -75,7 +75,8 @@ def test_turning_the_server_on_serves_the_windows_model_and_lists_the_request(qt
     qtbot.waitUntil(lambda: requests.isVisible() and requests.table.rowCount() == 1)
     qtbot.waitUntil(lambda: requests.table.item(0, 7).text() == "stop")
     row = [requests.table.item(0, c).text() for c in range(requests.table.columnCount())]
-    assert row[1:5] == ["my-editor", "chat", "10", str(len(split_tokens(REPLY)))] and row[5] == "10 ms"
+    # tokens out: the reply's and the end-of-turn token, as usage.completion_tokens counts them
+    assert row[1:5] == ["my-editor", "chat", "10", str(len(split_tokens(REPLY)) + 1)] and row[5] == "10 ms"
 
     rect = requests.table.visualRect(requests.table.model().index(0, 1))
     QTest.mouseClick(requests.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())

@@ -26,7 +26,9 @@ def test_percentages_keep_small_numbers_readable():
 
 def test_byte_sizes():
     assert byte_size(512) == "512 B"
-    assert byte_size(3 * 1024 * 1024) == "3.0 MB"
+    assert byte_size(3_000_000) == "3.0 MB"
+    assert byte_size(1_889_280) == "1.9 MB"  # decimal, as Manage Models shows a file (app/byte_sizes.py)
+    assert byte_size(98_362_432) == "98.4 MB"  # as Manage Models writes the default model's file
 
 
 def test_markup_is_unmatched_and_text_maps_in_order():

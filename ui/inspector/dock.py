@@ -253,7 +253,8 @@ class InspectorWidget(QWidget):
         self._shown_at = time.perf_counter()
         self.strip.setText(path_strip(report))
         k = report["token_index"]
-        where = f"Token {k + 1} of the reply" if k is not None else f"Position {report['position'] + 1:,} (your message)"
+        whose = "the API request's reply" if report["source"] == "request" else "the reply"
+        where = f"Token {k + 1} of {whose}" if k is not None else f"Position {report['position'] + 1:,} (your message)"
         self._set_status(
             f"{where} · {report['step']['cached_tokens']:,} of {report['position']:,} earlier "
             f"positions from the cache · {1000 * report['elapsed_s']:.0f} ms"
@@ -263,6 +264,11 @@ class InspectorWidget(QWidget):
         self.step_box.setVisible(self.narrow)
         self._report, self._stale = report, set(self.views)
         self._refresh(self.stack.currentIndex())
+
+    def computing(self, text: str) -> None:
+        """Say what is being computed where no step is shown yet (instead of "No step selected")."""
+        if self._report is None and self._pending is None:
+            self.strip.setText(text)
 
     def clear(self) -> None:
         """Show no step (the conversation changed): nothing of another conversation stays on
@@ -287,16 +293,18 @@ class InspectorWidget(QWidget):
             return
         self._stale.discard(view)
         view.show_report(self._report)
-        index = self.service.message_index
-        if index is not None and isinstance(view, LoopView | DetokenizationView):
-            message = self.service.controller.message(index)
+        records = self.service.reply_records() if isinstance(view, LoopView | DetokenizationView) else None
+        if records is not None:
+            tokens, stats = records
             if isinstance(view, LoopView):
-                view.show_records(message.tokens, message.stats)
+                view.show_records(tokens, stats)
             else:
-                view.show_records(message.tokens)
+                view.show_records(tokens)
 
     def _on_failed(self, message: str) -> None:
         self.attention.map_finished()  # a map that failed or was stopped gives its controls back
+        if self._report is None:
+            self.strip.setText(NO_STEP)
         self._set_status(message)
 
     def _set_status(self, text: str) -> None:
@@ -365,7 +373,15 @@ class InspectorDock(QDockWidget):
     def inspect(self, message_index: int, token_index: int) -> None:
         self.show()
         self.raise_()
+        self.inspector.computing(f"Computing token {token_index + 1:,} of the reply…")
         self.inspector.service.inspect_token(message_index, token_index)
+
+    def inspect_request(self, served, token_index: int) -> None:
+        """Inspect token `token_index` of an API request's reply (View → API Requests)."""
+        self.show()
+        self.raise_()
+        self.inspector.computing(f"Computing token {token_index + 1:,} of the API request's reply…")
+        self.inspector.service.inspect_request(served, token_index)
 
     def follow_click_in_message(self, message_index: int, char_index: int) -> None:
         """An open Inspector moves to a clicked position of a user's message (a closed one stays closed)."""
@@ -376,4 +392,5 @@ class InspectorDock(QDockWidget):
         """Inspect the token holding character `char_index` of the user message at `message_index`."""
         self.show()
         self.raise_()
+        self.inspector.computing("Computing the step at that position of your message…")
         self.inspector.service.inspect_message(message_index, char_index)

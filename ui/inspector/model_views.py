@@ -116,9 +116,13 @@ class EmbeddingView(StepView):
         emb = report["embedding"]
         vec = emb["vector"]
         norm = math.sqrt(sum(x * x for x in vec))
-        self.summary.setText(
-            f"“{piece(report, emb['token'])}” (id {emb['token']}) → a vector of {len(vec)} numbers, length {norm:.3f}."
+        text = (
+            f"This step reads “{piece(report, emb['token'])}” (id {emb['token']}, position {report['position']:,}): "
+            f"its row is a vector of {len(vec)} numbers, length {norm:.3f} — what enters the first block there."
         )
+        if report["token"] is not None:
+            text += f" It predicts the next token, “{piece(report, report['token'])}” (steps 8–9)."
+        self.summary.setText(text)
         self.strip.set_image(strip_image(vec))
         fill(self.table, [[piece(report, i), i, f"{c:.4f}"] for i, c in emb["neighbours"]])
 
@@ -145,8 +149,10 @@ class PositionView(StepView):
 
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
+        reading = report["ids"][report["position"]]
         self.summary.setText(
-            f"Position {rope['position']:,} of at most {rope['context_length']:,} "
+            f"The token this step reads, “{piece(report, reading)}”, is at position {rope['position']:,} "
+            f"of at most {rope['context_length']:,} "
             f"({100 * (rope['position'] + 1) / rope['context_length']:.1f} % of the context). "
             f"Base {rope['base']:g}, head dimension {rope['head_dim']}: θᵢ = base^(−2i/{rope['head_dim']})."
         )

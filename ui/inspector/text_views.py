@@ -56,8 +56,10 @@ class TokenizationView(StepView):
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
 
+        parts = report.get("prompt_parts") or [("prompt", 0, start), ("your message", start, n_prompt)]
+
         def part(pos: int) -> str:
-            return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
+            return "reply" if pos >= n_prompt else next((name for name, a, b in parts if a <= pos < b), "prompt")
 
         fill(self.table, [
             [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
@@ -109,9 +111,10 @@ class VocabularyView(StepView):
         ])  # fmt: skip
         word = v["splits"][0]["text"] if v["splits"] else ""
         self.splits_label.setText(
-            f"The word “{visible_piece(word)}” in other places (each encoded by the real tokenizer):"
+            f"This token's own text, “{visible_piece(word)}”, written on its own in other places (each "
+            "encoded by the real tokenizer; inside a longer word it may split differently again):"
             if word
-            else "This token is part of a character's bytes: there is no word to split."
+            else "This token is part of a character's bytes: there is no text to split."
         )
         fill(self.splits, [
             [s["context"], visible_piece(s["text"]), " │ ".join(visible_piece(p) for p in s["pieces"]), len(s["ids"])]
@@ -132,11 +135,17 @@ class DetokenizationView(StepView):
         self.table = self.add_table(["#", "id", "piece", "text shown"])
 
     def show_records(self, records: list) -> None:
-        """records: the reply's TokenEvents."""
-        held = sum(1 for r in records if r.piece and not r.text)
+        """records: the reply's TokenEvents. The end-of-reply marker (the token that ended the
+        reply at the model's own end) has no text to hold: it is named as such, not counted held."""
+
+        def end_marker(r) -> bool:
+            return r.finish_reason == "eos" and not r.text
+
+        held = sum(1 for r in records if r.piece and not r.text and not end_marker(r))
         self.summary.setText(f"{len(records):,} tokens; {held} added no text when they arrived (held back).")
         fill(self.table, [
-            [r.index + 1, r.token, visible_piece(r.piece), visible_piece(r.text) if r.text else "(held)"]
+            [r.index + 1, r.token, visible_piece(r.piece),
+             visible_piece(r.text) if r.text else "(end of reply: no text)" if end_marker(r) else "(held)"]
             for r in records
         ])  # fmt: skip
 

@@ -1,0 +1,35 @@
+"""Inspector views fed real-shaped records directly (no model): what they say about them."""
+
+from __future__ import annotations
+
+from engine.events import TokenEvent
+from ui.inspector.loop_chart import nice_ceiling, time_axis_top
+from ui.inspector.text_views import DetokenizationView
+
+
+def _event(index: int, piece: str, text: str, finish: str | None = None) -> TokenEvent:
+    return TokenEvent(index=index, token=100 + index, text=text, piece=piece, logprob=-0.1, sampled_logprob=-0.1,
+                      entropy=0.5, finish_reason=finish)  # fmt: skip
+
+
+def test_detokenization_names_the_end_marker_and_counts_only_held_bytes(qtbot):
+    view = DetokenizationView()
+    qtbot.addWidget(view)
+    records = [
+        _event(0, "Hi", "Hi"),
+        _event(1, "<0xE2>", ""),  # the first byte of "…": held back until the character is complete
+        _event(2, "<0x80><0xA6>", "…"),
+        _event(3, "<|im_end|>", "", finish="eos"),  # the end of the reply: no text, nothing held
+    ]
+    view.show_records(records)
+    shown = [view.table.item(r, 3).text() for r in range(view.table.rowCount())]
+    assert shown == ["Hi", "(held)", "…", "(end of reply: no text)"]
+    assert "1 added no text when they arrived (held back)" in view.summary.text()
+
+
+def test_the_step_time_axis_is_a_round_value_above_the_decode_steps():
+    assert [nice_ceiling(v) for v in (0.7, 1.0, 1.3, 2.2, 4.9, 498.0, 5001.0)] == [1, 1, 2, 2.5, 5, 500, 10000]
+    steps = [464.5] + [30.0 + i % 7 for i in range(40)]  # the first step reads the prompt
+    top = time_axis_top(steps)
+    assert top == 50 and top >= 1.2 * sorted(steps[1:])[int(0.95 * 39)]  # the decode steps fit with room
+    assert steps[0] > top  # the first is drawn clipped, its time written on it
