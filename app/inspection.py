@@ -133,6 +133,30 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     return max(start, 1), len(prompt_ids)
 
 
+def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
+    """The prompt cut into what the user can tell apart: [(name, start, end)] in order, names among
+    "system prompt and memories" (a leading system turn, its template markers included), "earlier
+    turns", "your message" (the last turn and the reply's opening markers). Each boundary is where
+    the same messages, rendered alone by the chat template, end in the prompt's tokens; a boundary
+    that does not line up (a template that rewrites turns) is left out, never guessed."""
+    n = len(prompt_ids)
+    start, _ = user_span(tokenizer, messages, prompt_ids)
+    cuts: list[tuple[str, int]] = []
+    if messages and messages[0].get("role") == "system" and len(messages) > 1:
+        head = tokenizer.encode_chat(list(messages[:1]), add_generation_prompt=False)
+        if 0 < len(head) <= start and list(prompt_ids[: len(head)]) == head:
+            cuts.append(("system prompt and memories", len(head)))
+    if start > (cuts[-1][1] if cuts else 0):
+        cuts.append(("earlier turns" if cuts else "before your message", start))
+    cuts.append(("your message", n))
+    out, at = [], 0
+    for name, end in cuts:
+        if end > at:
+            out.append((name, at, end))
+            at = end
+    return out
+
+
 def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
     """The Vocabulary view's numbers: how `token` is built, and how its word splits elsewhere."""
     origin = token_origin(vocabulary, tokenizer, token)
@@ -250,6 +274,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
         "pieces": [tok.piece(i) for i in shown_ids],  # aligned with shown_ids (a prefix of it is `ids`)
         "special": [i in tok.special_ids for i in shown_ids],
         "prompt_tokens": len(prompt_ids),
+        "prompt_parts": prompt_parts(tok, messages, prompt_ids),  # [(name, start, end)] of the prompt
         "user_message": request.generate.user_message,
         "reply_tokens": reply,
         "source": request.origin if request.message_char is None else "message",

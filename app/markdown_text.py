@@ -23,8 +23,18 @@ renderer tells them apart. One known difference from Qt's parser (md4c): a fence
 list item's or a quote's own line (`- ```py`) and followed by a fence line outside the item is
 closed there by Qt, at the item's end by CommonMark; what lies between may then show `&amp;` as `&`.
 
-Plain text (a user message, a title, a model name) goes through `plain_as_markdown`: every
-character Markdown would read as syntax is escaped, and its line breaks are kept.
+Plain text — what a person wrote (a message), a title, a model name — is never read as syntax, and
+the Markdown file must read as it too (people open exports in a text editor), so it is escaped only
+where that is needed, which is decided by parsing (`shows_as_written`: CommonMark with raw HTML on,
+GitHub's tables and strikethrough, as most viewers have them):
+- A message (`plain_as_markdown`) that a viewer already shows as written is written as it is, its
+  single line breaks as Markdown's other hard break (two spaces before the line end, which the file
+  does not show). One that Markdown would change (a list, a heading, `*stars*`, `<b>`, `&amp;`, an
+  attached file's code fence) is written as a fenced block whose fence is longer than any backtick
+  run inside: every CommonMark viewer shows its content literally, and the file holds the message
+  byte for byte, where backslash escapes would put a `\\` before half of its characters.
+- A heading's text (`plain_line_as_markdown`: a title, a model name) cannot be a block: it is
+  written as it is when it shows so, else with a backslash before only the characters that need one.
 """
 
 from __future__ import annotations
@@ -45,8 +55,6 @@ INLINE_VERBATIM = re.compile(
     r"|<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*>",
     re.DOTALL,
 )
-INLINE_SYNTAX = re.compile(r"([\\`*_\[\]<>&|~])")
-LINE_START_SYNTAX = re.compile(r"^(\s*)([#+\->=]|\d+[.)])")
 EMPTY_BLOCK = re.compile(r"^([ ]{0,3})(#{1,6}(?:[ \t]+#*)?|>)([ \t]*)$", re.MULTILINE)  # an empty heading or quote
 
 
@@ -106,17 +114,80 @@ def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
     return sorted(blocks + spans)
 
 
+@lru_cache(maxsize=1)
+def _reader() -> MarkdownIt:
+    """A Markdown viewer as most are: CommonMark, raw HTML on, GitHub's tables and strikethrough."""
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+# A backslash escape (CommonMark: before ASCII punctuation), a tilde, or what may open HTML
+ESCAPE_OR_DOUBT = re.compile(r"\\[!-/:-@\[-`{-~]|~|<[A-Za-z!?/]")
+ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes (CommonMark)
+
+
+def shown_text(markdown: str, heading: bool = False) -> str | None:
+    """The text a Markdown viewer shows for `markdown` when that is only text (paragraphs, or one
+    heading when `heading`; single line breaks as "\n", paragraphs apart by "\n\n"); None when it
+    would show anything else: formatting, a list, a quote, code, a link, HTML, a hard break."""
+    # Where viewers differ from markdown-it, doubt: GitHub's strikethrough also takes single tildes
+    # (`~gone~`) and Qt's (md4c) even strikes a space (`~ ~`), so two tildes not escaped may be one;
+    # and md4c reads more as HTML (`<!1`), so a `<` not escaped before a letter, `!`, `?` or `/` may be
+    doubts = [m.group() for m in ESCAPE_OR_DOUBT.finditer(markdown) if not m.group().startswith("\\")]
+    if doubts.count("~") > 1 or any(d.startswith("<") for d in doubts):
+        return None
+    block = ("heading_open", "heading_close") if heading else ("paragraph_open", "paragraph_close")
+    shown = []
+    for token in _reader().parse(markdown):
+        if token.type == "inline":
+            parts = []
+            for child in token.children or ():
+                if child.type not in ("text", "softbreak"):
+                    return None
+                parts.append(child.content if child.type == "text" else "\n")
+            shown.append("".join(parts))
+        elif token.type not in block:
+            return None
+    if heading and len(shown) != 1:
+        return None
+    return "\n\n".join(shown)
+
+
+def shows_as_written(text: str) -> bool:
+    """Whether a Markdown viewer shows `text` (written as it is) exactly as written."""
+    return shown_text(text) == text
+
+
 def plain_as_markdown(text: str) -> str:
-    """Plain text written so a Markdown viewer shows exactly it: syntax characters escaped, and each
-    single line break a hard break (a trailing backslash)."""
-    lines = []
-    for line in text.split("\n"):
-        line = INLINE_SYNTAX.sub(r"\\\1", line)
-        line = LINE_START_SYNTAX.sub(lambda m: m.group(1) + "\\" + m.group(2) if len(m.group(2)) == 1
-                                     else m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], line)  # fmt: skip
-        lines.append(line)
-    out = []
-    for i, line in enumerate(lines):
-        following = lines[i + 1] if i + 1 < len(lines) else ""
-        out.append(line + "\\" if line.strip() and following.strip() else line)
-    return "\n".join(out)
+    """What a person wrote, as Markdown that a viewer shows exactly as written and that reads as
+    written in the file: as it is (single line breaks made hard: two trailing spaces) when a viewer
+    shows it so, else a fenced block (see the module docstring). Blank lines around it are left out."""
+    text = text.strip("\n")
+    if not text:
+        return ""
+    if shows_as_written(text):
+        return "\n\n".join(paragraph.replace("\n", "  \n") for paragraph in text.split("\n\n"))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)  # only a fence this long closes it: no line inside can
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def plain_line_as_markdown(text: str) -> str:
+    """One line of plain text as a heading's text (after "# "): as it is when a viewer shows it so,
+    else with a backslash before only the punctuation that needs one (line breaks become spaces)."""
+    text = " ".join(text.splitlines()).strip()
+
+    def written(escaped: set[int]) -> str:
+        return "".join("\\" + ch if i in escaped else ch for i, ch in enumerate(text))
+
+    def shows(escaped: set[int]) -> bool:
+        return shown_text("# " + written(escaped), heading=True) == text
+
+    escaped = {i for i, ch in enumerate(text) if ch in ASCII_PUNCTUATION}
+    if shows(set()):
+        return text
+    if not shows(escaped):  # leading/trailing spaces a heading drops, a character no escape keeps
+        return written(escaped)
+    for i in sorted(escaped, reverse=True):  # drop each backslash not needed, last first: `\\*b*`, `\\<b>`
+        if shows(escaped - {i}):
+            escaped.discard(i)
+    return written(escaped)

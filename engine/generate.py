@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
+from engine import kernels
 from engine.cache import KVCache, cache_nbytes, cache_offset
 from engine.events import Alternative, TokenEvent
 from engine.sampling import Sampler, SamplingSettings, Step
@@ -108,7 +109,7 @@ def _top(logprobs: mx.array, k: int) -> tuple[mx.array, mx.array]:
 
 
 def _entropy(logprobs: mx.array) -> mx.array:
-    p = mx.exp(logprobs)
+    p = kernels.exp_per_step(logprobs)
     return -mx.sum(mx.where(p > 0, p * logprobs, 0.0))
 
 
@@ -139,9 +140,17 @@ def decode_steps(
         if forced is not None:
             s = Step(mx.array(forced, dtype=mx.uint32), s.raw_logprobs, s.final_logprobs)
         top_raw = _top(s.raw_logprobs, top_report)
-        same = s.final_logprobs is s.raw_logprobs
-        top_final = top_raw if same else _top(s.final_logprobs, top_report)
-        extras = mx.stack([s.raw_logprobs[s.token], s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
+        raw_lp = s.raw_logprobs[s.token]
+        if sampler.greedy and forced is None:
+            # the final distribution is all on the token (one_hot_logprobs): its top is that token
+            # at log 1 = 0, and the one-hot vector itself is never computed (two passes over the
+            # vocabulary a step)
+            top_final = (s.token.reshape(1), mx.zeros((1,), mx.float32))
+            extras = mx.stack([raw_lp, mx.array(0.0, mx.float32), _entropy(s.raw_logprobs)])
+        else:
+            same = s.final_logprobs is s.raw_logprobs
+            top_final = top_raw if same else _top(s.final_logprobs, top_report)
+            extras = mx.stack([raw_lp, s.final_logprobs[s.token], _entropy(s.raw_logprobs)])
         mx.async_eval(s.token, top_raw, top_final, extras)
         return s, top_raw, top_final, extras
 

@@ -72,6 +72,15 @@ def exp(x: mx.array) -> mx.array:
     return _compiled()[0](x) if _use_cpu_kernels(x.size) else mx.exp(x)
 
 
+def exp_per_step(x: mx.array) -> mx.array:
+    """exp of one step's (vocab,) vector: the compiled kernel from 4,096 elements, since a 1-D
+    vector of a vocabulary's size has the same shape every step and so is traced once (MLX's CPU
+    exp took ~1.2 ms of a decode step for 49,152 logits; the kernel ~0.3 ms)."""
+    if x.ndim == 1 and x.size >= 4096 and mx.default_device() == mx.cpu and _compiled() is not None:
+        return _compiled()[0](x)
+    return mx.exp(x)
+
+
 def silu(x: mx.array) -> mx.array:
     """x * sigmoid(x)."""
     return _compiled()[1](x) if _use_cpu_kernels(x.size) else nn.silu(x)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 
 import mlx.core as mx
 
+from engine import kernels
+
 NEG_INF = -math.inf
 # The smallest normal float32: a temperature below it cannot divide a float32 logit gap (it is 0
 # or subnormal there), so it decodes greedily, which is the limit such a temperature tends to.
@@ -165,7 +167,7 @@ def log_softmax(x: mx.array, block: int = 256) -> mx.array:
     sequentially, and over a 49,152-token vocabulary float32 rounding then shifts every logprob by
     ~1e-4 (measured against llama.cpp: tests/engine/test_golden.py); in blocks, ~1e-6."""
     m = mx.max(x, axis=-1, keepdims=True)
-    e = mx.exp(x - m)
+    e = kernels.exp_per_step(x - m)
     pad = -x.shape[-1] % block
     if pad:
         e = mx.pad(e, [(0, 0)] * (e.ndim - 1) + [(0, pad)])

@@ -12,6 +12,8 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QWidget
 
+from ui.composer import CHAT_PLACEHOLDERS, COMPLETION_PLACEHOLDERS
+
 BASE_MODEL_TEXT = (
     "{model} is a base model: it was trained only to continue text, not yet to follow instructions or "
     "chat, so here it continues what you write instead of answering it. (Decided from the file: {reason}.)"
@@ -25,9 +27,10 @@ SWITCHED_TEXT = (
 class CompletionView(QObject):
     """`banner` (a label above the conversation) and `action` (checkable, for the View menu)."""
 
-    def __init__(self, controller, parent: QWidget):
+    def __init__(self, controller, parent: QWidget, box=None):
+        """box: the message box, whose empty text says what it takes (a text to continue)."""
         super().__init__(parent)
-        self._controller = controller
+        self._controller, self._box = controller, box
         self.banner = QLabel()
         self.banner.setObjectName("completionBanner")
         self.banner.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is text, never markup
@@ -59,6 +62,8 @@ class CompletionView(QObject):
             text = ""
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
+        if self._box is not None:
+            self._box.set_placeholder_forms(COMPLETION_PLACEHOLDERS if on else CHAT_PLACEHOLDERS)
 
     def _toggled(self, on: bool) -> None:
         self._controller.set_completion_mode(on)

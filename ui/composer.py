@@ -25,6 +25,10 @@ MAX_VISIBLE_LINES = 8
 COMPACT_BELOW_PX = 440  # narrower than this, Attach… is a "+" (its tooltip says what it does)
 
 
+CHAT_PLACEHOLDERS = ("Message Glassbox…  (Shift+Enter: new line)", "Message Glassbox…", "Message…")
+COMPLETION_PLACEHOLDERS = ("Text for the model to continue…  (Shift+Enter: new line)", "Text to continue…", "Text…")
+
+
 class MessageBox(QPlainTextEdit):
     """Plain-text input that grows with its content up to a few lines."""
 
@@ -35,7 +39,8 @@ class MessageBox(QPlainTextEdit):
         super().__init__(parent)
         self.setObjectName("messageBox")
         self.setAccessibleName("Message")
-        self.setPlaceholderText("Message Glassbox…  (Shift+Enter: new line)")
+        self.placeholder_forms = CHAT_PLACEHOLDERS
+        self.setPlaceholderText(self.placeholder_forms[0])
         self.setTabChangesFocus(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.document().contentsChanged.connect(self._fit_height)
@@ -75,8 +80,16 @@ class MessageBox(QPlainTextEdit):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # the hint about Shift+Enter only when it fits on the box's one line, and a shorter one after
+        self._fit_placeholder()
+
+    def set_placeholder_forms(self, forms: tuple[str, ...]) -> None:
+        """What the empty box says, longest first (the longest that fits is shown)."""
+        self.placeholder_forms = forms
+        self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
         room = self.viewport().width() - 24
-        forms = ("Message Glassbox…  (Shift+Enter: new line)", "Message Glassbox…", "Message…")
+        forms = self.placeholder_forms
         self.setPlaceholderText(next((f for f in forms if self.fontMetrics().horizontalAdvance(f) <= room), forms[-1]))
 
     def showEvent(self, event) -> None:

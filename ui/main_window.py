@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
-        self.completion = CompletionView(controller, self)  # a base model continues text (View → Completion View)
+        self.completion = CompletionView(controller, self, self.composer.box)  # a base model continues text (View → Completion View)
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)

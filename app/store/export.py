@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.markdown_text import markdown_as_written, plain_as_markdown
+from app.markdown_text import markdown_as_written, plain_as_markdown, plain_line_as_markdown
 from app.store import conversation_settings
 from engine.events import TokenEvent
 
@@ -28,10 +28,11 @@ def write_export(store: Store, conversation_id: int, path: Path, kind: str) -> N
 def export_markdown(store: Store, conversation_id: int) -> str:
     """The current branch as Markdown."""
     conv = store.conversation(conversation_id)
-    lines = [f"# {plain_as_markdown(conv.title or 'Untitled conversation')}", ""]
+    lines = [f"# {plain_line_as_markdown(conv.title or 'Untitled conversation')}", ""]
     for m in store.active_path(conversation_id):
-        heading = m.role.capitalize() + (f" ({plain_as_markdown(m.model)})" if m.model else "")
-        # a reply is Markdown, shown as the window shows it; a user message is plain text
+        heading = plain_line_as_markdown(m.role.capitalize() + (f" ({m.model})" if m.model else ""))
+        # a reply is Markdown, shown as the window shows it; a user message is plain text, shown
+        # and read as written (as it is, or a fenced block where Markdown would change it)
         text = markdown_as_written(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
         lines += [f"## {heading}", "", text, ""]
         if m.role == "assistant" and m.finish_reason not in (None, "eos", "stop"):

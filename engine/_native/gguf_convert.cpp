@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 #if defined(__linux__)
@@ -155,18 +156,19 @@ std::tuple<mx::array, mx::array, mx::array> blocks_to_affine(const uint8_t* raw,
 std::vector<std::tuple<mx::array, mx::array, mx::array>> read_blocks(int fd, const std::vector<BlockTensor>& tensors) {
   size_t largest = 0;
   for (const auto& t : tensors) largest = std::max(largest, t.n_bytes);
-  std::vector<uint8_t> scratch(largest);  // reused: its pages are faulted in once
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[largest]);  // reused (not zeroed): its pages fault in once
+  uint8_t* scratch = buffer.get();
   std::vector<std::tuple<mx::array, mx::array, mx::array>> out;
   out.reserve(tensors.size());
   for (const auto& t : tensors) {
     size_t done = 0;
     while (done < t.n_bytes) {
-      const ssize_t got = pread(fd, scratch.data() + done, t.n_bytes - done, static_cast<off_t>(t.offset + done));
+      const ssize_t got = pread(fd, scratch + done, t.n_bytes - done, static_cast<off_t>(t.offset + done));
       if (got < 0) throw std::runtime_error("read_blocks: reading the file failed");
       if (got == 0) throw std::length_error("read_blocks: the file ends inside a tensor (truncated)");
       done += static_cast<size_t>(got);
     }
-    out.push_back(blocks_to_affine(scratch.data(), t.n_bytes, t.kind, t.rows, t.cols));
+    out.push_back(blocks_to_affine(scratch, t.n_bytes, t.kind, t.rows, t.cols));
   }
   return out;
 }

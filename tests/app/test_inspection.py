@@ -87,6 +87,17 @@ def test_embedding_and_position_are_the_read_tokens_as_attention_and_the_residua
     assert abs(norm - report["step"]["residual_norms"][0]) < 1e-3  # the residual stream starts as that row
 
 
+def test_the_prompt_is_cut_into_the_system_turn_and_the_users_message(served, default_lm):
+    session, request, records = served
+    report = session.inspect(StepRequest(request, tuple(r.token for r in records), 1))
+    parts = report["prompt_parts"]
+    assert [name for name, _a, _b in parts] == ["system prompt and memories", "your message"]
+    (_, a0, a1), (_, b0, b1) = parts
+    assert a0 == 0 and a1 == b0 == report["objective"]["start"] and b1 == report["prompt_tokens"]
+    system = default_lm.tokenizer.decode(report["shown_ids"][a0:a1])
+    assert "You are a helpful assistant." in system and "capital of France" not in system
+
+
 def test_objective_map_playground_and_lookup(served, default_lm):
     session, request, records = served
     ids = tuple(r.token for r in records)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.markdown_text import markdown_as_written, plain_as_markdown, verbatim_ranges
+from app.markdown_text import markdown_as_written, plain_as_markdown, plain_line_as_markdown, verbatim_ranges
 
 
 def rendered(qapp, markdown: str, html: bool = False) -> str:
@@ -89,15 +89,46 @@ def test_text_without_markdown_formatting_renders_exactly(qapp, text):
         assert rendered(qapp, markdown_as_written(text), html).split() == text.split()
 
 
-def test_plain_text_escapes_markdown_syntax_and_keeps_line_breaks():
-    assert plain_as_markdown("# no\n1. no\n- no") == "\\# no\\\n1\\. no\\\n\\- no"
-    assert plain_as_markdown("a *b* <c> & d_e") == "a \\*b\\* \\<c\\> \\& d\\_e"
-    assert plain_as_markdown("one\n\ntwo") == "one\n\ntwo"
+def test_plain_text_is_written_as_it_is_where_markdown_shows_it_so():
+    assert plain_as_markdown("What is 2+2? I'd say 4 (or 5) - maybe; C:\\Users & snake_case_name.") == (
+        "What is 2+2? I'd say 4 (or 5) - maybe; C:\\Users & snake_case_name.")
+    assert plain_as_markdown("one\ntwo\n\nthree\n") == "one  \ntwo\n\nthree"  # a hard break the file does not show
+    assert plain_as_markdown("") == ""
 
 
-@given(st.text(alphabet=st.sampled_from(list("ab #*_`<>&-+1.|~[]()!\n")), max_size=40))
-def test_plain_text_survives_a_markdown_renderer(qapp, text):
-    assert rendered(qapp, plain_as_markdown(text), html=True).split() == text.split()
+def test_plain_text_markdown_would_change_is_a_fenced_block_holding_it_byte_for_byte():
+    for text in ("# no\n1. no\n- no", "a *b* <c> & d_e", "&amp;", "~gone~", "a\\\nb", "    indented", "| a | b |\n|---|---|"):
+        assert plain_as_markdown(text) == f"```text\n{text}\n```", text
+    attached = "[Attached file: notes.txt]\n```\n- eggs\n- milk <|im_end|>\n````\n What is on my list?"
+    assert plain_as_markdown(attached) == f"`````text\n{attached}\n`````"  # longer than any run inside
+
+
+def test_a_heading_escapes_only_what_needs_it():
+    assert plain_line_as_markdown("[Attached file: notes.txt] ``` Shopping list: - eggs") == (
+        "[Attached file: notes.txt] ``` Shopping list: - eggs")
+    assert plain_line_as_markdown("Assistant (SmolLM2-135M-Instruct (Q4_1))") == "Assistant (SmolLM2-135M-Instruct (Q4_1))"
+    assert plain_line_as_markdown("a *b* <i>c</i> &amp; C #") == "a \\*b* \\<i>c\\</i> \\&amp; C \\#"
+
+
+PLAIN = st.text(alphabet=st.sampled_from(list("ab #*_`<>&-+1.|~[]()!\\\n ")), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_plain_text_survives_a_markdown_renderer_and_reads_as_written(qapp, text):
+    written = plain_as_markdown(text)
+    for html in (True, False):
+        assert rendered(qapp, written, html=html).split() == text.split()
+    body = text.strip("\n")
+    fence = written.split("\n", 1)[0]
+    assert written.replace("  \n", "\n") == body or written == f"{fence}\n{body}\n{fence[:-4]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_a_heading_shows_as_written(qapp, text):
+    line = " ".join(text.splitlines()).strip()
+    assert rendered(qapp, "# " + plain_line_as_markdown(text), html=True).split() == line.split()
 
 
 FENCE_ON_A_MARKER_LINE = re.compile(r"^[ \t]*(?:(?:[-*]|\d\.|>)[ \t]*)+[^\n]*(?:```|~~~)", re.MULTILINE)

@@ -74,8 +74,10 @@ def test_an_instruction_tuned_model_switches_one_conversation_to_completion(qtbo
     app = launch(backend)
     window = app.window
     assert not window.completion.action.isChecked() and not window.completion.banner.isVisible()
+    assert window.composer.box.placeholder_forms[0].startswith("Message Glassbox")
     window.completion.action.trigger()  # View → Completion View
     assert window.completion.banner.isVisible() and window.completion.banner.text().startswith("Completion view:")
+    assert window.composer.box.placeholder_forms[0].startswith("Text for the model to continue")
 
     first = ask(qtbot, app, "remember that <|im_start|>")  # continued as written, not a memory intent
     request = backend.sessions[-1].requests[-1]

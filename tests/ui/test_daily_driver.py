@@ -176,3 +176,12 @@ def test_a_message_with_a_file_is_titled_by_what_was_typed(qtbot, launch, tmp_pa
     app.window.new_chat()  # the same words typed by hand are the user's text: titled as written
     ask(qtbot, app, "[Attached file: x] is how it looks")
     assert app.controller.conversation_title() == "[Attached file: x] is how it looks"
+
+
+def test_a_reply_saved_before_the_kv_figure_was_kept_says_so(qtbot):
+    from ui.status_bar import StatusBar
+
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.show_stats({"prompt_tokens": 30, "generated_tokens": 11, "context_used": 41})  # no kv_bytes stored
+    assert bar.kv_label.full_text() == "KV cache —" and "not recorded" in bar.kv_label.tooltip_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.events import TokenEvent
+from ui.inspector.loop_chart import nice_ceiling, time_axis_top
 from ui.inspector.text_views import DetokenizationView
 
 
@@ -24,3 +25,11 @@ def test_detokenization_names_the_end_marker_and_counts_only_held_bytes(qtbot):
     shown = [view.table.item(r, 3).text() for r in range(view.table.rowCount())]
     assert shown == ["Hi", "(held)", "…", "(end of reply: no text)"]
     assert "1 added no text when they arrived (held back)" in view.summary.text()
+
+
+def test_the_step_time_axis_is_a_round_value_above_the_decode_steps():
+    assert [nice_ceiling(v) for v in (0.7, 1.0, 1.3, 2.2, 4.9, 498.0, 5001.0)] == [1, 1, 2, 2.5, 5, 500, 10000]
+    steps = [464.5] + [30.0 + i % 7 for i in range(40)]  # the first step reads the prompt
+    top = time_axis_top(steps)
+    assert top == 50 and top >= 1.2 * sorted(steps[1:])[int(0.95 * 39)]  # the decode steps fit with room
+    assert steps[0] > top  # the first is drawn clipped, its time written on it

@@ -134,7 +134,9 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     rows = [(tokens.item(r, 2).text(), tokens.item(r, 3).text()) for r in range(tokens.rowCount())]
     ends = [piece.removeprefix("★ ") for piece, part in rows if piece.startswith("★ end of")]
     assert ends[:2] == ["end of the system prompt", "end of your message"]
-    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part == "prompt"]
+    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
+    assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
+        "system prompt and memories", "your message", "reply"]  # where the tokens went, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None

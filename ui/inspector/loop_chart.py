@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF
@@ -39,6 +40,20 @@ class LoopSeries:
     @property
     def timed(self) -> bool:
         return any(self.step_ms)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k that is at least `value` (> 0): an axis top a reader can
+    take as a round tick, never mistaken for a measured time."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value * (1 - 1e-9))
+
+
+def time_axis_top(step_ms: list[float]) -> float:
+    """The top of the step-time axis: a round value above the decode steps (their 95th percentile
+    and 20 % room); the first step, which reads the whole prompt, may be taller and is clipped."""
+    rest = sorted(step_ms[1:]) or sorted(step_ms)
+    return nice_ceiling(max(rest[min(len(rest) - 1, int(0.95 * len(rest)))] * 1.2, 1e-3))
 
 
 class LoopChart(QWidget):
@@ -93,12 +108,13 @@ class LoopChart(QWidget):
         p.drawText(QPointF(left, bottom.top() - 4), "time per step (ms)" if s.timed else "step times not recorded")
         if s.timed:
             # the first step reads the whole prompt: scale the bars to the decode steps, clip the first
-            rest = sorted(s.step_ms[1:]) or s.step_ms
-            scale = max(rest[min(len(rest) - 1, int(0.95 * len(rest)))] * 1.2, 1e-6)
+            scale = time_axis_top(s.step_ms)
             for i, ms in enumerate(s.step_ms):
                 height = bottom.height() * min(ms / scale, 1.0)
                 p.fillRect(QRectF(left + i * bar, bottom.bottom() - height, max(bar - 1, 1.0), height), FIRST if i == 0 else STEP)
-            p.drawText(QPointF(2, bottom.top() + fm.ascent()), f"{scale:.0f}")
+            if s.step_ms[0] > scale:  # the first step is clipped: its own time is written on it
+                p.drawText(QPointF(left + 2, bottom.top() + fm.ascent()), f"first step {s.step_ms[0]:,.0f} ms ↑")
+            p.drawText(QPointF(2, bottom.top() + fm.ascent()), f"{scale:g}")
             p.drawText(QPointF(2, bottom.bottom()), "0")
         p.drawText(QPointF(left, h - 2), "token 1")
         label = f"token {n:,}"

@@ -56,8 +56,10 @@ class TokenizationView(StepView):
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
 
+        parts = report.get("prompt_parts") or [("prompt", 0, start), ("your message", start, n_prompt)]
+
         def part(pos: int) -> str:
-            return "reply" if pos >= n_prompt else "your message" if pos >= start else "prompt"
+            return "reply" if pos >= n_prompt else next((name for name, a, b in parts if a <= pos < b), "prompt")
 
         fill(self.table, [
             [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
@@ -109,9 +111,10 @@ class VocabularyView(StepView):
         ])  # fmt: skip
         word = v["splits"][0]["text"] if v["splits"] else ""
         self.splits_label.setText(
-            f"The word “{visible_piece(word)}” in other places (each encoded by the real tokenizer):"
+            f"This token's own text, “{visible_piece(word)}”, written on its own in other places (each "
+            "encoded by the real tokenizer; inside a longer word it may split differently again):"
             if word
-            else "This token is part of a character's bytes: there is no word to split."
+            else "This token is part of a character's bytes: there is no text to split."
         )
         fill(self.splits, [
             [s["context"], visible_piece(s["text"]), " │ ".join(visible_piece(p) for p in s["pieces"]), len(s["ids"])]
