@@ -226,7 +226,7 @@ class EngineSession:
             self.configure(request.generate.cache)
             assembled, _ = self._assemble(request.generate)
             return inspection.step_report(
-                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek
+                self.lm, self._inspector, assembled.prompt_ids, assembled.messages, request, self._peek, progress
             )
         if isinstance(request, inspection.MapRequest):
             return inspection.map_report(self.lm, self._inspector, request, progress, should_stop)

@@ -224,10 +224,13 @@ def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[
     raise ValueError("Could not find that character of your message among the prompt's tokens.")
 
 
-def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek) -> dict:
+def step_report(
+    lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek, progress=None
+) -> dict:
     """Every view's numbers for one step (see the module docstring).
 
-    peek(tokens) -> a copy of caches holding exactly `tokens`, or None (then they are computed).
+    peek(tokens) -> a copy of caches holding exactly `tokens`, or None (then they are computed,
+    reporting `progress(done, total)` tokens as they are read).
     The user message's losses depend on the prompt only: they are kept for the next step.
     """
     t0 = time.perf_counter()
@@ -246,7 +249,7 @@ def step_report(lm, state: InspectorState, prompt_ids: list[int], messages, requ
             raise ValueError("The first token of the prompt has nothing before it to be predicted from.")
         ids, target, shown_ids = list(prompt_ids[:chosen]), prompt_ids[chosen], list(prompt_ids)
     position = len(ids) - 1
-    step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None)
+    step = inspect_step(model, ids, position, request.top, cache=peek(ids[:-1]) if position else None, progress=progress)
     raw = np.array(step.logprobs)
     state.ids, state.logits, state.logprobs = ids, step.logits, raw
     for _piece in warm_up(lm, state):  # the first inspection of a model not yet warmed up

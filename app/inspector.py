@@ -33,6 +33,7 @@ class InspectorService(QObject):
     lookup_ready = Signal(object)
     analogy_ready = Signal(object)
     map_progress = Signal(int, int)  # done, total query rows of the full map being computed
+    step_progress = Signal(int, int)  # done, total tokens of a step's context read again (no cache held them)
     failed = Signal(str)
     busy_changed = Signal(bool)
 
@@ -183,6 +184,8 @@ class InspectorService(QObject):
     def _on_progress(self, request_id: int, done: int, total: int) -> None:
         if self._latest.get(MapRequest) == request_id and request_id in self._kinds:
             self.map_progress.emit(done, total)
+        elif self._latest.get(StepRequest) == request_id and request_id in self._kinds:
+            self.step_progress.emit(done, total)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._current(request_id) is not None:

@@ -154,12 +154,13 @@ def inspect_step(
     top: int = 20,
     cache: list[KVCache] | None = None,
     chunk: int = 512,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StepInspection:
     """Inspect the step at `position` (default: the last id): the model reads ids[position].
 
     cache: holds exactly ids[:position] (it is extended by one token: pass a copy); None prefills a
     fresh plain cache. Only ids[position] then runs through the model, with every layer's attention
-    weights recorded for that one query.
+    weights recorded for that one query. `progress(done, total)`: the prefill's, when there is one.
     """
     ids = list(ids)
     position = len(ids) - 1 if position is None else position
@@ -169,7 +170,7 @@ def inspect_step(
         cache = fresh_cache(model)
         cached = 0
         if position:
-            prefill(model, ids[: position + 1], cache, chunk)
+            prefill(model, ids[: position + 1], cache, chunk, progress=progress)
     else:
         if cache[0].offset != position:
             raise ValueError(f"the cache holds {cache[0].offset} tokens, not the {position} before the step")

@@ -119,6 +119,8 @@ def run(rounds: int, max_tokens: int, prompt: str, inspector: bool) -> dict:
         for _ in range(rounds):
             results["api"].append(api_round(core, url, body))
             results["window"].append(window_round(window, controller, prompt))
+            print(json.dumps({"api": results["api"][-1], "window": results["window"][-1],  # kept if cut short
+                              "load_average": os.getloadavg()}), file=sys.stderr, flush=True)
         window.close()
         core.shutdown()
     finally:

@@ -125,6 +125,17 @@ class Sidebar(QWidget):
         controller.conversation_opened.connect(lambda _id: self._mark_current())
         self.refresh()
 
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Hidden (the window closing, the pane collapsed): a search still to run waits, so it never
+        reads a store that closes with the window; shown again, the list is brought up to date."""
+        self._search_timer.stop()
+        super().hideEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.searching:
+            self.refresh()
+
     @property
     def searching(self) -> bool:
         return bool(self.search_box.text().strip())

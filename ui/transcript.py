@@ -25,6 +25,18 @@ EMPTY_TEXT = (
     "<p>Hover a word to see its probability and the alternatives; click it to see the full "
     "next-token picture in the panel on the right.</p>"
 )
+TINT_OFF = (  # the tint is off: no colours to explain
+    "<p>The reply streams in token by token (the probability tint is off: View → Probability Tint "
+    "turns it on).</p>"
+)
+
+
+def empty_text(tint: bool) -> str:
+    """What an empty conversation says: how the tint reads while it is on, that it is off when not."""
+    if tint:
+        return EMPTY_TEXT
+    start, end = EMPTY_TEXT.index("<p>"), EMPTY_TEXT.index("</p>") + len("</p>")
+    return EMPTY_TEXT[:start] + TINT_OFF + EMPTY_TEXT[end:]
 
 
 HIGHLIGHT_MS = 2500
@@ -61,7 +73,7 @@ class Transcript(QScrollArea):
         self._layout = QVBoxLayout(self._column)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(12)
-        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label = QLabel(empty_text(tint))
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -111,6 +123,7 @@ class Transcript(QScrollArea):
         self._tint = tint
         if tint_code is not None:
             self._tint_code = tint_code
+        self.empty_label.setText(empty_text(tint))
         for view in self.views:
             view.set_tint(tint, self._tint_code)
 

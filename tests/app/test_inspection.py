@@ -53,8 +53,11 @@ def test_a_step_after_a_restart_is_recomputed_from_the_tokens(default_lm, served
     _, request, records = served
     ids = tuple(r.token for r in records)
     fresh = EngineSession(default_lm, "SmolLM2", "default")  # nothing cached
-    report = fresh.inspect(StepRequest(request, ids, 4))
+    read = []
+    report = fresh.inspect(StepRequest(request, ids, 4), lambda done, total: read.append((done, total)))
     assert report["step"]["cached_tokens"] == 0
+    # the context read again, said as it goes: all the tokens before the step's own
+    assert read and read[-1] == (report["position"], report["position"] + 1)
     real = next_token_logprobs(default_lm.model, report["ids"], 3)
     assert [i for i, _ in real] == [i for i, _ in report["step"]["next_token"][:3]]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.backend import EngineSession, GenerateRequest
+from app.byte_sizes import MB
 from app.context import assemble
 from app.settings import CacheConfig
 from engine.cache import QuantizedKVCache, RotatingKVCache
@@ -242,7 +243,7 @@ def test_a_kind_change_starts_new_caches_but_new_bounds_keep_them(default_lm):
     session = EngineSession(default_lm, "default", "default")
     ask(session, FIRST)
     session.configure(CacheConfig(max_entries=3, max_mb=64))
-    assert len(session.cache.memory) == 1 and session.cache.memory.max_bytes == 64 << 20
+    assert len(session.cache.memory) == 1 and session.cache.memory.max_bytes == 64 * MB  # decimal MB, as every size is shown
     session.configure(CacheConfig(kind="rotating", window=512))
     assert len(session.cache.memory) == 0
 

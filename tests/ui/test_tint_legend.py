@@ -1,13 +1,14 @@
 """The tint legend follows View → Probability Tint: with the tint off the panel draws no key for
 colours that are not on screen (it says the tint is off), in the main window, in the API Requests
-window and after a restart; "Tint Code Too" is offered only while there is a tint to extend."""
+window, in an empty conversation's help and after a restart; "Tint Code Too" is offered only while
+there is a tint to extend."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
 from tests.app.fakes import FakeBackend
-from tests.ui.driver import ask
+from tests.ui.driver import ask, seen
 
 
 def swatch_pixels(legend) -> int:
@@ -30,6 +31,9 @@ def test_the_legend_follows_the_tint_setting(qtbot, launch, tmp_path):
     assert swatch_pixels(legend) == 0
     assert legend.caption == "Token tint: off" and "View → Probability Tint" in legend.toolTip()
     assert not window.code_tint_action.isEnabled()
+    window.new_chat()  # an empty conversation explains no colours either
+    assert "tint is off" in seen(window.transcript.empty_label.text())
+    assert "warmer the colour" not in seen(window.transcript.empty_label.text())
     requests = window.open_requests()  # View → API Requests: its panel says the same
     assert swatch_pixels(requests.panel.legend) == 0
     requests.close()
@@ -41,3 +45,5 @@ def test_the_legend_follows_the_tint_setting(qtbot, launch, tmp_path):
     again.window.tint_action.trigger()  # on again: the key comes back, everywhere
     assert swatch_pixels(again.window.panel.legend) > 0 and again.window.code_tint_action.isEnabled()
     assert again.window.panel.legend.caption == "Token tint: probability"
+    again.window.new_chat()
+    assert "warmer the colour" in seen(again.window.transcript.empty_label.text())

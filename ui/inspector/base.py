@@ -62,7 +62,8 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
             if c == last:
                 item.setToolTip(item.text())  # the last column may be elided to the view's width
             table.setItem(r, c, item)
-    table.resizeColumnsToContents()
+    table.resizeColumnsToContents()  # this sizes the last column to its text too: it is stretched again
+    table.horizontalHeader().resizeSections()  # to what is left of the width (its Stretch mode)
     table.setUpdatesEnabled(True)
 
 

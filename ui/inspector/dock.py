@@ -164,6 +164,7 @@ class InspectorWidget(QWidget):
         self.attention.map_requested.connect(self._ask_map)
         self.attention.stop_requested.connect(service.stop_map)
         service.map_progress.connect(self.attention.show_progress)
+        service.step_progress.connect(self._on_step_progress)
         self.lm_head.lookup_requested.connect(service.lookup)
         self.lm_head.continue_requested.connect(self._continue_with)
         self.view(EmbeddingView).analogy_requested.connect(service.analogy)
@@ -300,6 +301,14 @@ class InspectorWidget(QWidget):
                 view.show_records(tokens, stats)
             else:
                 view.show_records(tokens)
+
+    def _on_step_progress(self, done: int, total: int) -> None:
+        """A step whose context no cache holds (a conversation reopened after a restart) is read
+        again first: say how far, instead of a bare "Computing…"."""
+        self.status_label.setText(
+            f"Computing… reading the context again (no cache holds it, e.g. after a restart): "
+            f"{done:,} of {total:,} tokens"
+        )
 
     def _on_failed(self, message: str) -> None:
         self.attention.map_finished()  # a map that failed or was stopped gives its controls back
