@@ -720,6 +720,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
         if settings.app.splitter_state and self._splitter_state_fits(settings.app.splitter_state):
             self.splitter.restoreState(QByteArray.fromHex(settings.app.splitter_state.encode()))
+            self.panes.remember_widths()  # the widths the user left are the ones panes grow back to
 
     def _splitter_state_fits(self, state: str) -> bool:
         """A layout saved before the conversation list existed has one pane too few: not restored."""

@@ -69,6 +69,14 @@ class SidePanes(QObject):
         self.splitter.setSizes(sizes)
         return state
 
+    def remember_widths(self) -> None:
+        """Take the open panes' widths now (e.g. a layout just restored) as the ones they reopen
+        and grow back to."""
+        sizes = self.splitter.sizes()
+        for index in (0, 2):
+            if sizes[index] > 0:
+                self._last[index] = sizes[index]
+
     def last_width(self, index: int) -> int:
         """The width the pane at `index` opens with."""
         return self._last[index]
@@ -91,7 +99,8 @@ class SidePanes(QObject):
             if self.is_open(other) and self.splitter.width() - self.splitter.sizes()[other] < need:
                 self._close(other)
                 self._folded.add(other)
-            self._open(index)
+            chat_spare = self.splitter.sizes()[1] - self.chat_min  # the chat keeps its minimum if it can
+            self._open(index, min(self._last[index], max(self.splitter.widget(index).minimumWidth(), chat_spare)))
         else:
             self._close(index)
             self.fit()  # a pane folded for this one's sake comes back
@@ -152,9 +161,10 @@ class SidePanes(QObject):
             self.splitter.setSizes(sizes)
 
     def _close(self, index: int) -> None:
+        """Collapse a pane. Its width is not taken as the one to reopen with: the splitter may
+        have squeezed it while the window narrowed, and that width is the window's, not the pane's
+        (the pane's own width comes from the user's drags, `_on_moved`, or `remember_widths`)."""
         sizes = self.splitter.sizes()
-        if sizes[index] > 0:
-            self._last[index] = sizes[index]
         sizes[1] += sizes[index]
         sizes[index] = 0
         self.splitter.setSizes(sizes)

@@ -117,7 +117,7 @@ def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(q
     qtbot.wait(100)
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     window.panel_action.trigger()
-    qtbot.waitUntil(lambda: composer.attach_button.text() == "Attach…")
+    qtbot.waitUntil(lambda: window.panes.is_open(0) and box.width() >= composer.width() // 2)  # the list back, the box keeps its room
 
 
 def test_the_panes_get_their_widths_back_when_a_narrowed_window_widens_again(qtbot, launch):
@@ -157,3 +157,20 @@ def test_zooming_grows_the_panels_tokens_rows_and_legend_with_the_text(qtbot, la
     assert bars.row_height() > before[1] and bars.height() == len(bars.rows) * bars.row_height()
     assert legend.height() >= 2 * legend.fontMetrics().height() + 10 > before[2] - 1  # caption above the swatches
     QTest.keyClick(window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_every_side_pane_gets_its_width_back_after_a_straight_drop_to_640_px(qtbot, launch):
+    """Verify 4: 1180 → 640 → 1180 (and 1400) px in one step each left the next-token panel ~300 px
+    instead of ~395 px: the width it had when the narrow window squeezed it was kept as its own."""
+    window = launch(FakeBackend()).window
+    wide(qtbot, window, 1180)
+    before = window.splitter.sizes()
+    assert before[0] > 200 and before[2] > 300
+    for width in (640, 1180, 1400):
+        window.resize(width, 800)
+        qtbot.waitUntil(lambda width=width: window.width() == width)
+        qtbot.wait(50)
+    qtbot.waitUntil(lambda: window.panes.is_open(0) and window.panes.is_open(2))
+    sizes = window.splitter.sizes()
+    assert abs(sizes[0] - before[0]) <= 2 and abs(sizes[2] - before[2]) <= 2, (before, sizes)
+    assert window.panes.chat_width() >= window.panes.chat_min
