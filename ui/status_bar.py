@@ -272,8 +272,10 @@ class StatusBar(QStatusBar):
         self.more_label.setToolTip(plain_tooltip("\n".join([MORE_TIP, *hidden])))
         self.more_label.setVisible(bool(hidden))
         if self._message:  # QStatusBar hides the left-hand widgets under a message; keep it so
+            # hidden explicitly: a hidden child that is not would be shown again by the layout that
+            # QStatusBar rebuilds when its height changes (a zoom), under the message; the next
+            # fit without a message shows it (fit() sets every label's visibility)
             self.model_label.hide()
-            self.model_label.setAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide, False)
 
     def _show_left_out(self) -> None:
         button = self.more_label

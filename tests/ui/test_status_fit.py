@@ -63,3 +63,29 @@ def test_at_640_px_every_item_is_drawn_whole_idle_and_after_zoom(qtbot, launch, 
         qtbot.waitUntil(lambda w=width: window.width() == w)
         qtbot.wait(30)
         assert not clipped(status), (width, clipped(status))
+
+
+@pytest.mark.parametrize("width", [1180, 1400])
+def test_right_after_zoom_in_a_wide_window_the_message_and_every_item_are_whole(qtbot, launch, width):
+    """Verify 4: at 1180 px, right after View → Zoom In the "Text size 120 %" message was painted over
+    the model's name and every figure was clipped ("2.9 tok/", "KV cache 5.2 MI") until it went."""
+    app = launch(FakeBackend(session=RealisticSession))
+    window, status = app.window, app.window.status
+    window.resize(width, 780)
+    qtbot.waitUntil(lambda: window.width() == width)
+    ask(qtbot, app, "a second turn")
+    qtbot.wait(50)
+    assert not clipped(status), clipped(status)
+    for _ in range(2):
+        window.zoom_in_action.trigger()
+        qtbot.wait(20)
+        assert status.currentMessage().startswith("Text size")
+        assert not status.model_label.isVisible()  # the message takes the name's place
+        assert not clipped(status), (status.currentMessage(), clipped(status))
+        assert not message_overlaps(status), status.currentMessage()
+        qtbot.wait(200)  # the zoom's new fonts and the status bar's rebuilt layout have arrived
+        assert not status.model_label.isVisible()
+        assert not clipped(status), (status.currentMessage(), clipped(status))
+        assert not message_overlaps(status), status.currentMessage()
+    status.clearMessage()  # the message ends: the name comes back
+    qtbot.waitUntil(lambda: status.model_label.isVisible() and not clipped(status))
