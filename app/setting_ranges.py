@@ -22,7 +22,9 @@ class NumberRange:
     `low`/`high` are the bounds; `low_open`/`high_open` say the bound itself is refused (top-p must
     be > 0), in which case a control stops one `step` inside it. `high=None`: no upper bound beyond
     what a control can hold. `decimals` is 0 for whole numbers. `special` names the value at `low`
-    when it means something other than a number ("off", "the model's own").
+    when it means something other than a number ("off", "the model's own"). `least`: when set, the
+    smallest value above `low` that is accepted (values strictly between `low` and `least` are
+    refused: a context of 0 is the model's own, one of 1 to 255 tokens is not usable).
     """
 
     low: float
@@ -32,6 +34,7 @@ class NumberRange:
     low_open: bool = False
     high_open: bool = False
     special: str = ""
+    least: float | None = None
 
     @property
     def control_min(self) -> float:
@@ -55,7 +58,7 @@ NUMBER_RANGES: dict[str, NumberRange] = {
     "frequency_penalty": NumberRange(-2.0, 2.0, 0.05, 2),
     # the app's (AppSettings.validate)
     "max_new_tokens": NumberRange(1, s.MAX_NEW_TOKENS_LIMIT, 16),
-    "context_length": NumberRange(0, s.MAX_CONTEXT_LENGTH, 256, special="the model's own"),
+    "context_length": NumberRange(0, s.MAX_CONTEXT_LENGTH, 256, special="the model's own", least=s.MIN_CONTEXT_LENGTH),
     "panel_top_k": NumberRange(1, s.PANEL_TOP_K_LIMIT),
     "kv_window": NumberRange(s.MIN_KV_WINDOW, s.MAX_KV_WINDOW, 64),
     "prompt_cache_entries": NumberRange(1, s.MAX_PROMPT_CACHE_ENTRIES),

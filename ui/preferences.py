@@ -147,6 +147,15 @@ def _lenient(base: type) -> type:
                 return (QValidator.State.Intermediate, text, pos)
             return state
 
+        entering = False  # Enter is being handled (editingFinished comes from it, not from leaving)
+
+        def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+            self.entering = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            try:
+                super().keyPressEvent(event)
+            finally:
+                self.entering = False
+
         def _clean(self, text: str) -> str:
             return text.removeprefix(self.prefix()).removesuffix(self.suffix()).strip()
 
@@ -175,6 +184,7 @@ class NumberField(QWidget):
     def __init__(self, name: str, kind: str, hint: str, parent=None):
         super().__init__(parent)
         self.name, self.kind = name, kind
+        self.least: float | None = None  # a spin box's smallest accepted value above its lowest
         if kind == "seed":
             self.edit = QLineEdit()  # no validator: what is typed shows, and its problem is said
             self.edit.setPlaceholderText("random")
@@ -202,6 +212,9 @@ class NumberField(QWidget):
             self.edit = spin.lineEdit()  # what a person types into
             self.control = spin
             bounds = f"{_number(r.control_min)} to {_number(r.control_max)}" if r.high is not None else f"{_number(r.control_min)} or more"
+            if r.least is not None:  # a hole above the lowest value: "0 or 256 to 1,048,576"
+                bounds = f"{_number(r.control_min)} or {_number(r.least)} to {_number(r.control_max)}"
+            self.least = r.least
             self.bounds_text = bounds
             hint = f"{hint} ({bounds}{'; ' + _number(r.low) + ' = ' + r.special if r.special else ''})"
             if name == "zoom_percent":
@@ -245,13 +258,21 @@ class NumberField(QWidget):
             value = self.spin.minimum()  # "off", "the model's own"
         else:
             value = self.spin.valueFromText(self.spin.cleanText())  # never re-format while someone types
+        if self._in_gap(value):
+            raise ValueError(f"{_number(value)} is not allowed: this box takes {self.bounds_text} "
+                             f"({_number(self.least)} when you leave it)")  # fmt: skip
         return int(value) if self.kind == "int" else float(value)
+
+    def _in_gap(self, value: float | None) -> bool:
+        """Whether `value` falls in the refused gap above the lowest value (context 1 to 255)."""
+        return self.least is not None and value is not None and self.spin.minimum() < value < self.least
 
     def _typed_now(self, _text: str) -> None:
         self._typed = self.spin.typed_number()
 
     def _left(self) -> None:
-        """The box was left: a number out of range was set to the nearest end; say so."""
+        """The box was left: a number out of range was set to the nearest end, one in the refused gap
+        (context 1 to 255) to the smallest allowed value above it; say so."""
         typed, self._typed = self._typed, None
         low, high = self.spin.minimum(), self.spin.maximum()
         if typed is not None and not low <= typed <= high:
@@ -259,6 +280,11 @@ class NumberField(QWidget):
         self.changed.emit()  # the box holds an accepted value again: its problem goes
         if typed is not None and not low <= typed <= high:
             self.message.setText(f"{_number(typed)} is outside {self.bounds_text}: set to {_number(self.spin.value())}.")
+        elif self._in_gap(refused := self.spin.value()) and not self.spin.entering:  # left, not Enter (no save)
+            # the smallest usable value: the lowest one means something else ("the model's own")
+            self.spin.setValue(int(self.least) if self.kind == "int" else self.least)
+            self.changed.emit()
+            self.message.setText(f"{_number(refused)} is not allowed ({self.bounds_text}): set to {_number(self.spin.value())}.")
 
     def show_error(self, message: str | None) -> None:
         self.message.show_problem(message)

@@ -41,7 +41,7 @@ def test_ctrl_comma_opens_preferences(qtbot, launch):
 @pytest.mark.parametrize(
     "name, text, message",
     [
-        ("context_length", "100", "Context length must be 0 (the model's own) or 256"),
+        ("context_length", "100", "100 is not allowed: this box takes 0 or 256 to 1,048,576"),
         ("max_new_tokens", "", "Enter a number"),
         ("panel_top_k", "", "Enter a number"),
     ],
@@ -276,3 +276,26 @@ def test_a_number_out_of_range_shows_as_typed_is_named_with_the_range_and_set_to
     set_field(dialog, "seed", "42")
     assert dialog.save_button.isEnabled() and dialog.settings().sampling.seed == 42
     dialog.reject()
+
+
+def test_context_length_hint_says_the_real_rule_and_leaving_a_refused_value_sets_the_smallest_allowed(qtbot, launch):
+    """Verify 4: the hint said "0 to 1,048,576" but 100 was refused ("must be 0 or 256 to …") and
+    leaving the box kept it, unlike the Decoding boxes."""
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    field = dialog.fields["context_length"]
+    assert "0 or 256 to 1,048,576" in field.error.hint and "0 to 1,048,576" not in field.error.hint
+    set_field(dialog, "context_length", "100")
+    assert field.edit.text() == "100"  # shown as typed
+    assert field.error.problem == "100 is not allowed: this box takes 0 or 256 to 1,048,576 (256 when you leave it)"
+    assert not dialog.save_button.isEnabled()
+    QTest.keyClick(field.edit, Qt.Key.Key_Return)  # Enter neither saves nor changes it
+    assert dialog.isVisible() and field.edit.text() == "100" and field.error.problem
+    QTest.keyClick(field.edit, Qt.Key.Key_Tab)  # leave the box
+    assert field.spin.value() == 256
+    assert field.error.problem is None and field.error.text() == "100 is not allowed (0 or 256 to 1,048,576): set to 256."
+    assert dialog.save_button.isEnabled()
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert app.controller.settings.app.context_length == 256
