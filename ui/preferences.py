@@ -121,6 +121,21 @@ class FieldMessage(QLabel):
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
 
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self._hold_lines()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._hold_lines()
+
+    def _hold_lines(self) -> None:
+        """Ask for the height of every line the text wraps to at this width: the form's layout
+        does not follow a wrapped label's height inside a field, so a problem longer than the hint
+        it replaced (two lines) was drawn over the row below it; as a minimum, the dialog makes room."""
+        if self.width() > 0 and (lines := self.heightForWidth(self.width())) > 0 and lines != self.minimumHeight():
+            self.setMinimumHeight(lines)
+
     def show_problem(self, message: str | None) -> None:
         self.setText(message[:1].upper() + message[1:] if message else self.hint)
         self.setProperty("problem", bool(message))
@@ -377,11 +392,13 @@ class PreferencesDialog(QDialog):
         self.stop_edit.setFixedHeight(4 * self.stop_edit.fontMetrics().lineSpacing() + 12)
         self.stop_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.stop_message = FieldMessage(STOP_HINT)
-        box = QVBoxLayout()
+        field = QWidget()  # a widget, not a nested layout: QFormLayout gives a layout row too little
+        box = QVBoxLayout(field)  # height once its hint wraps, and the hint was drawn over the box
+        box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(2)
         box.addWidget(self.stop_edit)
         box.addWidget(self.stop_message)
-        form.addRow("Stop strings", box)
+        form.addRow("Stop strings", field)
         self._loaders["stop_strings"] = lambda s: self.stop_edit.setPlainText(stop_strings.show_all(s.app.stop_strings))
         return page
 

@@ -299,3 +299,24 @@ def test_context_length_hint_says_the_real_rule_and_leaving_a_refused_value_sets
     assert dialog.save_button.isEnabled()
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert app.controller.settings.app.context_length == 256
+
+
+def test_a_problem_that_wraps_to_more_lines_makes_room_nothing_overlaps(qtbot, launch):
+    """Verify 4: when the Seed error wrapped to two lines, the Stop strings hint overlapped the bottom
+    of the Stop strings box: the dialog did not grow for the extra line."""
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    dialog.resize(dialog.minimumSizeHint().width(), dialog.height())
+    qtbot.wait(50)
+    set_field(dialog, "seed", "abc")
+    message = dialog.fields["seed"].error
+    assert message.heightForWidth(message.width()) > 1.5 * message.fontMetrics().lineSpacing()  # wraps: the case
+    qtbot.waitUntil(lambda: message.height() >= message.heightForWidth(message.width()))  # its lines whole
+    edit, hint = dialog.stop_edit, dialog.stop_message
+
+    def below_and_whole() -> bool:  # the hint below the box, not on it, and every line of it shown
+        bottom_of_box = edit.mapTo(dialog, edit.rect().bottomLeft()).y()
+        return hint.mapTo(dialog, hint.rect().topLeft()).y() > bottom_of_box and (
+            hint.height() >= hint.heightForWidth(hint.width()))
+
+    qtbot.waitUntil(below_and_whole, timeout=2000)
