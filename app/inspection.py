@@ -30,6 +30,7 @@ from engine.inspect import (
     sampling_stages,
     token_losses,
     unit_embedding,
+    unit_embedding_blocks,
 )
 from engine.sampling import SamplingSettings
 from engine.vocabulary import Vocabulary, readable, token_origin, word_splits
@@ -113,8 +114,12 @@ def warm_up(lm, state: InspectorState) -> Iterator[str]:
         state.vocabulary = Vocabulary.of(lm.tokenizer)
         yield "vocabulary"
     if state.unit is None:
-        state.unit = unit_embedding(lm.model)
-        yield "embedding"
+        for unit in unit_embedding_blocks(lm.model):  # a block per step: the window never waits for all
+            if state.unit is not None:  # a step inspected meanwhile built it
+                return
+            if unit is not None:
+                state.unit = unit
+            yield "embedding"
 
 
 def rope_distances(context_length: int) -> list[int]:

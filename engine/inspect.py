@@ -18,7 +18,7 @@ Errors: ValueError for a position, layer or head out of range (the message names
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 
 import mlx.core as mx
@@ -398,20 +398,41 @@ def sampling_stages(
 # -- embeddings and positions ---------------------------------------------------------------------
 
 
-def embedding_matrix(model: nn.Module) -> mx.array:
-    """The token embedding (vocab, dim) as float32, dequantized if the model holds it quantized."""
+def embedding_matrix(model: nn.Module, start: int = 0, stop: int | None = None) -> mx.array:
+    """The token embedding's rows [start, stop) (all of them by default), (rows, dim) as float32,
+    dequantized if the model holds it quantized (only those rows are)."""
     emb = model.embed_tokens
+    rows = slice(start, stop)
     if isinstance(emb, nn.QuantizedEmbedding):
-        scales, biases = emb.scales.astype(mx.float32), emb.biases.astype(mx.float32)
-        return mx.dequantize(emb.weight, scales, biases, group_size=emb.group_size, bits=emb.bits)
-    return emb.weight.astype(mx.float32)
+        scales, biases = emb.scales[rows].astype(mx.float32), emb.biases[rows].astype(mx.float32)
+        return mx.dequantize(emb.weight[rows], scales, biases, group_size=emb.group_size, bits=emb.bits)
+    return emb.weight[rows].astype(mx.float32)
+
+
+UNIT_EMBEDDING_BLOCK = 8192  # rows per block of unit_embedding_blocks (~20 MB of float32 at dim 576)
+
+
+def unit_embedding_blocks(model: nn.Module, rows: int = UNIT_EMBEDDING_BLOCK) -> Iterator[mx.array | None]:
+    """unit_embedding(model), built `rows` rows at a time: yields None after each block, then the
+    whole (vocab, dim) matrix. A caller that does other work between blocks (the worker's warm-up
+    after a load) holds the interpreter for one block at a time — tens of milliseconds, not the
+    ~0.3 s of the whole matrix, which stalled the window once after every load."""
+    vocab = model.embed_tokens.weight.shape[0]
+    blocks = []
+    for start in range(0, vocab, rows):
+        block = unit_rows(embedding_matrix(model, start, start + rows))
+        mx.eval(block)
+        blocks.append(block)
+        yield None
+    unit = blocks[0] if len(blocks) == 1 else mx.concatenate(blocks)
+    mx.eval(unit)
+    yield unit
 
 
 def unit_embedding(model: nn.Module) -> mx.array:
     """unit_rows(embedding_matrix(model)), evaluated: (vocab, dim) float32, what neighbours and
     analogies search. The float32 matrix it is made from is not kept (it is freed on return)."""
-    unit = unit_rows(embedding_matrix(model))
-    mx.eval(unit)
+    *_, unit = unit_embedding_blocks(model)
     return unit
 
 

@@ -319,10 +319,15 @@ class Tokenizer:
 class HFTokenizer(Tokenizer):
     """Backed by a `tokenizers.Tokenizer` (byte-level BPE, or tokenizer.json of any kind)."""
 
-    def __init__(self, backend, **kwargs):
+    def __init__(self, backend, bpe_merges: list[tuple[str, str]] | None = None, **kwargs):
+        """`bpe_merges`: the byte-level BPE merges the backend was built from, in rank order, where
+        the builder has them (a GGUF's `tokenizer.ggml.merges`): the Inspector's Vocabulary reads
+        them from here rather than serialising the whole backend to JSON (one call that holds the
+        interpreter for ~0.3 s and stalled the window)."""
         super().__init__(**kwargs)
         self._backend = backend
         self._lock = threading.Lock()
+        self.bpe_merges = bpe_merges
 
     def _encode(self, text: str, special: bool) -> list[int]:
         with self._lock:  # encode_special_tokens is state on the shared backend
@@ -461,6 +466,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     template = meta.get("tokenizer.chat_template")
     return HFTokenizer(
         backend,
+        bpe_merges=merges,
         token_bytes=LazyTokenBytes(len(tokens), lambda i: byte_level_bytes(tokens[i])),
         pieces=tokens,
         special_ids=set(control),

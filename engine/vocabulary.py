@@ -19,6 +19,7 @@ tokenizer produced, and `word_splits` calls the real tokenizer.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.tokenizer import HFTokenizer, Tokenizer, byte_decoder
@@ -77,22 +78,29 @@ class Vocabulary:
         scores = tokenizer.piece_scores()
         if scores is not None:
             return cls("SentencePiece", scores=scores, ids={p: i for i, p in enumerate(tokenizer.pieces)})
+        if isinstance(tokenizer, HFTokenizer) and tokenizer.bpe_merges is not None:  # a GGUF's byte-level BPE
+            return cls("byte-level BPE", ranks=_ranks(tokenizer.bpe_merges))
         if isinstance(tokenizer, HFTokenizer):
             data = json.loads(tokenizer.backend.to_str())
             model = data.get("model") or {}
             if model.get("type") == "BPE":
                 pairs = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges", [])]
                 byte_level = "ByteLevel" in json.dumps([data.get("pre_tokenizer"), data.get("decoder")])
-                ranks: dict[tuple[str, str], int] = {}
-                for rank, pair in enumerate(pairs):
-                    ranks.setdefault(pair, rank)  # type: ignore[arg-type]
-                return cls("byte-level BPE" if byte_level else "BPE", ranks=ranks)
+                return cls("byte-level BPE" if byte_level else "BPE", ranks=_ranks(pairs))  # type: ignore[arg-type]
             if model.get("type") == "Unigram":
                 vocab = model.get("vocab", [])
                 return cls(
                     "SentencePiece", scores=[float(s) for _p, s in vocab], ids={p: i for i, (p, _s) in enumerate(vocab)}
                 )
         return cls("unknown")
+
+
+def _ranks(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Each merge's rank: its first place in the list (lower merges first)."""
+    ranks: dict[tuple[str, str], int] = {}
+    for rank, pair in enumerate(pairs):
+        ranks.setdefault(pair, rank)
+    return ranks
 
 
 def _bpe_replay(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[Merge]:

@@ -27,6 +27,7 @@ from engine.inspect import (
     sampling_stages,
     token_losses,
     unit_embedding,
+    unit_embedding_blocks,
     unit_rows,
 )
 from engine.sampling import Sampler, SamplingSettings, log_softmax
@@ -222,6 +223,11 @@ def test_one_embedding_row_and_the_unit_matrix_equal_the_whole_matrix_s(quantize
         assert np.array_equal(np.array(embedding_row(model, token), dtype=np.float32), whole[token])
     unit = np.array(unit_embedding(model))
     assert np.allclose(unit, whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-6)
+    # built a block of rows at a time (the warm-up's way), odd block sizes included: the same matrix
+    for rows in (1, 7, 100, whole.shape[0], 10 * whole.shape[0]):
+        *between, blocks = unit_embedding_blocks(model, rows)
+        assert between == [None] * -(-whole.shape[0] // rows)
+        assert np.array_equal(np.array(blocks), unit)
 
 
 def test_analogy_on_a_hand_made_matrix():
