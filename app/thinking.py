@@ -24,17 +24,22 @@ class ThinkingPart:
     closed: bool
 
 
+def _inside_start(text: str, opened: bool) -> int | None:
+    """Where the thinking inside a reply's text begins: after a leading `<think>` (whitespace
+    before it allowed), at 0 when the prompt opened the section, None when the reply has none."""
+    lead = len(text) - len(text.lstrip())
+    if text.startswith(OPEN, lead):
+        return lead + len(OPEN)
+    return 0 if opened and text else None
+
+
 def thinking_part(token_texts: Sequence[str], opened: bool = False) -> ThinkingPart | None:
     """Where a reply's thinking ends, in whole tokens (the token holding the end of `</think>` is
     the last one); None when the reply does not start with `<think>`. `opened`: the prompt already
     opened the section (`ChatTemplate.opens_thinking`), so the reply starts inside it."""
     joined = "".join(token_texts)
-    lead = len(joined) - len(joined.lstrip())
-    if joined.startswith(OPEN, lead):
-        start = lead + len(OPEN)
-    elif opened and joined:
-        start = 0
-    else:
+    start = _inside_start(joined, opened)
+    if start is None:
         return None
     close = joined.find(CLOSE, start)
     if close < 0:
@@ -51,12 +56,8 @@ def reasoning_and_answer(text: str, opened: bool = False) -> tuple[str | None, s
     """(the reasoning inside the tags, the answer after them) — (None, text) without a section.
     Newlines next to the tags are dropped, as the templates that read `reasoning_content` do.
     `opened`: as for `thinking_part`."""
-    lead = len(text) - len(text.lstrip())
-    if text.startswith(OPEN, lead):
-        inner_start = lead + len(OPEN)
-    elif opened and text:
-        inner_start = 0
-    else:
+    inner_start = _inside_start(text, opened)
+    if inner_start is None:
         return None, text
     close = text.find(CLOSE, inner_start)
     if close < 0:

@@ -12,16 +12,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QProgressBar,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -30,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.library_actions import LibraryActions
 from app.library_scan import LibraryScan
 from app.model_library import LibraryRow, format_bytes, format_count
+from ui.tables import read_only_table
 from ui.text_format import plain_tooltip
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "File size", "Context", "Memory (est.)",
@@ -45,15 +43,7 @@ class ModelManagerDialog(QDialog):
         self.setWindowTitle("Manage Models")
         self.resize(1200, 560)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setAccessibleName("Models on this computer")
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(COLUMNS.index("Path"), QHeaderView.ResizeMode.Stretch)
+        self.table = read_only_table(COLUMNS, "Models on this computer", stretch="Path")
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long path keeps its file name in view
         self.table.cellDoubleClicked.connect(lambda row, _column: self.open_row(row))

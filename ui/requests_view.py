@@ -15,14 +15,11 @@ import time
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFrame,
-    QHeaderView,
     QLabel,
     QScrollArea,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -31,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.api_service import ApiService
 from app.server.request_log import ServedRequest
 from ui.probability_panel import ProbabilityPanel
+from ui.tables import read_only_table
 from ui.text_format import duration
 from ui.token_text import TokenText
 
@@ -152,14 +150,7 @@ class RequestsWindow(QDialog):
         self.setWindowTitle("API Requests")
         self.resize(1200, 760)
         self.api, self.tint = api, tint
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setAccessibleName("API requests")
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = read_only_table(COLUMNS, "API requests")
         self.table.horizontalHeader().setStretchLastSection(True)
         self.panel = ProbabilityPanel(top_k, tint=tint)
         self.panel.offers_alternatives = False  # a request is not a reply to continue with another token
