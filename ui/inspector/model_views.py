@@ -150,11 +150,13 @@ class PositionView(StepView):
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
         reading = report["ids"][report["position"]]
+        dims = rope.get("rotary_dims", rope["head_dim"])
+        rotated = f", of which the first {dims} rotate" if dims < rope["head_dim"] else ""
         self.summary.setText(
             f"The token this step reads, “{piece(report, reading)}”, is at position {rope['position']:,} "
             f"of at most {rope['context_length']:,} "
             f"({100 * (rope['position'] + 1) / rope['context_length']:.1f} % of the context). "
-            f"Base {rope['base']:g}, head dimension {rope['head_dim']}: θᵢ = base^(−2i/{rope['head_dim']})."
+            f"Base {rope['base']:g}, head dimension {rope['head_dim']}{rotated}: θᵢ = base^(−2i/{dims})."
         )
         fill(self.table, [
             [i, f"{f:.6g}", f"{a:.6g}", f"{math.degrees(a) % 360:.1f}"]
