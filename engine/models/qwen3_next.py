@@ -324,9 +324,8 @@ def cached_token(config: Mapping[str, Any]) -> CachedToken:
     token = keys_and_values({**config, **args.to_dict(), "num_hidden_layers": full, "sliding_window": None})
     channels = 2 * args.linear_num_key_heads * args.linear_key_head_dim + args.linear_num_value_heads * args.linear_value_head_dim
     per_layer = channels * (args.linear_conv_kernel_dim - 1) + args.linear_num_value_heads * args.linear_value_head_dim * args.linear_key_head_dim
-    linear = args.num_hidden_layers - full
-    return replace(token, state_bytes=4 * per_layer * linear,
-                   formula=f"{token.formula} (the {full} full-attention layers; {linear} linear-attention layers hold a fixed state)")
+    formula = token.formula.replace(f"{full} layers", f"{full} full-attention layers")
+    return replace(token, state_bytes=4 * per_layer * (args.num_hidden_layers - full), formula=formula)
 
 
 def config_from_gguf(meta: GGUFMeta) -> dict[str, Any]:
