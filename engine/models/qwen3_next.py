@@ -290,6 +290,32 @@ class Model(llama.Model):
                 out[name] = w
         return super().sanitize(out)
 
+    def export_weights(self, weights: dict[str, mx.array]) -> dict[str, mx.array]:
+        """This model's tensors in mlx-lm's layout, which `sanitize` reads back: in_proj_qkv and
+        in_proj_z fused into in_proj_qkvz (every quantized part), A as A_log, the convolution
+        (C, K, 1). engine/export.py writes them, so an exported folder loads in mlx-lm too. Two
+        projections held with different quantizations (a GGUF's mix kept as stored) cannot share
+        one tensor: they stay split, which Glassbox reads back but mlx-lm does not."""
+        def fusable(qkv_name: str) -> bool:
+            parts = [n for n in weights if n.startswith(qkv_name.rsplit(".", 1)[0] + ".")]
+            z_of = lambda n: weights.get(n.replace("in_proj_qkv", "in_proj_z"))  # noqa: E731
+            return all(z_of(n) is not None and z_of(n).shape[1:] == weights[n].shape[1:] for n in parts)
+
+        out = {}
+        for name, w in weights.items():
+            if ".linear_attn.in_proj_qkv." in name and fusable(name):
+                z = weights[name.replace("in_proj_qkv", "in_proj_z")]
+                out[name.replace("in_proj_qkv", "in_proj_qkvz")] = fuse_qkvz(w, z, self.args)
+            elif ".linear_attn.in_proj_z." in name and fusable(name.replace("in_proj_z", "in_proj_qkv")):
+                continue  # fused above
+            elif name.endswith("linear_attn.A"):
+                out[name + "_log"] = mx.log(-w)
+            elif name.endswith("linear_attn.conv1d.weight"):
+                out[name] = w[:, :, None]
+            else:
+                out[name] = w
+        return out
+
     def make_cache(self, kind: str = "plain", window: int | None = None, bits: int = 8) -> list:
         """Linear-attention layers: a RecurrentState (fixed size, whatever `kind`); full-attention
         layers: `kind` (see `windowed_caches`)."""

@@ -213,3 +213,28 @@ def test_the_inspector_reads_every_layer_and_says_the_linear_ones_have_no_map():
     for ask in (lambda: inspect_prompt(model, PROBE_TOKENS, layer=0), lambda: attention_map(model, PROBE_TOKENS, 2, 0)):
         with pytest.raises(ValueError, match="linear-attention layer.*no attention map"):
             ask()
+
+
+def test_export_writes_mlx_lm_layout_and_keeps_differently_quantized_projections_split(tmp_path):
+    """Checked by hand in mlx-lm 0.32.2 (docs/correctness.md): the exported float32 and 4-bit folders
+    load there with Glassbox's logits. Here: the layout is the one written out above, and a model
+    whose in_proj_qkv and in_proj_z are quantized differently (a GGUF's mix held as stored) keeps
+    them split, which reads back as the same model."""
+    model = tiny_model("qwen3_next")
+    nn.quantize(model, group_size=32, bits=4)
+    params = dict(tree_flatten(model.parameters()))
+    exported = {f"model.{k}" if not k.startswith("lm_head") else k: v for k, v in model.export_weights(params).items()}
+    expected = mlxlm_layout(params)
+    assert exported.keys() == expected.keys()
+    assert all(max_diff(exported[k], expected[k]) == 0.0 for k in expected)
+
+    mixed = tiny_model("qwen3_next")
+    nn.quantize(mixed, group_size=32, bits=4, class_predicate=lambda p, m: isinstance(m, nn.Linear) and "in_proj_z" not in p)
+    nn.quantize(mixed, group_size=32, bits=8, class_predicate=lambda p, m: isinstance(m, nn.Linear) and "in_proj_z" in p)
+    weights = mixed.export_weights(dict(tree_flatten(mixed.parameters())))
+    assert "layers.0.linear_attn.in_proj_z.weight" in weights and "layers.0.linear_attn.A_log" in weights
+    rebuilt = tiny_model("qwen3_next")
+    nn.quantize(rebuilt, group_size=32, bits=4, class_predicate=lambda p, m: isinstance(m, nn.Linear) and "in_proj_z" not in p)
+    nn.quantize(rebuilt, group_size=32, bits=8, class_predicate=lambda p, m: isinstance(m, nn.Linear) and "in_proj_z" in p)
+    rebuilt.load_weights(list(rebuilt.sanitize(weights).items()))
+    assert max_diff(logits(rebuilt), logits(mixed)) < 1e-5
