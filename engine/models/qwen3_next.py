@@ -150,13 +150,20 @@ class GatedRMSNorm(nn.Module):
         return (kernels.silu(z.astype(mx.float32)) * normed).astype(o.dtype)
 
 
-def gated_delta_rule(q, k, v, alpha, beta, S):
-    """The recurrence of the module docstring over L tokens, one token at a time.
+CHUNK = 64  # tokens per chunk of the chunkwise form (prompts); decoding steps one token at a time
+
+
+def gated_delta_rule(q, k, v, log_alpha, beta, S):
+    """The recurrence of the module docstring over L tokens: token by token for a few tokens,
+    chunkwise for more (`chunked_gated_delta_rule`, the same values to float32 rounding).
 
     q, k: (B, L, Hv, Dk) (key heads already repeated to the value heads); v: (B, L, Hv, Dv);
-    alpha, beta: (B, L, Hv); S: (B, Hv, Dv, Dk) float32, the memory before the first token.
-    Returns (o (B, L, Hv, Dv), S after the last token).
+    log_alpha (log α_t ≤ 0), beta: (B, L, Hv); S: (B, Hv, Dv, Dk) float32, the memory before the
+    first token. Returns (o (B, L, Hv, Dv), S after the last token).
     """
+    if q.shape[1] >= 8:
+        return chunked_gated_delta_rule(q, k, v, log_alpha, beta, S)
+    alpha = mx.exp(log_alpha)
     outs = []
     for t in range(q.shape[1]):
         S = S * alpha[:, t, :, None, None]  # α_t S
@@ -165,6 +172,38 @@ def gated_delta_rule(q, k, v, alpha, beta, S):
         S = S + delta[..., None] * k[:, t, :, None, :]  # S + β_t (v_t − S k_t) k_tᵀ
         outs.append((S @ q[:, t, :, :, None])[..., 0])  # (B, Hv, Dv): o_t = S_t q_t
     return mx.stack(outs, axis=1).astype(v.dtype), S
+
+
+def chunked_gated_delta_rule(q, k, v, log_alpha, beta, S, chunk: int = CHUNK):
+    """The same recurrence, C = `chunk` tokens at a time with matrix products (Gated DeltaNet
+    paper §3.3, the WY representation). Within a chunk, with g_i = Σ_{j≤i} log α_j and
+    Γ_ij = exp(g_i − g_j) (j ≤ i), the delta rule's writes are the pseudo-values
+    U = T (β v) − W S_0ᵀ with T = (I + strictly-lower(β_i Γ_ij k_i·k_j))⁻¹ and W = T (β e^g k); then
+        o = (e^g q) S_0ᵀ + tril(Γ ⊙ q kᵀ) U,     S = e^{g_C} S_0 + Uᵀ (e^{g_C − g} k).
+    Padding tokens (α = 1, β = 0) change nothing. Shapes as in `gated_delta_rule`."""
+    B, L, H, Dk = q.shape
+    pad = -L % chunk
+    per_chunk = lambda x: mx.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).swapaxes(1, 2).reshape(  # noqa: E731
+        B, H, -1, chunk, *x.shape[3:])  # (B, L, H, ...) -> (B, H, N, C, ...)
+    q, k, v, log_alpha, beta = (per_chunk(x.astype(mx.float32)) for x in (q, k, v, log_alpha, beta))
+    g = mx.cumsum(log_alpha, axis=-1)  # (B, H, N, C)
+    causal = mx.tril(mx.ones((chunk, chunk), mx.bool_))
+    decay = mx.exp(mx.where(causal, g[..., :, None] - g[..., None, :], -mx.inf))  # Γ, 0 above the diagonal
+    k_beta = k * beta[..., None]  # (B, H, N, C, Dk)
+    lower = mx.tril((k_beta @ k.swapaxes(-1, -2)) * decay, -1)  # (B, H, N, C, C)
+    T = mx.linalg.tri_inv(mx.eye(chunk) + lower, upper=False, stream=mx.cpu)  # a small inverse per chunk
+    u = T @ (v * beta[..., None])  # (B, H, N, C, Dv)
+    w = T @ (k_beta * mx.exp(g)[..., None])  # (B, H, N, C, Dk)
+    scores = mx.where(causal, (q @ k.swapaxes(-1, -2)) * decay, 0.0)  # (B, H, N, C, C)
+    St = S.swapaxes(-1, -2)  # (B, H, Dk, Dv)
+    outs = []
+    for n in range(q.shape[2]):
+        fresh = u[:, :, n] - w[:, :, n] @ St  # (B, H, C, Dv): U, what the chunk writes
+        outs.append((q[:, :, n] * mx.exp(g[:, :, n])[..., None]) @ St + scores[:, :, n] @ fresh)
+        last = g[:, :, n, -1:]  # (B, H, 1)
+        St = St * mx.exp(last)[..., None] + (k[:, :, n] * mx.exp(last - g[:, :, n])[..., None]).swapaxes(-1, -2) @ fresh
+    o = mx.stack(outs, axis=2).reshape(B, H, -1, v.shape[-1])[:, :, :L].swapaxes(1, 2)  # (B, L, H, Dv)
+    return o, St.swapaxes(-1, -2)
 
 
 def l2_normalise(x: mx.array, eps: float = 1e-6) -> mx.array:
@@ -199,9 +238,9 @@ class GatedDeltaNet(nn.Module):
         v = v.reshape(B, L, self.n_v, self.d_v)  # (B, L, Hv, Dv)
         b, a = mx.split(self.in_proj_ba(x).reshape(B, L, self.n_k, -1), 2, axis=-1)  # (B, L, Hk, Hv/Hk) each
         beta = mx.sigmoid(b.reshape(B, L, self.n_v))  # (B, L, Hv): write strength β_t
-        alpha = mx.exp(self.A.astype(mx.float32) * nn.softplus(a.reshape(B, L, self.n_v) + self.dt_bias))  # decay α_t
+        log_alpha = self.A.astype(mx.float32) * nn.softplus(a.reshape(B, L, self.n_v) + self.dt_bias)  # log of the decay α_t
         S = cache.recurrent if cache.recurrent is not None else mx.zeros((B, self.n_v, self.d_v, self.d_k), mx.float32)
-        o, S = gated_delta_rule(q, k, v, alpha, beta, S)  # (B, L, Hv, Dv)
+        o, S = gated_delta_rule(q, k, v, log_alpha, beta, S)  # (B, L, Hv, Dv)
         cache.advance(S, L)
         z = self.in_proj_z(x).reshape(B, L, self.n_v, self.d_v)  # (B, L, Hv, Dv)
         return self.out_proj(self.norm(o, z).reshape(B, L, -1))  # (B, L, dim)

@@ -238,3 +238,28 @@ def test_export_writes_mlx_lm_layout_and_keeps_differently_quantized_projections
     nn.quantize(rebuilt, group_size=32, bits=8, class_predicate=lambda p, m: isinstance(m, nn.Linear) and "in_proj_z" in p)
     rebuilt.load_weights(list(rebuilt.sanitize(weights).items()))
     assert max_diff(logits(rebuilt), logits(mixed)) < 1e-5
+
+
+@pytest.mark.parametrize("chunk", [16, 64])
+def test_the_chunkwise_form_equals_the_token_by_token_recurrence(chunk):
+    """Over several chunks and a ragged last one, from a memory that is not empty, with decays from
+    nearly none to nearly total: the same outputs and final memory as stepping token by token."""
+    from engine.models.qwen3_next import chunked_gated_delta_rule, gated_delta_rule
+
+    mx.random.seed(3)
+    B, L, H, Dk, Dv = 2, 150, 3, 16, 8
+    q, k = (mx.random.normal((B, L, H, Dk)) for _ in range(2))
+    q, k = q / mx.linalg.norm(q, axis=-1, keepdims=True), k / mx.linalg.norm(k, axis=-1, keepdims=True)
+    v = mx.random.normal((B, L, H, Dv))
+    log_alpha = -mx.exp(mx.random.normal((B, L, H)) * 2)  # α from ~1 to ~0
+    beta = mx.random.uniform(shape=(B, L, H))
+    S = mx.random.normal((B, H, Dv, Dk))
+    outs, memory = [], S
+    for t in range(L):
+        step = slice(t, t + 1)
+        out, memory = gated_delta_rule(q[:, step], k[:, step], v[:, step], log_alpha[:, step], beta[:, step], memory)
+        outs.append(out)
+    o, final = chunked_gated_delta_rule(q, k, v, log_alpha, beta, S, chunk=chunk)
+    assert o.shape == (B, L, H, Dv)
+    assert max_diff(o, mx.concatenate(outs, axis=1)) < 1e-4
+    assert max_diff(final, memory) < 1e-4
