@@ -16,7 +16,8 @@ q, k, v come through a depthwise causal convolution (kernel 4) and SiLU, q and k
 L2-normalised (q also scaled by key_dim^-1/2), key heads are shared by value heads as in grouped-
 query attention. α_t = exp(A · softplus(a_t + dt_bias)) with A < 0 per head, β_t = σ(b_t). The
 output is RMSNorm(o_t) gated by SiLU(z_t), then projected. Its cache is a `RecurrentState`: the
-convolution's last inputs and S, the same size whatever the length (engine/cache.py).
+convolution's last inputs and S, the same size whatever the length (engine/cache.py). A prompt is
+computed chunkwise (the paper's §3.3: matrix products per 64 tokens), a decoding step token by token.
 
 Full attention: Qwen 3's (q/k RMSNorm, grouped-query) with RoPE on the first
 `partial_rotary_factor` of each head's dimensions and an output gate: q_proj gives each head's
