@@ -298,10 +298,11 @@ class AttentionView(StepView):
         kind = f"Layer {att['layer']}: {att['kind']}."
         if att["window"]:
             kind += f" From position {r['position']:,} it sees positions {r['position'] + 1 - att['window']:,} onwards."
-        self.kind_label.setText(
-            f"{kind} Query heads {kv * group}–{kv * group + group - 1} share "
-            f"KV head {kv} ({m['n_heads']} query heads, {m['n_kv_heads']} KV heads)."
+        heads = (  # a layer without attention weights (linear attention) has no heads to share
+            f" Query heads {kv * group}–{kv * group + group - 1} share KV head {kv} ({m['n_heads']} query heads, "
+            f"{m['n_kv_heads']} KV heads)." if att["weights"] else ""
         )
+        self.kind_label.setText(kind + heads)
         shown = prompt_pieces(r["pieces"])  # an end of turn is named by whose turn it ends
         self.summary.setText(
             f"Token at position {r['position']} (“{shown[r['position']]}”) reading "
