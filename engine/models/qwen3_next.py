@@ -151,7 +151,8 @@ class GatedRMSNorm(nn.Module):
         return (kernels.silu(z.astype(mx.float32)) * normed).astype(o.dtype)
 
 
-CHUNK = 64  # tokens per chunk of the chunkwise form (prompts); decoding steps one token at a time
+CHUNK = 64  # tokens per chunk of the chunkwise form (prompts)
+CHUNKWISE_FROM = 8  # fewer tokens (a decoding step) go through the recurrence one at a time
 
 
 def gated_delta_rule(q, k, v, log_alpha, beta, S):
@@ -162,7 +163,7 @@ def gated_delta_rule(q, k, v, log_alpha, beta, S):
     log_alpha (log α_t ≤ 0), beta: (B, L, Hv); S: (B, Hv, Dv, Dk) float32, the memory before the
     first token. Returns (o (B, L, Hv, Dv), S after the last token).
     """
-    if q.shape[1] >= 8:
+    if q.shape[1] >= CHUNKWISE_FROM:
         return chunked_gated_delta_rule(q, k, v, log_alpha, beta, S)
     alpha = mx.exp(log_alpha)
     outs = []
@@ -182,7 +183,7 @@ def chunked_gated_delta_rule(q, k, v, log_alpha, beta, S, chunk: int = CHUNK):
     U = T (β v) − W S_0ᵀ with T = (I + strictly-lower(β_i Γ_ij k_i·k_j))⁻¹ and W = T (β e^g k); then
         o = (e^g q) S_0ᵀ + tril(Γ ⊙ q kᵀ) U,     S = e^{g_C} S_0 + Uᵀ (e^{g_C − g} k).
     Padding tokens (α = 1, β = 0) change nothing. Shapes as in `gated_delta_rule`."""
-    B, L, H, Dk = q.shape
+    (B, L, H, _), dtype = q.shape, v.dtype
     pad = -L % chunk
     per_chunk = lambda x: mx.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).swapaxes(1, 2).reshape(  # noqa: E731
         B, H, -1, chunk, *x.shape[3:])  # (B, L, H, ...) -> (B, H, N, C, ...)
@@ -204,7 +205,7 @@ def chunked_gated_delta_rule(q, k, v, log_alpha, beta, S, chunk: int = CHUNK):
         last = g[:, :, n, -1:]  # (B, H, 1)
         St = St * mx.exp(last)[..., None] + (k[:, :, n] * mx.exp(last - g[:, :, n])[..., None]).swapaxes(-1, -2) @ fresh
     o = mx.stack(outs, axis=2).reshape(B, H, -1, v.shape[-1])[:, :, :L].swapaxes(1, 2)  # (B, L, H, Dv)
-    return o, St.swapaxes(-1, -2)
+    return o.astype(dtype), St.swapaxes(-1, -2)
 
 
 def l2_normalise(x: mx.array, eps: float = 1e-6) -> mx.array:
