@@ -21,6 +21,7 @@ MLX (docs/packaging.md, "MLX in the bundle"):
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import re
 import sys
@@ -68,6 +69,30 @@ UNUSED_FILES = [
 UNUSED_FOLDERS = ("mlx/include/", "mlx/share/")  # C++ headers and CMake files for building against MLX
 # Libraries loaded by name at run time (never a link-time dependency), kept by `prune_libraries`.
 LOADED_BY_NAME = ("libpython", "_glassbox_native")
+
+
+# The macOS a bundle needs is the newest one the wheels it carries were built for (pip picks the wheel
+# for the building Mac's own macOS: mlx's macosx_15_0 wheel on a Mac with 15 does not load on 14).
+MACOS_WHEELS = ("mlx", "mlx-metal", "pyside6-essentials", "shiboken6", "numpy")
+MLX_MINIMUM_MACOS = (14, 0)  # MLX's documented minimum (mlx 0.32: "macOS >= 14.0")
+
+
+def minimum_macos(wheel_tags: dict[str, str] | None = None) -> str:
+    """LSMinimumSystemVersion for the .app: the newest `macosx_X_Y` platform tag among the WHEEL
+    files of MACOS_WHEELS (`wheel_tags`: distribution -> its WHEEL file's text; read from the
+    installed distributions when None), and never older than MLX_MINIMUM_MACOS. "14.0" style."""
+    if wheel_tags is None:
+        wheel_tags = {}
+        for name in MACOS_WHEELS:
+            try:
+                wheel_tags[name] = importlib.metadata.distribution(name).read_text("WHEEL") or ""
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    newest = MLX_MINIMUM_MACOS
+    for text in wheel_tags.values():
+        for major, minor in re.findall(r"^Tag:.*-macosx_(\d+)_(\d+)_\w+\s*$", text, flags=re.MULTILINE):
+            newest = max(newest, (int(major), int(minor)))
+    return f"{newest[0]}.{newest[1]}"
 
 
 def mlx_package() -> Path:

@@ -74,3 +74,25 @@ def test_unused_files_are_left_out_on_both_systems():
            ("mlx/share/cmake/MLX/MLXConfig.cmake", "/x/MLXConfig.cmake", "DATA")]
     for macos in (False, True):
         assert bundle_layout.keep(toc, macos=macos) == [toc[1]]
+
+
+def wheel(*tags: str) -> str:
+    return "Wheel-Version: 1.0\nGenerator: setuptools\nRoot-Is-Purelib: false\n" + "".join(f"Tag: {t}\n" for t in tags)
+
+
+def test_the_app_needs_the_newest_macos_its_wheels_were_built_for():
+    # pip on a Mac with macOS 15 installs mlx's macosx_15_0 wheel: that bundle does not run on 14
+    tags = {"mlx": wheel("cp311-cp311-macosx_15_0_arm64"),
+            "pyside6-essentials": wheel("cp39-abi3-macosx_13_0_universal2"),
+            "numpy": wheel("cp311-cp311-macosx_14_0_arm64")}
+    assert bundle_layout.minimum_macos(tags) == "15.0"
+
+
+def test_the_app_needs_at_least_mlxs_own_minimum():
+    tags = {"mlx": wheel("cp311-cp311-macosx_13_0_arm64"), "numpy": wheel("cp311-cp311-macosx_11_0_arm64")}
+    assert bundle_layout.minimum_macos(tags) == "14.0"
+    assert bundle_layout.minimum_macos({"mlx": wheel("cp311-cp311-manylinux_2_35_x86_64")}) == "14.0"
+
+
+def test_a_minor_version_counts():
+    assert bundle_layout.minimum_macos({"mlx-metal": wheel("py3-none-macosx_14_5_arm64")}) == "14.5"
