@@ -77,10 +77,15 @@ def test_install_then_uninstall_for_one_user(tmp_path):
     assert (home / ".local" / "bin" / "glassbox").resolve() == app
 
     (bundle / "Glassbox").write_text("#!/bin/sh\necho glassbox 0.2.0\n")
-    assert install(bundle, home).returncode == 0  # an update replaces the bundle
+    result = install(bundle, home)
+    assert result.returncode == 0  # an update replaces the bundle
     assert subprocess.run([str(app)], capture_output=True, text=True).stdout == "glassbox 0.2.0\n"
 
-    removed = install(bundle, home, "--uninstall")
+    # the install names its own installed copy for removing it; the unpacked archive may be gone
+    assert f"remove with: {share / 'glassbox-app' / 'install.sh'} --uninstall\n" in result.stdout
+    assert f"note: {home / '.local' / 'bin'} is not on your PATH" in result.stdout
+    shutil.rmtree(bundle)
+    removed = install(share / "glassbox-app", home, "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert not (share / "glassbox-app").exists() and not (share / "applications" / "glassbox.desktop").exists()
     assert not list((share / "icons").rglob("glassbox.*")) and not (home / ".local" / "bin" / "glassbox").exists()
