@@ -34,7 +34,7 @@ linux_finish() {
   local archive=dist/Glassbox-$VERSION-linux-$ARCH.tar.gz
   tar -C dist -czf "$archive.part" Glassbox
   mv "$archive.part" "$archive"
-  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB); users unpack it and run Glassbox/install.sh"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MiB); users unpack it and run Glassbox/install.sh"
 }
 
 macos_sign_and_notarize() {
@@ -43,7 +43,7 @@ macos_sign_and_notarize() {
   local archive=dist/Glassbox-$VERSION-macos-$ARCH.zip
   rm -f "$archive"
   ditto -c -k --keepParent "$app" "$archive"
-  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB)"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MiB)"
 }
 
 case "$(uname -s)" in
@@ -57,4 +57,4 @@ case "$(uname -s)" in
     linux_finish ;;
 esac
 touch "$STAMP"
-echo "built: $bundle ($(du -sm "$bundle" | cut -f1) MB)"
+echo "built: $bundle ($(du -sm "$bundle" | cut -f1) MiB)"
