@@ -26,7 +26,7 @@ def test_a_linear_attention_layer_says_it_has_no_map(qtbot, launch, tmp_path):
     attention.layer_box.setValue(0)
     text = attention.kind_label.text()
     assert "linear attention" in text and "no attention weights" in text and "KV head" not in text
-    assert attention.table.rowCount() == 0
+    assert attention.table.rowCount() == 0 and "no weight per position to list" in attention.summary.text()
     with qtbot.waitSignal(service.failed, timeout=TIMEOUT_MS) as failed:
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
     assert "linear-attention layer" in failed.args[0] and "no attention map" in failed.args[0]
@@ -35,7 +35,7 @@ def test_a_linear_attention_layer_says_it_has_no_map(qtbot, launch, tmp_path):
 
     attention.layer_box.setValue(1)
     assert "full causal attention" in attention.kind_label.text() and "share KV head" in attention.kind_label.text()
-    assert attention.table.rowCount() > 0
+    assert attention.table.rowCount() > 0 and "the rows below are its weights" in attention.summary.text()
     with qtbot.waitSignal(service.map_ready, timeout=TIMEOUT_MS):
         QTest.mouseClick(attention.map_button, Qt.MouseButton.LeftButton)
     assert attention.map_label.isVisible() and not attention.map_label.image().isNull()

@@ -304,9 +304,10 @@ class AttentionView(StepView):
         )
         self.kind_label.setText(kind + heads)
         shown = prompt_pieces(r["pieces"])  # an end of turn is named by whose turn it ends
+        listed = "the rows below are its weights, heaviest first" if att["weights"] else "it has no weight per position to list"
         self.summary.setText(
             f"Token at position {r['position']} (“{shown[r['position']]}”) reading "
-            f"{r['position'] + 1 - len(hidden):,} positions; the rows below are its weights, heaviest first."
+            f"{r['position'] + 1 - len(hidden):,} positions; {listed}."
         )
         rows = self.rows()
         start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
