@@ -77,7 +77,7 @@ class ChatController(QObject):
     model_loaded = _Relay("_session")  # (info dict)
     model_failed = _Relay("_session")  # (message)
     token_count = _Relay("_session")  # (ticket, tokens; -1: could not count)
-    message_too_long = _Relay("_turns")  # (the user's text, back to the composer; the explanation)
+    message_too_long = _Relay("_turns")  # (the user's text and attachments, back to the composer; the explanation)
     memories_changed = _Relay("memories", "changed")  # ()
     memory_saved = _Relay("memories", "saved")  # (a memory's text, just saved)
 
@@ -218,8 +218,8 @@ class ChatController(QObject):
 
     def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
-        message is no longer the conversation's draft. `attached`: the files whose blocks the
-        composer put into `text` (a first message is titled by what was typed, not by them)."""
+        message is no longer the conversation's draft. `text`: what was typed; `attached`: the
+        files attached to it (a part of the message of their own, `app.attachments`)."""
         asked_in = self.conversation_id
         sent = self._turns.send(text, attached)
         if sent:
