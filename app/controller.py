@@ -230,10 +230,14 @@ class ChatController(QObject):
         """What was typed in the open conversation's message box and not sent ("" when nothing)."""
         return self._drafts.get(self.conversation_id)
 
-    def keep_draft(self, text: str) -> None:
-        """Keep the message box's text as the open conversation's draft (saved at once, so it
-        survives a switch, a restart, a crash)."""
-        self._drafts.put(self.conversation_id, text)
+    def draft_attachments(self) -> tuple[Attachment, ...]:
+        """The files attached to the open conversation's unsent message."""
+        return self._drafts.attachments(self.conversation_id)
+
+    def keep_draft(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+        """Keep the message box's text and attached files as the open conversation's draft (saved
+        at once, so it survives a switch, a restart, a crash)."""
+        self._drafts.put(self.conversation_id, text, attachments)
 
     def regenerate(self) -> bool:
         """A new reply to the last user message; the old reply stays as an alternative branch (a

@@ -1,14 +1,16 @@
 """The message box's live token count: how many tokens the text being typed is, for the loaded model.
 
 The count comes from the model's own tokenizer in the worker thread (`ChatController.count_tokens`),
-asked a moment after the typing pauses; only the newest answer is shown. It counts the message text
-alone: the chat template adds its few markers around it (the Inspector's Tokenization view shows them).
+asked a moment after the typing pauses; only the newest answer is shown. It counts the message as the
+model will read it (the typed text and the attached files, `app.attachments.message_content`): the
+chat template adds its few markers around it (the Inspector's Tokenization view shows them).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
+from app.attachments import message_content
 from app.controller import ChatController
 from ui.composer import Composer
 
@@ -25,11 +27,12 @@ class LiveTokenCount(QObject):
         self._timer.setInterval(PAUSE_MS)
         self._timer.timeout.connect(self._ask)
         composer.box.textChanged.connect(self._timer.start)
+        composer.attachments_changed.connect(self._timer.start)
         controller.token_count.connect(self._on_count)
         controller.model_loaded.connect(lambda _info: self._timer.start())
 
     def _ask(self) -> None:
-        text = self.composer.box.toPlainText()
+        text = message_content(self.composer.box.toPlainText(), self.composer.attachments)
         if not text:
             self._ticket = None
             self.composer.show_token_count(None)

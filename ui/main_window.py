@@ -137,7 +137,6 @@ class MainWindow(QMainWindow):
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller)
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
-        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -160,6 +159,7 @@ class MainWindow(QMainWindow):
         controller.conversation_opened.connect(lambda _id: self._update_actions())
         controller.conversation_opened.connect(lambda _id: self._restore_draft())
         self.composer.box.textChanged.connect(self._keep_draft)
+        self.composer.attachments_changed.connect(self._keep_draft)
         self._restoring_draft = False
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
@@ -304,9 +304,10 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
+        attached = tuple(self.composer.attachments)
         if self.controller.completion_mode:  # continued as written: never read as a memory intent
-            if self.controller.send(text):
-                self.composer.box.clear()
+            if self.controller.send(text, attached):
+                self._sent()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
@@ -315,13 +316,21 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
             if not self.controller.send(text, attached):
                 return
-            self._attached = []
-            self.composer.box.clear()
+            self._sent()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
+
+    def _sent(self) -> None:
+        """The message left: the box and its attachments are empty for the next one."""
+        self._counting.clear()
+        self._restoring_draft = True  # the controller already ended the draft
+        try:
+            self.composer.set_attachments(())
+            self.composer.box.clear()
+        finally:
+            self._restoring_draft = False
 
     def _on_memory_saved(self, text: str) -> None:
         """Say what was remembered where the user looks (under the box, until the next send or
@@ -338,17 +347,17 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
-        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
-        """Say how many tokens an attachment is, and plainly when it cannot fit."""
+        """Say how many tokens an attachment is (on its chip), and plainly when it cannot fit."""
         attachment = self._counting.pop(ticket, None)
-        if attachment is None or attachment.block not in self.composer.box.toPlainText():
+        if attachment is None or not any(a is attachment for a in self.composer.attachments):
             return  # sent (or taken out) before it was counted: nothing to say about it now
         if count < 0:
             self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
             return
+        self.composer.update_attachment(attachment, replace(attachment, tokens=count))
         app = self.controller.settings.app
         window = (self.controller.model_info or {}).get("context_length") or 0
         window = min(app.context_length or window, window)
@@ -363,10 +372,12 @@ class MainWindow(QMainWindow):
         else:
             self.composer.show_info(f"Attached {attachment.name} · {count:,} {noun}")
 
-    def _on_message_too_long(self, text: str, explanation: str) -> None:
-        """The message never fit: it is back in the composer, untouched, with the reason above it."""
-        if not self.composer.box.toPlainText().strip():
+    def _on_message_too_long(self, text: str, explanation: str, attachments: tuple = ()) -> None:
+        """The message never fit: it is back in the composer, untouched (its files attached again),
+        with the reason above it."""
+        if not self.composer.box.toPlainText().strip() and not self.composer.attachments:
             self.composer.box.setPlainText(text)
+            self.composer.set_attachments(attachments)
         self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
 
@@ -652,18 +663,25 @@ class MainWindow(QMainWindow):
             self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
 
     def _keep_draft(self) -> None:
-        """What is in the box is the open conversation's draft (kept per conversation, on disk)."""
+        """What is in the box, and attached, is the open conversation's draft (kept per
+        conversation, on disk)."""
         if not self._restoring_draft:
-            self.controller.keep_draft(self.composer.box.toPlainText())
+            self.controller.keep_draft(self.composer.box.toPlainText(), self.composer.attachments)
 
     def _restore_draft(self) -> None:
-        """Show the open conversation's own unsent text (another conversation's stays with it)."""
+        """Show the open conversation's own unsent text and files (another conversation's stay
+        with it)."""
         self._restoring_draft = True
         try:
+            self._counting.clear()
             self.composer.box.setPlainText(self.controller.draft())
+            self.composer.set_attachments(self.controller.draft_attachments())
             self.composer.box.moveCursor(QTextCursor.MoveOperation.End)
         finally:
             self._restoring_draft = False
+        for attachment in self.composer.attachments:
+            if attachment.tokens is None:
+                self._count_attachment(attachment)
 
     def _on_conversation_reset(self) -> None:
         """Another conversation (or a new one) is on screen: no view keeps the old one's step."""
