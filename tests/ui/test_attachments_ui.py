@@ -12,9 +12,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from app.attachments import Attachment, message_content, read_attachment
-from ui.attachment_chips import AttachmentViewer
 from tests.app.fakes import FakeBackend, split_tokens
 from tests.ui.driver import ask
+from ui.attachment_chips import AttachmentViewer
 
 
 def drop(widget, paths) -> None:
