@@ -684,9 +684,11 @@ class MainWindow(QMainWindow):
                 self._count_attachment(attachment)
 
     def _on_conversation_reset(self) -> None:
-        """Another conversation (or a new one) is on screen: no view keeps the old one's step."""
+        """Another conversation (or a new one) is on screen: no view keeps the old one's step, and
+        the panel follows nothing until a reply is written (the replies of a conversation opened are
+        drawn too, and none of them is live)."""
         self._panel_step = None
-        self._live = True
+        self._live = False
         self.panel.clear()
         self.inspector.inspector.clear()
         self.composer.show_info("")  # what it said was about the conversation left

@@ -523,7 +523,7 @@ def token_tooltip(record: dict, unfinished: bool = False) -> str:
     return (
         f"<b><code>{shown}</code></b> &nbsp;the model gave it {percent_html(record.logprob)}"
         f"<br/><span>{percent_html(record.sampled_logprob)} after your settings · "
-        f"uncertainty {record.entropy:.2f} nats · token #{record.token}</span>"
+        f"uncertainty {record.entropy:.2f} nats · token id {record.token}</span>"
         f"<br/><br/>The model's top {TOOLTIP_ALTERNATIVES} candidates:<table>{''.join(rows)}</table>"
         + ("<br/>The reply ended before the rest of this character's bytes: "
            f"{UNFINISHED_MARK} marks it (Continue finishes it)." if unfinished else "")
