@@ -264,9 +264,19 @@ class Composer(QFrame):
         if self.info.property("problem"):
             self.show_info("")
 
-    def show_token_count(self, count: int | None) -> None:
-        """The message's token count under the box (hidden for None: empty box, or no model)."""
-        self.token_count.setText("" if count is None else f"{count:,} token{'s' if count != 1 else ''}")
+    def show_token_count(self, count: int | None, room: int | None = None) -> None:
+        """The message's token count under the box (hidden for None: empty box, or no model); red,
+        with about how many fit, when it is more than `room` tokens (it cannot be sent whole)."""
+        words = "" if count is None else f"{count:,} token{'s' if count != 1 else ''}"
+        too_long = count is not None and room is not None and count > room
+        if too_long:
+            words += f" — too long: about {max(room, 0):,} fit"
+        self.token_count.setText(words)
+        self.token_count.setToolTip("The message and the conversation must fit the model's context window, with room "
+                                    "kept for the reply: shorten it or start a new conversation." if too_long else "")
+        self.token_count.setProperty("problem", too_long)
+        self.token_count.style().unpolish(self.token_count)
+        self.token_count.style().polish(self.token_count)
         self.token_count.setVisible(count is not None)
 
     def set_busy(self, busy: bool) -> None:

@@ -1,12 +1,15 @@
 """The message box's live token count: how many tokens the text being typed is, for the loaded model.
 
 The count comes from the model's own tokenizer in the worker thread (`ChatController.count_tokens`),
-asked a moment after the typing pauses; only the newest answer is shown. It counts the message as the
+asked a moment after the typing pauses; only the newest answer is shown, in red with how much fits
+when the message cannot fit the context window. It counts the message as the
 model will read it (the typed text and the attached files, `app.attachments.message_content`): the
 chat template adds its few markers around it (the Inspector's Tokenization view shows them).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -18,9 +21,11 @@ PAUSE_MS = 250  # typing pause before counting
 
 
 class LiveTokenCount(QObject):
-    def __init__(self, composer: Composer, controller: ChatController, parent: QObject | None = None):
+    def __init__(self, composer: Composer, controller: ChatController, parent: QObject | None = None,
+                 room: Callable[[], int] | None = None):
+        """room: about how many tokens a message can be now (the count says plainly when it is more)."""
         super().__init__(parent or composer)
-        self.composer, self.controller = composer, controller
+        self.composer, self.controller, self._room = composer, controller, room
         self._ticket: int | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -41,4 +46,6 @@ class LiveTokenCount(QObject):
 
     def _on_count(self, ticket: int, count: int) -> None:
         if ticket == self._ticket:
-            self.composer.show_token_count(count if count >= 0 else None)
+            known = (self.controller.model_info or {}).get("context_length")
+            room = self._room() if self._room is not None and known else None
+            self.composer.show_token_count(count if count >= 0 else None, room)

@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(controller.stop)
         self.composer.attached.connect(self._count_attachment)
         controller.token_count.connect(self._on_token_count)
-        self.live_count = LiveTokenCount(self.composer, controller)
+        self.live_count = LiveTokenCount(self.composer, controller, room=lambda: self.message_room()[0])
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
         controller.conversation_opened.connect(lambda _id: self._restore_draft())
         self.composer.box.textChanged.connect(self._keep_draft)
         self.composer.attachments_changed.connect(self._keep_draft)
+        self._too_long_notice: str | None = None  # the banner about the message in the box, while shown
+        self.composer.box.textChanged.connect(self._drop_too_long_notice)
+        self.composer.attachments_changed.connect(self._drop_too_long_notice)
         self._restoring_draft = False
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
@@ -358,11 +361,7 @@ class MainWindow(QMainWindow):
             self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
             return
         self.composer.update_attachment(attachment, replace(attachment, tokens=count))
-        app = self.controller.settings.app
-        window = (self.controller.model_info or {}).get("context_length") or 0
-        window = min(app.context_length or window, window)
-        reply_room = min(app.max_new_tokens, window // 2)
-        room = window - reply_room - (self.conversation_tokens() or 0)
+        room, window, reply_room = self.message_room()
         noun = "token" if count == 1 else "tokens"
         if window and count > room:
             self.composer.show_info(
@@ -372,14 +371,34 @@ class MainWindow(QMainWindow):
         else:
             self.composer.show_info(f"Attached {attachment.name} · {count:,} {noun}")
 
+    def message_room(self) -> tuple[int, int, int]:
+        """(about how many tokens a new message can be, the context window, the tokens kept for the
+        reply) for the open conversation and the loaded model; the window is 0 when no model is loaded."""
+        app = self.controller.settings.app
+        window = (self.controller.model_info or {}).get("context_length") or 0
+        window = min(app.context_length or window, window)
+        reply_room = min(app.max_new_tokens, window // 2)
+        return window - reply_room - (self.conversation_tokens() or 0), window, reply_room
+
     def _on_message_too_long(self, text: str, explanation: str, attachments: tuple = ()) -> None:
         """The message never fit: it is back in the composer, untouched (its files attached again),
-        with the reason above it."""
+        with the reason above it (until the message is cleared or another conversation opens)."""
         if not self.composer.box.toPlainText().strip() and not self.composer.attachments:
             self.composer.box.setPlainText(text)
             self.composer.set_attachments(attachments)
         self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
+        self._too_long_notice = explanation
         self.composer.box.setFocus()
+
+    def _drop_too_long_notice(self, conversation_changed: bool = False) -> None:
+        """The banner saying the message in the box cannot fit goes once that message is gone (the
+        box cleared, another conversation opened): it is about the composer, not the conversation."""
+        if self._too_long_notice is None:
+            return
+        if conversation_changed or not (self.composer.box.toPlainText().strip() or self.composer.attachments):
+            if self.notice.text() == self._too_long_notice:
+                self.notice.hide()
+            self._too_long_notice = None
 
     def _failed(self, action: str, text: str) -> None:
         """Show why `action` ("import", "export", "model") failed; the banner stays until dismissed
@@ -684,11 +703,13 @@ class MainWindow(QMainWindow):
                 self._count_attachment(attachment)
 
     def _on_conversation_reset(self) -> None:
-        """Another conversation (or a new one) is on screen: no view keeps the old one's step, and
+        """Another conversation (or a new one) is on screen: no view keeps the old one's step (nor a
+        banner about a message that was in the box), and
         the panel follows nothing until a reply is written (the replies of a conversation opened are
         drawn too, and none of them is live)."""
         self._panel_step = None
         self._live = False
+        self._drop_too_long_notice(conversation_changed=True)
         self.panel.clear()
         self.inspector.inspector.clear()
         self.composer.show_info("")  # what it said was about the conversation left
