@@ -338,9 +338,14 @@ class ChatController(QObject):
         self._conversations.rename(conversation_id, title)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete it for good (the view confirms first); deleting the open one opens a new chat."""
+        """Delete it for good (the view confirms first); deleting the open one opens a new chat (a
+        reply being written in it stops, and the user is told so, not that anything was kept)."""
         if conversation_id == self.conversation_id:
-            self.new_chat()
+            title = self.conversation_title()
+            if self._replies.abandon("you deleted the conversation"):
+                self.notice.emit(Notice.info(f"Stopped the reply and deleted “{title}”." if title else
+                                             "Stopped the reply and deleted the conversation."))
+            self._conversations.clear()
         self._conversations.delete(conversation_id)
         self._drafts.forget(conversation_id)
         self._request_forget.emit(str(conversation_id))  # its KV cache, in memory and on disk
