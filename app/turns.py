@@ -158,7 +158,8 @@ class Turns(QObject):
     def continue_reply(self) -> bool:
         """Let the model go on writing the last reply where it stopped; the new tokens append to
         the same stored message. The prompt is the conversation with that reply as an unfinished
-        assistant turn (`GenerateRequest.continue_ids`)."""
+        assistant turn (`GenerateRequest.continue_ids`), asked as that reply was; it writes at most
+        today's Max new tokens more."""
         if not self.can_continue():
             return False
         index = len(self._messages) - 1
@@ -166,6 +167,8 @@ class Turns(QObject):
         user = max(i for i in range(index) if self._messages[i].role == "user")
         history = self._history(before=user)
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
+        # how many more tokens it may write is today's limit (it is no part of the prompt: the cache still serves it)
+        asked = replace(asked, app=replace(asked.app, max_new_tokens=self.effective_settings.app.max_new_tokens))
         request = reply_request(asked, self._messages[user].content, history, reply.memories, self._conversations.id,
                                 completion=is_completion(reply.asked))
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens

@@ -114,7 +114,8 @@ class MessageView(QFrame):
             "Regenerate", "Write this reply again (this one is kept)", self.regenerate_requested.emit
         )
         self.continue_button = self._button(
-            "Continue", "Let the model go on writing this reply where it stopped", self.continue_requested.emit
+            "Continue", "Let the model go on writing this reply where it stopped (at most Max new tokens more, "
+            "as set in Preferences)", self.continue_requested.emit
         )
         self.continue_button.hide()
         self._last = False
