@@ -460,6 +460,7 @@ class PreferencesDialog(QDialog):
         self.stop_edit.setPlaceholderText("None: a reply ends when the model ends it or at the token limit")
         self.stop_edit.setFixedHeight(4 * self.stop_edit.fontMetrics().lineSpacing() + 12)
         self.stop_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.stop_edit.setTabChangesFocus(True)  # Tab moves on, as in every field here (a tab is written \t)
         self.stop_message = FieldMessage(STOP_HINT)
         field = QWidget()  # a widget, not a nested layout: QFormLayout gives a layout row too little
         box = QVBoxLayout(field)  # height once its hint wraps, and the hint was drawn over the box

@@ -340,3 +340,15 @@ def test_a_problem_that_wraps_to_more_lines_makes_room_nothing_overlaps(qtbot, l
     set_field(dialog, "seed", "")  # fixed: the hint's one line again, and the rows close up
     qtbot.waitUntil(lambda: message.height() == message.lines_height(message.width()), timeout=2000)
     assert laid_out_whole(dialog)
+
+
+def test_tab_in_the_stop_strings_box_moves_on_and_types_nothing(qtbot, launch):
+    """Trial 5 #32: Tab typed a real tab, saved invisibly as "Orange\\t", which never stopped a reply."""
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    dialog.stop_edit.setFocus()
+    QTest.keyClicks(dialog.stop_edit, "Orange")
+    QTest.keyClick(dialog.stop_edit, Qt.Key.Key_Tab)
+    assert dialog.stop_edit.toPlainText() == "Orange" and not dialog.stop_edit.hasFocus()
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert app.controller.settings.app.stop_strings == ("Orange",)
