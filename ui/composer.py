@@ -151,6 +151,7 @@ class Composer(QFrame):
         self.token_count.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.token_count.hide()
         self._busy = False
+        self._stopping = False  # Stop was asked for and the reply has not ended yet
         self._last_dir: Path | None = None
         self.chips = AttachmentChips(removable=True)  # the files attached to the message being written
         self.chips.removed.connect(self.remove_attachment)
@@ -282,6 +283,7 @@ class Composer(QFrame):
     def set_busy(self, busy: bool) -> None:
         """While busy the button stops the reply and Enter does not send."""
         self._busy = busy
+        self._stopping = False
         self.button.setText("Stop" if busy else "Send")
         self.button.setToolTip("Stop the reply (Esc)" if busy else "Send (Enter)")
         self.button.setProperty("busy", busy)
@@ -289,7 +291,17 @@ class Composer(QFrame):
         self.button.style().polish(self.button)
         self._update_button()
 
+    def set_stopping(self) -> None:
+        """Stop was asked for: the button says so and waits (until `set_busy(False)`)."""
+        if self._busy:
+            self.button.setText("Stopping…")
+            self.button.setToolTip("The model finishes the step it is on (a part of the prompt, or one token)")
+            self.button.setEnabled(False)
+            self._stopping = True
+
     def _update_button(self) -> None:
+        if self._busy and self._stopping:
+            return  # waits for the reply to end
         self.button.setEnabled(self._busy or bool(self.box.toPlainText().strip()) or bool(self.attachments))
 
     def _on_button(self) -> None:

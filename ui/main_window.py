@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         self._apply_look(settings)
 
         self.composer.send_requested.connect(self._send)
-        self.composer.stop_requested.connect(controller.stop)
+        self.composer.stop_requested.connect(self.stop_reply)
         self.composer.attached.connect(self._count_attachment)
         controller.token_count.connect(self._on_token_count)
         self.live_count = LiveTokenCount(self.composer, controller, room=lambda: self.message_room()[0])
@@ -275,7 +275,7 @@ class MainWindow(QMainWindow):
         self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
         self._action(model_menu, "&Manage Models…", lambda: open_model_manager(self, self.controller))
         model_menu.addSeparator()
-        self.stop_action = self._action(model_menu, "&Stop Reply", self.controller.stop, "Esc")
+        self.stop_action = self._action(model_menu, "&Stop Reply", self.stop_reply, "Esc")
         self.stop_action.setEnabled(False)
 
         help_menu = bar.addMenu("&Help")
@@ -341,6 +341,16 @@ class MainWindow(QMainWindow):
         said = f"Remembered: {one_line(text)}"
         self.composer.show_info(f"{said} (Edit → Memories… lists and forgets it)", for_ms=REMEMBERED_MS)
         self.show_message(said)
+
+    def stop_reply(self) -> None:
+        """Stop (the button, Esc): said at once, since the model first finishes the part of the
+        prompt it is reading, which can take seconds (the button reads "Stopping…" until it has)."""
+        if not self.controller.busy:
+            return
+        self.controller.stop()
+        self.composer.set_stopping()
+        self.stop_action.setEnabled(False)
+        self.show_message("Stopping: the model finishes the step it is on, then the reply ends")
 
     def show_message(self, text: str) -> None:
         """A transient message in the status bar (plain text: nothing in it is read as markup)."""

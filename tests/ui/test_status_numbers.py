@@ -174,3 +174,19 @@ def test_while_a_prompt_is_read_no_number_of_the_previous_reply_is_shown(qtbot, 
     with qtbot.waitSignal(app.controller.reply_finished, timeout=10000):
         backend.sessions[-1].go_on.set()
     assert labels(app.window)["first"].startswith("first token 22")  # the new reply's numbers
+
+
+def test_stop_while_the_prompt_is_read_is_answered_at_once(qtbot, launch):
+    """Trial 5 #35: Stop during "reading the prompt…" showed no sign for ~10 s (the step ends first)."""
+    backend = FakeBackend(session=ReadingSession)
+    app = launch(backend)
+    ask(qtbot, app, "first")
+    type_and_send(qtbot, app.window, "second")
+    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232", timeout=5000)
+    button = app.window.composer.button
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)  # Stop, while the step goes on
+    assert button.text() == "Stopping…" and not button.isEnabled() and app.controller.busy
+    assert app.window.status.currentMessage().startswith("Stopping")
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=10000):
+        backend.sessions[-1].go_on.set()
+    assert button.text() == "Send" and app.controller.message(3).finish_reason == "cancelled"
