@@ -122,8 +122,8 @@ def _release_memory() -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    yield  # the test's fixtures, and after a file's last test its module fixtures, are finalized
+def pytest_runtest_protocol(item, nextitem):
+    yield  # the test has run and its fixtures (after a file's last test, the file's) are gone
     _release_stopped_workers()
     _delete_closed_widgets()
     if nextitem is not None and nextitem.path == item.path:
