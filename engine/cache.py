@@ -175,11 +175,30 @@ class RotatingKVCache(KVCache):
             self.values = mx.concatenate([self.values[..., :held, :], values], axis=2)
         self.offset += n
         lo = needed_from - self.start
-        self._fetched_from = needed_from
         return self.keys[..., lo:, :], self.values[..., lo:, :]
 
     def attend_one(self, q, k, v, rotation, scale):
-        return None  # keys held in temporal order and compacted: the general path
+        """KVCache.attend_one over the last `max_size` positions: the buffer keeps its rows in
+        temporal order, compacted every `step` tokens and grown to at most max_size + step rows."""
+        if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
+            return None
+        needed_from = max(0, self.offset + 1 - self.max_size)  # the new query's first key
+        held = self.offset - self.start
+        drop = needed_from - self.start if needed_from - self.start >= self.step else 0
+        if drop or held + 1 > self.keys.shape[2]:
+            B, H, _, D = self.keys.shape
+            kept = held - drop
+            rows = min(self.max_size + self.step, kept + self.step)
+            pad = lambda a: mx.concatenate(  # noqa: E731
+                [a[..., drop:held, :], mx.zeros((B, H, rows - kept, a.shape[3]), a.dtype)], axis=2)
+            self.keys, self.values = pad(self.keys), pad(self.values)
+            self.start, held = self.start + drop, kept
+        self.keys = native.kv_write(self.keys, k, held, rotation, position=self.offset)
+        self.values = native.kv_write(self.values, v, held)
+        self.offset += 1
+        first = needed_from - self.start
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, self.offset - 1, first,
+                                              held + 1 - first, scale)
 
     def make_mask(self, n_queries: int):
         first_key = max(0, self.offset + n_queries - (self.max_size - 1) - n_queries)

@@ -245,17 +245,39 @@ def test_prefill_sized_inputs_keep_the_separate_products():
 
 
 @needs_kernels
-@pytest.mark.parametrize("kind", [dict(kind="rotating", window=16), dict(kind="quantized", bits=8)])
-def test_the_other_cache_kinds_decode_on_their_own_path_as_before(kind):
-    """Rotating and quantized caches keep update_and_fetch + attend (attend_one says None), so
-    step-by-step decoding equals their one-pass prefill."""
+@pytest.mark.parametrize("step", [4, 256])
+def test_a_rotating_cache_decodes_on_the_fused_path_as_a_sliding_window(step):
+    """Window 16: each query sees its last 16 positions, through compactions (every `step`
+    tokens) and growth of the buffer, which stays within window + step rows."""
+    model = llama_model()
+    window, n = 16, 60
+    tokens = random_tokens(n, seed=9, vocab=VOCAB)
+    whole = make_cache(len(model.layers), "rotating", window=window)
+    full = model(tokens, whole)  # one pass: the sliding-window mask
+    cache = make_cache(len(model.layers), "rotating", window=window)
+    for c in cache:
+        c.step = step
+    mx.eval(model(tokens[:, :3], cache))
+    steps, rows = [], []
+    for i in range(3, n):
+        steps.append(model(tokens[:, i : i + 1], cache))
+        mx.eval(steps[-1])
+        rows.append(cache[0].keys.shape[2])
+    ops = graph_ops(model(tokens[:, :1], cache))
+    assert ops["GlassboxRotaryDecodeAttention"] == len(model.layers) and ops["Concatenate"] <= 2 * len(model.layers)
+    assert rel_err(mx.concatenate(steps, axis=1), full[:, 3:]) <= REL
+    assert max(rows) <= window + step and (step > n or cache[0].start > 0)
+
+
+@needs_kernels
+def test_a_quantized_cache_decodes_on_its_own_path_as_before():
+    """Quantized keys and values keep update_and_fetch + attend (attend_one says None), so
+    step-by-step decoding stays close to the one-pass prefill."""
     model = llama_model()
     tokens = random_tokens(24, seed=9, vocab=VOCAB)
-    whole = make_cache(len(model.layers), **kind)
-    full = model(tokens, whole)
-    cache = make_cache(len(model.layers), **kind)
+    full = model(tokens, make_cache(len(model.layers), "quantized", bits=8))
+    cache = make_cache(len(model.layers), "quantized", bits=8)
     mx.eval(model(tokens[:, :4], cache))
     assert cache[0].attend_one(mx.zeros((1, 1, 128)), mx.zeros((1, 1, 64)), mx.zeros((1, 1, 64)), None, 1.0) is None
     steps = mx.concatenate([model(tokens[:, i : i + 1], cache) for i in range(4, 24)], axis=1)
-    tolerance = REL if kind["kind"] == "rotating" else 2e-3  # quantized keys: the chunking changes rounding
-    assert rel_err(steps, full[:, 4:]) <= tolerance
+    assert rel_err(steps, full[:, 4:]) <= 2e-3  # quantized keys: the chunking changes rounding
