@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
@@ -718,16 +718,8 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([SIDEBAR_WIDTH, width - PANEL_WIDTH - SIDEBAR_WIDTH, PANEL_WIDTH])
         if settings.app.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
-        if settings.app.splitter_state and self._splitter_state_fits(settings.app.splitter_state):
-            self.splitter.restoreState(QByteArray.fromHex(settings.app.splitter_state.encode()))
-            self.panes.remember_widths()  # the widths the user left are the ones panes grow back to
-
-    def _splitter_state_fits(self, state: str) -> bool:
-        """A layout saved before the conversation list existed has one pane too few: not restored."""
-        stream = QDataStream(QByteArray.fromHex(state.encode()))
-        stream.readInt32()  # QSplitter's marker
-        stream.readInt32()  # its version
-        return stream.readUInt32() == self.splitter.count()  # the number of pane sizes saved
+        if settings.app.splitter_state:  # the widths the user left are the ones panes grow back to
+            self.panes.restore(QByteArray.fromHex(settings.app.splitter_state.encode()))
 
     def _on_pane_visibility(self, index: int, shown: bool) -> None:
         """Keep the View menu's checkmarks true to the panes (dragged shut, folded for room)."""
