@@ -245,10 +245,11 @@ class MainWindow(QMainWindow):
         )
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
-        self.inspector_action = self.inspector.toggleViewAction()  # checked while it is open; Ctrl+I closes it too
-        self.inspector_action.setText("&Inspector")
-        self.inspector_action.setShortcut(QKeySequence("Ctrl+I"))
-        self.inspector_action.triggered.connect(lambda on: self.inspect_current() if on else None)
+        # checked while it is open; Ctrl+I closes it too. Not the dock's toggleViewAction: that one
+        # shows the dock itself, at its size hint, before the window could make room or float it
+        self.inspector_action = QAction("&Inspector", self, checkable=True, shortcut=QKeySequence("Ctrl+I"))
+        self.inspector_action.triggered.connect(lambda on: self.inspect_current() if on else self.inspector.hide())
+        self.inspector.visibilityChanged.connect(lambda _: self.inspector_action.setChecked(not self.inspector.isHidden()))
         view_menu.addAction(self.inspector_action)
         self.requests_action = self._action(view_menu, "API &Requests", self.open_requests, "Ctrl+Shift+R")
         self.requests_action.setEnabled(self.api is not None)
@@ -631,9 +632,13 @@ class MainWindow(QMainWindow):
 
     def _open_inspector(self) -> None:
         """Show the Inspector; docked, it takes a share of the window and the side panes give way
-        (SidePanes.fit), never the chat's minimum width."""
+        (SidePanes.fit), never the chat's minimum width. A window that cannot give it a readable
+        width beside the chat gets it as a window of its own; one it floated for lack of room
+        before is docked again when there is room now."""
         if self.inspector.isVisible():
             return
+        room = self.width() - self.panes.chat_min - self.splitter.handleWidth() * 2
+        self.inspector.place(room >= INSPECTOR_READABLE, self.frameGeometry(), self.screen().availableGeometry())
         self.inspector.show()
         if not self.inspector.isFloating():
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
