@@ -331,3 +331,64 @@ def test_an_api_request_is_inspected_like_a_conversation(qtbot, launch):
     lm_head.table.selectRow(1)
     assert not lm_head.continue_button.isVisible()  # a request has no reply to branch
     assert app.controller.conversation.messages == []  # nothing of it became a conversation
+
+
+def _sampling(app, **values) -> None:
+    """Save decoding settings as Preferences' Save does."""
+    from dataclasses import replace
+
+    from engine.sampling import SamplingSettings
+
+    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings(**values)))
+
+
+def _inspect_playground(qtbot, window, token: int):
+    """Right-click a reply token → Inspect → 10 · Sampling playground; returns (view, its result)."""
+    view = window.transcript.views[-1]
+    menu = view.build_context_menu(view.text.token_point(token))
+    service = window.inspector.inspector.service
+    with qtbot.waitSignal(service.playground_ready, timeout=TIMEOUT_MS) as played:
+        with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
+            next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+        sampling = _click_step(qtbot, window.inspector.inspector, "10 ·")
+    return sampling, played.args[0]
+
+
+def test_the_sampling_playground_starts_from_the_settings_the_step_was_made_with(qtbot, launch):
+    """The sliders start at the reply's own decoding settings (not today's Preferences), so the last
+    stage equals the next-token panel's "after settings" for the same step: at temperature 0 the
+    chosen token at 100 %, and with penalties and filters the same probabilities."""
+    from engine.sampling import SamplingSettings
+
+    app = launch(max_new_tokens=6)
+    window = app.window
+    _sampling(app, temperature=0.0)
+    greedy = ask(qtbot, app, "Name three planets.")
+    _sampling(app, temperature=0.9, top_k=40)  # today's settings differ from the reply's
+    sampling, result = _inspect_playground(qtbot, window, 1)
+    assert sampling.temperature.value() == 0.0 and sampling.top_k.value() == 0
+    assert sampling.settings() == SamplingSettings(temperature=0.0)
+    final = result["stages"][-1]
+    assert final["name"] == "final" and final["top"] == [(greedy.tokens[1].token, 0.0)]  # the panel's 100 %
+    assert [(i, lp) for i, _p, lp in greedy.tokens[1].top_final] == [(greedy.tokens[1].token, 0.0)]
+    assert "temperature 0.00 (always the most likely token)" in sampling.made_label.text()
+    assert not sampling.reset_button.isEnabled()
+
+    made = SamplingSettings(temperature=0.8, top_k=5, top_p=0.955, repetition_penalty=1.3, seed=7)
+    _sampling(app, **{k: v for k, v in made.to_dict().items()})
+    reply = ask(qtbot, app, "Name three colours.")
+    _sampling(app)  # back to the defaults: the step keeps its own
+    k = min(3, len(reply.tokens) - 1)
+    sampling, result = _inspect_playground(qtbot, window, k)
+    assert sampling.settings() == made and sampling.top_p.value() == 0.955
+    final = {i: lp for i, lp in result["stages"][-1]["top"]}
+    panel = {i: lp for i, _p, lp in reply.tokens[k].top_final}
+    assert set(final) == set(panel) and all(abs(final[i] - panel[i]) < 2e-3 for i in panel)  # the panel's numbers
+
+    # moved, the sliders say they are not the step's any more; "Back to this step's settings" returns
+    with qtbot.waitSignal(window.inspector.inspector.service.playground_ready, timeout=TIMEOUT_MS):
+        sampling.temperature.setValue(1.5)
+    assert "differ" in sampling.made_label.text() and sampling.reset_button.isEnabled()
+    with qtbot.waitSignal(window.inspector.inspector.service.playground_ready, timeout=TIMEOUT_MS) as back:
+        QTest.mouseClick(sampling.reset_button, Qt.MouseButton.LeftButton)
+    assert sampling.settings() == made and {i: lp for i, lp in back.args[0]["stages"][-1]["top"]} == final

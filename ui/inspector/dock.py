@@ -178,7 +178,6 @@ class InspectorWidget(QWidget):
         service.failed.connect(self._on_failed)
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
-        self.sampling.set_settings(service.controller.settings.sampling)
 
     def view(self, cls: type) -> StepView:
         return next(v for v in self.views if isinstance(v, cls))
