@@ -221,7 +221,8 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     loop = _click_step(qtbot, inspector, "11 ·")
     series = loop.chart.series
     prompt = reply.stats["prompt_tokens"]
-    assert series.lengths == [prompt + i for i in range(len(reply.tokens))] and series.prompt == prompt
+    n, unfed = len(reply.tokens), reply.finish_reason == "length"  # the last token at the limit is never fed back
+    assert series.lengths == [prompt + i + 1 for i in range(n - 1)] + [prompt + n - unfed] and series.prompt == prompt
     assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
     position = _click_step(qtbot, inspector, "5 ·")
     assert _column(position.distances, 1)[0] == "+100.0 %"
@@ -392,3 +393,29 @@ def test_the_sampling_playground_starts_from_the_settings_the_step_was_made_with
     with qtbot.waitSignal(window.inspector.inspector.service.playground_ready, timeout=TIMEOUT_MS) as back:
         QTest.mouseClick(sampling.reset_button, Qt.MouseButton.LeftButton)
     assert sampling.settings() == made and {i: lp for i, lp in back.args[0]["stages"][-1]["top"]} == final
+
+
+def test_the_loop_tables_cache_lengths_bytes_and_sentence_agree(qtbot, launch):
+    """11 · The loop and the KV cache: each row's cache length and bytes are one measurement (bytes
+    = length × the model's KV bytes per token), the sentence above ends where the last row does,
+    and that is the context the status bar shows for a reply that ended by itself."""
+    from ui.text_format import byte_size
+
+    app = launch(max_new_tokens=64)
+    window = app.window
+    _sampling(app, temperature=0.0)  # the same short answer every time, ended by the model itself
+    reply = ask(qtbot, app, "What is the capital of France?")
+    view = window.transcript.views[1]
+    menu = view.build_context_menu(view.text.token_point(0))
+    with qtbot.waitSignal(window.inspector.inspector.service.step_ready, timeout=TIMEOUT_MS):
+        next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+    loop = _click_step(qtbot, window.inspector.inspector, "11 ·")
+    per_token = app.controller.model_info["kv_bytes_per_token"]
+    lengths = [int(x.replace(",", "")) for x in _column(loop.table, 3)]
+    prompt, n = reply.stats["prompt_tokens"], len(reply.tokens)
+    unfed = reply.finish_reason == "length"
+    assert lengths == [prompt + i + 1 for i in range(n - 1)] + [prompt + n - unfed]
+    assert _column(loop.table, 4) == [byte_size(length * per_token) for length in lengths]
+    assert f"The cache ends at {lengths[-1]:,} tokens, {byte_size(lengths[-1] * per_token)}." in loop.summary.text()
+    assert reply.finish_reason == "eos"  # ended by itself: the status bar's context is the prompt and the whole reply
+    assert window.status.context_label.full_text().startswith(f"context {lengths[-1]:,} /")

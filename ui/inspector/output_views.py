@@ -261,6 +261,12 @@ def settings_text(s: SamplingSettings) -> str:
     return ", ".join(parts)
 
 
+CACHE_LENGTH = (
+    "“cache length” is the prompt and the reply up to that token (the last token of a reply cut at its "
+    "token limit is never fed back, so it is not in the cache)."
+)
+
+
 class LoopView(StepView):
     title = "11 · The loop and the KV cache"
     explanation = (
@@ -278,12 +284,13 @@ class LoopView(StepView):
         legend.setWordWrap(True)
         self.layout_.addWidget(legend)
         self.table = self.add_table(["token", "piece", "step time", "cache length", "KV cache"])
+        self.table.horizontalHeaderItem(3).setToolTip(CACHE_LENGTH)
+        self.table.horizontalHeaderItem(4).setToolTip("The memory those tokens' keys and values take, in every layer")
 
     def show_records(self, records: list, stats: dict) -> None:
         """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
-        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else 0) or 0
-        cached = stats.get("cached_tokens", records[0].cached_tokens if records else 0) or 0
-        series = LoopSeries.from_records(records, prompt, cached)
+        series = LoopSeries.from_records(records, stats)
+        prompt, cached = series.prompt, series.cached
         self.chart.set_series(series)
         text = f"{len(records):,} tokens generated."
         if prompt:
@@ -299,8 +306,10 @@ class LoopView(StepView):
             )
         elif records:
             text += " Step times and cache bytes are kept only while the app runs: a reopened reply shows its lengths."
-        if records and records[-1].kv_bytes:
-            text += f" The cache ends at {series.lengths[-1] + 1:,} tokens, {byte_size(records[-1].kv_bytes)}."
+        if records:
+            text += f" Each drawn token is fed back at once, so the cache holds it too: {CACHE_LENGTH}"
+        if records and series.kv_bytes[-1]:
+            text += f" The cache ends at {series.lengths[-1]:,} tokens, {byte_size(series.kv_bytes[-1])}."
         self.summary.setText(text)
         fill(self.table, [
             [r.index + 1, visible_piece(r.piece), f"{ms:.1f} ms" if ms else "", f"{length:,}",
