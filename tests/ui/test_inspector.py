@@ -14,6 +14,7 @@ from PySide6.QtTest import QTest
 
 from tests.ui.driver import ask
 from ui.inspector.model_views import TABLE_ROWS
+from ui.inspector.output_views import LoopView
 from ui.probability_panel import ROW_HEIGHT
 
 pytestmark = pytest.mark.slow
@@ -419,3 +420,39 @@ def test_the_loop_tables_cache_lengths_bytes_and_sentence_agree(qtbot, launch):
     assert f"The cache ends at {lengths[-1]:,} tokens, {byte_size(lengths[-1] * per_token)}." in loop.summary.text()
     assert reply.finish_reason == "eos"  # ended by itself: the status bar's context is the prompt and the whole reply
     assert window.status.context_label.full_text().startswith(f"context {lengths[-1]:,} /")
+
+
+def _loop_rows(qtbot, window, message_index: int, token: int = 0) -> list[list[str]]:
+    """Right-click a reply token → Inspect → 11 · The loop and the KV cache: its table's rows."""
+    view = window.transcript.views[message_index]
+    menu = view.build_context_menu(view.text.token_point(token))
+    with qtbot.waitSignal(window.inspector.inspector.service.step_ready, timeout=TIMEOUT_MS):
+        next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+    loop = _click_step(qtbot, window.inspector.inspector, "11 ·")
+    return [[loop.table.item(r, c).text() for c in range(loop.table.columnCount())] for r in range(loop.table.rowCount())]
+
+
+def test_the_loop_keeps_its_step_times_after_switching_versions_and_conversations(qtbot, launch):
+    """A reply written in this run keeps its step times and cache bytes when it is shown again from
+    the store (‹ › to another version and back, another conversation and back), as it showed live."""
+    from tests.ui.test_conversations import click_item
+
+    app = launch(max_new_tokens=5)
+    window = app.window
+    ask(qtbot, app, "Why is the sea salty?")
+    live = _loop_rows(qtbot, window, 1)
+    assert all(row[2].endswith(" ms") and row[4] for row in live)  # every step timed, every cache measured
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000):
+        QTest.mouseClick(window.transcript.views[1].regenerate_button, Qt.MouseButton.LeftButton)
+    assert window.transcript.views[1].branch_label.text() == "2/2"
+    QTest.mouseClick(window.transcript.views[1].previous_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.transcript.views[1].branch_label.text() == "1/2")
+    assert _loop_rows(qtbot, window, 1) == live
+    loop = window.inspector.inspector.view(LoopView)
+    assert "No step times" not in loop.summary.text() and "First step (reading the prompt)" in loop.summary.text()
+
+    QTest.keyClick(window.composer.box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    ask(qtbot, app, "Hello")
+    click_item(window, 1)  # the first conversation again, from the store
+    qtbot.waitUntil(lambda: len(window.transcript.views) == 2)
+    assert _loop_rows(qtbot, window, 1) == live

@@ -298,14 +298,19 @@ class LoopView(StepView):
                 f" Prompt {prompt:,} tokens: {cached:,} from the prompt cache ({100 * cached / prompt:.0f} %), "
                 f"{prompt - cached:,} computed."
             )
-        if series.timed and len(records) > 1:
-            decode = sorted(series.step_ms[1:])
+        if series.step_ms and series.step_ms[0]:
+            text += f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms."
+        later = sorted(ms for ms in series.step_ms[1:] if ms)  # measured ones only
+        if later:
+            text += f" Later steps {later[len(later) // 2]:.1f} ms (median)."
+        unmeasured = sum(1 for ms in series.step_ms if not ms)
+        if unmeasured:
+            which = "this reply" if unmeasured == len(records) else f"{unmeasured:,} of its tokens"
             text += (
-                f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms; later steps {decode[len(decode) // 2]:.1f} ms"
-                f" (median)."
+                f" No step times or cache bytes for {which}: they are measured as a token is written and kept "
+                "only while the app runs (a reply written before Glassbox was last started, or what a new "
+                "version kept of the one it branched from); the cache lengths are shown."
             )
-        elif records:
-            text += " Step times and cache bytes are kept only while the app runs: a reopened reply shows its lengths."
         if records:
             text += f" Each drawn token is fed back at once, so the cache holds it too: {CACHE_LENGTH}"
         if records and series.kv_bytes[-1]:
