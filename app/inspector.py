@@ -86,7 +86,7 @@ class InspectorService(QObject):
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
         asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
-        generate = reply_request(asked, user.text, history, reply.memories, self.controller.conversation_id,
+        generate = reply_request(asked, user.content, history, reply.memories, self.controller.conversation_id,
                                  completion=is_completion(reply.asked))
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
@@ -163,7 +163,7 @@ class InspectorService(QObject):
         # the prompt the reply after it was given: that reply's own settings, not today's
         asked = settings_as_asked(self.controller.effective_settings, reply.asked if reply is not None else {})
         completion = is_completion(reply.asked) if reply is not None else self.controller.completion_mode
-        generate = reply_request(asked, user.text, history, memories, self.controller.conversation_id,
+        generate = reply_request(asked, user.content, history, memories, self.controller.conversation_id,
                                  completion=completion)
         self.message_index = message_index + 1 if reply is not None else None
         self.served = None
