@@ -285,6 +285,8 @@ def step_report(
         "prompt_tokens": len(prompt_ids),
         "prompt_parts": prompt_parts(tok, messages, prompt_ids),  # [(name, start, end)] of the prompt
         "user_message": request.generate.user_message,
+        # the decoding settings the reply was made with (the playground starts from them)
+        "sampling": request.generate.sampling.to_dict(),
         "reply_tokens": reply,
         "source": request.origin if request.message_char is None else "message",
         "token_index": k if request.message_char is None else None,
