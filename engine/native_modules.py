@@ -25,7 +25,14 @@ class NativeQuantizedLinear(nn.QuantizedLinear):
 
 
 class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
-    """nn.QuantizedEmbedding whose `as_linear` (a tied LM head) uses the quantized matmul."""
+    """nn.QuantizedEmbedding read by the kernels: a lookup gathers the rows of the ids and
+    dequantizes only those; `as_linear` (a tied LM head) is the quantized matmul over the same
+    compact table. Any group size the kernels take (16 too: GGUF Q6_K)."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        ids = x.reshape(-1)  # (T,)
+        rows = native.dequantize(self["weight"][ids], self["scales"][ids], self["biases"][ids], self.group_size, self.bits)
+        return rows.reshape(*x.shape, rows.shape[-1])  # (..., dims) float32
 
     def as_linear(self, x: mx.array) -> mx.array:
         return native.quantized_matmul(x, self["weight"], self["scales"], self["biases"], self.group_size, self.bits)
