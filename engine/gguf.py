@@ -473,7 +473,7 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
         tensors: dict[str, mx.array] = {}
         # one buffer for every tensor's bytes (each is copied or converted out of it before the
         # next is read): its pages are faulted in once, not once per tensor
-        converted = _read_native(f, header) if float32_scales else {}
+        converted = _read_native(f, header, kernel_layouts) if float32_scales else {}
         rest = [t for t in header.tensors if t.name not in converted]
         scratch = np.empty(max((t.n_bytes for t in rest), default=0), np.uint8)
         pending: list[mx.array] = []  # transformed parts not evaluated yet
@@ -501,15 +501,19 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
 # Transformed tensors held unevaluated (with their sources) at most: the model's memory during a
 # load stays the model plus this much plus one tensor.
 _PENDING_BYTES = 16 << 20
-_NATIVE_BLOCKS = (Q4_0, Q4_1, Q8_0)  # what the native module converts (engine/_native/gguf_convert.cpp)
+# what the native module converts (engine/_native/gguf_convert.cpp), bit for bit as the numpy
+# reader does; Q6_K only into the kernels' layout (groups of 16)
+_NATIVE_BLOCKS = (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K)
 
 
-def _read_native(f, header: GGUFHeader) -> dict[str, dict[str, mx.array]]:
-    """The tensors Glassbox's native module converts (Q4_0, Q4_1, Q8_0 matrices; float32 scales),
-    read and converted in one call that does not hold Python's GIL (the loader builds the tokenizer
-    meanwhile); {} without the module. {GGUF name: parts as `_read_tensor` names them}."""
+def _read_native(f, header: GGUFHeader, kernel_layouts: bool = False) -> dict[str, dict[str, mx.array]]:
+    """The matrices Glassbox's native module converts (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, and
+    Q6_K with `kernel_layouts`; float32 scales), read and converted in one call that does not hold
+    Python's GIL (the loader builds the tokenizer meanwhile); {} without the module.
+    {GGUF name: parts as `_read_tensor` names them}."""
     lib = native.loaded_module()
-    chosen = [t for t in header.tensors if t.ggml_type in _NATIVE_BLOCKS and len(t.shape) == 2]
+    kinds = _NATIVE_BLOCKS + ((Q6_K,) if kernel_layouts else ())
+    chosen = [t for t in header.tensors if t.ggml_type in kinds and len(t.shape) == 2]
     if lib is None or not chosen:
         return {}
     specs = [(header.data_offset + t.offset, t.n_bytes, t.ggml_type, t.shape[0], t.shape[1]) for t in chosen]
