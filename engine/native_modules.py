@@ -14,6 +14,7 @@ import mlx.nn as nn
 
 from engine import native
 from engine.models.base import Llama3RoPE
+from engine.models.gemma3 import RMSNorm as GemmaRMSNorm
 
 
 class NativeQuantizedLinear(nn.QuantizedLinear):
@@ -41,6 +42,20 @@ class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
 class NativeRMSNorm(nn.RMSNorm):
     def __call__(self, x: mx.array) -> mx.array:
         return native.rms_norm(x, self["weight"], self.eps)
+
+
+class NativeGemmaRMSNorm(GemmaRMSNorm):
+    """Gemma's RMSNorm (scaling by 1 + γ) in one pass; 1 + γ is computed once per weight array."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        weight = self["weight"]
+        cached = self.__dict__.get("_glassbox_scale")
+        if cached is None or cached[0] is not weight:  # new weights (a load, an update): recompute
+            scale = 1.0 + weight
+            mx.eval(scale)
+            cached = (weight, scale)
+            self.__dict__["_glassbox_scale"] = cached  # not a parameter: outside the module tree
+        return native.rms_norm(x, cached[1], self.eps)
 
 
 class NativeRoPE(nn.RoPE):
@@ -74,6 +89,7 @@ REPLACEMENTS: dict[type, type] = {
     nn.QuantizedLinear: NativeQuantizedLinear,
     nn.QuantizedEmbedding: NativeQuantizedEmbedding,
     nn.RMSNorm: NativeRMSNorm,
+    GemmaRMSNorm: NativeGemmaRMSNorm,
     nn.RoPE: NativeRoPE,
     Llama3RoPE: NativeLlama3RoPE,
 }

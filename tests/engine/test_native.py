@@ -301,3 +301,18 @@ def test_quantized_matmul_equals_dequantize_then_matmul_for_every_width_and_grou
     assert out.shape == (rows, n)
     assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
     assert np.abs(deq - dense).max() <= 1e-6 * np.abs(dense).max()  # one fused multiply-add each
+
+
+@needs_kernels
+def test_gemma_rms_norm_takes_the_kernel_and_follows_new_weights():
+    from engine.models.gemma3 import RMSNorm as GemmaRMSNorm
+    from engine.native_modules import NativeGemmaRMSNorm
+
+    norm = GemmaRMSNorm(640, 1e-6)
+    norm.weight = mx.random.normal((640,), key=mx.random.key(20))
+    x = mx.random.normal((1, 3, 640), key=mx.random.key(21)) * 4
+    ref = norm(x)
+    assert use_native_kernels(norm) == 1 and isinstance(norm, NativeGemmaRMSNorm)
+    assert rel_err(norm(x), ref) <= REL
+    norm.update({"weight": mx.zeros((640,))})  # a new load: 1 + γ is recomputed, never stale
+    assert rel_err(norm(x), mx.fast.rms_norm(x, mx.ones((640,)), 1e-6)) <= REL
