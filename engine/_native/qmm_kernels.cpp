@@ -118,8 +118,9 @@ struct Unpack {
   }
 };
 
-// The eight codes at p (BITS bytes) as eight int32 lanes, in order.
-template <int BITS>
+// The eight codes at p (BITS bytes) as eight int32 lanes, in order. WIDE: p may be read 8 bytes
+// wide (at least 8 - BITS more bytes of the matrix follow the run: any row but the last).
+template <int BITS, bool WIDE = false>
 __attribute__((target("avx2,fma"))) inline __m256i codes8(const uint8_t* p) {
   if constexpr (BITS == 8) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
@@ -134,7 +135,9 @@ __attribute__((target("avx2,fma"))) inline __m256i codes8(const uint8_t* p) {
     // the run's BITS bytes, assembled in a register (never read past the run: the row may end
     // right after it; a narrower store read back wider stalls store-to-load forwarding)
     uint64_t bytes;
-    if constexpr (BITS == 2) {
+    if constexpr (WIDE) {
+      std::memcpy(&bytes, p, 8);  // one load; the shuffle ignores the bytes past the run
+    } else if constexpr (BITS == 2) {
       bytes = load_u16(p);
     } else if constexpr (BITS == 3) {
       bytes = load_u16(p) | static_cast<uint64_t>(p[2]) << 16;
@@ -150,19 +153,19 @@ __attribute__((target("avx2,fma"))) inline __m256i codes8(const uint8_t* p) {
   }
 }
 
-template <int BITS>
+template <int BITS, bool WIDE = false>
 __attribute__((target("avx2,fma"))) inline __m256 codes8_ps(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(codes8<BITS>(p));
+  return _mm256_cvtepi32_ps(codes8<BITS, WIDE>(p));
 }
 
 // sum over the group of x[k] * q[k] (codes only; scale and bias are applied by the caller);
 // `codes` points at the group's first code, `group` is a multiple of 16
-template <int BITS>
+template <int BITS, bool WIDE>
 __attribute__((target("avx2,fma"))) inline __m256 group_dot(const uint8_t* codes, const float* x, int group) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   for (int k = 0; k < group; k += 16) {
-    a0 = _mm256_fmadd_ps(codes8_ps<BITS>(codes + k * BITS / 8), _mm256_loadu_ps(x + k), a0);
-    a1 = _mm256_fmadd_ps(codes8_ps<BITS>(codes + (k + 8) * BITS / 8), _mm256_loadu_ps(x + k + 8), a1);
+    a0 = _mm256_fmadd_ps(codes8_ps<BITS, WIDE>(codes + k * BITS / 8), _mm256_loadu_ps(x + k), a0);
+    a1 = _mm256_fmadd_ps(codes8_ps<BITS, WIDE>(codes + (k + 8) * BITS / 8), _mm256_loadu_ps(x + k + 8), a1);
   }
   return _mm256_add_ps(a0, a1);
 }
@@ -181,22 +184,29 @@ __attribute__((target("avx2,fma"))) inline float bias_dot(const float* b, const 
   return out;
 }
 
+// row n's product with x: sum over groups of scale * (codes . x) + biases . xsum
+template <int BITS, bool WIDE>
+__attribute__((target("avx2,fma"))) inline float row_dot(const QMatrix& W, int n, const float* x, const float* xsum) {
+  const int G = W.groups();
+  const int64_t group_bytes = static_cast<int64_t>(W.group) * BITS / 8;
+  const uint8_t* row = W.w + n * W.row_bytes();
+  const float* s = W.scales + static_cast<int64_t>(n) * G;
+  __m256 total = _mm256_setzero_ps();
+  for (int g = 0; g < G; ++g) {
+    __m256 dot = group_dot<BITS, WIDE>(row + g * group_bytes, x + g * W.group, W.group);
+    total = _mm256_fmadd_ps(dot, _mm256_set1_ps(s[g]), total);
+  }
+  return hsum(total) + bias_dot(W.biases + static_cast<int64_t>(n) * G, xsum, G);
+}
+
 template <int BITS>
 __attribute__((target("avx2,fma"))) void qmv_rows(const QMatrix& W, const float* x,
                                                   const float* xsum, float* y, int n0, int n1) {
-  const int G = W.groups();
-  const int64_t group_bytes = static_cast<int64_t>(W.group) * BITS / 8;
-  for (int n = n0; n < n1; ++n) {
-    const uint8_t* row = W.w + n * W.row_bytes();
-    const float* s = W.scales + static_cast<int64_t>(n) * G;
-    const float* b = W.biases + static_cast<int64_t>(n) * G;
-    __m256 total = _mm256_setzero_ps();
-    for (int g = 0; g < G; ++g) {
-      __m256 dot = group_dot<BITS>(row + g * group_bytes, x + g * W.group, W.group);
-      total = _mm256_fmadd_ps(dot, _mm256_set1_ps(s[g]), total);
-    }
-    y[n] = hsum(total) + bias_dot(b, xsum, G);
-  }
+  constexpr bool kWide = BITS == 2 || BITS == 3 || BITS == 5 || BITS == 6;  // the widths read by bytes
+  const int last = std::min(n1, W.N - 1);  // every row before the matrix's last is followed by a row
+  int n = n0;
+  for (; n < last; ++n) y[n] = row_dot<BITS, kWide>(W, n, x, xsum);
+  for (; n < n1; ++n) y[n] = row_dot<BITS, false>(W, n, x, xsum);
 }
 
 // rows n .. n + R of W as floats (R <= 4), each K long, into out[r * K ...]
