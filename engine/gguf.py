@@ -10,10 +10,14 @@ Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1, Q5_0
 MLX affine quantization (group 32, exactly the file's numbers): `<name>.weight` packed uint32,
 `<name>.scales` and `<name>.biases` float16. Q4_K and Q5_K are affine per 32 values too (value =
 d·sc·q − dmin·m, with 6-bit sc and m per 32): they come out in the same layout, exactly, with float32
-scales and biases (d·sc and −dmin·m). The other block formats (Q2_K, Q3_K, Q6_K, IQ4_NL, IQ4_XS and
-whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded by that
-package; `GGUFContents.types` says what each tensor was stored as, so the loader can
-re-quantize them for Metal.
+scales and biases (d·sc and −dmin·m). Q6_K (d·sc·(q − 32) per 16 values) comes out exactly as 6-bit
+codes in groups of 16 when the caller asks for the layouts Glassbox's CPU kernels read
+(`kernel_layouts`; MLX's own operations take no 16-value groups). The other block formats (Q2_K,
+Q3_K, Q6_K otherwise, IQ4_NL, IQ4_XS and whatever else llama.cpp's own `gguf` package can
+dequantize) come out as float32, expanded by that package; `GGUFContents.types` says what each
+tensor was stored as, so the loader can re-quantize them for Metal. Where the native module is
+built, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K (and Q6_K into the kernels' layout) are converted in C++
+without the GIL, bit for bit as the numpy code here does.
 
 Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or truncated,
 `GGUFUnsupported` for a sound file holding a tensor kind this reader cannot convert.
