@@ -220,8 +220,34 @@ void convert_block(int kind, const uint8_t* block, uint8_t* w, float* s, float* 
 
 }  // namespace
 
-std::tuple<mx::array, mx::array, mx::array> blocks_to_affine(const uint8_t* raw, size_t n_bytes, int kind,
-                                                              int rows, int cols) {
+namespace {
+
+// A tensor's output arrays, allocated (not filled) after its shape and byte count are checked.
+struct AffineOut {
+  BlockFormat f;
+  size_t blocks;  // in the tensor
+  mx::array w, scales, biases;
+
+  // blocks [first, first + n) of the tensor, whose bytes are at raw, converted into place
+  void convert(int kind, const uint8_t* raw, size_t first, size_t n) {
+    auto* wp = reinterpret_cast<uint8_t*>(w.data<uint32_t>());
+    float* sp = scales.data<float>();
+    float* bp = biases.data<float>();
+    const size_t code_bytes = static_cast<size_t>(f.values) * f.bits / 8, block_groups = f.values / f.group;
+    const size_t per_task = std::max<size_t>(1, 4096 * 32 / f.values);
+    const int n_tasks = static_cast<int>((n + per_task - 1) / per_task);
+    ThreadPool::instance().parallel_for(n_tasks, [&](int t) {
+      const size_t begin = static_cast<size_t>(t) * per_task;
+      const size_t end = std::min(n, begin + per_task);
+      for (size_t i = begin; i < end; ++i) {
+        const size_t b = first + i;
+        convert_block(kind, raw + i * f.bytes, wp + b * code_bytes, sp + b * block_groups, bp + b * block_groups);
+      }
+    });
+  }
+};
+
+AffineOut allocate(size_t n_bytes, int kind, int rows, int cols) {
   const BlockFormat f = block_format(kind);
   if (f.values == 0) {
     throw std::invalid_argument("blocks_to_affine: not a Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K or Q6_K tensor");
@@ -233,42 +259,49 @@ std::tuple<mx::array, mx::array, mx::array> blocks_to_affine(const uint8_t* raw,
   }
   const size_t words_per_row = static_cast<size_t>(cols) * f.bits / 32;
   const size_t groups = static_cast<size_t>(cols) / f.group;
-  mx::array w(fresh(rows * words_per_row * 4), {rows, static_cast<int>(words_per_row)}, mx::uint32);
-  mx::array scales(fresh(rows * groups * 4), {rows, static_cast<int>(groups)}, mx::float32);
-  mx::array biases(fresh(rows * groups * 4), {rows, static_cast<int>(groups)}, mx::float32);
-  auto* wp = reinterpret_cast<uint8_t*>(w.data<uint32_t>());
-  float* sp = scales.data<float>();
-  float* bp = biases.data<float>();
-  const size_t total = static_cast<size_t>(rows) * blocks_per_row;
-  const size_t code_bytes = static_cast<size_t>(f.values) * f.bits / 8, block_groups = f.values / f.group;
-  const size_t per_task = std::max<size_t>(1, 4096 * 32 / f.values);
-  const int n_tasks = static_cast<int>((total + per_task - 1) / per_task);
-  ThreadPool::instance().parallel_for(n_tasks, [&](int t) {
-    const size_t begin = static_cast<size_t>(t) * per_task;
-    const size_t end = std::min(total, begin + per_task);
-    for (size_t i = begin; i < end; ++i) {
-      convert_block(kind, raw + i * f.bytes, wp + i * code_bytes, sp + i * block_groups, bp + i * block_groups);
-    }
-  });
-  return {w, scales, biases};
+  return {f, static_cast<size_t>(rows) * blocks_per_row,
+          mx::array(fresh(rows * words_per_row * 4), {rows, static_cast<int>(words_per_row)}, mx::uint32),
+          mx::array(fresh(rows * groups * 4), {rows, static_cast<int>(groups)}, mx::float32),
+          mx::array(fresh(rows * groups * 4), {rows, static_cast<int>(groups)}, mx::float32)};
+}
+
+// File bytes read and converted at a time: a load holds the model plus this much, never a second
+// copy of its largest tensor (Gemma 3's 262,144-row embedding is 178 MB of Q8_0 blocks).
+constexpr size_t kChunkBytes = 8u << 20;
+
+}  // namespace
+
+std::tuple<mx::array, mx::array, mx::array> blocks_to_affine(const uint8_t* raw, size_t n_bytes, int kind,
+                                                              int rows, int cols) {
+  AffineOut out = allocate(n_bytes, kind, rows, cols);
+  out.convert(kind, raw, 0, out.blocks);
+  return {out.w, out.scales, out.biases};
 }
 
 std::vector<std::tuple<mx::array, mx::array, mx::array>> read_blocks(int fd, const std::vector<BlockTensor>& tensors) {
   size_t largest = 0;
   for (const auto& t : tensors) largest = std::max(largest, t.n_bytes);
-  std::unique_ptr<uint8_t[]> buffer(new uint8_t[largest]);  // reused (not zeroed): its pages fault in once
+  const size_t scratch_bytes = std::min(largest, kChunkBytes);
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[scratch_bytes]);  // reused (not zeroed): its pages fault in once
   uint8_t* scratch = buffer.get();
   std::vector<std::tuple<mx::array, mx::array, mx::array>> out;
   out.reserve(tensors.size());
   for (const auto& t : tensors) {
-    size_t done = 0;
-    while (done < t.n_bytes) {
-      const ssize_t got = pread(fd, scratch + done, t.n_bytes - done, static_cast<off_t>(t.offset + done));
-      if (got < 0) throw std::runtime_error("read_blocks: reading the file failed");
-      if (got == 0) throw std::length_error("read_blocks: the file ends inside a tensor (truncated)");
-      done += static_cast<size_t>(got);
+    AffineOut arrays = allocate(t.n_bytes, t.kind, t.rows, t.cols);
+    const size_t chunk_blocks = std::max<size_t>(1, scratch_bytes / arrays.f.bytes);
+    for (size_t first = 0; first < arrays.blocks; first += chunk_blocks) {
+      const size_t n = std::min(chunk_blocks, arrays.blocks - first);
+      const size_t bytes = n * arrays.f.bytes, offset = t.offset + first * arrays.f.bytes;
+      size_t done = 0;
+      while (done < bytes) {
+        const ssize_t got = pread(fd, scratch + done, bytes - done, static_cast<off_t>(offset + done));
+        if (got < 0) throw std::runtime_error("read_blocks: reading the file failed");
+        if (got == 0) throw std::length_error("read_blocks: the file ends inside a tensor (truncated)");
+        done += static_cast<size_t>(got);
+      }
+      arrays.convert(t.kind, scratch, first, n);
     }
-    out.push_back(blocks_to_affine(scratch, t.n_bytes, t.kind, t.rows, t.cols));
+    out.emplace_back(arrays.w, arrays.scales, arrays.biases);
   }
   return out;
 }

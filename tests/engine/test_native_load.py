@@ -159,3 +159,42 @@ def test_native_conversion_of_q5_0_and_k_quants_is_bit_identical_to_numpy_and_to
         assert np.array_equal(dense, expected)
     else:
         assert np.all(np.abs(dense - expected) <= np.spacing(np.abs(expected).astype(np.float32)))
+
+
+@needs_kernels
+def test_a_large_tensor_is_read_in_chunks_not_through_a_copy_of_its_bytes(tmp_path):
+    """The native reader converts a tensor a few MB of file bytes at a time: the process's peak
+    grows by the converted arrays, not also by a buffer of the tensor's file bytes (Gemma 3's
+    embedding is 178 MB of them). Measured in a fresh process (its peak resident size)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import gguf as ggml
+
+    rows, cols = 8192, 4096  # 34 MB of Q8_0 blocks -> 40 MB of codes, scales and biases
+    raw = _random_blocks(gguf.Q8_0, rows, cols, seed=5)
+    path = tmp_path / "big.gguf"
+    w = ggml.GGUFWriter(str(path), "llama")
+    w.add_tensor("token_embd.weight", raw.reshape(rows, -1), raw_dtype=ggml.GGMLQuantizationType.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    script = textwrap.dedent(f"""
+        import pathlib, re, mlx.core as mx
+        from engine import gguf
+        def status(key):  # kB
+            return int(re.search(key + r":\\s+(\\d+)", pathlib.Path("/proc/self/status").read_text()).group(1))
+        header = gguf.read_header(pathlib.Path({str(path)!r}))
+        pathlib.Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+        before = status("VmRSS")
+        with open({str(path)!r}, "rb") as f:
+            parts = gguf._read_native(f, header)["token_embd.weight"]
+        mx.eval(list(parts.values()))
+        print((status("VmHWM") - before) * 1024, sum(a.nbytes for a in parts.values()))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=".")
+    grown, converted = map(int, out.stdout.split())
+    assert converted == rows * cols + 2 * rows * cols // 32 * 4
+    assert grown <= converted + 16 * 2**20, (grown / 2**20, converted / 2**20)  # not + 34 MB of file bytes
