@@ -316,3 +316,22 @@ def test_gemma_rms_norm_takes_the_kernel_and_follows_new_weights():
     assert rel_err(norm(x), ref) <= REL
     norm.update({"weight": mx.zeros((640,))})  # a new load: 1 + γ is recomputed, never stale
     assert rel_err(norm(x), mx.fast.rms_norm(x, mx.ones((640,)), 1e-6)) <= REL
+
+
+def test_gelu_approx_equals_the_formula_on_the_cpu_path_and_at_the_extremes():
+    """engine.kernels.gelu_approx (Gemma's MLP): the compiled form for large inputs, MLX's own
+    below kernels.MIN_ELEMENTS. Against the tanh formula in float64, to float32 rounding at the
+    input's magnitude, as nn.gelu_approx (whose 1 + tanh(u) cancels for negative x: it is the less
+    accurate of the two in the negative tail)."""
+    from engine import kernels
+
+    x = mx.concatenate([mx.random.normal((kernels.MIN_ELEMENTS,), key=mx.random.key(30)) * 4,
+                        mx.array([0.0, -0.0, 1e-30, -1e-30, 19.9, -19.9, 30.0, -30.0, 1e4, -1e4, 3e38, -3e38])])
+    x64 = np.array(x, np.float64)
+    with np.errstate(over="ignore"):
+        truth = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)))
+    bound = 1e-6 * np.abs(x64) + 1e-37
+    for out in (kernels.gelu_approx(x), nn.gelu_approx(x)):
+        assert np.all(np.abs(np.array(out, np.float64) - truth) <= bound)
+    small = x[:100]  # MLX's own below the size the compiled path pays off
+    assert rel_err(kernels.gelu_approx(small), nn.gelu_approx(small)) <= REL
