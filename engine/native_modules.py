@@ -14,6 +14,7 @@ import mlx.nn as nn
 
 from engine import native
 from engine.models.base import Llama3RoPE
+from engine.models.gemma3 import RMSNorm as GemmaRMSNorm
 
 
 class NativeQuantizedLinear(nn.QuantizedLinear):
@@ -33,8 +34,9 @@ class NativeQuantizedLinear(nn.QuantizedLinear):
 
 
 class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
-    """nn.QuantizedEmbedding as one kernel call per lookup (MLX's is ~35 small operations), whose
-    `as_linear` (a tied LM head) uses the quantized matmul."""
+    """nn.QuantizedEmbedding as one kernel call per lookup (MLX's is ~35 small operations): the
+    rows of the ids are gathered and dequantized, any group size the kernels take (16 too: GGUF
+    Q6_K); `as_linear` (a tied LM head) is the quantized matmul over the same compact table."""
 
     def __call__(self, x: mx.array) -> mx.array:
         return native.quantized_take(self["weight"], self["scales"], self["biases"], x, self.group_size, self.bits)
@@ -46,6 +48,20 @@ class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
 class NativeRMSNorm(nn.RMSNorm):
     def __call__(self, x: mx.array) -> mx.array:
         return native.rms_norm(x, self["weight"], self.eps)
+
+
+class NativeGemmaRMSNorm(GemmaRMSNorm):
+    """Gemma's RMSNorm (scaling by 1 + γ) in one pass; 1 + γ is computed once per weight array."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        weight = self["weight"]
+        cached = self.__dict__.get("_glassbox_scale")
+        if cached is None or cached[0] is not weight:  # new weights (a load, an update): recompute
+            scale = 1.0 + weight
+            mx.eval(scale)
+            cached = (weight, scale)
+            self.__dict__["_glassbox_scale"] = cached  # not a parameter: outside the module tree
+        return native.rms_norm(x, cached[1], self.eps)
 
 
 class NativeRoPE(nn.RoPE):
@@ -90,6 +106,7 @@ REPLACEMENTS: dict[type, type] = {
     nn.QuantizedLinear: NativeQuantizedLinear,
     nn.QuantizedEmbedding: NativeQuantizedEmbedding,
     nn.RMSNorm: NativeRMSNorm,
+    GemmaRMSNorm: NativeGemmaRMSNorm,
     nn.RoPE: NativeRoPE,
     Llama3RoPE: NativeLlama3RoPE,
 }

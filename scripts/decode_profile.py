@@ -48,11 +48,13 @@ def main() -> None:
     p.add_argument("--weights", choices=("auto", "float32", "stored"), default="auto")
     p.add_argument("--context", type=int, default=512)
     p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--model", default="default", help="default, gemma3-270m, or a GGUF file / folder")
     args = p.parse_args()
-    lm = load(default_model.resolve("default"), WeightPolicy(args.weights))
+    lm = load(default_model.resolve(args.model), WeightPolicy(args.weights))
     print(f"weights: {lm.info.held_as}; kernels: {lm.info.cpu_kernels}; native threads: "
           f"{native.threads() if native.available() else '-'}")
-    model, cache = lm.model, make_cache(lm.info.n_layers)
+    model = lm.model
+    cache = model.make_cache() if hasattr(model, "make_cache") else make_cache(lm.info.n_layers)
     ids = mx.array([list(range(100, 100 + args.context))])
     mx.eval(model(ids[:, :-1], cache)[:, -1])
     first = model(ids[:, -1:], cache)[:, -1]  # the graph of a real step, counted, then evaluated

@@ -89,7 +89,7 @@ NB_MODULE(_glassbox_native, m) {
   m.def("gguf_strings", &gguf_strings, "buf"_a, "pos"_a, "count"_a,
         "count GGUF strings from buf[pos:] -> (list of str, end position); ValueError when truncated.");
   m.def("blocks_to_affine", &convert_blocks, "raw"_a, "kind"_a, "rows"_a, "cols"_a,
-        "ggml Q4_0/Q4_1/Q8_0 blocks -> MLX affine (w uint32, scales float32, biases float32), group 32.");
+        "ggml Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q5_K/Q6_K blocks -> affine (w uint32, scales and biases float32).");
   m.def("read_blocks", &read_blocks, "fd"_a, "specs"_a,
         "GGUF tensors [(offset, n_bytes, kind, rows, cols)] read from fd and converted as blocks_to_affine.");
   m.def("kernel_name", &glassbox::kernel_name, "bits"_a, "group_size"_a,
