@@ -140,8 +140,9 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
 
 def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
     """The prompt cut into what the user can tell apart: [(name, start, end)] in order, names among
-    "system prompt and memories" (a leading system turn, its template markers included), "earlier
-    turns", "your message" (the last turn and the reply's opening markers). Each boundary is where
+    "system prompt" (a leading system turn, its template markers included; memories too in a reply
+    asked before they went with the message), "earlier turns", "your message" (the last turn, with
+    the memories sent with it, and the reply's opening markers). Each boundary is where
     the same messages, rendered alone by the chat template, end in the prompt's tokens; a boundary
     that does not line up (a template that rewrites turns) is left out, never guessed."""
     n = len(prompt_ids)
@@ -150,7 +151,7 @@ def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequ
     if messages and messages[0].get("role") == "system" and len(messages) > 1:
         head = tokenizer.encode_chat(list(messages[:1]), add_generation_prompt=False)
         if 0 < len(head) <= start and list(prompt_ids[: len(head)]) == head:
-            cuts.append(("system prompt and memories", len(head)))
+            cuts.append(("system prompt", len(head)))
     if start > (cuts[-1][1] if cuts else 0):
         cuts.append(("earlier turns" if cuts else "before your message", start))
     cuts.append(("your message", n))

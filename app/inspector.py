@@ -21,7 +21,7 @@ from app.inspection import (
     StepRequest,
     to_json,
 )
-from app.reply_request import is_completion, reply_request, settings_as_asked
+from app.reply_request import as_asked, is_completion, reply_request, settings_as_asked
 from app.worker import Worker
 from engine.sampling import SamplingSettings
 
@@ -69,6 +69,7 @@ class InspectorService(QObject):
         asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
         generate = reply_request(asked, user.text, history, reply.memories, self.controller.conversation_id,
                                  completion=is_completion(reply.asked))
+        generate = as_asked(generate, reply.asked)  # its memories where they went then
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index, self.served = message_index, None
@@ -120,6 +121,7 @@ class InspectorService(QObject):
         completion = is_completion(reply.asked) if reply is not None else self.controller.completion_mode
         generate = reply_request(asked, user.text, history, memories, self.controller.conversation_id,
                                  completion=completion)
+        generate = as_asked(generate, reply.asked if reply is not None else {})  # its memories where they went then
         self.message_index = message_index + 1 if reply is not None else None
         self.served = None
         self._send(StepRequest(generate, (), 0, message_char=char_index))

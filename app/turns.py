@@ -16,6 +16,7 @@ from dataclasses import replace
 from PySide6.QtCore import QObject, Signal
 
 from app.attachments import Attachment, title_text
+from app.context import memories_in_system
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
@@ -23,6 +24,7 @@ from app.memory import NothingNamed, RememberIntent, detect_intent
 from app.replies import CONTINUABLE, Replies
 from app.reply_request import (
     COMPLETION,
+    as_asked,
     completion_used,
     is_completion,
     reply_request,
@@ -165,6 +167,7 @@ class Turns(QObject):
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
         request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id,
                                 completion=is_completion(reply.asked))
+        request = as_asked(request, reply.asked)  # its memories where they went then
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
                                                                                if t.token is not None)))
         self._replies.reply_tokens.emit(index, [])  # the view shows it streaming again
@@ -203,7 +206,7 @@ class Turns(QObject):
         else:
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
-        used = settings_used(settings, memories)
+        used = settings_used(settings, memories, in_system=like is not None and memories_in_system(like.asked))
         if like is not None and like.asked.get("opens_thinking"):
             used["opens_thinking"] = True  # the same prompt as the reply it branches from
         elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
@@ -211,6 +214,8 @@ class Turns(QObject):
         index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
                                               regenerate, kept)
         request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)
+        if like is not None:
+            request = as_asked(request, like.asked)  # its memories where they went then
         if force is not None:
             request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
         self._replies.stream(index, self._messages[index], request, unsaved=kept)

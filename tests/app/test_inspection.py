@@ -96,7 +96,7 @@ def test_the_prompt_is_cut_into_the_system_turn_and_the_users_message(served, de
     session, request, records = served
     report = session.inspect(StepRequest(request, tuple(r.token for r in records), 1))
     parts = report["prompt_parts"]
-    assert [name for name, _a, _b in parts] == ["system prompt and memories", "your message"]
+    assert [name for name, _a, _b in parts] == ["system prompt", "your message"]
     (_, a0, a1), (_, b0, b1) = parts
     assert a0 == 0 and a1 == b0 == report["objective"]["start"] and b1 == report["prompt_tokens"]
     system = default_lm.tokenizer.decode(report["shown_ids"][a0:a1])
