@@ -233,3 +233,25 @@ def test_memory_text_that_looks_like_template_syntax_stays_text(tok):
                                           {"role": "assistant", "content": "b"}], "c", 8192, RESERVE)
     markers = tok.special_ids
     assert [i for i in ctx.prompt_ids if i in markers] == [i for i in plain.prompt_ids if i in markers]
+
+
+def test_the_history_gives_each_message_the_memories_it_was_sent_with():
+    from app.conversation import ChatMessage, Transcript
+    from app.reply_request import settings_used
+    from app.settings import Settings
+
+    now = settings_used(Settings(), ["My name is Ana"])
+    older = {"memories_used": ["I live in Porto"], "system_prompt": "S"}  # saved before: memories in the system turn
+    transcript = Transcript([
+        ChatMessage("user", "hi", id=1), ChatMessage("assistant", "Hello Ana", id=2, memories=["My name is Ana"],
+                                                     asked=now, finish_reason="eos"),
+        ChatMessage("user", "where?", id=3), ChatMessage("assistant", "Porto", id=4, memories=["I live in Porto"],
+                                                         asked=older, finish_reason="eos"),
+        ChatMessage("user", "and?", id=5),
+    ])
+    assert transcript.history(before=4) == [
+        {"role": "user", "content": "hi", "memories": ["My name is Ana"]},
+        {"role": "assistant", "content": "Hello Ana"},
+        {"role": "user", "content": "where?"},  # sent bare then: sent bare again
+        {"role": "assistant", "content": "Porto"},
+    ]
