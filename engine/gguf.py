@@ -264,6 +264,29 @@ def read_header(path: Path) -> GGUFHeader:
         return _read_header(buf, size)
 
 
+def metadata_value(path: Path, key: str) -> Any | None:
+    """One metadata value of a GGUF file (None when the file does not have `key`), reading the
+    metadata only as far as that key: `general.*` keys come first in the files llama.cpp's tools
+    write, so a licence is found without reading the vocabulary. GGUFError for a bad header."""
+    size = path.stat().st_size
+    if size < 24:
+        raise GGUFCorrupt("the file is too short to be a GGUF model")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        if bytes(buf[:4]) != b"GGUF":
+            raise GGUFCorrupt("not a GGUF file (bad magic bytes)")
+        r = _Reader(buf, size)
+        r.take(4, "magic")
+        if (version := r.scalar("<I", "version")) not in _VERSIONS:
+            raise GGUFUnsupported(f"unsupported GGUF version {version} (supported: 2, 3)")
+        r.scalar("<Q", "tensor count")
+        for i in range(r.scalar("<Q", "metadata count")):
+            found = r.string(f"metadata key {i}") == key
+            value = r.value(r.scalar("<I", f"metadata value {i}"), f"metadata value {i}")
+            if found:
+                return value
+    return None
+
+
 def check_gguf_header(path: Path) -> str | None:
     """Raise GGUFError unless the header is sound; return `general.architecture` (or None)."""
     return read_header(path).metadata.get("general.architecture")

@@ -25,6 +25,7 @@ import mlx.nn as nn
 from engine import _blas, native
 from engine.cache import CachedToken
 from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.licences import terms_file_beside
 from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
@@ -192,7 +193,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
     except (KeyError, TypeError) as e:
         raise ModelLoadError(f"{p}: missing or malformed model metadata ({e})") from e
     model.eval()
-    license_file = next(iter(sorted(p.parent.glob(p.name + ".license.*"))), None) if p.is_file() else None
+    license_file = terms_file_beside(p)
     info = ModelInfo(
         name=config.get("name") or p.stem,
         path=str(p),

@@ -26,6 +26,7 @@ from app.importers import ImportFileError
 from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
+from app.notices import About
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from app.wording import sentence
 from ui.about_dialog import AboutDialog
@@ -150,10 +151,11 @@ class MainWindow(QMainWindow):
         controller.reply_finished.connect(
             lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
-        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
+        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error, About.CONVERSATION))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
+        self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -309,7 +311,7 @@ class MainWindow(QMainWindow):
                 self.composer.box.clear()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
+            self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
@@ -367,7 +369,7 @@ class MainWindow(QMainWindow):
         """The message never fit: it is back in the composer, untouched, with the reason above it."""
         if not self.composer.box.toPlainText().strip():
             self.composer.box.setPlainText(text)
-        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
+        self.notice.show_warning(explanation, About.MESSAGE)  # nothing failed: the message waits to be shortened
         self.composer.box.setFocus()
 
     def _failed(self, action: str, text: str) -> None:
