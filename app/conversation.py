@@ -54,9 +54,17 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
         error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,
         memories=[m for m in memories if isinstance(m, str)] if isinstance(memories, list) else [],
-        asked=dict(message.settings) if isinstance(message.settings, dict) else {},
+        asked=_asked(message),
         branch=branch,
     )
+
+
+def _asked(message: Message) -> dict[str, Any]:
+    """What a stored reply was asked with, and the model that wrote it (app/reply_model.py)."""
+    asked = dict(message.settings) if isinstance(message.settings, dict) else {}
+    if isinstance(message.model, str) and message.model:
+        asked.setdefault("model", message.model)
+    return asked
 
 
 @dataclass

@@ -21,6 +21,7 @@ from app.inspection import (
     StepRequest,
     to_json,
 )
+from app.reply_model import refusal
 from app.reply_request import as_asked, is_completion, reply_request, settings_as_asked
 from app.worker import Worker
 from engine.sampling import SamplingSettings
@@ -35,6 +36,7 @@ class InspectorService(QObject):
     map_progress = Signal(int, int)  # done, total query rows of the full map being computed
     step_progress = Signal(int, int)  # done, total tokens of a step's context read again (no cache held them)
     failed = Signal(str)
+    refused = Signal(str)  # why a step cannot be inspected with the loaded model (no report stays shown)
     busy_changed = Signal(bool)
 
     _wake = Signal()
@@ -63,6 +65,10 @@ class InspectorService(QObject):
         reply = conv.messages[message_index] if 0 < message_index < len(conv.messages) else None
         if reply is None or reply.role != "assistant" or not reply.tokens:
             self.failed.emit("No step selected: only a token of a reply in this conversation can be inspected.")
+            return
+        if why := refusal(reply, self.controller.model_info, "inspect this step"):
+            self.clear()
+            self.refused.emit(why)  # and no earlier report stays on screen as if it were this reply's
             return
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))

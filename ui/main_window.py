@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
-        self.completion = CompletionView(controller, self, self.composer.box)  # a base model continues text (View → Completion View)
+        self.completion = CompletionView(controller, self, self.composer.box, self.transcript)  # a base model continues text (View → Completion View)
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
+        controller.refused.connect(lambda why: self.notice.show_warning(why, About.MODEL_CHOICE))
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
