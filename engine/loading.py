@@ -24,7 +24,7 @@ import mlx.nn as nn
 
 from engine import _blas, native
 from engine.cache import CachedToken
-from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFTruncated, GGUFUnsupported, read_gguf_contents
 from engine.licences import terms_file_beside
 from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
@@ -272,6 +272,8 @@ def _read_gguf(p: Path) -> _Source:
         contents = read_gguf_contents(p, check, float32_scales=mx.default_device() == mx.cpu, transform=to_model)
     except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
         raise ModelLoadError(f"{p}: {e}") from e
+    except GGUFTruncated as e:  # it says how much is missing
+        raise ModelLoadError(f"{p}: the GGUF file is {e}") from e
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]
