@@ -8,13 +8,17 @@ from __future__ import annotations
 import pytest
 
 from app.backend import EngineBackend, EngineSession
+from app.settings import AppSettings, Settings, SettingsFile
+from engine.sampling import SamplingSettings
 from tests.ui.driver import ask
 
 pytestmark = pytest.mark.slow
 
 
-def test_changing_memories_reuse_the_cached_conversation_and_change_no_token(qtbot, launch, default_lm):
-    app = launch(EngineBackend(), max_new_tokens=6)
+def test_changing_memories_reuse_the_cached_conversation_and_change_no_token(qtbot, launch, default_lm, tmp_path):
+    # greedy decoding, so that "the same tokens" compares the computation, not two random draws
+    SettingsFile(tmp_path / "config").save(Settings(SamplingSettings(temperature=0.0), AppSettings(max_new_tokens=6)))
+    app = launch(EngineBackend())
     received = []
     session = app.controller._worker._session
     stream = session.stream
