@@ -1,9 +1,14 @@
-"""Text files attached to a message: read them safely and put their text into the message.
+"""Text files attached to a message: read them safely, and the text the model reads for them.
 
 A file is attached as text only: it must be small enough (MAX_ATTACHMENT_BYTES), contain no NUL
 bytes (binary data) and decode as UTF-8 (a UTF-8 or UTF-16 byte-order mark is honoured). Anything
 else raises AttachmentError with a message that names the file and the problem, and nothing is
-attached. The text goes into the message as a clearly delimited block:
+attached.
+
+An attachment is a part of a user message of its own (`ChatMessage.attachments`, stored beside the
+typed text, shown as a chip): it is never mixed into what the user typed. The model reads the
+message as `message_content(typed, attachments)`: the typed text, then each file as a clearly
+delimited block
 
     [Attached file: notes.txt]
     ```
@@ -11,7 +16,9 @@ attached. The text goes into the message as a clearly delimited block:
     ```
 
 with a fence longer than any run of backticks inside the text, so the file's own fences cannot end
-the block early. The file name is shown as written (plain text, never markup or a path to open).
+the block early (the same text the message box held when files went into it, so prompts and the
+prompt cache are unchanged). The file name is shown as written (plain text, never markup or a path
+to open); the file's text is data, never parsed as syntax.
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ class AttachmentError(ValueError):
 class Attachment:
     name: str  # the file's name, without its folder
     text: str  # its whole text, line breaks as "\n"
+    size: int = 0  # the file's size in bytes, as read (0: not known)
+    tokens: int | None = None  # how many tokens `block` is for the model it was counted with (None: not counted)
+
+    def to_json(self) -> dict:
+        """The attachment as a JSON object (stored and exported as such)."""
+        return {"name": self.name, "text": self.text, "size": self.size, "tokens": self.tokens}
+
+    @classmethod
+    def from_json(cls, value: object) -> Attachment:
+        """An Attachment from `to_json`'s object; ValueError if it is not one."""
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not isinstance(value.get("text"), str):
+            raise ValueError("an attachment needs a name and a text")
+        size, tokens = value.get("size", 0), value.get("tokens")
+        size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
+        tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else None
+        return cls(value["name"], value["text"], size, tokens)
 
     @property
     def block(self) -> str:
@@ -45,14 +68,30 @@ class Attachment:
         return f"[Attached file: {self.name}]\n{fence}\n{self.text}\n{fence}"
 
 
-def title_text(text: str, attached: Sequence[Attachment]) -> str:
-    """What a message with attachments is titled by: the text the user typed, that is `text` without
-    the blocks of `attached` (each found as the exact block the composer put in, never by reading
-    the text for markers), or the files' names when nothing was typed."""
-    typed = text
+def message_content(typed: str, attached: Sequence[Attachment]) -> str:
+    """What the model reads for a user message: the typed text, then each attachment's block, each
+    after a blank line and followed by a line break (as the message box held them)."""
+    text = typed
     for attachment in attached:
-        typed = typed.replace(attachment.block, " ", 1)
+        separator = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+        text += separator + attachment.block + "\n"
+    return text
+
+
+def title_text(typed: str, attached: Sequence[Attachment]) -> str:
+    """What a message titles its conversation by: the typed text, or the files' names when nothing
+    was typed."""
     return typed if typed.strip() or not attached else ", ".join(a.name for a in attached)
+
+
+def chip_text(attachment: Attachment) -> str:
+    """An attachment in a few words: "notes.txt · 1.2 KB · 312 tokens" (tokens when counted)."""
+    parts = [attachment.name]
+    if attachment.size:
+        parts.append(format_bytes(attachment.size))
+    if attachment.tokens is not None:
+        parts.append(f"{attachment.tokens:,} token{'s' if attachment.tokens != 1 else ''}")
+    return " · ".join(parts)
 
 
 def decode(name: str, data: bytes) -> str:
@@ -92,4 +131,4 @@ def read_attachment(path: str | Path, max_bytes: int = MAX_ATTACHMENT_BYTES) -> 
     text = decode(name, data)
     if not text.strip():
         raise AttachmentError(f"{name} is empty, so there is nothing to attach.")
-    return Attachment(name, text)
+    return Attachment(name, text, size)

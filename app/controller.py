@@ -79,7 +79,7 @@ class ChatController(QObject):
     terms_needed = _Relay("_session")  # (PendingTerms, spec): a model's terms, asked before it is loaded
     refused = _Relay("_turns")  # (message) a reply's tokens cannot be used with the loaded model
     token_count = _Relay("_session")  # (ticket, tokens; -1: could not count)
-    message_too_long = _Relay("_turns")  # (the user's text, back to the composer; the explanation)
+    message_too_long = _Relay("_turns")  # (the user's text and attachments, back to the composer; the explanation)
     memories_changed = _Relay("memories", "changed")  # ()
     memory_saved = _Relay("memories", "saved")  # (a memory's text, just saved)
 
@@ -220,8 +220,8 @@ class ChatController(QObject):
 
     def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
         """Send a user message (False, and nothing sent, if it cannot be: `Turns.send`); a sent
-        message is no longer the conversation's draft. `attached`: the files whose blocks the
-        composer put into `text` (a first message is titled by what was typed, not by them)."""
+        message is no longer the conversation's draft. `text`: what was typed; `attached`: the
+        files attached to it (a part of the message of their own, `app.attachments`)."""
         asked_in = self.conversation_id
         sent = self._turns.send(text, attached)
         if sent:
@@ -232,10 +232,14 @@ class ChatController(QObject):
         """What was typed in the open conversation's message box and not sent ("" when nothing)."""
         return self._drafts.get(self.conversation_id)
 
-    def keep_draft(self, text: str) -> None:
-        """Keep the message box's text as the open conversation's draft (saved at once, so it
-        survives a switch, a restart, a crash)."""
-        self._drafts.put(self.conversation_id, text)
+    def draft_attachments(self) -> tuple[Attachment, ...]:
+        """The files attached to the open conversation's unsent message."""
+        return self._drafts.attachments(self.conversation_id)
+
+    def keep_draft(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+        """Keep the message box's text and attached files as the open conversation's draft (saved
+        at once, so it survives a switch, a restart, a crash)."""
+        self._drafts.put(self.conversation_id, text, attachments)
 
     def regenerate(self) -> bool:
         """A new reply to the last user message; the old reply stays as an alternative branch (a
@@ -336,9 +340,14 @@ class ChatController(QObject):
         self._conversations.rename(conversation_id, title)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete it for good (the view confirms first); deleting the open one opens a new chat."""
+        """Delete it for good (the view confirms first); deleting the open one opens a new chat (a
+        reply being written in it stops, and the user is told so, not that anything was kept)."""
         if conversation_id == self.conversation_id:
-            self.new_chat()
+            title = self.conversation_title()
+            if self._replies.abandon("you deleted the conversation"):
+                self.notice.emit(Notice.info(f"Stopped the reply and deleted “{title}”." if title else
+                                             "Stopped the reply and deleted the conversation."))
+            self._conversations.clear()
         self._conversations.delete(conversation_id)
         self._drafts.forget(conversation_id)
         self._request_forget.emit(str(conversation_id))  # its KV cache, in memory and on disk

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.attachments import Attachment, message_content
 from app.context import memories_in_system
 from app.store import Message
 from engine.events import TokenEvent
@@ -27,6 +28,12 @@ class ChatMessage:
     memories: list[str] = field(default_factory=list)  # memories the reply's request carried
     asked: dict[str, Any] = field(default_factory=dict)  # what the reply was asked with (reply_request.settings_used)
     branch: tuple[int, int] = (1, 1)  # this message's place among its stored alternatives (n of m)
+    attachments: tuple[Attachment, ...] = ()  # files attached to a user message (its `text` is what was typed)
+
+    @property
+    def content(self) -> str:
+        """What the model reads for this message: the text, then the attached files' blocks."""
+        return message_content(self.text, self.attachments) if self.attachments else self.text
 
     @property
     def streaming(self) -> bool:
@@ -40,7 +47,7 @@ class ChatMessage:
 def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tuple[int, int] = (1, 1)) -> ChatMessage:
     """A ChatMessage from a stored message and its tokens (`Store.tokens(...).tokens`)."""
     if message.role != "assistant":
-        return ChatMessage(message.role, message.text, id=message.id, branch=branch)
+        return ChatMessage(message.role, message.text, id=message.id, branch=branch, attachments=message.attachments)
     memories = (message.settings or {}).get("memories_used")
     stats = message.stats or {}
     failed = message.finish_reason == "error"
@@ -88,7 +95,7 @@ class Transcript:
         for i, m in enumerate(self.messages[:before]):
             if m.role == "assistant" and (m.error is not None or not m.text.strip() or m.streaming):
                 continue
-            turn = {"role": m.role, "content": m.text}
+            turn = {"role": m.role, "content": m.content}
             if m.role == "assistant" and m.asked.get("opens_thinking"):
                 turn["thinking_opened"] = True
             if m.role == "user" and (memories := self._sent_with(i)):

@@ -136,17 +136,18 @@ class Conversations(QObject):
 
     # -- messages -----------------------------------------------------------------------------
 
-    def add_user_message(self, text: str, title_text: str | None = None) -> int:
-        """Save a user message after the active branch's leaf (the conversation too, with the own
-        settings chosen for it, if this is its first message) and show it; its index. `title_text`:
-        what a first message titles the conversation by, when not its whole text (attachments)."""
+    def add_user_message(self, text: str, title_text: str | None = None, attachments: tuple = ()) -> int:
+        """Save a user message (typed text and attached files) after the active branch's leaf (the
+        conversation too, with the own settings chosen for it, if this is its first message) and
+        show it; its index. `title_text`: what a first message titles the conversation by, when not
+        its text (only files attached)."""
         if self.id is None:
             created = self._store.create_conversation().id
             self._open = OpenConversation(created, self.transcript, self.own)
             if not self.own.empty:  # chosen for the new chat before its first message
                 conversation_settings.write(self._store, created, self.own)
-        stored = self._store.add_user_message(self.id, text, title_text=title_text)
-        return self._append(ChatMessage("user", text, id=stored.id))
+        stored = self._store.add_user_message(self.id, text, title_text=title_text, attachments=attachments)
+        return self._append(ChatMessage("user", text, id=stored.id, attachments=stored.attachments))
 
     def add_reply(
         self, model: str, used: dict[str, Any], memories: list[str], regenerate: bool, kept: tuple[TokenEvent, ...] = ()

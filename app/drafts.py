@@ -1,7 +1,8 @@
 """What the user has typed (and attached) in the message box but not sent, per conversation, kept
 across a restart: nothing the user wrote is lost by switching conversation or closing Glassbox.
 
-A small JSON file beside the conversation database ({"<conversation id>" or "new": text}), written
+A small JSON file beside the conversation database ({"<conversation id>" or "new": text, or
+{"text": text, "attachments": [Attachment.to_json(), …]} when files are attached}), written
 whole to a temporary file and moved into place, so a crash leaves the old file or the new one. A
 file that cannot be read is set aside (`drafts.json.unreadable`), never overwritten. Qt-free.
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+
+from app.attachments import Attachment
 
 log = logging.getLogger(__name__)
 NEW = "new"  # the key of a new conversation not saved yet
@@ -29,18 +33,27 @@ class Drafts:
 
     def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if path is not None else None
-        self._texts: dict[str, str] = self._read()
+        self._texts: dict[str, str | dict] = self._read()
 
     def get(self, conversation_id: int | None) -> str:
-        return self._texts.get(draft_key(conversation_id), "")
+        """The text typed in the conversation's box and not sent ("" when none)."""
+        draft = self._texts.get(draft_key(conversation_id), "")
+        return draft if isinstance(draft, str) else draft["text"]
 
-    def put(self, conversation_id: int | None, text: str) -> None:
-        """Keep `text` as the conversation's draft ("" or only whitespace: no draft); saved at once."""
+    def attachments(self, conversation_id: int | None) -> tuple[Attachment, ...]:
+        """The files attached to the conversation's unsent message."""
+        draft = self._texts.get(draft_key(conversation_id), "")
+        return () if isinstance(draft, str) else tuple(Attachment.from_json(a) for a in draft["attachments"])
+
+    def put(self, conversation_id: int | None, text: str, attachments: Sequence[Attachment] = ()) -> None:
+        """Keep `text` and `attachments` as the conversation's draft (nothing but whitespace: no
+        draft); saved at once."""
         key = draft_key(conversation_id)
-        if text.strip():
-            if self._texts.get(key) == text:
+        if text.strip() or attachments:
+            draft = {"text": text, "attachments": [a.to_json() for a in attachments]} if attachments else text
+            if self._texts.get(key) == draft:
                 return
-            self._texts[key] = text
+            self._texts[key] = draft
         elif self._texts.pop(key, None) is None:
             return
         self._write()
@@ -63,7 +76,7 @@ class Drafts:
             except OSError:
                 pass
             return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, str)}
+        return {str(k): v for k, v in data.items() if isinstance(v, str) or _draft_with_files(v)}
 
     def _write(self) -> None:
         if self.path is None:
@@ -74,3 +87,15 @@ class Drafts:
             temporary.replace(self.path)
         except (OSError, ValueError) as e:  # a full disk (or text no file can hold) loses the draft on disk, not in the box
             log.warning("could not save drafts to %s: %s", self.path, e)
+
+
+def _draft_with_files(value: object) -> bool:
+    """Whether a drafts file's value is a text with attachments that can be read back."""
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str) or not isinstance(value.get("attachments"), list):
+        return False
+    try:
+        for a in value["attachments"]:
+            Attachment.from_json(a)
+    except ValueError:
+        return False
+    return True

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.attachments import Attachment
 from app.byte_sizes import MB, format_bytes
 
 MAX_IMPORT_BYTES = 512 * MB
@@ -45,6 +46,7 @@ class ImportedMessage:
     finish_reason: str | None = None
     stats: dict[str, Any] | None = None
     tokens: tuple[dict[str, Any], ...] = ()  # as docs/export-format.md writes them
+    attachments: tuple[Attachment, ...] = ()  # files attached to a user message (a Glassbox export)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,10 @@ def read_glassbox(data: dict, name: str) -> ImportedConversation:
             raise ImportFileError(f"{name}: message id {row.get('id')!r} appears twice.")
         index[row.get("id")] = len(messages)
         tokens = row.get("tokens") if isinstance(row.get("tokens"), list) else []
+        try:
+            attachments = tuple(Attachment.from_json(a) for a in row.get("attachments") or ())
+        except (TypeError, ValueError):
+            raise ImportFileError(f"{name}: message {number} has a damaged attachment (it needs a name and a text).") from None
         messages.append(ImportedMessage(
             row["role"], row["text"], None if parent_id is None else index[parent_id], _time(row.get("created")),
             model=row.get("model") if isinstance(row.get("model"), str) else None,
@@ -202,6 +208,7 @@ def read_glassbox(data: dict, name: str) -> ImportedConversation:
             finish_reason=row.get("finish_reason") if isinstance(row.get("finish_reason"), str) else None,
             stats=row.get("stats") if isinstance(row.get("stats"), dict) else None,
             tokens=tuple(t for t in tokens if isinstance(t, dict)),
+            attachments=attachments if row["role"] == "user" else (),
         ))
     active = conversation.get("active_path")
     leaf = index.get(active[-1]) if isinstance(active, list) and active and active[-1] in index else len(messages) - 1

@@ -51,6 +51,7 @@ class InspectorService(QObject):
         self.follow = False  # inspect the newest token of a streaming reply
         self.message_index: int | None = None
         self.served = None  # the API request (app.server.request_log.ServedRequest) being inspected, if one is
+        self.step_sampling = None  # the SamplingSettings the inspected step was made with (a reply's own), if known
         self._wake.connect(worker.inspect_pending)
         worker.inspected.connect(self._on_inspected)
         worker.inspect_failed.connect(self._on_failed)
@@ -73,12 +74,13 @@ class InspectorService(QObject):
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
         asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
-        generate = reply_request(asked, user.text, history, reply.memories, self.controller.conversation_id,
+        generate = reply_request(asked, user.content, history, reply.memories, self.controller.conversation_id,
                                  completion=is_completion(reply.asked))
         generate = as_asked(generate, reply.asked)  # its memories where they went then
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index, self.served = message_index, None
+        self.step_sampling = asked.sampling  # the reply's own, for the sampling playground to start from
         self._send(StepRequest(generate, ids, token_index))
 
     def inspect_request(self, served, token_index: int) -> None:
@@ -125,10 +127,11 @@ class InspectorService(QObject):
         # the prompt the reply after it was given: that reply's own settings, not today's
         asked = settings_as_asked(self.controller.effective_settings, reply.asked if reply is not None else {})
         completion = is_completion(reply.asked) if reply is not None else self.controller.completion_mode
-        generate = reply_request(asked, user.text, history, memories, self.controller.conversation_id,
+        generate = reply_request(asked, user.content, history, memories, self.controller.conversation_id,
                                  completion=completion)
         generate = as_asked(generate, reply.asked if reply is not None else {})  # its memories where they went then
         self.message_index = message_index + 1 if reply is not None else None
+        self.step_sampling = asked.sampling if reply is not None else None
         self.served = None
         self._send(StepRequest(generate, (), 0, message_char=char_index))
 

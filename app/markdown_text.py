@@ -166,9 +166,17 @@ def plain_as_markdown(text: str) -> str:
         return ""
     if shows_as_written(text):
         return "\n\n".join(paragraph.replace("\n", "  \n") for paragraph in text.split("\n\n"))
+    return fenced_as_written(text)
+
+
+def fenced_as_written(text: str) -> str:
+    """`text` as a fenced ```` ```text ```` block that every CommonMark viewer shows literally: its
+    fence is longer than any backtick run inside, so no line of the text can close it. The block
+    holds the text line for line (a last line break is the block's own)."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)  # only a fence this long closes it: no line inside can
-    return f"{fence}text\n{text}\n{fence}"
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}text\n{body}{fence}"
 
 
 def plain_line_as_markdown(text: str) -> str:

@@ -184,11 +184,12 @@ class Settings:
         return Settings(_merge(self.sampling, sampling, sampling_problems), _merge(self.app, app, lambda a: a.validate()))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        """Merge a stored dict over the defaults; bad or missing values keep their defaults."""
+    def from_dict(cls, data: dict[str, Any], rejected: list[tuple[str, Any, Any]] | None = None) -> Settings:
+        """Merge a stored dict over the defaults; bad or missing values keep their defaults.
+        `rejected` (when given) gets (name, stored value, default used) for each bad value."""
         data = migrate(data)
-        sampling = _merge(SamplingSettings(), data.get("sampling") or {}, lambda s: sampling_problems(s))
-        app = _merge(AppSettings(), data.get("app") or {}, lambda a: a.validate())
+        sampling = _merge(SamplingSettings(), data.get("sampling") or {}, lambda s: sampling_problems(s), rejected)
+        app = _merge(AppSettings(), data.get("app") or {}, lambda a: a.validate(), rejected)
         return cls(sampling, app)
 
 
@@ -262,8 +263,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _merge(default, stored: dict[str, Any], problems) -> Any:
-    """Apply each stored field over `default` if its type fits and it validates on its own."""
+def _merge(default, stored: dict[str, Any], problems, rejected: list | None = None) -> Any:
+    """Apply each stored field over `default` if its type fits and it validates on its own; each
+    one that does not is added to `rejected` as (name, stored value, default kept)."""
     result = default
     if not isinstance(stored, dict):
         return result
@@ -271,12 +273,23 @@ def _merge(default, stored: dict[str, Any], problems) -> Any:
         if f.name not in stored:
             continue
         value = _coerce(stored[f.name], getattr(default, f.name), f.name)
-        if value is _INVALID:
-            continue
-        candidate = replace(result, **{f.name: value})
-        if f.name not in problems(candidate):
+        candidate = result if value is _INVALID else replace(result, **{f.name: value})
+        if value is not _INVALID and f.name not in problems(candidate):
             result = candidate
+        elif rejected is not None:
+            rejected.append((f.name, stored[f.name], getattr(default, f.name)))
     return result
+
+
+def rejected_text(path: Path, rejected: list[tuple[str, Any, Any]]) -> str:
+    """What the user is told about values in the settings file that could not be used."""
+    def shown(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, tuple) else json.dumps(list(value))
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    parts = [f"{name} {shown(value)} (now {shown(default)})" for name, value, default in rejected]
+    return (f"Some values in {path} could not be used; their defaults are used instead: {'; '.join(parts)}. "
+            "Saving Preferences writes good values in their place.")
 
 
 _INVALID = object()
@@ -345,7 +358,12 @@ class SettingsFile:
             log.warning("unreadable settings file %s: %s", self.path, e)
             self.notice = f"Your settings file is damaged and could not be read; {where}. Glassbox uses its defaults."
             return Settings()
-        return Settings.from_dict(data)
+        rejected: list[tuple[str, Any, Any]] = []
+        settings = Settings.from_dict(data, rejected)
+        if rejected:
+            log.warning("settings file %s: values not used: %s", self.path, rejected)
+            self.notice = rejected_text(self.path, rejected)
+        return settings
 
     def save(self, settings: Settings) -> None:
         """Write atomically (temp file + rename), so a crash never leaves half a file."""

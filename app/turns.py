@@ -5,7 +5,7 @@ Each builds the request from the open conversation (`Conversations`), its effect
 app's with the conversation's own in their place) and the memories relevant to the user's message
 (`Memories.relevant`), saves what must be saved before the request leaves, and hands the request to
 `Replies` to stream. A message that can never fit the context window is taken back out
-(`message_too_long` gives its text back to the composer).
+(`message_too_long` gives its text and attached files back to the composer).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from app.settings import Settings
 
 
 class Turns(QObject):
-    message_too_long = Signal(str, str)  # the user's text (back to the composer), the explanation
+    message_too_long = Signal(str, str, object)  # the user's text, the explanation, its attachments (a tuple)
     refused = Signal(str)  # why a reply's tokens cannot be used with the loaded model (app/reply_model.py)
 
     def __init__(
@@ -107,13 +107,15 @@ class Turns(QObject):
                 and last.error is None and any(t.token is not None for t in last.tokens))
 
     def send(self, text: str, attached: Sequence[Attachment] = ()) -> bool:
-        """Send a user message; False (and nothing sent) if it is blank, names nothing to remember or
-        forget (`NothingNamed`), or a reply is streaming.
+        """Send a user message: the typed `text` and the files `attached` to it (a part of the
+        message of their own; the model reads them after the text, `ChatMessage.content`). False
+        (and nothing sent) if both are empty, the text names nothing to remember or forget
+        (`NothingNamed`), or a reply is streaming.
 
         "remember that …" also saves the fact as a memory (the message is still sent, so the reply
         already knows it). The message is saved before the request leaves.
         """
-        if not text.strip() or self._replies.busy:
+        if not (text.strip() or attached) or self._replies.busy:
             return False
         if not self.completion_mode:  # in the completion view the text is continued as written: never a memory intent
             intent = detect_intent(text)
@@ -123,8 +125,9 @@ class Turns(QObject):
                 self._memories.remember(intent.fact)
         self._keep_mode()  # the view this conversation is written in, whatever model is loaded later
         history = self._history()
-        self._conversations.add_user_message(text, title_text(text, attached) if attached else None)
-        self._start_reply(text, history)
+        index = self._conversations.add_user_message(text, title_text(text, attached) if attached else None,
+                                                     tuple(attached))
+        self._start_reply(self._messages[index].content, history)
         self._conversations.conversations_changed.emit()
         return True
 
@@ -137,11 +140,11 @@ class Turns(QObject):
         messages = self._messages
         if self.replies_to_user():
             last = len(messages) - 1
-            self._start_reply(messages[last].text, self._history(before=last))
+            self._start_reply(messages[last].content, self._history(before=last))
             return True
         reply = max(i for i, m in enumerate(messages) if m.role == "assistant")
         user = max(i for i in range(reply) if messages[i].role == "user")
-        self._start_reply(messages[user].text, self._history(before=user), regenerate=True)
+        self._start_reply(messages[user].content, self._history(before=user), regenerate=True)
         return True
 
     def continue_with(self, index: int, token_index: int, token_id: int) -> bool:
@@ -159,13 +162,14 @@ class Turns(QObject):
         kept = tuple(messages[index].tokens[:token_index])
         user = max(i for i in range(index) if messages[i].role == "user")
         history = self._history(before=user)
-        self._start_reply(messages[user].text, history, regenerate=True, kept=kept, force=token_id, like=messages[index])
+        self._start_reply(messages[user].content, history, regenerate=True, kept=kept, force=token_id, like=messages[index])
         return True
 
     def continue_reply(self) -> bool:
         """Let the model go on writing the last reply where it stopped; the new tokens append to
         the same stored message. The prompt is the conversation with that reply as an unfinished
-        assistant turn (`GenerateRequest.continue_ids`)."""
+        assistant turn (`GenerateRequest.continue_ids`), asked as that reply was; it writes at most
+        today's Max new tokens more."""
         if not self.can_continue():
             return False
         index = len(self._messages) - 1
@@ -175,7 +179,9 @@ class Turns(QObject):
         user = max(i for i in range(index) if self._messages[i].role == "user")
         history = self._history(before=user)
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
-        request = reply_request(asked, self._messages[user].text, history, reply.memories, self._conversations.id,
+        # how many more tokens it may write is today's limit (it is no part of the prompt: the cache still serves it)
+        asked = replace(asked, app=replace(asked.app, max_new_tokens=self.effective_settings.app.max_new_tokens))
+        request = reply_request(asked, self._messages[user].content, history, reply.memories, self._conversations.id,
                                 completion=is_completion(reply.asked))
         request = as_asked(request, reply.asked)  # its memories where they went then
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
@@ -186,14 +192,16 @@ class Turns(QObject):
     def edit_and_resend(self, index: int, text: str) -> bool:
         """Replace an earlier user message with `text` and ask again; the old branch is kept. False
         (nothing changed) if `index` is not a shown user message or `text` is blank."""
-        if not 0 <= index < len(self._messages) or self._replies.busy or not text.strip():
+        if not 0 <= index < len(self._messages) or self._replies.busy:
             return False
         message = self._messages[index]
+        if not (text.strip() or message.attachments):
+            return False
         if message.role != "user" or message.id is None:
             return False
         history = self._history(before=index)
         self._conversations.edit_user_message(index, text)
-        self._start_reply(text, history)
+        self._start_reply(self._messages[index].content, history)  # the files attached stay attached
         self._conversations.conversations_changed.emit()
         return True
 
@@ -243,4 +251,4 @@ class Turns(QObject):
         out, and give its text back to the composer."""
         user = self._messages[index - 1]
         self._conversations.take_back(index - 1)
-        self.message_too_long.emit(user.text, explanation)
+        self.message_too_long.emit(user.text, explanation, user.attachments)

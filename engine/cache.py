@@ -3,6 +3,8 @@
 Every cache holds the keys and values one attention layer has seen so far and offers:
   offset                      tokens seen (the position of the next token)
   update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
+  attend_one(q, k, v, ...)    a decoding step's RoPE, cache write and attention fused, or None when
+                              this cache cannot (then update_and_fetch + attend)
   make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
   attend(q, k, v, scale, mask) attention over what update_and_fetch returned
   attend_latent(...)          the same for multi-head latent attention (deepseek_v3), whose cache
@@ -12,6 +14,13 @@ Every cache holds the keys and values one attention layer has seen so far and of
   nbytes / bytes_per_token    memory actually held, and the cost of one more token
   state, meta_state           arrays and strings that save/load the cache (safetensors)
 The model never looks inside: the quantized cache chooses its own attention routine.
+
+The state kind (`RecurrentState`) is the cache of a linear-attention layer (qwen3_next's Gated
+DeltaNet): not a key and value per token but a fixed-size memory of everything read so far, updated
+in place (the last inputs of a short causal convolution and the delta rule's matrix). It keeps
+`offset`, `nbytes`, `state`/`meta_state` and `copy`, but cannot forget tokens: `trim(n)` forgets
+nothing unless n == 0 and `is_trimmable()` is False, so the prompt cache serves such a model only a
+cached prefix the prompt extends exactly, and computes anything else from scratch.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from engine import native
 from engine.kernels import attention as sdpa
 from engine.kernels import sink_softmax
 
@@ -38,20 +48,41 @@ class KVCache:
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
         prev, n = self.offset, keys.shape[2]
+        self._make_room(n, keys.shape[:2], keys.shape[3], values.shape[3], keys.dtype)
+        self.offset += n
+        self.keys[..., prev : self.offset, :] = keys
+        self.values[..., prev : self.offset, :] = values
+        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def _make_room(self, n: int, batch_heads: tuple[int, int], k_dim: int, v_dim: int, dtype) -> None:
+        """Grow the buffers (in steps of `step` tokens) so that n more tokens fit."""
+        prev = self.offset
         if self.keys is None or prev + n > self.keys.shape[2]:
-            B, H, _, D = keys.shape
             grow = ((n + self.step - 1) // self.step) * self.step
-            new_k = mx.zeros((B, H, grow, D), keys.dtype)
-            new_v = mx.zeros((B, H, grow, values.shape[3]), values.dtype)
+            new_k = mx.zeros((*batch_heads, grow, k_dim), dtype)
+            new_v = mx.zeros((*batch_heads, grow, v_dim), dtype)
             if self.keys is None:
                 self.keys, self.values = new_k, new_v
             else:
                 self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
                 self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
-        self.offset += n
-        self.keys[..., prev : self.offset, :] = keys
-        self.values[..., prev : self.offset, :] = values
-        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def attend_one(self, q: mx.array, k: mx.array, v: mx.array, rotation: native.Rotation,
+                   scale: float) -> mx.array | None:
+        """One decoding step as three fused operations (engine/native.py): the key turned by
+        `rotation` and written at the next row, the value written, and the turned query attending
+        to every row held. q (B, 1, heads * D), k (B, 1, kv_heads * D), v (B, 1, kv_heads * Dv) as
+        the projections give them -> (B, 1, heads * Dv). Returns None (the caller then takes
+        update_and_fetch and attend) when the kernels are not built or nothing is held yet."""
+        if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
+            return None
+        B, H, _, D = self.keys.shape
+        self._make_room(1, (B, H), D, self.values.shape[3], self.keys.dtype)
+        row = self.offset
+        self.keys = native.kv_write(self.keys, k, row, rotation, position=row)
+        self.values = native.kv_write(self.values, v, row)
+        self.offset += 1
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, row, 0, self.offset, scale)
 
     def make_mask(self, n_queries: int):
         return "causal" if n_queries > 1 else None
@@ -151,8 +182,30 @@ class RotatingKVCache(KVCache):
             self.values = mx.concatenate([self.values[..., :held, :], values], axis=2)
         self.offset += n
         lo = needed_from - self.start
-        self._fetched_from = needed_from
         return self.keys[..., lo:, :], self.values[..., lo:, :]
+
+    def attend_one(self, q, k, v, rotation, scale):
+        """KVCache.attend_one over the last `max_size` positions: the buffer keeps its rows in
+        temporal order, compacted every `step` tokens and grown to at most max_size + step rows."""
+        if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
+            return None
+        needed_from = max(0, self.offset + 1 - self.max_size)  # the new query's first key
+        held = self.offset - self.start
+        drop = needed_from - self.start if needed_from - self.start >= self.step else 0
+        if drop or held + 1 > self.keys.shape[2]:
+            B, H, _, D = self.keys.shape
+            kept = held - drop
+            rows = min(self.max_size + self.step, kept + self.step)
+            pad = lambda a: mx.concatenate(  # noqa: E731
+                [a[..., drop:held, :], mx.zeros((B, H, rows - kept, a.shape[3]), a.dtype)], axis=2)
+            self.keys, self.values = pad(self.keys), pad(self.values)
+            self.start, held = self.start + drop, kept
+        self.keys = native.kv_write(self.keys, k, held, rotation, position=self.offset)
+        self.values = native.kv_write(self.values, v, held)
+        self.offset += 1
+        first = needed_from - self.start
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, self.offset - 1, first,
+                                              held + 1 - first, scale)
 
     def make_mask(self, n_queries: int):
         first_key = max(0, self.offset + n_queries - (self.max_size - 1) - n_queries)
@@ -226,6 +279,9 @@ class QuantizedKVCache(KVCache):
         self.offset += keys.shape[2]
         self._dtype = keys.dtype
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
+
+    def attend_one(self, q, k, v, rotation, scale):
+        return None  # quantized keys and values: the general path
 
     def dense(self) -> tuple[mx.array, mx.array]:
         """Keys and values dequantized, (B, kv_heads, offset, head_dim) each: what attention used."""
@@ -308,7 +364,84 @@ class QuantizedKVCache(KVCache):
         self.bits, self.group_size = int(meta["bits"]), int(meta["group_size"])
 
 
-CACHE_TYPES = {c.__name__: c for c in (KVCache, RotatingKVCache, QuantizedKVCache)}
+class RecurrentState:
+    """The state kind: a linear-attention layer's fixed-size memory (see the module docstring).
+
+    conv: (B, kernel - 1, channels) the last inputs of the layer's causal convolution, which the
+    next tokens' outputs still reach; recurrent: (B, value_heads, value_dim, key_dim) float32, the
+    delta rule's memory S. Both are None until the first update. Neither grows with the tokens
+    read: a layer holds the same bytes after 10 tokens as after 100,000.
+    """
+
+    def __init__(self):
+        self.conv: mx.array | None = None
+        self.recurrent: mx.array | None = None
+        self.offset = 0
+
+    def conv_window(self, x: mx.array, kernel_size: int) -> mx.array:
+        """x (B, L, C) -> (B, kernel_size - 1 + L, C): the held inputs (zeros before the first
+        token), then x. Keeps the last kernel_size - 1 rows for the next call."""
+        held = self.conv if self.conv is not None else mx.zeros((x.shape[0], kernel_size - 1, x.shape[2]), x.dtype)
+        window = mx.concatenate([held, x], axis=1)
+        self.conv = mx.contiguous(window[:, -(kernel_size - 1) :])
+        return window
+
+    def advance(self, recurrent: mx.array, n: int) -> None:
+        """Keep the memory after n more tokens (B, value_heads, value_dim, key_dim)."""
+        self.recurrent = recurrent
+        self.offset += n
+
+    def make_mask(self, n_queries: int):
+        return None  # a recurrence is causal by construction
+
+    def trim(self, n: int) -> int:
+        """A memory cannot be rewound: only n == 0 succeeds (returns how many were forgotten)."""
+        return 0
+
+    def is_trimmable(self) -> bool:
+        return False
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.conv, self.recurrent) if a is not None)
+
+    @property
+    def bytes_per_token(self) -> int:
+        return 0  # the memory does not grow
+
+    @property
+    def state(self) -> list[mx.array]:
+        return [] if self.recurrent is None else [self.conv, self.recurrent]
+
+    @state.setter
+    def state(self, arrays: list[mx.array]) -> None:
+        self.conv, self.recurrent = arrays if arrays else (None, None)
+
+    @property
+    def meta_state(self) -> dict[str, str]:
+        return {"offset": str(self.offset)}
+
+    @meta_state.setter
+    def meta_state(self, meta: dict[str, str]) -> None:
+        self.offset = int(meta["offset"])
+
+    def copy(self) -> RecurrentState:
+        """An independent state with the same contents (the arrays are never written in place,
+        but a copy must not alias them either: the prompt cache hands copies out)."""
+        clone = RecurrentState()
+        clone.state = [mx.array(a) for a in self.state]
+        clone.offset = self.offset
+        return clone
+
+    @classmethod
+    def from_state(cls, arrays: list[mx.array], meta: dict[str, str]) -> RecurrentState:
+        """What `state` and `meta_state` saved, restored (load_cache)."""
+        restored = cls()
+        restored.state, restored.meta_state = arrays, meta
+        return restored
+
+
+CACHE_TYPES = {c.__name__: c for c in (KVCache, RotatingKVCache, QuantizedKVCache, RecurrentState)}
 
 
 def make_cache(n_layers: int, kind: str = "plain", window: int | None = None, bits: int = 8):
@@ -333,7 +466,9 @@ class CachedToken:
     `update_and_fetch` (multi-head latent attention hands the latent and the RoPE key instead).
     `windowed` of the layers were trained with a sliding window of `window` tokens: they always
     keep a float32 rotating cache of at most that many tokens, whatever cache kind is chosen.
-    `formula` says it in words for the window, e.g. "2 × 30 layers × 3 KV heads × 64 dims"."""
+    `formula` says it in words for the window, e.g. "2 × 30 layers × 3 KV heads × 64 dims".
+    `state_bytes`: what the model's recurrent layers (`RecurrentState`, not counted in `layers`)
+    hold in float32 however many tokens were read; it is in `held_bytes`, never in `bytes`."""
 
     layers: int
     keys: tuple[int, int]
@@ -341,6 +476,7 @@ class CachedToken:
     formula: str
     windowed: int = 0
     window: int | None = None
+    state_bytes: int = 0
 
     @property
     def floats(self) -> int:
@@ -356,9 +492,11 @@ class CachedToken:
 
     def held_bytes(self, tokens: int, kind: str = "plain", bits: int = 8) -> int:
         """The most bytes a cache of `tokens` tokens holds: windowed layers stop growing at their
-        window plus the compaction step (`RotatingKVCache` drops old keys `KVCache.step` at a time)."""
+        window plus the compaction step (`RotatingKVCache` drops old keys `KVCache.step` at a time);
+        recurrent layers hold `state_bytes` from the first token on."""
         kept = min(tokens, self.window + KVCache.step) if self.window else tokens
-        return self.floats * 4 * self.windowed * kept + self._layer_bytes(kind, bits) * (self.layers - self.windowed) * tokens
+        grown = self.floats * 4 * self.windowed * kept + self._layer_bytes(kind, bits) * (self.layers - self.windowed) * tokens
+        return grown + (self.state_bytes if tokens else 0)
 
     def _layer_bytes(self, kind: str, bits: int) -> int:
         """One token in one layer that is not windowed (0: every layer is)."""
@@ -381,7 +519,10 @@ def cache_nbytes(cache: list[KVCache]) -> int:
 
 
 def trim_cache(cache: list[KVCache], n: int) -> int:
-    """Forget the last n tokens in every layer; returns how many were forgotten."""
+    """Forget the last n tokens in every layer, or in none when a layer cannot (a recurrent state,
+    a window that has rotated): the layers never disagree. Returns how many were forgotten."""
+    if n and not all(c.is_trimmable() for c in cache):
+        return 0
     return min((c.trim(n) for c in cache), default=0)
 
 
@@ -405,17 +546,21 @@ def load_cache(path: str) -> tuple[list[KVCache], dict[str, str]]:
     caches: list[KVCache] = []
     for i in range(int(meta["glassbox.layers"])):
         cls = CACHE_TYPES[meta[f"glassbox.{i}.class"]]
-        c = cls.__new__(cls)
-        KVCache.__init__(c)
         prefix = f"glassbox.{i}."
         own = {k[len(prefix) :]: v for k, v in meta.items() if k.startswith(prefix) and k != prefix + "class"}
         n = sum(1 for k in arrays if k.split(".")[0] == str(i))
+        layer_arrays = [arrays[f"{i}.{j}"] for j in range(n)]
+        if cls is RecurrentState:
+            caches.append(cls.from_state(layer_arrays, own))
+            continue
+        c = cls.__new__(cls)
+        KVCache.__init__(c)
         if cls is QuantizedKVCache:
             c._k = c._v = None
         if cls is RotatingKVCache:
             c.start = 0
         c.meta_state = own
-        c.state = [arrays[f"{i}.{j}"] for j in range(n)]
+        c.state = layer_arrays
         if cls is RotatingKVCache:
             c.meta_state = own  # offset/start are restored after the arrays
         caches.append(c)

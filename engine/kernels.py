@@ -86,6 +86,38 @@ def silu(x: mx.array) -> mx.array:
     return _compiled()[1](x) if _use_cpu_kernels(x.size) else nn.silu(x)
 
 
+def project(x: mx.array, *linears: nn.Module) -> list[mx.array]:
+    """[linear(x) for each linear]: the projections of one input (a layer's Q, K and V). Quantized
+    linears on Glassbox's kernels (`native_parts`, engine/native_modules.py) with one layout and
+    no bias go through one fused operation when x has few rows (a decoding step)."""
+    parts = _native_parts(x, linears)
+    if parts is None:
+        return [linear(x) for linear in linears]
+    group, bits = parts[0][3:]
+    return native.quantized_matmuls(x, [a for p in parts for a in p[:3]], group, bits)
+
+
+def swiglu(x: mx.array, gate: nn.Module, up: nn.Module) -> mx.array:
+    """silu(gate(x)) * up(x), the hidden layer of a SwiGLU feed-forward: one fused operation for
+    two bias-free quantized linears of one layout on Glassbox's kernels at decode sizes."""
+    parts = _native_parts(x, (gate, up))
+    if parts is None:
+        return silu(gate(x)) * up(x)
+    group, bits = parts[0][3:]
+    return native.quantized_swiglu(x, list(parts[0][:3]), list(parts[1][:3]), group, bits)
+
+
+def _native_parts(x: mx.array, linears) -> list[tuple] | None:
+    """Each linear's (weight, scales, biases, group, bits) when all can share one kernel call on
+    x, else None."""
+    if x.ndim == 0 or x.size // x.shape[-1] > native.MAX_KERNEL_ROWS:
+        return None
+    parts = [getattr(linear, "native_parts", None) for linear in linears]
+    if any(p is None for p in parts) or len({p[3:] for p in parts}) != 1:
+        return None
+    return parts
+
+
 def softmax(x: mx.array, axis: int = -1) -> mx.array:
     if not _use_cpu_kernels(x.size):
         return mx.softmax(x, axis=axis, precise=True)

@@ -23,9 +23,21 @@ class NativeQuantizedLinear(nn.QuantizedLinear):
         y = native.quantized_matmul(x, self["weight"], self["scales"], self["biases"], self.group_size, self.bits)
         return y + self["bias"] if "bias" in self else y
 
+    @property
+    def native_parts(self) -> tuple[mx.array, mx.array, mx.array, int, int] | None:
+        """(weight, scales, biases, group size, bits) for the fused kernels of engine/kernels.py
+        (`project`, `swiglu`); None with a bias, which they do not add."""
+        if "bias" in self:
+            return None
+        return self["weight"], self["scales"], self["biases"], self.group_size, self.bits
+
 
 class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
-    """nn.QuantizedEmbedding whose `as_linear` (a tied LM head) uses the quantized matmul."""
+    """nn.QuantizedEmbedding as one kernel call per lookup (MLX's is ~35 small operations), whose
+    `as_linear` (a tied LM head) uses the quantized matmul."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return native.quantized_take(self["weight"], self["scales"], self["biases"], x, self.group_size, self.bits)
 
     def as_linear(self, x: mx.array) -> mx.array:
         return native.quantized_matmul(x, self["weight"], self["scales"], self["biases"], self.group_size, self.bits)
@@ -37,15 +49,26 @@ class NativeRMSNorm(nn.RMSNorm):
 
 
 class NativeRoPE(nn.RoPE):
-    """nn.RoPE in one pass; the inverse frequencies are MLX's own formula, computed once."""
+    """nn.RoPE in one pass; the inverse frequencies are MLX's own formula, computed once.
+
+    `rotation` is what the fused decode-attention kernels take instead of calling the module
+    (engine/models/base.py:rotary_attention)."""
 
     def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
-        return native.rope(x, _inverse_frequencies(self), self.dims, self.traditional, self.scale, offset)
+        return native.rope(x, *self.rotation, offset)
+
+    @property
+    def rotation(self) -> native.Rotation:
+        return _inverse_frequencies(self), self.dims, self.traditional, self.scale
 
 
 class NativeLlama3RoPE(Llama3RoPE):
     def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
-        return native.rope(x, _inverse_frequencies(self), self.dims, self.traditional, 1.0, offset)
+        return native.rope(x, *self.rotation, offset)
+
+    @property
+    def rotation(self) -> native.Rotation:
+        return _inverse_frequencies(self), self.dims, self.traditional, 1.0
 
 
 def _inverse_frequencies(rope: nn.Module) -> mx.array:

@@ -1,7 +1,7 @@
 """Where the user writes: a message box (Enter sends, Shift+Enter adds a line), Attach, and
-Send/Stop. Text files dropped on it or chosen with Attach go into the message as delimited blocks
-(`app.attachments`); what could not be attached, and how many tokens an attachment is, shows under
-the box."""
+Send/Stop. Text files dropped on it or chosen with Attach become parts of the message of their own,
+shown as chips above the box (name, size, tokens, × to remove; `app.attachments`), never text in
+the box; what could not be attached, and whether an attachment fits, shows under the box."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.attachments import Attachment, AttachmentError, read_attachment
+from ui.attachment_chips import AttachmentChips
 
 MAX_VISIBLE_LINES = 8
 COMPACT_BELOW_PX = 440  # narrower than this, Attach… is a "+" (its tooltip says what it does)
@@ -120,7 +121,8 @@ class Composer(QFrame):
 
     send_requested = Signal(str)
     stop_requested = Signal()
-    attached = Signal(object)  # an Attachment whose block was put into the message
+    attached = Signal(object)  # an Attachment added to the message
+    attachments_changed = Signal()  # a file was attached or removed (or all were taken by a send)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -134,7 +136,7 @@ class Composer(QFrame):
         self.attach_button = QPushButton("Attach…")
         self.attach_button.setObjectName("attachButton")
         self.attach_button.setAccessibleName("Attach text files")
-        self.attach_button.setToolTip("Attach text files: their contents go into the message (or drop files on the box)")
+        self.attach_button.setToolTip("Attach text files: the model reads them with your message (or drop files on the box)")
         self.attach_button.clicked.connect(self.ask_files)
         self.info = QLabel()  # what attaching did or could not do; plain text (file names are data)
         self.info.setObjectName("fieldHint")
@@ -149,8 +151,10 @@ class Composer(QFrame):
         self.token_count.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.token_count.hide()
         self._busy = False
-        self._inserting = False  # an attachment is going into the box (not an edit by the user)
+        self._stopping = False  # Stop was asked for and the reply has not ended yet
         self._last_dir: Path | None = None
+        self.chips = AttachmentChips(removable=True)  # the files attached to the message being written
+        self.chips.removed.connect(self.remove_attachment)
         row = QHBoxLayout()
         row.setSpacing(10)
         row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
@@ -159,6 +163,7 @@ class Composer(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 10, 16, 14)
         layout.setSpacing(4)
+        layout.addWidget(self.chips)
         layout.addLayout(row)
         hints = QHBoxLayout()
         hints.addWidget(self.info, 1)
@@ -187,8 +192,40 @@ class Composer(QFrame):
         if paths:
             self.attach_files(paths)
 
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The files attached to the message being written, in the order they were attached."""
+        return self.chips.attachments()
+
+    def set_attachments(self, attachments) -> None:
+        """Attach exactly these files (a message given back, a draft restored)."""
+        self.chips.set_attachments(list(attachments))
+        self._attachments_changed()
+
+    def update_attachment(self, old: Attachment, new: Attachment) -> bool:
+        """Show `new` in place of the attached `old` (its token count came); False if `old` is no
+        longer attached."""
+        for chip in self.chips.chips:
+            if chip.attachment is old:
+                chip.set_attachment(new)
+                return True
+        return False
+
+    def remove_attachment(self, attachment: Attachment) -> None:
+        """Take an attached file out of the message (its ×)."""
+        kept = [a for a in self.attachments if a is not attachment]
+        self.chips.set_attachments(kept)
+        if not kept:
+            self.show_info("")
+        self._attachments_changed()
+        self.box.setFocus()
+
+    def _attachments_changed(self) -> None:
+        self._update_button()
+        self.attachments_changed.emit()
+
     def attach_files(self, paths: list[str]) -> list[Attachment]:
-        """Put each file's text into the message at the end; say what could not be attached."""
+        """Attach each file to the message (a chip above the box); say what could not be attached."""
         attached, problems = [], []
         for path in paths:
             try:
@@ -197,16 +234,11 @@ class Composer(QFrame):
                 problems.append(str(e))
                 continue
             self._last_dir = Path(path).parent
-            text = self.box.toPlainText()
-            separator = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
-            cursor = self.box.textCursor()
-            cursor.movePosition(cursor.MoveOperation.End)
-            self._inserting = True
-            cursor.insertText(separator + attachment.block + "\n")
-            self._inserting = False
-            self.box.setTextCursor(cursor)
+            self.chips.set_attachments([*self.attachments, attachment])
             attached.append(attachment)
             self.attached.emit(attachment)
+        if attached:
+            self._attachments_changed()
         if problems:
             self.show_info(" ".join(problems), problem=True)
         elif attached:
@@ -230,17 +262,28 @@ class Composer(QFrame):
     def _drop_stale_problem(self) -> None:
         """A problem (a file that could not be attached) no longer applies once the message is
         edited, sent or replaced: the line goes; other lines stay until the next send."""
-        if self.info.property("problem") and not self._inserting:
+        if self.info.property("problem"):
             self.show_info("")
 
-    def show_token_count(self, count: int | None) -> None:
-        """The message's token count under the box (hidden for None: empty box, or no model)."""
-        self.token_count.setText("" if count is None else f"{count:,} token{'s' if count != 1 else ''}")
+    def show_token_count(self, count: int | None, room: int | None = None) -> None:
+        """The message's token count under the box (hidden for None: empty box, or no model); red,
+        with about how many fit, when it is more than `room` tokens (it cannot be sent whole)."""
+        words = "" if count is None else f"{count:,} token{'s' if count != 1 else ''}"
+        too_long = count is not None and room is not None and count > room
+        if too_long:
+            words += f" — too long: about {max(room, 0):,} fit"
+        self.token_count.setText(words)
+        self.token_count.setToolTip("The message and the conversation must fit the model's context window, with room "
+                                    "kept for the reply: shorten it or start a new conversation." if too_long else "")
+        self.token_count.setProperty("problem", too_long)
+        self.token_count.style().unpolish(self.token_count)
+        self.token_count.style().polish(self.token_count)
         self.token_count.setVisible(count is not None)
 
     def set_busy(self, busy: bool) -> None:
         """While busy the button stops the reply and Enter does not send."""
         self._busy = busy
+        self._stopping = False
         self.button.setText("Stop" if busy else "Send")
         self.button.setToolTip("Stop the reply (Esc)" if busy else "Send (Enter)")
         self.button.setProperty("busy", busy)
@@ -248,8 +291,18 @@ class Composer(QFrame):
         self.button.style().polish(self.button)
         self._update_button()
 
+    def set_stopping(self) -> None:
+        """Stop was asked for: the button says so and waits (until `set_busy(False)`)."""
+        if self._busy:
+            self.button.setText("Stopping…")
+            self.button.setToolTip("The model finishes the step it is on (a part of the prompt, or one token)")
+            self.button.setEnabled(False)
+            self._stopping = True
+
     def _update_button(self) -> None:
-        self.button.setEnabled(self._busy or bool(self.box.toPlainText().strip()))
+        if self._busy and self._stopping:
+            return  # waits for the reply to end
+        self.button.setEnabled(self._busy or bool(self.box.toPlainText().strip()) or bool(self.attachments))
 
     def _on_button(self) -> None:
         if self._busy:
@@ -259,6 +312,6 @@ class Composer(QFrame):
 
     def _submit(self) -> None:
         text = self.box.toPlainText()
-        if self._busy or not text.strip():
+        if self._busy or not (text.strip() or self.attachments):
             return
         self.send_requested.emit(text)

@@ -47,6 +47,7 @@ class ConversationSettingsDialog(QDialog):
 
         self.own_stops = QCheckBox("Use its own stop strings (otherwise those in Preferences)")
         self.stops = QPlainTextEdit()
+        self.stops.setTabChangesFocus(True)  # Tab moves on (a tab in a stop string is written \t)
         self.stops.setAccessibleName("This conversation's stop strings")
         self.stops.setFixedHeight(4 * self.stops.fontMetrics().lineSpacing() + 12)
         self.stops.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)

@@ -8,9 +8,11 @@ import signal
 import sys
 
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from app import paths
 from app.backend import Backend, EngineBackend
+from app.instance_lock import AlreadyRunning, InstanceLock
 from app.main import build_core, parse_args
 from ui.application import create_application, create_window
 
@@ -49,12 +51,23 @@ def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
         from ui import self_test
 
         return self_test.run()
-    qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
-    close_on_signals(window)
+    lock = InstanceLock([paths.data_dir(args.data_dir), paths.config_dir(args.config_dir)])
     try:
-        return qt_app.exec()
+        lock.acquire()
+    except AlreadyRunning as e:  # said on the terminal and in a dialog (a launch from the desktop has no terminal)
+        print(f"glassbox: {e}", file=sys.stderr)
+        create_application()
+        QMessageBox.warning(None, "Glassbox is already running", str(e))
+        return 1
+    try:
+        qt_app, core, window = launch(args, backend or EngineBackend(paths.data_dir(args.data_dir)))
+        close_on_signals(window)
+        try:
+            return qt_app.exec()
+        finally:
+            core.shutdown()
     finally:
-        core.shutdown()
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -133,12 +133,11 @@ class MainWindow(QMainWindow):
         self._apply_look(settings)
 
         self.composer.send_requested.connect(self._send)
-        self.composer.stop_requested.connect(controller.stop)
+        self.composer.stop_requested.connect(self.stop_reply)
         self.composer.attached.connect(self._count_attachment)
         controller.token_count.connect(self._on_token_count)
-        self.live_count = LiveTokenCount(self.composer, controller)
+        self.live_count = LiveTokenCount(self.composer, controller, room=lambda: self.message_room()[0])
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
-        self._attached: list = []  # Attachments put into the box since the last send
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
         self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
@@ -163,6 +162,10 @@ class MainWindow(QMainWindow):
         controller.conversation_opened.connect(lambda _id: self._update_actions())
         controller.conversation_opened.connect(lambda _id: self._restore_draft())
         self.composer.box.textChanged.connect(self._keep_draft)
+        self.composer.attachments_changed.connect(self._keep_draft)
+        self._too_long_notice: str | None = None  # the banner about the message in the box, while shown
+        self.composer.box.textChanged.connect(self._drop_too_long_notice)
+        self.composer.attachments_changed.connect(self._drop_too_long_notice)
         self._restoring_draft = False
         self._restore_draft()  # the conversation reopened at start, with what was left unsent in it
         controller.conversation_opened.connect(lambda _id: self._update_title())
@@ -275,7 +278,7 @@ class MainWindow(QMainWindow):
         self._action(model_menu, "Open Model F&older…", self.open_model_folder, "Ctrl+Shift+O")
         self._action(model_menu, "&Manage Models…", lambda: open_model_manager(self, self.controller))
         model_menu.addSeparator()
-        self.stop_action = self._action(model_menu, "&Stop Reply", self.controller.stop, "Esc")
+        self.stop_action = self._action(model_menu, "&Stop Reply", self.stop_reply, "Esc")
         self.stop_action.setEnabled(False)
 
         help_menu = bar.addMenu("&Help")
@@ -307,9 +310,10 @@ class MainWindow(QMainWindow):
         """Send, except "forget …", which asks before deleting memories and never reaches the model."""
         if self.controller.busy:
             return
+        attached = tuple(self.composer.attachments)
         if self.controller.completion_mode:  # continued as written: never read as a memory intent
-            if self.controller.send(text):
-                self.composer.box.clear()
+            if self.controller.send(text, attached):
+                self._sent()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
@@ -318,13 +322,21 @@ class MainWindow(QMainWindow):
             self.show_message(outcome)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
-            attached = [a for a in self._attached if a.block in text]  # the blocks still there, as put in
             if not self.controller.send(text, attached):
                 return
-            self._attached = []
-            self.composer.box.clear()
+            self._sent()
             if self.notice.text() != self.controller.store_notice():  # that one stays until dismissed
                 self.notice.hide()
+
+    def _sent(self) -> None:
+        """The message left: the box and its attachments are empty for the next one."""
+        self._counting.clear()
+        self._restoring_draft = True  # the controller already ended the draft
+        try:
+            self.composer.set_attachments(())
+            self.composer.box.clear()
+        finally:
+            self._restoring_draft = False
 
     def _on_memory_saved(self, text: str) -> None:
         """Say what was remembered where the user looks (under the box, until the next send or
@@ -332,6 +344,16 @@ class MainWindow(QMainWindow):
         said = f"Remembered: {one_line(text)}"
         self.composer.show_info(f"{said} (Edit → Memories… lists and forgets it)", for_ms=REMEMBERED_MS)
         self.show_message(said)
+
+    def stop_reply(self) -> None:
+        """Stop (the button, Esc): said at once, since the model first finishes the part of the
+        prompt it is reading, which can take seconds (the button reads "Stopping…" until it has)."""
+        if not self.controller.busy:
+            return
+        self.controller.stop()
+        self.composer.set_stopping()
+        self.stop_action.setEnabled(False)
+        self.show_message("Stopping: the model finishes the step it is on, then the reply ends")
 
     def show_message(self, text: str) -> None:
         """A transient message in the status bar (plain text: nothing in it is read as markup)."""
@@ -341,22 +363,18 @@ class MainWindow(QMainWindow):
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
 
     def _count_attachment(self, attachment) -> None:
-        self._attached.append(attachment)
         self._counting[self.controller.count_tokens(attachment.block)] = attachment
 
     def _on_token_count(self, ticket: int, count: int) -> None:
-        """Say how many tokens an attachment is, and plainly when it cannot fit."""
+        """Say how many tokens an attachment is (on its chip), and plainly when it cannot fit."""
         attachment = self._counting.pop(ticket, None)
-        if attachment is None or attachment.block not in self.composer.box.toPlainText():
+        if attachment is None or not any(a is attachment for a in self.composer.attachments):
             return  # sent (or taken out) before it was counted: nothing to say about it now
         if count < 0:
             self.composer.show_info(f"Attached {attachment.name} (load a model to count its tokens).")
             return
-        app = self.controller.settings.app
-        window = (self.controller.model_info or {}).get("context_length") or 0
-        window = min(app.context_length or window, window)
-        reply_room = min(app.max_new_tokens, window // 2)
-        room = window - reply_room - (self.conversation_tokens() or 0)
+        self.composer.update_attachment(attachment, replace(attachment, tokens=count))
+        room, window, reply_room = self.message_room()
         noun = "token" if count == 1 else "tokens"
         if window and count > room:
             self.composer.show_info(
@@ -366,12 +384,34 @@ class MainWindow(QMainWindow):
         else:
             self.composer.show_info(f"Attached {attachment.name} · {count:,} {noun}")
 
-    def _on_message_too_long(self, text: str, explanation: str) -> None:
-        """The message never fit: it is back in the composer, untouched, with the reason above it."""
-        if not self.composer.box.toPlainText().strip():
+    def message_room(self) -> tuple[int, int, int]:
+        """(about how many tokens a new message can be, the context window, the tokens kept for the
+        reply) for the open conversation and the loaded model; the window is 0 when no model is loaded."""
+        app = self.controller.settings.app
+        window = (self.controller.model_info or {}).get("context_length") or 0
+        window = min(app.context_length or window, window)
+        reply_room = min(app.max_new_tokens, window // 2)
+        return window - reply_room - (self.conversation_tokens() or 0), window, reply_room
+
+    def _on_message_too_long(self, text: str, explanation: str, attachments: tuple = ()) -> None:
+        """The message never fit: it is back in the composer, untouched (its files attached again),
+        with the reason above it (until the message is cleared or another conversation opens)."""
+        if not self.composer.box.toPlainText().strip() and not self.composer.attachments:
             self.composer.box.setPlainText(text)
-        self.notice.show_warning(explanation, About.MESSAGE)  # nothing failed: the message waits to be shortened
+            self.composer.set_attachments(attachments)
+        self.notice.show_warning(explanation)  # nothing failed: the message waits to be shortened
+        self._too_long_notice = explanation
         self.composer.box.setFocus()
+
+    def _drop_too_long_notice(self, conversation_changed: bool = False) -> None:
+        """The banner saying the message in the box cannot fit goes once that message is gone (the
+        box cleared, another conversation opened): it is about the composer, not the conversation."""
+        if self._too_long_notice is None:
+            return
+        if conversation_changed or not (self.composer.box.toPlainText().strip() or self.composer.attachments):
+            if self.notice.text() == self._too_long_notice:
+                self.notice.hide()
+            self._too_long_notice = None
 
     def _failed(self, action: str, text: str) -> None:
         """Show why `action` ("import", "export", "model") failed; the banner stays until dismissed
@@ -655,23 +695,34 @@ class MainWindow(QMainWindow):
             self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
 
     def _keep_draft(self) -> None:
-        """What is in the box is the open conversation's draft (kept per conversation, on disk)."""
+        """What is in the box, and attached, is the open conversation's draft (kept per
+        conversation, on disk)."""
         if not self._restoring_draft:
-            self.controller.keep_draft(self.composer.box.toPlainText())
+            self.controller.keep_draft(self.composer.box.toPlainText(), self.composer.attachments)
 
     def _restore_draft(self) -> None:
-        """Show the open conversation's own unsent text (another conversation's stays with it)."""
+        """Show the open conversation's own unsent text and files (another conversation's stay
+        with it)."""
         self._restoring_draft = True
         try:
+            self._counting.clear()
             self.composer.box.setPlainText(self.controller.draft())
+            self.composer.set_attachments(self.controller.draft_attachments())
             self.composer.box.moveCursor(QTextCursor.MoveOperation.End)
         finally:
             self._restoring_draft = False
+        for attachment in self.composer.attachments:
+            if attachment.tokens is None:
+                self._count_attachment(attachment)
 
     def _on_conversation_reset(self) -> None:
-        """Another conversation (or a new one) is on screen: no view keeps the old one's step."""
+        """Another conversation (or a new one) is on screen: no view keeps the old one's step (nor a
+        banner about a message that was in the box), and
+        the panel follows nothing until a reply is written (the replies of a conversation opened are
+        drawn too, and none of them is live)."""
         self._panel_step = None
-        self._live = True
+        self._live = False
+        self._drop_too_long_notice(conversation_changed=True)
         self.panel.clear()
         self.inspector.inspector.clear()
         self.composer.show_info("")  # what it said was about the conversation left

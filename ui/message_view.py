@@ -26,6 +26,7 @@ from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
 from app.thinking import thinking_part
 from app.wording import counted
+from ui.attachment_chips import AttachmentChips
 from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
@@ -113,7 +114,8 @@ class MessageView(QFrame):
             "Regenerate", "Write this reply again (this one is kept)", self.regenerate_requested.emit
         )
         self.continue_button = self._button(
-            "Continue", "Let the model go on writing this reply where it stopped", self.continue_requested.emit
+            "Continue", "Let the model go on writing this reply where it stopped (at most Max new tokens more, "
+            "as set in Preferences)", self.continue_requested.emit
         )
         self.continue_button.hide()
         self._last = False
@@ -164,6 +166,9 @@ class MessageView(QFrame):
         self.text.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.text.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.text)
+        self.attachments = AttachmentChips(removable=False)  # files attached to a user message: a part of their own
+        self.attachments.set_attachments(message.attachments)
+        layout.addWidget(self.attachments)
         footer = QHBoxLayout()
         footer.addWidget(self.memories_chip)
         footer.addStretch(1)
@@ -248,15 +253,17 @@ class MessageView(QFrame):
         if part:
             thought, rest = m.tokens[: part.tokens], m.tokens[part.tokens :]
             self.thinking.set_content("".join(t.text for t in thought), thought, self._tint, self._tint_code)
-            self.text.set_content("".join(t.text for t in rest), rest, self._tint, self._tint_code)
+            self.text.set_content("".join(t.text for t in rest), rest, self._tint, self._tint_code,
+                                  ended=not m.streaming)
             self._show_thinking(part.closed)
         else:
-            self.text.set_content(m.text, m.tokens, self._tint, self._tint_code)
+            self.text.set_content(m.text, m.tokens, self._tint, self._tint_code, ended=not m.streaming)
             self.thinking_button.hide()
             self.thinking.hide()
         answer = m.text if not part else "".join(t.text for t in m.tokens[part.tokens :])
-        self.text.setVisible((bool(answer) or m.role == "user") and self.editor is None)
-        self.copy_button.setEnabled(bool(m.text))
+        shown = bool(answer) or bool(self.text.unfinished)  # a reply ended inside its first character shows that
+        self.text.setVisible((shown or (m.role == "user" and (bool(m.text) or not m.attachments))) and self.editor is None)
+        self.copy_button.setEnabled(bool(m.content))
         self.meta_label.setText(self._meta())
         if m.error:
             self.error_label.setText(m.error)
@@ -362,7 +369,7 @@ class MessageView(QFrame):
         if self.editor is not None:
             self.editor.deleteLater()
             self.editor = None
-        self.text.show()
+        self.text.setVisible(bool(self.message.text) or not self.message.attachments)
         self.edit_button.show()
         self._arrange()
 
@@ -382,8 +389,10 @@ class MessageView(QFrame):
         self.thinking.set_tint(tint, tint_code)
 
     def copy_text(self) -> None:
-        QGuiApplication.clipboard().setText(self.message.text)
-        self.copied.emit(self.message.text)
+        """The message to the clipboard: a reply's text, or what the user sent (the typed text and
+        each attached file as the model read it, named)."""
+        QGuiApplication.clipboard().setText(self.message.content)
+        self.copied.emit(self.message.content)
 
     def _meta(self) -> str:
         m = self.message

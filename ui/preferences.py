@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields, replace
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtCore import QRect, QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -86,6 +88,8 @@ def kv_cost_text(kind: str, info: dict | None) -> str:
         return "Load a model to see what each cached token costs."
     plain, cost = costs.get("plain", 0), costs[kind]
     text = f"{cost:,} bytes per token"
+    if state := info.get("kv_state_bytes"):  # a hybrid model's linear-attention layers
+        text = f"{state:,} bytes of recurrent state, whatever the length, and {text}"
     if kind == "plain":
         formula = info.get("kv_formula")  # the architecture's own layout, e.g. MLA's latent
         return f"{text} = {formula} × 4 bytes" if formula else text
@@ -111,8 +115,33 @@ def reread_text(changes: list[str], conversation_tokens: int | None) -> str:
     return f"Changing {what}: the next reply will re-read the conversation{size} instead of reusing the cache."
 
 
+def scrolled(page: QWidget) -> QScrollArea:
+    """A tab's page in a frameless scroll area: the page always gets the height its wrapped hints
+    and problems need at the width it has (a form squeezed into a fixed dialog drew a wrapped hint
+    over the box above it), and a dialog taller than the screen (a large text size) scrolls."""
+    holder = QWidget()  # the page at its preferred height on top, any room left below it (never between rows)
+    column = QVBoxLayout(holder)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.addWidget(page)
+    column.addStretch(1)
+    area = QScrollArea()
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(holder)
+    area.setObjectName("preferencesPage")
+    return area
+
+
 class FieldMessage(QLabel):
-    """A field's hint, replaced by its problem while it has one (same place, same size: no jump)."""
+    """A field's hint, replaced by its problem while it has one, in the same place.
+
+    Its height is the lines its text wraps to at the width it has, measured as the label draws them,
+    and given to the layouts as its size hint (never through Qt's height-for-width, which QFormLayout
+    follows only in part and which QLabel guesses: a 380 px hint read as two lines at 479 px, and a
+    two-line problem was cut or drawn over the row below). When the lines change, the form moves
+    the rows below by exactly that much.
+    """
 
     def __init__(self, hint: str, parent=None):
         super().__init__(hint, parent)
@@ -120,21 +149,40 @@ class FieldMessage(QLabel):
         self.setObjectName("fieldHint")
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
+        policy = self.sizePolicy()
+        policy.setHeightForWidth(False)
+        self.setSizePolicy(policy)
+        self._height = 0
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return False
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
         super().setText(text)
-        self._hold_lines()
+        self._measure()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self._hold_lines()
+        self._measure()
 
-    def _hold_lines(self) -> None:
-        """Ask for the height of every line the text wraps to at this width: the form's layout
-        does not follow a wrapped label's height inside a field, so a problem longer than the hint
-        it replaced (two lines) was drawn over the row below it; as a minimum, the dialog makes room."""
-        if self.width() > 0 and (lines := self.heightForWidth(self.width())) > 0 and lines != self.minimumHeight():
-            self.setMinimumHeight(lines)
+    def lines_height(self, width: int) -> int:
+        """The height the text takes at `width` pixels, as the label draws it."""
+        margins = self.contentsMargins()
+        room = QRect(0, 0, max(1, width - margins.left() - margins.right()), 1 << 20)
+        text = self.fontMetrics().boundingRect(room, int(Qt.TextFlag.TextWordWrap), self.text() or " ").height()
+        return text + margins.top() + margins.bottom()
+
+    def _measure(self) -> None:
+        height = self.lines_height(self.width() if self.width() > 0 else self.sizeHint().width())
+        if height != self._height:
+            self._height = height
+            self.updateGeometry()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(super().sizeHint().width(), self._height or self.lines_height(400))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(super().minimumSizeHint().width(), self._height or self.lines_height(400))
 
     def show_problem(self, message: str | None) -> None:
         self.setText(message[:1].upper() + message[1:] if message else self.hint)
@@ -329,6 +377,7 @@ class PreferencesDialog(QDialog):
         self._registry = registry
         self._presets: list[tuple[str, str]] = list(settings.app.system_prompt_presets)
         self._restored = ""  # which tab was just reset to its defaults
+        self._fitted = False  # sized to its tallest tab once, when first shown
         self.fields: dict[str, NumberField] = {}
         self._loaders: dict[str, Callable[[Settings], None]] = {}  # setting name -> fills its widget
         self.tabs = tabs = QTabWidget()
@@ -337,7 +386,7 @@ class PreferencesDialog(QDialog):
                              ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab),
                              ("Server", self._server_tab)):
             known = set(self._loaders)
-            tabs.addTab(build(), title)
+            tabs.addTab(scrolled(build()), title)
             self._tab_settings.append((title, [name for name in self._loaders if name not in known]))
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -367,6 +416,28 @@ class PreferencesDialog(QDialog):
         tabs.currentChanged.connect(self._on_tab_changed)
         self._on_tab_changed(tabs.currentIndex())
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            self._fit_pages()
+
+    def _fit_pages(self) -> None:
+        """Open tall enough for the tallest tab at this width (its wrapped hints included, every row
+        at its preferred height), but no taller than the screen: then that tab scrolls."""
+        area = self.tabs.currentWidget()
+        width = area.viewport().width()
+        needed = 0
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index).widget()
+            page.layout().activate()
+            wrapped = page.heightForWidth(width) if page.hasHeightForWidth() else 0
+            needed = max(needed, wrapped, page.sizeHint().height())  # every row its preferred height
+        needed += 2 * self.fontMetrics().lineSpacing()  # room for a problem a line longer than its hint
+        chrome = self.height() - area.viewport().height()
+        screen = self.screen().availableGeometry().height() if self.screen() else needed + chrome
+        self.resize(self.width(), min(needed + chrome, screen - 40))
+
     # -- tabs ------------------------------------------------------------------------------
 
     def _form(self) -> tuple[QWidget, QFormLayout]:
@@ -391,6 +462,7 @@ class PreferencesDialog(QDialog):
         self.stop_edit.setPlaceholderText("None: a reply ends when the model ends it or at the token limit")
         self.stop_edit.setFixedHeight(4 * self.stop_edit.fontMetrics().lineSpacing() + 12)
         self.stop_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.stop_edit.setTabChangesFocus(True)  # Tab moves on, as in every field here (a tab is written \t)
         self.stop_message = FieldMessage(STOP_HINT)
         field = QWidget()  # a widget, not a nested layout: QFormLayout gives a layout row too little
         box = QVBoxLayout(field)  # height once its hint wraps, and the hint was drawn over the box

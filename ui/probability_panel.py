@@ -282,6 +282,7 @@ class ProbabilityPanel(QFrame):
 
         self.title = plain_label("Next token", "panelTitle")
         self.subtitle = plain_label("", "panelSubtitle")
+        self.subtitle.setWordWrap(True)  # "Reply stopped at the token limit · its last token (69)" in a narrow panel
         self.piece_label = plain_label("", "pieceLabel")
         self.piece_label.setFont(fixed_font())
         self.piece_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

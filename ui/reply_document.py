@@ -16,6 +16,8 @@ indices) and the code blocks.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -29,7 +31,7 @@ from PySide6.QtGui import (
     QTextTableFormat,
 )
 
-from app.markdown_text import markdown_as_written
+from app.markdown_text import markdown_as_written, verbatim_ranges
 from ui.code_blocks import CodeBlock, style_code
 from ui.markdown_align import align, soft_breaks
 from ui.text_format import utf16_offsets
@@ -39,6 +41,9 @@ from ui.text_format import utf16_offsets
 MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
 IMAGE_CHARACTER = "\ufffc"
 LINE_BREAK = "\u2028"
+# A line that is only a list marker: an empty list item, which Qt's importer drops (CommonMark shows its marker)
+EMPTY_ITEM = re.compile(r"^([ \t]*)(\d{1,9})?([.)]|[-*+])[ \t]*$")
+LIST_LINE = re.compile(r"[ \t]*(\d{1,9}[.)]|[-*+])([ \t]|$)")  # a list item's first line
 
 
 def render_markdown(
@@ -47,7 +52,7 @@ def render_markdown(
     """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks).
 
     The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given."""
-    doc.setMarkdown(markdown_as_written(source), MARKDOWN)
+    doc.setMarkdown(keep_empty_list_items(markdown_as_written(source)), MARKDOWN)
     images_as_text(doc)
     tidy_tables(doc)
     rendered = doc.toRawText()
@@ -57,6 +62,26 @@ def render_markdown(
     style_tables(doc, text_color)
     fit_table_columns(doc, doc.textWidth())
     return rendered, mapping, blocks
+
+
+def keep_empty_list_items(markdown: str) -> str:
+    """An empty list item ("2. " at the end of a reply cut by a stop string, "- " while a list
+    streams) written so its marker shows: Qt's importer drops the whole item, so the characters the
+    model wrote vanished, and their tokens with them. The marker is escaped (`2\\.`): it shows as
+    the text it is. Code is left as written; a lone "-" under a paragraph line (a heading's
+    underline) is not a list item and is left too."""
+    code = verbatim_ranges(markdown)
+    lines = markdown.split("\n")
+    offset = 0
+    for number, line in enumerate(lines):
+        match = EMPTY_ITEM.match(line)
+        if match and not any(start <= offset < end for start, end in code):
+            above = lines[number - 1] if number else ""
+            bullet_can_start = not above.strip() or LIST_LINE.match(above)  # else a heading's underline
+            if match.group(2) is not None or bullet_can_start:
+                lines[number] = f"{line[: match.start(3)]}\\{line[match.start(3):]}"
+        offset += len(line) + 1
+    return "\n".join(lines)
 
 
 def images_as_text(doc: QTextDocument) -> None:

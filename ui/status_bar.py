@@ -217,8 +217,14 @@ class StatusBar(QStatusBar):
             self.fit()
 
     def show_prefill(self, done: int, total: int) -> None:
-        self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"])
-        self.fit()
+        """A new reply's prompt is being read: its progress, and no number of the reply before it
+        (its speed, first-token time and cache memory are not this reply's); the context holds
+        the whole prompt."""
+        self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"], "Reading the prompt (tokens read / the prompt's tokens)")
+        for label in (self.speed_label, self.ttft_label, self.kv_label):
+            label.setText("")
+        self._used = total
+        self._show_context()
 
     def show_stats(self, stats: dict) -> None:
         if "prompt_tokens" not in stats:

@@ -54,7 +54,8 @@ def visible_piece(piece: str, character: str = "", compact: bool = False) -> str
     Whitespace is made visible ("␣the", "↵"); a token holding bytes of a character that needs
     several tokens reads "part of 'こ' (bytes E3 81)" (or "part of a character" when the character
     is not known); an end-of-reply token reads "end of reply"; other control tokens keep their name.
-    `compact` (a narrow row of alternatives) puts the bytes first: "bytes E3 81 (part of a character)",
+    `compact` (a narrow row of alternatives) puts what tells the rows apart first, the bytes: "E3 81 · part
+    of a character" (cut at the right in a narrow panel, the bytes still show),
     and an end-of-reply token reads "«end»".
     """
     if piece == "":
@@ -70,7 +71,7 @@ def visible_piece(piece: str, character: str = "", compact: bool = False) -> str
             whole = ""
         shown = whole or character.strip()
         if compact:
-            return f"{whole} (bytes {hexes})" if whole else f"bytes {hexes} (part of a character)"
+            return f"{whole} (bytes {hexes})" if whole else f"{hexes} · part of a character"
         return f"'{shown}' (bytes {hexes})" if whole else f"part of {repr(shown) if shown else 'a character'} (bytes {hexes})"
     return "".join(VISIBLE.get(ch, ch) for ch in piece)
 

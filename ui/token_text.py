@@ -8,6 +8,10 @@ What the reader sees holds every character the model wrote (`ui.reply_document`:
 the text it is, images as their Markdown text, never loaded; single line breaks stay line breaks),
 and links open only after `ui.links` has shown where they go. Document positions
 are Qt's (UTF-16 units); Python offsets are converted with `utf16_offsets` wherever they meet.
+
+A reply that ended inside a character (Stop or the token limit after some of its bytes) shows one
+UNFINISHED_MARK per token of that character at its end: those tokens are hovered and clicked like
+any other, though they never made text (the mark is the view's, never the reply's text).
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
 from ui.reply_document import fit_table_columns, render_markdown, tables
-from ui.text_format import percent_html, utf16_offsets, visible_piece
+from ui.text_format import percent_html, piece_bytes, utf16_offsets, visible_piece
 from ui.theme import tint_color
 
 TOOLTIP_ALTERNATIVES = 5
+UNFINISHED_MARK = "\ufffd"  # a token of a character the reply ended inside of (what a decoder shows for it)
 FOUND_BACKGROUND, FOUND_TEXT = QColor("#ffd54a"), QColor("#000000")  # a search match, as a browser's find marks it
 
 
@@ -57,6 +62,8 @@ class TokenText(QTextBrowser):
         self.code_blocks: list[CodeBlock] = []
         self._headers: list[CodeHeader] = []
         self._source: str | None = None  # the text last rendered
+        self._ended = False  # the text is a whole reply (not one still streaming)
+        self.unfinished: list[int] = []  # tokens shown as UNFINISHED_MARK (bytes of a character never completed)
         self._mapping: list[int] = []  # source index -> rendered index (-1: not shown)
         self._tint = True
         self._tint_code = False
@@ -85,9 +92,13 @@ class TokenText(QTextBrowser):
 
     # -- content ---------------------------------------------------------------------------
 
-    def set_content(self, text: str, tokens: list[dict], tint: bool, tint_code: bool | None = None) -> None:
-        """Render `text`; `tokens` are the records whose text deltas concatenate to it."""
-        self._tokens, self._tint, self._source = tokens, tint, text
+    def set_content(self, text: str, tokens: list[dict], tint: bool, tint_code: bool | None = None,
+                    ended: bool = False) -> None:
+        """Render `text`; `tokens` are the records whose text deltas concatenate to it. `ended`: the
+        reply is over, so tokens at its end that made no character show UNFINISHED_MARK."""
+        self._tokens, self._tint, self._source, self._ended = tokens, tint, text, ended
+        self.unfinished = unfinished_tail(tokens) if ended else []
+        text += UNFINISHED_MARK * len(self.unfinished)
         if tint_code is not None:
             self._tint_code = tint_code
         self._rendering = True  # the document is mid-way: its layout is measured once it is done
@@ -264,8 +275,9 @@ class TokenText(QTextBrowser):
         self._token_span = {}
         offset = 0
         waiting: list[int] = []  # tokens that showed nothing yet (bytes of a character to come)
+        unfinished = set(self.unfinished)
         for index, record in enumerate(self._tokens):
-            end = offset + len(record.text)
+            end = offset + (len(UNFINISHED_MARK) if index in unfinished else len(record.text))
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
                 for q in range(qt[p], qt[p + 1]):
@@ -399,7 +411,7 @@ class TokenText(QTextBrowser):
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source is not None:
-            self.set_content(self._source, self._tokens, self._tint)  # code colours for the new theme
+            self.set_content(self._source, self._tokens, self._tint, ended=self._ended)  # code colours for the new theme
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -450,7 +462,8 @@ class TokenText(QTextBrowser):
                 self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
             return
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
-        QToolTip.showText(event.globalPosition().toPoint(), token_tooltip(self._tokens[index]), self.viewport())
+        QToolTip.showText(event.globalPosition().toPoint(),
+                          token_tooltip(self._tokens[index], unfinished=index in self.unfinished), self.viewport())
 
     def mousePressEvent(self, event) -> None:
         self._press_pos = event.position().toPoint()
@@ -478,11 +491,26 @@ def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:
     return start + lead, end - trail
 
 
-def token_tooltip(record: dict) -> str:
+def unfinished_tail(tokens) -> list[int]:
+    """The tokens at the end of a reply that hold bytes of a character it ended inside of (they made
+    no text: the character's other bytes never came), in order. A finish without a token is passed over."""
+    tail: list[int] = []
+    for index in range(len(tokens) - 1, -1, -1):
+        t = tokens[index]
+        if t.token is None and not t.text:
+            continue
+        if t.text or piece_bytes(t.piece) is None:
+            break
+        tail.insert(0, index)
+    return tail
+
+
+def token_tooltip(record: dict, unfinished: bool = False) -> str:
     """Rich-text tooltip in plain words: the token, how likely the model found it, the runners-up.
 
     Every piece of model text in it is escaped (it is HTML); byte pieces and end-of-reply tokens
-    read as words (`visible_piece`).
+    read as words (`visible_piece`). `unfinished`: the token is shown as UNFINISHED_MARK, and the
+    tooltip says why.
     """
     rows = []
     for token_id, piece, logprob in record.top_raw[:TOOLTIP_ALTERNATIVES]:
@@ -495,7 +523,9 @@ def token_tooltip(record: dict) -> str:
     return (
         f"<b><code>{shown}</code></b> &nbsp;the model gave it {percent_html(record.logprob)}"
         f"<br/><span>{percent_html(record.sampled_logprob)} after your settings · "
-        f"uncertainty {record.entropy:.2f} nats · token #{record.token}</span>"
+        f"uncertainty {record.entropy:.2f} nats · token id {record.token}</span>"
         f"<br/><br/>The model's top {TOOLTIP_ALTERNATIVES} candidates:<table>{''.join(rows)}</table>"
-        "<br/><i>Click to see this step in the panel</i>"
+        + ("<br/>The reply ended before the rest of this character's bytes: "
+           f"{UNFINISHED_MARK} marks it (Continue finishes it)." if unfinished else "")
+        + "<br/><i>Click to see this step in the panel</i>"
     )

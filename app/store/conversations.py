@@ -14,12 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.attachments import Attachment
 from app.store import export, search
 from app.store.database import Database
 from app.store.records import (
     Conversation,
     Message,
     ReplyTokens,
+    attachments_json,
     conversation_from_row,
     message_from_row,
     plain_text,
@@ -85,7 +87,7 @@ class Store(Database):
             ).lastrowid
             parent = None
             for m in branch:
-                copy = _insert(db, new_id, parent, m.role, m.text, m.model, m.settings, m.finished)
+                copy = _insert(db, new_id, parent, m.role, m.text, m.model, m.settings, m.finished, m.attachments)
                 db.execute(
                     "UPDATE messages SET created = ?, finish_reason = ?, stats = ? WHERE id = ?",
                     (m.created, m.finish_reason, stats_json(m.stats), copy),
@@ -155,15 +157,16 @@ class Store(Database):
         return path
 
     def add_user_message(self, conversation_id: int, text: str, parent_id: int | None = None,
-                         title_text: str | None = None) -> Message:
-        """Append a user message to the current branch (or under `parent_id`); committed at once.
+                         title_text: str | None = None, attachments: Sequence[Attachment] = ()) -> Message:
+        """Append a user message (its typed `text` and the files attached to it) to the current
+        branch (or under `parent_id`); committed at once.
 
         The first user message of a conversation that was never renamed becomes its title (or
-        `title_text`, when given: what the user typed, without the files attached to it).
+        `title_text`, when given: the attached files' names when nothing was typed).
         """
         with self.transaction() as db:
             parent = _leaf(db, conversation_id) if parent_id is None else parent_id
-            message_id = _insert(db, conversation_id, parent, "user", text)
+            message_id = _insert(db, conversation_id, parent, "user", text, attachments=attachments)
             db.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND title_is_auto = 1 AND title = ''",
                 (auto_title(text if title_text is None else title_text), conversation_id),
@@ -171,12 +174,13 @@ class Store(Database):
         return self.message(message_id)
 
     def edit_user_message(self, message_id: int, text: str) -> Message:
-        """Editing keeps the old branch: the new text becomes a sibling and the active branch."""
+        """Editing keeps the old branch: the new text becomes a sibling and the active branch; the
+        files attached to the old version stay attached to the new one."""
         old = self.message(message_id)
         if old.role != "user":
             raise StoreError(f"message {message_id} is a {old.role} message, not a user message")
         with self.transaction() as db:
-            new_id = _insert(db, old.conversation_id, old.parent_id, "user", text)
+            new_id = _insert(db, old.conversation_id, old.parent_id, "user", text, attachments=old.attachments)
         return self.message(new_id)
 
     def start_assistant_message(
@@ -309,13 +313,15 @@ def _insert(
     model: str | None = None,
     settings: dict[str, Any] | None = None,
     finished: bool = True,
+    attachments: Sequence[Attachment] = (),
 ) -> int:
     """Insert a message and make it the conversation's active leaf."""
     now = time.time()
     cur = db.execute(
-        "INSERT INTO messages (conversation_id, parent_id, role, text, created, model, settings, finished)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (conversation_id, parent_id, role, text, now, model, settings_json(settings), int(finished)),
+        "INSERT INTO messages (conversation_id, parent_id, role, text, created, model, settings, finished, attachments)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, parent_id, role, text, now, model, settings_json(settings), int(finished),
+         attachments_json(attachments)),
     )
     db.execute(
         "UPDATE conversations SET active_leaf_id = ?, updated = ? WHERE id = ?", (cur.lastrowid, now, conversation_id)

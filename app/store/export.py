@@ -7,7 +7,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.markdown_text import markdown_as_written, plain_as_markdown, plain_line_as_markdown
+from app.attachments import chip_text
+from app.markdown_text import (
+    fenced_as_written,
+    markdown_as_written,
+    plain_as_markdown,
+    plain_line_as_markdown,
+)
 from app.store import conversation_settings
 from engine.events import TokenEvent
 
@@ -34,7 +40,10 @@ def export_markdown(store: Store, conversation_id: int) -> str:
         # a reply is Markdown, shown as the window shows it; a user message is plain text, shown
         # and read as written (as it is, or a fenced block where Markdown would change it)
         text = markdown_as_written(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
-        lines += [f"## {heading}", "", text, ""]
+        lines += [f"## {heading}", ""] + ([text, ""] if m.text or not m.attachments else [])
+        for attachment in m.attachments:  # as the window shows it: a part of its own, named, text verbatim
+            lines += [f"**Attached file:** {plain_line_as_markdown(chip_text(attachment))}", "",
+                      fenced_as_written(attachment.text), ""]
         if m.role == "assistant" and m.finish_reason not in (None, "eos", "stop"):
             lines += [f"*[reply ended: {m.finish_reason}]*", ""]
     return "\n".join(lines)
@@ -60,6 +69,8 @@ def export_json(store: Store, conversation_id: int) -> dict[str, Any]:
 
 def _message(store: Store, m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"id": m.id, "parent_id": m.parent_id, "role": m.role, "text": m.text, "created": m.created}
+    if m.attachments:
+        out["attachments"] = [a.to_json() for a in m.attachments]
     if m.role == "assistant":
         out |= {
             "model": m.model,

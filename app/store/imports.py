@@ -37,7 +37,8 @@ def save_imported(store: Store, imported: ImportedConversation) -> Conversation:
         ids: list[int] = []
         for m in imported.messages:
             parent = None if m.parent is None else ids[m.parent]
-            message_id = _insert(db, conversation_id, parent, m.role, m.text, m.model, m.settings)
+            message_id = _insert(db, conversation_id, parent, m.role, m.text, m.model, m.settings,
+                                 attachments=m.attachments)
             ids.append(message_id)
             if m.created is not None:
                 db.execute("UPDATE messages SET created = ? WHERE id = ?", (m.created, message_id))

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.attachments import Attachment
 from engine.events import Alternative, TokenEvent
 
 TOKEN_ROW_FORMAT = 2
@@ -70,7 +71,7 @@ class Conversation:
 @dataclass(frozen=True)
 class Message:
     """One stored message. `damage` names the parts of its row that could not be read (and were
-    left out): "settings", "stats", "fields"; empty for a sound row."""
+    left out): "settings", "stats", "attachments", "fields"; empty for a sound row."""
 
     id: int
     conversation_id: int
@@ -84,6 +85,7 @@ class Message:
     finish_reason: str | None = None
     stats: dict[str, Any] | None = None  # a finished reply's numbers (STAT_KEYS), if it has them
     damage: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # files attached to a user message, beside its typed `text`
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,9 @@ def message_from_row(r: sqlite3.Row) -> Message:
     if stats is None and r["stats"] is not None:
         damage.append("stats")
     stats = clean_stats(stats)
+    attachments = attachments_from_json(r["attachments"])
+    if attachments is None:
+        damage.append("attachments")
     finish_reason = r["finish_reason"] if isinstance(r["finish_reason"], str | None) else None
     model = r["model"] if isinstance(r["model"], str | None) else None
     if (finish_reason, model) != (r["finish_reason"], r["model"]) or not isinstance(r["text"], str):
@@ -167,7 +172,26 @@ def message_from_row(r: sqlite3.Row) -> Message:
         finish_reason=finish_reason,
         stats=stats,
         damage=tuple(damage),
+        attachments=attachments or (),
     )
+
+
+def attachments_json(attachments: Sequence[Attachment]) -> str | None:
+    """A message's attachments column: JSON list, or NULL for none."""
+    return json.dumps([a.to_json() for a in attachments], ensure_ascii=False) if attachments else None
+
+
+def attachments_from_json(value: Any) -> tuple[Attachment, ...] | None:
+    """The attachments column read back; None when it is damaged (not a list of attachments)."""
+    if value is None:
+        return ()
+    try:
+        parsed = json.loads(value) if isinstance(value, str | bytes) else None
+        if not isinstance(parsed, list):
+            return None
+        return tuple(Attachment.from_json(a) for a in parsed)
+    except (ValueError, RecursionError):
+        return None
 
 
 def clean_stats(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -98,6 +98,11 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         data TEXT NOT NULL  -- JSON object; a missing key means the app's setting
     );
     """,
+    # 5: the files attached to a user message, a part of it beside its typed text (app/attachments.py).
+    # Older messages keep NULL: their text holds any attached file inline and is shown as it was.
+    """
+    ALTER TABLE messages ADD COLUMN attachments TEXT;  -- JSON list of Attachment.to_json(); NULL: none
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,7 +12,8 @@ from app.attachments import Attachment, AttachmentError, read_attachment
 def test_a_text_file_is_read_exactly_with_its_line_breaks_normalised(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_bytes("line one\r\nline two — ünïcode 🙂\n".encode())
-    assert read_attachment(path) == Attachment("notes.txt", "line one\nline two — ünïcode 🙂\n")
+    size = len("line one\r\nline two — ünïcode 🙂\n".encode())
+    assert read_attachment(path) == Attachment("notes.txt", "line one\nline two — ünïcode 🙂\n", size)
 
 
 def test_utf16_and_bom_files_are_text(tmp_path):

@@ -138,7 +138,7 @@ def test_a_version_1_database_with_rows_upgrades_in_place_to_keep_reply_stats(tm
     conn.commit()
     conn.close()
     s = Store(path)
-    assert s.recovered_from is None and s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 4
+    assert s.recovered_from is None and s.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 5
     old = s.active_path(1)
     assert [m.text for m in old] == ["old question", "old answer"] and old[1].stats is None
     assert old[1].finish_reason == "eos" and [(t.piece, t.text) for t in s.tokens(2)] == [("old ", "old "), ("answer", "answer")]

@@ -58,3 +58,23 @@ def test_a_stopped_reply_can_be_continued_and_a_finished_one_cannot(qtbot, launc
         app.controller.stop()
     tokens = app.controller.message(1).tokens
     assert [t.index for t in tokens] == list(range(len(tokens)))
+
+
+def test_continue_writes_at_most_todays_max_new_tokens_more(qtbot, launch):
+    """Trial 5 #19: after Max new tokens was lowered to 20, Continue ran on to the reply's old 512."""
+    from tests.ui.test_preferences import open_preferences, set_field
+
+    backend = FakeBackend()
+    app = launch(backend, max_new_tokens=3)
+    reply = ask(qtbot, app, "go on")
+    assert reply.finish_reason == "length" and len(reply.tokens) == 3
+    dialog = open_preferences(qtbot, app.window)
+    set_field(dialog, "max_new_tokens", "2")
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert app.controller.settings.app.max_new_tokens == 2
+    view = app.window.transcript.views[1]
+    assert "Max new tokens" in view.continue_button.toolTip()
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=20000):
+        QTest.mouseClick(view.continue_button, Qt.MouseButton.LeftButton)
+    assert backend.sessions[-1].requests[-1].max_new_tokens == 2
+    assert len(app.controller.message(1).tokens) == 5  # 3, then 2 more

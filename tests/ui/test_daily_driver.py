@@ -163,7 +163,7 @@ def test_a_message_with_a_file_is_titled_by_what_was_typed(qtbot, launch, tmp_pa
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(notes)], ""))
     QTest.mouseClick(app.window.composer.attach_button, Qt.MouseButton.LeftButton)
     ask(qtbot, app, " What is on my list?")
-    assert app.controller.message(0).text.startswith("[Attached file: notes.txt]")  # the model got the file
+    assert app.controller.message(0).content.endswith("[Attached file: notes.txt]\n```\nShopping list:\n- eggs\n- milk\n\n```\n")
     assert app.controller.conversation_title() == "What is on my list?"
     assert app.window.windowTitle() == "What is on my list? — Glassbox"
 

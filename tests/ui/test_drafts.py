@@ -25,7 +25,7 @@ def test_drafts_stay_with_their_conversation_across_a_switch_and_a_restart(qtbot
     drop(window.composer.box, [notes])
     _type(window, "What do you think of these?")
     draft = window.composer.box.toPlainText()
-    assert "Line one of my notes." in draft
+    assert draft == "What do you think of these?" and window.composer.attachments[0].text == "Line one of my notes."
 
     window.new_chat()  # another conversation: its own (empty) box
     assert window.composer.box.toPlainText() == ""
@@ -36,7 +36,9 @@ def test_drafts_stay_with_their_conversation_across_a_switch_and_a_restart(qtbot
 
     controller.open_conversation(first)
     assert window.composer.box.toPlainText() == draft
+    assert [a.name for a in window.composer.attachments] == ["notes.txt"]  # the file stays with its draft
     controller.open_conversation(second)
+    assert window.composer.attachments == []
     assert window.composer.box.toPlainText() == "Second draft"
     controller.open_conversation(first)
     app.close()
@@ -44,6 +46,7 @@ def test_drafts_stay_with_their_conversation_across_a_switch_and_a_restart(qtbot
     again = launch(FakeBackend(), profile=tmp_path)  # a restart reopens the one on screen, with its draft
     assert again.controller.conversation_id == first
     assert again.window.composer.box.toPlainText() == draft
+    assert [c.attachment.text for c in again.window.composer.chips.chips] == ["Line one of my notes."]
     again.controller.open_conversation(second)
     assert again.window.composer.box.toPlainText() == "Second draft"
     again.window.new_chat()

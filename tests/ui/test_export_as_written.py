@@ -1,7 +1,7 @@
 """File → Export as Markdown writes what a person wrote so that it reads as written, in the file and
 in a Markdown viewer: a plain message as it is (its line breaks kept without a visible mark), one
-Markdown would change (an attached file's code fence, a list) as a fenced block holding it byte for
-byte, and headings without a backslash where none is needed."""
+Markdown would change (a list) as a fenced block holding it byte for byte, an attached file named and
+fenced as a part of its own, and headings without a backslash where none is needed."""
 
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ def test_the_markdown_export_reads_as_the_person_wrote(qtbot, launch, tmp_path, 
     app = launch(FakeBackend(reply="You need eggs, milk and bread."))
     notes = tmp_path / "notes.txt"
     notes.write_text(NOTES, encoding="utf-8")
-    drop(app.window.composer.box, [notes])  # the attachment goes into the message
+    drop(app.window.composer.box, [notes])  # the file is attached to the message
     send_typed(qtbot, app, " What is on my list?")
     send_typed(qtbot, app, "What is 2+2?", "And 3+3? (just the numbers)")
-    attached, plain = app.controller.message(0).text, app.controller.message(2).text
-    assert "```" in attached and plain == "What is 2+2?\nAnd 3+3? (just the numbers)"
+    sent, plain = app.controller.message(0), app.controller.message(2).text
+    attached = sent.attachments[0].text  # the file is a part of the message of its own
+    assert sent.text == " What is on my list?" and plain == "What is 2+2?\nAnd 3+3? (just the numbers)"
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "chat.md"), ""))
     app.window.export_actions[0].trigger()  # File → Export as Markdown…
@@ -45,7 +46,7 @@ def test_the_markdown_export_reads_as_the_person_wrote(qtbot, launch, tmp_path, 
 
     # the file reads as written: not one backslash (nothing written had one), the attachment whole
     assert "\\" not in written
-    assert f"\n````text\n{attached.strip(chr(10))}\n````\n" in written  # a fence longer than the one inside
+    assert f"\n```text\n{attached}```\n" in written  # the file verbatim in a fence of its own
     assert "\nWhat is 2+2?  \nAnd 3+3? (just the numbers)\n" in written  # a hard break the file does not show
     title = app.controller.store.list_conversations()[0].title
     assert written.startswith(f"# {title}\n")
@@ -53,4 +54,4 @@ def test_the_markdown_export_reads_as_the_person_wrote(qtbot, launch, tmp_path, 
     doc = QTextDocument()  # and a viewer shows it as written, line by line
     doc.setMarkdown(written, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
     shown = doc.toPlainText().replace("\u2028", "\n")
-    assert attached.strip("\n") in shown and plain in shown and title in shown
+    assert attached.strip("\n") in shown and plain in shown and title in shown and "What is on my list?" in shown

@@ -331,3 +331,26 @@ def test_an_api_request_is_inspected_like_a_conversation(qtbot, launch):
     lm_head.table.selectRow(1)
     assert not lm_head.continue_button.isVisible()  # a request has no reply to branch
     assert app.controller.conversation.messages == []  # nothing of it became a conversation
+
+
+def test_the_sampling_playground_starts_from_the_settings_the_reply_was_made_with(qtbot, launch, tmp_path):
+    """Trial 5 #34: a reply made at temperature 0 opened the playground at today's 0.70, so it and
+    the next-token panel gave two different "after settings" distributions for one step."""
+    from dataclasses import replace
+
+    from app.settings import Settings, SettingsFile
+
+    SettingsFile(tmp_path / "config").save(Settings(replace(Settings().sampling, temperature=0.9),
+                                                    replace(Settings().app, max_new_tokens=4)))
+    app = launch(profile=tmp_path)  # the playground starts at 0.9
+    today = app.controller.settings
+    app.controller.apply_settings(Settings(replace(today.sampling, temperature=0.0, top_k=5), today.app))
+    ask(qtbot, app, "What is the capital of France?")  # made at temperature 0, top-k 5
+    app.controller.apply_settings(today)  # and today it is 0.9 again
+    view = app.window.transcript.views[1]
+    action = next(a for a in view.build_context_menu(view.text.token_point(1)).actions() if a.text() == "Inspect")
+    service = app.window.inspector.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
+        action.trigger()
+    sampling = _click_step(qtbot, app.window.inspector.inspector, "10 ·")
+    assert sampling.temperature.value() == 0.0 and round(sampling.top_k.value()) == 5  # the reply's own

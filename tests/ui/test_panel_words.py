@@ -120,3 +120,19 @@ def test_a_clicked_alternative_is_marked_and_end_of_reply_fits_its_row(qtbot, la
     chosen = bars.chosen_row()
     QTest.mouseClick(bars, Qt.MouseButton.LeftButton, pos=QPoint(20, int((chosen + 0.5) * ROW_HEIGHT)))
     assert bars.offered_row() is None and not panel.continue_button.isVisible()
+
+
+def test_in_a_narrow_panel_the_header_wraps_whole_and_byte_rows_keep_their_bytes(qtbot, launch):
+    """Trial 5 #24 and #29: "Reply stopped at the token limit · its last t" was cut, and every row
+    of a byte-level step read "bytes …"."""
+    app = launch(FakeBackend(), max_new_tokens=3)
+    ask(qtbot, app, "hello")
+    panel = app.window.panel
+    panel.setMaximumWidth(300)  # as narrow as it gets (its minimum): the Inspector docked beside it
+    qtbot.waitUntil(lambda: panel.width() == 300, timeout=2000)
+    subtitle = panel.subtitle
+    assert subtitle.text().startswith("Reply stopped at the token limit")
+    qtbot.waitUntil(lambda: subtitle.height() >= subtitle.heightForWidth(subtitle.width()), timeout=2000)
+    assert QFontMetrics(subtitle.font()).horizontalAdvance(subtitle.text()) > subtitle.width()  # it wrapped: the case
+    rows = [visible_piece(p, compact=True) for p in ("<0x89>", "<0x8A>", "<0xE3><0x81>")]
+    assert [r[:5] for r in rows] == ["89 · ", "8A · ", "E3 81"]  # told apart by their first characters

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFormLayout
 
 from app.settings import SettingsFile
 from tests.app.fakes import FakeBackend
@@ -301,22 +302,53 @@ def test_context_length_hint_says_the_real_rule_and_leaving_a_refused_value_sets
     assert app.controller.settings.app.context_length == 256
 
 
+def laid_out_whole(dialog) -> bool:
+    """Every hint and problem on the current tab shows all its lines, and no row of the form is
+    drawn over the next (the Stop strings hint over its box, under Xvfb, at the dialog's first size)."""
+    from ui.preferences import FieldMessage
+
+    page = dialog.tabs.currentWidget().widget()
+    for message in page.findChildren(FieldMessage):
+        if message.isVisibleTo(dialog) and message.height() < message.lines_height(message.width()):
+            return False
+    form = page.findChild(QFormLayout)
+    rows = [form.itemAt(r, QFormLayout.ItemRole.FieldRole) for r in range(form.rowCount())]
+    boxes = [item.widget().geometry() for item in rows if item is not None and item.widget() is not None]
+    edit, hint = dialog.stop_edit, dialog.stop_message
+    stop_ok = dialog.tabs.currentIndex() != 0 or (
+        hint.mapTo(dialog, hint.rect().topLeft()).y() > edit.mapTo(dialog, edit.rect().bottomLeft()).y())
+    return stop_ok and all(a.bottom() < b.top() for a, b in zip(boxes, boxes[1:], strict=False))
+
+
 def test_a_problem_that_wraps_to_more_lines_makes_room_nothing_overlaps(qtbot, launch):
     """Verify 4: when the Seed error wrapped to two lines, the Stop strings hint overlapped the bottom
-    of the Stop strings box: the dialog did not grow for the extra line."""
+    of the Stop strings box. Under Xvfb it did so even with no problem shown, at the dialog's first
+    size (the form gave the row less than its box): every tab opens with room for all its rows."""
     app = launch(FakeBackend())
     dialog = open_preferences(qtbot, app.window)
+    for index in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(index)
+        qtbot.waitUntil(lambda: laid_out_whole(dialog), timeout=2000)
+        assert dialog.tabs.currentWidget().verticalScrollBar().maximum() == 0  # opened tall enough for it
+    dialog.tabs.setCurrentIndex(0)
     dialog.resize(dialog.minimumSizeHint().width(), dialog.height())
     qtbot.wait(50)
     set_field(dialog, "seed", "abc")
     message = dialog.fields["seed"].error
-    assert message.heightForWidth(message.width()) > 1.5 * message.fontMetrics().lineSpacing()  # wraps: the case
-    qtbot.waitUntil(lambda: message.height() >= message.heightForWidth(message.width()))  # its lines whole
-    edit, hint = dialog.stop_edit, dialog.stop_message
+    assert message.lines_height(message.width()) > 1.5 * message.fontMetrics().lineSpacing()  # wraps: the case
+    qtbot.waitUntil(lambda: laid_out_whole(dialog), timeout=2000)
+    set_field(dialog, "seed", "")  # fixed: the hint's one line again, and the rows close up
+    qtbot.waitUntil(lambda: message.height() == message.lines_height(message.width()), timeout=2000)
+    assert laid_out_whole(dialog)
 
-    def below_and_whole() -> bool:  # the hint below the box, not on it, and every line of it shown
-        bottom_of_box = edit.mapTo(dialog, edit.rect().bottomLeft()).y()
-        return hint.mapTo(dialog, hint.rect().topLeft()).y() > bottom_of_box and (
-            hint.height() >= hint.heightForWidth(hint.width()))
 
-    qtbot.waitUntil(below_and_whole, timeout=2000)
+def test_tab_in_the_stop_strings_box_moves_on_and_types_nothing(qtbot, launch):
+    """Trial 5 #32: Tab typed a real tab, saved invisibly as "Orange\\t", which never stopped a reply."""
+    app = launch(FakeBackend())
+    dialog = open_preferences(qtbot, app.window)
+    dialog.stop_edit.setFocus()
+    QTest.keyClicks(dialog.stop_edit, "Orange")
+    QTest.keyClick(dialog.stop_edit, Qt.Key.Key_Tab)
+    assert dialog.stop_edit.toPlainText() == "Orange" and not dialog.stop_edit.hasFocus()
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert app.controller.settings.app.stop_strings == ("Orange",)

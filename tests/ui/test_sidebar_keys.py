@@ -129,3 +129,21 @@ def test_delete_asks_then_deletes_the_highlighted_conversation(qtbot, launch, mo
     QTest.keyClick(listing, Qt.Key.Key_Delete)
     assert "second topic" in asked[0]
     assert [listing.item(r).text() for r in range(listing.count())] == ["third topic", "first topic"]
+
+
+def test_deleting_the_conversation_whose_reply_streams_says_it_was_stopped_and_deleted(qtbot, launch, monkeypatch):
+    """Trial 5 #31: the banner said the reply stopped "because you started a new conversation" and
+    was "kept as far as it got", though it had just been deleted."""
+    from tests.ui.driver import type_and_send
+
+    app = launch(FakeBackend(endless=True))
+    type_and_send(qtbot, app.window, "Write a long essay about rivers.")
+    qtbot.waitUntil(lambda: app.controller.busy and len(app.controller.message(1).tokens) > 3, timeout=10000)
+    listing = app.window.sidebar.list
+    listing.setFocus()
+    listing.setCurrentRow(0)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    QTest.keyClick(listing, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: not app.controller.busy, timeout=10000)
+    assert app.controller.list_conversations() == [] and app.controller.conversation_id is None
+    assert app.window.notice.text() == "Stopped the reply and deleted “Write a long essay about rivers.”."

@@ -4,12 +4,14 @@ the one the next request gets (the reply limit in its tooltip)."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolTip
 
 from tests.app.fakes import FakeBackend, FakeSession
-from tests.ui.driver import ask, seen
+from tests.ui.driver import ask, seen, type_and_send
 
 
 class SlowStartSession(FakeSession):
@@ -142,3 +144,49 @@ def test_a_long_message_is_cut_to_the_room_and_shown_whole_in_the_tooltip(qtbot,
     status.clearMessage()
     assert status.toolTip() == ""
     assert status.model_label.isVisible() == bool(status.model_label.text())  # back as the room allows
+
+
+class ReadingSession(SlowStartSession):
+    """Its second reply waits while it reads the prompt, until the test lets it go on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.go_on = threading.Event()
+
+    def stream(self, request, should_stop, progress):
+        if len(self.requests) == 1:  # the second reply
+            progress(14, 232)
+            self.go_on.wait(10)
+        yield from super().stream(request, should_stop, progress)
+
+
+def test_while_a_prompt_is_read_no_number_of_the_previous_reply_is_shown(qtbot, launch):
+    """Trial 5 #6: "prompt 142/232" stood beside the previous reply's speed, first token and KV cache."""
+    backend = FakeBackend(session=ReadingSession)
+    app = launch(backend)
+    ask(qtbot, app, "first")
+    assert labels(app.window)["first"].startswith("first token 22")
+    type_and_send(qtbot, app.window, "second")
+    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232", timeout=5000)
+    shown = labels(app.window)
+    assert (shown["speed"], shown["first"], app.window.status.kv_label.full_text()) == ("", "", "")
+    assert shown["context"].startswith("context 232 / ")  # the prompt being read fills this much
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=10000):
+        backend.sessions[-1].go_on.set()
+    assert labels(app.window)["first"].startswith("first token 22")  # the new reply's numbers
+
+
+def test_stop_while_the_prompt_is_read_is_answered_at_once(qtbot, launch):
+    """Trial 5 #35: Stop during "reading the prompt…" showed no sign for ~10 s (the step ends first)."""
+    backend = FakeBackend(session=ReadingSession)
+    app = launch(backend)
+    ask(qtbot, app, "first")
+    type_and_send(qtbot, app.window, "second")
+    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232", timeout=5000)
+    button = app.window.composer.button
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)  # Stop, while the step goes on
+    assert button.text() == "Stopping…" and not button.isEnabled() and app.controller.busy
+    assert app.window.status.currentMessage().startswith("Stopping")
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=10000):
+        backend.sessions[-1].go_on.set()
+    assert button.text() == "Send" and app.controller.message(3).finish_reason == "cancelled"

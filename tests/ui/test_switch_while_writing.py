@@ -31,6 +31,9 @@ def test_switching_conversation_mid_reply_says_so_and_keeps_the_replys_numbers(q
     _click_conversation(qtbot, window, "First conversation")
     assert not controller.busy
     assert "stopped because you switched conversation" in window.notice.text()
+    qtbot.wait(100)  # (the views of the conversation opened are drawn: none of its replies is live)
+    assert window.panel.record is None and not window.panel.live  # trial 5: it said "Live · token 8"
+    assert "Live" not in window.panel.subtitle.text()
 
     _click_conversation(qtbot, window, "Second conversation")  # back: the reply says why it stopped
     reply = controller.message(1)

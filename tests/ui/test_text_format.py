@@ -58,4 +58,4 @@ def test_byte_and_end_tokens_read_as_words():
     assert visible_piece("<0xE3><0x81><0x93>") == "'こ' (bytes E3 81 93)"
     assert visible_piece("<|im_end|>") == "end of reply" and visible_piece("</s>") == "end of reply"
     assert visible_piece("<0xZZ>") == "<0xZZ>"
-    assert visible_piece("<0xF0><0x9F>", compact=True) == "bytes F0 9F (part of a character)"
+    assert visible_piece("<0xF0><0x9F>", compact=True) == "F0 9F · part of a character"  # the bytes tell rows apart

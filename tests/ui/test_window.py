@@ -96,7 +96,7 @@ def test_hover_shows_the_token_and_click_fills_the_panel(qtbot, launch):
 
     QTest.mouseMove(view.text.viewport(), point + QPoint(1, 0))  # a move: the pointer may rest on the point already
     QTest.mouseMove(view.text.viewport(), point)
-    qtbot.waitUntil(lambda: f"token #{token.token}" in QToolTip.text())
+    qtbot.waitUntil(lambda: f"token id {token.token}" in QToolTip.text())
     tip = QToolTip.text()
     assert "%" in tip and "top 5 candidates" in tip and "after your settings" in tip
 

@@ -180,6 +180,7 @@ class InspectorWidget(QWidget):
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
         self.sampling.set_settings(service.controller.settings.sampling)
+        self._playground_from = None  # the settings the playground was last set to from a step
 
     def view(self, cls: type) -> StepView:
         return next(v for v in self.views if isinstance(v, cls))
@@ -253,6 +254,10 @@ class InspectorWidget(QWidget):
 
     def show_report(self, report: dict) -> None:
         self._shown_at = time.perf_counter()
+        made_with = self.service.step_sampling if report["source"] != "request" else None
+        if made_with is not None and made_with != self._playground_from:  # a reply's step: its own settings
+            self._playground_from = made_with
+            self.sampling.set_settings(made_with)
         self.strip.setText(path_strip(report))
         k = report["token_index"]
         whose = "the API request's reply" if report["source"] == "request" else "the reply"
