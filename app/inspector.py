@@ -23,7 +23,8 @@ from app.inspection import (
     StepRequest,
     to_json,
 )
-from app.reply_request import is_completion, reply_request, settings_as_asked
+from app.reply_model import refusal
+from app.reply_request import as_asked, is_completion, reply_request, settings_as_asked
 from app.worker import Worker
 from engine.sampling import SamplingSettings
 
@@ -48,6 +49,7 @@ class InspectorService(QObject):
     map_progress = Signal(int, int)  # done, total query rows of the full map being computed
     step_progress = Signal(int, int)  # done, total tokens of a step's context read again (no cache held them)
     failed = Signal(str)
+    refused = Signal(str)  # why a step cannot be inspected with the loaded model (no report stays shown)
     busy_changed = Signal(bool)
 
     _wake = Signal()
@@ -83,11 +85,16 @@ class InspectorService(QObject):
         if reply is None or reply.role != "assistant" or not reply.tokens:
             self.failed.emit("No step selected: only a token of a reply in this conversation can be inspected.")
             return
+        if why := refusal(reply, self.controller.model_info, "inspect this step"):
+            self.clear()
+            self.refused.emit(why)  # and no earlier report stays on screen as if it were this reply's
+            return
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
         asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
         generate = reply_request(asked, user.content, history, reply.memories, self.controller.conversation_id,
                                  completion=is_completion(reply.asked))
+        generate = as_asked(generate, reply.asked)  # its memories where they went then
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index, self.served = message_index, None
@@ -165,6 +172,7 @@ class InspectorService(QObject):
         completion = is_completion(reply.asked) if reply is not None else self.controller.completion_mode
         generate = reply_request(asked, user.content, history, memories, self.controller.conversation_id,
                                  completion=completion)
+        generate = as_asked(generate, reply.asked if reply is not None else {})  # its memories where they went then
         self.message_index = message_index + 1 if reply is not None else None
         self.served = None
         self._send(StepRequest(generate, (), 0, message_char=char_index))

@@ -111,6 +111,14 @@ class GGUFCorrupt(GGUFError):
     """The header or a length is impossible: the file is truncated or corrupt."""
 
 
+class NotGGUF(GGUFCorrupt):
+    """The file is not a GGUF file at all (it does not start with the magic "GGUF")."""
+
+
+class GGUFTruncated(GGUFCorrupt):
+    """A sound header whose tensors run past the end of the file: a cut copy."""
+
+
 class GGUFUnsupported(GGUFError):
     """A sound file holding something this reader cannot convert (a tensor type, a version)."""
 
@@ -221,7 +229,7 @@ class _Reader:
 def _read_header(buf, size: int) -> GGUFHeader:
     r = _Reader(buf, size)
     if size < 24 or bytes(buf[:4]) != b"GGUF":
-        raise GGUFCorrupt("not a GGUF file (bad magic bytes)")
+        raise NotGGUF(_not_gguf(buf))
     r.take(4, "magic")
     version = r.scalar("<I", "version")
     if not 1 <= version <= 16:  # no such version exists: the bytes are not a GGUF header
@@ -259,8 +267,15 @@ def _read_header(buf, size: int) -> GGUFHeader:
         if t.shape[-1] % layout[1]:
             raise GGUFCorrupt(f"tensor {t.name} has rows that are not whole {layout[0]} blocks")
         if data_offset + t.offset + t.n_bytes > size:
-            raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated)")
+            need = max(data_offset + u.offset + u.n_bytes for u in tensors)
+            raise GGUFTruncated(f"truncated: its header describes {need / 1e6:,.1f} MB of tensors, the file has "
+                              f"{size / 1e6:,.1f} MB (tensor {t.name} is cut)")
     return header
+
+
+def _not_gguf(buf) -> str:
+    """Why a file is not read as GGUF, naming what it starts with instead of the magic "GGUF"."""
+    return f"not a GGUF file (it starts with {bytes(buf[:4])!r}, not b'GGUF')"
 
 
 def read_header(path: Path) -> GGUFHeader:
@@ -270,6 +285,29 @@ def read_header(path: Path) -> GGUFHeader:
         raise GGUFCorrupt("the file is too short to be a GGUF model")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         return _read_header(buf, size)
+
+
+def metadata_value(path: Path, key: str) -> Any | None:
+    """One metadata value of a GGUF file (None when the file does not have `key`), reading the
+    metadata only as far as that key: `general.*` keys come first in the files llama.cpp's tools
+    write, so a licence is found without reading the vocabulary. GGUFError for a bad header."""
+    size = path.stat().st_size
+    if size < 24:
+        raise GGUFCorrupt("the file is too short to be a GGUF model")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        if bytes(buf[:4]) != b"GGUF":
+            raise NotGGUF(_not_gguf(buf))
+        r = _Reader(buf, size)
+        r.take(4, "magic")
+        if (version := r.scalar("<I", "version")) not in _VERSIONS:
+            raise GGUFUnsupported(f"unsupported GGUF version {version} (supported: 2, 3)")
+        r.scalar("<Q", "tensor count")
+        for i in range(r.scalar("<Q", "metadata count")):
+            found = r.string(f"metadata key {i}") == key
+            value = r.value(r.scalar("<I", f"metadata value {i}"), f"metadata value {i}")
+            if found:
+                return value
+    return None
 
 
 def check_gguf_header(path: Path) -> str | None:

@@ -24,7 +24,8 @@ import mlx.nn as nn
 
 from engine import _blas, native
 from engine.cache import CachedToken
-from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFTruncated, GGUFUnsupported, read_gguf_contents
+from engine.licences import terms_file_beside
 from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
@@ -195,7 +196,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
     except (KeyError, TypeError) as e:
         raise ModelLoadError(f"{p}: missing or malformed model metadata ({e})") from e
     model.eval()
-    license_file = next(iter(sorted(p.parent.glob(p.name + ".license.*"))), None) if p.is_file() else None
+    license_file = terms_file_beside(p)
     info = ModelInfo(
         name=config.get("name") or p.stem,
         path=str(p),
@@ -276,6 +277,8 @@ def _read_gguf(p: Path) -> _Source:
                                       transform=to_model)
     except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
         raise ModelLoadError(f"{p}: {e}") from e
+    except GGUFTruncated as e:  # it says how much is missing
+        raise ModelLoadError(f"{p}: the GGUF file is {e}") from e
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]

@@ -26,6 +26,7 @@ from app.importers import ImportFileError
 from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
+from app.notices import About
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from app.wording import sentence
 from ui.about_dialog import AboutDialog
@@ -110,7 +111,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
-        self.completion = CompletionView(controller, self, self.composer.box)  # a base model continues text (View → Completion View)
+        self.completion = CompletionView(controller, self, self.composer.box, self.transcript)  # a base model continues text (View → Completion View)
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
@@ -149,10 +150,12 @@ class MainWindow(QMainWindow):
         controller.reply_finished.connect(
             lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
-        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
+        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error, About.CONVERSATION))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
+        self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
+        controller.refused.connect(lambda why: self.notice.show_warning(why, About.MODEL_CHOICE))
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -314,7 +317,7 @@ class MainWindow(QMainWindow):
                 self._sent()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
+            self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)

@@ -176,6 +176,7 @@ class InspectorWidget(QWidget):
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
         service.failed.connect(self._on_failed)
+        service.refused.connect(lambda why: (self.clear(), self._set_status(why)))
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
 
