@@ -14,7 +14,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from engine.loading import LoadedModel
+from engine import native
+from engine.loading import MLX_GROUPS, LoadedModel
 from engine.models import get_architecture
 from engine.tokenizer import HFTokenizer
 
@@ -27,11 +28,9 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
         raise ValueError("only tokenizers backed by `tokenizers` can be exported as tokenizer.json")
     config = model.args.to_dict()
     config["architectures"] = [get_architecture(config["model_type"]).hf_class(config["model_type"])]
-    quant = {
-        path: {"group_size": m.group_size, "bits": m.bits}
-        for path, m in model.named_modules()
-        if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding))
-    }
+    quantized = {path: m for path, m in model.named_modules() if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding))}
+    readable = {path: _mlx_readable(m) for path, m in quantized.items()}
+    quant = {path: {"group_size": r[3], "bits": r[4]} for path, r in readable.items()}
     if quant:
         first = next(iter(quant.values()))
         config["quantization"] = {**first, **{p: q for p, q in quant.items() if q != first}}
@@ -40,6 +39,8 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
         config["bos_token_id"] = tok.bos_id
     (out / "config.json").write_text(json.dumps(config, indent=2))
     weights = dict(tree_flatten(model.parameters()))
+    for path, (w, scales, biases, _, _) in readable.items():
+        weights.update({f"{path}.weight": w, f"{path}.scales": scales, f"{path}.biases": biases})
     if hasattr(model, "export_weights"):  # an architecture whose own layout differs from mlx-lm's
         weights = model.export_weights(weights)
     weights = {f"model.{k}" if not k.startswith("lm_head") else k: v for k, v in weights.items()}
@@ -54,3 +55,18 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
     }
     (out / "tokenizer_config.json").write_text(json.dumps(tconf, indent=2, ensure_ascii=False))
     return out
+
+
+READABLE_BITS = 8  # what a layer whose group MLX cannot read is re-quantized to (finer than the 6 bits of GGUF Q6_K)
+
+
+def _mlx_readable(m: nn.Module) -> tuple[mx.array, mx.array, mx.array, int, int]:
+    """A quantized layer's (packed weight, scales, biases, group size, bits) in a layout MLX and
+    mlx-lm read. A group MLX's operations refuse (16: GGUF Q6_K as Glassbox's kernels hold it,
+    exactly) is dequantized by the kernels and re-quantized to READABLE_BITS bits in groups of 32:
+    not bit-exact, but within 8-bit rounding of the held weights."""
+    if m.group_size in MLX_GROUPS:
+        return m.weight, m.scales, m.biases, m.group_size, m.bits
+    full = native.dequantize(m.weight, m.scales.astype(mx.float32), m.biases.astype(mx.float32), m.group_size, m.bits)
+    w, scales, biases = mx.quantize(full, group_size=MLX_GROUPS[0], bits=READABLE_BITS)
+    return w, scales, biases, MLX_GROUPS[0], READABLE_BITS

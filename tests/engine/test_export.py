@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from engine import native
 from engine.export import export_folder
 from engine.loading import WeightPolicy, load
 from tests.engine.test_golden import BOUNDS, CASES, SHORT, TOKENS, compare, full_logprobs
@@ -91,3 +92,44 @@ def test_quantized_folder_expands_to_the_gguf_float32_model(quantized_folder, fl
     back = load(quantized_folder, WeightPolicy("float32"))
     assert back.info.held_as.startswith("float32 (expanded from MLX 4/8-bit")
     assert_same_logprobs(back, float32_lm, atol=1e-6)
+
+
+@pytest.mark.skipif(not native.available(), reason="group-16 layouts exist only where Glassbox's CPU kernels run")
+def test_a_layer_only_the_kernels_read_is_exported_in_a_layout_mlx_reads(default_model_path, tmp_path):
+    """GGUF Q6_K is held exactly as 6-bit codes in groups of 16, which MLX's own operations refuse:
+    the export re-quantizes such a layer to 8 bits in groups of 32, so the folder loads in MLX and
+    mlx-lm, and the layer it holds is the held one within 8-bit rounding (0.5 % of its output)."""
+    import mlx.core as mx
+
+    from engine import gguf
+    from engine.native_modules import NativeQuantizedLinear
+    from tests.engine.test_native_load import _random_k_blocks
+
+    lm = load(default_model_path, WeightPolicy("stored"))
+    layer = lm.model.layers[0].mlp.down_proj
+    rows, cols = layer.weight.shape[0], layer.weight.shape[1] * 32 // layer.bits
+    w, scales, biases = native.loaded_module().blocks_to_affine(
+        _random_k_blocks(gguf.Q6_K, rows, cols, seed=7), gguf.Q6_K, rows, cols)
+    held = NativeQuantizedLinear(cols, rows, bias=False, group_size=32, bits=6)  # as the loader holds Q6_K
+    held.weight, held.scales, held.biases, held.group_size = w, scales / 4096, biases / 4096, gguf.Q6_K_GROUP
+    lm.model.layers[0].mlp.down_proj = held
+    before = full_logprobs(lm, CASES[SHORTEST[0]]["ids"])
+
+    out = export_folder(lm, tmp_path / "q6k")
+    config = json.loads((out / "config.json").read_text())
+    assert config["quantization"]["layers.0.mlp.down_proj"] == {"group_size": 32, "bits": 8}
+    saved = mx.load(str(out / "model.safetensors"))
+    exact = native.dequantize(w, scales / 4096, biases / 4096, gguf.Q6_K_GROUP, 6)
+    readable = mx.dequantize(saved["model.layers.0.mlp.down_proj.weight"], saved["model.layers.0.mlp.down_proj.scales"],
+                             saved["model.layers.0.mlp.down_proj.biases"], group_size=32, bits=8)
+    step = (mx.max(exact, axis=-1, keepdims=True) - mx.min(exact, axis=-1, keepdims=True)) / 255
+    assert mx.all(mx.abs(readable - exact) <= step).item()  # within one 8-bit step of the row's range
+    back = load(out, WeightPolicy("stored"))
+    down = back.model.layers[0].mlp.down_proj
+    assert (down.group_size, down.bits) == (32, 8)
+    assert mx.array_equal(mx.dequantize(down.weight, down.scales, down.biases, group_size=32, bits=8), readable).item()
+    x = mx.random.normal((4, cols), key=mx.random.key(1))
+    held_out, back_out = held(x), down(x)
+    assert (mx.linalg.norm(back_out - held_out) / mx.linalg.norm(held_out)).item() < 5e-3
+    after = full_logprobs(back, CASES[SHORTEST[0]]["ids"])
+    assert np.argmax(after) == np.argmax(before)  # (a random layer: its logprobs move by up to 0.3 here)
