@@ -10,18 +10,21 @@ keeps the recent ones for the Requests view. Signals are emitted in the GUI thre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from app.backend import BackendError
 from app.failures import FailureKind
-from app.server.background import BackgroundServer, ServerStartError
 from app.server.listen import listen_problems
 from app.server.model_thread import Job, JobQueue
 from app.server.request_log import RequestLog, ServedRequest
-from app.server.routes import ServedModel, create_app
+from app.server.served_model import ServedModel
 from app.settings import AppSettings, CacheConfig
 from app.worker import Worker
+
+if TYPE_CHECKING:  # the web framework is imported when the server starts, not with the window (~1.5 s CPU)
+    from app.server.background import BackgroundServer
 
 NO_MODEL = "no model is loaded in Glassbox yet; try again when it has loaded"
 
@@ -121,6 +124,9 @@ class ApiService(QObject):
             self._problem = "; ".join(problems.values())
             self.changed.emit()
             return False
+        from app.server.background import BackgroundServer, ServerStartError
+        from app.server.routes import create_app
+
         self._queue = WorkerQueue(self._worker)
         api = create_app(self.served, self._queue, api_key or None, requests=self.requests)
         server = BackgroundServer(api, host, port)

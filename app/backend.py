@@ -182,6 +182,7 @@ class EngineSession:
             display_name=display_name, spec=spec, kv_bytes_per_token=lm.info.kv_bytes_per_token,
             kv_bytes_per_token_by_kind=kv_bytes_per_token(token) if token else {},
             kv_formula=token.formula if token else None,
+            kv_state_bytes=token.state_bytes if token else 0,  # recurrent layers' fixed memory (qwen3_next)
             template_options=sorted(lm.tokenizer.chat_template.options) if lm.tokenizer.chat_template else [],
             opens_thinking=bool(lm.tokenizer.chat_template and lm.tokenizer.chat_template.opens_thinking),
         )

@@ -20,6 +20,7 @@ import numpy as np
 from engine.inspect import (
     analogy,
     attention_map,
+    attention_module,
     embedding_row,
     inspect_step,
     neighbours,
@@ -269,7 +270,7 @@ def step_report(
         losses = token_losses(model, prompt, span[0], span[1], cache=peek(prompt[: span[0] - 1])) if span[1] > span[0] else []
         state.losses = (key, losses)
     losses = state.losses[1]
-    inv = rope_inverse_frequencies(model.layers[0].self_attn.rope)
+    inv = rope_inverse_frequencies(attention_module(model).rope)
     referenced = {i for entry in step.logit_lens for i, _ in entry} | {i for i, _ in step.next_token}
     found = neighbours(state.unit, reading, NEIGHBOURS)
     referenced |= {i for i, _ in found} | set(shown_ids) | ({target} if target is not None else set())
@@ -313,6 +314,7 @@ def step_report(
             "distances": (distances := rope_distances(info.context_length)),
             "distance_scores": rope_distance_scores(inv, distances),
             "head_dim": info.head_dim,
+            "rotary_dims": 2 * len(inv),  # fewer than head_dim where only part of a head rotates (qwen3_next)
             "base": float(getattr(model.args, "rope_theta", 0.0)),
             "context_length": info.context_length,
         },

@@ -24,7 +24,10 @@ from engine import default_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="glassbox", description="A local chat assistant you can see into.")
+    parser = argparse.ArgumentParser(
+        prog="glassbox", description="A local chat assistant you can see into.",
+        epilog="glassbox serve --help: the OpenAI-compatible API with no window (the same server as "
+        "Preferences → Server).")
     parser.add_argument("--data-dir", help="conversations, memories and caches (default: $GLASSBOX_DATA_DIR or the user data dir)")
     parser.add_argument("--config-dir", help="settings (default: $GLASSBOX_CONFIG_DIR or the user config dir)")
     parser.add_argument("--version", action="version", version=f"glassbox {VERSION}")

@@ -12,6 +12,13 @@ Every cache holds the keys and values one attention layer has seen so far and of
   nbytes / bytes_per_token    memory actually held, and the cost of one more token
   state, meta_state           arrays and strings that save/load the cache (safetensors)
 The model never looks inside: the quantized cache chooses its own attention routine.
+
+The state kind (`RecurrentState`) is the cache of a linear-attention layer (qwen3_next's Gated
+DeltaNet): not a key and value per token but a fixed-size memory of everything read so far, updated
+in place (the last inputs of a short causal convolution and the delta rule's matrix). It keeps
+`offset`, `nbytes`, `state`/`meta_state` and `copy`, but cannot forget tokens: `trim(n)` forgets
+nothing unless n == 0 and `is_trimmable()` is False, so the prompt cache serves such a model only a
+cached prefix the prompt extends exactly, and computes anything else from scratch.
 """
 
 from __future__ import annotations
@@ -308,7 +315,84 @@ class QuantizedKVCache(KVCache):
         self.bits, self.group_size = int(meta["bits"]), int(meta["group_size"])
 
 
-CACHE_TYPES = {c.__name__: c for c in (KVCache, RotatingKVCache, QuantizedKVCache)}
+class RecurrentState:
+    """The state kind: a linear-attention layer's fixed-size memory (see the module docstring).
+
+    conv: (B, kernel - 1, channels) the last inputs of the layer's causal convolution, which the
+    next tokens' outputs still reach; recurrent: (B, value_heads, value_dim, key_dim) float32, the
+    delta rule's memory S. Both are None until the first update. Neither grows with the tokens
+    read: a layer holds the same bytes after 10 tokens as after 100,000.
+    """
+
+    def __init__(self):
+        self.conv: mx.array | None = None
+        self.recurrent: mx.array | None = None
+        self.offset = 0
+
+    def conv_window(self, x: mx.array, kernel_size: int) -> mx.array:
+        """x (B, L, C) -> (B, kernel_size - 1 + L, C): the held inputs (zeros before the first
+        token), then x. Keeps the last kernel_size - 1 rows for the next call."""
+        held = self.conv if self.conv is not None else mx.zeros((x.shape[0], kernel_size - 1, x.shape[2]), x.dtype)
+        window = mx.concatenate([held, x], axis=1)
+        self.conv = mx.contiguous(window[:, -(kernel_size - 1) :])
+        return window
+
+    def advance(self, recurrent: mx.array, n: int) -> None:
+        """Keep the memory after n more tokens (B, value_heads, value_dim, key_dim)."""
+        self.recurrent = recurrent
+        self.offset += n
+
+    def make_mask(self, n_queries: int):
+        return None  # a recurrence is causal by construction
+
+    def trim(self, n: int) -> int:
+        """A memory cannot be rewound: only n == 0 succeeds (returns how many were forgotten)."""
+        return 0
+
+    def is_trimmable(self) -> bool:
+        return False
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.conv, self.recurrent) if a is not None)
+
+    @property
+    def bytes_per_token(self) -> int:
+        return 0  # the memory does not grow
+
+    @property
+    def state(self) -> list[mx.array]:
+        return [] if self.recurrent is None else [self.conv, self.recurrent]
+
+    @state.setter
+    def state(self, arrays: list[mx.array]) -> None:
+        self.conv, self.recurrent = arrays if arrays else (None, None)
+
+    @property
+    def meta_state(self) -> dict[str, str]:
+        return {"offset": str(self.offset)}
+
+    @meta_state.setter
+    def meta_state(self, meta: dict[str, str]) -> None:
+        self.offset = int(meta["offset"])
+
+    def copy(self) -> RecurrentState:
+        """An independent state with the same contents (the arrays are never written in place,
+        but a copy must not alias them either: the prompt cache hands copies out)."""
+        clone = RecurrentState()
+        clone.state = [mx.array(a) for a in self.state]
+        clone.offset = self.offset
+        return clone
+
+    @classmethod
+    def from_state(cls, arrays: list[mx.array], meta: dict[str, str]) -> RecurrentState:
+        """What `state` and `meta_state` saved, restored (load_cache)."""
+        restored = cls()
+        restored.state, restored.meta_state = arrays, meta
+        return restored
+
+
+CACHE_TYPES = {c.__name__: c for c in (KVCache, RotatingKVCache, QuantizedKVCache, RecurrentState)}
 
 
 def make_cache(n_layers: int, kind: str = "plain", window: int | None = None, bits: int = 8):
@@ -333,7 +417,9 @@ class CachedToken:
     `update_and_fetch` (multi-head latent attention hands the latent and the RoPE key instead).
     `windowed` of the layers were trained with a sliding window of `window` tokens: they always
     keep a float32 rotating cache of at most that many tokens, whatever cache kind is chosen.
-    `formula` says it in words for the window, e.g. "2 × 30 layers × 3 KV heads × 64 dims"."""
+    `formula` says it in words for the window, e.g. "2 × 30 layers × 3 KV heads × 64 dims".
+    `state_bytes`: what the model's recurrent layers (`RecurrentState`, not counted in `layers`)
+    hold in float32 however many tokens were read; it is in `held_bytes`, never in `bytes`."""
 
     layers: int
     keys: tuple[int, int]
@@ -341,6 +427,7 @@ class CachedToken:
     formula: str
     windowed: int = 0
     window: int | None = None
+    state_bytes: int = 0
 
     @property
     def floats(self) -> int:
@@ -356,9 +443,11 @@ class CachedToken:
 
     def held_bytes(self, tokens: int, kind: str = "plain", bits: int = 8) -> int:
         """The most bytes a cache of `tokens` tokens holds: windowed layers stop growing at their
-        window plus the compaction step (`RotatingKVCache` drops old keys `KVCache.step` at a time)."""
+        window plus the compaction step (`RotatingKVCache` drops old keys `KVCache.step` at a time);
+        recurrent layers hold `state_bytes` from the first token on."""
         kept = min(tokens, self.window + KVCache.step) if self.window else tokens
-        return self.floats * 4 * self.windowed * kept + self._layer_bytes(kind, bits) * (self.layers - self.windowed) * tokens
+        grown = self.floats * 4 * self.windowed * kept + self._layer_bytes(kind, bits) * (self.layers - self.windowed) * tokens
+        return grown + (self.state_bytes if tokens else 0)
 
     def _layer_bytes(self, kind: str, bits: int) -> int:
         """One token in one layer that is not windowed (0: every layer is)."""
@@ -381,7 +470,10 @@ def cache_nbytes(cache: list[KVCache]) -> int:
 
 
 def trim_cache(cache: list[KVCache], n: int) -> int:
-    """Forget the last n tokens in every layer; returns how many were forgotten."""
+    """Forget the last n tokens in every layer, or in none when a layer cannot (a recurrent state,
+    a window that has rotated): the layers never disagree. Returns how many were forgotten."""
+    if n and not all(c.is_trimmable() for c in cache):
+        return 0
     return min((c.trim(n) for c in cache), default=0)
 
 
@@ -405,17 +497,21 @@ def load_cache(path: str) -> tuple[list[KVCache], dict[str, str]]:
     caches: list[KVCache] = []
     for i in range(int(meta["glassbox.layers"])):
         cls = CACHE_TYPES[meta[f"glassbox.{i}.class"]]
-        c = cls.__new__(cls)
-        KVCache.__init__(c)
         prefix = f"glassbox.{i}."
         own = {k[len(prefix) :]: v for k, v in meta.items() if k.startswith(prefix) and k != prefix + "class"}
         n = sum(1 for k in arrays if k.split(".")[0] == str(i))
+        layer_arrays = [arrays[f"{i}.{j}"] for j in range(n)]
+        if cls is RecurrentState:
+            caches.append(cls.from_state(layer_arrays, own))
+            continue
+        c = cls.__new__(cls)
+        KVCache.__init__(c)
         if cls is QuantizedKVCache:
             c._k = c._v = None
         if cls is RotatingKVCache:
             c.start = 0
         c.meta_state = own
-        c.state = [arrays[f"{i}.{j}"] for j in range(n)]
+        c.state = layer_arrays
         if cls is RotatingKVCache:
             c.meta_state = own  # offset/start are restored after the arrays
         caches.append(c)

@@ -15,7 +15,9 @@ given it also calls, in this order:
 An architecture file adds ~6 lines: pass `capture.layer(i)` to block i, call `block()` at the end
 of the block and branch to `attend()` in the attention. engine/inspect.py also reads, by these
 names: `model.head(h)` (final norm + LM head, softcapping included), `model.embed_tokens`,
-`model.layers[i].self_attn.{n_heads, n_kv_heads, rope}` and, if the model has one, `make_cache()`. Without a capture nothing else runs, so
+`model.layers[i].self_attn.{n_heads, n_kv_heads, rope}` (a layer without `self_attn` and with
+`is_linear` true is a linear-attention layer: its block never calls `attend`, so it has no weights)
+and, if the model has one, `make_cache()`. Without a capture nothing else runs, so
 generation is as fast as before (docs/benchmarks.md, "Inspector hooks"). The capture keeps lazy
 MLX arrays only for what was asked (rows, layers, heads): large tensors are reduced here, in the
 engine, before anything reaches the window.

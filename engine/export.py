@@ -39,7 +39,10 @@ def export_folder(lm: LoadedModel, out: str | Path) -> Path:
     if tok.bos_id is not None:
         config["bos_token_id"] = tok.bos_id
     (out / "config.json").write_text(json.dumps(config, indent=2))
-    weights = {f"model.{k}" if not k.startswith("lm_head") else k: v for k, v in tree_flatten(model.parameters())}
+    weights = dict(tree_flatten(model.parameters()))
+    if hasattr(model, "export_weights"):  # an architecture whose own layout differs from mlx-lm's
+        weights = model.export_weights(weights)
+    weights = {f"model.{k}" if not k.startswith("lm_head") else k: v for k, v in weights.items()}
     mx.save_safetensors(str(out / "model.safetensors"), weights, metadata={"format": "mlx"})
     tok.backend.save(str(out / "tokenizer.json"))
     tconf = {

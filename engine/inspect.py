@@ -45,9 +45,15 @@ class LayerAttention:
     key_start: int
     weights: list[list[float]]  # (heads, keys)
     window: int | None = None
+    linear: bool = False  # a linear-attention layer: it reads every earlier position, with no weights
 
     @property
     def kind(self) -> str:
+        if self.linear:
+            return (
+                "linear attention: it reads every earlier position through a fixed-size "
+                "memory, not a weight per position, so it has no attention weights to draw"
+            )
         if self.window == 0:
             return "no attention in this layer (nothing to draw)"
         return "full causal attention" if self.window is None else f"sliding window of {self.window} positions"
@@ -142,6 +148,21 @@ def fresh_cache(model: nn.Module) -> list[KVCache]:
     return make_cache(len(model.layers))
 
 
+def attention_module(model: nn.Module, layer: int | None = None) -> nn.Module:
+    """Layer `layer`'s attention (`self_attn`: n_heads, n_kv_heads, rope), or, with no layer, that
+    of the first layer that has one. ValueError when that layer has none: a linear-attention layer
+    (qwen3_next's Gated DeltaNet) reads the earlier positions through a fixed-size memory, so there
+    is no weight per position to show."""
+    blocks = model.layers if layer is None else [model.layers[layer]]
+    for block in blocks:
+        if hasattr(block, "self_attn"):
+            return block.self_attn
+    raise ValueError(
+        f"layer {layer} is a linear-attention layer: it reads the earlier positions through a fixed-size "
+        "memory, not a weight per position, so it has no attention map (choose a full-attention layer)"
+    )
+
+
 def _window(allowed_row: mx.array, key_start: int, query_pos: int) -> int | None:
     visible = int(allowed_row.sum().item())
     return None if key_start == 0 and visible == query_pos + 1 else visible
@@ -186,8 +207,9 @@ def inspect_step(
     attention = []
     for i in range(n_layers):
         r = rec.layers[i]
-        if r.weights is None:  # an architecture whose layer has no attention
-            attention.append(LayerAttention(i, 0, [], window=0))
+        if r.weights is None:  # a linear-attention layer, or an architecture's layer without attention
+            linear = getattr(model.layers[i], "is_linear", False)
+            attention.append(LayerAttention(i, 0, [], window=None if linear else 0, linear=linear))
             continue
         attention.append(
             LayerAttention(i, r.key_start, r.weights[:, 0].tolist(), _window(r.allowed[0], r.key_start, position))
@@ -195,7 +217,7 @@ def inspect_step(
     last = lens[-1]
     p = mx.exp(last)
     lens_top = top_rows(lens, top)
-    first = model.layers[0].self_attn
+    first = attention_module(model)
     return StepInspection(
         ids=ids[: position + 1],
         position=position,
@@ -245,11 +267,11 @@ def inspect_prompt(
     ids = list(ids)
     if not ids:
         raise ValueError("the prompt is empty: nothing to inspect")
-    n_layers, n_heads = len(model.layers), model.layers[0].self_attn.n_heads
+    n_layers = len(model.layers)
     position = len(ids) - 1 if position is None else position
     _check(position, len(ids), "position")
     _check(layer, n_layers, "layer")
-    _check(head, n_heads, "head")
+    _check(head, attention_module(model, layer).n_heads, "head")
     rec = Recorder(offset=0, rows=[position], weight_layers=frozenset({layer}), full_head=head)
     model(mx.array([ids], dtype=mx.int32), fresh_cache(model), rec)  # the logits stay unevaluated
     outs = mx.concatenate([rec.layers[i].out for i in range(n_layers)])
@@ -309,7 +331,7 @@ def attention_map(
     if not ids:
         raise ValueError("the prompt is empty: nothing to inspect")
     _check(layer, len(model.layers), "layer")
-    _check(head, model.layers[layer].self_attn.n_heads, "head")
+    _check(head, attention_module(model, layer).n_heads, "head")
     T = len(ids)
     weights, allowed = np.zeros((T, T), np.float32), np.zeros((T, T), bool)
     cache = fresh_cache(model)

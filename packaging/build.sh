@@ -34,42 +34,16 @@ linux_finish() {
   local archive=dist/Glassbox-$VERSION-linux-$ARCH.tar.gz
   tar -C dist -czf "$archive.part" Glassbox
   mv "$archive.part" "$archive"
-  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB); users unpack it and run Glassbox/install.sh"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MiB); users unpack it and run Glassbox/install.sh"
 }
 
 macos_sign_and_notarize() {
   local app=dist/Glassbox.app
-  if [ -z "${GLASSBOX_CODESIGN_IDENTITY:-}" ]; then
-    echo "macOS: not signed with a Developer ID (set GLASSBOX_CODESIGN_IDENTITY, docs/packaging.md): this"
-    echo "       Mac runs it; Gatekeeper refuses a downloaded copy elsewhere"
-  else
-    # glassbox.spec signed every binary and the .app with the identity, the hardened runtime and
-    # packaging/entitlements.plist; check the signature the way Gatekeeper will.
-    codesign --verify --deep --strict --verbose=2 "$app"
-    if [ -z "${GLASSBOX_NOTARY_PROFILE:-}" ]; then
-      echo "macOS: signed, not notarized (set GLASSBOX_NOTARY_PROFILE to a \`notarytool store-credentials\` profile)"
-    else
-      local upload=dist/Glassbox-notarize.zip
-      ditto -c -k --keepParent "$app" "$upload"
-      xcrun notarytool submit "$upload" --keychain-profile "$GLASSBOX_NOTARY_PROFILE" --wait \
-        --output-format json > dist/notarization.json
-      rm -f "$upload"
-      local status
-      status=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status"))' dist/notarization.json)
-      if [ "$status" != "Accepted" ]; then
-        local id
-        id=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("id"))' dist/notarization.json)
-        echo "error: notarization $status; Apple's log: xcrun notarytool log $id --keychain-profile $GLASSBOX_NOTARY_PROFILE" >&2
-        exit 1
-      fi
-      xcrun stapler staple "$app"
-      spctl --assess --type execute --verbose=2 "$app"
-    fi
-  fi
+  PY=$PY bash packaging/macos-sign.sh "$app"
   local archive=dist/Glassbox-$VERSION-macos-$ARCH.zip
   rm -f "$archive"
   ditto -c -k --keepParent "$app" "$archive"
-  echo "archive: $archive ($(du -m "$archive" | cut -f1) MB)"
+  echo "archive: $archive ($(du -m "$archive" | cut -f1) MiB)"
 }
 
 case "$(uname -s)" in
@@ -83,4 +57,4 @@ case "$(uname -s)" in
     linux_finish ;;
 esac
 touch "$STAMP"
-echo "built: $bundle ($(du -sm "$bundle" | cut -f1) MB)"
+echo "built: $bundle ($(du -sm "$bundle" | cut -f1) MiB)"

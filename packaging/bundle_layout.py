@@ -7,14 +7,21 @@ MLX (docs/packaging.md, "MLX in the bundle"):
 - libmlx is collected once. MLX finds its Metal library (`mlx.metallib`, macOS) beside the libmlx
   it was loaded from (dladdr), so the two lie side by side in the one place the loader takes
   libmlx from: on macOS PyInstaller rewrites every reference to `@rpath/<basename>` with the rpath
-  at the bundle's top folder, so both go there, as real files; a second copy or a link elsewhere
-  is what makes a bundle fail with "Failed to load the default metallib" although the file is in
-  it. On Linux (no metallib) libmlx stays in `mlx/lib/`, where `mlx/core*.so`'s RUNPATH
+  at the bundle's top folder, so both go there, libmlx as the real file; a second copy or a link
+  elsewhere is what makes a bundle fail with "Failed to load the default metallib" although the
+  file is in it. On Linux (no metallib) libmlx stays in `mlx/lib/`, where `mlx/core*.so`'s RUNPATH
   ($ORIGIN/lib) finds it, with PyInstaller's link to it in the top folder.
+- libmlx cannot be put at the top by listing it in the spec's `binaries`: dependency analysis
+  collects it again under `mlx/lib/` with a link at the top of the same name, and PyInstaller's
+  TOC normalization lets the link win (SYMLINK outranks BINARY), so the listed file is gone before
+  COLLECT. `keep` therefore takes every libmlx entry out on macOS and `libmlx_at_top` adds the one
+  real file back after the Analysis (tests/packaging/test_bundle_layout.py runs PyInstaller's own
+  normalization on the entries its analysis makes).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import re
 import sys
@@ -57,10 +64,35 @@ UNUSED_FILES = [
                                                                            "wl-shell-plugin")),
     f"{QT}/plugins/wayland-graphics-integration-client/*-server.*",
     f"{QT}/translations/*",  # the app's text is English only
-    "mlx/include/*", "mlx/share/*",  # C++ headers and CMake files for building against MLX
 ]
+# Whole folders left out, at any depth (PurePath.match's `*` covers one level only).
+UNUSED_FOLDERS = ("mlx/include/", "mlx/share/")  # C++ headers and CMake files for building against MLX
 # Libraries loaded by name at run time (never a link-time dependency), kept by `prune_libraries`.
 LOADED_BY_NAME = ("libpython", "_glassbox_native")
+
+
+# The macOS a bundle needs is the newest one the wheels it carries were built for (pip picks the wheel
+# for the building Mac's own macOS: mlx's macosx_15_0 wheel on a Mac with 15 does not load on 14).
+MACOS_WHEELS = ("mlx", "mlx-metal", "pyside6-essentials", "shiboken6", "numpy")
+MLX_MINIMUM_MACOS = (14, 0)  # MLX's documented minimum (mlx 0.32: "macOS >= 14.0")
+
+
+def minimum_macos(wheel_tags: dict[str, str] | None = None) -> str:
+    """LSMinimumSystemVersion for the .app: the newest `macosx_X_Y` platform tag among the WHEEL
+    files of MACOS_WHEELS (`wheel_tags`: distribution -> its WHEEL file's text; read from the
+    installed distributions when None), and never older than MLX_MINIMUM_MACOS. "14.0" style."""
+    if wheel_tags is None:
+        wheel_tags = {}
+        for name in MACOS_WHEELS:
+            try:
+                wheel_tags[name] = importlib.metadata.distribution(name).read_text("WHEEL") or ""
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    newest = MLX_MINIMUM_MACOS
+    for text in wheel_tags.values():
+        for major, minor in re.findall(r"^Tag:.*-macosx_(\d+)_(\d+)_\w+\s*$", text, flags=re.MULTILINE):
+            newest = max(newest, (int(major), int(minor)))
+    return f"{newest[0]}.{newest[1]}"
 
 
 def mlx_package() -> Path:
@@ -70,21 +102,20 @@ def mlx_package() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def libmlx_name() -> str:
-    return "libmlx.dylib" if MACOS else "libmlx.so"
+def metallib_datas(macos: bool = MACOS) -> list[tuple[str, str]]:
+    """The Analysis `datas` entry for mlx.metallib (macOS; none elsewhere): in the top folder, beside
+    the libmlx `libmlx_at_top` puts there (a .app keeps the file in Contents/Resources and a link to
+    it in Contents/Frameworks, which MLX opens like the file)."""
+    return [(str(mlx_package() / "lib" / "mlx.metallib"), ".")] if macos else []
 
 
-def libmlx_dest() -> str:
-    """The folder (inside the bundle's top folder) libmlx is collected into, see the docstring."""
-    return "." if MACOS else "mlx/lib"
-
-
-def mlx_runtime() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(binaries, datas) for libmlx and, on macOS, mlx.metallib beside it."""
-    lib = mlx_package() / "lib"
-    binaries = [(str(lib / libmlx_name()), libmlx_dest())]
-    datas = [(str(lib / "mlx.metallib"), libmlx_dest())] if MACOS else []
-    return binaries, datas
+def libmlx_at_top(macos: bool = MACOS) -> list[tuple[str, str, str]]:
+    """The TOC entry to add to the Analysis' binaries after `keep`: on macOS libmlx as a real file
+    in the top folder (where `@rpath/libmlx.dylib` resolves, beside the metallib); nothing on Linux,
+    where the analysis' own entry under mlx/lib and its link are the layout wanted."""
+    if not macos:
+        return []
+    return [("libmlx.dylib", str(mlx_package() / "lib" / "libmlx.dylib"), "BINARY")]
 
 
 def native_kernels(root: Path) -> list[tuple[str, str]]:
@@ -106,18 +137,19 @@ def _is_libmlx(dest: str) -> bool:
     return re.fullmatch(r"libmlx\.(so|dylib)(\.[0-9.]+)?", PurePath(dest).name) is not None
 
 
-def keep(toc: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The Analysis TOC without UNUSED_FILES, and with libmlx only where `libmlx_dest()` says (on
-    macOS: without the copy under mlx/lib and the link to it that dependency analysis adds)."""
-    wanted = str(PurePath(libmlx_dest()) / libmlx_name())
+def keep(toc: list[tuple[str, str, str]], macos: bool = MACOS) -> list[tuple[str, str, str]]:
+    """An Analysis TOC (binaries or datas) without UNUSED_FILES and UNUSED_FOLDERS. On Linux libmlx stays as the
+    analysis collected it (mlx/lib/libmlx.so and PyInstaller's link to it at the top); on macOS
+    every libmlx entry goes (the copy under mlx/lib, the link at the top), and `libmlx_at_top` adds
+    the one real file back."""
     out = []
     for dest, src, typecode in toc:
         if any(PurePath(dest).match(pattern) for pattern in UNUSED_FILES):
             continue
-        if _is_libmlx(dest):
-            is_the_one = str(PurePath(dest)) == wanted and typecode != "SYMLINK"
-            if not (is_the_one or (typecode == "SYMLINK" and not MACOS)):
-                continue
+        if PurePath(dest).as_posix().startswith(UNUSED_FOLDERS):
+            continue
+        if macos and _is_libmlx(dest):
+            continue
         out.append((dest, src, typecode))
     return out
 

@@ -90,4 +90,10 @@ mv "$desktop_file.new" "$desktop_file"
 ln -sfn "$app_dir/Glassbox" "$bin_dir/glassbox"
 refresh_caches
 echo "Glassbox installed: $app_dir"
-echo "  menu entry $desktop_file; command $bin_dir/glassbox; remove with: $0 --uninstall"
+echo "  menu entry $desktop_file; command $bin_dir/glassbox"
+# the installed copy of this script: the unpacked archive or the checkout may be gone by then
+echo "  remove with: $app_dir/install.sh --uninstall"
+case ":$PATH:" in
+  *":$bin_dir:"*) ;;
+  *) echo "  note: $bin_dir is not on your PATH, so \`glassbox\` runs only by its full path (the menu entry works)" ;;
+esac

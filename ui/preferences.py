@@ -88,6 +88,8 @@ def kv_cost_text(kind: str, info: dict | None) -> str:
         return "Load a model to see what each cached token costs."
     plain, cost = costs.get("plain", 0), costs[kind]
     text = f"{cost:,} bytes per token"
+    if state := info.get("kv_state_bytes"):  # a hybrid model's linear-attention layers
+        text = f"{state:,} bytes of recurrent state, whatever the length, and {text}"
     if kind == "plain":
         formula = info.get("kv_formula")  # the architecture's own layout, e.g. MLA's latent
         return f"{text} = {formula} × 4 bytes" if formula else text

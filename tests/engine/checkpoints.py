@@ -68,10 +68,18 @@ TINY: dict[str, dict[str, Any]] = {
     "gpt_oss": dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
                     sliding_window=8, num_local_experts=8, num_experts_per_tok=2, tie_word_embeddings=False,
                     attention_bias=True, rope_theta=150000.0),
+    # linear-attention (Gated DeltaNet) layers 0 and 2, gated full attention 1 and 3; two value heads
+    # per key head; layer 2 dense, the others 8 experts (2 per token) and a shared expert
+    "qwen3_next": dict(num_hidden_layers=4, full_attention_interval=2, num_attention_heads=4, num_key_value_heads=2,
+                       head_dim=32, partial_rotary_factor=0.25, linear_num_key_heads=2, linear_num_value_heads=4,
+                       linear_key_head_dim=32, linear_value_head_dim=32, linear_conv_kernel_dim=4, num_experts=8,
+                       num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+                       decoder_sparse_step=1, mlp_only_layers=[2], norm_topk_prob=True, rms_norm_eps=1e-6,
+                       tie_word_embeddings=False),
 }
 ARCHITECTURES = tuple(TINY)
 PROBE_TOKENS = [(i * 37 + 11) % 256 for i in range(24)]  # longer than the tiny windows (8)
-GGUF_ARCHITECTURE = {"gpt_oss": "gpt-oss", "qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
+GGUF_ARCHITECTURE = {"qwen3_next": "qwen3next", "gpt_oss": "gpt-oss", "qwen3_moe": "qwen3moe", "deepseek_v3": "deepseek2", "deepseek_v2": "deepseek2"}  # llama.cpp's
 
 
 def tiny_config(name: str) -> dict[str, Any]:
@@ -86,6 +94,8 @@ def tiny_model(name: str, seed: int = 0):
     model = arch.model(arch.args.from_dict(tiny_config(name)))
     mx.random.seed(seed)
     params = [(k, mx.random.normal(v.shape) * 0.2) for k, v in tree_flatten(model.parameters())]
+    # a linear-attention decay rate is negative (A = −exp(A_log)): a positive one would grow the memory
+    params = [(k, -mx.exp(v) if k.endswith("linear_attn.A") else v) for k, v in params]
     model.load_weights(params)
     mx.eval(model.parameters())
     return model
@@ -110,11 +120,14 @@ def _tokens() -> list[str]:
 
 
 def hf_tensors(name: str, params: dict[str, mx.array]) -> dict[str, mx.array]:
-    """Our parameter names -> Hugging Face's: one tensor per expert (`mlp.experts.E.gate_proj`), and
-    DeepSeek's per-head W^UK / W^UV as the one `kv_b_proj` they were split from."""
+    """Our parameter names -> Hugging Face's: one tensor per expert (`mlp.experts.E.gate_proj`),
+    DeepSeek's per-head W^UK / W^UV as the one `kv_b_proj` they were split from, and Qwen3-Next's
+    fused in_proj_qkvz, A_log, (C, 1, K) convolution and zero-centred norms."""
     config, out = tiny_config(name), {}
     for key, value in params.items():
-        if ".switch_mlp." in key:
+        if name == "qwen3_next" and (hf := _qwen3_next_hf(key, value, params)) is not None:
+            out.update(hf)
+        elif ".switch_mlp." in key:
             for e in range(value.shape[0]):
                 out[key.replace(".switch_mlp.", f".experts.{e}.")] = value[e]
         elif key.endswith("self_attn.embed_q.weight"):  # (H, rank, nope) + (H, v, rank) -> (H * (nope + v), rank)
@@ -124,6 +137,25 @@ def hf_tensors(name: str, params: dict[str, mx.array]) -> dict[str, mx.array]:
         elif not key.endswith("self_attn.unembed_out.weight"):
             out[key] = value
     return out
+
+
+def _qwen3_next_hf(key: str, value: mx.array, params: dict[str, mx.array]) -> dict[str, mx.array] | None:
+    """Hugging Face's form of one Qwen3-Next parameter ({} when another one carries it), or None."""
+    from engine.models.qwen3_next import ModelArgs, fuse_qkvz
+
+    if key.endswith("linear_attn.in_proj_qkv.weight"):
+        args = ModelArgs.from_dict(tiny_config("qwen3_next"))
+        z = params[key.replace("in_proj_qkv", "in_proj_z")]
+        return {key.replace("in_proj_qkv", "in_proj_qkvz"): fuse_qkvz(value, z, args)}
+    if key.endswith("linear_attn.in_proj_z.weight"):
+        return {}
+    if key.endswith("linear_attn.A"):
+        return {key + "_log": mx.log(-value)}
+    if key.endswith("linear_attn.conv1d.weight"):
+        return {key: value[:, None, :]}
+    if key.endswith("norm.weight") and not key.endswith("linear_attn.norm.weight"):
+        return {key: value - 1.0}
+    return None
 
 
 def write_hf(name: str, folder: Path, seed: int = 0) -> Path:
@@ -191,7 +223,16 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None, strings: 
         w.add_expert_count(args.num_local_experts)
         w.add_expert_used_count(args.num_experts_per_tok)
         w.add_expert_feed_forward_length(args.intermediate_size)
-    if name == "qwen3_moe":
+    if name == "qwen3_next":  # llama.cpp's converter: the DeltaNet widths as SSM keys
+        w.add_rope_dimension_count(int(args.head_dim * args.partial_rotary_factor))
+        w.add_ssm_conv_kernel(args.linear_conv_kernel_dim)
+        w.add_ssm_state_size(args.linear_key_head_dim)
+        w.add_ssm_group_count(args.linear_num_key_heads)
+        w.add_ssm_time_step_rank(args.linear_num_value_heads)
+        w.add_ssm_inner_size(args.linear_value_head_dim * args.linear_num_value_heads)
+        w.add_full_attention_interval(args.full_attention_interval)
+        w.add_expert_shared_feed_forward_length(args.shared_expert_intermediate_size)
+    if name in ("qwen3_moe", "qwen3_next"):
         w.add_expert_count(args.num_experts)
         w.add_expert_used_count(args.num_experts_per_tok)
         w.add_expert_feed_forward_length(args.moe_intermediate_size)
@@ -212,7 +253,8 @@ def write_gguf(name: str, path: Path, seed: int = 0, tensor_type=None, strings: 
     params = dict(tree_flatten(model.parameters()))
     for gguf_name, value in arch.gguf.to_gguf(params, config).items():
         data = np.array(value.astype(mx.float32))
-        if tensor_type is not None and data.ndim >= 2 and not gguf_name.endswith(".bias"):  # llama.cpp keeps biases float
+        # llama.cpp keeps biases and the short convolution (ssm_conv1d) float
+        if tensor_type is not None and data.ndim >= 2 and not gguf_name.endswith((".bias", "ssm_conv1d.weight")):
             w.add_tensor(gguf_name, gguf.quants.quantize(data, tensor_type), raw_dtype=tensor_type)
         else:
             w.add_tensor(gguf_name, data)

