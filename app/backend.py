@@ -21,7 +21,7 @@ from app.context import (
     PromptTooLong,
     assemble,
     assemble_raw,
-    system_content,
+    request_messages,
 )
 from app.failures import FailureKind
 from app.model_names import display_name
@@ -69,7 +69,9 @@ class GenerateRequest:
     sampling: SamplingSettings
     history: tuple[dict[str, str], ...] = ()  # earlier turns, oldest first
     system_prompt: str = ""
-    memories: tuple[str, ...] = ()
+    memories: tuple[str, ...] = ()  # recalled for `user_message`, sent with it (app/context.py)
+    # A reply asked before memories went with the user's message: they are in the system turn
+    memories_in_system: bool = False
     max_new_tokens: int = 512
     context_length: int = 0  # 0: the model's own
     top_report: int = 10  # alternatives reported per token
@@ -92,9 +94,8 @@ class GenerateRequest:
     @property
     def messages(self) -> list[dict[str, str]]:
         """The whole conversation before any of it is left out to fit the context window."""
-        system = system_content(self.system_prompt, self.memories)
-        head = [{"role": "system", "content": system}] if system else []
-        return [*head, *self.history, {"role": "user", "content": self.user_message}]
+        return request_messages(self.system_prompt, self.memories, self.history, self.user_message,
+                                self.memories_in_system)
 
 
 class Session(Protocol):
@@ -211,7 +212,7 @@ class EngineSession:
         try:
             assembled = assemble(
                 self.lm.tokenizer, request.system_prompt, request.memories, request.history, request.user_message,
-                context_length=context, reserve=reserve,
+                context_length=context, reserve=reserve, memories_in_system=request.memories_in_system,
                 options=None if request.enable_thinking is None else {"enable_thinking": request.enable_thinking},
             )
         except ContextTooLong as e:

@@ -76,6 +76,8 @@ class ChatController(QObject):
     model_loading = _Relay("_session")  # (progress, text)
     model_loaded = _Relay("_session")  # (info dict)
     model_failed = _Relay("_session")  # (message)
+    terms_needed = _Relay("_session")  # (PendingTerms, spec): a model's terms, asked before it is loaded
+    refused = _Relay("_turns")  # (message) a reply's tokens cannot be used with the loaded model
     token_count = _Relay("_session")  # (ticket, tokens; -1: could not count)
     message_too_long = _Relay("_turns")  # (the user's text and attachments, back to the composer; the explanation)
     memories_changed = _Relay("memories", "changed")  # ()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.attachments import Attachment, message_content
+from app.context import memories_in_system
 from app.store import Message
 from engine.events import TokenEvent
 
@@ -60,9 +61,17 @@ def from_stored(message: Message, tokens: Sequence[TokenEvent] = (), branch: tup
         error=(str(stats.get("error") or "This reply failed.")) if failed else None,  # kept out of the history
         id=message.id,
         memories=[m for m in memories if isinstance(m, str)] if isinstance(memories, list) else [],
-        asked=dict(message.settings) if isinstance(message.settings, dict) else {},
+        asked=_asked(message),
         branch=branch,
     )
+
+
+def _asked(message: Message) -> dict[str, Any]:
+    """What a stored reply was asked with, and the model that wrote it (app/reply_model.py)."""
+    asked = dict(message.settings) if isinstance(message.settings, dict) else {}
+    if isinstance(message.model, str) and message.model:
+        asked.setdefault("model", message.model)
+    return asked
 
 
 @dataclass
@@ -75,16 +84,29 @@ class Transcript:
         self.messages.append(message)
         return len(self.messages) - 1
 
-    def history(self, before: int | None = None) -> list[dict[str, str]]:
+    def history(self, before: int | None = None) -> list[dict[str, Any]]:
         """Finished turns (those before message `before`, if given) as chat-template messages:
-        failed or empty replies are left out. A reply asked with a prompt that opened its thinking
-        says so (`thinking_opened`, read by app/context.py, never given to a template)."""
+        failed or empty replies are left out. A user message carries the memories it was sent with
+        (`memories`: those of the reply after it, when that reply had them with the message), and a
+        reply asked with a prompt that opened its thinking says so (`thinking_opened`); both are
+        read by app/context.py, never given to a template. So every message is sent again exactly
+        as it was sent the first time."""
         turns = []
-        for m in self.messages[:before]:
+        for i, m in enumerate(self.messages[:before]):
             if m.role == "assistant" and (m.error is not None or not m.text.strip() or m.streaming):
                 continue
             turn = {"role": m.role, "content": m.content}
             if m.role == "assistant" and m.asked.get("opens_thinking"):
                 turn["thinking_opened"] = True
+            if m.role == "user" and (memories := self._sent_with(i)):
+                turn["memories"] = memories
             turns.append(turn)
         return turns
+
+    def _sent_with(self, index: int) -> list[str]:
+        """The memories the user message at `index` was sent with: those of the reply after it, when
+        that reply had them with the message (not in the system turn, as replies saved before did)."""
+        reply = self.messages[index + 1] if index + 1 < len(self.messages) else None
+        if reply is None or reply.role != "assistant" or memories_in_system(reply.asked):
+            return []
+        return list(reply.memories)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.context import MEMORIES_HEADING
 from engine.inspect import (
     analogy,
     attention_map,
@@ -132,28 +133,90 @@ def rope_distances(context_length: int) -> list[int]:
     return sorted(set(out + [context_length - 1]))
 
 
+def content_spans(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[int, int]] | None:
+    """Where each message's text lies in the prompt: [(first token, end token)] in message order,
+    found in the template's rendering (whatever the template does with turns: Gemma's folds the
+    system prompt into the first user turn) and mapped to tokens by their exact bytes. None when the
+    tokens do not spell the rendering or a text is not found in it (never guessed)."""
+    layout = _byte_layout(tokenizer, messages, prompt_ids)
+    if layout is None:
+        return None
+    token_at, spans = layout
+    return [(token_at(a), token_at(b - 1) + 1) for a, b in spans]
+
+
+def _byte_layout(tokenizer, messages, prompt_ids):
+    """(token_at: byte offset -> the token holding it, [(start, end) byte span of each message's
+    text in the rendering]) or None (see `content_spans`)."""
+    try:
+        text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True).encode("utf-8")
+        pieces = [tokenizer.token_bytes[i] for i in prompt_ids]
+    except Exception:  # a template that fails here failed for the request too; no spans, no guess
+        return None
+    if b"".join(pieces) != text and prompt_ids and b"".join(pieces[1:]) == text:
+        pieces[0] = b""  # a beginning-of-text token the tokenizer adds before the rendering
+    if b"".join(pieces) != text:
+        return None
+    ends, at = [], 0
+    for piece in pieces:
+        at += len(piece)
+        ends.append(at)  # ends[k]: the byte offset where token k ends
+
+    def token_at(offset: int) -> int:
+        return next(k for k, e in enumerate(ends) if e > offset)
+
+    spans, cursor = [], 0
+    for message in messages:
+        content = str(message.get("content") or "").encode("utf-8")
+        found = text.find(content, cursor) if content else -1
+        if found < 0:
+            return None
+        cursor = found + len(content)
+        spans.append((found, cursor))
+    return token_at, spans
+
+
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
-    """[start, end) of the last turn (the user's message, its template tokens included) in the prompt."""
+    """[start, end) of the last turn (the user's message, its template tokens included) in the prompt:
+    where the earlier messages rendered alone end, and never before the end of an earlier message's
+    text (a template that folds the system prompt into the user's turn)."""
     head = tokenizer.encode_chat(list(messages[:-1]), add_generation_prompt=False) if len(messages) > 1 else []
     start = len(head) if list(prompt_ids[: len(head)]) == head else 0
+    spans = content_spans(tokenizer, messages, prompt_ids) if len(messages) > 1 else None
+    if spans is not None:
+        start = max(start, spans[-2][1])
     return max(start, 1), len(prompt_ids)
 
 
 def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
     """The prompt cut into what the user can tell apart: [(name, start, end)] in order, names among
-    "system prompt and memories" (a leading system turn, its template markers included), "earlier
-    turns", "your message" (the last turn and the reply's opening markers). Each boundary is where
-    the same messages, rendered alone by the chat template, end in the prompt's tokens; a boundary
-    that does not line up (a template that rewrites turns) is left out, never guessed."""
+    "system prompt" (a leading system turn, its template markers included; memories too in a reply
+    asked before they went with the message), "earlier turns", "memories" (those sent with your
+    message, before its text), "your message" (the last turn and the reply's opening markers).
+    Each boundary is where the same messages, rendered alone by the chat template, end in the
+    prompt's tokens, and never before the end of the text of the message it closes (a template
+    may fold the system prompt into the user's turn); a boundary that does not line up is left
+    out, never guessed."""
     n = len(prompt_ids)
     start, _ = user_span(tokenizer, messages, prompt_ids)
+    spans = content_spans(tokenizer, messages, prompt_ids)
     cuts: list[tuple[str, int]] = []
     if messages and messages[0].get("role") == "system" and len(messages) > 1:
         head = tokenizer.encode_chat(list(messages[:1]), add_generation_prompt=False)
-        if 0 < len(head) <= start and list(prompt_ids[: len(head)]) == head:
-            cuts.append(("system prompt and memories", len(head)))
+        end = len(head) if list(prompt_ids[: len(head)]) == head else 0
+        if spans is not None:
+            end = max(end, spans[0][1])
+        if 0 < end <= start:
+            cuts.append(("system prompt", end))
     if start > (cuts[-1][1] if cuts else 0):
         cuts.append(("earlier turns" if cuts else "before your message", start))
+    last = str(messages[-1].get("content") or "") if messages else ""
+    layout = _byte_layout(tokenizer, messages, prompt_ids) if last.startswith(MEMORIES_HEADING) else None
+    if layout is not None and "\n\n" in last:  # the memories' list, a blank line, then the text
+        token_at, byte_spans = layout
+        memory_end = token_at(byte_spans[-1][0] + len(last[: last.index("\n\n")].encode("utf-8")))
+        if start < memory_end < n:
+            cuts.append(("memories", memory_end))
     cuts.append(("your message", n))
     out, at = [], 0
     for name, end in cuts:
@@ -285,6 +348,8 @@ def step_report(
         "prompt_tokens": len(prompt_ids),
         "prompt_parts": prompt_parts(tok, messages, prompt_ids),  # [(name, start, end)] of the prompt
         "user_message": request.generate.user_message,
+        # the decoding settings the reply was made with (the playground starts from them)
+        "sampling": request.generate.sampling.to_dict(),
         "reply_tokens": reply,
         "source": request.origin if request.message_char is None else "message",
         "token_index": k if request.message_char is None else None,

@@ -8,7 +8,9 @@ MLX. Only the newest request of each kind matters: older answers are dropped whe
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import QObject, Signal
 
@@ -21,9 +23,21 @@ from app.inspection import (
     StepRequest,
     to_json,
 )
-from app.reply_request import is_completion, reply_request, settings_as_asked
+from app.reply_model import refusal
+from app.reply_request import as_asked, is_completion, reply_request, settings_as_asked
 from app.worker import Worker
 from engine.sampling import SamplingSettings
+
+
+class Measured(NamedTuple):
+    """What a token measured while it streamed and the store does not keep (seconds, tokens, bytes)."""
+
+    token: int | None
+    step_s: float
+    kv_bytes: int
+    kv_tokens: int
+    prompt_tokens: int
+    cached_tokens: int
 
 
 class InspectorService(QObject):
@@ -35,6 +49,7 @@ class InspectorService(QObject):
     map_progress = Signal(int, int)  # done, total query rows of the full map being computed
     step_progress = Signal(int, int)  # done, total tokens of a step's context read again (no cache held them)
     failed = Signal(str)
+    refused = Signal(str)  # why a step cannot be inspected with the loaded model (no report stays shown)
     busy_changed = Signal(bool)
 
     _wake = Signal()
@@ -49,12 +64,17 @@ class InspectorService(QObject):
         self.follow = False  # inspect the newest token of a streaming reply
         self.message_index: int | None = None
         self.served = None  # the API request (app.server.request_log.ServedRequest) being inspected, if one is
-        self.step_sampling = None  # the SamplingSettings the inspected step was made with (a reply's own), if known
         self._wake.connect(worker.inspect_pending)
         worker.inspected.connect(self._on_inspected)
         worker.inspect_failed.connect(self._on_failed)
         worker.inspect_progress.connect(self._on_progress)
+        # stored reply id -> {token index: what only a live token knows (its step time, cache
+        # length and bytes)}: a reply shown again this run (another version, another conversation
+        # and back) shows them as it did live; the store keeps none of them
+        self._measured: dict[int, dict[int, Measured]] = {}
         controller.reply_tokens.connect(self._on_reply_tokens)
+        controller.reply_tokens.connect(self._keep_measured)
+        controller.reply_finished.connect(lambda index, _stats: self._keep_measured(index))
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -65,15 +85,19 @@ class InspectorService(QObject):
         if reply is None or reply.role != "assistant" or not reply.tokens:
             self.failed.emit("No step selected: only a token of a reply in this conversation can be inspected.")
             return
+        if why := refusal(reply, self.controller.model_info, "inspect this step"):
+            self.clear()
+            self.refused.emit(why)  # and no earlier report stays on screen as if it were this reply's
+            return
         user = conv.messages[message_index - 1]
         history = tuple(conv.history(before=message_index - 1))
         asked = settings_as_asked(self.controller.effective_settings, reply.asked)  # its own prompt, not today's
         generate = reply_request(asked, user.content, history, reply.memories, self.controller.conversation_id,
                                  completion=is_completion(reply.asked))
+        generate = as_asked(generate, reply.asked)  # its memories where they went then
         ids = tuple(t.token for t in reply.tokens if t.token is not None)
         token_index = max(0, min(token_index, len(ids) - 1)) if ids else 0
         self.message_index, self.served = message_index, None
-        self.step_sampling = asked.sampling  # the reply's own, for the sampling playground to start from
         self._send(StepRequest(generate, ids, token_index))
 
     def inspect_request(self, served, token_index: int) -> None:
@@ -95,8 +119,34 @@ class InspectorService(QObject):
             return list(self.served.events), dict(self.served.stats)
         if self.message_index is not None:
             message = self.controller.message(self.message_index)
-            return message.tokens, message.stats
+            return self._with_measurements(message), message.stats
         return None
+
+    def _keep_measured(self, index: int, _records: list | None = None) -> None:
+        """Keep what the reply at `index` measured live (its tokens so far, by their index), for
+        when it is shown again from the store."""
+        message = self.controller.message(index)
+        if message.id is None:
+            return
+        kept = self._measured.setdefault(message.id, {})
+        for t in message.tokens:
+            if t.step_s or t.kv_tokens:
+                kept[t.index] = Measured(t.token, t.step_s, t.kv_bytes, t.kv_tokens, t.prompt_tokens, t.cached_tokens)
+
+    def _with_measurements(self, message) -> list:
+        """The reply's tokens, each reopened one given back what it measured live this run (the
+        same token at the same place: a token another version holds there is left as it is)."""
+        kept = self._measured.get(message.id) if message.id is not None else None
+        if not kept:
+            return message.tokens
+        out = []
+        for t in message.tokens:
+            m = kept.get(t.index)
+            if m is not None and m.token == t.token and not (t.step_s or t.kv_tokens):
+                t = replace(t, step_s=m.step_s, kv_bytes=m.kv_bytes, kv_tokens=m.kv_tokens,
+                            prompt_tokens=m.prompt_tokens, cached_tokens=m.cached_tokens)  # fmt: skip
+            out.append(t)
+        return out
 
     def clear(self) -> None:
         """Forget the inspected step (the conversation changed): an answer still on its way is
@@ -122,8 +172,8 @@ class InspectorService(QObject):
         completion = is_completion(reply.asked) if reply is not None else self.controller.completion_mode
         generate = reply_request(asked, user.content, history, memories, self.controller.conversation_id,
                                  completion=completion)
+        generate = as_asked(generate, reply.asked if reply is not None else {})  # its memories where they went then
         self.message_index = message_index + 1 if reply is not None else None
-        self.step_sampling = asked.sampling if reply is not None else None
         self.served = None
         self._send(StepRequest(generate, (), 0, message_char=char_index))
 

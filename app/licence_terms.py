@@ -1,6 +1,11 @@
-"""Which loaded model's terms still need the user's acceptance, and the record that they were
-accepted (kept in the settings, one entry per licence and model file). Qt-free; the window's
+"""Which model's terms still need the user's acceptance, and the record that they were accepted
+(kept in the settings, one entry per licence and model file). Qt-free; the window's
 `ui/licence_gate.py` asks.
+
+`terms_before_loading` is asked before a model is loaded (the licence its file declares, read from
+its metadata alone), so nothing of a model is loaded or shown as in use until its terms are
+accepted; `pending_terms` checks a loaded model's info as well (a model whose licence only loading
+could tell).
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from app.settings import Settings
-from engine.licences import Licence, licence_of
+from app.model_names import display_name
+from app.settings import DEFAULT_MODEL, Settings
+from engine.licences import Licence, declared_in_file, licence_of, terms_file_beside
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,22 @@ def pending_terms(info: dict[str, Any] | None, settings: Settings) -> PendingTer
         return None
     text_file = Path(info["license_file"]) if info.get("license_file") else None
     return PendingTerms(str(info.get("display_name") or info.get("name") or "This model"), terms, key, text_file)
+
+
+def terms_before_loading(spec: str, settings: Settings) -> PendingTerms | None:
+    """The terms the model `spec` (a GGUF file; "default" and folders declare none here) needs
+    accepted before it is loaded, or None: none declared, already accepted, or a file that cannot be
+    read (loading it then says what is wrong)."""
+    if spec == DEFAULT_MODEL:
+        return None
+    path = Path(spec).expanduser()
+    terms = licence_of(declared_in_file(path))
+    if terms is None or not terms.needs_acceptance:
+        return None
+    key = acceptance_key(terms, str(path))
+    if key in settings.app.accepted_licences:
+        return None
+    return PendingTerms(display_name(path), terms, key, terms_file_beside(path))
 
 
 def acceptance_key(terms: Licence, model_path: str) -> str:

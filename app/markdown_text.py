@@ -152,9 +152,14 @@ def shown_text(markdown: str, heading: bool = False) -> str | None:
     return "\n\n".join(shown)
 
 
+# A line that is only a list marker ("+", "1.") is an empty list item, which by CommonMark cannot
+# interrupt a paragraph; Qt's md4c reads it as one once it ends in the hard break's two spaces.
+BARE_LIST_MARKER = re.compile(r"^[ \t]*(?:[-+*]|\d{1,9}[.)])[ \t]*$", re.MULTILINE)
+
+
 def shows_as_written(text: str) -> bool:
     """Whether a Markdown viewer shows `text` (written as it is) exactly as written."""
-    return shown_text(text) == text
+    return not BARE_LIST_MARKER.search(text) and shown_text(text) == text
 
 
 def plain_as_markdown(text: str) -> str:

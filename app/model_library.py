@@ -33,7 +33,7 @@ from typing import Any
 
 from app.byte_sizes import format_bytes
 from app.model_names import display_name, ollama_blob_of, ollama_name
-from engine.gguf import GGUFCorrupt, GGUFError, GGUFUnsupported, read_header
+from engine.gguf import GGUFCorrupt, GGUFError, GGUFTruncated, GGUFUnsupported, NotGGUF, read_header
 from engine.loading import GGUF_FILE_TYPES, WeightPolicy
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import ConfigError, GGUFMeta
@@ -131,8 +131,10 @@ def describe_gguf(path: Path, source: str) -> LibraryRow:
         header = _header(path)
     except GGUFUnsupported as e:
         return _with(row, problem=f"unsupported: {e}")
+    except (NotGGUF, GGUFTruncated) as e:  # says what it is: never "corrupt" for a file of another kind
+        return _with(row, problem=str(e))
     except (GGUFCorrupt, GGUFError) as e:
-        return _with(row, problem=f"corrupt or truncated file: {e}")
+        return _with(row, problem=f"corrupt or truncated header: {e}")
     except OSError as e:
         return _with(row, problem=f"cannot read the file: {e.strerror or e}")
     meta = header.metadata

@@ -9,17 +9,21 @@ regenerate, edit) is asked with the current settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from app.backend import GenerateRequest
+from app.context import MEMORIES_WITH_MESSAGE, memories_in_system
 from app.settings import Settings
 
 
-def settings_used(settings: Settings, memories: list[str]) -> dict[str, Any]:
-    """The decoding settings and memories a reply is generated with, as the store keeps them."""
+def settings_used(settings: Settings, memories: list[str], in_system: bool = False) -> dict[str, Any]:
+    """The decoding settings and memories a reply is generated with, as the store keeps them, and
+    where its memories were put (with the user's message; `in_system`: in the system turn, as a
+    reply saved before did, for a branch from such a reply)."""
     app = settings.app
     return {
+        "memories_with": "system" if in_system else MEMORIES_WITH_MESSAGE,
         "sampling": asdict(settings.sampling),
         "max_new_tokens": app.max_new_tokens,
         "context_length": app.context_length,
@@ -53,6 +57,13 @@ def is_completion(asked: Mapping[str, Any]) -> bool:
 def completion_used(used: dict[str, Any]) -> dict[str, Any]:
     """`settings_used` of a reply in the completion view: no memories, no system prompt, the mode."""
     return {**used, "memories_used": [], "system_prompt": "", "mode": COMPLETION}
+
+
+def as_asked(request: GenerateRequest, asked: Mapping[str, Any]) -> GenerateRequest:
+    """`request` rebuilding a saved reply's prompt (continue, branch, inspect): its memories go
+    where they went when it was asked (`asked`: its `settings_used`; in the system turn for a reply
+    saved before memories went with the user's message)."""
+    return replace(request, memories_in_system=memories_in_system(asked))
 
 
 def reply_request(

@@ -10,6 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.licence_terms import terms_before_loading
 from app.model_loads import ModelLoads
 from app.settings import DEFAULT_MODEL, Settings
 from app.worker import Worker
@@ -20,6 +21,7 @@ class SessionSettings(QObject):
     model_loading = Signal(float, str)  # progress 0..1 (-1: not known yet), what is happening
     model_loaded = Signal(object)  # info dict
     model_failed = Signal(str)  # message for the user
+    terms_needed = Signal(object, str)  # PendingTerms, the spec: asked before loading; nothing is loaded yet
     token_count = Signal(int, int)  # ticket from count_tokens, tokens (-1: could not count)
 
     _request_load = Signal(str)
@@ -65,7 +67,12 @@ class SessionSettings(QObject):
         self.settings_changed.emit(settings)
 
     def load_model(self, spec: str) -> None:
-        """Load a model in the worker; the current one stays usable until the new one is ready."""
+        """Load a model in the worker; the current one stays usable until the new one is ready. A
+        model whose terms must be accepted first is not loaded: `terms_needed` asks, and the
+        answer loads it (`load_model` again, once accepted) or keeps the current one."""
+        if (pending := terms_before_loading(spec, self._settings)) is not None:
+            self.terms_needed.emit(pending, spec)
+            return
         self.model_loading.emit(-1.0, self._loads.start(spec))
         self._request_load.emit(spec)
 

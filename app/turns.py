@@ -16,13 +16,16 @@ from dataclasses import replace
 from PySide6.QtCore import QObject, Signal
 
 from app.attachments import Attachment, title_text
+from app.context import memories_in_system
 from app.conversation import ChatMessage
 from app.conversations import Conversations
 from app.memories import Memories
 from app.memory import NothingNamed, RememberIntent, detect_intent
 from app.replies import CONTINUABLE, Replies
+from app.reply_model import MODEL, refusal
 from app.reply_request import (
     COMPLETION,
+    as_asked,
     completion_used,
     is_completion,
     reply_request,
@@ -35,6 +38,7 @@ from app.settings import Settings
 
 class Turns(QObject):
     message_too_long = Signal(str, str, object)  # the user's text, the explanation, its attachments (a tuple)
+    refused = Signal(str)  # why a reply's tokens cannot be used with the loaded model (app/reply_model.py)
 
     def __init__(
         self, conversations: Conversations, replies: Replies, memories: Memories, session: SessionSettings,
@@ -52,11 +56,16 @@ class Turns(QObject):
 
     @property
     def completion_mode(self) -> bool:
-        """Whether the open conversation is in the completion view: its own choice, else the
-        loaded model's kind (a base model continues text; an instruction-tuned one chats)."""
+        """Whether the open conversation is in the completion view: its own choice (kept from its
+        first message), else the view its replies were asked in, else (a new conversation) the
+        loaded model's kind (a base model continues text; an instruction-tuned one chats). Loading
+        another model never changes the view of a conversation already written."""
         mode = self._conversations.own.mode
         if mode is not None:
             return mode == COMPLETION
+        replies = [m for m in self._messages if m.role == "assistant"]
+        if replies:  # written before a conversation kept its view: the view its replies were asked in
+            return is_completion(replies[-1].asked)
         return bool((self._session.model_info or {}).get("base_model"))
 
     def set_completion_mode(self, on: bool) -> None:
@@ -108,14 +117,13 @@ class Turns(QObject):
         """
         if not (text.strip() or attached) or self._replies.busy:
             return False
-        if self.completion_mode:  # the text is continued as written: never read as a memory intent
-            self._keep_mode()
-        else:
+        if not self.completion_mode:  # in the completion view the text is continued as written: never a memory intent
             intent = detect_intent(text)
             if isinstance(intent, NothingNamed):  # "remember that" alone: nothing saved or sent (the view says why)
                 return False
             if isinstance(intent, RememberIntent):
                 self._memories.remember(intent.fact)
+        self._keep_mode()  # the view this conversation is written in, whatever model is loaded later
         history = self._history()
         index = self._conversations.add_user_message(text, title_text(text, attached) if attached else None,
                                                      tuple(attached))
@@ -149,6 +157,8 @@ class Turns(QObject):
         last = max(i for i, m in enumerate(messages) if m.role == "assistant")
         if index != last or not 0 <= token_index <= len(messages[index].tokens) or token_id < 0:
             return False
+        if self._refused(messages[index], "continue it with another token"):
+            return False
         kept = tuple(messages[index].tokens[:token_index])
         user = max(i for i in range(index) if messages[i].role == "user")
         history = self._history(before=user)
@@ -164,6 +174,8 @@ class Turns(QObject):
             return False
         index = len(self._messages) - 1
         reply = self._messages[index]
+        if self._refused(reply, "continue it"):
+            return False
         user = max(i for i in range(index) if self._messages[i].role == "user")
         history = self._history(before=user)
         asked = settings_as_asked(self.effective_settings, reply.asked)  # its own prompt, not today's settings
@@ -171,6 +183,7 @@ class Turns(QObject):
         asked = replace(asked, app=replace(asked.app, max_new_tokens=self.effective_settings.app.max_new_tokens))
         request = reply_request(asked, self._messages[user].content, history, reply.memories, self._conversations.id,
                                 completion=is_completion(reply.asked))
+        request = as_asked(request, reply.asked)  # its memories where they went then
         self._replies.stream(index, reply, replace(request, continue_ids=tuple(t.token for t in reply.tokens
                                                                                if t.token is not None)))
         self._replies.reply_tokens.emit(index, [])  # the view shows it streaming again
@@ -211,7 +224,8 @@ class Turns(QObject):
         else:
             memories, settings = [m.text for m in self._memories.relevant(user_text)], self.effective_settings
         model = (self._session.model_info or {}).get("display_name") or settings.app.model
-        used = settings_used(settings, memories)
+        used = settings_used(settings, memories, in_system=like is not None and memories_in_system(like.asked))
+        used[MODEL] = model  # the model whose token ids the reply holds (app/reply_model.py)
         if like is not None and like.asked.get("opens_thinking"):
             used["opens_thinking"] = True  # the same prompt as the reply it branches from
         elif like is None and not completion and (self._session.model_info or {}).get("opens_thinking"):
@@ -219,9 +233,18 @@ class Turns(QObject):
         index = self._conversations.add_reply(model, completion_used(used) if completion else used, memories,
                                               regenerate, kept)
         request = reply_request(settings, user_text, history, memories, self._conversations.id, completion=completion)
+        if like is not None:
+            request = as_asked(request, like.asked)  # its memories where they went then
         if force is not None:
             request = replace(request, continue_ids=tuple(t.token for t in kept), force_token=force)
         self._replies.stream(index, self._messages[index], request, unsaved=kept)
+
+    def _refused(self, reply: ChatMessage, action: str) -> bool:
+        """Whether `reply`'s tokens belong to a model other than the loaded one (then `refused` says why)."""
+        why = refusal(reply, self._session.model_info, action)
+        if why is not None:
+            self.refused.emit(why)
+        return why is not None
 
     def _take_back(self, index: int, explanation: str) -> None:
         """A message that cannot fit the context window was never answered: take the turn back

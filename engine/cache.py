@@ -3,6 +3,8 @@
 Every cache holds the keys and values one attention layer has seen so far and offers:
   offset                      tokens seen (the position of the next token)
   update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
+  attend_one(q, k, v, ...)    a decoding step's RoPE, cache write and attention fused, or None when
+                              this cache cannot (then update_and_fetch + attend)
   make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
   attend(q, k, v, scale, mask) attention over what update_and_fetch returned
   attend_latent(...)          the same for multi-head latent attention (deepseek_v3), whose cache
@@ -29,6 +31,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from engine import native
 from engine.kernels import attention as sdpa
 from engine.kernels import sink_softmax
 
@@ -45,20 +48,41 @@ class KVCache:
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
         prev, n = self.offset, keys.shape[2]
+        self._make_room(n, keys.shape[:2], keys.shape[3], values.shape[3], keys.dtype)
+        self.offset += n
+        self.keys[..., prev : self.offset, :] = keys
+        self.values[..., prev : self.offset, :] = values
+        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def _make_room(self, n: int, batch_heads: tuple[int, int], k_dim: int, v_dim: int, dtype) -> None:
+        """Grow the buffers (in steps of `step` tokens) so that n more tokens fit."""
+        prev = self.offset
         if self.keys is None or prev + n > self.keys.shape[2]:
-            B, H, _, D = keys.shape
             grow = ((n + self.step - 1) // self.step) * self.step
-            new_k = mx.zeros((B, H, grow, D), keys.dtype)
-            new_v = mx.zeros((B, H, grow, values.shape[3]), values.dtype)
+            new_k = mx.zeros((*batch_heads, grow, k_dim), dtype)
+            new_v = mx.zeros((*batch_heads, grow, v_dim), dtype)
             if self.keys is None:
                 self.keys, self.values = new_k, new_v
             else:
                 self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
                 self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
-        self.offset += n
-        self.keys[..., prev : self.offset, :] = keys
-        self.values[..., prev : self.offset, :] = values
-        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def attend_one(self, q: mx.array, k: mx.array, v: mx.array, rotation: native.Rotation,
+                   scale: float) -> mx.array | None:
+        """One decoding step as three fused operations (engine/native.py): the key turned by
+        `rotation` and written at the next row, the value written, and the turned query attending
+        to every row held. q (B, 1, heads * D), k (B, 1, kv_heads * D), v (B, 1, kv_heads * Dv) as
+        the projections give them -> (B, 1, heads * Dv). Returns None (the caller then takes
+        update_and_fetch and attend) when the kernels are not built or nothing is held yet."""
+        if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
+            return None
+        B, H, _, D = self.keys.shape
+        self._make_room(1, (B, H), D, self.values.shape[3], self.keys.dtype)
+        row = self.offset
+        self.keys = native.kv_write(self.keys, k, row, rotation, position=row)
+        self.values = native.kv_write(self.values, v, row)
+        self.offset += 1
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, row, 0, self.offset, scale)
 
     def make_mask(self, n_queries: int):
         return "causal" if n_queries > 1 else None
@@ -158,8 +182,30 @@ class RotatingKVCache(KVCache):
             self.values = mx.concatenate([self.values[..., :held, :], values], axis=2)
         self.offset += n
         lo = needed_from - self.start
-        self._fetched_from = needed_from
         return self.keys[..., lo:, :], self.values[..., lo:, :]
+
+    def attend_one(self, q, k, v, rotation, scale):
+        """KVCache.attend_one over the last `max_size` positions: the buffer keeps its rows in
+        temporal order, compacted every `step` tokens and grown to at most max_size + step rows."""
+        if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
+            return None
+        needed_from = max(0, self.offset + 1 - self.max_size)  # the new query's first key
+        held = self.offset - self.start
+        drop = needed_from - self.start if needed_from - self.start >= self.step else 0
+        if drop or held + 1 > self.keys.shape[2]:
+            B, H, _, D = self.keys.shape
+            kept = held - drop
+            rows = min(self.max_size + self.step, kept + self.step)
+            pad = lambda a: mx.concatenate(  # noqa: E731
+                [a[..., drop:held, :], mx.zeros((B, H, rows - kept, a.shape[3]), a.dtype)], axis=2)
+            self.keys, self.values = pad(self.keys), pad(self.values)
+            self.start, held = self.start + drop, kept
+        self.keys = native.kv_write(self.keys, k, held, rotation, position=self.offset)
+        self.values = native.kv_write(self.values, v, held)
+        self.offset += 1
+        first = needed_from - self.start
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, self.offset - 1, first,
+                                              held + 1 - first, scale)
 
     def make_mask(self, n_queries: int):
         first_key = max(0, self.offset + n_queries - (self.max_size - 1) - n_queries)
@@ -233,6 +279,9 @@ class QuantizedKVCache(KVCache):
         self.offset += keys.shape[2]
         self._dtype = keys.dtype
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
+
+    def attend_one(self, q, k, v, rotation, scale):
+        return None  # quantized keys and values: the general path
 
     def dense(self) -> tuple[mx.array, mx.array]:
         """Keys and values dequantized, (B, kv_heads, offset, head_dim) each: what attention used."""

@@ -41,6 +41,10 @@ class TokenEvent:
     elapsed_s: float = 0.0  # since generation started
     step_s: float = 0.0  # this token's own time
     kv_bytes: int = 0  # KV-cache memory now held
+    # tokens in the KV cache when kv_bytes was measured: the prompt and the reply up to this token
+    # (a drawn token is fed back before it is reported), or one fewer for the last token of a
+    # reply that ends at its token limit (never fed back); 0: not measured (a reopened reply)
+    kv_tokens: int = 0
     finish_reason: str | None = None
     # prompt tokens in the KV cache when a stop came while the prompt was being read (cached ones
     # included; no token was generated then); None: the whole prompt was read

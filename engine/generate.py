@@ -302,7 +302,8 @@ def _events(
         return TokenEvent(
             index=0, token=None, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0,
             top_raw=(), top_final=(), ttft_s=0.0, elapsed_s=time.perf_counter() - start, step_s=0.0,
-            kv_bytes=cache_nbytes(cache), finish_reason=reason, prompt_read=read, **sizes,
+            kv_bytes=cache_nbytes(cache), kv_tokens=cache_offset(cache), finish_reason=reason,
+            prompt_read=read, **sizes,
         )
 
     if limit <= 0:
@@ -333,7 +334,8 @@ def _events(
             index=index, token=decoded.token, text=text, piece=tokenizer.piece(decoded.token),
             logprob=decoded.logprob, sampled_logprob=decoded.sampled_logprob, entropy=decoded.entropy,
             top_raw=_named(tokenizer, decoded.top_raw), top_final=_named(tokenizer, decoded.top_final), ttft_s=ttft, elapsed_s=now - start,
-            step_s=now - before, kv_bytes=cache_nbytes(cache), finish_reason=reason, **sizes,
+            step_s=now - before, kv_bytes=cache_nbytes(cache), kv_tokens=cache_offset(cache), finish_reason=reason,
+            **sizes,
         )
         before = now
         if reason is not None:

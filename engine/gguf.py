@@ -10,10 +10,14 @@ Tensors come out as `mx.load` gives them: F32/F16/BF16 as such; Q4_0, Q4_1, Q5_0
 MLX affine quantization (group 32, exactly the file's numbers): `<name>.weight` packed uint32,
 `<name>.scales` and `<name>.biases` float16. Q4_K and Q5_K are affine per 32 values too (value =
 d·sc·q − dmin·m, with 6-bit sc and m per 32): they come out in the same layout, exactly, with float32
-scales and biases (d·sc and −dmin·m). The other block formats (Q2_K, Q3_K, Q6_K, IQ4_NL, IQ4_XS and
-whatever else llama.cpp's own `gguf` package can dequantize) come out as float32, expanded by that
-package; `GGUFContents.types` says what each tensor was stored as, so the loader can
-re-quantize them for Metal.
+scales and biases (d·sc and −dmin·m). Q6_K (d·sc·(q − 32) per 16 values) comes out exactly as 6-bit
+codes in groups of 16 when the caller asks for the layouts Glassbox's CPU kernels read
+(`kernel_layouts`; MLX's own operations take no 16-value groups). The other block formats (Q2_K,
+Q3_K, Q6_K otherwise, IQ4_NL, IQ4_XS and whatever else llama.cpp's own `gguf` package can
+dequantize) come out as float32, expanded by that package; `GGUFContents.types` says what each
+tensor was stored as, so the loader can re-quantize them for Metal. Where the native module is
+built, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K (and Q6_K into the kernels' layout) are converted in C++
+without the GIL, bit for bit as the numpy code here does.
 
 Errors: `GGUFCorrupt` for a file whose header or lengths are impossible or truncated,
 `GGUFUnsupported` for a sound file holding a tensor kind this reader cannot convert.
@@ -43,7 +47,7 @@ _MAX_DIMS = 4  # GGML_MAX_DIMS
 _VERSIONS = (2, 3)
 
 # ggml tensor types converted here, exactly, to MLX's affine layout -> (name, block elements, bytes)
-F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, BF16 = 0, 1, 2, 3, 6, 7, 8, 12, 13, 30
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16 = 0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 30
 TYPES = {F32: ("F32", 1, 4), F16: ("F16", 1, 2), Q4_0: ("Q4_0", 32, 18), Q4_1: ("Q4_1", 32, 20),
          Q5_0: ("Q5_0", 32, 22), Q5_1: ("Q5_1", 32, 24), Q8_0: ("Q8_0", 32, 34), BF16: ("BF16", 1, 2)}
 _BLOCKS = {
@@ -61,7 +65,10 @@ _K_BLOCKS = {
     Q5_K: np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qh", "u1", 32), ("qs", "u1", 128)]),
 }
 GROUP = 32
-_K_NAMES = {Q4_K: "Q4_K", Q5_K: "Q5_K"}
+_K_NAMES = {Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K"}
+# Q6_K super-blocks: low nibbles (128 bytes), high bit pairs (64), int8 scales per 16 values, d
+_Q6_K_BLOCK = np.dtype([("ql", "u1", 128), ("qh", "u1", 64), ("scales", "i1", 16), ("d", "<f2")])
+Q6_K_GROUP = 16  # Q6_K as 6-bit affine codes in groups of 16: a layout only Glassbox's kernels read
 
 
 @functools.cache
@@ -104,6 +111,14 @@ class GGUFCorrupt(GGUFError):
     """The header or a length is impossible: the file is truncated or corrupt."""
 
 
+class NotGGUF(GGUFCorrupt):
+    """The file is not a GGUF file at all (it does not start with the magic "GGUF")."""
+
+
+class GGUFTruncated(GGUFCorrupt):
+    """A sound header whose tensors run past the end of the file: a cut copy."""
+
+
 class GGUFUnsupported(GGUFError):
     """A sound file holding something this reader cannot convert (a tensor type, a version)."""
 
@@ -136,6 +151,7 @@ class GGUFContents:
     tensors: dict[str, mx.array]
     metadata: dict[str, Any]
     types: dict[str, str]  # GGUF tensor name -> "Q4_K", "F32", ...
+    groups: dict[str, int] = field(default_factory=dict)  # GGUF name -> group size, where not GROUP
 
 
 @dataclass
@@ -213,7 +229,7 @@ class _Reader:
 def _read_header(buf, size: int) -> GGUFHeader:
     r = _Reader(buf, size)
     if size < 24 or bytes(buf[:4]) != b"GGUF":
-        raise GGUFCorrupt("not a GGUF file (bad magic bytes)")
+        raise NotGGUF(_not_gguf(buf))
     r.take(4, "magic")
     version = r.scalar("<I", "version")
     if not 1 <= version <= 16:  # no such version exists: the bytes are not a GGUF header
@@ -251,8 +267,15 @@ def _read_header(buf, size: int) -> GGUFHeader:
         if t.shape[-1] % layout[1]:
             raise GGUFCorrupt(f"tensor {t.name} has rows that are not whole {layout[0]} blocks")
         if data_offset + t.offset + t.n_bytes > size:
-            raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated)")
+            need = max(data_offset + u.offset + u.n_bytes for u in tensors)
+            raise GGUFTruncated(f"truncated: its header describes {need / 1e6:,.1f} MB of tensors, the file has "
+                              f"{size / 1e6:,.1f} MB (tensor {t.name} is cut)")
     return header
+
+
+def _not_gguf(buf) -> str:
+    """Why a file is not read as GGUF, naming what it starts with instead of the magic "GGUF"."""
+    return f"not a GGUF file (it starts with {bytes(buf[:4])!r}, not b'GGUF')"
 
 
 def read_header(path: Path) -> GGUFHeader:
@@ -262,6 +285,29 @@ def read_header(path: Path) -> GGUFHeader:
         raise GGUFCorrupt("the file is too short to be a GGUF model")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         return _read_header(buf, size)
+
+
+def metadata_value(path: Path, key: str) -> Any | None:
+    """One metadata value of a GGUF file (None when the file does not have `key`), reading the
+    metadata only as far as that key: `general.*` keys come first in the files llama.cpp's tools
+    write, so a licence is found without reading the vocabulary. GGUFError for a bad header."""
+    size = path.stat().st_size
+    if size < 24:
+        raise GGUFCorrupt("the file is too short to be a GGUF model")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        if bytes(buf[:4]) != b"GGUF":
+            raise NotGGUF(_not_gguf(buf))
+        r = _Reader(buf, size)
+        r.take(4, "magic")
+        if (version := r.scalar("<I", "version")) not in _VERSIONS:
+            raise GGUFUnsupported(f"unsupported GGUF version {version} (supported: 2, 3)")
+        r.scalar("<Q", "tensor count")
+        for i in range(r.scalar("<Q", "metadata count")):
+            found = r.string(f"metadata key {i}") == key
+            value = r.value(r.scalar("<I", f"metadata value {i}"), f"metadata value {i}")
+            if found:
+                return value
+    return None
 
 
 def check_gguf_header(path: Path) -> str | None:
@@ -326,6 +372,20 @@ def _q4_words(qs: np.ndarray, rows: int) -> np.ndarray:
     return out.reshape(rows, -1)
 
 
+_FLOAT16_MAX = 65504.0
+
+
+def _offset_scales(d: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scales, biases) of a block format with value = d * (q + offset): d and d * offset, computed
+    in float32 (exact: |offset| is a power of two) and kept float16 as the file has them unless a
+    bias leaves float16's range (|d| > 511.98 for Q8_0's -128), where both come out float32 —
+    computed in float16 such a bias would be infinite."""
+    biases = d.astype(np.float32) * np.float32(offset)
+    if np.any(np.abs(biases[np.isfinite(biases)]) > _FLOAT16_MAX):
+        return d.astype(np.float32), biases
+    return d, biases.astype(np.float16)
+
+
 def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
     """ggml blocks -> MLX affine layout (group 32): value = scale * q + bias, q unsigned.
 
@@ -337,19 +397,19 @@ def _quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
     d = blocks["d"]
     if kind == Q8_0:
         q = (blocks["qs"].view(np.uint8) ^ 0x80).reshape(rows, -1)  # int8 + 128, as unsigned
-        return {"weight": q.view("<u4"), "scales": d, "biases": d * np.float16(-128)}
+        scales, biases = _offset_scales(d, -128)
+        return {"weight": q.view("<u4"), "scales": scales, "biases": biases}
     qs = blocks["qs"]
     if kind in (Q4_0, Q4_1):
-        bias = blocks["m"] if kind == Q4_1 else d * np.float16(-8)
-        return {"weight": _q4_words(qs, rows), "scales": d, "biases": bias}
+        scales, biases = (d, blocks["m"]) if kind == Q4_1 else _offset_scales(d, -8)
+        return {"weight": _q4_words(qs, rows), "scales": scales, "biases": biases}
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, blocks, 32) in element order
     if kind in (Q5_0, Q5_1):
         qh = blocks["qh"].astype("<u4").view(np.uint8).reshape(*blocks.shape, 4)  # little-endian bytes
         high = np.unpackbits(qh, axis=-1, bitorder="little")  # (rows, blocks, 32): bit j of qh
         q = q | (high << 4)
-    offset = {Q4_0: -8, Q5_0: -16}.get(kind)
-    bias = blocks["m"] if offset is None else d * np.float16(offset)
-    return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": d, "biases": bias}
+    scales, biases = (d, blocks["m"]) if kind == Q5_1 else _offset_scales(d, -16)
+    return {"weight": pack_affine(q.reshape(rows, -1), _BITS[kind]), "scales": scales, "biases": biases}
 
 
 def _k_quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]:
@@ -377,7 +437,26 @@ def _k_quantized(raw: np.ndarray, kind: int, rows: int) -> dict[str, np.ndarray]
     }
 
 
-def _tensor(raw: np.ndarray, t: TensorInfo) -> dict[str, np.ndarray]:
+def _q6_k(raw: np.ndarray, rows: int) -> dict[str, np.ndarray]:
+    """Q6_K super-blocks -> 6-bit affine codes in groups of 16, exactly: value = d·sc·(q − 32) with
+    an int8 sc per 16 values, so scale d·sc (exact in float32: 11 × 8 significant bits) and bias
+    −32·d·sc. Within each half (128 values) of a super-block, values 32i + l take the low or high
+    nibble of ql[l] (i = 0, 2) or ql[32 + l] (i = 1, 3) and bits 2i, 2i + 1 of qh[l] on top."""
+    blocks = raw.view(_Q6_K_BLOCK).reshape(-1)  # (super-blocks,)
+    n = blocks.shape[0]
+    ql = blocks["ql"].reshape(n, 2, 1, 64) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+    low = (ql & 0x0F).reshape(n, 2, 128)  # per half: [ql[:32] & F, ql[32:] & F, ql[:32] >> 4, ql[32:] >> 4]
+    qh = blocks["qh"].reshape(n, 2, 1, 32) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
+    q = low | ((qh & 3).reshape(n, 2, 128) << 4)  # (n, 2, 128) in value order
+    scales = blocks["d"].astype(np.float32)[:, None] * blocks["scales"].astype(np.float32)  # (n, 16)
+    return {
+        "weight": pack_affine(q.reshape(rows, -1), 6),
+        "scales": scales.reshape(rows, -1),
+        "biases": (scales * np.float32(-32)).reshape(rows, -1),
+    }
+
+
+def _tensor(raw: np.ndarray, t: TensorInfo, kernel_layouts: bool = False) -> dict[str, np.ndarray]:
     """One tensor's bytes (t.n_bytes uint8) -> its arrays ("" for a plain one, else weight/scales/biases)."""
     if t.ggml_type == F32:
         return {"": raw.view("<f4").reshape(t.shape)}
@@ -389,6 +468,8 @@ def _tensor(raw: np.ndarray, t: TensorInfo) -> dict[str, np.ndarray]:
     lead = t.shape[:-1]
     if t.ggml_type in _K_BLOCKS:
         return {k: v.reshape(*lead, v.shape[-1]) for k, v in _k_quantized(raw, t.ggml_type, rows).items()}
+    if t.ggml_type == Q6_K and kernel_layouts:
+        return {k: v.reshape(*lead, v.shape[-1]) for k, v in _q6_k(raw, rows).items()}
     if t.ggml_type not in _BLOCKS:  # Q6_K, Q2_K, IQ4_*, ...: llama.cpp's own dequantization
         from gguf.quants import dequantize
 
@@ -407,7 +488,7 @@ def read_gguf(path: Path, check=None) -> tuple[dict[str, mx.array], dict[str, An
     return contents.tensors, contents.metadata
 
 
-def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
+def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, kernel_layouts: bool = False,
                        transform: Transform | None = None) -> GGUFContents:
     """Every tensor converted (see the module docstring), the metadata and the stored types.
 
@@ -418,6 +499,9 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
     in batches of at most _PENDING_BYTES, so a conversion (a permutation, a rename) never holds a
     second copy of the model.
     `float32_scales`: quantization scales and biases widened to float32 (exactly) while reading.
+    `kernel_layouts`: Q6_K kept exactly as 6-bit codes in groups of 16 (`Q6_K_GROUP`), which only
+    Glassbox's CPU kernels read (MLX's own operations take groups of 32, 64 or 128), instead of
+    expanded to float32; `GGUFContents.groups` names those tensors.
     Raises GGUFCorrupt or GGUFUnsupported.
     """
     size = path.stat().st_size
@@ -431,13 +515,13 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
         tensors: dict[str, mx.array] = {}
         # one buffer for every tensor's bytes (each is copied or converted out of it before the
         # next is read): its pages are faulted in once, not once per tensor
-        converted = _read_native(f, header) if float32_scales else {}
+        converted = _read_native(f, header, kernel_layouts) if float32_scales else {}
         rest = [t for t in header.tensors if t.name not in converted]
         scratch = np.empty(max((t.n_bytes for t in rest), default=0), np.uint8)
         pending: list[mx.array] = []  # transformed parts not evaluated yet
         pending_bytes = 0
         for t in header.tensors:
-            parts = converted.pop(t.name, None) or _read_tensor(f, header, t, float32_scales, scratch)
+            parts = converted.pop(t.name, None) or _read_tensor(f, header, t, float32_scales, kernel_layouts, scratch)
             if transform is not None:
                 read = {id(a) for a in parts.values()}
                 parts = transform(header, parts)
@@ -452,21 +536,26 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False,
             tensors.update(parts)
         mx.eval(pending)
     types = {t.name: t.type_name for t in header.tensors}
-    return GGUFContents(tensors, header.metadata, types)
+    groups = {t.name: Q6_K_GROUP for t in header.tensors if kernel_layouts and t.ggml_type == Q6_K}
+    return GGUFContents(tensors, header.metadata, types, groups)
 
 
 # Transformed tensors held unevaluated (with their sources) at most: the model's memory during a
 # load stays the model plus this much plus one tensor.
 _PENDING_BYTES = 16 << 20
-_NATIVE_BLOCKS = (Q4_0, Q4_1, Q8_0)  # what the native module converts (engine/_native/gguf_convert.cpp)
+# what the native module converts (engine/_native/gguf_convert.cpp), bit for bit as the numpy
+# reader does; Q6_K only into the kernels' layout (groups of 16)
+_NATIVE_BLOCKS = (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K)
 
 
-def _read_native(f, header: GGUFHeader) -> dict[str, dict[str, mx.array]]:
-    """The tensors Glassbox's native module converts (Q4_0, Q4_1, Q8_0 matrices; float32 scales),
-    read and converted in one call that does not hold Python's GIL (the loader builds the tokenizer
-    meanwhile); {} without the module. {GGUF name: parts as `_read_tensor` names them}."""
+def _read_native(f, header: GGUFHeader, kernel_layouts: bool = False) -> dict[str, dict[str, mx.array]]:
+    """The matrices Glassbox's native module converts (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, and
+    Q6_K with `kernel_layouts`; float32 scales), read and converted in one call that does not hold
+    Python's GIL (the loader builds the tokenizer meanwhile); {} without the module.
+    {GGUF name: parts as `_read_tensor` names them}."""
     lib = native.loaded_module()
-    chosen = [t for t in header.tensors if t.ggml_type in _NATIVE_BLOCKS and len(t.shape) == 2]
+    kinds = _NATIVE_BLOCKS + ((Q6_K,) if kernel_layouts else ())
+    chosen = [t for t in header.tensors if t.ggml_type in kinds and len(t.shape) == 2]
     if lib is None or not chosen:
         return {}
     specs = [(header.data_offset + t.offset, t.n_bytes, t.ggml_type, t.shape[0], t.shape[1]) for t in chosen]
@@ -481,7 +570,7 @@ def _read_native(f, header: GGUFHeader) -> dict[str, dict[str, mx.array]]:
     return out
 
 
-def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool,
+def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool, kernel_layouts: bool,
                  scratch: np.ndarray) -> dict[str, mx.array]:
     """One tensor as MLX arrays named as in the file (`<base>.scales`/`.biases` for quantized parts),
     read through `scratch` (at least t.n_bytes uint8; nothing returned refers to it)."""
@@ -491,7 +580,7 @@ def _read_tensor(f, header: GGUFHeader, t: TensorInfo, float32_scales: bool,
         raise GGUFCorrupt(f"tensor {t.name} extends past the end of the file (truncated while reading)")
     base = t.name.removesuffix(".weight")
     out = {}
-    for part, array in _tensor(raw, t).items():
+    for part, array in _tensor(raw, t, kernel_layouts).items():
         if float32_scales and part in ("scales", "biases"):
             array = array.astype(np.float32, copy=False)  # float16 -> float32 is exact
         out[t.name if not part else f"{base}.{part}"] = mx.array(array)  # a copy; the numpy arrays go

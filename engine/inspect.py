@@ -25,6 +25,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from engine import native
 from engine.cache import KVCache, QuantizedKVCache, make_cache
 from engine.capture import Recorder
 from engine.generate import prefill
@@ -427,6 +428,8 @@ def embedding_matrix(model: nn.Module, start: int = 0, stop: int | None = None) 
     rows = slice(start, stop)
     if isinstance(emb, nn.QuantizedEmbedding):
         scales, biases = emb.scales[rows].astype(mx.float32), emb.biases[rows].astype(mx.float32)
+        if emb.group_size not in (32, 64, 128):  # a layout only Glassbox's kernels read (GGUF Q6_K)
+            return native.dequantize(emb.weight[rows], scales, biases, emb.group_size, emb.bits)
         return mx.dequantize(emb.weight[rows], scales, biases, group_size=emb.group_size, bits=emb.bits)
     return emb.weight[rows].astype(mx.float32)
 

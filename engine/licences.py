@@ -9,7 +9,11 @@ to read and accept: nothing unknown is passed off as open source.
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
+from pathlib import Path
+
+from engine.gguf import GGUFError, metadata_value
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,24 @@ def licence_of(declared: str | None) -> Licence | None:
         return None
     key = str(declared).strip().lower()
     return KNOWN.get(key) or Licence(key, f"“{declared.strip()}” (terms Glassbox does not know: read them)", True)
+
+
+def terms_file_beside(model: Path) -> Path | None:
+    """The full text of a model file's terms kept beside it (`<file>.license.<ext>`, as `fetch`
+    keeps it), if there is one; None for a folder."""
+    if not model.is_file():
+        return None
+    return next(iter(sorted(model.parent.glob(glob.escape(model.name) + ".license.*"))), None)
+
+
+def declared_in_file(model: Path) -> str | None:
+    """The licence a model file declares (GGUF `general.license`), read before the model is loaded:
+    only the metadata up to that key. None when it declares none, for a folder, or for a file that
+    is not a readable GGUF (loading it then says what is wrong)."""
+    if not model.is_file():
+        return None
+    try:
+        value = metadata_value(model, "general.license")
+    except (OSError, GGUFError):
+        return None
+    return str(value) if value is not None else None

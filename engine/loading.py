@@ -24,7 +24,8 @@ import mlx.nn as nn
 
 from engine import _blas, native
 from engine.cache import CachedToken
-from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFUnsupported, read_gguf_contents
+from engine.gguf import GGUFCorrupt, GGUFHeader, GGUFTruncated, GGUFUnsupported, read_gguf_contents
+from engine.licences import terms_file_beside
 from engine.model_kind import classify
 from engine.models import UnsupportedArchitecture, get_architecture
 from engine.models.base import Architecture, ConfigError, GGUFMeta
@@ -46,10 +47,12 @@ GGUF_FILE_TYPES = {
 # "as stored" (Metal) they are re-quantized to MLX's affine layout, group 32, with these bits:
 # where a format's groups are 16 wide (Q2_K, Q3_K, Q6_K: two scales in one MLX group) or its grid
 # is non-linear (IQ4), 8 bits, so re-quantizing adds little error. (Q4_K and Q5_K are affine per
-# 32 values: engine/gguf.py reads them into MLX's layout exactly, like Q4_0 … Q8_0.)
+# 32 values: engine/gguf.py reads them into MLX's layout exactly, like Q4_0 … Q8_0. Where
+# Glassbox's CPU kernels run, Q6_K is read exactly too, as 6-bit codes in groups of 16.)
 REQUANTIZE_BITS = {"Q2_K": 8, "Q3_K": 8, "Q6_K": 8, "IQ4_NL": 8, "IQ4_XS": 8}
 REQUANTIZE_GROUP = 32
 EXACT_GGUF_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K")
+MLX_GROUPS = (32, 64, 128)  # the group sizes MLX's own quantized operations take
 # Expand quantized weights to float32 on the CPU when the expanded model stays this small.
 CPU_FLOAT32_LIMIT_BYTES = 4 * 1024**3
 
@@ -132,6 +135,7 @@ class _Source:
     make_tokenizer: Callable[[], Tokenizer]
     format: str  # "gguf" or "safetensors"
     requantize: dict[str, int] = field(default_factory=dict)  # layer path -> bits, for "stored"
+    groups: dict[str, int] = field(default_factory=dict)  # layer path -> group size, where not 32 (GGUF)
     license: str | None = None
     finetune: str | None = None  # GGUF general.finetune, when the file names one
 
@@ -159,7 +163,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
         except ValueError as e:  # inconsistent hyper-parameters, an unsupported rope_scaling, ...
             raise ModelLoadError(f"{p}: invalid model configuration: {e}") from e
         weights = model.sanitize(src.weights)
-        stored_as, quant = _describe_storage(weights, src.format, config)
+        stored_as, quant = _describe_storage(weights, src.format, config, src.groups)
         weights = _expand_unquantizable(model, weights, quant)
         n_params = _count_params(weights, quant)
         expand = policy.expand(n_params * 4, quantized=bool(quant.layers))
@@ -192,7 +196,7 @@ def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedM
     except (KeyError, TypeError) as e:
         raise ModelLoadError(f"{p}: missing or malformed model metadata ({e})") from e
     model.eval()
-    license_file = next(iter(sorted(p.parent.glob(p.name + ".license.*"))), None) if p.is_file() else None
+    license_file = terms_file_beside(p)
     info = ModelInfo(
         name=config.get("name") or p.stem,
         path=str(p),
@@ -268,9 +272,13 @@ def _read_gguf(p: Path) -> _Source:
         return found["arch"].gguf.to_model(parts, configs[0])
 
     try:
-        contents = read_gguf_contents(p, check, float32_scales=mx.default_device() == mx.cpu, transform=to_model)
+        on_cpu = mx.default_device() == mx.cpu
+        contents = read_gguf_contents(p, check, float32_scales=on_cpu, kernel_layouts=native.loaded_module() is not None,
+                                      transform=to_model)
     except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
         raise ModelLoadError(f"{p}: {e}") from e
+    except GGUFTruncated as e:  # it says how much is missing
+        raise ModelLoadError(f"{p}: the GGUF file is {e}") from e
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]
@@ -279,11 +287,12 @@ def _read_gguf(p: Path) -> _Source:
     requantize = {
         arch.gguf.model_name(name).removesuffix(".weight"): REQUANTIZE_BITS.get(kind, 8)
         for name, kind in contents.types.items()
-        if kind not in EXACT_GGUF_TYPES
+        if kind not in EXACT_GGUF_TYPES and name not in contents.groups  # those were read quantized
     }
+    groups = {arch.gguf.model_name(name).removesuffix(".weight"): g for name, g in contents.groups.items()}
     metadata = contents.metadata
     return _Source(
-        arch, config, weights, tokenizer[0], "gguf", requantize,
+        arch, config, weights, tokenizer[0], "gguf", requantize, groups,
         license=str(metadata["general.license"]) if "general.license" in metadata else None,
         finetune=str(metadata["general.finetune"]) if "general.finetune" in metadata else None,
     )
@@ -363,12 +372,14 @@ def _quant_params(weights, prefix: str, group_hint: int | None) -> tuple[int, in
     raise ModelLoadError(f"cannot infer quantization of {prefix}")
 
 
-def _describe_storage(weights, fmt: str, config: dict[str, Any]) -> tuple[str, _Quant]:
+def _describe_storage(weights, fmt: str, config: dict[str, Any], groups: dict[str, int] | None = None
+                      ) -> tuple[str, _Quant]:
+    """`groups`: layer path -> group size where it differs from the format's (GGUF Q6_K: 16)."""
     group = 32 if fmt == "gguf" else (config.get("quantization") or {}).get("group_size", 64)
+    groups = groups or {}
     layers = {
-        k[: -len(".scales")]: _quant_params(weights, k[: -len(".scales")], group)
-        for k in weights
-        if k.endswith(".scales")
+        path: _quant_params(weights, path, groups.get(path, group))
+        for path in (k[: -len(".scales")] for k in weights if k.endswith(".scales"))
     }
     if fmt == "gguf":
         stored = config.get("file_type", "unknown")
@@ -418,7 +429,10 @@ def _to_float32(weights, quant: _Quant) -> dict[str, mx.array]:
             # dequantize computes in the scales' dtype: float16 scales would round every weight
             scales = weights[f"{prefix}.scales"].astype(mx.float32)
             biases = weights[f"{prefix}.biases"].astype(mx.float32)
-            out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
+            if group in MLX_GROUPS:
+                out[k] = mx.dequantize(v, scales, biases, group_size=group, bits=bits)
+            else:  # a layout only Glassbox's kernels read (GGUF Q6_K: groups of 16)
+                out[k] = native.dequantize(v, scales, biases, group, bits)
             continue
         if prefix in quant.layers and k.endswith((".scales", ".biases")):
             continue  # the quantization's own parts; a layer's `.bias` stays
@@ -439,6 +453,9 @@ def _requantize(weights, quant: _Quant, requantize: dict[str, int]) -> dict[str,
 
 
 def _quantize_like(model: nn.Module, weights, quant: _Quant) -> None:
+    """Turn each quantized layer's module into its quantized kind with the file's group and bits.
+    A group size MLX refuses (16: GGUF Q6_K for Glassbox's kernels) is built with MLX's smallest
+    and then given the real one: its module computes only through the kernels (native_modules)."""
     if not quant.layers:
         return
 
@@ -446,9 +463,15 @@ def _quantize_like(model: nn.Module, weights, quant: _Quant) -> None:
         if path not in quant.layers:
             return False
         group, bits = quant.layers[path]
-        return {"group_size": group, "bits": bits}
+        return {"group_size": group if group in MLX_GROUPS else MLX_GROUPS[0], "bits": bits}
 
-    nn.quantize(model, class_predicate=predicate)
+    nn.quantize(model, class_predicate=predicate)  # lazy: the placeholder arrays are never computed
+    modules = dict(model.named_modules())
+    for path, (group, _) in quant.layers.items():
+        if group not in MLX_GROUPS and path in modules:
+            module = modules[path]
+            module.group_size = group
+            module.scales, module.biases = weights[f"{path}.scales"], weights[f"{path}.biases"]
 
 
 def _float32_scales_on_cpu(weights, quant: _Quant) -> dict[str, mx.array]:

@@ -31,6 +31,10 @@ MAX_KERNEL_ROWS = 64
 
 _missing_reason: str | None = None
 
+# A rotary embedding as the kernels take it: (inverse frequencies (dims / 2,) float32, dims,
+# traditional pairs, position scale); see engine/native_modules.py:NativeRoPE.rotation.
+Rotation = tuple[mx.array, int, bool, float]
+
 
 @functools.cache
 def _module() -> ModuleType | None:
@@ -100,6 +104,24 @@ def quantized_matmul(x: mx.array, w: mx.array, scales: mx.array, biases: mx.arra
     return x.astype(mx.float32) @ dense.T
 
 
+def quantized_matmuls(x: mx.array, weights: list[mx.array], group_size: int, bits: int) -> list[mx.array]:
+    """[x @ W_i.T] for quantized matrices sharing x, as one graph operation; weights holds
+    (w, scales, biases) per matrix, all at (group_size, bits). For decode sizes (few rows of x)."""
+    return _module().quantized_matmuls(x, weights, group_size, bits)
+
+
+def quantized_swiglu(x: mx.array, gate: list[mx.array], up: list[mx.array], group_size: int, bits: int) -> mx.array:
+    """silu(x @ G.T) * (x @ U.T) for quantized G and U (each [w, scales, biases]), one operation."""
+    return _module().quantized_swiglu(x, gate, up, group_size, bits)
+
+
+def quantized_take(w: mx.array, scales: mx.array, biases: mx.array, ids: mx.array, group_size: int,
+                   bits: int) -> mx.array:
+    """Rows `ids` of a quantized (N, K) matrix, dequantized: (ids..., K) float32 (an embedding
+    lookup; an id outside 0 .. N - 1 gives zeros)."""
+    return _module().quantized_take(w, scales, biases, ids, group_size, bits)
+
+
 def dequantize(w: mx.array, scales: mx.array, biases: mx.array, group_size: int, bits: int) -> mx.array:
     """The (N, K) float32 matrix of a quantized one, multi-threaded."""
     return _module().dequantize(w, scales, biases, group_size, bits)
@@ -109,6 +131,31 @@ def decode_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.
     """softmax(q k^T * scale) v for one query per head, no mask: q (B, H, 1, D), k (B, Hkv, S, D),
     v (B, Hkv, S, Dv) -> (B, H, 1, Dv). k and v may be views into a larger cache buffer."""
     return _module().decode_attention(q, k, v, scale)
+
+
+def kv_write(buf: mx.array, x: mx.array, row: int, rotation: Rotation | None = None, position: int = 0) -> mx.array:
+    """The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
+    (B, 1, heads * D), turned by `rotation` at `position` first when one is given (a key). Writes
+    in place when nothing else holds `buf` (MLX's donation); otherwise the result is a copy."""
+    if rotation is None:
+        return _module().kv_write(buf, x, row, None, 0, False, 1.0, 0)
+    inv_freq, dims, traditional, scale = rotation
+    return _module().kv_write(buf, x, row, inv_freq, dims, traditional, scale, position)
+
+
+def rotary_decode_attention(q: mx.array, k_buf: mx.array, v_buf: mx.array, rotation: Rotation, position: int,
+                            first_row: int, n_rows: int, scale: float) -> mx.array:
+    """One decode step's attention from the projected query q (B, 1, H * D), turned by `rotation`
+    at `position`, over rows first_row .. first_row + n_rows - 1 of the cache buffers k_buf
+    (B, Hkv, capacity, D) and v_buf (B, Hkv, capacity, Dv) -> (B, 1, H * Dv)."""
+    inv_freq, dims, traditional, rope_scale = rotation
+    return _module().rotary_decode_attention(q, k_buf, v_buf, inv_freq, dims, traditional, rope_scale, position,
+                                             first_row, n_rows, scale)
+
+
+def kv_write_copies() -> int:
+    """Cache buffers `kv_write` had to copy rather than write in place, since the module loaded."""
+    return _module().kv_write_copies()
 
 
 def rms_norm(x: mx.array, weight: mx.array, eps: float) -> mx.array:

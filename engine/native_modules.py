@@ -14,6 +14,7 @@ import mlx.nn as nn
 
 from engine import native
 from engine.models.base import Llama3RoPE
+from engine.models.gemma3 import RMSNorm as GemmaRMSNorm
 
 
 class NativeQuantizedLinear(nn.QuantizedLinear):
@@ -23,9 +24,22 @@ class NativeQuantizedLinear(nn.QuantizedLinear):
         y = native.quantized_matmul(x, self["weight"], self["scales"], self["biases"], self.group_size, self.bits)
         return y + self["bias"] if "bias" in self else y
 
+    @property
+    def native_parts(self) -> tuple[mx.array, mx.array, mx.array, int, int] | None:
+        """(weight, scales, biases, group size, bits) for the fused kernels of engine/kernels.py
+        (`project`, `swiglu`); None with a bias, which they do not add."""
+        if "bias" in self:
+            return None
+        return self["weight"], self["scales"], self["biases"], self.group_size, self.bits
+
 
 class NativeQuantizedEmbedding(nn.QuantizedEmbedding):
-    """nn.QuantizedEmbedding whose `as_linear` (a tied LM head) uses the quantized matmul."""
+    """nn.QuantizedEmbedding as one kernel call per lookup (MLX's is ~35 small operations): the
+    rows of the ids are gathered and dequantized, any group size the kernels take (16 too: GGUF
+    Q6_K); `as_linear` (a tied LM head) is the quantized matmul over the same compact table."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return native.quantized_take(self["weight"], self["scales"], self["biases"], x, self.group_size, self.bits)
 
     def as_linear(self, x: mx.array) -> mx.array:
         return native.quantized_matmul(x, self["weight"], self["scales"], self["biases"], self.group_size, self.bits)
@@ -36,16 +50,41 @@ class NativeRMSNorm(nn.RMSNorm):
         return native.rms_norm(x, self["weight"], self.eps)
 
 
+class NativeGemmaRMSNorm(GemmaRMSNorm):
+    """Gemma's RMSNorm (scaling by 1 + γ) in one pass; 1 + γ is computed once per weight array."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        weight = self["weight"]
+        cached = self.__dict__.get("_glassbox_scale")
+        if cached is None or cached[0] is not weight:  # new weights (a load, an update): recompute
+            scale = 1.0 + weight
+            mx.eval(scale)
+            cached = (weight, scale)
+            self.__dict__["_glassbox_scale"] = cached  # not a parameter: outside the module tree
+        return native.rms_norm(x, cached[1], self.eps)
+
+
 class NativeRoPE(nn.RoPE):
-    """nn.RoPE in one pass; the inverse frequencies are MLX's own formula, computed once."""
+    """nn.RoPE in one pass; the inverse frequencies are MLX's own formula, computed once.
+
+    `rotation` is what the fused decode-attention kernels take instead of calling the module
+    (engine/models/base.py:rotary_attention)."""
 
     def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
-        return native.rope(x, _inverse_frequencies(self), self.dims, self.traditional, self.scale, offset)
+        return native.rope(x, *self.rotation, offset)
+
+    @property
+    def rotation(self) -> native.Rotation:
+        return _inverse_frequencies(self), self.dims, self.traditional, self.scale
 
 
 class NativeLlama3RoPE(Llama3RoPE):
     def __call__(self, x: mx.array, offset: int = 0) -> mx.array:
-        return native.rope(x, _inverse_frequencies(self), self.dims, self.traditional, 1.0, offset)
+        return native.rope(x, *self.rotation, offset)
+
+    @property
+    def rotation(self) -> native.Rotation:
+        return _inverse_frequencies(self), self.dims, self.traditional, 1.0
 
 
 def _inverse_frequencies(rope: nn.Module) -> mx.array:
@@ -67,6 +106,7 @@ REPLACEMENTS: dict[type, type] = {
     nn.QuantizedLinear: NativeQuantizedLinear,
     nn.QuantizedEmbedding: NativeQuantizedEmbedding,
     nn.RMSNorm: NativeRMSNorm,
+    GemmaRMSNorm: NativeGemmaRMSNorm,
     nn.RoPE: NativeRoPE,
     Llama3RoPE: NativeLlama3RoPE,
 }

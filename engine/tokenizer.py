@@ -16,9 +16,14 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import meta
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# imported with the module, not inside a load (~20 ms of a load's critical path otherwise)
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer as Backend
 
 from engine import special_text
 from engine.special_text import PlaceholderCut, SpecialTokens
@@ -162,8 +167,9 @@ class ChatTemplate:
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         env.filters["tojson"] = _tojson
         try:
-            self._template = env.from_string(source)
-            read = meta.find_undeclared_variables(env.parse(source))
+            parsed = env.parse(source)  # parsed once: compiled from the tree, searched for switches
+            self._template = env.from_string(parsed)
+            read = meta.find_undeclared_variables(parsed)
         except TemplateError as e:
             raise TokenizerError(f"the model's chat template does not parse: {e}") from e
         self.source, self.bos_token, self.eos_token = source, bos_token, eos_token
@@ -410,8 +416,6 @@ class StreamingDetokenizer:
 
 
 def _pre_tokenizer(pre: str):
-    from tokenizers import Regex, pre_tokenizers
-
     if pre in ("default", "gpt2", "gpt-2"):
         return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     if pre == "smollm":  # every numeric character on its own (\p{N}), then GPT-2's split
@@ -435,9 +439,6 @@ def _pre_tokenizer(pre: str):
 
 def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     """The tokenizer in GGUF `tokenizer.ggml.*` metadata: byte-level BPE or SentencePiece."""
-    from tokenizers import AddedToken, decoders, models
-    from tokenizers import Tokenizer as Backend
-
     kind = meta.get("tokenizer.ggml.model")
     if kind == "llama":  # SentencePiece: tokens, scores and types, tokenized as llama.cpp does
         from engine.spm import sentencepiece_from_gguf
@@ -452,11 +453,10 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
         )
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
-    types = [int(t) for t in _as_list(meta.get("tokenizer.ggml.token_type"))] or [1] * len(tokens)
+    control = _control_ids(meta.get("tokenizer.ggml.token_type"))
     backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), merges, ignore_merges=False))
     backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
     backend.decoder = decoders.ByteLevel()
-    control = [i for i, t in enumerate(types) if t in (3, 4)]  # CONTROL, USER_DEFINED
     backend.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in control])
 
     eos = _scalar(meta.get("tokenizer.ggml.eos_token_id"))
@@ -507,8 +507,6 @@ def _token_text(value) -> str | None:
 
 
 def _from_tokenizer_json(path: Path, tconf, config, template) -> Tokenizer:
-    from tokenizers import Tokenizer as Backend
-
     try:
         backend = Backend.from_file(str(path))
     except Exception as e:  # the library raises a bare Exception on malformed files
@@ -575,10 +573,13 @@ def _template(source: str | None, bos: str, eos: str) -> ChatTemplate | None:
     return ChatTemplate(source, bos, eos) if source else None
 
 
-def _as_list(value) -> list:
-    if value is None:
+def _control_ids(types) -> list[int]:
+    """Ids whose GGUF token type is CONTROL (3) or USER_DEFINED (4): the special tokens. `types` is
+    the file's array (numpy, one entry per token; a vocabulary has 50k-262k) or None (no types)."""
+    if types is None:
         return []
-    return value.tolist() if hasattr(value, "tolist") else list(value)
+    kinds = np.asarray(types)
+    return np.flatnonzero((kinds == 3) | (kinds == 4)).tolist()
 
 
 def _scalar(value):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import weakref
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -35,9 +38,105 @@ def default_lm(default_model_path):
     return load(default_model_path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def float32_lm(default_model_path):
-    """The default model expanded to float32 (llama.cpp's "f32" reference does the same arithmetic)."""
+    """The default model expanded to float32 (llama.cpp's "f32" reference does the same arithmetic).
+    Loaded once per test file that asks (two do): held for the whole session, its 0.5 GB stayed in
+    the process through every later folder."""
     from engine.loading import WeightPolicy, load
 
     return load(default_model_path, WeightPolicy("float32"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory a test no longer uses goes back to the system. Without this the suite's process grew to
+# 9.8 GB (24 GB, and killed, when stale kernels made every model float32):
+# - A stopped worker keeps its model: PySide holds every Python slot connected to a live QObject
+#   from C++, where the collector cannot see it, and the window's, controller's, Inspector's and
+#   API's slots all reach the worker, so each app a test started kept its model (and the
+#   Inspector's tables: 0.1-0.25 GB) to the end of the run. After each test, the model of every
+#   worker whose thread has finished is dropped.
+# - Windows a test closed are deleted (pytest-qt asks with deleteLater, which waits for an event
+#   loop that may never run again), and with them their slots.
+# - After each test file: the collector runs (models in reference cycles), MLX's freed buffers
+#   kept for reuse are released (a backend bounds that cache at up to 2 GiB: it held 1.1 GB in
+#   tests/app), and the C heap returns its free pages.
+#
+# GLASSBOX_TEST_MEMORY=<file> appends one line per test file: resident memory after the file (its
+# module fixtures torn down), the peak so far, and after the release, with MLX's active and cached
+# bytes: `GLASSBOX_TEST_MEMORY=/tmp/mem.txt pytest tests/app`.
+
+_workers: weakref.WeakSet = weakref.WeakSet()  # every app.worker.Worker a test made
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _track_workers():
+    from app.worker import Worker
+
+    made = Worker.__init__
+
+    def init(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        _workers.add(self)
+
+    Worker.__init__ = init
+    yield
+    Worker.__init__ = made
+
+
+def _release_stopped_workers() -> None:
+    import shiboken6
+
+    for worker in list(_workers):
+        thread = worker.thread() if shiboken6.isValid(worker) else None
+        if thread is None or thread.isFinished():  # no thread left that could use the model
+            worker._session = None
+            worker._warming = None  # (session, its Inspector warm-up) not yet built
+
+
+def _delete_closed_widgets() -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _resident_mb() -> tuple[int, int]:
+    """(resident, peak resident) MB of this process (Linux; (0, 0) elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            status = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    except OSError:
+        return 0, 0
+    return int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024
+
+
+def _release_memory() -> None:
+    import mlx.core as mx
+
+    gc.collect()
+    mx.clear_cache()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc: free heap pages back to the system
+    if trim is not None:
+        trim(0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield  # the test has run and its fixtures (after a file's last test, the file's) are gone
+    _release_stopped_workers()
+    _delete_closed_widgets()
+    if nextitem is not None and nextitem.path == item.path:
+        return
+    before, peak = _resident_mb()
+    _release_memory()
+    report = os.environ.get("GLASSBOX_TEST_MEMORY")
+    if report:
+        import mlx.core as mx
+
+        with open(report, "a") as f:
+            f.write(
+                f"{item.path.relative_to(item.config.rootpath)}\trss {before} MB\tpeak {peak} MB\t"
+                f"after release {_resident_mb()[0]} MB\tmlx active {mx.get_active_memory() >> 20} MB\t"
+                f"mlx cache {mx.get_cache_memory() >> 20} MB\n"
+            )

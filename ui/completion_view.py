@@ -3,8 +3,10 @@
 A base (pre-trained) model only continues text: in the completion view the user's text goes to it
 verbatim, with no chat template, and the reply is its continuation (app/reply_request.py). A new
 conversation takes the loaded model's kind (base: completion view; instruction-tuned: chat); View →
-Completion View switches the open conversation either way, and the conversation keeps its choice.
-The banner says why, as plain text: for a base model, why it is not yet an assistant."""
+Completion View switches the open conversation either way, and the conversation keeps its choice
+(a conversation already written keeps the view it was written in, whatever model is loaded). The
+banner says why, as plain text: for a base model, why it is not yet an assistant, in either view;
+the empty conversation says what to write in it."""
 
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ BASE_MODEL_TEXT = (
     "{model} is a base model: it was trained only to continue text, not yet to follow instructions or "
     "chat, so here it continues what you write instead of answering it. (Decided from the file: {reason}.)"
 )
+BASE_IN_CHAT_TEXT = (
+    "{model} is a base model: it was never taught to answer, so in this chat it mostly echoes or rambles. "
+    "View → Completion View lets it continue your text instead (this conversation only)."
+)
 SWITCHED_TEXT = (
     "Completion view: your text goes to {model} exactly as written, with no chat template, and the model "
     "continues it."
@@ -27,10 +33,11 @@ SWITCHED_TEXT = (
 class CompletionView(QObject):
     """`banner` (a label above the conversation) and `action` (checkable, for the View menu)."""
 
-    def __init__(self, controller, parent: QWidget, box=None):
-        """box: the message box, whose empty text says what it takes (a text to continue)."""
+    def __init__(self, controller, parent: QWidget, box=None, transcript=None):
+        """box: the message box, whose empty text says what it takes (a text to continue);
+        transcript: the conversation, whose empty state says what to write (`set_completion`)."""
         super().__init__(parent)
-        self._controller, self._box = controller, box
+        self._controller, self._box, self._transcript = controller, box, transcript
         self.banner = QLabel()
         self.banner.setObjectName("completionBanner")
         self.banner.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is text, never markup
@@ -58,12 +65,16 @@ class CompletionView(QObject):
             text = BASE_MODEL_TEXT.format(model=model, reason=info.get("base_model_reason") or "no chat template")
         elif on:
             text = SWITCHED_TEXT.format(model=model)
+        elif info.get("base_model"):  # chatting with a base model: exactly when the user needs to know
+            text = BASE_IN_CHAT_TEXT.format(model=model)
         else:
             text = ""
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
         if self._box is not None:
             self._box.set_placeholder_forms(COMPLETION_PLACEHOLDERS if on else CHAT_PLACEHOLDERS)
+        if self._transcript is not None:
+            self._transcript.set_completion(on)
 
     def _toggled(self, on: bool) -> None:
         self._controller.set_completion_mode(on)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QDataStream, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
@@ -26,6 +26,7 @@ from app.importers import ImportFileError
 from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
 from app.models import ModelRegistry
+from app.notices import About
 from app.settings import MAX_ZOOM_PERCENT, MIN_ZOOM_PERCENT, THEMES, ZOOM_STEP_PERCENT, Settings
 from app.wording import sentence
 from ui.about_dialog import AboutDialog
@@ -110,7 +111,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notice)
-        self.completion = CompletionView(controller, self, self.composer.box)  # a base model continues text (View → Completion View)
+        self.completion = CompletionView(controller, self, self.composer.box, self.transcript)  # a base model continues text (View → Completion View)
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
@@ -149,10 +150,12 @@ class MainWindow(QMainWindow):
         controller.reply_finished.connect(
             lambda _i, stats: self.panel.end_live(finish_text(stats.get("finish_reason"), stats)))  # as the header says
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
-        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error))
+        controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error, About.CONVERSATION))
         controller.model_loading.connect(self._on_model_loading)
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
+        self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
+        controller.refused.connect(lambda why: self.notice.show_warning(why, About.MODEL_CHOICE))
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)
@@ -248,10 +251,11 @@ class MainWindow(QMainWindow):
         )
         self.sidebar_action.setChecked(True)
         self.panel_action.setChecked(True)
-        self.inspector_action = self.inspector.toggleViewAction()  # checked while it is open; Ctrl+I closes it too
-        self.inspector_action.setText("&Inspector")
-        self.inspector_action.setShortcut(QKeySequence("Ctrl+I"))
-        self.inspector_action.triggered.connect(lambda on: self.inspect_current() if on else None)
+        # checked while it is open; Ctrl+I closes it too. Not the dock's toggleViewAction: that one
+        # shows the dock itself, at its size hint, before the window could make room or float it
+        self.inspector_action = QAction("&Inspector", self, checkable=True, shortcut=QKeySequence("Ctrl+I"))
+        self.inspector_action.triggered.connect(lambda on: self.inspect_current() if on else self.inspector.hide())
+        self.inspector.visibilityChanged.connect(lambda _: self.inspector_action.setChecked(not self.inspector.isHidden()))
         view_menu.addAction(self.inspector_action)
         self.requests_action = self._action(view_menu, "API &Requests", self.open_requests, "Ctrl+Shift+R")
         self.requests_action.setEnabled(self.api is not None)
@@ -313,7 +317,7 @@ class MainWindow(QMainWindow):
                 self._sent()
             return
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
-            self.notice.show_warning(intent.explanation)  # nothing to forget was named: say how
+            self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
             self.composer.box.clear()
             self.show_message(outcome)
@@ -671,9 +675,13 @@ class MainWindow(QMainWindow):
 
     def _open_inspector(self) -> None:
         """Show the Inspector; docked, it takes a share of the window and the side panes give way
-        (SidePanes.fit), never the chat's minimum width."""
+        (SidePanes.fit), never the chat's minimum width. A window that cannot give it a readable
+        width beside the chat gets it as a window of its own; one it floated for lack of room
+        before is docked again when there is room now."""
         if self.inspector.isVisible():
             return
+        room = self.width() - self.panes.chat_min - self.splitter.handleWidth() * 2
+        self.inspector.place(room >= INSPECTOR_READABLE, self.frameGeometry(), self.screen().availableGeometry())
         self.inspector.show()
         if not self.inspector.isFloating():
             keep = self.panes.chat_min + self.splitter.handleWidth() * 2
@@ -769,16 +777,8 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([SIDEBAR_WIDTH, width - PANEL_WIDTH - SIDEBAR_WIDTH, PANEL_WIDTH])
         if settings.app.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(settings.app.window_geometry.encode()))
-        if settings.app.splitter_state and self._splitter_state_fits(settings.app.splitter_state):
-            self.splitter.restoreState(QByteArray.fromHex(settings.app.splitter_state.encode()))
-            self.panes.remember_widths()  # the widths the user left are the ones panes grow back to
-
-    def _splitter_state_fits(self, state: str) -> bool:
-        """A layout saved before the conversation list existed has one pane too few: not restored."""
-        stream = QDataStream(QByteArray.fromHex(state.encode()))
-        stream.readInt32()  # QSplitter's marker
-        stream.readInt32()  # its version
-        return stream.readUInt32() == self.splitter.count()  # the number of pane sizes saved
+        if settings.app.splitter_state:  # the widths the user left are the ones panes grow back to
+            self.panes.restore(QByteArray.fromHex(settings.app.splitter_state.encode()))
 
     def _on_pane_visibility(self, index: int, shown: bool) -> None:
         """Keep the View menu's checkmarks true to the panes (dragged shut, folded for room)."""

@@ -5,13 +5,15 @@ the window when it is too narrow, so the chat column keeps most of the width.
 collapsed by dragging its handle to the edge or by its View-menu toggle; the chat never collapses.
 When the window narrows so far that the chat would get less than `chat_min` pixels, the right pane
 folds away first, then the left one; they come back when the window is wide enough again, unless
-the user collapsed them meanwhile; a pane the narrow window squeezed grows back to its width as the
-window widens. Widths are in device-independent pixels.
+the user collapsed them meanwhile; a pane the window squeezed (a narrowing window, a docked
+Inspector taking room) grows back to its width as soon as the chat can give it, and a squeezed width
+is never taken as the pane's own: not when the layout is saved, not when it is restored. Widths are
+in device-independent pixels.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QByteArray, QDataStream, QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QSplitter
 
 CHAT_MIN_WIDTH = 420  # the chat column never gets less than this while a side pane could fold
@@ -58,24 +60,31 @@ class SidePanes(QObject):
         return self.splitter.sizes()[index] > 0 and not self.splitter.widget(index).isHidden()
 
     def saved_state(self) -> QByteArray:
-        """The splitter's state to keep across a restart: a pane the window folded away for lack
-        of room (not one the user closed) is kept open at its last width, so it comes back."""
+        """The splitter's state to keep across a restart: each side pane the user did not close at
+        its own width (the one it opens and grows back to), not the width the window squeezed it
+        to; a pane the window folded away for lack of room is kept open, so it comes back."""
         sizes = self.splitter.sizes()
         kept = list(sizes)
-        for index in self._folded:
-            kept[index] = self._last[index]
+        for index in (0, 2):
+            if sizes[index] > 0 or index in self._folded:
+                kept[index] = self._last[index]
         self.splitter.setSizes(kept)
         state = self.splitter.saveState()
         self.splitter.setSizes(sizes)
         return state
 
-    def remember_widths(self) -> None:
-        """Take the open panes' widths now (e.g. a layout just restored) as the ones they reopen
-        and grow back to."""
-        sizes = self.splitter.sizes()
+    def restore(self, state: QByteArray) -> bool:
+        """Restore a state `saved_state` wrote: the panes' saved widths become their own (read from
+        the state itself: the splitter may not have its final width yet and would squeeze them).
+        A state for another number of panes (saved before the conversation list existed) is
+        ignored; returns whether it was restored."""
+        sizes = saved_sizes(state)
+        if len(sizes) != self.splitter.count() or not self.splitter.restoreState(state):
+            return False
         for index in (0, 2):
             if sizes[index] > 0:
-                self._last[index] = sizes[index]
+                self._last[index] = max(sizes[index], self.splitter.widget(index).minimumWidth())
+        return True
 
     def last_width(self, index: int) -> int:
         """The width the pane at `index` opens with."""
@@ -121,8 +130,7 @@ class SidePanes(QObject):
             if narrowed and self.is_open(index) and sizes[1] < self.chat_min:
                 self._close(index)
                 self._folded.add(index)
-        if not narrowed:
-            self._regrow()
+        self._regrow()  # what the chat can give now (a pane was folded, or the window widened)
         for index in (0, 2):  # and come back in the opposite order
             if index not in self._folded:
                 continue
@@ -136,8 +144,9 @@ class SidePanes(QObject):
     # -- mechanics -------------------------------------------------------------------------
 
     def _regrow(self) -> None:
-        """The window widened: an open pane the splitter squeezed while it was narrow gets back
-        its width (the user's last), as far as the chat keeps `chat_min` (left pane first)."""
+        """An open pane the splitter squeezed (the window narrowed, a docked Inspector took room)
+        gets back its width (the user's last), as far as the chat keeps `chat_min` (left pane
+        first)."""
         for index in (0, 2):
             sizes = self.splitter.sizes()
             want = self._last[index] - sizes[index]
@@ -163,7 +172,7 @@ class SidePanes(QObject):
     def _close(self, index: int) -> None:
         """Collapse a pane. Its width is not taken as the one to reopen with: the splitter may
         have squeezed it while the window narrowed, and that width is the window's, not the pane's
-        (the pane's own width comes from the user's drags, `_on_moved`, or `remember_widths`)."""
+        (the pane's own width comes from the user's drags, `_on_moved`, or `restore`)."""
         sizes = self.splitter.sizes()
         sizes[1] += sizes[index]
         sizes[index] = 0
@@ -182,3 +191,14 @@ class SidePanes(QObject):
                 self._folded.discard(index)
         self._announce()
 
+
+
+def saved_sizes(state: QByteArray) -> list[int]:
+    """The pane widths a QSplitter state holds ([] if it is not one): QSplitter::saveState writes
+    a marker, a version, then the sizes as a list of ints."""
+    stream = QDataStream(state)
+    stream.readInt32()  # QSplitter's marker
+    stream.readInt32()  # its version
+    count = stream.readUInt32()
+    sizes = [stream.readInt32() for _ in range(min(count, 64))]
+    return sizes if stream.status() == QDataStream.Status.Ok and len(sizes) == count else []

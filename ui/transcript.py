@@ -31,12 +31,23 @@ TINT_OFF = (  # the tint is off: no colours to explain
 )
 
 
-def empty_text(tint: bool) -> str:
-    """What an empty conversation says: how the tint reads while it is on, that it is off when not."""
-    if tint:
-        return EMPTY_TEXT
-    start, end = EMPTY_TEXT.index("<p>"), EMPTY_TEXT.index("</p>") + len("</p>")
-    return EMPTY_TEXT[:start] + TINT_OFF + EMPTY_TEXT[end:]
+COMPLETION_HEADING = (  # the completion view: nothing is asked, a text is continued
+    "<h2>Write the beginning of a text</h2>"
+    "<p>The model continues it as written, with no chat template: it does not answer, it goes on.</p>"
+)
+
+
+def empty_text(tint: bool, completion: bool = False) -> str:
+    """What an empty conversation says: what to write (a question, or in the completion view the
+    beginning of a text), how the tint reads while it is on, that it is off when not."""
+    text = EMPTY_TEXT
+    if not tint:
+        start, end = text.index("<p>"), text.index("</p>") + len("</p>")
+        text = text[:start] + TINT_OFF + text[end:]
+    if completion:  # its own heading; what follows speaks of a continuation, not a reply
+        body = text[text.index("</h2>") + len("</h2>"):]
+        text = COMPLETION_HEADING + body.replace("The reply streams", "The continuation streams")
+    return text
 
 
 HIGHLIGHT_MS = 2500
@@ -56,6 +67,7 @@ class Transcript(QScrollArea):
         self._controller = controller
         self._tint = tint
         self._tint_code = controller.settings.app.tint_code
+        self._completion = False  # the open conversation is in the completion view (set_completion)
         self.views: list[MessageView] = []
         self._selected: tuple[int, int] | None = None
         self.setWidgetResizable(True)
@@ -123,9 +135,14 @@ class Transcript(QScrollArea):
         self._tint = tint
         if tint_code is not None:
             self._tint_code = tint_code
-        self.empty_label.setText(empty_text(tint))
+        self.empty_label.setText(empty_text(tint, self._completion))
         for view in self.views:
             view.set_tint(tint, self._tint_code)
+
+    def set_completion(self, on: bool) -> None:
+        """The open conversation's view: an empty one says what to write in it."""
+        self._completion = on
+        self.empty_label.setText(empty_text(self._tint, on))
 
     def select(self, message_index: int, token_index: int | None) -> None:
         """Highlight one token (and clear the previous highlight)."""

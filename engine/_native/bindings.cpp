@@ -1,6 +1,7 @@
 // Python bindings: `engine/_native` builds the module `_glassbox_native` (see build.py).
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
@@ -64,17 +65,31 @@ NB_MODULE(_glassbox_native, m) {
   m.doc() = "Glassbox's CPU kernels as MLX operations (quantized matmul, decode attention, norms, RoPE)";
   m.def("quantized_matmul", &glassbox::quantized_matmul, "x"_a, "w"_a, "scales"_a, "biases"_a,
         "group_size"_a, "bits"_a, "x @ W.T for W in MLX's affine quantized layout (float32 result).");
+  m.def("quantized_matmuls", &glassbox::quantized_matmuls, "x"_a, "weights"_a, "group_size"_a, "bits"_a,
+        "[x @ W_i.T] for quantized matrices sharing x (weights: w, scales, biases per matrix), one operation.");
+  m.def("quantized_swiglu", &glassbox::quantized_swiglu, "x"_a, "gate"_a, "up"_a, "group_size"_a, "bits"_a,
+        "silu(x @ G.T) * (x @ U.T) for quantized G and U (each: w, scales, biases), one operation.");
+  m.def("quantized_take", &glassbox::quantized_take, "w"_a, "scales"_a, "biases"_a, "ids"_a, "group_size"_a,
+        "bits"_a, "Rows ids of a quantized matrix, dequantized (an embedding lookup): (ids..., K) float32.");
   m.def("dequantize", &glassbox::dequantize, "w"_a, "scales"_a, "biases"_a, "group_size"_a, "bits"_a,
         "The dense (N, K) float32 matrix of a quantized one.");
   m.def("decode_attention", &glassbox::decode_attention, "q"_a, "k"_a, "v"_a, "scale"_a,
         "softmax(q k^T * scale) v for one query per head (B, H, 1, D).");
+  m.def("kv_write", &glassbox::kv_write, "buf"_a, "x"_a, "row"_a, "inv_freq"_a.none(), "dims"_a,
+        "traditional"_a, "scale"_a, "position"_a,
+        "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), RoPE'd if inv_freq.");
+  m.def("rotary_decode_attention", &glassbox::rotary_decode_attention, "q"_a, "k_buf"_a, "v_buf"_a,
+        "inv_freq"_a, "dims"_a, "traditional"_a, "rope_scale"_a, "position"_a, "first_row"_a, "n_rows"_a,
+        "scale"_a, "One decode step's attention from q (B, 1, H * D) over cache buffer rows -> (B, 1, H * Dv).");
+  m.def("kv_write_copies", &glassbox::kv_write_copies,
+        "Cache buffers kv_write copied instead of writing in place (since load).");
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");
   m.def("rope", &glassbox::rope, "x"_a, "inv_freq"_a, "dims"_a, "traditional"_a, "scale"_a, "offset"_a,
         "Rotary embedding of x (..., L, D) at positions offset .. offset + L - 1.");
   m.def("gguf_strings", &gguf_strings, "buf"_a, "pos"_a, "count"_a,
         "count GGUF strings from buf[pos:] -> (list of str, end position); ValueError when truncated.");
   m.def("blocks_to_affine", &convert_blocks, "raw"_a, "kind"_a, "rows"_a, "cols"_a,
-        "ggml Q4_0/Q4_1/Q8_0 blocks -> MLX affine (w uint32, scales float32, biases float32), group 32.");
+        "ggml Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q5_K/Q6_K blocks -> affine (w uint32, scales and biases float32).");
   m.def("read_blocks", &read_blocks, "fd"_a, "specs"_a,
         "GGUF tensors [(offset, n_bytes, kind, rows, cols)] read from fd and converted as blocks_to_affine.");
   m.def("kernel_name", &glassbox::kernel_name, "bits"_a, "group_size"_a,

@@ -20,27 +20,6 @@ namespace {
 #define GB_CLONES
 #endif
 
-GB_CLONES float dot(const float* a, const float* b, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // eight partial sums: a vector register's worth
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) {
-      acc[j] += a[i + j] * b[i + j];
-    }
-  }
-  float out = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) {
-    out += a[i] * b[i];
-  }
-  return out;
-}
-
-GB_CLONES void axpy(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) {
-    y[i] += a * x[i];
-  }
-}
-
 // x[i] = exp(x[i] - shift) for i < n, returning their sum: exp as 2^k * p(f) with a degree-6
 // polynomial for 2^f, |f| <= 1/2 (float32-accurate to ~2e-7 relative; 0 below about -87), written
 // so that -O3 vectorises it (std::exp does not: it was a third of a decode step's attention).
@@ -71,6 +50,47 @@ GB_CLONES float exp_shifted_sum(float* x, int n, float shift) {
 
 }  // namespace
 
+namespace {
+
+// The `rep` query heads q (rep, D) that share one KV head, over its S keys and values (rows
+// `stride` floats apart): o (rep, Dv) = softmax(q k^T * scale) v. One function per ISA, so the
+// per-key dot products and value updates are inlined and vectorised (not a call per row).
+GB_CLONES void attend_group(const float* q, int rep, const float* kb, int64_t k_stride, const float* vb,
+                            int64_t v_stride, int S, int D, int Dv, float scale, float* scores, float* o) {
+  for (int s = 0; s < S; ++s) {
+    const float* kr = kb + s * k_stride;
+    for (int r = 0; r < rep; ++r) {
+      const float* qr = q + static_cast<int64_t>(r) * D;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int i = 0;
+      for (; i + 8 <= D; i += 8) {
+        for (int j = 0; j < 8; ++j) acc[j] += qr[i + j] * kr[i + j];
+      }
+      float dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+      for (; i < D; ++i) dot += qr[i] * kr[i];
+      scores[static_cast<int64_t>(r) * S + s] = dot * scale;
+    }
+  }
+  for (int r = 0; r < rep; ++r) {
+    float* sc = scores + static_cast<int64_t>(r) * S;
+    float mx = sc[0];
+    for (int s = 1; s < S; ++s) mx = sc[s] > mx ? sc[s] : mx;
+    const float inv = 1.0f / exp_shifted_sum(sc, S, mx);
+    for (int s = 0; s < S; ++s) sc[s] *= inv;
+  }
+  std::fill(o, o + static_cast<int64_t>(rep) * Dv, 0.0f);
+  for (int s = 0; s < S; ++s) {
+    const float* vr = vb + s * v_stride;
+    for (int r = 0; r < rep; ++r) {
+      const float p = scores[static_cast<int64_t>(r) * S + s];
+      float* orow = o + static_cast<int64_t>(r) * Dv;
+      for (int i = 0; i < Dv; ++i) orow[i] += p * vr[i];
+    }
+  }
+}
+
+}  // namespace
+
 void decode_attention(const float* q, KVView k, KVView v, float* out, int B, int H, int Hkv, int S,
                       int D, int Dv, float scale) {
   const int rep = H / Hkv;
@@ -81,29 +101,10 @@ void decode_attention(const float* q, KVView k, KVView v, float* out, int B, int
     const float* kb = k.data + b * k.batch_stride + kvh * k.head_stride;
     const float* vb = v.data + b * v.batch_stride + kvh * v.head_stride;
     const int64_t first_head = static_cast<int64_t>(b) * H + static_cast<int64_t>(kvh) * rep;
-    const float* qh = q + first_head * D;
     thread_local std::vector<float> scores;  // (rep, S)
     scores.resize(static_cast<size_t>(rep) * S);
-    for (int s = 0; s < S; ++s) {
-      const float* kr = kb + s * k.pos_stride;
-      for (int r = 0; r < rep; ++r) {
-        scores[static_cast<size_t>(r) * S + s] = dot(qh + static_cast<int64_t>(r) * D, kr, D) * scale;
-      }
-    }
-    float* o = out + first_head * Dv;
-    std::fill(o, o + static_cast<int64_t>(rep) * Dv, 0.0f);
-    for (int r = 0; r < rep; ++r) {
-      float* sc = scores.data() + static_cast<size_t>(r) * S;
-      const float mx = *std::max_element(sc, sc + S);
-      const float inv = 1.0f / exp_shifted_sum(sc, S, mx);
-      for (int s = 0; s < S; ++s) sc[s] *= inv;
-    }
-    for (int s = 0; s < S; ++s) {
-      const float* vr = vb + s * v.pos_stride;
-      for (int r = 0; r < rep; ++r) {
-        axpy(scores[static_cast<size_t>(r) * S + s], vr, o + static_cast<int64_t>(r) * Dv, Dv);
-      }
-    }
+    attend_group(q + first_head * D, rep, kb, k.pos_stride, vb, v.pos_stride, S, D, Dv, scale, scores.data(),
+                 out + first_head * Dv);
   });
 }
 
@@ -148,6 +149,37 @@ GB_CLONES void rope(const float* x, float* out, const float* inv_freq, int64_t n
       }
       std::copy(xr + dims, xr + D, o + dims);
     }
+  }
+}
+
+void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity, int D, int64_t row,
+                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position) {
+  const int64_t n = static_cast<int64_t>(B) * heads;
+  thread_local std::vector<float> rotated;
+  if (inv_freq != nullptr) {  // every head at the same position: one table of angles
+    rotated.resize(static_cast<size_t>(n) * D);
+    rope(x, rotated.data(), inv_freq, n, 1, D, dims, traditional, scale, position);
+    x = rotated.data();
+  }
+  for (int64_t bh = 0; bh < n; ++bh) {
+    std::copy(x + bh * D, x + (bh + 1) * D, buf + (bh * capacity + row) * D);
+  }
+}
+
+GB_CLONES void silu_mul(const float* g, float* u, int64_t n) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr float c1 = 0.6931471805599453f, c2 = 0.2402265069591007f, c3 = 0.05550410866482158f,
+                  c4 = 0.009618129107628477f, c5 = 0.0013333558146428443f, c6 = 0.00015403530393381606f;
+  for (int64_t i = 0; i < n; ++i) {  // exp(-g) as in exp_shifted_sum, clamped to stay finite
+    float t = -g[i] * kLog2e;
+    t = t < -126.0f ? -126.0f : (t > 126.0f ? 126.0f : t);
+    const float k = std::floor(t + 0.5f);
+    const float f = t - k;
+    const float p = 1.0f + f * (c1 + f * (c2 + f * (c3 + f * (c4 + f * (c5 + f * c6)))));
+    const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, 4);
+    u[i] = g[i] / (1.0f + p * scale) * u[i];
   }
 }
 

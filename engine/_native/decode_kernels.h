@@ -26,4 +26,13 @@ void rms_norm(const float* x, const float* w, float* out, int64_t rows, int D, f
 void rope(const float* x, float* out, const float* inv_freq, int64_t n_seq, int L, int D, int dims,
           bool traditional, float scale, int64_t offset);
 
+// One new row of each of B * heads cache heads, written into a cache buffer: x (B, heads * D)
+// contiguous, buf (B, heads, capacity, D) contiguous; row `row` of every head becomes x's, RoPE'd
+// at position `position` first when inv_freq is given (as `rope` does), else copied.
+void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity, int D, int64_t row,
+                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position);
+
+// u[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate), in place.
+void silu_mul(const float* g, float* u, int64_t n);
+
 }  // namespace glassbox

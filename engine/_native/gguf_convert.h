@@ -13,13 +13,24 @@ namespace glassbox {
 
 namespace mx = mlx::core;
 
-// Bytes per 32-value block of a ggml type this converts (Q4_0 18, Q4_1 20, Q8_0 34), else 0.
-int block_bytes(int kind);
+// A ggml block format this converts: values and bytes per block, and the affine layout it becomes.
+struct BlockFormat {
+  int values;  // per block (32, or 256 for a K-quant super-block); 0: not a kind this converts
+  int bytes;
+  int bits;  // codes of the affine layout
+  int group;  // values per scale and bias
+};
 
-// `rows` rows of `cols` values stored as ggml blocks (Q4_0 = 2, Q4_1 = 3, Q8_0 = 8) -> MLX affine,
-// group 32: w (rows, cols * bits / 32) uint32, scales and biases (rows, cols / 32) float32, exactly
-// the file's numbers (value = scale * q + bias; Q4_0 bias -8d, Q8_0 bias -128d with q + 128).
-// Throws std::invalid_argument when the byte count or the kind does not fit. Multi-threaded.
+// Q4_0 (2), Q4_1 (3), Q5_0 (6), Q8_0 (8): 4/4/5/8 bits, group 32; Q4_K (12), Q5_K (13): 4/5 bits,
+// group 32; Q6_K (14): 6 bits, group 16 (a group size only Glassbox's kernels take). Else values 0.
+BlockFormat block_format(int kind);
+
+// `rows` rows of `cols` values stored as ggml blocks of `kind` -> the affine layout of
+// block_format(kind): w (rows, cols * bits / 32) uint32 in MLX's packing, scales and biases
+// (rows, cols / group) float32, exactly the file's numbers (value = scale * q + bias; Q4_0 bias
+// -8d, Q5_0 -16d, Q8_0 -128d with q + 128, Q4_K/Q5_K scale d·sc and bias -dmin·m, Q6_K scale d·sc
+// and bias -32·d·sc). Throws std::invalid_argument when the byte count or the kind does not fit.
+// Multi-threaded.
 std::tuple<mx::array, mx::array, mx::array> blocks_to_affine(const uint8_t* raw, size_t n_bytes, int kind,
                                                               int rows, int cols);
 

@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <atomic>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -98,6 +99,146 @@ class QuantizedMatmul : public mx::UnaryPrimitive {
   }
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const QuantizedMatmul&>(other);
+    return group_ == o.group_ && bits_ == o.bits_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+};
+
+// Several quantized products of one input (multi-output): one node in the graph, one task.
+class QuantizedMatmuls : public mx::Primitive {
+ public:
+  QuantizedMatmuls(mx::Stream s, int group, int bits) : Primitive(s), group_(group), bits_(bits) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
+    const auto& x = inputs[0];
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    const int K = x.shape(-1);
+    const int M = static_cast<int>(x.size() / K);
+    std::vector<QMatrix> mats;
+    std::vector<float*> ys;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const auto& w = inputs[1 + 3 * i];
+      const auto& scales = inputs[2 + 3 * i];
+      const auto& biases = inputs[3 + 3 * i];
+      for (const auto* a : {&w, &scales, &biases}) {
+        if (!a->flags().row_contiguous) fail("glassbox quantized_matmuls: weights must be row-contiguous");
+      }
+      allocate(outputs[i]);
+      encoder.set_output_array(outputs[i]);
+      mats.push_back(QMatrix{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), scales.data<float>(),
+                             biases.data<float>(), w.shape(0), K, group_, bits_});
+      ys.push_back(outputs[i].data<float>());
+    }
+    encoder.dispatch([mats = std::move(mats), ys = std::move(ys), xv = RowMajor(x), M]() {
+      std::vector<float> buffer;
+      const float* X = xv.get(buffer);
+      for (size_t i = 0; i < mats.size(); ++i) quantized_matmul(mats[i], X, M, ys[i]);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override {
+    throw std::runtime_error("glassbox quantized_matmuls runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedMatmuls";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedMatmuls&>(other);
+    return group_ == o.group_ && bits_ == o.bits_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+};
+
+class QuantizedSwiGLU : public mx::UnaryPrimitive {
+ public:
+  QuantizedSwiGLU(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& x = inputs[0];
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      if (!inputs[i].flags().row_contiguous) fail("glassbox quantized_swiglu: weights must be row-contiguous");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    encoder.set_output_array(out);
+    const int K = x.shape(-1);
+    const int M = static_cast<int>(x.size() / K);
+    auto matrix = [&](int first) {
+      const auto& w = inputs[first];
+      return QMatrix{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), inputs[first + 1].data<float>(),
+                     inputs[first + 2].data<float>(), w.shape(0), K, group_, bits_};
+    };
+    encoder.dispatch([G = matrix(1), U = matrix(4), xv = RowMajor(x), M, y = out.data<float>()]() {
+      std::vector<float> buffer;
+      thread_local std::vector<float> gate;
+      gate.resize(static_cast<size_t>(M) * G.N);
+      const float* X = xv.get(buffer);
+      quantized_matmul(G, X, M, gate.data());
+      quantized_matmul(U, X, M, y);
+      silu_mul(gate.data(), y, static_cast<int64_t>(M) * G.N);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox quantized_swiglu runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedSwiGLU";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedSwiGLU&>(other);
+    return group_ == o.group_ && bits_ == o.bits_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+};
+
+class QuantizedTake : public mx::UnaryPrimitive {
+ public:
+  QuantizedTake(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& w = inputs[0];
+    const auto& scales = inputs[1];
+    const auto& biases = inputs[2];
+    const auto& ids = inputs[3];
+    for (const auto* a : {&w, &scales, &biases, &ids}) {
+      if (!a->flags().row_contiguous) fail("glassbox quantized_take: inputs must be row-contiguous");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    encoder.set_output_array(out);
+    const int K = out.shape(-1);
+    QMatrix W{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), scales.data<float>(),
+              biases.data<float>(), w.shape(0), K, group_, bits_};
+    encoder.dispatch([W, idp = ids.data<int32_t>(), n = ids.size(), o = out.data<float>()]() {
+      for (size_t i = 0; i < n; ++i) {
+        float* row = o + static_cast<int64_t>(i) * W.K;
+        if (idp[i] < 0 || idp[i] >= W.N) {
+          std::fill(row, row + W.K, 0.0f);
+        } else {
+          dequantize_rows(W, idp[i], idp[i] + 1, row);
+        }
+      }
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox quantized_take runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedTake";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedTake&>(other);
     return group_ == o.group_ && bits_ == o.bits_;
   }
 
@@ -255,6 +396,128 @@ class RoPE : public mx::UnaryPrimitive {
   int offset_;
 };
 
+std::atomic<int64_t> g_kv_write_copies{0};
+
+// Writes one row per head of a cache buffer; its output takes over the buffer when MLX says the
+// input may be donated (no other array or view holds it), like MLX's own slice update.
+class KVWrite : public mx::UnaryPrimitive {
+ public:
+  KVWrite(mx::Stream s, int64_t row, bool rotate, int dims, bool traditional, float scale, int64_t position)
+      : UnaryPrimitive(s), row_(row), rotate_(rotate), dims_(dims), traditional_(traditional),
+        scale_(scale), position_(position) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& buf = inputs[0];
+    const auto& x = inputs[1];
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.set_input_array(buf);
+    encoder.set_input_array(x);
+    const bool in_place = buf.flags().row_contiguous && buf.is_donatable();
+    if (in_place) {
+      out.copy_shared_buffer(buf);
+    } else {
+      allocate(out);
+      g_kv_write_copies.fetch_add(1, std::memory_order_relaxed);
+    }
+    encoder.set_output_array(out);
+    const float* freqs = nullptr;
+    if (rotate_) {
+      encoder.set_input_array(inputs[2]);
+      freqs = inputs[2].data<float>();
+    }
+    encoder.dispatch([bv = in_place ? std::optional<RowMajor>() : std::optional<RowMajor>(RowMajor(buf)),
+                      xv = RowMajor(x), o = out.data<float>(), size = out.size(), freqs,
+                      B = buf.shape(0), H = buf.shape(1), cap = static_cast<int64_t>(buf.shape(2)),
+                      D = buf.shape(3), row = row_, dims = dims_, traditional = traditional_,
+                      scale = scale_, position = position_]() {
+      if (bv) {  // the old contents first, then the new row
+        std::vector<float> gathered;
+        const float* src = bv->get(gathered);
+        std::copy(src, src + size, o);
+      }
+      std::vector<float> xb;
+      kv_write_row(xv.get(xb), o, B, H, cap, D, row, freqs, dims, traditional, scale, position);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox kv_write runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxKVWrite";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const KVWrite&>(other);
+    return row_ == o.row_ && rotate_ == o.rotate_ && dims_ == o.dims_ && traditional_ == o.traditional_ &&
+        scale_ == o.scale_ && position_ == o.position_;
+  }
+
+ private:
+  int64_t row_;
+  bool rotate_;
+  int dims_;
+  bool traditional_;
+  float scale_;
+  int64_t position_;
+};
+
+class RotaryDecodeAttention : public mx::UnaryPrimitive {
+ public:
+  RotaryDecodeAttention(mx::Stream s, int dims, bool traditional, float rope_scale, int64_t position,
+                        int64_t first_row, int64_t n_rows, float scale)
+      : UnaryPrimitive(s), dims_(dims), traditional_(traditional), rope_scale_(rope_scale),
+        position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& q = inputs[0];
+    const auto& k = inputs[1];
+    const auto& v = inputs[2];
+    const auto& inv_freq = inputs[3];
+    if (k.strides(-1) != 1 || v.strides(-1) != 1) {
+      fail("glassbox rotary_decode_attention: cache buffers need a unit stride along head_dim");
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto* a : {&q, &k, &v, &inv_freq}) encoder.set_input_array(*a);
+    encoder.set_output_array(out);
+    auto view = [first = first_row_](const mx::array& a) {
+      return KVView{a.data<float>() + first * a.strides(2), a.strides(0), a.strides(1), a.strides(2)};
+    };
+    const int H = q.shape(2) / k.shape(3);
+    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inv_freq), kv = view(k), vv = view(v),
+                      o = out.data<float>(), B = q.shape(0), H, Hkv = k.shape(1),
+                      S = static_cast<int>(n_rows_), D = k.shape(3), Dv = v.shape(3), dims = dims_,
+                      traditional = traditional_, rope_scale = rope_scale_, position = position_,
+                      scale = scale_]() {
+      std::vector<float> qb, fb;
+      thread_local std::vector<float> rotated;
+      rotated.resize(static_cast<size_t>(B) * H * D);
+      rope(qv.get(qb), rotated.data(), fv.get(fb), static_cast<int64_t>(B) * H, 1, D, dims, traditional,
+           rope_scale, position);
+      decode_attention(rotated.data(), kv, vv, o, B, H, Hkv, S, D, Dv, scale);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox rotary_decode_attention runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxRotaryDecodeAttention";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const RotaryDecodeAttention&>(other);
+    return dims_ == o.dims_ && traditional_ == o.traditional_ && rope_scale_ == o.rope_scale_ &&
+        position_ == o.position_ && first_row_ == o.first_row_ && n_rows_ == o.n_rows_ && scale_ == o.scale_;
+  }
+
+ private:
+  int dims_;
+  bool traditional_;
+  float rope_scale_;
+  int64_t position_;
+  int64_t first_row_;
+  int64_t n_rows_;
+  float scale_;
+};
+
 mx::array as_f32(const mx::array& a, mx::Stream s) {
   return a.dtype() == mx::float32 ? a : mx::astype(a, mx::float32, s);
 }
@@ -297,6 +560,60 @@ mx::array quantized_matmul(const mx::array& x, const mx::array& w, const mx::arr
   out_shape.back() = N;
   return mx::array(out_shape, mx::float32, std::make_shared<QuantizedMatmul>(s, group_size, bits),
                    {as_f32(x, s), w, as_f32(scales, s), as_f32(biases, s)});
+}
+
+std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<mx::array>& weights,
+                                         int group_size, int bits) {
+  auto s = cpu_stream();
+  if (x.ndim() < 1) fail("glassbox quantized_matmuls: x needs at least one dimension");
+  if (weights.empty() || weights.size() % 3) fail("glassbox quantized_matmuls: (w, scales, biases) per matrix");
+  const int K = x.shape(-1);
+  std::vector<mx::array> inputs{as_f32(x, s)};
+  std::vector<mx::Shape> shapes;
+  for (size_t i = 0; i < weights.size(); i += 3) {
+    const int N = check_quantized("glassbox quantized_matmuls", K, weights[i], weights[i + 1], weights[i + 2],
+                                  group_size, bits);
+    auto shape = x.shape();
+    shape.back() = N;
+    shapes.push_back(shape);
+    inputs.push_back(weights[i]);
+    inputs.push_back(as_f32(weights[i + 1], s));
+    inputs.push_back(as_f32(weights[i + 2], s));
+  }
+  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
+  return mx::array::make_arrays(std::move(shapes), dtypes,
+                                std::make_shared<QuantizedMatmuls>(s, group_size, bits), inputs);
+}
+
+mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
+                           const std::vector<mx::array>& up, int group_size, int bits) {
+  auto s = cpu_stream();
+  if (x.ndim() < 1) fail("glassbox quantized_swiglu: x needs at least one dimension");
+  if (gate.size() != 3 || up.size() != 3) fail("glassbox quantized_swiglu: gate and up are (w, scales, biases)");
+  const int K = x.shape(-1);
+  const int N = check_quantized("glassbox quantized_swiglu", K, gate[0], gate[1], gate[2], group_size, bits);
+  if (check_quantized("glassbox quantized_swiglu", K, up[0], up[1], up[2], group_size, bits) != N) {
+    fail("glassbox quantized_swiglu: gate and up have different output sizes");
+  }
+  auto shape = x.shape();
+  shape.back() = N;
+  return mx::array(shape, mx::float32, std::make_shared<QuantizedSwiGLU>(s, group_size, bits),
+                   {as_f32(x, s), gate[0], as_f32(gate[1], s), as_f32(gate[2], s), up[0], as_f32(up[1], s),
+                    as_f32(up[2], s)});
+}
+
+mx::array quantized_take(const mx::array& w, const mx::array& scales, const mx::array& biases,
+                         const mx::array& ids, int group_size, int bits) {
+  auto s = cpu_stream();
+  if (w.ndim() != 2) fail("glassbox quantized_take: w must be (N, K*bits/32)");
+  if (!mx::issubdtype(ids.dtype(), mx::integer)) fail("glassbox quantized_take: ids must be integers");
+  const int64_t K = static_cast<int64_t>(w.shape(1)) * 32 / bits;
+  check_quantized("glassbox quantized_take", static_cast<int>(K), w, scales, biases, group_size, bits);
+  auto shape = ids.shape();
+  shape.push_back(static_cast<int>(K));
+  return mx::array(shape, mx::float32, std::make_shared<QuantizedTake>(s, group_size, bits),
+                   {w, as_f32(scales, s), as_f32(biases, s),
+                    ids.dtype() == mx::int32 ? ids : mx::astype(ids, mx::int32, s)});
 }
 
 mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::array& biases,
@@ -343,6 +660,54 @@ mx::array rope(const mx::array& x, const mx::array& inv_freq, int dims, bool tra
   return mx::array(x.shape(), mx::float32,
                    std::make_shared<RoPE>(s, dims, traditional, scale, offset),
                    {as_f32(x, s), as_f32(inv_freq, s)});
+}
+
+mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
+                   const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
+                   int64_t position) {
+  auto s = cpu_stream();
+  if (buf.ndim() != 4 || buf.dtype() != mx::float32 || x.ndim() != 3 || x.shape(0) != buf.shape(0) ||
+      x.shape(1) != 1 || static_cast<int64_t>(x.shape(2)) != static_cast<int64_t>(buf.shape(1)) * buf.shape(3)) {
+    fail("glassbox kv_write: buf (B, heads, capacity, D) float32 and x (B, 1, heads * D)");
+  }
+  if (row < 0 || row >= buf.shape(2)) fail("glassbox kv_write: row outside the buffer");
+  std::vector<mx::array> inputs{buf, as_f32(x, s)};
+  if (inv_freq) {
+    if (dims % 2 || dims <= 0 || dims > buf.shape(3) || inv_freq->ndim() != 1 || inv_freq->shape(0) != dims / 2) {
+      fail("glassbox kv_write: dims even and <= D, inv_freq (dims / 2,)");
+    }
+    inputs.push_back(as_f32(*inv_freq, s));
+  }
+  return mx::array(buf.shape(), mx::float32,
+                   std::make_shared<KVWrite>(s, row, inv_freq.has_value(), dims, traditional, scale, position),
+                   std::move(inputs));
+}
+
+mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
+                                  const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale) {
+  auto s = cpu_stream();
+  if (q.ndim() != 3 || q.shape(1) != 1 || k_buf.ndim() != 4 || v_buf.ndim() != 4 ||
+      k_buf.shape(0) != q.shape(0) || v_buf.shape(0) != q.shape(0) || v_buf.shape(1) != k_buf.shape(1) ||
+      v_buf.shape(2) != k_buf.shape(2) || q.shape(2) % k_buf.shape(3) ||
+      (q.shape(2) / k_buf.shape(3)) % k_buf.shape(1)) {
+    fail("glassbox rotary_decode_attention: q (B, 1, H * D), k_buf (B, Hkv, capacity, D), v_buf (B, Hkv, capacity, Dv)");
+  }
+  if (first_row < 0 || n_rows < 1 || first_row + n_rows > k_buf.shape(2)) {
+    fail("glassbox rotary_decode_attention: rows outside the buffer");
+  }
+  if (dims % 2 || dims <= 0 || dims > k_buf.shape(3) || inv_freq.ndim() != 1 || inv_freq.shape(0) != dims / 2) {
+    fail("glassbox rotary_decode_attention: dims even and <= D, inv_freq (dims / 2,)");
+  }
+  const int H = q.shape(2) / k_buf.shape(3);
+  return mx::array({q.shape(0), 1, H * v_buf.shape(3)}, mx::float32,
+                   std::make_shared<RotaryDecodeAttention>(s, dims, traditional, rope_scale, position, first_row,
+                                                           n_rows, scale),
+                   {as_f32(q, s), as_f32(k_buf, s), as_f32(v_buf, s), as_f32(inv_freq, s)});
+}
+
+int64_t kv_write_copies() {
+  return g_kv_write_copies.load();
 }
 
 const char* kernel_name(int bits, int group_size) {

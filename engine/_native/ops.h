@@ -15,6 +15,21 @@ namespace mx = mlx::core;
 mx::array quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
                            const mx::array& biases, int group_size, int bits);
 
+// x @ W_i^T for several quantized matrices sharing one input (a layer's Q, K and V projections),
+// one graph operation: weights holds (w, scales, biases) per matrix, all at (group_size, bits).
+std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<mx::array>& weights,
+                                         int group_size, int bits);
+
+// SwiGLU's hidden layer from two quantized matrices: silu(x @ G^T) * (x @ U^T) -> (..., N) float32,
+// gate = (w, scales, biases) and up likewise, both at (group_size, bits).
+mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
+                           const std::vector<mx::array>& up, int group_size, int bits);
+
+// Rows `ids` (any shape, integer) of a quantized (N, K) matrix, dequantized: (ids..., K) float32
+// (an embedding lookup). An id outside 0 .. N - 1 gives a row of zeros.
+mx::array quantized_take(const mx::array& w, const mx::array& scales, const mx::array& biases,
+                         const mx::array& ids, int group_size, int bits);
+
 // The dense (N, K) float32 matrix of a quantized one (what mx.dequantize computes).
 mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::array& biases,
                      int group_size, int bits);
@@ -22,6 +37,26 @@ mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::arra
 // softmax(q k^T * scale) v for a single query per head: q (B, H, 1, D), k (B, Hkv, S, D),
 // v (B, Hkv, S, Dv) -> (B, H, 1, Dv) float32. k and v may be views into a larger cache buffer.
 mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale);
+
+// The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
+// (B, 1, heads * D): a decode step's new key (RoPE'd at `position` when inv_freq is given) or
+// value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
+// writes one row, not the whole buffer.
+mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
+                   const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
+                   int64_t position);
+
+// One decode step's attention straight from the projections and the cache buffers: q (B, 1, H * D)
+// RoPE'd at `position`, attending to rows first_row .. first_row + n_rows - 1 of k_buf
+// (B, Hkv, capacity, D) and v_buf (B, Hkv, capacity, Dv) -> (B, 1, H * Dv) float32, ready for the
+// output projection.
+mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
+                                  const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale);
+
+// Cache buffers copied (not written in place) by kv_write since the module was loaded: a step
+// that copies is correct but reads and writes the whole buffer.
+int64_t kv_write_copies();
 
 // x (..., D) * rsqrt(mean(x^2) + eps) * weight (D,) -> float32
 mx::array rms_norm(const mx::array& x, const mx::array& weight, float eps);

@@ -71,7 +71,10 @@ void qmm_rows_scalar(const QMatrix& W, const float* X, const float* xsum, int M,
 }
 
 // ------------------------------------------------------------------------------------------
-// AVX2 + FMA kernels (4- and 8-bit codes, groups of a multiple of 32)
+// AVX2 + FMA kernels (every width MLX packs: 2, 3, 4, 5, 6 and 8 bits; groups of a multiple of 16)
+//
+// Eight consecutive codes of a row always fill exactly BITS bytes starting on a byte boundary
+// (8 * BITS bits), so the kernels take codes eight at a time: one 256-bit vector of eight lanes.
 
 #if defined(__x86_64__)
 
@@ -84,32 +87,85 @@ __attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// The 8 codes of one uint32 word, in order, as floats: lane j holds bits [4j, 4j + 4).
-__attribute__((target("avx2,fma"))) inline __m256 nibbles(const uint8_t* p, __m256i shifts,
-                                                          __m256i mask) {
-  uint32_t word;
-  std::memcpy(&word, p, 4);
-  __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts);
-  return _mm256_cvtepi32_ps(_mm256_and_si256(v, mask));
+inline uint64_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
 }
 
-__attribute__((target("avx2,fma"))) inline __m256 bytes8(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+inline uint64_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
-// sum over the group of x[k] * q[k] (codes only; scale and bias are applied by the caller)
+// For the widths that do not divide a byte evenly (2, 3, 5, 6), lane j's code starts at bit
+// BITS * j of the eight-code run: byte (BITS * j) / 8, bit (BITS * j) % 8, and fits in that byte and
+// the next (shift + BITS <= 15). A byte shuffle puts those two bytes in the lane, a per-lane shift
+// and a mask finish it.
 template <int BITS>
-__attribute__((target("avx2,fma"))) inline __m256 group_dot(const uint8_t* codes, const float* x,
-                                                            int group, __m256i shifts, __m256i mask) {
+struct Unpack {
+  alignas(32) int8_t shuffle[32];
+  alignas(32) int32_t shift[8];
+  constexpr Unpack() : shuffle(), shift() {
+    for (int j = 0; j < 8; ++j) {
+      const int lane = (j % 4) * 4 + (j / 4) * 16;  // shuffle_epi8 works within each 128-bit half
+      shuffle[lane] = static_cast<int8_t>(BITS * j / 8);
+      shuffle[lane + 1] = static_cast<int8_t>(BITS * j / 8 + 1);
+      shuffle[lane + 2] = shuffle[lane + 3] = -128;  // zero
+      shift[j] = BITS * j % 8;
+    }
+  }
+};
+
+// The eight codes at p (BITS bytes) as eight int32 lanes, in order. WIDE: p may be read 8 bytes
+// wide (at least 8 - BITS more bytes of the matrix follow the run: any row but the last).
+template <int BITS, bool WIDE = false>
+__attribute__((target("avx2,fma"))) inline __m256i codes8(const uint8_t* p) {
+  if constexpr (BITS == 8) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  } else if constexpr (BITS == 4) {
+    uint32_t word;
+    std::memcpy(&word, p, 4);
+    const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts);
+    return _mm256_and_si256(v, _mm256_set1_epi32(0xF));
+  } else {
+    static constexpr Unpack<BITS> kUnpack{};
+    // the run's BITS bytes, assembled in a register (never read past the run: the row may end
+    // right after it; a narrower store read back wider stalls store-to-load forwarding)
+    uint64_t bytes;
+    if constexpr (WIDE) {
+      std::memcpy(&bytes, p, 8);  // one load; the shuffle ignores the bytes past the run
+    } else if constexpr (BITS == 2) {
+      bytes = load_u16(p);
+    } else if constexpr (BITS == 3) {
+      bytes = load_u16(p) | static_cast<uint64_t>(p[2]) << 16;
+    } else if constexpr (BITS == 5) {
+      bytes = load_u32(p) | static_cast<uint64_t>(p[4]) << 32;
+    } else {
+      bytes = load_u32(p) | static_cast<uint64_t>(load_u16(p + 4)) << 32;
+    }
+    __m256i v = _mm256_set1_epi64x(static_cast<long long>(bytes));  // the bytes in both halves
+    v = _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kUnpack.shuffle)));
+    v = _mm256_srlv_epi32(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kUnpack.shift)));
+    return _mm256_and_si256(v, _mm256_set1_epi32((1 << BITS) - 1));
+  }
+}
+
+template <int BITS, bool WIDE = false>
+__attribute__((target("avx2,fma"))) inline __m256 codes8_ps(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(codes8<BITS, WIDE>(p));
+}
+
+// sum over the group of x[k] * q[k] (codes only; scale and bias are applied by the caller);
+// `codes` points at the group's first code, `group` is a multiple of 16
+template <int BITS, bool WIDE>
+__attribute__((target("avx2,fma"))) inline __m256 group_dot(const uint8_t* codes, const float* x, int group) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   for (int k = 0; k < group; k += 16) {
-    if constexpr (BITS == 4) {
-      a0 = _mm256_fmadd_ps(nibbles(codes + k / 2, shifts, mask), _mm256_loadu_ps(x + k), a0);
-      a1 = _mm256_fmadd_ps(nibbles(codes + k / 2 + 4, shifts, mask), _mm256_loadu_ps(x + k + 8), a1);
-    } else {
-      a0 = _mm256_fmadd_ps(bytes8(codes + k), _mm256_loadu_ps(x + k), a0);
-      a1 = _mm256_fmadd_ps(bytes8(codes + k + 8), _mm256_loadu_ps(x + k + 8), a1);
-    }
+    a0 = _mm256_fmadd_ps(codes8_ps<BITS, WIDE>(codes + k * BITS / 8), _mm256_loadu_ps(x + k), a0);
+    a1 = _mm256_fmadd_ps(codes8_ps<BITS, WIDE>(codes + (k + 8) * BITS / 8), _mm256_loadu_ps(x + k + 8), a1);
   }
   return _mm256_add_ps(a0, a1);
 }
@@ -128,32 +184,35 @@ __attribute__((target("avx2,fma"))) inline float bias_dot(const float* b, const 
   return out;
 }
 
+// row n's product with x: sum over groups of scale * (codes . x) + biases . xsum
+template <int BITS, bool WIDE>
+__attribute__((target("avx2,fma"))) inline float row_dot(const QMatrix& W, int n, const float* x, const float* xsum) {
+  const int G = W.groups();
+  const int64_t group_bytes = static_cast<int64_t>(W.group) * BITS / 8;
+  const uint8_t* row = W.w + n * W.row_bytes();
+  const float* s = W.scales + static_cast<int64_t>(n) * G;
+  __m256 total = _mm256_setzero_ps();
+  for (int g = 0; g < G; ++g) {
+    __m256 dot = group_dot<BITS, WIDE>(row + g * group_bytes, x + g * W.group, W.group);
+    total = _mm256_fmadd_ps(dot, _mm256_set1_ps(s[g]), total);
+  }
+  return hsum(total) + bias_dot(W.biases + static_cast<int64_t>(n) * G, xsum, G);
+}
+
 template <int BITS>
 __attribute__((target("avx2,fma"))) void qmv_rows(const QMatrix& W, const float* x,
                                                   const float* xsum, float* y, int n0, int n1) {
-  const int G = W.groups();
-  const int64_t group_bytes = static_cast<int64_t>(W.group) * BITS / 8;
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m256i mask = _mm256_set1_epi32(0xF);
-  for (int n = n0; n < n1; ++n) {
-    const uint8_t* row = W.w + n * W.row_bytes();
-    const float* s = W.scales + static_cast<int64_t>(n) * G;
-    const float* b = W.biases + static_cast<int64_t>(n) * G;
-    __m256 total = _mm256_setzero_ps();
-    for (int g = 0; g < G; ++g) {
-      __m256 dot = group_dot<BITS>(row + g * group_bytes, x + g * W.group, W.group, shifts, mask);
-      total = _mm256_fmadd_ps(dot, _mm256_set1_ps(s[g]), total);
-    }
-    y[n] = hsum(total) + bias_dot(b, xsum, G);
-  }
+  constexpr bool kWide = BITS == 2 || BITS == 3 || BITS == 5 || BITS == 6;  // the widths read by bytes
+  const int last = std::min(n1, W.N - 1);  // every row before the matrix's last is followed by a row
+  int n = n0;
+  for (; n < last; ++n) y[n] = row_dot<BITS, kWide>(W, n, x, xsum);
+  for (; n < n1; ++n) y[n] = row_dot<BITS, false>(W, n, x, xsum);
 }
 
 // rows n .. n + R of W as floats (R <= 4), each K long, into out[r * K ...]
 template <int BITS>
 __attribute__((target("avx2,fma"))) void dequantize_rows_avx2(const QMatrix& W, int n, int R, float* out) {
   const int G = W.groups();
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m256i mask = _mm256_set1_epi32(0xF);
   for (int r = 0; r < R; ++r) {
     const uint8_t* row = W.w + (n + r) * W.row_bytes();
     const float* s = W.scales + static_cast<int64_t>(n + r) * G;
@@ -162,8 +221,7 @@ __attribute__((target("avx2,fma"))) void dequantize_rows_avx2(const QMatrix& W, 
     for (int g = 0; g < G; ++g) {
       __m256 sv = _mm256_set1_ps(s[g]), bv = _mm256_set1_ps(b[g]);
       for (int k = g * W.group; k < (g + 1) * W.group; k += 8) {
-        __m256 q = BITS == 4 ? nibbles(row + k / 2, shifts, mask) : bytes8(row + k);
-        _mm256_storeu_ps(o + k, _mm256_fmadd_ps(q, sv, bv));
+        _mm256_storeu_ps(o + k, _mm256_fmadd_ps(codes8_ps<BITS>(row + k * BITS / 8), sv, bv));
       }
     }
   }
@@ -180,7 +238,7 @@ __attribute__((target("avx2,fma"))) void qmm_rows(const QMatrix& W, const float*
       const float* x = X + static_cast<int64_t>(m) * K;
       __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                        _mm256_setzero_ps()};
-      for (int k = 0; k < K; k += 8) {  // K is a multiple of the group, so of 32
+      for (int k = 0; k < K; k += 8) {  // K is a multiple of the group, so of 16
         __m256 xv = _mm256_loadu_ps(x + k);
         for (int r = 0; r < R; ++r) {
           acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(scratch + r * K + k), xv, acc[r]);
@@ -193,14 +251,28 @@ __attribute__((target("avx2,fma"))) void qmm_rows(const QMatrix& W, const float*
   }
 }
 
+template <int BITS>
+void qmm_rows_bits(const QMatrix& W, const float* X, const float* xsum, int M, float* Y, int n0, int n1,
+                   float* scratch) {
+  M == 1 ? qmv_rows<BITS>(W, X, xsum, Y, n0, n1) : qmm_rows<BITS>(W, X, M, Y, n0, n1, scratch);
+}
+
+bool avx2_handles(const QMatrix& W) {
+  return cpu_has_avx2_fma() && W.group % 16 == 0 &&
+         (W.bits == 2 || W.bits == 3 || W.bits == 4 || W.bits == 5 || W.bits == 6 || W.bits == 8);
+}
+
 }  // namespace
 
 void qmm_rows_avx2(const QMatrix& W, const float* X, const float* xsum, int M, float* Y, int n0,
                    int n1, float* scratch) {
-  if (W.bits == 4) {
-    M == 1 ? qmv_rows<4>(W, X, xsum, Y, n0, n1) : qmm_rows<4>(W, X, M, Y, n0, n1, scratch);
-  } else {
-    M == 1 ? qmv_rows<8>(W, X, xsum, Y, n0, n1) : qmm_rows<8>(W, X, M, Y, n0, n1, scratch);
+  switch (W.bits) {
+    case 2: return qmm_rows_bits<2>(W, X, xsum, M, Y, n0, n1, scratch);
+    case 3: return qmm_rows_bits<3>(W, X, xsum, M, Y, n0, n1, scratch);
+    case 4: return qmm_rows_bits<4>(W, X, xsum, M, Y, n0, n1, scratch);
+    case 5: return qmm_rows_bits<5>(W, X, xsum, M, Y, n0, n1, scratch);
+    case 6: return qmm_rows_bits<6>(W, X, xsum, M, Y, n0, n1, scratch);
+    default: return qmm_rows_bits<8>(W, X, xsum, M, Y, n0, n1, scratch);
   }
 }
 
@@ -222,7 +294,7 @@ bool cpu_has_avx2_fma() {
 
 QmmRowsFn select_qmm_kernel(const QMatrix& W, const char** name) {
 #if defined(__x86_64__)
-  if (cpu_has_avx2_fma() && (W.bits == 4 || W.bits == 8) && W.group % 32 == 0) {
+  if (avx2_handles(W)) {
     if (name) *name = "avx2";
     return qmm_rows_avx2;
   }
@@ -233,11 +305,18 @@ QmmRowsFn select_qmm_kernel(const QMatrix& W, const char** name) {
 
 void dequantize_rows(const QMatrix& W, int n0, int n1, float* out) {
 #if defined(__x86_64__)
-  if (cpu_has_avx2_fma() && (W.bits == 4 || W.bits == 8) && W.group % 32 == 0) {
+  if (avx2_handles(W)) {
     for (int n = n0; n < n1; n += 4) {
       float* o = out + static_cast<int64_t>(n - n0) * W.K;
-      W.bits == 4 ? dequantize_rows_avx2<4>(W, n, std::min(4, n1 - n), o)
-                  : dequantize_rows_avx2<8>(W, n, std::min(4, n1 - n), o);
+      const int R = std::min(4, n1 - n);
+      switch (W.bits) {
+        case 2: dequantize_rows_avx2<2>(W, n, R, o); break;
+        case 3: dequantize_rows_avx2<3>(W, n, R, o); break;
+        case 4: dequantize_rows_avx2<4>(W, n, R, o); break;
+        case 5: dequantize_rows_avx2<5>(W, n, R, o); break;
+        case 6: dequantize_rows_avx2<6>(W, n, R, o); break;
+        default: dequantize_rows_avx2<8>(W, n, R, o); break;
+      }
     }
     return;
   }

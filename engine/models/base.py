@@ -18,7 +18,8 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine.cache import CachedToken
+from engine.cache import CachedToken, KVCache
+from engine.capture import LayerCapture
 
 
 @dataclass
@@ -113,6 +114,39 @@ def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any]
     if kind in ("yarn", "deepseek_yarn"):
         return YarnRoPE(dims, base, traditional, scaling)
     raise ValueError(f"unsupported rope_scaling type {kind!r}")
+
+
+def rotary_attention(
+    q: mx.array, k: mx.array, v: mx.array, cache: KVCache, rope: nn.Module, n_heads: int, n_kv_heads: int,
+    scale: float, capture: LayerCapture | None = None,
+) -> mx.array:
+    """Self-attention with rotary positions over a layer's cache, from the projections as they come.
+
+    q (B, L, n_heads * D), k (B, L, n_kv_heads * D), v (B, L, n_kv_heads * Dv) -> (B, L, n_heads * Dv):
+    queries and keys turned by `rope` at their positions, the keys and values appended to `cache`,
+    each query head attending (grouped-query) to what the cache holds, under the cache's mask.
+
+    A decoding step (L = 1) goes through the cache's fused kernels (`cache.attend_one`: RoPE, cache
+    write and attention in three graph operations, no reshapes) when the rope can hand them its
+    rotation and no capture asks for the weights; everything else takes the path written out below.
+    """
+    B, L, _ = q.shape
+    rotation = getattr(rope, "rotation", None)  # engine/native_modules.py's RoPE modules have one
+    if L == 1 and rotation is not None and not (capture is not None and capture.wants_weights):
+        out = cache.attend_one(q, k, v, rotation, scale)
+        if out is not None:
+            return out
+    q = q.reshape(B, L, n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, D)
+    k = k.reshape(B, L, n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, D)
+    v = v.reshape(B, L, n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, Dv)
+    q, k = rope(q, offset=cache.offset), rope(k, offset=cache.offset)
+    mask = cache.make_mask(L)
+    k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, ·)
+    if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
+        out = capture.attend(q, k, v, scale, mask)  # (B, heads, L, Dv)
+    else:
+        out = cache.attend(q, k, v, scale=scale, mask=mask)  # (B, heads, L, Dv)
+    return out.transpose(0, 2, 1, 3).reshape(B, L, -1)
 
 
 class ConfigError(ValueError):

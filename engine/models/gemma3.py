@@ -19,7 +19,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine import chat_templates
+from engine import chat_templates, kernels
 from engine.cache import CachedToken, KVCache
 from engine.capture import Capture, LayerCapture
 from engine.models.base import (
@@ -126,7 +126,7 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(hidden, dim, bias=False)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.down_proj(nn.gelu_approx(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(kernels.gelu_approx(self.gate_proj(x)) * self.up_proj(x))
 
 
 class Block(nn.Module):

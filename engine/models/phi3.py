@@ -27,6 +27,7 @@ from engine.models.base import (
     keys_and_values,
     llama_like_config,
     make_rope,
+    rotary_attention,
     windowed_caches,
 )
 
@@ -65,20 +66,10 @@ class Attention(nn.Module):
         self.rope = make_rope(self.head_dim, args.rope_theta, False, args.rope_scaling)
 
     def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
-        B, L, _ = x.shape
         q_size, kv_size = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
         q, k, v = mx.split(self.qkv_proj(x), [q_size, q_size + kv_size], axis=-1)  # (B, L, ·)
-        q = q.reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
-        k = k.reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        v = v.reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
-        mask = cache.make_mask(L)
-        k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
-        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
-            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
-        else:
-            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
-        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
+        out = rotary_attention(q, k, v, cache, self.rope, self.n_heads, self.n_kv_heads, self.scale, capture)
+        return self.o_proj(out)  # (B, L, dim)
 
 
 class MLP(nn.Module):

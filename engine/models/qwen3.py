@@ -10,11 +10,11 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from engine import chat_templates
+from engine import chat_templates, kernels
 from engine.cache import KVCache
 from engine.capture import LayerCapture
 from engine.models import llama
-from engine.models.base import Architecture, GGUFLayout, keys_and_values, llama_like_config
+from engine.models.base import Architecture, GGUFLayout, keys_and_values, llama_like_config, rotary_attention
 
 
 class Attention(llama.Attention):
@@ -25,17 +25,11 @@ class Attention(llama.Attention):
 
     def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
-        q = self.q_norm(self.q_proj(x).reshape(B, L, self.n_heads, -1)).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
-        k = self.k_norm(self.k_proj(x).reshape(B, L, self.n_kv_heads, -1)).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        v = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
-        mask = cache.make_mask(L)
-        k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
-        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
-            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
-        else:
-            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
-        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
+        q, k, v = kernels.project(x, self.q_proj, self.k_proj, self.v_proj)  # (B, L, heads·hd), (B, L, kv·hd) ×2
+        q = self.q_norm(q.reshape(B, L, self.n_heads, -1)).reshape(B, L, -1)  # normed per head
+        k = self.k_norm(k.reshape(B, L, self.n_kv_heads, -1)).reshape(B, L, -1)
+        out = rotary_attention(q, k, v, cache, self.rope, self.n_heads, self.n_kv_heads, self.scale, capture)
+        return self.o_proj(out)  # (B, L, dim)
 
 
 class Block(llama.Block):

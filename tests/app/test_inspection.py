@@ -96,7 +96,7 @@ def test_the_prompt_is_cut_into_the_system_turn_and_the_users_message(served, de
     session, request, records = served
     report = session.inspect(StepRequest(request, tuple(r.token for r in records), 1))
     parts = report["prompt_parts"]
-    assert [name for name, _a, _b in parts] == ["system prompt and memories", "your message"]
+    assert [name for name, _a, _b in parts] == ["system prompt", "your message"]
     (_, a0, a1), (_, b0, b1) = parts
     assert a0 == 0 and a1 == b0 == report["objective"]["start"] and b1 == report["prompt_tokens"]
     system = default_lm.tokenizer.decode(report["shown_ids"][a0:a1])
@@ -229,3 +229,32 @@ def test_a_long_map_is_pooled_for_drawing_keeping_its_peaks():
     assert mask[5, 5] and not mask[0, 5]  # the diagonal block is partly visible; above it, masked
     same = pooled_map(weights[:100, :100], allowed[:100, :100], cells=1024)
     assert same[2] == 1 and same[0] is not None and same[0].shape == (100, 100)
+
+
+def test_the_parts_follow_where_each_text_lies_whatever_the_template_does(default_lm, tmp_path):
+    """Trial 5, finding 13: Gemma's template folds the system prompt into the user's turn; the
+    system prompt is still named as such (not "your message"), and memories sent with a message
+    are a part of their own (with the real default model's ChatML too)."""
+    from app.context import assemble
+    from app.inspection import prompt_parts, user_span
+    from engine.loading import load
+    from tests.engine.checkpoints import write_gguf
+
+    gemma = load(write_gguf("gemma3", tmp_path / "tiny-gemma.gguf")).tokenizer
+    ctx = assemble(gemma, "You are a pirate. Always answer like a pirate.", [], [], "Hello, who are you?", 4096, 64)
+    parts = prompt_parts(gemma, ctx.messages, ctx.prompt_ids)
+    assert [name for name, _a, _b in parts] == ["system prompt", "your message"]
+    (_, _, system_end), (_, message_start, end) = parts
+    assert gemma.decode(ctx.prompt_ids[:system_end]).endswith("Always answer like a pirate.")
+    assert "pirate" not in gemma.decode(ctx.prompt_ids[message_start:end])
+    assert "Hello, who are you?" in gemma.decode(ctx.prompt_ids[message_start:end])
+    assert user_span(gemma, ctx.messages, ctx.prompt_ids) == (message_start, end)  # the message's own tokens
+
+    tok = default_lm.tokenizer
+    ctx = assemble(tok, "Be brief.", ["My name is Ana"], [], "What is my name?", 8192, 64)
+    parts = prompt_parts(tok, ctx.messages, ctx.prompt_ids)
+    assert [name for name, _a, _b in parts] == ["system prompt", "memories", "your message"]
+    (_, _, _), (_, m0, m1), (_, y0, y1) = parts
+    assert "My name is Ana" in tok.decode(ctx.prompt_ids[m0:m1]) and "What is my name?" not in tok.decode(
+        ctx.prompt_ids[m0:m1])
+    assert tok.decode(ctx.prompt_ids[y0:y1]).strip().startswith("What is my name?")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from app.markdown_text import markdown_as_written, plain_as_markdown, plain_line_as_markdown, verbatim_ranges
@@ -115,6 +115,8 @@ PLAIN = st.text(alphabet=st.sampled_from(list("ab #*_`<>&-+1.|~[]()!\\\n ")), ma
 
 @settings(max_examples=300, deadline=None)
 @given(PLAIN)
+@example("1\n+\n1")  # a bare marker line: an empty list item to Qt once the hard break's spaces follow it
+@example("a\n2.\nb")
 def test_plain_text_survives_a_markdown_renderer_and_reads_as_written(qapp, text):
     written = plain_as_markdown(text)
     for html in (True, False):

@@ -131,10 +131,23 @@ def test_unsupported_tensor_type_is_greyed_not_called_corrupt(tmp_path):
     assert "corrupt" not in row.problem
 
 
-def test_truncated_gguf_is_greyed_as_corrupt(tiny, tmp_path):
-    path = tmp_path / "cut.gguf"
-    path.write_bytes(tiny["gguf"].read_bytes()[:2000])
-    assert describe_gguf(path, "Added folder").problem.startswith("corrupt or truncated file:")
+def test_a_bad_file_is_greyed_with_what_is_wrong_with_it(tiny, tmp_path):
+    """Trial 5, finding 28: never "corrupt" for a file that is simply not a GGUF; a cut copy says
+    how much is missing."""
+    data = tiny["gguf"].read_bytes()
+    cut_header = tmp_path / "cut.gguf"
+    cut_header.write_bytes(data[:2000])
+    assert describe_gguf(cut_header, "Added folder").problem.startswith("corrupt or truncated header: ")
+    header_end = tmp_path / "header.gguf"
+    from engine.gguf import read_header
+
+    header = read_header(tiny["gguf"])
+    header_end.write_bytes(data[: header.data_offset + 64])
+    problem = describe_gguf(header_end, "Added folder").problem
+    assert problem.startswith("truncated: its header describes ") and " MB of tensors, the file has " in problem
+    text = tmp_path / "notes.gguf"
+    text.write_bytes(b"hello, world\n" * 4)
+    assert describe_gguf(text, "Added folder").problem == "not a GGUF file (it starts with b'hell', not b'GGUF')"
 
 
 def test_hugging_face_hub_layout(tiny, tmp_path):

@@ -314,6 +314,24 @@ def test_kv_bytes_grow_as_tokens_are_generated():
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0] > 0
 
 
+@pytest.mark.parametrize(
+    "outputs, config, last_fed",
+    [(list(b"abcdef"), {"max_tokens": 4}, False), (list(b"ab") + [EOS], {"max_tokens": 9}, True),
+     (list(b"abcdefgh"), {"max_tokens": 9, "stop_strings": ("cd",)}, True)],
+    ids=["token limit", "eos", "stop string"],
+)
+def test_kv_bytes_are_reported_with_the_cache_length_they_were_measured_at(outputs, config, last_fed):
+    """Each token's kv_bytes is the cache of kv_tokens tokens: the prompt and the reply up to that
+    token (it is fed back before it is reported), except a last token the reply never fed back
+    (at its token limit); the last event's length is the cache the reply leaves."""
+    events, _, cache = gen(outputs, **config)
+    n, p = len(events), len(PROMPT)
+    per_token = sum(c.bytes_per_token for c in cache)
+    assert [e.kv_tokens for e in events] == [p + i + 1 for i in range(n - 1)] + [p + n - (0 if last_fed else 1)]
+    assert [e.kv_bytes for e in events] == [e.kv_tokens * per_token for e in events]
+    assert events[-1].kv_tokens == cache_offset(cache)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     return tiny_model(seed=4)

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 
-from engine import model_catalog
+from engine import model_catalog, native
 from engine.loading import WeightPolicy, load
+from engine.native_modules import NativeQuantizedEmbedding
 from tests.engine.test_golden import Bounds, compare, full_logprobs, greedy_events
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden_gemma3"
@@ -42,7 +45,7 @@ CASES = {c["name"]: c for c in LOGPROBS["cases"]}
 #  Our float32 pass equals a float64 numpy pass of the same weights to 2e-5
 #  (scripts/gemma_float64_check.py); emulating the table there brings llama.cpp to 1.6e-3.
 F32 = Bounds(gap=7e-3, kl=5e-6)
-STORED = Bounds(gap=0.06, kl=3e-4)  # Q6_K matrices re-quantized to 8 bits (measured 0.046, 1.65e-4)
+STORED = Bounds(gap=0.06, kl=3e-4)  # without the kernels: Q6_K re-quantized to 8 bits (measured 0.046, 1.65e-4)
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +108,61 @@ def test_greedy_generation_follows_llama_cpp_f32(gemma, case):
         assert abs(events[i].logprob - ref_lp) <= F32.gap, f"step {i}"
 
 
-def test_held_as_stored_the_k_quants_are_in_mlx_affine_layout_and_agree():
-    """The Metal path: Q4_K, Q5_0 and Q8_0 matrices held exactly as stored (MLX's affine layout,
-    group 32, holds them); only the 9 Q6_K matrices (16-value groups) are re-quantized, to 8 bits.
+@pytest.fixture(scope="module")
+def gemma_kernels():
+    """As the app holds it where Glassbox's CPU kernels are built: every tensor as stored, exactly
+    (Q6_K as 6-bit codes in groups of 16), read by the kernels."""
+    if not native.available():
+        pytest.skip("Glassbox's CPU kernels are not built here")
+    return load(model_catalog.path_of(MODEL))
+
+
+def test_with_the_kernels_every_tensor_is_held_exactly_as_stored(gemma_kernels):
+    info = gemma_kernels.info
+    assert "re-quantized" not in info.held_as and info.held_as.startswith("as stored")
+    assert "scalar" not in info.cpu_kernels  # Q5_0's 5 bits and Q6_K's 6 bits take the AVX2 kernel too
+    layers = dict(gemma_kernels.model.named_modules())
+    kinds = {(m.bits, m.group_size) for m in layers.values() if isinstance(m, nn.QuantizedLinear)}
+    assert kinds == {(4, 32), (5, 32), (6, 16), (8, 32)}  # Q4_K, Q5_0, Q6_K, Q8_0
+    emb = gemma_kernels.model.embed_tokens  # the tied head: one compact table, never float32
+    assert isinstance(emb, NativeQuantizedEmbedding) and emb.weight.dtype == mx.uint32
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_with_the_kernels_next_token_logprobs_meet_the_f32_bounds(gemma_kernels, name):
+    """The weights are the file's numbers exactly, so the quantized path meets the bounds of the
+    float32 one (only the order of float32 sums differs)."""
+    c = compare(full_logprobs(gemma_kernels, CASES[name]["ids"]), CASES[name], "f32")
+    assert c.top1_same or c.ref_margin <= 2 * F32.gap
+    assert c.gap <= F32.gap
+    assert c.kl <= F32.kl
+
+
+@pytest.mark.parametrize("case", GREEDY["cases"], ids=lambda c: c["name"])
+def test_with_the_kernels_greedy_generation_follows_llama_cpp_f32(gemma_kernels, case):
+    events = greedy_events(gemma_kernels, case)
+    for i, (ref_id, ref_lp, ref_margin) in enumerate(case["steps"]):
+        if ref_margin <= 2 * F32.gap:
+            break
+        assert events[i].token == ref_id, f"step {i}"
+        assert abs(events[i].logprob - ref_lp) <= F32.gap, f"step {i}"
+
+
+def test_held_as_stored_without_the_kernels_the_k_quants_are_in_mlx_affine_layout_and_agree(monkeypatch):
+    """The Metal path (MLX's own operations, as on a CPU without the kernels): Q4_K, Q5_0 and Q8_0
+    matrices held exactly as stored (MLX's affine layout, group 32, holds them); only the 9 Q6_K
+    matrices (16-value groups, which MLX does not take) are re-quantized, to 8 bits.
     Re-quantizing moves the numbers a little, not the answer."""
-    stored = load(model_catalog.path_of(MODEL), WeightPolicy("stored"))
-    assert "9 matrices re-quantized" in stored.info.held_as
-    case = CASES["plain_capital"]
-    c = compare(full_logprobs(stored, case["ids"]), case, "f32")
+    monkeypatch.setenv("GLASSBOX_NO_NATIVE", "1")
+    native._module.cache_clear()
+    try:
+        stored = load(model_catalog.path_of(MODEL), WeightPolicy("stored"))
+        assert "9 matrices re-quantized" in stored.info.held_as
+        case = CASES["plain_capital"]
+        c = compare(full_logprobs(stored, case["ids"]), case, "f32")
+    finally:
+        monkeypatch.delenv("GLASSBOX_NO_NATIVE")
+        native._module.cache_clear()
     assert c.top1_same and c.gap <= STORED.gap and c.kl <= STORED.kl
 
 

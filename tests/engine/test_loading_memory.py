@@ -23,3 +23,26 @@ def test_loading_the_default_model_as_stored_never_holds_a_second_copy(default_m
     # alive while it is converted, a second copy of the model may not
     assert peak <= held + 40 * 2**20, (peak / 2**20, held / 2**20)
     del lm
+
+
+def test_gemma_k_quants_load_without_a_float32_detour():
+    """Gemma 3 270M Q4_K_M where the CPU kernels are built: every matrix (Q6_K too) goes from the
+    file's blocks straight into its compact layout, so MLX's peak during the load is the model
+    itself (on main before this, Q6_K passed through float32: peak = model + 45 MB)."""
+    import pytest
+
+    from engine import model_catalog, native
+
+    path = model_catalog.path_of(model_catalog.GEMMA3_270M)
+    if not (native.available() and path.is_file()):
+        pytest.skip("needs Glassbox's CPU kernels and `python -m engine fetch gemma3-270m`")
+    gc.collect()
+    mx.clear_cache()
+    before = mx.get_active_memory()
+    mx.reset_peak_memory()
+    lm = load(path)
+    held = mx.get_active_memory() - before
+    peak = mx.get_peak_memory() - before
+    assert held < 300 * 2**20  # the 262,144 x 640 tied table at 8 bits, never a float32 copy (671 MB)
+    assert peak <= held + 4 * 2**20, (peak / 2**20, held / 2**20)
+    del lm

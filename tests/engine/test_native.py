@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
@@ -52,10 +53,10 @@ def test_the_fast_path_is_built_and_chosen_on_this_machine():
     """`make test` builds the kernels before the tests: on a machine that can, they must load."""
     assert native.available(), native.advice()
     assert native.advice() is None
-    for bits in (4, 8):
-        for group in (32, 64, 128):
+    for bits in (2, 3, 4, 5, 6, 8):
+        for group in (16, 32, 64, 128):
             assert native.kernel_name(bits, group) == "avx2"
-    assert native.kernel_name(6, 32) == "scalar"  # other widths: the portable kernel
+    assert native.kernel_name(4, 8) == "scalar"  # groups of 8: the portable kernel
 
 
 @needs_kernels
@@ -265,3 +266,72 @@ def test_with_the_kernels_auto_keeps_a_quantized_file_quantized():
     assert not WeightPolicy().expand(10**6, quantized=True)
     assert WeightPolicy().expand(10**6, quantized=False)  # float16/bfloat16 files still widen
     assert WeightPolicy("float32").expand(10**6, quantized=True)
+
+
+def random_codes(n: int, k: int, group: int, bits: int, seed: int):
+    """A random matrix straight in the affine layout (any group size, 16 included, which
+    `mx.quantize` refuses): (w, scales, biases) as MLX arrays and the dense matrix in float64."""
+    from engine.gguf import pack_affine
+
+    rng = np.random.default_rng(seed)
+    q = rng.integers(0, 1 << bits, (n, k), dtype=np.uint8)
+    scales = rng.normal(size=(n, k // group)).astype(np.float32)
+    biases = rng.normal(size=(n, k // group)).astype(np.float32)
+    dense = q.astype(np.float64) * np.repeat(scales, group, axis=1) + np.repeat(biases, group, axis=1)
+    return mx.array(pack_affine(q, bits)), mx.array(scales), mx.array(biases), dense
+
+
+@needs_kernels
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+@pytest.mark.parametrize("group", [8, 16, 32, 128])  # 8: the portable kernel; the rest AVX2 where it runs
+@pytest.mark.parametrize(("n", "k", "rows"), [(1, 128, 1), (37, 256, 3), (131, 640, 64), (5, 384, 65), (67, 128, 17)])
+def test_quantized_matmul_equals_dequantize_then_matmul_for_every_width_and_group(bits, group, n, k, rows):
+    """Against a float64 product of the dense matrix: rows 1..64 go through the kernel (65 through
+    the dense copy), odd row counts, and 4 threads for fewer rows than that (n = 1)."""
+    wq, scales, biases, dense = random_codes(n, k, group, bits, seed=bits * 1000 + group + n)
+    x = np.random.default_rng(n + k).normal(size=(rows, k)).astype(np.float32)
+    ref = x.astype(np.float64) @ dense.T
+    before = native.threads()
+    try:
+        native.set_threads(4)
+        out = np.array(native.quantized_matmul(mx.array(x), wq, scales, biases, group, bits))
+        deq = np.array(native.dequantize(wq, scales, biases, group, bits))
+    finally:
+        native.set_threads(before)
+    assert out.shape == (rows, n)
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert np.abs(deq - dense).max() <= 1e-6 * np.abs(dense).max()  # one fused multiply-add each
+
+
+@needs_kernels
+def test_gemma_rms_norm_takes_the_kernel_and_follows_new_weights():
+    from engine.models.gemma3 import RMSNorm as GemmaRMSNorm
+    from engine.native_modules import NativeGemmaRMSNorm
+
+    norm = GemmaRMSNorm(640, 1e-6)
+    norm.weight = mx.random.normal((640,), key=mx.random.key(20))
+    x = mx.random.normal((1, 3, 640), key=mx.random.key(21)) * 4
+    ref = norm(x)
+    assert use_native_kernels(norm) == 1 and isinstance(norm, NativeGemmaRMSNorm)
+    assert rel_err(norm(x), ref) <= REL
+    norm.update({"weight": mx.zeros((640,))})  # a new load: 1 + γ is recomputed, never stale
+    assert rel_err(norm(x), mx.fast.rms_norm(x, mx.ones((640,)), 1e-6)) <= REL
+
+
+def test_gelu_approx_equals_the_formula_on_the_cpu_path_and_at_the_extremes():
+    """engine.kernels.gelu_approx (Gemma's MLP): the compiled form for large inputs, MLX's own
+    below kernels.MIN_ELEMENTS. Against the tanh formula in float64, to float32 rounding at the
+    input's magnitude, as nn.gelu_approx (whose 1 + tanh(u) cancels for negative x: it is the less
+    accurate of the two in the negative tail)."""
+    from engine import kernels
+
+    x = mx.concatenate([mx.random.normal((kernels.MIN_ELEMENTS,), key=mx.random.key(30)) * 4,
+                        mx.array([0.0, -0.0, 1e-30, -1e-30, 19.9, -19.9, 30.0, -30.0, 1e4, -1e4, 3e38, -3e38])])
+    x64 = np.array(x, np.float64)
+    with np.errstate(over="ignore"):
+        truth = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)))
+    bound = 1e-6 * np.abs(x64) + 1e-37
+    for out in (kernels.gelu_approx(x), nn.gelu_approx(x)):
+        assert np.all(np.abs(np.array(out, np.float64) - truth) <= bound)
+    small = x[:100]  # MLX's own below the size the compiled path pays off
+    assert rel_err(kernels.gelu_approx(small), nn.gelu_approx(small)) <= REL

@@ -116,3 +116,85 @@ def test_lazy_token_bytes_behave_as_the_list(default_model_path):
     with pytest.raises(IndexError):
         lazy[len(eager)]
     assert lazy == eager and list(lazy) == eager
+
+
+def _random_k_blocks(kind: int, rows: int, cols: int, seed: int) -> np.ndarray:
+    """Random super-blocks (every bit pattern of codes, 6-bit scales and mins) with finite d, dmin."""
+    import gguf as ggml
+
+    block, size = ggml.GGML_QUANT_SIZES[ggml.GGMLQuantizationType(kind)]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, rows * cols // block * size, dtype=np.uint8)
+    halves = rng.uniform(-2, 2, (raw.size // size, 2)).astype("<f2").view(np.uint8)
+    if kind == gguf.Q6_K:  # d is the last two bytes
+        raw.reshape(-1, size)[:, -2:] = halves[:, :2]
+    else:  # d, dmin first
+        raw.reshape(-1, size)[:, :4] = halves
+    return raw
+
+
+@needs_kernels
+@pytest.mark.parametrize("kind", [gguf.Q5_0, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K])
+@pytest.mark.parametrize("rows, cols", [(1, 256), (3, 512), (37, 768)])
+def test_native_conversion_of_q5_0_and_k_quants_is_bit_identical_to_numpy_and_to_gguf(kind, rows, cols):
+    """C++ against the numpy reader (bit for bit) and both against llama.cpp's `gguf` package:
+    the layout's values (scale * q + bias, in float64 then rounded once) equal its dequantization
+    (exactly for Q5_0 and Q6_K; Q4_K/Q5_K's own d·q − dm rounds twice: within one float32 step)."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    raw = _random_k_blocks(kind, rows, cols, seed=rows + cols + kind) if kind != gguf.Q5_0 else \
+        _random_blocks(kind, rows, cols, seed=rows + cols)
+    t = gguf.TensorInfo("w", (rows, cols), kind, 0)
+    ref = gguf._tensor(raw, t, kernel_layouts=True)
+    w, scales, biases = native.loaded_module().blocks_to_affine(raw, kind, rows, cols)
+    assert np.array_equal(np.array(w), ref["weight"])
+    assert np.array_equal(np.array(scales), ref["scales"].astype(np.float32))
+    assert np.array_equal(np.array(biases), ref["biases"].astype(np.float32))
+    group = gguf.Q6_K_GROUP if kind == gguf.Q6_K else 32
+    bits = {gguf.Q5_0: 5, gguf.Q4_K: 4, gguf.Q5_K: 5, gguf.Q6_K: 6}[kind]
+    dense = np.array(native.dequantize(w, scales, biases, group, bits))  # one fused multiply-add each
+    expected = dequantize(raw.reshape(rows, -1), GGMLQuantizationType(kind))
+    if kind in (gguf.Q5_0, gguf.Q6_K):
+        assert np.array_equal(dense, expected)
+    else:
+        assert np.all(np.abs(dense - expected) <= np.spacing(np.abs(expected).astype(np.float32)))
+
+
+@needs_kernels
+def test_a_large_tensor_is_read_in_chunks_not_through_a_copy_of_its_bytes(tmp_path):
+    """The native reader converts a tensor a few MB of file bytes at a time: the process's peak
+    grows by the converted arrays, not also by a buffer of the tensor's file bytes (Gemma 3's
+    embedding is 178 MB of them). Measured in a fresh process (its peak resident size)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import gguf as ggml
+
+    rows, cols = 8192, 4096  # 34 MB of Q8_0 blocks -> 40 MB of codes, scales and biases
+    raw = _random_blocks(gguf.Q8_0, rows, cols, seed=5)
+    path = tmp_path / "big.gguf"
+    w = ggml.GGUFWriter(str(path), "llama")
+    w.add_tensor("token_embd.weight", raw.reshape(rows, -1), raw_dtype=ggml.GGMLQuantizationType.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    script = textwrap.dedent(f"""
+        import pathlib, re, mlx.core as mx
+        from engine import gguf
+        def status(key):  # kB
+            return int(re.search(key + r":\\s+(\\d+)", pathlib.Path("/proc/self/status").read_text()).group(1))
+        header = gguf.read_header(pathlib.Path({str(path)!r}))
+        pathlib.Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+        before = status("VmRSS")
+        with open({str(path)!r}, "rb") as f:
+            parts = gguf._read_native(f, header)["token_embd.weight"]
+        mx.eval(list(parts.values()))
+        print((status("VmHWM") - before) * 1024, sum(a.nbytes for a in parts.values()))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=".")
+    grown, converted = map(int, out.stdout.split())
+    assert converted == rows * cols + 2 * rows * cols // 32 * 4
+    assert grown <= converted + 16 * 2**20, (grown / 2**20, converted / 2**20)  # not + 34 MB of file bytes

@@ -9,12 +9,14 @@ An instruction-tuned model can be switched to the completion view for one conver
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.app.fakes import FakeBackend
+from tests.app.fakes import FakeBackend, FakeSession
 from tests.engine.checkpoints import write_gguf
 from tests.ui.driver import REPLY_TIMEOUT_MS, ask
-from ui.completion_view import SWITCHED_TEXT
+from ui.completion_view import BASE_IN_CHAT_TEXT, SWITCHED_TEXT
 
 TEXT = "Dear <b>Sir</b> & co, <|im_start|>user Once upon a time"
 
@@ -129,3 +131,52 @@ def test_stop_and_continue_in_the_completion_view(qtbot, launch):
     request = backend.sessions[-1].requests[-1]
     assert request.raw_prompt == "Once upon a time" and list(request.continue_ids) == kept
     assert [t.token for t in app.controller.message(1).tokens][: len(kept)] == kept
+
+
+class _BaseWhenAsked(FakeSession):
+    """A fake model that is a base model when its spec says "base"."""
+
+    def __init__(self, spec, reply, endless):
+        super().__init__(spec, reply, endless)
+        if spec.endswith("base"):
+            self.info = {**self.info, "base_model": True, "base_model_reason": "no chat template in the file"}
+
+
+def _switch(qtbot, app, spec: str) -> None:
+    settings = app.controller.settings
+    with qtbot.waitSignal(app.controller.model_loaded, timeout=REPLY_TIMEOUT_MS):
+        app.controller.apply_settings(replace(settings, app=replace(settings.app, model=spec)))  # Model → Switch Model
+
+
+def test_a_written_conversation_keeps_its_view_and_a_base_model_in_chat_says_so(qtbot, launch):
+    """Trial 5, findings 14, 15 and 17: a chat stays a chat when a base model is loaded (and after
+    switching back), also one written before conversations kept their view; a base model chatting
+    says what it is; an empty conversation in the completion view says what to write."""
+    app = launch(FakeBackend(session=_BaseWhenAsked))
+    window = app.window
+    ask(qtbot, app, "What is the capital of Japan?")
+    chat = app.controller.conversation_id
+    assert app.controller.own_settings.mode == "chat"  # its first message fixed its view
+
+    _switch(qtbot, app, "tiny-base")
+    base = app.controller.model_info["display_name"]
+    assert not app.controller.completion_mode and not window.completion.action.isChecked()
+    assert window.composer.box.placeholder_forms[0].startswith("Message Glassbox")
+    assert [v.role_label.text() for v in window.transcript.views] == ["You", "Assistant"]
+    assert window.completion.banner.isVisible() and window.completion.banner.text() == BASE_IN_CHAT_TEXT.format(
+        model=base)  # chatting with a base model: said, not hidden
+
+    window.new_chat()  # a new conversation follows the model: completion
+    assert window.completion.action.isChecked()
+    assert window.transcript.empty_label.text().startswith("<h2>Write the beginning of a text</h2>")
+    assert "The continuation streams" in window.transcript.empty_label.text()
+    window.completion.action.trigger()  # off: chat, and the banner still says what the model is
+    assert window.transcript.empty_label.text().startswith("<h2>Ask anything</h2>")
+    assert window.completion.banner.text() == BASE_IN_CHAT_TEXT.format(model=base)
+
+    # a conversation written before conversations kept their view: the view its replies were asked in
+    assert app.controller.open_conversation(chat)
+    app.controller.set_own_settings(replace(app.controller.own_settings, mode=None))
+    assert not app.controller.completion_mode
+    _switch(qtbot, app, "default")
+    assert not app.controller.completion_mode and not window.completion.banner.isVisible()

@@ -44,7 +44,8 @@ def test_a_conversation_keeps_its_own_system_prompt_and_stop_strings(qtbot, laun
     app.controller.export(tmp_path / "c.json", "json")
     exported = json.loads((tmp_path / "c.json").read_text())
     assert exported["conversation"]["own_settings"] == {"system_prompt": "Talk like a pirate.",
-                                                        "stop_strings": ["\n\nUser:"]}
+                                                        "stop_strings": ["\n\nUser:"],
+                                                        "mode": "chat"}  # its first message fixed its view
     assert exported["messages"][-1]["settings"]["stop_strings"] == ["\n\nUser:"]
 
     app.close()  # and after a restart

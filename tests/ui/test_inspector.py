@@ -14,6 +14,7 @@ from PySide6.QtTest import QTest
 
 from tests.ui.driver import ask
 from ui.inspector.model_views import TABLE_ROWS
+from ui.inspector.output_views import LoopView
 from ui.probability_panel import ROW_HEIGHT
 
 pytestmark = pytest.mark.slow
@@ -221,7 +222,8 @@ def test_inspect_a_position_in_my_own_message(qtbot, launch):
     loop = _click_step(qtbot, inspector, "11 ·")
     series = loop.chart.series
     prompt = reply.stats["prompt_tokens"]
-    assert series.lengths == [prompt + i for i in range(len(reply.tokens))] and series.prompt == prompt
+    n, unfed = len(reply.tokens), reply.finish_reason == "length"  # the last token at the limit is never fed back
+    assert series.lengths == [prompt + i + 1 for i in range(n - 1)] + [prompt + n - unfed] and series.prompt == prompt
     assert f"Prompt {prompt:,} tokens" in loop.summary.text() and loop.table.rowCount() == len(reply.tokens)
     position = _click_step(qtbot, inspector, "5 ·")
     assert _column(position.distances, 1)[0] == "+100.0 %"
@@ -331,6 +333,129 @@ def test_an_api_request_is_inspected_like_a_conversation(qtbot, launch):
     lm_head.table.selectRow(1)
     assert not lm_head.continue_button.isVisible()  # a request has no reply to branch
     assert app.controller.conversation.messages == []  # nothing of it became a conversation
+
+
+def _sampling(app, **values) -> None:
+    """Save decoding settings as Preferences' Save does."""
+    from dataclasses import replace
+
+    from engine.sampling import SamplingSettings
+
+    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings(**values)))
+
+
+def _inspect_playground(qtbot, window, token: int):
+    """Right-click a reply token → Inspect → 10 · Sampling playground; returns (view, its result)."""
+    view = window.transcript.views[-1]
+    menu = view.build_context_menu(view.text.token_point(token))
+    service = window.inspector.inspector.service
+    with qtbot.waitSignal(service.playground_ready, timeout=TIMEOUT_MS) as played:
+        with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
+            next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+        sampling = _click_step(qtbot, window.inspector.inspector, "10 ·")
+    return sampling, played.args[0]
+
+
+def test_the_sampling_playground_starts_from_the_settings_the_step_was_made_with(qtbot, launch):
+    """The sliders start at the reply's own decoding settings (not today's Preferences), so the last
+    stage equals the next-token panel's "after settings" for the same step: at temperature 0 the
+    chosen token at 100 %, and with penalties and filters the same probabilities."""
+    from engine.sampling import SamplingSettings
+
+    app = launch(max_new_tokens=6)
+    window = app.window
+    _sampling(app, temperature=0.0)
+    greedy = ask(qtbot, app, "Name three planets.")
+    _sampling(app, temperature=0.9, top_k=40)  # today's settings differ from the reply's
+    sampling, result = _inspect_playground(qtbot, window, 1)
+    assert sampling.temperature.value() == 0.0 and sampling.top_k.value() == 0
+    assert sampling.settings() == SamplingSettings(temperature=0.0)
+    final = result["stages"][-1]
+    assert final["name"] == "final" and final["top"] == [(greedy.tokens[1].token, 0.0)]  # the panel's 100 %
+    assert [(i, lp) for i, _p, lp in greedy.tokens[1].top_final] == [(greedy.tokens[1].token, 0.0)]
+    assert "temperature 0.00 (always the most likely token)" in sampling.made_label.text()
+    assert not sampling.reset_button.isEnabled()
+
+    made = SamplingSettings(temperature=0.8, top_k=5, top_p=0.955, repetition_penalty=1.3, seed=7)
+    _sampling(app, **{k: v for k, v in made.to_dict().items()})
+    reply = ask(qtbot, app, "Name three colours.")
+    _sampling(app)  # back to the defaults: the step keeps its own
+    k = min(3, len(reply.tokens) - 1)
+    sampling, result = _inspect_playground(qtbot, window, k)
+    assert sampling.settings() == made and sampling.top_p.value() == 0.955
+    final = {i: lp for i, lp in result["stages"][-1]["top"]}
+    panel = {i: lp for i, _p, lp in reply.tokens[k].top_final}
+    assert set(final) == set(panel) and all(abs(final[i] - panel[i]) < 2e-3 for i in panel)  # the panel's numbers
+
+    # moved, the sliders say they are not the step's any more; "Back to this step's settings" returns
+    with qtbot.waitSignal(window.inspector.inspector.service.playground_ready, timeout=TIMEOUT_MS):
+        sampling.temperature.setValue(1.5)
+    assert "differ" in sampling.made_label.text() and sampling.reset_button.isEnabled()
+    with qtbot.waitSignal(window.inspector.inspector.service.playground_ready, timeout=TIMEOUT_MS) as back:
+        QTest.mouseClick(sampling.reset_button, Qt.MouseButton.LeftButton)
+    assert sampling.settings() == made and {i: lp for i, lp in back.args[0]["stages"][-1]["top"]} == final
+
+
+def test_the_loop_tables_cache_lengths_bytes_and_sentence_agree(qtbot, launch):
+    """11 · The loop and the KV cache: each row's cache length and bytes are one measurement (bytes
+    = length × the model's KV bytes per token), the sentence above ends where the last row does,
+    and that is the context the status bar shows for a reply that ended by itself."""
+    from ui.text_format import byte_size
+
+    app = launch(max_new_tokens=64)
+    window = app.window
+    _sampling(app, temperature=0.0)  # the same short answer every time, ended by the model itself
+    reply = ask(qtbot, app, "What is the capital of France?")
+    view = window.transcript.views[1]
+    menu = view.build_context_menu(view.text.token_point(0))
+    with qtbot.waitSignal(window.inspector.inspector.service.step_ready, timeout=TIMEOUT_MS):
+        next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+    loop = _click_step(qtbot, window.inspector.inspector, "11 ·")
+    per_token = app.controller.model_info["kv_bytes_per_token"]
+    lengths = [int(x.replace(",", "")) for x in _column(loop.table, 3)]
+    prompt, n = reply.stats["prompt_tokens"], len(reply.tokens)
+    unfed = reply.finish_reason == "length"
+    assert lengths == [prompt + i + 1 for i in range(n - 1)] + [prompt + n - unfed]
+    assert _column(loop.table, 4) == [byte_size(length * per_token) for length in lengths]
+    assert f"The cache ends at {lengths[-1]:,} tokens, {byte_size(lengths[-1] * per_token)}." in loop.summary.text()
+    assert reply.finish_reason == "eos"  # ended by itself: the status bar's context is the prompt and the whole reply
+    assert window.status.context_label.full_text().startswith(f"context {lengths[-1]:,} /")
+
+
+def _loop_rows(qtbot, window, message_index: int, token: int = 0) -> list[list[str]]:
+    """Right-click a reply token → Inspect → 11 · The loop and the KV cache: its table's rows."""
+    view = window.transcript.views[message_index]
+    menu = view.build_context_menu(view.text.token_point(token))
+    with qtbot.waitSignal(window.inspector.inspector.service.step_ready, timeout=TIMEOUT_MS):
+        next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+    loop = _click_step(qtbot, window.inspector.inspector, "11 ·")
+    return [[loop.table.item(r, c).text() for c in range(loop.table.columnCount())] for r in range(loop.table.rowCount())]
+
+
+def test_the_loop_keeps_its_step_times_after_switching_versions_and_conversations(qtbot, launch):
+    """A reply written in this run keeps its step times and cache bytes when it is shown again from
+    the store (‹ › to another version and back, another conversation and back), as it showed live."""
+    from tests.ui.test_conversations import click_item
+
+    app = launch(max_new_tokens=5)
+    window = app.window
+    ask(qtbot, app, "Why is the sea salty?")
+    live = _loop_rows(qtbot, window, 1)
+    assert all(row[2].endswith(" ms") and row[4] for row in live)  # every step timed, every cache measured
+    with qtbot.waitSignal(app.controller.reply_finished, timeout=240000):
+        QTest.mouseClick(window.transcript.views[1].regenerate_button, Qt.MouseButton.LeftButton)
+    assert window.transcript.views[1].branch_label.text() == "2/2"
+    QTest.mouseClick(window.transcript.views[1].previous_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.transcript.views[1].branch_label.text() == "1/2")
+    assert _loop_rows(qtbot, window, 1) == live
+    loop = window.inspector.inspector.view(LoopView)
+    assert "No step times" not in loop.summary.text() and "First step (reading the prompt)" in loop.summary.text()
+
+    QTest.keyClick(window.composer.box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    ask(qtbot, app, "Hello")
+    click_item(window, 1)  # the first conversation again, from the store
+    qtbot.waitUntil(lambda: len(window.transcript.views) == 2)
+    assert _loop_rows(qtbot, window, 1) == live
 
 
 def test_the_sampling_playground_starts_from_the_settings_the_reply_was_made_with(qtbot, launch, tmp_path):

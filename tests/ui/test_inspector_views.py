@@ -49,3 +49,32 @@ def test_a_table_s_last_column_takes_the_rest_of_the_width_and_never_more(qtbot)
     assert header.length() == width
     qtbot.waitUntil(lambda: not view.table.horizontalScrollBar().isVisible())
     assert view.table.item(0, 5).toolTip() == "█" * 200  # the elided text, whole in its tooltip
+
+
+def test_a_reopened_reply_shows_the_cache_lengths_it_showed_live():
+    """The loop's lengths come from the engine's measurement while the app runs, and are worked out
+    from the reply's numbers once reopened (no per-token measurement is kept): the same values, and
+    the last one's bytes are the reply's (as the status bar showed them)."""
+    from dataclasses import replace
+
+    from engine.events import TokenEvent
+    from ui.inspector.loop_chart import LoopSeries
+
+    prompt, per_token = 29, 46_080
+    for finish, fed in (("eos", 1), ("length", 0), ("cancelled", 1)):
+        live = [
+            TokenEvent(index=i, token=7, text="a", piece="a", logprob=-0.1, sampled_logprob=-0.1, entropy=0.2,
+                       prompt_tokens=prompt, cached_tokens=19, step_s=0.1, kv_tokens=prompt + i + 1,
+                       kv_bytes=(prompt + i + 1) * per_token)
+            for i in range(12)
+        ]  # fmt: skip
+        live[-1] = replace(live[-1], kv_tokens=prompt + 11 + fed, kv_bytes=(prompt + 11 + fed) * per_token,
+                           finish_reason=finish)  # fmt: skip
+        stats = {"prompt_tokens": prompt, "cached_tokens": 19, "context_used": prompt + 12, "finish_reason": finish,
+                 "kv_bytes": live[-1].kv_bytes}  # fmt: skip
+        reopened = [TokenEvent(index=t.index, token=t.token, text=t.text, piece=t.piece, logprob=t.logprob,
+                               sampled_logprob=t.sampled_logprob, entropy=t.entropy) for t in live]  # fmt: skip
+        shown, again = LoopSeries.from_records(live, stats), LoopSeries.from_records(reopened, stats)
+        assert shown.lengths == again.lengths == [t.kv_tokens for t in live], finish
+        assert again.kv_bytes[-1] == shown.kv_bytes[-1] == shown.lengths[-1] * per_token
+        assert (again.prompt, again.cached) == (shown.prompt, shown.cached) == (prompt, 19)

@@ -136,7 +136,7 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     assert ends[:2] == ["end of the system prompt", "end of your message"]
     assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
     assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
-        "system prompt and memories", "your message", "reply"]  # where the tokens went, in order
+        "system prompt", "your message", "reply"]  # where the tokens went, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None
@@ -176,3 +176,95 @@ def test_a_closed_inspector_does_not_follow_the_reply(qtbot, launch):
     window.inspector_action.trigger()  # opened again: it follows again
     qtbot.waitUntil(window.inspector.isVisible)
     assert service.follow
+
+
+def _inspect_menu(window, token: int = 0):
+    """Right-click a reply token and choose Inspect, as a user does."""
+    view = window.transcript.views[1]
+    menu = view.build_context_menu(view.text.token_point(token))
+    next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+
+
+def _width(qtbot, window, width: int) -> None:
+    window.resize(width, 850)
+    qtbot.waitUntil(lambda: window.width() == width)
+    qtbot.wait(50)
+
+
+def test_ctrl_i_docks_beside_the_chat_where_there_is_room_else_opens_a_window(qtbot, launch):
+    """Ctrl+I (View → Inspector) makes room as "Inspect" does: at 1400 px the next-token panel folds
+    and the Inspector gets a readable width; at 640 px it opens as a window of its own; and back at
+    1400 px it docks again (the window floated it, the user did not)."""
+    app = launch(FakeBackend())
+    window, dock = app.window, app.window.inspector
+    _width(qtbot, window, 1400)
+    sidebar = window.panes.last_width(0)
+    ask(qtbot, app, "Hello there")
+    window.activateWindow()
+    _ctrl_i(window)
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(100)
+    assert not dock.isFloating() and dock.width() >= INSPECTOR_READABLE
+    assert not window.panes.is_open(2) and window.panes.chat_width() >= window.panes.chat_min  # the panel folded first
+    assert window.splitter.sizes()[0] == sidebar  # the list kept its width (the chat had room to give)
+    assert window.inspector_action.isChecked()
+    _ctrl_i(window)
+    qtbot.waitUntil(lambda: not dock.isVisible())
+    qtbot.waitUntil(lambda: window.panes.is_open(2))  # the folded panel comes back
+    assert not window.inspector_action.isChecked()
+
+    _width(qtbot, window, 640)
+    chat = window.panes.chat_width()
+    _ctrl_i(window)
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(100)
+    assert dock.isFloating() and dock.width() >= INSPECTOR_READABLE
+    assert window.panes.chat_width() == chat  # the chat kept its width
+    window.inspector_action.trigger()  # View → Inspector closes it
+    qtbot.waitUntil(lambda: not dock.isVisible())
+
+    _width(qtbot, window, 1400)
+    window.inspector_action.trigger()
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(100)
+    assert not dock.isFloating() and dock.width() >= INSPECTOR_READABLE
+    # one the user dragged out stays a window of its own
+    dock.setFloating(True)
+    window.inspector_action.trigger()
+    qtbot.waitUntil(lambda: not dock.isVisible())
+    window.inspector_action.trigger()
+    qtbot.waitUntil(dock.isVisible)
+    assert dock.isFloating()
+
+
+def test_docking_the_inspector_never_narrows_the_panes_for_good(qtbot, launch, tmp_path):
+    """Inspect (docked) folds the panel and leaves the list its width; closed, both panes are back
+    at their widths, also after hiding and showing them; a window closed while the Inspector was
+    docked reopens with the panes at their own widths."""
+    app = launch(FakeBackend(), profile=tmp_path)
+    window, dock = app.window, app.window.inspector
+    _width(qtbot, window, 1400)
+    widths = window.splitter.sizes()[0], window.splitter.sizes()[2]
+    ask(qtbot, app, "Hello there")
+    _inspect_menu(window)
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(100)
+    assert not dock.isFloating() and window.splitter.sizes()[0] == widths[0]
+    window.activateWindow()
+    _ctrl_i(window)
+    qtbot.waitUntil(lambda: not dock.isVisible())
+    qtbot.waitUntil(lambda: (window.splitter.sizes()[0], window.splitter.sizes()[2]) == widths)
+    for action in (window.panel_action, window.panel_action, window.sidebar_action, window.sidebar_action):
+        action.trigger()  # Ctrl+Shift+P twice, Ctrl+Shift+L twice
+        qtbot.wait(20)
+    assert (window.splitter.sizes()[0], window.splitter.sizes()[2]) == widths
+
+    _inspect_menu(window)
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(100)
+    app.close()  # quit while docked
+    again = launch(FakeBackend(), profile=tmp_path)
+    _width(qtbot, again.window, 1400)
+    qtbot.waitUntil(lambda: again.window.panes.is_open(2))
+    assert (again.window.splitter.sizes()[0], again.window.splitter.sizes()[2]) == widths
+    assert (again.window.panes.last_width(0), again.window.panes.last_width(2)) == widths

@@ -131,8 +131,8 @@ def test_a_memory_from_one_conversation_reaches_the_next_with_the_real_model(qtb
     reply = ask(qtbot, app, "What is my name?")
     assert app.controller.conversation_id != first_conversation
     request = received[-1]
-    system = request.messages[0]
-    assert system["role"] == "system" and f"{MEMORIES_HEADING}\n- My name is Ada" in system["content"]
+    assert MEMORIES_HEADING not in request.messages[0]["content"]  # the system turn stays the same every turn
+    assert request.messages[-1] == {"role": "user", "content": f"{MEMORIES_HEADING}\n- My name is Ada\n\nWhat is my name?"}
     assert request.history == ()  # a new conversation: only the memory carries the name
     assert reply.text.strip() and reply.memories == ["My name is Ada"]
     chip = app.window.transcript.views[1].memories_chip

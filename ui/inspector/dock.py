@@ -176,10 +176,9 @@ class InspectorWidget(QWidget):
         service.playground_ready.connect(self.sampling.show_playground)
         service.lookup_ready.connect(self.lm_head.show_lookup)
         service.failed.connect(self._on_failed)
+        service.refused.connect(lambda why: (self.clear(), self._set_status(why)))
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
-        self.sampling.set_settings(service.controller.settings.sampling)
-        self._playground_from = None  # the settings the playground was last set to from a step
 
     def view(self, cls: type) -> StepView:
         return next(v for v in self.views if isinstance(v, cls))
@@ -253,10 +252,6 @@ class InspectorWidget(QWidget):
 
     def show_report(self, report: dict) -> None:
         self._shown_at = time.perf_counter()
-        made_with = self.service.step_sampling if report["source"] != "request" else None
-        if made_with is not None and made_with != self._playground_from:  # a reply's step: its own settings
-            self._playground_from = made_with
-            self.sampling.set_settings(made_with)
         self.strip.setText(path_strip(report))
         k = report["token_index"]
         whose = "the API request's reply" if report["source"] == "request" else "the reply"
@@ -364,16 +359,43 @@ class InspectorDock(QDockWidget):
         self.setWidget(self.inspector)  # no scroll area around it: each view lays out to the width it gets
         self.setMinimumWidth(INSPECTOR_MIN_WIDTH)
         self.visibilityChanged.connect(self._follow_only_when_seen)
+        self._floated_by_window = False  # floating because the window had no room (not by a drag)
+        self._placing = False  # the window itself is docking or floating it now
+        self.topLevelChanged.connect(self._on_top_level_changed)
 
     def _follow_only_when_seen(self, visible: bool) -> None:
         """A closed Inspector stops following (its worker time goes back to the reply); opened
         again, it follows if its box is still ticked."""
         self.inspector.service.follow = visible and self.inspector.follow_box.isChecked()
 
+    def _on_top_level_changed(self, _floating: bool) -> None:
+        if not self._placing:  # the user dragged it out or in: where it is now is their choice
+            self._floated_by_window = False
+
+    def place(self, dockable: bool, beside: QRect, screen: QRect) -> None:
+        """Where to open (called before it is shown): docked where the window has room for a
+        readable Inspector (`dockable`), else a window of its own beside `beside` (the main
+        window's frame). A window it was floated to for lack of room docks again once there is
+        room; one the user dragged out stays where they put it."""
+        if not dockable and not self.isFloating():
+            self.open_floating(beside, screen)
+        elif dockable and self.isFloating() and self._floated_by_window:
+            self._placing = True
+            try:
+                self.setFloating(False)
+            finally:
+                self._placing = False
+            self._floated_by_window = False
+
     def open_floating(self, beside: QRect, screen: QRect) -> None:
         """Float as a window of its own, FLOATING_SIZE (within the screen), to the right of `beside`
         (the main window's frame) where the screen has room, else over its right part."""
-        self.setFloating(True)
+        self._placing = True
+        try:
+            self.setFloating(True)
+        finally:
+            self._placing = False
+        self._floated_by_window = True
         w, h = min(FLOATING_SIZE[0], screen.width()), min(max(FLOATING_SIZE[1], beside.height()), screen.height())
         x = beside.right() + 1 if beside.right() + 1 + w <= screen.right() + 1 else max(screen.left(), beside.right() + 1 - w)
         y = min(max(screen.top(), beside.top()), screen.bottom() + 1 - h)

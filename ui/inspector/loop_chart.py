@@ -19,10 +19,12 @@ CACHED, COMPUTED, GENERATED, BYTES, STEP, FIRST = (
 
 @dataclass(frozen=True)
 class LoopSeries:
-    """One reply's loop. Per generated token i: `lengths[i]` tokens in the KV cache when its step
-    ran (prompt + tokens before it), `kv_bytes[i]` the cache's memory then (0: not recorded),
+    """One reply's loop. Per generated token i: `lengths[i]` tokens in the KV cache once it was
+    drawn (the prompt and the reply up to it, as the engine fed it back; the last token of a reply
+    cut at its token limit is never fed back), `kv_bytes[i]` that cache's memory (0: not recorded),
     `step_ms[i]` its time (token 0's includes reading the prompt; 0: not recorded, e.g. a reply
-    reopened after a restart). Of the `prompt` tokens, `cached` came from the prompt cache."""
+    reopened after a restart). The reply's own prompt was `prompt` tokens, `cached` of them from
+    the prompt cache."""
 
     prompt: int
     cached: int
@@ -31,11 +33,22 @@ class LoopSeries:
     step_ms: list[float]
 
     @classmethod
-    def from_records(cls, records: list, prompt: int, cached: int) -> LoopSeries:
-        return cls(
-            prompt, cached, [prompt + r.index for r in records], [r.kv_bytes for r in records],
-            [1000 * r.step_s for r in records],
-        )  # fmt: skip
+    def from_records(cls, records: list, stats: dict) -> LoopSeries:
+        """From a reply's TokenEvents and its numbers. A live token says the cache length its bytes
+        were measured at (`kv_tokens`); a reopened one has no measurement, and its length is the
+        same count worked out from the reply's numbers (its last one's bytes are the reply's)."""
+        n = len(records)
+        used = stats.get("context_used") or 0  # the prompt read and every token of the reply
+        prompt = (records[0].prompt_tokens if records else 0) or (used - n if used > n else stats.get("prompt_tokens") or 0)
+        ends_unfed = stats.get("finish_reason") == "length"  # a reply cut at its limit never fed its last token back
+        lengths = [
+            r.kv_tokens or prompt + i + 1 - (1 if ends_unfed and i == n - 1 else 0) for i, r in enumerate(records)
+        ]  # fmt: skip
+        kv = [r.kv_bytes for r in records]
+        if kv and not kv[-1] and not records[-1].kv_tokens:
+            kv[-1] = int(stats.get("kv_bytes") or 0)  # the cache the reply left, as the status bar showed it
+        cached = min(int(stats.get("cached_tokens", records[0].cached_tokens if records else 0) or 0), prompt)
+        return cls(prompt, cached, lengths, kv, [1000 * r.step_s for r in records])
 
     @property
     def timed(self) -> bool:
@@ -83,7 +96,7 @@ class LoopChart(QWidget):
         bottom = QRectF(left, h * 0.55 + fm.height() + 8, w, h * 0.45 - 2 * fm.height() - 12)
         n = len(s.lengths)
         bar = w / n
-        longest = max(s.lengths[-1] + 1, 1)
+        longest = max(*s.lengths, 1)
         p.setPen(self.palette().color(self.palette().ColorRole.Text))
         p.drawText(QPointF(left, fm.ascent()), "KV cache (tokens; line: bytes)")
         for i, length in enumerate(s.lengths):
@@ -96,11 +109,13 @@ class LoopChart(QWidget):
         p.drawText(QPointF(2, top.bottom()), "0")
         if any(s.kv_bytes):
             # on the tokens' scale: bytes that grow with the length run along the bars' tops
-            most = max(s.kv_bytes) * longest / max(s.lengths[-1], 1)
+            most = max(b * longest / max(length, 1) for b, length in zip(s.kv_bytes, s.lengths, strict=True))
             path = QPainterPath()
             for i, b in enumerate(s.kv_bytes):
+                if not b:  # not measured (a reopened reply's earlier tokens)
+                    continue
                 point = QPointF(left + (i + 0.5) * bar, top.bottom() - top.height() * b / most)
-                path.lineTo(point) if i else path.moveTo(point)
+                path.lineTo(point) if path.elementCount() else path.moveTo(point)
             p.setPen(QPen(BYTES, 2))
             p.drawPath(path)
             p.setPen(self.palette().color(self.palette().ColorRole.Text))

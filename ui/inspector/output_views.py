@@ -16,7 +16,14 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from engine.sampling import MAX_REPETITION_PENALTY, MAX_TEMPERATURE, MIN_REPETITION_PENALTY, SamplingSettings
+from app.setting_ranges import NUMBER_RANGES
+from engine.sampling import (
+    GREEDY_BELOW,
+    MAX_REPETITION_PENALTY,
+    MAX_TEMPERATURE,
+    MIN_REPETITION_PENALTY,
+    SamplingSettings,
+)
 from ui.inspector.base import StepView, fill, piece, whose_token
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.inspector.slider_spin import SliderSpin
@@ -113,19 +120,26 @@ class SamplingView(StepView):
     explanation = (
         "The model gives a distribution; the decoding settings decide how a token is drawn from it. "
         "Penalties push down tokens already used, temperature sharpens or flattens, top-k, top-p and "
-        "min-p cut the tail. Move a slider to see, for this very step, what each stage keeps and what a "
-        "draw would give (with a fixed seed, the same draw every time)."
+        "min-p cut the tail. The sliders start at the settings this step was made with, so the last "
+        "stage is the panel's “after settings”; move one to see, for this very step, what each stage "
+        "keeps and what a draw would give (with a fixed seed, the same draw every time)."
     )
     settings_changed = Signal(object)  # SamplingSettings
     use_settings = Signal(object)  # SamplingSettings
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.made_label = QLabel("")  # the settings the step was made with, and whether the sliders are still those
+        self.made_label.setWordWrap(True)
+        self.layout_.addWidget(self.made_label)
         form = QFormLayout()
         self.temperature = self._row(form, "Temperature", SliderSpin(0.0, MAX_TEMPERATURE, 0.05))
         self.top_k = self._row(form, "Top-k", SliderSpin(0, 1000, 1, decimals=0, special="off"))
-        self.top_p = self._row(form, "Top-p", SliderSpin(0.01, 1.0, 0.01))
-        self.min_p = self._row(form, "Min-p", SliderSpin(0.0, 0.99, 0.01, special="off"))
+        # as many decimals as Preferences takes: a step made with top-p 0.955 is shown as it was
+        self.top_p = self._row(form, "Top-p", SliderSpin(0.01, 1.0, 0.01, decimals=NUMBER_RANGES["top_p"].decimals))
+        self.min_p = self._row(
+            form, "Min-p", SliderSpin(0.0, 0.99, 0.01, decimals=NUMBER_RANGES["min_p"].decimals, special="off")
+        )
         self.repetition = self._row(form, "Repetition penalty", SliderSpin(MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY, 0.01))
         self.presence = self._row(form, "Presence penalty", SliderSpin(-2.0, 2.0, 0.05))
         self.frequency = self._row(form, "Frequency penalty", SliderSpin(-2.0, 2.0, 0.05))
@@ -135,19 +149,38 @@ class SamplingView(StepView):
         self.seed.valueChanged.connect(self._changed)
         form.addRow("Seed", self.seed)
         self.layout_.addLayout(form)
+        buttons = QHBoxLayout()
+        self.reset_button = QPushButton("Back to this step's settings")
+        self.reset_button.setToolTip("Put every slider back where the step's own decoding settings had it")
+        self.reset_button.clicked.connect(self._back_to_made)
         self.use_button = QPushButton("Use these settings")
+        self.use_button.setToolTip("Use the sliders' settings for new replies (saved as in Preferences)")
         self.use_button.clicked.connect(lambda: self.use_settings.emit(self.settings()))
-        self.layout_.addWidget(self.use_button)
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.use_button)
+        buttons.addStretch(1)
+        self.layout_.addLayout(buttons)
         self.table = self.add_table(["stage", "tokens kept", "top tokens"])
         self._quiet = False
         self._base = SamplingSettings()  # what the controls do not show (the penalties' window) is kept
+        self._set_values: tuple = ()  # the controls' values right after set_settings(self._base)
+        self._made: SamplingSettings | None = None  # the settings the inspected step was made with
+        self._drawn: str = ""  # the token the step's reply has there ("" for a step of your message)
 
     def _row(self, form: QFormLayout, label: str, control: SliderSpin) -> SliderSpin:
         control.valueChanged.connect(self._changed)
         form.addRow(label, control)
         return control
 
+    def _values(self) -> tuple:
+        return tuple(c.value() for c in (self.temperature, self.top_k, self.top_p, self.min_p, self.repetition,
+                                         self.presence, self.frequency, self.seed))  # fmt: skip
+
     def settings(self) -> SamplingSettings:
+        """What the controls show; untouched since `set_settings`, exactly the settings given (a
+        value finer than a control's step, e.g. an API request's temperature 0.333, is not rounded)."""
+        if self._values() == self._set_values:
+            return self._base
         seed = self.seed.value()
         return replace(
             self._base, temperature=self.temperature.value(), top_k=round(self.top_k.value()),
@@ -164,22 +197,74 @@ class SamplingView(StepView):
                        (self.presence, s.presence_penalty), (self.frequency, s.frequency_penalty),
                        (self.seed, -1 if s.seed is None else s.seed)):  # fmt: skip
             box.setValue(v)
+        self._set_values = self._values()
         self._quiet = False
 
     def _changed(self) -> None:
         if not self._quiet:
+            self._say_made()
             self.settings_changed.emit(self.settings())
 
+    def _back_to_made(self) -> None:
+        if self._made is not None:
+            self.set_settings(self._made)
+            self._changed()
+
+    def _say_made(self) -> None:
+        """Which settings the step was made with, and whether the sliders still show them."""
+        if self._made is None:
+            self.made_label.setText("")
+            self.reset_button.setEnabled(False)
+            return
+        same = self.settings() == self._made
+        self.reset_button.setEnabled(not same)
+        made = f"This step was made with {settings_text(self._made)}."
+        self.made_label.setText(made + (
+            " The sliders show those settings: the last stage is what the next-token panel shows after settings."
+            if same else " The sliders now differ from them: the next-token panel shows the step's own."
+        ))  # fmt: skip
+
     def show_report(self, report: dict) -> None:
-        self.settings_changed.emit(self.settings())  # the new step through the current settings
+        """A new step: the sliders start at the settings it was made with (a step of the same reply,
+        made with the same settings, keeps what the user set)."""
+        made = SamplingSettings.from_dict(report["sampling"]) if report.get("sampling") else None
+        if made is not None and made != self._made:
+            self.set_settings(made)
+        self._made = made
+        token = report["token"] if report["source"] != "message" else None
+        self._drawn = piece(report, token) if token is not None else ""
+        self._say_made()
+        self.settings_changed.emit(self.settings())  # the new step through the sliders' settings
 
     def show_playground(self, result: dict) -> None:
         names = result["names"]
-        self.summary.setText(f"A draw with these settings gives “{visible_piece(names[result['token']])}” (id {result['token']}).")
+        text = f"A draw with these settings gives “{visible_piece(names[result['token']])}” (id {result['token']})."
+        if self._drawn:
+            text += f" The reply has “{self._drawn}” here."
+        self.summary.setText(text)
         fill(self.table, [
             [s["name"], f"{s['kept']:,}", "  ".join(f"{visible_piece(names[i])} {percent(lp)}" for i, lp in s["top"][:5])]
             for s in result["stages"]
         ])  # fmt: skip
+
+
+def settings_text(s: SamplingSettings) -> str:
+    """Decoding settings as a sentence part: "temperature 0 (always the most likely token), top-k off, …"."""
+    parts = [f"temperature {s.temperature:.2f}" + (" (always the most likely token)" if s.temperature < GREEDY_BELOW else "")]
+    parts.append(f"top-k {s.top_k}" if s.top_k else "top-k off")
+    parts.append(f"top-p {s.top_p:.2f}")
+    parts.append(f"min-p {s.min_p:.2f}" if s.min_p else "min-p off")
+    parts.append(f"repetition penalty {s.repetition_penalty:.2f}")
+    if s.presence_penalty or s.frequency_penalty:
+        parts.append(f"presence {s.presence_penalty:.2f}, frequency {s.frequency_penalty:.2f}")
+    parts.append(f"seed {s.seed}" if s.seed is not None else "random seed")
+    return ", ".join(parts)
+
+
+CACHE_LENGTH = (
+    "“cache length” is the prompt and the reply up to that token (the last token of a reply cut at its "
+    "token limit is never fed back, so it is not in the cache)."
+)
 
 
 class LoopView(StepView):
@@ -199,12 +284,13 @@ class LoopView(StepView):
         legend.setWordWrap(True)
         self.layout_.addWidget(legend)
         self.table = self.add_table(["token", "piece", "step time", "cache length", "KV cache"])
+        self.table.horizontalHeaderItem(3).setToolTip(CACHE_LENGTH)
+        self.table.horizontalHeaderItem(4).setToolTip("The memory those tokens' keys and values take, in every layer")
 
     def show_records(self, records: list, stats: dict) -> None:
         """records: the reply's TokenEvents (a reopened reply has no per-token times: its stats do)."""
-        prompt = stats.get("prompt_tokens") or (records[0].prompt_tokens if records else 0) or 0
-        cached = stats.get("cached_tokens", records[0].cached_tokens if records else 0) or 0
-        series = LoopSeries.from_records(records, prompt, cached)
+        series = LoopSeries.from_records(records, stats)
+        prompt, cached = series.prompt, series.cached
         self.chart.set_series(series)
         text = f"{len(records):,} tokens generated."
         if prompt:
@@ -212,16 +298,23 @@ class LoopView(StepView):
                 f" Prompt {prompt:,} tokens: {cached:,} from the prompt cache ({100 * cached / prompt:.0f} %), "
                 f"{prompt - cached:,} computed."
             )
-        if series.timed and len(records) > 1:
-            decode = sorted(series.step_ms[1:])
+        if series.step_ms and series.step_ms[0]:
+            text += f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms."
+        later = sorted(ms for ms in series.step_ms[1:] if ms)  # measured ones only
+        if later:
+            text += f" Later steps {later[len(later) // 2]:.1f} ms (median)."
+        unmeasured = sum(1 for ms in series.step_ms if not ms)
+        if unmeasured:
+            which = "this reply" if unmeasured == len(records) else f"{unmeasured:,} of its tokens"
             text += (
-                f" First step (reading the prompt) {series.step_ms[0]:,.0f} ms; later steps {decode[len(decode) // 2]:.1f} ms"
-                f" (median)."
+                f" No step times or cache bytes for {which}: they are measured as a token is written and kept "
+                "only while the app runs (a reply written before Glassbox was last started, or what a new "
+                "version kept of the one it branched from); the cache lengths are shown."
             )
-        elif records:
-            text += " Step times and cache bytes are kept only while the app runs: a reopened reply shows its lengths."
-        if records and records[-1].kv_bytes:
-            text += f" The cache ends at {series.lengths[-1] + 1:,} tokens, {byte_size(records[-1].kv_bytes)}."
+        if records:
+            text += f" Each drawn token is fed back at once, so the cache holds it too: {CACHE_LENGTH}"
+        if records and series.kv_bytes[-1]:
+            text += f" The cache ends at {series.lengths[-1]:,} tokens, {byte_size(series.kv_bytes[-1])}."
         self.summary.setText(text)
         fill(self.table, [
             [r.index + 1, visible_piece(r.piece), f"{ms:.1f} ms" if ms else "", f"{length:,}",
