@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from app import stop_strings
 from app.models import ModelRegistry, describe
 from app.setting_ranges import NUMBER_RANGES
-from app.settings import KV_CACHE_KINDS, THEMES, AppSettings, Settings
+from app.settings import KV_CACHE_KINDS, THEMES, AppSettings, Settings, default_sampling
 from engine.sampling import SamplingSettings
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.server_tab import SERVER_FIELDS, ServerTab
@@ -591,7 +591,7 @@ class PreferencesDialog(QDialog):
         app = self._settings.app
         keep = replace(AppSettings(), recent_models=app.recent_models, window_geometry=app.window_geometry,
                        splitter_state=app.splitter_state, system_prompt_presets=app.system_prompt_presets)
-        return Settings(SamplingSettings(), keep)
+        return Settings(default_sampling(), keep)
 
     def restore_defaults(self) -> None:
         """Default values on the tab on screen only; the other tabs keep what they show."""

@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from app.settings import SCHEMA_VERSION, AppSettings, Settings, SettingsFile, sampling_problems
+from app.settings import (
+    SCHEMA_VERSION,
+    AppSettings,
+    Settings,
+    SettingsFile,
+    default_sampling,
+    sampling_problems,
+)
 from engine.sampling import SamplingSettings
 
 
 def test_defaults_are_valid_and_use_the_shipped_system_prompt():
     s = Settings()
     assert s.validate() == {}
-    assert s.sampling == SamplingSettings()
+    # trial 5 #30: light filters and a repetition penalty, as LM Studio and Ollama ship (the 135M model loops without)
+    assert s.sampling == SamplingSettings(temperature=0.7, top_k=40, top_p=0.95, repetition_penalty=1.1)
     assert s.app.system_prompt.startswith("You are a helpful assistant")
     assert s.app.panel_top_k == 10 and s.app.probability_tint and s.app.model == "default"
 
@@ -49,7 +57,7 @@ def test_round_trip_through_the_file(tmp_path):
 def test_missing_keys_take_defaults(tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps({"schema_version": 1, "sampling": {"temperature": 0.2}}))
     s = SettingsFile(tmp_path).load()
-    assert s.sampling == replace(SamplingSettings(), temperature=0.2)
+    assert s.sampling == replace(default_sampling(), temperature=0.2)
     assert s.app == AppSettings()
 
 
@@ -61,7 +69,7 @@ def test_bad_values_fall_back_field_by_field(tmp_path):
     }
     (tmp_path / "settings.json").write_text(json.dumps(stored))
     s = SettingsFile(tmp_path).load()
-    assert (s.sampling.temperature, s.sampling.top_p, s.sampling.top_k) == (0.7, 1.0, 0)
+    assert (s.sampling.temperature, s.sampling.top_p, s.sampling.top_k) == (0.7, 0.95, 40)  # the defaults
     assert s.sampling.min_p == 0.05
     assert s.app.max_new_tokens == 100
     assert s.app.panel_top_k == 10 and s.app.probability_tint is True and s.app.recent_models == ()
@@ -100,9 +108,9 @@ def test_values_that_break_the_sampler_or_are_not_text_fall_back(tmp_path):
     f = SettingsFile(tmp_path)
     s = f.load()
     assert s.sampling.temperature == 1e-45  # in range: decodes greedily (engine/sampling.py)
-    defaults = SamplingSettings()
-    assert (s.sampling.repetition_penalty, s.sampling.penalty_context) == (1.0, defaults.penalty_context)
-    assert (s.sampling.top_p, s.sampling.min_p) == (1.0, 0.0)
+    defaults = default_sampling()
+    assert (s.sampling.repetition_penalty, s.sampling.penalty_context) == (1.1, defaults.penalty_context)
+    assert (s.sampling.top_p, s.sampling.min_p) == (0.95, 0.0)
     assert s.app.system_prompt == AppSettings().system_prompt and s.app.recent_models == ()
     f.save(s)  # and what loaded can be saved
     assert SettingsFile(tmp_path).load() == s

@@ -33,6 +33,13 @@ def _tokenizer(app):
 def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_model, tmp_path):
     app = launch(model=str(base_model), max_new_tokens=5)
     window = app.window
+    # the engine's plain sampling, named (the window's defaults filter and penalise: the tiny random
+    # model then drew its end-of-text within 5 tokens, and this test needs 5)
+    from dataclasses import replace
+
+    from engine.sampling import SamplingSettings
+
+    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings()))
     assert window.completion.action.isChecked() and window.completion.banner.isVisible()
     assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
         " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.settings import Settings
+from app.settings import Settings, default_sampling
 from engine.cli import main as cli_main
 from engine.sampling import SamplingSettings
 from tests.app.fakes import FakeBackend
@@ -36,12 +36,12 @@ def test_preferences_settings_and_cli_refuse_alike(qtbot, launch, capsys, name, 
         assert value == value and not SamplingSettings(**{name: value}).validate() and str(value) != text
     dialog.reject()
     stored = Settings.from_dict({"sampling": {name: float(text)}})
-    assert getattr(stored.sampling, name) == getattr(SamplingSettings(), name)  # the default kept
+    assert getattr(stored.sampling, name) == getattr(default_sampling(), name)  # the default kept
     assert cli_main(["generate", CLI_FLAG[name], text, "hi"]) == 2  # refused before any model loads
     assert capsys.readouterr().err.strip() == f"error: {expected[0]}"
 
 
 def test_a_vanishing_temperature_is_accepted_by_the_settings_file():
     # (Preferences offers temperatures in steps of 0.01: its spin box cannot hold 1e-45)
-    settings = replace(SamplingSettings(), temperature=1e-45)
+    settings = replace(default_sampling(), temperature=1e-45)
     assert settings.validate() == [] and Settings.from_dict({"sampling": {"temperature": 1e-45}}).sampling == settings
