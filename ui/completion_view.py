@@ -24,10 +24,25 @@ BASE_IN_CHAT_TEXT = (
     "{model} is a base model: it was never taught to answer, so in this chat it mostly echoes or rambles. "
     "View → Completion View lets it continue your text instead (this conversation only)."
 )
+FALLBACK_TEMPLATE_TEXT = (  # a chat whose template is not the file's own: which one wraps the messages
+    "Chat template: {template}. Your messages are wrapped in it before {model} reads them (as llama.cpp does)."
+)
 SWITCHED_TEXT = (
     "Completion view: your text goes to {model} exactly as written, with no chat template, and the model "
     "continues it."
 )
+
+
+def fallback_template(info: dict) -> str | None:
+    """The chat template the engine gave a model whose file has none (ModelInfo.chat_template, e.g.
+    "Gemma (the family's standard; the file has none)"); None when the file's own is used."""
+    template = info.get("chat_template")
+    return template if template and template != "the file's own" else None
+
+
+def template_line(info: dict) -> str:
+    """One line for the model's tooltip: which chat template wraps a conversation's messages."""
+    return f"chat template: {info.get('chat_template') or 'none (plain text; the completion view)'}"
 
 
 class CompletionView(QObject):
@@ -69,6 +84,8 @@ class CompletionView(QObject):
             text = BASE_IN_CHAT_TEXT.format(model=model)
         else:
             text = ""
+        if not on and (fallback := fallback_template(info)):
+            text = " ".join(filter(None, [text, FALLBACK_TEMPLATE_TEXT.format(template=fallback, model=model)]))
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
         if self._box is not None:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
+from ui.completion_view import template_line
 from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
 from ui.text_format import byte_size, duration, plain_tooltip
 
@@ -204,7 +205,7 @@ class StatusBar(QStatusBar):
         self.model_label.set_forms(  # the tooltip shows the path as written (FittedLabel: plain text)
             [f"{name} · {params / 1e6:.0f}M params", name, ""],
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
-            f"loaded in {info.get('load_s', 0):.1f} s",
+            f"{template_line(info)}\nloaded in {info.get('load_s', 0):.1f} s",
         )
         self._show_context()
 

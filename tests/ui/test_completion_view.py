@@ -16,7 +16,7 @@ import pytest
 from tests.app.fakes import FakeBackend, FakeSession
 from tests.engine.checkpoints import write_gguf
 from tests.ui.driver import REPLY_TIMEOUT_MS, ask
-from ui.completion_view import BASE_IN_CHAT_TEXT, SWITCHED_TEXT
+from ui.completion_view import BASE_IN_CHAT_TEXT, FALLBACK_TEMPLATE_TEXT, SWITCHED_TEXT
 
 TEXT = "Dear <b>Sir</b> & co, <|im_start|>user Once upon a time"
 
@@ -180,3 +180,37 @@ def test_a_written_conversation_keeps_its_view_and_a_base_model_in_chat_says_so(
     assert not app.controller.completion_mode
     _switch(qtbot, app, "default")
     assert not app.controller.completion_mode and not window.completion.banner.isVisible()
+
+
+GEMMA_FALLBACK = "Gemma (the family's standard; the file has none)"  # ModelInfo.chat_template, as the engine says it
+
+
+class _NoTemplateInFile(FakeSession):
+    """A fake model whose file has no chat template: the engine wrapped it in its family's standard one
+    (spec "...base": also a base model, as Gemma 3 270M is)."""
+
+    def __init__(self, spec, reply, endless):
+        super().__init__(spec, reply, endless)
+        self.info = {**self.info, "chat_template": GEMMA_FALLBACK}
+        if spec.endswith("base"):
+            self.info = {**self.info, "base_model": True, "base_model_reason": "no chat template in the file"}
+
+
+def test_the_window_says_which_chat_template_wraps_the_messages(qtbot, launch):
+    """Issue 14 (trial 5, finding 12): a file without a chat template gets its family's standard one,
+    and the window says so — in the chat's banner and in the model's tooltip — never in the
+    completion view, where no template is used."""
+    app = launch(FakeBackend(session=_NoTemplateInFile))
+    window = app.window
+    model = app.controller.model_info["display_name"]
+    sentence = FALLBACK_TEMPLATE_TEXT.format(template=GEMMA_FALLBACK, model=model)
+    assert window.completion.banner.isVisible() and window.completion.banner.text() == sentence
+    assert f"chat template: {GEMMA_FALLBACK}" in window.status.model_label.tooltip_text()
+
+    _switch(qtbot, app, "tiny-base")  # a base model chatting: what it is, then which template
+    base = app.controller.model_info["display_name"]
+    window.completion.action.setChecked(False)
+    assert window.completion.banner.text() == BASE_IN_CHAT_TEXT.format(model=base) + " " + \
+        FALLBACK_TEMPLATE_TEXT.format(template=GEMMA_FALLBACK, model=base)
+    window.completion.action.setChecked(True)  # the completion view: no template, none named
+    assert "Chat template" not in window.completion.banner.text()
