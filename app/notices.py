@@ -38,6 +38,7 @@ class About(StrEnum):
     MODEL_CHOICE = "model choice"  # what became of a model the user chose (its terms declined)
     CONVERSATION = "conversation"  # the open conversation (one of its replies failed)
     MESSAGE = "message"  # the message in the box (it does not fit)
+    REPLY_WITH_MODEL = "reply with model"  # a reply of the open conversation with the loaded model (not its writer)
 
 
 LASTS_UNTIL: dict[About, frozenset[Moment]] = {
@@ -45,6 +46,7 @@ LASTS_UNTIL: dict[About, frozenset[Moment]] = {
     About.MODEL_CHOICE: frozenset({Moment.MODEL_CHOSEN}),
     About.CONVERSATION: frozenset({Moment.CONVERSATION_CHANGED}),
     About.MESSAGE: frozenset({Moment.MESSAGE_EMPTIED, Moment.CONVERSATION_CHANGED}),
+    About.REPLY_WITH_MODEL: frozenset({Moment.MODEL_CHOSEN, Moment.CONVERSATION_CHANGED}),
 }
 
 

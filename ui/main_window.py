@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
-        controller.refused.connect(lambda why: self.notice.show_warning(why, About.MODEL_CHOICE))
+        controller.refused.connect(lambda why: self.notice.show_warning(why, About.REPLY_WITH_MODEL))
         controller.model_failed.connect(self._on_model_failed)
         controller.settings_changed.connect(self._on_settings_changed)
         controller.conversation_reset.connect(self._on_conversation_reset)

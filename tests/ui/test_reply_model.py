@@ -49,6 +49,7 @@ def test_a_reply_is_continued_and_inspected_only_with_the_model_that_wrote_it(qt
     # reopened from the store, the reply still knows its model
     conversation = app.controller.conversation_id
     app.window.new_chat()
+    assert app.window.notice.text() == ""  # about a reply of that conversation: not true of a new one (verify 5)
     app.controller.open_conversation(conversation)
     assert app.controller.message(1).asked["model"] == writer
     assert not app.controller.continue_reply()
