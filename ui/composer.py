@@ -92,6 +92,7 @@ class MessageBox(QPlainTextEdit):
         room = self.viewport().width() - 24
         forms = self.placeholder_forms
         self.setPlaceholderText(next((f for f in forms if self.fontMetrics().horizontalAdvance(f) <= room), forms[-1]))
+        self.viewport().update()  # drawn now, not at the next repaint (verify 5: the old text stayed until a send)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -89,6 +89,8 @@ def test_inspect_a_token_and_open_every_step(qtbot, launch, tmp_path):
 
     sampling = _click_step(qtbot, inspector, "10 ·")
     sampling.temperature.setValue(0.8)
+    sampling.top_p.setValue(1.0)  # the step may have been made with the window's top-p 0.95: off, so top-k alone cuts
+    sampling.min_p.setValue(0.0)
     sampling.top_k.setValue(3)
     qtbot.waitUntil(lambda: sampling.table.rowCount() and _column(sampling.table, 0)[-1] == "final", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: _column(sampling.table, 1)[-1] == "3", timeout=TIMEOUT_MS)

@@ -145,15 +145,15 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
 def test_a_pane_folded_for_the_inspector_comes_back_after_a_restart(qtbot, launch, tmp_path):
     app = launch(FakeBackend(), profile=tmp_path)
     window = app.window
-    window.resize(1180, 780)
-    qtbot.waitUntil(lambda: window.width() == 1180 and window.panes.is_open(2))
+    window.resize(1400, 780)
+    qtbot.waitUntil(lambda: window.width() == 1400 and window.panes.is_open(2))
     window.inspector_action.trigger()  # View > Inspector: the panel folds away to make room
     qtbot.waitUntil(lambda: not window.panes.is_open(2))
     assert window.panes.chat_width() >= window.panes.chat_min
     app.close()  # the user never closed the panel: it was folded for room
     again = launch(FakeBackend(), profile=tmp_path)
-    again.window.resize(1180, 780)
-    qtbot.waitUntil(lambda: again.window.width() == 1180)
+    again.window.resize(1400, 780)
+    qtbot.waitUntil(lambda: again.window.width() == 1400)
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert again.window.panel_action.isChecked()
 
