@@ -274,15 +274,29 @@ def _read_header(buf, size: int) -> GGUFHeader:
 
 
 def _not_gguf(buf) -> str:
-    """Why a file is not read as GGUF, naming what it starts with instead of the magic "GGUF"."""
-    return f"not a GGUF file (it starts with {bytes(buf[:4])!r}, not b'GGUF')"
+    """Why a file is not read as GGUF, naming what it starts with instead of the magic "GGUF" (as
+    text when its first bytes are printable ASCII, else in hex)."""
+    first = bytes(buf[:4])
+    if not first:
+        return "not a GGUF file (it is empty)"
+    shown = f'"{first.decode()}"' if all(32 <= b < 127 for b in first) else " ".join(f"{b:02x}" for b in first) + " in hex"
+    return f'not a GGUF file (it starts with {shown}; a GGUF file starts with "GGUF")'
+
+
+def _short_file(path: Path, size: int) -> GGUFCorrupt:
+    """What a file shorter than any GGUF header (24 bytes) is: another kind of file, or a cut copy."""
+    with open(path, "rb") as f:
+        first = f.read(4)
+    if first != b"GGUF"[: len(first)] or not first:
+        return NotGGUF(_not_gguf(first))
+    return GGUFTruncated(f"truncated: {size} bytes, shorter than a GGUF header (24 bytes)")
 
 
 def read_header(path: Path) -> GGUFHeader:
     """The metadata and tensor descriptions, every length checked against the file size."""
     size = path.stat().st_size
     if size < 24:
-        raise GGUFCorrupt("the file is too short to be a GGUF model")
+        raise _short_file(path, size)
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         return _read_header(buf, size)
 
@@ -293,7 +307,7 @@ def metadata_value(path: Path, key: str) -> Any | None:
     write, so a licence is found without reading the vocabulary. GGUFError for a bad header."""
     size = path.stat().st_size
     if size < 24:
-        raise GGUFCorrupt("the file is too short to be a GGUF model")
+        raise _short_file(path, size)
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         if bytes(buf[:4]) != b"GGUF":
             raise NotGGUF(_not_gguf(buf))
@@ -506,7 +520,7 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
     """
     size = path.stat().st_size
     if size < 24:
-        raise GGUFCorrupt("the file is too short to be a GGUF model")
+        raise _short_file(path, size)
     with open(path, "rb") as f:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             header = _read_header(buf, size)

@@ -147,7 +147,16 @@ def test_a_bad_file_is_greyed_with_what_is_wrong_with_it(tiny, tmp_path):
     assert problem.startswith("truncated: its header describes ") and " MB of tensors, the file has " in problem
     text = tmp_path / "notes.gguf"
     text.write_bytes(b"hello, world\n" * 4)
-    assert describe_gguf(text, "Added folder").problem == "not a GGUF file (it starts with b'hell', not b'GGUF')"
+    assert describe_gguf(text, "Added folder").problem == 'not a GGUF file (it starts with "hell"; a GGUF file starts with "GGUF")'
+    short = tmp_path / "short.gguf"  # verify 5: a 12-byte text file was "corrupt or truncated header"
+    short.write_bytes(b"hello world\n")
+    assert describe_gguf(short, "Added folder").problem == 'not a GGUF file (it starts with "hell"; a GGUF file starts with "GGUF")'
+    binary = tmp_path / "random.gguf"
+    binary.write_bytes(bytes([0xC1, 0x38, 0x32, 0xF2]) * 16)
+    assert describe_gguf(binary, "Added folder").problem == "not a GGUF file (it starts with c1 38 32 f2 in hex; a GGUF file starts with \"GGUF\")"
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[:10])
+    assert describe_gguf(cut, "Added folder").problem == "truncated: 10 bytes, shorter than a GGUF header (24 bytes)"
 
 
 def test_hugging_face_hub_layout(tiny, tmp_path):
