@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.about import Places, about_info
 from app.api_service import ApiService
 from app.controller import ChatController
+from app.finish_words import finish_text
 from app.importers import ImportFileError
 from app.inspector import InspectorService
 from app.memories import NothingNamed, detect_intent
@@ -37,7 +38,6 @@ from ui.conversation_settings_dialog import ConversationSettingsDialog
 from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
-from ui.message_view import finish_text
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.controller import CONTINUABLE
 from app.conversation import ChatMessage
+from app.finish_words import finish_text
 from app.thinking import thinking_part
 from app.wording import counted
 from ui.attachment_chips import AttachmentChips
@@ -31,30 +32,7 @@ from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
 
-FINISH_TEXT = {
-    "eos": "",
-    "stop": "stopped at a stop string",
-    "length": "stopped at the token limit",
-    "cancelled": "stopped",
-    "error": "failed",
-    "interrupted": "interrupted (Glassbox closed while it was writing)",
-}
-
-
-CONTEXT_FULL = "stopped: the context window is full"
 LEFT_OUT_TEXT = "Left out: outside the model's context window, the latest reply did not see this message."
-
-
-def finish_text(reason: str | None, stats: dict) -> str:
-    """Why a reply ended, in words. A reply that ran out of context window says so: the engine
-    reports "length" for both limits, and the numbers tell which one it was."""
-    used, window = stats.get("context_used"), stats.get("context_length")
-    if reason == "length" and isinstance(used, int) and isinstance(window, int) and 0 < window <= used:
-        return CONTEXT_FULL
-    why = stats.get("stopped_because")
-    if reason == "cancelled" and isinstance(why, str) and why:
-        return f"stopped: {why}"
-    return FINISH_TEXT.get(reason or "", reason or "")
 
 
 def memories_text(count: int) -> str:

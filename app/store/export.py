@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.attachments import chip_text
+from app.finish_words import finish_text
 from app.markdown_text import (
     fenced_as_written,
     markdown_as_written,
     plain_as_markdown,
     plain_line_as_markdown,
 )
+from app.reply_request import COMPLETION, is_completion
 from app.store import conversation_settings
 from engine.events import TokenEvent
 
@@ -35,18 +37,39 @@ def export_markdown(store: Store, conversation_id: int) -> str:
     """The current branch as Markdown."""
     conv = store.conversation(conversation_id)
     lines = [f"# {plain_line_as_markdown(conv.title or 'Untitled conversation')}", ""]
-    for m in store.active_path(conversation_id):
-        heading = plain_line_as_markdown(m.role.capitalize() + (f" ({m.model})" if m.model else ""))
-        # a reply is Markdown, shown as the window shows it; a user message is plain text, shown
-        # and read as written (as it is, or a fenced block where Markdown would change it)
-        text = markdown_as_written(m.text) if m.role == "assistant" else plain_as_markdown(m.text)
+    path = store.active_path(conversation_id)
+    completion = _in_completion_view(store, conversation_id, path)
+    if completion:
+        lines += [f"*{COMPLETION_NOTE}*", ""]
+    for m in path:
+        role = (COMPLETION_ROLES if completion else CHAT_ROLES)[m.role]
+        heading = plain_line_as_markdown(role + (f" ({m.model})" if m.model else ""))
+        # a reply is Markdown, shown as the window shows it (a continuation is plain text, as the
+        # completion view shows it); a user message is plain text, shown and read as written
+        text = markdown_as_written(m.text) if m.role == "assistant" and not completion else plain_as_markdown(m.text)
         lines += [f"## {heading}", ""] + ([text, ""] if m.text or not m.attachments else [])
         for attachment in m.attachments:  # as the window shows it: a part of its own, named, text verbatim
             lines += [f"**Attached file:** {plain_line_as_markdown(chip_text(attachment))}", "",
                       fenced_as_written(attachment.text), ""]
         if m.role == "assistant" and m.finish_reason not in (None, "eos", "stop"):
-            lines += [f"*[reply ended: {m.finish_reason}]*", ""]
+            words = finish_text(m.finish_reason, m.stats or {})  # as the reply's header says it
+            lines += [f"*[{plain_line_as_markdown(words)}]*", ""]
     return "\n".join(lines)
+
+
+CHAT_ROLES = {"user": "User", "assistant": "Assistant", "system": "System"}
+COMPLETION_ROLES = {"user": "Your text", "assistant": "Continuation", "system": "System"}  # the window's labels
+COMPLETION_NOTE = ("A plain continuation: the text went to the model exactly as written, with no chat template, "
+                   "and the model continued it.")
+
+
+def _in_completion_view(store: Store, conversation_id: int, path: list[Message]) -> bool:
+    """The view the conversation is shown in: its own choice, else the view its last reply was asked in."""
+    mode = conversation_settings.read(store, conversation_id).mode
+    if mode is not None:
+        return mode == COMPLETION
+    replies = [m for m in path if m.role == "assistant"]
+    return bool(replies) and is_completion(replies[-1].settings or {})
 
 
 def export_json(store: Store, conversation_id: int) -> dict[str, Any]:

@@ -519,3 +519,28 @@ def test_a_reply_without_tokens_can_be_added_and_reads_back_whole(store):
     m = store.add_reply(c.id, "imported answer 你好", model="elsewhere")
     assert [x.text for x in store.active_path(c.id)] == ["imported question", "imported answer 你好"]
     assert m.finished and m.finish_reason == "eos" and store.tokens(m.id) == ReplyTokens(())
+
+
+def test_markdown_export_of_a_completion_view_conversation_uses_the_windows_words(store):
+    """Verify 5 / trial 5, finding 36: a conversation in the completion view is exported as the window
+    shows it ("Your text" / "Continuation", the text plain), says it was a plain continuation, and a
+    stopped reply says "stopped" as its header does (never the engine's "cancelled")."""
+    from dataclasses import replace
+
+    from app.store import conversation_settings
+
+    c = store.create_conversation("Once")
+    conversation_settings.write(store, c.id, replace(conversation_settings.read(store, c.id), mode="completion"))
+    store.add_user_message(c.id, "Once upon a *time*")
+    reply(store, c.id, " there was a # king", reason="cancelled")
+    md = store.export_markdown(c.id)
+    assert "## Your text\n\nOnce upon a *time*" not in md  # plain text: kept literal, never emphasis
+    assert "## Your text\n\n" in md and "## Continuation (SmolLM2)\n\n" in md and "## User" not in md
+    assert "A plain continuation: the text went to the model exactly as written, with no chat template" in md
+    assert "*[stopped]*" in md and "cancelled" not in md
+
+    chat = store.create_conversation("Chat")  # a chat keeps its words
+    store.add_user_message(chat.id, "Hi")
+    reply(store, chat.id, "Hello.", reason="length")
+    md = store.export_markdown(chat.id)
+    assert "## User\n\nHi" in md and "*[stopped at the token limit]*" in md and "plain continuation" not in md

@@ -4,9 +4,9 @@ messages the model no longer saw are marked in the transcript, also after a rest
 
 from __future__ import annotations
 
+from app.finish_words import CONTEXT_FULL
 from tests.app.fakes import FakeBackend, FakeSession
 from tests.ui.driver import ask
-from ui.message_view import CONTEXT_FULL
 
 
 class OverflowSession(FakeSession):
