@@ -65,7 +65,7 @@ def test_the_kernels_leave_a_core_to_the_python_thread():
 
     if os.environ.get("GLASSBOX_KERNEL_THREADS"):
         pytest.skip("GLASSBOX_KERNEL_THREADS overrides the default")
-    assert native.threads() == native.default_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert native.threads() == native.default_threads() == max(1, len(os.sched_getaffinity(0)))
 
 
 def quantized(n: int, k: int, group: int, bits: int, seed: int = 0):
