@@ -36,7 +36,7 @@ from app.last_shown import FILE_NAME as SHOWN_FILE
 from app.last_shown import LastShown
 from app.memories import Memories
 from app.memory import Memory
-from app.notices import Notice
+from app.notices import About, Notice
 from app.replies import CONTINUABLE, FLUSH_INTERVAL_S, Replies
 from app.session_settings import SessionSettings
 from app.settings import ConversationSettings, Settings
@@ -275,19 +275,28 @@ class ChatController(QObject):
 
     def new_chat(self) -> None:
         """An empty conversation; it is saved (and listed) once its first message is sent."""
-        self._leave_reply("you started a new conversation")
+        left = self._leave_reply("you started a new conversation")
         self._conversations.clear()
+        self._tell(left)
 
-    def _leave_reply(self, why: str) -> bool:
+    def _leave_reply(self, why: str) -> Notice | None:
         """The window leaves the conversation a reply is being written in: the reply stops, is
-        kept as far as it got saying why, and the user is told (Continue goes on from there)."""
+        kept as far as it got saying why; the notice telling the user so (Continue goes on from
+        there), to be shown once the other conversation is open (`_tell`), or None when no reply
+        was being written."""
         title = self.conversation_title()
         if not self._replies.abandon(why):
-            return False
+            return None
         where = f" in “{title}”" if title else ""
-        self.notice.emit(Notice.info(
-            f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there)."))
-        return True
+        return Notice.info(
+            f"The reply{where} stopped because {why}; it is kept as far as it got (Continue goes on from there).",
+            About.CONVERSATION)
+
+    def _tell(self, notice: Notice | None) -> None:
+        """Show a notice about leaving a conversation after the next one opened: it lasts while that
+        one is open and goes with the next change (About.CONVERSATION), never following the user on."""
+        if notice is not None:
+            self.notice.emit(notice)
 
     def reopen(self) -> None:
         """At start: the conversation that was on screen when Glassbox last closed, each message in
@@ -316,9 +325,11 @@ class ChatController(QObject):
         loaded = self._conversations.read(conversation_id)
         if loaded is None:
             return False
-        if self._leave_reply("you switched conversation") and conversation_id == self.conversation_id:
+        left = self._leave_reply("you switched conversation")
+        if left is not None and conversation_id == self.conversation_id:
             loaded = self._conversations.read(conversation_id) or loaded  # the stopped reply's last tokens too
         self._conversations.show(loaded)
+        self._tell(left)
         return True
 
     def show_message(self, conversation_id: int, message_id: int) -> int | None:
@@ -345,7 +356,8 @@ class ChatController(QObject):
         if conversation_id == self.conversation_id:
             title = self.conversation_title()
             if self._replies.abandon("you deleted the conversation"):
-                self.notice.emit(Notice.info(f"Stopped the reply and deleted “{title}”." if title else
+                end = "" if title[-1:] in ".!?…" else "."  # 'rivers.”' not 'rivers.”.' (verify 5, N9)
+                self.notice.emit(Notice.info(f"Stopped the reply and deleted “{title}”{end}" if title else
                                              "Stopped the reply and deleted the conversation."))
             self._conversations.clear()
         self._conversations.delete(conversation_id)

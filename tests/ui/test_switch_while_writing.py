@@ -36,6 +36,7 @@ def test_switching_conversation_mid_reply_says_so_and_keeps_the_replys_numbers(q
     assert "Live" not in window.panel.subtitle.text()
 
     _click_conversation(qtbot, window, "Second conversation")  # back: the reply says why it stopped
+    assert window.notice.text() == ""  # the notice was about leaving it: it does not follow the user on (verify 5)
     reply = controller.message(1)
     assert reply.finish_reason == "cancelled" and reply.tokens
     assert "stopped: you switched conversation" in window.transcript.views[1].meta_label.text()
