@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 
 from app.byte_sizes import format_bytes
 
@@ -73,7 +74,22 @@ def visible_piece(piece: str, character: str = "", compact: bool = False) -> str
         if compact:
             return f"{whole} (bytes {hexes})" if whole else f"{hexes} · part of a character"
         return f"'{shown}' (bytes {hexes})" if whole else f"part of {repr(shown) if shown else 'a character'} (bytes {hexes})"
-    return "".join(VISIBLE.get(ch, ch) for ch in piece)
+    return "".join(VISIBLE.get(ch) or _invisible(ch) or ch for ch in piece)
+
+
+def _invisible(ch: str) -> str | None:
+    """A character that would draw nothing (a control, format or separator character other than
+    the ones VISIBLE names): its Unicode control picture ("␀", "␛") for the C0 controls, else its
+    code point ("⟨U+00A0⟩"); None for a character that shows itself. A logit-lens row or an
+    alternative made of one such token was a blank cell (verify 5, N8)."""
+    code = ord(ch)
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "␡"
+    if unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cs", "Cn"):
+        return f"⟨U+{code:04X}⟩"
+    return None
 
 
 TURN_STARTS = frozenset({"<|im_start|>", "<start_of_turn>", "<|start_header_id|>", "<|user|>", "<|assistant|>", "<|system|>"})

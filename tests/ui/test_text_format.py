@@ -59,3 +59,13 @@ def test_byte_and_end_tokens_read_as_words():
     assert visible_piece("<|im_end|>") == "end of reply" and visible_piece("</s>") == "end of reply"
     assert visible_piece("<0xZZ>") == "<0xZZ>"
     assert visible_piece("<0xF0><0x9F>", compact=True) == "F0 9F · part of a character"  # the bytes tell rows apart
+
+
+def test_a_piece_of_characters_that_draw_nothing_is_visible():
+    """Verify 5, N8: the logit lens showed a blank top token (a control character of the byte-level
+    vocabulary); every character that draws nothing gets a visible form, the exact text behind it."""
+    from ui.text_format import visible_piece
+
+    assert visible_piece("\x00") == "␀" and visible_piece("\x1b[") == "␛["
+    assert visible_piece("a\u00a0b") == "a⟨U+00A0⟩b" and visible_piece("\u200b") == "⟨U+200B⟩"
+    assert visible_piece(" x\n\t") == "␣x↵⇥" and visible_piece("日本") == "日本" and visible_piece("😀") == "😀"
