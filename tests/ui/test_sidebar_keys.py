@@ -146,4 +146,4 @@ def test_deleting_the_conversation_whose_reply_streams_says_it_was_stopped_and_d
     QTest.keyClick(listing, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: not app.controller.busy, timeout=10000)
     assert app.controller.list_conversations() == [] and app.controller.conversation_id is None
-    assert app.window.notice.text() == "Stopped the reply and deleted “Write a long essay about rivers.”."
+    assert app.window.notice.text() == "Stopped the reply and deleted “Write a long essay about rivers.”"  # one full stop (verify 5, N9)
