@@ -9,9 +9,6 @@ Tiny random-weight models quantized to 4 bits and put on the kernels as the load
 from __future__ import annotations
 
 import collections
-import os
-import re
-import tempfile
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -23,6 +20,7 @@ from engine.generate import decode_steps, prefill
 from engine.models import qwen3
 from engine.native_modules import use_native_kernels
 from engine.sampling import GREEDY, Sampler
+from scripts.decode_profile import graph_nodes
 from tests.engine.tiny import VOCAB, random_tokens, tiny_args, tiny_model
 
 needs_kernels = pytest.mark.skipif(not native.available(), reason="Glassbox's CPU kernels are not built here")
@@ -51,15 +49,8 @@ def qwen3_model() -> nn.Module:
 
 
 def graph_ops(out: mx.array) -> collections.Counter:
-    """Operations per name in the graph that computes `out` (as scripts/decode_profile.py counts)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".dot", delete=False) as f:
-        path = f.name
-    try:
-        mx.export_to_dot(path, out)
-        text = open(path).read()
-    finally:
-        os.unlink(path)
-    return collections.Counter(re.findall(r'\[label ="([^"]*)", shape=rectangle\]', text))
+    """Operations per name in the graph that computes `out`, counted as scripts/decode_profile.py does."""
+    return graph_nodes(out)[1]
 
 
 @needs_kernels
