@@ -214,7 +214,8 @@ class TokenText(QTextBrowser):
         return self._token_span.get(index)
 
     def token_point(self, index: int) -> QPoint | None:
-        """The viewport position of the middle of a token's first character (for tests and tours)."""
+        """The viewport position of the middle of a token's first character (for tests and tours);
+        None when the token draws nothing a click lands on (a line break, a space where a line wraps)."""
         span = self._token_span.get(index)
         if span is None:
             return None
@@ -224,7 +225,8 @@ class TokenText(QTextBrowser):
         cursor.movePosition(QTextCursor.MoveOperation.NextCharacter)  # a whole character, emoji too
         right = self.cursorRect(cursor)
         x = (rect.left() + right.left()) // 2 if right.top() == rect.top() else rect.left() + 2
-        return QPoint(x, rect.center().y())
+        point = QPoint(x, rect.center().y())
+        return point if self.token_at(point) == index else None  # a line break or a wrapped space: nothing to click
 
     def cursorRect(self, cursor: QTextCursor | None = None) -> QRect:  # noqa: N802 (Qt's name)
         """Where a cursor shows in the viewport, its code block's sideways scroll included."""

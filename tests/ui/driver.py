@@ -44,3 +44,9 @@ def seen(text: str) -> str:
     doc = QtGui.QTextDocument()
     doc.setHtml(text)
     return doc.toPlainText()
+
+
+def clickable_token(text, first: int = 0) -> int:
+    """The first token at or after `first` that a click lands on in a TokenText (a random-weight
+    model's reply may open with a line break, which draws nothing to click)."""
+    return next(k for k in range(first, first + 10_000) if text.token_point(k) is not None)

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.engine.checkpoints import write_hf
-from tests.ui.driver import ask
+from tests.ui.driver import ask, clickable_token
 from tests.ui.test_inspector import TIMEOUT_MS, _click_step
 
 
@@ -17,7 +17,7 @@ def test_a_linear_attention_layer_says_it_has_no_map(qtbot, launch, tmp_path):
     window = app.window
     ask(qtbot, app, "Hi")
     view = window.transcript.views[1]
-    menu = view.build_context_menu(view.text.token_point(1))
+    menu = view.build_context_menu(view.text.token_point(clickable_token(view.text)))
     service = window.inspector.inspector.service
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
         next(a for a in menu.actions() if a.text() == "Inspect").trigger()
