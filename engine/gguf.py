@@ -503,7 +503,8 @@ def read_gguf(path: Path, check=None) -> tuple[dict[str, mx.array], dict[str, An
 
 
 def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, kernel_layouts: bool = False,
-                       transform: Transform | None = None) -> GGUFContents:
+                       transform: Transform | None = None,
+                       converted: Callable[[GGUFHeader], dict[str, mx.array] | None] | None = None) -> GGUFContents:
     """Every tensor converted (see the module docstring), the metadata and the stored types.
 
     `check(metadata)` runs before any tensor is converted (to refuse a model early). The tensors
@@ -516,6 +517,9 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
     `kernel_layouts`: Q6_K kept exactly as 6-bit codes in groups of 16 (`Q6_K_GROUP`), which only
     Glassbox's CPU kernels read (MLX's own operations take groups of 32, 64 or 128), instead of
     expanded to float32; `GGUFContents.groups` names those tensors.
+    `converted(header)`: the tensors this call would return (transformed), kept from an earlier
+    conversion of the same file with the same options (engine/weights_cache.py), or None; asked
+    after `check`, before any tensor is read.
     Raises GGUFCorrupt or GGUFUnsupported.
     """
     size = path.stat().st_size
@@ -526,6 +530,9 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
             header = _read_header(buf, size)
         if check is not None:
             check(header.metadata)
+        kept = converted(header) if converted is not None else None
+        if kept is not None:
+            return _contents(header, kept, kernel_layouts)
         tensors: dict[str, mx.array] = {}
         # one buffer for every tensor's bytes (each is copied or converted out of it before the
         # next is read): its pages are faulted in once, not once per tensor
@@ -549,6 +556,10 @@ def read_gguf_contents(path: Path, check=None, *, float32_scales: bool = False, 
                     pending, pending_bytes = [], 0
             tensors.update(parts)
         mx.eval(pending)
+    return _contents(header, tensors, kernel_layouts)
+
+
+def _contents(header: GGUFHeader, tensors: dict[str, mx.array], kernel_layouts: bool) -> GGUFContents:
     types = {t.name: t.type_name for t in header.tensors}
     groups = {t.name: Q6_K_GROUP for t in header.tensors if kernel_layouts and t.ggml_type == Q6_K}
     return GGUFContents(tensors, header.metadata, types, groups)

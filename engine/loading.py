@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from engine.tokenizer import (
     tokenizer_from_folder,
     tokenizer_from_gguf,
 )
+from engine.weights_cache import WeightsCache
 
 GGUF_FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -271,10 +273,21 @@ def _read_gguf(p: Path) -> _Source:
             configs.append(_gguf_config(found["arch"], header.metadata, {t.name for t in header.tensors}))
         return found["arch"].gguf.to_model(parts, configs[0])
 
+    on_cpu = mx.default_device() == mx.cpu
+    options = {"float32_scales": on_cpu, "kernel_layouts": native.loaded_module() is not None}
+    cache = WeightsCache.default()
+    keys: list[str] = []
+
+    def converted(header: GGUFHeader) -> dict[str, mx.array] | None:
+        """The arrays of an earlier load of this very file by this very code, if kept."""
+        if cache is None:
+            return None
+        architecture_file = Path(sys.modules[found["arch"].model.__module__].__file__)
+        keys.append(cache.key(p, (architecture_file,), options))
+        return cache.get(keys[0])
+
     try:
-        on_cpu = mx.default_device() == mx.cpu
-        contents = read_gguf_contents(p, check, float32_scales=on_cpu, kernel_layouts=native.loaded_module() is not None,
-                                      transform=to_model)
+        contents = read_gguf_contents(p, check, **options, transform=to_model, converted=converted)
     except GGUFUnsupported as e:  # a sound file of a kind we cannot read: never "corrupt"
         raise ModelLoadError(f"{p}: {e}") from e
     except GGUFTruncated as e:  # it says how much is missing
@@ -282,6 +295,8 @@ def _read_gguf(p: Path) -> _Source:
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]
+    if cache is not None and configs:  # converted now (a kept entry never reaches to_model): keep it
+        cache.put(keys[0], contents.tensors)
     config = configs[0] if configs else _gguf_config(arch, contents.metadata, set(contents.types))
     weights = contents.tensors  # already in the model's names
     requantize = {
@@ -454,24 +469,58 @@ def _requantize(weights, quant: _Quant, requantize: dict[str, int]) -> dict[str,
 
 def _quantize_like(model: nn.Module, weights, quant: _Quant) -> None:
     """Turn each quantized layer's module into its quantized kind with the file's group and bits.
-    A group size MLX refuses (16: GGUF Q6_K for Glassbox's kernels) is built with MLX's smallest
-    and then given the real one: its module computes only through the kernels (native_modules)."""
+
+    A plain `nn.Linear` or `nn.Embedding` becomes its quantized kind holding the file's own arrays
+    directly (`_quantized_module`); any other module quantizes itself (`to_quantized`, through
+    `nn.quantize`). A group size MLX refuses (16: GGUF Q6_K for Glassbox's kernels) is built with
+    MLX's smallest and then given the real one: its module computes only through the kernels
+    (native_modules)."""
     if not quant.layers:
+        return
+    from mlx.utils import tree_unflatten
+
+    modules = dict(model.named_modules())
+    direct = {
+        path: _quantized_module(modules[path], weights, path, group, bits)
+        for path, (group, bits) in quant.layers.items()
+        if type(modules.get(path)) in (nn.Linear, nn.Embedding)
+    }
+    model.update_modules(tree_unflatten(list(direct.items())))
+    rest = {path: layer for path, layer in quant.layers.items() if path not in direct}
+    if not rest:
         return
 
     def predicate(path: str, module: nn.Module):
-        if path not in quant.layers:
+        if path not in rest:
             return False
-        group, bits = quant.layers[path]
+        group, bits = rest[path]
         return {"group_size": group if group in MLX_GROUPS else MLX_GROUPS[0], "bits": bits}
 
     nn.quantize(model, class_predicate=predicate)  # lazy: the placeholder arrays are never computed
     modules = dict(model.named_modules())
-    for path, (group, _) in quant.layers.items():
+    for path, (group, _) in rest.items():
         if group not in MLX_GROUPS and path in modules:
             module = modules[path]
             module.group_size = group
             module.scales, module.biases = weights[f"{path}.scales"], weights[f"{path}.biases"]
+
+
+def _quantized_module(module: nn.Module, weights, path: str, group: int, bits: int) -> nn.Module:
+    """The `nn.QuantizedLinear` / `nn.QuantizedEmbedding` of a plain `module`, holding the file's
+    arrays (`<path>.weight`, `.scales`, `.biases`) and the module's own bias. What `nn.quantize`
+    builds, without its random placeholder weights and their quantization graphs: ~0.2 ms a module,
+    40 ms of a load holding the GIL (docs/benchmarks.md, "Load, cpu-5")."""
+    kind = nn.QuantizedEmbedding if isinstance(module, nn.Embedding) else nn.QuantizedLinear
+    q = kind.__new__(kind)
+    nn.Module.__init__(q)
+    q.group_size, q.bits, q.mode = group, bits, "affine"
+    q.weight, q.scales, q.biases = (weights[f"{path}.{part}"] for part in ("weight", "scales", "biases"))
+    if kind is nn.QuantizedEmbedding:
+        q.num_embeddings, q.dims = module.weight.shape
+    elif "bias" in module:
+        q.bias = module.bias
+    q.freeze()
+    return q
 
 
 def _float32_scales_on_cpu(weights, quant: _Quant) -> dict[str, mx.array]:

@@ -21,6 +21,16 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("GLASSBOX_CONFIG_DIR", str(tmp_path / "config"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def weights_cache_dir(tmp_path_factory):
+    """Converted weights (engine/weights_cache.py) are kept in a folder of the test run's own, not
+    in the shared models dir: a run starts with none, and converts each model once."""
+    folder = tmp_path_factory.mktemp("converted-weights")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GLASSBOX_WEIGHTS_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def default_model_path():
     """The default GGUF (fetched by `make test`; fetched here if a test run skipped that)."""

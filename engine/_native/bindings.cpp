@@ -2,12 +2,14 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <cstring>
 
 #include "gguf_convert.h"
+#include "mapped_arrays.h"
 #include "ops.h"
 #include "threads.h"
 
@@ -59,6 +61,30 @@ std::vector<std::tuple<mx::array, mx::array, mx::array>> read_blocks(
   }
 }
 
+// Arrays in a converted-weights cache file (engine/weights_cache.py), checked and mapped without
+// the GIL. specs: (offset, shape, dtype name). A damaged file -> ValueError.
+std::vector<mx::array> map_arrays(const std::string& path, size_t size, size_t payload, uint64_t expected,
+                                  const std::vector<std::tuple<size_t, std::vector<int>, std::string>>& specs) {
+  std::vector<glassbox::MappedSpec> arrays;
+  arrays.reserve(specs.size());
+  for (const auto& [offset, shape, dtype] : specs) arrays.push_back({offset, shape, dtype});
+  try {
+    nb::gil_scoped_release release;
+    return glassbox::map_arrays(path, size, payload, expected, arrays);
+  } catch (const std::exception& e) {
+    throw nb::value_error(e.what());
+  }
+}
+
+uint64_t file_checksum(const std::string& path, size_t from) {
+  try {
+    nb::gil_scoped_release release;
+    return glassbox::file_checksum(path, from);
+  } catch (const std::exception& e) {
+    throw nb::value_error(e.what());
+  }
+}
+
 }  // namespace
 
 NB_MODULE(_glassbox_native, m) {
@@ -92,6 +118,10 @@ NB_MODULE(_glassbox_native, m) {
         "ggml Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q5_K/Q6_K blocks -> affine (w uint32, scales and biases float32).");
   m.def("read_blocks", &read_blocks, "fd"_a, "specs"_a,
         "GGUF tensors [(offset, n_bytes, kind, rows, cols)] read from fd and converted as blocks_to_affine.");
+  m.def("map_arrays", &map_arrays, "path"_a, "size"_a, "payload"_a, "checksum"_a, "specs"_a,
+        "Arrays [(offset, shape, dtype name)] left in a private mapping of path, after its payload's checksum is checked.");
+  m.def("file_checksum", &file_checksum, "path"_a, "start"_a,
+        "The checksum map_arrays checks, of the file's bytes from `start` to its end.");
   m.def("kernel_name", &glassbox::kernel_name, "bits"_a, "group_size"_a,
         "The quantized-matmul kernel this CPU uses for (bits, group_size): 'avx2' or 'scalar'.");
   m.def("cpu_has_avx2_fma", &glassbox::cpu_has_avx2_fma);

@@ -8,9 +8,11 @@ import mlx.core as mx
 from engine.loading import WeightPolicy, load
 
 
-def test_loading_the_default_model_as_stored_never_holds_a_second_copy(default_model_path):
+def test_loading_the_default_model_as_stored_never_holds_a_second_copy(default_model_path, monkeypatch):
     """The weights as the file stores them (the policy named: the default one holds them as float32
-    on a CPU without Glassbox's kernels, ~5 times the memory, where these bounds mean nothing)."""
+    on a CPU without Glassbox's kernels, ~5 times the memory, where these bounds mean nothing),
+    converted from the file (weights kept converted are mapped, not MLX's memory: test_weights_cache)."""
+    monkeypatch.setenv("GLASSBOX_WEIGHTS_CACHE", "off")
     gc.collect()
     mx.clear_cache()
     before = mx.get_active_memory()
@@ -25,7 +27,7 @@ def test_loading_the_default_model_as_stored_never_holds_a_second_copy(default_m
     del lm
 
 
-def test_gemma_k_quants_load_without_a_float32_detour():
+def test_gemma_k_quants_load_without_a_float32_detour(monkeypatch):
     """Gemma 3 270M Q4_K_M where the CPU kernels are built: every matrix (Q6_K too) goes from the
     file's blocks straight into its compact layout, so MLX's peak during the load is the model
     itself (on main before this, Q6_K passed through float32: peak = model + 45 MB)."""
@@ -36,6 +38,7 @@ def test_gemma_k_quants_load_without_a_float32_detour():
     path = model_catalog.path_of(model_catalog.GEMMA3_270M)
     if not (native.available() and path.is_file()):
         pytest.skip("needs Glassbox's CPU kernels and `python -m engine fetch gemma3-270m`")
+    monkeypatch.setenv("GLASSBOX_WEIGHTS_CACHE", "off")  # converted from the file
     gc.collect()
     mx.clear_cache()
     before = mx.get_active_memory()
