@@ -2,6 +2,9 @@
 
     flock /tmp/glassbox-bench.lock .venv/bin/python scripts/load_timeline.py --model default --runs 3
 
+(Run from a checkout's root, it times that checkout's engine. Set GLASSBOX_WEIGHTS_CACHE=off to time
+the conversion from the file rather than a load of converted weights kept from an earlier one.)
+
 Each run is a fresh process (imports done first, outside the timeline, as `load_bench.py` and the
 peers measure a load). In it, the engine's loading steps are wrapped with timers (wall time and
 the thread's own CPU time, `time.thread_time`), and a probe thread wakes every millisecond: a gap
@@ -83,6 +86,12 @@ for attr in ("_pre_tokenizer", "_control_ids", "_template"):
 for attr in ("bpe_backend", "bpe_tables", "merge_pairs", "bpe_vocab"):
     if hasattr(tokenizer, attr):
         patch(tokenizer, attr)
+try:  # the converted-weights cache, where this checkout has one
+    from engine.weights_cache import WeightsCache
+    for attr in ("key", "get", "put"):
+        setattr(WeightsCache, attr, timed(f"weights cache: {attr}", getattr(WeightsCache, attr)))
+except ImportError:
+    pass
 tokenizer.models = Proxy(tokenizer.models, BPE=timed("models.BPE(vocab, merges)", tokenizer.models.BPE))
 
 
@@ -141,7 +150,14 @@ def main() -> None:
         print(f"\nload_s {run['load_s'] * 1e3:.0f} ms, CPU {run['cpu_s'] * 1e3:.0f} ms (all threads), "
               f"longest probe gap {run['max_gap_ms']:.0f} ms")
         print(f"{'start':>7} {'wall':>7} {'CPU':>7} {'gap':>6}  {'thread':<10} piece")
+        reads = [r for r in run["rows"] if r["name"] == "tensor read (numpy path)"]
+        if reads:  # small tensors (norms) read one by one: summed on one line
+            print(f"{reads[0]['start_ms']:7.1f} {sum(r['wall_ms'] for r in reads):7.1f} "
+                  f"{sum(r['cpu_ms'] for r in reads):7.1f} {max(r['max_gap_ms'] for r in reads):6.1f}  "
+                  f"{'load':<10} {len(reads)} tensors read (numpy path), summed")
         for r in run["rows"]:
+            if r in reads:
+                continue
             print(f"{r['start_ms']:7.1f} {r['wall_ms']:7.1f} {r['cpu_ms']:7.1f} {r['max_gap_ms']:6.1f}  "
                   f"{r['thread']:<10} {r['name']}")
         print("probe gaps > 20 ms (start, length):", ", ".join(f"{s:.0f}+{n:.0f}" for s, n in run["gaps_over_20ms"]))
