@@ -9,12 +9,14 @@ file in engine/models/; the CPU policy decides how the weights are held (see `We
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +146,29 @@ class _Source:
 
 def load(path: str | os.PathLike, policy: WeightPolicy | None = None) -> LoadedModel:
     """Load a GGUF file or a model folder. Raises ModelLoadError with a clear message."""
+    with _collector_paused():
+        return _load(path, policy)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a model loads (and back on after, if it was on).
+
+    A load makes ~0.3 million objects that live as long as the model (the vocabulary and merges'
+    strings and tuples, the modules), and while they are made the collector runs every 700 of them,
+    each time walking the young ones again: ~30 ms of a load's GIL-bound work
+    (docs/benchmarks.md, "Load, cpu-5"). Memory freed by reference counting is freed as before; the
+    collection deferred runs once, after the load."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _load(path: str | os.PathLike, policy: WeightPolicy | None) -> LoadedModel:
     policy = policy or WeightPolicy()
     p = Path(path).expanduser()
     t0 = time.perf_counter()
