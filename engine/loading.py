@@ -285,10 +285,7 @@ def _read_gguf(p: Path) -> _Source:
         architecture = meta.get("general.architecture")
         if architecture is None:
             raise ModelLoadError(f"{p}: the GGUF file does not declare general.architecture")
-        # the tokenizer needs only the metadata: build it while the architecture's file is imported
-        # and the tensors are read (its ~0.2 s of Python and Rust is most of a load)
-        tokenizer.append(_in_background(lambda: tokenizer_from_gguf(meta)))
-        # name an unsupported model before converting tensors (a tokenizer's error waits behind it)
+        # name an unsupported model before converting tensors
         found["arch"] = get_architecture(str(architecture))
 
     configs: list[dict[str, Any]] = []
@@ -305,12 +302,16 @@ def _read_gguf(p: Path) -> _Source:
     keys: list[str] = []
 
     def converted(header: GGUFHeader) -> dict[str, mx.array] | None:
-        """The arrays of an earlier load of this very file by this very code, if kept."""
-        if cache is None:
-            return None
-        architecture_file = Path(sys.modules[found["arch"].model.__module__].__file__)
-        keys.append(cache.key(p, (architecture_file,), options))
-        return cache.get(keys[0])
+        """The arrays of an earlier load of this very file by this very code, if kept; and the
+        tokenizer's thread started. The tokenizer needs only the metadata, and its ~0.2 s (Python
+        and Rust holding the GIL) is most of a load: it is built while the tensors are converted,
+        or while the kept ones are mapped and checked (without the GIL), once the key is known
+        (its Python would otherwise wait behind the tokenizer's)."""
+        if cache is not None:
+            architecture_file = Path(sys.modules[found["arch"].model.__module__].__file__)
+            keys.append(cache.key(p, (architecture_file,), options))
+        tokenizer.append(_in_background(lambda: tokenizer_from_gguf(header.metadata)))
+        return cache.get(keys[0]) if cache is not None else None
 
     try:
         contents = read_gguf_contents(p, check, **options, transform=to_model, converted=converted)
@@ -545,7 +546,7 @@ def _quantized_module(module: nn.Module, weights, path: str, group: int, bits: i
         q.num_embeddings, q.dims = module.weight.shape
     elif "bias" in module:
         q.bias = module.bias
-    q.freeze()
+    q.freeze(recurse=False, keys=["weight", "scales", "biases"])  # as from_linear leaves it: the bias not
     return q
 
 
