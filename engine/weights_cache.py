@@ -19,9 +19,11 @@ A cache never changes an answer:
   mapped file that shrank under the process would crash it).
 
 Where: `$GLASSBOX_WEIGHTS_CACHE` (a folder, or "off"), else `<models dir>/.converted`. At most
-`max_bytes` in all, the least recently used entries deleted first; models whose arrays are smaller
-than `min_bytes` are not cached (they load fast without). Without Glassbox's native module there is
-no cache (`WeightsCache.default()` is None).
+`max_bytes` in all (4 GiB), the least recently used entries deleted first; models whose arrays are
+smaller than `min_bytes` (they load fast without) or larger than half of `max_bytes` are not kept.
+An entry is about 1.2 times its GGUF file (scales and biases in float32), written once by the first
+load (~0.1 s for the default model). Without Glassbox's native module there is no cache
+(`WeightsCache.default()` is None).
 """
 
 from __future__ import annotations
@@ -125,8 +127,8 @@ class WeightsCache:
         dtype cannot be stored); the entry appears whole or not at all. Returns its path, or None.
         Never raises for the file system: a cache that cannot be written is only slower."""
         total = sum(a.nbytes for a in arrays.values())
-        if total < self.min_bytes or any(a.dtype not in _DTYPES for a in arrays.values()):
-            return None
+        if not self.min_bytes <= total <= self.max_bytes // 2 or any(a.dtype not in _DTYPES for a in arrays.values()):
+            return None  # small models load fast anyway; one model never takes more than half the room
         path = self.path(key)
         temp = self.folder / f".{path.name}.{os.getpid()}.tmp"
         try:
