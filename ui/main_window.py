@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
-    QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -41,7 +41,7 @@ from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
-from ui.panes import SidePanes
+from ui.panes import PaneSplitter, SidePanes
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.requests_view import RequestsWindow
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = PaneSplitter(Qt.Orientation.Horizontal)  # a folded pane holds no width
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
         self.splitter.addWidget(self.panel)
@@ -675,17 +675,21 @@ class MainWindow(QMainWindow):
 
     def _open_inspector(self) -> None:
         """Show the Inspector; docked, it takes a share of the window and the side panes give way
-        (SidePanes.fit), never the chat's minimum width. A window that cannot give it a readable
-        width beside the chat gets it as a window of its own; one it floated for lack of room
-        before is docked again when there is room now."""
+        first (SidePanes.make_room folds the ones it needs before it shows), never the chat's
+        minimum width. A window that cannot give it a readable width beside the chat gets it as a
+        window of its own; one it floated for lack of room before is docked again when there is
+        room now."""
         if self.inspector.isVisible():
             return
-        room = self.width() - self.panes.chat_min - self.splitter.handleWidth() * 2
-        self.inspector.place(room >= INSPECTOR_READABLE, self.frameGeometry(), self.screen().availableGeometry())
+        separator = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetSeparatorExtent, None, self)
+        keep = self.panes.chat_min + self.splitter.handleWidth() * 2 + separator  # the chat, beside a dock
+        self.inspector.place(self.width() - keep >= INSPECTOR_READABLE, self.frameGeometry(),
+                             self.screen().availableGeometry())
+        width = self.inspector.preferred_width(self.width(), keep)
+        if not self.inspector.isFloating():
+            self.panes.make_room(self.splitter.width() - width - separator)
         self.inspector.show()
         if not self.inspector.isFloating():
-            keep = self.panes.chat_min + self.splitter.handleWidth() * 2
-            width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
             # again once the dock has been laid out (its first layout may take its own size hint);
             # a window too narrow to give it a readable width gets it as a window of its own
