@@ -351,10 +351,12 @@ class MainWindow(QMainWindow):
         prompt it is reading, which can take seconds (the button reads "Stopping…" until it has)."""
         if not self.controller.busy:
             return
+        # until the reply has ended (not for a time): then the status bar shows its numbers at once
+        self.status.show_until("Stopping: the model finishes the step it is on, then the reply ends",
+                               self.controller.busy_changed)
         self.controller.stop()
         self.composer.set_stopping()
         self.stop_action.setEnabled(False)
-        self.show_message("Stopping: the model finishes the step it is on, then the reply ends")
 
     def show_message(self, text: str) -> None:
         """A transient message in the status bar (plain text: nothing in it is read as markup)."""
