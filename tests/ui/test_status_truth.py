@@ -20,6 +20,14 @@ NAME = "SmolLM2-135M-Instruct (Q4_1)"
 FULL_PROMPT = "prompt 2,173 tok (2,146 cached · 27 computed)"
 
 
+def _launch_at(qtbot, launch, width: int, session=RealisticSession, **settings):
+    """The window at `width` px with a fake model (an endless reply unless `session` says otherwise)."""
+    app = launch(FakeBackend(endless=session is RealisticSession, session=session), **settings)
+    app.window.resize(width, 780)
+    qtbot.waitUntil(lambda: app.window.width() == width)
+    return app, app.window, app.window.status
+
+
 def _stop_a_streaming_reply(qtbot, app) -> None:
     """Send, let tokens stream, press Stop, as a user does; returns while the reply stops."""
     type_and_send(qtbot, app.window, "Write a long essay about bridges.")
@@ -34,10 +42,7 @@ def _stopped(app) -> bool:
 
 
 def test_after_stop_the_status_bar_shows_the_replys_numbers_the_moment_it_has_ended(qtbot, launch):
-    app = launch(FakeBackend(endless=True, session=RealisticSession))
-    window, status = app.window, app.window.status
-    window.resize(1180, 780)
-    qtbot.waitUntil(lambda: window.width() == 1180)
+    app, window, status = _launch_at(qtbot, launch, 1180)
     _stop_a_streaming_reply(qtbot, app)
     # while it stops: said, beside the model's name (a message never hides it)
     assert status.full_message().startswith("Stopping: the model finishes the step it is on")
@@ -64,10 +69,7 @@ def test_after_stop_the_status_bar_shows_the_replys_numbers_the_moment_it_has_en
 
 
 def test_at_640_px_and_at_the_default_width_the_model_name_is_kept_after_a_stopped_reply(qtbot, launch):
-    app = launch(FakeBackend(endless=True, session=RealisticSession))
-    window, status = app.window, app.window.status
-    window.resize(640, 700)
-    qtbot.waitUntil(lambda: window.width() == 640)
+    app, window, status = _launch_at(qtbot, launch, 640)
     _stop_a_streaming_reply(qtbot, app)
     assert status.model_label.isVisible() and status.model_label.text().startswith("SmolLM2")  # while stopping too
     qtbot.waitUntil(lambda: _stopped(app), timeout=10_000)
@@ -105,10 +107,7 @@ def _shown(status) -> list[str]:
 
 
 def test_after_a_model_switch_no_figure_of_the_other_models_reply_stands_beside_this_ones_name(qtbot, launch):
-    app = launch(FakeBackend(session=TwoWindows), max_new_tokens=3)
-    window, status = app.window, app.window.status
-    window.resize(1180, 780)
-    qtbot.waitUntil(lambda: window.width() == 1180)
+    app, window, status = _launch_at(qtbot, launch, 1180, TwoWindows, max_new_tokens=3)
     home = app.controller.model_info["display_name"]
     with qtbot.waitSignal(app.controller.model_loaded, timeout=20_000):
         window.choose_model("wide.gguf")  # Model → Switch Model
@@ -146,10 +145,7 @@ def test_after_a_model_switch_no_figure_of_the_other_models_reply_stands_beside_
 def test_a_menu_items_status_tip_shows_beside_the_name_and_goes_with_the_menu(qtbot, launch):
     """Qt's own messages (a menu item's status tip, sent to the window as it is hovered) go the same
     way: QStatusBar would show them over the model's name."""
-    app = launch(FakeBackend(session=RealisticSession))
-    window, status = app.window, app.window.status
-    window.resize(1180, 780)
-    qtbot.waitUntil(lambda: window.width() == 1180)
+    _app, window, status = _launch_at(qtbot, launch, 1180)
     QApplication.sendEvent(window, QStatusTipEvent("Start a new, empty conversation"))  # hovered
     assert status.currentMessage() == "Start a new, empty conversation"
     assert status.model_label.isVisible() and status.model_label.text().startswith(NAME)
