@@ -129,6 +129,7 @@ class StatusBar(QStatusBar):
         self._stats: dict = {}  # the numbers of the reply shown ({}: none)
         self._writer: str | None = None  # the model that wrote it (None: not known)
         self._loaded = ""  # the loaded model's name ("": none yet)
+        self._other: str | None = None  # the reply shown was written by this other model (None: by this one)
         self._tip = ""  # a menu item's status tip, while it shows
         self._model_context = 0  # the model's own context window
         self._context_limit = 0  # Preferences' context length (0: the model's own)
@@ -205,7 +206,10 @@ class StatusBar(QStatusBar):
                if changed else "")
             + (f"\nA reply stops after {self._reply_limit:,} new tokens (Preferences → Max new tokens)."
                if self._reply_limit else "")
-            + ("\nNot measured for this conversation yet: its next reply measures it." if self._used is None else ""),
+            + ("" if self._used is not None else
+               f"\nNot measured in {self._loaded}'s tokens yet: the last reply was written by {self._other} "
+               "(its figures are under \"last reply by\"); the next reply measures it." if self._other else
+               "\nNot measured for this conversation yet: its next reply measures it."),
         )
         self.fit()
 
@@ -217,7 +221,7 @@ class StatusBar(QStatusBar):
             label.setText("")
         self.prompt_label.set_forms([""], PROMPT_CACHE_TIP)
         self._made_with = 0
-        self._stats, self._writer = {}, None
+        self._stats, self._writer, self._other = {}, None, None
         replies = [m for m in messages if m.role == "assistant"]
         stats = replies[-1].stats if replies else {}
         if "prompt_tokens" in stats:
@@ -267,7 +271,7 @@ class StatusBar(QStatusBar):
         self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"], "Reading the prompt (tokens read / the prompt's tokens)")
         for label in (self.speed_label, self.ttft_label, self.kv_label, self.other_label):
             label.setText("")
-        self._used, self._made_with = total, 0
+        self._used, self._made_with, self._other = total, 0, None
         self._show_context()
 
     def show_stats(self, stats: dict, writer: str | None = None) -> None:
@@ -280,7 +284,7 @@ class StatusBar(QStatusBar):
 
     def _show_reply(self) -> None:
         stats = self._stats
-        other = self._writer if self._writer and self._loaded and self._writer != self._loaded else None
+        self._other = other = self._writer if self._writer and self._loaded and self._writer != self._loaded else None
         source = SOURCE_TIP.get(stats.get("cache_source", ""))
         self.prompt_label.set_forms(prompt_forms(stats), PROMPT_CACHE_TIP + (f"\n\n{source}" if source else ""))
         tps = stats.get("tokens_per_s")  # NaN live or None stored when not measurable

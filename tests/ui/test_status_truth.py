@@ -124,7 +124,8 @@ def test_after_a_model_switch_no_figure_of_the_other_models_reply_stands_beside_
     assert status.other_label.text() == f"last reply by {wide}"  # its figures, named, one hover away
     tip = seen(status.other_label.toolTip())
     assert f"written by {wide}" in tip and "context 283 / 32,768" in tip and "13.1 tok/s" in tip
-    assert "next reply" in seen(status.context_label.toolTip())
+    assert f"Not measured in {home}'s tokens yet: the last reply was written by {wide}" in seen(
+        status.context_label.toolTip())
 
     conversation = app.controller.conversation_title()  # reopened: the same
     window.new_chat()
