@@ -59,9 +59,11 @@ def test_after_stop_the_status_bar_shows_the_replys_numbers_the_moment_it_has_en
     # a message about no state lasts its time: the next reply's start does not end "Copied"
     window.copy_reply_action.trigger()  # Edit → Copy Last Reply
     assert status.full_message().startswith("Copied")
+    at_start: list[str] = []  # what the status bar says once the next reply has started
+    app.controller.busy_changed.connect(lambda busy: busy and at_start.append(status.full_message()))
     type_and_send(qtbot, window, "and another")
     qtbot.waitUntil(lambda: app.controller.busy and len(app.controller.message(3).tokens) > 3, timeout=10_000)
-    assert status.full_message().startswith("Copied") and status.model_label.isVisible()
+    assert len(at_start) == 1 and at_start[0].startswith("Copied") and status.model_label.isVisible()
     QTest.keyClick(window.composer.box, Qt.Key.Key_Escape)  # Esc stops it: said, then gone at its end
     assert status.full_message().startswith("Stopping")
     qtbot.waitUntil(lambda: not app.controller.busy, timeout=10_000)
