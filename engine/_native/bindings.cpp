@@ -76,11 +76,14 @@ NB_MODULE(_glassbox_native, m) {
   m.def("decode_attention", &glassbox::decode_attention, "q"_a, "k"_a, "v"_a, "scale"_a,
         "softmax(q k^T * scale) v for one query per head (B, H, 1, D).");
   m.def("kv_write", &glassbox::kv_write, "buf"_a, "x"_a, "row"_a, "inv_freq"_a.none(), "dims"_a,
-        "traditional"_a, "scale"_a, "position"_a,
-        "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), RoPE'd if inv_freq.");
+        "traditional"_a, "scale"_a, "position"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
+        "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), "
+        "RMS-normalised per head if norm_weight, RoPE'd if inv_freq.");
   m.def("rotary_decode_attention", &glassbox::rotary_decode_attention, "q"_a, "k_buf"_a, "v_buf"_a,
         "inv_freq"_a, "dims"_a, "traditional"_a, "rope_scale"_a, "position"_a, "first_row"_a, "n_rows"_a,
-        "scale"_a, "One decode step's attention from q (B, 1, H * D) over cache buffer rows -> (B, 1, H * Dv).");
+        "scale"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
+        "One decode step's attention from q (B, 1, H * D) (RMS-normalised per head if norm_weight) over "
+        "cache buffer rows -> (B, 1, H * Dv).");
   m.def("kv_write_copies", &glassbox::kv_write_copies,
         "Cache buffers kv_write copied instead of writing in place (since load).");
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");

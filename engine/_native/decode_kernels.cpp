@@ -153,9 +153,15 @@ GB_CLONES void rope(const float* x, float* out, const float* inv_freq, int64_t n
 }
 
 void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity, int D, int64_t row,
-                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position) {
+                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position,
+                  const float* norm_w, float norm_eps) {
   const int64_t n = static_cast<int64_t>(B) * heads;
-  thread_local std::vector<float> rotated;
+  thread_local std::vector<float> normed, rotated;
+  if (norm_w != nullptr) {
+    normed.resize(static_cast<size_t>(n) * D);
+    rms_norm(x, norm_w, normed.data(), n, D, norm_eps);
+    x = normed.data();
+  }
   if (inv_freq != nullptr) {  // every head at the same position: one table of angles
     rotated.resize(static_cast<size_t>(n) * D);
     rope(x, rotated.data(), inv_freq, n, 1, D, dims, traditional, scale, position);

@@ -27,10 +27,13 @@ void rope(const float* x, float* out, const float* inv_freq, int64_t n_seq, int 
           bool traditional, float scale, int64_t offset);
 
 // One new row of each of B * heads cache heads, written into a cache buffer: x (B, heads * D)
-// contiguous, buf (B, heads, capacity, D) contiguous; row `row` of every head becomes x's, RoPE'd
-// at position `position` first when inv_freq is given (as `rope` does), else copied.
+// contiguous, buf (B, heads, capacity, D) contiguous; row `row` of every head becomes x's,
+// RMS-normalised per head with norm_w (D,) and norm_eps first when norm_w is given (Gemma 3's and
+// Qwen 3's key norm, as `rms_norm` does), then RoPE'd at position `position` when inv_freq is
+// given (as `rope` does).
 void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity, int D, int64_t row,
-                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position);
+                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position,
+                  const float* norm_w = nullptr, float norm_eps = 0.0f);
 
 // u[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate), in place.
 void silu_mul(const float* g, float* u, int64_t n);

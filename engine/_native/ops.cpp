@@ -402,9 +402,10 @@ std::atomic<int64_t> g_kv_write_copies{0};
 // input may be donated (no other array or view holds it), like MLX's own slice update.
 class KVWrite : public mx::UnaryPrimitive {
  public:
-  KVWrite(mx::Stream s, int64_t row, bool rotate, int dims, bool traditional, float scale, int64_t position)
+  KVWrite(mx::Stream s, int64_t row, bool rotate, int dims, bool traditional, float scale, int64_t position,
+          bool norm, float norm_eps)
       : UnaryPrimitive(s), row_(row), rotate_(rotate), dims_(dims), traditional_(traditional),
-        scale_(scale), position_(position) {}
+        scale_(scale), position_(position), norm_(norm), norm_eps_(norm_eps) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& buf = inputs[0];
@@ -421,22 +422,29 @@ class KVWrite : public mx::UnaryPrimitive {
     }
     encoder.set_output_array(out);
     const float* freqs = nullptr;
+    size_t next = 2;  // the optional inputs follow buf and x: inv_freq, then the norm's weight
     if (rotate_) {
-      encoder.set_input_array(inputs[2]);
-      freqs = inputs[2].data<float>();
+      encoder.set_input_array(inputs[next]);
+      freqs = inputs[next++].data<float>();
+    }
+    std::optional<RowMajor> wv;
+    if (norm_) {
+      encoder.set_input_array(inputs[next]);
+      wv = RowMajor(inputs[next]);
     }
     encoder.dispatch([bv = in_place ? std::optional<RowMajor>() : std::optional<RowMajor>(RowMajor(buf)),
-                      xv = RowMajor(x), o = out.data<float>(), size = out.size(), freqs,
+                      xv = RowMajor(x), wv, o = out.data<float>(), size = out.size(), freqs,
                       B = buf.shape(0), H = buf.shape(1), cap = static_cast<int64_t>(buf.shape(2)),
                       D = buf.shape(3), row = row_, dims = dims_, traditional = traditional_,
-                      scale = scale_, position = position_]() {
+                      scale = scale_, position = position_, eps = norm_eps_]() {
       if (bv) {  // the old contents first, then the new row
         std::vector<float> gathered;
         const float* src = bv->get(gathered);
         std::copy(src, src + size, o);
       }
-      std::vector<float> xb;
-      kv_write_row(xv.get(xb), o, B, H, cap, D, row, freqs, dims, traditional, scale, position);
+      std::vector<float> xb, wb;
+      kv_write_row(xv.get(xb), o, B, H, cap, D, row, freqs, dims, traditional, scale, position,
+                   wv ? wv->get(wb) : nullptr, eps);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
@@ -448,7 +456,7 @@ class KVWrite : public mx::UnaryPrimitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const KVWrite&>(other);
     return row_ == o.row_ && rotate_ == o.rotate_ && dims_ == o.dims_ && traditional_ == o.traditional_ &&
-        scale_ == o.scale_ && position_ == o.position_;
+        scale_ == o.scale_ && position_ == o.position_ && norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
   }
 
  private:
@@ -458,14 +466,17 @@ class KVWrite : public mx::UnaryPrimitive {
   bool traditional_;
   float scale_;
   int64_t position_;
+  bool norm_;
+  float norm_eps_;
 };
 
 class RotaryDecodeAttention : public mx::UnaryPrimitive {
  public:
   RotaryDecodeAttention(mx::Stream s, int dims, bool traditional, float rope_scale, int64_t position,
-                        int64_t first_row, int64_t n_rows, float scale)
+                        int64_t first_row, int64_t n_rows, float scale, bool norm, float norm_eps)
       : UnaryPrimitive(s), dims_(dims), traditional_(traditional), rope_scale_(rope_scale),
-        position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale) {}
+        position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale), norm_(norm),
+        norm_eps_(norm_eps) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& q = inputs[0];
@@ -477,22 +488,30 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
     }
     allocate(out);
     auto& encoder = mx::cpu::get_command_encoder(stream());
-    for (const auto* a : {&q, &k, &v, &inv_freq}) encoder.set_input_array(*a);
+    for (const auto& a : inputs) encoder.set_input_array(a);  // q, k, v, inv_freq[, norm weight]
     encoder.set_output_array(out);
+    std::optional<RowMajor> wv;
+    if (norm_) wv = RowMajor(inputs[4]);
     auto view = [first = first_row_](const mx::array& a) {
       return KVView{a.data<float>() + first * a.strides(2), a.strides(0), a.strides(1), a.strides(2)};
     };
     const int H = q.shape(2) / k.shape(3);
-    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inv_freq), kv = view(k), vv = view(v),
+    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inv_freq), wv, kv = view(k), vv = view(v),
                       o = out.data<float>(), B = q.shape(0), H, Hkv = k.shape(1),
                       S = static_cast<int>(n_rows_), D = k.shape(3), Dv = v.shape(3), dims = dims_,
                       traditional = traditional_, rope_scale = rope_scale_, position = position_,
-                      scale = scale_]() {
-      std::vector<float> qb, fb;
-      thread_local std::vector<float> rotated;
-      rotated.resize(static_cast<size_t>(B) * H * D);
-      rope(qv.get(qb), rotated.data(), fv.get(fb), static_cast<int64_t>(B) * H, 1, D, dims, traditional,
-           rope_scale, position);
+                      scale = scale_, eps = norm_eps_]() {
+      std::vector<float> qb, fb, wb;
+      thread_local std::vector<float> normed, rotated;
+      const int64_t rows = static_cast<int64_t>(B) * H;
+      const float* query = qv.get(qb);
+      if (wv) {  // the query norm (per head) before RoPE
+        normed.resize(static_cast<size_t>(rows) * D);
+        rms_norm(query, wv->get(wb), normed.data(), rows, D, eps);
+        query = normed.data();
+      }
+      rotated.resize(static_cast<size_t>(rows) * D);
+      rope(query, rotated.data(), fv.get(fb), rows, 1, D, dims, traditional, rope_scale, position);
       decode_attention(rotated.data(), kv, vv, o, B, H, Hkv, S, D, Dv, scale);
     });
   }
@@ -505,7 +524,8 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const RotaryDecodeAttention&>(other);
     return dims_ == o.dims_ && traditional_ == o.traditional_ && rope_scale_ == o.rope_scale_ &&
-        position_ == o.position_ && first_row_ == o.first_row_ && n_rows_ == o.n_rows_ && scale_ == o.scale_;
+        position_ == o.position_ && first_row_ == o.first_row_ && n_rows_ == o.n_rows_ && scale_ == o.scale_ &&
+        norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
   }
 
  private:
@@ -516,6 +536,8 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
   int64_t first_row_;
   int64_t n_rows_;
   float scale_;
+  bool norm_;
+  float norm_eps_;
 };
 
 mx::array as_f32(const mx::array& a, mx::Stream s) {
@@ -662,9 +684,18 @@ mx::array rope(const mx::array& x, const mx::array& inv_freq, int dims, bool tra
                    {as_f32(x, s), as_f32(inv_freq, s)});
 }
 
+namespace {
+// A per-head norm's weight: (D,) for heads of D features.
+void check_norm(const char* op, const std::optional<mx::array>& norm_weight, int D) {
+  if (norm_weight && (norm_weight->ndim() != 1 || norm_weight->shape(0) != D)) {
+    fail(std::string(op) + ": norm_weight must be (head_dim,)");
+  }
+}
+}  // namespace
+
 mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
                    const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
-                   int64_t position) {
+                   int64_t position, const std::optional<mx::array>& norm_weight, float norm_eps) {
   auto s = cpu_stream();
   if (buf.ndim() != 4 || buf.dtype() != mx::float32 || x.ndim() != 3 || x.shape(0) != buf.shape(0) ||
       x.shape(1) != 1 || static_cast<int64_t>(x.shape(2)) != static_cast<int64_t>(buf.shape(1)) * buf.shape(3)) {
@@ -678,14 +709,18 @@ mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
     }
     inputs.push_back(as_f32(*inv_freq, s));
   }
+  check_norm("glassbox kv_write", norm_weight, buf.shape(3));
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
   return mx::array(buf.shape(), mx::float32,
-                   std::make_shared<KVWrite>(s, row, inv_freq.has_value(), dims, traditional, scale, position),
+                   std::make_shared<KVWrite>(s, row, inv_freq.has_value(), dims, traditional, scale, position,
+                                             norm_weight.has_value(), norm_eps),
                    std::move(inputs));
 }
 
 mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
                                   const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
-                                  int64_t position, int64_t first_row, int64_t n_rows, float scale) {
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale,
+                                  const std::optional<mx::array>& norm_weight, float norm_eps) {
   auto s = cpu_stream();
   if (q.ndim() != 3 || q.shape(1) != 1 || k_buf.ndim() != 4 || v_buf.ndim() != 4 ||
       k_buf.shape(0) != q.shape(0) || v_buf.shape(0) != q.shape(0) || v_buf.shape(1) != k_buf.shape(1) ||
@@ -699,11 +734,14 @@ mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, co
   if (dims % 2 || dims <= 0 || dims > k_buf.shape(3) || inv_freq.ndim() != 1 || inv_freq.shape(0) != dims / 2) {
     fail("glassbox rotary_decode_attention: dims even and <= D, inv_freq (dims / 2,)");
   }
+  check_norm("glassbox rotary_decode_attention", norm_weight, k_buf.shape(3));
   const int H = q.shape(2) / k_buf.shape(3);
+  std::vector<mx::array> inputs{as_f32(q, s), as_f32(k_buf, s), as_f32(v_buf, s), as_f32(inv_freq, s)};
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
   return mx::array({q.shape(0), 1, H * v_buf.shape(3)}, mx::float32,
                    std::make_shared<RotaryDecodeAttention>(s, dims, traditional, rope_scale, position, first_row,
-                                                           n_rows, scale),
-                   {as_f32(q, s), as_f32(k_buf, s), as_f32(v_buf, s), as_f32(inv_freq, s)});
+                                                           n_rows, scale, norm_weight.has_value(), norm_eps),
+                   std::move(inputs));
 }
 
 int64_t kv_write_copies() {

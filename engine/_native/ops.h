@@ -39,20 +39,23 @@ mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::arra
 mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale);
 
 // The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
-// (B, 1, heads * D): a decode step's new key (RoPE'd at `position` when inv_freq is given) or
-// value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
+// (B, 1, heads * D): a decode step's new key (RMS-normalised per head with norm_weight (D,) when
+// given, then RoPE'd at `position` when inv_freq is given) or value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
 // writes one row, not the whole buffer.
 mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
                    const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
-                   int64_t position);
+                   int64_t position, const std::optional<mx::array>& norm_weight = std::nullopt,
+                   float norm_eps = 0.0f);
 
 // One decode step's attention straight from the projections and the cache buffers: q (B, 1, H * D)
-// RoPE'd at `position`, attending to rows first_row .. first_row + n_rows - 1 of k_buf
+// RMS-normalised per head with norm_weight (D,) when given, RoPE'd at `position`, attending to rows first_row .. first_row + n_rows - 1 of k_buf
 // (B, Hkv, capacity, D) and v_buf (B, Hkv, capacity, Dv) -> (B, 1, H * Dv) float32, ready for the
 // output projection.
 mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
                                   const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
-                                  int64_t position, int64_t first_row, int64_t n_rows, float scale);
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale,
+                                  const std::optional<mx::array>& norm_weight = std::nullopt,
+                                  float norm_eps = 0.0f);
 
 // Cache buffers copied (not written in place) by kv_write since the module was loaded: a step
 // that copies is correct but reads and writes the whole buffer.
