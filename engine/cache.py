@@ -283,7 +283,25 @@ class QuantizedKVCache(KVCache):
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
 
     def attend_one(self, q, k, v, rotation, scale, q_norm=None, k_norm=None):
-        return None  # quantized keys and values: the general path
+        """KVCache.attend_one on quantized buffers: the new key and value quantized into the next
+        row in place (as mx.quantize would), the query attending to the rows dequantized as they are
+        read. The buffers grow in steps of `step` rows; rows past `offset` are never read."""
+        if self._k is None or self._k[1].dtype != mx.float32 or not native.available():
+            return None
+        if self.offset + 1 > self._k[0].shape[2]:
+            self._k, self._v = self._with_room(self._k), self._with_room(self._v)
+        gs, bits, row = self.group_size, self.bits, self.offset
+        self._k = native.quantized_kv_write(self._k, k, row, gs, bits, rotation, position=row, norm=k_norm)
+        self._v = native.quantized_kv_write(self._v, v, row, gs, bits)
+        self.offset += 1
+        return native.quantized_rotary_decode_attention(q, self._k, self._v, gs, bits, rotation, row, 0, self.offset,
+                                                        scale, norm=q_norm)
+
+    def _with_room(self, parts: list[mx.array]) -> list[mx.array]:
+        """The held rows of (w, scales, biases) followed by `step` empty rows."""
+        held = self.offset
+        return [mx.concatenate([p[..., :held, :], mx.zeros((*p.shape[:2], self.step, p.shape[3]), p.dtype)], axis=2)
+                for p in parts]
 
     def dense(self) -> tuple[mx.array, mx.array]:
         """Keys and values dequantized, (B, kv_heads, offset, head_dim) each: what attention used."""

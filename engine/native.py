@@ -164,6 +164,30 @@ def rotary_decode_attention(q: mx.array, k_buf: mx.array, v_buf: mx.array, rotat
                                              first_row, n_rows, scale, weight, eps)
 
 
+def quantized_kv_write(buf: list[mx.array], x: mx.array, row: int, group_size: int, bits: int,
+                       rotation: Rotation | None = None, position: int = 0, norm: Norm | None = None) -> list[mx.array]:
+    """kv_write for a quantized cache: buf is [w (B, heads, capacity, D * bits / 32) uint32,
+    scales, biases (B, heads, capacity, D / group_size) float32] (mx.quantize's layout, bits 4 or
+    8); row `row` of every head becomes x (B, 1, heads * D), normed and turned first when asked,
+    quantized exactly as mx.quantize would. Returns the three buffers (each written in place when
+    nothing else holds it)."""
+    weight, eps = norm if norm is not None else (None, 0.0)
+    inv_freq, dims, traditional, scale = rotation if rotation is not None else (None, 0, False, 1.0)
+    return _module().quantized_kv_write(buf, x, row, group_size, bits, inv_freq, dims, traditional, scale, position,
+                                        weight, eps)
+
+
+def quantized_rotary_decode_attention(q: mx.array, k_buf: list[mx.array], v_buf: list[mx.array], group_size: int,
+                                      bits: int, rotation: Rotation, position: int, first_row: int, n_rows: int,
+                                      scale: float, norm: Norm | None = None) -> mx.array:
+    """rotary_decode_attention over quantized key and value buffers (each [w, scales, biases] as
+    quantized_kv_write's): the rows are dequantized (scale * q + bias) as they are read."""
+    inv_freq, dims, traditional, rope_scale = rotation
+    weight, eps = norm if norm is not None else (None, 0.0)
+    return _module().quantized_rotary_decode_attention(q, k_buf, v_buf, group_size, bits, inv_freq, dims, traditional,
+                                                       rope_scale, position, first_row, n_rows, scale, weight, eps)
+
+
 def kv_write_copies() -> int:
     """Cache buffers `kv_write` had to copy rather than write in place, since the module loaded."""
     return _module().kv_write_copies()

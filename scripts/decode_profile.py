@@ -50,12 +50,16 @@ def main() -> None:
     p.add_argument("--context", type=int, default=512)
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--model", default="default", help="default, gemma3-270m, or a GGUF file / folder")
+    p.add_argument("--cache", choices=("plain", "quantized8", "quantized4"), default="plain",
+                   help="the KV cache kind (a model's sliding-window layers keep their rotating cache)")
     args = p.parse_args()
     lm = load(default_model.resolve(args.model), WeightPolicy(args.weights))
     print(f"weights: {lm.info.held_as}; kernels: {lm.info.cpu_kernels}; native threads: "
           f"{native.threads() if native.available() else '-'}")
     model = lm.model
-    cache = model.make_cache() if hasattr(model, "make_cache") else make_cache(lm.info.n_layers)
+    kind, bits = ("plain", 8) if args.cache == "plain" else ("quantized", int(args.cache[-1]))
+    cache = (model.make_cache(kind, bits=bits) if hasattr(model, "make_cache")
+             else make_cache(lm.info.n_layers, kind, bits=bits))
     ids = mx.array([list(range(100, 100 + args.context))])
     mx.eval(model(ids[:, :-2], cache)[:, -1])
     mx.eval(model(ids[:, -2:-1], cache))  # the first step grows the cache buffers for the next ones

@@ -84,6 +84,13 @@ NB_MODULE(_glassbox_native, m) {
         "scale"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
         "One decode step's attention from q (B, 1, H * D) (RMS-normalised per head if norm_weight) over "
         "cache buffer rows -> (B, 1, H * Dv).");
+  m.def("quantized_kv_write", &glassbox::quantized_kv_write, "buf"_a, "x"_a, "row"_a, "group_size"_a, "bits"_a,
+        "inv_freq"_a.none(), "dims"_a, "traditional"_a, "scale"_a, "position"_a, "norm_weight"_a.none(),
+        "norm_eps"_a, "kv_write into a quantized cache buffer [w, scales, biases] -> the three buffers.");
+  m.def("quantized_rotary_decode_attention", &glassbox::quantized_rotary_decode_attention, "q"_a, "k_buf"_a,
+        "v_buf"_a, "group_size"_a, "bits"_a, "inv_freq"_a, "dims"_a, "traditional"_a, "rope_scale"_a,
+        "position"_a, "first_row"_a, "n_rows"_a, "scale"_a, "norm_weight"_a.none(), "norm_eps"_a,
+        "rotary_decode_attention over quantized key and value buffers -> (B, 1, H * Dv).");
   m.def("kv_write_copies", &glassbox::kv_write_copies,
         "Cache buffers kv_write copied instead of writing in place (since load).");
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");

@@ -177,6 +177,109 @@ void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity
   }
 }
 
+void quantize_row(const float* x, int D, int group, int bits, uint32_t* w, float* scales, float* biases) {
+  const float n_bins = static_cast<float>((1 << bits) - 1);
+  const int per_word = 32 / bits;
+  for (int g = 0; g < D / group; ++g) {
+    const float* xg = x + static_cast<int64_t>(g) * group;
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (int j = 0; j < group; ++j) {
+      lo = std::min(lo, xg[j]);
+      hi = std::max(hi, xg[j]);
+    }
+    const bool low_edge = std::abs(lo) > std::abs(hi);  // the edge farther from zero is kept exact
+    float step = std::max((hi - lo) / n_bins, 1e-7f);
+    step = low_edge ? step : -step;
+    const float edge = low_edge ? lo : hi;
+    const float q0 = std::rint(edge / step);
+    float bias = 0.0f;
+    if (q0 != 0.0f) {
+      step = edge / q0;
+      bias = edge;
+    }
+    for (int j = 0; j < group; j += per_word) {
+      uint32_t word = 0;
+      for (int e = 0; e < per_word; ++e) {
+        float qv = std::rint((xg[j + e] - bias) / step);
+        qv = std::min(std::max(qv, 0.0f), n_bins);
+        word |= static_cast<uint32_t>(qv) << (e * bits);
+      }
+      w[(static_cast<int64_t>(g) * group + j) / per_word] = word;
+    }
+    scales[g] = step;
+    biases[g] = bias;
+  }
+}
+
+void quantized_kv_write_row(const float* x, const QuantizedKV& buf, int B, int heads, int64_t row,
+                            const float* inv_freq, int dims, bool traditional, float scale, int64_t position,
+                            const float* norm_w, float norm_eps) {
+  const int64_t n = static_cast<int64_t>(B) * heads;
+  const int D = buf.D;
+  thread_local std::vector<float> normed, rotated;
+  if (norm_w != nullptr) {
+    normed.resize(static_cast<size_t>(n) * D);
+    rms_norm(x, norm_w, normed.data(), n, D, norm_eps);
+    x = normed.data();
+  }
+  if (inv_freq != nullptr) {
+    rotated.resize(static_cast<size_t>(n) * D);
+    rope(x, rotated.data(), inv_freq, n, 1, D, dims, traditional, scale, position);
+    x = rotated.data();
+  }
+  const int64_t words = static_cast<int64_t>(D) * buf.bits / 32, groups = D / buf.group;
+  thread_local std::vector<uint32_t> w;
+  thread_local std::vector<float> scales, biases;
+  w.resize(words);
+  scales.resize(groups);
+  biases.resize(groups);
+  for (int64_t bh = 0; bh < n; ++bh) {
+    const int64_t r = bh * buf.capacity + row;
+    quantize_row(x + bh * D, D, buf.group, buf.bits, w.data(), scales.data(), biases.data());
+    if (buf.w != nullptr) std::copy(w.begin(), w.end(), buf.w + r * words);
+    if (buf.scales != nullptr) std::copy(scales.begin(), scales.end(), buf.scales + r * groups);
+    if (buf.biases != nullptr) std::copy(biases.begin(), biases.end(), buf.biases + r * groups);
+  }
+}
+
+namespace {
+
+// Rows first .. first + S - 1 of head `bh` of a quantized buffer as S x D floats.
+GB_CLONES void dequantize_head(const QuantizedKV& a, int64_t bh, int64_t first, int S, float* out) {
+  const int D = a.D, per_word = 32 / a.bits;
+  const uint32_t mask = (1u << a.bits) - 1;
+  const int64_t words = static_cast<int64_t>(D) / per_word, groups = D / a.group;
+  for (int s = 0; s < S; ++s) {
+    const int64_t r = bh * a.capacity + first + s;
+    const uint32_t* w = a.w + r * words;
+    const float* sc = a.scales + r * groups;
+    const float* bi = a.biases + r * groups;
+    float* o = out + static_cast<int64_t>(s) * D;
+    for (int i = 0; i < D; ++i) {
+      const uint32_t q = (w[i / per_word] >> ((i % per_word) * a.bits)) & mask;
+      o[i] = sc[i / a.group] * static_cast<float>(q) + bi[i / a.group];
+    }
+  }
+}
+
+}  // namespace
+
+void quantized_decode_attention(const float* q, const QuantizedKV& k, const QuantizedKV& v, float* out, int B,
+                                int H, int Hkv, int64_t first_row, int S, float scale) {
+  const int rep = H / Hkv, D = k.D, Dv = v.D;
+  ThreadPool::instance().parallel_for(B * Hkv, [&](int task) {  // one KV head a task, as decode_attention
+    const int64_t first_head = static_cast<int64_t>(task / Hkv) * H + static_cast<int64_t>(task % Hkv) * rep;
+    thread_local std::vector<float> keys, values, scores;
+    keys.resize(static_cast<size_t>(S) * D);
+    values.resize(static_cast<size_t>(S) * Dv);
+    scores.resize(static_cast<size_t>(rep) * S);
+    dequantize_head(k, task, first_row, S, keys.data());
+    dequantize_head(v, task, first_row, S, values.data());
+    attend_group(q + first_head * D, rep, keys.data(), D, values.data(), Dv, S, D, Dv, scale, scores.data(),
+                 out + first_head * Dv);
+  });
+}
+
 GB_CLONES void silu_mul(const float* g, float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) u[i] = g[i] / (1.0f + fast_exp(-g[i])) * u[i];
 }

@@ -57,6 +57,25 @@ mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, co
                                   const std::optional<mx::array>& norm_weight = std::nullopt,
                                   float norm_eps = 0.0f);
 
+// kv_write for a quantized cache's buffer `buf` = (w, scales, biases) in MLX's affine layout
+// (B, heads, capacity, D * bits / 32) uint32 and (B, heads, capacity, D / group_size) float32:
+// row `row` of every head becomes x's (B, 1, heads * D) (normed and turned first when asked, as
+// kv_write), quantized as mx.quantize quantizes it. Returns the three buffers, each written in
+// place when it may be donated.
+std::vector<mx::array> quantized_kv_write(const std::vector<mx::array>& buf, const mx::array& x, int64_t row,
+                                          int group_size, int bits, const std::optional<mx::array>& inv_freq,
+                                          int dims, bool traditional, float scale, int64_t position,
+                                          const std::optional<mx::array>& norm_weight, float norm_eps);
+
+// rotary_decode_attention over quantized key and value buffers (w, scales, biases each, as
+// quantized_kv_write's) -> (B, 1, H * Dv) float32.
+mx::array quantized_rotary_decode_attention(const mx::array& q, const std::vector<mx::array>& k_buf,
+                                            const std::vector<mx::array>& v_buf, int group_size, int bits,
+                                            const mx::array& inv_freq, int dims, bool traditional,
+                                            float rope_scale, int64_t position, int64_t first_row, int64_t n_rows,
+                                            float scale, const std::optional<mx::array>& norm_weight,
+                                            float norm_eps);
+
 // Cache buffers copied (not written in place) by kv_write since the module was loaded: a step
 // that copies is correct but reads and writes the whole buffer.
 int64_t kv_write_copies();

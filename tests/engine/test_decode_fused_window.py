@@ -36,13 +36,18 @@ def qwen3():
     return on_kernels(checkpoints.tiny_model("qwen3", seed=4))
 
 
-@pytest.fixture
-def unfused(monkeypatch):
-    """A context manager-free switch: call it to send every later step down the unfused path."""
+def switch_off_fused(monkeypatch):
+    """A callable that sends every later decoding step down the unfused path (every cache kind's
+    attend_one says None), for the rest of the test."""
     def turn_off():
         for cls in (KVCache, RotatingKVCache, QuantizedKVCache):
             monkeypatch.setattr(cls, "attend_one", lambda self, *a, **k: None)
     return turn_off
+
+
+@pytest.fixture
+def unfused(monkeypatch):
+    return switch_off_fused(monkeypatch)
 
 
 def step_by_step(model, tokens: mx.array, cache, start: int) -> mx.array:
