@@ -116,9 +116,11 @@ def quantized_matmuls(x: mx.array, weights: list[mx.array], group_size: int, bit
     return _module().quantized_matmuls(x, weights, group_size, bits)
 
 
-def quantized_swiglu(x: mx.array, gate: list[mx.array], up: list[mx.array], group_size: int, bits: int) -> mx.array:
-    """silu(x @ G.T) * (x @ U.T) for quantized G and U (each [w, scales, biases]), one operation."""
-    return _module().quantized_swiglu(x, gate, up, group_size, bits)
+def quantized_swiglu(x: mx.array, gate: list[mx.array], up: list[mx.array], group_size: int, bits: int,
+                     gelu: bool = False) -> mx.array:
+    """silu(x @ G.T) * (x @ U.T) for quantized G and U (each [w, scales, biases]), one operation;
+    with `gelu`, GeGLU's gelu_tanh(x @ G.T) * (x @ U.T) (GELU's tanh approximation)."""
+    return _module().quantized_swiglu(x, gate, up, group_size, bits, gelu)
 
 
 def quantized_take(w: mx.array, scales: mx.array, biases: mx.array, ids: mx.array, group_size: int,

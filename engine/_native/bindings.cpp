@@ -68,7 +68,9 @@ NB_MODULE(_glassbox_native, m) {
   m.def("quantized_matmuls", &glassbox::quantized_matmuls, "x"_a, "weights"_a, "group_size"_a, "bits"_a,
         "[x @ W_i.T] for quantized matrices sharing x (weights: w, scales, biases per matrix), one operation.");
   m.def("quantized_swiglu", &glassbox::quantized_swiglu, "x"_a, "gate"_a, "up"_a, "group_size"_a, "bits"_a,
-        "silu(x @ G.T) * (x @ U.T) for quantized G and U (each: w, scales, biases), one operation.");
+        "gelu"_a = false,
+        "silu(x @ G.T) * (x @ U.T) (gelu: gelu_tanh instead of silu) for quantized G and U (each: w, scales, "
+        "biases), one operation.");
   m.def("quantized_take", &glassbox::quantized_take, "w"_a, "scales"_a, "biases"_a, "ids"_a, "group_size"_a,
         "bits"_a, "Rows ids of a quantized matrix, dequantized (an embedding lookup): (ids..., K) float32.");
   m.def("dequantize", &glassbox::dequantize, "w"_a, "scales"_a, "biases"_a, "group_size"_a, "bits"_a,

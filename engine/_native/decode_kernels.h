@@ -69,4 +69,8 @@ void quantized_decode_attention(const float* q, const QuantizedKV& k, const Quan
 // u[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate), in place.
 void silu_mul(const float* g, float* u, int64_t n);
 
+// u[i] = gelu_tanh(g[i]) * u[i] (GeGLU's gate, Gemma's MLP), in place: GELU's tanh approximation
+// 0.5 g (1 + tanh(v)), v = sqrt(2 / pi) (g + 0.044715 g^3), computed as g / (1 + exp(-2v)).
+void gelu_mul(const float* g, float* u, int64_t n);
+
 }  // namespace glassbox

@@ -158,7 +158,9 @@ class QuantizedMatmuls : public mx::Primitive {
 
 class QuantizedSwiGLU : public mx::UnaryPrimitive {
  public:
-  QuantizedSwiGLU(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+  // gelu: the gate's activation is GELU's tanh approximation (GeGLU) instead of SiLU.
+  QuantizedSwiGLU(mx::Stream s, int group, int bits, bool gelu)
+      : UnaryPrimitive(s), group_(group), bits_(bits), gelu_(gelu) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& x = inputs[0];
@@ -176,30 +178,31 @@ class QuantizedSwiGLU : public mx::UnaryPrimitive {
       return QMatrix{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), inputs[first + 1].data<float>(),
                      inputs[first + 2].data<float>(), w.shape(0), K, group_, bits_};
     };
-    encoder.dispatch([G = matrix(1), U = matrix(4), xv = RowMajor(x), M, y = out.data<float>()]() {
+    encoder.dispatch([G = matrix(1), U = matrix(4), xv = RowMajor(x), M, y = out.data<float>(), gelu = gelu_]() {
       std::vector<float> buffer;
       thread_local std::vector<float> gate;
       gate.resize(static_cast<size_t>(M) * G.N);
       const float* X = xv.get(buffer);
       quantized_matmul(G, X, M, gate.data());
       quantized_matmul(U, X, M, y);
-      silu_mul(gate.data(), y, static_cast<int64_t>(M) * G.N);
+      (gelu ? gelu_mul : silu_mul)(gate.data(), y, static_cast<int64_t>(M) * G.N);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("glassbox quantized_swiglu runs on the CPU only");
   }
   const char* name() const override {
-    return "GlassboxQuantizedSwiGLU";
+    return gelu_ ? "GlassboxQuantizedGeGLU" : "GlassboxQuantizedSwiGLU";
   }
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const QuantizedSwiGLU&>(other);
-    return group_ == o.group_ && bits_ == o.bits_;
+    return group_ == o.group_ && bits_ == o.bits_ && gelu_ == o.gelu_;
   }
 
  private:
   int group_;
   int bits_;
+  bool gelu_;
 };
 
 class QuantizedTake : public mx::UnaryPrimitive {
@@ -759,7 +762,7 @@ std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<m
 }
 
 mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
-                           const std::vector<mx::array>& up, int group_size, int bits) {
+                           const std::vector<mx::array>& up, int group_size, int bits, bool gelu) {
   auto s = cpu_stream();
   if (x.ndim() < 1) fail("glassbox quantized_swiglu: x needs at least one dimension");
   if (gate.size() != 3 || up.size() != 3) fail("glassbox quantized_swiglu: gate and up are (w, scales, biases)");
@@ -770,7 +773,7 @@ mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gat
   }
   auto shape = x.shape();
   shape.back() = N;
-  return mx::array(shape, mx::float32, std::make_shared<QuantizedSwiGLU>(s, group_size, bits),
+  return mx::array(shape, mx::float32, std::make_shared<QuantizedSwiGLU>(s, group_size, bits, gelu),
                    {as_f32(x, s), gate[0], as_f32(gate[1], s), as_f32(gate[2], s), up[0], as_f32(up[1], s),
                     as_f32(up[2], s)});
 }

@@ -22,8 +22,9 @@ std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<m
 
 // SwiGLU's hidden layer from two quantized matrices: silu(x @ G^T) * (x @ U^T) -> (..., N) float32,
 // gate = (w, scales, biases) and up likewise, both at (group_size, bits).
+// With gelu, GeGLU's instead: gelu_tanh(x @ G^T) * (x @ U^T) (Gemma's MLP).
 mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
-                           const std::vector<mx::array>& up, int group_size, int bits);
+                           const std::vector<mx::array>& up, int group_size, int bits, bool gelu = false);
 
 // Rows `ids` (any shape, integer) of a quantized (N, K) matrix, dequantized: (ids..., K) float32
 // (an embedding lookup). An id outside 0 .. N - 1 gives a row of zeros.

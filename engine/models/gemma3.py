@@ -118,7 +118,7 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(hidden, dim, bias=False)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.down_proj(kernels.gelu_approx(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(kernels.geglu(x, self.gate_proj, self.up_proj))
 
 
 class Block(nn.Module):

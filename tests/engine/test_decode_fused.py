@@ -211,6 +211,10 @@ def test_fused_projections_swiglu_and_lookup_equal_mlx(bits):
         assert rel_err(got, ref_layer(x)) <= 1e-5
     (gate_ref, gate), (up_ref, up) = (quantized(nn.Linear(128, 96, bias=False), bits) for _ in range(2))
     assert rel_err(kernels.swiglu(x, gate, up), nn.silu(gate_ref(x)) * up_ref(x)) <= 1e-5
+    for spread in (1.0, 30.0):  # gate outputs of a few units, then of hundreds (GELU's far tails)
+        xs = x * spread
+        assert rel_err(kernels.geglu(xs, gate, up), nn.gelu_approx(gate_ref(xs)) * up_ref(xs)) <= 1e-5
+        assert graph_ops(kernels.geglu(xs, gate, up))["GlassboxQuantizedGeGLU"] == 1
     emb_ref, emb = quantized(nn.Embedding(VOCAB, 64), bits)
     ids = mx.array([[3, 299, 0, 17]])
     assert rel_err(emb(ids), emb_ref(ids)) <= 1e-6

@@ -87,8 +87,8 @@ def test_gemma3_decodes_on_the_fused_path_as_on_the_unfused_one(unfused, step):
 @needs_kernels
 def test_a_gemma3_step_is_a_few_fused_operations_per_layer():
     """Per layer: two norms around attention and two around the MLP, Q/K/V, two cache writes, the
-    attention (q/k norms and RoPE inside), output projection, gate, up, GELU, product, down, two
-    adds; no reshapes, transposes, concatenations, per-head norms or RoPE outside the kernels."""
+    attention (q/k norms and RoPE inside), output projection, GeGLU, down, two adds (13); no
+    reshapes, transposes, concatenations, per-head norms or RoPE outside the kernels."""
     model = gemma3()
     cache = model.make_cache()
     tokens = sequence()
@@ -97,7 +97,8 @@ def test_a_gemma3_step_is_a_few_fused_operations_per_layer():
     _, ops = graph_nodes(model(tokens[:, PROMPT + 1 : PROMPT + 2], cache))
     layers = len(model.layers)
     assert ops["GlassboxRotaryDecodeAttention"] == layers and ops["GlassboxKVWrite"] == 2 * layers
-    assert ops["GlassboxRMSNorm"] == 4 * layers + 1
+    assert ops["GlassboxRMSNorm"] == 4 * layers + 1 and ops["GlassboxQuantizedGeGLU"] == layers
+    assert sum(ops.values()) <= 13 * layers + 6, ops
     for general in ("Reshape", "Transpose", "Concatenate", "SliceUpdate", "GlassboxRoPE", "GlassboxDecodeAttention"):
         assert ops[general] == 0, ops
 
