@@ -544,6 +544,19 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
   float norm_eps_;
 };
 
+// The 4-byte elements of `a` (any layout) in row-major order at dst: a strided gather, bit for bit.
+void gather_words(const mx::array& a, char* dst) {
+  const char* src = a.data<char>();
+  const int nd = a.ndim();
+  std::vector<int> idx(nd, 0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    int64_t loc = 0;
+    for (int d = 0; d < nd; ++d) loc += idx[d] * a.strides(d);
+    std::memcpy(dst + i * 4, src + loc * 4, 4);
+    for (int d = nd - 1; d >= 0 && ++idx[d] == a.shape(d); --d) idx[d] = 0;
+  }
+}
+
 // The buffers of a quantized KV cache (w, scales, biases), each row-contiguous.
 QuantizedKV quantized_kv(const mx::array& w, const mx::array& scales, const mx::array& biases, int group,
                          int bits) {
@@ -566,10 +579,10 @@ class QuantizedKVWrite : public mx::UnaryPrimitive {
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& buf = inputs[0];
     const auto& x = inputs[1];
-    if (!buf.flags().row_contiguous) fail("glassbox quantized_kv_write: cache buffers must be row-contiguous");
     auto& encoder = mx::cpu::get_command_encoder(stream());
     for (const auto& a : inputs) encoder.set_input_array(a);
-    const bool in_place = buf.is_donatable();
+    const bool contiguous = buf.flags().row_contiguous;
+    const bool in_place = contiguous && buf.is_donatable();
     if (in_place) {
       out.copy_shared_buffer(buf);
     } else {
@@ -586,11 +599,13 @@ class QuantizedKVWrite : public mx::UnaryPrimitive {
     } else {
       (part_ == 1 ? target.scales : target.biases) = out.data<float>();
     }
-    encoder.dispatch([src = in_place ? nullptr : buf.data<char>(), dst = out.data<char>(), bytes = out.nbytes(),
+    encoder.dispatch([src = in_place || !contiguous ? nullptr : buf.data<char>(), dst = out.data<char>(),
+                      bytes = out.nbytes(), strided = contiguous ? std::optional<mx::array>() : std::optional(buf),
                       xv = RowMajor(x), target, B = buf.shape(0), H = buf.shape(1), row = row_, freqs,
                       dims = dims_, traditional = traditional_, scale = scale_, position = position_, norm_w,
                       eps = norm_eps_]() {
       if (src != nullptr) std::memcpy(dst, src, bytes);  // the old contents first, then the new row
+      if (strided) gather_words(*strided, dst);  // (a view: a slice of a larger buffer)
       std::vector<float> xb;
       quantized_kv_write_row(xv.get(xb), target, B, H, row, freqs, dims, traditional, scale, position, norm_w,
                              eps);

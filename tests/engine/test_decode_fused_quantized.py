@@ -75,6 +75,23 @@ def test_the_fused_write_stores_what_mx_quantize_gives(bits):
 
 
 @needs_kernels
+def test_a_write_into_a_view_copies_the_viewed_rows_first():
+    """Buffers that are slices of larger ones (rows 0..5 of 9 in each of 2 heads: not contiguous)
+    are gathered, then the new row written: nothing else of the larger arrays is touched."""
+    big = [mx.random.randint(0, 1 << 30, (1, 2, 9, 16), key=mx.random.key(1)).astype(mx.uint32),
+           mx.random.normal((1, 2, 9, 2), key=mx.random.key(2)), mx.random.normal((1, 2, 9, 2), key=mx.random.key(3))]
+    mx.eval(big)
+    kept = [mx.array(a) for a in big]
+    x = mx.random.normal((1, 1, 128), key=mx.random.key(4))
+    out = native.quantized_kv_write([a[:, :, :6] for a in big], x, 4, 32, 8)
+    want = mx.quantize(x.reshape(1, 2, 1, 64), group_size=32, bits=8)
+    for got, old, ref, orig in zip(out, kept, want, big, strict=True):
+        assert got.shape[2] == 6 and mx.array_equal(got[:, :, 4:5], ref).item()
+        assert mx.array_equal(got[:, :, :4], old[:, :, :4]).item() and mx.array_equal(got[:, :, 5:], old[:, :, 5:6]).item()
+        assert mx.array_equal(orig, old).item()
+
+
+@needs_kernels
 def test_decoding_writes_the_quantized_buffers_in_place():
     model = llama_model()
     cache = quantized_caches(model, 8)
