@@ -258,7 +258,12 @@ class RotatingKVCache(KVCache):
 
 
 class QuantizedKVCache(KVCache):
-    """Keys and values stored as `bits`-bit affine-quantized groups (8 or 4 bits)."""
+    """Keys and values stored as `bits`-bit affine-quantized groups (8 or 4 bits).
+
+    `_k` and `_v` are (codes, scales, biases) as mx.quantize lays them out, (B, kv_heads, rows, ·);
+    rows past `offset` are unused room (a decoding step on the kernels writes into the next row in
+    place, and grows them `step` rows at a time), so every reader slices `[..., :offset, :]`.
+    """
 
     def __init__(self, bits: int = 8, group_size: int = 64):
         super().__init__()
