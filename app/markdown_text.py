@@ -8,7 +8,8 @@ nothing in it is HTML and no character the model wrote is lost. `markdown_as_wri
   writes them is writing about HTML; the renderer would otherwise show `&` and `<b>`).
 - Backslash escapes: a backslash before one of Markdown's formatting characters
   (MARKDOWN_ESCAPES: `` ` * _ # + - . ! < > | ~ = ``) is Markdown's own escape and is not shown
-  (`\\*not italic\\*` shows `*not italic*`), and a lone backslash at the end of a line is
+  (`\\*not italic\\*` shows `*not italic*`; the reply view then draws that backslash faint, as it
+  draws all markup, `ui.markup_shown`), and a lone backslash at the end of a line is
   Markdown's hard line break; every other backslash is the model's character and is shown, each
   one: LaTeX keeps its backslashes (`\\(x^2\\)`, `\\[ … \\]`, `a \\\\` at a line's end, `\\{`,
   `\\%`, `\\&`), and so does a Windows path (`C:\\Users`, `\\\\server`).
@@ -93,6 +94,12 @@ def _escaped(match: re.Match) -> str:
     if len(run) == 1 and after and (after in MARKDOWN_ESCAPES or after in "\r\n"):
         return run  # Markdown's escape or hard line break: the renderer takes the backslash
     return run * 2  # the model's backslashes (LaTeX's \\, a path): each one shown
+
+
+def block_tokens(markdown: str) -> list:
+    """markdown-it's block tokens for `markdown` as the reply view's parser reads it (CommonMark,
+    raw HTML off, tables and strikethrough); `token.map` is each block's [first, last) line."""
+    return _parser().parse(markdown)
 
 
 def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
