@@ -96,10 +96,12 @@ def _escaped(match: re.Match) -> str:
     return run * 2  # the model's backslashes (LaTeX's \\, a path): each one shown
 
 
-def block_tokens(markdown: str) -> list:
+@lru_cache(maxsize=8)
+def block_tokens(markdown: str) -> tuple:
     """markdown-it's block tokens for `markdown` as the reply view's parser reads it (CommonMark,
-    raw HTML off, tables and strikethrough); `token.map` is each block's [first, last) line."""
-    return _parser().parse(markdown)
+    raw HTML off, tables and strikethrough); `token.map` is each block's [first, last) line.
+    Cached: one render reads the same text several times (code ranges, fences); never mutate them."""
+    return tuple(_parser().parse(markdown))
 
 
 def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
@@ -112,7 +114,7 @@ def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
         return starts[line] if line < len(starts) else len(markdown)
 
     blocks, inline = [], set()
-    for token in _parser().parse(markdown):
+    for token in block_tokens(markdown):
         if token.map and token.type in ("fence", "code_block"):
             blocks.append((offset(token.map[0]), offset(token.map[1])))
         elif token.map and token.type == "inline":

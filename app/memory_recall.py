@@ -35,7 +35,7 @@ STOPWORDS = frozenset(
     over own same she should so some such than that the their theirs them themselves then there these
     they this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours yourself yourselves please tell know remember forget
-    s t d ll m re ve""".split()
+    s t d ll m re ve thanks thank hi hello hey ok okay yes sure""".split()  # pleasantries: no topic either
 )
 
 RECALL_SHARE = 0.5  # a memory must explain at least this share of the message's topic weight

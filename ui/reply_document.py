@@ -47,6 +47,7 @@ IMAGE_CHARACTER = "\ufffc"
 LINE_BREAK = "\u2028"
 # A line that is only a list marker: an empty list item, which Qt's importer drops (CommonMark shows its marker)
 EMPTY_ITEM = re.compile(r"^([ \t]*)(\d{1,9})?([.)]|[-*+])[ \t]*$")
+STRAY_FENCE = re.compile(r"^ {0,3}(?:```|~~~)[^\n]*\s*\Z", re.MULTILINE)  # a fence on the last line written
 LIST_LINE = re.compile(r"[ \t]*(\d{1,9}[.)]|[-*+])([ \t]|$)")  # a list item's first line
 
 
@@ -102,6 +103,8 @@ def fence_left_open_as_text(markdown: str) -> str:
     model's intent, perhaps) would be a guess that turns prose into code whenever a reply ends on a
     stray fence; no Markdown renderer does that, and the text is shown as written either way. While
     a reply streams, a fence just written shows as text until its first code line arrives."""
+    if not STRAY_FENCE.search(markdown):
+        return markdown  # the last line written is no fence: nothing to read
     lines = markdown.split("\n")
     for token in _fences(markdown):
         first, last = token.map

@@ -39,6 +39,7 @@ RELATED = [
     "Do I live in Porto?",
     "Who is Ana?",
     "name?",
+    "Thanks, Ana!",
 ]
 
 
