@@ -131,6 +131,7 @@ def _reader() -> MarkdownIt:
 
 # A backslash escape (CommonMark: before ASCII punctuation), a tilde, or what may open HTML
 ESCAPE_OR_DOUBT = re.compile(r"\\[!-/:-@\[-`{-~]|~|<[A-Za-z!?/]")
+DELIMITER_ROW = re.compile(r"^[ \t]*[|:-][|: \t-]*$", re.MULTILINE)  # what may be a table's delimiter row
 ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes (CommonMark)
 
 
@@ -144,6 +145,8 @@ def shown_text(markdown: str, heading: bool = False) -> str | None:
     doubts = [m.group() for m in ESCAPE_OR_DOUBT.finditer(markdown) if not m.group().startswith("\\")]
     if doubts.count("~") > 1 or any(d.startswith("<") for d in doubts):
         return None
+    if any("|" in row and "-" in row for row in DELIMITER_ROW.findall(markdown)):
+        return None  # md4c takes "1\n-|" for a table (its header row needs no pipe); markdown-it does not
     block = ("heading_open", "heading_close") if heading else ("paragraph_open", "paragraph_close")
     shown = []
     for token in _reader().parse(markdown):
