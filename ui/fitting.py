@@ -2,8 +2,9 @@
 room allows, and its tooltip always starts with the full text when a shorter one is shown.
 
 `fit(labels, steps, room, spacing)` picks the forms: all full, then one step at a time (a label to
-its next shorter form, or a label elided to what is left) until the row fits. A form may be empty:
-the label is then hidden, and `hidden_texts` lists what was left out, so the row can say so.
+its next shorter form, a label elided to what is left, or a label left out) until the row fits. A
+form may be empty: the label is then hidden, and `hidden_texts` lists what was left out, so the row
+can say so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 from ui.text_format import plain_tooltip
 
 ELIDE = "elide"  # a step that elides a label's last form to the room left
+DROP = "drop"  # a step that leaves a label out (no room even for its shortest form)
 MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
 
 
@@ -64,6 +66,12 @@ class FittedLabel(QLabel):
         text = self._forms[level]
         return self.fontMetrics().horizontalAdvance(text) + self._padding() if text else 0
 
+    def narrowest_width(self) -> int:
+        """The fewest pixels it shows anything in: its shortest form, cut with "…" to MIN_ELIDED_PX
+        at most (0 when that form is empty)."""
+        last = self.form_width(len(self._forms) - 1)
+        return min(last, MIN_ELIDED_PX + self._padding()) if last else 0
+
     def _padding(self) -> int:
         margins = self.contentsMargins()
         # the style sheet's padding shows up in the size hint, not in the contents margins
@@ -102,15 +110,13 @@ class FittedLabel(QLabel):
         return hint
 
 
-def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | str]], room: int, spacing: int,
-        drop: Sequence[FittedLabel] = ()) -> None:
-    """Show every label's full form, then take `steps` in order until the row fits in `room` px;
-    when the steps are used up and it still does not fit, hide the labels in `drop`, in order, until
-    it does (a label is never left wider than the room it gets: Qt would cut its text mid-word).
+def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | str]], room: int, spacing: int) -> None:
+    """Show every label's full form, then take `steps` in order until the row fits in `room` px
+    (a label is never left wider than the room it gets: Qt would cut its text mid-word).
 
-    A step is (label, level): that label shows its form `level`; or (label, ELIDE): it shows its
-    current form elided to the room the others leave (at least MIN_ELIDED_PX). `spacing`: px between
-    shown labels.
+    A step is (label, level): that label shows its form `level`; (label, ELIDE): it shows its
+    current form elided to the room the others leave (at least MIN_ELIDED_PX); or (label, DROP):
+    it is left out whole (listed by `hidden_texts`). `spacing`: px between shown labels.
     """
     for label in labels:
         label.show_level(0, None)
@@ -122,17 +128,15 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
     for label, step in steps:
         if needed() <= room:
             return
-        if step == ELIDE:
+        if step == DROP:
+            label.drop()
+        elif step == ELIDE:
             others = needed() - label.shown_width() - (spacing if label.text() else 0)
             left = room - others - spacing
             if label.text() and left - label._padding() >= MIN_ELIDED_PX:
                 label.show_level(label.level, min(left, label.form_width(label.level)))
         elif step < len(label.forms):
             label.show_level(step, label.elided_px)
-    for label in drop:
-        if needed() <= room:
-            return
-        label.drop()
 
 
 def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:

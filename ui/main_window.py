@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
-    QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -41,7 +41,7 @@ from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
 from ui.model_picker import ask_model_file, ask_model_folder
 from ui.notice_bar import NoticeBar
-from ui.panes import SidePanes
+from ui.panes import PaneSplitter, SidePanes
 from ui.preferences import PreferencesDialog
 from ui.probability_panel import ProbabilityPanel
 from ui.requests_view import RequestsWindow
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.completion.banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = PaneSplitter(Qt.Orientation.Horizontal)  # a folded pane holds no width
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
         self.splitter.addWidget(self.panel)
@@ -351,10 +351,12 @@ class MainWindow(QMainWindow):
         prompt it is reading, which can take seconds (the button reads "Stopping…" until it has)."""
         if not self.controller.busy:
             return
+        # until the reply has ended (not for a time): then the status bar shows its numbers at once
+        self.status.show_until("Stopping: the model finishes the step it is on, then the reply ends",
+                               self.controller.busy_changed)
         self.controller.stop()
         self.composer.set_stopping()
         self.stop_action.setEnabled(False)
-        self.show_message("Stopping: the model finishes the step it is on, then the reply ends")
 
     def show_message(self, text: str) -> None:
         """A transient message in the status bar (plain text: nothing in it is read as markup)."""
@@ -675,17 +677,21 @@ class MainWindow(QMainWindow):
 
     def _open_inspector(self) -> None:
         """Show the Inspector; docked, it takes a share of the window and the side panes give way
-        (SidePanes.fit), never the chat's minimum width. A window that cannot give it a readable
-        width beside the chat gets it as a window of its own; one it floated for lack of room
-        before is docked again when there is room now."""
+        first (SidePanes.make_room folds the ones it needs before it shows), never the chat's
+        minimum width. A window that cannot give it a readable width beside the chat gets it as a
+        window of its own; one it floated for lack of room before is docked again when there is
+        room now."""
         if self.inspector.isVisible():
             return
-        room = self.width() - self.panes.chat_min - self.splitter.handleWidth() * 2
-        self.inspector.place(room >= INSPECTOR_READABLE, self.frameGeometry(), self.screen().availableGeometry())
+        separator = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetSeparatorExtent, None, self)
+        keep = self.panes.chat_min + self.splitter.handleWidth() * 2 + separator  # the chat, beside a dock
+        self.inspector.place(self.width() - keep >= INSPECTOR_READABLE, self.frameGeometry(),
+                             self.screen().availableGeometry())
+        width = self.inspector.preferred_width(self.width(), keep)
+        if not self.inspector.isFloating():
+            self.panes.make_room(self.splitter.width() - width - separator)
         self.inspector.show()
         if not self.inspector.isFloating():
-            keep = self.panes.chat_min + self.splitter.handleWidth() * 2
-            width = self.inspector.preferred_width(self.width(), keep)
             self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
             # again once the dock has been laid out (its first layout may take its own size hint);
             # a window too narrow to give it a readable width gets it as a window of its own

@@ -9,15 +9,50 @@ the user collapsed them meanwhile; a pane the window squeezed (a narrowing windo
 Inspector taking room) grows back to its width as soon as the chat can give it, and a squeezed width
 is never taken as the pane's own: not when the layout is saved, not when it is restored. Widths are
 in device-independent pixels.
+
+A folded pane holds no width in the window's layout either (`PaneSplitter`): QSplitter counts a
+collapsed child's minimum width in its own minimum, so a window with both panes folded still could
+not give a docked Inspector the room they took.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QDataStream, QEvent, QObject, QTimer, Signal
-from PySide6.QtWidgets import QSplitter
+from PySide6.QtCore import QByteArray, QDataStream, QEvent, QObject, QSize, QTimer, Signal
+from PySide6.QtWidgets import QSizePolicy, QSplitter, QWidget
 
 CHAT_MIN_WIDTH = 420  # the chat column never gets less than this while a side pane could fold
 CHAT_HARD_MIN = 280  # below this even a window with both panes folded cannot go
+
+
+def smallest_width(widget: QWidget) -> int:
+    """The width a layout can squeeze `widget` to (Qt's qSmartMinSize, horizontally): its minimum
+    width when one is set, else its minimum size hint unless its policy ignores that."""
+    if widget.minimumWidth() > 0:
+        return widget.minimumWidth()
+    if widget.sizePolicy().horizontalPolicy() == QSizePolicy.Policy.Ignored:
+        return 0
+    return max(0, widget.minimumSizeHint().width())
+
+
+class PaneSplitter(QSplitter):
+    """A horizontal QSplitter whose minimum width counts only the children that take width: a side
+    pane collapsed to 0 px (folded for room, closed from the View menu, dragged shut) asks for
+    none, so the window can give that room to something else (a docked Inspector). Its handle
+    still counts: it stays at the edge, to drag the pane open again."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().minimumSizeHint()
+        sizes = self.sizes()
+        width = 0
+        for index in range(self.count()):
+            widget, handle = self.widget(index), self.handle(index)
+            if widget.isHidden():
+                continue
+            if not (sizes[index] == 0 and self.isCollapsible(index)):
+                width += smallest_width(widget)
+            if not handle.isHidden():
+                width += max(0, handle.sizeHint().width())
+        return QSize(width, hint.height())
 
 
 class SidePanes(QObject):
@@ -81,6 +116,7 @@ class SidePanes(QObject):
         sizes = saved_sizes(state)
         if len(sizes) != self.splitter.count() or not self.splitter.restoreState(state):
             return False
+        self.splitter.updateGeometry()
         for index in (0, 2):
             if sizes[index] > 0:
                 self._last[index] = max(sizes[index], self.splitter.widget(index).minimumWidth())
@@ -141,6 +177,29 @@ class SidePanes(QObject):
                 self._open(index, min(self._last[index], room))
         self._announce()
 
+    def make_room(self, width: int) -> None:
+        """The splitter is about to get `width` px (something beside it, a docked Inspector, takes
+        the rest): fold the side panes that would leave the chat less than `chat_min` (right first)
+        and narrow the ones kept to what the chat can give, now, before the window lays out again
+        (the panes' minimum widths would otherwise hold the splitter wider). As with `fit`, folded
+        panes come back, at their own widths, when there is room again."""
+        splitter = self.splitter
+        handles = sum(splitter.handle(i).width() for i in range(1, splitter.count()) if not splitter.handle(i).isHidden())
+        for index in (2, 0):  # the next-token panel goes first, the conversation list after it
+            if not self.is_open(index):
+                continue
+            sizes = splitter.sizes()
+            others = sum(sizes[i] for i in (0, 2) if i != index and self.is_open(i))
+            room = width - others - handles - self.chat_min  # what the pane may keep, the chat keeping its minimum
+            if room < splitter.widget(index).minimumWidth():
+                self._close(index)
+                self._folded.add(index)
+            elif sizes[index] > room:
+                sizes[1] += sizes[index] - room
+                sizes[index] = room
+                self._set_sizes(sizes)
+        self._announce()
+
     # -- mechanics -------------------------------------------------------------------------
 
     def _regrow(self) -> None:
@@ -155,7 +214,7 @@ class SidePanes(QObject):
                 grow = min(want, spare)
                 sizes[index] += grow
                 sizes[1] -= grow
-                self.splitter.setSizes(sizes)
+                self._set_sizes(sizes)
 
     def _open(self, index: int, width: int | None = None) -> None:
         """Show a pane at `width` px (default: its last width, as far as the chat can give)."""
@@ -167,7 +226,7 @@ class SidePanes(QObject):
             want = max(widget.minimumWidth(), min(self._last[index] if width is None else width, room))
             sizes[1] -= want
             sizes[index] = want
-            self.splitter.setSizes(sizes)
+            self._set_sizes(sizes)
 
     def _close(self, index: int) -> None:
         """Collapse a pane. Its width is not taken as the one to reopen with: the splitter may
@@ -176,7 +235,13 @@ class SidePanes(QObject):
         sizes = self.splitter.sizes()
         sizes[1] += sizes[index]
         sizes[index] = 0
+        self._set_sizes(sizes)
+
+    def _set_sizes(self, sizes: list[int]) -> None:
+        """Give the panes and the chat these widths; the window's layout hears that the splitter's
+        minimum changed (a pane that folds or opens gives or takes room there too)."""
         self.splitter.setSizes(sizes)
+        self.splitter.updateGeometry()
 
     def _announce(self) -> None:
         """Say each pane's state (always: a menu's checkmark may have been toggled meanwhile)."""
@@ -185,6 +250,7 @@ class SidePanes(QObject):
 
     def _on_moved(self, _pos: int, _handle: int) -> None:
         """A handle was dragged: a pane dragged shut is the user's choice, one dragged open too."""
+        self.splitter.updateGeometry()  # a pane dragged shut holds no width in the window's layout
         for index in (0, 2):
             if self.splitter.sizes()[index] > 0:
                 self._last[index] = self.splitter.sizes()[index]

@@ -5,18 +5,27 @@ over the context window its first request will get (the Preferences limit when o
 reply's numbers (live, finished or reopened) are shown over the context window that reply was made
 with (kept with it), so a limit changed since never makes an impossible fraction ("328 / 256"): the
 tooltip says what the next reply will get instead.
+
+Figures of a reply another model wrote (a conversation from before a model switch) are that model's
+tokens and window, not the loaded model's: the row says "last reply by <model>" (its figures in the
+tooltip) and the context over the loaded model's window, not measured in its tokens yet.
+
+A transient message ("Copied …", "Stopping: …") takes the room between the model's name and the
+figures: the figures give it room in shorter forms (the least important go under "…"); the model's
+name stays. A message about a state (`show_until`) goes when that state ends, not after a time.
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QToolTip
+from PySide6.QtCore import QEvent, Qt, QTimer, SignalInstance
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
+from app.reply_model import written_by
 from ui.completion_view import template_line
-from ui.fitting import ELIDE, FittedLabel, fit, hidden_texts
+from ui.fitting import DROP, ELIDE, FittedLabel, fit, hidden_texts
 from ui.text_format import byte_size, duration, plain_tooltip
 
 PROMPT_CACHE_TIP = (
@@ -33,6 +42,7 @@ SOURCE_TIP = {
 
 
 SPACING_PX = 6  # between the status bar's items (QStatusBar's own layout)
+MESSAGE_MIN_PX = 160  # a message cut narrower says too little: the context goes under "…" first
 MORE_TIP = "Not shown for lack of room (a wider window shows them):"
 
 
@@ -55,6 +65,23 @@ def prompt_forms(stats: dict) -> list[str]:
     short = f"prompt {total:,} tok"
     full = f"{short} ({cached:,} cached · {total - cached:,} computed)"
     return [full, f"{short} ({total - cached:,} computed)", short] if cached else [full, short]
+
+
+class MessageLabel(QLabel):
+    """The status bar's transient message, in plain text, cut with "…" to the room the status bar
+    gives it (the whole text in its tooltip); it never asks for width itself."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_message(self, text: str, room: int) -> None:
+        """Show `text`, cut to `room` px."""
+        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(0, room)) if text else ""
+        self.setText(shown)
+        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        self.setVisible(bool(shown))
 
 
 class StatusBar(QStatusBar):
@@ -83,16 +110,27 @@ class StatusBar(QStatusBar):
         self.more_label.setAccessibleName("Numbers left out for lack of room")
         self.more_label.clicked.connect(self._show_left_out)  # a click says it too (no hover on touch)
         self.more_label.hide()
+        self.other_label = FittedLabel()  # "last reply by <model>": a reply another model wrote
+        self.message_label = MessageLabel()  # the transient message (QStatusBar's own would hide the name)
         self.addWidget(self.model_label)
         self.addWidget(self.progress)
+        self.addWidget(self.message_label, 1)
         self.labels = (self.model_label, self.prompt_label, self.speed_label, self.ttft_label, self.context_label,
                        self.kv_label)  # fmt: skip
+        self.addPermanentWidget(self.other_label)
         for label in self.labels[1:]:
             self.addPermanentWidget(label)
         self.addPermanentWidget(self.more_label)
+        self._row = (self.model_label, self.other_label, *self.labels[1:])  # what `fit` shares the width among
         self._message = ""  # the transient message, whole
-        self._shown_message = ""  # as it was put on screen (cut to the room)
-        self.messageChanged.connect(self._on_message_changed)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.clearMessage)
+        self._stats: dict = {}  # the numbers of the reply shown ({}: none)
+        self._writer: str | None = None  # the model that wrote it (None: not known)
+        self._loaded = ""  # the loaded model's name ("": none yet)
+        self._other: str | None = None  # the reply shown was written by this other model (None: by this one)
+        self._tip = ""  # a menu item's status tip, while it shows
         self._model_context = 0  # the model's own context window
         self._context_limit = 0  # Preferences' context length (0: the model's own)
         self._reply_limit = 0  # Preferences' max new tokens
@@ -123,9 +161,10 @@ class StatusBar(QStatusBar):
         )
         controller.conversation_opened.connect(lambda _id: self.show_conversation(controller.conversation.messages))
         self.show_conversation(controller.conversation.messages)  # one reopened before the window existed
-        controller.reply_finished.connect(lambda _index, stats: self.show_stats(stats))
+        controller.reply_finished.connect(lambda index, stats: self.show_stats(stats, written_by(controller.message(index))))
         controller.prefill_progress.connect(self.show_prefill)
-        controller.reply_tokens.connect(lambda _index, records: records and self.show_stats(controller.live_numbers()))
+        controller.reply_tokens.connect(lambda index, records: records and self.show_stats(
+            controller.live_numbers(), written_by(controller.message(index))))
 
     def set_limits(self, context_length: int, max_new_tokens: int) -> None:
         self._context_limit, self._reply_limit = context_length, max_new_tokens
@@ -167,7 +206,10 @@ class StatusBar(QStatusBar):
                if changed else "")
             + (f"\nA reply stops after {self._reply_limit:,} new tokens (Preferences → Max new tokens)."
                if self._reply_limit else "")
-            + ("\nNot measured for this conversation yet: its next reply measures it." if self._used is None else ""),
+            + ("" if self._used is not None else
+               f"\nNot measured in {self._loaded}'s tokens yet: the last reply was written by {self._other} "
+               "(its figures are under \"last reply by\"); the next reply measures it." if self._other else
+               "\nNot measured for this conversation yet: its next reply measures it."),
         )
         self.fit()
 
@@ -175,14 +217,15 @@ class StatusBar(QStatusBar):
         """A conversation was opened (or a new one started): its last reply's numbers, or none.
 
         `messages`: `app.conversation.ChatMessage`s; a stored reply brings back its stats."""
-        for label in (self.prompt_label, self.speed_label, self.ttft_label, self.kv_label):
+        for label in (self.prompt_label, self.speed_label, self.ttft_label, self.kv_label, self.other_label):
             label.setText("")
         self.prompt_label.set_forms([""], PROMPT_CACHE_TIP)
         self._made_with = 0
+        self._stats, self._writer, self._other = {}, None, None
         replies = [m for m in messages if m.role == "assistant"]
         stats = replies[-1].stats if replies else {}
         if "prompt_tokens" in stats:
-            self.show_stats(stats)
+            self.show_stats(stats, written_by(replies[-1]))
         else:
             self._used = None if replies else 0
             self._show_context()
@@ -203,11 +246,15 @@ class StatusBar(QStatusBar):
         params = info.get("n_params", 0)
         name = info.get("display_name", info.get("name", "model"))
         self.model_label.set_forms(  # the tooltip shows the path as written (FittedLabel: plain text)
-            [f"{name} · {params / 1e6:.0f}M params", name, ""],
+            [f"{name} · {params / 1e6:.0f}M params", name],  # never left out for a figure (fit)
             f"{info.get('path', '')}\nstored as {info.get('stored_as', '?')}, held as {info.get('held_as', '?')}\n"
             f"{template_line(info)}\nloaded in {info.get('load_s', 0):.1f} s",
         )
-        self._show_context()
+        self._loaded = str(info.get("display_name") or "")
+        if self._stats:  # its figures may be another model's now (or this one's again)
+            self._show_reply()
+        else:
+            self._show_context()
 
     def show_model_failed(self, previous: dict | None) -> None:
         self.progress.hide()
@@ -222,14 +269,22 @@ class StatusBar(QStatusBar):
         (its speed, first-token time and cache memory are not this reply's); the context holds
         the whole prompt."""
         self.prompt_label.set_forms([f"prompt {done:,}/{total:,}"], "Reading the prompt (tokens read / the prompt's tokens)")
-        for label in (self.speed_label, self.ttft_label, self.kv_label):
+        for label in (self.speed_label, self.ttft_label, self.kv_label, self.other_label):
             label.setText("")
-        self._used = total
+        self._used, self._made_with, self._other = total, 0, None
         self._show_context()
 
-    def show_stats(self, stats: dict) -> None:
+    def show_stats(self, stats: dict, writer: str | None = None) -> None:
+        """The numbers of the reply on screen (live, finished or reopened); `writer`: the model that
+        wrote it (`app.reply_model.written_by`), None when not known."""
         if "prompt_tokens" not in stats:
             return
+        self._stats, self._writer = stats, writer
+        self._show_reply()
+
+    def _show_reply(self) -> None:
+        stats = self._stats
+        self._other = other = self._writer if self._writer and self._loaded and self._writer != self._loaded else None
         source = SOURCE_TIP.get(stats.get("cache_source", ""))
         self.prompt_label.set_forms(prompt_forms(stats), PROMPT_CACHE_TIP + (f"\n\n{source}" if source else ""))
         tps = stats.get("tokens_per_s")  # NaN live or None stored when not measurable
@@ -244,19 +299,94 @@ class StatusBar(QStatusBar):
             self.kv_label.set_forms(["KV cache —", "KV —", ""], tip + " (not recorded for this reply)")
         else:
             self.kv_label.set_forms([""], tip)
-        self._used = int(stats.get("context_used") or 0)
-        self._made_with = int(stats.get("context_length") or 0)  # kept with the reply: what it was made with
+        used = int(stats.get("context_used") or 0)
+        made_with = int(stats.get("context_length") or 0)  # kept with the reply: what it was made with
+        if other is None:
+            self.other_label.setText("")
+            self._used, self._made_with = used, made_with
+        else:  # its figures are in another model's tokens: named, in the tooltip, not beside this model's name
+            figures = [label.full_text() for label in (self.prompt_label, self.speed_label, self.ttft_label)]
+            context = f"context {used:,} / {made_with:,}" if made_with else f"context {used:,}"
+            figures += [context, self.kv_label.full_text()]
+            for label in (self.prompt_label, self.speed_label, self.ttft_label, self.kv_label):
+                label.setText("")
+            self.other_label.set_forms(
+                [f"last reply by {other}", ""],
+                f"The reply on screen was written by {other}; {self._loaded} is loaded now and reads text in "
+                f"tokens of its own, so these figures are {other}'s, not the next reply's:\n"
+                + "\n".join(f for f in figures if f)
+                + f"\nThe next reply, by {self._loaded}, measures this conversation in its own tokens.",
+            )
+            self._used, self._made_with = None, 0  # the context: the loaded model's window, not measured in it yet
         self._show_context()
+
+    # -- the transient message -------------------------------------------------------------
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
+        """A transient message, for `timeout` ms (0: until cleared), between the model's name and
+        the figures: they give it room in shorter forms (the least important go under "…"); one
+        still too long for its room is cut with "…" and shown whole in its tooltip."""
+        self._message = text
+        if timeout > 0 and text:
+            self._message_timer.start(timeout)
+        else:
+            self._message_timer.stop()
+        self.fit()
+
+    def show_until(self, text: str, ended: SignalInstance) -> None:
+        """A message about a state ("Stopping: …"): shown until `ended` is next emitted (the state
+        has ended, however long that takes), then cleared unless another message replaced it."""
+        self.showMessage(text)
+
+        def end(*_args) -> None:
+            if self._message == text:
+                self.clearMessage()
+
+        ended.connect(end, Qt.ConnectionType.SingleShotConnection)
+
+    def clearMessage(self) -> None:  # noqa: N802 (Qt's name)
+        self.showMessage("")
+
+    def currentMessage(self) -> str:  # noqa: N802 (Qt's name)
+        """The message as it shows now (cut to its room); `full_message()` is the whole of it."""
+        return self.message_label.text()
+
+    def full_message(self) -> str:
+        """The message showing now, whole."""
+        return self._message
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ParentChange and self.parentWidget() is not None:
+            self.parentWidget().installEventFilter(self)  # the window's status tips come here (eventFilter)
+        return super().event(event)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        """A menu item's status tip, which QMainWindow would show through QStatusBar's own message
+        (hiding the model's name): shown as ours, until the menu says it has ended."""
+        if event.type() != QEvent.Type.StatusTip:
+            return False
+        tip = event.tip()
+        if tip:
+            self._tip = tip
+            self.showMessage(tip)
+        elif self._tip:
+            if self._message == self._tip:
+                self.clearMessage()
+            self._tip = ""
+        return True
 
     # -- room ------------------------------------------------------------------------------
 
     def fit(self) -> None:
         """Shorter forms, then fewer numbers, until the row fits the window's width; what had no
-        room at all is listed in the "…" label's tooltip. A transient message takes the model
-        name's place (QStatusBar hides it meanwhile) and up to half the row."""
-        m, p, t, k = self.model_label, self.prompt_label, self.ttft_label, self.kv_label
-        # the numbers first: the model's name is cut, then left out (under "…"), before any number is
-        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (m, ELIDE), (m, 2), (k, 2), (t, 1)]
+        room at all is listed in the "…" label's tooltip. The model's name is the last thing
+        left out: the figures are shortened and dropped (the least important first, the context
+        last) before it is cut with "…". A transient message gets up to half the row: the
+        figures give it room (the least important go under "…"), never the model's name."""
+        m, o, p, t, k = self.model_label, self.other_label, self.prompt_label, self.ttft_label, self.kv_label
+        c, speed = self.context_label, self.speed_label
+        steps = [(p, 1), (m, 1), (k, 1), (p, 2), (k, 2), (t, 1), (o, ELIDE),  # shorter forms; KV, first token out
+                 (p, DROP), (speed, DROP), (o, DROP), (m, ELIDE), (c, DROP), (m, ELIDE), (m, DROP)]  # the name last
         grip = 20 if self.isSizeGripEnabled() else 0
         room = self.width() - grip - 2 * SPACING_PX
         if self.progress.isVisible():
@@ -264,47 +394,28 @@ class StatusBar(QStatusBar):
         server = getattr(self, "server_label", None)  # made after the first fit
         if server is not None and server.isVisibleTo(self):
             room -= server.sizeHint().width() + SPACING_PX
-        # still too wide (a large text size, the server's address): whole items go under "…", the
-        # context last; never a number cut mid-word
-        drop = [k, t, p, self.speed_label, m, self.context_label]
-        row = self.labels
-        if self._message:
-            row = self.labels[1:]
-            room -= min(self.fontMetrics().horizontalAdvance(self._message) + 2 * SPACING_PX, room // 2)
-        fit(row, steps, room, SPACING_PX, drop)
+        row, whole, more = self._row, room, self.more_label.sizeHint().width() + SPACING_PX
+        if self._message:  # its room first: up to half the row, as far as the name (cut at most) and the
+            # context keep theirs, or, in a row too narrow for that, MESSAGE_MIN_PX beside the name alone
+            want = self.fontMetrics().horizontalAdvance(self._message) + 2 * SPACING_PX
+            beside_name = room - m.narrowest_width() - more - 2 * SPACING_PX
+            beside_both = beside_name - c.form_width(0) - SPACING_PX
+            room -= max(0, min(want, room // 2, max(beside_both, min(MESSAGE_MIN_PX, beside_name))))
+            steps = [step for step in steps if step != (m, DROP)]
+        fit(row, steps, room, SPACING_PX)
         hidden = hidden_texts(row)
         if hidden:
-            fit(row, steps, room - self.more_label.sizeHint().width() - SPACING_PX, SPACING_PX, drop)
+            fit(row, steps, room - more, SPACING_PX)
             hidden = hidden_texts(row)
         self.more_label.setToolTip(plain_tooltip("\n".join([MORE_TIP, *hidden])))
         self.more_label.setVisible(bool(hidden))
-        if self._message:  # QStatusBar hides the left-hand widgets under a message; keep it so
-            # hidden explicitly: a hidden child that is not would be shown again by the layout that
-            # QStatusBar rebuilds when its height changes (a zoom), under the message; the next
-            # fit without a message shows it (fit() sets every label's visibility)
-            self.model_label.hide()
+        shown = [label.shown_width() for label in row if label.text()]
+        used = sum(shown) + SPACING_PX * len(shown) + (more if hidden else 0)
+        self.message_label.set_message(self._message, whole - used - SPACING_PX)
 
     def _show_left_out(self) -> None:
         button = self.more_label
         QToolTip.showText(button.mapToGlobal(button.rect().topLeft()), button.toolTip(), button)
-
-    def _message_room(self) -> int:
-        """Pixels left of the numbers, where a message shows."""
-        numbers = [label.shown_width() for label in self.labels[1:] if label.text()]
-        if self.more_label.isVisibleTo(self):
-            numbers.append(self.more_label.sizeHint().width())
-        if self.server_label.isVisibleTo(self):
-            numbers.append(self.server_label.sizeHint().width())
-        taken = sum(numbers) + SPACING_PX * (len(numbers) + 3) + (20 if self.isSizeGripEnabled() else 0)
-        return max(40, self.width() - taken)
-
-    def _on_message_changed(self, text: str) -> None:
-        """A message ended, or Qt showed one of its own (a menu item's status tip): follow it."""
-        if text and text == self._shown_message:
-            return
-        self._message = self._shown_message = text
-        self.setToolTip("")
-        self.fit()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -314,18 +425,3 @@ class StatusBar(QStatusBar):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # zoom, theme: new widths
             QTimer.singleShot(0, self, self.fit)
-
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
-        """A transient message: the numbers give it room (shorter forms) while it shows; one still
-        too long for the window is cut with "…" and shown whole in the status bar's tooltip."""
-        self._message = text
-        self.fit()
-        room = self._message_room()
-        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room) if text else text
-        self.setToolTip(plain_tooltip(text) if shown != text else "")  # the message as written
-        self._shown_message = shown
-        super().showMessage(shown, timeout)
-
-    def full_message(self) -> str:
-        """The message showing now, whole (`currentMessage()` is what fits on screen)."""
-        return self._message if self.currentMessage() else ""

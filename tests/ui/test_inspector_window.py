@@ -48,8 +48,8 @@ def test_the_docked_inspector_fits_the_window_and_panes_give_way(qtbot, launch, 
     dock = window.inspector
     qtbot.wait(100)
     assert window.width() == width  # the window did not grow past its size (off the screen)
-    # docked where the window has room for it, else a window of its own: never a clipped sliver
-    assert dock.width() >= INSPECTOR_READABLE
+    # docked beside the chat (the panes fold for it), at a readable width: never a clipped sliver
+    assert not dock.isFloating() and dock.width() >= INSPECTOR_READABLE
     if not dock.isFloating():
         assert _right_edge(window, dock) <= window.width()
         assert window.panes.chat_width() >= window.panes.chat_min or not (window.panes.is_open(0) or window.panes.is_open(2))
@@ -136,7 +136,8 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     assert ends[:2] == ["end of the system prompt", "end of your message"]
     assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
     assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
-        "system prompt", "your message", "reply"]  # where the tokens went, in order
+        "template markup", "system prompt", "template markup", "your message", "template markup", "reply"
+    ]  # where each token's text came from, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None
@@ -145,15 +146,15 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
 def test_a_pane_folded_for_the_inspector_comes_back_after_a_restart(qtbot, launch, tmp_path):
     app = launch(FakeBackend(), profile=tmp_path)
     window = app.window
-    window.resize(1400, 780)
-    qtbot.waitUntil(lambda: window.width() == 1400 and window.panes.is_open(2))
+    window.resize(1180, 780)
+    qtbot.waitUntil(lambda: window.width() == 1180 and window.panes.is_open(2))
     window.inspector_action.trigger()  # View > Inspector: the panel folds away to make room
     qtbot.waitUntil(lambda: not window.panes.is_open(2))
-    assert window.panes.chat_width() >= window.panes.chat_min
+    assert not window.inspector.isFloating() and window.panes.chat_width() >= window.panes.chat_min
     app.close()  # the user never closed the panel: it was folded for room
     again = launch(FakeBackend(), profile=tmp_path)
-    again.window.resize(1400, 780)
-    qtbot.waitUntil(lambda: again.window.width() == 1400)
+    again.window.resize(1180, 780)
+    qtbot.waitUntil(lambda: again.window.width() == 1180)
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert again.window.panel_action.isChecked()
 
@@ -268,3 +269,31 @@ def test_docking_the_inspector_never_narrows_the_panes_for_good(qtbot, launch, t
     qtbot.waitUntil(lambda: again.window.panes.is_open(2))
     assert (again.window.splitter.sizes()[0], again.window.splitter.sizes()[2]) == widths
     assert (again.window.panes.last_width(0), again.window.panes.last_width(2)) == widths
+
+
+def test_at_the_default_1180_px_the_inspector_docks_and_the_panes_come_back(qtbot, launch):
+    """Verify 5: a 1180 px window (the default size) opened the Inspector as a window of its own:
+    the folded panes kept their minimum widths in the window's layout, so the dock got ~430 px.
+    Now Ctrl+I and right-click → Inspect dock it at a readable width, the panes it needs fold (the
+    list keeps what the chat can spare), and closed, both panes are back at their widths."""
+    app = launch(FakeBackend())
+    window, dock = app.window, app.window.inspector
+    _width(qtbot, window, 1180)
+    qtbot.waitUntil(lambda: window.panes.is_open(0) and window.panes.is_open(2))
+    widths = window.splitter.sizes()[0], window.splitter.sizes()[2]
+    ask(qtbot, app, "Hello there")
+    for open_it in (lambda: _ctrl_i(window), lambda: _inspect_menu(window)):
+        window.activateWindow()
+        open_it()
+        qtbot.waitUntil(dock.isVisible)
+        qtbot.wait(100)
+        assert not dock.isFloating() and dock.width() >= INSPECTOR_READABLE
+        assert _right_edge(window, dock) <= window.width() == 1180
+        assert not window.panes.is_open(2) and window.panes.chat_width() >= window.panes.chat_min
+        assert window.panes.is_open(0) and window.splitter.sizes()[0] >= window.sidebar.minimumWidth()
+        assert window.inspector_action.isChecked()
+        window.activateWindow()
+        _ctrl_i(window)
+        qtbot.waitUntil(lambda: not dock.isVisible())
+        qtbot.waitUntil(lambda: (window.splitter.sizes()[0], window.splitter.sizes()[2]) == widths)
+        assert window.panel_action.isChecked() and window.sidebar_action.isChecked()

@@ -13,10 +13,15 @@ from tests.ui.driver import ask
 from tests.ui.test_status_numbers import RealisticSession
 
 
+def items(status) -> list:
+    """The status bar's items: the model's name, the figures, "…" and the server's address."""
+    return [*status.labels, status.other_label, status.more_label, status.server_label]
+
+
 def clipped(status) -> list[tuple[str, int, int]]:
     """(text, text px, room px) of every shown label whose text is wider than its room."""
     out = []
-    for label in [*status.labels, status.server_label]:
+    for label in [*status.labels, status.other_label, status.server_label, status.message_label]:
         if not label.isVisible() or not label.text():
             continue
         room = label.contentsRect().width() - 2 * label.margin()
@@ -27,13 +32,15 @@ def clipped(status) -> list[tuple[str, int, int]]:
 
 
 def message_overlaps(status) -> bool:
-    """The transient message is drawn from the left; does it reach under a shown item?"""
-    message = status.currentMessage()
-    if not message:
+    """The transient message is drawn from its label's left edge; does it reach under a shown item
+    (the model's name, a figure)?"""
+    message = status.message_label
+    if not status.currentMessage():
         return False
-    right = 6 + status.fontMetrics().horizontalAdvance(message)
-    items = [w for w in [*status.labels, status.server_label] if w.isVisible() and w.text()]
-    return any(w.geometry().left() < right for w in items)
+    left = message.geometry().left()
+    right = left + message.fontMetrics().horizontalAdvance(message.text())
+    shown = [w for w in items(status) if w.isVisible()]
+    return any(w.geometry().left() < right and w.geometry().right() > left for w in shown)
 
 
 @pytest.mark.parametrize("server", [False, True])
@@ -80,12 +87,12 @@ def test_right_after_zoom_in_a_wide_window_the_message_and_every_item_are_whole(
         window.zoom_in_action.trigger()
         qtbot.wait(20)
         assert status.currentMessage().startswith("Text size")
-        assert not status.model_label.isVisible()  # the message takes the name's place
+        assert status.model_label.isVisible()  # the message goes beside the name, never over it
         assert not clipped(status), (status.currentMessage(), clipped(status))
         assert not message_overlaps(status), status.currentMessage()
         qtbot.wait(200)  # the zoom's new fonts and the status bar's rebuilt layout have arrived
-        assert not status.model_label.isVisible()
+        assert status.model_label.isVisible() and status.model_label.text().startswith("SmolLM2")
         assert not clipped(status), (status.currentMessage(), clipped(status))
         assert not message_overlaps(status), status.currentMessage()
-    status.clearMessage()  # the message ends: the name comes back
+    status.clearMessage()  # the message ends: the figures take their full forms again
     qtbot.waitUntil(lambda: status.model_label.isVisible() and not clipped(status))

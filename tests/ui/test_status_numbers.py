@@ -101,7 +101,8 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
     texts = {label.text() for label in shown}
     assert "context 2,180 / 2,048" in texts or "context 2,180 / 8,192" in texts or any(
         t.startswith("context 2,180 / ") for t in texts)
-    assert "23.4 tok/s" in texts and "first token 1.2 s" in texts  # numbers before the model's name
+    # verify 5, N6: the model's name is the last thing left out (the figures go first), whole here
+    assert "SmolLM2-135M-Instruct (Q4_1)" in texts and status.model_label.geometry().left() < 20
     for label, whole in zip(status.labels, full, strict=True):
         if label.text() and label.text() != whole:  # a shorter form: the whole text is in its tooltip
             assert seen(label.toolTip()).startswith(whole), label.toolTip()
@@ -118,7 +119,7 @@ def test_at_640_px_the_numbers_fit_in_short_forms_with_the_full_text_in_tooltips
     qtbot.waitUntil(lambda: all(shown_whole(status, label) for label in status.labels if label.text()))
     assert window.width() == 640 and status.context_label.text().startswith("context 2,180")
     name = status.model_label.text()
-    assert not name or len(name) > 8  # the model's name readable, or left out (and listed under "…")
+    assert name.startswith("SmolLM2") and len(name) > 8  # the model's name kept, cut with "…" at most
     QTest.keyClick(window.composer.box, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
 
     status.clearMessage()  # "Text size 100 %" has gone
@@ -137,12 +138,14 @@ def test_a_long_message_is_cut_to_the_room_and_shown_whole_in_the_tooltip(qtbot,
     qtbot.wait(50)
     shown = status.currentMessage()
     assert shown != long and shown.endswith("…") and long.startswith(shown[:-1])
-    assert seen(status.toolTip()) == long and status.full_message() == long
-    width = status.fontMetrics().horizontalAdvance(shown)
+    assert seen(status.message_label.toolTip()) == long and status.full_message() == long
+    message = status.message_label.geometry()
+    right = message.left() + status.fontMetrics().horizontalAdvance(shown)
     numbers = [label for label in status.labels[1:] if label.text()]
-    assert numbers and width < min(label.geometry().left() for label in numbers)  # not under the numbers
+    assert numbers and right < min(label.geometry().left() for label in numbers)  # not under the numbers
+    assert status.model_label.isVisible() and status.model_label.geometry().right() < message.left()  # nor the name
     status.clearMessage()
-    assert status.toolTip() == ""
+    assert status.currentMessage() == "" and not status.message_label.isVisible()
     assert status.model_label.isVisible() == bool(status.model_label.text())  # back as the room allows
 
 

@@ -403,8 +403,10 @@ class InspectorDock(QDockWidget):
 
     def preferred_width(self, window_width: int, keep: int) -> int:
         """The width to open with in a window `window_width` wide that must keep `keep` pixels
-        for the chat and its panes: a share of the window, never below the dock's minimum."""
-        return max(INSPECTOR_MIN_WIDTH, min(int(window_width * INSPECTOR_SHARE), window_width - keep))
+        for the chat: a share of the window, at least a readable width where the window has it,
+        never below the dock's minimum."""
+        share = max(INSPECTOR_READABLE, int(window_width * INSPECTOR_SHARE))
+        return max(INSPECTOR_MIN_WIDTH, min(share, window_width - keep))
 
     def inspect(self, message_index: int, token_index: int) -> None:
         self.show()
