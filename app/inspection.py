@@ -9,6 +9,7 @@ after a restart (no cache) the prefix is recomputed from the tokens.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -163,17 +164,44 @@ def _byte_layout(tokenizer, messages, prompt_ids):
         ends.append(at)  # ends[k]: the byte offset where token k ends
 
     def token_at(offset: int) -> int:
-        return next(k for k, e in enumerate(ends) if e > offset)
+        return bisect.bisect_right(ends, offset)
 
-    spans, cursor = [], 0
-    for message in messages:
-        content = str(message.get("content") or "").encode("utf-8")
-        found = text.find(content, cursor) if content else -1
-        if found < 0:
-            return None
-        cursor = found + len(content)
-        spans.append((found, cursor))
+    spans = _content_bytes(tokenizer, messages, text)
+    if spans is None:
+        return None
     return token_at, spans
+
+
+PROBE = "\u2063glassbox-probe-{}\u2063"  # a text no template changes and no message holds
+
+
+def _content_bytes(tokenizer, messages, text: bytes) -> list[tuple[int, int]] | None:
+    """[(start, end)] byte span of each message's text in `text`, the rendering of `messages`.
+
+    The template is rendered once more with each message's text replaced by a probe: what lies
+    between the probes is the template's own text, so each message's text is read at its place (a
+    message "user" is never taken for a role name). The text is as sent or trimmed (Gemma's
+    template trims it); an empty one is an empty span. None when the rendering does not line up."""
+    probes = [PROBE.format(i) for i in range(len(messages))]
+    try:
+        probed = tokenizer.apply_chat_template(
+            [{**m, "content": p} for m, p in zip(messages, probes, strict=True)], add_generation_prompt=True
+        )
+    except Exception:
+        return None
+    spans, cursor, rest = [], 0, probed
+    for message, probe in zip(messages, probes, strict=True):
+        markup, found, rest = rest.partition(probe)
+        if not found or not text.startswith(markup.encode("utf-8"), cursor):
+            return None
+        cursor += len(markup.encode("utf-8"))
+        content = str(message.get("content") or "")
+        written = next((w for w in (content, content.strip()) if text.startswith(w.encode("utf-8"), cursor)), None)
+        if written is None:
+            return None
+        spans.append((cursor, cursor + len(written.encode("utf-8"))))
+        cursor = spans[-1][1]
+    return spans if text[cursor:] == rest.encode("utf-8") else None
 
 
 def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> tuple[int, int]:
@@ -188,41 +216,48 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
     return max(start, 1), len(prompt_ids)
 
 
+TEMPLATE_MARKUP = "template markup"  # the chat template's own text: <bos>, turn markers, role names
+
+
 def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
-    """The prompt cut into what the user can tell apart: [(name, start, end)] in order, names among
-    "system prompt" (a leading system turn, its template markers included; memories too in a reply
-    asked before they went with the message), "earlier turns", "memories" (those sent with your
-    message, before its text), "your message" (the last turn and the reply's opening markers).
-    Each boundary is where the same messages, rendered alone by the chat template, end in the
-    prompt's tokens, and never before the end of the text of the message it closes (a template
-    may fold the system prompt into the user's turn); a boundary that does not line up is left
-    out, never guessed."""
-    n = len(prompt_ids)
-    start, _ = user_span(tokenizer, messages, prompt_ids)
-    spans = content_spans(tokenizer, messages, prompt_ids)
-    cuts: list[tuple[str, int]] = []
-    if messages and messages[0].get("role") == "system" and len(messages) > 1:
-        head = tokenizer.encode_chat(list(messages[:1]), add_generation_prompt=False)
-        end = len(head) if list(prompt_ids[: len(head)]) == head else 0
-        if spans is not None:
-            end = max(end, spans[0][1])
-        if 0 < end <= start:
-            cuts.append(("system prompt", end))
-    if start > (cuts[-1][1] if cuts else 0):
-        cuts.append(("earlier turns" if cuts else "before your message", start))
-    last = str(messages[-1].get("content") or "") if messages else ""
-    layout = _byte_layout(tokenizer, messages, prompt_ids) if last.startswith(MEMORIES_HEADING) else None
-    if layout is not None and "\n\n" in last:  # the memories' list, a blank line, then the text
-        token_at, byte_spans = layout
-        memory_end = token_at(byte_spans[-1][0] + len(last[: last.index("\n\n")].encode("utf-8")))
-        if start < memory_end < n:
-            cuts.append(("memories", memory_end))
-    cuts.append(("your message", n))
-    out, at = [], 0
-    for name, end in cuts:
-        if end > at:
-            out.append((name, at, end))
-            at = end
+    """The prompt cut into what the user can tell apart, by where each token's text came from:
+    [(name, start, end)] in order, consecutive tokens of one name together, names among "system
+    prompt" (the text of a system message, memories too in a reply asked before they went with the
+    message), "earlier turns" (the text of the messages before yours), "memories" (those sent with
+    your message, before its text), "your message" (its text) and "template markup" (the chat
+    template's own text around them: <bos>, turn markers, role names, the reply's opening markers).
+
+    Each message's text is found in the template's rendering (`_byte_layout`, in message order,
+    whatever the template does with it: Gemma's folds the system prompt into the first user turn)
+    and each token is named by the bytes it spells: a token holding any byte of a message's text is
+    that message's, a token holding none is the template's. [] when the tokens do not spell the
+    rendering or a text is not found (never guessed)."""
+    layout = _byte_layout(tokenizer, messages, prompt_ids)
+    if layout is None:
+        return []
+    token_at, spans = layout
+    names = [TEMPLATE_MARKUP] * len(prompt_ids)
+
+    def name(first_byte: int, end_byte: int, part: str) -> None:
+        if end_byte > first_byte:
+            for k in range(token_at(first_byte), token_at(end_byte - 1) + 1):
+                names[k] = part
+
+    last = len(messages) - 1
+    for i, (message, (start, end)) in enumerate(zip(messages, spans, strict=True)):
+        if i == last and message.get("role") != "system":
+            text = str(message.get("content") or "")
+            memories = len(text[: text.index("\n\n")].encode("utf-8")) if text.startswith(MEMORIES_HEADING) and "\n\n" in text else 0
+            name(start, start + memories, "memories")
+            name(start + memories, end, "your message")
+        else:
+            name(start, end, "system prompt" if message.get("role") == "system" else "earlier turns")
+    out: list[tuple[str, int, int]] = []
+    for k, part in enumerate(names):
+        if out and out[-1][0] == part:
+            out[-1] = (part, out[-1][1], k + 1)
+        else:
+            out.append((part, k, k + 1))
     return out
 
 

@@ -8,7 +8,8 @@ nothing in it is HTML and no character the model wrote is lost. `markdown_as_wri
   writes them is writing about HTML; the renderer would otherwise show `&` and `<b>`).
 - Backslash escapes: a backslash before one of Markdown's formatting characters
   (MARKDOWN_ESCAPES: `` ` * _ # + - . ! < > | ~ = ``) is Markdown's own escape and is not shown
-  (`\\*not italic\\*` shows `*not italic*`), and a lone backslash at the end of a line is
+  (`\\*not italic\\*` shows `*not italic*`; the reply view then draws that backslash faint, as it
+  draws all markup, `ui.markup_shown`), and a lone backslash at the end of a line is
   Markdown's hard line break; every other backslash is the model's character and is shown, each
   one: LaTeX keeps its backslashes (`\\(x^2\\)`, `\\[ … \\]`, `a \\\\` at a line's end, `\\{`,
   `\\%`, `\\&`), and so does a Windows path (`C:\\Users`, `\\\\server`).
@@ -95,6 +96,14 @@ def _escaped(match: re.Match) -> str:
     return run * 2  # the model's backslashes (LaTeX's \\, a path): each one shown
 
 
+@lru_cache(maxsize=8)
+def block_tokens(markdown: str) -> tuple:
+    """markdown-it's block tokens for `markdown` as the reply view's parser reads it (CommonMark,
+    raw HTML off, tables and strikethrough); `token.map` is each block's [first, last) line.
+    Cached: one render reads the same text several times (code ranges, fences); never mutate them."""
+    return tuple(_parser().parse(markdown))
+
+
 def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
     """[start, end) of what a Markdown renderer shows verbatim, in order: code blocks (fenced or
     indented, whole lines), and the code spans and autolinks inside paragraphs, headings and table
@@ -105,7 +114,7 @@ def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
         return starts[line] if line < len(starts) else len(markdown)
 
     blocks, inline = [], set()
-    for token in _parser().parse(markdown):
+    for token in block_tokens(markdown):
         if token.map and token.type in ("fence", "code_block"):
             blocks.append((offset(token.map[0]), offset(token.map[1])))
         elif token.map and token.type == "inline":
@@ -122,6 +131,7 @@ def _reader() -> MarkdownIt:
 
 # A backslash escape (CommonMark: before ASCII punctuation), a tilde, or what may open HTML
 ESCAPE_OR_DOUBT = re.compile(r"\\[!-/:-@\[-`{-~]|~|<[A-Za-z!?/]")
+DELIMITER_ROW = re.compile(r"^[ \t]*[|:-][|: \t-]*$", re.MULTILINE)  # what may be a table's delimiter row
 ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes (CommonMark)
 
 
@@ -135,6 +145,8 @@ def shown_text(markdown: str, heading: bool = False) -> str | None:
     doubts = [m.group() for m in ESCAPE_OR_DOUBT.finditer(markdown) if not m.group().startswith("\\")]
     if doubts.count("~") > 1 or any(d.startswith("<") for d in doubts):
         return None
+    if any("|" in row and "-" in row for row in DELIMITER_ROW.findall(markdown)):
+        return None  # md4c takes "1\n-|" for a table (its header row needs no pipe); markdown-it does not
     block = ("heading_open", "heading_close") if heading else ("paragraph_open", "paragraph_close")
     shown = []
     for token in _reader().parse(markdown):

@@ -2,7 +2,7 @@
 
 `MemoryStore` keeps them in the app's database (with an FTS5 index); `detect_intent` recognises a
 user asking to remember or to forget something; `MemoryStore.relevant` picks what goes into a
-request: every pinned memory plus the best BM25 matches for the user's message.
+request: every pinned memory plus those the user's message is about (`app.memory_recall`).
 """
 
 from __future__ import annotations
@@ -11,20 +11,9 @@ import re
 import time
 from dataclasses import dataclass
 
+from app.memory_recall import STOPWORDS, recall
 from app.store import Store, StoreError, fts_query
 from app.store.records import Memory, memory_from_row
-
-# Words that carry no topic: leaving them out keeps "What is my name?" matching on "name" only.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing don down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its itself
-    just me more most my myself no nor not now of off on once only or other our ours ourselves out
-    over own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves please tell know remember forget
-    s t d ll m re ve""".split()
-)
 
 _POLITE = r"(?:(?:hey|ok|okay|so|and|also|oh)[,\s]+)*(?:please[,\s]+)?(?:(?:can|could|would|will) you[,\s]+)?"
 _REMEMBER = re.compile(
@@ -178,10 +167,14 @@ class MemoryStore:
         return self.search(intent.query, limit)
 
     def relevant(self, user_text: str, limit: int = 5) -> list[Memory]:
-        """Every pinned memory, then up to `limit` unpinned best matches for the user's message."""
-        pinned = [m for m in self.list() if m.pinned]
-        matches = [m for m in self.search(user_text, limit + len(pinned)) if not m.pinned]
-        return pinned + matches[:limit]
+        """Every pinned memory, then up to `limit` unpinned memories the user's message is about
+        (`app.memory_recall.recall`: a memory recalled covers at least half of the message's
+        IDF-weighted topic words, so one shared ordinary word, "name" in "Name three planets.",
+        recalls nothing)."""
+        everything = self.list()
+        by_id = {m.id: m for m in everything}
+        about = recall(user_text, [(m.id, m.text) for m in everything], limit + len(everything))
+        return [m for m in everything if m.pinned] + [by_id[i] for i in about if not by_id[i].pinned][:limit]
 
     def _update(self, memory_id: int, assignment: str, value: object) -> None:
         with self._store.transaction() as db:

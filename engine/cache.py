@@ -3,8 +3,8 @@
 Every cache holds the keys and values one attention layer has seen so far and offers:
   offset                      tokens seen (the position of the next token)
   update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
-  attend_one(q, k, v, ...)    a decoding step's RoPE, cache write and attention fused, or None when
-                              this cache cannot (then update_and_fetch + attend)
+  attend_one(q, k, v, ...)    a decoding step's q/k norm, RoPE, cache write and attention fused, or
+                              None when this cache cannot (then update_and_fetch + attend)
   make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
   attend(q, k, v, scale, mask) attention over what update_and_fetch returned
   attend_latent(...)          the same for multi-head latent attention (deepseek_v3), whose cache
@@ -67,22 +67,24 @@ class KVCache:
                 self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
                 self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
 
-    def attend_one(self, q: mx.array, k: mx.array, v: mx.array, rotation: native.Rotation,
-                   scale: float) -> mx.array | None:
-        """One decoding step as three fused operations (engine/native.py): the key turned by
-        `rotation` and written at the next row, the value written, and the turned query attending
-        to every row held. q (B, 1, heads * D), k (B, 1, kv_heads * D), v (B, 1, kv_heads * Dv) as
-        the projections give them -> (B, 1, heads * Dv). Returns None (the caller then takes
-        update_and_fetch and attend) when the kernels are not built or nothing is held yet."""
+    def attend_one(self, q: mx.array, k: mx.array, v: mx.array, rotation: native.Rotation, scale: float,
+                   q_norm: native.Norm | None = None, k_norm: native.Norm | None = None) -> mx.array | None:
+        """One decoding step as three fused operations (engine/native.py): the key normalised per
+        head by `k_norm` (when given), turned by `rotation` and written at the next row, the value
+        written, and the query (normalised by `q_norm`, turned) attending to every row held.
+        q (B, 1, heads * D), k (B, 1, kv_heads * D), v (B, 1, kv_heads * Dv) as the projections
+        give them -> (B, 1, heads * Dv). Returns None (the caller then takes update_and_fetch and
+        attend) when the kernels are not built or nothing is held yet."""
         if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
             return None
         B, H, _, D = self.keys.shape
         self._make_room(1, (B, H), D, self.values.shape[3], self.keys.dtype)
         row = self.offset
-        self.keys = native.kv_write(self.keys, k, row, rotation, position=row)
+        self.keys = native.kv_write(self.keys, k, row, rotation, position=row, norm=k_norm)
         self.values = native.kv_write(self.values, v, row)
         self.offset += 1
-        return native.rotary_decode_attention(q, self.keys, self.values, rotation, row, 0, self.offset, scale)
+        return native.rotary_decode_attention(q, self.keys, self.values, rotation, row, 0, self.offset, scale,
+                                              norm=q_norm)
 
     def make_mask(self, n_queries: int):
         return "causal" if n_queries > 1 else None
@@ -184,7 +186,7 @@ class RotatingKVCache(KVCache):
         lo = needed_from - self.start
         return self.keys[..., lo:, :], self.values[..., lo:, :]
 
-    def attend_one(self, q, k, v, rotation, scale):
+    def attend_one(self, q, k, v, rotation, scale, q_norm=None, k_norm=None):
         """KVCache.attend_one over the last `max_size` positions: the buffer keeps its rows in
         temporal order, compacted every `step` tokens and grown to at most max_size + step rows."""
         if self.keys is None or self.keys.dtype != mx.float32 or not native.available():
@@ -200,12 +202,12 @@ class RotatingKVCache(KVCache):
                 [a[..., drop:held, :], mx.zeros((B, H, rows - kept, a.shape[3]), a.dtype)], axis=2)
             self.keys, self.values = pad(self.keys), pad(self.values)
             self.start, held = self.start + drop, kept
-        self.keys = native.kv_write(self.keys, k, held, rotation, position=self.offset)
+        self.keys = native.kv_write(self.keys, k, held, rotation, position=self.offset, norm=k_norm)
         self.values = native.kv_write(self.values, v, held)
         self.offset += 1
         first = needed_from - self.start
         return native.rotary_decode_attention(q, self.keys, self.values, rotation, self.offset - 1, first,
-                                              held + 1 - first, scale)
+                                              held + 1 - first, scale, norm=q_norm)
 
     def make_mask(self, n_queries: int):
         first_key = max(0, self.offset + n_queries - (self.max_size - 1) - n_queries)
@@ -256,7 +258,12 @@ class RotatingKVCache(KVCache):
 
 
 class QuantizedKVCache(KVCache):
-    """Keys and values stored as `bits`-bit affine-quantized groups (8 or 4 bits)."""
+    """Keys and values stored as `bits`-bit affine-quantized groups (8 or 4 bits).
+
+    `_k` and `_v` are (codes, scales, biases) as mx.quantize lays them out, (B, kv_heads, rows, ·);
+    rows past `offset` are unused room (a decoding step on the kernels writes into the next row in
+    place, and grows them `step` rows at a time), so every reader slices `[..., :offset, :]`.
+    """
 
     def __init__(self, bits: int = 8, group_size: int = 64):
         super().__init__()
@@ -280,8 +287,26 @@ class QuantizedKVCache(KVCache):
         self._dtype = keys.dtype
         return [p[..., : self.offset, :] for p in self._k], [p[..., : self.offset, :] for p in self._v]
 
-    def attend_one(self, q, k, v, rotation, scale):
-        return None  # quantized keys and values: the general path
+    def attend_one(self, q, k, v, rotation, scale, q_norm=None, k_norm=None):
+        """KVCache.attend_one on quantized buffers: the new key and value quantized into the next
+        row in place (as mx.quantize would), the query attending to the rows dequantized as they are
+        read. The buffers grow in steps of `step` rows; rows past `offset` are never read."""
+        if self._k is None or self._k[1].dtype != mx.float32 or not native.available():
+            return None
+        if self.offset + 1 > self._k[0].shape[2]:
+            self._k, self._v = self._with_room(self._k), self._with_room(self._v)
+        gs, bits, row = self.group_size, self.bits, self.offset
+        self._k = native.quantized_kv_write(self._k, k, row, gs, bits, rotation, position=row, norm=k_norm)
+        self._v = native.quantized_kv_write(self._v, v, row, gs, bits)
+        self.offset += 1
+        return native.quantized_rotary_decode_attention(q, self._k, self._v, gs, bits, rotation, row, 0, self.offset,
+                                                        scale, norm=q_norm)
+
+    def _with_room(self, parts: list[mx.array]) -> list[mx.array]:
+        """The held rows of (w, scales, biases) followed by `step` empty rows."""
+        held = self.offset
+        return [mx.concatenate([p[..., :held, :], mx.zeros((*p.shape[:2], self.step, p.shape[3]), p.dtype)], axis=2)
+                for p in parts]
 
     def dense(self) -> tuple[mx.array, mx.array]:
         """Keys and values dequantized, (B, kv_heads, offset, head_dim) each: what attention used."""

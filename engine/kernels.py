@@ -131,6 +131,16 @@ def swiglu(x: mx.array, gate: nn.Module, up: nn.Module) -> mx.array:
     return native.quantized_swiglu(x, list(parts[0][:3]), list(parts[1][:3]), group, bits)
 
 
+def geglu(x: mx.array, gate: nn.Module, up: nn.Module) -> mx.array:
+    """gelu_approx(gate(x)) * up(x), the hidden layer of a GeGLU feed-forward (Gemma): one fused
+    operation on Glassbox's kernels at decode sizes, as `swiglu`."""
+    parts = _native_parts(x, (gate, up))
+    if parts is None:
+        return gelu_approx(gate(x)) * up(x)
+    group, bits = parts[0][3:]
+    return native.quantized_swiglu(x, list(parts[0][:3]), list(parts[1][:3]), group, bits, gelu=True)
+
+
 def _native_parts(x: mx.array, linears) -> list[tuple] | None:
     """Each linear's (weight, scales, biases, group, bits) when all can share one kernel call on
     x, else None."""

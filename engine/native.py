@@ -34,6 +34,9 @@ _missing_reason: str | None = None
 # A rotary embedding as the kernels take it: (inverse frequencies (dims / 2,) float32, dims,
 # traditional pairs, position scale); see engine/native_modules.py:NativeRoPE.rotation.
 Rotation = tuple[mx.array, int, bool, float]
+# A per-head RMSNorm as the kernels take it: (weight (head_dim,) float32 as multiplied, eps); see
+# engine/native_modules.py:NativeRMSNorm.native_norm (Gemma's 1 + γ already added).
+Norm = tuple[mx.array, float]
 
 
 @functools.cache
@@ -113,9 +116,11 @@ def quantized_matmuls(x: mx.array, weights: list[mx.array], group_size: int, bit
     return _module().quantized_matmuls(x, weights, group_size, bits)
 
 
-def quantized_swiglu(x: mx.array, gate: list[mx.array], up: list[mx.array], group_size: int, bits: int) -> mx.array:
-    """silu(x @ G.T) * (x @ U.T) for quantized G and U (each [w, scales, biases]), one operation."""
-    return _module().quantized_swiglu(x, gate, up, group_size, bits)
+def quantized_swiglu(x: mx.array, gate: list[mx.array], up: list[mx.array], group_size: int, bits: int,
+                     gelu: bool = False) -> mx.array:
+    """silu(x @ G.T) * (x @ U.T) for quantized G and U (each [w, scales, biases]), one operation;
+    with `gelu`, GeGLU's gelu_tanh(x @ G.T) * (x @ U.T) (GELU's tanh approximation)."""
+    return _module().quantized_swiglu(x, gate, up, group_size, bits, gelu)
 
 
 def quantized_take(w: mx.array, scales: mx.array, biases: mx.array, ids: mx.array, group_size: int,
@@ -136,24 +141,53 @@ def decode_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.
     return _module().decode_attention(q, k, v, scale)
 
 
-def kv_write(buf: mx.array, x: mx.array, row: int, rotation: Rotation | None = None, position: int = 0) -> mx.array:
+def kv_write(buf: mx.array, x: mx.array, row: int, rotation: Rotation | None = None, position: int = 0,
+             norm: Norm | None = None) -> mx.array:
     """The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
-    (B, 1, heads * D), turned by `rotation` at `position` first when one is given (a key). Writes
-    in place when nothing else holds `buf` (MLX's donation); otherwise the result is a copy."""
+    (B, 1, heads * D), each head RMS-normalised by `norm` first when one is given, then turned by
+    `rotation` at `position` when one is given (a key). Writes in place when nothing else holds
+    `buf` (MLX's donation); otherwise the result is a copy."""
+    weight, eps = norm if norm is not None else (None, 0.0)
     if rotation is None:
-        return _module().kv_write(buf, x, row, None, 0, False, 1.0, 0)
+        return _module().kv_write(buf, x, row, None, 0, False, 1.0, 0, weight, eps)
     inv_freq, dims, traditional, scale = rotation
-    return _module().kv_write(buf, x, row, inv_freq, dims, traditional, scale, position)
+    return _module().kv_write(buf, x, row, inv_freq, dims, traditional, scale, position, weight, eps)
 
 
 def rotary_decode_attention(q: mx.array, k_buf: mx.array, v_buf: mx.array, rotation: Rotation, position: int,
-                            first_row: int, n_rows: int, scale: float) -> mx.array:
-    """One decode step's attention from the projected query q (B, 1, H * D), turned by `rotation`
-    at `position`, over rows first_row .. first_row + n_rows - 1 of the cache buffers k_buf
-    (B, Hkv, capacity, D) and v_buf (B, Hkv, capacity, Dv) -> (B, 1, H * Dv)."""
+                            first_row: int, n_rows: int, scale: float, norm: Norm | None = None) -> mx.array:
+    """One decode step's attention from the projected query q (B, 1, H * D), each head
+    RMS-normalised by `norm` first when one is given, turned by `rotation` at `position`, over rows
+    first_row .. first_row + n_rows - 1 of the cache buffers k_buf (B, Hkv, capacity, D) and v_buf
+    (B, Hkv, capacity, Dv) -> (B, 1, H * Dv)."""
     inv_freq, dims, traditional, rope_scale = rotation
+    weight, eps = norm if norm is not None else (None, 0.0)
     return _module().rotary_decode_attention(q, k_buf, v_buf, inv_freq, dims, traditional, rope_scale, position,
-                                             first_row, n_rows, scale)
+                                             first_row, n_rows, scale, weight, eps)
+
+
+def quantized_kv_write(buf: list[mx.array], x: mx.array, row: int, group_size: int, bits: int,
+                       rotation: Rotation | None = None, position: int = 0, norm: Norm | None = None) -> list[mx.array]:
+    """kv_write for a quantized cache: buf is [w (B, heads, capacity, D * bits / 32) uint32,
+    scales, biases (B, heads, capacity, D / group_size) float32] (mx.quantize's layout, bits 4 or
+    8); row `row` of every head becomes x (B, 1, heads * D), normed and turned first when asked,
+    quantized exactly as mx.quantize would. Returns the three buffers (each written in place when
+    nothing else holds it)."""
+    weight, eps = norm if norm is not None else (None, 0.0)
+    inv_freq, dims, traditional, scale = rotation if rotation is not None else (None, 0, False, 1.0)
+    return _module().quantized_kv_write(buf, x, row, group_size, bits, inv_freq, dims, traditional, scale, position,
+                                        weight, eps)
+
+
+def quantized_rotary_decode_attention(q: mx.array, k_buf: list[mx.array], v_buf: list[mx.array], group_size: int,
+                                      bits: int, rotation: Rotation, position: int, first_row: int, n_rows: int,
+                                      scale: float, norm: Norm | None = None) -> mx.array:
+    """rotary_decode_attention over quantized key and value buffers (each [w, scales, biases] as
+    quantized_kv_write's): the rows are dequantized (scale * q + bias) as they are read."""
+    inv_freq, dims, traditional, rope_scale = rotation
+    weight, eps = norm if norm is not None else (None, 0.0)
+    return _module().quantized_rotary_decode_attention(q, k_buf, v_buf, group_size, bits, inv_freq, dims, traditional,
+                                                       rope_scale, position, first_row, n_rows, scale, weight, eps)
 
 
 def kv_write_copies() -> int:

@@ -49,11 +49,22 @@ class NativeRMSNorm(nn.RMSNorm):
     def __call__(self, x: mx.array) -> mx.array:
         return native.rms_norm(x, self["weight"], self.eps)
 
+    @property
+    def native_norm(self) -> native.Norm:
+        """What the fused decode-attention kernels take to apply this norm to each head themselves
+        (a query or key norm: engine/models/base.py:rotary_attention)."""
+        return self["weight"], self.eps
+
 
 class NativeGemmaRMSNorm(GemmaRMSNorm):
     """Gemma's RMSNorm (scaling by 1 + γ) in one pass; 1 + γ is computed once per weight array."""
 
     def __call__(self, x: mx.array) -> mx.array:
+        return native.rms_norm(x, *self.native_norm)
+
+    @property
+    def native_norm(self) -> native.Norm:
+        """(1 + γ, eps), as NativeRMSNorm.native_norm."""
         weight = self["weight"]
         cached = self.__dict__.get("_glassbox_scale")
         if cached is None or cached[0] is not weight:  # new weights (a load, an update): recompute
@@ -61,7 +72,7 @@ class NativeGemmaRMSNorm(GemmaRMSNorm):
             mx.eval(scale)
             cached = (weight, scale)
             self.__dict__["_glassbox_scale"] = cached  # not a parameter: outside the module tree
-        return native.rms_norm(x, cached[1], self.eps)
+        return cached[1], self.eps
 
 
 class NativeRoPE(nn.RoPE):

@@ -5,7 +5,8 @@
 
 Prefills `context` tokens, then times `steps` single-token steps (graph build + evaluation, the
 next token fed back as the generator does) and counts the nodes of one step's graph (from
-`mx.export_to_dot`: every operation and input array that the logits depend on). Besides wall
+`mx.export_to_dot`: every operation and input array that the logits depend on): the second step's,
+since the first after a prefill also grows the KV buffers (once per `KVCache.step` tokens). Besides wall
 time it prints CPU time (`time.process_time`, all threads, and `time.thread_time` of the Python
 thread that builds the graph), which a loaded machine inflates much less than wall time.
 """
@@ -49,15 +50,20 @@ def main() -> None:
     p.add_argument("--context", type=int, default=512)
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--model", default="default", help="default, gemma3-270m, or a GGUF file / folder")
+    p.add_argument("--cache", choices=("plain", "quantized8", "quantized4"), default="plain",
+                   help="the KV cache kind (a model's sliding-window layers keep their rotating cache)")
     args = p.parse_args()
     lm = load(default_model.resolve(args.model), WeightPolicy(args.weights))
     print(f"weights: {lm.info.held_as}; kernels: {lm.info.cpu_kernels}; native threads: "
           f"{native.threads() if native.available() else '-'}")
     model = lm.model
-    cache = model.make_cache() if hasattr(model, "make_cache") else make_cache(lm.info.n_layers)
+    kind, bits = ("plain", 8) if args.cache == "plain" else ("quantized", int(args.cache[-1]))
+    cache = (model.make_cache(kind, bits=bits) if hasattr(model, "make_cache")
+             else make_cache(lm.info.n_layers, kind, bits=bits))
     ids = mx.array([list(range(100, 100 + args.context))])
-    mx.eval(model(ids[:, :-1], cache)[:, -1])
-    first = model(ids[:, -1:], cache)[:, -1]  # the graph of a real step, counted, then evaluated
+    mx.eval(model(ids[:, :-2], cache)[:, -1])
+    mx.eval(model(ids[:, -2:-1], cache))  # the first step grows the cache buffers for the next ones
+    first = model(ids[:, -1:], cache)[:, -1]  # the graph of a steady step, counted, then evaluated
     ops, by_name = graph_nodes(first)
     token = mx.argmax(first, axis=-1, keepdims=True)
     mx.eval(token)

@@ -3,7 +3,7 @@
 Replies are rendered as Markdown, but probabilities belong to tokens of the source text. Markup
 (`**`, list numbers, fences) disappears when rendered and whitespace changes shape, so each source
 character is matched greedily to the next rendered character it equals; markup characters stay
-unmatched. Whitespace matches whitespace of any kind (a newline becomes a paragraph break or a
+unmatched (`ui.markup_shown` then draws them, and the source is aligned again). Whitespace matches whitespace of any kind (a newline becomes a paragraph break or a
 space).
 """
 
@@ -15,12 +15,17 @@ WHITESPACE = set(" \t\n\r\u2028\u2029\u00a0")
 RENDERED_ONLY = set("\ufdd0\ufdd1\ufffc")
 
 
-def align(source: str, rendered: str) -> list[int]:
-    """For each source index, the rendered index it became, or -1 (markup, dropped text)."""
+def align(source: str, rendered: str, hidden: frozenset[int] = frozenset()) -> list[int]:
+    """For each source index, the rendered index it became, or -1 (markup, dropped text).
+
+    `hidden`: source indices known to show nothing (a fence line), never matched: the greedy match
+    would otherwise give "```python"'s "p" the "p" of the code's first word "print"."""
     out = [-1] * len(source)
     j = 0
     n = len(rendered)
     for i, ch in enumerate(source):
+        if i in hidden:
+            continue
         while j < n and rendered[j] in RENDERED_ONLY:
             j += 1
         if j >= n:

@@ -9,6 +9,9 @@ repairs that make the document hold exactly what was written, each a small funct
 - Qt's stray empty first line in a table cell after a code block goes; tables get borders, a
   bold header row and columns that never break a word (`fit_table_columns`: a table too wide for
   the view scrolls sideways instead);
+- a fence line with nothing after it (a stray closing ```) is text, not an empty code block;
+- Markdown's markup (`# `, `**`, list markers, fences, pipes, escapes) is drawn faint where it was
+  written (`ui.markup_shown`), so every token of a reply has characters on screen;
 - code is styled by `ui.code_blocks`.
 It returns the document's text, the source-to-document map (`ui.markdown_align.align`, Python
 indices) and the code blocks.
@@ -31,9 +34,10 @@ from PySide6.QtGui import (
     QTextTableFormat,
 )
 
-from app.markdown_text import markdown_as_written, verbatim_ranges
+from app.markdown_text import block_tokens, markdown_as_written, verbatim_ranges
 from ui.code_blocks import CodeBlock, style_code
 from ui.markdown_align import align, soft_breaks
+from ui.markup_shown import show_markup
 from ui.text_format import utf16_offsets
 
 # GitHub Markdown (tables, strikethrough, task lists, autolinks) without raw HTML: a reply's
@@ -43,6 +47,7 @@ IMAGE_CHARACTER = "\ufffc"
 LINE_BREAK = "\u2028"
 # A line that is only a list marker: an empty list item, which Qt's importer drops (CommonMark shows its marker)
 EMPTY_ITEM = re.compile(r"^([ \t]*)(\d{1,9})?([.)]|[-*+])[ \t]*$")
+STRAY_FENCE = re.compile(r"^ {0,3}(?:```|~~~)[^\n]*\s*\Z", re.MULTILINE)  # a fence on the last line written
 LIST_LINE = re.compile(r"[ \t]*(\d{1,9}[.)]|[-*+])([ \t]|$)")  # a list item's first line
 
 
@@ -52,12 +57,17 @@ def render_markdown(
     """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks).
 
     The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given."""
-    doc.setMarkdown(keep_empty_list_items(markdown_as_written(source)), MARKDOWN)
+    markdown = fence_left_open_as_text(keep_empty_list_items(markdown_as_written(source)))
+    doc.setMarkdown(markdown, MARKDOWN)
     images_as_text(doc)
     tidy_tables(doc)
     rendered = doc.toRawText()
-    mapping = align(source, rendered)
+    fences = fence_lines(source, markdown)
+    mapping = align(source, rendered, fences)
     rendered = keep_line_breaks(doc, source, rendered, mapping)
+    if show_markup(doc, source, rendered, mapping, text_color):  # the fence lines are drawn now: no skipping
+        rendered = doc.toRawText()
+        mapping = align(source, rendered)
     blocks = style_code(doc, text_color, dark)
     style_tables(doc, text_color)
     fit_table_columns(doc, doc.textWidth())
@@ -82,6 +92,49 @@ def keep_empty_list_items(markdown: str) -> str:
                 lines[number] = f"{line[: match.start(3)]}\\{line[match.start(3):]}"
         offset += len(line) + 1
     return "\n".join(lines)
+
+
+def fence_left_open_as_text(markdown: str) -> str:
+    """A fence line with nothing after it but blank lines (a closing ``` the model wrote after code
+    it never opened, verify 5 N7) shown as the characters written, not as an empty code block.
+
+    CommonMark opens a code block there that runs to the end and holds nothing; the reader sees an
+    empty shaded box where the model wrote ```. Treating the text before it as code instead (the
+    model's intent, perhaps) would be a guess that turns prose into code whenever a reply ends on a
+    stray fence; no Markdown renderer does that, and the text is shown as written either way. While
+    a reply streams, a fence just written shows as text until its first code line arrives."""
+    if not STRAY_FENCE.search(markdown):
+        return markdown  # the last line written is no fence: nothing to read
+    lines = markdown.split("\n")
+    for token in _fences(markdown):
+        first, last = token.map
+        if last >= len(lines) and not token.content.strip() and all(not line.strip() for line in lines[first + 1 :]):
+            opening = lines[first]
+            mark = len(opening) - len(opening.lstrip(" "))
+            lines[first] = f"{opening[:mark]}\\{opening[mark:]}"  # a backslash escape: the fence is text
+    return "\n".join(lines)
+
+
+def fence_lines(source: str, markdown: str) -> frozenset[int]:
+    """The indices of `source` on the lines that open and close its fenced code blocks (found in
+    `markdown`, the same text as Qt is given it, line for line): they show nothing of their own."""
+    starts = [0]
+    for line in source.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    lines = markdown.split("\n")
+    hidden: set[int] = set()
+    for token in _fences(markdown):
+        first, end = token.map
+        closed = end - 1 > first and lines[end - 1].strip().startswith(token.markup)
+        for line in (first, end - 1) if closed else (first,):
+            if line + 1 < len(starts):
+                hidden.update(range(starts[line], starts[line + 1] - 1))
+    return frozenset(hidden)
+
+
+def _fences(markdown: str) -> list:
+    """The fenced code blocks of `markdown`, as markdown-it's block tokens (`map`: line range)."""
+    return [t for t in block_tokens(markdown) if t.type == "fence" and t.map]
 
 
 def images_as_text(doc: QTextDocument) -> None:

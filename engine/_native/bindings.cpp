@@ -94,7 +94,9 @@ NB_MODULE(_glassbox_native, m) {
   m.def("quantized_matmuls", &glassbox::quantized_matmuls, "x"_a, "weights"_a, "group_size"_a, "bits"_a,
         "[x @ W_i.T] for quantized matrices sharing x (weights: w, scales, biases per matrix), one operation.");
   m.def("quantized_swiglu", &glassbox::quantized_swiglu, "x"_a, "gate"_a, "up"_a, "group_size"_a, "bits"_a,
-        "silu(x @ G.T) * (x @ U.T) for quantized G and U (each: w, scales, biases), one operation.");
+        "gelu"_a = false,
+        "silu(x @ G.T) * (x @ U.T) (gelu: gelu_tanh instead of silu) for quantized G and U (each: w, scales, "
+        "biases), one operation.");
   m.def("quantized_take", &glassbox::quantized_take, "w"_a, "scales"_a, "biases"_a, "ids"_a, "group_size"_a,
         "bits"_a, "Rows ids of a quantized matrix, dequantized (an embedding lookup): (ids..., K) float32.");
   m.def("dequantize", &glassbox::dequantize, "w"_a, "scales"_a, "biases"_a, "group_size"_a, "bits"_a,
@@ -102,11 +104,21 @@ NB_MODULE(_glassbox_native, m) {
   m.def("decode_attention", &glassbox::decode_attention, "q"_a, "k"_a, "v"_a, "scale"_a,
         "softmax(q k^T * scale) v for one query per head (B, H, 1, D).");
   m.def("kv_write", &glassbox::kv_write, "buf"_a, "x"_a, "row"_a, "inv_freq"_a.none(), "dims"_a,
-        "traditional"_a, "scale"_a, "position"_a,
-        "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), RoPE'd if inv_freq.");
+        "traditional"_a, "scale"_a, "position"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
+        "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), "
+        "RMS-normalised per head if norm_weight, RoPE'd if inv_freq.");
   m.def("rotary_decode_attention", &glassbox::rotary_decode_attention, "q"_a, "k_buf"_a, "v_buf"_a,
         "inv_freq"_a, "dims"_a, "traditional"_a, "rope_scale"_a, "position"_a, "first_row"_a, "n_rows"_a,
-        "scale"_a, "One decode step's attention from q (B, 1, H * D) over cache buffer rows -> (B, 1, H * Dv).");
+        "scale"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
+        "One decode step's attention from q (B, 1, H * D) (RMS-normalised per head if norm_weight) over "
+        "cache buffer rows -> (B, 1, H * Dv).");
+  m.def("quantized_kv_write", &glassbox::quantized_kv_write, "buf"_a, "x"_a, "row"_a, "group_size"_a, "bits"_a,
+        "inv_freq"_a.none(), "dims"_a, "traditional"_a, "scale"_a, "position"_a, "norm_weight"_a.none(),
+        "norm_eps"_a, "kv_write into a quantized cache buffer [w, scales, biases] -> the three buffers.");
+  m.def("quantized_rotary_decode_attention", &glassbox::quantized_rotary_decode_attention, "q"_a, "k_buf"_a,
+        "v_buf"_a, "group_size"_a, "bits"_a, "inv_freq"_a, "dims"_a, "traditional"_a, "rope_scale"_a,
+        "position"_a, "first_row"_a, "n_rows"_a, "scale"_a, "norm_weight"_a.none(), "norm_eps"_a,
+        "rotary_decode_attention over quantized key and value buffers -> (B, 1, H * Dv).");
   m.def("kv_write_copies", &glassbox::kv_write_copies,
         "Cache buffers kv_write copied instead of writing in place (since load).");
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");

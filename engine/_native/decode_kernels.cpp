@@ -20,24 +20,29 @@ namespace {
 #define GB_CLONES
 #endif
 
-// x[i] = exp(x[i] - shift) for i < n, returning their sum: exp as 2^k * p(f) with a degree-6
-// polynomial for 2^f, |f| <= 1/2 (float32-accurate to ~2e-7 relative; 0 below about -87), written
-// so that -O3 vectorises it (std::exp does not: it was a third of a decode step's attention).
-GB_CLONES float exp_shifted_sum(float* x, int n, float shift) {
+// exp(x) as 2^k * p(f), t = x log2(e) = k + f, |f| <= 1/2, p a degree-6 polynomial for 2^f
+// (float32-accurate to ~2e-7 relative): 0 where t <= -126 (x below about -87.3), 2^126 * p
+// (finite) where t >= 126. Branch-free and inlined into its callers' loops, so -O3 vectorises them
+// (std::exp does not: it was a third of a decode step's attention). The one exp of the softmax
+// and SiLU below.
+inline float fast_exp(float x) {
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr float c1 = 0.6931471805599453f, c2 = 0.2402265069591007f, c3 = 0.05550410866482158f,
                   c4 = 0.009618129107628477f, c5 = 0.0013333558146428443f, c6 = 0.00015403530393381606f;
-  for (int i = 0; i < n; ++i) {
-    float t = (x[i] - shift) * kLog2e;
-    t = t < -126.0f ? -126.0f : t;  // exp below 2^-126: flushed to (about) zero by the scale below
-    const float k = std::floor(t + 0.5f);
-    const float f = t - k;
-    const float p = 1.0f + f * (c1 + f * (c2 + f * (c3 + f * (c4 + f * (c5 + f * c6)))));
-    const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, 4);
-    x[i] = t <= -126.0f ? 0.0f : p * scale;
-  }
+  float t = x * kLog2e;
+  t = t < -126.0f ? -126.0f : (t > 126.0f ? 126.0f : t);  // 2^k stays a normal float
+  const float k = std::floor(t + 0.5f);
+  const float f = t - k;
+  const float p = 1.0f + f * (c1 + f * (c2 + f * (c3 + f * (c4 + f * (c5 + f * c6)))));
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return t <= -126.0f ? 0.0f : p * scale;
+}
+
+// x[i] = exp(x[i] - shift) for i < n (fast_exp), returning their sum.
+GB_CLONES float exp_shifted_sum(float* x, int n, float shift) {
+  for (int i = 0; i < n; ++i) x[i] = fast_exp(x[i] - shift);
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // the sum in a second pass: eight partial sums vectorise
   int i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -153,9 +158,15 @@ GB_CLONES void rope(const float* x, float* out, const float* inv_freq, int64_t n
 }
 
 void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity, int D, int64_t row,
-                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position) {
+                  const float* inv_freq, int dims, bool traditional, float scale, int64_t position,
+                  const float* norm_w, float norm_eps) {
   const int64_t n = static_cast<int64_t>(B) * heads;
-  thread_local std::vector<float> rotated;
+  thread_local std::vector<float> normed, rotated;
+  if (norm_w != nullptr) {
+    normed.resize(static_cast<size_t>(n) * D);
+    rms_norm(x, norm_w, normed.data(), n, D, norm_eps);
+    x = normed.data();
+  }
   if (inv_freq != nullptr) {  // every head at the same position: one table of angles
     rotated.resize(static_cast<size_t>(n) * D);
     rope(x, rotated.data(), inv_freq, n, 1, D, dims, traditional, scale, position);
@@ -166,20 +177,118 @@ void kv_write_row(const float* x, float* buf, int B, int heads, int64_t capacity
   }
 }
 
+void quantize_row(const float* x, int D, int group, int bits, uint32_t* w, float* scales, float* biases) {
+  const float n_bins = static_cast<float>((1 << bits) - 1);
+  const int per_word = 32 / bits;
+  for (int g = 0; g < D / group; ++g) {
+    const float* xg = x + static_cast<int64_t>(g) * group;
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (int j = 0; j < group; ++j) {
+      lo = std::min(lo, xg[j]);
+      hi = std::max(hi, xg[j]);
+    }
+    const bool low_edge = std::abs(lo) > std::abs(hi);  // the edge farther from zero is kept exact
+    float step = std::max((hi - lo) / n_bins, 1e-7f);
+    step = low_edge ? step : -step;
+    const float edge = low_edge ? lo : hi;
+    const float q0 = std::rint(edge / step);
+    float bias = 0.0f;
+    if (q0 != 0.0f) {
+      step = edge / q0;
+      bias = edge;
+    }
+    for (int j = 0; j < group; j += per_word) {
+      uint32_t word = 0;
+      for (int e = 0; e < per_word; ++e) {
+        float qv = std::rint((xg[j + e] - bias) / step);
+        qv = std::min(std::max(qv, 0.0f), n_bins);
+        word |= static_cast<uint32_t>(qv) << (e * bits);
+      }
+      w[(static_cast<int64_t>(g) * group + j) / per_word] = word;
+    }
+    scales[g] = step;
+    biases[g] = bias;
+  }
+}
+
+void quantized_kv_write_row(const float* x, const QuantizedKV& buf, int B, int heads, int64_t row,
+                            const float* inv_freq, int dims, bool traditional, float scale, int64_t position,
+                            const float* norm_w, float norm_eps) {
+  const int64_t n = static_cast<int64_t>(B) * heads;
+  const int D = buf.D;
+  thread_local std::vector<float> normed, rotated;
+  if (norm_w != nullptr) {
+    normed.resize(static_cast<size_t>(n) * D);
+    rms_norm(x, norm_w, normed.data(), n, D, norm_eps);
+    x = normed.data();
+  }
+  if (inv_freq != nullptr) {
+    rotated.resize(static_cast<size_t>(n) * D);
+    rope(x, rotated.data(), inv_freq, n, 1, D, dims, traditional, scale, position);
+    x = rotated.data();
+  }
+  const int64_t words = static_cast<int64_t>(D) * buf.bits / 32, groups = D / buf.group;
+  thread_local std::vector<uint32_t> w;
+  thread_local std::vector<float> scales, biases;
+  w.resize(words);
+  scales.resize(groups);
+  biases.resize(groups);
+  for (int64_t bh = 0; bh < n; ++bh) {
+    const int64_t r = bh * buf.capacity + row;
+    quantize_row(x + bh * D, D, buf.group, buf.bits, w.data(), scales.data(), biases.data());
+    if (buf.w != nullptr) std::copy(w.begin(), w.end(), buf.w + r * words);
+    if (buf.scales != nullptr) std::copy(scales.begin(), scales.end(), buf.scales + r * groups);
+    if (buf.biases != nullptr) std::copy(biases.begin(), biases.end(), buf.biases + r * groups);
+  }
+}
+
+namespace {
+
+// Rows first .. first + S - 1 of head `bh` of a quantized buffer as S x D floats.
+GB_CLONES void dequantize_head(const QuantizedKV& a, int64_t bh, int64_t first, int S, float* out) {
+  const int D = a.D, per_word = 32 / a.bits;
+  const uint32_t mask = (1u << a.bits) - 1;
+  const int64_t words = static_cast<int64_t>(D) / per_word, groups = D / a.group;
+  for (int s = 0; s < S; ++s) {
+    const int64_t r = bh * a.capacity + first + s;
+    const uint32_t* w = a.w + r * words;
+    const float* sc = a.scales + r * groups;
+    const float* bi = a.biases + r * groups;
+    float* o = out + static_cast<int64_t>(s) * D;
+    for (int i = 0; i < D; ++i) {
+      const uint32_t q = (w[i / per_word] >> ((i % per_word) * a.bits)) & mask;
+      o[i] = sc[i / a.group] * static_cast<float>(q) + bi[i / a.group];
+    }
+  }
+}
+
+}  // namespace
+
+void quantized_decode_attention(const float* q, const QuantizedKV& k, const QuantizedKV& v, float* out, int B,
+                                int H, int Hkv, int64_t first_row, int S, float scale) {
+  const int rep = H / Hkv, D = k.D, Dv = v.D;
+  ThreadPool::instance().parallel_for(B * Hkv, [&](int task) {  // one KV head a task, as decode_attention
+    const int64_t first_head = static_cast<int64_t>(task / Hkv) * H + static_cast<int64_t>(task % Hkv) * rep;
+    thread_local std::vector<float> keys, values, scores;
+    keys.resize(static_cast<size_t>(S) * D);
+    values.resize(static_cast<size_t>(S) * Dv);
+    scores.resize(static_cast<size_t>(rep) * S);
+    dequantize_head(k, task, first_row, S, keys.data());
+    dequantize_head(v, task, first_row, S, values.data());
+    attend_group(q + first_head * D, rep, keys.data(), D, values.data(), Dv, S, D, Dv, scale, scores.data(),
+                 out + first_head * Dv);
+  });
+}
+
 GB_CLONES void silu_mul(const float* g, float* u, int64_t n) {
-  constexpr float kLog2e = 1.4426950408889634f;
-  constexpr float c1 = 0.6931471805599453f, c2 = 0.2402265069591007f, c3 = 0.05550410866482158f,
-                  c4 = 0.009618129107628477f, c5 = 0.0013333558146428443f, c6 = 0.00015403530393381606f;
-  for (int64_t i = 0; i < n; ++i) {  // exp(-g) as in exp_shifted_sum, clamped to stay finite
-    float t = -g[i] * kLog2e;
-    t = t < -126.0f ? -126.0f : (t > 126.0f ? 126.0f : t);
-    const float k = std::floor(t + 0.5f);
-    const float f = t - k;
-    const float p = 1.0f + f * (c1 + f * (c2 + f * (c3 + f * (c4 + f * (c5 + f * c6)))));
-    const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, 4);
-    u[i] = g[i] / (1.0f + p * scale) * u[i];
+  for (int64_t i = 0; i < n; ++i) u[i] = g[i] / (1.0f + fast_exp(-g[i])) * u[i];
+}
+
+GB_CLONES void gelu_mul(const float* g, float* u, int64_t n) {
+  constexpr float k2 = 2.0f * 0.7978845608028654f;  // 2 sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {  // far below zero: g / (1 + 2^126 p), 0 to float32's resolution
+    const float x = g[i];
+    u[i] = x / (1.0f + fast_exp(-k2 * (x + 0.044715f * x * x * x))) * u[i];
   }
 }
 

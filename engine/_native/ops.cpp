@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include <atomic>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -157,7 +158,9 @@ class QuantizedMatmuls : public mx::Primitive {
 
 class QuantizedSwiGLU : public mx::UnaryPrimitive {
  public:
-  QuantizedSwiGLU(mx::Stream s, int group, int bits) : UnaryPrimitive(s), group_(group), bits_(bits) {}
+  // gelu: the gate's activation is GELU's tanh approximation (GeGLU) instead of SiLU.
+  QuantizedSwiGLU(mx::Stream s, int group, int bits, bool gelu)
+      : UnaryPrimitive(s), group_(group), bits_(bits), gelu_(gelu) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& x = inputs[0];
@@ -175,30 +178,31 @@ class QuantizedSwiGLU : public mx::UnaryPrimitive {
       return QMatrix{reinterpret_cast<const uint8_t*>(w.data<uint32_t>()), inputs[first + 1].data<float>(),
                      inputs[first + 2].data<float>(), w.shape(0), K, group_, bits_};
     };
-    encoder.dispatch([G = matrix(1), U = matrix(4), xv = RowMajor(x), M, y = out.data<float>()]() {
+    encoder.dispatch([G = matrix(1), U = matrix(4), xv = RowMajor(x), M, y = out.data<float>(), gelu = gelu_]() {
       std::vector<float> buffer;
       thread_local std::vector<float> gate;
       gate.resize(static_cast<size_t>(M) * G.N);
       const float* X = xv.get(buffer);
       quantized_matmul(G, X, M, gate.data());
       quantized_matmul(U, X, M, y);
-      silu_mul(gate.data(), y, static_cast<int64_t>(M) * G.N);
+      (gelu ? gelu_mul : silu_mul)(gate.data(), y, static_cast<int64_t>(M) * G.N);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("glassbox quantized_swiglu runs on the CPU only");
   }
   const char* name() const override {
-    return "GlassboxQuantizedSwiGLU";
+    return gelu_ ? "GlassboxQuantizedGeGLU" : "GlassboxQuantizedSwiGLU";
   }
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const QuantizedSwiGLU&>(other);
-    return group_ == o.group_ && bits_ == o.bits_;
+    return group_ == o.group_ && bits_ == o.bits_ && gelu_ == o.gelu_;
   }
 
  private:
   int group_;
   int bits_;
+  bool gelu_;
 };
 
 class QuantizedTake : public mx::UnaryPrimitive {
@@ -402,9 +406,10 @@ std::atomic<int64_t> g_kv_write_copies{0};
 // input may be donated (no other array or view holds it), like MLX's own slice update.
 class KVWrite : public mx::UnaryPrimitive {
  public:
-  KVWrite(mx::Stream s, int64_t row, bool rotate, int dims, bool traditional, float scale, int64_t position)
+  KVWrite(mx::Stream s, int64_t row, bool rotate, int dims, bool traditional, float scale, int64_t position,
+          bool norm, float norm_eps)
       : UnaryPrimitive(s), row_(row), rotate_(rotate), dims_(dims), traditional_(traditional),
-        scale_(scale), position_(position) {}
+        scale_(scale), position_(position), norm_(norm), norm_eps_(norm_eps) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& buf = inputs[0];
@@ -421,22 +426,29 @@ class KVWrite : public mx::UnaryPrimitive {
     }
     encoder.set_output_array(out);
     const float* freqs = nullptr;
+    size_t next = 2;  // the optional inputs follow buf and x: inv_freq, then the norm's weight
     if (rotate_) {
-      encoder.set_input_array(inputs[2]);
-      freqs = inputs[2].data<float>();
+      encoder.set_input_array(inputs[next]);
+      freqs = inputs[next++].data<float>();
+    }
+    std::optional<RowMajor> wv;
+    if (norm_) {
+      encoder.set_input_array(inputs[next]);
+      wv = RowMajor(inputs[next]);
     }
     encoder.dispatch([bv = in_place ? std::optional<RowMajor>() : std::optional<RowMajor>(RowMajor(buf)),
-                      xv = RowMajor(x), o = out.data<float>(), size = out.size(), freqs,
+                      xv = RowMajor(x), wv, o = out.data<float>(), size = out.size(), freqs,
                       B = buf.shape(0), H = buf.shape(1), cap = static_cast<int64_t>(buf.shape(2)),
                       D = buf.shape(3), row = row_, dims = dims_, traditional = traditional_,
-                      scale = scale_, position = position_]() {
+                      scale = scale_, position = position_, eps = norm_eps_]() {
       if (bv) {  // the old contents first, then the new row
         std::vector<float> gathered;
         const float* src = bv->get(gathered);
         std::copy(src, src + size, o);
       }
-      std::vector<float> xb;
-      kv_write_row(xv.get(xb), o, B, H, cap, D, row, freqs, dims, traditional, scale, position);
+      std::vector<float> xb, wb;
+      kv_write_row(xv.get(xb), o, B, H, cap, D, row, freqs, dims, traditional, scale, position,
+                   wv ? wv->get(wb) : nullptr, eps);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
@@ -448,7 +460,7 @@ class KVWrite : public mx::UnaryPrimitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const KVWrite&>(other);
     return row_ == o.row_ && rotate_ == o.rotate_ && dims_ == o.dims_ && traditional_ == o.traditional_ &&
-        scale_ == o.scale_ && position_ == o.position_;
+        scale_ == o.scale_ && position_ == o.position_ && norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
   }
 
  private:
@@ -458,14 +470,17 @@ class KVWrite : public mx::UnaryPrimitive {
   bool traditional_;
   float scale_;
   int64_t position_;
+  bool norm_;
+  float norm_eps_;
 };
 
 class RotaryDecodeAttention : public mx::UnaryPrimitive {
  public:
   RotaryDecodeAttention(mx::Stream s, int dims, bool traditional, float rope_scale, int64_t position,
-                        int64_t first_row, int64_t n_rows, float scale)
+                        int64_t first_row, int64_t n_rows, float scale, bool norm, float norm_eps)
       : UnaryPrimitive(s), dims_(dims), traditional_(traditional), rope_scale_(rope_scale),
-        position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale) {}
+        position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale), norm_(norm),
+        norm_eps_(norm_eps) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     const auto& q = inputs[0];
@@ -477,22 +492,30 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
     }
     allocate(out);
     auto& encoder = mx::cpu::get_command_encoder(stream());
-    for (const auto* a : {&q, &k, &v, &inv_freq}) encoder.set_input_array(*a);
+    for (const auto& a : inputs) encoder.set_input_array(a);  // q, k, v, inv_freq[, norm weight]
     encoder.set_output_array(out);
+    std::optional<RowMajor> wv;
+    if (norm_) wv = RowMajor(inputs[4]);
     auto view = [first = first_row_](const mx::array& a) {
       return KVView{a.data<float>() + first * a.strides(2), a.strides(0), a.strides(1), a.strides(2)};
     };
     const int H = q.shape(2) / k.shape(3);
-    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inv_freq), kv = view(k), vv = view(v),
+    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inv_freq), wv, kv = view(k), vv = view(v),
                       o = out.data<float>(), B = q.shape(0), H, Hkv = k.shape(1),
                       S = static_cast<int>(n_rows_), D = k.shape(3), Dv = v.shape(3), dims = dims_,
                       traditional = traditional_, rope_scale = rope_scale_, position = position_,
-                      scale = scale_]() {
-      std::vector<float> qb, fb;
-      thread_local std::vector<float> rotated;
-      rotated.resize(static_cast<size_t>(B) * H * D);
-      rope(qv.get(qb), rotated.data(), fv.get(fb), static_cast<int64_t>(B) * H, 1, D, dims, traditional,
-           rope_scale, position);
+                      scale = scale_, eps = norm_eps_]() {
+      std::vector<float> qb, fb, wb;
+      thread_local std::vector<float> normed, rotated;
+      const int64_t rows = static_cast<int64_t>(B) * H;
+      const float* query = qv.get(qb);
+      if (wv) {  // the query norm (per head) before RoPE
+        normed.resize(static_cast<size_t>(rows) * D);
+        rms_norm(query, wv->get(wb), normed.data(), rows, D, eps);
+        query = normed.data();
+      }
+      rotated.resize(static_cast<size_t>(rows) * D);
+      rope(query, rotated.data(), fv.get(fb), rows, 1, D, dims, traditional, rope_scale, position);
       decode_attention(rotated.data(), kv, vv, o, B, H, Hkv, S, D, Dv, scale);
     });
   }
@@ -505,7 +528,8 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const RotaryDecodeAttention&>(other);
     return dims_ == o.dims_ && traditional_ == o.traditional_ && rope_scale_ == o.rope_scale_ &&
-        position_ == o.position_ && first_row_ == o.first_row_ && n_rows_ == o.n_rows_ && scale_ == o.scale_;
+        position_ == o.position_ && first_row_ == o.first_row_ && n_rows_ == o.n_rows_ && scale_ == o.scale_ &&
+        norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
   }
 
  private:
@@ -516,6 +540,173 @@ class RotaryDecodeAttention : public mx::UnaryPrimitive {
   int64_t first_row_;
   int64_t n_rows_;
   float scale_;
+  bool norm_;
+  float norm_eps_;
+};
+
+// The 4-byte elements of `a` (any layout) in row-major order at dst: a strided gather, bit for bit.
+void gather_words(const mx::array& a, char* dst) {
+  const char* src = a.data<char>();
+  const int nd = a.ndim();
+  std::vector<int> idx(nd, 0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    int64_t loc = 0;
+    for (int d = 0; d < nd; ++d) loc += idx[d] * a.strides(d);
+    std::memcpy(dst + i * 4, src + loc * 4, 4);
+    for (int d = nd - 1; d >= 0 && ++idx[d] == a.shape(d); --d) idx[d] = 0;
+  }
+}
+
+// The buffers of a quantized KV cache (w, scales, biases), each row-contiguous.
+QuantizedKV quantized_kv(const mx::array& w, const mx::array& scales, const mx::array& biases, int group,
+                         int bits) {
+  return QuantizedKV{const_cast<uint32_t*>(w.data<uint32_t>()), const_cast<float*>(scales.data<float>()),
+                     const_cast<float*>(biases.data<float>()), static_cast<int64_t>(w.shape(2)),
+                     static_cast<int>(scales.shape(3)) * group, group, bits};
+}
+
+// kv_write for one part (0: w, 1: scales, 2: biases) of a quantized cache buffer: one row per
+// head quantized from x (normed and turned first when asked), that part written. Three operations
+// for the three parts, each a unary one so that its output can take over its buffer (MLX donates
+// no input of a multi-output operation: every output holds the inputs).
+class QuantizedKVWrite : public mx::UnaryPrimitive {
+ public:
+  QuantizedKVWrite(mx::Stream s, int part, int64_t row, int D, int group, int bits, bool rotate, int dims,
+                   bool traditional, float scale, int64_t position, bool norm, float norm_eps)
+      : UnaryPrimitive(s), part_(part), row_(row), D_(D), group_(group), bits_(bits), rotate_(rotate), dims_(dims),
+        traditional_(traditional), scale_(scale), position_(position), norm_(norm), norm_eps_(norm_eps) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    const auto& buf = inputs[0];
+    const auto& x = inputs[1];
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    const bool contiguous = buf.flags().row_contiguous;
+    const bool in_place = contiguous && buf.is_donatable();
+    if (in_place) {
+      out.copy_shared_buffer(buf);
+    } else {
+      allocate(out);
+      g_kv_write_copies.fetch_add(1, std::memory_order_relaxed);
+    }
+    encoder.set_output_array(out);
+    size_t next = 2;
+    const float* freqs = rotate_ ? inputs[next++].data<float>() : nullptr;
+    const float* norm_w = norm_ ? inputs[next].data<float>() : nullptr;
+    QuantizedKV target{nullptr, nullptr, nullptr, static_cast<int64_t>(buf.shape(2)), D_, group_, bits_};
+    if (part_ == 0) {
+      target.w = out.data<uint32_t>();
+    } else {
+      (part_ == 1 ? target.scales : target.biases) = out.data<float>();
+    }
+    encoder.dispatch([src = in_place || !contiguous ? nullptr : buf.data<char>(), dst = out.data<char>(),
+                      bytes = out.nbytes(), strided = contiguous ? std::optional<mx::array>() : std::optional(buf),
+                      xv = RowMajor(x), target, B = buf.shape(0), H = buf.shape(1), row = row_, freqs,
+                      dims = dims_, traditional = traditional_, scale = scale_, position = position_, norm_w,
+                      eps = norm_eps_]() {
+      if (src != nullptr) std::memcpy(dst, src, bytes);  // the old contents first, then the new row
+      if (strided) gather_words(*strided, dst);  // (a view: a slice of a larger buffer)
+      std::vector<float> xb;
+      quantized_kv_write_row(xv.get(xb), target, B, H, row, freqs, dims, traditional, scale, position, norm_w,
+                             eps);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox quantized_kv_write runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedKVWrite";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedKVWrite&>(other);
+    return part_ == o.part_ && row_ == o.row_ && D_ == o.D_ && group_ == o.group_ && bits_ == o.bits_ &&
+        rotate_ == o.rotate_ && dims_ == o.dims_ && traditional_ == o.traditional_ && scale_ == o.scale_ &&
+        position_ == o.position_ && norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
+  }
+
+ private:
+  int part_;
+  int64_t row_;
+  int D_;
+  int group_;
+  int bits_;
+  bool rotate_;
+  int dims_;
+  bool traditional_;
+  float scale_;
+  int64_t position_;
+  bool norm_;
+  float norm_eps_;
+};
+
+// rotary_decode_attention over quantized key and value buffers.
+class QuantizedRotaryDecodeAttention : public mx::UnaryPrimitive {
+ public:
+  QuantizedRotaryDecodeAttention(mx::Stream s, int group, int bits, int dims, bool traditional, float rope_scale,
+                                 int64_t position, int64_t first_row, int64_t n_rows, float scale, bool norm,
+                                 float norm_eps)
+      : UnaryPrimitive(s), group_(group), bits_(bits), dims_(dims), traditional_(traditional),
+        rope_scale_(rope_scale), position_(position), first_row_(first_row), n_rows_(n_rows), scale_(scale),
+        norm_(norm), norm_eps_(norm_eps) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    for (int i = 1; i <= 6; ++i) {
+      if (!inputs[i].flags().row_contiguous) {
+        fail("glassbox quantized_rotary_decode_attention: cache buffers must be row-contiguous");
+      }
+    }
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);  // q, k (3), v (3), inv_freq[, norm weight]
+    encoder.set_output_array(out);
+    std::optional<RowMajor> wv;
+    if (norm_) wv = RowMajor(inputs[8]);
+    const auto& q = inputs[0];
+    const auto kq = quantized_kv(inputs[1], inputs[2], inputs[3], group_, bits_);
+    const auto vq = quantized_kv(inputs[4], inputs[5], inputs[6], group_, bits_);
+    encoder.dispatch([qv = RowMajor(q), fv = RowMajor(inputs[7]), wv, kq, vq, o = out.data<float>(),
+                      B = q.shape(0), H = q.shape(2) / kq.D, Hkv = inputs[1].shape(1), first = first_row_,
+                      S = static_cast<int>(n_rows_), dims = dims_, traditional = traditional_,
+                      rope_scale = rope_scale_, position = position_, scale = scale_, eps = norm_eps_]() {
+      std::vector<float> qb, fb, wb;
+      thread_local std::vector<float> normed, rotated;
+      const int64_t rows = static_cast<int64_t>(B) * H;
+      const float* query = qv.get(qb);
+      if (wv) {
+        normed.resize(static_cast<size_t>(rows) * kq.D);
+        rms_norm(query, wv->get(wb), normed.data(), rows, kq.D, eps);
+        query = normed.data();
+      }
+      rotated.resize(static_cast<size_t>(rows) * kq.D);
+      rope(query, rotated.data(), fv.get(fb), rows, 1, kq.D, dims, traditional, rope_scale, position);
+      quantized_decode_attention(rotated.data(), kq, vq, o, B, H, Hkv, first, S, scale);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox quantized_rotary_decode_attention runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxQuantizedRotaryDecodeAttention";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const QuantizedRotaryDecodeAttention&>(other);
+    return group_ == o.group_ && bits_ == o.bits_ && dims_ == o.dims_ && traditional_ == o.traditional_ &&
+        rope_scale_ == o.rope_scale_ && position_ == o.position_ && first_row_ == o.first_row_ &&
+        n_rows_ == o.n_rows_ && scale_ == o.scale_ && norm_ == o.norm_ && norm_eps_ == o.norm_eps_;
+  }
+
+ private:
+  int group_;
+  int bits_;
+  int dims_;
+  bool traditional_;
+  float rope_scale_;
+  int64_t position_;
+  int64_t first_row_;
+  int64_t n_rows_;
+  float scale_;
+  bool norm_;
+  float norm_eps_;
 };
 
 mx::array as_f32(const mx::array& a, mx::Stream s) {
@@ -586,7 +777,7 @@ std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<m
 }
 
 mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
-                           const std::vector<mx::array>& up, int group_size, int bits) {
+                           const std::vector<mx::array>& up, int group_size, int bits, bool gelu) {
   auto s = cpu_stream();
   if (x.ndim() < 1) fail("glassbox quantized_swiglu: x needs at least one dimension");
   if (gate.size() != 3 || up.size() != 3) fail("glassbox quantized_swiglu: gate and up are (w, scales, biases)");
@@ -597,7 +788,7 @@ mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gat
   }
   auto shape = x.shape();
   shape.back() = N;
-  return mx::array(shape, mx::float32, std::make_shared<QuantizedSwiGLU>(s, group_size, bits),
+  return mx::array(shape, mx::float32, std::make_shared<QuantizedSwiGLU>(s, group_size, bits, gelu),
                    {as_f32(x, s), gate[0], as_f32(gate[1], s), as_f32(gate[2], s), up[0], as_f32(up[1], s),
                     as_f32(up[2], s)});
 }
@@ -662,9 +853,18 @@ mx::array rope(const mx::array& x, const mx::array& inv_freq, int dims, bool tra
                    {as_f32(x, s), as_f32(inv_freq, s)});
 }
 
+namespace {
+// A per-head norm's weight: (D,) for heads of D features.
+void check_norm(const char* op, const std::optional<mx::array>& norm_weight, int D) {
+  if (norm_weight && (norm_weight->ndim() != 1 || norm_weight->shape(0) != D)) {
+    fail(std::string(op) + ": norm_weight must be (head_dim,)");
+  }
+}
+}  // namespace
+
 mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
                    const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
-                   int64_t position) {
+                   int64_t position, const std::optional<mx::array>& norm_weight, float norm_eps) {
   auto s = cpu_stream();
   if (buf.ndim() != 4 || buf.dtype() != mx::float32 || x.ndim() != 3 || x.shape(0) != buf.shape(0) ||
       x.shape(1) != 1 || static_cast<int64_t>(x.shape(2)) != static_cast<int64_t>(buf.shape(1)) * buf.shape(3)) {
@@ -678,14 +878,18 @@ mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
     }
     inputs.push_back(as_f32(*inv_freq, s));
   }
+  check_norm("glassbox kv_write", norm_weight, buf.shape(3));
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
   return mx::array(buf.shape(), mx::float32,
-                   std::make_shared<KVWrite>(s, row, inv_freq.has_value(), dims, traditional, scale, position),
+                   std::make_shared<KVWrite>(s, row, inv_freq.has_value(), dims, traditional, scale, position,
+                                             norm_weight.has_value(), norm_eps),
                    std::move(inputs));
 }
 
 mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
                                   const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
-                                  int64_t position, int64_t first_row, int64_t n_rows, float scale) {
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale,
+                                  const std::optional<mx::array>& norm_weight, float norm_eps) {
   auto s = cpu_stream();
   if (q.ndim() != 3 || q.shape(1) != 1 || k_buf.ndim() != 4 || v_buf.ndim() != 4 ||
       k_buf.shape(0) != q.shape(0) || v_buf.shape(0) != q.shape(0) || v_buf.shape(1) != k_buf.shape(1) ||
@@ -699,11 +903,100 @@ mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, co
   if (dims % 2 || dims <= 0 || dims > k_buf.shape(3) || inv_freq.ndim() != 1 || inv_freq.shape(0) != dims / 2) {
     fail("glassbox rotary_decode_attention: dims even and <= D, inv_freq (dims / 2,)");
   }
+  check_norm("glassbox rotary_decode_attention", norm_weight, k_buf.shape(3));
   const int H = q.shape(2) / k_buf.shape(3);
+  std::vector<mx::array> inputs{as_f32(q, s), as_f32(k_buf, s), as_f32(v_buf, s), as_f32(inv_freq, s)};
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
   return mx::array({q.shape(0), 1, H * v_buf.shape(3)}, mx::float32,
                    std::make_shared<RotaryDecodeAttention>(s, dims, traditional, rope_scale, position, first_row,
-                                                           n_rows, scale),
-                   {as_f32(q, s), as_f32(k_buf, s), as_f32(v_buf, s), as_f32(inv_freq, s)});
+                                                           n_rows, scale, norm_weight.has_value(), norm_eps),
+                   std::move(inputs));
+}
+
+namespace {
+// (w, scales, biases) of a quantized cache buffer (B, heads, capacity, ·) holding rows of D values;
+// returns D.
+int check_quantized_kv(const char* op, const std::vector<mx::array>& parts, int group, int bits) {
+  if (parts.size() != 3) fail(std::string(op) + ": a quantized buffer is (w, scales, biases)");
+  if (bits != 4 && bits != 8) fail(std::string(op) + ": bits must be 4 or 8");
+  if (group <= 0 || group % 8) fail(std::string(op) + ": bad group size");
+  const auto& w = parts[0];
+  const auto& sc = parts[1];
+  const auto& bi = parts[2];
+  if (w.ndim() != 4 || w.dtype() != mx::uint32 || sc.shape() != bi.shape() || sc.ndim() != 4 ||
+      sc.dtype() != mx::float32 || bi.dtype() != mx::float32 || sc.shape(0) != w.shape(0) ||
+      sc.shape(1) != w.shape(1) || sc.shape(2) != w.shape(2) ||
+      static_cast<int64_t>(w.shape(3)) * 32 != static_cast<int64_t>(sc.shape(3)) * group * bits) {
+    fail(std::string(op) + ": w (B, heads, capacity, D * bits / 32) uint32, scales and biases "
+         "(B, heads, capacity, D / group) float32");
+  }
+  return sc.shape(3) * group;
+}
+}  // namespace
+
+std::vector<mx::array> quantized_kv_write(const std::vector<mx::array>& buf, const mx::array& x, int64_t row,
+                                          int group_size, int bits, const std::optional<mx::array>& inv_freq,
+                                          int dims, bool traditional, float scale, int64_t position,
+                                          const std::optional<mx::array>& norm_weight, float norm_eps) {
+  auto s = cpu_stream();
+  const int D = check_quantized_kv("glassbox quantized_kv_write", buf, group_size, bits);
+  const auto& w = buf[0];
+  if (x.ndim() != 3 || x.shape(0) != w.shape(0) || x.shape(1) != 1 ||
+      static_cast<int64_t>(x.shape(2)) != static_cast<int64_t>(w.shape(1)) * D) {
+    fail("glassbox quantized_kv_write: x must be (B, 1, heads * D)");
+  }
+  if (row < 0 || row >= w.shape(2)) fail("glassbox quantized_kv_write: row outside the buffer");
+  std::vector<mx::array> inputs{buf[0], as_f32(x, s)};  // the part written, x[, inv_freq][, norm weight]
+  if (inv_freq) {
+    if (dims % 2 || dims <= 0 || dims > D || inv_freq->ndim() != 1 || inv_freq->shape(0) != dims / 2) {
+      fail("glassbox quantized_kv_write: dims even and <= D, inv_freq (dims / 2,)");
+    }
+    inputs.push_back(as_f32(*inv_freq, s));
+  }
+  check_norm("glassbox quantized_kv_write", norm_weight, D);
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
+  std::vector<mx::array> out;
+  for (int part = 0; part < 3; ++part) {
+    inputs[0] = buf[part];
+    out.push_back(mx::array(buf[part].shape(), buf[part].dtype(),
+                            std::make_shared<QuantizedKVWrite>(s, part, row, D, group_size, bits, inv_freq.has_value(),
+                                                               dims, traditional, scale, position,
+                                                               norm_weight.has_value(), norm_eps),
+                            inputs));
+  }
+  return out;
+}
+
+mx::array quantized_rotary_decode_attention(const mx::array& q, const std::vector<mx::array>& k_buf,
+                                            const std::vector<mx::array>& v_buf, int group_size, int bits,
+                                            const mx::array& inv_freq, int dims, bool traditional,
+                                            float rope_scale, int64_t position, int64_t first_row, int64_t n_rows,
+                                            float scale, const std::optional<mx::array>& norm_weight,
+                                            float norm_eps) {
+  auto s = cpu_stream();
+  const char* op = "glassbox quantized_rotary_decode_attention";
+  const int D = check_quantized_kv(op, k_buf, group_size, bits);
+  const int Dv = check_quantized_kv(op, v_buf, group_size, bits);
+  const auto& kw = k_buf[0];
+  const auto& vw = v_buf[0];
+  if (q.ndim() != 3 || q.shape(1) != 1 || kw.shape(0) != q.shape(0) || vw.shape(0) != q.shape(0) ||
+      vw.shape(1) != kw.shape(1) || vw.shape(2) != kw.shape(2) || q.shape(2) % D || (q.shape(2) / D) % kw.shape(1)) {
+    fail(std::string(op) + ": q (B, 1, H * D) with H a multiple of the buffers' heads");
+  }
+  if (first_row < 0 || n_rows < 1 || first_row + n_rows > kw.shape(2)) fail(std::string(op) + ": rows outside the buffer");
+  if (dims % 2 || dims <= 0 || dims > D || inv_freq.ndim() != 1 || inv_freq.shape(0) != dims / 2) {
+    fail(std::string(op) + ": dims even and <= D, inv_freq (dims / 2,)");
+  }
+  check_norm(op, norm_weight, D);
+  std::vector<mx::array> inputs{as_f32(q, s), k_buf[0], k_buf[1], k_buf[2], v_buf[0], v_buf[1], v_buf[2],
+                                as_f32(inv_freq, s)};
+  if (norm_weight) inputs.push_back(as_f32(*norm_weight, s));
+  const int H = q.shape(2) / D;
+  return mx::array({q.shape(0), 1, H * Dv}, mx::float32,
+                   std::make_shared<QuantizedRotaryDecodeAttention>(s, group_size, bits, dims, traditional, rope_scale,
+                                                                    position, first_row, n_rows, scale,
+                                                                    norm_weight.has_value(), norm_eps),
+                   std::move(inputs));
 }
 
 int64_t kv_write_copies() {

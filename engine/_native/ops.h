@@ -22,8 +22,9 @@ std::vector<mx::array> quantized_matmuls(const mx::array& x, const std::vector<m
 
 // SwiGLU's hidden layer from two quantized matrices: silu(x @ G^T) * (x @ U^T) -> (..., N) float32,
 // gate = (w, scales, biases) and up likewise, both at (group_size, bits).
+// With gelu, GeGLU's instead: gelu_tanh(x @ G^T) * (x @ U^T) (Gemma's MLP).
 mx::array quantized_swiglu(const mx::array& x, const std::vector<mx::array>& gate,
-                           const std::vector<mx::array>& up, int group_size, int bits);
+                           const std::vector<mx::array>& up, int group_size, int bits, bool gelu = false);
 
 // Rows `ids` (any shape, integer) of a quantized (N, K) matrix, dequantized: (ids..., K) float32
 // (an embedding lookup). An id outside 0 .. N - 1 gives a row of zeros.
@@ -39,20 +40,42 @@ mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::arra
 mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale);
 
 // The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
-// (B, 1, heads * D): a decode step's new key (RoPE'd at `position` when inv_freq is given) or
-// value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
+// (B, 1, heads * D): a decode step's new key (RMS-normalised per head with norm_weight (D,) when
+// given, then RoPE'd at `position` when inv_freq is given) or value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
 // writes one row, not the whole buffer.
 mx::array kv_write(const mx::array& buf, const mx::array& x, int64_t row,
                    const std::optional<mx::array>& inv_freq, int dims, bool traditional, float scale,
-                   int64_t position);
+                   int64_t position, const std::optional<mx::array>& norm_weight = std::nullopt,
+                   float norm_eps = 0.0f);
 
 // One decode step's attention straight from the projections and the cache buffers: q (B, 1, H * D)
-// RoPE'd at `position`, attending to rows first_row .. first_row + n_rows - 1 of k_buf
+// RMS-normalised per head with norm_weight (D,) when given, RoPE'd at `position`, attending to rows first_row .. first_row + n_rows - 1 of k_buf
 // (B, Hkv, capacity, D) and v_buf (B, Hkv, capacity, Dv) -> (B, 1, H * Dv) float32, ready for the
 // output projection.
 mx::array rotary_decode_attention(const mx::array& q, const mx::array& k_buf, const mx::array& v_buf,
                                   const mx::array& inv_freq, int dims, bool traditional, float rope_scale,
-                                  int64_t position, int64_t first_row, int64_t n_rows, float scale);
+                                  int64_t position, int64_t first_row, int64_t n_rows, float scale,
+                                  const std::optional<mx::array>& norm_weight = std::nullopt,
+                                  float norm_eps = 0.0f);
+
+// kv_write for a quantized cache's buffer `buf` = (w, scales, biases) in MLX's affine layout
+// (B, heads, capacity, D * bits / 32) uint32 and (B, heads, capacity, D / group_size) float32:
+// row `row` of every head becomes x's (B, 1, heads * D) (normed and turned first when asked, as
+// kv_write), quantized as mx.quantize quantizes it. Returns the three buffers, each written in
+// place when it may be donated.
+std::vector<mx::array> quantized_kv_write(const std::vector<mx::array>& buf, const mx::array& x, int64_t row,
+                                          int group_size, int bits, const std::optional<mx::array>& inv_freq,
+                                          int dims, bool traditional, float scale, int64_t position,
+                                          const std::optional<mx::array>& norm_weight, float norm_eps);
+
+// rotary_decode_attention over quantized key and value buffers (w, scales, biases each, as
+// quantized_kv_write's) -> (B, 1, H * Dv) float32.
+mx::array quantized_rotary_decode_attention(const mx::array& q, const std::vector<mx::array>& k_buf,
+                                            const std::vector<mx::array>& v_buf, int group_size, int bits,
+                                            const mx::array& inv_freq, int dims, bool traditional,
+                                            float rope_scale, int64_t position, int64_t first_row, int64_t n_rows,
+                                            float scale, const std::optional<mx::array>& norm_weight,
+                                            float norm_eps);
 
 // Cache buffers copied (not written in place) by kv_write since the module was loaded: a step
 // that copies is correct but reads and writes the whole buffer.

@@ -118,26 +118,36 @@ def make_rope(dims: int, base: float, traditional: bool, scaling: dict[str, Any]
 
 def rotary_attention(
     q: mx.array, k: mx.array, v: mx.array, cache: KVCache, rope: nn.Module, n_heads: int, n_kv_heads: int,
-    scale: float, capture: LayerCapture | None = None,
+    scale: float, capture: LayerCapture | None = None, q_norm: nn.Module | None = None,
+    k_norm: nn.Module | None = None,
 ) -> mx.array:
     """Self-attention with rotary positions over a layer's cache, from the projections as they come.
 
     q (B, L, n_heads * D), k (B, L, n_kv_heads * D), v (B, L, n_kv_heads * Dv) -> (B, L, n_heads * Dv):
-    queries and keys turned by `rope` at their positions, the keys and values appended to `cache`,
-    each query head attending (grouped-query) to what the cache holds, under the cache's mask.
+    queries and keys normalised per head by `q_norm` / `k_norm` when given (q/k norm: Qwen 3,
+    Gemma 3; modules over the last axis, D), then turned by `rope` at their positions, the keys and
+    values appended to `cache`, each query head attending (grouped-query) to what the cache holds,
+    under the cache's mask.
 
-    A decoding step (L = 1) goes through the cache's fused kernels (`cache.attend_one`: RoPE, cache
-    write and attention in three graph operations, no reshapes) when the rope can hand them its
-    rotation and no capture asks for the weights; everything else takes the path written out below.
+    A decoding step (L = 1) goes through the cache's fused kernels (`cache.attend_one`: q/k norm,
+    RoPE, cache write and attention in three graph operations, no reshapes) when the rope can hand
+    them its rotation, the norms (if any) their weights, and no capture asks for the attention
+    weights; everything else takes the path written out below.
     """
     B, L, _ = q.shape
     rotation = getattr(rope, "rotation", None)  # engine/native_modules.py's RoPE modules have one
-    if L == 1 and rotation is not None and not (capture is not None and capture.wants_weights):
-        out = cache.attend_one(q, k, v, rotation, scale)
+    norms = [None if m is None else getattr(m, "native_norm", False) for m in (q_norm, k_norm)]  # False: no kernel
+    if L == 1 and rotation is not None and False not in norms and not (capture is not None and capture.wants_weights):
+        out = cache.attend_one(q, k, v, rotation, scale, *norms)
         if out is not None:
             return out
-    q = q.reshape(B, L, n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, D)
-    k = k.reshape(B, L, n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, D)
+    q = q.reshape(B, L, n_heads, -1)  # (B, L, heads, D)
+    k = k.reshape(B, L, n_kv_heads, -1)  # (B, L, kv, D)
+    if q_norm is not None:
+        q = q_norm(q)
+    if k_norm is not None:
+        k = k_norm(k)
+    q, k = q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3)  # (B, heads, L, D), (B, kv, L, D)
     v = v.reshape(B, L, n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, Dv)
     q, k = rope(q, offset=cache.offset), rope(k, offset=cache.offset)
     mask = cache.make_mask(L)

@@ -30,6 +30,7 @@ from engine.models.base import (
     keys_and_values,
     llama_like_config,
     make_rope,
+    rotary_attention,
     windowed_caches,
 )
 
@@ -100,19 +101,10 @@ class Attention(nn.Module):
         self.rope = make_rope(self.head_dim, base, False, None if local else args.rope_scaling)
 
     def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
-        B, L, _ = x.shape
-        q = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)  # (B, heads, L, hd)
-        k = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        v = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)  # (B, kv, L, hd)
-        q, k = self.q_norm(q), self.k_norm(k)
-        q, k = self.rope(q, offset=cache.offset), self.rope(k, offset=cache.offset)
-        mask = cache.make_mask(L)  # the cache knows its window
-        k, v = cache.update_and_fetch(k, v)  # (B, kv, keys, hd)
-        if capture is not None and capture.wants_weights:  # the explicit path, weights recorded
-            out = capture.attend(q, k, v, self.scale, mask)  # (B, heads, L, hd)
-        else:
-            out = cache.attend(q, k, v, scale=self.scale, mask=mask)  # (B, heads, L, hd)
-        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))  # (B, L, dim)
+        q, k, v = kernels.project(x, self.q_proj, self.k_proj, self.v_proj)  # (B, L, heads·hd), (B, L, kv·hd) ×2
+        out = rotary_attention(q, k, v, cache, self.rope, self.n_heads, self.n_kv_heads, self.scale, capture,
+                               q_norm=self.q_norm, k_norm=self.k_norm)  # the cache knows its window
+        return self.o_proj(out)  # (B, L, dim)
 
 
 class MLP(nn.Module):
@@ -126,7 +118,7 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(hidden, dim, bias=False)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.down_proj(kernels.gelu_approx(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(kernels.geglu(x, self.gate_proj, self.up_proj))
 
 
 class Block(nn.Module):

@@ -26,9 +26,8 @@ class Attention(llama.Attention):
     def __call__(self, x: mx.array, cache: KVCache, capture: LayerCapture | None = None) -> mx.array:
         B, L, _ = x.shape
         q, k, v = kernels.project(x, self.q_proj, self.k_proj, self.v_proj)  # (B, L, heads·hd), (B, L, kv·hd) ×2
-        q = self.q_norm(q.reshape(B, L, self.n_heads, -1)).reshape(B, L, -1)  # normed per head
-        k = self.k_norm(k.reshape(B, L, self.n_kv_heads, -1)).reshape(B, L, -1)
-        out = rotary_attention(q, k, v, cache, self.rope, self.n_heads, self.n_kv_heads, self.scale, capture)
+        out = rotary_attention(q, k, v, cache, self.rope, self.n_heads, self.n_kv_heads, self.scale, capture,
+                               q_norm=self.q_norm, k_norm=self.k_norm)  # q and k normed per head
         return self.o_proj(out)  # (B, L, dim)
 
 

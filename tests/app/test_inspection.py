@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,11 +97,12 @@ def test_the_prompt_is_cut_into_the_system_turn_and_the_users_message(served, de
     session, request, records = served
     report = session.inspect(StepRequest(request, tuple(r.token for r in records), 1))
     parts = report["prompt_parts"]
-    assert [name for name, _a, _b in parts] == ["system prompt", "your message"]
-    (_, a0, a1), (_, b0, b1) = parts
-    assert a0 == 0 and a1 == b0 == report["objective"]["start"] and b1 == report["prompt_tokens"]
-    system = default_lm.tokenizer.decode(report["shown_ids"][a0:a1])
-    assert "You are a helpful assistant." in system and "capital of France" not in system
+    markup = "template markup"
+    assert [name for name, _a, _b in parts] == [markup, "system prompt", markup, "your message", markup]
+    assert parts[0][1] == 0 and parts[-1][2] == report["prompt_tokens"]
+    assert all(a[2] == b[1] for a, b in zip(parts, parts[1:], strict=False))  # every prompt token in one part
+    assert default_lm.tokenizer.decode(report["shown_ids"][parts[1][1] : parts[1][2]]) == "You are a helpful assistant."
+    assert parts[3][1] >= report["objective"]["start"]  # the message's text is inside its turn
 
 
 def test_objective_map_playground_and_lookup(served, default_lm):
@@ -231,30 +233,88 @@ def test_a_long_map_is_pooled_for_drawing_keeping_its_peaks():
     assert same[2] == 1 and same[0] is not None and same[0].shape == (100, 100)
 
 
-def test_the_parts_follow_where_each_text_lies_whatever_the_template_does(default_lm, tmp_path):
-    """Trial 5, finding 13: Gemma's template folds the system prompt into the user's turn; the
-    system prompt is still named as such (not "your message"), and memories sent with a message
-    are a part of their own (with the real default model's ChatML too)."""
+def named_parts(tokenizer, ctx) -> list[tuple[str, str]]:
+    """(part, the text its tokens spell) of a prompt, in order (`prompt_parts`)."""
+    from app.inspection import prompt_parts
+
+    parts = prompt_parts(tokenizer, ctx.messages, ctx.prompt_ids)
+    assert parts[0][1] == 0 and parts[-1][2] == len(ctx.prompt_ids)
+    assert all(a[2] == b[1] for a, b in zip(parts, parts[1:], strict=False))  # every prompt token in exactly one part
+    return [(name, tokenizer.decode(ctx.prompt_ids[a:b])) for name, a, b in parts]
+
+
+SYSTEM = "You are a helpful assistant. Answer clearly and concisely."
+HISTORY = [{"role": "user", "content": "Name three planets."}, {"role": "assistant", "content": "Mercury, Venus and Earth."}]
+MARKUP = "template markup"
+
+
+def gemma_parts(history: list[dict], bos: str = "<bos>") -> list[tuple[str, str]]:
+    """What Gemma's template makes of SYSTEM (folded into the first user turn: it has no system
+    role), the history's turns and "What is the capital of France?", part by part."""
+    head = [(MARKUP, f"{bos}<start_of_turn>user\n"), ("system prompt", SYSTEM), (MARKUP, "\n\n")]
+    reply_starts = [(MARKUP, "<end_of_turn>\n<start_of_turn>model\n")]
+    earlier = [("earlier turns", history[0]["content"]), *reply_starts, ("earlier turns", history[1]["content"]),
+               (MARKUP, "<end_of_turn>\n<start_of_turn>user\n")] if history else []  # fmt: skip
+    return [*head, *earlier, ("your message", "What is the capital of France?"), *reply_starts]
+
+
+@pytest.mark.parametrize("history", [[], HISTORY], ids=["one turn", "two turns"])
+def test_each_prompt_token_is_named_by_where_its_text_came_from_in_gemmas_template(tmp_path, history):
+    """Verify 5, finding 13: with Gemma's template (no system role: the system prompt is folded into
+    the first user turn) "<bos>" was named "system prompt" and the system prompt "earlier turns".
+    Every token is named by the text it spells: the template's own tokens are template markup."""
     from app.context import assemble
-    from app.inspection import prompt_parts, user_span
     from engine.loading import load
     from tests.engine.checkpoints import write_gguf
 
     gemma = load(write_gguf("gemma3", tmp_path / "tiny-gemma.gguf")).tokenizer
-    ctx = assemble(gemma, "You are a pirate. Always answer like a pirate.", [], [], "Hello, who are you?", 4096, 64)
-    parts = prompt_parts(gemma, ctx.messages, ctx.prompt_ids)
-    assert [name for name, _a, _b in parts] == ["system prompt", "your message"]
-    (_, _, system_end), (_, message_start, end) = parts
-    assert gemma.decode(ctx.prompt_ids[:system_end]).endswith("Always answer like a pirate.")
-    assert "pirate" not in gemma.decode(ctx.prompt_ids[message_start:end])
-    assert "Hello, who are you?" in gemma.decode(ctx.prompt_ids[message_start:end])
-    assert user_span(gemma, ctx.messages, ctx.prompt_ids) == (message_start, end)  # the message's own tokens
+    ctx = assemble(gemma, SYSTEM, [], history, "What is the capital of France?", 4096, 64)
+    bos = "<bos>" if gemma.decode(ctx.prompt_ids).startswith("<bos>") else ""  # this tiny one drops it
+    assert named_parts(gemma, ctx) == gemma_parts(history, bos)
+
+
+GEMMA_FILE = Path.home() / ".local/share/Glassbox/models/gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.mark.skipif(not GEMMA_FILE.exists(), reason="the Gemma 3 270M file is not in the models dir")
+@pytest.mark.parametrize("history", [[], HISTORY], ids=["one turn", "two turns"])
+def test_the_real_gemma_3_270m_prompt_parts(history):
+    from app.context import assemble
+    from engine.loading import load
+
+    gemma = load(GEMMA_FILE).tokenizer
+    ctx = assemble(gemma, SYSTEM, [], history, "What is the capital of France?", 4096, 64)
+    assert named_parts(gemma, ctx) == gemma_parts(history)
+
+
+def test_a_template_with_a_system_role_names_its_turns_and_memories(default_lm):
+    """ChatML (the default SmolLM2 model): the system turn's text, earlier turns, memories sent with
+    the message and the message itself, each apart from the template's markers around them."""
+    from app.context import assemble
 
     tok = default_lm.tokenizer
+    ctx = assemble(tok, SYSTEM, [], HISTORY, "What is the capital of France?", 8192, 64)
+    assert named_parts(tok, ctx) == [
+        (MARKUP, "<|im_start|>system\n"), ("system prompt", SYSTEM), (MARKUP, "<|im_end|>\n<|im_start|>user\n"),
+        ("earlier turns", "Name three planets."), (MARKUP, "<|im_end|>\n<|im_start|>assistant\n"),
+        ("earlier turns", "Mercury, Venus and Earth."), (MARKUP, "<|im_end|>\n<|im_start|>user\n"),
+        ("your message", "What is the capital of France?"), (MARKUP, "<|im_end|>\n<|im_start|>assistant\n"),
+    ]  # fmt: skip
     ctx = assemble(tok, "Be brief.", ["My name is Ana"], [], "What is my name?", 8192, 64)
-    parts = prompt_parts(tok, ctx.messages, ctx.prompt_ids)
-    assert [name for name, _a, _b in parts] == ["system prompt", "memories", "your message"]
-    (_, _, _), (_, m0, m1), (_, y0, y1) = parts
-    assert "My name is Ana" in tok.decode(ctx.prompt_ids[m0:m1]) and "What is my name?" not in tok.decode(
-        ctx.prompt_ids[m0:m1])
-    assert tok.decode(ctx.prompt_ids[y0:y1]).strip().startswith("What is my name?")
+    assert [name for name, _text in named_parts(tok, ctx)] == [
+        MARKUP, "system prompt", MARKUP, "memories", "your message", MARKUP]  # fmt: skip
+    parts = dict(named_parts(tok, ctx))
+    assert "My name is Ana" in parts["memories"] and "What is my name?" not in parts["memories"]
+    assert parts["your message"].strip() == "What is my name?"
+
+
+@pytest.mark.parametrize("text", ["user", "assistant", "system", "\n"])
+def test_a_message_that_reads_like_template_markup_is_still_the_users(default_lm, text):
+    from app.context import assemble
+
+    tok = default_lm.tokenizer
+    ctx = assemble(tok, "user", [], [{"role": "user", "content": "assistant"}, {"role": "assistant", "content": "user"}],
+                   text, 8192, 64)  # fmt: skip
+    names = named_parts(tok, ctx)
+    assert [n for n, _t in names if n != MARKUP] == ["system prompt", "earlier turns", "earlier turns", "your message"]
+    assert text in dict(names)["your message"]  # (a token may hold the template's line break too)

@@ -117,6 +117,7 @@ PLAIN = st.text(alphabet=st.sampled_from(list("ab #*_`<>&-+1.|~[]()!\\\n ")), ma
 @given(PLAIN)
 @example("1\n+\n1")  # a bare marker line: an empty list item to Qt once the hard break's spaces follow it
 @example("a\n2.\nb")
+@example("1\n-|")  # a table to Qt (md4c), whose header row needs no pipe; a paragraph to markdown-it
 def test_plain_text_survives_a_markdown_renderer_and_reads_as_written(qapp, text):
     written = plain_as_markdown(text)
     for html in (True, False):

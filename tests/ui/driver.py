@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtTest import QTest
+
+from ui.markup_shown import MARKUP_PROPERTY
 
 LOAD_TIMEOUT_MS = 180000
 REPLY_TIMEOUT_MS = 240000
@@ -18,7 +21,6 @@ class Launched:
         if self.window.isVisible():
             self.window.close()
         self.core.shutdown()
-
 
 
 def type_and_send(qtbot, window, text: str) -> None:
@@ -50,3 +52,19 @@ def clickable_token(text, first: int = 0) -> int:
     """The first token at or after `first` that a click lands on in a TokenText (a random-weight
     model's reply may open with a line break, which draws nothing to click)."""
     return next(k for k in range(first, first + 10_000) if text.token_point(k) is not None)
+
+
+def without_markup(doc: QTextDocument) -> str:
+    """A reply's document text less the Markdown markup the view draws faint (`ui.markup_shown`):
+    what a Markdown viewer shows. Blocks end in "\n", kept line breaks are "\n"."""
+    kept, block = [], doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if not fragment.charFormat().property(MARKUP_PROPERTY):
+                kept.append(fragment.text())
+            it += 1
+        kept.append("\n")
+        block = block.next()
+    return "".join(kept).replace("\u2028", "\n").rstrip("\n")

@@ -172,7 +172,9 @@ def test_a_reply_that_opens_with_a_code_block_shows_its_header(qtbot, launch):
     ask(qtbot, app, "One line")
     text = app.window.transcript.views[1].text
     (header,) = text.headers()
-    cursor = QTextCursor(text.document())  # the first code line
+    cursor = QTextCursor(text.document())  # the first code line (under the fence line, drawn faint)
+    cursor.setPosition(text.code_blocks[0].start)
+    assert text.toPlainText().startswith("```python\nprint(")
     assert header.isVisible() and header.language.text() == "python"
     assert 0 <= header.geometry().top() and header.geometry().bottom() <= text.cursorRect(cursor).top()
     assert text.code_scroll().band_rect(0).top() >= 0  # the shaded band holds the header too

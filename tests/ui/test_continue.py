@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.app.fakes import REPLY, FakeBackend, split_tokens
-from tests.ui.driver import ask, type_and_send
+from tests.ui.driver import ask, type_and_send, without_markup
 
 WORDS = split_tokens(REPLY)
 
@@ -27,7 +27,7 @@ def test_a_reply_cut_at_the_token_limit_continues_in_the_same_message(qtbot, lau
     reply = app.controller.message(1)
     assert reply.text == "".join(WORDS[:6]) and [t.index for t in reply.tokens] == list(range(6))
     assert reply.stats["generated_tokens"] == 6
-    assert app.window.transcript.views[1].text.toPlainText().startswith("Hello world, this is a fake")
+    assert without_markup(app.window.transcript.views[1].text.document()).startswith("Hello world, this is a fake")
 
     # what is reopened is what was shown: one stored message with all its tokens
     conversation = app.controller.conversation_id

@@ -136,7 +136,8 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     assert ends[:2] == ["end of the system prompt", "end of your message"]
     assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
     assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
-        "system prompt", "your message", "reply"]  # where the tokens went, in order
+        "template markup", "system prompt", "template markup", "your message", "template markup", "reply"
+    ]  # where each token's text came from, in order
     window.new_chat()
     assert inspector.strip.text() == NO_STEP and not inspector.split.isVisible()
     assert not inspector.export_button.isEnabled() and inspector.service.report is None

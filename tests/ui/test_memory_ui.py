@@ -151,3 +151,19 @@ def test_asking_to_remember_or_forget_nothing_says_so_and_saves_and_sends_nothin
     assert last_request_count(app) == 0 and app.window.transcript.views == []
     assert app.window.notice.isVisible() and "nothing to" in app.window.notice.text()
     assert box.toPlainText() == text  # what was typed is still there to finish
+
+
+def test_a_message_sharing_one_ordinary_word_with_a_memory_does_not_recall_it(qtbot, launch):
+    """Verify 5, N2: "Name three planets." after "remember that my name is Ana and I live in Porto"
+    carried the memory (the model then invented names); "What is my name?" still recalls it."""
+    app = launch(FakeBackend())
+    ask(qtbot, app, "remember that my name is Ana and I live in Porto")
+    assert memory_texts(app) == ["My name is Ana and I live in Porto"]
+    QTest.keyClick(app.window.composer.box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    reply = ask(qtbot, app, "Name three planets.")
+    assert last_request(app).memories == () and reply.memories == []
+    assert not app.window.transcript.views[1].memories_chip.isVisible()
+    reply = ask(qtbot, app, "Where do I live?")
+    assert last_request(app).memories == ("My name is Ana and I live in Porto",)
+    chip = app.window.transcript.views[3].memories_chip
+    assert chip.isVisible() and chip.text() == "used 1 memory"

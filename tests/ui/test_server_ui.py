@@ -14,7 +14,7 @@ from PySide6.QtTest import QTest
 
 from app.settings import SettingsFile
 from tests.app.fakes import REPLY, FakeBackend, FakeSession, split_tokens
-from tests.ui.driver import type_and_send
+from tests.ui.driver import type_and_send, without_markup
 from tests.ui.test_preferences import open_preferences
 from ui.probability_panel import ROW_HEIGHT
 from ui.server_tab import ENABLED_HINT
@@ -82,7 +82,7 @@ def test_turning_the_server_on_serves_the_windows_model_and_lists_the_request(qt
     QTest.mouseClick(requests.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     view = requests.view
     qtbot.waitUntil(lambda: view.reply.isVisible())
-    assert view.reply.toPlainText().replace("\u2029", "\n").strip().startswith("Hello world")  # Markdown rendered
+    assert without_markup(view.reply.document()).strip().startswith("Hello world")  # Markdown rendered
     assert [label.text() for label in view._prompt] == ["user", "Hello from a client"]
     point = view.reply.token_point(1)
     assert point is not None

@@ -1,0 +1,86 @@
+"""No token a model wrote vanishes from the reply view (verify 5, N7): Markdown's markup (a heading's
+`#`, list markers, fences, emphasis, quotes, rules, table pipes, escapes) still renders as
+formatting, and its characters are drawn, faint, where they were written, so each token is hovered
+and clicked like any other; a fence that closes nothing is the text it is; a paragraph line keeps
+its leading spaces.
+
+Driven through the window with a fake backend whose reply is cut into tokens as a byte-level BPE
+cuts it (words with their leading space, punctuation runs, whitespace runs)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.app.fakes import FakeBackend
+from tests.ui.driver import ask
+
+PIECES = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
+N7 = (
+    "Here is a function that reverses a string:\n\n"
+    "def reverse_string(s):\n    return s[::-1]\n\n"
+    'print(reverse_string("Hello World"))\n# Output: "dlroW olleH"\n```'
+)
+REPLIES = {
+    "n7": N7,
+    "headings": "# Title\n\nSome text.\n\n## Part two\n\nMore.\n\nSetext\n===",
+    "lists": "Steps:\n\n1. First\n2. Second\n   still second\n\n- a\n- b\n* c\n\n- [ ] task",
+    "fenced": "Code:\n\n```python\ndef f(x):\n    return x\n```\n\nDone.",
+    "inline": "This is **bold** and *it* and `code` and [link](https://example.org) and ~~gone~~ \\*ok\\*.",
+    "quote and rule": "> quoted text\n> more\n\n---\n\nafter",
+    "table": "| a | b |\n|---|---|\n| 1 | 2 |",
+    "indented": "Text\n    indented line\n        more\nend",
+}
+
+
+def bpe_reply(text: str) -> list[tuple[str, str]]:
+    pieces = PIECES.findall(text)
+    assert "".join(pieces) == text
+    return [(p, p) for p in pieces]
+
+
+@pytest.mark.parametrize("reply", REPLIES.values(), ids=REPLIES.keys())
+def test_every_token_with_characters_can_be_hovered_and_clicked(qtbot, launch, reply):
+    app = launch(FakeBackend(reply=bpe_reply(reply)))
+    ask(qtbot, app, "Go on")
+    view = app.window.transcript.views[1]
+    text, tokens = view.text, view.message.tokens
+    assert "".join(t.text for t in tokens) == reply
+    for index, token in enumerate(tokens):
+        if not token.text.strip():
+            continue
+        point = text.token_point(index)
+        assert point is not None, f"token {index} {token.text!r} is not on screen"
+        if text.anchorAt(point):  # a link's text: a click asks to open the link (ui.links); hover finds it
+            assert text.token_at(point) == index
+            continue
+        QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+        assert app.window.panel.record is tokens[index], token.text
+    shown = text.toPlainText()
+    assert sorted(shown.replace("\u2028", "").split()) == sorted(reply.split())  # every character, once
+
+
+def test_the_n7_reply_keeps_its_heading_mark_its_stray_fence_and_its_indent(qtbot, launch):
+    app = launch(FakeBackend(reply=bpe_reply(N7)))
+    ask(qtbot, app, "Go on")
+    text = app.window.transcript.views[1].text
+    lines = text.toPlainText().replace("\u2028", "\n").splitlines()
+    assert "    return s[::-1]" in [
+        line.replace("\u00a0", " ") for line in lines
+    ]  # the indent Markdown strips
+    assert '# Output: "dlroW olleH"' in lines  # still a heading, its "#" drawn
+    heading = next(b for b in _blocks(text.document()) if b.text().startswith("# Output"))
+    assert heading.blockFormat().headingLevel() == 1
+    assert (
+        lines[-1] == "```" and not text.code_blocks
+    )  # a fence that closes nothing is text, not an empty block
+
+
+def _blocks(doc):
+    block = doc.begin()
+    while block.isValid():
+        yield block
+        block = block.next()
