@@ -297,7 +297,9 @@ def _common_suffix(a: str, b: str) -> str:
     return a[len(a) - n :]
 
 
-def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int) -> int:
+def message_token(
+    tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[str, str]], text: str, char: int, raw: bool = False
+) -> int:
     """The prompt position of the token holding character `char` of `text`, the last message's content.
 
     The chat template's text after the message (its end marker, the generation prompt) is found by
@@ -305,12 +307,12 @@ def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[
     the message's UTF-8 bytes end just before it in the prompt's token bytes. (The prompt's tokens
     are never re-parsed: only their exact bytes are compared.) A template that rewrote the message
     (e.g. stripped its spaces) is allowed for; ValueError if the text cannot be found at all.
+    raw: the prompt is the completion view's (no chat template, `messages` unused): the text is the
+    prompt's last bytes, nothing follows it.
     """
     if not 0 <= char < len(text):
         raise ValueError(f"character {char} is not in your message of {len(text)} characters")
-    head = list(messages[:-1])
-    probes = [tokenizer.apply_chat_template(head + [{"role": "user", "content": c}]) for c in ("x", "y")]
-    footer = _common_suffix(*probes).encode("utf-8")
+    footer = b"" if raw else _template_footer(tokenizer, messages)
     data = [tokenizer.token_bytes[i] for i in prompt_ids]
     ends = np.cumsum([len(b) for b in data])
     whole = b"".join(data)
@@ -328,6 +330,34 @@ def message_token(tokenizer, prompt_ids: Sequence[int], messages: Sequence[dict[
     raise ValueError("Could not find that character of your message among the prompt's tokens.")
 
 
+def _template_footer(tokenizer, messages: Sequence[dict[str, str]]) -> bytes:
+    """The chat template's bytes after the last message's text (its end marker, the generation prompt)."""
+    head = list(messages[:-1])
+    probes = [tokenizer.apply_chat_template(head + [{"role": "user", "content": c}]) for c in ("x", "y")]
+    return _common_suffix(*probes).encode("utf-8")
+
+
+def raw_prompt_parts(tokenizer, prompt_ids: Sequence[int], text: str) -> list[tuple[str, int, int]]:
+    """`prompt_parts` of a completion view's prompt (no chat template): the texts joined as written,
+    `text` (the user's last text) last. A token holding any byte of `text` is "your message", one
+    holding text before it "earlier turns", one spelling no text (a beginning-of-text token)
+    "template markup". [] when the prompt's bytes do not end with `text` (never guessed)."""
+    data = [tokenizer.token_bytes[i] for i in prompt_ids]
+    whole = b"".join(data)
+    encoded = text.encode("utf-8")
+    if not whole.endswith(encoded):
+        return []
+    start, at, out = len(whole) - len(encoded), 0, []
+    for k, piece in enumerate(data):
+        at += len(piece)
+        part = TEMPLATE_MARKUP if not piece else "your message" if at > start else "earlier turns"
+        if out and out[-1][0] == part:
+            out[-1] = (part, out[-1][1], k + 1)
+        else:
+            out.append((part, k, k + 1))
+    return out
+
+
 def step_report(
     lm, state: InspectorState, prompt_ids: list[int], messages, request: StepRequest, peek, progress=None
 ) -> dict:
@@ -341,6 +371,7 @@ def step_report(
     model, tok = lm.model, lm.tokenizer
     reply = list(request.reply_ids)
     k = request.token_index
+    plain = request.generate.raw_prompt is not None  # the completion view's prompt: no chat template
     if request.message_char is None:
         if not 0 <= k <= len(reply):
             raise ValueError(f"token {k} is not in this reply of {len(reply)} tokens")
@@ -348,7 +379,7 @@ def step_report(
         target = reply[k] if k < len(reply) else None
         shown_ids = ids
     else:
-        chosen = message_token(tok, prompt_ids, messages, request.generate.user_message, request.message_char)
+        chosen = message_token(tok, prompt_ids, messages, request.generate.user_message, request.message_char, raw=plain)
         if chosen < 1:
             raise ValueError("The first token of the prompt has nothing before it to be predicted from.")
         ids, target, shown_ids = list(prompt_ids[:chosen]), prompt_ids[chosen], list(prompt_ids)
@@ -361,7 +392,11 @@ def step_report(
     shown = target if target is not None else step.next_token[0][0]  # the selected token (Vocabulary)
     reading = ids[position]  # the token the step reads: its embedding row enters the blocks at `position`
     vector = embedding_row(model, reading)
-    span = user_span(tok, messages, prompt_ids)
+    if plain:
+        parts = raw_prompt_parts(tok, prompt_ids, request.generate.user_message)
+        span = next(((max(1, a), len(prompt_ids)) for name, a, _ in parts if name == "your message"), (1, len(prompt_ids)))
+    else:
+        parts, span = prompt_parts(tok, messages, prompt_ids), user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
         prompt = list(prompt_ids)
@@ -381,7 +416,7 @@ def step_report(
         "pieces": [tok.piece(i) for i in shown_ids],  # aligned with shown_ids (a prefix of it is `ids`)
         "special": [i in tok.special_ids for i in shown_ids],
         "prompt_tokens": len(prompt_ids),
-        "prompt_parts": prompt_parts(tok, messages, prompt_ids),  # [(name, start, end)] of the prompt
+        "prompt_parts": parts,  # [(name, start, end)] of the prompt
         "user_message": request.generate.user_message,
         # the decoding settings the reply was made with (the playground starts from them)
         "sampling": request.generate.sampling.to_dict(),

@@ -177,6 +177,31 @@ def test_a_position_in_the_users_message_is_inspected_as_the_step_that_predicted
     assert exported["source"] == "message" and exported["vocabulary"]["merges"][-1]["result"] == " capital"
 
 
+@pytest.mark.parametrize("text", [" in a village", "  spaced out  ", "naïve café 🙂 done", "x\nuser\n<|im_end|>"])
+def test_every_character_of_a_completion_text_maps_to_the_token_that_holds_it(default_lm, text):
+    """Trial 6, finding 16: the completion view's prompt has no chat template (the texts joined as
+    written, the user's last): each character of the user's text finds its token, and the prompt's
+    parts name the earlier text, the user's and the beginning-of-text token."""
+    from app.inspection import TEMPLATE_MARKUP, message_token, raw_prompt_parts
+
+    tok = default_lm.tokenizer
+    earlier = "Once upon a time"
+    ids = tok.encode(earlier + text)  # as app.context.assemble_raw encodes it: special text stays plain
+    data = [tok.token_bytes[i] for i in ids]
+    starts = np.cumsum([0] + [len(b) for b in data])
+    begin = len(b"".join(data)) - len(text.encode())
+    for c in range(len(text)):
+        p = message_token(tok, ids, [], text, c, raw=True)
+        at = begin + len(text[:c].encode())
+        assert starts[p] <= at < starts[p + 1], (c, p)
+    with pytest.raises(ValueError, match="not in your message"):
+        message_token(tok, ids, [], text, len(text), raw=True)
+    parts = raw_prompt_parts(tok, ids, text)
+    assert [name for name, _a, _b in parts][-2:] == ["earlier turns", "your message"] and parts[-1][2] == len(ids)
+    assert all(name != TEMPLATE_MARKUP or not any(data[a:b]) for name, a, b in parts)
+    assert raw_prompt_parts(tok, ids, "not the end") == []
+
+
 @pytest.mark.parametrize("text", ["user", "assistant", "  spaced out  ", "naïve café 🙂 done", "x\nuser\n<|im_end|>"])
 def test_every_character_of_a_message_maps_to_the_token_that_holds_it(default_lm, text):
     """Words the template itself writes, spaces, emoji, marker text: each character finds its token."""

@@ -214,3 +214,49 @@ def test_the_window_says_which_chat_template_wraps_the_messages(qtbot, launch):
         FALLBACK_TEMPLATE_TEXT.format(template=GEMMA_FALLBACK, model=base)
     window.completion.action.setChecked(True)  # the completion view: no template, none named
     assert "Chat template" not in window.completion.banner.text()
+
+
+def test_inspect_a_word_of_my_text_in_the_completion_view(qtbot, launch, base_model, tmp_path):
+    """Trial 6, finding 16: right-click a word of your own text in the completion view → Inspect opens
+    the step that predicted its token (the prompt has no chat template: the text is found where it
+    is, at the prompt's end), the Tokenization parts name it, and an error never outlives the next
+    step or a model switch."""
+    app = launch(model=str(base_model), max_new_tokens=3)
+    window = app.window
+    ask(qtbot, app, "Once upon a time")
+    text = " in a small village by the sea,"
+    ask(qtbot, app, text)
+    mine = window.transcript.views[2]
+    assert mine.role_label.text() == "Your text"
+    menu = mine.build_context_menu(mine.text.source_point(text.index("village") + 2))
+    action = next(a for a in menu.actions() if a.text() == "Inspect")
+    inspector, service = window.inspector.inspector, window.inspector.inspector.service
+    failures: list[str] = []
+    service.failed.connect(failures.append)
+    action.trigger()
+    qtbot.waitUntil(lambda: service.report is not None or bool(failures), timeout=REPLY_TIMEOUT_MS)
+    assert failures == []  # before: "Could not find that character of your message among the prompt's tokens."
+    report = service.report
+    selected = report["position"] + 1
+    tok = _tokenizer(app)
+    prompt = tok.encode("Once upon a time" + app.controller.message(1).text + text)
+    assert report["shown_ids"] == prompt and report["source"] == "message"
+    before = tok.decode(prompt[:selected]).encode("utf-8")
+    upto = tok.decode(prompt[: selected + 1]).encode("utf-8")
+    assert b"vil" in upto and b"vil" not in before, (before, upto)  # the selected token holds the "l" of "village"
+    assert "(your message)" in inspector.status_label.text()
+    parts = {name for name, _a, _b in report["prompt_parts"]}
+    assert "your message" in parts and "earlier turns" in parts
+    assert report["prompt_parts"][-1][0] == "your message" and report["prompt_parts"][-1][2] == len(prompt)
+
+    # an error (a character outside the text) shows, and goes when another step is inspected
+    service.inspect_message(2, len(text) + 5)
+    qtbot.waitUntil(lambda: bool(failures), timeout=REPLY_TIMEOUT_MS)
+    assert "not in your message" in inspector.status_label.text()
+    window.inspector.inspect_message(2, text.index("sea"))
+    assert "not in your message" not in inspector.status_label.text()  # gone as the next step is asked
+    qtbot.waitUntil(lambda: "(your message)" in inspector.status_label.text(), timeout=REPLY_TIMEOUT_MS)
+    service.inspect_message(2, len(text) + 5)
+    qtbot.waitUntil(lambda: len(failures) == 2, timeout=REPLY_TIMEOUT_MS)
+    _switch(qtbot, app, str(write_gguf("llama", tmp_path / "other.gguf")))  # a model switch: nothing of the old model's step or error stays
+    assert inspector.status_label.text() == "" and inspector.strip.text().startswith("No step selected")

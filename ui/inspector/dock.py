@@ -177,6 +177,8 @@ class InspectorWidget(QWidget):
         service.lookup_ready.connect(self.lm_head.show_lookup)
         service.failed.connect(self._on_failed)
         service.refused.connect(lambda why: (self.clear(), self._set_status(why)))
+        # another model: the step shown (and anything said about it) was the old model's
+        service.controller.model_loaded.connect(lambda _info: self.clear())
         service.busy_changed.connect(lambda busy: self.status_label.setText("Computing…" if busy else self._status))
         self._status = ""
 
@@ -267,7 +269,9 @@ class InspectorWidget(QWidget):
         self._refresh(self.stack.currentIndex())
 
     def computing(self, text: str) -> None:
-        """Say what is being computed where no step is shown yet (instead of "No step selected")."""
+        """Say what is being computed where no step is shown yet (instead of "No step selected");
+        what was said about the step before (an error) is about that step, not this one: it goes."""
+        self._set_status("")
         if self._report is None and self._pending is None:
             self.strip.setText(text)
 
