@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self._counting: dict[int, object] = {}  # ticket -> Attachment being counted
         self.transcript.token_selected.connect(self._on_token_selected)
         self.transcript.inspect_requested.connect(self.inspect_token)
-        self.transcript.inspect_message_requested.connect(self.inspector.inspect_message)
+        self.transcript.inspect_message_requested.connect(self.inspect_message)
         self.transcript.message_character_clicked.connect(self.inspector.follow_click_in_message)
         self.panel.inspect_requested.connect(self.inspect_current)
         self.panel.continue_requested.connect(self._continue_with)
@@ -654,6 +654,12 @@ class MainWindow(QMainWindow):
         """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""
         self._open_inspector()
         self.inspector.inspect(message_index, token_index)
+
+    def inspect_message(self, message_index: int, char_index: int) -> None:
+        """Open the Inspector on a character of a user's message (its "Inspect" menu): it makes
+        room as every other way of opening it does."""
+        self._open_inspector()
+        self.inspector.inspect_message(message_index, char_index)
 
     def inspect_request(self, served, token_index: int) -> None:
         """Open the Inspector on a token of an API request's reply (from View → API Requests). It

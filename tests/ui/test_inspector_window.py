@@ -186,6 +186,13 @@ def _inspect_menu(window, token: int = 0):
     next(a for a in menu.actions() if a.text() == "Inspect").trigger()
 
 
+def _inspect_mine(window, char: int = 1):
+    """Right-click a character of my own message and choose Inspect, as a user does."""
+    view = window.transcript.views[0]
+    menu = view.build_context_menu(view.text.source_point(char))
+    next(a for a in menu.actions() if a.text() == "Inspect").trigger()
+
+
 def _width(qtbot, window, width: int) -> None:
     window.resize(width, 850)
     qtbot.waitUntil(lambda: window.width() == width)
@@ -282,11 +289,17 @@ def test_at_the_default_1180_px_the_inspector_docks_and_the_panes_come_back(qtbo
     qtbot.waitUntil(lambda: window.panes.is_open(0) and window.panes.is_open(2))
     widths = window.splitter.sizes()[0], window.splitter.sizes()[2]
     ask(qtbot, app, "Hello there")
-    for open_it in (lambda: _ctrl_i(window), lambda: _inspect_menu(window)):
+    docked = []
+    # trial 6, finding 17: Inspect on my own message (also after it failed, e.g. its character is not
+    # found) docked at ~290 px beside a full-width chat: every way of opening makes the same room
+    openers = (lambda: _ctrl_i(window), lambda: _inspect_menu(window), lambda: _inspect_mine(window),
+               lambda: (dock.inspector.service.failed.emit("That step failed."), _inspect_mine(window, 3)))
+    for open_it in openers:
         window.activateWindow()
         open_it()
         qtbot.waitUntil(dock.isVisible)
         qtbot.wait(100)
+        docked.append(dock.width())
         assert not dock.isFloating() and dock.width() >= INSPECTOR_READABLE
         assert _right_edge(window, dock) <= window.width() == 1180
         assert not window.panes.is_open(2) and window.panes.chat_width() >= window.panes.chat_min
@@ -297,3 +310,4 @@ def test_at_the_default_1180_px_the_inspector_docks_and_the_panes_come_back(qtbo
         qtbot.waitUntil(lambda: not dock.isVisible())
         qtbot.waitUntil(lambda: (window.splitter.sizes()[0], window.splitter.sizes()[2]) == widths)
         assert window.panel_action.isChecked() and window.sidebar_action.isChecked()
+    assert len(set(docked)) == 1, docked
