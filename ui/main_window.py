@@ -648,7 +648,7 @@ class MainWindow(QMainWindow):
             step = (replies[-1], len(self.controller.message(replies[-1]).tokens) - 1) if replies else None
         self._open_inspector()
         if step is not None:
-            self.inspector.inspect(*step)
+            self.inspector.inspect(*step, picked=False)  # the panel's step: a ticked Follow stays
 
     def inspect_token(self, message_index: int, token_index: int) -> None:
         """Open the Inspector on one token of a reply (a token's "Inspect" menu)."""

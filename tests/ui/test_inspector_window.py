@@ -311,3 +311,43 @@ def test_at_the_default_1180_px_the_inspector_docks_and_the_panes_come_back(qtbo
         qtbot.waitUntil(lambda: (window.splitter.sizes()[0], window.splitter.sizes()[2]) == widths)
         assert window.panel_action.isChecked() and window.sidebar_action.isChecked()
     assert len(set(docked)) == 1, docked
+
+
+def test_tokenization_marks_what_the_step_reads_and_a_picked_token_stops_following(qtbot, launch, tmp_path):
+    """Trial 6, finding 14: for a reply's token (predicted after the context, so never in the table)
+    Tokenization marks the last position the step reads with ▶, says so, and shows that row; and
+    once the user picks another token the Inspector no longer follows, so Follow is unticked."""
+    from dataclasses import replace
+
+    from engine.sampling import SamplingSettings
+    from tests.engine.checkpoints import write_gguf
+    from tests.ui.driver import clickable_token
+
+    app = launch(model=str(write_gguf("llama", tmp_path / "base.gguf")), max_new_tokens=6)
+    window = app.window
+    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings()))  # no early end
+    reply = ask(qtbot, app, " ".join(f"word{n}" for n in range(20)))  # a context longer than the table shows
+    inspector = window.inspector.inspector
+    service = inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
+        window.inspector_action.trigger()  # View → Inspector (Ctrl+I): the newest token
+    inspector.follow_box.setChecked(True)
+    assert service.follow
+    view = window.transcript.views[1]
+    k = clickable_token(view.text)
+    assert k < len(reply.tokens) - 1
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=view.text.token_point(k))
+    report = got.args[0]
+    assert report["token_index"] == k
+    assert not inspector.follow_box.isChecked() and not service.follow  # picked: no longer following
+    qtbot.waitUntil(lambda: inspector._pending is None, timeout=TIMEOUT_MS)  # shown
+
+    tokens = inspector.select_step("2 ·")
+    table, position = tokens.table, report["position"]
+    assert table.rowCount() == len(report["ids"]) == position + 1 > 40
+    marked = [r for r in range(table.rowCount()) if table.item(r, 0).text().startswith("▶")]
+    assert marked == [position]
+    shown = f"▶ marks position {position:,}, the last token the step reads; the selected token"
+    assert shown in tokens.summary.text()
+    qtbot.waitUntil(lambda: table.viewport().rect().contains(table.visualItemRect(table.item(position, 0)).center()))

@@ -412,7 +412,12 @@ class InspectorDock(QDockWidget):
         share = max(INSPECTOR_READABLE, int(window_width * INSPECTOR_SHARE))
         return max(INSPECTOR_MIN_WIDTH, min(share, window_width - keep))
 
-    def inspect(self, message_index: int, token_index: int) -> None:
+    def inspect(self, message_index: int, token_index: int, picked: bool = True) -> None:
+        """Inspect token `token_index` of the reply at `message_index`. picked: the user chose that
+        token (a click, Inspect): the Inspector no longer follows the newest one, and says so by
+        unticking Follow (False: opened on the panel's step, Ctrl+I, which keeps following)."""
+        if picked:
+            self.inspector.follow_box.setChecked(False)
         self.show()
         self.raise_()
         self.inspector.computing(f"Computing token {token_index + 1:,} of the reply…")
@@ -431,7 +436,9 @@ class InspectorDock(QDockWidget):
             self.inspect_message(message_index, char_index)
 
     def inspect_message(self, message_index: int, char_index: int) -> None:
-        """Inspect the token holding character `char_index` of the user message at `message_index`."""
+        """Inspect the token holding character `char_index` of the user message at `message_index`
+        (picked by the user: the Inspector no longer follows the newest token)."""
+        self.inspector.follow_box.setChecked(False)
         self.show()
         self.raise_()
         self.inspector.computing("Computing the step at that position of your message…")

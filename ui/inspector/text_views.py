@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QAbstractItemView, QLabel
 
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import prompt_pieces, visible_piece
@@ -49,10 +49,18 @@ class TokenizationView(StepView):
         n_prompt = report["prompt_tokens"]
         start, end = report["objective"]["start"], n_prompt
         selected = report["position"] + 1 if report["token"] is not None else report["position"]
+        if selected < len(ids):  # a token of the prompt (your message): it is in the table
+            marked, mark_text = selected, "▶ marks the selected token."
+        else:  # a reply's token is predicted after the context: the last position the step reads is marked
+            marked = report["position"]
+            mark_text = (
+                f"▶ marks position {marked:,}, the last token the step reads; the selected token "
+                f"“{piece(report, report['token'])}” is the one predicted after it (not yet in the context)."
+            )
         self.summary.setText(
             f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,} (your message "
             f"and its template markers {end - start:,}), then {len(ids) - n_prompt:,} of the reply. "
-            f"Vocabulary: {report['model']['vocab_size']:,} tokens. ▶ marks the selected token."
+            f"Vocabulary: {report['model']['vocab_size']:,} tokens. {mark_text}"
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
 
@@ -62,12 +70,12 @@ class TokenizationView(StepView):
             return "reply" if pos >= n_prompt else next((name for name, a, b in parts if a <= pos < b), "prompt")
 
         fill(self.table, [
-            [("▶ " if pos == selected else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
+            [("▶ " if pos == marked else "") + str(pos), i, ("★ " if sp else "") + shown[pos], part(pos)]
             for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
         ])  # fmt: skip
-        if 0 <= selected < len(ids):
-            self.table.selectRow(selected)
-            self.table.scrollToItem(self.table.item(selected, 0))
+        if 0 <= marked < len(ids):
+            self.table.selectRow(marked)
+            self.table.scrollToItem(self.table.item(marked, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
 
 
 class VocabularyView(StepView):
