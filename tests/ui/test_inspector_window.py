@@ -331,6 +331,8 @@ def test_tokenization_marks_what_the_step_reads_and_a_picked_token_stops_followi
     service = inspector.service
     with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS):
         window.inspector_action.trigger()  # View → Inspector (Ctrl+I): the newest token
+    # trial 6, finding 1: the first Inspect opens where the walk starts, not mid-way at 8 · Logit lens
+    assert inspector.stack.currentWidget().title.startswith("1 ·") and inspector.steps.currentRow() == 0
     inspector.follow_box.setChecked(True)
     assert service.follow
     view = window.transcript.views[1]

@@ -149,7 +149,7 @@ class InspectorWidget(QWidget):
         self._show_timer.setSingleShot(True)
         self._show_timer.timeout.connect(self._show_pending)
         self._stale: set[StepView] = set()  # views not yet filled from the newest report
-        self.steps.setCurrentRow(7)  # the logit lens: the answer forming, the best first look
+        self.steps.setCurrentRow(0)  # the walk starts at step 1 (trial 6: opening at 8 hid the 7 before it)
         layout.addWidget(self.step_box)
         self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
