@@ -98,8 +98,9 @@ END_OF_TURN = {"system": "end of the system prompt", "user": "end of your messag
 
 def prompt_pieces(pieces: list[str]) -> list[str]:
     """The visible pieces of a whole context (prompt and reply), each end-of-turn token named by
-    the turn it closes: "end of the system prompt", "end of your message", "end of reply" (only
-    after the assistant's turn), "end of turn" when the template does not say whose turn it was.
+    its own text and the turn it closes: "<|im_end|> (end of the system prompt)", "… (end of your
+    message)", "… (end of reply)" (only after the assistant's turn), "… (end of turn)" when the
+    template does not say whose turn it was.
     The role is read from the pieces after a turn's start marker (ChatML's "<|im_start|>user",
     Gemma's "<start_of_turn>model", Llama 3's header), never guessed from the text inside."""
     out, role, reading = [], None, None
@@ -110,8 +111,8 @@ def prompt_pieces(pieces: list[str]) -> list[str]:
             reading += p.strip().lower()
         if reading is not None and (CONTROL_PIECE.fullmatch(p) and p not in TURN_STARTS or "\n" in p):
             role, reading = _role(reading), None
-        if is_end_of_reply(p):
-            out.append(END_OF_TURN.get(role, "end of turn") if role is not None else "end of turn")
+        if is_end_of_reply(p):  # its own text, then whose turn it ends: one name in every view
+            out.append(f"{p} ({END_OF_TURN.get(role, 'end of turn') if role is not None else 'end of turn'})")
             role = None
         else:
             out.append(visible_piece(p))

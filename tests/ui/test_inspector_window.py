@@ -132,9 +132,13 @@ def test_the_inspector_forgets_the_step_when_the_conversation_changes(qtbot, lau
     assert inspector.split.isVisible() and inspector.export_button.isEnabled()
     tokens = inspector.select_step("2 ·").table  # each end of turn says whose turn it ends
     rows = [(tokens.item(r, 2).text(), tokens.item(r, 3).text()) for r in range(tokens.rowCount())]
-    ends = [piece.removeprefix("★ ") for piece, part in rows if piece.startswith("★ end of")]
-    assert ends[:2] == ["end of the system prompt", "end of your message"]
-    assert "end of reply" not in [piece.removeprefix("★ ") for piece, part in rows if part != "reply"]
+    # one name in every view (trial 6, finding 3): the token's own text, then whose turn it ends
+    ends = [piece.removeprefix("★ ") for piece, part in rows if piece.endswith(")") and "(end of" in piece]
+    assert ends[:2] == ["<|im_end|> (end of the system prompt)", "<|im_end|> (end of your message)"]
+    assert not any("(end of reply)" in piece for piece, part in rows if part != "reply")
+    objective = inspector.select_step("13 ·").table
+    named = [objective.item(r, 1).text() for r in range(objective.rowCount())]
+    assert "★ <|im_end|> (end of your message)" in named and "★ <|im_end|>" not in named
     assert [p for i, (_piece, p) in enumerate(rows) if i == 0 or rows[i - 1][1] != p] == [
         "template markup", "system prompt", "template markup", "your message", "template markup", "reply"
     ]  # where each token's text came from, in order

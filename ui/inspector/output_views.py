@@ -27,7 +27,7 @@ from engine.sampling import (
 from ui.inspector.base import StepView, fill, piece, whose_token
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.inspector.slider_spin import SliderSpin
-from ui.text_format import byte_size, percent, visible_piece
+from ui.text_format import byte_size, percent, prompt_pieces, visible_piece
 
 
 def bar(p: float, width: int = 40) -> str:
@@ -326,10 +326,12 @@ class LoopView(StepView):
         pass  # filled from the reply's own token records (see the dock)
 
 
-def shown(report: dict, position: int) -> str:
-    """The token at `position` of the context as the tables show it: a control token by its own text."""
-    text = report["pieces"][position]
-    return "★ " + text if report["special"][position] else visible_piece(text)
+def shown(report: dict, position: int, names: list[str] | None = None) -> str:
+    """The token at `position` of the context as the tables show it: a control token by its own
+    text, an end of turn also by whose turn it ends, as Tokenization names it (`names`:
+    prompt_pieces(report["pieces"]), computed once by a caller showing many rows)."""
+    text = (names or prompt_pieces(report["pieces"]))[position]
+    return "★ " + text if report["special"][position] else text
 
 
 class ObjectiveView(StepView):
@@ -362,8 +364,9 @@ class ObjectiveView(StepView):
                 f"loss {obj['losses'][selected]:.4f} nats — the model gave it p {percent(-obj['losses'][selected])}."
             )
         self.summary.setText(text)
+        names = prompt_pieces(report["pieces"])
         fill(self.table, [
-            [("▶ " if j == selected else "") + str(obj["start"] + j), shown(report, obj["start"] + j), f"{loss:.4f}",
+            [("▶ " if j == selected else "") + str(obj["start"] + j), shown(report, obj["start"] + j, names), f"{loss:.4f}",
              percent(-loss)]
             for j, loss in enumerate(obj["losses"])
         ])  # fmt: skip
