@@ -74,6 +74,7 @@ class ChatController(QObject):
     busy_changed = _Relay("_replies")  # (a reply is being generated)
     settings_changed = _Relay("_session")  # (Settings)
     model_loading = _Relay("_session")  # (progress, text)
+    model_waiting = _Relay("_session")  # (text) a load waits for the reply being written
     model_loaded = _Relay("_session")  # (info dict)
     model_failed = _Relay("_session")  # (message)
     terms_needed = _Relay("_session")  # (PendingTerms, spec): a model's terms, asked before it is loaded
@@ -93,7 +94,7 @@ class ChatController(QObject):
         self._store = store if store is not None else Store(":memory:")
         self._conversations = Conversations(self._store, self)
         self._replies = Replies(worker, self._store, self, lambda: int((self.model_info or {}).get("context_length") or 0))
-        self._session = SessionSettings(worker, settings, self)
+        self._session = SessionSettings(worker, settings, self, lambda: self._replies.busy)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
         in_memory = str(self._store.path) == ":memory:"

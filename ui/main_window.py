@@ -152,6 +152,8 @@ class MainWindow(QMainWindow):
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error, About.CONVERSATION))
         controller.model_loading.connect(self._on_model_loading)
+        controller.model_waiting.connect(  # the writing model's name stays; Loading… when the load starts
+            lambda text: self.status.show_until(text, controller.model_loading, controller.model_failed))
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
