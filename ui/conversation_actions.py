@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -18,6 +19,14 @@ def export_file_name(title: str, kind: str) -> str:
     """A safe default file name from the conversation's title."""
     stem = re.sub(r"[^\w\- ]+", "", title).strip()[:60] or "conversation"
     return stem + EXPORT_KINDS[kind][1]
+
+
+class ForgetOutcome(NamedTuple):
+    """What a "forget …" message did: what to tell the user, and whether memories were deleted
+    (only then is the message used up; otherwise it stays in the composer to be edited)."""
+
+    said: str
+    forgot: bool
 
 
 class ConversationActions:
@@ -50,16 +59,15 @@ class ConversationActions:
         self.memory_dialog.raise_()
         return self.memory_dialog
 
-    def handle_forget(self, text: str) -> str | None:
-        """For a "forget …" message: confirm and delete what it matches. None if `text` is not one;
-        otherwise what to tell the user."""
+    def handle_forget(self, text: str) -> ForgetOutcome | None:
+        """For a "forget …" message: confirm and delete what it matches. None if `text` is not one."""
         candidates = self._controller.forget_candidates(text)
         if candidates is None:
             return None
         if not candidates:
-            return "No memory matches that, so nothing was forgotten."
+            return ForgetOutcome("No memory matches that, so nothing was forgotten.", forgot=False)
         if not confirm_forget(self._parent, candidates):
-            return "Nothing was forgotten."
+            return ForgetOutcome("Nothing was forgotten.", forgot=False)
         self._controller.forget([m.id for m in candidates])
         count = len(candidates)
-        return f"Forgot {count} {'memory' if count == 1 else 'memories'}."
+        return ForgetOutcome(f"Forgot {count} {'memory' if count == 1 else 'memories'}.", forgot=True)

@@ -321,8 +321,9 @@ class MainWindow(QMainWindow):
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
-            self.composer.box.clear()
-            self.show_message(outcome)
+            if outcome.forgot:  # nothing forgotten (cancelled, no match): the text stays to be edited
+                self.composer.box.clear()
+            self.show_message(outcome.said)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
             if not self.controller.send(text, attached):
