@@ -375,7 +375,7 @@ def test_the_sampling_playground_starts_from_the_settings_the_step_was_made_with
     final = result["stages"][-1]
     assert final["name"] == "final" and final["top"] == [(greedy.tokens[1].token, 0.0)]  # the panel's 100 %
     assert [(i, lp) for i, _p, lp in greedy.tokens[1].top_final] == [(greedy.tokens[1].token, 0.0)]
-    assert "temperature 0.00 (always the most likely token)" in sampling.made_label.text()
+    assert "temperature 0.00 (always the token ranked first after the penalties)" in sampling.made_label.text()
     assert not sampling.reset_button.isEnabled()
 
     made = SamplingSettings(temperature=0.8, top_k=5, top_p=0.955, repetition_penalty=1.3, seed=7)
