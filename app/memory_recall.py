@@ -13,6 +13,12 @@ about the same whatever the message, so a threshold on it cannot tell "What is m
 its topic is "name") from "Name three planets." (one word of three, the others unknown to every
 memory); the share of the message a memory explains can.
 
+A message in the first person ("What are my cats called?") asks about the user, which is what
+memories are: when no memory reaches the share, the best-covering ones (coverage > 0, ties kept)
+are recalled for it, so a question with one word no memory holds ("called") still finds the fact,
+while "Name three planets." (no first person) recalls nothing and "What is my dog's name?" recalls
+the dog's memory, not every memory holding "name".
+
 Shapes: texts are `str`; `recall` takes the memories as ``(key, text)`` pairs and returns the keys
 of the recalled ones, best first. Pure functions, no I/O, never raise on any text.
 """
@@ -37,6 +43,8 @@ STOPWORDS = frozenset(
     whom why will with would you your yours yourself yourselves please tell know remember forget
     s t d ll m re ve thanks thank hi hello hey ok okay yes sure""".split()  # pleasantries: no topic either
 )
+
+FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
 
 RECALL_SHARE = 0.5  # a memory must explain at least this share of the message's topic weight
 
@@ -64,9 +72,15 @@ def coverage(message: set[str], memory: set[str], weights: dict[str, float]) -> 
     return sum(weights[w] for w in message & memory) / total if total else 0.0
 
 
+def speaks_of_the_user(text: str) -> bool:
+    """Whether `text` is in the first person ("my", "I", "we"…), case-folded."""
+    return any(w in FIRST_PERSON for w in _WORD.findall(text.casefold()))
+
+
 def recall(message: str, memories: Sequence[tuple[Key, str]], limit: int) -> list[Key]:
     """The keys of up to `limit` memories that `message` is about, best coverage first (ties keep
-    the given order). A memory is about the message when `coverage` >= `RECALL_SHARE`."""
+    the given order). A memory is about the message when `coverage` >= `RECALL_SHARE`, or, for a
+    message in the first person where none reaches it, when its coverage is the best (> 0)."""
     asked = topic_words(message)
     if not asked or limit <= 0:
         return []
@@ -75,4 +89,7 @@ def recall(message: str, memories: Sequence[tuple[Key, str]], limit: int) -> lis
     weights = {w: idf(df[w], len(held)) for w in asked}
     scored = [(coverage(asked, words, weights), i, key) for i, (key, words) in enumerate(held)]
     hits = sorted((s for s in scored if s[0] >= RECALL_SHARE), key=lambda s: (-s[0], s[1]))
+    if not hits and speaks_of_the_user(message):
+        best = max((s[0] for s in scored), default=0.0)
+        hits = [s for s in scored if s[0] == best > 0]
     return [key for _, _, key in hits[:limit]]

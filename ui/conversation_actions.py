@@ -33,22 +33,23 @@ class ConversationActions:
     def __init__(self, controller: ChatController, parent: QWidget):
         self._controller, self._parent = controller, parent
         self.memory_dialog: MemoryDialog | None = None
-        self._export_dir: Path | None = None  # where the last export went
+        self.folder: Path | None = None  # where the last export went or the last import came from
 
     def ask_export(self, kind: str) -> str | None:
         """Ask where to export the open conversation and write it there; the path, or None.
-        OSError if it cannot be written. The dialog opens in the folder used last (else home)."""
+        OSError if it cannot be written. The dialog opens in the folder last exported to or
+        imported from (`folder`; else home)."""
         if self._controller.conversation_id is None:
             return None
         title = self._controller.conversation_title()
         file_filter, suffix = EXPORT_KINDS[kind]
-        start = str((self._export_dir or Path.home()) / export_file_name(title, kind))
+        start = str((self.folder or Path.home()) / export_file_name(title, kind))
         path, _ = QFileDialog.getSaveFileName(self._parent, "Export conversation", start, file_filter)
         if not path:
             return None
         if not path.endswith(suffix):
             path += suffix
-        self._export_dir = Path(path).parent
+        self.folder = Path(path).parent
         self._controller.export(path, kind)
         return path
 

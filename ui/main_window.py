@@ -89,7 +89,6 @@ class MainWindow(QMainWindow):
         self.requests_window: RequestsWindow | None = None
         self.registry = registry
         self.preferences: PreferencesDialog | None = None
-        self._import_dir: Path | None = None  # where the last import came from
         self._live = True  # the panel follows the newest token until the user picks one
         self.setWindowTitle("Glassbox")
         settings = controller.settings
@@ -460,13 +459,14 @@ class MainWindow(QMainWindow):
             self.show_message(f"Exported to {path}")
 
     def ask_import(self) -> None:
-        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it."""
+        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it; the dialog
+        opens in the folder last exported to or imported from (trial 6: it opened in home)."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import conversations", str(self._import_dir or Path.home()),
+            self, "Import conversations", str(self.actions.folder or Path.home()),
             "Conversation exports (*.json);;All files (*)",
         )
         if path:
-            self._import_dir = Path(path).parent
+            self.actions.folder = Path(path).parent
             self.import_file(path)
 
     def import_file(self, path: str) -> None:

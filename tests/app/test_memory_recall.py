@@ -71,6 +71,15 @@ def test_words_many_memories_share_weigh_less(memories):
     assert set(memories.relevant("What is my name?")) == {ana, rex}
 
 
+def test_a_question_about_the_user_finds_the_best_fact_among_unknown_words(memories):
+    cats = memories.add("My cats are Tom and Jerry")
+    memories.add(ANA)
+    assert memories.relevant("What are my cats called?") == [cats]  # "called": in no memory
+    assert memories.relevant("How old are my cats now?") == [cats]
+    assert memories.relevant("How old are cats when they stop growing?") == []  # not about the user
+    assert memories.relevant("What should I cook tonight?") == []  # about the user, in no memory
+
+
 def test_pinned_memories_still_go_with_every_message(memories):
     pinned = memories.add("Always answer briefly", pinned=True)
     memories.add(ANA)
