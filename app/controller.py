@@ -74,6 +74,7 @@ class ChatController(QObject):
     busy_changed = _Relay("_replies")  # (a reply is being generated)
     settings_changed = _Relay("_session")  # (Settings)
     model_loading = _Relay("_session")  # (progress, text)
+    model_waiting = _Relay("_session")  # (text) a load waits for the reply being written
     model_loaded = _Relay("_session")  # (info dict)
     model_failed = _Relay("_session")  # (message)
     terms_needed = _Relay("_session")  # (PendingTerms, spec): a model's terms, asked before it is loaded
@@ -93,7 +94,7 @@ class ChatController(QObject):
         self._store = store if store is not None else Store(":memory:")
         self._conversations = Conversations(self._store, self)
         self._replies = Replies(worker, self._store, self, lambda: int((self.model_info or {}).get("context_length") or 0))
-        self._session = SessionSettings(worker, settings, self)
+        self._session = SessionSettings(worker, settings, self, lambda: self._replies.busy)
         self.memories = Memories(self._store, self)
         self._turns = Turns(self._conversations, self._replies, self.memories, self._session, self)
         in_memory = str(self._store.path) == ":memory:"
@@ -351,10 +352,14 @@ class ChatController(QObject):
         self._conversations.rename(conversation_id, title)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete it for good (the view confirms first); deleting the open one opens a new chat (a
-        reply being written in it stops, and the user is told so, not that anything was kept)."""
+        """Delete it for good (the view confirms first). Deleting the open one opens its neighbour
+        in the list (the one below it, else the one above), as LM Studio and Jan do; a new chat
+        when none is left or the neighbour cannot be read. A reply being written in it stops, and
+        the user is told so, not that anything was kept."""
+        neighbour = None
         if conversation_id == self.conversation_id:
             title = self.conversation_title()
+            neighbour = self._neighbour(conversation_id)
             if self._replies.abandon("you deleted the conversation"):
                 end = "" if title[-1:] in ".!?…" else "."  # 'rivers.”' not 'rivers.”.' (verify 5, N9)
                 self.notice.emit(Notice.info(f"Stopped the reply and deleted “{title}”{end}" if title else
@@ -363,6 +368,16 @@ class ChatController(QObject):
         self._conversations.delete(conversation_id)
         self._drafts.forget(conversation_id)
         self._request_forget.emit(str(conversation_id))  # its KV cache, in memory and on disk
+        if neighbour is not None:
+            self.open_conversation(neighbour)  # one that cannot be read leaves the new chat open (notice says why)
+
+    def _neighbour(self, conversation_id: int) -> int | None:
+        """The conversation listed after this one (most recently active first), else before it."""
+        ids = [c.id for c in self.list_conversations()]
+        if conversation_id not in ids or len(ids) < 2:
+            return None
+        at = ids.index(conversation_id)
+        return ids[at + 1] if at + 1 < len(ids) else ids[at - 1]
 
     def import_conversations(self, path: str | Path) -> ImportSummary:
         """Import every conversation in a ChatGPT `conversations.json` or a Glassbox JSON export as

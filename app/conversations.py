@@ -26,7 +26,7 @@ from app.notices import Notice
 from app.settings import ConversationSettings
 from app.store import Conversation, SearchHit, Store, StoreError, conversation_settings
 from app.store.export import write_export
-from app.store.imports import save_imported
+from app.store.imports import already_stored, save_imported
 from engine.events import TokenEvent
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ImportSummary:
     """What an import did: the file's name, the titles of the conversations made, what was skipped,
-    and the first conversation made (the one to open)."""
+    and the conversation to open (the first one made, else the first one already there)."""
 
     file_name: str
     titles: list[str]
@@ -231,12 +231,21 @@ class Conversations(QObject):
         write_export(self._store, self.id, Path(path), kind)
 
     def import_file(self, path: str | Path) -> ImportSummary:
-        """Save every conversation in an export or a ChatGPT `conversations.json` as new ones;
-        ImportFileError (nothing imported) if the file is not one."""
+        """Save every conversation in an export or a ChatGPT `conversations.json` as new ones, but
+        one identical to a stored conversation (the same export imported twice) is skipped, named in
+        the summary, and opened if nothing new was; ImportFileError (nothing imported) if the file is
+        not one."""
         result = read_conversations(path)
-        saved = [save_imported(self._store, c) for c in result.conversations]
+        saved, skipped, known = [], list(result.skipped), []
+        for imported in result.conversations:
+            if (same := already_stored(self._store, imported)) is not None:  # an export imported again
+                skipped.append(f"“{same.title}” is already in your list with the same messages")
+                known.append(same)
+            else:
+                saved.append(save_imported(self._store, imported))
         self.conversations_changed.emit()
-        return ImportSummary(Path(path).name, [c.title for c in saved], result.skipped, saved[0].id if saved else None)
+        first = saved[0] if saved else known[0] if known else None  # nothing new: open the one already there
+        return ImportSummary(Path(path).name, [c.title for c in saved], skipped, first.id if first else None)
 
     def store_notice(self) -> str:
         """What the user must know about the database this session (empty when all is well)."""

@@ -219,13 +219,22 @@ def user_span(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequenc
 TEMPLATE_MARKUP = "template markup"  # the chat template's own text: <bos>, turn markers, role names
 
 
-def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int]) -> list[tuple[str, int, int]]:
+def prompt_parts(
+    tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequence[int], user_message: str | None = None
+) -> list[tuple[str, int, int]]:
     """The prompt cut into what the user can tell apart, by where each token's text came from:
     [(name, start, end)] in order, consecutive tokens of one name together, names among "system
     prompt" (the text of a system message, memories too in a reply asked before they went with the
     message), "earlier turns" (the text of the messages before yours), "memories" (those sent with
-    your message, before its text), "your message" (its text) and "template markup" (the chat
-    template's own text around them: <bos>, turn markers, role names, the reply's opening markers).
+    your message, before its text), "your message" (its text as you wrote it) and "template markup"
+    (the text around them that nobody wrote: the chat template's <bos>, turn markers, role names,
+    the reply's opening markers, and the blank line the app puts between the memories and your
+    message, `app.context.with_memories`).
+
+    `user_message`: the message as the user wrote it (`GenerateRequest.user_message`); the last
+    turn's text is that message after the memories block and its blank line. Without it (or when
+    the turn does not end with it), a turn that starts with the memories heading is cut at its
+    first blank line.
 
     Each message's text is found in the template's rendering (`_byte_layout`, in message order,
     whatever the template does with it: Gemma's folds the system prompt into the first user turn)
@@ -246,10 +255,9 @@ def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequ
     last = len(messages) - 1
     for i, (message, (start, end)) in enumerate(zip(messages, spans, strict=True)):
         if i == last and message.get("role") != "system":
-            text = str(message.get("content") or "")
-            memories = len(text[: text.index("\n\n")].encode("utf-8")) if text.startswith(MEMORIES_HEADING) and "\n\n" in text else 0
+            memories, glue = _memories_bytes(str(message.get("content") or ""), user_message)
             name(start, start + memories, "memories")
-            name(start + memories, end, "your message")
+            name(start + memories + glue, end, "your message")  # a token holding the glue alone stays markup
         else:
             name(start, end, "system prompt" if message.get("role") == "system" else "earlier turns")
     out: list[tuple[str, int, int]] = []
@@ -259,6 +267,23 @@ def prompt_parts(tokenizer, messages: Sequence[dict[str, str]], prompt_ids: Sequ
         else:
             out.append((part, k, k + 1))
     return out
+
+
+def _memories_bytes(content: str, user_message: str | None) -> tuple[int, int]:
+    """(bytes of the memories block, bytes of the app's blank line after it) at the start of the
+    last turn's `content`; (0, 0) when it holds no memories."""
+    glue = "\n\n"  # what app.context.with_memories puts between the block and the message
+    if not content.startswith(MEMORIES_HEADING):
+        return 0, 0
+    if user_message is not None:  # the user's own text is never read as a memories block
+        if content == user_message or not content.endswith(glue + user_message):
+            return 0, 0
+        block = content[: len(content) - len(user_message) - len(glue)]
+    elif glue in content:
+        block = content[: content.index(glue)]
+    else:
+        return 0, 0
+    return len(block.encode("utf-8")), len(glue)
 
 
 def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
@@ -396,7 +421,8 @@ def step_report(
         parts = raw_prompt_parts(tok, prompt_ids, request.generate.user_message)
         span = next(((max(1, a), len(prompt_ids)) for name, a, _ in parts if name == "your message"), (1, len(prompt_ids)))
     else:
-        parts, span = prompt_parts(tok, messages, prompt_ids), user_span(tok, messages, prompt_ids)
+        parts = prompt_parts(tok, messages, prompt_ids, request.generate.user_message)
+        span = user_span(tok, messages, prompt_ids)
     key = tuple(prompt_ids)
     if state.losses is None or state.losses[0] != key:
         prompt = list(prompt_ids)

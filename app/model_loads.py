@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
-from pathlib import Path
 from typing import Any
 
+from app.model_names import display_name
 from app.settings import DEFAULT_MODEL
 
 
@@ -23,7 +23,7 @@ class ModelLoads:
     def start(self, spec: str) -> str:
         """Record a load; what to tell the user meanwhile."""
         self._pending.append(spec)
-        name = "the default model" if spec == DEFAULT_MODEL else Path(spec).name
+        name = "the default model" if spec == DEFAULT_MODEL else display_name(spec)  # as every view names it
         return f"Loading {name}…"
 
     def loaded(self, info: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ model when a saved choice cannot be loaded, and count tokens with the loaded mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.licence_terms import terms_before_loading
 from app.model_loads import ModelLoads
+from app.model_names import display_name
 from app.settings import DEFAULT_MODEL, Settings
 from app.worker import Worker
 
@@ -19,6 +21,7 @@ from app.worker import Worker
 class SessionSettings(QObject):
     settings_changed = Signal(object)  # Settings
     model_loading = Signal(float, str)  # progress 0..1 (-1: not known yet), what is happening
+    model_waiting = Signal(str)  # a load asked for while a reply is written: it starts when the reply ends
     model_loaded = Signal(object)  # info dict
     model_failed = Signal(str)  # message for the user
     terms_needed = Signal(object, str)  # PendingTerms, the spec: asked before loading; nothing is loaded yet
@@ -27,9 +30,12 @@ class SessionSettings(QObject):
     _request_load = Signal(str)
     _request_count = Signal(int, str)
 
-    def __init__(self, worker: Worker, settings: Settings, parent: QObject | None = None):
+    def __init__(self, worker: Worker, settings: Settings, parent: QObject | None = None,
+                 writing: Callable[[], bool] = lambda: False):  # fmt: skip
+        """`writing`: whether a reply is being written now (the worker loads a model only after it)."""
         super().__init__(parent)
         self._settings = settings
+        self._writing = writing
         self._loads = ModelLoads()
         self._next_count = 1
         self._request_load.connect(worker.load_model)
@@ -69,11 +75,18 @@ class SessionSettings(QObject):
     def load_model(self, spec: str) -> None:
         """Load a model in the worker; the current one stays usable until the new one is ready. A
         model whose terms must be accepted first is not loaded: `terms_needed` asks, and the
-        answer loads it (`load_model` again, once accepted) or keeps the current one."""
+        answer loads it (`load_model` again, once accepted) or keeps the current one.
+
+        While a reply is being written the worker finishes it first (with the loaded model): then
+        `model_waiting` says so, and `model_loading` comes from the worker when the load starts."""
         if (pending := terms_before_loading(spec, self._settings)) is not None:
             self.terms_needed.emit(pending, spec)
             return
-        self.model_loading.emit(-1.0, self._loads.start(spec))
+        loading = self._loads.start(spec)
+        if self._writing():
+            self.model_waiting.emit(f"{display_name(spec)} will load when this reply ends")
+        else:
+            self.model_loading.emit(-1.0, loading)
         self._request_load.emit(spec)
 
     def count_tokens(self, text: str) -> int:

@@ -89,7 +89,6 @@ class MainWindow(QMainWindow):
         self.requests_window: RequestsWindow | None = None
         self.registry = registry
         self.preferences: PreferencesDialog | None = None
-        self._import_dir: Path | None = None  # where the last import came from
         self._live = True  # the panel follows the newest token until the user picks one
         self.setWindowTitle("Glassbox")
         settings = controller.settings
@@ -152,6 +151,8 @@ class MainWindow(QMainWindow):
         controller.reply_finished.connect(lambda _i, _stats: self._update_actions())
         controller.reply_failed.connect(lambda _i, error: self.notice.show_error(error, About.CONVERSATION))
         controller.model_loading.connect(self._on_model_loading)
+        controller.model_waiting.connect(  # the writing model's name stays; Loading… when the load starts
+            lambda text: self.status.show_until(text, controller.model_loading, controller.model_failed))
         controller.model_loaded.connect(self._on_model_loaded)
         self.licence_gate = LicenceGate(self, controller, self.notice, self.composer)  # a model's terms before first use
         self.notice.follow(controller, self.composer.box)  # a banner goes when it is no longer true (app/notices.py)
@@ -319,8 +320,9 @@ class MainWindow(QMainWindow):
         if isinstance(intent := detect_intent(text), NothingNamed):  # the text stays in the composer
             self.notice.show_warning(intent.explanation, About.MESSAGE)  # nothing to forget was named: say how
         elif (outcome := self.actions.handle_forget(text)) is not None:
-            self.composer.box.clear()
-            self.show_message(outcome)
+            if outcome.forgot:  # nothing forgotten (cancelled, no match): the text stays to be edited
+                self.composer.box.clear()
+            self.show_message(outcome.said)
         else:
             self.composer.show_info("")  # before sending: "Remembered: …" from this send stays
             if not self.controller.send(text, attached):
@@ -457,13 +459,14 @@ class MainWindow(QMainWindow):
             self.show_message(f"Exported to {path}")
 
     def ask_import(self) -> None:
-        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it."""
+        """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it; the dialog
+        opens in the folder last exported to or imported from (trial 6: it opened in home)."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import conversations", str(self._import_dir or Path.home()),
+            self, "Import conversations", str(self.actions.folder or Path.home()),
             "Conversation exports (*.json);;All files (*)",
         )
         if path:
-            self._import_dir = Path(path).parent
+            self.actions.folder = Path(path).parent
             self.import_file(path)
 
     def import_file(self, path: str) -> None:

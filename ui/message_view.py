@@ -393,8 +393,12 @@ class MessageView(QFrame):
         return " · ".join(parts)
 
     def build_context_menu(self, pos) -> QMenu:
-        """The text's standard menu plus Copy Code Block (inside code) and Copy Message."""
+        """The text's standard menu (its link items only over a link) plus Copy Code Block (inside
+        code) and Copy Message."""
         menu = self.text.createStandardContextMenu(pos)
+        if not self.text.anchorAt(pos):  # Qt offers "Copy Link Location" (greyed) on plain text too
+            for action in [a for a in menu.actions() if a.objectName() == "link-copy"]:
+                menu.removeAction(action)
         token = self.text.token_at(pos) if self.message.role == "assistant" else None
         token = token + self._thinking_tokens if token is not None else None
         if token is not None:

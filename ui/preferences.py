@@ -46,16 +46,28 @@ from ui.model_picker import ask_model_file, ask_model_folder
 from ui.server_tab import SERVER_FIELDS, ServerTab
 
 # (field, label, kind, hint) — kind: "float", "int" or "seed" (empty means random)
+# The hints say what engine.sampling does, in its order: penalties first (on the tokens of the
+# recent text, the prompt's too), then temperature, then the filters; so "most likely" is always
+# "after the penalties" (trial 6: a temperature-0 reply took the model's second choice, the
+# penalties having ranked it first).
 DECODING_FIELDS = [
-    ("temperature", "Temperature", "float", "0 = always the most likely token; higher = more varied"),
-    ("top_k", "Top-k", "int", "keep only the k most likely tokens"),
-    ("top_p", "Top-p", "float", "keep the likeliest tokens up to this total probability; 1 = off"),
-    ("min_p", "Min-p", "float", "drop tokens less likely than this times the best one"),
-    ("repetition_penalty", "Repetition penalty", "float", "1 = off; above 1 discourages repeats"),
-    ("presence_penalty", "Presence penalty", "float", "subtracted once per token already used"),
-    ("frequency_penalty", "Frequency penalty", "float", "subtracted per use of a token"),
+    ("temperature", "Temperature", "float",
+     "0 = always the token ranked first after the penalties (the model's own first choice when they are "
+     "off); higher = more varied"),
+    ("top_k", "Top-k", "int", "keep only the k tokens ranked first after the penalties"),
+    ("top_p", "Top-p", "float",
+     "keep the likeliest tokens (after the penalties and temperature) up to this total probability; 1 = off"),
+    ("min_p", "Min-p", "float",
+     "drop tokens less likely than this times the best one (after the penalties and temperature)"),
+    ("repetition_penalty", "Repetition penalty", "float",
+     "1 = off; above 1 makes tokens already in the recent text (your message's too) less likely, "
+     "below 1 more likely"),
+    ("presence_penalty", "Presence penalty", "float",
+     "taken off the score of each token already in the recent text, once; below 0 favours them"),
+    ("frequency_penalty", "Frequency penalty", "float",
+     "taken off a token's score once for each time it is in the recent text; below 0 favours them"),
     ("seed", "Seed", "seed", "empty = a different random draw each time"),
-]
+]  # fmt: skip
 APP_NUMBER_FIELDS = [
     ("max_new_tokens", "Max new tokens", "int", "the longest a reply may be"),
     ("context_length", "Context length", "int", "the model's own context window, or fewer tokens"),

@@ -41,7 +41,8 @@ TIPS = {
     "model": "How likely the model itself found this token, before your settings changed anything.",
     "settings": "How likely this token was in the list the reply was actually drawn from, after your "
                 "settings (temperature, top-k, top-p, min-p, penalties) reshaped the model's list. With "
-                "temperature 0 the most likely token is always taken.",
+                "temperature 0 the token at the top of this list is always taken: after the penalties it "
+                "is not always the model's own first choice.",
     "entropy": "How unsure the model was at this step: 0 means it was sure of one token; the higher, the "
                "more its probability was spread over many. In nats: about 0.7 is like a coin toss between "
                "two tokens, 2.3 like a free choice among ten.",

@@ -48,6 +48,8 @@ LINE_BREAK = "\u2028"
 # A line that is only a list marker: an empty list item, which Qt's importer drops (CommonMark shows its marker)
 EMPTY_ITEM = re.compile(r"^([ \t]*)(\d{1,9})?([.)]|[-*+])[ \t]*$")
 STRAY_FENCE = re.compile(r"^ {0,3}(?:```|~~~)[^\n]*\s*\Z", re.MULTILINE)  # a fence on the last line written
+BARE_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[ \t]*$", re.MULTILINE)  # a fence line with no language
+NAMED_FENCE = re.compile(r"^ {0,3}(?:`{3,}[^`\s]|~{3,}[ \t]*\S)")  # a fence line that names a language
 LIST_LINE = re.compile(r"[ \t]*(\d{1,9}[.)]|[-*+])([ \t]|$)")  # a list item's first line
 
 
@@ -95,24 +97,58 @@ def keep_empty_list_items(markdown: str) -> str:
 
 
 def fence_left_open_as_text(markdown: str) -> str:
-    """A fence line with nothing after it but blank lines (a closing ``` the model wrote after code
-    it never opened, verify 5 N7) shown as the characters written, not as an empty code block.
+    """A fence line that opens no code (a closing ``` the model wrote after code it never opened,
+    verify 5 N7, trial 6 finding 7) shown as the characters written, not as the start of a code
+    block. CommonMark opens a block at any fence line; a stray closer opens one that swallows
+    everything after it: the prose the model went on to write shows as code. A fence is text when:
+    - it has nothing after it but blank lines (an empty block; while a reply streams, a fence
+      just written shows as text until its first code line arrives);
+    - it is bare (no language after it) and nothing closes it: the block would run to the end of
+      the reply. A closing fence is always bare, an opening one usually names its language, so a
+      bare fence left open is most likely a closer whose opener was never written;
+    - it is bare and the block it would open holds a fence line that names a language: the model
+      went on to open a real block, which CommonMark would take as text inside the stray one.
+    The rule only ever takes code away from what CommonMark makes of a stray fence, never makes
+    prose into code, and every character shows either way. What it costs: a bare opener with
+    its code after it shows that code as text until its closing fence is written (while a reply
+    streams, or in a reply cut off before it), and a bare block that shows ``` lines with a
+    language as its content (Markdown about Markdown) shows as text. Guessing that the text before
+    the stray fence is code would turn prose into code whenever a reply ends on one; no Markdown
+    renderer does that."""
+    if not BARE_FENCE.search(markdown) and not STRAY_FENCE.search(markdown):
+        return markdown  # no fence that can be stray: nothing to read
+    for _ in range(markdown.count("\n") + 1):  # each pass turns one fence into text; the next reads again
+        lines = markdown.split("\n")
+        stray = next((token.map[0] for token in _fences(markdown) if _is_stray(token, lines)), None)
+        if stray is None:
+            break
+        lines[stray] = _escaped_fence(lines[stray])
+        markdown = "\n".join(lines)
+    return markdown
 
-    CommonMark opens a code block there that runs to the end and holds nothing; the reader sees an
-    empty shaded box where the model wrote ```. Treating the text before it as code instead (the
-    model's intent, perhaps) would be a guess that turns prose into code whenever a reply ends on a
-    stray fence; no Markdown renderer does that, and the text is shown as written either way. While
-    a reply streams, a fence just written shows as text until its first code line arrives."""
-    if not STRAY_FENCE.search(markdown):
-        return markdown  # the last line written is no fence: nothing to read
-    lines = markdown.split("\n")
-    for token in _fences(markdown):
-        first, last = token.map
-        if last >= len(lines) and not token.content.strip() and all(not line.strip() for line in lines[first + 1 :]):
-            opening = lines[first]
-            mark = len(opening) - len(opening.lstrip(" "))
-            lines[first] = f"{opening[:mark]}\\{opening[mark:]}"  # a backslash escape: the fence is text
-    return "\n".join(lines)
+
+def _escaped_fence(line: str) -> str:
+    """A fence line with each fence character backslash-escaped (one escape only would leave a
+    run of two that may open a code span or a strikethrough with text after it)."""
+    mark = len(line) - len(line.lstrip(" "))
+    rest = line[mark:]
+    if not rest or rest[0] not in "`~":  # the fence is inside a quote or a list item's first line
+        return f"{line[:mark]}\\{rest}"  # its marker escaped: the whole line is a paragraph's text
+    run = len(rest) - len(rest.lstrip(rest[0]))
+    return line[:mark] + "".join("\\" + ch for ch in rest[:run]) + rest[run:]
+
+
+def _is_stray(token, lines: list[str]) -> bool:
+    """Whether the fenced block `token` opens at a stray fence (see `fence_left_open_as_text`)."""
+    first, last = token.map
+    after = lines[first + 1 :]
+    if last >= len(lines) and not token.content.strip() and all(not line.strip() for line in after):
+        return True
+    if token.info.strip() or not BARE_FENCE.match(lines[first]):
+        return False  # a fence that names its language opens a block (and one in a quote's line is left)
+    closed = last - 1 > first and lines[last - 1].strip().startswith(token.markup)
+    inside = lines[first + 1 : last - 1 if closed else last]
+    return not closed or any(NAMED_FENCE.match(line) for line in inside)
 
 
 def fence_lines(source: str, markdown: str) -> frozenset[int]:

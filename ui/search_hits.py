@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QTextCharFormat, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -181,8 +181,29 @@ class HitDelegate(QStyledItemDelegate):
         return fitted
 
     def sizeHint(self, option, index) -> QSize:
-        size = super().sizeHint(option, index)
         if index.data(SPANS_ROLE) is not None:  # exactly its lines: no gap below a hit
+            size = super().sizeHint(option, index)
             lines = str(index.data(Qt.ItemDataRole.DisplayRole) or "").count("\n") + 1
             size.setHeight(round(lines * _line_height(option.font) + 2 * PAD_Y))
-        return size
+            return size
+        return self._fitted_hint(option, index)
+
+    def _fitted_hint(self, option, index) -> QSize:
+        """A wrapped row's size for the view's width: its text wrapped to the room left inside the
+        row's padding, so the row is as tall as its lines and no wider than the view. (The style
+        wraps the text to the width it is given and then adds the style sheet's padding, so a row
+        given the view's width came out wider than the view and was drawn cut with "…" on one
+        line, trial 6 finding 15.) The padding is found by asking, not copied from the style sheet."""
+        view = option.widget
+        width = view.viewport().width() if view is not None and hasattr(view, "viewport") else 0
+        if width <= 0 or not (view.wordWrap() if hasattr(view, "wordWrap") else False):
+            return super().sizeHint(option, index)
+        opt = QStyleOptionViewItem(option)
+        bound, size = width, super().sizeHint(option, index)
+        for _ in range(4):  # the padding is constant: one correction fits, a second confirms
+            opt.rect = QRect(0, 0, max(bound, 1), max(option.rect.height(), 1))
+            size = super().sizeHint(opt, index)
+            if size.width() <= width:
+                break
+            bound -= size.width() - width
+        return QSize(min(size.width(), width), size.height())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, Qt, QTimer, SignalInstance
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, SignalInstance
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
@@ -333,16 +333,19 @@ class StatusBar(QStatusBar):
             self._message_timer.stop()
         self.fit()
 
-    def show_until(self, text: str, ended: SignalInstance) -> None:
-        """A message about a state ("Stopping: …"): shown until `ended` is next emitted (the state
-        has ended, however long that takes), then cleared unless another message replaced it."""
+    def show_until(self, text: str, *ended: SignalInstance) -> None:
+        """A message about a state ("Stopping: …"): shown until one of `ended` is next emitted (the
+        state has ended, however long that takes), then cleared unless another message replaced it."""
         self.showMessage(text)
+        connections = []
 
         def end(*_args) -> None:
+            for connection in connections:
+                QObject.disconnect(connection)
             if self._message == text:
                 self.clearMessage()
 
-        ended.connect(end, Qt.ConnectionType.SingleShotConnection)
+        connections.extend(signal.connect(end) for signal in ended)
 
     def clearMessage(self) -> None:  # noqa: N802 (Qt's name)
         self.showMessage("")

@@ -24,10 +24,30 @@ if TYPE_CHECKING:
 IMPORTED = "imported"  # finish reason of an imported reply that did not say how it ended
 
 
+def imported_title(imported: ImportedConversation) -> str:
+    """The title `save_imported` gives `imported`: its own, else one made from its first message."""
+    first_user = next((m.text for m in imported.messages if m.role == "user"), "")
+    return imported.title.strip() or auto_title(first_user) or "Imported conversation"
+
+
+def already_stored(store: Store, imported: ImportedConversation) -> Conversation | None:
+    """A stored conversation identical to `imported` (an export imported again, or the export of a
+    conversation still in the list): the same title, creation time and messages (role, text and
+    attached files, in the same order); None when there is none."""
+    title = imported_title(imported)
+    wanted = [(m.role, m.text, tuple(m.attachments)) for m in imported.messages]
+    for conversation in store.list_conversations():
+        if conversation.title != title or (imported.created is not None and conversation.created != imported.created):
+            continue
+        stored = [(m.role, m.text, tuple(m.attachments)) for m in store.messages(conversation.id)]
+        if stored == wanted:
+            return conversation
+    return None
+
+
 def save_imported(store: Store, imported: ImportedConversation) -> Conversation:
     """Write `imported` as a new conversation (its branch `active_leaf` active); returns it."""
-    first_user = next((m.text for m in imported.messages if m.role == "user"), "")
-    title = imported.title.strip() or auto_title(first_user) or "Imported conversation"
+    title = imported_title(imported)
     created = imported.created
     with store.transaction() as db:
         conversation_id = db.execute(

@@ -258,11 +258,11 @@ def test_a_long_map_is_pooled_for_drawing_keeping_its_peaks():
     assert same[2] == 1 and same[0] is not None and same[0].shape == (100, 100)
 
 
-def named_parts(tokenizer, ctx) -> list[tuple[str, str]]:
+def named_parts(tokenizer, ctx, user_message: str | None = None) -> list[tuple[str, str]]:
     """(part, the text its tokens spell) of a prompt, in order (`prompt_parts`)."""
     from app.inspection import prompt_parts
 
-    parts = prompt_parts(tokenizer, ctx.messages, ctx.prompt_ids)
+    parts = prompt_parts(tokenizer, ctx.messages, ctx.prompt_ids, user_message)
     assert parts[0][1] == 0 and parts[-1][2] == len(ctx.prompt_ids)
     assert all(a[2] == b[1] for a, b in zip(parts, parts[1:], strict=False))  # every prompt token in exactly one part
     return [(name, tokenizer.decode(ctx.prompt_ids[a:b])) for name, a, b in parts]
@@ -326,11 +326,24 @@ def test_a_template_with_a_system_role_names_its_turns_and_memories(default_lm):
         ("your message", "What is the capital of France?"), (MARKUP, "<|im_end|>\n<|im_start|>assistant\n"),
     ]  # fmt: skip
     ctx = assemble(tok, "Be brief.", ["My name is Ana"], [], "What is my name?", 8192, 64)
-    assert [name for name, _text in named_parts(tok, ctx)] == [
-        MARKUP, "system prompt", MARKUP, "memories", "your message", MARKUP]  # fmt: skip
-    parts = dict(named_parts(tok, ctx))
-    assert "My name is Ana" in parts["memories"] and "What is my name?" not in parts["memories"]
-    assert parts["your message"].strip() == "What is my name?"
+    for user_message in ("What is my name?", None):  # as the Inspector calls it, and without the typed text
+        assert named_parts(tok, ctx, user_message) == [
+            (MARKUP, "<|im_start|>system\n"), ("system prompt", "Be brief."), (MARKUP, "<|im_end|>\n<|im_start|>user\n"),
+            ("memories", "Things you know about the user:\n- My name is Ana"),
+            (MARKUP, "\n\n"),  # trial 6, finding 12: the app's blank line is nobody's text
+            ("your message", "What is my name?"), (MARKUP, "<|im_end|>\n<|im_start|>assistant\n"),
+        ]  # fmt: skip
+
+
+def test_a_message_that_starts_like_a_memories_block_is_the_users_own(default_lm):
+    """The memories heading typed by the user, with no memories sent, is never read as memories."""
+    from app.context import assemble
+
+    tok = default_lm.tokenizer
+    typed = "Things you know about the user:\n- nothing\n\nWhat is my name?"
+    ctx = assemble(tok, "Be brief.", [], [], typed, 8192, 64)
+    names = named_parts(tok, ctx, typed)
+    assert "memories" not in dict(names) and dict(names)["your message"] == typed
 
 
 @pytest.mark.parametrize("text", ["user", "assistant", "system", "\n"])

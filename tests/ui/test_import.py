@@ -53,6 +53,7 @@ def test_glassbox_export_then_import_gives_the_same_messages(qtbot, launch, tmp_
     qtbot.waitUntil(lambda: not app.controller.busy)
     original = tmp_path / "original.json"
     app.controller.export(original, "json")
+    app.controller.delete_conversation(app.controller.conversation_id)  # restored from the export
     app.window.import_file(str(original))
     imported = tmp_path / "imported.json"
     app.controller.export(imported, "json")
@@ -60,7 +61,7 @@ def test_glassbox_export_then_import_gives_the_same_messages(qtbot, launch, tmp_
     assert comparable(after) == comparable(before)
     assert after["conversation"]["title"] == before["conversation"]["title"]
     assert len(after["conversation"]["active_path"]) == len(before["conversation"]["active_path"])
-    assert after["conversation"]["id"] != before["conversation"]["id"]
+    assert len(app.controller.list_conversations()) == 1  # made anew: the original was deleted
     reopened = app.controller.message(1)
     assert reopened.tokens and reopened.tokens[0].logprob < 0  # the probabilities came along
 
@@ -76,3 +77,68 @@ def test_a_file_that_is_not_an_export_imports_nothing_and_says_why(qtbot, launch
     assert app.window.notice.text() == (
         "Nothing was imported: notes.json is neither a ChatGPT export (conversations.json) nor a Glassbox JSON export.")
     assert app.controller.list_conversations() == before
+
+
+def _import_from_menu(app, monkeypatch, path: Path) -> list[str]:
+    """File → Import Conversations… choosing `path`; the folders the dialog opened in so far."""
+    opened = getattr(app, "_opened_in", [])
+    app._opened_in = opened
+
+    def dialog(_parent, _caption, start, _filter):
+        opened.append(start)
+        return str(path), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", dialog)
+    file_menu = app.window.menuBar().actions()[0].menu()
+    next(a for a in file_menu.actions() if a.text() == "&Import Conversations…").trigger()
+    return opened
+
+
+def test_import_opens_where_the_last_export_went_and_the_same_export_twice_is_not_copied(
+    qtbot, launch, tmp_path, monkeypatch
+):
+    """Trial 6, finding 10: Import opened in the home folder, not where the export had just been
+    written; and importing the same export again added a second, identical conversation with no note."""
+    app = launch(FakeBackend())
+    ask(qtbot, app, "What is the capital of France?")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(folder / "france.json"), ""))
+    file_menu = app.window.menuBar().actions()[0].menu()
+    next(a for a in file_menu.actions() if a.text().startswith("Export") and "JSON" in a.text()).trigger()
+    export = folder / "france.json"
+    assert export.exists()
+    original = app.controller.conversation_id
+    app.controller.delete_conversation(original)
+    app.window.new_chat()
+
+    opened = _import_from_menu(app, monkeypatch, export)
+    assert opened == [str(folder)]  # the folder last exported to
+    assert app.window.status.full_message() == "Imported 1 conversation from france.json."
+    titles = [c.title for c in app.controller.list_conversations()]
+    assert titles.count("What is the capital of France?") == 1
+    first = app.controller.conversation_id
+
+    app.window.new_chat()
+    opened = _import_from_menu(app, monkeypatch, export)
+    assert opened[-1] == str(folder)  # the folder last imported from
+    assert app.window.status.full_message() == (
+        "Imported 0 conversations from france.json; 1 skipped "
+        "(“What is the capital of France?” is already in your list with the same messages).")
+    assert [c.title for c in app.controller.list_conversations()] == titles  # no second copy
+    assert app.controller.conversation_id == first  # the one already there is opened
+
+
+def test_an_export_of_a_conversation_that_differs_is_imported(qtbot, launch, tmp_path):
+    """Only an identical conversation is skipped: the same title with another reply is imported."""
+    app = launch(FakeBackend())
+    ask(qtbot, app, "hello")
+    export = tmp_path / "hello.json"
+    app.controller.export(export, "json")
+    data = json.loads(export.read_text())
+    data["messages"][-1]["text"] += " (edited)"
+    data["messages"][-1].pop("tokens", None)
+    export.write_text(json.dumps(data))
+    app.window.import_file(str(export))
+    assert app.window.status.full_message() == "Imported 1 conversation from hello.json."
+    assert [c.title for c in app.controller.list_conversations()].count("hello") == 2

@@ -375,7 +375,7 @@ def test_the_sampling_playground_starts_from_the_settings_the_step_was_made_with
     final = result["stages"][-1]
     assert final["name"] == "final" and final["top"] == [(greedy.tokens[1].token, 0.0)]  # the panel's 100 %
     assert [(i, lp) for i, _p, lp in greedy.tokens[1].top_final] == [(greedy.tokens[1].token, 0.0)]
-    assert "temperature 0.00 (always the most likely token)" in sampling.made_label.text()
+    assert "temperature 0.00 (always the token ranked first after the penalties)" in sampling.made_label.text()
     assert not sampling.reset_button.isEnabled()
 
     made = SamplingSettings(temperature=0.8, top_k=5, top_p=0.955, repetition_penalty=1.3, seed=7)
@@ -481,3 +481,33 @@ def test_the_sampling_playground_starts_from_the_settings_the_reply_was_made_wit
         action.trigger()
     sampling = _click_step(qtbot, app.window.inspector.inspector, "10 ·")
     assert sampling.temperature.value() == 0.0 and round(sampling.top_k.value()) == 5  # the reply's own
+
+
+def test_the_tokenization_summary_names_every_part_of_the_prompt(qtbot, launch):
+    """Trial 6, findings 2 and 12: with a system prompt, an earlier turn and a memory, the summary
+    names each part the table's "part" column uses, with counts that add up to the prompt; the
+    blank line the app puts between the memory and the message is markup, not "your message"."""
+    app = launch(max_new_tokens=4, system_prompt="Be brief.")
+    ask(qtbot, app, "Name one planet.")
+    app.controller.remember_fact("My name is Ana")
+    ask(qtbot, app, "What is my name?")
+    view = app.window.transcript.views[3]
+    action = next(a for a in view.build_context_menu(view.text.token_point(1)).actions() if a.text() == "Inspect")
+    service = app.window.inspector.inspector.service
+    with qtbot.waitSignal(service.step_ready, timeout=TIMEOUT_MS) as got:
+        action.trigger()
+    report = got.args[0]
+    tokens = _click_step(qtbot, app.window.inspector.inspector, "2 ·")
+    n_prompt = report["prompt_tokens"]
+    names, pieces = _column(tokens.table, 3)[:n_prompt], _column(tokens.table, 2)[:n_prompt]
+    counts = {name: names.count(name) for name in names}
+    assert set(counts) == {"system prompt", "earlier turns", "memories", "your message", "template markup"}
+    assert sum(counts.values()) == n_prompt
+    summary = tokens.summary.text()
+    sentence = ", ".join(f"{name} {counts[name]:,}" for name in
+                         ("system prompt", "earlier turns", "memories", "your message", "template markup"))  # fmt: skip
+    assert f"the prompt {n_prompt:,} ({sentence}), then" in summary, summary
+    # the message's own tokens spell exactly what was typed; the line breaks before it are markup
+    mine = [pos for pos, name in enumerate(names) if name == "your message"]
+    assert "".join(pieces[pos] for pos in mine).replace("␣", " ") == "What is my name?"
+    assert names[mine[0] - 1] == "template markup" and names[mine[0] - 3] == "memories"

@@ -24,8 +24,16 @@ N7 = (
     "def reverse_string(s):\n    return s[::-1]\n\n"
     'print(reverse_string("Hello World"))\n# Output: "dlroW olleH"\n```'
 )
+# Trial 6, finding 7: code written without an opening fence, its closing fence, then prose
+UNOPENED = (
+    "def reverse_string(input):\n    return input[::-1]\n"
+    'print(reverse_string("Hello World"))  # Output: "dlroW olleH"\n\n'
+    "# Example of using the built-in function to reverse a string in Python\n```\n\n"
+    "This code uses slicing (`[::-1]`) to create a reversed copy of the string."
+)
 REPLIES = {
     "n7": N7,
+    "closer without opener": "def f(s):\n    return s[::-1]\n```\n\nThis uses `slicing`.",
     "headings": "# Title\n\nSome text.\n\n## Part two\n\nMore.\n\nSetext\n===",
     "lists": "Steps:\n\n1. First\n2. Second\n   still second\n\n- a\n- b\n* c\n\n- [ ] task",
     "fenced": "Code:\n\n```python\ndef f(x):\n    return x\n```\n\nDone.",
@@ -84,3 +92,36 @@ def _blocks(doc):
     while block.isValid():
         yield block
         block = block.next()
+
+
+@pytest.mark.parametrize(
+    ("reply", "prose"),
+    [
+        (UNOPENED, "This code uses slicing (`[::-1]`) to create a reversed copy of the string."),  # its ` drawn faint
+        # the stray closer, prose, then a real block: the real block is code, the prose is not
+        ("x = 1\n```\nThen add:\n```python\ny = 2\n```\nDone.", "Then add:"),
+    ],
+    ids=["trial 6", "then a real block"],
+)
+def test_a_closing_fence_with_no_opener_does_not_turn_the_prose_after_it_into_code(qtbot, launch, reply, prose):
+    """Trial 6, finding 7: the model's "```" after code it never opened opened a code block that
+    swallowed the prose after it. It shows as the characters written; the prose is a paragraph."""
+    app = launch(FakeBackend(reply=bpe_reply(reply)))
+    ask(qtbot, app, "Go on")
+    text = app.window.transcript.views[1].text
+    lines = text.toPlainText().replace("\u2028", "\n").splitlines()
+    assert "```" in lines  # the stray fence is drawn where it was written
+    block = next(b for b in _blocks(text.document()) if prose in b.text().split("\u2028"))
+    assert not block.blockFormat().nonBreakableLines()  # a paragraph's line, not a code line
+    real = [b for b in _blocks(text.document()) if b.text() == "y = 2"]
+    assert len(text.code_blocks) == len(real)  # only the block the model opened is code
+    if real:
+        assert real[0].blockFormat().nonBreakableLines()
+
+
+def test_a_bare_fence_that_opens_and_closes_code_is_still_code(qtbot, launch):
+    app = launch(FakeBackend(reply=bpe_reply("Run:\n\n```\nls -l\n```\n\nDone.")))
+    ask(qtbot, app, "Go on")
+    text = app.window.transcript.views[1].text
+    assert len(text.code_blocks) == 1
+    assert next(b for b in _blocks(text.document()) if b.text() == "ls -l").blockFormat().nonBreakableLines()

@@ -68,14 +68,31 @@ def test_forget_asks_first_and_never_reaches_the_model(qtbot, launch, monkeypatc
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
     monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a: asked.append(text) or answers.pop(0))
     box = app.window.composer.box
-    for _ in range(2):
-        box.setFocus()
-        QTest.keyClicks(box, "forget my name")
-        QTest.keyClick(box, Qt.Key.Key_Return)
+    box.setFocus()
+    QTest.keyClicks(box, "forget my name")
+    QTest.keyClick(box, Qt.Key.Key_Return)
     assert "• My name is Ada" in asked[0] and "tea" not in asked[0]
+    # Cancel (trial 6, finding 11): nothing forgotten, and the text typed stays in the box to edit
+    assert box.toPlainText() == "forget my name" and app.window.status.full_message() == "Nothing was forgotten."
+    assert len(memory_texts(app)) == 2
+    box.setFocus()
+    QTest.keyClick(box, Qt.Key.Key_Return)  # again, as it stands: Yes this time
     assert memory_texts(app) == ["I like tea"]
     assert app.window.transcript.views == [] and last_request_count(app) == 0
     assert box.toPlainText() == "" and "Forgot 1 memory" in app.window.status.full_message()
+
+
+def test_forget_matching_nothing_keeps_the_text_typed(qtbot, launch, monkeypatch):
+    app = launch(FakeBackend())
+    app.controller.remember_fact("I like tea")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("nothing matched: nothing to ask"))
+    box = app.window.composer.box
+    box.setFocus()
+    QTest.keyClicks(box, "forget my bicycle")
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert "nothing was forgotten" in app.window.status.full_message()
+    assert box.toPlainText() == "forget my bicycle"  # to be edited, not lost
+    assert memory_texts(app) == ["I like tea"] and last_request_count(app) == 0
 
 
 def last_request_count(app) -> int:

@@ -352,3 +352,16 @@ def test_tab_in_the_stop_strings_box_moves_on_and_types_nothing(qtbot, launch):
     assert dialog.stop_edit.toPlainText() == "Orange" and not dialog.stop_edit.hasFocus()
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert app.controller.settings.app.stop_strings == ("Orange",)
+
+
+def test_decoding_hints_say_the_penalties_come_before_temperature_and_the_filters(qtbot, launch):
+    """Trial 6, finding 6: "0 = always the most likely token" was wrong with the repetition penalty
+    on (a temperature-0 reply took the model's second choice, which the penalty ranked first). The
+    engine applies the penalties first (engine.sampling), so each later step's hint says so."""
+    app = launch()
+    dialog = open_preferences(qtbot, app.window)
+    hints = {name: dialog.fields[name].message.hint for name in ("temperature", "top_k", "top_p", "min_p")}
+    for name, hint in hints.items():
+        assert "after the penalties" in hint, (name, hint)
+    assert "most likely token" not in hints["temperature"]
+    assert "your message" in dialog.fields["repetition_penalty"].message.hint  # the prompt's tokens count too

@@ -147,3 +147,48 @@ def test_deleting_the_conversation_whose_reply_streams_says_it_was_stopped_and_d
     qtbot.waitUntil(lambda: not app.controller.busy, timeout=10000)
     assert app.controller.list_conversations() == [] and app.controller.conversation_id is None
     assert app.window.notice.text() == "Stopped the reply and deleted “Write a long essay about rivers.”"  # one full stop (verify 5, N9)
+
+
+def delete_open_conversation(qtbot, app, monkeypatch) -> None:
+    """Right-click-free: Delete on the highlighted (open) row, Yes."""
+    listing = app.window.sidebar.list
+    listing.setFocus()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    QTest.keyClick(listing, Qt.Key.Key_Delete)
+
+
+def test_deleting_the_open_conversation_opens_its_neighbour_highlighted(qtbot, launch, monkeypatch):
+    """Trial 6, finding 8: it left an empty new conversation with nothing highlighted."""
+    app = three_conversations(qtbot, launch)
+    listing = app.window.sidebar.list
+    listing.setFocus()
+    QTest.keyClick(listing, Qt.Key.Key_Down)  # opens "second topic", in the middle
+    assert shown(app) == "second topic"
+    delete_open_conversation(qtbot, app, monkeypatch)
+    assert [listing.item(r).text() for r in range(listing.count())] == ["third topic", "first topic"]
+    assert shown(app) == "first topic"  # the one below it
+    assert highlighted(app) == app.controller.conversation_id and listing.currentItem().text() == "first topic"
+    delete_open_conversation(qtbot, app, monkeypatch)  # the last row: the one above it
+    assert shown(app) == "third topic" and listing.currentItem().text() == "third topic"
+    delete_open_conversation(qtbot, app, monkeypatch)  # none left: a new conversation, nothing to highlight
+    assert app.controller.conversation_id is None and listing.count() == 0
+    assert app.window.transcript.views == []
+
+
+def test_deleting_the_open_conversation_mid_reply_opens_the_neighbour_and_says_what_was_deleted(
+        qtbot, launch, monkeypatch):  # fmt: skip
+    from tests.ui.driver import type_and_send
+
+    app = launch(FakeBackend(endless=True))
+    type_and_send(qtbot, app.window, "Say hello.")
+    app.window.composer.button.click()  # Stop
+    qtbot.waitUntil(lambda: not app.controller.busy, timeout=10000)
+    earlier = app.controller.conversation_id
+    app.window.new_chat()
+    type_and_send(qtbot, app.window, "Write a long essay about rivers.")
+    qtbot.waitUntil(lambda: app.controller.busy and len(app.controller.message(1).tokens) > 3, timeout=10000)
+    delete_open_conversation(qtbot, app, monkeypatch)
+    qtbot.waitUntil(lambda: not app.controller.busy, timeout=10000)
+    assert app.controller.conversation_id == earlier and highlighted(app) == earlier
+    assert shown(app) == "Say hello."
+    assert app.window.notice.text() == "Stopped the reply and deleted “Write a long essay about rivers.”"

@@ -249,8 +249,8 @@ class SamplingView(StepView):
 
 
 def settings_text(s: SamplingSettings) -> str:
-    """Decoding settings as a sentence part: "temperature 0 (always the most likely token), top-k off, …"."""
-    parts = [f"temperature {s.temperature:.2f}" + (" (always the most likely token)" if s.temperature < GREEDY_BELOW else "")]
+    """Decoding settings as a sentence part: "temperature 0 (always the token ranked first after the penalties), top-k off, …"."""
+    parts = [f"temperature {s.temperature:.2f}" + (" (always the token ranked first after the penalties)" if s.temperature < GREEDY_BELOW else "")]
     parts.append(f"top-k {s.top_k}" if s.top_k else "top-k off")
     parts.append(f"top-p {s.top_p:.2f}")
     parts.append(f"min-p {s.min_p:.2f}" if s.min_p else "min-p off")

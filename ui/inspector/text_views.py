@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QAbstractItemView, QLabel
 
+from app.inspection import TEMPLATE_MARKUP
 from ui.inspector.base import StepView, fill, piece
 from ui.text_format import prompt_pieces, visible_piece
 
@@ -30,13 +31,26 @@ class TextEncodingView(StepView):
         ])  # fmt: skip
 
 
+def parts_sentence(parts: list[tuple[str, int, int]]) -> str:
+    """The token count of each part, as "system prompt 12, earlier turns 18, your message 8, template markup 28":
+    one per name in `parts` ([(name, start, end)], the Tokenization table's "part" column), in the
+    order the names first appear, template markup last; the counts add up to the prompt's."""
+    counts: dict[str, int] = {}
+    for name, a, b in parts:
+        counts[name] = counts.get(name, 0) + b - a
+    order = sorted(counts, key=lambda name: name == TEMPLATE_MARKUP)  # stable: first appearance otherwise
+    return ", ".join(f"{name} {counts[name]:,}" for name in order if counts[name])
+
+
 class TokenizationView(StepView):
     title = "2 · Tokenization"
     explanation = (
         "The model never sees your text, only token ids. Glassbox puts the system prompt, memories and "
         "earlier turns into the model's chat template, and the tokenizer cuts the result into pieces it "
         "knows. Special tokens (marked ★) are the template's markers; a leading ␣ is a space that "
-        "belongs to the piece."
+        "belongs to the piece. The “part” column says where each token's text came from; template "
+        "markup is the text nobody wrote: the template's markers and role names, and the blank line "
+        "Glassbox puts between your memories and your message."
     )
 
     def __init__(self, parent=None):
@@ -57,14 +71,15 @@ class TokenizationView(StepView):
                 f"▶ marks position {marked:,}, the last token the step reads; the selected token "
                 f"“{piece(report, report['token'])}” is the one predicted after it (not yet in the context)."
             )
+        # without the parts (a template whose rendering could not be lined up) the turn is all that is known
+        parts = report.get("prompt_parts") or [
+            ("before your message", 0, start), ("your message with its template markers", start, end)]  # fmt: skip
         self.summary.setText(
-            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,} (your message "
-            f"and its template markers {end - start:,}), then {len(ids) - n_prompt:,} of the reply. "
+            f"The context is {len(ids):,} tokens ({chars:,} characters): the prompt {n_prompt:,} "
+            f"({parts_sentence(parts)}), then {len(ids) - n_prompt:,} of the reply. "
             f"Vocabulary: {report['model']['vocab_size']:,} tokens. {mark_text}"
         )
         shown = prompt_pieces(pieces)  # an end of turn is named by whose turn it ends
-
-        parts = report.get("prompt_parts") or [("prompt", 0, start), ("your message", start, n_prompt)]
 
         def part(pos: int) -> str:
             return "reply" if pos >= n_prompt else next((name for name, a, b in parts if a <= pos < b), "prompt")
