@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
 from PySide6.QtWidgets import (
     QFrame,
@@ -64,6 +64,7 @@ class DistributionBars(QWidget):
         super().__init__(parent)
         self.rows: list[tuple[int, str, float]] = []  # (id, piece, logprob) best first
         self.chosen: int | None = None
+        self.outside = False  # the last row is the chosen token, ranked below the rows above it
         self.offered: int | None = None  # the alternative clicked ("Continue with …"), marked
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(TIPS["bars"])  # the general words; each row's own tip comes from row_tip
@@ -75,8 +76,16 @@ class DistributionBars(QWidget):
     def percent_width(self) -> int:
         return max(PERCENT_WIDTH, self.fontMetrics().horizontalAdvance("100.0%") + 12)
 
-    def set_rows(self, rows: list, chosen: int | None, k: int) -> None:
+    def set_rows(self, rows: list, chosen: int | None, k: int, taken: tuple | None = None) -> None:
+        """`rows`: (id, piece, logprob) best first, the first `k` shown. `taken`: the chosen token's
+        own (id, piece, logprob), shown as one more row after a dotted line when it ranks below
+        the first `k`, so the token the reply took always has a row."""
         self.rows = [(int(i), str(p), float(lp)) for i, p, lp in rows[:k]]
+        self.outside = (
+            taken is not None and chosen is not None and all(i != chosen for i, _p, _lp in self.rows)
+        )
+        if self.outside:
+            self.rows.append((int(taken[0]), str(taken[1]), float(taken[2])))
         self.chosen, self.offered = chosen, None
         self._fit()
         self.update()
@@ -116,6 +125,8 @@ class DistributionBars(QWidget):
             return TIPS["bars"]
         token_id, piece, logprob = self.rows[row]
         taken = " — the one the reply took" if token_id == self.chosen else ""
+        if self.outside and row == len(self.rows) - 1:
+            taken += f", ranked below the {len(self.rows) - 1} shown above it"
         return f"{visible_piece(piece)}: {percent(logprob)}{taken}\n\n{TIPS['bars']}"
 
     def event(self, event) -> bool:
@@ -134,6 +145,10 @@ class DistributionBars(QWidget):
         for r, (token_id, piece, logprob) in enumerate(self.rows):
             top = r * height
             row = QRectF(0, top + 2, width, height - 4)
+            if self.outside and r == len(self.rows) - 1:  # a dotted line: the rows above are not contiguous with it
+                painter.setPen(QPen(text_color, 1, Qt.PenStyle.DotLine))
+                painter.drawLine(QPointF(0, top + 0.5), QPointF(width, top + 0.5))
+                painter.setPen(Qt.PenStyle.NoPen)
             track = QColor(text_color)
             track.setAlpha(14)
             painter.setPen(Qt.PenStyle.NoPen)
@@ -427,9 +442,11 @@ class ProbabilityPanel(QFrame):
         self.values["settings"].setText(percent(record.sampled_logprob))
         self.values["entropy"].setText(f"{record.entropy:.2f} nats")
         self.values["id"].setText(str(record.token))
-        self.raw_bars.set_rows(record.top_raw, record.token, self.top_k)
+        self.raw_bars.set_rows(record.top_raw, record.token, self.top_k, (record.token, piece, record.logprob))
         self.continue_button.hide()
-        self.final_bars.set_rows(record.top_final, record.token, self.top_k)
+        self.final_bars.set_rows(
+            record.top_final, record.token, self.top_k, (record.token, piece, record.sampled_logprob)
+        )
         kept = len(record.top_final)
         self.final_note.setText(
             f"Only {kept} token{'s' if kept != 1 else ''} left after the settings' filters."
