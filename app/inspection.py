@@ -367,7 +367,9 @@ def raw_prompt_parts(tokenizer, prompt_ids: Sequence[int], text: str) -> list[tu
     `text` (the user's last text) last. A token holding any byte of `text` is "your message", one
     holding text before it "earlier turns", one spelling no text (a beginning-of-text token)
     "template markup". [] when the prompt's bytes do not end with `text` (never guessed)."""
-    data = [tokenizer.token_bytes[i] for i in prompt_ids]
+    special = getattr(tokenizer, "special_ids", set())
+    # a control token (<bos>) spells no text of the user's, whatever bytes its piece has
+    data = [b"" if i in special else tokenizer.token_bytes[i] for i in prompt_ids]
     whole = b"".join(data)
     encoded = text.encode("utf-8")
     if not whole.endswith(encoded):

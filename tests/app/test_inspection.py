@@ -356,3 +356,16 @@ def test_a_message_that_reads_like_template_markup_is_still_the_users(default_lm
     names = named_parts(tok, ctx)
     assert [n for n, _t in names if n != MARKUP] == ["system prompt", "earlier turns", "earlier turns", "your message"]
     assert text in dict(names)["your message"]  # (a token may hold the template's line break too)
+
+
+def test_a_completion_prompts_beginning_of_text_token_is_template_markup_whatever_its_bytes():
+    """Verify 6: on Gemma (SentencePiece, `<bos>` spelled as its piece) the completion view's
+    Tokenization called `<bos>` "earlier turns" where there were none."""
+    from types import SimpleNamespace
+
+    from app.inspection import TEMPLATE_MARKUP, raw_prompt_parts
+
+    tok = SimpleNamespace(token_bytes=[b"<bos>", b"The", b" history", b" of"], special_ids={0})
+    assert raw_prompt_parts(tok, [0, 1, 2, 3], "The history of") == [(TEMPLATE_MARKUP, 0, 1), ("your message", 1, 4)]
+    assert raw_prompt_parts(tok, [0, 1, 2, 3], " of") == [
+        (TEMPLATE_MARKUP, 0, 1), ("earlier turns", 1, 3), ("your message", 3, 4)]
