@@ -26,11 +26,11 @@ of the recalled ones, best first. Pure functions, no I/O, never raise on any tex
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
+
+from app.search_words import TOKEN, fold
 
 # Words that carry no topic: leaving them out keeps "What is my name?" matching on "name" only.
 STOPWORDS = frozenset(
@@ -48,16 +48,12 @@ FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
 
 RECALL_SHARE = 0.5  # a memory must explain at least this share of the message's topic weight
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 Key = TypeVar("Key", bound=Hashable)
 
 
 def topic_words(text: str) -> set[str]:
     """The distinct topic words of `text`: "What's my name, Tomás?" -> {"name", "tomas"}."""
-    folded = "".join(
-        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
-    )
-    return {w for w in _WORD.findall(folded) if w not in STOPWORDS}
+    return {w for w in (fold(m) for m in TOKEN.findall(text)) if w not in STOPWORDS}
 
 
 def idf(df: int, n: int) -> float:
@@ -74,7 +70,7 @@ def coverage(message: set[str], memory: set[str], weights: dict[str, float]) -> 
 
 def speaks_of_the_user(text: str) -> bool:
     """Whether `text` is in the first person ("my", "I", "we"…), case-folded."""
-    return any(w in FIRST_PERSON for w in _WORD.findall(text.casefold()))
+    return any(w in FIRST_PERSON for w in TOKEN.findall(text.casefold()))
 
 
 def recall(message: str, memories: Sequence[tuple[Key, str]], limit: int) -> list[Key]:

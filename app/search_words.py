@@ -33,7 +33,7 @@ def query_words(query: str) -> tuple[list[str], list[str]]:
     return [w for w in words if not unspaced(w)], [w for w in words if unspaced(w)]
 
 
-def _fold(word: str) -> str:
+def fold(word: str) -> str:
     """A word as the index compares it: case and diacritics folded (unicode61 remove_diacritics 2)."""
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).casefold()
 
@@ -44,10 +44,10 @@ def matched_spans(text: str, query: str) -> list[tuple[int, int]]:
     accent-blind) matched it, and of each occurrence of an unspaced query word, in order. `matched_spans("Paris, paris!", "par")` == [(0, 5), (7, 5)].
     """
     spaced, substrings = query_words(query)
-    wanted = {_fold(w) for w in spaced}
+    wanted = {fold(w) for w in spaced}
     wanted.discard("")
     spans = [(m.start(), m.end() - m.start()) for m in TOKEN.finditer(text)
-             if any(_fold(m.group()).startswith(w) for w in wanted)]  # fmt: skip
+             if any(fold(m.group()).startswith(w) for w in wanted)]  # fmt: skip
     for word in substrings:
         spans += [(m.start(), len(word)) for m in re.finditer(re.escape(word), text)]
     return sorted(set(spans))
