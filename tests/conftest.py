@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import os
 import weakref
@@ -12,6 +13,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 import engine  # noqa: E402,F401  (loads OpenBLAS before any test module imports mlx)
+
+# pytest-qt waits 5 s for a signal or a condition when a test names no timeout: enough on an idle
+# machine, not on the fresh-clone CI's 2 busy cores, where a worker-thread step (a token count, a
+# search, a model's short reply) can take longer. A wait ends as soon as its condition holds, so
+# the longer bound costs nothing when the test passes; a test that names a timeout keeps it.
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def qtbot(qtbot):
+    """pytest-qt's qtbot whose waits default to WAIT_MS instead of 5 s."""
+    for name in ("waitUntil", "waitSignal", "waitSignals", "waitCallback", "waitExposed", "waitActive"):
+        setattr(qtbot, name, functools.partial(getattr(qtbot, name), timeout=WAIT_MS))
+    return qtbot
 
 
 @pytest.fixture(autouse=True)
