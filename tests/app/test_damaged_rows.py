@@ -236,7 +236,7 @@ def damages(draw):
     return table, draw(st.sampled_from(COLUMNS[table])), draw(st.integers(0, 40)), draw(GARBAGE)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(damages(), min_size=1, max_size=6))
 def test_fuzzed_rows_never_stop_the_app_and_never_cost_text(qtbot, worker, template, tmp_path_factory, changes):
     path = copy_of(template, tmp_path_factory.mktemp("fuzz"))

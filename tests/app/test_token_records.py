@@ -79,7 +79,7 @@ def test_the_first_character_of_a_cjk_reply_stays_on_the_token_that_completed_it
     assert [t.text for t in back][:4] == ["", "", "你", "好"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     text=st.one_of(
         st.text(min_size=1, max_size=40),
@@ -136,7 +136,7 @@ def pipeline(qapp, tmp_path_factory):
     store.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     text=st.one_of(st.text(min_size=1, max_size=30), st.binary(min_size=1, max_size=30), st.sampled_from(HARD_TEXTS)),
     cuts=st.lists(st.integers(1, 120), max_size=25),
@@ -210,7 +210,7 @@ def test_the_real_tokenizer_splits_characters_and_they_reopen_as_they_streamed(t
     assert [t.text for t in back] == [t.text for t in streamed] and stored_text == text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     text=st.one_of(
         st.text(min_size=1, max_size=40).filter(lambda t: "<0x" not in t),

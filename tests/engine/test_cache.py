@@ -93,7 +93,7 @@ def test_plain_cache_grows_past_its_preallocated_step(model):
     assert max_diff(mx.concatenate([head, tail], axis=1), full) < ATOL
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["plain", "quantized", "rotating"]),
     length=st.integers(2, 24),
@@ -146,7 +146,7 @@ def test_rotating_equals_an_explicit_sliding_window_mask(model, chunk, step):
     assert max_diff(reference[:, WINDOW:], run(model, tokens)[:, WINDOW:]) > 1e-3
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     window=st.integers(2, 10),
     step=st.integers(1, 8),

@@ -196,7 +196,7 @@ def conversation(text=TEXT):
     return st.lists(st.builds(lambda r, c: {"role": r, "content": c}, ROLES, text), min_size=1, max_size=5)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(messages=conversation(), which=st.sampled_from(["bpe", "sp"]))
 def test_property_plain_conversations_give_the_same_ids_as_before(bpe, sp, messages, which):
     tok = bpe if which == "bpe" else sp
@@ -210,7 +210,7 @@ def with_markers(tok_name):
     return st.lists(st.one_of(TEXT, st.sampled_from(markers)), max_size=6).map("".join)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data(), which=st.sampled_from(["bpe", "sp"]))
 def test_property_message_text_never_adds_a_control_token(bpe, sp, data, which):
     tok = bpe if which == "bpe" else sp

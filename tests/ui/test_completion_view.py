@@ -20,6 +20,7 @@ from ui.completion_view import BASE_IN_CHAT_TEXT, FALLBACK_TEMPLATE_TEXT, SWITCH
 from ui.token_text import UNFINISHED_MARK
 
 TEXT = "Dear <b>Sir</b> & co, <|im_start|>user Once upon a time"
+SEED = 1  # the random-weight model's continuation of TEXT: 10 tokens, none its end-of-text
 
 
 @pytest.fixture
@@ -34,13 +35,11 @@ def _tokenizer(app):
 def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_model, tmp_path):
     app = launch(model=str(base_model), max_new_tokens=5)
     window = app.window
-    # the engine's plain sampling, named (the window's defaults filter and penalise: the tiny random
-    # model then drew its end-of-text within 5 tokens, and this test needs 5)
-    from dataclasses import replace
-
+    # the engine's plain sampling with a seed: this test needs 5 tokens, and at each step the tiny
+    # random model may draw its end-of-text (about 0.5 %: one run in 40 ended early, unseeded)
     from engine.sampling import SamplingSettings
 
-    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings()))
+    app.controller.apply_settings(replace(app.controller.settings, sampling=SamplingSettings(seed=SEED)))
     assert window.completion.action.isChecked() and window.completion.banner.isVisible()
     assert window.completion.banner.text() == app.controller.model_info["display_name"] + (
         " is a base model: it was trained only to continue text, not yet to follow instructions or chat, "
@@ -55,7 +54,7 @@ def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_
     # the prompt is the text encoded as plain text: no template around it, "<|im_start|>" not parsed
     assert reply.stats["prompt_tokens"] == len(tok.encode(TEXT)) != len(tok.encode_chat([{"role": "user", "content": TEXT}]))
     assert reply.asked["mode"] == "completion" and reply.memories == []
-    assert reply.finish_reason == "length" and len(reply.tokens) == 5
+    assert reply.finish_reason == "length" and len(reply.tokens) == 5 and reply.asked["sampling"]["seed"] == SEED
     # plain text, never read as Markdown; a random-weight model may end inside a character, whose
     # bytes' tokens each show one UNFINISHED_MARK after the text (ui/token_text.py)
     assert reply_view.text.toPlainText() == reply.text + UNFINISHED_MARK * len(reply_view.text.unfinished)
@@ -63,7 +62,7 @@ def test_a_base_model_continues_text_in_the_completion_view(qtbot, launch, base_
 
     with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
         reply_view.continue_button.click()  # Continue: the model goes on where it stopped
-    assert 5 <= len(reply.tokens) <= 10 and reply.finish_reason  # up to 5 more (a random-weight model may end its text early)
+    assert len(reply.tokens) == 10 and reply.finish_reason == "length"  # 5 more
     shown = (reply.text, [t.token for t in reply.tokens])
     conversation = app.controller.conversation_id
     app.close()
