@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -215,13 +216,19 @@ def test_real_engine_fits_the_conversation_to_the_context_window(qtbot, worker_f
 
 
 class WarmingSession(FakeSession):
-    """Records when its warm-up pieces and its replies run (in the worker thread)."""
+    """Records when its warm-up pieces and its replies run (in the worker thread). Piece 1 runs
+    until the test has asked for a reply (`asked`), so the reply is asked for during the warm-up
+    however late the test's thread sees piece 0 (on a busy machine it saw it after piece 2)."""
 
     log: list[str] = []
+    asked = threading.Event()
 
     def warm_up(self):
         for i in range(4):
-            time.sleep(0.1)
+            if i == 1:
+                self.asked.wait(TIMEOUT_MS / 1000)
+            else:
+                time.sleep(0.1)
             self.log.append(f"piece {i}")
             yield f"piece {i}"
 
@@ -232,10 +239,14 @@ class WarmingSession(FakeSession):
 
 def test_the_warm_up_after_a_load_runs_piece_by_piece_behind_a_reply(qtbot, worker_for):
     WarmingSession.log = log = []
+    WarmingSession.asked = asked = threading.Event()
     worker, req, rec = worker_for(FakeBackend(session=WarmingSession))
     assert loaded(qtbot, req, rec)
     qtbot.waitUntil(lambda: "piece 0" in log, timeout=TIMEOUT_MS)  # it starts on its own once idle
-    assert generated(qtbot, req, rec, 1, request())["finish_reason"] == "eos"
+    req.generate.emit(1, request())
+    asked.set()
+    qtbot.waitUntil(lambda: bool(rec.finished), timeout=TIMEOUT_MS)
+    assert rec.finished[0][0] == 1 and rec.finished[0][1]["finish_reason"] == "eos"
     qtbot.waitUntil(lambda: "piece 3" in log, timeout=TIMEOUT_MS)  # and finishes after the reply
     # the reply asked for during the warm-up waited for the piece running then, not for the rest
     assert log.index("reply") <= log.index("piece 0") + 2 < log.index("piece 3")
