@@ -66,7 +66,9 @@ def search(qtbot, app, query: str) -> None:
     box.clear()
     QTest.keyClicks(box, query)
     qtbot.waitUntil(lambda: app.window.sidebar.list.count() > 0 and app.window.sidebar.searching)
-    qtbot.wait(300)  # the search runs a moment after the last key
+    # the search runs a moment after the last key (a timer): waited for, not for a time a busy
+    # machine may overrun
+    qtbot.waitUntil(lambda: not app.window.sidebar._search_timer.isActive())
 
 
 def hit_rows(sidebar) -> list[int]:
