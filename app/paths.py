@@ -8,6 +8,7 @@ platform's per-user directory from appdirs. The directory is created on use.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import appdirs
@@ -35,3 +36,14 @@ def config_dir(override: str | os.PathLike | None = None) -> Path:
 def database_path(data_override: str | os.PathLike | None = None) -> Path:
     """The conversation and memory database (`app.store.Store`) inside the data dir."""
     return data_dir(data_override) / "glassbox.db"
+
+
+def aside_name(path: Path, why: str) -> Path:
+    """A free name beside `path` for keeping it aside: `<name>.<why>-<YYYYmmdd-HHMMSS>`, then `-2`,
+    `-3` … when a file was already kept aside in the same second (one never replaces another)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    return target

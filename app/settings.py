@@ -13,12 +13,12 @@ import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from app import stop_strings
+from app.paths import aside_name
 from app.server.listen import DEFAULT_HOST, DEFAULT_PORT, listen_problems
 from engine.sampling import SamplingSettings
 from resources import resource_path
@@ -358,7 +358,7 @@ class SettingsFile:
         except FileNotFoundError:
             return Settings()
         except (OSError, ValueError) as e:
-            kept = self.path.with_name(f"{SETTINGS_FILE}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            kept = aside_name(self.path, "unreadable")  # never over a file kept aside before
             try:
                 self.path.replace(kept)
                 where = f"it was kept as {kept}"

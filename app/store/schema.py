@@ -8,11 +8,11 @@ leaves the app running on an in-memory database. `open_database` says which happ
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.paths import aside_name
 from app.store.records import upgrade_token_rows
 
 # Each entry upgrades the schema by one version (an SQL script, or a function for a change of row
@@ -203,12 +203,7 @@ def _statements(script: str) -> list[str]:
 
 def _move_aside(path: Path, why: str) -> Path:
     """Rename the database (and its WAL/SHM companions) to `<name>.<why>-<timestamp>`."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.{why}-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    target = aside_name(path, why)
     path.rename(target)
     for suffix in ("-wal", "-shm"):
         companion = path.with_name(path.name + suffix)

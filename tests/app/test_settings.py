@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 from app.settings import (
@@ -96,6 +97,21 @@ def test_an_unreadable_settings_file_is_kept_aside_and_said(tmp_path):
     assert str(kept[0]) in file.notice and "defaults" in file.notice
     file.save(Settings())  # the next save no longer destroys what the user had
     assert kept[0].exists() and file.load() == Settings() and file.notice == ""
+
+
+def test_two_unreadable_settings_files_in_one_second_are_both_kept(tmp_path, monkeypatch):
+    """The kept file is named by the second: a second damaged file in that second replaced the
+    first (what the user had, lost)."""
+    monkeypatch.setattr(time, "strftime", lambda _format: "20261130-235959")  # one second, whatever the clock
+    file = SettingsFile(tmp_path)
+    for damaged in ('{"first": ', '{"second": '):
+        file.path.write_text(damaged, encoding="utf-8")
+        assert file.load() == Settings() and "could not be read" in file.notice
+    kept = sorted(tmp_path.glob("settings.json.unreadable-*"))
+    assert [k.name for k in kept] == ["settings.json.unreadable-20261130-235959",
+                                      "settings.json.unreadable-20261130-235959-2"]
+    assert [k.read_text(encoding="utf-8") for k in kept] == ['{"first": ', '{"second": ']
+    assert str(kept[1]) in file.notice
 
 
 def test_values_that_break_the_sampler_or_are_not_text_fall_back(tmp_path):
