@@ -43,7 +43,7 @@ def test_a_dropped_file_is_a_chip_of_its_own_sent_beside_the_typed_text(qtbot, l
     drop(composer.box, [notes])
     assert composer.box.toPlainText() == "Summarise this:"  # the file is not text in the box
     count = len(split_tokens(read_attachment(notes).block))  # the fake backend's tokenizer
-    qtbot.waitUntil(lambda: "tokens" in str(chip_texts(composer.chips)), timeout=3000)
+    qtbot.waitUntil(lambda: "tokens" in str(chip_texts(composer.chips)))
     assert chip_texts(composer.chips) == [f"<notes>.txt · 45 B · {count} tokens"]
     assert composer.info.text() == f"Attached <notes>.txt · {count} tokens"
     assert composer.chips.chips[0].label.textFormat() == Qt.TextFormat.PlainText

@@ -170,7 +170,7 @@ def test_while_a_prompt_is_read_no_number_of_the_previous_reply_is_shown(qtbot, 
     ask(qtbot, app, "first")
     assert labels(app.window)["first"].startswith("first token 22")
     type_and_send(qtbot, app.window, "second")
-    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232", timeout=5000)
+    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232")
     shown = labels(app.window)
     assert (shown["speed"], shown["first"], app.window.status.kv_label.full_text()) == ("", "", "")
     assert shown["context"].startswith("context 232 / ")  # the prompt being read fills this much
@@ -185,7 +185,7 @@ def test_stop_while_the_prompt_is_read_is_answered_at_once(qtbot, launch):
     app = launch(backend)
     ask(qtbot, app, "first")
     type_and_send(qtbot, app.window, "second")
-    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232", timeout=5000)
+    qtbot.waitUntil(lambda: labels(app.window)["prompt"] == "prompt 14/232")
     button = app.window.composer.button
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)  # Stop, while the step goes on
     assert button.text() == "Stopping…" and not button.isEnabled() and app.controller.busy

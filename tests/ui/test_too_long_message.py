@@ -16,10 +16,10 @@ def test_the_count_says_a_message_is_too_long_before_it_is_sent(qtbot, launch):
     app = launch(DroppingBackend(), max_new_tokens=256)
     count = app.window.composer.token_count
     app.window.composer.box.setPlainText(HUGE)  # a big paste
-    qtbot.waitUntil(lambda: "too long" in count.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "too long" in count.text())
     assert count.text() == "3,001 tokens — too long: about 1,792 fit" and count.property("problem")  # (the fake counts the last space)
     app.window.composer.box.setPlainText("short")
-    qtbot.waitUntil(lambda: count.text() == "1 token", timeout=5000)
+    qtbot.waitUntil(lambda: count.text() == "1 token")
     assert not count.property("problem")
 
 
