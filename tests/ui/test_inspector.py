@@ -149,8 +149,21 @@ def test_continue_with_an_alternative_keeps_the_text_before_it(qtbot, launch):
     window.inspector.inspector.service.step_ready.connect(
         lambda r: followed.append((r["token_index"], app.controller.busy))
     )
+    # the reply goes on past its first token only once the Inspector has asked for a step: six
+    # tokens take well under a second, and a busy machine's GUI thread may hear of them later
+    worker = app.core.worker_thread.worker
+    asked, submit, stream = threading.Event(), worker.submit_inspection, worker._session.stream
+    worker.submit_inspection = lambda *args: (submit(*args), asked.set())
+
+    def held(request, *args):
+        for n, item in enumerate(stream(request, *args)):
+            yield item
+            if n == 0:
+                asked.wait(TIMEOUT_MS / 1000)
+
+    worker._session.stream = held
     old = ask(qtbot, app, "What is the capital of France?")
-    assert any(busy for _k, busy in followed)  # shown before the reply had finished
+    assert asked.is_set() and any(busy for _k, busy in followed)  # shown before the reply had finished
     qtbot.waitUntil(lambda: followed and followed[-1][0] == len(old.tokens) - 1, timeout=TIMEOUT_MS)
     window.inspector.inspector.follow_box.setChecked(False)
     view = window.transcript.views[1]
