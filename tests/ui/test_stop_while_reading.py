@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -18,6 +20,20 @@ def test_stop_during_a_long_prompt_ends_the_reading_at_the_next_chunk(qtbot, lau
     window, controller = app.window, app.controller
     progress: list[tuple[int, int]] = []
     controller.prefill_progress.connect(lambda done, total: progress.append((done, total)))
+    # the reading waits after its first chunk until Stop is clicked: a chunk can take less time
+    # than a busy machine's GUI thread takes to hear that the reading began
+    worker = app.core.worker_thread.worker
+    stopped, stream = threading.Event(), worker._session.stream
+
+    def held(request, should_stop, report):
+        def reported(done, total):
+            report(done, total)
+            if done > 0:
+                stopped.wait(REPLY_TIMEOUT_MS / 1000)
+
+        return stream(request, should_stop, reported)
+
+    worker._session.stream = held
     long_text = " ".join(f"word{i}" for i in range(1500))  # ~3,000 tokens: many chunks
     window.composer.box.setPlainText(long_text)
     with qtbot.waitSignal(controller.prefill_progress, timeout=REPLY_TIMEOUT_MS):
@@ -25,6 +41,7 @@ def test_stop_during_a_long_prompt_ends_the_reading_at_the_next_chunk(qtbot, lau
     assert progress[0][0] == 0 and "reading the prompt" in window.transcript.views[-1].meta_label.text()
     with qtbot.waitSignal(controller.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
         window.composer.button.click()  # Stop
+        stopped.set()
     total = progress[-1][1]
     assert done.args[1]["finish_reason"] == "cancelled"
     # it stopped within a chunk or two of the Stop, far from the end (one chunk may be under way)
