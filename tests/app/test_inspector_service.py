@@ -42,7 +42,9 @@ def test_answers_come_back_by_signal_and_stale_ones_are_dropped(qtbot):
 
 
 class SlowMapSession(FakeSession):
-    """A full map that takes 200 chunks of 10 ms, reporting progress and asking to stop between them."""
+    """A full map that takes 200 chunks of 10 ms, reporting progress and asking to stop between them.
+    A map of layer 3 stays at its fifth chunk until it is stopped or replaced (at most 30 s): the
+    2 s it would take are less than a busy machine's GUI thread may take to ask."""
 
     def inspect(self, request, progress=None, should_stop=None):
         if not isinstance(request, MapRequest):
@@ -52,6 +54,9 @@ class SlowMapSession(FakeSession):
                 return None
             time.sleep(0.01)
             progress(done, 200)
+            held_until = time.monotonic() + 30 if done == 5 and request.layer == 3 else 0
+            while time.monotonic() < held_until and not should_stop():
+                time.sleep(0.01)
         return {"layer": request.layer, "head": request.head, "weights": None}
 
 
