@@ -7,6 +7,7 @@ that reads enable_thinking, and is the open conversation's own."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from PySide6.QtCore import Qt
@@ -21,10 +22,12 @@ REPLY = [(t, t) for t in THOUGHT + ANSWER]
 
 
 class ThinkingSession(FakeSession):
-    """Thinks slowly (`pause_s` before each thinking token, so the window shows it thinking); its
-    template reads enable_thinking."""
+    """Thinks slowly (`pause_s` before each thinking token, so the window shows it thinking, each
+    token as it comes), and when `thinking` is an Event stops after its second thinking token until
+    it is set (however long a busy machine takes to look); its template reads enable_thinking."""
 
     pause_s = 0.0
+    thinking: threading.Event | None = None
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -32,6 +35,8 @@ class ThinkingSession(FakeSession):
 
     def stream(self, request, should_stop, progress):
         for i, event in enumerate(super().stream(request, should_stop, progress)):
+            if i == 2 and self.thinking is not None:
+                self.thinking.wait(REPLY_TIMEOUT_MS / 1000)
             if i < len(THOUGHT):
                 time.sleep(self.pause_s)
             yield event
@@ -39,6 +44,7 @@ class ThinkingSession(FakeSession):
 
 def test_thinking_opens_while_the_model_thinks_and_folds_after(qtbot, launch, monkeypatch):
     monkeypatch.setattr(ThinkingSession, "pause_s", 0.4)
+    monkeypatch.setattr(ThinkingSession, "thinking", thinking := threading.Event())
     app = launch(FakeBackend(REPLY, session=ThinkingSession))
     window = app.window
     with qtbot.waitSignal(app.controller.reply_finished, timeout=REPLY_TIMEOUT_MS):
@@ -48,6 +54,7 @@ def test_thinking_opens_while_the_model_thinks_and_folds_after(qtbot, launch, mo
         qtbot.waitUntil(lambda: view.thinking.toPlainText().startswith("<think>\nThe"), timeout=REPLY_TIMEOUT_MS)
         assert view.thinking.isVisible() and view.thinking_button.isChecked()  # open while it thinks
         assert view.thinking_button.text().startswith("Thinking… (")
+        thinking.set()
     qtbot.waitUntil(lambda: not view.thinking.isVisible())  # folded once it has thought
     assert view.thinking_button.text() == "Thinking (6 tokens)" and not view.thinking_button.isChecked()
     assert without_markup(view.text.document()) == "It is 4."  # the answer, as the reply view shows Markdown
