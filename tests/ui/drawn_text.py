@@ -6,17 +6,32 @@ label clipped, show up here as the shortened text Qt drew, not as the text the w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QModelIndex
 from PySide6.QtGui import QPaintDevice, QPaintEngine, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QStyleOptionViewItem, QWidget
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A piece of text drawn: its text, and where it starts and ends across the device, in px."""
+
+    text: str
+    left: float
+    right: float
+
+
 class _Recorder(QPaintEngine):
-    """A paint engine that keeps the text of each text item drawn and ignores everything else."""
+    """A paint engine that keeps each text item drawn (as a Piece) and ignores everything else."""
 
     def __init__(self):
         super().__init__(QPaintEngine.PaintEngineFeature.AllFeatures)
-        self.texts: list[str] = []
+        self.pieces: list[Piece] = []
+
+    @property
+    def texts(self) -> list[str]:
+        return [piece.text for piece in self.pieces]
 
     def begin(self, _device) -> bool:
         return True
@@ -39,8 +54,9 @@ class _Recorder(QPaintEngine):
     def drawRects(self, *_args) -> None:  # noqa: N802 (Qt's name)
         pass
 
-    def drawTextItem(self, _point, item) -> None:  # noqa: N802 (Qt's name)
-        self.texts.append(item.text())
+    def drawTextItem(self, point, item) -> None:  # noqa: N802 (Qt's name)
+        start = self.painter().combinedTransform().map(point)
+        self.pieces.append(Piece(item.text(), start.x(), start.x() + item.width()))
 
     def type(self) -> QPaintEngine.Type:
         return QPaintEngine.Type.User
@@ -79,8 +95,9 @@ def row_drawn(view: QAbstractItemView, index: QModelIndex) -> list[str]:
     return device.engine.texts
 
 
-def widget_drawn(widget: QWidget) -> list[str]:
-    """The pieces of text `widget` (and its children) draw at its size now."""
+def widget_drawn(widget: QWidget) -> list[Piece]:
+    """The pieces of text `widget` (and its children) draw at its size now, placed across `widget`
+    (a piece reaching past its right edge is cut there on screen)."""
     device = _TextDevice(widget.width(), widget.height())
     widget.render(device)
-    return device.engine.texts
+    return device.engine.pieces
