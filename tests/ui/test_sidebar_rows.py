@@ -37,20 +37,30 @@ def cut_rows(listed) -> list[str]:
     return bad
 
 
-def test_rows_reflow_when_titles_change_and_the_window_narrows(qtbot, launch):
+def with_titles(qtbot, launch, titles: list[str]):
+    """The window with one conversation per title (asked, then renamed to it)."""
     app = launch(FakeBackend())
-    window = app.window
-    for title in TITLES:
-        window.new_chat()
+    for title in titles:
+        app.window.new_chat()
         ask(qtbot, app, title)
         app.controller.rename_conversation(app.controller.conversation_id, title)
+    return app
+
+
+def list_width(window, side: int) -> None:
+    """Drag the list's handle so the list is `side` px wide."""
+    sizes = window.splitter.sizes()
+    window.splitter.setSizes([side, sizes[1] + sizes[0] - side, *sizes[2:]])
+
+
+def test_rows_reflow_when_titles_change_and_the_window_narrows(qtbot, launch):
+    app = with_titles(qtbot, launch, TITLES)
+    window = app.window
     for width in (1180, 900, 640):
         window.resize(width, 700)
         qtbot.wait(50)
-        splitter = window.splitter
         for side in (180, 230, 260):
-            sizes = splitter.sizes()
-            splitter.setSizes([side, sizes[1] + sizes[0] - side, *sizes[2:]])
+            list_width(window, side)
             qtbot.waitUntil(lambda: not cut_rows(app.window.sidebar.list), timeout=2000)
     app.controller.rename_conversation(app.controller.conversation_id, "A new title, long enough to take two lines here")
     qtbot.waitUntil(lambda: not cut_rows(app.window.sidebar.list), timeout=2000)
@@ -62,19 +72,13 @@ def test_a_title_just_over_one_line_wraps_whole_at_every_width(qtbot, launch):
     drawn on one line cut with "…" though a second line was free (narrower it wrapped, wider again
     it was cut). At the default width and at every list width from narrow to wide, each title is
     drawn whole, on as many lines as it needs."""
-    app = launch(FakeBackend())
+    app = with_titles(qtbot, launch, BORDERLINE)
     window = app.window
-    for title in BORDERLINE:
-        window.new_chat()
-        ask(qtbot, app, title)
-        app.controller.rename_conversation(app.controller.conversation_id, title)
     listed = window.sidebar.list
     window.resize(1180, 760)
     qtbot.wait(200)
     assert not cut_rows(listed), "default width"
-    splitter = window.splitter
     for side in [*range(170, 330, 3), 230]:
-        sizes = splitter.sizes()
-        splitter.setSizes([side, sizes[1] + sizes[0] - side, *sizes[2:]])
+        list_width(window, side)
         qtbot.wait(150)  # the list lays its rows out again 100 ms after a width change
         assert not cut_rows(listed), f"list {side} px wide"
