@@ -124,7 +124,7 @@ class WeightsCache:
             pass
         return {name: array for (name, *_), array in zip(entries, arrays, strict=True)}
 
-    def put(self, key: str, arrays: dict[str, mx.array]) -> Path | None:
+    def put(self, key: str, arrays: dict[str, mx.array], _bytes_of: dict[str, mx.array] | None = None) -> Path | None:
         """Store evaluated `arrays` under `key` (unless they are smaller than `min_bytes`, or a
         dtype cannot be stored); the entry appears whole or not at all. Returns its path, or None.
         Never raises for the file system: a cache that cannot be written is only slower."""
@@ -136,7 +136,7 @@ class WeightsCache:
         temp = self.folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write(temp, key, arrays)
+            _write(temp, key, arrays, _bytes_of or _bytes_views(arrays))
             self._prune(keep_free=temp.stat().st_size)
             os.replace(temp, path)
         except (OSError, ValueError) as e:
@@ -154,18 +154,20 @@ class WeightsCache:
         twice). `arrays` must be evaluated and are not changed by the write (it holds references to
         them, so MLX never donates their memory while it reads it)."""
         arrays = dict(arrays)  # the caller's dict may change (a model's sanitize) while it is written
-        mx.eval(list(arrays.values()))  # nothing left for the writer's thread to compute
+        views = _bytes_views(arrays)
+        # nothing left for the writer's thread to compute: it only reads evaluated arrays' memory
+        mx.eval(list(arrays.values()), list(views.values()))
         with _writing_lock:
             if key in _writing:
                 return
-            thread = threading.Thread(target=self._put_and_forget, args=(key, arrays),
+            thread = threading.Thread(target=self._put_and_forget, args=(key, arrays, views),
                                       name="glassbox-weights-cache-write")
             _writing[key] = thread
         thread.start()
 
-    def _put_and_forget(self, key: str, arrays: dict[str, mx.array]) -> None:
+    def _put_and_forget(self, key: str, arrays: dict[str, mx.array], views: dict[str, mx.array]) -> None:
         try:
-            self.put(key, arrays)
+            self.put(key, arrays, views)
         except Exception:  # put never raises for the file system; anything else is only logged
             log.exception("could not keep converted weights in %s", self.folder)
         finally:
@@ -214,7 +216,13 @@ def wait_for_writes(timeout: float | None = None) -> bool:
                 return False
 
 
-def _write(temp: Path, key: str, arrays: dict[str, mx.array]) -> None:
+def _bytes_views(arrays: dict[str, mx.array]) -> dict[str, mx.array]:
+    """The arrays whose bytes numpy reads through another dtype: bfloat16 as uint16 (numpy has no
+    bfloat16); the others are read as they are."""
+    return {name: a.view(mx.uint16) for name, a in arrays.items() if a.dtype == mx.bfloat16}
+
+
+def _write(temp: Path, key: str, arrays: dict[str, mx.array], views: dict[str, mx.array]) -> None:
     """One entry: the fixed header, the JSON index, then each array at a 64-byte boundary with its
     byte count in the 8 bytes before it; the checksum of everything after the index goes last."""
     layout, offset = [], 0
@@ -235,10 +243,10 @@ def _write(temp: Path, key: str, arrays: dict[str, mx.array]) -> None:
         f.write(_HEADER.pack(MAGIC, VERSION, 0, len(text), payload, size, 0).ljust(_HEADER_BYTES, b"\0"))
         f.write(text)
         position = _HEADER_BYTES + len(text)
-        for (_, at, _, _), a in zip(index["arrays"], arrays.values(), strict=True):
+        for (name, at, _, _), a in zip(index["arrays"], arrays.values(), strict=True):
             f.write(b"\0" * (at - 8 - position))
             f.write(struct.pack("<Q", a.nbytes))
-            data = a.view(mx.uint16) if a.dtype == mx.bfloat16 else a  # numpy has no bfloat16
+            data = views.get(name, a)
             f.write(memoryview(np.ascontiguousarray(np.asarray(data))).cast("B"))
             position = at + a.nbytes
         f.truncate(size)

@@ -153,14 +153,15 @@ def test_an_entry_written_in_the_background_is_whole_and_written_once(tmp_path, 
     arrays even though the caller changed its dict meanwhile; a second request for the key while
     it is being written writes nothing more; no temporary file is left."""
     cache, key, arrays = _entry(tmp_path)
+    arrays["b"] = mx.arange(-20, 20, dtype=mx.bfloat16) / 8  # read through a uint16 view, made on this thread
     started, release = weights_cache.threading.Event(), weights_cache.threading.Event()
     real_write, calls = weights_cache._write, []
 
-    def slow_write(temp, k, a):
+    def slow_write(temp, k, a, views):
         calls.append(k)
         started.set()
         assert release.wait(30)
-        real_write(temp, k, a)
+        real_write(temp, k, a, views)
 
     monkeypatch.setattr(weights_cache, "_write", slow_write)
     given = dict(arrays)
