@@ -34,21 +34,36 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did: the file's name, the titles of the conversations made, what was skipped,
-    and the conversation to open (the first one made, else the first one already there)."""
+    """What an import did: the file's name, the titles of the conversations made, what was skipped
+    (why, one line each; the last `duplicates` of them are conversations already in the list), and
+    the conversation to open (the first one made, else the first one already there)."""
 
     file_name: str
     titles: list[str]
     skipped: list[str]
     first_id: int | None = None
+    duplicates: int = 0
 
     def text(self) -> str:
         """One line for the status bar, e.g. "Imported 3 conversations from conversations.json"."""
+        return self.forms()[0]
+
+    def forms(self) -> list[str]:
+        """The line from whole to short, for a status bar with little room, each saying how many
+        were imported and, in fewer words, how many were skipped and why:
+        "Imported 0 conversations from bike.json; 1 skipped (“Bikes” is already in your list with
+        the same messages).", "Imported 0 conversations from bike.json; 1 already in your list.",
+        "Imported 0 conversations; 1 already in your list.", "Imported 0; 1 already in your list."."""
         count = len(self.titles)
-        made = f"Imported {count} conversation{'s' if count != 1 else ''} from {self.file_name}"
+        made = f"Imported {count} conversation{'s' if count != 1 else ''}"
         if not self.skipped:
-            return made + "."
-        return f"{made}; {len(self.skipped)} skipped ({self.skipped[0]}{'; …' if len(self.skipped) > 1 else ''})."
+            return [f"{made} from {self.file_name}.", f"{made}."]
+        first = self.skipped[0] + ("; …" if len(self.skipped) > 1 else "")
+        whole = f"{made} from {self.file_name}; {len(self.skipped)} skipped ({first})."
+        damaged = len(self.skipped) - self.duplicates
+        why = ", ".join(part for part in (f"{damaged} could not be read" if damaged else "",
+                                          f"{self.duplicates} already in your list" if self.duplicates else "") if part)  # fmt: skip
+        return [whole, f"{made} from {self.file_name}; {why}.", f"{made}; {why}.", f"Imported {count}; {why}."]
 
 
 @dataclass(frozen=True)
@@ -245,7 +260,7 @@ class Conversations(QObject):
                 saved.append(save_imported(self._store, imported))
         self.conversations_changed.emit()
         first = saved[0] if saved else known[0] if known else None  # nothing new: open the one already there
-        return ImportSummary(Path(path).name, [c.title for c in saved], skipped, first.id if first else None)
+        return ImportSummary(Path(path).name, [c.title for c in saved], skipped, first.id if first else None, len(known))
 
     def store_notice(self) -> str:
         """What the user must know about the database this session (empty when all is well)."""

@@ -48,13 +48,14 @@ from markdown_it import MarkdownIt
 MARKDOWN_ESCAPES = frozenset("`*_#+-.!<>|~=")  # a backslash before these is Markdown's escape
 LINE_END = re.compile(r"\r\n?|\n")
 TO_ESCAPE = re.compile(r"(\\+)(?=([\s\S]?))|[&<]")  # a run of backslashes (and what follows it), & or <
-# A code span (CommonMark: a backtick run closed by a run of the same length, within one paragraph)
-# or an autolink (a URI or an e-mail address in angle brackets), whichever starts first.
-INLINE_VERBATIM = re.compile(
-    r"(?<![`\\])(?P<ticks>`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)(?P=ticks)(?!`)"
-    r"|<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^\s<>]*>"
-    r"|<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*>",
-    re.DOTALL,
+# What may start something verbatim inside a paragraph: a backslash (an escape), a backtick run
+# (a code span), or "<" (an autolink: a URI or an e-mail address in angle brackets).
+INLINE_START = re.compile(r"[\\`<]")
+TICKS = re.compile(r"`+")
+BACKSLASHES = re.compile(r"\\+")
+AUTOLINK = re.compile(
+    r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^\s<>]*>"
+    r"|<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*>"
 )
 EMPTY_BLOCK = re.compile(r"^([ ]{0,3})(#{1,6}(?:[ \t]+#*)?|>)([ \t]*)$", re.MULTILINE)  # an empty heading or quote
 
@@ -119,8 +120,36 @@ def verbatim_ranges(markdown: str) -> list[tuple[int, int]]:
             blocks.append((offset(token.map[0]), offset(token.map[1])))
         elif token.map and token.type == "inline":
             inline.add((offset(token.map[0]), offset(token.map[1])))
-    spans = [m.span() for start, end in sorted(inline) for m in INLINE_VERBATIM.finditer(markdown, start, end)]
+    spans = [span for start, end in sorted(inline) for span in inline_verbatim(markdown, start, end)]
     return sorted(blocks + spans)
+
+
+def inline_verbatim(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) of the code spans and autolinks in markdown[start:end] (one paragraph, heading
+    or table row), read left to right as CommonMark reads what `markdown_as_written` makes of it:
+    one backslash before a character of MARKDOWN_ESCAPES escapes it, and a longer run of them is
+    the model's characters (doubled there), so a backtick after it is not escaped; a backtick run
+    not escaped opens a code span that the next run of the same length closes, else it is text;
+    inside a code span a backslash is a character; an autolink is `<` scheme `:` … `>` or an
+    e-mail address in angle brackets."""
+    spans, i = [], start
+    while (found := INLINE_START.search(markdown, i, end)) is not None:
+        i = found.start()
+        if markdown[i] == "\\":  # as `markdown_as_written` leaves it: one escapes, more are characters
+            run = BACKSLASHES.match(markdown, i, end).end() - i
+            i += 2 if run == 1 and i + 1 < end and markdown[i + 1] in MARKDOWN_ESCAPES else run
+        elif markdown[i] == "`":
+            opening = TICKS.match(markdown, i, end).end()
+            closing = next((m for m in TICKS.finditer(markdown, opening, end) if m.end() - m.start() == opening - i), None)
+            if closing is not None:
+                spans.append((i, closing.end()))
+            i = closing.end() if closing is not None else opening
+        elif (link := AUTOLINK.match(markdown, i, end)) is not None:
+            spans.append(link.span())
+            i = link.end()
+        else:
+            i += 1
+    return spans
 
 
 @lru_cache(maxsize=1)

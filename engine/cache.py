@@ -5,7 +5,8 @@ Every cache holds the keys and values one attention layer has seen so far and of
   update_and_fetch(k, v)      append this step's (B, kv_heads, L, head_dim) keys/values, return all
   attend_one(q, k, v, ...)    a decoding step's q/k norm, RoPE, cache write and attention fused, or
                               None when this cache cannot (then update_and_fetch + attend)
-  make_mask(L)                the attention mask for L new queries (None, "causal" or an array)
+  make_mask(L)                the attention mask for L new queries (None, "causal", a kernels.Band
+                              or a bool array)
   attend(q, k, v, scale, mask) attention over what update_and_fetch returned
   attend_latent(...)          the same for multi-head latent attention (deepseek_v3), whose cache
                               holds a compressed latent (the values, and the keys' first part)
@@ -32,8 +33,8 @@ from typing import Any
 import mlx.core as mx
 
 from engine import native
+from engine.kernels import Band, mask_array, sink_softmax
 from engine.kernels import attention as sdpa
-from engine.kernels import sink_softmax
 
 
 class KVCache:
@@ -214,9 +215,7 @@ class RotatingKVCache(KVCache):
         n_keys = self.offset + n_queries - first_key
         if n_queries == 1 and n_keys <= self.max_size:
             return None
-        q_pos = mx.arange(self.offset, self.offset + n_queries)[:, None]
-        k_pos = mx.arange(first_key, self.offset + n_queries)[None, :]
-        return (k_pos <= q_pos) & (k_pos > q_pos - self.max_size)
+        return Band(self.offset, first_key, self.max_size)
 
     def trim(self, n: int) -> int:
         n = min(n, self.offset - self.start) if self.start == 0 else 0
@@ -324,16 +323,20 @@ class QuantizedKVCache(KVCache):
 
     def attend(self, q, k, v, scale, mask, sinks=None):
         B, n_heads, L, D = q.shape
+        if sinks is None and native.available():
+            # the keys and values dequantized once, then the kernels' attention (MLX's quantized
+            # matmul on the CPU is one thread and ~20x slower per element); for one query as for
+            # many, so a prompt read in one chunk and one read token by token agree to rounding
+            gs, bits = self.group_size, self.bits
+            k, v = (mx.dequantize(*p, group_size=gs, bits=bits) for p in (k, v))
+            return sdpa(q, k, v, scale, mask)
         n_kv = k[0].shape[1]
         q = (q * scale).reshape(B, n_kv, n_heads // n_kv, L, D)  # group query heads per KV head
         k = [p[:, :, None] for p in k]
         v = [p[:, :, None] for p in v]
         gs, bits = self.group_size, self.bits
         scores = mx.quantized_matmul(q, *k, transpose=True, group_size=gs, bits=bits)
-        if isinstance(mask, str):
-            S = scores.shape[-1]
-            q_pos = mx.arange(S - L, S)[:, None]
-            mask = q_pos >= mx.arange(S)[None]
+        mask = mask_array(mask, L, scores.shape[-1])
         if mask is not None:
             scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
         weights = sink_softmax(scores, sinks).astype(q.dtype)  # (B, kv, rep, L, S)
@@ -347,9 +350,7 @@ class QuantizedKVCache(KVCache):
         qmm = lambda x, w, t: mx.quantized_matmul(x, *w, transpose=t, group_size=gs, bits=bits)  # noqa: E731
         flat = lambda x: (x * scale).reshape(B, 1, n_heads * L, -1)  # noqa: E731  (every head vs the one latent)
         scores = (qmm(flat(q_latent), latent, True) + qmm(flat(q_rope), k_rope, True)).reshape(B, n_heads, L, -1)
-        if isinstance(mask, str):
-            S = scores.shape[-1]
-            mask = mx.arange(S - L, S)[:, None] >= mx.arange(S)[None]
+        mask = mask_array(mask, L, scores.shape[-1])
         if mask is not None:
             scores = mx.where(mask, scores, mx.finfo(scores.dtype).min)
         weights = mx.softmax(scores, axis=-1, precise=True).reshape(B, 1, n_heads * L, -1)

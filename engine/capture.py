@@ -31,7 +31,7 @@ from typing import Protocol
 
 import mlx.core as mx
 
-from engine.kernels import sink_softmax
+from engine.kernels import mask_array, sink_softmax
 
 
 class LayerCapture(Protocol):
@@ -48,16 +48,6 @@ class Capture(Protocol):
     def embedding(self, h: mx.array) -> None: ...
 
     def layer(self, index: int) -> LayerCapture: ...
-
-
-def mask_array(mask, n_queries: int, n_keys: int) -> mx.array | None:
-    """A cache's mask (None, "causal" or a bool (L, S) array) as a bool array, or None (all visible)."""
-    if mask is None:
-        return None
-    if isinstance(mask, str):
-        q_pos = mx.arange(n_keys - n_queries, n_keys)[:, None]
-        return q_pos >= mx.arange(n_keys)[None]
-    return mask
 
 
 def explicit_attention(

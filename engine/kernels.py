@@ -7,10 +7,13 @@ the softmax inside attention and the SiLU inside the MLP about half of prefill t
 compute exp as 2^n * p(f) (a degree-6 polynomial, float32-accurate to ~1e-7 relative), compiled by
 `mx.compile` into one fused, vectorisable kernel, and write attention as two matmuls around it.
 
-A decoding step (one query, no mask) goes to Glassbox's fused C++ attention (engine/native.py) when
-it is built. Only large inputs (prefill) take the compiled path: `mx.compile` re-traces for every new shape (~0.3 ms),
-which a decoding step, whose key length grows by one each time, would pay on every layer. The JIT'd
-kernel itself is cached by MLX on disk, so only the very first run on a machine compiles it.
+With Glassbox's C++ kernels built (engine/native.py), attention is one operation of theirs: a
+decoding step's fused attention, and for a prompt's chunk flash attention's blocking under the
+cache's causal band (`Band`); the hidden layer's gate (SiLU or GELU times the up projection) runs
+over their threads too. Without them, only large inputs (prefill) take the compiled path:
+`mx.compile` re-traces for every new shape (~0.3 ms), which a decoding step, whose key length grows
+by one each time, would pay on every layer. The JIT'd kernel itself is cached by MLX on disk, so
+only the very first run on a machine compiles it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -126,7 +130,7 @@ def swiglu(x: mx.array, gate: nn.Module, up: nn.Module) -> mx.array:
     two bias-free quantized linears of one layout on Glassbox's kernels at decode sizes."""
     parts = _native_parts(x, (gate, up))
     if parts is None:
-        return silu(gate(x)) * up(x)
+        return _gated(gate(x), up(x), gelu=False)
     group, bits = parts[0][3:]
     return native.quantized_swiglu(x, list(parts[0][:3]), list(parts[1][:3]), group, bits)
 
@@ -136,9 +140,17 @@ def geglu(x: mx.array, gate: nn.Module, up: nn.Module) -> mx.array:
     operation on Glassbox's kernels at decode sizes, as `swiglu`."""
     parts = _native_parts(x, (gate, up))
     if parts is None:
-        return gelu_approx(gate(x)) * up(x)
+        return _gated(gate(x), up(x), gelu=True)
     group, bits = parts[0][3:]
     return native.quantized_swiglu(x, list(parts[0][:3]), list(parts[1][:3]), group, bits, gelu=True)
+
+
+def _gated(g: mx.array, u: mx.array, gelu: bool) -> mx.array:
+    """silu(g) * u, or gelu_approx(g) * u: at a prompt chunk's size (float32 on the CPU) one
+    operation over the kernel threads, else MLX's."""
+    if g.dtype == mx.float32 and g.size >= MIN_ELEMENTS and native.available():
+        return native.gated_activation(g, u, gelu)
+    return (gelu_approx(g) if gelu else silu(g)) * u
 
 
 def _native_parts(x: mx.array, linears) -> list[tuple] | None:
@@ -159,32 +171,68 @@ def softmax(x: mx.array, axis: int = -1) -> mx.array:
     return e / mx.sum(e, axis=axis, keepdims=True)
 
 
-def causal_mask(n_queries: int, n_keys: int) -> mx.array:
-    """(n_queries, n_keys) bool: query i (the (n_keys - n_queries + i)-th position) sees keys <= it."""
-    q_pos = mx.arange(n_keys - n_queries, n_keys)[:, None]
-    return q_pos >= mx.arange(n_keys)[None]
+@dataclass(frozen=True)
+class Band:
+    """A causal attention mask given by positions rather than spelled out (a cache's `make_mask`):
+    query i (at position q0 + i) sees key j (at position k0 + j) when k0 + j <= q0 + i and, with
+    window > 0, only when k0 + j > q0 + i - window (a sliding-window layer's last `window` tokens).
+    """
+
+    q0: int
+    k0: int = 0
+    window: int = 0
+
+    def allowed(self, n_queries: int, n_keys: int) -> mx.array:
+        """The mask spelled out: (n_queries, n_keys) bool, True where the query sees the key."""
+        q_pos = mx.arange(self.q0, self.q0 + n_queries)[:, None]
+        k_pos = mx.arange(self.k0, self.k0 + n_keys)[None]
+        seen = k_pos <= q_pos
+        return seen & (k_pos > q_pos - self.window) if self.window > 0 else seen
+
+
+def as_band(mask, n_queries: int, n_keys: int) -> Band | None:
+    """A cache's mask (None, "causal", a `Band` or a bool array) as a Band; None when it is none
+    ("every key") or an array (no band to read off it: check `mask is None` to tell them apart)."""
+    if isinstance(mask, Band):
+        return mask
+    if isinstance(mask, str):  # "causal": the queries are the last n_queries of the keys
+        return Band(n_keys - n_queries)
+    return None
+
+
+def mask_array(mask, n_queries: int, n_keys: int) -> mx.array | None:
+    """A cache's mask (None, "causal", a `Band` or a bool (L, S) array) as a bool (L, S) array, or
+    None (every key visible)."""
+    band = as_band(mask, n_queries, n_keys)
+    return band.allowed(n_queries, n_keys) if band is not None else mask
 
 
 def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask, sinks: mx.array | None = None) -> mx.array:
-    """softmax(q k^T * scale + mask) v with grouped-query heads; mask: None, "causal" or bool array.
+    """softmax(q k^T * scale + mask) v with grouped-query heads; mask: None, "causal", a `Band` or
+    a bool (L, S) array.
 
     sinks (heads,): attention sinks (gpt-oss): one learned logit per head that takes part in the
     softmax's normalisation but has no value, so a head can attend to "nothing" (MLX's fused op).
 
     q: (B, heads, L, D); k, v: (B, kv_heads, S, D) with heads a multiple of kv_heads.
-    On the CPU the queries go through in blocks whose score matrix stays cache-sized: the
-    elementwise passes of the softmax run ~4x faster on data the cache holds (flash-attention's
-    idea, without its online softmax: each block still sees every key).
+    On the CPU with Glassbox's kernels, one operation: a decoding step's fused attention, and for
+    more queries (a prompt's chunk) flash attention's blocking over the band (no (L, S) score
+    matrix, the tiles a causal mask hides skipped; engine/_native/prefill_attention.h). Without
+    them, the queries go through in blocks whose score matrix stays cache-sized.
     """
-    if sinks is not None:
-        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask, sinks=sinks)
     H, L, S = q.shape[1], q.shape[2], k.shape[2]
-    if L == 1 and mask is None and native.available():  # a decode step: one fused op
-        return native.decode_attention(q, k, v, scale)
+    fused_mask = mask if mask is None or isinstance(mask, str) else mask_array(mask, L, S)  # MLX's op's forms
+    if sinks is not None:
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=fused_mask, sinks=sinks)
+    if native.available():
+        if L == 1 and mask is None:  # a decode step: one fused op
+            return native.decode_attention(q, k, v, scale)
+        band = as_band(mask, L, S)
+        if band is not None or mask is None:
+            return native.prefill_attention(q, k, v, scale, None if band is None else (band.q0, band.k0, band.window))
     if not _use_cpu_kernels(H * L * S):
-        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
-    if isinstance(mask, str):
-        mask = causal_mask(L, S)
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=fused_mask)
+    mask = mask_array(mask, L, S)
     block = max(1, BLOCK_ELEMENTS // (H * S))
     outs = [
         _attention_block(q[:, :, i : i + block], k, v, scale, None if mask is None else mask[i : i + block])

@@ -322,8 +322,8 @@ def _read_gguf(p: Path) -> _Source:
     except GGUFCorrupt as e:
         raise ModelLoadError(f"{p}: the GGUF file is corrupt or truncated: {e}") from e
     arch = found["arch"]
-    if cache is not None and configs:  # converted now (a kept entry never reaches to_model): keep it
-        cache.put(keys[0], contents.tensors)
+    if cache is not None and configs:  # converted now (a kept entry never reaches to_model): keep it,
+        cache.put_in_background(keys[0], contents.tensors)  # written while the model is built and used
     config = configs[0] if configs else _gguf_config(arch, contents.metadata, set(contents.types))
     weights = contents.tensors  # already in the model's names
     requantize = {

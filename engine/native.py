@@ -141,6 +141,24 @@ def decode_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.
     return _module().decode_attention(q, k, v, scale)
 
 
+def prefill_attention(q: mx.array, k: mx.array, v: mx.array, scale: float, band: tuple[int, int, int] | None) -> mx.array:
+    """softmax(q k^T * scale) v for many queries: q (B, H, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv)
+    -> (B, H, L, Dv) float32, grouped-query heads, one operation on the kernel threads (flash
+    attention's blocking: no (L, S) score matrix). `band` (q0, k0, window): query i at position
+    q0 + i sees key j at position k0 + j when k0 + j <= q0 + i, and with window > 0 only when
+    k0 + j > q0 + i - window; None: every key. k and v may be views into a cache buffer."""
+    if band is None:
+        return _module().prefill_attention(q, k, v, scale, False, 0, 0, 0)
+    q0, k0, window = band
+    return _module().prefill_attention(q, k, v, scale, True, q0, k0, window)
+
+
+def gated_activation(g: mx.array, u: mx.array, gelu: bool = False) -> mx.array:
+    """silu(g) * u (with `gelu`, gelu_tanh(g) * u: GeGLU) elementwise -> float32 of their shape,
+    spread over the kernel threads (MLX's elementwise kernels run on one)."""
+    return _module().gated_activation(g, u, gelu)
+
+
 def kv_write(buf: mx.array, x: mx.array, row: int, rotation: Rotation | None = None, position: int = 0,
              norm: Norm | None = None) -> mx.array:
     """The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x

@@ -22,7 +22,8 @@ Where: `$GLASSBOX_WEIGHTS_CACHE` (a folder, or "off"), else `<models dir>/.conve
 `max_bytes` in all (4 GiB), the least recently used entries deleted first; models whose arrays are
 smaller than `min_bytes` (they load fast without) or larger than half of `max_bytes` are not kept.
 An entry is about 1.2 times its GGUF file (scales and biases in float32), written once by the first
-load (~0.1 s for the default model). Without Glassbox's native module there is no cache
+load (~0.1-0.2 s for the default model), on a thread of its own while the model is built and used
+(`put_in_background`). Without Glassbox's native module there is no cache
 (`WeightsCache.default()` is None).
 """
 
@@ -34,6 +35,7 @@ import json
 import logging
 import os
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +124,7 @@ class WeightsCache:
             pass
         return {name: array for (name, *_), array in zip(entries, arrays, strict=True)}
 
-    def put(self, key: str, arrays: dict[str, mx.array]) -> Path | None:
+    def put(self, key: str, arrays: dict[str, mx.array], _bytes_of: dict[str, mx.array] | None = None) -> Path | None:
         """Store evaluated `arrays` under `key` (unless they are smaller than `min_bytes`, or a
         dtype cannot be stored); the entry appears whole or not at all. Returns its path, or None.
         Never raises for the file system: a cache that cannot be written is only slower."""
@@ -130,10 +132,11 @@ class WeightsCache:
         if not self.min_bytes <= total <= self.max_bytes // 2 or any(a.dtype not in _DTYPES for a in arrays.values()):
             return None  # small models load fast anyway; one model never takes more than half the room
         path = self.path(key)
-        temp = self.folder / f".{path.name}.{os.getpid()}.tmp"
+        # one name per writer (process and thread): two writers of one key never share a file
+        temp = self.folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write(temp, key, arrays)
+            _write(temp, key, arrays, _bytes_of or _bytes_views(arrays))
             self._prune(keep_free=temp.stat().st_size)
             os.replace(temp, path)
         except (OSError, ValueError) as e:
@@ -141,6 +144,35 @@ class WeightsCache:
             _remove(temp)
             return None
         return path
+
+    def put_in_background(self, key: str, arrays: dict[str, mx.array]) -> None:
+        """`put(key, arrays)` on a thread of its own, so that a first load returns without waiting
+        for its ~115 MB (the default model) to be written: the write is no part of the model being
+        usable. The thread is not a daemon: a process that exits waits for the entry to be whole
+        (`wait_for_writes` waits sooner). While an entry is being written its key is not written
+        again by this process (a second load of the same file meanwhile converts, and keeps nothing
+        twice). `arrays` must be evaluated and are not changed by the write (it holds references to
+        them, so MLX never donates their memory while it reads it)."""
+        arrays = dict(arrays)  # the caller's dict may change (a model's sanitize) while it is written
+        views = _bytes_views(arrays)
+        # nothing left for the writer's thread to compute: it only reads evaluated arrays' memory
+        mx.eval(list(arrays.values()), list(views.values()))
+        with _writing_lock:
+            if key in _writing:
+                return
+            thread = threading.Thread(target=self._put_and_forget, args=(key, arrays, views),
+                                      name="glassbox-weights-cache-write")
+            _writing[key] = thread
+        thread.start()
+
+    def _put_and_forget(self, key: str, arrays: dict[str, mx.array], views: dict[str, mx.array]) -> None:
+        try:
+            self.put(key, arrays, views)
+        except Exception:  # put never raises for the file system; anything else is only logged
+            log.exception("could not keep converted weights in %s", self.folder)
+        finally:
+            with _writing_lock:
+                _writing.pop(key, None)
 
     def _prune(self, keep_free: int) -> None:
         """Delete the least recently used entries until `keep_free` more bytes fit in max_bytes,
@@ -165,7 +197,32 @@ class WeightsCache:
             used -= size
 
 
-def _write(temp: Path, key: str, arrays: dict[str, mx.array]) -> None:
+_writing: dict[str, threading.Thread] = {}  # key -> the thread writing its entry (put_in_background)
+_writing_lock = threading.Lock()
+
+
+def wait_for_writes(timeout: float | None = None) -> bool:
+    """Wait until every entry this process is writing in the background is whole (or given up);
+    False if `timeout` seconds passed first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _writing_lock:
+            threads = list(_writing.values())
+        if not threads:
+            return True
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+
+
+def _bytes_views(arrays: dict[str, mx.array]) -> dict[str, mx.array]:
+    """The arrays whose bytes numpy reads through another dtype: bfloat16 as uint16 (numpy has no
+    bfloat16); the others are read as they are."""
+    return {name: a.view(mx.uint16) for name, a in arrays.items() if a.dtype == mx.bfloat16}
+
+
+def _write(temp: Path, key: str, arrays: dict[str, mx.array], views: dict[str, mx.array]) -> None:
     """One entry: the fixed header, the JSON index, then each array at a 64-byte boundary with its
     byte count in the 8 bytes before it; the checksum of everything after the index goes last."""
     layout, offset = [], 0
@@ -186,10 +243,10 @@ def _write(temp: Path, key: str, arrays: dict[str, mx.array]) -> None:
         f.write(_HEADER.pack(MAGIC, VERSION, 0, len(text), payload, size, 0).ljust(_HEADER_BYTES, b"\0"))
         f.write(text)
         position = _HEADER_BYTES + len(text)
-        for (_, at, _, _), a in zip(index["arrays"], arrays.values(), strict=True):
+        for (name, at, _, _), a in zip(index["arrays"], arrays.values(), strict=True):
             f.write(b"\0" * (at - 8 - position))
             f.write(struct.pack("<Q", a.nbytes))
-            data = a.view(mx.uint16) if a.dtype == mx.bfloat16 else a  # numpy has no bfloat16
+            data = views.get(name, a)
             f.write(memoryview(np.ascontiguousarray(np.asarray(data))).cast("B"))
             position = at + a.nbytes
         f.truncate(size)

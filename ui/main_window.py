@@ -360,9 +360,11 @@ class MainWindow(QMainWindow):
         self.composer.set_stopping()
         self.stop_action.setEnabled(False)
 
-    def show_message(self, text: str) -> None:
-        """A transient message in the status bar (plain text: nothing in it is read as markup)."""
-        self.status.showMessage(text, STATUS_MESSAGE_MS)
+    def show_message(self, text: str, *shorter: str) -> None:
+        """A transient message in the status bar (plain text: nothing in it is read as markup);
+        `shorter`: forms of it for when the whole has no room, longest first (the whole is then the
+        message's tooltip)."""
+        self.status.showMessage(text, STATUS_MESSAGE_MS, shorter)
 
     def _on_copied(self, text: str) -> None:
         self.show_message(f"Copied {len(text):,} character{'s' if len(text) != 1 else ''} to the clipboard")
@@ -456,7 +458,7 @@ class MainWindow(QMainWindow):
             return
         if path:
             self._succeeded("export")
-            self.show_message(f"Exported to {path}")
+            self.show_message(f"Exported to {path}", f"Exported to {Path(path).name}")
 
     def ask_import(self) -> None:
         """Choose a ChatGPT conversations.json or a Glassbox JSON export and import it; the dialog
@@ -476,7 +478,7 @@ class MainWindow(QMainWindow):
             self._failed("import", f"Nothing was imported: {e}")
             return
         self._succeeded("import")
-        self.show_message(summary.text())
+        self.show_message(*summary.forms())
 
     def new_chat(self) -> None:
         self.controller.new_chat()

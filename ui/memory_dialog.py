@@ -48,6 +48,7 @@ class MemoryDialog(QDialog):
         )
         intro.setWordWrap(True)
         self.list = QListWidget()
+        self.list.setObjectName("memoryList")
         self.list.setAccessibleName("Memories")
         self.list.setWordWrap(True)
         self.list.setEditTriggers(

@@ -9,7 +9,8 @@ repairs that make the document hold exactly what was written, each a small funct
 - Qt's stray empty first line in a table cell after a code block goes; tables get borders, a
   bold header row and columns that never break a word (`fit_table_columns`: a table too wide for
   the view scrolls sideways instead);
-- a fence line with nothing after it (a stray closing ```) is text, not an empty code block;
+- a fence line with nothing after it (a stray closing ```) is text, not an empty code block, and
+  a `#` comment of the code above it is text, not a heading (`ui.unfenced_code`);
 - Markdown's markup (`# `, `**`, list markers, fences, pipes, escapes) is drawn faint where it was
   written (`ui.markup_shown`), so every token of a reply has characters on screen;
 - code is styled by `ui.code_blocks`.
@@ -39,6 +40,7 @@ from ui.code_blocks import CodeBlock, style_code
 from ui.markdown_align import align, soft_breaks
 from ui.markup_shown import show_markup
 from ui.text_format import utf16_offsets
+from ui.unfenced_code import comments_as_text
 
 # GitHub Markdown (tables, strikethrough, task lists, autolinks) without raw HTML: a reply's
 # "<smirk>" or "<div>" is text the model wrote, never markup.
@@ -59,7 +61,8 @@ def render_markdown(
     """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks).
 
     The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given."""
-    markdown = fence_left_open_as_text(keep_empty_list_items(markdown_as_written(source)))
+    markdown, stray = stray_fences_as_text(keep_empty_list_items(markdown_as_written(source)))
+    markdown = comments_as_text(markdown, stray)
     doc.setMarkdown(markdown, MARKDOWN)
     images_as_text(doc)
     tidy_tables(doc)
@@ -96,10 +99,10 @@ def keep_empty_list_items(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def fence_left_open_as_text(markdown: str) -> str:
-    """A fence line that opens no code (a closing ``` the model wrote after code it never opened,
-    verify 5 N7, trial 6 finding 7) shown as the characters written, not as the start of a code
-    block. CommonMark opens a block at any fence line; a stray closer opens one that swallows
+def stray_fences_as_text(markdown: str) -> tuple[str, list[int]]:
+    """(`markdown` with each stray fence line escaped, the indices of those lines). A fence line
+    that opens no code (a closing ``` the model wrote after code it never opened, verify 5 N7,
+    trial 6 finding 7) is shown as the characters written, not as the start of a code block. CommonMark opens a block at any fence line; a stray closer opens one that swallows
     everything after it: the prose the model went on to write shows as code. A fence is text when:
     - it has nothing after it but blank lines (an empty block; while a reply streams, a fence
       just written shows as text until its first code line arrives);
@@ -114,17 +117,20 @@ def fence_left_open_as_text(markdown: str) -> str:
     streams, or in a reply cut off before it), and a bare block that shows ``` lines with a
     language as its content (Markdown about Markdown) shows as text. Guessing that the text before
     the stray fence is code would turn prose into code whenever a reply ends on one; no Markdown
-    renderer does that."""
+    renderer does that; what it does instead is keep a `#` comment of such code from being a
+    heading (`ui.unfenced_code`)."""
     if not BARE_FENCE.search(markdown) and not STRAY_FENCE.search(markdown):
-        return markdown  # no fence that can be stray: nothing to read
+        return markdown, []  # no fence that can be stray: nothing to read
+    escaped: list[int] = []
     for _ in range(markdown.count("\n") + 1):  # each pass turns one fence into text; the next reads again
         lines = markdown.split("\n")
         stray = next((token.map[0] for token in _fences(markdown) if _is_stray(token, lines)), None)
         if stray is None:
             break
         lines[stray] = _escaped_fence(lines[stray])
+        escaped.append(stray)
         markdown = "\n".join(lines)
-    return markdown
+    return markdown, sorted(escaped)
 
 
 def _escaped_fence(line: str) -> str:
@@ -139,7 +145,7 @@ def _escaped_fence(line: str) -> str:
 
 
 def _is_stray(token, lines: list[str]) -> bool:
-    """Whether the fenced block `token` opens at a stray fence (see `fence_left_open_as_text`)."""
+    """Whether the fenced block `token` opens at a stray fence (see `stray_fences_as_text`)."""
     first, last = token.map
     after = lines[first + 1 :]
     if last >= len(lines) and not token.content.strip() and all(not line.strip() for line in after):

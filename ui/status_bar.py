@@ -18,6 +18,7 @@ name stays. A message about a state (`show_until`) goes when that state ends, no
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, SignalInstance
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QToolTip
@@ -68,19 +69,34 @@ def prompt_forms(stats: dict) -> list[str]:
 
 
 class MessageLabel(QLabel):
-    """The status bar's transient message, in plain text, cut with "…" to the room the status bar
-    gives it (the whole text in its tooltip); it never asks for width itself."""
+    """The status bar's transient message, in plain text: the longest of its forms (the full text,
+    then shorter ones that still say what matters) that fits the room the status bar gives it, the
+    shortest cut with "…" when none does; the whole text is its tooltip whenever less shows. It
+    never asks for width itself."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
-    def set_message(self, text: str, room: int) -> None:
-        """Show `text`, cut to `room` px."""
-        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(0, room)) if text else ""
+    def padding(self) -> int:
+        """Pixels of the label's width that are not text (the style sheet's padding, margins)."""
+        probe = self.fontMetrics().horizontalAdvance(self.text())
+        return max(0, super().sizeHint().width() - probe)
+
+    def form_fitting(self, forms: Sequence[str], room: int) -> str | None:
+        """The longest of `forms` (full first) whose text fits a label `room` px wide, or None."""
+        return next((form for form in forms if self.fontMetrics().horizontalAdvance(form) + self.padding() <= room),
+                    None)  # fmt: skip
+
+    def set_message(self, forms: Sequence[str], room: int) -> None:
+        """Show the first of `forms` that fits `room` px, else the last one cut with "…"."""
+        full = forms[0] if forms else ""
+        shown = self.form_fitting(forms, room) if full else ""
+        if shown is None:
+            shown = self.fontMetrics().elidedText(forms[-1], Qt.TextElideMode.ElideRight, max(0, room - self.padding()))
         self.setText(shown)
-        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        self.setToolTip(plain_tooltip(full) if shown != full else "")
         self.setVisible(bool(shown))
 
 
@@ -123,6 +139,7 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.more_label)
         self._row = (self.model_label, self.other_label, *self.labels[1:])  # what `fit` shares the width among
         self._message = ""  # the transient message, whole
+        self._shorter: tuple[str, ...] = ()  # shorter forms of it, longest first
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.clearMessage)
@@ -322,11 +339,13 @@ class StatusBar(QStatusBar):
 
     # -- the transient message -------------------------------------------------------------
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
+    def showMessage(self, text: str, timeout: int = 0, shorter: Sequence[str] = ()) -> None:  # noqa: N802 (Qt's name)
         """A transient message, for `timeout` ms (0: until cleared), between the model's name and
-        the figures: they give it room in shorter forms (the least important go under "…"); one
-        still too long for its room is cut with "…" and shown whole in its tooltip."""
-        self._message = text
+        the figures: they give it room in shorter forms (the least important go under "…"). Where
+        the whole text has no room, the longest of `shorter` (forms that still say what matters,
+        longest first) that fits shows; where none fits, the shortest is cut with "…". Whenever
+        less than the whole shows, the whole is the message's tooltip."""
+        self._message, self._shorter = text, tuple(shorter)
         if timeout > 0 and text:
             self._message_timer.start(timeout)
         else:
@@ -400,10 +419,12 @@ class StatusBar(QStatusBar):
         row, whole, more = self._row, room, self.more_label.sizeHint().width() + SPACING_PX
         if self._message:  # its room first: up to half the row, as far as the name (cut at most) and the
             # context keep theirs, or, in a row too narrow for that, MESSAGE_MIN_PX beside the name alone
-            want = self.fontMetrics().horizontalAdvance(self._message) + 2 * SPACING_PX
             beside_name = room - m.narrowest_width() - more - 2 * SPACING_PX
             beside_both = beside_name - c.form_width(0) - SPACING_PX
-            room -= max(0, min(want, room // 2, max(beside_both, min(MESSAGE_MIN_PX, beside_name))))
+            share = max(0, min(room // 2, max(beside_both, min(MESSAGE_MIN_PX, beside_name))))
+            form = self.message_label.form_fitting(self._forms(), share - 2 * SPACING_PX)  # a shorter one may fit
+            want = self.message_label.fontMetrics().horizontalAdvance(form) + self.message_label.padding() if form else share
+            room -= min(want + 2 * SPACING_PX, share)
             steps = [step for step in steps if step != (m, DROP)]
         fit(row, steps, room, SPACING_PX)
         hidden = hidden_texts(row)
@@ -414,7 +435,11 @@ class StatusBar(QStatusBar):
         self.more_label.setVisible(bool(hidden))
         shown = [label.shown_width() for label in row if label.text()]
         used = sum(shown) + SPACING_PX * len(shown) + (more if hidden else 0)
-        self.message_label.set_message(self._message, whole - used - SPACING_PX)
+        self.message_label.set_message(self._forms(), whole - used - SPACING_PX)
+
+    def _forms(self) -> list[str]:
+        """The transient message's forms, whole first ([] when there is none)."""
+        return [self._message, *self._shorter] if self._message else []
 
     def _show_left_out(self) -> None:
         button = self.more_label

@@ -103,6 +103,9 @@ NB_MODULE(_glassbox_native, m) {
         "The dense (N, K) float32 matrix of a quantized one.");
   m.def("decode_attention", &glassbox::decode_attention, "q"_a, "k"_a, "v"_a, "scale"_a,
         "softmax(q k^T * scale) v for one query per head (B, H, 1, D).");
+  m.def("prefill_attention", &glassbox::prefill_attention, "q"_a, "k"_a, "v"_a, "scale"_a, "causal"_a, "q0"_a,
+        "k0"_a, "window"_a,
+        "softmax(q k^T * scale) v for many queries (B, H, L, D) under a causal (optionally sliding-window) band.");
   m.def("kv_write", &glassbox::kv_write, "buf"_a, "x"_a, "row"_a, "inv_freq"_a.none(), "dims"_a,
         "traditional"_a, "scale"_a, "position"_a, "norm_weight"_a.none() = nb::none(), "norm_eps"_a = 0.0f,
         "A cache buffer (B, heads, capacity, D) with row `row` replaced by x (B, 1, heads * D), "
@@ -121,6 +124,8 @@ NB_MODULE(_glassbox_native, m) {
         "rotary_decode_attention over quantized key and value buffers -> (B, 1, H * Dv).");
   m.def("kv_write_copies", &glassbox::kv_write_copies,
         "Cache buffers kv_write copied instead of writing in place (since load).");
+  m.def("gated_activation", &glassbox::gated_activation, "g"_a, "u"_a, "gelu"_a,
+        "silu(g) * u, or gelu_tanh(g) * u, elementwise over the kernel threads.");
   m.def("rms_norm", &glassbox::rms_norm, "x"_a, "weight"_a, "eps"_a, "RMSNorm over the last axis.");
   m.def("rope", &glassbox::rope, "x"_a, "inv_freq"_a, "dims"_a, "traditional"_a, "scale"_a, "offset"_a,
         "Rotary embedding of x (..., L, D) at positions offset .. offset + L - 1.");

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "decode_kernels.h"
+#include "prefill_attention.h"
+#include "threads.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "qmm_kernels.h"
@@ -41,6 +43,21 @@ struct RowMajor {
     }
     buffer.resize(size);
     const int nd = static_cast<int>(shape.size());
+    if (nd >= 1 && strides[nd - 1] == 1 && shape[nd - 1] > 1) {
+      // rows contiguous (a transposed or sliced view): one copy per row
+      const int64_t row = shape[nd - 1];
+      std::vector<int> idx(nd - 1, 0);
+      for (size_t start = 0; start < size; start += row) {
+        int64_t loc = 0;
+        for (int d = 0; d < nd - 1; ++d) loc += idx[d] * strides[d];
+        std::memcpy(buffer.data() + start, ptr + loc, row * sizeof(float));
+        for (int d = nd - 2; d >= 0; --d) {
+          if (++idx[d] < shape[d]) break;
+          idx[d] = 0;
+        }
+      }
+      return buffer.data();
+    }
     std::vector<int> idx(nd, 0);
     for (size_t i = 0; i < size; ++i) {
       int64_t loc = 0;
@@ -325,6 +342,90 @@ class DecodeAttention : public mx::UnaryPrimitive {
 
  private:
   float scale_;
+};
+
+class PrefillAttention : public mx::UnaryPrimitive {
+ public:
+  PrefillAttention(mx::Stream s, float scale, AttentionBand band) : UnaryPrimitive(s), scale_(scale), band_(band) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    encoder.set_output_array(out);
+    // Strided views where the last axis is contiguous (a transposed query, a slice of a cache
+    // buffer); anything else is gathered row-major first.
+    auto view = [](const mx::array& a) {
+      return std::pair{RowMajor(a), a.strides(-1) == 1};
+    };
+    encoder.dispatch([qa = view(inputs[0]), ka = view(inputs[1]), va = view(inputs[2]), o = out.data<float>(),
+                      B = inputs[0].shape(0), H = inputs[0].shape(1), L = inputs[0].shape(2),
+                      Hkv = inputs[1].shape(1), S = inputs[1].shape(2), D = inputs[0].shape(3),
+                      Dv = inputs[2].shape(3), scale = scale_, band = band_]() {
+      std::vector<float> qbuf, kbuf, vbuf;
+      auto heads = [](const std::pair<RowMajor, bool>& a, std::vector<float>& buffer) {
+        const auto& [rows, unit] = a;
+        if (unit) {
+          return HeadsView{rows.ptr, rows.strides[0], rows.strides[1], rows.strides[2]};
+        }
+        const int64_t n = rows.shape[2], d = rows.shape[3];
+        return HeadsView{rows.get(buffer), rows.shape[1] * n * d, n * d, d};
+      };
+      prefill_attention(heads(qa, qbuf), heads(ka, kbuf), heads(va, vbuf), o, B, H, Hkv, L, S, D, Dv, scale, band);
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox prefill_attention runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxPrefillAttention";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const PrefillAttention&>(other);
+    return scale_ == o.scale_ && band_.causal == o.band_.causal && band_.q0 == o.band_.q0 &&
+           band_.k0 == o.band_.k0 && band_.window == o.band_.window;
+  }
+
+ private:
+  float scale_;
+  AttentionBand band_;
+};
+
+// act(g) * u elementwise (SwiGLU's or GeGLU's gate) over the thread pool: MLX runs an elementwise
+// kernel on one thread, and a prompt chunk's hidden layer is (chunk, intermediate) values.
+class GatedActivation : public mx::UnaryPrimitive {
+ public:
+  GatedActivation(mx::Stream s, bool gelu) : UnaryPrimitive(s), gelu_(gelu) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
+    allocate(out);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : inputs) encoder.set_input_array(a);
+    encoder.set_output_array(out);
+    encoder.dispatch([g = RowMajor(inputs[0]), u = RowMajor(inputs[1]), o = out.data<float>(), gelu = gelu_]() {
+      std::vector<float> gbuf, ubuf;
+      const float* gp = g.get(gbuf);
+      const float* up = u.get(ubuf);
+      const int64_t n = static_cast<int64_t>(g.size), chunk = 16384;
+      ThreadPool::instance().parallel_for(static_cast<int>((n + chunk - 1) / chunk), [&](int task) {
+        const int64_t start = task * chunk, len = std::min(chunk, n - start);
+        std::memcpy(o + start, up + start, len * sizeof(float));
+        (gelu ? gelu_mul : silu_mul)(gp + start, o + start, len);
+      });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("glassbox gated_activation runs on the CPU only");
+  }
+  const char* name() const override {
+    return "GlassboxGatedActivation";
+  }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return gelu_ == static_cast<const GatedActivation&>(other).gelu_;
+  }
+
+ private:
+  bool gelu_;
 };
 
 class RMSNorm : public mx::UnaryPrimitive {
@@ -830,6 +931,30 @@ mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::arr
   mx::Shape out_shape{q.shape(0), q.shape(1), 1, v.shape(3)};
   return mx::array(out_shape, mx::float32, std::make_shared<DecodeAttention>(s, scale),
                    {as_f32(q, s), as_f32(k, s), as_f32(v, s)});
+}
+
+mx::array prefill_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale, bool causal,
+                            int64_t q0, int64_t k0, int64_t window) {
+  auto s = cpu_stream();
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4) {
+    fail("glassbox prefill_attention: q (B, H, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv)");
+  }
+  if (k.shape(0) != q.shape(0) || v.shape(0) != q.shape(0) || k.shape(3) != q.shape(3) ||
+      v.shape(1) != k.shape(1) || v.shape(2) != k.shape(2) || k.shape(1) == 0 || q.shape(1) % k.shape(1) ||
+      k.shape(2) == 0 || q.shape(2) == 0) {
+    fail("glassbox prefill_attention: inconsistent q, k, v shapes");
+  }
+  if (window < 0) fail("glassbox prefill_attention: window must be >= 0");
+  mx::Shape out_shape{q.shape(0), q.shape(1), q.shape(2), v.shape(3)};
+  return mx::array(out_shape, mx::float32,
+                   std::make_shared<PrefillAttention>(s, scale, AttentionBand{causal, q0, k0, window}),
+                   {as_f32(q, s), as_f32(k, s), as_f32(v, s)});
+}
+
+mx::array gated_activation(const mx::array& g, const mx::array& u, bool gelu) {
+  auto s = cpu_stream();
+  if (g.shape() != u.shape()) fail("glassbox gated_activation: the gate and the up projection differ in shape");
+  return mx::array(g.shape(), mx::float32, std::make_shared<GatedActivation>(s, gelu), {as_f32(g, s), as_f32(u, s)});
 }
 
 mx::array rms_norm(const mx::array& x, const mx::array& weight, float eps) {

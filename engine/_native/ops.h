@@ -39,6 +39,13 @@ mx::array dequantize(const mx::array& w, const mx::array& scales, const mx::arra
 // v (B, Hkv, S, Dv) -> (B, H, 1, Dv) float32. k and v may be views into a larger cache buffer.
 mx::array decode_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale);
 
+// softmax(q k^T * scale) v for many queries (a prompt's chunk) -> (B, H, L, Dv) float32: q (B, H, L,
+// D), k (B, Hkv, S, D), v (B, Hkv, S, Dv). Query i at position q0 + i sees key j at position k0 + j
+// when `causal` says so (its own position and before; with window > 0 only the last `window` of
+// those); without `causal`, every key. See prefill_attention.h.
+mx::array prefill_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale, bool causal,
+                            int64_t q0, int64_t k0, int64_t window);
+
 // The cache buffer `buf` (B, heads, capacity, D) with row `row` of every head replaced by x
 // (B, 1, heads * D): a decode step's new key (RMS-normalised per head with norm_weight (D,) when
 // given, then RoPE'd at `position` when inv_freq is given) or value. The result reuses buf's memory when nothing else holds it (MLX's donation), so a step
@@ -80,6 +87,9 @@ mx::array quantized_rotary_decode_attention(const mx::array& q, const std::vecto
 // Cache buffers copied (not written in place) by kv_write since the module was loaded: a step
 // that copies is correct but reads and writes the whole buffer.
 int64_t kv_write_copies();
+
+// silu(g) * u (gelu: gelu_tanh(g) * u) elementwise -> float32 of their shape, over the thread pool.
+mx::array gated_activation(const mx::array& g, const mx::array& u, bool gelu);
 
 // x (..., D) * rsqrt(mean(x^2) + eps) * weight (D,) -> float32
 mx::array rms_norm(const mx::array& x, const mx::array& weight, float eps);

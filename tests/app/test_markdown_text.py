@@ -156,3 +156,18 @@ def test_a_block_marker_with_nothing_in_its_block_is_written_as_text():
     assert markdown_as_written("#\n\n##\n\n# #\n\n>") == "\\#\n\n\\##\n\n\\# #\n\n\\>"
     assert markdown_as_written("# Title\n\n> quoted\n\n#hashtag\n\n```\n#\n```") == (
         "# Title\n\n> quoted\n\n#hashtag\n\n```\n#\n```")  # headings, quotes and code as they were
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\\\```\nx```\n&amp;```\n",  # hypothesis found it: a code span after a model's "\\"
+        "\\\\\\`a` &amp; `b &amp;`",  # three backslashes: each shown, the backtick after them opens a span
+        "\\`a &amp; `b`",  # one backslash escapes the backtick: the span is `b`
+        "C:\\\\dir\\`x &amp; y`",
+    ],
+)
+def test_a_backtick_after_the_models_backslashes_opens_code_where_the_renderer_does(qapp, text):
+    shown = rendered(qapp, markdown_as_written(text))
+    for written in ("&amp;", "&lt;", "\\("):
+        assert shown.count(written) == text.count(written), written

@@ -116,7 +116,10 @@ def test_property_trim_and_refeed_equals_fresh_computation(model64, kind, length
 
     fresh_cache = make_cache(LAYERS, kind, **window)
     fresh = run(model64, mx.concatenate([kept, continuation], axis=1), fresh_cache)
-    assert max_diff(trimmed, fresh[:, -extra:]) < ATOL
+    # An 8-bit cache: a float32 rounding difference between reading a token alone and in a chunk
+    # can move a key across a rounding boundary, one step of its group's range (~1/255) that the
+    # later layers carry; a wrong trim is off by far more.
+    assert max_diff(trimmed, fresh[:, -extra:]) < (ATOL if kind != "quantized" else 1e-3)
     assert cache_offset(cache) == cache_offset(fresh_cache) == length - trim + extra
 
 

@@ -172,7 +172,7 @@ def test_decoding_attention_takes_the_fused_op_through_each_cache(kind, monkeypa
 
 
 @needs_kernels
-def test_attention_falls_back_for_a_mask_or_several_queries():
+def test_attention_of_several_causal_queries_equals_mlx():
     q = mx.random.normal((1, 4, 3, 32), key=mx.random.key(13))
     k = mx.random.normal((1, 2, 5, 32), key=mx.random.key(14))
     out = attention(q, k, k, 32**-0.5, "causal")

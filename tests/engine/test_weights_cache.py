@@ -59,6 +59,7 @@ def test_the_default_model_from_the_cache_is_the_converted_model(default_model_p
     converted = load(default_model_path, WeightPolicy("stored"))
     monkeypatch.setenv("GLASSBOX_WEIGHTS_CACHE", str(cache_dir))
     first = load(default_model_path, WeightPolicy("stored"))
+    assert weights_cache.wait_for_writes(timeout=60)  # the entry is written beside the load
     (entry,) = cache_dir.glob("*.weights")
     mx.clear_cache()
     before = mx.get_active_memory()
@@ -79,7 +80,9 @@ def test_the_default_model_from_the_cache_is_the_converted_model(default_model_p
 def test_a_tiny_gguf_from_the_cache_equals_its_conversion_and_follows_file_changes(
         tmp_path, cache_dir, small_models_cached, monkeypatch):
     path = write_gguf("llama", tmp_path / "m.gguf", seed=0, tensor_type=gguf.GGMLQuantizationType.Q4_1)
-    first, second = load(path, WeightPolicy("stored")), load(path, WeightPolicy("stored"))
+    first = load(path, WeightPolicy("stored"))
+    assert weights_cache.wait_for_writes(timeout=60)
+    second = load(path, WeightPolicy("stored"))
     assert len(list(cache_dir.glob("*.weights"))) == 1
     assert_same_model(first, second)
     # the same file name rewritten with other weights of the same size: the new weights load
@@ -87,6 +90,7 @@ def test_a_tiny_gguf_from_the_cache_equals_its_conversion_and_follows_file_chang
     write_gguf("llama", path, seed=1, tensor_type=gguf.GGMLQuantizationType.Q4_1)
     assert path.stat().st_size == size
     other = load(path, WeightPolicy("stored"))
+    assert weights_cache.wait_for_writes(timeout=60)
     key = params(other)["layers.0.self_attn.q_proj.weight"]
     assert not mx.array_equal(key, params(first)["layers.0.self_attn.q_proj.weight"]).item()
     assert len(list(cache_dir.glob("*.weights"))) == 2
@@ -142,6 +146,39 @@ def test_an_entry_maps_back_to_the_same_arrays(tmp_path):
     del got
     assert mx.array_equal(cache.get(key)["s"], arrays["s"]).item()
     assert mx.array_equal(doubled, arrays["s"] * 2).item()
+
+
+def test_an_entry_written_in_the_background_is_whole_and_written_once(tmp_path, monkeypatch):
+    """put_in_background returns before the entry exists; once written it maps back to the same
+    arrays even though the caller changed its dict meanwhile; a second request for the key while
+    it is being written writes nothing more; no temporary file is left."""
+    cache, key, arrays = _entry(tmp_path)
+    arrays["b"] = mx.arange(-20, 20, dtype=mx.bfloat16) / 8  # read through a uint16 view, made on this thread
+    started, release = weights_cache.threading.Event(), weights_cache.threading.Event()
+    real_write, calls = weights_cache._write, []
+
+    def slow_write(temp, k, a, views):
+        calls.append(k)
+        started.set()
+        assert release.wait(30)
+        real_write(temp, k, a, views)
+
+    monkeypatch.setattr(weights_cache, "_write", slow_write)
+    given = dict(arrays)
+    cache.put_in_background(key, given)
+    assert started.wait(30)
+    given.clear()  # as a model's sanitize may change the loader's dict
+    cache.put_in_background(key, arrays)  # the same key while it is being written
+    assert not cache.path(key).exists()
+    assert not weights_cache.wait_for_writes(timeout=0.05)
+    release.set()
+    assert weights_cache.wait_for_writes(timeout=60)
+    assert calls == [key]
+    got = cache.get(key)
+    assert got.keys() == arrays.keys()
+    for name, a in arrays.items():
+        assert mx.array_equal(got[name], a).item(), name
+    assert not list(cache.folder.glob("*.tmp"))
 
 
 def test_a_damaged_or_cut_entry_is_deleted_not_served(tmp_path):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from tests.app.fakes import FakeBackend
-from tests.ui.driver import ask
+from tests.ui.drawn_text import widget_drawn
+from tests.ui.driver import ask, seen
 
 CHATGPT = Path(__file__).parent.parent / "fixtures" / "imports" / "chatgpt_conversations.json"
 
@@ -142,3 +144,55 @@ def test_an_export_of_a_conversation_that_differs_is_imported(qtbot, launch, tmp
     app.window.import_file(str(export))
     assert app.window.status.full_message() == "Imported 1 conversation from hello.json."
     assert [c.title for c in app.controller.list_conversations()].count("hello") == 2
+
+
+@pytest.mark.parametrize("width", [1180, 900, 640])
+def test_the_import_message_can_be_read_whole_at_any_window_width(qtbot, launch, tmp_path, monkeypatch, width):
+    """Verify 6: at the default 1180 px window the message after importing an export a second time
+    was cut, "…1 skipped ("The history of the bicycle began" is alre…". The status bar shows the
+    longest form of it that fits (how many were imported, how many skipped and why), drawn whole
+    inside the label, and the whole text in the label's tooltip when a shorter form shows."""
+    app = launch(FakeBackend())
+    ask(qtbot, app, "The history of the bicycle began")
+    app.controller.rename_conversation(app.controller.conversation_id, "The history of the bicycle began")
+    export = tmp_path / "bike.json"
+    app.controller.export(export, "json")
+    app.window.resize(width, 760)
+    qtbot.wait(50)
+    _import_from_menu(app, monkeypatch, export)  # the same export again: skipped
+    status = app.window.status
+    whole = status.full_message()
+    assert whole == ("Imported 0 conversations from bike.json; 1 skipped "
+                     "(“The history of the bicycle began” is already in your list with the same messages).")  # fmt: skip
+    qtbot.wait(50)
+    label = status.message_label
+    pieces = widget_drawn(label)
+    shown = label.text()
+    assert [piece.text for piece in pieces] == [shown]
+    assert 0 <= pieces[0].left and pieces[0].right <= label.width()  # not cut at the label's edge
+    assert not shown.endswith("…") and shown.startswith("Imported 0") and "already in your list" in shown
+    assert seen(label.toolTip()) == ("" if shown == whole else whole)
+    if width >= 1180:
+        assert "bike.json" in shown  # room for the file's name too
+
+
+@pytest.mark.parametrize("width", [1180, 640])
+def test_the_export_message_names_the_file_whole(qtbot, launch, tmp_path, monkeypatch, width):
+    """An export to a deep folder: the message names the file, whole, when the path has no room."""
+    app = launch(FakeBackend())
+    ask(qtbot, app, "What is the capital of France?")
+    folder = tmp_path / "a folder with a rather long name" / "and another one inside it" / "exports"
+    folder.mkdir(parents=True)
+    target = folder / "france.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(target), ""))
+    app.window.resize(width, 760)
+    qtbot.wait(50)
+    file_menu = app.window.menuBar().actions()[0].menu()
+    next(a for a in file_menu.actions() if a.text().startswith("Export") and "JSON" in a.text()).trigger()
+    qtbot.wait(50)
+    label = app.window.status.message_label
+    pieces = widget_drawn(label)
+    assert [piece.text for piece in pieces] == [label.text()]
+    assert pieces[0].right <= label.width()
+    assert label.text() in (f"Exported to {target}", "Exported to france.json")
+    assert seen(label.toolTip()) == ("" if label.text() == f"Exported to {target}" else f"Exported to {target}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractScrollArea, QTableWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSlider, QTableWidget
 
 from tests.app.fakes import FakeBackend
 from tests.ui.driver import ask
@@ -358,4 +358,11 @@ def test_tokenization_marks_what_the_step_reads_and_a_picked_token_stops_followi
     assert marked == [position]
     shown = f"▶ marks position {position:,}, the last token the step reads; the selected token"
     assert shown in tokens.summary.text()
-    qtbot.waitUntil(lambda: table.viewport().rect().contains(table.visualItemRect(table.item(position, 0)).center()))
+    row = table.item(position, 0)
+    qtbot.wait(100)  # the view shown at its size: the row must be seen whole, not half under the bottom edge
+    assert table.viewport().rect().contains(table.visualItemRect(row)), (table.visualItemRect(row), table.viewport().rect())
+    table.verticalScrollBar().triggerAction(QAbstractSlider.SliderAction.SliderToMinimum)  # the user scrolls up
+    dock = window.inspector
+    dock.resize(dock.width(), dock.height() - 40)
+    qtbot.wait(100)
+    assert table.verticalScrollBar().value() == 0  # where the user scrolled to stays

@@ -79,9 +79,9 @@ def test_the_n7_reply_keeps_its_heading_mark_its_stray_fence_and_its_indent(qtbo
     assert "    return s[::-1]" in [
         line.replace("\u00a0", " ") for line in lines
     ]  # the indent Markdown strips
-    assert '# Output: "dlroW olleH"' in lines  # still a heading, its "#" drawn
-    heading = next(b for b in _blocks(text.document()) if b.text().startswith("# Output"))
-    assert heading.blockFormat().headingLevel() == 1
+    assert '# Output: "dlroW olleH"' in lines  # its "#" drawn
+    comment = next(b for b in _blocks(text.document()) if '# Output: "dlroW olleH"' in b.text().split("\u2028"))
+    assert comment.blockFormat().headingLevel() == 0  # a comment of the code above the stray fence
     assert (
         lines[-1] == "```" and not text.code_blocks
     )  # a fence that closes nothing is text, not an empty block
@@ -125,3 +125,63 @@ def test_a_bare_fence_that_opens_and_closes_code_is_still_code(qtbot, launch):
     text = app.window.transcript.views[1].text
     assert len(text.code_blocks) == 1
     assert next(b for b in _blocks(text.document()) if b.text() == "ls -l").blockFormat().nonBreakableLines()
+
+
+def _line_of(text, words: str):
+    """The block of `text`'s document showing the line `words`, and that line's height in px."""
+    for block in _blocks(text.document()):
+        shown = block.text().split("\u2028")
+        if words in shown:
+            line = block.layout().lineAt(block.text()[: block.text().index(words)].count("\u2028"))
+            return block, line.height()
+    raise AssertionError(f"{words!r} is not a line of {text.toPlainText()!r}")
+
+
+COMMENTS = {  # a reply, a "#" line of it that is a comment of unfenced code, a line of code near it
+    "trial 6": (UNOPENED, "# Example of using the built-in function to reverse a string in Python",
+                "def reverse_string(input):"),
+    "n7": (N7, '# Output: "dlroW olleH"', 'print(reverse_string("Hello World"))'),
+    "between code": ("Try this:\n\nimport math\n# Compute the area\narea = math.pi * r ** 2\nprint(area)\n```\n\nDone.",
+                     "# Compute the area", "import math"),
+    "javascript": ("const xs = [3, 1, 2];\n## Sort the numbers\nxs.sort((a, b) => a - b);\n```", "## Sort the numbers",
+                   "const xs = [3, 1, 2];"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("reply", "comment", "code"), COMMENTS.values(), ids=COMMENTS.keys())
+def test_a_hash_comment_of_code_written_without_its_fence_is_not_a_heading(qtbot, launch, reply, comment, code):
+    """Verify 6, finding 7: in code the model wrote without an opening fence (a stray closing ```
+    after it), a `# Example …` comment line was drawn as the reply's biggest heading. It is a line
+    of the text, as tall as the code's lines, its "#" drawn."""
+    app = launch(FakeBackend(reply=bpe_reply(reply)))
+    ask(qtbot, app, "Go on")
+    text = app.window.transcript.views[1].text
+    block, height = _line_of(text, comment)
+    assert block.blockFormat().headingLevel() == 0
+    assert height == _line_of(text, code)[1]
+    where, tokens = reply.index(comment), app.window.transcript.views[1].message.tokens
+    mark = next(k for k, t in enumerate(tokens) if sum(len(u.text) for u in tokens[: k + 1]) > where)  # its "#"
+    QTest.mouseClick(text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, text.token_point(mark))
+    assert app.window.panel.record is tokens[mark]  # its "#" is a token a click reaches
+
+
+HEADINGS = {  # a reply, a heading line of it, a line of its text
+    "above unfenced code": ("## Solution\n\ndef reverse(s):\n    return s[::-1]\n```", "## Solution",
+                            "def reverse(s):"),
+    "between code and prose": ("x = compute()\n\n# Notes\n\nThe result is cached.\n```", "# Notes",
+                               "The result is cached."),
+    "in prose": ("# Bicycles\n\nThe history of the bicycle began in 1817.\n\n## Today\n\nMillions ride.",
+                 "## Today", "Millions ride."),
+    "in a fenced reply": ("Code:\n\n```python\nx = 1\n```\n\n# Next steps\n\ny = 2", "# Next steps", "y = 2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("reply", "heading", "prose"), HEADINGS.values(), ids=HEADINGS.keys())
+def test_a_heading_in_prose_stays_a_heading(qtbot, launch, reply, heading, prose):
+    """A heading the model wrote in prose (above code, or between code and prose) is drawn as one."""
+    app = launch(FakeBackend(reply=bpe_reply(reply)))
+    ask(qtbot, app, "Go on")
+    text = app.window.transcript.views[1].text
+    block, height = _line_of(text, heading)
+    assert block.blockFormat().headingLevel() == heading.index(" ")
+    assert height > _line_of(text, prose)[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -52,7 +53,10 @@ class StepView(QWidget):
 
 
 def fill(table: QTableWidget, rows: list[list]) -> None:
-    """Put `rows` (already formatted strings or numbers) into `table`."""
+    """Put `rows` (already formatted strings or numbers) into `table` (a row it kept in view is
+    forgotten: `show_row` marks one of the new rows)."""
+    if keeper := table.findChild(_KeptInView):
+        keeper.forget()
     table.setUpdatesEnabled(False)
     table.setRowCount(len(rows))
     last = table.columnCount() - 1
@@ -65,6 +69,43 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
     table.resizeColumnsToContents()  # this sizes the last column to its text too: it is stretched again
     table.horizontalHeader().resizeSections()  # to what is left of the width (its Stretch mode)
     table.setUpdatesEnabled(True)
+
+
+class _KeptInView(QObject):
+    """Watches a table's viewport: when it is resized (the view shown at its real size, the dock
+    resized) and the marked row is no longer seen whole, the row is scrolled back to the middle;
+    once the user scrolls the table (its bar, the wheel), where they scrolled to stays."""
+
+    def __init__(self, table: QTableWidget):
+        super().__init__(table)
+        self.table, self.row = table, -1
+        table.viewport().installEventFilter(self)
+        table.verticalScrollBar().actionTriggered.connect(self.forget)
+
+    def forget(self, _action: int = 0) -> None:
+        self.row = -1
+
+    def scroll(self) -> None:
+        table, row = self.table, self.row
+        index = table.model().index(row, 0)
+        if 0 <= row < table.rowCount() and not table.viewport().rect().contains(table.visualRect(index)):
+            table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self, self.scroll)  # once the scroll bar's range has the new height
+        return False
+
+
+def show_row(table: QTableWidget, row: int) -> None:
+    """Select `row` and scroll it to the middle of `table`, and keep it seen whole when the table
+    is resized before the user scrolls it out (a table filled while its view was hidden scrolled
+    for a stale height, and showed the row half under its bottom edge, verify 6)."""
+    keeper = table.findChild(_KeptInView) or _KeptInView(table)
+    keeper.row = row
+    table.selectRow(row)
+    table.scrollTo(table.model().index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+    QTimer.singleShot(0, keeper, keeper.scroll)  # again once the rows just filled are laid out
 
 
 def whose_token(report: dict) -> str:

@@ -24,7 +24,7 @@ from engine.sampling import (
     MIN_REPETITION_PENALTY,
     SamplingSettings,
 )
-from ui.inspector.base import StepView, fill, piece, whose_token
+from ui.inspector.base import StepView, fill, piece, show_row, whose_token
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.inspector.slider_spin import SliderSpin
 from ui.text_format import byte_size, percent, prompt_pieces, visible_piece
@@ -371,6 +371,5 @@ class ObjectiveView(StepView):
             for j, loss in enumerate(obj["losses"])
         ])  # fmt: skip
         if selected is not None and 0 <= selected < len(obj["losses"]):
-            self.table.selectRow(selected)
-            self.table.scrollToItem(self.table.item(selected, 0))
+            show_row(self.table, selected)
 

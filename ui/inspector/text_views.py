@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QAbstractItemView, QLabel
+from PySide6.QtWidgets import QLabel
 
 from app.inspection import TEMPLATE_MARKUP
-from ui.inspector.base import StepView, fill, piece
+from ui.inspector.base import StepView, fill, piece, show_row
 from ui.text_format import prompt_pieces, visible_piece
 
 
@@ -89,8 +89,7 @@ class TokenizationView(StepView):
             for pos, (i, p, sp) in enumerate(zip(ids, pieces, special, strict=True))
         ])  # fmt: skip
         if 0 <= marked < len(ids):
-            self.table.selectRow(marked)
-            self.table.scrollToItem(self.table.item(marked, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+            show_row(self.table, marked)
 
 
 class VocabularyView(StepView):
