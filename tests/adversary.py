@@ -13,7 +13,8 @@ and filtered-out tokens are never forced):
   blank    " \\n", then the end-of-text token: a reply of whitespace only
 
 Each forced token is logged to $GLASSBOX_ADVERSARY_LOG when set (mode, test, token id, its
-probability): a test that fails only where that probability is small was flaky, not broken.
+probability): a test that fails only where that probability is small was flaky, not broken. A
+seeded sampler's draws are fixed (SamplingSettings.seed): a seeded test failing here is not flaky.
 """
 
 from __future__ import annotations
