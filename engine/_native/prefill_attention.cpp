@@ -88,69 +88,62 @@ GB_CLONES void tile_values_generic(const float* P, int R, int n, const float* V,
 }
 
 #if defined(__x86_64__)
-// tile_scores with AVX2: kRows x kCols = 4 x 16 accumulators in eight registers; per step of D,
-// two loads of the key row and four broadcasts feed eight FMAs. (GCC's own vectorisation of the
-// generic loop used 128-bit registers and spilled.)
+// The register block both tile products share: acc (four rows of 16 columns, two registers each)
+// += a (four rows `a_stride` apart, element t of each) times b (row t, 16 columns, rows `b_stride`
+// apart), for t < n. Per t: two loads of b and four broadcasts of a feed eight FMAs. (GCC's own
+// vectorisation of the generic loops used 128-bit registers and spilled.)
+__attribute__((target("avx2,fma"))) inline void fma_4x16(const float* a, int64_t a_stride, const float* b,
+                                                         int64_t b_stride, int n, __m256 acc[8]) {
+  for (int t = 0; t < n; ++t, b += b_stride) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    for (int i = 0; i < kRows; ++i) {
+      const __m256 x = _mm256_broadcast_ss(a + i * a_stride + t);
+      acc[2 * i] = _mm256_fmadd_ps(x, b0, acc[2 * i]);
+      acc[2 * i + 1] = _mm256_fmadd_ps(x, b1, acc[2 * i + 1]);
+    }
+  }
+}
+
+// Four rows of 16 columns, `stride` apart: loaded into acc, or stored from it.
+__attribute__((target("avx2,fma"))) inline void load_4x16(const float* p, int64_t stride, __m256 acc[8]) {
+  for (int i = 0; i < kRows; ++i) {
+    acc[2 * i] = _mm256_loadu_ps(p + i * stride), acc[2 * i + 1] = _mm256_loadu_ps(p + i * stride + 8);
+  }
+}
+__attribute__((target("avx2,fma"))) inline void store_4x16(float* p, int64_t stride, const __m256 acc[8]) {
+  for (int i = 0; i < kRows; ++i) {
+    _mm256_storeu_ps(p + i * stride, acc[2 * i]), _mm256_storeu_ps(p + i * stride + 8, acc[2 * i + 1]);
+  }
+}
+
+// tile_scores with AVX2: s's 4 x 16 blocks, D steps each.
 __attribute__((target("avx2,fma"))) void tile_scores_avx2(const float* Q, int R, int D, const float* kt, float* s) {
   static_assert(kRows == 4 && kCols == 16 && kKeys % kCols == 0);
   int r = 0;
   for (; r + kRows <= R; r += kRows) {
-    const float* q0 = Q + static_cast<int64_t>(r) * D;
     for (int c = 0; c < kKeys; c += kCols) {
-      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-             a31 = a00;
-      const float* kr = kt + c;
-      for (int d = 0; d < D; ++d, kr += kKeys) {
-        const __m256 k0 = _mm256_loadu_ps(kr), k1 = _mm256_loadu_ps(kr + 8);
-        __m256 qv = _mm256_broadcast_ss(q0 + d);
-        a00 = _mm256_fmadd_ps(qv, k0, a00), a01 = _mm256_fmadd_ps(qv, k1, a01);
-        qv = _mm256_broadcast_ss(q0 + D + d);
-        a10 = _mm256_fmadd_ps(qv, k0, a10), a11 = _mm256_fmadd_ps(qv, k1, a11);
-        qv = _mm256_broadcast_ss(q0 + 2 * D + d);
-        a20 = _mm256_fmadd_ps(qv, k0, a20), a21 = _mm256_fmadd_ps(qv, k1, a21);
-        qv = _mm256_broadcast_ss(q0 + 3 * D + d);
-        a30 = _mm256_fmadd_ps(qv, k0, a30), a31 = _mm256_fmadd_ps(qv, k1, a31);
-      }
-      float* out = s + static_cast<int64_t>(r) * kKeys + c;
-      _mm256_storeu_ps(out, a00), _mm256_storeu_ps(out + 8, a01);
-      _mm256_storeu_ps(out + kKeys, a10), _mm256_storeu_ps(out + kKeys + 8, a11);
-      _mm256_storeu_ps(out + 2 * kKeys, a20), _mm256_storeu_ps(out + 2 * kKeys + 8, a21);
-      _mm256_storeu_ps(out + 3 * kKeys, a30), _mm256_storeu_ps(out + 3 * kKeys + 8, a31);
+      __m256 acc[8];
+      for (auto& a : acc) a = _mm256_setzero_ps();
+      fma_4x16(Q + static_cast<int64_t>(r) * D, D, kt + c, kKeys, D, acc);
+      store_4x16(s + static_cast<int64_t>(r) * kKeys + c, kKeys, acc);
     }
   }
   if (r < R) tile_scores_generic(Q + static_cast<int64_t>(r) * D, R - r, D, kt, s + static_cast<int64_t>(r) * kKeys);
 }
 
-// tile_values with AVX2, the same 4 x 16 register block over the output; the generic loop does
-// the columns past the last full 16 and the rows past the last full 4.
+// tile_values with AVX2: O's 4 x 16 blocks, n steps each; the generic loop does the columns past
+// the last full 16 and the rows past the last full 4.
 __attribute__((target("avx2,fma"))) void tile_values_avx2(const float* P, int R, int n, const float* V,
                                                           int64_t v_stride, int Dv, float* O) {
   const int full = Dv - Dv % kCols;
   int r = 0;
   for (; r + kRows <= R; r += kRows) {
-    const float* p = P + static_cast<int64_t>(r) * kKeys;
     float* o = O + static_cast<int64_t>(r) * Dv;
     for (int c = 0; c < full; c += kCols) {
-      __m256 a00 = _mm256_loadu_ps(o + c), a01 = _mm256_loadu_ps(o + c + 8);
-      __m256 a10 = _mm256_loadu_ps(o + Dv + c), a11 = _mm256_loadu_ps(o + Dv + c + 8);
-      __m256 a20 = _mm256_loadu_ps(o + 2 * Dv + c), a21 = _mm256_loadu_ps(o + 2 * Dv + c + 8);
-      __m256 a30 = _mm256_loadu_ps(o + 3 * Dv + c), a31 = _mm256_loadu_ps(o + 3 * Dv + c + 8);
-      const float* vr = V + c;
-      for (int t = 0; t < n; ++t, vr += v_stride) {
-        const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
-        __m256 pv = _mm256_broadcast_ss(p + t);
-        a00 = _mm256_fmadd_ps(pv, v0, a00), a01 = _mm256_fmadd_ps(pv, v1, a01);
-        pv = _mm256_broadcast_ss(p + kKeys + t);
-        a10 = _mm256_fmadd_ps(pv, v0, a10), a11 = _mm256_fmadd_ps(pv, v1, a11);
-        pv = _mm256_broadcast_ss(p + 2 * kKeys + t);
-        a20 = _mm256_fmadd_ps(pv, v0, a20), a21 = _mm256_fmadd_ps(pv, v1, a21);
-        pv = _mm256_broadcast_ss(p + 3 * kKeys + t);
-        a30 = _mm256_fmadd_ps(pv, v0, a30), a31 = _mm256_fmadd_ps(pv, v1, a31);
-      }
-      _mm256_storeu_ps(o + c, a00), _mm256_storeu_ps(o + c + 8, a01);
-      _mm256_storeu_ps(o + Dv + c, a10), _mm256_storeu_ps(o + Dv + c + 8, a11);
-      _mm256_storeu_ps(o + 2 * Dv + c, a20), _mm256_storeu_ps(o + 2 * Dv + c + 8, a21);
-      _mm256_storeu_ps(o + 3 * Dv + c, a30), _mm256_storeu_ps(o + 3 * Dv + c + 8, a31);
+      __m256 acc[8];
+      load_4x16(o + c, Dv, acc);
+      fma_4x16(P + static_cast<int64_t>(r) * kKeys, kKeys, V + c, v_stride, n, acc);
+      store_4x16(o + c, Dv, acc);
     }
   }
   // the rest through the generic loop: columns [full, Dv) of the blocked rows, then the last rows
