@@ -12,8 +12,10 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QFrame,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QStyle,
     QVBoxLayout,
     QWidget,
@@ -71,6 +73,7 @@ EDIT_ACTIONS = [
     ("Select &All", "selectAll", QKeySequence.StandardKey.SelectAll),
 ]
 PANEL_WIDTH = 400
+PANEL_MIN_WIDTH = 300  # the next-token panel folds away rather than get narrower
 WINDOW_MIN_WIDTH = 480
 SIDEBAR_WIDTH = 230
 STATUS_MESSAGE_MS = 6000
@@ -99,7 +102,16 @@ class MainWindow(QMainWindow):
         self._advised = False
         self._failure: tuple[str, str] | None = None  # (action, banner text) of the last failure shown
         self.panel = ProbabilityPanel(settings.app.panel_top_k, tint=settings.app.probability_tint)
-        self.panel.setMinimumWidth(300)
+        # A large text size makes the panel's rows taller than the window: it scrolls there,
+        # instead of its height becoming the window's minimum (which grew the window off the screen)
+        self.panel_pane = QScrollArea()
+        self.panel_pane.setObjectName("panelPane")
+        self.panel_pane.setWidget(self.panel)
+        self.panel_pane.setWidgetResizable(True)
+        self.panel_pane.setFrameShape(QFrame.Shape.NoFrame)
+        self.panel_pane.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.panel_pane.setMinimumWidth(PANEL_MIN_WIDTH)
+        self.panel.setMinimumWidth(PANEL_MIN_WIDTH - self.panel_pane.verticalScrollBar().sizeHint().width())
         self.sidebar = Sidebar(controller)
         self.sidebar.setMinimumWidth(160)
         self.actions = ConversationActions(controller, self)
@@ -117,7 +129,7 @@ class MainWindow(QMainWindow):
         self.splitter = PaneSplitter(Qt.Orientation.Horizontal)  # a folded pane holds no width
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(chat)
-        self.splitter.addWidget(self.panel)
+        self.splitter.addWidget(self.panel_pane)
         self.panes = SidePanes(self.splitter, (SIDEBAR_WIDTH, PANEL_WIDTH))
         self.setCentralWidget(self.splitter)
         self.setMinimumWidth(WINDOW_MIN_WIDTH)  # narrower than the panes' minimums: they fold away
