@@ -194,6 +194,10 @@ NB_MODULE(_glassbox_native, m) {
            "tokens: list of str (id = index); merges: list of \"left right\" (rank = index). ValueError when a "
            "merge has no space or names a token not in the vocabulary.")
       .def("encode", &byte_pair_encode, "pieces"_a, "The ids of pre-tokenized pieces (list of str), in order.")
+      .def("rank", [](const glassbox::BytePairModel& model, const std::string& left, const std::string& right) {
+             const int64_t rank = model.rank(left, right);
+             return rank < 0 ? std::optional<int64_t>() : std::optional<int64_t>(rank);
+           }, "left"_a, "right"_a, "The rank of the merge rule joining tokens `left` and `right`, or None.")
       .def_prop_ro("vocab_size", &glassbox::BytePairModel::vocab_size)
       .def_prop_ro("merge_count", &glassbox::BytePairModel::merge_count);
 }

@@ -53,6 +53,13 @@ const BytePairModel::Rule* BytePairModel::find_rule(uint32_t left, uint32_t righ
   }
 }
 
+int64_t BytePairModel::rank(std::string_view left, std::string_view right) const {
+  const int64_t a = find_token(left), b = find_token(right);
+  if (a < 0 || b < 0) return -1;
+  const Rule* rule = find_rule(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
+  return rule == nullptr ? -1 : rule->rank;
+}
+
 BytePairModel::BytePairModel(std::string token_text, const std::vector<size_t>& token_ends, std::string merge_text,
                              const std::vector<size_t>& merge_ends)
     : token_text_(std::move(token_text)), n_tokens_(token_ends.size()) {

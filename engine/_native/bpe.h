@@ -33,6 +33,9 @@ class BytePairModel {
   // Appends the ids of one pre-tokenized piece (UTF-8) to `out`.
   void encode(std::string_view piece, std::vector<uint32_t>& out) const;
 
+  // The rank of the merge rule joining the tokens spelled `left` and `right`, or -1 when there is none.
+  int64_t rank(std::string_view left, std::string_view right) const;
+
   size_t vocab_size() const { return n_tokens_; }
   size_t merge_count() const { return n_rules_; }
 

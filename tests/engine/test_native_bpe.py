@@ -194,3 +194,32 @@ def test_without_the_native_module_the_library_tokenizes(meta, monkeypatch):
     tok = tokenizer_from_gguf(meta)
     assert type(tok) is HFTokenizer
     assert tok.encode(CORPUS[0]) == reference(tok, CORPUS[0], False)
+
+
+def test_the_inspector_reads_merge_ranks_from_the_native_tables(tok):
+    """Vocabulary.of takes the native ranks (no 49k-pair dict after each load) and replays a token
+    as the library's rules build it."""
+    from engine.vocabulary import Vocabulary, _ranks, token_origin
+
+    vocabulary = Vocabulary.of(tok)
+    assert vocabulary.kind == "byte-level BPE"
+    assert vocabulary.ranks is tok.merge_ranks
+    written_out = _ranks(tok.bpe_merges)
+    for pair in list(written_out)[:: len(written_out) // 200]:
+        assert vocabulary.ranks[pair] == written_out[pair]
+    assert ("Ġ", "zzzunknown") not in vocabulary.ranks and vocabulary.ranks.get(("a", "b"), -1) == written_out.get(("a", "b"), -1)
+    assert len(vocabulary.ranks) == len(written_out)
+    for token in tok.encode(CORPUS[0] + CORPUS[4]):
+        origin = token_origin(vocabulary, tok, token)
+        assert origin.reached and origin.merges == token_origin(Vocabulary("byte-level BPE", ranks=written_out), tok, token).merges
+
+
+@SETTINGS
+@given(vocabularies())
+def test_ranks_are_the_rules_the_merging_uses(case):
+    tokens, merges, _words = case
+    model = native.byte_pair_model(tokens, merges)
+    later = {tuple(m.split(" ", 1)): rank for rank, m in enumerate(merges)}  # the later rank wins
+    for (left, right), rank in later.items():
+        assert model.rank(left, right) == rank
+    assert model.rank(tokens[0], "not a token") is None
