@@ -308,8 +308,10 @@ class Tokenizer:
 
     @cached_property
     def special_tokens(self) -> SpecialTokens:
-        """The control tokens in text form (what special parsing turns into single ids)."""
-        return SpecialTokens({self.pieces[i]: i for i in self.special_ids if self.pieces[i]})
+        """The control tokens in text form (what special parsing turns into single ids). Two control
+        tokens spelled alike: the later id, as the vocabulary's own text -> id lookup (and the
+        `tokenizers` library's added tokens) has it, whatever order the id set iterates in."""
+        return SpecialTokens({self.pieces[i]: i for i in sorted(self.special_ids) if self.pieces[i]})
 
     def detokenizer(self) -> StreamingDetokenizer:
         return StreamingDetokenizer(self)
@@ -526,7 +528,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
         )
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merge_rules: list[str] = list(meta.get("tokenizer.ggml.merges", []))
-    control = _control_ids(meta.get("tokenizer.ggml.token_type"))
+    control = _control_ids(meta.get("tokenizer.ggml.token_type"), len(tokens))
     pre = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
 
     def build_backend() -> Backend:
@@ -560,7 +562,8 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     )
     try:
         model = native.byte_pair_model(tokens, merge_rules)
-    except ValueError as e:  # a merge without a space, or naming a token not in the vocabulary
+    except (ValueError, TypeError) as e:  # a merge without a space or naming a token not in the vocabulary;
+        # a token or merge that is not a string (TypeError naming it)
         raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e
     if model is None:  # the native module is not built: the `tokenizers` BPE does the merging
         return HFTokenizer(build_backend(), bpe_merges=_merge_pairs(merge_rules), **shared)
@@ -664,12 +667,19 @@ def _template(source: str | None, bos: str, eos: str) -> ChatTemplate | None:
     return ChatTemplate(source, bos, eos) if source else None
 
 
-def _control_ids(types) -> list[int]:
+def _control_ids(types, n_tokens: int) -> list[int]:
     """Ids whose GGUF token type is CONTROL (3) or USER_DEFINED (4): the special tokens. `types` is
-    the file's array (numpy, one entry per token; a vocabulary has 50k-262k) or None (no types)."""
+    the file's array (numpy, one entry per token; a vocabulary has 50k-262k) or None (no types).
+    TokenizerError when it has not one entry per token (a type past the vocabulary would name no
+    token; one missing would leave a control token plain text)."""
     if types is None:
         return []
     kinds = np.asarray(types)
+    if kinds.shape != (n_tokens,):
+        raise TokenizerError(
+            f"this GGUF's vocabulary is damaged: tokenizer.ggml.token_type has {kinds.size} entries for "
+            f"{n_tokens} tokens"
+        )
     return np.flatnonzero((kinds == 3) | (kinds == 4)).tolist()
 
 

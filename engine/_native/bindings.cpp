@@ -92,8 +92,12 @@ void gather_utf8(nb::handle list, std::string& text, std::vector<size_t>& ends, 
   const Py_ssize_t n = PyList_Size(list.ptr());
   ends.reserve(static_cast<size_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyList_GetItem(list.ptr(), i);  // borrowed
+    if (!PyUnicode_Check(item))  // a damaged file's array of numbers, say: name the entry
+      throw nb::type_error((std::string(what) + "[" + std::to_string(i) + "] is " + Py_TYPE(item)->tp_name +
+                            ", not str").c_str());
     Py_ssize_t size;
-    const char* utf8 = PyUnicode_AsUTF8AndSize(PyList_GetItem(list.ptr(), i), &size);  // borrowed item
+    const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);
     if (utf8 == nullptr) throw nb::python_error();
     text.append(utf8, static_cast<size_t>(size));
     ends.push_back(text.size());
@@ -192,7 +196,7 @@ NB_MODULE(_glassbox_native, m) {
                                        "A byte-level BPE vocabulary and its merges (engine/_native/bpe.h).")
       .def("__init__", &new_byte_pair_model, "tokens"_a, "merges"_a,
            "tokens: list of str (id = index); merges: list of \"left right\" (rank = index). ValueError when a "
-           "merge has no space or names a token not in the vocabulary.")
+           "merge has no space or names a token not in the vocabulary; TypeError naming an entry that is not a str.")
       .def("encode", &byte_pair_encode, "pieces"_a, "The ids of pre-tokenized pieces (list of str), in order.")
       .def("rank", [](const glassbox::BytePairModel& model, const std::string& left, const std::string& right) {
              const int64_t rank = model.rank(left, right);

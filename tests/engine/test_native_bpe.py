@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -223,3 +224,67 @@ def test_ranks_are_the_rules_the_merging_uses(case):
     for (left, right), rank in later.items():
         assert model.rank(left, right) == rank
     assert model.rank(tokens[0], "not a token") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# small GGUF vocabularies, on the native path and without it (verify 8)
+
+
+def small_meta(tokens: list[str], merges: list, types: list[int]) -> dict:
+    """GGUF byte-level BPE metadata: the 256 byte characters, then `tokens`; `types` for those."""
+    from engine.tokenizer import byte_decoder
+
+    alphabet = list(byte_decoder())
+    return {
+        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt2",
+        "tokenizer.ggml.tokens": alphabet + tokens, "tokenizer.ggml.merges": merges,
+        "tokenizer.ggml.token_type": np.array([1] * len(alphabet) + types, dtype=np.int32),
+    }
+
+
+def library_only(monkeypatch):
+    monkeypatch.setattr(native, "byte_pair_model", lambda tokens, merges: None)
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+def test_two_control_tokens_spelled_alike_parse_to_the_later_id_as_the_library(monkeypatch, native_path):
+    """ids 259 and 264 are both "<|x|>": special parsing gives the later, as the library does, not
+    whichever the set of control ids happens to iterate first (here 264 first: 264 % 8 < 259 % 8)."""
+    meta = small_meta(["p0", "p1", "p2", "<|x|>", "<|y|>", "p5", "p6", "p7", "<|x|>"], [], [1, 1, 1, 3, 3, 1, 1, 1, 3])
+    if not native_path:
+        library_only(monkeypatch)
+    tok = tokenizer_from_gguf(meta)
+    assert list(tok.special_ids) == [264, 259, 260]  # the order that made the earlier id win
+    assert tok.encode("a<|x|><|y|>", special=True) == [ord("a"), 264, 260] == reference(tok, "a<|x|><|y|>", True)
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+@pytest.mark.parametrize("key, value, named", [
+    ("tokenizer.ggml.tokens", [1, 2, 3], "tokens[0] is int"),
+    ("tokenizer.ggml.merges", ["a b", 7], "merges[1] is int"),
+    ("tokenizer.ggml.merges", [None], "merges[0] is NoneType"),
+])
+def test_a_vocabulary_entry_that_is_not_a_string_is_refused_with_a_message(monkeypatch, native_path, key, value, named):
+    meta = {**small_meta(["ab"], ["a b"], [1]), key: value}
+    if key == "tokenizer.ggml.tokens":
+        meta["tokenizer.ggml.token_type"] = np.ones(len(value), dtype=np.int32)
+    if not native_path:
+        library_only(monkeypatch)
+    with pytest.raises(TokenizerError, match="byte-level BPE vocabulary is damaged") as e:
+        tokenizer_from_gguf(meta)
+    if native_path:
+        assert named in str(e.value)
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+@pytest.mark.parametrize("extra", [-1, 1])
+def test_token_types_not_one_per_token_are_refused_with_a_message(monkeypatch, native_path, extra):
+    """A type past the vocabulary named no token (special parsing then failed on every chat); one
+    missing left a control token plain text."""
+    meta = small_meta(["ab", "<|x|>"], ["a b"], [1, 3])
+    types = meta["tokenizer.ggml.token_type"]
+    meta["tokenizer.ggml.token_type"] = types[:-1] if extra < 0 else np.append(types, [3])
+    if not native_path:
+        library_only(monkeypatch)
+    with pytest.raises(TokenizerError, match=f"token_type has {len(types) + extra} entries for {len(types)} tokens"):
+        tokenizer_from_gguf(meta)
