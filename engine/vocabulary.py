@@ -99,11 +99,9 @@ class Vocabulary:
 
 
 def _ranks(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Each merge's rank: its first place in the list (lower merges first)."""
-    ranks: dict[tuple[str, str], int] = {}
-    for rank, pair in enumerate(pairs):
-        ranks.setdefault(pair, rank)
-    return ranks
+    """Each merge's rank: its place in the list (lower merges first); a rule named twice has its
+    later place, the rank the `tokenizers` BPE (and the native one) merges by."""
+    return {pair: rank for rank, pair in enumerate(pairs)}
 
 
 def _bpe_replay(symbols: list[str], ranks: Mapping[tuple[str, str], int]) -> list[Merge]:

@@ -288,3 +288,21 @@ def test_token_types_not_one_per_token_are_refused_with_a_message(monkeypatch, n
         library_only(monkeypatch)
     with pytest.raises(TokenizerError, match=f"token_type has {len(types) + extra} entries for {len(types)} tokens"):
         tokenizer_from_gguf(meta)
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+def test_a_rule_named_twice_replays_at_the_rank_the_tokenizer_merges_by(monkeypatch, native_path):
+    """"b c" is rule 0 and again rule 4: the tokenizer (the library's BPE, and the native one)
+    merges by the later rank, so "abc" is a+b then ab+c; the Inspector's replay must show that, on
+    either path, not b+c then a+bc."""
+    from engine.vocabulary import Vocabulary, token_origin
+
+    meta = small_meta(["ab", "bc", "abc"], ["b c", "a b", "ab c", "a bc", "b c"], [1, 1, 1])
+    if not native_path:
+        library_only(monkeypatch)
+    tok = tokenizer_from_gguf(meta)
+    assert tok.encode("abc") == [258] == reference(tok, "abc", False)
+    assert tok.encode("bc") == [257]
+    origin = token_origin(Vocabulary.of(tok), tok, 258)
+    assert [(m.left, m.right, m.rank) for m in origin.merges] == [("a", "b", 1), ("ab", "c", 2)]
+    assert origin.reached
