@@ -232,11 +232,12 @@ def set_threads(n: int) -> None:
     _module().set_threads(n)
 
 
-def byte_pair_model(tokens: list[str], merges: list[str]):
+def byte_pair_model(tokens: list[str], merges: list[str], ignore_merges: bool = False):
     """A native byte-level BPE model (engine/_native/bpe.h) of `tokens` (id = index) and `merges`
     ("left right", rank = index), built without the GIL; None when the module is not built (on any
-    device: tokenizing runs on the CPU). Its `encode(pieces)` merges pre-tokenized pieces into ids.
+    device: tokenizing runs on the CPU). Its `encode(pieces)` merges pre-tokenized pieces into ids;
+    with `ignore_merges` a piece that is itself a token is taken whole (Llama 3's vocabularies).
     Raises ValueError when a merge has no space or names a token not in the vocabulary, TypeError
     naming an entry of either list that is not a str."""
     module = _module()
-    return None if module is None else module.BytePairModel(tokens, merges)
+    return None if module is None else module.BytePairModel(tokens, merges, ignore_merges)

@@ -38,6 +38,9 @@ LLAMA3_PATTERN = (
 # that read them): Qwen 3's enable_thinking (False: the reply skips its <think> section)
 TEMPLATE_OPTIONS = frozenset({"enable_thinking"})
 SUPPORTED_PRE = ("default", "gpt2", "gpt-2", "smollm", "llama3", "llama-bpe")
+# Those whose BPE takes a piece that is itself a token whole, merges or not (`ignore_merges`: Llama 3's
+# tokenizer.json sets it, llama.cpp sets it for these names; " Việt" is one token there, three without)
+WHOLE_PIECE_PRE = ("llama3", "llama-bpe")
 
 # Used when a model ships no chat template: ChatML, which most small instruct models follow.
 CHATML_TEMPLATE = (
@@ -529,12 +532,13 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
     merge_rules: list[str] = list(meta.get("tokenizer.ggml.merges", []))
     control = _control_ids(meta.get("tokenizer.ggml.token_type"), len(tokens))
-    pre = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
+    pre_name = str(meta.get("tokenizer.ggml.pre", "default"))
+    pre, whole_pieces = _pre_tokenizer(pre_name), pre_name in WHOLE_PIECE_PRE
 
     def build_backend() -> Backend:
         try:
             model = models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), _merge_pairs(merge_rules),
-                               ignore_merges=False)
+                               ignore_merges=whole_pieces)
         except Exception as e:  # the library raises a bare Exception naming the merge's token
             raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e
         backend = Backend(model)
@@ -561,7 +565,7 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
         ),
     )
     try:
-        model = native.byte_pair_model(tokens, merge_rules)
+        model = native.byte_pair_model(tokens, merge_rules, whole_pieces)
     except (ValueError, TypeError) as e:  # a merge without a space or naming a token not in the vocabulary;
         # a token or merge that is not a string (TypeError naming it)
         raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e

@@ -106,13 +106,13 @@ void gather_utf8(nb::handle list, std::string& text, std::vector<size_t>& ends, 
 
 // A byte-level BPE model from the vocabulary and merges as lists of str: the strings are copied
 // with the GIL held (~ms), the tables built without it.
-void new_byte_pair_model(glassbox::BytePairModel* self, nb::handle tokens, nb::handle merges) {
+void new_byte_pair_model(glassbox::BytePairModel* self, nb::handle tokens, nb::handle merges, bool ignore_merges) {
   std::string token_text, merge_text;
   std::vector<size_t> token_ends, merge_ends;
   gather_utf8(tokens, token_text, token_ends, "tokens");
   gather_utf8(merges, merge_text, merge_ends, "merges");
   nb::gil_scoped_release release;
-  new (self) glassbox::BytePairModel(std::move(token_text), token_ends, std::move(merge_text), merge_ends);
+  new (self) glassbox::BytePairModel(std::move(token_text), token_ends, std::move(merge_text), merge_ends, ignore_merges);
 }
 
 // The ids of pre-tokenized pieces (a list of str), in order; merged without the GIL.
@@ -194,9 +194,10 @@ NB_MODULE(_glassbox_native, m) {
         "Use n threads (>= 1) for the kernels from now on.");
   nb::class_<glassbox::BytePairModel>(m, "BytePairModel",
                                        "A byte-level BPE vocabulary and its merges (engine/_native/bpe.h).")
-      .def("__init__", &new_byte_pair_model, "tokens"_a, "merges"_a,
-           "tokens: list of str (id = index); merges: list of \"left right\" (rank = index). ValueError when a "
-           "merge has no space or names a token not in the vocabulary; TypeError naming an entry that is not a str.")
+      .def("__init__", &new_byte_pair_model, "tokens"_a, "merges"_a, "ignore_merges"_a = false,
+           "tokens: list of str (id = index); merges: list of \"left right\" (rank = index); ignore_merges: a "
+           "piece that is a token is taken whole. ValueError when a merge has no space or names a token not in "
+           "the vocabulary; TypeError naming an entry that is not a str.")
       .def("encode", &byte_pair_encode, "pieces"_a, "The ids of pre-tokenized pieces (list of str), in order.")
       .def("rank", [](const glassbox::BytePairModel& model, const std::string& left, const std::string& right) {
              const int64_t rank = model.rank(left, right);

@@ -61,8 +61,8 @@ int64_t BytePairModel::rank(std::string_view left, std::string_view right) const
 }
 
 BytePairModel::BytePairModel(std::string token_text, const std::vector<size_t>& token_ends, std::string merge_text,
-                             const std::vector<size_t>& merge_ends)
-    : token_text_(std::move(token_text)), n_tokens_(token_ends.size()) {
+                             const std::vector<size_t>& merge_ends, bool ignore_merges)
+    : token_text_(std::move(token_text)), n_tokens_(token_ends.size()), ignore_merges_(ignore_merges) {
   if (n_tokens_ >= 0xFFFFFFFFu) throw std::invalid_argument("more tokens than 32-bit ids can number");
   token_starts_.reserve(n_tokens_ + 1);
   token_starts_.push_back(0);
@@ -119,6 +119,13 @@ BytePairModel::BytePairModel(std::string token_text, const std::vector<size_t>& 
 }
 
 void BytePairModel::encode(std::string_view piece, std::vector<uint32_t>& out) const {
+  if (ignore_merges_ && !piece.empty()) {  // a piece that is a token is taken whole
+    const int64_t whole = find_token(piece);
+    if (whole >= 0) {
+      out.push_back(static_cast<uint32_t>(whole));
+      return;
+    }
+  }
   // The piece's characters as a linked list of symbols; a merged-away symbol gets gone = true.
   struct Symbol {
     uint32_t id;

@@ -26,9 +26,12 @@ class BytePairModel {
   // [token_ends[i-1], token_ends[i]); merges likewise ("left right", split at the first space),
   // rank = index. A later duplicate of a token string or of a merge pair wins, as in a dict built
   // in order. Throws std::invalid_argument naming the problem when a merge has no space or names
-  // a token (left, right or their join) that is not in the vocabulary.
+  // a token (left, right or their join) that is not in the vocabulary. ignore_merges: a piece that
+  // is itself a token is that token, whatever the merges make of it (Hugging Face's `ignore_merges`,
+  // which llama.cpp sets for the Llama 3 pre-tokenizers: there " Việt" is one token, where the
+  // merges alone stop at three).
   BytePairModel(std::string token_text, const std::vector<size_t>& token_ends, std::string merge_text,
-                const std::vector<size_t>& merge_ends);
+                const std::vector<size_t>& merge_ends, bool ignore_merges = false);
 
   // Appends the ids of one pre-tokenized piece (UTF-8) to `out`.
   void encode(std::string_view piece, std::vector<uint32_t>& out) const;
@@ -62,6 +65,7 @@ class BytePairModel {
   std::vector<uint32_t> token_slots_;  // id + 1, 0 = empty
   std::vector<Rule> rules_;
   size_t n_rules_ = 0;
+  bool ignore_merges_ = false;
 };
 
 }  // namespace glassbox

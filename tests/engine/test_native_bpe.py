@@ -157,12 +157,13 @@ def vocabularies(draw):
 
 
 @SETTINGS
-@given(vocabularies())
-def test_the_merge_loop_equals_the_librarys_on_made_up_vocabularies(case):
+@given(vocabularies(), st.booleans())
+def test_the_merge_loop_equals_the_librarys_on_made_up_vocabularies(case, ignore_merges):
+    """ignore_merges (Llama 3's vocabularies): a word that is itself a token is taken whole."""
     tokens, merges, words = case
-    ours = native.byte_pair_model(tokens, merges)
+    ours = native.byte_pair_model(tokens, merges, ignore_merges)
     theirs = models.BPE({t: i for i, t in enumerate(tokens)}, [tuple(m.split(" ", 1)) for m in merges],
-                        ignore_merges=False)
+                        ignore_merges=ignore_merges)
     for word in words:
         assert ours.encode([word]) == [t.id for t in theirs.tokenize(word)], word
     assert ours.encode(words) == [i for w in words for i in ours.encode([w])]
@@ -183,7 +184,7 @@ def damaged(meta, merges):
 )
 def test_a_damaged_merge_list_is_refused_with_a_message(meta, monkeypatch, native_path, merge, named):
     if not native_path:
-        monkeypatch.setattr(native, "byte_pair_model", lambda tokens, merges: None)
+        monkeypatch.setattr(native, "byte_pair_model", lambda *args: None)
     with pytest.raises(TokenizerError, match="byte-level BPE vocabulary is damaged") as e:
         tokenizer_from_gguf(damaged(meta, [*meta["tokenizer.ggml.merges"][:10], merge]))
     if native_path:
@@ -191,7 +192,7 @@ def test_a_damaged_merge_list_is_refused_with_a_message(meta, monkeypatch, nativ
 
 
 def test_without_the_native_module_the_library_tokenizes(meta, monkeypatch):
-    monkeypatch.setattr(native, "byte_pair_model", lambda tokens, merges: None)
+    monkeypatch.setattr(native, "byte_pair_model", lambda *args: None)
     tok = tokenizer_from_gguf(meta)
     assert type(tok) is HFTokenizer
     assert tok.encode(CORPUS[0]) == reference(tok, CORPUS[0], False)
@@ -243,7 +244,7 @@ def small_meta(tokens: list[str], merges: list, types: list[int]) -> dict:
 
 
 def library_only(monkeypatch):
-    monkeypatch.setattr(native, "byte_pair_model", lambda tokens, merges: None)
+    monkeypatch.setattr(native, "byte_pair_model", lambda *args: None)
 
 
 @pytest.mark.parametrize("native_path", [True, False])
@@ -306,3 +307,19 @@ def test_a_rule_named_twice_replays_at_the_rank_the_tokenizer_merges_by(monkeypa
     origin = token_origin(Vocabulary.of(tok), tok, 258)
     assert [(m.left, m.right, m.rank) for m in origin.merges] == [("a", "b", 1), ("ab", "c", 2)]
     assert origin.reached
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+@pytest.mark.parametrize("pre, whole", [("llama-bpe", True), ("llama3", True), ("smollm", False), ("gpt2", False)])
+def test_a_llama3_vocabulary_takes_a_piece_that_is_a_token_whole(monkeypatch, native_path, pre, whole):
+    """llama.cpp (and Llama 3's tokenizer.json, `ignore_merges`) take a pre-tokenized piece that is in
+    the vocabulary as that one token: in llama.cpp's own test vocabulary ggml-vocab-llama-bpe.gguf,
+    " Việt" is 101798 where the merges alone give three tokens. Here the merges make "abc" a + bc;
+    "abc" is a token of its own."""
+    meta = {**small_meta(["bc", "abc"], ["b c"], [1, 1]), "tokenizer.ggml.pre": pre}
+    if not native_path:
+        library_only(monkeypatch)
+    tok = tokenizer_from_gguf(meta)
+    expected = [257] if whole else [ord("a"), 256]
+    assert tok.encode("abc") == expected == reference(tok, "abc", False)
+    assert tok.encode("abcbc") == [ord("a"), 256, 256]  # not a token: merged as before
