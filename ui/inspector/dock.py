@@ -372,6 +372,11 @@ class InspectorDock(QDockWidget):
         again, it follows if its box is still ticked."""
         self.inspector.service.follow = visible and self.inspector.follow_box.isChecked()
 
+    @property
+    def floated_for_room(self) -> bool:
+        """A window of its own because the main window had no room for it docked (not a drag)."""
+        return self.isFloating() and self._floated_by_window
+
     def _on_top_level_changed(self, _floating: bool) -> None:
         if not self._placing:  # the user dragged it out or in: where it is now is their choice
             self._floated_by_window = False
