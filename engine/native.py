@@ -230,3 +230,12 @@ def threads() -> int:
 
 def set_threads(n: int) -> None:
     _module().set_threads(n)
+
+
+def byte_pair_model(tokens: list[str], merges: list[str]):
+    """A native byte-level BPE model (engine/_native/bpe.h) of `tokens` (id = index) and `merges`
+    ("left right", rank = index), built without the GIL; None when the module is not built (on any
+    device: tokenizing runs on the CPU). Its `encode(pieces)` merges pre-tokenized pieces into ids.
+    Raises ValueError when a merge has no space or names a token not in the vocabulary."""
+    module = _module()
+    return None if module is None else module.BytePairModel(tokens, merges)

@@ -25,7 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as Backend
 
-from engine import special_text
+from engine import native, special_text
 from engine.special_text import PlaceholderCut, SpecialTokens
 
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -333,7 +333,11 @@ class HFTokenizer(Tokenizer):
         super().__init__(**kwargs)
         self._backend = backend
         self._lock = threading.Lock()
-        self.bpe_merges = bpe_merges
+        self._bpe_merges = bpe_merges
+
+    @property
+    def bpe_merges(self) -> list[tuple[str, str]] | None:
+        return self._bpe_merges
 
     def _encode(self, text: str, special: bool) -> list[int]:
         with self._lock:  # encode_special_tokens is state on the shared backend
@@ -356,6 +360,75 @@ class HFTokenizer(Tokenizer):
             lstrip=frozenset(c for c, t in added.items() if t.lstrip),
             rstrip=frozenset(c for c, t in added.items() if t.rstrip),
         )
+
+
+class MergeRanks(Mapping[tuple[str, str], int]):
+    """A native BPE model's merge ranks as a read-only mapping (left, right) -> rank; a rule named
+    twice has its later rank, as the model merges by it."""
+
+    def __init__(self, model, rules: Sequence[str]):
+        self._model, self._rules = model, rules
+
+    def __getitem__(self, pair: tuple[str, str]) -> int:
+        rank = self._model.rank(*pair) if isinstance(pair, tuple) and len(pair) == 2 else None
+        if rank is None:
+            raise KeyError(pair)
+        return rank
+
+    def __len__(self) -> int:
+        return len(set(self._rules))  # a rule named twice is one key
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(dict.fromkeys(_merge_pairs(self._rules)))
+
+
+class NativeBPETokenizer(HFTokenizer):
+    """A GGUF's byte-level BPE, merged by Glassbox's native BPE (engine/_native/bpe.h: the rules of
+    `tokenizers`' BPE model, built without holding the GIL).
+
+    `tokenizers` still cuts the text: its pre-tokenizer (the regex split and the byte-to-character
+    map) makes the pieces, and only the merging is ours. Building the vocabulary this way takes
+    ~20 ms off the interpreter's lock where `models.BPE(vocab, merges)` held it for ~75-90 ms,
+    stalling the window and the rest of a model load (docs/benchmarks.md, "Tokenizer built
+    without the GIL"). The `tokenizers` backend itself (export to a model folder) is built the
+    first time it is asked for; `tests/engine/test_native_bpe.py` holds both to the same ids.
+    """
+
+    def __init__(self, model, pre_tokenizer, merge_rules: list[str], build_backend: Callable[[], Backend], **kwargs):
+        """`model`: the native BytePairModel of the vocabulary and `merge_rules` ("left right",
+        rank order); `build_backend()`: the equivalent `tokenizers.Tokenizer`."""
+        super().__init__(None, **kwargs)
+        self._model, self._pre = model, pre_tokenizer
+        self._merge_rules, self._build_backend = merge_rules, build_backend
+
+    def _encode(self, text: str, special: bool) -> list[int]:
+        ids: list[int] = []
+        for part in self.special_tokens.split(text) if special else [text]:
+            if isinstance(part, int):
+                ids.append(part)
+            else:
+                ids.extend(self._model.encode([piece for piece, _span in self._pre.pre_tokenize_str(part)]))
+        return ids
+
+    @cached_property
+    def backend(self):
+        return self._build_backend()
+
+    @cached_property
+    def bpe_merges(self) -> list[tuple[str, str]]:
+        return _merge_pairs(self._merge_rules)
+
+    @cached_property
+    def merge_ranks(self) -> MergeRanks:
+        """(left, right) -> the rank of the rule joining them, read from the native tables (a dict
+        of 49k pairs took ~40 ms holding the GIL after every load, for the Inspector)."""
+        return MergeRanks(self._model, self._merge_rules)
+
+    @cached_property
+    def special_tokens(self) -> SpecialTokens:
+        """The control tokens as the backend would match them: added whole, with no whitespace
+        flags (`tokenizer_from_gguf`), so the base class's reading is the backend's."""
+        return Tokenizer.special_tokens.func(self)
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -452,33 +525,51 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
             "'llama' SentencePiece); use the model's folder (tokenizer.json) instead"
         )
     tokens: list[str] = list(meta["tokenizer.ggml.tokens"])
-    merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
+    merge_rules: list[str] = list(meta.get("tokenizer.ggml.merges", []))
     control = _control_ids(meta.get("tokenizer.ggml.token_type"))
-    backend = Backend(models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), merges, ignore_merges=False))
-    backend.pre_tokenizer = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in control])
+    pre = _pre_tokenizer(str(meta.get("tokenizer.ggml.pre", "default")))
+
+    def build_backend() -> Backend:
+        try:
+            model = models.BPE(dict(zip(tokens, range(len(tokens)), strict=True)), _merge_pairs(merge_rules),
+                               ignore_merges=False)
+        except Exception as e:  # the library raises a bare Exception naming the merge's token
+            raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e
+        backend = Backend(model)
+        backend.pre_tokenizer = pre
+        backend.decoder = decoders.ByteLevel()
+        backend.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in control])
+        return backend
 
     eos = _scalar(meta.get("tokenizer.ggml.eos_token_id"))
     eot = _scalar(meta.get("tokenizer.ggml.eot_token_id"))
     bos = _scalar(meta.get("tokenizer.ggml.bos_token_id"))
-    add_bos = bool(_scalar(meta.get("tokenizer.ggml.add_bos_token", False)))
     template = meta.get("tokenizer.chat_template")
-    return HFTokenizer(
-        backend,
-        bpe_merges=merges,
+    shared = dict(
         token_bytes=LazyTokenBytes(len(tokens), lambda i: byte_level_bytes(tokens[i])),
         pieces=tokens,
         special_ids=set(control),
         eos_ids={i for i in (eos, eot) if i is not None},
         bos_id=bos,
-        add_bos=add_bos,
+        add_bos=bool(_scalar(meta.get("tokenizer.ggml.add_bos_token", False))),
         chat_template=_template(
             template,
             tokens[bos] if bos is not None else "",
             tokens[eos] if eos is not None else "",
         ),
     )
+    try:
+        model = native.byte_pair_model(tokens, merge_rules)
+    except ValueError as e:  # a merge without a space, or naming a token not in the vocabulary
+        raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e
+    if model is None:  # the native module is not built: the `tokenizers` BPE does the merging
+        return HFTokenizer(build_backend(), bpe_merges=_merge_pairs(merge_rules), **shared)
+    return NativeBPETokenizer(model, pre, merge_rules, build_backend, **shared)
+
+
+def _merge_pairs(rules: list[str]) -> list[tuple[str, str]]:
+    """GGUF merge rules ("left right") as the pairs `models.BPE` takes, in rank order."""
+    return [tuple(m.split(" ", 1)) for m in rules]  # type: ignore[misc]
 
 
 def tokenizer_from_folder(folder: Path, config: dict[str, Any]) -> Tokenizer:

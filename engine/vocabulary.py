@@ -19,10 +19,11 @@ tokenizer produced, and `word_splits` calls the real tokenizer.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engine.tokenizer import HFTokenizer, Tokenizer, byte_decoder
+from engine.tokenizer import HFTokenizer, NativeBPETokenizer, Tokenizer, byte_decoder
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Vocabulary:
     """A tokenizer's merge ranks (BPE) or piece scores (SentencePiece), read once."""
 
     kind: str
-    ranks: dict[tuple[str, str], int] | None = None
+    ranks: Mapping[tuple[str, str], int] | None = None
     scores: list[float] | None = None
     ids: dict[str, int] | None = None  # spelling -> id (SentencePiece replay)
 
@@ -78,6 +79,8 @@ class Vocabulary:
         scores = tokenizer.piece_scores()
         if scores is not None:
             return cls("SentencePiece", scores=scores, ids={p: i for i, p in enumerate(tokenizer.pieces)})
+        if isinstance(tokenizer, NativeBPETokenizer):  # a GGUF's byte-level BPE, ranks in native tables
+            return cls("byte-level BPE", ranks=tokenizer.merge_ranks)
         if isinstance(tokenizer, HFTokenizer) and tokenizer.bpe_merges is not None:  # a GGUF's byte-level BPE
             return cls("byte-level BPE", ranks=_ranks(tokenizer.bpe_merges))
         if isinstance(tokenizer, HFTokenizer):
@@ -103,10 +106,10 @@ def _ranks(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
     return ranks
 
 
-def _bpe_replay(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[Merge]:
+def _bpe_replay(symbols: list[str], ranks: Mapping[tuple[str, str], int]) -> list[Merge]:
     merges = []
     while len(symbols) > 1:
-        best = min(range(len(symbols) - 1), key=lambda i: ranks.get((symbols[i], symbols[i + 1]), len(ranks) + 1))
+        best = min(range(len(symbols) - 1), key=lambda i: ranks.get((symbols[i], symbols[i + 1]), math.inf))
         pair = (symbols[best], symbols[best + 1])
         if pair not in ranks:
             break

@@ -93,6 +93,8 @@ try:  # the converted-weights cache, where this checkout has one
 except ImportError:
     pass
 tokenizer.models = Proxy(tokenizer.models, BPE=timed("models.BPE(vocab, merges)", tokenizer.models.BPE))
+if hasattr(tokenizer, "native") and hasattr(tokenizer.native, "byte_pair_model"):  # the native BPE
+    tokenizer.native = Proxy(tokenizer.native, byte_pair_model=timed("native BytePairModel", tokenizer.native.byte_pair_model))
 
 
 def probe():

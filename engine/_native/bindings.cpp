@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "bpe.h"
 #include "gguf_convert.h"
 #include "mapped_arrays.h"
 #include "ops.h"
@@ -85,6 +86,47 @@ uint64_t file_checksum(const std::string& path, size_t from) {
   }
 }
 
+// The UTF-8 of each str in `list`, concatenated, and where each ends (the GIL held: Python objects).
+void gather_utf8(nb::handle list, std::string& text, std::vector<size_t>& ends, const char* what) {
+  if (!PyList_Check(list.ptr())) throw nb::type_error((std::string(what) + " must be a list of str").c_str());
+  const Py_ssize_t n = PyList_Size(list.ptr());
+  ends.reserve(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    Py_ssize_t size;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(PyList_GetItem(list.ptr(), i), &size);  // borrowed item
+    if (utf8 == nullptr) throw nb::python_error();
+    text.append(utf8, static_cast<size_t>(size));
+    ends.push_back(text.size());
+  }
+}
+
+// A byte-level BPE model from the vocabulary and merges as lists of str: the strings are copied
+// with the GIL held (~ms), the tables built without it.
+void new_byte_pair_model(glassbox::BytePairModel* self, nb::handle tokens, nb::handle merges) {
+  std::string token_text, merge_text;
+  std::vector<size_t> token_ends, merge_ends;
+  gather_utf8(tokens, token_text, token_ends, "tokens");
+  gather_utf8(merges, merge_text, merge_ends, "merges");
+  nb::gil_scoped_release release;
+  new (self) glassbox::BytePairModel(std::move(token_text), token_ends, std::move(merge_text), merge_ends);
+}
+
+// The ids of pre-tokenized pieces (a list of str), in order; merged without the GIL.
+std::vector<uint32_t> byte_pair_encode(const glassbox::BytePairModel& model, nb::handle pieces) {
+  std::string text;
+  std::vector<size_t> ends;
+  gather_utf8(pieces, text, ends, "pieces");
+  std::vector<uint32_t> ids;
+  ids.reserve(text.size() / 2 + 1);
+  nb::gil_scoped_release release;
+  size_t start = 0;
+  for (size_t end : ends) {
+    model.encode(std::string_view(text).substr(start, end - start), ids);
+    start = end;
+  }
+  return ids;
+}
+
 }  // namespace
 
 NB_MODULE(_glassbox_native, m) {
@@ -146,4 +188,16 @@ NB_MODULE(_glassbox_native, m) {
         "Threads a kernel call uses (the caller included).");
   m.def("set_threads", [](int n) { glassbox::ThreadPool::instance().resize(n); }, "n"_a,
         "Use n threads (>= 1) for the kernels from now on.");
+  nb::class_<glassbox::BytePairModel>(m, "BytePairModel",
+                                       "A byte-level BPE vocabulary and its merges (engine/_native/bpe.h).")
+      .def("__init__", &new_byte_pair_model, "tokens"_a, "merges"_a,
+           "tokens: list of str (id = index); merges: list of \"left right\" (rank = index). ValueError when a "
+           "merge has no space or names a token not in the vocabulary.")
+      .def("encode", &byte_pair_encode, "pieces"_a, "The ids of pre-tokenized pieces (list of str), in order.")
+      .def("rank", [](const glassbox::BytePairModel& model, const std::string& left, const std::string& right) {
+             const int64_t rank = model.rank(left, right);
+             return rank < 0 ? std::optional<int64_t>() : std::optional<int64_t>(rank);
+           }, "left"_a, "right"_a, "The rank of the merge rule joining tokens `left` and `right`, or None.")
+      .def_prop_ro("vocab_size", &glassbox::BytePairModel::vocab_size)
+      .def_prop_ro("merge_count", &glassbox::BytePairModel::merge_count);
 }
