@@ -710,15 +710,19 @@ class MainWindow(QMainWindow):
         separator, keep = self._inspector_room()
         self.inspector.place(self.width() - keep >= INSPECTOR_READABLE, self.frameGeometry(),
                              self.screen().availableGeometry())
-        width = self.inspector.preferred_width(self.width(), keep)
-        if not self.inspector.isFloating():
-            self.panes.make_room(self.splitter.width() - width - separator)
+        if self.inspector.isFloating():
+            self.inspector.show()
+        else:
+            self._dock_inspector(self.inspector.preferred_width(self.width(), keep), separator)
+
+    def _dock_inspector(self, width: int, separator: int) -> None:
+        """Show the docked Inspector `width` px wide, the side panes making room first."""
+        self.panes.make_room(self.splitter.width() - width - separator)
         self.inspector.show()
-        if not self.inspector.isFloating():
-            self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
-            # again once the dock has been laid out (its first layout may take its own size hint);
-            # a window too narrow to give it a readable width gets it as a window of its own
-            QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
+        self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+        # again once the dock has been laid out (its first layout may take its own size hint);
+        # a window too narrow to give it a readable width gets it as a window of its own
+        QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
 
     def _inspector_room(self) -> tuple[int, int]:
         """(the dock separator's width, the px the chat keeps beside a docked Inspector)."""
@@ -736,15 +740,16 @@ class MainWindow(QMainWindow):
         opens) once the window is wide enough to open it docked."""
         if not self.inspector.isVisible():
             return
-        _separator, keep = self._inspector_room()
+        separator, keep = self._inspector_room()
         if not self.inspector.isFloating() and self.width() - keep < INSPECTOR_MIN_WIDTH:
             self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
             self._inspector_narrowed = True
         elif self._inspector_narrowed and self.width() - keep >= INSPECTOR_READABLE:
             self._inspector_narrowed = False
             if self.inspector.floated_for_room:  # not dragged elsewhere by the user meanwhile
-                self.inspector.hide()
-                self._open_inspector()  # the panes it brought back make room again, once it has settled
+                self.inspector.place(True, self.frameGeometry(), self.screen().availableGeometry())
+                self._dock_inspector(self.inspector.preferred_width(self.width(), keep), separator)
+                # the panes the wider window brought back make room again, once it has settled
                 QTimer.singleShot(0, self, lambda: self.panes.make_room(self.splitter.width()))
 
     def _settle_inspector(self, width: int) -> None:

@@ -54,3 +54,20 @@ def test_a_docked_inspector_floats_in_a_narrow_window_and_docks_again_when_widen
     qtbot.waitUntil(lambda: window.panes.chat_width() >= window.panes.chat_min)  # once the dock has settled
     window.inspector.hide()  # closed: the panes come back
     qtbot.waitUntil(lambda: window.panes.is_open(0))
+
+
+def test_the_inspector_docked_again_keeps_its_steps_drop_down(qtbot, launch):
+    """Docked again at its narrow width after floating wide, the Inspector shows its steps as the
+    drop-down (it had neither the list nor the drop-down: it was resized while hidden). Real model."""
+    app = launch(max_new_tokens=4)
+    window, dock = app.window, app.window.inspector
+    resized(qtbot, window, 1180)
+    ask(qtbot, app, "Hi")
+    with qtbot.waitSignal(dock.inspector.service.step_ready, timeout=240000):
+        QTest.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: dock.inspector.step_box.isVisible())  # docked, narrow: the drop-down
+    resized(qtbot, window, 640)
+    qtbot.waitUntil(lambda: dock.isFloating() and dock.inspector.steps.isVisible())  # wide: the list
+    resized(qtbot, window, 1180)
+    qtbot.waitUntil(lambda: not dock.isFloating())
+    qtbot.waitUntil(lambda: dock.inspector.step_box.isVisible() and not dock.inspector.steps.isVisible())

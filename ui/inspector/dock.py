@@ -217,7 +217,7 @@ class InspectorWidget(QWidget):
             return
         self._narrow = narrow
         self.steps.setVisible(not narrow)
-        self.step_box.setVisible(narrow and self.split.isVisible())
+        self.step_box.setVisible(narrow and self.split.isVisibleTo(self))  # also while the dock itself is hidden (re-docked)
 
     def _sync_box(self, row: int) -> None:
         self.step_box.blockSignals(True)
