@@ -300,6 +300,41 @@ def plain_label(text: str = "", name: str = "", tip: str = "") -> QLabel:
     return label
 
 
+class PieceLabel(QLabel):
+    """The step's token, large: wrapped between its words in a narrow panel; a word wider than the
+    panel (a long token at a large text size) is cut with "…", and the tooltip then starts with
+    the whole token."""
+
+    def __init__(self):
+        super().__init__()
+        self.whole, self._tip = "", ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setObjectName("pieceLabel")
+        self.setFont(fixed_font())
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setWordWrap(True)
+
+    def set_piece(self, text: str, tip: str) -> None:
+        """Show `text` (a token as `visible_piece` reads it), `tip` (plain text) its tooltip."""
+        self.whole, self._tip = text, tip
+        self._fit()
+
+    def _fit(self) -> None:
+        room, metrics = self.contentsRect().width(), self.fontMetrics()
+        cut = room > 0 and any(metrics.horizontalAdvance(word) > room for word in self.whole.split())
+        self.setText(metrics.elidedText(self.whole, Qt.TextElideMode.ElideRight, room) if cut else self.whole)
+        self.setToolTip(plain_tooltip(f"{self.whole}\n\n{self._tip}" if cut else self._tip))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
+
+
 class FactName(QLabel):
     """A fact's name: on one line where the panel has room, else wrapped between its words (a
     large text size), never cut: its least width is its longest word."""
@@ -345,10 +380,7 @@ class ProbabilityPanel(QFrame):
         self.title = plain_label("Next token", "panelTitle")
         self.subtitle = plain_label("", "panelSubtitle")
         self.subtitle.setWordWrap(True)  # "Reply stopped at the token limit · its last token (69)" in a narrow panel
-        self.piece_label = plain_label("", "pieceLabel")
-        self.piece_label.setFont(fixed_font())
-        self.piece_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.piece_label.setWordWrap(True)
+        self.piece_label = PieceLabel()
         self.details = QWidget()
         self.details.setObjectName("panelDetails")
         facts = QGridLayout(self.details)
@@ -456,7 +488,7 @@ class ProbabilityPanel(QFrame):
         self.record = None
         self.live = False
         self.subtitle.setText("")
-        self.piece_label.setText("")
+        self.piece_label.set_piece("", "")
         for value in self.values.values():
             value.setText("")
         self.placeholder.show()
@@ -517,13 +549,12 @@ class ProbabilityPanel(QFrame):
         self.details.show()
         self.subtitle.setText(subtitle)
         piece = record.piece
-        self.piece_label.setText(visible_piece(piece, record.text))
         tip = TIPS["piece"]
         if is_end_of_reply(piece):
-            tip = plain_tooltip(TIPS["end"].format(piece=piece))
+            tip = TIPS["end"].format(piece=piece)
         elif piece_bytes(piece) is not None:
             tip = f"{TIPS['piece']}\n\n{TIPS['bytes']}"
-        self.piece_label.setToolTip(tip)
+        self.piece_label.set_piece(visible_piece(piece, record.text), tip)
         self.values["model"].setText(percent(record.logprob))
         self.values["settings"].setText(percent(record.sampled_logprob))
         self.values["entropy"].setText(f"{record.entropy:.2f} nats")

@@ -73,3 +73,31 @@ def test_the_panel_shows_its_names_tokens_and_legend_whole_at_a_large_text_size(
     window.zoom(0)
     qtbot.wait(50)
     assert not stacked(panel) and everything_cut(panel) == []
+
+
+def test_a_token_too_long_for_the_panel_is_cut_with_its_whole_text_in_the_tooltip(qtbot, launch):
+    """The step's token is drawn large: at 270 % a long one was clipped at the panel's edge
+    ("␣internat") with nothing saying what was left out."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.ui.driver import seen
+
+    app = launch(FakeBackend(reply=[("Hello", "Hello"), (" internationalization", " internationalization")]))
+    window, panel = app.window, app.window.panel
+    window.resize(1180, 780)
+    ask(qtbot, app, "hello")
+    view = window.transcript.views[1]
+    QTest.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     view.text.token_point(1))
+    label = panel.piece_label
+    assert label.text() == "␣internationalization" and shows_whole(label)  # whole at 100 %
+    while app.controller.settings.app.zoom_percent < 270:
+        window.zoom(+1)
+    qtbot.wait(50)
+    assert shows_whole(label)  # what is drawn fits; it says it is cut, and the tooltip has it whole
+    assert label.text() != "␣internationalization" and label.text().endswith("…")
+    assert seen(label.toolTip()).startswith("␣internationalization\n")
+    window.zoom(0)
+    qtbot.wait(50)
+    assert label.text() == "␣internationalization" and not seen(label.toolTip()).startswith("␣international")
