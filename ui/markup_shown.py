@@ -75,19 +75,20 @@ def hidden_runs(source: str, rendered: str, mapping: list[int]) -> list[HiddenRu
             before, after = source[line_start:i], source[j:line_end]
             if text.strip():
                 runs.append(HiddenRun(i, j, not before.strip() and not after.strip()))
-            elif i == line_start and j < line_end and _starts_a_line(rendered, mapping[j], j - i):
+            elif i == line_start and j < line_end and _starts_a_line(rendered, mapping[j], text):
                 runs.append(HiddenRun(i, j, False))  # indentation Markdown strips from a block or a kept line
             i = j
         line_start = line_end + 1
     return runs
 
 
-def _starts_a_line(rendered: str, position: int, spaces: int) -> bool:
-    """Whether `spaces` stripped before rendered `position` were a line's indentation: the line
-    starts on a kept line break, or it starts a block (the document's start or a new paragraph)
-    indented less than a code block's four spaces."""
+def _starts_a_line(rendered: str, position: int, indent: str) -> bool:
+    """Whether `indent` (whitespace) stripped before rendered `position` was a line's indentation:
+    the line starts on a kept line break, or it starts a block (the document's start or a new
+    paragraph) indented by fewer spaces than a code block's four (a tab makes code too)."""
     before = rendered[position - 1] if position > 0 else PARAGRAPH
-    return before == LINE_BREAK or (before == PARAGRAPH and spaces <= MAX_BLOCK_INDENT)
+    block = before == PARAGRAPH and len(indent) <= MAX_BLOCK_INDENT and set(indent) == {" "}
+    return before == LINE_BREAK or block
 
 
 def leading_breaks(source: str, mapping: list[int]) -> str:
