@@ -66,6 +66,9 @@ def test_a_paragraph_indented_by_the_model_keeps_its_spaces():
     rendered, mapping, _blocks = render_markdown(doc, source, QColor("black"), False)
     assert all(mapping[k] >= 0 for k in (6, 7)), rendered  # the two spaces before "Two."
     assert doc.toPlainText().replace("\u00a0", " ").endswith("\n  Two.")
+    for code in ("\tx = 1", "    x = 1"):  # a tab or four spaces make code: its indentation is Markdown's
+        render_markdown(doc, code, QColor("black"), False)
+        assert doc.toPlainText() == "x = 1"
 
 
 def test_a_reply_with_no_text_shows_its_end_token_to_click(qtbot, launch, tmp_path):
