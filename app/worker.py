@@ -4,7 +4,8 @@ The GUI asks through queued slots (`load_model`, `generate`) and hears back thro
 carry plain Python values. `cancel` is a plain thread-safe method (it only records the request id),
 so it takes effect while a reply is streaming instead of waiting in the worker's queue. Token
 events are coalesced into batches at most every `batch_interval_s`, so the GUI repaints a few
-dozen times a second however fast the model runs. Every error comes back as a signal; the thread
+dozen times a second however fast the model runs, and none waits longer than that
+(`app.token_batcher`). Every error comes back as a signal; the thread
 never dies, and a model that fails to load leaves the previous one loaded and usable.
 """
 
@@ -23,34 +24,11 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from app.backend import Backend, BackendError, GenerateRequest, ReplyDone, Session
 from app.failures import Failure, FailureKind
 from app.threads import MODEL_THREAD_STACK_BYTES
+from app.token_batcher import FlushTimer, TokenBatcher
 from engine.events import TokenEvent
 
 DEFAULT_BATCH_INTERVAL_S = 0.04
 WARM_UP_DELAY_MS = 500  # after a load, the window settles (and a first message may come) before the warm-up starts
-
-
-class TokenBatcher:
-    """Collects TokenEvents and flushes them when `interval_s` has passed since the last flush.
-
-    The first record of a reply is flushed at once (time to first token is what users feel).
-    """
-
-    def __init__(self, flush: Callable[[list], None], interval_s: float, clock: Callable[[], float]):
-        self._flush, self._interval, self._clock = flush, interval_s, clock
-        self._pending: list = []
-        self._last: float | None = None
-
-    def add(self, record: Any) -> None:
-        self._pending.append(record)
-        now = self._clock()
-        if self._last is None or now - self._last >= self._interval:
-            self.flush(now)
-
-    def flush(self, now: float | None = None) -> None:
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self._flush(batch)
-        self._last = self._clock() if now is None else now
 
 
 class Worker(QObject):
@@ -239,7 +217,9 @@ class Worker(QObject):
             traceback.print_exc()
 
     def _serve(self, request_id: int, request: GenerateRequest) -> None:
-        batcher = TokenBatcher(lambda batch: self.tokens.emit(request_id, batch), self._batch_interval_s, self._clock)
+        timer = FlushTimer(lambda: batcher.flush_due())  # held tokens go out while the model computes
+        batcher = TokenBatcher(lambda batch: self.tokens.emit(request_id, batch), self._batch_interval_s,
+                               self._clock, timer.after)
         last_progress = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -269,6 +249,7 @@ class Worker(QObject):
             self.failed.emit(request_id, Failure(FailureKind.UNEXPECTED, f"Generation failed: {type(e).__name__}: {e}"))
             return
         finally:
+            timer.close()
             with self._lock:
                 self._cancelled.discard(request_id)
         self.finished.emit(request_id, stats)

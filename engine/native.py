@@ -49,14 +49,16 @@ def _module() -> ModuleType | None:
     if path is None:
         _missing_reason = "not built for these sources and this MLX version"
         return None
-    try:
-        spec = importlib.util.spec_from_file_location(build.MODULE_NAME, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # mlx.core is imported above: libmlx.so is already loaded
-    except (ImportError, OSError) as e:
-        _missing_reason = f"could not be loaded ({e})"
-        return None
-    sys.modules[build.MODULE_NAME] = module
+    module = sys.modules.get(build.MODULE_NAME)
+    if module is None or getattr(module, "__file__", None) != str(path):  # an extension is loaded once
+        try:
+            spec = importlib.util.spec_from_file_location(build.MODULE_NAME, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)  # mlx.core is imported above: libmlx.so is already loaded
+        except (ImportError, OSError) as e:
+            _missing_reason = f"could not be loaded ({e})"
+            return None
+        sys.modules[build.MODULE_NAME] = module
     if not os.environ.get("GLASSBOX_KERNEL_THREADS"):
         module.set_threads(default_threads())
     return module

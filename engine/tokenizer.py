@@ -609,18 +609,17 @@ def _from_tokenizer_json(path: Path, tconf, config, template) -> Tokenizer:
         backend = Backend.from_file(str(path))
     except Exception as e:  # the library raises a bare Exception on malformed files
         raise TokenizerError(f"{path} is not a valid tokenizer.json: {e}") from e
-    spec = json.loads(path.read_text())
     vocab_size = backend.get_vocab_size(with_added_tokens=True)
-    pieces = [backend.id_to_token(i) or "" for i in range(vocab_size)]
-    added = {t["id"]: t for t in spec.get("added_tokens", [])}
-    decoder = json.dumps(spec.get("decoder") or {})
+    vocab = backend.get_vocab(with_added_tokens=True)
+    pieces = _pieces(vocab, vocab_size, backend.id_to_token)
+    added = backend.get_added_tokens_decoder()  # id -> AddedToken (the file is not parsed twice)
+    decoder = backend.decoder.__getstate__().decode() if backend.decoder is not None else "{}"  # its JSON
     byte_level = "ByteLevel" in decoder
     to_bytes = byte_level_bytes if byte_level else sentencepiece_bytes
-    token_bytes = [
-        added[i]["content"].encode() if i in added else to_bytes(p) for i, p in enumerate(pieces)
-    ]
-    special_ids = {i for i, t in added.items() if t.get("special")}
-    vocab = backend.get_vocab(with_added_tokens=True)
+    token_bytes = LazyTokenBytes(  # each token's bytes on first use (50k-250k tokens, a reply needs hundreds)
+        vocab_size, lambda i: added[i].content.encode() if i in added else to_bytes(pieces[i])
+    )
+    special_ids = {i for i, t in added.items() if t.special}
     eos_text, bos_text = _token_text(tconf.get("eos_token")), _token_text(tconf.get("bos_token"))
     eos_ids = _ids(config.get("eos_token_id")) | ({vocab[eos_text]} if eos_text in vocab else set())
     bos_id = vocab.get(bos_text) if bos_text else _scalar(config.get("bos_token_id"))
@@ -636,6 +635,17 @@ def _from_tokenizer_json(path: Path, tconf, config, template) -> Tokenizer:
         chat_template=_template(template, bos_text or "", eos_text or ""),
         strip_leading_space=not byte_level and "Strip" in decoder,
     )
+
+
+def _pieces(vocab: dict[str, int], size: int, id_to_token: Callable[[int], str | None]) -> list[str]:
+    """Token i's spelling for every id below `size`, from the library's vocabulary dict (one call,
+    where asking for each id took ~35 ms of a load); an id the dict lacks (two ids spelled alike)
+    is asked for on its own."""
+    pieces: list[str | None] = [None] * size
+    for piece, i in vocab.items():
+        if 0 <= i < size:
+            pieces[i] = piece
+    return [p if p is not None else (id_to_token(i) or "") for i, p in enumerate(pieces)]
 
 
 def _from_sentencepiece(path: Path, tconf, config, template) -> Tokenizer:

@@ -37,7 +37,7 @@ from ui.completion_view import CompletionView
 from ui.composer import Composer
 from ui.conversation_actions import ConversationActions
 from ui.conversation_settings_dialog import ConversationSettingsDialog
-from ui.inspector.dock import INSPECTOR_READABLE, InspectorDock
+from ui.inspector.dock import INSPECTOR_MIN_WIDTH, INSPECTOR_READABLE, InspectorDock
 from ui.licence_gate import LicenceGate
 from ui.live_token_count import LiveTokenCount
 from ui.model_manager import open_model_manager
@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.inspector = InspectorDock(InspectorService(controller, controller.worker), self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector)
         self.inspector.hide()
+        self._inspector_narrowed = False  # the Inspector floats because the window narrowed (it docks again)
         self._panel_step: tuple[int, int] | None = None  # (message, token) the panel shows
         self._build_menus()
         self._restore_geometry(settings)
@@ -706,19 +707,50 @@ class MainWindow(QMainWindow):
         room now."""
         if self.inspector.isVisible():
             return
-        separator = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetSeparatorExtent, None, self)
-        keep = self.panes.chat_min + self.splitter.handleWidth() * 2 + separator  # the chat, beside a dock
+        separator, keep = self._inspector_room()
         self.inspector.place(self.width() - keep >= INSPECTOR_READABLE, self.frameGeometry(),
                              self.screen().availableGeometry())
-        width = self.inspector.preferred_width(self.width(), keep)
-        if not self.inspector.isFloating():
-            self.panes.make_room(self.splitter.width() - width - separator)
+        if self.inspector.isFloating():
+            self.inspector.show()
+        else:
+            self._dock_inspector(self.inspector.preferred_width(self.width(), keep), separator)
+
+    def _dock_inspector(self, width: int, separator: int) -> None:
+        """Show the docked Inspector `width` px wide, the side panes making room first."""
+        self.panes.make_room(self.splitter.width() - width - separator)
         self.inspector.show()
-        if not self.inspector.isFloating():
-            self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
-            # again once the dock has been laid out (its first layout may take its own size hint);
-            # a window too narrow to give it a readable width gets it as a window of its own
-            QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
+        self.resizeDocks([self.inspector], [width], Qt.Orientation.Horizontal)
+        # again once the dock has been laid out (its first layout may take its own size hint);
+        # a window too narrow to give it a readable width gets it as a window of its own
+        QTimer.singleShot(0, self, lambda: self._settle_inspector(width))
+
+    def _inspector_room(self) -> tuple[int, int]:
+        """(the dock separator's width, the px the chat keeps beside a docked Inspector)."""
+        separator = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetSeparatorExtent, None, self)
+        return separator, self.panes.chat_min + self.splitter.handleWidth() * 2 + separator
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width() and self.inspector.isVisible():
+            QTimer.singleShot(0, self, self._refit_inspector)
+
+    def _refit_inspector(self) -> None:
+        """A docked Inspector becomes a window of its own when the window narrows past room for
+        it beside the chat; one the window floated for lack of room docks again (as when it
+        opens) once the window is wide enough to open it docked."""
+        if not self.inspector.isVisible():
+            return
+        separator, keep = self._inspector_room()
+        if not self.inspector.isFloating() and self.width() - keep < INSPECTOR_MIN_WIDTH:
+            self.inspector.open_floating(self.frameGeometry(), self.screen().availableGeometry())
+            self._inspector_narrowed = True
+        elif self._inspector_narrowed and self.width() - keep >= INSPECTOR_READABLE:
+            self._inspector_narrowed = False
+            if self.inspector.floated_for_room:  # not dragged elsewhere by the user meanwhile
+                self.inspector.place(True, self.frameGeometry(), self.screen().availableGeometry())
+                self._dock_inspector(self.inspector.preferred_width(self.width(), keep), separator)
+                # the panes the wider window brought back make room again, once it has settled
+                QTimer.singleShot(0, self, lambda: self.panes.make_room(self.splitter.width()))
 
     def _settle_inspector(self, width: int) -> None:
         if self.inspector.isFloating() or not self.inspector.isVisible():

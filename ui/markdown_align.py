@@ -4,7 +4,7 @@ Replies are rendered as Markdown, but probabilities belong to tokens of the sour
 (`**`, list numbers, fences) disappears when rendered and whitespace changes shape, so each source
 character is matched greedily to the next rendered character it equals; markup characters stay
 unmatched (`ui.markup_shown` then draws them, and the source is aligned again). Whitespace matches whitespace of any kind (a newline becomes a paragraph break or a
-space).
+space), except that a newline never becomes a no-break space.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ WHITESPACE = set(" \t\n\r\u2028\u2029\u00a0")
 # Characters only the document has: the start and end of a table (QTextFrame) and of its cells,
 # and the object replacement character. No source character is ever one of them.
 RENDERED_ONLY = set("\ufdd0\ufdd1\ufffc")
+# What a written space is shown as where Markdown would strip it (ui.markup_shown): never a line
+# break's ("\n\n  Two." is a paragraph break, then the two spaces)
+NO_BREAK_SPACE = "\u00a0"
 
 
 def align(source: str, rendered: str, hidden: frozenset[int] = frozenset()) -> list[int]:
@@ -31,7 +34,7 @@ def align(source: str, rendered: str, hidden: frozenset[int] = frozenset()) -> l
         if j >= n:
             break
         r = rendered[j]
-        if ch == r or (ch in WHITESPACE and r in WHITESPACE):
+        if ch == r or (ch in WHITESPACE and r in WHITESPACE and not (ch == "\n" and r == NO_BREAK_SPACE)):
             out[i] = j
             j += 1
     return out

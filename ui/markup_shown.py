@@ -13,7 +13,10 @@ text at its place, keeping the formatting it made (a heading stays a heading, no
 - a list's marker (`1.`, `-`, `*`) replaces Qt's drawn bullet or number, so it is the model's
   character that shows and is clicked;
 - a line's leading spaces after a line break that the view keeps (`    return x` in a paragraph,
-  which Markdown would strip) show as no-break spaces.
+  which Markdown would strip), and the up to three spaces Markdown strips before a block (" Hello"
+  at the start of a reply, "  Two." after a blank line), show as no-break spaces;
+- the line breaks a reply starts with (Markdown skips blank lines before the first block) show
+  as line breaks, so the reply starts as low as the model made it.
 
 Positions are Python indices into the document's text (`QTextDocument.toRawText()`), turned into
 Qt positions with `utf16_offsets` where they meet a cursor. Callers re-align the source with the
@@ -40,7 +43,9 @@ from ui.text_format import utf16_offsets
 MARKUP_PROPERTY = QTextFormat.Property.UserProperty + 2  # marks characters that are Markdown's markup
 MARKUP_ALPHA = 110  # how faint markup is drawn (of 255), over the text colour
 LINE_BREAK = "\u2028"
+PARAGRAPH = "\u2029"  # between blocks in QTextDocument.toRawText()
 NO_BREAK_SPACE = "\u00a0"
+MAX_BLOCK_INDENT = 3  # CommonMark: a block's first line may be indented up to 3 spaces; 4 make code
 
 
 @dataclass(frozen=True)
@@ -70,25 +75,41 @@ def hidden_runs(source: str, rendered: str, mapping: list[int]) -> list[HiddenRu
             before, after = source[line_start:i], source[j:line_end]
             if text.strip():
                 runs.append(HiddenRun(i, j, not before.strip() and not after.strip()))
-            elif i == line_start and j < line_end and _starts_on_kept_break(rendered, mapping[j]):
-                runs.append(HiddenRun(i, j, False))  # indentation Markdown strips from a paragraph line
+            elif i == line_start and j < line_end and _starts_a_line(rendered, mapping[j], text):
+                runs.append(HiddenRun(i, j, False))  # indentation Markdown strips from a block or a kept line
             i = j
         line_start = line_end + 1
     return runs
 
 
-def _starts_on_kept_break(rendered: str, position: int) -> bool:
-    return position > 0 and rendered[position - 1] == LINE_BREAK
+def _starts_a_line(rendered: str, position: int, indent: str) -> bool:
+    """Whether `indent` (whitespace) stripped before rendered `position` was a line's indentation:
+    the line starts on a kept line break, or it starts a block (the document's start or a new
+    paragraph) indented by fewer spaces than a code block's four (a tab makes code too)."""
+    before = rendered[position - 1] if position > 0 else PARAGRAPH
+    block = before == PARAGRAPH and len(indent) <= MAX_BLOCK_INDENT and set(indent) == {" "}
+    return before == LINE_BREAK or block
+
+
+def leading_breaks(source: str, mapping: list[int]) -> str:
+    """The blank lines `source` starts with that show nothing ("\\n\\n" of "\\n\\nHello"), up to and
+    including their last line break; "" when there are none or Markdown kept them."""
+    stripped = source.lstrip()
+    end = source.rfind("\n", 0, len(source) - len(stripped)) + 1
+    return source[:end] if end and all(m < 0 for m in mapping[:end]) else ""
 
 
 def show_markup(
-    doc: QTextDocument, source: str, rendered: str, mapping: list[int], text_color: QColor
+    doc: QTextDocument, source: str, rendered: str, mapping: list[int], text_color: QColor,
+    starting_breaks: bool = True,
 ) -> bool:
     """Insert every hidden run of `source` into `doc` (see the module docstring); whether anything
-    changed (the caller then reads the document's text and aligns again)."""
+    changed (the caller then reads the document's text and aligns again). `starting_breaks`: the
+    line breaks `source` starts with are inserted too."""
     runs = hidden_runs(source, rendered, mapping)
     lists_bare = _bare_lists(doc)
-    if not runs and not lists_bare:
+    breaks = leading_breaks(source, mapping) if starting_breaks else ""
+    if not runs and not lists_bare and not breaks:
         return False
     faint = QColor(text_color)
     faint.setAlpha(MARKUP_ALPHA)
@@ -113,6 +134,9 @@ def show_markup(
                 like = max(position - 1, 0)  # after the last one shown, looking like that
             cursor.setPosition(position)
             cursor.insertText(text, _faint_format(doc, like, faint))
+    if breaks:  # last: at the very start, before what was inserted there
+        cursor.setPosition(0)
+        cursor.insertText(breaks.replace("\n", LINE_BREAK).replace(" ", NO_BREAK_SPACE), cursor.charFormat())
     cursor.endEditBlock()
     return True
 

@@ -232,14 +232,15 @@ class MessageView(QFrame):
             thought, rest = m.tokens[: part.tokens], m.tokens[part.tokens :]
             self.thinking.set_content("".join(t.text for t in thought), thought, self._tint, self._tint_code)
             self.text.set_content("".join(t.text for t in rest), rest, self._tint, self._tint_code,
-                                  ended=not m.streaming)
+                                  ended=not m.streaming, after_section=True)
             self._show_thinking(part.closed)
         else:
             self.text.set_content(m.text, m.tokens, self._tint, self._tint_code, ended=not m.streaming)
             self.thinking_button.hide()
             self.thinking.hide()
         answer = m.text if not part else "".join(t.text for t in m.tokens[part.tokens :])
-        shown = bool(answer) or bool(self.text.unfinished)  # a reply ended inside its first character shows that
+        # a reply ended inside its first character, or with no text at all, shows that
+        shown = bool(answer) or bool(self.text.unfinished) or self.text.end_marked is not None
         self.text.setVisible((shown or (m.role == "user" and (bool(m.text) or not m.attachments))) and self.editor is None)
         self.copy_button.setEnabled(bool(m.content))
         self.meta_label.setText(self._meta())

@@ -4,7 +4,8 @@ the window when it is too narrow, so the chat column keeps most of the width.
 `SidePanes` owns a horizontal QSplitter of [left pane, chat, right pane]. Each side pane can be
 collapsed by dragging its handle to the edge or by its View-menu toggle; the chat never collapses.
 When the window narrows so far that the chat would get less than `chat_min` pixels, the right pane
-folds away first, then the left one; they come back when the window is wide enough again, unless
+folds away first, then the left one; in a window narrower than `narrow` pixels both fold away, so
+the chat has the whole width; they come back when the window is wide enough again, unless
 the user collapsed them meanwhile; a pane the window squeezed (a narrowing window, a docked
 Inspector taking room) grows back to its width as soon as the chat can give it, and a squeezed width
 is never taken as the pane's own: not when the layout is saved, not when it is restored. Widths are
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QSizePolicy, QSplitter, QWidget
 
 CHAT_MIN_WIDTH = 420  # the chat column never gets less than this while a side pane could fold
 CHAT_HARD_MIN = 280  # below this even a window with both panes folded cannot go
+NARROW_WIDTH = 680  # narrower than this the list would take a third of the window: the side panes fold away (the user may open one again)
 
 
 def smallest_width(widget: QWidget) -> int:
@@ -60,10 +62,11 @@ class SidePanes(QObject):
 
     visibility_changed = Signal(int, bool)  # pane index (0 left, 2 right), now visible
 
-    def __init__(self, splitter: QSplitter, widths: tuple[int, int], chat_min: int = CHAT_MIN_WIDTH):
+    def __init__(self, splitter: QSplitter, widths: tuple[int, int], chat_min: int = CHAT_MIN_WIDTH,
+                 narrow: int = NARROW_WIDTH):
         super().__init__(splitter)
         self.splitter = splitter
-        self.chat_min = chat_min
+        self.chat_min, self.narrow = chat_min, narrow
         self._default = {0: widths[0], 2: widths[1]}
         self._last = dict(self._default)  # the width to give a pane when it opens again
         self._folded: set[int] = set()  # folded by the window for lack of room (not by the user)
@@ -153,22 +156,24 @@ class SidePanes(QObject):
 
     def fit(self) -> None:
         """As the window narrows, fold side panes away while the chat would be narrower than
-        `chat_min` (right first); bring back the ones folded earlier when there is room again.
-        A pane the user opened is folded only when the window gets narrower after that."""
+        `chat_min` (right first), and both below `narrow`; bring back the ones folded earlier when
+        there is room again. A pane the user opened is folded only when the window gets narrower
+        after that."""
         total = self.splitter.width()
         if total <= 0:
             return
         narrowed = self._fitted_width is None or total < self._fitted_width
         self._fitted_width = total
+        narrow = self.splitter.window().width() < self.narrow  # the window's, not what a docked Inspector leaves
         handle = self.splitter.handleWidth()
         for index in (2, 0):  # the next-token panel goes first, the conversation list after it
             sizes = self.splitter.sizes()
-            if narrowed and self.is_open(index) and sizes[1] < self.chat_min:
+            if narrowed and self.is_open(index) and (sizes[1] < self.chat_min or narrow):
                 self._close(index)
                 self._folded.add(index)
         self._regrow()  # what the chat can give now (a pane was folded, or the window widened)
         for index in (0, 2):  # and come back in the opposite order
-            if index not in self._folded:
+            if index not in self._folded or narrow:
                 continue
             others = sum(self.splitter.sizes()[i] + handle for i in (0, 2) if i != index and self.is_open(i))
             room = total - others - handle - self.chat_min  # what the pane may take, the chat keeping its minimum

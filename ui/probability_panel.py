@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 
 from engine.events import TokenEvent
 from ui.fonts import fixed_font
+from ui.panel_labels import FactName, PieceLabel
 from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
 from ui.theme import CONFIDENT, tint_color
 
 ROW_HEIGHT = 22
 PERCENT_WIDTH = 52  # px at the right of a row for its percentage
+SHORT_PIECE_CHARS = 6  # a column narrower than a percentage and this many characters goes under the other
 
 TIPS = {
     "piece": "The token the model wrote at this step, exactly as it is. Models write in tokens: whole "
@@ -75,6 +77,18 @@ class DistributionBars(QWidget):
 
     def percent_width(self) -> int:
         return max(PERCENT_WIDTH, self.fontMetrics().horizontalAdvance("100.0%") + 12)
+
+    def piece_room(self) -> int:
+        """The px a row's token gets beside its percentage (a longer one is cut with "…"; the
+        row's tooltip has it whole)."""
+        return int(self.width() - self.percent_width() - 8)
+
+    def least_width(self) -> int:
+        """The narrowest this column is worth showing side by side with another: a percentage and
+        a short token ("«end»", "␣the") beside it, at the text size in use."""
+        piece_font = fixed_font(self.font())
+        piece_font.setBold(True)
+        return self.percent_width() + 8 + QFontMetrics(piece_font).horizontalAdvance("M" * SHORT_PIECE_CHARS)
 
     def set_rows(self, rows: list, chosen: int | None, k: int, taken: tuple | None = None) -> None:
         """`rows`: (id, piece, logprob) best first, the first `k` shown. `taken`: the chosen token's
@@ -180,7 +194,7 @@ class DistributionBars(QWidget):
             number_font = QFont(self.font())
             number_font.setBold(chosen or offered)
             label = QFontMetrics(piece_font).elidedText(
-                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, int(width - percent_width - 8)
+                visible_piece(piece, compact=True), Qt.TextElideMode.ElideRight, self.piece_room()
             )
             # The chosen row's bar is dark: the piece is drawn in the highlighted-text colour where
             # the bar lies under it (clipped), in the text colour elsewhere, so it reads either way.
@@ -233,14 +247,25 @@ class TintLegend(QWidget):
         self.update()
 
     def _fit(self) -> None:
-        """Room for the caption line (and the swatches while on) at the text's size (it follows the zoom)."""
+        """Room for the caption line (and the swatches while on) at the text's size (it follows the
+        zoom); swatches too narrow for their labels go on as many rows as they need."""
         line = self.fontMetrics().height()
-        self.setFixedHeight(max(40, 2 * line + 10) if self.on else max(18, line + 2))
+        rows = math.ceil(len(self.STOPS) / self.per_row())
+        self.setFixedHeight(max(40, line + 2 + rows * (line + 8)) if self.on else max(18, line + 2))
+
+    def per_row(self) -> int:
+        """How many swatches share a row: all five unless their labels would be cut."""
+        widest = max(self.fontMetrics().horizontalAdvance(label) for _p, label in self.STOPS) + 8
+        return max(1, min(len(self.STOPS), self.width() // widest))
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
             self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -251,9 +276,11 @@ class TintLegend(QWidget):
         if not self.on:
             painter.end()
             return
-        width = self.width() / len(self.STOPS)
+        per_row = self.per_row()
+        width, height = self.width() / per_row, line + 8
         for i, (p, label) in enumerate(self.STOPS):
-            cell = QRectF(i * width + 1, line + 2, width - 2, self.height() - line - 4)
+            row, column = divmod(i, per_row)
+            cell = QRectF(column * width + 1, line + 2 + row * height, width - 2, height - 2)
             color = tint_color(math.log(p))
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(color if color is not None else pal.color(pal.ColorRole.Base))
@@ -299,10 +326,7 @@ class ProbabilityPanel(QFrame):
         self.title = plain_label("Next token", "panelTitle")
         self.subtitle = plain_label("", "panelSubtitle")
         self.subtitle.setWordWrap(True)  # "Reply stopped at the token limit · its last token (69)" in a narrow panel
-        self.piece_label = plain_label("", "pieceLabel")
-        self.piece_label.setFont(fixed_font())
-        self.piece_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.piece_label.setWordWrap(True)
+        self.piece_label = PieceLabel()
         self.details = QWidget()
         self.details.setObjectName("panelDetails")
         facts = QGridLayout(self.details)
@@ -310,10 +334,14 @@ class ProbabilityPanel(QFrame):
         facts.setHorizontalSpacing(10)
         facts.setVerticalSpacing(2)
         self.values: dict[str, QLabel] = {}
+        self.names: dict[str, QLabel] = {}
         for row, (key, name) in enumerate((("model", "the model gave it"), ("settings", "after your settings"),
                                            ("entropy", "uncertainty (entropy)"), ("id", "token id"))):  # fmt: skip
-            facts.addWidget(plain_label(name, "factName", TIPS[key]), row, 0)
+            # a name wraps between its words in a narrow panel (a large text size); a value never does
+            self.names[key] = FactName(name, TIPS[key])
+            facts.addWidget(self.names[key], row, 0)
             self.values[key] = plain_label("", "factValue", TIPS[key])
+            self.values[key].setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
             facts.addWidget(self.values[key], row, 1)
         facts.setColumnStretch(1, 1)
         self.placeholder = plain_label(
@@ -336,13 +364,8 @@ class ProbabilityPanel(QFrame):
         self.final_bars = DistributionBars()
         self.final_note = plain_label("", "panelNote")
         self.final_note.setWordWrap(True)
-        grid.addWidget(self.raw_heading, 0, 0)
-        grid.addWidget(self.final_heading, 0, 1)
-        grid.addWidget(self.raw_bars, 1, 0, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.final_bars, 1, 1, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.final_note, 2, 0, 1, 2)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
+        self.stacked: bool | None = None  # the two lists one under the other (a narrow panel, large text)
+        self._arrange_columns(False)
         layout.addWidget(self.columns)
         self.continue_button = QPushButton("")
         self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
@@ -362,6 +385,47 @@ class ProbabilityPanel(QFrame):
         layout.addWidget(self.legend)
         self.clear()
 
+    def _arrange_columns(self, stacked: bool) -> None:
+        """The model's list beside the settings' one, or (`stacked`) above it, each as wide as the panel."""
+        if stacked == self.stacked:
+            return
+        self.stacked = stacked
+        grid = self.columns.layout()
+        widgets = (self.raw_heading, self.raw_bars, self.final_heading, self.final_bars, self.final_note)
+        for widget in widgets:
+            grid.removeWidget(widget)
+        top = Qt.AlignmentFlag.AlignTop
+        if stacked:
+            for row, widget in enumerate(widgets):
+                grid.addWidget(widget, row, 0, top if isinstance(widget, DistributionBars) else Qt.AlignmentFlag(0))
+            grid.setColumnStretch(1, 0)
+        else:
+            grid.addWidget(self.raw_heading, 0, 0)
+            grid.addWidget(self.final_heading, 0, 1)
+            grid.addWidget(self.raw_bars, 1, 0, top)
+            grid.addWidget(self.final_bars, 1, 1, top)
+            grid.addWidget(self.final_note, 2, 0, 1, 2)
+            grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(0, 1)
+
+    def _fit_columns(self) -> None:
+        """Side by side while each list gets room for a percentage and a short token at the text
+        size in use (and its heading whole), else one under the other."""
+        margins = self.layout().contentsMargins()
+        room = self.width() - margins.left() - margins.right()
+        need = max(self.raw_bars.least_width(), self.raw_heading.sizeHint().width(),
+                   self.final_heading.sizeHint().width())
+        self._arrange_columns(2 * need + self.columns.layout().horizontalSpacing() > room)
+
+    def resizeEvent(self, event) -> None:
+        self._fit_columns()
+        super().resizeEvent(event)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoomed: what fits side by side changes
+            self._fit_columns()
+
     def set_tint(self, on: bool) -> None:
         """The probability tint was turned on or off (View → Probability Tint): the legend follows."""
         self.legend.set_on(on)
@@ -370,7 +434,7 @@ class ProbabilityPanel(QFrame):
         self.record = None
         self.live = False
         self.subtitle.setText("")
-        self.piece_label.setText("")
+        self.piece_label.set_piece("", "")
         for value in self.values.values():
             value.setText("")
         self.placeholder.show()
@@ -431,13 +495,12 @@ class ProbabilityPanel(QFrame):
         self.details.show()
         self.subtitle.setText(subtitle)
         piece = record.piece
-        self.piece_label.setText(visible_piece(piece, record.text))
         tip = TIPS["piece"]
         if is_end_of_reply(piece):
-            tip = plain_tooltip(TIPS["end"].format(piece=piece))
+            tip = TIPS["end"].format(piece=piece)
         elif piece_bytes(piece) is not None:
             tip = f"{TIPS['piece']}\n\n{TIPS['bytes']}"
-        self.piece_label.setToolTip(tip)
+        self.piece_label.set_piece(visible_piece(piece, record.text), tip)
         self.values["model"].setText(percent(record.logprob))
         self.values["settings"].setText(percent(record.sampled_logprob))
         self.values["entropy"].setText(f"{record.entropy:.2f} nats")

@@ -56,11 +56,13 @@ LIST_LINE = re.compile(r"[ \t]*(\d{1,9}[.)]|[-*+])([ \t]|$)")  # a list item's f
 
 
 def render_markdown(
-    doc: QTextDocument, source: str, text_color: QColor, dark: bool
+    doc: QTextDocument, source: str, text_color: QColor, dark: bool, leading_breaks: bool = True
 ) -> tuple[str, list[int], list[CodeBlock]]:
     """Fill `doc` from `source`; (document text, source index -> document text index or -1, code blocks).
 
-    The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given."""
+    The map is into `source` itself (what the tokens spell), not into the escaped text Qt is given.
+    `leading_breaks`: the line breaks `source` starts with are drawn (not after a Thinking
+    section, whose end they are)."""
     markdown, stray = stray_fences_as_text(keep_empty_list_items(markdown_as_written(source)))
     markdown = comments_as_text(markdown, stray)
     doc.setMarkdown(markdown, MARKDOWN)
@@ -70,7 +72,7 @@ def render_markdown(
     fences = fence_lines(source, markdown)
     mapping = align(source, rendered, fences)
     rendered = keep_line_breaks(doc, source, rendered, mapping)
-    if show_markup(doc, source, rendered, mapping, text_color):  # the fence lines are drawn now: no skipping
+    if show_markup(doc, source, rendered, mapping, text_color, leading_breaks):  # the fence lines are drawn now: no skipping
         rendered = doc.toRawText()
         mapping = align(source, rendered)
     blocks = style_code(doc, text_color, dark)

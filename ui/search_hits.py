@@ -9,6 +9,7 @@ Spans are (start, length) in Python characters of the line they are given with.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
@@ -20,6 +21,7 @@ SPANS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(start, length)] of the matched wo
 BEFORE_MATCH = 14  # characters of context kept before the first match (the row is narrow)
 AFTER_MATCH = 160  # characters kept after it (the row shows what fits of them)
 ELLIPSIS = "…"
+BREAK = "\u200b"  # zero-width space: where a word too long for its row may wrap
 PAD_X, PAD_Y = 8, 6  # a row's padding, as the style sheet gives a conversation's row
 
 
@@ -110,6 +112,28 @@ def fit_words(line: str, spans: list[Span], width: float, advance: Callable[[str
     return shown(lo, hi), _clip(own, words[lo][0], words[hi - 1][1], keep + len(head(lo)) - words[lo][0])
 
 
+def breakable(text: str, width: float, advance: Callable[[str], float]) -> str:
+    """`text` with a break point (U+200B, drawn as nothing) between the characters of each word
+    wider than `width` (as `advance` measures text), so a wrapped line breaks inside that word
+    instead of cutting it; never before a combining mark or a joiner, nor after a joiner."""
+    words = text.split(" ")
+    for k, word in enumerate(words):
+        if len(word) > 1 and advance(word) > width:
+            out = [word[0]]
+            for before, ch in zip(word, word[1:], strict=False):
+                if not _joins(before, ch):
+                    out.append(BREAK)
+                out.append(ch)
+            words[k] = "".join(out)
+    return " ".join(words)
+
+
+def _joins(before: str, ch: str) -> bool:
+    """Whether `ch` belongs with the character before it (a combining mark, a variation selector,
+    either side of a zero-width joiner)."""
+    return before == "\u200d" or unicodedata.category(ch) in ("Mn", "Me", "Cf") or 0xFE00 <= ord(ch) <= 0xFE0F
+
+
 def _line_height(font: QFont) -> float:
     return QFontMetricsF(font).height()
 
@@ -188,6 +212,26 @@ class HitDelegate(QStyledItemDelegate):
             return size
         return self._fitted_hint(option, index)
 
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 (Qt's name)
+        """A wrapped row's words wider than its text (a title that is one long word) may break
+        between any two characters: Qt wraps only between words and cuts a longer one with "…".
+        The break points are invisible (U+200B) and only in what is drawn, never the row's text."""
+        super().initStyleOption(option, index)
+        view = option.widget
+        if index.data(SPANS_ROLE) is not None or not option.text or not (
+            view is not None and hasattr(view, "wordWrap") and view.wordWrap()
+        ):
+            return
+        room = self._text_width(option, view) - 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1)
+        option.text = breakable(option.text, room, QFontMetricsF(option.font).horizontalAdvance)
+
+    @staticmethod
+    def _text_width(option, view) -> int:
+        """The width of the text rectangle of a row as wide as the view (`option`: the row's)."""
+        drawn = QStyleOptionViewItem(option)
+        drawn.rect = QRect(0, 0, view.viewport().width(), max(option.rect.height(), 1))
+        return view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemText, drawn, view).width()
+
     def _fitted_hint(self, option, index) -> QSize:
         """A wrapped row's size for the view's width: as wide as the view, and as tall as its text
         wrapped to the width the row's text is drawn in, so a title that needs two lines gets two
@@ -207,9 +251,7 @@ class HitDelegate(QStyledItemDelegate):
             return super().sizeHint(option, index)
         drawn = QStyleOptionViewItem(option)
         self.initStyleOption(drawn, index)
-        drawn.rect = QRect(0, 0, width, max(option.rect.height(), 1))
-        style = view.style()
-        text_width = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, drawn, view).width()
+        text_width = self._text_width(drawn, view)
         asked = QStyleOptionViewItem(option)
         asked.rect = QRect(0, 0, max(text_width, 1), max(option.rect.height(), 1))
         return QSize(width, super().sizeHint(asked, index).height())

@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, SignalInstance
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QToolTip
 
 from app.controller import ChatController
@@ -95,9 +96,19 @@ class MessageLabel(QLabel):
         shown = self.form_fitting(forms, room) if full else ""
         if shown is None:
             shown = self.fontMetrics().elidedText(forms[-1], Qt.TextElideMode.ElideRight, max(0, room - self.padding()))
+        tip = plain_tooltip(full) if shown != full else ""
+        if self.toolTip() != tip and QToolTip.isVisible() and QToolTip.text() == self.toolTip():
+            self._replace_shown_tip(tip)  # the tooltip on screen is this message's: it goes with it
         self.setText(shown)
-        self.setToolTip(plain_tooltip(full) if shown != full else "")
+        self.setToolTip(tip)
         self.setVisible(bool(shown))
+
+    def _replace_shown_tip(self, tip: str) -> None:
+        """The tooltip showing the old message shows `tip` instead where it is, or goes ("")."""
+        if tip and self.isVisible():
+            QToolTip.showText(QCursor.pos(), tip, self)
+        else:
+            QToolTip.hideText()
 
 
 class StatusBar(QStatusBar):

@@ -11,7 +11,10 @@ are Qt's (UTF-16 units); Python offsets are converted with `utf16_offsets` where
 
 A reply that ended inside a character (Stop or the token limit after some of its bytes) shows one
 UNFINISHED_MARK per token of that character at its end: those tokens are hovered and clicked like
-any other, though they never made text (the mark is the view's, never the reply's text).
+any other, though they never made text (the mark is the view's, never the reply's text). A reply
+that ended without drawing anything (only its end-of-reply token, perhaps after line breaks) shows
+that token by its name in brackets ("(end of reply)"), faint, so the step that ended it can be
+hovered and clicked.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, 
 from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
+from ui.markup_shown import MARKUP_ALPHA
 from ui.reply_document import fit_table_columns, render_markdown, tables
 from ui.text_format import percent_html, piece_bytes, utf16_offsets, visible_piece
 from ui.theme import tint_color
@@ -64,6 +68,7 @@ class TokenText(QTextBrowser):
         self._source: str | None = None  # the text last rendered
         self._ended = False  # the text is a whole reply (not one still streaming)
         self.unfinished: list[int] = []  # tokens shown as UNFINISHED_MARK (bytes of a character never completed)
+        self.end_marked: int | None = None  # the token shown by its name (a reply that drew nothing else)
         self._mapping: list[int] = []  # source index -> rendered index (-1: not shown)
         self._tint = True
         self._tint_code = False
@@ -93,12 +98,17 @@ class TokenText(QTextBrowser):
     # -- content ---------------------------------------------------------------------------
 
     def set_content(self, text: str, tokens: list[dict], tint: bool, tint_code: bool | None = None,
-                    ended: bool = False) -> None:
+                    ended: bool = False, after_section: bool = False) -> None:
         """Render `text`; `tokens` are the records whose text deltas concatenate to it. `ended`: the
-        reply is over, so tokens at its end that made no character show UNFINISHED_MARK."""
+        reply is over, so tokens at its end that made no character show UNFINISHED_MARK.
+        `after_section`: the text follows a Thinking section, so the line breaks it starts with
+        (the section's end) are not drawn as blank lines."""
         self._tokens, self._tint, self._source, self._ended = tokens, tint, text, ended
         self.unfinished = unfinished_tail(tokens) if ended else []
         text += UNFINISHED_MARK * len(self.unfinished)
+        self.end_marked = len(tokens) - 1 if ended and ends_with_nothing_shown(text, tokens) else None
+        if self.end_marked is not None:
+            text += end_mark(tokens[-1])
         if tint_code is not None:
             self._tint_code = tint_code
         self._rendering = True  # the document is mid-way: its layout is measured once it is done
@@ -106,7 +116,8 @@ class TokenText(QTextBrowser):
             doc = self.document()
             if self._markdown:
                 text_color = self.palette().color(self.palette().ColorRole.Text)
-                rendered, mapping, self.code_blocks = render_markdown(doc, text, text_color, self._dark())
+                rendered, mapping, self.code_blocks = render_markdown(
+                    doc, text, text_color, self._dark(), leading_breaks=not after_section)
                 self._tables_width = int(doc.textWidth())
             else:
                 doc.setPlainText(text)
@@ -116,6 +127,8 @@ class TokenText(QTextBrowser):
             self._mark_code_positions()
             self._map_tokens(text, mapping)
             self._mapping = mapping
+            if self.end_marked is not None:
+                self._faint_end_mark()
             if tint:
                 self._apply_tint()
             self._update_selection()
@@ -277,9 +290,11 @@ class TokenText(QTextBrowser):
         self._token_span = {}
         offset = 0
         waiting: list[int] = []  # tokens that showed nothing yet (bytes of a character to come)
-        unfinished = set(self.unfinished)
+        marks = dict.fromkeys(self.unfinished, UNFINISHED_MARK)
+        if self.end_marked is not None:
+            marks[self.end_marked] = end_mark(self._tokens[self.end_marked])
         for index, record in enumerate(self._tokens):
-            end = offset + (len(UNFINISHED_MARK) if index in unfinished else len(record.text))
+            end = offset + len(marks.get(index, record.text))
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
                 for q in range(qt[p], qt[p + 1]):
@@ -293,6 +308,21 @@ class TokenText(QTextBrowser):
             elif not record.text:
                 waiting.append(index)
             offset = end
+
+    def _faint_end_mark(self) -> None:
+        """The end mark is the view's words, not the model's: drawn faint and italic (its tint is the token's)."""
+        span = self._token_span.get(self.end_marked)
+        if span is None:
+            return
+        fmt = QTextCharFormat()
+        faint = QColor(self.palette().color(self.palette().ColorRole.Text))
+        faint.setAlpha(MARKUP_ALPHA)
+        fmt.setForeground(faint)
+        fmt.setFontItalic(True)
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(span[0])
+        cursor.setPosition(span[1], QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(fmt)
 
     def _apply_tint(self) -> None:
         cursor = QTextCursor(self.document())
@@ -505,6 +535,17 @@ def unfinished_tail(tokens) -> list[int]:
             break
         tail.insert(0, index)
     return tail
+
+
+def ends_with_nothing_shown(text: str, tokens) -> bool:
+    """Whether a reply's last token made no text and nothing before it draws a character (`text`:
+    the reply's text with its UNFINISHED_MARKs): a reply that is only its end-of-reply token."""
+    return bool(tokens) and tokens[-1].token is not None and not tokens[-1].text and not text.strip()
+
+
+def end_mark(record) -> str:
+    """How a token that made no text shows when it is all a reply has: its name in brackets."""
+    return f"({visible_piece(record.piece)})"
 
 
 def token_tooltip(record: dict, unfinished: bool = False) -> str:

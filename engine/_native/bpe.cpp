@@ -26,9 +26,9 @@ uint64_t hash_text(std::string_view s) {  // FNV-1a, then a final mix for the lo
 
 uint64_t hash_pair(uint64_t pair) { return (pair * 0x9E3779B97F4A7C15ull) >> 17; }
 
-size_t table_size(size_t entries) {  // a power of two at least twice `entries`
+size_t table_size(size_t entries) {  // a power of two at least 1.5x `entries` (at most 2/3 full)
   size_t n = 16;
-  while (n < 2 * entries) n *= 2;
+  while (n < entries + entries / 2) n *= 2;
   return n;
 }
 

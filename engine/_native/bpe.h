@@ -43,7 +43,7 @@ class BytePairModel {
   size_t merge_count() const { return n_rules_; }
 
  private:
-  // Open-addressed tables (linear probing, power-of-two sizes, at most half full): building them
+  // Open-addressed tables (linear probing, power-of-two sizes, at most 2/3 full): building them
   // is most of the construction: with std::unordered_map (a node per entry) it took ~2x as long.
   struct Rule {
     uint64_t pair = kEmpty;  // (left id << 32) | right id

@@ -101,6 +101,25 @@ def test_batcher_coalesces_by_time():
     assert flushed == [[1], [2, 3, 4, 5], [6]]
 
 
+def test_batcher_flushes_the_ending_record_at_once_and_asks_to_be_woken_for_held_ones():
+    now, flushed, wakes = [0.0], [], []
+    b = TokenBatcher(flushed.append, interval_s=0.04, clock=lambda: now[0], wake=wakes.append)
+    b.add(1)
+    now[0] = 0.01
+    b.add(2)  # held: the batcher asks to be woken when it is due, 0.03 s on
+    assert flushed == [[1]] and wakes == [pytest.approx(0.03)]
+    now[0] = 0.02
+    b.add(3)  # already waiting for that wake-up
+    b.flush_due()  # a wake-up too early flushes nothing and asks again for the rest
+    assert flushed == [[1]] and wakes[1:] == [pytest.approx(0.02)]
+    now[0] = 0.04
+    b.flush_due()
+    assert flushed == [[1], [2, 3]]
+    now[0] = 0.05
+    b.add(TokenEvent(index=3, token=2, text="", piece="", logprob=0.0, sampled_logprob=0.0, entropy=0.0, finish_reason="eos"))  # the end of the reply: not held
+    assert [len(batch) for batch in flushed] == [1, 2, 1]
+
+
 def loaded(qtbot, req, rec, spec="default", timeout=TIMEOUT_MS):
     req.load.emit(spec)
     qtbot.waitUntil(lambda: bool(rec.loaded or rec.load_failed), timeout=timeout)

@@ -117,7 +117,8 @@ def test_with_the_panel_open_in_a_640_px_window_the_message_box_keeps_its_room(q
     qtbot.wait(100)
     assert window.panes.is_open(2) and window.panel_action.isChecked()
     window.panel_action.trigger()
-    qtbot.waitUntil(lambda: window.panes.is_open(0) and box.width() >= composer.width() // 2)  # the list back, the box keeps its room
+    qtbot.waitUntil(lambda: not window.panes.is_open(2) and box.width() >= composer.width() // 2)  # the box keeps its room
+    assert not window.panes.is_open(0)  # below ui.panes.NARROW_WIDTH the list stays folded until the user opens it
 
 
 def test_the_panes_get_their_widths_back_when_a_narrowed_window_widens_again(qtbot, launch):

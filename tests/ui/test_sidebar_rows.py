@@ -11,6 +11,7 @@ from pytestqt.exceptions import TimeoutError as WaitedTooLong
 from tests.app.fakes import FakeBackend
 from tests.ui.drawn_text import row_drawn
 from tests.ui.driver import ask
+from ui.search_hits import BREAK
 
 TOP_BOTTOM_PADDING = 12  # resources/style.qss: #sidebar QListWidget::item { padding: 6px 8px }
 TITLES = ["What is the capital of France?", "The history of the bicycle began", "Name three planets.",
@@ -21,8 +22,8 @@ BORDERLINE = ["The history of the bicycle began", "Tell me a long story about a 
 
 
 def cut_rows(listed) -> list[str]:
-    """The rows whose drawn text is not their whole title (cut with "…"), or that are taller than
-    the lines they draw."""
+    """The rows whose drawn text is not their whole title (cut with "…"; lines wrap between words,
+    or inside a word too long for a line), or that are taller than the lines they draw."""
     line = QFontMetrics(listed.font()).lineSpacing()
     bad = []
     for row in range(listed.count()):
@@ -31,7 +32,7 @@ def cut_rows(listed) -> list[str]:
         rect = listed.visualItemRect(item)
         if rect.width() > listed.viewport().width():
             bad.append(f"{item.text()!r}: a row {rect.width()} px wide in a list {listed.viewport().width()} px wide")
-        elif " ".join(piece.strip() for piece in pieces) != item.text():
+        elif "".join(pieces).replace(BREAK, "").replace(" ", "") != item.text().replace(" ", ""):
             bad.append(f"{item.text()!r} drawn as {pieces} in a row {rect.width()}x{rect.height()}")
         elif rect.height() > TOP_BOTTOM_PADDING + len(pieces) * line + 2:
             bad.append(f"{item.text()!r} drawn on {len(pieces)} lines in a row {rect.height()} px tall")
@@ -94,3 +95,27 @@ def test_a_title_just_over_one_line_wraps_whole_at_every_width(qtbot, launch):
         qtbot.wait(150)  # the list lays its rows out again 100 ms after a width change
         laid_out(qtbot, listed)
         assert not cut_rows(listed), f"list {side} px wide"
+
+
+LONG_WORDS = ["Supercalifragilisticexpialidocious_antidisestablishmentarianism_floccinaucinihilipilification",
+              "Why is pneumonoultramicroscopicsilicovolcanoconiosis so long a word?",
+              "https://example.com/a/very/long/address/that/has/no/spaces/at/all/in/it"]  # fmt: skip
+
+
+def test_a_title_with_a_word_longer_than_the_row_breaks_it_over_lines(qtbot, launch):
+    """Verify 7: a title that is one very long word was cut to one line with "…" while the message
+    bubble broke the same word over lines. Its row draws it whole, broken inside the word where it
+    does not fit, on as many lines as it needs (the row exactly that tall), at several widths; the
+    title itself is unchanged (the break points are only drawn)."""
+    app = with_titles(qtbot, launch, LONG_WORDS)
+    window = app.window
+    listed = window.sidebar.list
+    assert sorted(listed.item(r).text() for r in range(listed.count())) == sorted(LONG_WORDS)
+    window.resize(1180, 760)
+    for side in (170, 230, 300, 230):
+        list_width(window, side)
+        qtbot.wait(150)
+        laid_out(qtbot, listed)
+        assert not cut_rows(listed), f"list {side} px wide"
+        row = next(r for r in range(listed.count()) if listed.item(r).text() == LONG_WORDS[0])
+        assert len(row_drawn(listed, listed.indexFromItem(listed.item(row)))) >= 3  # the word takes lines

@@ -217,7 +217,7 @@ class InspectorWidget(QWidget):
             return
         self._narrow = narrow
         self.steps.setVisible(not narrow)
-        self.step_box.setVisible(narrow and self.split.isVisible())
+        self.step_box.setVisible(narrow and self.split.isVisibleTo(self))  # also while the dock itself is hidden (re-docked)
 
     def _sync_box(self, row: int) -> None:
         self.step_box.blockSignals(True)
@@ -371,6 +371,11 @@ class InspectorDock(QDockWidget):
         """A closed Inspector stops following (its worker time goes back to the reply); opened
         again, it follows if its box is still ticked."""
         self.inspector.service.follow = visible and self.inspector.follow_box.isChecked()
+
+    @property
+    def floated_for_room(self) -> bool:
+        """A window of its own because the main window had no room for it docked (not a drag)."""
+        return self.isFloating() and self._floated_by_window
 
     def _on_top_level_changed(self, _floating: bool) -> None:
         if not self._placing:  # the user dragged it out or in: where it is now is their choice
