@@ -375,7 +375,14 @@ class MergeRanks(Mapping[tuple[str, str], int]):
         self._model, self._rules = model, rules
 
     def __getitem__(self, pair: tuple[str, str]) -> int:
-        rank = self._model.rank(*pair) if isinstance(pair, tuple) and len(pair) == 2 else None
+        """KeyError for anything that is not a rule's pair, as a dict of the rules would: another
+        tuple, non-str parts, a lone surrogate (the native lookup takes UTF-8 strings only)."""
+        rank = None
+        if isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair):
+            try:
+                rank = self._model.rank(*pair)
+            except TypeError:  # a part that is no UTF-8 (a lone surrogate): no token spells it
+                rank = None
         if rank is None:
             raise KeyError(pair)
         return rank

@@ -210,6 +210,8 @@ def test_the_inspector_reads_merge_ranks_from_the_native_tables(tok):
     for pair in list(written_out)[:: len(written_out) // 200]:
         assert vocabulary.ranks[pair] == written_out[pair]
     assert ("Ġ", "zzzunknown") not in vocabulary.ranks and vocabulary.ranks.get(("a", "b"), -1) == written_out.get(("a", "b"), -1)
+    for key in [("Ġ",), (1, 2), ("\udcff", "t"), "Ġ t", None]:  # not a rule's pair: missing, as in the dict
+        assert key not in vocabulary.ranks and vocabulary.ranks.get(key) is None and written_out.get(key) is None
     assert len(vocabulary.ranks) == len(written_out)
     for token in tok.encode(CORPUS[0] + CORPUS[4]):
         origin = token_origin(vocabulary, tok, token)
