@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -99,8 +99,8 @@ class MessageView(QFrame):
         self._last = False
         self._actions = (self.previous_button, self.branch_label, self.next_button, self.edit_button,
                          self.continue_button, self.regenerate_button, self.copy_button)  # fmt: skip
-        self._rows = (header, QHBoxLayout(), QHBoxLayout())
-        self._arrangement = ""
+        self._rows = [header, QHBoxLayout(), QHBoxLayout()]
+        self._arrangement: tuple = ()
         for row in self._rows:
             row.setSpacing(8)
             layout.addLayout(row)
@@ -167,8 +167,9 @@ class MessageView(QFrame):
 
     def _arrange(self) -> None:
         """The header on one row when it fits: who, the reply's numbers, the actions. Narrower,
-        the numbers go on a row of their own; narrower still, the actions go on a third row (the
-        versions ‹ 1/2 › stay beside who wrote it), so no button is cut."""
+        the numbers go on a row of their own; narrower still, the actions go on rows of their own
+        below (the versions ‹ 1/2 › stay beside who wrote it), as many as they need at a large text
+        size, so no button is cut ("Rege…rate" at 270 %)."""
         margins = self.layout().contentsMargins()
         width = self.width() - margins.left() - margins.right()
         spacing = self._rows[0].spacing()
@@ -178,41 +179,77 @@ class MessageView(QFrame):
         meta_px = self.meta_label.fontMetrics().horizontalAdvance(meta) + spacing + 4 if meta else 0
         role_px = self.role_label.sizeHint().width()
         if role_px + meta_px + actions_px <= width:
-            arrangement = "one row"
+            arrangement = ("one row",)
         elif role_px + actions_px + spacing <= width:
-            arrangement = "numbers below"
+            arrangement = ("numbers below",)
         else:
-            arrangement = "actions below"
+            others = [w for w in self._actions[3:] if w.isVisibleTo(self)]
+            arrangement = ("actions below", *self._packed(others, width, spacing))
         if arrangement == self._arrangement:
             return
         self._arrangement = arrangement
-        header, second, third = self._rows
+        header, second = self._rows[:2]
         for row in self._rows:
             while row.count():
                 row.takeAt(0)  # widgets stay; only their places are redone
         header.addWidget(self.role_label)
         branch, others = self._actions[:3], self._actions[3:]
-        if arrangement == "one row":
+        if arrangement[0] == "one row":
             header.addWidget(self.meta_label, 1)
             for widget in self._actions:
                 header.addWidget(widget)
-        elif arrangement == "numbers below":
+        elif arrangement[0] == "numbers below":
             header.addStretch(1)
             for widget in self._actions:
                 header.addWidget(widget)
             second.addWidget(self.meta_label, 1)
-        else:  # versions beside who wrote it, the numbers, then the other actions on a row of their own
+        else:  # versions beside who wrote it, the numbers, then the other actions on rows of their own
             header.addStretch(1)
             for widget in branch:
                 header.addWidget(widget)
             second.addWidget(self.meta_label, 1)
-            third.addStretch(1)
-            for widget in others:
-                third.addWidget(widget)
+            counts, k = arrangement[1:], 0
+            left, row = counts[0], self._row(2)
+            row.addStretch(1)
+            for widget in others:  # a hidden one goes with the row before it: it takes no room
+                if widget.isVisibleTo(self):
+                    if left == 0 and k + 1 < len(counts):
+                        k += 1
+                        left, row = counts[k], self._row(2 + k)
+                        row.addStretch(1)
+                    left -= 1
+                row.addWidget(widget)
+
+    @staticmethod
+    def _packed(widgets: list, width: int, spacing: int) -> list[int]:
+        """How many of `widgets` go on each row `width` px wide (at least one a row)."""
+        rows, used = [], width + 1
+        for widget in widgets:
+            need = widget.sizeHint().width() + spacing
+            if used + need > width:
+                rows.append(0)
+                used = 0
+            rows[-1] += 1
+            used += need
+        return rows or [0]
+
+    def _row(self, index: int) -> QHBoxLayout:
+        """The header's row `index` (0: who wrote it), added under the others when there is none yet."""
+        while len(self._rows) <= index:
+            row = QHBoxLayout()
+            row.setSpacing(self._rows[0].spacing())
+            self.layout().insertLayout(self.layout().indexOf(self._rows[-1]) + 1, row)
+            self._rows.append(row)
+        return self._rows[index]
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._arrange()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # zoomed: the header's widths change
+            self._arrange()
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
         button = QToolButton()

@@ -393,12 +393,14 @@ class PreferencesDialog(QDialog):
         self.fields: dict[str, NumberField] = {}
         self._loaders: dict[str, Callable[[Settings], None]] = {}  # setting name -> fills its widget
         self.tabs = tabs = QTabWidget()
+        tabs.setElideMode(Qt.TextElideMode.ElideRight)  # at a large text size on a small screen: never half a title
         self._tab_settings: list[tuple[str, list[str]]] = []  # (title, setting names on that tab)
         for title, build in (("Decoding", self._decoding_tab), ("Chat", self._chat_tab),
                              ("Model", self._model_tab), ("Cache", self._cache_tab), ("Display", self._display_tab),
                              ("Server", self._server_tab)):
             known = set(self._loaders)
             tabs.addTab(scrolled(build()), title)
+            tabs.setTabToolTip(tabs.count() - 1, title)  # the title whole where a narrow screen cuts it with "…"
             self._tab_settings.append((title, [name for name in self._loaders if name not in known]))
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -447,8 +449,10 @@ class PreferencesDialog(QDialog):
             needed = max(needed, wrapped, page.sizeHint().height())  # every row its preferred height
         needed += 2 * self.fontMetrics().lineSpacing()  # room for a problem a line longer than its hint
         chrome = self.height() - area.viewport().height()
-        screen = self.screen().availableGeometry().height() if self.screen() else needed + chrome
-        self.resize(self.width(), min(needed + chrome, screen - 40))
+        screen = self.screen().availableGeometry() if self.screen() else None
+        tabs_wide = self.tabs.tabBar().sizeHint().width() + self.width() - self.tabs.width() + 4  # every title whole
+        width = max(self.width(), min(tabs_wide, screen.width() - 40 if screen else tabs_wide))
+        self.resize(width, min(needed + chrome, screen.height() - 40 if screen else needed + chrome))
 
     # -- tabs ------------------------------------------------------------------------------
 

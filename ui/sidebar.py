@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.controller import ChatController
 from app.search_words import matched_spans
 from ui.confirm import confirm
+from ui.fitted_button import FittedButton
 from ui.search_hits import SPANS_ROLE, HitDelegate, hit_line
 from ui.text_format import plain_tooltip
 
@@ -82,12 +82,13 @@ class Sidebar(QWidget):
         self._controller = controller
         self.setObjectName("sidebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.new_button = QPushButton("New Conversation")
-        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        # shorter, then cut with "…", at a large text size in a narrow list: never cut at both ends
+        self.new_button = FittedButton(["New Conversation", "New"], "Start a new conversation (Ctrl+N)")
         self.new_button.clicked.connect(controller.new_chat)
         self.search_box = SearchBox()
         self.search_box.setObjectName("sidebarSearch")
         self.search_box.setPlaceholderText("Search all messages")
+        self.search_box.setToolTip("Search all messages")  # the placeholder is cut with "…" in a narrow list
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setAccessibleName("Search conversations")
         self.list = ConversationList()

@@ -447,6 +447,7 @@ class StatusBar(QStatusBar):
         shown = [label.shown_width() for label in row if label.text()]
         used = sum(shown) + SPACING_PX * len(shown) + (more if hidden else 0)
         self.message_label.set_message(self._forms(), whole - used - SPACING_PX)
+        self.reformat()  # QStatusBar's own row kept the widths and height from before a zoom (verify 7)
 
     def _forms(self) -> list[str]:
         """The transient message's forms, whole first ([] when there is none)."""

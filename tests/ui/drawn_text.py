@@ -15,11 +15,14 @@ from PySide6.QtWidgets import QAbstractItemView, QStyleOptionViewItem, QWidget
 
 @dataclass(frozen=True)
 class Piece:
-    """A piece of text drawn: its text, and where it starts and ends across the device, in px."""
+    """A piece of text drawn: its text, where it starts and ends across the device, and its top and
+    bottom down it, in px."""
 
     text: str
     left: float
     right: float
+    top: float = 0.0  # the line's ascent and descent about its baseline, down the device, in px
+    bottom: float = 0.0
 
 
 class _Recorder(QPaintEngine):
@@ -55,8 +58,9 @@ class _Recorder(QPaintEngine):
         pass
 
     def drawTextItem(self, point, item) -> None:  # noqa: N802 (Qt's name)
-        start = self.painter().combinedTransform().map(point)
-        self.pieces.append(Piece(item.text(), start.x(), start.x() + item.width()))
+        start = self.painter().deviceTransform().map(point)
+        self.pieces.append(Piece(item.text(), start.x(), start.x() + item.width(), start.y() - item.ascent(),
+                                 start.y() + item.descent()))
 
     def type(self) -> QPaintEngine.Type:
         return QPaintEngine.Type.User
@@ -78,7 +82,7 @@ class _TextDevice(QPaintDevice):
         values = {m.PdmWidth: self._size[0], m.PdmHeight: self._size[1], m.PdmWidthMM: self._size[0] * 254 // 960,
                   m.PdmHeightMM: self._size[1] * 254 // 960, m.PdmDpiX: 96, m.PdmDpiY: 96, m.PdmPhysicalDpiX: 96,
                   m.PdmPhysicalDpiY: 96, m.PdmDepth: 32, m.PdmNumColors: 0xFFFFFF, m.PdmDevicePixelRatio: 1,
-                  m.PdmDevicePixelRatioScaled: 1}  # fmt: skip
+                  m.PdmDevicePixelRatioScaled: int(QPaintDevice.devicePixelRatioFScale())}  # fmt: skip
         return values.get(metric, 0)
 
 
