@@ -104,7 +104,9 @@ class VocabularyView(StepView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"])
+        # the pieces share the width (a long one, "part of a character (bytes C3)", is elided, whole
+        # in its tooltip); the rank keeps the width its numbers need: it is what the table is for
+        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"], stretch=[1, 2, 3])
         self.splits_label = QLabel()
         self.splits_label.setWordWrap(True)
         self.layout_.addWidget(self.splits_label)
@@ -117,6 +119,15 @@ class VocabularyView(StepView):
         text = f"{v['size']:,} tokens in this {kind}vocabulary. The selected token is id {token}: “{piece(report, token)}”"
         if v["special"]:
             text += ", a control token of the chat template: it was added whole, not built by merges."
+        elif v["whole_piece"]:
+            ends = " │ ".join(f"“{visible_piece(p)}”" for p in v["end"])
+            text += (
+                ". This tokenizer takes a piece of text that is itself in the vocabulary as that one token, "
+                "without merging: when the text is cut into pieces (at spaces and punctuation) and one "
+                "piece is exactly this token's text, it is looked up whole. That is how this token is made: "
+                f"the merge rules alone stop at {len(v['end'])} pieces, {ends}"
+                + (f" (the {len(v['merges'])} merges below)." if v["merges"] else ".")
+            )
         elif v["merges"]:
             text += f", built from {len(v['start'])} characters in {len(v['merges'])} merges."
             if not v["reached"]:
