@@ -134,5 +134,5 @@ def test_a_token_a_llama3_tokenizer_takes_whole_is_not_said_to_be_added_by_hand(
     text = view.summary.text()
     assert "by hand" not in text
     assert "takes a piece of text that is itself in the vocabulary as that one token" in text
-    assert "stop at 3 pieces, “␣Vi” │ “ệ” │ “t” (the 4 merges below)" in text
+    assert "stop at 3 pieces, “␣Vi” │ “ệ” │ “t” (4 merges, below)" in text
     assert view.merges.rowCount() == 4 and view.merges.item(3, 3).text() == "ệ"
