@@ -307,6 +307,8 @@ def vocabulary_report(tokenizer, vocabulary: Vocabulary, token: int) -> dict:
             for m in origin.merges
         ],  # fmt: skip
         "reached": origin.reached,
+        "end": [readable(s, kind) for s in origin.end],  # the pieces the merges alone end with
+        "whole_piece": origin.whole_piece,  # not reached: the tokenizer takes this piece whole (Llama 3)
         "score": origin.score,
         "splits": [
             {"context": w.context, "text": w.text, "ids": w.ids, "pieces": [tokenizer.piece(i) for i in w.ids]}

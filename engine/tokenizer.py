@@ -330,19 +330,33 @@ class Tokenizer:
 class HFTokenizer(Tokenizer):
     """Backed by a `tokenizers.Tokenizer` (byte-level BPE, or tokenizer.json of any kind)."""
 
-    def __init__(self, backend, bpe_merges: list[tuple[str, str]] | None = None, **kwargs):
+    def __init__(
+        self, backend, bpe_merges: list[tuple[str, str]] | None = None, whole_pieces: bool | None = None, **kwargs
+    ):
         """`bpe_merges`: the byte-level BPE merges the backend was built from, in rank order, where
         the builder has them (a GGUF's `tokenizer.ggml.merges`): the Inspector's Vocabulary reads
         them from here rather than serialising the whole backend to JSON (one call that holds the
-        interpreter for ~0.3 s and stalled the window)."""
+        interpreter for ~0.3 s and stalled the window). `whole_pieces`: whether the BPE takes a
+        pre-tokenized piece that is itself a token whole (see `whole_pieces`); None: the backend's
+        BPE model says (a tokenizer.json's `ignore_merges`)."""
         super().__init__(**kwargs)
         self._backend = backend
         self._lock = threading.Lock()
         self._bpe_merges = bpe_merges
+        self._whole_pieces = whole_pieces
 
     @property
     def bpe_merges(self) -> list[tuple[str, str]] | None:
         return self._bpe_merges
+
+    @property
+    def whole_pieces(self) -> bool:
+        """True when the BPE takes a pre-tokenized piece that is itself in the vocabulary as that one
+        token, without merging (`ignore_merges`: Llama 3's tokenizer.json, and the GGUF pre-tokenizers
+        in WHOLE_PIECE_PRE); False for a BPE that only merges, and for any other model."""
+        if self._whole_pieces is not None:
+            return self._whole_pieces
+        return bool(getattr(self.backend.model, "ignore_merges", False))
 
     def _encode(self, text: str, special: bool) -> list[int]:
         with self._lock:  # encode_special_tokens is state on the shared backend
@@ -577,8 +591,8 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> Tokenizer:
         # a token or merge that is not a string (TypeError naming it)
         raise TokenizerError(f"this GGUF's byte-level BPE vocabulary is damaged: {e}") from e
     if model is None:  # the native module is not built: the `tokenizers` BPE does the merging
-        return HFTokenizer(build_backend(), bpe_merges=_merge_pairs(merge_rules), **shared)
-    return NativeBPETokenizer(model, pre, merge_rules, build_backend, **shared)
+        return HFTokenizer(build_backend(), bpe_merges=_merge_pairs(merge_rules), whole_pieces=whole_pieces, **shared)
+    return NativeBPETokenizer(model, pre, merge_rules, build_backend, whole_pieces=whole_pieces, **shared)
 
 
 def _merge_pairs(rules: list[str]) -> list[tuple[str, str]]:

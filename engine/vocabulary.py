@@ -4,6 +4,10 @@
   merges): a token is built from single characters (in byte-level BPE each character stands for
   one byte: "Ġ" is the space) by the tokenizer's merge rules, lowest rank first. `token_origin`
   replays the merges on the token's own spelling and lists each step with its rank.
+- Llama 3's byte-level BPE (`ignore_merges`) first takes a pre-tokenized piece that is itself a
+  token whole, merging nothing: a token the merges never reach (" Việt" in Llama 3) is made that
+  way, not added by hand. `TokenOrigin.whole_piece` says so; the merges still show how far the
+  rules alone would get (`TokenOrigin.end`).
 - SentencePiece (Gemma, Llama 2; a tokenizer.model or a GGUF "llama" vocabulary): every piece has
   a score (its log-probability in the unigram model the vocabulary came from); the tokenizer joins
   the adjacent pair whose join is a piece with the highest score. `token_origin` replays that and
@@ -43,7 +47,10 @@ class TokenOrigin:
 
     kind: "byte-level BPE", "BPE", "SentencePiece", "special" (a control token, added whole) or
     "unknown" (a vocabulary without merges or scores). reached: the replay ends in this very token
-    (a piece the merges never produce, e.g. one added by hand, is not reached).
+    (a piece the merges never produce, e.g. one added by hand, is not reached). end: the pieces the
+    replay ends with (just the token when reached). whole_piece: not reached, but the tokenizer takes
+    a pre-tokenized piece that is itself a token whole (Llama 3's `ignore_merges`): that is how this
+    token is produced, from text that is exactly its spelling.
     """
 
     token: int
@@ -54,6 +61,8 @@ class TokenOrigin:
     reached: bool
     score: float | None
     vocab_size: int
+    end: list[str]
+    whole_piece: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,14 @@ class WordSplit:
 
 @dataclass
 class Vocabulary:
-    """A tokenizer's merge ranks (BPE) or piece scores (SentencePiece), read once."""
+    """A tokenizer's merge ranks (BPE) or piece scores (SentencePiece), read once. whole_pieces: the
+    BPE takes a pre-tokenized piece that is itself a token whole, without merging (Llama 3)."""
 
     kind: str
     ranks: Mapping[tuple[str, str], int] | None = None
     scores: list[float] | None = None
     ids: dict[str, int] | None = None  # spelling -> id (SentencePiece replay)
+    whole_pieces: bool = False
 
     @classmethod
     def of(cls, tokenizer: Tokenizer) -> Vocabulary:
@@ -80,16 +91,20 @@ class Vocabulary:
         if scores is not None:
             return cls("SentencePiece", scores=scores, ids={p: i for i, p in enumerate(tokenizer.pieces)})
         if isinstance(tokenizer, NativeBPETokenizer):  # a GGUF's byte-level BPE, ranks in native tables
-            return cls("byte-level BPE", ranks=tokenizer.merge_ranks)
+            return cls("byte-level BPE", ranks=tokenizer.merge_ranks, whole_pieces=tokenizer.whole_pieces)
         if isinstance(tokenizer, HFTokenizer) and tokenizer.bpe_merges is not None:  # a GGUF's byte-level BPE
-            return cls("byte-level BPE", ranks=_ranks(tokenizer.bpe_merges))
+            return cls("byte-level BPE", ranks=_ranks(tokenizer.bpe_merges), whole_pieces=tokenizer.whole_pieces)
         if isinstance(tokenizer, HFTokenizer):
             data = json.loads(tokenizer.backend.to_str())
             model = data.get("model") or {}
             if model.get("type") == "BPE":
                 pairs = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges", [])]
                 byte_level = "ByteLevel" in json.dumps([data.get("pre_tokenizer"), data.get("decoder")])
-                return cls("byte-level BPE" if byte_level else "BPE", ranks=_ranks(pairs))  # type: ignore[arg-type]
+                return cls(
+                    "byte-level BPE" if byte_level else "BPE",
+                    ranks=_ranks(pairs),  # type: ignore[arg-type]
+                    whole_pieces=bool(model.get("ignore_merges", False)),
+                )
             if model.get("type") == "Unigram":
                 vocab = model.get("vocab", [])
                 return cls(
@@ -105,6 +120,7 @@ def _ranks(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
 
 
 def _bpe_replay(symbols: list[str], ranks: Mapping[tuple[str, str], int]) -> list[Merge]:
+    """The merges that join `symbols` (changed in place to the pieces they end with)."""
     merges = []
     while len(symbols) > 1:
         best = min(range(len(symbols) - 1), key=lambda i: ranks.get((symbols[i], symbols[i + 1]), math.inf))
@@ -117,6 +133,7 @@ def _bpe_replay(symbols: list[str], ranks: Mapping[tuple[str, str], int]) -> lis
 
 
 def _spm_replay(symbols: list[str], ids: dict[str, int], scores: list[float]) -> list[Merge]:
+    """The joins of `symbols` (changed in place to the pieces they end with)."""
     merges = []
     while len(symbols) > 1:
         joins = [i for i in range(len(symbols) - 1) if symbols[i] + symbols[i + 1] in ids]
@@ -137,15 +154,19 @@ def token_origin(vocabulary: Vocabulary, tokenizer: Tokenizer, token: int) -> To
     score = vocabulary.scores[token] if vocabulary.scores is not None and token < len(vocabulary.scores) else None
     start = list(spelling)
     if token in tokenizer.special_ids or not spelling:
-        return TokenOrigin(token, spelling, "special", start, [], False, score, tokenizer.vocab_size)
+        return TokenOrigin(token, spelling, "special", start, [], False, score, tokenizer.vocab_size, [spelling])
+    end = list(start)
     if vocabulary.ranks is not None:
-        merges = _bpe_replay(list(start), vocabulary.ranks)
+        merges = _bpe_replay(end, vocabulary.ranks)
     elif vocabulary.scores is not None and vocabulary.ids is not None:
-        merges = _spm_replay(list(start), vocabulary.ids, vocabulary.scores)
+        merges = _spm_replay(end, vocabulary.ids, vocabulary.scores)
     else:
         merges = []
-    reached = (merges[-1].result == spelling) if merges else len(start) == 1
-    return TokenOrigin(token, spelling, vocabulary.kind, start, merges, reached, score, tokenizer.vocab_size)
+    reached = end == [spelling]
+    whole_piece = not reached and vocabulary.ranks is not None and vocabulary.whole_pieces
+    return TokenOrigin(
+        token, spelling, vocabulary.kind, start, merges, reached, score, tokenizer.vocab_size, end, whole_piece
+    )
 
 
 def readable(spelling: str, kind: str) -> str:

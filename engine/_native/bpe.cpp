@@ -57,7 +57,9 @@ int64_t BytePairModel::rank(std::string_view left, std::string_view right) const
   const int64_t a = find_token(left), b = find_token(right);
   if (a < 0 || b < 0) return -1;
   const Rule* rule = find_rule(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
-  return rule == nullptr ? -1 : rule->rank;
+  // int64_t on both sides: `cond ? -1 : uint32_t` is unsigned, and a pair of tokens without a rule
+  // came back as rank 4294967295 (a merge the Inspector's replay then made) instead of none
+  return rule == nullptr ? int64_t{-1} : int64_t{rule->rank};
 }
 
 BytePairModel::BytePairModel(std::string token_text, const std::vector<size_t>& token_ends, std::string merge_text,

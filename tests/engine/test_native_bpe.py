@@ -227,6 +227,10 @@ def test_ranks_are_the_rules_the_merging_uses(case):
     for (left, right), rank in later.items():
         assert model.rank(left, right) == rank
     assert model.rank(tokens[0], "not a token") is None
+    for left in tokens:  # two tokens that no rule joins: no rank (was 4294967295, an unsigned -1)
+        for right in tokens:
+            if (left, right) not in later:
+                assert model.rank(left, right) is None, (left, right)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,3 +104,77 @@ def test_a_gguf_bpe_vocabulary_read_from_the_files_merges_equals_the_backends_ow
         tok.bpe_merges = merges
     assert merges and kept.kind == serialised.kind == "byte-level BPE"
     assert kept.ranks == serialised.ranks and len(kept.ranks) == len(merges)
+
+
+# " Việt" as Llama 3 spells it (byte-level: Ġ the space, á»ĩ the three bytes of "ệ"). The merges are
+# the ones llama.cpp's test vocabulary ggml-vocab-llama-bpe.gguf holds for it: they stop at three
+# pieces, ĠVi │ á»ĩ │ t, and the whole word is a token of its own (101798 there).
+VIET = "ĠViá»ĩt"
+VIET_MERGES = ["Ġ V", "á »", "ĠV i", "á» ĩ"]
+
+
+def _llama3_gguf(path, pre: str):
+    """A vocabulary-only GGUF as llama.cpp's converter writes one (the 256 byte characters, the merges'
+    tokens, the word), read back as the app reads a model's tokenizer."""
+    import gguf as writer
+
+    from engine import gguf
+    from engine.tokenizer import byte_decoder, tokenizer_from_gguf
+
+    tokens = list(byte_decoder()) + ["ĠV", "á»", "ĠVi", "á»ĩ", VIET]
+    w = writer.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types([1] * len(tokens))
+    w.add_token_merges(VIET_MERGES)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return tokenizer_from_gguf(gguf.read_header(path).metadata), tokens.index(VIET)
+
+
+@pytest.mark.parametrize("native_path", [True, False])
+@pytest.mark.parametrize("pre, whole", [("llama-bpe", True), ("llama3", True), ("gpt2", False)])
+def test_a_llama3_token_the_merges_do_not_reach_is_taken_whole_not_added_by_hand(tmp_path, monkeypatch, native_path, pre, whole):
+    """Llama 3's BPE takes a piece that is itself a token whole: " Việt" is one token though its merges
+    stop at three pieces. The Vocabulary knows the tokenizer does that, and the origin says so (the
+    merges shown are the ones the rules alone make, with their ranks); a BPE that only merges never
+    makes " Việt" one token, and its origin does not claim it."""
+    from engine import native
+
+    if not native_path:
+        monkeypatch.setattr(native, "byte_pair_model", lambda *args: None)
+    tok, viet = _llama3_gguf(tmp_path / "vocab.gguf", pre)
+    vocabulary = Vocabulary.of(tok)
+    assert vocabulary.kind == "byte-level BPE" and vocabulary.whole_pieces is whole
+    assert (tok.encode(" Việt", add_bos=False) == [viet]) is whole  # what the tokenizer really does
+    origin = token_origin(vocabulary, tok, viet)
+    assert not origin.reached and origin.whole_piece is whole
+    assert [(m.left, m.right, m.rank) for m in origin.merges] == [("Ġ", "V", 0), ("á", "»", 1), ("ĠV", "i", 2), ("á»", "ĩ", 3)]
+    assert origin.end == ["ĠVi", "á»ĩ", "t"]  # no rule joins these: the merges alone stop here
+    assert [readable(p, origin.kind) for p in origin.end] == [" Vi", "ệ", "t"]
+    reached = token_origin(vocabulary, tok, tok.pieces.index("ĠVi"))  # one the merges do make: not "whole"
+    assert reached.reached and not reached.whole_piece and reached.end == ["ĠVi"]
+
+
+@pytest.mark.parametrize("ignore_merges", [True, False])
+def test_a_tokenizer_json_with_ignore_merges_takes_whole_pieces(tmp_path, ignore_merges):
+    """Llama 3's tokenizer.json says `"ignore_merges": true` in its BPE model: the Vocabulary reads it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from engine.tokenizer import byte_decoder, tokenizer_from_folder
+
+    alphabet = sorted(byte_decoder(), key=lambda ch: byte_decoder()[ch])
+    vocab = {ch: i for i, ch in enumerate(alphabet)} | {"ĠV": 256, "á»": 257, "ĠVi": 258, "á»ĩ": 259, VIET: 260}
+    backend = Tokenizer(models.BPE(vocab, [tuple(m.split(" ")) for m in VIET_MERGES], ignore_merges=ignore_merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.save(str(tmp_path / "tokenizer.json"))
+    tok = tokenizer_from_folder(tmp_path, {})
+    vocabulary = Vocabulary.of(tok)
+    assert vocabulary.whole_pieces is ignore_merges is tok.whole_pieces
+    assert (tok.encode(" Việt", add_bos=False) == [260]) is ignore_merges
+    origin = token_origin(vocabulary, tok, 260)
+    assert origin.whole_piece is ignore_merges and origin.end == ["ĠVi", "á»ĩ", "t"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.events import TokenEvent
 from ui.inspector.base import fill
+from ui.inspector.dock import INSPECTOR_MIN_WIDTH, INSPECTOR_READABLE
 from ui.inspector.loop_chart import nice_ceiling, time_axis_top
-from ui.inspector.text_views import DetokenizationView
+from ui.inspector.text_views import DetokenizationView, VocabularyView
 
 
 def _event(index: int, piece: str, text: str, finish: str | None = None) -> TokenEvent:
@@ -78,3 +81,58 @@ def test_a_reopened_reply_shows_the_cache_lengths_it_showed_live():
         assert shown.lengths == again.lengths == [t.kv_tokens for t in live], finish
         assert again.kv_bytes[-1] == shown.kv_bytes[-1] == shown.lengths[-1] * per_token
         assert (again.prompt, again.cached) == (shown.prompt, shown.cached) == (prompt, 19)
+
+
+def _vocabulary_report(tok, token: int) -> dict:
+    """The report the Inspector's Vocabulary step is shown (its part of an inspected step)."""
+    from app.inspection import vocabulary_report
+    from engine.vocabulary import Vocabulary
+
+    return {"vocabulary": vocabulary_report(tok, Vocabulary.of(tok), token), "names": {token: tok.piece(token)}}
+
+
+@pytest.mark.parametrize("width", [INSPECTOR_MIN_WIDTH, INSPECTOR_READABLE])
+def test_the_merge_rank_stays_readable_beside_long_labels(qtbot, default_model_path, width):
+    """" dé" in the default model: é is built from its two bytes, shown "part of a character (bytes
+    C3)": those long labels share the width (elided, whole in a tooltip) and the rank column keeps the
+    width its numbers need, inside the table, at the Inspector's narrowest and its docked width."""
+    from engine import gguf
+    from engine.tokenizer import tokenizer_from_gguf
+
+    tok = tokenizer_from_gguf(gguf.read_header(default_model_path).metadata)
+    (token,) = [t for t in tok.encode("Café déjà vu", add_bos=False) if tok.piece(t) == " dé"]
+    view = VocabularyView()
+    qtbot.addWidget(view)
+    view.resize(width, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_report(_vocabulary_report(tok, token))
+    table, header = view.merges, view.merges.horizontalHeader()
+    ranks = [table.item(r, 4).text() for r in range(table.rowCount())]
+    assert ranks[-1].startswith("rank ") and ranks[-1] == f"rank {int(ranks[-1][5:].replace(',', '')):,}"
+    assert "part of a character (bytes C3)" in [table.item(r, 1).text() for r in range(table.rowCount())]
+    needed = max(table.sizeHintForColumn(4), header.sectionSizeHint(4))  # the numbers and the header, whole
+    qtbot.waitUntil(lambda: table.columnWidth(4) >= needed)
+    assert table.columnViewportPosition(4) + table.columnWidth(4) <= table.viewport().width()
+    qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible())
+    for r in range(table.rowCount()):  # a piece cut to the room reads whole in its tooltip
+        for c in (1, 2, 3):
+            assert table.item(r, c).toolTip() == table.item(r, c).text()
+
+
+def test_a_token_a_llama3_tokenizer_takes_whole_is_not_said_to_be_added_by_hand(qtbot, tmp_path):
+    """" Việt" in a Llama 3 vocabulary: one token (the piece is in the vocabulary), though its merges
+    stop at three pieces. The view says how it is made, shows the merges the rules alone make, and
+    never says "added by hand"."""
+    from tests.engine.test_vocabulary import _llama3_gguf
+
+    tok, viet = _llama3_gguf(tmp_path / "vocab.gguf", "llama-bpe")
+    assert tok.encode(" Việt", add_bos=False) == [viet]
+    view = VocabularyView()
+    qtbot.addWidget(view)
+    view.show_report(_vocabulary_report(tok, viet))
+    text = view.summary.text()
+    assert "by hand" not in text
+    assert "takes a piece of text that is itself in the vocabulary as that one token" in text
+    assert "stop at 3 pieces, “␣Vi” │ “ệ” │ “t” (4 merges, below)" in text
+    assert view.merges.rowCount() == 4 and view.merges.item(3, 3).text() == "ệ"

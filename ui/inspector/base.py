@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,16 +40,19 @@ class StepView(QWidget):
     def show_report(self, report: dict) -> None:
         raise NotImplementedError
 
-    def add_table(self, headers: list[str]) -> QTableWidget:
+    def add_table(self, headers: list[str], stretch: Sequence[int] | None = None) -> QTableWidget:
+        """A table with `headers`. The columns in `stretch` (default: the last) share what is left of
+        the view's width once the others have the width their text needs, and elide a long text (whole
+        in its tooltip): a table never scrolls sideways in an Inspector as wide as its other columns,
+        and a column not in `stretch` (a number) is never cut by a long label beside it."""
         table = QTableWidget(0, len(headers))
         table.setHorizontalHeaderLabels(headers)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().setVisible(False)
         header = table.horizontalHeader()
         header.setResizeContentsPrecision(100)  # sized from 100 rows, not all 1,000
-        # the last column takes what is left of the view's width (its long text is elided, whole in
-        # its tooltip): a table never scrolls sideways in an Inspector as wide as its other columns
-        header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+        for column in [len(headers) - 1] if stretch is None else stretch:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.layout_.addWidget(table, 1)
         return table
 
@@ -59,15 +64,16 @@ def fill(table: QTableWidget, rows: list[list]) -> None:
         keeper.forget()
     table.setUpdatesEnabled(False)
     table.setRowCount(len(rows))
-    last = table.columnCount() - 1
+    header = table.horizontalHeader()
+    stretched = {c for c in range(table.columnCount()) if header.sectionResizeMode(c) == QHeaderView.ResizeMode.Stretch}
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             item = QTableWidgetItem(str(value))
-            if c == last:
-                item.setToolTip(item.text())  # the last column may be elided to the view's width
+            if c in stretched:
+                item.setToolTip(item.text())  # a stretched column may be elided to the view's width
             table.setItem(r, c, item)
-    table.resizeColumnsToContents()  # this sizes the last column to its text too: it is stretched again
-    table.horizontalHeader().resizeSections()  # to what is left of the width (its Stretch mode)
+    table.resizeColumnsToContents()  # this sizes the stretched columns to their text too: stretched again
+    header.resizeSections()  # to what is left of the width (their Stretch mode)
     table.setUpdatesEnabled(True)
 
 

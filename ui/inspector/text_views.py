@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QHeaderView, QLabel
 
 from app.inspection import TEMPLATE_MARKUP
 from ui.inspector.base import StepView, fill, piece, show_row
@@ -92,6 +92,10 @@ class TokenizationView(StepView):
             show_row(self.table, marked)
 
 
+def _merges(n: int) -> str:
+    return "1 merge" if n == 1 else f"{n:,} merges"
+
+
 class VocabularyView(StepView):
     title = "3 · Vocabulary"
     explanation = (
@@ -104,7 +108,11 @@ class VocabularyView(StepView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"])
+        # the pieces share the width (a long one, "part of a character (bytes C3)", is elided, whole
+        # in its tooltip); the rank keeps the width its numbers need: it is what the table is for
+        self.merges = self.add_table(["step", "left", "+ right", "→ piece", "rank / score"], stretch=[1, 2, 3])
+        # a row is as tall as its wrapped labels at the width they get (a token has a few dozen merges at most)
+        self.merges.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.splits_label = QLabel()
         self.splits_label.setWordWrap(True)
         self.layout_.addWidget(self.splits_label)
@@ -117,8 +125,17 @@ class VocabularyView(StepView):
         text = f"{v['size']:,} tokens in this {kind}vocabulary. The selected token is id {token}: “{piece(report, token)}”"
         if v["special"]:
             text += ", a control token of the chat template: it was added whole, not built by merges."
+        elif v["whole_piece"]:
+            ends = " │ ".join(f"“{visible_piece(p)}”" for p in v["end"])
+            text += (
+                ". This tokenizer takes a piece of text that is itself in the vocabulary as that one token, "
+                "without merging: when the text is cut into pieces (at spaces and punctuation) and one "
+                "piece is exactly this token's text, it is looked up whole. That is how this token is made: "
+                f"the merge rules alone stop at {len(v['end'])} pieces, {ends}"
+                + (f" ({_merges(len(v['merges']))}, below)." if v["merges"] else ".")
+            )
         elif v["merges"]:
-            text += f", built from {len(v['start'])} characters in {len(v['merges'])} merges."
+            text += f", built from {len(v['start'])} characters in {_merges(len(v['merges']))}."
             if not v["reached"]:
                 text += " The merges stop before reaching it: it was added to the vocabulary by hand."
         else:
