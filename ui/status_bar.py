@@ -447,7 +447,6 @@ class StatusBar(QStatusBar):
         shown = [label.shown_width() for label in row if label.text()]
         used = sum(shown) + SPACING_PX * len(shown) + (more if hidden else 0)
         self.message_label.set_message(self._forms(), whole - used - SPACING_PX)
-        self.reformat()  # QStatusBar's own row kept the widths and height from before a zoom (verify 7)
 
     def _forms(self) -> list[str]:
         """The transient message's forms, whole first ([] when there is none)."""
@@ -464,4 +463,10 @@ class StatusBar(QStatusBar):
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # zoom, theme: new widths
-            QTimer.singleShot(0, self, self.fit)
+            QTimer.singleShot(0, self, self._fit_new_font)
+
+    def _fit_new_font(self) -> None:
+        """Fit, then rebuild QStatusBar's own row: it keeps the widths and height from before a zoom
+        (verify 7). Only on a font or style change: a rebuild per token batch would be wasted work."""
+        self.fit()
+        self.reformat()
