@@ -8,7 +8,7 @@ checked against their own rectangle, not the view's, since scrolling brings them
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QElapsedTimer, QPoint, QRect
 from PySide6.QtGui import QPainter, QRegion
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -90,4 +90,22 @@ def cut_texts(root: QWidget) -> list[str]:
         text = _text_of(widget)
         if text and "…" in drawn and "…" not in text and text not in widget.toolTip():
             found.append(f"{name}: drawn {drawn!r} with no tooltip holding the whole text")
+    return found
+
+
+SETTLE_MS = 3000  # a zoom re-lays the whole window out; on a loaded 2-core machine that took 0.7 s
+
+
+def settled_cut_texts(qtbot, root: QWidget, timeout_ms: int = SETTLE_MS) -> list[str]:
+    """`cut_texts(root)` once the window has laid itself out: the events a zoom or a resize posts
+    (layout requests, the status bar's re-fit) are handled while the text is still cut, up to
+    `timeout_ms`; what is still cut then is cut for good and is returned. A frame drawn before
+    the layout has caught up is not what a reader sees for more than an instant; a loaded CI
+    machine made a fixed wait too short (the status bar's row at 200 % after a held zoom key)."""
+    found = cut_texts(root)
+    timer = QElapsedTimer()
+    timer.start()
+    while found and timer.elapsed() < timeout_ms:
+        qtbot.wait(50)
+        found = cut_texts(root)
     return found
