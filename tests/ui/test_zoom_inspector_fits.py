@@ -12,11 +12,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton
+from PySide6.QtWidgets import QAbstractButton, QTableWidget
 
-from tests.ui.cut_text import settled_cut_texts
+from tests.app.fakes import FakeBackend
+from tests.ui.cut_text import cut_texts, settled_cut_texts
 from tests.ui.drawn_text import widget_drawn
-from tests.ui.driver import ask
+from tests.ui.driver import ask, seen
 from tests.ui.zooming import zoom_to
 
 PERCENTS = (100, 200, 250, 270)
@@ -55,6 +56,10 @@ def steps_cut(qtbot, dock) -> dict[str, list[str]]:
         page, shown = inspector.width(), inspector.parentWidget().width()
         if page > shown:
             cut.append(f"the Inspector is {page} px wide in a dock showing {shown} px of it (cut at the right)")
+        for table in view.findChildren(QTableWidget):  # a row as tall as a line of its text (Qt kept the old height)
+            if table.isVisible() and table.rowCount() and table.rowHeight(0) < table.fontMetrics().height():
+                cut.append(f"a row of the table {table.horizontalHeaderItem(0).text()!r} is {table.rowHeight(0)} px "
+                           f"for a {table.fontMetrics().height()} px line")
         if cut:
             found[view.title] = cut
     return found
@@ -107,3 +112,20 @@ def test_no_step_of_the_inspector_is_cut_at_a_large_text_size(qtbot, launch, siz
         if found := steps_cut(qtbot, dock):
             cut[f"floating at {percent} %"] = found
     assert cut == {}, "\n" + "\n".join(f"{where}: {what}" for where, what in cut.items())
+
+
+def test_the_steps_token_is_cut_with_an_ellipsis_inside_the_panel(qtbot, launch):
+    """A token wider than the next-token panel is cut with "…" inside it (at 270 % "␣Plea…" ran
+    3 px past the panel: Qt indented the text by half an "x", which the cut did not count)."""
+    app = launch(FakeBackend())
+    window = app.window
+    window.resize(1180, 780)
+    ask(qtbot, app, "hello")
+    zoom_to(qtbot, app, 270)
+    label = window.panel.piece_label
+    label.set_piece("␣" + "Pleasantly" * 3, "What the model read")
+    for width in range(220, 262, 6):  # widths a character apart at most: the cut falls short of the edge by 0-39 px
+        label.setFixedWidth(width)
+        qtbot.waitUntil(lambda w=width: label.width() == w)
+        assert label.text().endswith("…") and seen(label.toolTip()).startswith("␣" + "Pleasantly" * 3)
+        assert cut_texts(label) == [], f"{width} px"

@@ -427,11 +427,21 @@ class InspectorDock(QDockWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.inspector)
         self.setWidget(self.scroll)
+        self._fit_scroll_step()
         self.setMinimumWidth(INSPECTOR_MIN_WIDTH)
         self.visibilityChanged.connect(self._follow_only_when_seen)
         self._floated_by_window = False  # floating because the window had no room (not by a drag)
         self._placing = False  # the window itself is docking or floating it now
         self.topLevelChanged.connect(self._on_top_level_changed)
+
+    def _fit_scroll_step(self) -> None:
+        """The wheel and the arrows move the Inspector by lines of its text at the text size."""
+        self.scroll.verticalScrollBar().setSingleStep(self.fontMetrics().lineSpacing())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_scroll_step()
 
     def paintEvent(self, event) -> None:
         """The title in the dock's font now. QDockWidget paints it in the font the application had

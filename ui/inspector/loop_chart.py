@@ -118,9 +118,31 @@ class LoopChart(QWidget):
         line = self.fontMetrics().height()
         return max(80.0, 3.0 * line), max(60.0, 2.5 * line)
 
+    def _axis_labels(self) -> tuple[list[str], str]:
+        """The numbers drawn left of the plots (the longest cache, the time axis' top, 0) and the
+        bytes drawn right of the top plot ("" when none were measured)."""
+        s = self.series
+        if s is None or not s.lengths:
+            return ["100,000"], "100.0 MB"  # room for what a chart usually shows, before it has a series
+        longest = max(*s.lengths, 1)
+        left = [f"{longest:,}", "0"] + ([f"{time_axis_top(s.step_ms):g}"] if s.timed else [])
+        return left, byte_size(self._most_bytes()) if any(s.kv_bytes) else ""
+
+    def _most_bytes(self) -> float:
+        s = self.series
+        longest = max(*s.lengths, 1)
+        return max(b * longest / max(length, 1) for b, length in zip(s.kv_bytes, s.lengths, strict=True))
+
+    def _margins(self) -> tuple[int, int]:
+        """px left of the plots for their axis numbers, and right of them for the bytes: the labels
+        this series draws, so the bars keep the rest of the width at a large text size."""
+        fm = self.fontMetrics()
+        left, right = self._axis_labels()
+        return 8 + max(fm.horizontalAdvance(t) for t in left), 8 + (fm.horizontalAdvance(right) if right else 0)
+
     def frame(self, width: int, height: int) -> ChartFrame:
         fm = self.fontMetrics()
-        left, right = 8 + fm.horizontalAdvance("100,000"), 8 + fm.horizontalAdvance("100.0 MB")
+        left, right = self._margins()
         top_text, bottom_text = self._captions()
         text_width = max(width - 4, 1)
         top_cap, bottom_cap = self._caption_height(top_text, text_width), self._caption_height(bottom_text, text_width)
@@ -144,7 +166,8 @@ class LoopChart(QWidget):
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         fm = self.fontMetrics()
-        width = 16 + fm.horizontalAdvance("100,000") + fm.horizontalAdvance("100.0 MB") + fm.horizontalAdvance("token 1")
+        left, right = self._margins()
+        width = left + right + fm.horizontalAdvance("token 1")
         return QSize(width, self.heightForWidth(width))
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
@@ -177,7 +200,7 @@ class LoopChart(QWidget):
         p.drawText(QPointF(2, top.bottom()), "0")
         if any(s.kv_bytes):
             # on the tokens' scale: bytes that grow with the length run along the bars' tops
-            most = max(b * longest / max(length, 1) for b, length in zip(s.kv_bytes, s.lengths, strict=True))
+            most = self._most_bytes()
             path = QPainterPath()
             for i, b in enumerate(s.kv_bytes):
                 if not b:  # not measured (a reopened reply's earlier tokens)
@@ -200,9 +223,13 @@ class LoopChart(QWidget):
                 p.drawText(first, WRAP, f"first step {s.step_ms[0]:,.0f} ms ↑")
             p.drawText(QPointF(2, bottom.top() + fm.ascent()), f"{scale:g}")
             p.drawText(QPointF(2, bottom.bottom()), "0")
-        p.drawText(QPointF(left, h - 2 - fm.descent()), "token 1")
-        label = f"token {n:,}"
-        p.drawText(QPointF(max(left, left + w - fm.horizontalAdvance(label)), h - 2 - fm.descent()), label)
+        first, last, baseline = "token 1", f"token {n:,}", h - 2 - fm.descent()
+        if fm.horizontalAdvance(first) + fm.horizontalAdvance("  " + last) <= w:  # under the plot's two ends
+            p.drawText(QPointF(left, baseline), first)
+            p.drawText(QPointF(left + w - fm.horizontalAdvance(last), baseline), last)
+        else:  # a narrow plot (a large text size): one label, never the two drawn over each other
+            label = f"tokens 1–{n:,}"
+            p.drawText(QPointF(max(2, min(left, self.width() - 2 - fm.horizontalAdvance(label))), baseline), label)
         p.end()
 
 
