@@ -10,12 +10,12 @@ model: the Inspector shows the real steps."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QElapsedTimer, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QTableWidget
 
 from tests.app.fakes import FakeBackend
-from tests.ui.cut_text import cut_texts, settled_cut_texts
+from tests.ui.cut_text import SETTLE_MS, cut_texts, settled_cut_texts
 from tests.ui.drawn_text import widget_drawn
 from tests.ui.driver import ask, seen
 from tests.ui.zooming import zoom_to
@@ -45,21 +45,35 @@ def open_step(qtbot, inspector, row: int) -> None:
     qtbot.waitUntil(lambda: inspector.stack.currentWidget() is inspector.views[row])
 
 
+def step_faults(dock, view) -> list[str]:
+    """What the dock shows cut with `view` open: the checker's list, and what it cannot see."""
+    inspector = dock.inspector
+    cut = cut_texts(dock)
+    # the checker takes what is in a scroll area as seen (it scrolls): the Inspector scrolls up and
+    # down only, so it must be no wider than what the dock shows of it
+    page, shown = inspector.width(), inspector.parentWidget().width()
+    if page > shown:
+        cut.append(f"the Inspector is {page} px wide in a dock showing {shown} px of it (cut at the right)")
+    for table in view.findChildren(QTableWidget):  # a row as tall as a line of its text (Qt kept the old height)
+        if table.isVisible() and table.rowCount() and table.rowHeight(0) < table.fontMetrics().height():
+            cut.append(f"a row of the table {table.horizontalHeaderItem(0).text()!r} is {table.rowHeight(0)} px "
+                       f"for a {table.fontMetrics().height()} px line")
+    return cut
+
+
 def steps_cut(qtbot, dock) -> dict[str, list[str]]:
-    """What each step of the Inspector shows cut, by step title (only the steps that cut something)."""
+    """What each step of the Inspector shows cut, by step title (only the steps that cut something),
+    once the dock has laid itself out (as settled_cut_texts waits: up to SETTLE_MS, then what is
+    still cut is cut for good)."""
     inspector, found = dock.inspector, {}
     for row, view in enumerate(inspector.views):
         open_step(qtbot, inspector, row)
-        cut = settled_cut_texts(qtbot, dock)
-        # the checker takes what is in a scroll area as seen (it scrolls): the Inspector scrolls up
-        # and down only, so it must be no wider than what the dock shows of it
-        page, shown = inspector.width(), inspector.parentWidget().width()
-        if page > shown:
-            cut.append(f"the Inspector is {page} px wide in a dock showing {shown} px of it (cut at the right)")
-        for table in view.findChildren(QTableWidget):  # a row as tall as a line of its text (Qt kept the old height)
-            if table.isVisible() and table.rowCount() and table.rowHeight(0) < table.fontMetrics().height():
-                cut.append(f"a row of the table {table.horizontalHeaderItem(0).text()!r} is {table.rowHeight(0)} px "
-                           f"for a {table.fontMetrics().height()} px line")
+        timer = QElapsedTimer()
+        timer.start()
+        cut = step_faults(dock, view)
+        while cut and timer.elapsed() < SETTLE_MS:
+            qtbot.wait(50)
+            cut = step_faults(dock, view)
         if cut:
             found[view.title] = cut
     return found
