@@ -143,3 +143,21 @@ def test_the_steps_token_is_cut_with_an_ellipsis_inside_the_panel(qtbot, launch)
         qtbot.waitUntil(lambda w=width: label.width() == w)
         assert label.text().endswith("…") and seen(label.toolTip()).startswith("␣" + "Pleasantly" * 3)
         assert cut_texts(label) == [], f"{width} px"
+
+
+@pytest.mark.parametrize("start, then", [(270, 100), (100, 270)], ids=["started at 270 %", "started at 100 %"])
+def test_the_docks_title_is_drawn_in_the_text_size_it_has_now(qtbot, launch, start, then):
+    """Qt paints a dock's title in the font the application had when the dock was made, while the
+    title bar is as tall as the font now: zoomed to 270 %, "Inspector" stayed at the size it had
+    when the window opened, and a dock made while the text was large (a window opened after a
+    zoom) drew it 38 px tall in a 21 px bar at 100 %, cut at its top and bottom."""
+    app = launch(FakeBackend(), zoom_percent=start)
+    window, dock = app.window, app.window.inspector
+    window.resize(1600, 1000)
+    ask(qtbot, app, "hello")
+    zoom_to(qtbot, app, then)
+    QTest.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: dock.isVisible() and not dock.isFloating())
+    title = [p for p in widget_drawn(dock) if p.text == "Inspector"]
+    assert title and abs(title[0].bottom - title[0].top - dock.fontMetrics().height()) <= 2  # the text size now
+    assert settled_cut_texts(qtbot, dock) == []
