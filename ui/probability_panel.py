@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QToolTip,
     QVBoxLayout,
@@ -375,8 +374,8 @@ class ProbabilityPanel(QFrame):
         self.stacked: bool | None = None  # the two lists one under the other (a narrow panel, large text)
         self._arrange_columns(False)
         layout.addWidget(self.columns)
-        self.continue_button = QPushButton("")
-        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        # a long token at a large text size: cut with "…", whole in the tooltip
+        self.continue_button = FittedButton([""], "Write a new version of the reply from this step with that token instead")
         self.continue_button.hide()
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
         self._alternative = -1
@@ -519,7 +518,7 @@ class ProbabilityPanel(QFrame):
         self._alternative = token
         for bars in (self.raw_bars, self.final_bars):
             bars.set_offered(token)
-        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.set_forms([f"Continue with “{visible_piece(piece)}”"])
         self.continue_button.show()
 
     def show_step(self, record: TokenEvent, subtitle: str) -> None:

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSpinBox,
 )
 
@@ -53,8 +52,8 @@ class LMHeadView(StepView):
         self.table = self.add_table(["rank", "token", "id", "logprob", "p", ""])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._offer_continue)
-        self.continue_button = QPushButton("")
-        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        # a long token at a large text size: cut with "…", whole in the tooltip
+        self.continue_button = FittedButton([""], "Write a new version of the reply from this step with that token instead")
         self.continue_button.hide()
         self.continue_button.clicked.connect(self._continue)
         self.layout_.addWidget(self.continue_button)
@@ -81,7 +80,7 @@ class LMHeadView(StepView):
         if token is None or token == self._report["token"]:
             self.continue_button.hide()
             return
-        self.continue_button.setText(f"Continue with “{piece(self._report, token)}”")
+        self.continue_button.set_forms([f"Continue with “{piece(self._report, token)}”"])
         self.continue_button.show()
 
     def _continue(self) -> None:
