@@ -89,9 +89,16 @@ class MessageBox(QPlainTextEdit):
         self._fit_placeholder()
 
     def _fit_placeholder(self) -> None:
+        """The longest form that fits the box's line; where even the shortest does not (a large
+        text size in a narrow chat), it cut with "…" and the whole hint in the box's tooltip: Qt
+        would wrap it onto a second line the box has no room for ("Message." at 270 %)."""
         room = self.viewport().width() - 24
-        forms = self.placeholder_forms
-        self.setPlaceholderText(next((f for f in forms if self.fontMetrics().horizontalAdvance(f) <= room), forms[-1]))
+        forms, metrics = self.placeholder_forms, self.fontMetrics()
+        shown = next((f for f in forms if metrics.horizontalAdvance(f) <= room), None)
+        if shown is None:
+            shown = metrics.elidedText(forms[-1], Qt.TextElideMode.ElideRight, max(1, room))
+        self.setPlaceholderText(shown)
+        self.setToolTip("" if shown in forms else forms[0])
         self.viewport().update()  # drawn now, not at the next repaint (verify 5: the old text stayed until a send)
 
     def showEvent(self, event) -> None:
@@ -102,6 +109,7 @@ class MessageBox(QPlainTextEdit):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._fit_height()
+            self._fit_placeholder()  # a zoom: the same room holds a shorter form
 
     def _fit_height(self) -> None:
         wanted = int(self.document().size().height())

@@ -31,6 +31,14 @@ class FittedButton(QPushButton):
     def full_text(self) -> str:
         return self._forms[0]
 
+    def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
+        """New texts, whole first (a button that names what it does with a token); `tip` the tooltip."""
+        self._forms = list(forms)
+        if tip is not None:
+            self._tip = tip
+        self._choose()
+        self.updateGeometry()
+
     def _needed(self, text: str) -> QSize:
         """The size the button needs to show `text` whole, as QPushButton.sizeHint measures it."""
         option = QStyleOptionButton()

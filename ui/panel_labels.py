@@ -24,6 +24,9 @@ class PieceLabel(QLabel):
         self.setFont(fixed_font())
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setWordWrap(True)
+        # no indent: with the style sheet's padding Qt indents the text by half an "x" (19 px at
+        # 270 %), which the elided text's width does not count, and "␣Plea…" ran past the panel
+        self.setIndent(0)
 
     def set_piece(self, text: str, tip: str) -> None:
         """Show `text` (a token as `visible_piece` reads it), `tip` (plain text) its tooltip."""

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QToolTip,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.events import TokenEvent
+from ui.fitted_button import FittedButton
 from ui.fonts import fixed_font
 from ui.panel_labels import FactName, PieceLabel
 from ui.text_format import is_end_of_reply, percent, piece_bytes, plain_tooltip, visible_piece
@@ -246,12 +246,18 @@ class TintLegend(QWidget):
         self.setToolTip(self.ON_TIP if on else self.OFF_TIP)
         self.update()
 
+    def caption_height(self) -> int:
+        """The caption's height, wrapped to the legend's width (a narrow panel, a large text size)."""
+        width = max(1, self.width())
+        return self.fontMetrics().boundingRect(0, 0, width, 100000, int(Qt.TextFlag.TextWordWrap), self.caption).height()
+
     def _fit(self) -> None:
-        """Room for the caption line (and the swatches while on) at the text's size (it follows the
-        zoom); swatches too narrow for their labels go on as many rows as they need."""
-        line = self.fontMetrics().height()
+        """Room for the caption (and the swatches while on) at the text's size (it follows the
+        zoom), the caption wrapped to the width; swatches too narrow for their labels go on as
+        many rows as they need."""
+        line, caption = self.fontMetrics().height(), self.caption_height()
         rows = math.ceil(len(self.STOPS) / self.per_row())
-        self.setFixedHeight(max(40, line + 2 + rows * (line + 8)) if self.on else max(18, line + 2))
+        self.setFixedHeight(max(40, caption + 2 + rows * (line + 8)) if self.on else max(18, caption + 2))
 
     def per_row(self) -> int:
         """How many swatches share a row: all five unless their labels would be cut."""
@@ -271,8 +277,9 @@ class TintLegend(QWidget):
         painter = QPainter(self)
         pal = self.palette()
         painter.setPen(pal.color(pal.ColorRole.PlaceholderText))
-        line = self.fontMetrics().height()
-        painter.drawText(QRectF(0, 0, self.width(), line), Qt.AlignmentFlag.AlignLeft, self.caption)
+        line, caption = self.fontMetrics().height(), self.caption_height()
+        painter.drawText(QRectF(0, 0, self.width(), caption), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
+                         self.caption)  # fmt: skip
         if not self.on:
             painter.end()
             return
@@ -280,7 +287,7 @@ class TintLegend(QWidget):
         width, height = self.width() / per_row, line + 8
         for i, (p, label) in enumerate(self.STOPS):
             row, column = divmod(i, per_row)
-            cell = QRectF(column * width + 1, line + 2 + row * height, width - 2, height - 2)
+            cell = QRectF(column * width + 1, caption + 2 + row * height, width - 2, height - 2)
             color = tint_color(math.log(p))
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(color if color is not None else pal.color(pal.ColorRole.Base))
@@ -324,26 +331,26 @@ class ProbabilityPanel(QFrame):
         layout.setSpacing(8)
 
         self.title = plain_label("Next token", "panelTitle")
+        self.title.setWordWrap(True)  # a large text size in a narrow panel: "Next" over "token"
         self.subtitle = plain_label("", "panelSubtitle")
         self.subtitle.setWordWrap(True)  # "Reply stopped at the token limit · its last token (69)" in a narrow panel
         self.piece_label = PieceLabel()
         self.details = QWidget()
         self.details.setObjectName("panelDetails")
+        self.facts_stacked: bool | None = None  # each value under its name (a narrow panel, large text)
         facts = QGridLayout(self.details)
         facts.setContentsMargins(0, 0, 0, 0)
         facts.setHorizontalSpacing(10)
         facts.setVerticalSpacing(2)
         self.values: dict[str, QLabel] = {}
         self.names: dict[str, QLabel] = {}
-        for row, (key, name) in enumerate((("model", "the model gave it"), ("settings", "after your settings"),
-                                           ("entropy", "uncertainty (entropy)"), ("id", "token id"))):  # fmt: skip
+        for key, name in (("model", "the model gave it"), ("settings", "after your settings"),
+                          ("entropy", "uncertainty (entropy)"), ("id", "token id")):  # fmt: skip
             # a name wraps between its words in a narrow panel (a large text size); a value never does
             self.names[key] = FactName(name, TIPS[key])
-            facts.addWidget(self.names[key], row, 0)
             self.values[key] = plain_label("", "factValue", TIPS[key])
             self.values[key].setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
-            facts.addWidget(self.values[key], row, 1)
-        facts.setColumnStretch(1, 1)
+        self._arrange_facts(False)
         self.placeholder = plain_label(
             "Click a word of a reply to see what the model considered at that step. "
             "While a reply streams, this panel follows the newest token.",
@@ -367,8 +374,8 @@ class ProbabilityPanel(QFrame):
         self.stacked: bool | None = None  # the two lists one under the other (a narrow panel, large text)
         self._arrange_columns(False)
         layout.addWidget(self.columns)
-        self.continue_button = QPushButton("")
-        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        # a long token at a large text size: cut with "…", whole in the tooltip
+        self.continue_button = FittedButton([""], "Write a new version of the reply from this step with that token instead")
         self.continue_button.hide()
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self._alternative))
         self._alternative = -1
@@ -376,8 +383,8 @@ class ProbabilityPanel(QFrame):
         self.raw_bars.row_clicked.connect(lambda row: self._offer_alternative(self.raw_bars.rows[row][:2]))
         self.final_bars.row_clicked.connect(lambda row: self._offer_alternative(self.final_bars.rows[row][:2]))
         layout.addWidget(self.continue_button)
-        self.inspect_button = QPushButton("Inspect this step…")
-        self.inspect_button.setToolTip("Open the Inspector: every step from your text to this token")
+        self.inspect_button = FittedButton(["Inspect this step…", "Inspect…"],
+                                           "Open the Inspector: every step from your text to this token")
         self.inspect_button.clicked.connect(self.inspect_requested)
         layout.addWidget(self.inspect_button)
         layout.addStretch(1)
@@ -408,11 +415,40 @@ class ProbabilityPanel(QFrame):
             grid.setColumnStretch(1, 1)
         grid.setColumnStretch(0, 1)
 
+    WIDEST_VALUE = "10.00 nats"  # the widest a fact's value usually is
+
+    def _arrange_facts(self, stacked: bool) -> None:
+        """Each fact's name beside its value, or (`stacked`) its value on the line under it."""
+        if stacked == self.facts_stacked:
+            return
+        self.facts_stacked = stacked
+        grid = self.details.layout()
+        for key in self.names:
+            grid.removeWidget(self.names[key])
+            grid.removeWidget(self.values[key])
+        for row, key in enumerate(self.names):
+            if stacked:
+                grid.addWidget(self.names[key], 2 * row, 0)
+                grid.addWidget(self.values[key], 2 * row + 1, 0)
+            else:
+                grid.addWidget(self.names[key], row, 0)
+                grid.addWidget(self.values[key], row, 1)
+        grid.setColumnStretch(0, 1 if stacked else 0)
+        grid.setColumnStretch(1, 0 if stacked else 1)
+
+    def _fit_facts(self, room: int) -> None:
+        """Names beside values while the longest word of a name and the widest value fit side by side."""
+        words = max(name.minimumSizeHint().width() for name in self.names.values())
+        values = max(label.fontMetrics().horizontalAdvance(text) + 4 for label in self.values.values()
+                     for text in (label.text(), self.WIDEST_VALUE))  # fmt: skip
+        self._arrange_facts(words + self.details.layout().horizontalSpacing() + values > room)
+
     def _fit_columns(self) -> None:
         """Side by side while each list gets room for a percentage and a short token at the text
         size in use (and its heading whole), else one under the other."""
         margins = self.layout().contentsMargins()
         room = self.width() - margins.left() - margins.right()
+        self._fit_facts(room)
         need = max(self.raw_bars.least_width(), self.raw_heading.sizeHint().width(),
                    self.final_heading.sizeHint().width())
         self._arrange_columns(2 * need + self.columns.layout().horizontalSpacing() > room)
@@ -482,7 +518,7 @@ class ProbabilityPanel(QFrame):
         self._alternative = token
         for bars in (self.raw_bars, self.final_bars):
             bars.set_offered(token)
-        self.continue_button.setText(f"Continue with “{visible_piece(piece)}”")
+        self.continue_button.set_forms([f"Continue with “{visible_piece(piece)}”"])
         self.continue_button.show()
 
     def show_step(self, record: TokenEvent, subtitle: str) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,6 +29,7 @@ class StepView(QWidget):
         super().__init__(parent)
         self.layout_ = QVBoxLayout(self)
         heading = QLabel(f"<b>{self.title}</b>")
+        heading.setWordWrap(True)  # a large text size in a narrow Inspector: on two lines, never cut
         about = QLabel(self.explanation)
         about.setWordWrap(True)
         about.setObjectName("inspectorExplanation")
@@ -40,12 +42,12 @@ class StepView(QWidget):
     def show_report(self, report: dict) -> None:
         raise NotImplementedError
 
-    def add_table(self, headers: list[str], stretch: Sequence[int] | None = None) -> QTableWidget:
+    def add_table(self, headers: list[str], stretch: Sequence[int] | None = None) -> StepTable:
         """A table with `headers`. The columns in `stretch` (default: the last) share what is left of
         the view's width once the others have the width their text needs, and elide a long text (whole
         in its tooltip): a table never scrolls sideways in an Inspector as wide as its other columns,
         and a column not in `stretch` (a number) is never cut by a long label beside it."""
-        table = QTableWidget(0, len(headers))
+        table = StepTable(0, len(headers))
         table.setHorizontalHeaderLabels(headers)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().setVisible(False)
@@ -55,6 +57,42 @@ class StepView(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.layout_.addWidget(table, 1)
         return table
+
+
+class StepTable(QTableWidget):
+    """A view's table: its rows are as tall as a line of its text at the text size (Qt keeps the
+    height they had when the table was made, and a zoomed line was cut at the bottom), and it asks
+    for the room of a few rows, taking more where the view has it (the view scrolls in a short
+    dock rather than squeezing a table to its header)."""
+
+    HINT_ROWS = 5
+
+    def __init__(self, rows: int, columns: int, parent=None):
+        super().__init__(rows, columns, parent)
+        self._fit_rows()
+
+    def row_height(self) -> int:
+        """px per row: a line of the font and some room, never below the style's own height."""
+        least = self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderDefaultSectionSizeVertical, None, self)
+        return max(least, self.fontMetrics().height() + 8)
+
+    def _fit_rows(self) -> None:
+        self.verticalHeader().setDefaultSectionSize(self.row_height())
+        header = self.horizontalHeader()
+        if header.count():  # the header's height is worked out again for its font
+            header.headerDataChanged(header.orientation(), 0, header.count() - 1)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_rows()
+            self.updateGeometry()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().sizeHint()
+        frame = 2 * self.frameWidth()
+        rows = self.horizontalHeader().sizeHint().height() + self.HINT_ROWS * self.row_height()
+        return QSize(hint.width(), rows + frame + self.horizontalScrollBar().sizeHint().height())
 
 
 def fill(table: QTableWidget, rows: list[list]) -> None:

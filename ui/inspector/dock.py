@@ -1,9 +1,12 @@
 """The Inspector dock: the pipeline's steps on the left, the selected step's view on the right, and
 a strip on top that traces the inspected token's path with the real shapes.
 
-Every view lays out to the width it is given (no scroll area around the Inspector: a table scrolls
-itself, an image is drawn to the width); below `NARROW` pixels the steps list gives its room to the
-view and the steps are chosen from a drop-down above it. Reports are shown latest-wins, at most one
+Every view lays out to the width it is given (a table scrolls itself, an image is drawn to the
+width, a row of controls takes more lines): nothing scrolls sideways. What is taller than the dock
+(a large text size, a short window) scrolls up and down in it, never squeezed until its text is
+cut. Narrower than `NARROW` pixels, or than the steps list and `VIEW_ROOM_CHARS` characters of view
+beside it at the text size, the steps list gives its room to the view and the steps are chosen
+from a drop-down above it. Reports are shown latest-wins, at most one
 every `REFRESH_MS` (a followed reply sends one per token), only the open view is filled, and only
 that view takes part in the layout, so a report costs one view's work however many steps there are.
 """
@@ -13,24 +16,32 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
-    QSplitter,
+    QStyle,
+    QStyleOptionComboBox,
+    QStyleOptionDockWidget,
+    QStyleOptionFrame,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )  # fmt: skip
 
 from app.inspector import InspectorService
 from ui.inspector.base import StepView, piece
+from ui.inspector.flow_row import FlowRow
 from ui.inspector.model_views import AttentionView, EmbeddingView, LogitLensView, PositionView, ResidualView
 from ui.inspector.output_views import LMHeadView, LoopView, ObjectiveView, SamplingView
 from ui.inspector.text_views import DetokenizationView, TextEncodingView, TokenizationView, VocabularyView
@@ -56,6 +67,7 @@ INSPECTOR_READABLE = 520  # narrower than this, the Inspector opens as its own w
 INSPECTOR_SHARE = 0.45  # the part of the window a docked Inspector opens with
 FLOATING_SIZE = (780, 720)  # the Inspector's own window, when it opens as one
 NARROW = 720  # below this the steps list makes way for a drop-down above the view
+VIEW_ROOM_CHARS = 60  # the view keeps at least this many average characters beside the steps list
 REFRESH_MS = 200  # reports that come faster than this (a followed reply) are shown latest-wins
 
 
@@ -95,6 +107,48 @@ class StepPages(QWidget):
         return self._views[index]
 
 
+class StepList(QListWidget):
+    """The steps' titles, as wide as the widest at the current text size (every title whole)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def addItem(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().addItem(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        metrics = self.fontMetrics()
+        widest = max((metrics.horizontalAdvance(self.item(i).text()) for i in range(self.count())), default=0)
+        frame = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        self.setFixedWidth(widest + max(24, frame + metrics.averageCharWidth()))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit()
+
+
+class StepBox(QComboBox):
+    """The steps as a drop-down (a narrow Inspector): the chosen title cut with "…" where the box
+    is narrower than it (a large text size), whole in the tooltip; the list shows every title whole."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.currentTextChanged.connect(self.setToolTip)
+
+    def paintEvent(self, event) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)  # fmt: skip
+        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.TextElideMode.ElideRight, field.width())
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
 class InspectorWidget(QWidget):
     """The steps list, the views, the path strip, follow / export controls."""
 
@@ -112,7 +166,7 @@ class InspectorWidget(QWidget):
         self.strip.setWordWrap(True)
         self.strip.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.strip)
-        controls = QHBoxLayout()
+        controls = FlowRow()  # a narrow Inspector or a large text size: a line each, never cut
         self.follow_box = QCheckBox("Follow the newest token")
         self.follow_box.toggled.connect(self._set_follow)
         self.status_label = QLabel("")
@@ -123,14 +177,10 @@ class InspectorWidget(QWidget):
         self.export_button.clicked.connect(self.ask_export)
         controls.addWidget(self.export_button)  # first: a narrow Inspector keeps it in sight
         controls.addWidget(self.follow_box)
-        controls.addStretch(1)
         layout.addLayout(controls)
         layout.addWidget(self.status_label)  # its own row, wrapped: it never widens the Inspector
-        self.steps = QListWidget()
-        widest = max(self.steps.fontMetrics().horizontalAdvance(v.title) for v in self.views) + 24
-        self.steps.setFixedWidth(widest)  # every title whole; below NARROW the drop-down replaces it
-        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.step_box = QComboBox()  # the steps, in a narrow Inspector (the list's room goes to the view)
+        self.steps = StepList()  # every title whole; in a narrow Inspector the drop-down replaces it
+        self.step_box = StepBox()  # the steps, in a narrow Inspector (the list's room goes to the view)
         self.step_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.step_box.setMinimumContentsLength(12)
         self.step_box.hide()
@@ -151,11 +201,11 @@ class InspectorWidget(QWidget):
         self._stale: set[StepView] = set()  # views not yet filled from the newest report
         self.steps.setCurrentRow(0)  # the walk starts at step 1 (trial 6: opening at 8 hid the 7 before it)
         layout.addWidget(self.step_box)
-        self.split = split = QSplitter(Qt.Orientation.Horizontal)
-        split.setChildrenCollapsible(False)
-        split.addWidget(self.steps)
-        split.addWidget(self.stack)
-        split.setStretchFactor(1, 1)
+        self.split = split = QWidget()  # the steps list (fixed width) beside the view
+        row = QHBoxLayout(split)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.steps)
+        row.addWidget(self.stack, 1)
         layout.addWidget(split, 1)
         layout.addStretch(0)  # with no step (the views hidden) the lines above stay at the top
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # it takes the width it gets
@@ -208,9 +258,19 @@ class InspectorWidget(QWidget):
         """True while the steps are chosen from the drop-down (the Inspector is narrower than NARROW)."""
         return bool(self._narrow)
 
+    def narrow_below(self) -> int:
+        """The width below which the steps are chosen from the drop-down: NARROW, or the steps
+        list and VIEW_ROOM_CHARS characters of view at a large text size."""
+        return max(NARROW, self.steps.width() + VIEW_ROOM_CHARS * self.fontMetrics().averageCharWidth())
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self._set_narrow(event.size().width() < NARROW)
+        self._set_narrow(event.size().width() < self.narrow_below())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            QTimer.singleShot(0, self, lambda: self._set_narrow(self.width() < self.narrow_below()))
 
     def _set_narrow(self, narrow: bool) -> None:
         if narrow == self._narrow:
@@ -360,12 +420,46 @@ class InspectorDock(QDockWidget):
         super().__init__("Inspector", parent)
         self.setObjectName("inspectorDock")
         self.inspector = InspectorWidget(service)
-        self.setWidget(self.inspector)  # no scroll area around it: each view lays out to the width it gets
+        self.scroll = QScrollArea()  # up and down only: each view lays out to the width it gets
+        self.scroll.setObjectName("inspectorScroll")
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.inspector)
+        self.setWidget(self.scroll)
+        self._fit_scroll_step()
         self.setMinimumWidth(INSPECTOR_MIN_WIDTH)
         self.visibilityChanged.connect(self._follow_only_when_seen)
         self._floated_by_window = False  # floating because the window had no room (not by a drag)
         self._placing = False  # the window itself is docking or floating it now
         self.topLevelChanged.connect(self._on_top_level_changed)
+
+    def _fit_scroll_step(self) -> None:
+        """The wheel and the arrows move the Inspector by lines of its text at the text size."""
+        self.scroll.verticalScrollBar().setSingleStep(self.fontMetrics().lineSpacing())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_scroll_step()
+
+    def paintEvent(self, event) -> None:
+        """The title in the dock's font now. QDockWidget paints it in the font the application had
+        when the dock was made (Qt keeps that one), while the title bar is as tall as the current
+        font: after a zoom the title was drawn too large for its bar, cut at the top and bottom."""
+        platform = QGuiApplication.platformName().lower()
+        native = self.isFloating() and platform != "xcb" and not platform.startswith("wayland")
+        if self.titleBarWidget() is not None or native:  # the window manager draws the title
+            super().paintEvent(event)
+            return
+        painter = QStylePainter(self)
+        if self.isFloating():
+            frame = QStyleOptionFrame()
+            frame.initFrom(self)
+            painter.drawPrimitive(QStyle.PrimitiveElement.PE_FrameDockWidget, frame)
+        title = QStyleOptionDockWidget()
+        self.initStyleOption(title)
+        painter.drawControl(QStyle.ControlElement.CE_DockWidgetTitle, title)
 
     def _follow_only_when_seen(self, visible: bool) -> None:
         """A closed Inspector stops following (its worker time goes back to the reply); opened

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -69,19 +69,109 @@ def time_axis_top(step_ms: list[float]) -> float:
     return nice_ceiling(max(rest[min(len(rest) - 1, int(0.95 * len(rest)))] * 1.2, 1e-3))
 
 
+TOP_CAPTION = "KV cache (tokens; line: bytes)"
+TIMED_CAPTION, UNTIMED_CAPTION = "time per step (ms)", "step times not recorded"
+WRAP = int(Qt.TextFlag.TextWordWrap)
+
+
+@dataclass(frozen=True)
+class ChartFrame:
+    """Where a LoopChart draws at a size, in px: each caption's box (wrapped to the width, never
+    cut at a large text size), the two plots' boxes, and the margins left of and right of the plots
+    for the axis numbers."""
+
+    top_caption: QRectF
+    top: QRectF
+    bottom_caption: QRectF
+    bottom: QRectF
+    left: float
+    right: float
+
+
 class LoopChart(QWidget):
     """Top: the cache length per token, split into prompt-cache (green), computed prompt (orange)
-    and generated (blue) tokens, with its bytes as a line. Bottom: each step's time as a bar."""
+    and generated (blue) tokens, with its bytes as a line. Bottom: each step's time as a bar. Each
+    plot's caption wraps above it; the chart is as tall as its captions and two readable plots
+    need at its width (`heightForWidth`), taller where the view has room."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.series: LoopSeries | None = None
-        self.setMinimumHeight(220)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
 
     def set_series(self, series: LoopSeries | None) -> None:
         self.series = series
+        self.updateGeometry()  # the bottom caption (timed or not) may take another number of lines
         self.update()
+
+    def _captions(self) -> tuple[str, str]:
+        timed = self.series is not None and self.series.timed
+        return TOP_CAPTION, TIMED_CAPTION if timed else UNTIMED_CAPTION
+
+    def _caption_height(self, text: str, width: int) -> float:
+        return self.fontMetrics().boundingRect(0, 0, max(width, 1), 100000, WRAP, text).height()
+
+    def _plot_least(self) -> tuple[float, float]:
+        """The least heights of the top and bottom plots: room for their axis numbers and labels."""
+        line = self.fontMetrics().height()
+        return max(80.0, 3.0 * line), max(60.0, 2.5 * line)
+
+    def _axis_labels(self) -> tuple[list[str], str]:
+        """The numbers drawn left of the plots (the longest cache, the time axis' top, 0) and the
+        bytes drawn right of the top plot ("" when none were measured)."""
+        s = self.series
+        if s is None or not s.lengths:
+            return ["100,000"], "100.0 MB"  # room for what a chart usually shows, before it has a series
+        longest = max(*s.lengths, 1)
+        left = [f"{longest:,}", "0"] + ([f"{time_axis_top(s.step_ms):g}"] if s.timed else [])
+        return left, byte_size(self._most_bytes()) if any(s.kv_bytes) else ""
+
+    def _most_bytes(self) -> float:
+        s = self.series
+        longest = max(*s.lengths, 1)
+        return max(b * longest / max(length, 1) for b, length in zip(s.kv_bytes, s.lengths, strict=True))
+
+    def _margins(self) -> tuple[int, int]:
+        """px left of the plots for their axis numbers, and right of them for the bytes: the labels
+        this series draws, so the bars keep the rest of the width at a large text size."""
+        fm = self.fontMetrics()
+        left, right = self._axis_labels()
+        return 8 + max(fm.horizontalAdvance(t) for t in left), 8 + (fm.horizontalAdvance(right) if right else 0)
+
+    def frame(self, width: int, height: int) -> ChartFrame:
+        fm = self.fontMetrics()
+        left, right = self._margins()
+        top_text, bottom_text = self._captions()
+        text_width = max(width - 4, 1)
+        top_cap, bottom_cap = self._caption_height(top_text, text_width), self._caption_height(bottom_text, text_width)
+        foot = fm.height() + 4  # "token 1 … token n" under the plots
+        least_top, least_bottom = self._plot_least()
+        spare = max(0.0, height - (top_cap + bottom_cap + foot + 12 + least_top + least_bottom))
+        top_h, bottom_h = least_top + 0.55 * spare, least_bottom + 0.45 * spare
+        w = max(width - left - right, 1)
+        top_caption = QRectF(2, 0, text_width, top_cap)
+        top = QRectF(left, top_cap + 4, w, top_h)
+        bottom_caption = QRectF(2, top.bottom() + 4, text_width, bottom_cap)
+        bottom = QRectF(left, bottom_caption.bottom() + 4, w, bottom_h)
+        return ChartFrame(top_caption, top, bottom_caption, bottom, left, right)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
+        f = self.frame(width, 0)
+        return int(math.ceil(f.bottom.bottom() + self.fontMetrics().height() + 4))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        fm = self.fontMetrics()
+        left, right = self._margins()
+        width = left + right + fm.horizontalAdvance("token 1")
+        return QSize(width, self.heightForWidth(width))
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(400, max(260, self.heightForWidth(400)))
 
     def paintEvent(self, event) -> None:
         s = self.series
@@ -90,15 +180,16 @@ class LoopChart(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = p.fontMetrics()
-        left, right = 8 + fm.horizontalAdvance("100,000"), 8 + fm.horizontalAdvance("100.0 MB")
-        w, h = self.width() - left - right, self.height()
-        top = QRectF(left, fm.height() + 4, w, h * 0.55 - fm.height() - 4)
-        bottom = QRectF(left, h * 0.55 + fm.height() + 8, w, h * 0.45 - 2 * fm.height() - 12)
+        h = self.height()
+        f = self.frame(self.width(), h - fm.height() - 4)
+        top, bottom, left, w = f.top, f.bottom, f.left, f.top.width()
         n = len(s.lengths)
         bar = w / n
         longest = max(*s.lengths, 1)
-        p.setPen(self.palette().color(self.palette().ColorRole.Text))
-        p.drawText(QPointF(left, fm.ascent()), "KV cache (tokens; line: bytes)")
+        text_pen = self.palette().color(self.palette().ColorRole.Text)
+        p.setPen(text_pen)
+        top_text, bottom_text = self._captions()
+        p.drawText(f.top_caption, WRAP, top_text)
         for i, length in enumerate(s.lengths):
             x = left + i * bar
             for lo, hi, color in ((0, s.cached, CACHED), (s.cached, s.prompt, COMPUTED), (s.prompt, length, GENERATED)):
@@ -109,7 +200,7 @@ class LoopChart(QWidget):
         p.drawText(QPointF(2, top.bottom()), "0")
         if any(s.kv_bytes):
             # on the tokens' scale: bytes that grow with the length run along the bars' tops
-            most = max(b * longest / max(length, 1) for b, length in zip(s.kv_bytes, s.lengths, strict=True))
+            most = self._most_bytes()
             path = QPainterPath()
             for i, b in enumerate(s.kv_bytes):
                 if not b:  # not measured (a reopened reply's earlier tokens)
@@ -118,28 +209,28 @@ class LoopChart(QWidget):
                 path.lineTo(point) if path.elementCount() else path.moveTo(point)
             p.setPen(QPen(BYTES, 2))
             p.drawPath(path)
-            p.setPen(self.palette().color(self.palette().ColorRole.Text))
+            p.setPen(text_pen)
             p.drawText(QPointF(left + w + 4, top.top() + fm.ascent()), byte_size(most))
-        p.drawText(QPointF(left, bottom.top() - 4), "time per step (ms)" if s.timed else "step times not recorded")
+        p.drawText(f.bottom_caption, WRAP, bottom_text)
         if s.timed:
             # the first step reads the whole prompt: scale the bars to the decode steps, clip the first
             scale = time_axis_top(s.step_ms)
             for i, ms in enumerate(s.step_ms):
                 height = bottom.height() * min(ms / scale, 1.0)
                 p.fillRect(QRectF(left + i * bar, bottom.bottom() - height, max(bar - 1, 1.0), height), FIRST if i == 0 else STEP)
-            if s.step_ms[0] > scale:  # the first step is clipped: its own time is written on it
-                p.drawText(QPointF(left + 2, bottom.top() + fm.ascent()), f"first step {s.step_ms[0]:,.0f} ms ↑")
+            if s.step_ms[0] > scale:  # the first step is clipped: its own time is written on it, wrapped to the plot
+                first = QRectF(left + 2, bottom.top(), max(w - 2, 1), bottom.height() - fm.height())
+                p.drawText(first, WRAP, f"first step {s.step_ms[0]:,.0f} ms ↑")
             p.drawText(QPointF(2, bottom.top() + fm.ascent()), f"{scale:g}")
             p.drawText(QPointF(2, bottom.bottom()), "0")
-        p.drawText(QPointF(left, h - 2), "token 1")
-        label = f"token {n:,}"
-        p.drawText(QPointF(left + w - fm.horizontalAdvance(label), h - 2), label)
+        first, last, baseline = "token 1", f"token {n:,}", h - 2 - fm.descent()
+        if fm.horizontalAdvance(first) + fm.horizontalAdvance("  " + last) <= w:  # under the plot's two ends
+            p.drawText(QPointF(left, baseline), first)
+            p.drawText(QPointF(left + w - fm.horizontalAdvance(last), baseline), last)
+        else:  # a narrow plot (a large text size): one label, never the two drawn over each other
+            label = f"tokens 1–{n:,}"
+            p.drawText(QPointF(max(2, min(left, self.width() - 2 - fm.horizontalAdvance(label))), baseline), label)
         p.end()
-
-    def sizeHint(self):
-        size = super().sizeHint()
-        size.setHeight(260)
-        return size
 
 
 LEGEND = (

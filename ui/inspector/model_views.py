@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -15,10 +15,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
+    QWidget,
 )
 
+from ui.fitted_button import FittedButton
 from ui.inspector.base import StepView, fill, piece, whose_token
+from ui.inspector.flow_row import FlowRow
 from ui.inspector.scaled_image import ScaledImage, rgb_image
 from ui.inspector.tinted_text import TintedText, TintedToken
 from ui.text_format import percent, prompt_pieces, visible_piece
@@ -75,6 +79,27 @@ def tinted_tokens(
     return out
 
 
+class WordField(QLineEdit):
+    """A word of the analogy: as wide as its text (a few characters at least), so the word is
+    seen whole at any text size; a row of them takes more lines rather than cutting one."""
+
+    LEAST_CHARS = 5
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.textChanged.connect(self.updateGeometry)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().sizeHint()
+        metrics = self.fontMetrics()
+        padding = hint.width() - 17 * metrics.horizontalAdvance("x")  # QLineEdit's hint is 17 x wide
+        text = max(metrics.horizontalAdvance(self.text()), self.LEAST_CHARS * metrics.averageCharWidth())
+        return QSize(text + padding + metrics.averageCharWidth(), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return self.sizeHint()
+
+
 class EmbeddingView(StepView):
     title = "4 · Embedding"
     explanation = (
@@ -90,14 +115,19 @@ class EmbeddingView(StepView):
         self.strip = ScaledImage(height=18)
         self.layout_.addWidget(self.strip)
         self.table = self.add_table(["token", "id", "cosine"])
-        row = QHBoxLayout()
-        self.words = [QLineEdit(w) for w in (" king", " man", " woman")]
-        for box in self.words:
-            box.setMinimumWidth(40)  # three words and the button fit a narrow Inspector
+        row = FlowRow()  # the words and the button: more lines in a narrow Inspector, never cut
+        self.words = [WordField(w) for w in (" king", " man", " woman")]
         for sign, box in zip(("", "−", "+"), self.words, strict=True):
-            if sign:
-                row.addWidget(QLabel(sign))
-            row.addWidget(box)
+            if sign:  # the sign stays with its word on a line
+                pair = QWidget()
+                pair.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                signed = QHBoxLayout(pair)
+                signed.setContentsMargins(0, 0, 0, 0)
+                signed.addWidget(QLabel(sign))
+                signed.addWidget(box, 1)
+                row.addWidget(pair)
+            else:
+                row.addWidget(box)
         self.analogy_button = QPushButton("→ nearest")
         self.analogy_button.clicked.connect(lambda: self.analogy_requested.emit(*(w.text() for w in self.words)))
         row.addWidget(self.analogy_button)
@@ -181,15 +211,14 @@ class AttentionView(StepView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        row = QHBoxLayout()
+        row = FlowRow()
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
-        self.map_button = QPushButton("Full map for this head")
+        self.map_button = FittedButton(["Full map for this head", "Full map"], "The whole attention map of this head")
         self.stop_button = QPushButton("Stop")
         self.progress = QProgressBar()
         for text, w in (("Layer", self.layer_box), ("Head", self.head_box)):
             row.addWidget(QLabel(text))
             row.addWidget(w)
-        row.addStretch(1)
         self.layout_.addLayout(row)
         map_row = QHBoxLayout()  # its own row: the two rows fit a narrow Inspector
         map_row.addWidget(self.map_button)

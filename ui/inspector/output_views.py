@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSpinBox,
 )
 
@@ -24,7 +23,9 @@ from engine.sampling import (
     MIN_REPETITION_PENALTY,
     SamplingSettings,
 )
+from ui.fitted_button import FittedButton
 from ui.inspector.base import StepView, fill, piece, show_row, whose_token
+from ui.inspector.flow_row import FlowRow
 from ui.inspector.loop_chart import LEGEND, LoopChart, LoopSeries
 from ui.inspector.slider_spin import SliderSpin
 from ui.text_format import byte_size, percent, prompt_pieces, visible_piece
@@ -51,8 +52,8 @@ class LMHeadView(StepView):
         self.table = self.add_table(["rank", "token", "id", "logprob", "p", ""])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._offer_continue)
-        self.continue_button = QPushButton("")
-        self.continue_button.setToolTip("Write a new version of the reply from this step with that token instead")
+        # a long token at a large text size: cut with "…", whole in the tooltip
+        self.continue_button = FittedButton([""], "Write a new version of the reply from this step with that token instead")
         self.continue_button.hide()
         self.continue_button.clicked.connect(self._continue)
         self.layout_.addWidget(self.continue_button)
@@ -60,6 +61,7 @@ class LMHeadView(StepView):
         row = QHBoxLayout()
         self.lookup_box = QLineEdit()
         self.lookup_box.setPlaceholderText("Type a word, e.g. “ Paris”, and press Enter")
+        self.lookup_box.setToolTip(self.lookup_box.placeholderText())  # Qt cuts the placeholder with "…" where it is narrow
         self.lookup_box.returnPressed.connect(lambda: self.lookup_requested.emit(self.lookup_box.text()))
         row.addWidget(self.lookup_box)
         self.layout_.addLayout(row)
@@ -78,7 +80,7 @@ class LMHeadView(StepView):
         if token is None or token == self._report["token"]:
             self.continue_button.hide()
             return
-        self.continue_button.setText(f"Continue with “{piece(self._report, token)}”")
+        self.continue_button.set_forms([f"Continue with “{piece(self._report, token)}”"])
         self.continue_button.show()
 
     def _continue(self) -> None:
@@ -133,6 +135,7 @@ class SamplingView(StepView):
         self.made_label.setWordWrap(True)
         self.layout_.addWidget(self.made_label)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # no room beside its name: the control goes under it
         self.temperature = self._row(form, "Temperature", SliderSpin(0.0, MAX_TEMPERATURE, 0.05))
         self.top_k = self._row(form, "Top-k", SliderSpin(0, 1000, 1, decimals=0, special="off"))
         # as many decimals as Preferences takes: a step made with top-p 0.955 is shown as it was
@@ -149,16 +152,15 @@ class SamplingView(StepView):
         self.seed.valueChanged.connect(self._changed)
         form.addRow("Seed", self.seed)
         self.layout_.addLayout(form)
-        buttons = QHBoxLayout()
-        self.reset_button = QPushButton("Back to this step's settings")
+        buttons = FlowRow()  # a line each in a narrow Inspector or at a large text size
+        self.reset_button = FittedButton(["Back to this step's settings", "Step's settings"])
         self.reset_button.setToolTip("Put every slider back where the step's own decoding settings had it")
         self.reset_button.clicked.connect(self._back_to_made)
-        self.use_button = QPushButton("Use these settings")
+        self.use_button = FittedButton(["Use these settings", "Use these"])
         self.use_button.setToolTip("Use the sliders' settings for new replies (saved as in Preferences)")
         self.use_button.clicked.connect(lambda: self.use_settings.emit(self.settings()))
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.use_button)
-        buttons.addStretch(1)
         self.layout_.addLayout(buttons)
         self.table = self.add_table(["stage", "tokens kept", "top tokens"])
         self._quiet = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSlider, QWidget
 
 
@@ -30,6 +30,19 @@ class SliderSpin(QWidget):
         self.slider.valueChanged.connect(lambda n: self.spin.setValue(self._lo + n * self._step))
         self.spin.valueChanged.connect(self._from_spin)
         self._from_spin(self.spin.value())  # a value the spin box starts with moves no signal
+        self._fit()
+
+    SLIDER_CHARS = 8  # the slider's least width, in average characters of the text size
+
+    def _fit(self) -> None:
+        """A slider long enough to drag at any text size: where its row has no room for it beside
+        its name, the sampling form puts the control under the name instead of squeezing it."""
+        self.slider.setMinimumWidth(self.SLIDER_CHARS * self.fontMetrics().averageCharWidth())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit()
 
     def _from_spin(self, value: float) -> None:
         self.slider.blockSignals(True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QScrollArea, QSizePolicy, QToolTip, QWidget
 
 TINT = QColor(30, 90, 255)
 PAD = 4
@@ -40,7 +40,9 @@ class TintedText(QWidget):
         self._layouts: dict[int, tuple[list, int]] = {}  # width -> (boxes, height) for these tokens
         self._advance: dict[str, int] = {}  # run -> its width in the font (kept across tokens and reports)
         self.setMouseTracking(True)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # the scroll area holding it asks heightForWidth only then
+        self.setSizePolicy(policy)
 
     def set_tokens(self, tokens: list[TintedToken]) -> None:
         self.tokens = tokens
@@ -84,6 +86,14 @@ class TintedText(QWidget):
         self._layouts[width] = (boxes, self._height)
         return self._height
 
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # a zoom: every run's width and line height change
+            self._advance, self._layouts, self._laid_width = {}, {}, -1
+            self._layout(self.width())
+            self._height_changed()
+            self.update()
+
     def heightForWidth(self, width: int) -> int:
         return self._layout(width)
 
@@ -96,8 +106,18 @@ class TintedText(QWidget):
     def resizeEvent(self, event) -> None:
         if max(event.size().width(), 100) != self._laid_width:
             self._layout(event.size().width())
-            self.updateGeometry()
+            self._height_changed()
         super().resizeEvent(event)
+
+    def _height_changed(self) -> None:
+        """Its height for its width changed (a new width, a zoom): the scroll area holding it sizes
+        it again (updateGeometry alone reaches only the area's viewport, and the last lines were
+        left below the widget's old height at 200 %)."""
+        self.updateGeometry()
+        viewport = self.parentWidget()
+        area = viewport.parentWidget() if viewport is not None else None
+        if isinstance(area, QScrollArea) and self.height() < self._height:
+            QCoreApplication.postEvent(area, QEvent(QEvent.Type.LayoutRequest))
 
     def paintEvent(self, event) -> None:
         self._layout(self.width())
