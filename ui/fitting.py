@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from ui.text_format import plain_tooltip
@@ -19,6 +19,7 @@ from ui.text_format import plain_tooltip
 ELIDE = "elide"  # a step that elides a label's last form to the room left
 DROP = "drop"  # a step that leaves a label out (no room even for its shortest form)
 MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
+WIDTHS_KEPT = 64  # measured texts a label remembers (its forms change with every streamed token)
 
 
 class FittedLabel(QLabel):
@@ -28,6 +29,10 @@ class FittedLabel(QLabel):
     `set_forms(["prompt 2,173 tok (2,146 cached · 27 computed)", "prompt 2,173 tok"], tip)`: the
     first form is the full text. The label never asks for more width than the form it shows, so a
     long text never pushes the window wider.
+
+    Widths are measured once per text and font: `fit` asks for them dozens of times per row, and the
+    status bar fits its row on every streamed token batch. A font or style change (zoom, theme)
+    forgets them.
     """
 
     def __init__(self, parent=None):
@@ -38,6 +43,8 @@ class FittedLabel(QLabel):
         self._tip = ""
         self.level = 0  # index into the forms
         self.elided_px: int | None = None  # width the last form is elided to (None: not elided)
+        self._advances: dict[str, int] = {}  # text -> its horizontal advance in the label's font
+        self._paddings: dict[str, int] = {}  # text shown -> `_padding()` while it shows
 
     def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
         """The texts from full to shortest (a shorter form may be "": hidden); `tip` the tooltip."""
@@ -64,7 +71,15 @@ class FittedLabel(QLabel):
     def form_width(self, level: int) -> int:
         """Pixels the label needs to show form `level` (0 when that form is empty)."""
         text = self._forms[level]
-        return self.fontMetrics().horizontalAdvance(text) + self._padding() if text else 0
+        return self._advance(text) + self._padding() if text else 0
+
+    def _advance(self, text: str) -> int:
+        advance = self._advances.get(text)
+        if advance is None:
+            if len(self._advances) >= WIDTHS_KEPT:
+                self._advances.clear()
+            advance = self._advances[text] = self.fontMetrics().horizontalAdvance(text)
+        return advance
 
     def narrowest_width(self) -> int:
         """The fewest pixels it shows anything in: its shortest form, cut with "…" to MIN_ELIDED_PX
@@ -73,10 +88,23 @@ class FittedLabel(QLabel):
         return min(last, MIN_ELIDED_PX + self._padding()) if last else 0
 
     def _padding(self) -> int:
-        margins = self.contentsMargins()
-        # the style sheet's padding shows up in the size hint, not in the contents margins
-        probe = self.fontMetrics().horizontalAdvance(self.text())
-        return max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
+        shown = self.text()
+        padding = self._paddings.get(shown)
+        if padding is None:
+            if len(self._paddings) >= WIDTHS_KEPT:
+                self._paddings.clear()
+            margins = self.contentsMargins()
+            # the style sheet's padding shows up in the size hint, not in the contents margins
+            probe = self._advance(shown)
+            padding = max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
+            self._paddings[shown] = padding
+        return padding
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.ContentsRectChange):
+            self._advances.clear()  # zoomed, restyled: every width is measured again
+            self._paddings.clear()
+        super().changeEvent(event)
 
     def show_level(self, level: int, elided_px: int | None) -> None:
         """Show form `level`, elided to `elided_px` wide when given."""
