@@ -18,7 +18,9 @@ conversation, and times every call of the GUI thread's jobs:
 - transcript: re-rendering the reply (`MessageView.refresh`: Markdown, tint, token map), the
   transcript's scheduling, and the reply text's resize and paint events;
 - status bar: its numbers and their fitting (`StatusBar.show_stats`, `show_prefill`, `fit`);
-- panel: the next-token panel following the newest token (`MainWindow._on_reply_rendered`);
+- panel: the next-token panel following the newest token (`MainWindow._on_reply_rendered`, once
+  per render of the reply: the transcript renders at most RENDER_SHARE of the time, so cheaper
+  renders come more often, and "transcript ms/render" is the cost of one);
 - inspector: the Inspector's bookkeeping per batch (`InspectorService._on_reply_tokens`, `_keep_measured`);
 - other: the rest of the thread's CPU (Qt's event dispatch, layouts, painting outside the reply).
 
@@ -239,6 +241,8 @@ def one_reply(controller, jobs: Jobs, prompt: str, profiler: cProfile.Profile | 
         "wall_per_reply_ms": {job: ms(sum(calls)) for job, calls in jobs.wall.items()},
         "longest_call_wall_ms": {job: ms(max(calls, default=0.0)) for job, calls in jobs.wall.items()},
         "calls": {job: len(calls) for job, calls in jobs.own.items()},
+        "renders": len(jobs.own["panel"]),  # the panel follows each render of the reply
+        "transcript_ms_per_render": ms(own["transcript"] / max(1, len(jobs.own["panel"]))),
     }
 
 
@@ -278,6 +282,7 @@ def run(model: str, tokens: int, replies: int, rate: float, cprofile_top: int) -
         "median_per_batch_ms": {k: round(statistics.median(r["per_batch_ms"][k] for r in results), 3)
                                 for k in results[0]["per_batch_ms"]},
         "median_gui_cpu_ms_per_batch": round(statistics.median(r["gui_cpu_ms_per_batch"] for r in results), 3),
+        "median_transcript_ms_per_render": round(statistics.median(r["transcript_ms_per_render"] for r in results), 3),
         "load_average": os.getloadavg(),
     }
     if profiler is not None:
@@ -288,12 +293,14 @@ def run(model: str, tokens: int, replies: int, rate: float, cprofile_top: int) -
 
 
 def table(summary: dict) -> str:
-    rows = ["| reply | tokens | batches | GUI CPU ms/batch | " + " | ".join(JOBS) + " | other |",
-            "|---|---:|---:|---:|" + "---:|" * (len(JOBS) + 1)]
+    rows = ["| reply | tokens | batches | renders | GUI CPU ms/batch | " + " | ".join(JOBS)
+            + " | other | transcript ms/render |",
+            "|---|---:|---:|---:|---:|" + "---:|" * (len(JOBS) + 2)]
     for i, r in enumerate(summary["replies"], 1):
         per = r["per_batch_ms"]
-        rows.append(f"| {i} | {r['tokens']} | {r['batches']} | {r['gui_cpu_ms_per_batch']:.2f} | "
-                    + " | ".join(f"{per[j]:.2f}" for j in (*JOBS, "other")) + " |")
+        rows.append(f"| {i} | {r['tokens']} | {r['batches']} | {r['renders']} | {r['gui_cpu_ms_per_batch']:.2f} | "
+                    + " | ".join(f"{per[j]:.2f}" for j in (*JOBS, "other"))
+                    + f" | {r['transcript_ms_per_render']:.2f} |")
     return "\n".join(rows)
 
 
