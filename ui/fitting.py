@@ -45,6 +45,7 @@ class FittedLabel(QLabel):
         self.elided_px: int | None = None  # width the last form is elided to (None: not elided)
         self._advances: dict[str, int] = {}  # text -> its horizontal advance in the label's font
         self._paddings: dict[str, int] = {}  # text shown -> `_padding()` while it shows
+        self._tip_shown: str | None = None  # the tooltip's text as last set (before `plain_tooltip`)
 
     def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
         """The texts from full to shortest (a shorter form may be "": hidden); `tip` the tooltip."""
@@ -116,7 +117,9 @@ class FittedLabel(QLabel):
         self.setVisible(bool(text))
         full = self._forms[0]
         tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
-        self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
+        if tip != self._tip_shown:  # (`fit` shows each label's full form again for every token batch)
+            self._tip_shown = tip
+            self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
 
     def drop(self) -> None:
         """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word."""
@@ -146,12 +149,18 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
     current form elided to the room the others leave (at least MIN_ELIDED_PX); or (label, DROP):
     it is left out whole (listed by `hidden_texts`). `spacing`: px between shown labels.
     """
+    widths: dict[FittedLabel, int | None] = {}  # each label's width, None when it shows nothing
+
+    def measure(label: FittedLabel) -> None:
+        widths[label] = label.shown_width() if label.text() else None
+
     for label in labels:
         label.show_level(0, None)
+        measure(label)
 
     def needed() -> int:
-        widths = [label.shown_width() for label in labels if label.text()]
-        return sum(widths) + spacing * max(0, len(widths) - 1)
+        shown = [width for width in widths.values() if width is not None]
+        return sum(shown) + spacing * max(0, len(shown) - 1)
 
     for label, step in steps:
         if needed() <= room:
@@ -165,6 +174,8 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
                 label.show_level(label.level, min(left, label.form_width(label.level)))
         elif step < len(label.forms):
             label.show_level(step, label.elided_px)
+        if label in widths:
+            measure(label)  # only the label a step changed has a new width
 
 
 def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:
