@@ -107,24 +107,28 @@ class FittedLabel(QLabel):
             self._paddings.clear()
         super().changeEvent(event)
 
-    def show_level(self, level: int, elided_px: int | None) -> None:
-        """Show form `level`, elided to `elided_px` wide when given."""
+    def show_level(self, level: int, elided_px: int | None, shown: bool = True) -> None:
+        """Show form `level`, elided to `elided_px` wide when given. `shown=False`: the label is
+        not shown or hidden yet (`fit` tries forms, then shows each label once)."""
         self.level, self.elided_px = level, elided_px
         text = self._forms[level]
         if elided_px is not None and text:
             text = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(1, elided_px - self._padding()))
         super().setText(text)
-        self.setVisible(bool(text))
+        if shown:
+            self.setVisible(bool(text))
         full = self._forms[0]
         tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
         if tip != self._tip_shown:  # (`fit` shows each label's full form again for every token batch)
             self._tip_shown = tip
             self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
 
-    def drop(self) -> None:
-        """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word."""
+    def drop(self, shown: bool = True) -> None:
+        """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word
+        (`shown=False`: not hidden yet, as in `show_level`)."""
         super().setText("")
-        self.setVisible(False)
+        if shown:
+            self.setVisible(False)
 
     def shown_width(self) -> int:
         if not self.text():
@@ -148,34 +152,43 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
     A step is (label, level): that label shows its form `level`; (label, ELIDE): it shows its
     current form elided to the room the others leave (at least MIN_ELIDED_PX); or (label, DROP):
     it is left out whole (listed by `hidden_texts`). `spacing`: px between shown labels.
+
+    Each label is shown or hidden once, at the end, as its final text says: showing every label
+    to hide most of them again (a narrow row) costs a layout each, and this runs for every token
+    batch of a streaming reply.
     """
     widths: dict[FittedLabel, int | None] = {}  # each label's width, None when it shows nothing
+    touched = list(labels)
 
     def measure(label: FittedLabel) -> None:
         widths[label] = label.shown_width() if label.text() else None
-
-    for label in labels:
-        label.show_level(0, None)
-        measure(label)
 
     def needed() -> int:
         shown = [width for width in widths.values() if width is not None]
         return sum(shown) + spacing * max(0, len(shown) - 1)
 
-    for label, step in steps:
-        if needed() <= room:
-            return
-        if step == DROP:
-            label.drop()
-        elif step == ELIDE:
-            others = needed() - label.shown_width() - (spacing if label.text() else 0)
-            left = room - others - spacing
-            if label.text() and left - label._padding() >= MIN_ELIDED_PX:
-                label.show_level(label.level, min(left, label.form_width(label.level)))
-        elif step < len(label.forms):
-            label.show_level(step, label.elided_px)
-        if label in widths:
-            measure(label)  # only the label a step changed has a new width
+    try:
+        for label in labels:
+            label.show_level(0, None, shown=False)
+            measure(label)
+        for label, step in steps:
+            if needed() <= room:
+                return
+            touched.append(label)
+            if step == DROP:
+                label.drop(shown=False)
+            elif step == ELIDE:
+                others = needed() - label.shown_width() - (spacing if label.text() else 0)
+                left = room - others - spacing
+                if label.text() and left - label._padding() >= MIN_ELIDED_PX:
+                    label.show_level(label.level, min(left, label.form_width(label.level)), shown=False)
+            elif step < len(label.forms):
+                label.show_level(step, label.elided_px, shown=False)
+            if label in widths:
+                measure(label)  # only the label a step changed has a new width
+    finally:
+        for label in touched:
+            label.setVisible(bool(label.text()))
 
 
 def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:
