@@ -1,8 +1,9 @@
 """The text of one message: Markdown rendered, every generated token findable, tinted and clickable.
 
-The document is rebuilt from the message source whenever tokens arrive (a reply is at most a few
-thousand characters, and batches come at most ~25 times a second). `markdown_align.align` maps
-source characters to document positions, which gives each document position its token.
+The document is rebuilt from the message source whenever tokens arrive, except when they only carry
+on the paragraph the reply ends in (plain words and punctuation on its last line: `_appends`), which
+are added to its end with the same result. `markdown_align.align` maps source characters to
+document positions, which gives each document position its token.
 
 What the reader sees holds every character the model wrote (`ui.reply_document`: raw HTML shows as
 the text it is, images as their Markdown text, never loaded; single line breaks stay line breaks),
