@@ -50,11 +50,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-PROMPTS = [
-    "Write a long, detailed story about a lighthouse keeper who finds a map in a bottle.",
-    "Explain in detail how bread is made, step by step, from flour to loaf.",
-    "Describe a walk through a busy market in a city you imagine, with many details.",
-]
 JOBS = ("store", "store chunks", "replies", "transcript", "status bar", "panel", "inspector")
 
 
@@ -168,31 +163,19 @@ def install(jobs: Jobs) -> None:
     from ui.transcript import Transcript
 
     jobs.wrap_context(Database, "transaction", "store")
-    jobs.wrap(Database, "query", "store")
-    jobs.wrap(Store, "append_partial", "store chunks")
-    jobs.wrap(Replies, "_on_tokens", "replies")
-    for name in ("_schedule", "_render_dirty", "_refresh"):
-        jobs.wrap(Transcript, name, "transcript")
-    jobs.wrap(MessageView, "refresh", "transcript")
-    for name in ("resizeEvent", "paintEvent"):
-        jobs.wrap(TokenText, name, "transcript")
-    jobs.wrap(MessageView, "resizeEvent", "transcript")
-    for name in ("show_stats", "show_prefill", "fit"):
-        jobs.wrap(StatusBar, name, "status bar")
-    jobs.wrap(MainWindow, "_on_reply_rendered", "panel")
-    for name in ("_on_reply_tokens", "_keep_measured"):
-        jobs.wrap(InspectorService, name, "inspector")
-
-
-def wait_for(signal, timeout_s: float) -> bool:
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    fired = []
-    signal.connect(lambda *args: (fired.append(args), loop.quit()))
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    return bool(fired)
+    for owner, names, job in [
+        (Database, ("query",), "store"),
+        (Store, ("append_partial",), "store chunks"),
+        (Replies, ("_on_tokens",), "replies"),
+        (Transcript, ("_schedule", "_render_dirty", "_refresh"), "transcript"),
+        (MessageView, ("refresh", "resizeEvent"), "transcript"),
+        (TokenText, ("resizeEvent", "paintEvent"), "transcript"),
+        (StatusBar, ("show_stats", "show_prefill", "fit"), "status bar"),
+        (MainWindow, ("_on_reply_rendered",), "panel"),
+        (InspectorService, ("_on_reply_tokens", "_keep_measured"), "inspector"),
+    ]:
+        for name in names:
+            jobs.wrap(owner, name, job)
 
 
 def settle(ms: int) -> None:
@@ -206,6 +189,8 @@ def settle(ms: int) -> None:
 
 def one_reply(controller, jobs: Jobs, prompt: str, profiler: cProfile.Profile | None) -> dict:
     """Send `prompt` in a new conversation; the GUI thread's work until the reply has ended."""
+    from ui.stallbench import wait_for
+
     batches: list[int] = []
     count = lambda _index, records: batches.append(len(records))  # noqa: E731
     controller.reply_tokens.connect(count)
@@ -251,6 +236,7 @@ def run(model: str, tokens: int, replies: int, rate: float, cprofile_top: int) -
     from app.main import parse_args
     from app.settings import Settings, SettingsFile
     from ui.main import launch
+    from ui.stallbench import PROMPTS, wait_for
 
     jobs = Jobs()
     install(jobs)
