@@ -24,7 +24,9 @@ conversation, and times every call of the GUI thread's jobs:
 - inspector: the Inspector's bookkeeping per batch (`InspectorService._on_reply_tokens`, `_keep_measured`);
 - other: the rest of the thread's CPU (Qt's event dispatch, layouts, painting outside the reply).
 
-A job's time is its own: a job called inside another is subtracted from the outer one. Prints one
+A job's time is its own: a job called inside another is subtracted from the outer one. The
+longest CPU bursts are the GUI thread's CPU between two ticks of a 5 ms timer (`CpuBursts`): the
+longest stretches of work the window could not answer in, from sending to the reply's end. Prints one
 JSON object per reply and the per-batch summary (median over replies) as a table. `--model fake`:
 the tests' FakeBackend with a scripted Markdown reply (headings, a list, bold, code) paced at
 `--rate` tokens/s, so the numbers do not depend on what a model happens to write; `--model default`
@@ -178,6 +180,35 @@ def install(jobs: Jobs) -> None:
             jobs.wrap(owner, name, job)
 
 
+class CpuBursts:
+    """The GUI thread's CPU between two ticks of a 5 ms timer: a tick fires only when the event
+    loop is free, so the largest of these is the longest stretch of work the window could not
+    answer in, counted in CPU time (the scheduler's share of a wall-clock stall left out)."""
+
+    def __init__(self):
+        from PySide6.QtCore import QTimer
+
+        self.bursts: list[float] = []
+        self._last = time.thread_time()
+        self._timer = QTimer()
+        self._timer.setInterval(5)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.bursts.clear()
+        self._last = time.thread_time()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._tick()
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.thread_time()
+        self.bursts.append(now - self._last)
+        self._last = now
+
+
 def settle(ms: int) -> None:
     """Run the event loop for `ms` (what a reply's end posted: layouts, paints)."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -200,12 +231,16 @@ def one_reply(controller, jobs: Jobs, prompt: str, profiler: cProfile.Profile | 
     jobs.on = True
     if profiler is not None:
         profiler.enable()
+    bursts = CpuBursts()
+    bursts.start()
     cpu, wall = time.thread_time(), time.perf_counter()
     controller.send(prompt)
     if not wait_for(controller.reply_finished, 900):
         raise SystemExit("no reply within 15 minutes")
     settle(200)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    bursts.stop()
+    longest = sorted(bursts.bursts, reverse=True)
     if profiler is not None:
         profiler.disable()
     jobs.on = False
@@ -226,6 +261,8 @@ def one_reply(controller, jobs: Jobs, prompt: str, profiler: cProfile.Profile | 
         "wall_per_reply_ms": {job: ms(sum(calls)) for job, calls in jobs.wall.items()},
         "longest_call_wall_ms": {job: ms(max(calls, default=0.0)) for job, calls in jobs.wall.items()},
         "calls": {job: len(calls) for job, calls in jobs.own.items()},
+        "longest_cpu_bursts_ms": [ms(b) for b in longest[:5]],  # sending and the reply's end included
+        "cpu_bursts_over_16_ms": sum(b > 0.016 for b in longest),
         "renders": len(jobs.own["panel"]),  # the panel follows each render of the reply
         "transcript_ms_per_render": ms(own["transcript"] / max(1, len(jobs.own["panel"]))),
     }
@@ -268,6 +305,7 @@ def run(model: str, tokens: int, replies: int, rate: float, cprofile_top: int) -
         "median_per_batch_ms": {k: round(statistics.median(r["per_batch_ms"][k] for r in results), 3)
                                 for k in results[0]["per_batch_ms"]},
         "median_gui_cpu_ms_per_batch": round(statistics.median(r["gui_cpu_ms_per_batch"] for r in results), 3),
+        "median_longest_cpu_burst_ms": round(statistics.median(r["longest_cpu_bursts_ms"][0] for r in results), 3),
         "median_transcript_ms_per_render": round(statistics.median(r["transcript_ms_per_render"] for r in results), 3),
         "load_average": os.getloadavg(),
     }
@@ -280,13 +318,14 @@ def run(model: str, tokens: int, replies: int, rate: float, cprofile_top: int) -
 
 def table(summary: dict) -> str:
     rows = ["| reply | tokens | batches | renders | GUI CPU ms/batch | " + " | ".join(JOBS)
-            + " | other | transcript ms/render |",
-            "|---|---:|---:|---:|---:|" + "---:|" * (len(JOBS) + 2)]
+            + " | other | transcript ms/render | longest CPU bursts ms |",
+            "|---|---:|---:|---:|---:|" + "---:|" * (len(JOBS) + 2) + "---|"]
     for i, r in enumerate(summary["replies"], 1):
         per = r["per_batch_ms"]
         rows.append(f"| {i} | {r['tokens']} | {r['batches']} | {r['renders']} | {r['gui_cpu_ms_per_batch']:.2f} | "
                     + " | ".join(f"{per[j]:.2f}" for j in (*JOBS, "other"))
-                    + f" | {r['transcript_ms_per_render']:.2f} |")
+                    + f" | {r['transcript_ms_per_render']:.2f} | "
+                    + ", ".join(f"{b:.0f}" for b in r["longest_cpu_bursts_ms"][:3]) + " |")
     return "\n".join(rows)
 
 
