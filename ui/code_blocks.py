@@ -74,11 +74,11 @@ def style_code(doc: QTextDocument, text_color: QColor, dark: bool) -> list[CodeB
     blocks = []
     block = doc.begin()
     while block.isValid():
-        if not _is_fence(block):
+        if not is_code_line(block):
             block = block.next()
             continue
         first, lines = block, []
-        while block.isValid() and _is_fence(block):
+        while block.isValid() and is_code_line(block):
             lines.append(block)
             block = block.next()
         language = first.blockFormat().stringProperty(QTextFormat.Property.BlockCodeLanguage).strip()
@@ -103,7 +103,7 @@ def _room_above_first(doc: QTextDocument, fence_first: bool) -> None:
     root.setFrameFormat(fmt)
 
 
-def _is_fence(block) -> bool:
+def is_code_line(block) -> bool:
     """A line of a code block: fenced (```, with or without a language) or indented by four
     spaces (Qt marks those with a language property only, an empty one)."""
     fmt = block.blockFormat()
@@ -150,7 +150,7 @@ def _style_inline_code(doc: QTextDocument) -> None:
     spans = []
     block = doc.begin()
     while block.isValid():
-        if not _is_fence(block):
+        if not is_code_line(block):
             it = block.begin()
             while not it.atEnd():
                 fragment = it.fragment()

@@ -29,7 +29,7 @@ from PySide6.QtGui import QColor, QPaintEvent, QTextCharFormat, QTextCursor, QTe
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
 from engine.events import TokenEvent
-from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
+from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade, is_code_line
 from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
@@ -164,7 +164,7 @@ class TokenText(QTextBrowser):
         if not self._mapping or self._mapping[len(old) - 1] != len(self._rendered) - 1:
             return False  # its last character is not the document's last (trailing spaces are not drawn)
         last = self.document().lastBlock()
-        plain = (not _is_code_block(last) and last.blockFormat().headingLevel() == 0 and
+        plain = (not is_code_line(last) and last.blockFormat().headingLevel() == 0 and
                  not last.blockFormat().hasProperty(QTextFormat.Property.BlockQuoteLevel) and
                  QTextCursor(last).currentTable() is None)  # fmt: skip
         return plain and appends_as_plain_text(old, text[len(old):])
@@ -594,9 +594,9 @@ def appends_as_plain_text(old: str, added: str) -> bool:
     on a line that began with a letter or with a list item's marker and text (a line that begins
     with a digit may still become a list item); and the word it ends in, carried on, cannot be an
     autolink. Anything else is rendered whole again."""
-    if not added or not old or added[-1] == " " or "  " in added or (old[-1] == " " and added[0] == " "):
-        return False
-    if not (old[-1].isalnum() or old[-1] in PLAIN_PUNCTUATION) or old[-1] == " ":
+    if not added or not old or added[-1] == " " or old[-1] == " " or "  " in added:
+        return False  # a space at the end is not drawn until something follows it
+    if not (old[-1].isalnum() or old[-1] in PLAIN_PUNCTUATION):
         return False
     if not all(ch.isalnum() or ch in PLAIN_PUNCTUATION for ch in added):
         return False
@@ -606,11 +606,6 @@ def appends_as_plain_text(old: str, added: str) -> bool:
         return False
     words = (old[max(old.rfind(" "), old.rfind("\n")) + 1 :] + added).lower()  # the last word on, carried on
     return not any(mark in words for mark in AUTOLINK_WORDS)
-
-
-def _is_code_block(block) -> bool:
-    fmt = block.blockFormat()
-    return fmt.hasProperty(QTextFormat.Property.BlockCodeFence) or fmt.hasProperty(QTextFormat.Property.BlockCodeLanguage)
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:
