@@ -15,7 +15,9 @@ Positions are Qt positions (UTF-16 units), see `ui.text_format.utf16_offsets`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
+from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.token import Token
@@ -72,11 +74,11 @@ def style_code(doc: QTextDocument, text_color: QColor, dark: bool) -> list[CodeB
     blocks = []
     block = doc.begin()
     while block.isValid():
-        if not _is_fence(block):
+        if not is_code_line(block):
             block = block.next()
             continue
         first, lines = block, []
-        while block.isValid() and _is_fence(block):
+        while block.isValid() and is_code_line(block):
             lines.append(block)
             block = block.next()
         language = first.blockFormat().stringProperty(QTextFormat.Property.BlockCodeLanguage).strip()
@@ -101,7 +103,7 @@ def _room_above_first(doc: QTextDocument, fence_first: bool) -> None:
     root.setFrameFormat(fmt)
 
 
-def _is_fence(block) -> bool:
+def is_code_line(block) -> bool:
     """A line of a code block: fenced (```, with or without a language) or indented by four
     spaces (Qt marks those with a language property only, an empty one)."""
     fmt = block.blockFormat()
@@ -148,7 +150,7 @@ def _style_inline_code(doc: QTextDocument) -> None:
     spans = []
     block = doc.begin()
     while block.isValid():
-        if not _is_fence(block):
+        if not is_code_line(block):
             it = block.begin()
             while not it.atEnd():
                 fragment = it.fragment()
@@ -160,13 +162,21 @@ def _style_inline_code(doc: QTextDocument) -> None:
         _mark_code(cursor, start, end)
 
 
+@lru_cache(maxsize=64)
+def _lexer(language: str) -> Lexer | None:
+    """Pygments' lexer for a fence's language (None: not one it knows). Kept: a streaming reply is
+    rendered again with every few tokens, and finding a lexer by name searches every lexer Pygments
+    has (~1.7 ms a code block). A lexer keeps no state between texts (its options are fixed here)."""
+    try:
+        return get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
 def _highlight(cursor: QTextCursor, start: int, text: str, language: str, dark: bool) -> None:
     """Colour `text` (which starts at document position `start`) with Pygments, if it knows the language."""
-    if not language:
-        return
-    try:
-        lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
-    except ClassNotFound:
+    lexer = _lexer(language) if language else None
+    if lexer is None:
         return
     style = get_style_by_name(DARK_STYLE if dark else LIGHT_STYLE)
     positions = utf16_offsets(text)

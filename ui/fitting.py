@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from ui.text_format import plain_tooltip
@@ -19,6 +19,7 @@ from ui.text_format import plain_tooltip
 ELIDE = "elide"  # a step that elides a label's last form to the room left
 DROP = "drop"  # a step that leaves a label out (no room even for its shortest form)
 MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
+WIDTHS_KEPT = 64  # measured texts a label remembers (its forms change with every streamed token)
 
 
 class FittedLabel(QLabel):
@@ -28,6 +29,10 @@ class FittedLabel(QLabel):
     `set_forms(["prompt 2,173 tok (2,146 cached · 27 computed)", "prompt 2,173 tok"], tip)`: the
     first form is the full text. The label never asks for more width than the form it shows, so a
     long text never pushes the window wider.
+
+    Widths are measured once per text and font: `fit` asks for them dozens of times per row, and the
+    status bar fits its row on every streamed token batch. A font or style change (zoom, theme)
+    forgets them.
     """
 
     def __init__(self, parent=None):
@@ -38,6 +43,9 @@ class FittedLabel(QLabel):
         self._tip = ""
         self.level = 0  # index into the forms
         self.elided_px: int | None = None  # width the last form is elided to (None: not elided)
+        self._advances: dict[str, int] = {}  # text -> its horizontal advance in the label's font
+        self._paddings: dict[str, int] = {}  # text shown -> `_padding()` while it shows
+        self._tip_shown: str | None = None  # the tooltip's text as last set (before `plain_tooltip`)
 
     def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
         """The texts from full to shortest (a shorter form may be "": hidden); `tip` the tooltip."""
@@ -64,7 +72,15 @@ class FittedLabel(QLabel):
     def form_width(self, level: int) -> int:
         """Pixels the label needs to show form `level` (0 when that form is empty)."""
         text = self._forms[level]
-        return self.fontMetrics().horizontalAdvance(text) + self._padding() if text else 0
+        return self._advance(text) + self._padding() if text else 0
+
+    def _advance(self, text: str) -> int:
+        advance = self._advances.get(text)
+        if advance is None:
+            if len(self._advances) >= WIDTHS_KEPT:
+                self._advances.clear()
+            advance = self._advances[text] = self.fontMetrics().horizontalAdvance(text)
+        return advance
 
     def narrowest_width(self) -> int:
         """The fewest pixels it shows anything in: its shortest form, cut with "…" to MIN_ELIDED_PX
@@ -73,27 +89,46 @@ class FittedLabel(QLabel):
         return min(last, MIN_ELIDED_PX + self._padding()) if last else 0
 
     def _padding(self) -> int:
-        margins = self.contentsMargins()
-        # the style sheet's padding shows up in the size hint, not in the contents margins
-        probe = self.fontMetrics().horizontalAdvance(self.text())
-        return max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
+        shown = self.text()
+        padding = self._paddings.get(shown)
+        if padding is None:
+            if len(self._paddings) >= WIDTHS_KEPT:
+                self._paddings.clear()
+            margins = self.contentsMargins()
+            # the style sheet's padding shows up in the size hint, not in the contents margins
+            probe = self._advance(shown)
+            padding = max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
+            self._paddings[shown] = padding
+        return padding
 
-    def show_level(self, level: int, elided_px: int | None) -> None:
-        """Show form `level`, elided to `elided_px` wide when given."""
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.ContentsRectChange):
+            self._advances.clear()  # zoomed, restyled: every width is measured again
+            self._paddings.clear()
+        super().changeEvent(event)
+
+    def show_level(self, level: int, elided_px: int | None, shown: bool = True) -> None:
+        """Show form `level`, elided to `elided_px` wide when given. `shown=False`: the label is
+        not shown or hidden yet (`fit` tries forms, then shows each label once)."""
         self.level, self.elided_px = level, elided_px
         text = self._forms[level]
         if elided_px is not None and text:
             text = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(1, elided_px - self._padding()))
         super().setText(text)
-        self.setVisible(bool(text))
+        if shown:
+            self.setVisible(bool(text))
         full = self._forms[0]
         tip = f"{full}\n\n{self._tip}" if text != full and full else self._tip
-        self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
+        if tip != self._tip_shown:  # (`fit` shows each label's full form again for every token batch)
+            self._tip_shown = tip
+            self.setToolTip(plain_tooltip(tip.strip()))  # a model's name or path is shown as written
 
-    def drop(self) -> None:
-        """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word."""
+    def drop(self, shown: bool = True) -> None:
+        """No room even for the shortest form: hidden (listed by `hidden_texts`), never cut mid-word
+        (`shown=False`: not hidden yet, as in `show_level`)."""
         super().setText("")
-        self.setVisible(False)
+        if shown:
+            self.setVisible(False)
 
     def shown_width(self) -> int:
         if not self.text():
@@ -117,26 +152,43 @@ def fit(labels: Sequence[FittedLabel], steps: Sequence[tuple[FittedLabel, int | 
     A step is (label, level): that label shows its form `level`; (label, ELIDE): it shows its
     current form elided to the room the others leave (at least MIN_ELIDED_PX); or (label, DROP):
     it is left out whole (listed by `hidden_texts`). `spacing`: px between shown labels.
+
+    Each label is shown or hidden once, at the end, as its final text says: showing every label
+    to hide most of them again (a narrow row) costs a layout each, and this runs for every token
+    batch of a streaming reply.
     """
-    for label in labels:
-        label.show_level(0, None)
+    widths: dict[FittedLabel, int | None] = {}  # each label's width, None when it shows nothing
+    touched = list(labels)
+
+    def measure(label: FittedLabel) -> None:
+        widths[label] = label.shown_width() if label.text() else None
 
     def needed() -> int:
-        widths = [label.shown_width() for label in labels if label.text()]
-        return sum(widths) + spacing * max(0, len(widths) - 1)
+        shown = [width for width in widths.values() if width is not None]
+        return sum(shown) + spacing * max(0, len(shown) - 1)
 
-    for label, step in steps:
-        if needed() <= room:
-            return
-        if step == DROP:
-            label.drop()
-        elif step == ELIDE:
-            others = needed() - label.shown_width() - (spacing if label.text() else 0)
-            left = room - others - spacing
-            if label.text() and left - label._padding() >= MIN_ELIDED_PX:
-                label.show_level(label.level, min(left, label.form_width(label.level)))
-        elif step < len(label.forms):
-            label.show_level(step, label.elided_px)
+    try:
+        for label in labels:
+            label.show_level(0, None, shown=False)
+            measure(label)
+        for label, step in steps:
+            if needed() <= room:
+                return
+            touched.append(label)
+            if step == DROP:
+                label.drop(shown=False)
+            elif step == ELIDE:
+                others = needed() - label.shown_width() - (spacing if label.text() else 0)
+                left = room - others - spacing
+                if label.text() and left - label._padding() >= MIN_ELIDED_PX:
+                    label.show_level(label.level, min(left, label.form_width(label.level)), shown=False)
+            elif step < len(label.forms):
+                label.show_level(step, label.elided_px, shown=False)
+            if label in widths:
+                measure(label)  # only the label a step changed has a new width
+    finally:
+        for label in touched:
+            label.setVisible(bool(label.text()))
 
 
 def hidden_texts(labels: Sequence[FittedLabel]) -> list[str]:

@@ -1,8 +1,9 @@
 """The text of one message: Markdown rendered, every generated token findable, tinted and clickable.
 
-The document is rebuilt from the message source whenever tokens arrive (a reply is at most a few
-thousand characters, and batches come at most ~25 times a second). `markdown_align.align` maps
-source characters to document positions, which gives each document position its token.
+The document is rebuilt from the message source whenever tokens arrive, except when they only carry
+on the paragraph the reply ends in (plain words and punctuation on its last line: `_appends`), which
+are added to its end with the same result. `markdown_align.align` maps source characters to
+document positions, which gives each document position its token.
 
 What the reader sees holds every character the model wrote (`ui.reply_document`: raw HTML shows as
 the text it is, images as their Markdown text, never loaded; single line breaks stay line breaks),
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QPaintEvent, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QPaintEvent, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
 from engine.events import TokenEvent
-from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade
+from ui.code_blocks import CODE_PROPERTY, HEADER_HEIGHT, CodeBlock, CodeHeader, code_shade, is_code_line
 from ui.code_scroll import CodeScroll
 from ui.links import open_link
 from ui.markdown_align import align
@@ -66,6 +68,8 @@ class TokenText(QTextBrowser):
         self.code_blocks: list[CodeBlock] = []
         self._headers: list[CodeHeader] = []
         self._source: str | None = None  # the text last rendered
+        self._token_count = 0  # how many tokens it had
+        self._after_section = False  # it was rendered after a Thinking section
         self._ended = False  # the text is a whole reply (not one still streaming)
         self.unfinished: list[int] = []  # tokens shown as UNFINISHED_MARK (bytes of a character never completed)
         self.end_marked: int | None = None  # the token shown by its name (a reply that drew nothing else)
@@ -103,7 +107,11 @@ class TokenText(QTextBrowser):
         reply is over, so tokens at its end that made no character show UNFINISHED_MARK.
         `after_section`: the text follows a Thinking section, so the line breaks it starts with
         (the section's end) are not drawn as blank lines."""
+        if self._appends(text, tokens, tint, tint_code, ended, after_section):
+            self._append(text, tokens)
+            return
         self._tokens, self._tint, self._source, self._ended = tokens, tint, text, ended
+        self._token_count, self._after_section = len(tokens), after_section
         self.unfinished = unfinished_tail(tokens) if ended else []
         text += UNFINISHED_MARK * len(self.unfinished)
         self.end_marked = len(tokens) - 1 if ended and ends_with_nothing_shown(text, tokens) else None
@@ -136,6 +144,58 @@ class TokenText(QTextBrowser):
         finally:
             self._rendering = False
         self._sync_headers()
+        self._fit_height()
+
+    def _appends(self, text: str, tokens: list, tint: bool, tint_code: bool | None, ended: bool,
+                 after_section: bool) -> bool:
+        """Whether `text` can be shown by adding its new characters to the end of the document, with
+        the same result as rendering it all again (`appends_as_plain_text`): a streaming reply's
+        tokens that only carry on the line it ends with. Each batch otherwise renders the whole
+        reply again, which costs more the longer it gets."""
+        if not self._markdown or self._source is None or ended or self._ended or tokens is None:
+            return False
+        if tint != self._tint or (tint_code is not None and tint_code != self._tint_code):
+            return False
+        old, count = self._source, self._token_count
+        if after_section != self._after_section or len(tokens) < count or not text.startswith(old):
+            return False
+        if "".join(t.text for t in tokens[count:]) != text[len(old):]:
+            return False  # not the same tokens carried on
+        if not self._mapping or self._mapping[len(old) - 1] != len(self._rendered) - 1:
+            return False  # its last character is not the document's last (trailing spaces are not drawn)
+        last = self.document().lastBlock()
+        plain = (not is_code_line(last) and last.blockFormat().headingLevel() == 0 and
+                 not last.blockFormat().hasProperty(QTextFormat.Property.BlockQuoteLevel) and
+                 QTextCursor(last).currentTable() is None)  # fmt: skip
+        return plain and appends_as_plain_text(old, text[len(old):])
+
+    def _append(self, text: str, tokens: list) -> None:
+        """Add the new characters of `text` at the end of the document, and map, tint and select
+        its new tokens (`_appends` said this shows what a full render shows)."""
+        added = text[len(self._source):]
+        doc = self.document()
+        cursor = QTextCursor(doc)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        fmt = cursor.charFormat()  # the plain text before it: the same paragraph's format, without tint
+        fmt.clearBackground()
+        cursor.insertText(added, fmt)
+        start = len(self._rendered)
+        units = self._qt[-1]
+        self._rendered += added
+        self._qt += [units + u for u in utf16_offsets(added)[1:]]
+        new_units = self._qt[-1] - units
+        self._code += [False] * new_units
+        self._mapping += range(start, start + len(added))
+        self._token_at += [-1] * new_units
+        first = self._token_count  # tokens that drew nothing yet (bytes of a character) wait for it
+        while first > 0 and not self._tokens[first - 1].text and first - 1 not in self._token_span:
+            first -= 1
+        self._tokens, self._source, self._token_count = tokens, text, len(tokens)
+        self._map_tokens(text, self._mapping, first, len(text) - len(added))
+        if self._tint:
+            self._apply_tint(first)
+        self._update_selection()
+        self._cursor_to_start()
         self._fit_height()
 
     def _cursor_to_start(self) -> None:
@@ -284,16 +344,19 @@ class TokenText(QTextBrowser):
         """Whether the character at a document position is code (a block or `inline`)."""
         return 0 <= position < len(self._code) and self._code[position]
 
-    def _map_tokens(self, source: str, mapping: list[int]) -> None:
+    def _map_tokens(self, source: str, mapping: list[int], first: int = 0, offset: int = 0) -> None:
+        """Each token's document positions (`_token_at`, `_token_span`); from token `first` on,
+        whose text starts at `offset` in `source` (tokens appended: the earlier ones stay mapped)."""
         qt = self._qt
-        self._token_at = [-1] * (qt[-1] + 1)
-        self._token_span = {}
-        offset = 0
+        if first == 0:
+            self._token_at = [-1] * (qt[-1] + 1)
+            self._token_span = {}
         waiting: list[int] = []  # tokens that showed nothing yet (bytes of a character to come)
         marks = dict.fromkeys(self.unfinished, UNFINISHED_MARK)
         if self.end_marked is not None:
             marks[self.end_marked] = end_mark(self._tokens[self.end_marked])
-        for index, record in enumerate(self._tokens):
+        for index in range(first, len(self._tokens)):
+            record = self._tokens[index]
             end = offset + len(marks.get(index, record.text))
             positions = [mapping[k] for k in range(offset, min(end, len(mapping))) if mapping[k] >= 0]
             for p in positions:
@@ -324,12 +387,13 @@ class TokenText(QTextBrowser):
         cursor.setPosition(span[1], QTextCursor.MoveMode.KeepAnchor)
         cursor.mergeCharFormat(fmt)
 
-    def _apply_tint(self) -> None:
+    def _apply_tint(self, from_token: int = 0) -> None:
+        """Tint each token's characters by its probability (tokens from `from_token` on)."""
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()
         units = self._rendered.encode("utf-16-le", "surrogatepass")  # Qt positions index its UTF-16 units
         for index, (start, end) in self._token_span.items():
-            if self._token_at[start] != index:
+            if index < from_token or self._token_at[start] != index:
                 continue  # shares its character with the token that completed it
             color = tint_color(self._tokens[index].logprob)
             if color is None:
@@ -512,6 +576,36 @@ class TokenText(QTextBrowser):
                 self.token_clicked.emit(index)
             elif not self._tokens and (char := self.source_index_at(pos)) is not None:
                 self.character_clicked.emit(char)
+
+
+# What a streamed piece may hold to be added to the end of a paragraph as it is: letters, digits,
+# single spaces and sentence punctuation. Markdown's own characters (emphasis, code, links, escapes,
+# HTML, tables), line breaks and what may make an autolink (":", "@") go through a full render.
+PLAIN_PUNCTUATION = frozenset(" .,;?!'\"")
+LINE_START = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)]) +(?=\S)")  # a list item's marker, its text begun
+AUTOLINK_WORDS = ("www.", "http", "ftp", "mailto", "@", ":")  # what may make a word an autolink
+
+
+def appends_as_plain_text(old: str, added: str) -> bool:
+    """Whether Markdown shows `old + added` as it shows `old` with `added` after it as plain text,
+    in the paragraph (or list item) `old` ends in: `added` is letters, digits, sentence punctuation
+    and single spaces, ends in none; `old` ends in a letter, digit or such punctuation (no
+    delimiter whose meaning depends on what follows it: `_` is emphasis only between non-letters),
+    on a line that began with a letter or with a list item's marker and text (a line that begins
+    with a digit may still become a list item); and the word it ends in, carried on, cannot be an
+    autolink. Anything else is rendered whole again."""
+    if not added or not old or added[-1] == " " or old[-1] == " " or "  " in added:
+        return False  # a space at the end is not drawn until something follows it
+    if not (old[-1].isalnum() or old[-1] in PLAIN_PUNCTUATION):
+        return False
+    if not all(ch.isalnum() or ch in PLAIN_PUNCTUATION for ch in added):
+        return False
+    line = old[old.rfind("\n") + 1 :]
+    indent = len(line) - len(line.lstrip(" "))
+    if indent > 3 or not (line[indent:indent + 1].isalpha() or LINE_START.match(line)):
+        return False
+    words = (old[max(old.rfind(" "), old.rfind("\n")) + 1 :] + added).lower()  # the last word on, carried on
+    return not any(mark in words for mark in AUTOLINK_WORDS)
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:

@@ -2,9 +2,11 @@
 
 Messages form a tree per conversation (`parent_id`): editing a user message or regenerating a reply
 adds a sibling, and the conversation remembers which leaf is active. `active_path` walks from that
-leaf back to the root. Every write is one transaction, committed before the call returns, so nothing
-a user typed is lost when the app (or the machine) dies; a reply being streamed is flushed with
-`append_partial` at least every second and survives as far as it got.
+leaf back to the root. Every write is one transaction, committed (and synced to disk) before the call
+returns, so nothing a user typed is lost when the app (or the machine) dies; a reply being streamed
+is flushed with `append_partial` at least every second and survives as far as it got (an app crash
+costs at most a second of it, a power cut at most the chunks since the last synced one:
+`app.reply_recorder`).
 """
 
 from __future__ import annotations
@@ -218,12 +220,13 @@ class Store(Database):
             raise StoreError(f"conversation {conversation_id} has no reply to regenerate")
         return self.start_assistant_message(conversation_id, model, settings, parent_id=last_reply.parent_id)
 
-    def append_partial(self, message_id: int, tokens: Sequence[TokenEvent]) -> None:
+    def append_partial(self, message_id: int, tokens: Sequence[TokenEvent], durable: bool = True) -> None:
         """Append streamed tokens to a reply: their text to the reply's text and the tokens themselves
-        as one chunk, in one transaction."""
+        as one chunk, in one transaction. `durable=False`: not synced to disk before returning (an
+        app crash keeps it, a power cut may not: `Database.transaction`)."""
         if not tokens:
             return
-        with self.transaction() as db:
+        with self.transaction(durable) as db:
             db.execute("UPDATE messages SET text = text || ? WHERE id = ?", ("".join(t.text for t in tokens), message_id))
             db.execute(
                 "INSERT INTO message_tokens (message_id, seq, data) VALUES (?, "

@@ -108,6 +108,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes meaning "this file is not usable"
 INTERRUPTED = "interrupted"  # finish reason of a reply the app died in the middle of
+DURABLE_SYNC = "FULL"  # the connection's `synchronous`: every commit is synced unless asked otherwise
 
 
 class UnreadableDatabase(Exception):
@@ -161,8 +162,9 @@ def _open(target: str | Path) -> sqlite3.Connection:
         if version > SCHEMA_VERSION:
             raise UnreadableDatabase("newer", f"schema version {version}, this Glassbox knows {SCHEMA_VERSION}")
         conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives power loss too, not only a crash; flushes are ~1/s, so cheap.
-        conn.execute("PRAGMA synchronous=FULL")
+        # FULL: a commit survives power loss too, not only a crash (a streaming reply's chunks ask
+        # for less: `Database.transaction(durable=False)`)
+        conn.execute(f"PRAGMA synchronous={DURABLE_SYNC}")
         conn.execute("PRAGMA foreign_keys=ON")
         for v in range(version, SCHEMA_VERSION):
             _migrate(conn, v + 1, MIGRATIONS[v])

@@ -3,7 +3,8 @@
     python tests/app/_crash_writer.py DB_PATH STREAM_LOG
 
 Opens the store, adds a user message, and generates a reply with the default model (greedy),
-flushing its TokenEvents with `append_partial` every few tokens, as the app's worker does. Every
+flushing its TokenEvents with `append_partial` every few tokens, as the app does (not synced to
+disk: `durable=False`, which an app crash must never lose). Every
 text delta goes to STREAM_LOG (raw fd writes, so a SIGKILL loses none) *before* it is flushed to the
 database, so the database can only ever hold a prefix of the log. After the first flush that holds
 some text it prints "FLUSHED" on stdout; the parent then kills it. Prints "DONE <reason>" if it
@@ -51,7 +52,7 @@ def main(db_path: str, log_path: str) -> None:
             tokens.append(event)
         if time.monotonic() - last_flush >= FLUSH_EVERY_S or event.finish_reason:
             os.write(log, "".join(t.text for t in tokens).encode("utf-8"))
-            store.append_partial(reply.id, tokens)
+            store.append_partial(reply.id, tokens, durable=False)  # as the app writes most chunks
             tokens, last_flush = [], time.monotonic()
             if not signalled and store.message(reply.id).text:
                 print("FLUSHED", flush=True)
