@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QRect, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from ui.text_format import plain_tooltip
@@ -19,7 +19,25 @@ from ui.text_format import plain_tooltip
 ELIDE = "elide"  # a step that elides a label's last form to the room left
 DROP = "drop"  # a step that leaves a label out (no room even for its shortest form)
 MIN_ELIDED_PX = 90  # text narrower than this says too little when elided: shorten others, or hide it
+PROBE_TEXT = "x"  # what an empty label is measured with (`label_padding`)
 WIDTHS_KEPT = 64  # measured texts a label remembers (its forms change with every streamed token)
+
+
+def label_padding(label: QLabel) -> int:
+    """Pixels of a one-line plain-text label's width that are not its text (the style sheet's
+    padding shows in its size hint, not in its contents margins): the size hint less the text's
+    bounding rectangle, as QLabel measures it, so the same whatever text it shows (less its
+    advance moved by a pixel with the text, and a fit then depended on what was shown before).
+    An empty label is measured with a probe text, then emptied again."""
+    label.ensurePolished()  # the style sheet's font and padding first
+    text = label.text()
+    if not text:
+        QLabel.setText(label, PROBE_TEXT)
+    box = label.fontMetrics().boundingRect(QRect(0, 0, 1 << 16, 1 << 12), 0, label.text())
+    padding = max(0, QLabel.sizeHint(label).width() - box.width())
+    if not text:
+        QLabel.setText(label, "")
+    return padding
 
 
 class FittedLabel(QLabel):
@@ -44,7 +62,7 @@ class FittedLabel(QLabel):
         self.level = 0  # index into the forms
         self.elided_px: int | None = None  # width the last form is elided to (None: not elided)
         self._advances: dict[str, int] = {}  # text -> its horizontal advance in the label's font
-        self._paddings: dict[str, int] = {}  # text shown -> `_padding()` while it shows
+        self._pad: int | None = None  # `_padding()` in this font and style (None: to measure)
         self._tip_shown: str | None = None  # the tooltip's text as last set (before `plain_tooltip`)
 
     def set_forms(self, forms: Sequence[str], tip: str | None = None) -> None:
@@ -75,6 +93,7 @@ class FittedLabel(QLabel):
         return self._advance(text) + self._padding() if text else 0
 
     def _advance(self, text: str) -> int:
+        self.ensurePolished()  # the style sheet's font first (polishing later would change it unseen)
         advance = self._advances.get(text)
         if advance is None:
             if len(self._advances) >= WIDTHS_KEPT:
@@ -89,22 +108,17 @@ class FittedLabel(QLabel):
         return min(last, MIN_ELIDED_PX + self._padding()) if last else 0
 
     def _padding(self) -> int:
-        shown = self.text()
-        padding = self._paddings.get(shown)
-        if padding is None:
-            if len(self._paddings) >= WIDTHS_KEPT:
-                self._paddings.clear()
+        """Pixels of its width that are not text (margins, the style sheet's padding, and 2 to
+        spare): one number per font and style, whatever text it shows (`label_padding`)."""
+        if self._pad is None:
             margins = self.contentsMargins()
-            # the style sheet's padding shows up in the size hint, not in the contents margins
-            probe = self._advance(shown)
-            padding = max(margins.left() + margins.right() + 2 * self.margin(), super().sizeHint().width() - probe) + 2
-            self._paddings[shown] = padding
-        return padding
+            self._pad = max(margins.left() + margins.right() + 2 * self.margin(), label_padding(self)) + 2
+        return self._pad
 
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.ContentsRectChange):
             self._advances.clear()  # zoomed, restyled: every width is measured again
-            self._paddings.clear()
+            self._pad = None
         super().changeEvent(event)
 
     def show_level(self, level: int, elided_px: int | None, shown: bool = True) -> None:

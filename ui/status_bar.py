@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QTo
 from app.controller import ChatController
 from app.reply_model import written_by
 from ui.completion_view import template_line
-from ui.fitting import DROP, ELIDE, FittedLabel, fit, hidden_texts
+from ui.fitting import DROP, ELIDE, FittedLabel, fit, hidden_texts, label_padding
 from ui.text_format import byte_size, duration, plain_tooltip
 
 PROMPT_CACHE_TIP = (
@@ -82,8 +82,7 @@ class MessageLabel(QLabel):
 
     def padding(self) -> int:
         """Pixels of the label's width that are not text (the style sheet's padding, margins)."""
-        probe = self.fontMetrics().horizontalAdvance(self.text())
-        return max(0, super().sizeHint().width() - probe)
+        return label_padding(self)
 
     def form_fitting(self, forms: Sequence[str], room: int) -> str | None:
         """The longest of `forms` (full first) whose text fits a label `room` px wide, or None."""
