@@ -584,6 +584,7 @@ class TokenText(QTextBrowser):
 PLAIN_PUNCTUATION = frozenset(" .,;?!'\"")
 LINE_START = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)]) +(?=\S)")  # a list item's marker, its text begun
 AUTOLINK_WORDS = ("www.", "http", "ftp", "mailto", "@", ":")  # what may make a word an autolink
+BLANK_LINE = re.compile(r"\n[ \t]*\n")  # where a paragraph ends
 
 
 def appends_as_plain_text(old: str, added: str) -> bool:
@@ -593,7 +594,9 @@ def appends_as_plain_text(old: str, added: str) -> bool:
     delimiter whose meaning depends on what follows it: `_` is emphasis only between non-letters),
     on a line that began with a letter or with a list item's marker and text (a line that begins
     with a digit may still become a list item); and the word it ends in, carried on, cannot be an
-    autolink. Anything else is rendered whole again."""
+    autolink; and the paragraph holds no "]:" (a link reference definition, shown as nothing, may be
+    in the making: a quote may close its title, letters carry on its URL). Anything else is
+    rendered whole again."""
     if not added or not old or added[-1] == " " or old[-1] == " " or "  " in added:
         return False  # a space at the end is not drawn until something follows it
     if not (old[-1].isalnum() or old[-1] in PLAIN_PUNCTUATION):
@@ -605,7 +608,10 @@ def appends_as_plain_text(old: str, added: str) -> bool:
     if indent > 3 or not (line[indent:indent + 1].isalpha() or LINE_START.match(line)):
         return False
     words = (old[max(old.rfind(" "), old.rfind("\n")) + 1 :] + added).lower()  # the last word on, carried on
-    return not any(mark in words for mark in AUTOLINK_WORDS)
+    if any(mark in words for mark in AUTOLINK_WORDS):
+        return False
+    paragraph = old[max((m.end() for m in BLANK_LINE.finditer(old)), default=0) :]
+    return "]:" not in paragraph
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:
