@@ -161,6 +161,35 @@ def test_continue_carries_on_an_ended_reply_as_a_whole_render_shows_it(qtbot):
            pair=pair, tokens=tokens)
 
 
+def test_another_reply_shown_in_the_same_view_is_rendered_whole(qtbot):
+    """The API requests view shows one request's reply after another in one view: a reply that
+    starts with the text the last one had, in other tokens or with other probabilities, is that
+    reply's tokens and tint, not the last one's."""
+    streaming, whole = views(qtbot)
+    first = [record(0, "The"), record(1, " dough", logprob=-3.0)]
+    other_cut = [record(0, "The d", logprob=-2.0), record(1, "ough"), record(2, " rises")]
+    other_odds = [record(0, "The", logprob=-4.0), record(1, " dough"), record(2, " rises", logprob=-0.01)]
+    for reply in (other_cut, other_odds):
+        for view in (streaming, whole):
+            view.set_content("The dough", first, True)
+            view.select_token(0)
+            view.set_content("The dough rises", reply, True)
+        assert state(streaming) == state(whole)
+
+
+def test_tokens_replaced_in_the_same_list_are_rendered_whole(qtbot):
+    """A message's token list is grown in place; one emptied and filled again (another reply in
+    it) holds other tokens even where the text carries on."""
+    streaming, whole = views(qtbot)
+    tokens = [record(0, "The"), record(1, " dough", logprob=-3.0)]
+    for view in (streaming, whole):
+        view.set_content("The dough", tokens, True)
+    tokens[:] = [record(0, "The d", logprob=-2.0), record(1, "ough"), record(2, " rises")]
+    for view in (streaming, whole):
+        view.set_content("The dough rises", tokens, True)
+    assert state(streaming) == state(whole)
+
+
 MARKDOWNISH = st.sampled_from(list("ab \n.,'\":@[]()*_`#-=|<>&;!1\\~é\u0301🙂"))
 
 
