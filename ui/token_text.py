@@ -513,8 +513,11 @@ class TokenText(QTextBrowser):
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source is not None:
-            self.set_content(self._source, self._tokens, self._tint, ended=self._ended)  # code colours for the new theme
+        changes = (QEvent.Type.PaletteChange, QEvent.Type.FontChange)
+        if event.type() in changes and self._markdown and self._source is not None:
+            # code colours for the new theme; spacing and sizes measured in the new text size (a
+            # streaming reply's tokens are then added to a document made in it)
+            self.set_content(self._source, self._tokens, self._tint, ended=self._ended, after_section=self._after_section)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -14,8 +14,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PySide6.QtWidgets import QApplication
 
 from tests.app.fakes import byte_pieces, record
+from ui.theme import apply_look, current_look
 from ui.token_text import TokenText, appends_as_plain_text
 
 REPLIES = [
@@ -68,10 +70,10 @@ def views(qtbot) -> tuple[TokenText, TokenText]:
 
 def stream(qtbot, pieces: list, select: int | None = None, tint_at: dict[int, bool] | None = None,
            after_section: bool = False, pair: tuple[TokenText, TokenText] | None = None,
-           tokens: list | None = None) -> int:
+           tokens: list | None = None, end: bool = True) -> int:
     """Stream `pieces` (texts, or (text, piece) for a byte-level token) into both views, comparing
     after each; how many were added to the end. `tint_at`: the tint setting switched before that
-    piece; `pair` and `tokens`: views and a reply to carry on (Continue)."""
+    piece; `pair` and `tokens`: views and a reply to carry on (Continue); `end`: the reply ends after them."""
     streaming, whole = pair or views(qtbot)
     added = []
     append = streaming._append
@@ -91,7 +93,7 @@ def stream(qtbot, pieces: list, select: int | None = None, tint_at: dict[int, bo
             view.set_content(text, tokens, tint, after_section=after_section)
         assert state(streaming) == state(whole), (i, text)
     for view in (streaming, whole):
-        view.set_content(text, tokens, tint, ended=True, after_section=after_section)
+        view.set_content(text, tokens, tint, ended=end, after_section=after_section)
     assert state(streaming) == state(whole)
     streaming._append = append
     return len(added)
@@ -188,6 +190,55 @@ def test_tokens_replaced_in_the_same_list_are_rendered_whole(qtbot):
     for view in (streaming, whole):
         view.set_content("The dough rises", tokens, True)
     assert state(streaming) == state(whole)
+
+
+@pytest.fixture
+def look():
+    """The application, its theme and text size put back after the test."""
+    app = QApplication.instance()
+    before = current_look(app)
+    yield app
+    apply_look(app, *before)
+
+
+@pytest.mark.parametrize("looks", [[("light", 240)], [("light", 100), ("light", 270), ("light", 130)],
+                                   [("dark", 100)], [("dark", 200), ("light", 200)]], ids=range(4))
+def test_zoom_or_theme_changed_mid_stream_shows_what_a_whole_render_shows(qtbot, look, looks):
+    """View → Zoom In/Out (the app's font and style sheet) or the theme changed while a reply streams."""
+    apply_look(look, "light", 100)
+    pair = views(qtbot)
+    tokens: list = []
+    text = "# Bread\n\nBread is made from **flour**, water and salt. It rises, and then it is baked in"
+    pieces = bpe_pieces(text + " a hot oven for half an hour. Then it cools down on a rack for a while")
+    cut = len(bpe_pieces(text))
+    stream(qtbot, pieces[:cut], pair=pair, tokens=tokens, end=False)
+    rest, step = pieces[cut:], max(1, len(pieces[cut:]) // len(looks))
+    added = 0
+    for k, (theme, zoom) in enumerate(looks):
+        size, zoomed = pair[0].document().defaultFont().pointSizeF(), zoom != current_look(look)[1]
+        apply_look(look, theme, zoom)
+        assert not zoomed or pair[0].document().defaultFont().pointSizeF() != size  # the zoom reached the view
+        last = k == len(looks) - 1
+        added += stream(qtbot, rest[k * step: None if last else (k + 1) * step], pair=pair, tokens=tokens, end=last)
+    assert added > 0  # tokens were added to a document made at another text size or theme
+
+
+@pytest.mark.parametrize("after_section", [False, True])
+@pytest.mark.parametrize(("first", "then"), [(("light", 100), ("light", 240)), (("light", 200), ("dark", 200)),
+                                             (("dark", 270), ("light", 100))])
+def test_a_shown_reply_after_a_zoom_or_theme_change_is_what_a_fresh_render_shows(qtbot, look, first, then,
+                                                                                  after_section):
+    """Zoomed or restyled, a reply shown already (spacing, sizes, code colours) is what the same reply
+    rendered afresh shows, as it will be when its conversation is reopened."""
+    text = "\n\n# Bread\n\nBread is made from **flour**.\n\n```python\nx = 1\n```\n\n- water\n- salt"
+    tokens = [record(i, piece) for i, piece in enumerate(bpe_pieces(text))]
+    apply_look(look, *first)
+    shown = views(qtbot)[1]
+    shown.set_content(text, tokens, True, ended=True, after_section=after_section)
+    apply_look(look, *then)
+    fresh = views(qtbot)[1]
+    fresh.set_content(text, tokens, True, ended=True, after_section=after_section)
+    qtbot.waitUntil(lambda: state(shown) == state(fresh), timeout=10_000)  # a re-polish may be posted
 
 
 MARKDOWNISH = st.sampled_from(list("ab \n.,'\":@[]()*_`#-=|<>&;!1\\~é\u0301🙂"))
