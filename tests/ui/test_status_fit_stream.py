@@ -9,7 +9,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
 from ui.status_bar import StatusBar
-from ui.theme import apply_look, current_look
+from ui.theme import apply_look
 
 INFO = {"display_name": "SmolLM2-135M-Instruct", "n_params": 135_000_000, "context_length": 8192,
         "path": "/models/smollm2.gguf", "load_s": 0.4}  # fmt: skip
@@ -72,9 +72,15 @@ def test_after_a_text_size_change_the_widths_are_measured_again(qtbot, width):
 def look():
     """The application, its theme and text size put back after the test."""
     app = QApplication.instance()
-    before = current_look(app)
+    saved = (app.font(), app.palette(), app.styleSheet())
+    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
+    properties = {name: app.property(name) for name in names}
     yield app
-    apply_look(app, *before)
+    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
+    app.setPalette(saved[1])
+    app.setFont(saved[0])
+    for name, value in properties.items():
+        app.setProperty(name, value)
 
 
 @pytest.mark.parametrize("width", [420, 900, 1180])

@@ -196,9 +196,15 @@ def test_tokens_replaced_in_the_same_list_are_rendered_whole(qtbot):
 def look():
     """The application, its theme and text size put back after the test."""
     app = QApplication.instance()
-    before = current_look(app)
+    saved = (app.font(), app.palette(), app.styleSheet())
+    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
+    properties = {name: app.property(name) for name in names}
     yield app
-    apply_look(app, *before)
+    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
+    app.setPalette(saved[1])
+    app.setFont(saved[0])
+    for name, value in properties.items():
+        app.setProperty(name, value)
 
 
 @pytest.mark.parametrize("looks", [[("light", 240)], [("light", 100), ("light", 270), ("light", 130)],
