@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.attachments import Attachment, AttachmentError, read_attachment
 from ui.attachment_chips import AttachmentChips
+from ui.wrap_label import WrapLabel
 
 MAX_VISIBLE_LINES = 8
 COMPACT_BELOW_PX = 440  # narrower than this, Attach… is a "+" (its tooltip says what it does)
@@ -147,10 +148,8 @@ class Composer(QFrame):
         self.attach_button.setAccessibleName("Attach text files")
         self.attach_button.setToolTip("Attach text files: the model reads them with your message (or drop files on the box)")
         self.attach_button.clicked.connect(self.ask_files)
-        self.info = QLabel()  # what attaching did or could not do; plain text (file names are data)
+        self.info = WrapLabel()  # what attaching did or could not do; plain text (file names are data)
         self.info.setObjectName("fieldHint")
-        self.info.setTextFormat(Qt.TextFormat.PlainText)
-        self.info.setWordWrap(True)
         self.info.hide()
         self._info_timer = QTimer(self)  # a line shown `for_ms` goes when it fires
         self._info_timer.setSingleShot(True)

@@ -31,6 +31,7 @@ from ui.attachment_chips import AttachmentChips
 from ui.memories_popup import MemoriesPopup
 from ui.message_editor import MessageEditor
 from ui.token_text import TokenText
+from ui.wrap_label import WrapLabel
 
 LEFT_OUT_TEXT = "Left out: outside the model's context window, the latest reply did not see this message."
 
@@ -152,9 +153,8 @@ class MessageView(QFrame):
         footer.addStretch(1)
         layout.addLayout(footer)
 
-        self.error_label = QLabel()
+        self.error_label = WrapLabel()  # an error quotes paths and module names: long words break
         self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
         self.error_label.hide()
         layout.addWidget(self.error_label)
         for label in (self.role_label, self.meta_label, self.branch_label, self.notice_label, self.error_label,

@@ -29,6 +29,7 @@ from app.library_scan import LibraryScan
 from app.model_library import LibraryRow, format_bytes, format_count
 from ui.tables import read_only_table
 from ui.text_format import plain_tooltip
+from ui.wrap_label import WrapLabel
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "File size", "Context", "Memory (est.)",
            "Found in", "Note", "Path")
@@ -49,10 +50,8 @@ class ModelManagerDialog(QDialog):
         self.table.cellDoubleClicked.connect(lambda row, _column: self.open_row(row))
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
-        self.message = QLabel()
+        self.message = WrapLabel()  # plain text: it quotes paths, which break where they must
         self.message.setObjectName("dialogNote")
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
-        self.message.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Looking for models")
         self.progress.setTextVisible(False)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
 
 from app.notices import About, Level, Moment, Notice
+from ui.wrap_label import WrapLabel
 
 SIGNS = {Level.INFO: "ℹ", Level.WARNING: "⚠", Level.ERROR: "✖"}
 SPOKEN = {Level.INFO: "Information", Level.WARNING: "Warning", Level.ERROR: "Error"}
@@ -24,9 +25,7 @@ class NoticeBar(QFrame):
         self.notice: Notice | None = None  # the one showing (or last shown)
         self.sign = QLabel()
         self.sign.setObjectName("noticeSign")
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)  # notices quote paths and errors as they are
+        self.label = WrapLabel()  # plain text, long words broken: notices quote paths and errors as they are
         self.label.setObjectName("noticeText")
         close = QToolButton()
         close.setText("✕")

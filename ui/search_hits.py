@@ -9,19 +9,19 @@ Spans are (start, length) in Python characters of the line they are given with.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QTextCharFormat, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ui.text_breaks import breakable
+
 Span = tuple[int, int]
 SPANS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(start, length)] of the matched words in the item's text
 BEFORE_MATCH = 14  # characters of context kept before the first match (the row is narrow)
 AFTER_MATCH = 160  # characters kept after it (the row shows what fits of them)
 ELLIPSIS = "…"
-BREAK = "\u200b"  # zero-width space: where a word too long for its row may wrap
 PAD_X, PAD_Y = 8, 6  # a row's padding, as the style sheet gives a conversation's row
 
 
@@ -110,28 +110,6 @@ def fit_words(line: str, spans: list[Span], width: float, advance: Callable[[str
         else:
             lo += 1  # the match and its "…" alone: the last words before it go too
     return shown(lo, hi), _clip(own, words[lo][0], words[hi - 1][1], keep + len(head(lo)) - words[lo][0])
-
-
-def breakable(text: str, width: float, advance: Callable[[str], float]) -> str:
-    """`text` with a break point (U+200B, drawn as nothing) between the characters of each word
-    wider than `width` (as `advance` measures text), so a wrapped line breaks inside that word
-    instead of cutting it; never before a combining mark or a joiner, nor after a joiner."""
-    words = text.split(" ")
-    for k, word in enumerate(words):
-        if len(word) > 1 and advance(word) > width:
-            out = [word[0]]
-            for before, ch in zip(word, word[1:], strict=False):
-                if not _joins(before, ch):
-                    out.append(BREAK)
-                out.append(ch)
-            words[k] = "".join(out)
-    return " ".join(words)
-
-
-def _joins(before: str, ch: str) -> bool:
-    """Whether `ch` belongs with the character before it (a combining mark, a variation selector,
-    either side of a zero-width joiner)."""
-    return before == "\u200d" or unicodedata.category(ch) in ("Mn", "Me", "Cf") or 0xFE00 <= ord(ch) <= 0xFE0F
 
 
 def _line_height(font: QFont) -> float:

@@ -11,7 +11,7 @@ from pytestqt.exceptions import TimeoutError as WaitedTooLong
 from tests.app.fakes import FakeBackend
 from tests.ui.drawn_text import row_drawn
 from tests.ui.driver import ask
-from ui.search_hits import BREAK
+from ui.text_breaks import BREAK
 
 TOP_BOTTOM_PADDING = 12  # resources/style.qss: #sidebar QListWidget::item { padding: 6px 8px }
 TITLES = ["What is the capital of France?", "The history of the bicycle began", "Name three planets.",
