@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import math
+import operator
 import re
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, Qt, QUrl, Signal
@@ -69,6 +70,7 @@ class TokenText(QTextBrowser):
         self._headers: list[CodeHeader] = []
         self._source: str | None = None  # the text last rendered
         self._token_count = 0  # how many tokens it had
+        self._shown_tokens: list[TokenEvent] = []  # those tokens (a copy: the caller's list grows in place)
         self._after_section = False  # it was rendered after a Thinking section
         self._ended = False  # the text is a whole reply (not one still streaming)
         self.unfinished: list[int] = []  # tokens shown as UNFINISHED_MARK (bytes of a character never completed)
@@ -112,6 +114,7 @@ class TokenText(QTextBrowser):
             return
         self._tokens, self._tint, self._source, self._ended = tokens, tint, text, ended
         self._token_count, self._after_section = len(tokens), after_section
+        self._shown_tokens = list(tokens)
         self.unfinished = unfinished_tail(tokens) if ended else []
         text += UNFINISHED_MARK * len(self.unfinished)
         self.end_marked = len(tokens) - 1 if ended and ends_with_nothing_shown(text, tokens) else None
@@ -150,7 +153,8 @@ class TokenText(QTextBrowser):
                  after_section: bool) -> bool:
         """Whether `text` can be shown by adding its new characters to the end of the document, with
         the same result as rendering it all again (`appends_as_plain_text`): a streaming reply's
-        tokens that only carry on the line it ends with. Each batch otherwise renders the whole
+        tokens that only carry on the line it ends with, the tokens before them the very records
+        shown (not another reply's that spells the same text). Each batch otherwise renders the whole
         reply again, which costs more the longer it gets."""
         if not self._markdown or self._source is None or ended or self._ended or tokens is None:
             return False
@@ -159,6 +163,8 @@ class TokenText(QTextBrowser):
         old, count = self._source, self._token_count
         if after_section != self._after_section or len(tokens) < count or not text.startswith(old):
             return False
+        if not all(map(operator.is_, tokens, self._shown_tokens)):
+            return False  # another reply's tokens (another request shown, a list filled again)
         if "".join(t.text for t in tokens[count:]) != text[len(old):]:
             return False  # not the same tokens carried on
         if not self._mapping or self._mapping[len(old) - 1] != len(self._rendered) - 1:
@@ -190,6 +196,7 @@ class TokenText(QTextBrowser):
         first = self._token_count  # tokens that drew nothing yet (bytes of a character) wait for it
         while first > 0 and not self._tokens[first - 1].text and first - 1 not in self._token_span:
             first -= 1
+        self._shown_tokens += tokens[self._token_count:]
         self._tokens, self._source, self._token_count = tokens, text, len(tokens)
         self._map_tokens(text, self._mapping, first, len(text) - len(added))
         if self._tint:
@@ -506,8 +513,11 @@ class TokenText(QTextBrowser):
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source is not None:
-            self.set_content(self._source, self._tokens, self._tint, ended=self._ended)  # code colours for the new theme
+        changes = (QEvent.Type.PaletteChange, QEvent.Type.FontChange)
+        if event.type() in changes and self._markdown and self._source is not None:
+            # code colours for the new theme; spacing and sizes measured in the new text size (a
+            # streaming reply's tokens are then added to a document made in it)
+            self.set_content(self._source, self._tokens, self._tint, ended=self._ended, after_section=self._after_section)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -584,6 +594,7 @@ class TokenText(QTextBrowser):
 PLAIN_PUNCTUATION = frozenset(" .,;?!'\"")
 LINE_START = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)]) +(?=\S)")  # a list item's marker, its text begun
 AUTOLINK_WORDS = ("www.", "http", "ftp", "mailto", "@", ":")  # what may make a word an autolink
+BLANK_LINE = re.compile(r"\n[ \t]*\n")  # where a paragraph ends
 
 
 def appends_as_plain_text(old: str, added: str) -> bool:
@@ -593,7 +604,9 @@ def appends_as_plain_text(old: str, added: str) -> bool:
     delimiter whose meaning depends on what follows it: `_` is emphasis only between non-letters),
     on a line that began with a letter or with a list item's marker and text (a line that begins
     with a digit may still become a list item); and the word it ends in, carried on, cannot be an
-    autolink. Anything else is rendered whole again."""
+    autolink; and the paragraph holds no "]:" (a link reference definition, shown as nothing, may be
+    in the making: a quote may close its title, letters carry on its URL). Anything else is
+    rendered whole again."""
     if not added or not old or added[-1] == " " or old[-1] == " " or "  " in added:
         return False  # a space at the end is not drawn until something follows it
     if not (old[-1].isalnum() or old[-1] in PLAIN_PUNCTUATION):
@@ -605,7 +618,10 @@ def appends_as_plain_text(old: str, added: str) -> bool:
     if indent > 3 or not (line[indent:indent + 1].isalpha() or LINE_START.match(line)):
         return False
     words = (old[max(old.rfind(" "), old.rfind("\n")) + 1 :] + added).lower()  # the last word on, carried on
-    return not any(mark in words for mark in AUTOLINK_WORDS)
+    if any(mark in words for mark in AUTOLINK_WORDS):
+        return False
+    paragraph = old[max((m.end() for m in BLANK_LINE.finditer(old)), default=0) :]
+    return "]:" not in paragraph
 
 
 def _visible(units: bytes, start: int, end: int) -> tuple[int, int]:

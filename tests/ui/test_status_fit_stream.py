@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication
 
 from ui.status_bar import StatusBar
+from ui.theme import apply_look
 
 INFO = {"display_name": "SmolLM2-135M-Instruct", "n_params": 135_000_000, "context_length": 8192,
         "path": "/models/smollm2.gguf", "load_s": 0.4}  # fmt: skip
@@ -64,3 +66,52 @@ def test_after_a_text_size_change_the_widths_are_measured_again(qtbot, width):
     narrow = bar(qtbot, width)  # the old text size would have fitted more: the test can tell them apart
     narrow.show_stats(live(10), "SmolLM2-135M-Instruct")
     assert shown(narrow) != shown(fresh)
+
+
+@pytest.fixture
+def look():
+    """The application, its theme and text size put back after the test."""
+    app = QApplication.instance()
+    saved = (app.font(), app.palette(), app.styleSheet())
+    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
+    properties = {name: app.property(name) for name in names}
+    yield app
+    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
+    app.setPalette(saved[1])
+    app.setFont(saved[0])
+    for name, value in properties.items():
+        app.setProperty(name, value)
+
+
+@pytest.mark.parametrize("width", [420, 900, 1180])
+@pytest.mark.parametrize(("theme", "zooms"), [("light", (100, 240)), ("dark", (270, 130)), ("light", (100, 200, 270))])
+def test_zoomed_mid_stream_the_bar_shows_what_a_fresh_one_shows(qtbot, look, width, theme, zooms):
+    """View → Zoom In/Out while a reply streams (the whole app's font and style sheet change)."""
+    apply_look(look, theme, zooms[0])
+    streaming = bar(qtbot, width)
+    streaming.show()
+    step = 0
+    for zoom in zooms:
+        apply_look(look, theme, zoom)
+        for _ in range(4):
+            step += 3
+            streaming.show_stats(live(step), "SmolLM2-135M-Instruct")
+            fresh = bar(qtbot, width)
+            fresh.show()
+            fresh.show_stats(live(step), "SmolLM2-135M-Instruct")
+            assert shown(streaming) == shown(fresh), (zoom, step)
+
+
+def test_resized_mid_stream_the_bar_shows_what_a_fresh_one_shows(qtbot, look):
+    apply_look(look, "light", 200)
+    streaming = bar(qtbot, 1180)
+    streaming.show()
+    for step, width in enumerate([1180, 420, 900, 300, 640, 1600, 500]):
+        streaming.resize(width, 24)
+        qtbot.waitUntil(lambda width=width: streaming.width() == width)
+        for k in range(3):
+            streaming.show_stats(live(step * 5 + k), "SmolLM2-135M-Instruct")
+        fresh = bar(qtbot, width)
+        fresh.show()
+        fresh.show_stats(live(step * 5 + 2), "SmolLM2-135M-Instruct")
+        assert shown(streaming) == shown(fresh), width
