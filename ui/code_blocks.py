@@ -175,27 +175,45 @@ def _lexer(language: str) -> Lexer | None:
 
 def _highlight(cursor: QTextCursor, start: int, text: str, language: str, dark: bool) -> None:
     """Colour `text` (which starts at document position `start`) with Pygments, if it knows the language."""
-    lexer = _lexer(language) if language else None
+    for first, end, color, bold, italic in _code_spans(language, dark, text) if language else ():
+        cursor.setPosition(start + first)
+        cursor.setPosition(start + end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(_code_format(color, bold, italic))
+
+
+@lru_cache(maxsize=256)
+def _code_spans(language: str, dark: bool, text: str) -> tuple[tuple[int, int, str, bool, bool], ...]:
+    """The styled spans of a code block's `text` as Pygments colours it: (first, end) in UTF-16
+    units of `text`, the colour ("" for none), bold, italic; () for a language it does not know.
+    Kept per text: a streaming reply is rendered again with every few tokens and its finished code
+    blocks do not change (lexing them again was half of a long reply's render); the same text,
+    language and palette always give the same spans."""
+    lexer = _lexer(language)
     if lexer is None:
-        return
+        return ()
     style = get_style_by_name(DARK_STYLE if dark else LIGHT_STYLE)
     positions = utf16_offsets(text)
+    spans = []
     for index, kind, value in lexer.get_tokens_unprocessed(text):
         if not value.strip() or kind in Token.Text:
             continue
         spec = style.style_for_token(kind)
-        if not (spec["color"] or spec["bold"] or spec["italic"]):
-            continue
-        fmt = QTextCharFormat()
-        if spec["color"]:
-            fmt.setForeground(QColor(f"#{spec['color']}"))
-        if spec["bold"]:
-            fmt.setFontWeight(QFont.Weight.Bold)
-        if spec["italic"]:
-            fmt.setFontItalic(True)
-        cursor.setPosition(start + positions[index])
-        cursor.setPosition(start + positions[index + len(value)], QTextCursor.MoveMode.KeepAnchor)
-        cursor.mergeCharFormat(fmt)
+        if spec["color"] or spec["bold"] or spec["italic"]:
+            spans.append((positions[index], positions[index + len(value)], spec["color"] or "", bool(spec["bold"]), bool(spec["italic"])))
+    return tuple(spans)
+
+
+@lru_cache(maxsize=256)
+def _code_format(color: str, bold: bool, italic: bool) -> QTextCharFormat:
+    """The character format of one Pygments style (shared: merged into the document, never changed)."""
+    fmt = QTextCharFormat()
+    if color:
+        fmt.setForeground(QColor(f"#{color}"))
+    if bold:
+        fmt.setFontWeight(QFont.Weight.Bold)
+    if italic:
+        fmt.setFontItalic(True)
+    return fmt
 
 
 class CodeHeader(QWidget):

@@ -8,6 +8,7 @@ import html
 import math
 import re
 import unicodedata
+from itertools import accumulate
 
 from app.byte_sizes import format_bytes
 
@@ -30,12 +31,9 @@ def utf16_offsets(text: str) -> list[int]:
     positions, one Python character. `utf16_offsets("a😀b") == [0, 1, 3, 4]`. Every place that
     turns a Python offset into a QTextCursor/QTextDocument position goes through this.
     """
-    out, position = [], 0
-    for ch in text:
-        out.append(position)
-        position += 2 if ord(ch) > 0xFFFF else 1
-    out.append(position)
-    return out
+    if len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):  # no character takes two units
+        return list(range(len(text) + 1))
+    return [0, *accumulate(2 if ord(ch) > 0xFFFF else 1 for ch in text)]
 
 
 def piece_bytes(piece: str) -> bytes | None:

@@ -342,8 +342,9 @@ class TokenText(QTextBrowser):
             while not it.atEnd():
                 fragment = it.fragment()
                 if fragment.charFormat().property(CODE_PROPERTY):
-                    for p in range(fragment.position(), fragment.position() + fragment.length()):
-                        self._code[p] = True
+                    start = fragment.position()
+                    end = min(start + fragment.length(), len(self._code))
+                    self._code[start:end] = [True] * (end - start)
                 it += 1
             block = block.next()
 
