@@ -40,34 +40,6 @@ def bar(qtbot, width: int, font: QFont | None = None, message: str = "") -> Stat
     return status
 
 
-@pytest.mark.parametrize("width", [420, 640, 900, 1180])
-@pytest.mark.parametrize("message", ["", "Copied the reply to the clipboard"])
-def test_a_streaming_bar_shows_what_a_fresh_one_shows_for_the_same_numbers(qtbot, width, message):
-    streaming = bar(qtbot, width, message=message)
-    for step in range(0, 60, 3):
-        streaming.show_stats(live(step), "SmolLM2-135M-Instruct")
-        fresh = bar(qtbot, width, message=message)
-        fresh.show_stats(live(step), "SmolLM2-135M-Instruct")
-        assert shown(streaming) == shown(fresh), step
-
-
-@pytest.mark.parametrize("width", [640, 900])
-def test_after_a_text_size_change_the_widths_are_measured_again(qtbot, width):
-    streaming = bar(qtbot, width)
-    for step in range(10):
-        streaming.show_stats(live(step), "SmolLM2-135M-Instruct")
-    larger = QFont(streaming.font())
-    larger.setPointSizeF(larger.pointSizeF() * 1.6)
-    streaming.setFont(larger)  # View → Zoom In reaches every label as a font change
-    streaming.show_stats(live(10), "SmolLM2-135M-Instruct")
-    fresh = bar(qtbot, width, font=larger)
-    fresh.show_stats(live(10), "SmolLM2-135M-Instruct")
-    assert shown(streaming) == shown(fresh)
-    narrow = bar(qtbot, width)  # the old text size would have fitted more: the test can tell them apart
-    narrow.show_stats(live(10), "SmolLM2-135M-Instruct")
-    assert shown(narrow) != shown(fresh)
-
-
 @pytest.fixture
 def look():
     """The application, its theme and text size put back after the test."""
@@ -81,6 +53,40 @@ def look():
     app.setFont(saved[0])
     for name, value in properties.items():
         app.setProperty(name, value)
+
+
+@pytest.mark.parametrize("styled", [False, True], ids=["bare", "the app's look"])
+@pytest.mark.parametrize("width", [420, 640, 900, 1180])
+@pytest.mark.parametrize("message", ["", "Copied the reply to the clipboard"])
+def test_a_streaming_bar_shows_what_a_fresh_one_shows_for_the_same_numbers(qtbot, look, width, message, styled):
+    """With the app's style sheet (its padding is in a label's size hint only) a streamed bar cut
+    the message a letter earlier than a fresh one: a label's padding was measured against the
+    text it showed before (CI, session 9)."""
+    apply_look(look, "light", 100) if styled else look.setStyleSheet("")
+    streaming = bar(qtbot, width, message=message)
+    for step in range(0, 60, 3):
+        streaming.show_stats(live(step), "SmolLM2-135M-Instruct")
+        fresh = bar(qtbot, width, message=message)
+        fresh.show_stats(live(step), "SmolLM2-135M-Instruct")
+        assert shown(streaming) == shown(fresh), step
+
+
+@pytest.mark.parametrize("width", [640, 900])
+def test_after_a_text_size_change_the_widths_are_measured_again(qtbot, look, width):
+    look.setStyleSheet("")  # a font set on the bar shows (the app's style sheet would set its own)
+    streaming = bar(qtbot, width)
+    for step in range(10):
+        streaming.show_stats(live(step), "SmolLM2-135M-Instruct")
+    larger = QFont(streaming.font())
+    larger.setPointSizeF(larger.pointSizeF() * 1.6)
+    streaming.setFont(larger)  # View → Zoom In reaches every label as a font change
+    streaming.show_stats(live(10), "SmolLM2-135M-Instruct")
+    fresh = bar(qtbot, width, font=larger)
+    fresh.show_stats(live(10), "SmolLM2-135M-Instruct")
+    assert shown(streaming) == shown(fresh)
+    narrow = bar(qtbot, width)  # the old text size would have fitted more: the test can tell them apart
+    narrow.show_stats(live(10), "SmolLM2-135M-Instruct")
+    assert shown(narrow) != shown(fresh)
 
 
 @pytest.mark.parametrize("width", [420, 900, 1180])
