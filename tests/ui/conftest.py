@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from app.backend import EngineBackend
 from app.main import build_core, parse_args
@@ -41,3 +42,18 @@ def launch(qtbot, tmp_path):
     yield start
     for launched in opened:
         launched.close()
+
+
+@pytest.fixture
+def look():
+    """The application, its theme and text size put back after the test."""
+    app = QApplication.instance()
+    saved = (app.font(), app.palette(), app.styleSheet())
+    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
+    properties = {name: app.property(name) for name in names}
+    yield app
+    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
+    app.setPalette(saved[1])
+    app.setFont(saved[0])
+    for name, value in properties.items():
+        app.setProperty(name, value)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication
 
 from ui.status_bar import StatusBar
 from ui.theme import apply_look
@@ -38,21 +37,6 @@ def bar(qtbot, width: int, font: QFont | None = None, message: str = "") -> Stat
     if message:
         status.showMessage(message)
     return status
-
-
-@pytest.fixture
-def look():
-    """The application, its theme and text size put back after the test."""
-    app = QApplication.instance()
-    saved = (app.font(), app.palette(), app.styleSheet())
-    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
-    properties = {name: app.property(name) for name in names}
-    yield app
-    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
-    app.setPalette(saved[1])
-    app.setFont(saved[0])
-    for name, value in properties.items():
-        app.setProperty(name, value)
 
 
 @pytest.mark.parametrize("styled", [False, True], ids=["bare", "the app's look"])

@@ -14,7 +14,6 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PySide6.QtWidgets import QApplication
 
 from tests.app.fakes import byte_pieces, record
 from ui.theme import apply_look, current_look
@@ -190,21 +189,6 @@ def test_tokens_replaced_in_the_same_list_are_rendered_whole(qtbot):
     for view in (streaming, whole):
         view.set_content("The dough rises", tokens, True)
     assert state(streaming) == state(whole)
-
-
-@pytest.fixture
-def look():
-    """The application, its theme and text size put back after the test."""
-    app = QApplication.instance()
-    saved = (app.font(), app.palette(), app.styleSheet())
-    names = ("glassboxBaseFontPt", "glassboxTheme", "glassboxZoom", "glassboxDark")
-    properties = {name: app.property(name) for name in names}
-    yield app
-    app.setStyleSheet(saved[2])  # as it was: later tests in this process see no look of this one's
-    app.setPalette(saved[1])
-    app.setFont(saved[0])
-    for name, value in properties.items():
-        app.setProperty(name, value)
 
 
 @pytest.mark.parametrize("looks", [[("light", 240)], [("light", 100), ("light", 270), ("light", 130)],
