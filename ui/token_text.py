@@ -25,7 +25,7 @@ import math
 import operator
 import re
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QPaintEvent, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QTextEdit, QToolTip
 
@@ -72,6 +72,8 @@ class TokenText(QTextBrowser):
         self._token_count = 0  # how many tokens it had
         self._shown_tokens: list[TokenEvent] = []  # those tokens (a copy: the caller's list grows in place)
         self._after_section = False  # it was rendered after a Thinking section
+        self._rendered_look: tuple[int, str] | None = None  # `_look()` when it was last rendered whole
+        self._restyle_due = False  # a render in the new look is on its way (`changeEvent`)
         self._ended = False  # the text is a whole reply (not one still streaming)
         self.unfinished: list[int] = []  # tokens shown as UNFINISHED_MARK (bytes of a character never completed)
         self.end_marked: int | None = None  # the token shown by its name (a reply that drew nothing else)
@@ -114,6 +116,7 @@ class TokenText(QTextBrowser):
             return
         self._tokens, self._tint, self._source, self._ended = tokens, tint, text, ended
         self._token_count, self._after_section = len(tokens), after_section
+        self._rendered_look = self._look()
         self._shown_tokens = list(tokens)
         self.unfinished = unfinished_tail(tokens) if ended else []
         text += UNFINISHED_MARK * len(self.unfinished)
@@ -160,6 +163,8 @@ class TokenText(QTextBrowser):
             return False
         if tint != self._tint or (tint_code is not None and tint_code != self._tint_code):
             return False
+        if self._look() != self._rendered_look:
+            return False  # the document was made in another text size or theme: made again in this one
         old, count = self._source, self._token_count
         if after_section != self._after_section or len(tokens) < count or not text.startswith(old):
             return False
@@ -515,9 +520,21 @@ class TokenText(QTextBrowser):
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         changes = (QEvent.Type.PaletteChange, QEvent.Type.FontChange)
-        if event.type() in changes and self._markdown and self._source is not None:
-            # code colours for the new theme; spacing and sizes measured in the new text size (a
-            # streaming reply's tokens are then added to a document made in it)
+        if event.type() in changes and self._markdown and self._source is not None and not self._restyle_due:
+            # code colours for the new theme; spacing and sizes measured in the new text size. Once,
+            # after the change is done: a zoom step brings a reply several font and palette changes
+            # (the app's font, its style sheet), and every reply of the conversation gets them.
+            self._restyle_due = True
+            QTimer.singleShot(0, self, self._restyle)
+
+    def _look(self) -> tuple[int, str]:
+        """What a render depends on besides the text: the text colour (and so the theme) and the font."""
+        return self.palette().color(self.palette().ColorRole.Text).rgba(), self.font().key()
+
+    def _restyle(self) -> None:
+        """Render again in the current look, if it is not the one the document was made in."""
+        self._restyle_due = False
+        if self._source is not None and self._look() != self._rendered_look:
             self.set_content(self._source, self._tokens, self._tint, ended=self._ended, after_section=self._after_section)
 
     def resizeEvent(self, event) -> None:

@@ -267,3 +267,37 @@ def test_prose_is_mostly_added_not_rendered_again(qtbot):
 ])
 def test_what_may_be_added_as_plain_text(old, added, appends):
     assert appends_as_plain_text(old, added) is appends
+
+
+def test_a_zoom_step_renders_each_shown_reply_once(qtbot, look, monkeypatch):
+    """A zoom step brings every reply several font and palette changes (the app's font, then its
+    style sheet); rendering the reply again for each of them made one step of a 20-reply
+    conversation take 2 s. Each reply is rendered once, after the changes, in the new look."""
+    import ui.token_text as token_text
+
+    apply_look(look, "light", 100)
+    replies = []
+    for k in range(3):
+        view = TokenText()
+        qtbot.addWidget(view)
+        view.resize(480, 60)
+        text = f"Reply {k}: bread is made from **flour** and water.\n\n- one\n- two"
+        view.set_content(text, [record(i, ch) for i, ch in enumerate(text)], True, ended=True)
+        replies.append(view)
+    renders = []
+    real = token_text.render_markdown
+    monkeypatch.setattr(token_text, "render_markdown", lambda doc, *a, **kw: renders.append(doc) or real(doc, *a, **kw))
+    for zoom in (110, 120):
+        renders.clear()
+        apply_look(look, "light", zoom)
+        qtbot.waitUntil(lambda: len(renders) >= len(replies))
+        qtbot.wait(20)
+        ours = sorted(id(v.document()) for v in replies)
+        assert sorted(d for d in map(id, renders) if d in ours) == ours  # each one, once
+        for view in replies:
+            fresh = TokenText()
+            qtbot.addWidget(fresh)
+            fresh.resize(480, 60)
+            fresh.ensurePolished()  # in the app's font and style sheet now
+            fresh.set_content(view._source, view._tokens, True, ended=True)
+            assert fresh.document().toHtml() == view.document().toHtml()  # in the new look
