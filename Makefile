@@ -45,7 +45,7 @@ run: setup
 test: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check engine app ui tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=40
 
 bench: setup
 	$(PY) -m engine bench
